@@ -1,0 +1,4 @@
+#pragma once
+// The cpu backend of every op family (Eigen GEMM, OpenMP). Not for nvcc translation units.
+#include "rfcf/core/allocator.hpp"
+#include "rfcf/core/executor.hpp"

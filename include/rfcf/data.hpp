@@ -1,0 +1,2 @@
+#pragma once
+// data: see docs/ and the headers in rfcf/data/.

@@ -1,0 +1,2 @@
+#pragma once
+// detection: see docs/ and the headers in rfcf/detection/.

@@ -1,0 +1,2 @@
+#pragma once
+// io: see docs/ and the headers in rfcf/io/.

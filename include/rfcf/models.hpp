@@ -1,0 +1,2 @@
+#pragma once
+// models: see docs/ and the headers in rfcf/models/.

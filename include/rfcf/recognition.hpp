@@ -1,0 +1,2 @@
+#pragma once
+// recognition: see docs/ and the headers in rfcf/recognition/.

@@ -1,0 +1,2 @@
+#pragma once
+// train: see docs/ and the headers in rfcf/train/.
