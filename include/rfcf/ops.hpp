@@ -1,4 +1,6 @@
 #pragma once
-// Primitive ops (CPU implementations and device-generic functor ops).
+// Primitive ops (device-independent declarations and functor ops).
 #include "rfcf/ops/concat.hpp"
+#include "rfcf/ops/conv2d.hpp"
 #include "rfcf/ops/elementwise.hpp"
+#include "rfcf/ops/gemm.hpp"

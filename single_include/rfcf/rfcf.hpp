@@ -684,13 +684,68 @@ void xavier_uniform(Tensor<T, D>& w, Generator& g) {
 
 }  // namespace init
 }  // namespace rfcf
+
+namespace rfcf {
+// The generator layers use when none is passed (seeded 0; reseed for reproducible models).
+inline Generator& default_generator() {
+  static Generator g(0);
+  return g;
+}
+}  // namespace rfcf
 // ---- end rfcf/core/random.hpp
 // ---- end rfcf/core.hpp
 // ---- begin rfcf/cpu.hpp
 // The cpu backend of every op family (Eigen GEMM, OpenMP). Not for nvcc translation units.
+// ---- begin rfcf/ops/cpu/gemm.hpp
+// Row-major GEMM on the host through Eigen (multi-threaded with OpenMP).
+#include <Eigen/Core>
+#include <cstdint>
+
+// ---- begin rfcf/ops/gemm.hpp
+// General matrix multiply on row-major matrices, specialised per device:
+//   C[M,N] = alpha * op(A) * op(B) + beta * C,  op(X) = X or X^T.
+// lda/ldb/ldc are row strides (elements) of the matrices as stored.
+// cpu: ops/cpu/gemm.hpp (Eigen); cuda: ops/cuda/gemm.cuh (cuBLAS).
+#include <cstdint>
+
+namespace rfcf::ops {
+
+template <class D>
+struct Gemm;
+// static void run(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+//                 const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/gemm.hpp
+
+namespace rfcf::ops {
+
+template <>
+struct Gemm<cpu> {
+  template <class T>
+  static void run(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+    using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    using Stride = Eigen::OuterStride<>;
+    using CMap = Eigen::Map<const Mat, Eigen::Unaligned, Stride>;
+    Eigen::Map<Mat, Eigen::Unaligned, Stride> c(C, M, N, Stride(ldc));
+    if (beta == T(0)) c.setZero();
+    else if (beta != T(1)) c *= beta;
+    if (M == 0 || N == 0 || K == 0) return;
+    const CMap a(A, trans_a ? K : M, trans_a ? M : K, Stride(lda));
+    const CMap b(B, trans_b ? N : K, trans_b ? K : N, Stride(ldb));
+    if (!trans_a && !trans_b) c.noalias() += alpha * a * b;
+    else if (trans_a && !trans_b) c.noalias() += alpha * a.transpose() * b;
+    else if (!trans_a && trans_b) c.noalias() += alpha * a * b.transpose();
+    else c.noalias() += alpha * a.transpose() * b.transpose();
+  }
+};
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/cpu/gemm.hpp
 // ---- end rfcf/cpu.hpp
 // ---- begin rfcf/ops.hpp
-// Primitive ops (CPU implementations and device-generic functor ops).
+// Primitive ops (device-independent declarations and functor ops).
 // ---- begin rfcf/ops/concat.hpp
 // Channel concatenation of NCHW (or [N, C, ...]) tensors and its backward (a split).
 #include <string>
@@ -779,6 +834,41 @@ Tensor<T, D> slice_channels(const Tensor<T, D>& x, int64_t offset, int64_t count
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/concat.hpp
+// ---- begin rfcf/ops/conv2d.hpp
+// 2-D convolution (cross-correlation as in PyTorch) on NCHW tensors.
+// Device-independent declarations; cpu: ops/cpu/conv2d.hpp, cuda: ops/cuda/conv2d.cuh.
+#include <cstdint>
+#include <string>
+
+
+namespace rfcf::ops {
+
+struct Conv2dGeometry {
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+
+  int64_t out_h(int64_t in_h) const { return (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
+  int64_t out_w(int64_t in_w) const { return (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }
+  bool is_depthwise(int64_t in_channels) const { return groups == in_channels && groups > 1; }
+  bool is_pointwise() const {
+    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
+  }
+};
+
+// Op family, specialised per device:
+//   Tensor forward(const Conv2dGeometry&, const Tensor& x [N,Cin,H,W], const Tensor& w
+//                  [Cout,Cin/groups,kh,kw], const Tensor* bias [Cout] or nullptr) -> [N,Cout,Ho,Wo]
+//   Tensor backward_data(const Conv2dGeometry&, const Tensor& dy, const Tensor& w, const Shape& x_shape)
+//   void backward_weight(const Conv2dGeometry&, const Tensor& x, const Tensor& dy,
+//                        Tensor& dw, Tensor* db)   (ACCUMULATES into dw and db)
+template <class D>
+struct Conv2dOp;
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/conv2d.hpp
 // ---- begin rfcf/ops/elementwise.hpp
 // Device-generic element-wise ops: one functor, run by Executor<D> on any device.
 #include <string>

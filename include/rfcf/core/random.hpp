@@ -99,3 +99,11 @@ void xavier_uniform(Tensor<T, D>& w, Generator& g) {
 
 }  // namespace init
 }  // namespace rfcf
+
+namespace rfcf {
+// The generator layers use when none is passed (seeded 0; reseed for reproducible models).
+inline Generator& default_generator() {
+  static Generator g(0);
+  return g;
+}
+}  // namespace rfcf
