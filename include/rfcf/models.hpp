@@ -1,2 +1,12 @@
 #pragma once
-// models: see docs/ and the headers in rfcf/models/.
+// Network definitions: RetinaFace (MobileNetV1-0.25, ResNet-50 bodies), IResNet, MobileFaceNet.
+#include "rfcf/models/conv_blocks.hpp"
+#include "rfcf/models/detection_head.hpp"
+#include "rfcf/models/fpn.hpp"
+#include "rfcf/models/iresnet.hpp"
+#include "rfcf/models/mobilefacenet.hpp"
+#include "rfcf/models/mobilenet_v1.hpp"
+#include "rfcf/models/multiscale.hpp"
+#include "rfcf/models/resnet50.hpp"
+#include "rfcf/models/retinaface.hpp"
+#include "rfcf/models/ssh.hpp"
