@@ -26,10 +26,6 @@ std::vector<double> as_double(const TensorF& t) {
   auto v = t.to_vector();
   return {v.begin(), v.end()};
 }
-TensorF from_double(const std::vector<double>& v) {
-  std::vector<float> f(v.begin(), v.end());
-  return TensorF::from_host(Shape{static_cast<int64_t>(v.size())}, f);
-}
 double rel(const std::vector<double>& a, const std::vector<double>& b) {
   return relative_error(a.data(), b.data(), static_cast<int64_t>(a.size()));
 }
@@ -307,5 +303,4 @@ TEST_CASE("reductions match the naive sums", "[ops][reduce]") {
     }
   CHECK_THROWS_AS(ops::channel_sum(TensorF(Shape{2}), 1), ShapeError);
   CHECK_THROWS_AS(ops::dot(TensorF(Shape{2}), TensorF(Shape{3})), ShapeError);
-  (void)from_double;
 }
