@@ -696,6 +696,90 @@ inline Generator& default_generator() {
 // ---- end rfcf/core.hpp
 // ---- begin rfcf/cpu.hpp
 // The cpu backend of every op family (Eigen GEMM, OpenMP). Not for nvcc translation units.
+// ---- begin rfcf/ops/cpu/batch_norm.hpp
+// Batch-norm reductions on the host: OpenMP over channels, double accumulators, two passes
+// for the variance (no catastrophic cancellation of E[x^2] - E[x]^2).
+#include <algorithm>
+#include <cstdint>
+
+// ---- begin rfcf/ops/batch_norm.hpp
+// Batch-norm statistics: the reductions are device-specific, the per-element math lives in
+// ops/functors/batch_norm.hpp. cpu: ops/cpu/batch_norm.hpp; cuda: ops/cuda/batch_norm.cuh.
+// Tensors are viewed as [outer, c, inner] (outer = N, inner = H*W for [N,C,H,W], 1 for [N,C]).
+// Interface of BatchNormOp<D> (T = float or double, all pointers on the device):
+//   // mean[k] and biased variance var[k] of channel k over outer*inner values
+//   static void stats(const T* x, int64_t outer, int64_t c, int64_t inner, T* mean, T* var);
+//   // sum_dy[k] = sum dy, sum_dy_xhat[k] = sum dy * (x - mean[k]) * invstd[k] over channel k
+//   static void backward_reduce(const T* x, const T* dy, const T* mean, const T* invstd,
+//                               int64_t outer, int64_t c, int64_t inner, T* sum_dy, T* sum_dy_xhat);
+#include <cstdint>
+
+namespace rfcf::ops {
+
+template <class D>
+struct BatchNormOp;
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/batch_norm.hpp
+
+namespace rfcf::ops {
+
+template <>
+struct BatchNormOp<cpu> {
+  template <class T>
+  static void stats(const T* x, int64_t outer, int64_t c, int64_t inner, T* mean, T* var) {
+    const double m = static_cast<double>(outer * inner);
+    for_channels(outer, c, inner, [&](int64_t k) {
+      double s = 0.0;
+      for (int64_t o = 0; o < outer; ++o) {
+        const T* p = x + (o * c + k) * inner;
+        for (int64_t j = 0; j < inner; ++j) s += static_cast<double>(p[j]);
+      }
+      const double mu = m > 0 ? s / m : 0.0;
+      double ss = 0.0;
+      for (int64_t o = 0; o < outer; ++o) {
+        const T* p = x + (o * c + k) * inner;
+        for (int64_t j = 0; j < inner; ++j) {
+          const double d = static_cast<double>(p[j]) - mu;
+          ss += d * d;
+        }
+      }
+      mean[k] = static_cast<T>(mu);
+      var[k] = static_cast<T>(m > 0 ? ss / m : 0.0);
+    });
+  }
+
+  template <class T>
+  static void backward_reduce(const T* x, const T* dy, const T* mean, const T* invstd, int64_t outer,
+                              int64_t c, int64_t inner, T* sum_dy, T* sum_dy_xhat) {
+    for_channels(outer, c, inner, [&](int64_t k) {
+      const double mu = static_cast<double>(mean[k]);
+      double s = 0.0, sx = 0.0;
+      for (int64_t o = 0; o < outer; ++o) {
+        const int64_t base = (o * c + k) * inner;
+        for (int64_t j = 0; j < inner; ++j) {
+          const double g = static_cast<double>(dy[base + j]);
+          s += g;
+          sx += g * (static_cast<double>(x[base + j]) - mu);
+        }
+      }
+      sum_dy[k] = static_cast<T>(s);
+      sum_dy_xhat[k] = static_cast<T>(sx * static_cast<double>(invstd[k]));
+    });
+  }
+
+ private:
+  template <class F>
+  static void for_channels(int64_t outer, int64_t c, int64_t inner, const F& f) {
+    const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(outer * inner, 1));
+    parallel_for(c, grain, [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) f(k);
+    });
+  }
+};
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/cpu/batch_norm.hpp
 // ---- begin rfcf/ops/cpu/gemm.hpp
 // Row-major GEMM on the host through Eigen (multi-threaded with OpenMP).
 #include <Eigen/Core>
@@ -743,6 +827,226 @@ struct Gemm<cpu> {
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/cpu/gemm.hpp
+// ---- begin rfcf/ops/cpu/reduce.hpp
+// Host reductions: OpenMP over chunks (scalars) or channels, double accumulators.
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+// ---- begin rfcf/ops/reduce.hpp
+// Reductions to a host scalar (sum, dot, sum of squares) and per-channel sums.
+// Device-independent: the op family ReduceOp<D> is specialised per device
+// (cpu: ops/cpu/reduce.hpp, cuda: ops/cuda/reduce.cuh). Interface of ReduceOp<D>:
+//   static double sum(const T* x, int64_t n);
+//   static double dot(const T* a, const T* b, int64_t n);
+//   static double sum_squares(const T* x, int64_t n);
+//   // x viewed as [outer, c, inner]; out[k] = sum over outer and inner of x (resp. a*b) at channel k.
+//   static void channel_sum(const T* x, int64_t outer, int64_t c, int64_t inner, T* out);
+//   static void channel_dot(const T* a, const T* b, int64_t outer, int64_t c, int64_t inner, T* out);
+// Results are accumulated in double on the host (fp32 sums of millions of values stay exact
+// to ~1e-7 relative).
+#include <cstdint>
+#include <string>
+
+
+namespace rfcf::ops {
+
+template <class D>
+struct ReduceOp;
+
+template <class T, class D>
+double sum(const Tensor<T, D>& x) {
+  return ReduceOp<D>::sum(x.data(), x.numel());
+}
+
+template <class T, class D>
+double dot(const Tensor<T, D>& a, const Tensor<T, D>& b) {
+  check<ShapeError>(a.numel() == b.numel(), "dot: ", a.shape().str(), " and ", b.shape().str(),
+                    " have different sizes");
+  return ReduceOp<D>::dot(a.data(), b.data(), a.numel());
+}
+
+// Sum of x^2 (the squared L2 norm; gradient clipping uses it on the flat gradient buffer).
+template <class T, class D>
+double sum_squares(const Tensor<T, D>& x) {
+  return ReduceOp<D>::sum_squares(x.data(), x.numel());
+}
+
+namespace detail {
+// [outer, c, inner] view of a tensor reduced over every axis but `axis`.
+inline void split_at_axis(const Shape& s, int axis, int64_t& outer, int64_t& c, int64_t& inner,
+                          const char* what) {
+  check<ShapeError>(axis >= 0 && axis < s.rank(), what, ": axis ", axis, " out of range for shape ", s.str());
+  outer = 1;
+  inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= s[i];
+  for (int i = axis + 1; i < s.rank(); ++i) inner *= s[i];
+  c = s[axis];
+}
+}  // namespace detail
+
+// out[k] = sum of x over every axis except `axis` (default 1: per channel of [N, C, ...]).
+template <class T, class D>
+Tensor<T, D> channel_sum(const Tensor<T, D>& x, int axis = 1) {
+  int64_t outer, c, inner;
+  detail::split_at_axis(x.shape(), axis, outer, c, inner, "channel_sum");
+  Tensor<T, D> out(Shape{c});
+  ReduceOp<D>::channel_sum(x.data(), outer, c, inner, out.data());
+  return out;
+}
+
+// out[k] = sum of a*b over every axis except `axis`.
+template <class T, class D>
+Tensor<T, D> channel_dot(const Tensor<T, D>& a, const Tensor<T, D>& b, int axis = 1) {
+  check_same_shape(a, b, "channel_dot");
+  int64_t outer, c, inner;
+  detail::split_at_axis(a.shape(), axis, outer, c, inner, "channel_dot");
+  Tensor<T, D> out(Shape{c});
+  ReduceOp<D>::channel_dot(a.data(), b.data(), outer, c, inner, out.data());
+  return out;
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/reduce.hpp
+
+namespace rfcf::ops {
+
+template <>
+struct ReduceOp<cpu> {
+  // Sum of term(i) over [0, n) in double, chunked over threads (fixed chunking: deterministic
+  // for a given thread count).
+  template <class F>
+  static double reduce(int64_t n, const F& term) {
+    if (n <= 0) return 0.0;
+    constexpr int64_t kGrain = 1 << 15;
+    const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(num_threads(), n / kGrain));
+    std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
+    parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) {
+        double s = 0.0;
+        for (int64_t i = n * c / chunks, end = n * (c + 1) / chunks; i < end; ++i) s += term(i);
+        partial[static_cast<size_t>(c)] = s;
+      }
+    });
+    double s = 0.0;
+    for (double p : partial) s += p;
+    return s;
+  }
+
+  template <class T>
+  static double sum(const T* x, int64_t n) {
+    return reduce(n, [x](int64_t i) { return static_cast<double>(x[i]); });
+  }
+  template <class T>
+  static double dot(const T* a, const T* b, int64_t n) {
+    return reduce(n, [a, b](int64_t i) { return static_cast<double>(a[i]) * static_cast<double>(b[i]); });
+  }
+  template <class T>
+  static double sum_squares(const T* x, int64_t n) {
+    return reduce(n, [x](int64_t i) { return static_cast<double>(x[i]) * static_cast<double>(x[i]); });
+  }
+
+  template <class T>
+  static void channel_sum(const T* x, int64_t outer, int64_t c, int64_t inner, T* out) {
+    per_channel(outer, c, inner, out, [x](int64_t i) { return static_cast<double>(x[i]); });
+  }
+  template <class T>
+  static void channel_dot(const T* a, const T* b, int64_t outer, int64_t c, int64_t inner, T* out) {
+    per_channel(outer, c, inner, out,
+                [a, b](int64_t i) { return static_cast<double>(a[i]) * static_cast<double>(b[i]); });
+  }
+
+ private:
+  template <class T, class F>
+  static void per_channel(int64_t outer, int64_t c, int64_t inner, T* out, const F& term) {
+    parallel_for(c, std::max<int64_t>(1, 4096 / std::max<int64_t>(outer * inner, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) {
+        double s = 0.0;
+        for (int64_t o = 0; o < outer; ++o) {
+          const int64_t base = (o * c + k) * inner;
+          for (int64_t j = 0; j < inner; ++j) s += term(base + j);
+        }
+        out[k] = static_cast<T>(s);
+      }
+    });
+  }
+};
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/cpu/reduce.hpp
+// ---- begin rfcf/ops/cpu/softmax.hpp
+// Row-wise (log-)softmax on the host: OpenMP over rows, double accumulation of the exp sum.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+// ---- begin rfcf/ops/softmax.hpp
+// Softmax and log-softmax over the last dimension (rows of [N, C]), stable by subtracting the
+// row maximum. Op family SoftmaxOp<D> (cpu: ops/cpu/softmax.hpp, cuda: ops/cuda/softmax.cuh):
+//   static void forward(const T* x, int64_t rows, int64_t cols, T* y, bool log);
+#include <cstdint>
+
+
+namespace rfcf::ops {
+
+template <class D>
+struct SoftmaxOp;
+
+namespace detail {
+template <class T, class D>
+Tensor<T, D> softmax_last_dim(const Tensor<T, D>& x, bool log, const char* what) {
+  check<ShapeError>(x.rank() >= 1, what, ": expected a tensor of rank >= 1, got ", x.shape().str());
+  const int64_t cols = x.dim(-1);
+  check<ShapeError>(cols > 0 || x.numel() == 0, what, ": the last dimension is empty in ", x.shape().str());
+  Tensor<T, D> y(x.shape());
+  if (x.numel() > 0) SoftmaxOp<D>::forward(x.data(), x.numel() / cols, cols, y.data(), log);
+  return y;
+}
+}  // namespace detail
+
+// y[r, j] = exp(x[r, j] - max_r) / sum_k exp(x[r, k] - max_r)
+template <class T, class D>
+Tensor<T, D> softmax(const Tensor<T, D>& x) {
+  return detail::softmax_last_dim(x, false, "softmax");
+}
+
+// y[r, j] = x[r, j] - max_r - log(sum_k exp(x[r, k] - max_r))
+template <class T, class D>
+Tensor<T, D> log_softmax(const Tensor<T, D>& x) {
+  return detail::softmax_last_dim(x, true, "log_softmax");
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/softmax.hpp
+
+namespace rfcf::ops {
+
+template <>
+struct SoftmaxOp<cpu> {
+  template <class T>
+  static void forward(const T* x, int64_t rows, int64_t cols, T* y, bool log) {
+    parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(cols, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T* xr = x + r * cols;
+        T* yr = y + r * cols;
+        const T mx = *std::max_element(xr, xr + cols);
+        double s = 0.0;
+        for (int64_t j = 0; j < cols; ++j) s += std::exp(static_cast<double>(xr[j] - mx));
+        if (log) {
+          // (x - max) - log(s), not x - (max + log(s)): the latter loses digits for large logits.
+          const T log_s = static_cast<T>(std::log(s));
+          for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - mx) - log_s;
+        } else {
+          const T inv = static_cast<T>(1.0 / s);
+          for (int64_t j = 0; j < cols; ++j) yr[j] = std::exp(xr[j] - mx) * inv;
+        }
+      }
+    });
+  }
+};
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/cpu/softmax.hpp
 // ---- end rfcf/cpu.hpp
 // ---- begin rfcf/ops.hpp
 // Primitive ops (device-independent declarations and functor ops).
@@ -963,18 +1267,176 @@ Tensor<T, D> multiply(const Tensor<T, D>& a, const Tensor<T, D>& b) {
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/elementwise.hpp
+// ---- begin rfcf/ops/fold_batch_norm.hpp
+// Folds an inference-mode batch norm into the convolution (or linear layer) before it:
+//   bn(conv(x)) = conv'(x) with w'[o, ...] = w[o, ...] * s[o], b'[o] = (b[o] - mean[o]) * s[o] + beta[o],
+//   s = gamma / sqrt(running_var + eps).
+// Device-generic (functors run by Executor<D>).
+#include <cstdint>
+
+// ---- begin rfcf/ops/functors/batch_norm.hpp
+// Batch-norm math shared by host and CUDA executors. Tensors are viewed as [outer, c, inner]
+// (outer = N, inner = H*W or 1); the channel of flat index i is (i / inner) % c.
+// Per-channel functors run over c indices, per-element functors over the whole tensor.
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// From per-channel statistics (mean, biased var) and the optional affine parameters:
+// invstd = 1/sqrt(var + eps), scale = weight * invstd, shift = bias - mean * scale, so that
+// y = x * scale + shift. weight/bias may be null (affine = false: weight 1, bias 0); shift may be
+// null when only scale is needed.
+template <class T>
+struct BatchNormChannelAffine {
+  const T* mean;
+  const T* var;
+  const T* weight;
+  const T* bias;
+  T* invstd;
+  T* scale;
+  T* shift;
+  T eps;
+  RFCF_HD void operator()(int64_t c) const {
+    using std::sqrt;
+    const T is = T(1) / sqrt(var[c] + eps);
+    const T s = (weight ? weight[c] : T(1)) * is;
+    invstd[c] = is;
+    scale[c] = s;
+    if (shift) shift[c] = (bias ? bias[c] : T(0)) - mean[c] * s;
+  }
+};
+
+// running = (1 - momentum) * running + momentum * batch, with the unbiased variance
+// (unbias = M / (M - 1), M = values per channel), exactly as PyTorch.
+template <class T>
+struct BatchNormRunningUpdate {
+  const T* mean;
+  const T* var;
+  T* running_mean;
+  T* running_var;
+  T momentum;
+  T unbias;
+  RFCF_HD void operator()(int64_t c) const {
+    running_mean[c] = (T(1) - momentum) * running_mean[c] + momentum * mean[c];
+    running_var[c] = (T(1) - momentum) * running_var[c] + momentum * var[c] * unbias;
+  }
+};
+
+// y = (x - mean[ch]) * scale[ch] + bias[ch] (bias may be null). Subtracting the mean first
+// keeps fp32 exact for inputs with a large offset (x * scale + shift would cancel digits).
+template <class T>
+struct BatchNormApply {
+  const T* x;
+  const T* mean;
+  const T* scale;
+  const T* bias;
+  T* y;
+  int64_t c, inner;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ch = (i / inner) % c;
+    y[i] = (x[i] - mean[ch]) * scale[ch] + (bias ? bias[ch] : T(0));
+  }
+};
+
+// y = x * scale[ch] (the eval-mode batch-norm backward)
+template <class T>
+struct ChannelScale {
+  const T* x;
+  const T* scale;
+  T* y;
+  int64_t c, inner;
+  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] * scale[(i / inner) % c]; }
+};
+
+// Train-mode backward through the batch statistics, with xhat = (x - mean) * invstd:
+//   dx = scale * (dy - sum_dy / M - xhat * sum_dy_xhat / M),  scale = weight * invstd.
+template <class T>
+struct BatchNormBackwardTrain {
+  const T* x;
+  const T* dy;
+  const T* mean;
+  const T* invstd;
+  const T* scale;
+  const T* sum_dy;
+  const T* sum_dy_xhat;
+  T* dx;
+  T inv_m;
+  int64_t c, inner;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ch = (i / inner) % c;
+    const T xhat = (x[i] - mean[ch]) * invstd[ch];
+    dx[i] = scale[ch] * (dy[i] - sum_dy[ch] * inv_m - xhat * sum_dy_xhat[ch] * inv_m);
+  }
+};
+
+// Folding a batch norm into the preceding conv: w'[o, ...] = w[o, ...] * scale[o].
+template <class T>
+struct FoldWeight {
+  const T* w;
+  const T* scale;
+  T* out;
+  int64_t per_out;  // elements per output channel
+  RFCF_HD void operator()(int64_t i) const { out[i] = w[i] * scale[i / per_out]; }
+};
+// b'[o] = b[o] * scale[o] + shift[o] (b may be null: no conv bias).
+template <class T>
+struct FoldBias {
+  const T* b;
+  const T* scale;
+  const T* shift;
+  T* out;
+  RFCF_HD void operator()(int64_t o) const { out[o] = (b ? b[o] * scale[o] : T(0)) + shift[o]; }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/batch_norm.hpp
+
+namespace rfcf::ops {
+
+template <class T, class D>
+struct FoldedConv {
+  Tensor<T, D> weight;  // same shape as the conv weight
+  Tensor<T, D> bias;    // [Cout]
+};
+
+// weight: [Cout, ...]; bias_or_empty: [Cout] or an undefined tensor (conv without bias);
+// bn: an nn::BatchNorm2d / BatchNorm1d (anything with channels(), options(), affine(), weight(),
+// bias(), running_mean(), running_var()). Uses the running statistics whatever bn's mode.
+template <class T, class D, class BN>
+FoldedConv<T, D> fold_batch_norm(const Tensor<T, D>& weight, const Tensor<T, D>& bias_or_empty, const BN& bn) {
+  check<ShapeError>(weight.rank() >= 1 && weight.dim(0) == bn.channels(), "fold_batch_norm: weight ",
+                    weight.shape().str(), " does not have ", bn.channels(), " output channels");
+  const int64_t c = bn.channels();
+  if (bias_or_empty.defined())
+    check<ShapeError>(bias_or_empty.shape() == Shape{c}, "fold_batch_norm: bias ", bias_or_empty.shape().str(),
+                      " is not [", c, "]");
+  const T* gamma = bn.affine() ? bn.weight().value.data() : nullptr;
+  const T* beta = bn.affine() ? bn.bias().value.data() : nullptr;
+  Tensor<T, D> invstd(Shape{c}), scale(Shape{c}), shift(Shape{c});
+  Executor<D>::for_each(c, functors::BatchNormChannelAffine<T>{bn.running_mean().data(), bn.running_var().data(),
+                                                               gamma, beta, invstd.data(), scale.data(),
+                                                               shift.data(), static_cast<T>(bn.options().eps)});
+  FoldedConv<T, D> out{Tensor<T, D>(weight.shape()), Tensor<T, D>(Shape{c})};
+  Executor<D>::for_each(weight.numel(),
+                        functors::FoldWeight<T>{weight.data(), scale.data(), out.weight.data(), weight.numel() / c});
+  Executor<D>::for_each(c, functors::FoldBias<T>{bias_or_empty.defined() ? bias_or_empty.data() : nullptr,
+                                                 scale.data(), shift.data(), out.bias.data()});
+  return out;
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/fold_batch_norm.hpp
 // ---- end rfcf/ops.hpp
 // ---- begin rfcf/nn.hpp
 // Layers and composition templates.
-// ---- begin rfcf/nn/composite.hpp
-// Composition templates beyond Sequential: Identity, Residual (add), Concat (parallel
-// branches on one input, outputs joined along channels) and a runtime Repeat.
-// Each generates its backward from its children.
-#include <array>
+// ---- begin rfcf/nn/activation.hpp
+// PReLU (learned per-channel slope, torch.nn.PReLU) and Sigmoid. ReLU/LeakyReLU: nn/leaky_relu.hpp.
+// Device-generic: functors run by Executor<D>; the PReLU weight gradient uses ops::ReduceOp<D>.
+#include <algorithm>
+#include <cstdint>
 #include <string>
-#include <tuple>
-#include <utility>
-#include <vector>
 
 // ---- begin rfcf/nn/module.hpp
 // The layer concept. A layer owns its parameters and whatever it must remember between
@@ -1103,6 +1565,373 @@ int64_t parameter_count(L& layer) {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/module.hpp
+// ---- begin rfcf/ops/functors/activation.hpp
+// Activation math shared by host and CUDA executors.
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// y = x >= 0 ? x : slope * x (slope 0 is ReLU).
+template <class T>
+struct LeakyReluForward {
+  const T* x;
+  T* y;
+  T slope;
+  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] >= T(0) ? x[i] : slope * x[i]; }
+};
+// dx = dy where x >= 0 (PyTorch uses x > 0 for the gradient; at exactly 0 both give slope*0 = 0
+// difference only for slope != 0, where PyTorch takes the positive branch for x > 0).
+template <class T>
+struct LeakyReluBackward {
+  const T* x;
+  const T* dy;
+  T* dx;
+  T slope;
+  RFCF_HD void operator()(int64_t i) const { dx[i] = x[i] > T(0) ? dy[i] : slope * dy[i]; }
+};
+
+// PReLU with one slope per channel of [outer, c, inner] (c = 1: one shared slope).
+template <class T>
+struct PReluForward {
+  const T* x;
+  const T* weight;
+  T* y;
+  int64_t c, inner;
+  RFCF_HD void operator()(int64_t i) const {
+    y[i] = x[i] > T(0) ? x[i] : weight[(i / inner) % c] * x[i];
+  }
+};
+// dx = dy where x > 0, weight * dy elsewhere; dw_terms = dy * x where x <= 0 (summed per
+// channel afterwards into the weight gradient).
+template <class T>
+struct PReluBackward {
+  const T* x;
+  const T* weight;
+  const T* dy;
+  T* dx;
+  T* dw_terms;
+  int64_t c, inner;
+  RFCF_HD void operator()(int64_t i) const {
+    const bool pos = x[i] > T(0);
+    dx[i] = pos ? dy[i] : weight[(i / inner) % c] * dy[i];
+    dw_terms[i] = pos ? T(0) : dy[i] * x[i];
+  }
+};
+
+// y = 1 / (1 + exp(-x)), written so that exp never overflows.
+template <class T>
+struct SigmoidForward {
+  const T* x;
+  T* y;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::exp;
+    const T v = x[i];
+    if (v >= T(0)) {
+      y[i] = T(1) / (T(1) + exp(-v));
+    } else {
+      const T e = exp(v);
+      y[i] = e / (T(1) + e);
+    }
+  }
+};
+// dx = dy * y * (1 - y) from the forward output y.
+template <class T>
+struct SigmoidBackward {
+  const T* y;
+  const T* dy;
+  T* dx;
+  RFCF_HD void operator()(int64_t i) const { dx[i] = dy[i] * y[i] * (T(1) - y[i]); }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/activation.hpp
+
+namespace rfcf::nn {
+
+// y = x if x > 0 else weight[c] * x, on [N, C, ...]. PReLU(1) shares one slope over all
+// elements of any shape (torch.nn.PReLU() default). Parameter "weight" [C], initialised to `init`.
+template <class T, class D>
+class PReLU : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit PReLU(int64_t channels = 1, double init = 0.25) : weight_(Shape{channels}) {
+    check<ConfigError>(channels > 0, "PReLU: channel count must be positive, got ", channels);
+    fill(weight_.value, static_cast<T>(init));
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    const int64_t inner = inner_size(x);
+    tensor_type y(x.shape());
+    Executor<D>::for_each(x.numel(), functors::PReluForward<T>{x.data(), weight_.value.data(), y.data(), channels(), inner});
+    x_ = grad_enabled() ? x : tensor_type();
+    return y;
+  }
+
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_.defined(), "PReLU::backward called without a forward in grad mode");
+    check_same_shape(dy, x_, "PReLU::backward");
+    const int64_t inner = inner_size(x_), c = channels();
+    tensor_type dx(dy.shape()), terms(dy.shape());
+    Executor<D>::for_each(dy.numel(), functors::PReluBackward<T>{x_.data(), weight_.value.data(), dy.data(), dx.data(),
+                                                                 terms.data(), c, inner});
+    if (!weight_.frozen) {
+      tensor_type dw(Shape{c});
+      ops::ReduceOp<D>::channel_sum(terms.data(), terms.numel() / (c * inner), c, inner, dw.data());
+      ops::accumulate(weight_.grad, dw);
+    }
+    return dx;
+  }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    v.parameter(join_name(prefix, "weight"), weight_);
+  }
+  Parameter<T, D>& weight() { return weight_; }
+  int64_t channels() const { return weight_.value.numel(); }
+
+ private:
+  // Elements per channel slice: everything after dim 1, or the whole tensor for a shared slope.
+  int64_t inner_size(const tensor_type& x) const {
+    if (channels() == 1) return std::max<int64_t>(x.numel(), 1);
+    check<ShapeError>(x.rank() >= 2 && x.dim(1) == channels(), "PReLU(", channels(), "): expected [N, ",
+                      channels(), ", ...], got ", x.shape().str());
+    int64_t inner = 1;
+    for (int i = 2; i < x.rank(); ++i) inner *= x.dim(i);
+    return inner;
+  }
+
+  Parameter<T, D> weight_;
+  tensor_type x_;
+};
+
+template <class T, class D>
+class Sigmoid : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  tensor_type forward(const tensor_type& x) {
+    tensor_type y(x.shape());
+    Executor<D>::for_each(x.numel(), functors::SigmoidForward<T>{x.data(), y.data()});
+    y_ = grad_enabled() ? y : tensor_type();
+    return y;
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(y_.defined(), "Sigmoid::backward called without a forward in grad mode");
+    check_same_shape(dy, y_, "Sigmoid::backward");
+    tensor_type dx(dy.shape());
+    Executor<D>::for_each(dy.numel(), functors::SigmoidBackward<T>{y_.data(), dy.data(), dx.data()});
+    return dx;
+  }
+
+ private:
+  tensor_type y_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/activation.hpp
+// ---- begin rfcf/nn/batch_norm.hpp
+// BatchNorm2d on [N, C, H, W] and BatchNorm1d on [N, C] (or [N, C, L]), as torch.nn.BatchNorm*d:
+//   training: y = (x - mean_B) / sqrt(var_B + eps) * weight + bias with the batch statistics
+//             (biased variance); running = (1 - momentum) * running + momentum * batch, with the
+//             unbiased variance for running_var; num_batches_tracked += 1.
+//   eval:     the same with running_mean / running_var.
+// Backward is exact in both modes (train mode differentiates through the batch statistics).
+// A frozen parameter (Parameter::frozen, e.g. arcface_torch's `features` BN weight fixed at 1)
+// gets no gradient: its grad stays zero, as a PyTorch tensor with requires_grad = False has none.
+#include <cstdint>
+#include <string>
+#include <utility>
+
+
+namespace rfcf::nn {
+
+struct BatchNormOptions {
+  double eps = 1e-5;
+  double momentum = 0.1;
+  bool affine = true;  // false: no weight/bias (y = xhat)
+};
+
+namespace detail {
+
+template <class T, class D>
+class BatchNormBase : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  int64_t channels() const { return channels_; }
+  const BatchNormOptions& options() const { return options_; }
+  bool affine() const { return options_.affine; }
+  Parameter<T, D>& weight() { return weight_; }
+  Parameter<T, D>& bias() { return bias_; }
+  const Parameter<T, D>& weight() const { return weight_; }
+  const Parameter<T, D>& bias() const { return bias_; }
+  tensor_type& running_mean() { return running_mean_; }
+  tensor_type& running_var() { return running_var_; }
+  const tensor_type& running_mean() const { return running_mean_; }
+  const tensor_type& running_var() const { return running_var_; }
+  int64_t num_batches_tracked() const { return num_batches_tracked_; }
+
+  // Sets the weight to `value` and excludes it from training (arcface_torch `features`).
+  void freeze_weight(double value = 1.0) {
+    check<ConfigError>(options_.affine, name_, ": freeze_weight needs affine = true");
+    fill(weight_.value, static_cast<T>(value));
+    fill(weight_.grad, T(0));
+    weight_.frozen = true;
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    check<ShapeError>(x.rank() >= min_rank_ && x.rank() <= max_rank_ && x.dim(1) == channels_, name_, "(",
+                      channels_, "): expected [N, ", channels_, rank_hint_, "], got ", x.shape().str());
+    int64_t inner = 1;
+    for (int i = 2; i < x.rank(); ++i) inner *= x.dim(i);
+    const int64_t outer = x.dim(0), c = channels_, m = outer * inner;
+    const T* w = options_.affine ? weight_.value.data() : nullptr;
+    const T* b = options_.affine ? bias_.value.data() : nullptr;
+    tensor_type mean(Shape{c}), invstd(Shape{c}), scale(Shape{c});
+    if (training_) {
+      check<ShapeError>(m > 1, name_, ": training needs more than one value per channel, got input ",
+                        x.shape().str());
+      tensor_type var(Shape{c});
+      ops::BatchNormOp<D>::stats(x.data(), outer, c, inner, mean.data(), var.data());
+      Executor<D>::for_each(c, functors::BatchNormChannelAffine<T>{mean.data(), var.data(), w, b, invstd.data(),
+                                                                   scale.data(), nullptr, eps()});
+      Executor<D>::for_each(c, functors::BatchNormRunningUpdate<T>{
+                                   mean.data(), var.data(), running_mean_.data(), running_var_.data(),
+                                   static_cast<T>(options_.momentum),
+                                   static_cast<T>(static_cast<double>(m) / static_cast<double>(m - 1))});
+      ++num_batches_tracked_;
+    } else {
+      mean = running_mean_.clone();  // backward must see the statistics of this forward
+      Executor<D>::for_each(c, functors::BatchNormChannelAffine<T>{mean.data(), running_var_.data(), w, b,
+                                                                   invstd.data(), scale.data(), nullptr,
+                                                                   eps()});
+    }
+    tensor_type y(x.shape());
+    Executor<D>::for_each(x.numel(),
+                          functors::BatchNormApply<T>{x.data(), mean.data(), scale.data(), b, y.data(), c, inner});
+    if (grad_enabled()) {
+      cache_ = Cache{x, mean, invstd, scale, inner, training_};
+    } else {
+      cache_ = Cache{};
+    }
+    return y;
+  }
+
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(cache_.x.defined(), name_, "::backward called without a forward in grad mode");
+    check_same_shape(dy, cache_.x, name_ + "::backward");
+    const int64_t c = channels_, inner = cache_.inner, m = cache_.x.numel() / c;
+    const bool grad_w = options_.affine && !weight_.frozen;
+    const bool grad_b = options_.affine && !bias_.frozen;
+    tensor_type dx(dy.shape());
+    tensor_type sum_dy, sum_dy_xhat;
+    if (cache_.training || grad_w || grad_b) {
+      sum_dy = tensor_type(Shape{c});
+      sum_dy_xhat = tensor_type(Shape{c});
+      ops::BatchNormOp<D>::backward_reduce(cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
+                                           cache_.x.dim(0), c, inner, sum_dy.data(), sum_dy_xhat.data());
+    }
+    if (cache_.training) {
+      Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardTrain<T>{
+                                            cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
+                                            cache_.scale.data(), sum_dy.data(), sum_dy_xhat.data(), dx.data(),
+                                            static_cast<T>(1.0 / static_cast<double>(m)), c, inner});
+    } else {
+      Executor<D>::for_each(dy.numel(), functors::ChannelScale<T>{dy.data(), cache_.scale.data(), dx.data(), c, inner});
+    }
+    if (grad_w) ops::accumulate(weight_.grad, sum_dy_xhat);
+    if (grad_b) ops::accumulate(bias_.grad, sum_dy);
+    return dx;
+  }
+
+  // PyTorch state_dict order: weight, bias, running_mean, running_var, num_batches_tracked.
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    if (options_.affine) {
+      v.parameter(join_name(prefix, "weight"), weight_);
+      v.parameter(join_name(prefix, "bias"), bias_);
+    }
+    v.buffer(join_name(prefix, "running_mean"), running_mean_);
+    v.buffer(join_name(prefix, "running_var"), running_var_);
+    v.counter(join_name(prefix, "num_batches_tracked"), num_batches_tracked_);
+  }
+
+ protected:
+  BatchNormBase(int64_t channels, BatchNormOptions options, std::string name, int min_rank, int max_rank,
+                const char* rank_hint)
+      : channels_(channels), options_(options), name_(std::move(name)), min_rank_(min_rank), max_rank_(max_rank),
+        rank_hint_(rank_hint) {
+    check<ConfigError>(channels > 0, name_, ": channel count must be positive, got ", channels);
+    check<ConfigError>(options.eps > 0, name_, ": eps must be positive, got ", options.eps);
+    check<ConfigError>(options.momentum >= 0 && options.momentum <= 1, name_, ": momentum must be in [0, 1], got ",
+                       options.momentum);
+    if (options.affine) {
+      weight_ = Parameter<T, D>(Shape{channels});
+      bias_ = Parameter<T, D>(Shape{channels});
+      fill(weight_.value, T(1));
+      fill(bias_.value, T(0));
+    }
+    running_mean_ = zeros<T, D>(Shape{channels});
+    running_var_ = ones<T, D>(Shape{channels});
+  }
+
+ private:
+  struct Cache {
+    tensor_type x, mean, invstd, scale;
+    int64_t inner = 1;
+    bool training = false;
+  };
+  T eps() const { return static_cast<T>(options_.eps); }
+
+  int64_t channels_;
+  BatchNormOptions options_;
+  std::string name_;
+  int min_rank_, max_rank_;
+  const char* rank_hint_;
+  Parameter<T, D> weight_, bias_;
+  tensor_type running_mean_, running_var_;
+  int64_t num_batches_tracked_ = 0;
+  Cache cache_;
+};
+
+}  // namespace detail
+
+template <class T, class D>
+class BatchNorm2d : public detail::BatchNormBase<T, D> {
+ public:
+  explicit BatchNorm2d(int64_t channels, BatchNormOptions options = {})
+      : detail::BatchNormBase<T, D>(channels, options, "BatchNorm2d", 4, 4, ", H, W") {}
+};
+
+// On [N, C] (or [N, C, L], statistics over N and L).
+template <class T, class D>
+class BatchNorm1d : public detail::BatchNormBase<T, D> {
+ public:
+  explicit BatchNorm1d(int64_t channels, BatchNormOptions options = {})
+      : detail::BatchNormBase<T, D>(channels, options, "BatchNorm1d", 2, 3, "] or [N, C, L") {}
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/batch_norm.hpp
+// ---- begin rfcf/nn/composite.hpp
+// Composition templates beyond Sequential: Identity, Residual (add), Concat (parallel
+// branches on one input, outputs joined along channels) and a runtime Repeat.
+// Each generates its backward from its children.
+#include <array>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
 
 namespace rfcf::nn {
 
@@ -1262,36 +2091,211 @@ class Repeat {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/composite.hpp
-// ---- begin rfcf/nn/leaky_relu.hpp
-// LeakyReLU(slope); slope 0 is ReLU. Device-generic: runs its functors through Executor<D>.
-// ---- begin rfcf/ops/functors/activation.hpp
-// Activation math shared by host and CUDA executors.
+// ---- begin rfcf/nn/dropout.hpp
+// Dropout(p, seed): inverted dropout as torch.nn.Dropout. Training: y = x * mask with mask 0 with
+// probability p, else 1 / (1 - p); eval (or p = 0): identity. The mask of forward call k is a
+// pure function of (seed, k, element index) (counter-based, device- and thread-independent);
+// seed(s) restarts the sequence. Backward multiplies by the stored mask.
+#include <cstdint>
+#include <string>
+
+// ---- begin rfcf/ops/functors/random.hpp
+// Counter-based random numbers for device code: value i of stream `key` is a pure function of
+// (key, i), so masks are identical on every device and every thread count.
 #include <cstdint>
 
 
 namespace rfcf::functors {
 
-// y = x >= 0 ? x : slope * x (slope 0 is ReLU).
+// SplitMix64 finaliser: a bijective 64-bit mix with good avalanche.
+RFCF_HD inline uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Uniform double in [0, 1) for index i of stream key.
+RFCF_HD inline double uniform01(uint64_t key, uint64_t i) {
+  return static_cast<double>(mix64(key ^ mix64(i)) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+// Inverted dropout: mask = u >= p ? 1 / (1 - p) : 0, y = x * mask.
 template <class T>
-struct LeakyReluForward {
+struct DropoutForward {
   const T* x;
   T* y;
-  T slope;
-  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] >= T(0) ? x[i] : slope * x[i]; }
-};
-// dx = dy where x >= 0 (PyTorch uses x > 0 for the gradient; at exactly 0 both give slope*0 = 0
-// difference only for slope != 0, where PyTorch takes the positive branch for x > 0).
-template <class T>
-struct LeakyReluBackward {
-  const T* x;
-  const T* dy;
-  T* dx;
-  T slope;
-  RFCF_HD void operator()(int64_t i) const { dx[i] = x[i] > T(0) ? dy[i] : slope * dy[i]; }
+  T* mask;
+  uint64_t key;
+  double p;
+  T keep_scale;
+  RFCF_HD void operator()(int64_t i) const {
+    const T m = uniform01(key, static_cast<uint64_t>(i)) >= p ? keep_scale : T(0);
+    mask[i] = m;
+    y[i] = x[i] * m;
+  }
 };
 
 }  // namespace rfcf::functors
-// ---- end rfcf/ops/functors/activation.hpp
+// ---- end rfcf/ops/functors/random.hpp
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class Dropout : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit Dropout(double p = 0.5, uint64_t seed = 0) : p_(p), seed_(seed) {
+    check<ConfigError>(p >= 0.0 && p <= 1.0, "Dropout: p must be in [0, 1], got ", p);
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    forwarded_ = grad_enabled();
+    mask_ = tensor_type();
+    if (!training_ || p_ == 0.0) return x;
+    tensor_type y(x.shape()), mask(x.shape());
+    const T keep_scale = p_ < 1.0 ? static_cast<T>(1.0 / (1.0 - p_)) : T(0);
+    const uint64_t key = functors::mix64(seed_) ^ functors::mix64(~calls_);
+    ++calls_;
+    Executor<D>::for_each(x.numel(), functors::DropoutForward<T>{x.data(), y.data(), mask.data(), key, p_, keep_scale});
+    if (forwarded_) mask_ = mask;
+    return y;
+  }
+
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(forwarded_, "Dropout::backward called without a forward in grad mode");
+    if (!mask_.defined()) return dy;  // the forward was the identity
+    return ops::multiply(dy, mask_);
+  }
+
+  // Restarts the mask sequence (the next forward uses the first mask of `seed`).
+  void seed(uint64_t s) {
+    seed_ = s;
+    calls_ = 0;
+  }
+  double p() const { return p_; }
+  // The mask of the last training forward in grad mode (undefined when it was the identity).
+  const tensor_type& mask() const { return mask_; }
+
+ private:
+  double p_;
+  uint64_t seed_;
+  uint64_t calls_ = 0;
+  bool forwarded_ = false;
+  tensor_type mask_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/dropout.hpp
+// ---- begin rfcf/nn/l2_normalize.hpp
+// L2Normalize(eps): y = x / (||x|| + eps) over dim 1 of [N, D] (each row to unit length).
+// eps is ADDED to the norm (default 0, the exact normalisation); unlike F.normalize, which
+// divides by max(||x||, eps). A row whose norm + eps is 0 (an all-zero row with eps = 0) gives
+// y = 0 and dx = 0 instead of NaN.
+#include <cstdint>
+#include <string>
+
+// ---- begin rfcf/ops/functors/normalize.hpp
+// Row-wise L2 normalisation of [N, D]: y = x / (||x|| + eps); a row with ||x|| + eps = 0 maps to 0.
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+template <class T>
+struct L2NormalizeForward {
+  const T* x;
+  const T* sum_squares;  // [N]
+  T* y;
+  T eps;
+  int64_t d;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::sqrt;
+    const T s = sqrt(sum_squares[i / d]) + eps;
+    y[i] = s > T(0) ? x[i] / s : T(0);
+  }
+};
+
+// With n = ||x||, s = n + eps: dx = dy / s - x * (dy . x) / (n * s^2).
+template <class T>
+struct L2NormalizeBackward {
+  const T* x;
+  const T* dy;
+  const T* sum_squares;  // [N]
+  const T* row_dot;      // [N]: dy . x
+  T* dx;
+  T eps;
+  int64_t d;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::sqrt;
+    const int64_t r = i / d;
+    const T n = sqrt(sum_squares[r]);
+    const T s = n + eps;
+    if (!(s > T(0))) {
+      dx[i] = T(0);
+      return;
+    }
+    dx[i] = dy[i] / s - (n > T(0) ? x[i] * row_dot[r] / (n * s * s) : T(0));
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/normalize.hpp
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class L2Normalize : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit L2Normalize(double eps = 0.0) : eps_(static_cast<T>(eps)) {
+    check<ConfigError>(eps >= 0, "L2Normalize: eps must be >= 0, got ", eps);
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    check<ShapeError>(x.rank() == 2, "L2Normalize: expected [N, D], got ", x.shape().str());
+    const int64_t n = x.dim(0), d = x.dim(1);
+    tensor_type ss(Shape{n}), y(x.shape());
+    ops::ReduceOp<D>::channel_dot(x.data(), x.data(), 1, n, d, ss.data());
+    Executor<D>::for_each(x.numel(), functors::L2NormalizeForward<T>{x.data(), ss.data(), y.data(), eps_, d});
+    if (grad_enabled()) {
+      x_ = x;
+      sum_squares_ = ss;
+    } else {
+      x_ = sum_squares_ = tensor_type();
+    }
+    return y;
+  }
+
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_.defined(), "L2Normalize::backward called without a forward in grad mode");
+    check_same_shape(dy, x_, "L2Normalize::backward");
+    const int64_t n = x_.dim(0), d = x_.dim(1);
+    tensor_type rd(Shape{n}), dx(dy.shape());
+    ops::ReduceOp<D>::channel_dot(dy.data(), x_.data(), 1, n, d, rd.data());
+    Executor<D>::for_each(dy.numel(), functors::L2NormalizeBackward<T>{x_.data(), dy.data(), sum_squares_.data(),
+                                                                       rd.data(), dx.data(), eps_, d});
+    return dx;
+  }
+
+  double eps() const { return static_cast<double>(eps_); }
+
+ private:
+  T eps_;
+  tensor_type x_, sum_squares_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/l2_normalize.hpp
+// ---- begin rfcf/nn/leaky_relu.hpp
+// LeakyReLU(slope); slope 0 is ReLU. Device-generic: runs its functors through Executor<D>.
 
 namespace rfcf::nn {
 
@@ -1331,6 +2335,170 @@ class ReLU : public LeakyReLU<T, D> {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/leaky_relu.hpp
+// ---- begin rfcf/nn/loss.hpp
+// Losses return host scalars; backward(grad_out) returns the gradient w.r.t. the prediction,
+// scaled by the upstream scalar gradient grad_out.
+//   CrossEntropyLoss: mean over the batch of -log softmax(logits)[label] (torch.nn.CrossEntropyLoss).
+//   SmoothL1Loss(beta, reduction): torch.nn.SmoothL1Loss.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/ops/functors/loss.hpp
+// Loss math shared by host and CUDA executors.
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// nll[r] = -logp[r, label[r]] for rows of [N, C].
+template <class T>
+struct GatherNll {
+  const T* logp;
+  const int64_t* labels;
+  T* nll;
+  int64_t cols;
+  RFCF_HD void operator()(int64_t r) const { nll[r] = -logp[r * cols + labels[r]]; }
+};
+
+// dlogits[r, j] = (softmax[r, j] - [j == label[r]]) * scale, softmax = exp(logp).
+template <class T>
+struct CrossEntropyBackward {
+  const T* logp;
+  const int64_t* labels;
+  T* dlogits;
+  int64_t cols;
+  T scale;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::exp;
+    const int64_t r = i / cols, j = i - r * cols;
+    dlogits[i] = (exp(logp[i]) - (j == labels[r] ? T(1) : T(0))) * scale;
+  }
+};
+
+// Smooth L1 (Huber with slope 1 outside): d = pred - target,
+// loss = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta (beta = 0: |d|).
+template <class T>
+struct SmoothL1Forward {
+  const T* pred;
+  const T* target;
+  T* loss;
+  T beta;
+  RFCF_HD void operator()(int64_t i) const {
+    const T d = pred[i] - target[i];
+    const T a = d < T(0) ? -d : d;
+    loss[i] = a < beta ? T(0.5) * d * d / beta : a - T(0.5) * beta;
+  }
+};
+// dpred = scale * (d / beta if |d| < beta else sign(d)).
+template <class T>
+struct SmoothL1Backward {
+  const T* pred;
+  const T* target;
+  T* dpred;
+  T beta;
+  T scale;
+  RFCF_HD void operator()(int64_t i) const {
+    const T d = pred[i] - target[i];
+    const T a = d < T(0) ? -d : d;
+    const T g = a < beta ? d / beta : (d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0)));
+    dpred[i] = g * scale;
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/loss.hpp
+
+namespace rfcf::nn {
+
+enum class Reduction { mean, sum };
+
+template <class T, class D>
+class CrossEntropyLoss {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  // logits [N, C] (N >= 1), labels N class indices in [0, C).
+  T forward(const tensor_type& logits, const std::vector<int64_t>& labels) {
+    check<ShapeError>(logits.rank() == 2 && logits.dim(0) > 0 && logits.dim(1) > 0,
+                      "CrossEntropyLoss: expected logits [N, C] with N, C > 0, got ", logits.shape().str());
+    const int64_t n = logits.dim(0), c = logits.dim(1);
+    check<ShapeError>(static_cast<int64_t>(labels.size()) == n, "CrossEntropyLoss: ", labels.size(),
+                      " labels for logits ", logits.shape().str());
+    for (size_t r = 0; r < labels.size(); ++r)
+      check<Error>(labels[r] >= 0 && labels[r] < c, "CrossEntropyLoss: label ", labels[r], " of sample ", r,
+                   " is outside [0, ", c, ")");
+    labels_ = Tensor<int64_t, D>::from_host(Shape{n}, labels);
+    logp_ = ops::log_softmax(logits);
+    tensor_type nll(Shape{n});
+    Executor<D>::for_each(n, functors::GatherNll<T>{logp_.data(), labels_.data(), nll.data(), c});
+    return static_cast<T>(ops::sum(nll) / static_cast<double>(n));
+  }
+
+  // dL/dlogits = (softmax - onehot) * grad_out / N.
+  tensor_type backward(T grad_out = T(1)) {
+    check<Error>(logp_.defined(), "CrossEntropyLoss::backward called before forward");
+    const int64_t n = logp_.dim(0), c = logp_.dim(1);
+    tensor_type d(logp_.shape());
+    Executor<D>::for_each(logp_.numel(), functors::CrossEntropyBackward<T>{
+                                             logp_.data(), labels_.data(), d.data(), c,
+                                             static_cast<T>(static_cast<double>(grad_out) / static_cast<double>(n))});
+    return d;
+  }
+
+ private:
+  tensor_type logp_;
+  Tensor<int64_t, D> labels_;
+};
+
+template <class T, class D>
+class SmoothL1Loss {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit SmoothL1Loss(double beta = 1.0, Reduction reduction = Reduction::mean)
+      : beta_(static_cast<T>(beta)), reduction_(reduction) {
+    check<ConfigError>(beta >= 0, "SmoothL1Loss: beta must be >= 0, got ", beta);
+  }
+
+  T forward(const tensor_type& pred, const tensor_type& target) {
+    check_same_shape(pred, target, "SmoothL1Loss");
+    tensor_type loss(pred.shape());
+    Executor<D>::for_each(pred.numel(), functors::SmoothL1Forward<T>{pred.data(), target.data(), loss.data(), beta_});
+    pred_ = pred;
+    target_ = target;
+    const double s = ops::sum(loss);
+    if (reduction_ == Reduction::sum) return static_cast<T>(s);
+    // PyTorch returns NaN for the mean of an empty tensor; 0 is more useful for a loss term.
+    return pred.numel() > 0 ? static_cast<T>(s / static_cast<double>(pred.numel())) : T(0);
+  }
+
+  tensor_type backward(T grad_out = T(1)) {
+    check<Error>(pred_.defined(), "SmoothL1Loss::backward called before forward");
+    double scale = static_cast<double>(grad_out);
+    if (reduction_ == Reduction::mean && pred_.numel() > 0) scale /= static_cast<double>(pred_.numel());
+    tensor_type d(pred_.shape());
+    Executor<D>::for_each(pred_.numel(), functors::SmoothL1Backward<T>{pred_.data(), target_.data(), d.data(), beta_,
+                                                                       static_cast<T>(scale)});
+    return d;
+  }
+
+  double beta() const { return static_cast<double>(beta_); }
+  Reduction reduction() const { return reduction_; }
+
+ private:
+  T beta_;
+  Reduction reduction_;
+  tensor_type pred_, target_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/loss.hpp
 // ---- begin rfcf/nn/parameters.hpp
 // One flat buffer for all parameters (and one for their gradients) of a model, so an
 // optimizer updates everything in one pass (one kernel on the GPU). Each layer's
