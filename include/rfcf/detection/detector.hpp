@@ -1,0 +1,128 @@
+#pragma once
+// Face detection end to end: image -> RetinaFace -> boxes, scores, 5 landmarks.
+// Pre-processing as the reference (retinaface.md 9.1): BGR, minus (104, 117, 123), CHW;
+// original size by default, or the long side scaled to a given length.
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "rfcf/detection/postprocess.hpp"
+#include "rfcf/detection/priors.hpp"
+#include "rfcf/io/image.hpp"
+#include "rfcf/io/resize.hpp"
+#include "rfcf/io/torch_file.hpp"
+#include "rfcf/models/retinaface.hpp"
+#include "rfcf/nn/state_dict.hpp"
+#include "rfcf/ops/softmax.hpp"
+
+namespace rfcf::detection {
+
+struct DetectorOptions {
+  models::RetinaFaceOptions model = models::RetinaFaceOptions::mobilenet025();
+  PostprocessOptions post{};
+  // <= 0: run at the original size (the reference default); else scale the long side to it.
+  int64_t long_side = 0;
+};
+
+// Loads RetinaFace weights from a PyTorch checkpoint (.pth legacy or zip, nested or
+// prefixed) or from an rfcf safetensors file; every parameter and statistic must be present.
+template <class Model>
+void load_detector_weights(Model& net, const std::string& path) {
+  if (path.size() > 12 && path.substr(path.size() - 12) == ".safetensors") {
+    nn::load_safetensors(net, path, nn::LoadOptions{.strict = true, .ignore_counters = true});
+    return;
+  }
+  io::TensorMap sd = io::strip_prefix(io::find_state_dict(io::load_torch(path)), "module.");
+  nn::load_state_dict(net, sd, nn::LoadOptions{.strict = true, .ignore_counters = true});
+}
+
+// Float CHW tensor [1, 3, H, W] of a BGR image minus the RetinaFace mean, optionally resized
+// (bilinear on the float image, as the reference's resize path).
+inline Tensor<float, cpu> retinaface_input(const io::Image& img, double resize) {
+  check<ShapeError>(img.channels == 3, "detector: expected a 3-channel image, got ", img.channels);
+  const bool bgr = img.order == io::ColorOrder::BGR;
+  const float mean[3] = {104.f, 117.f, 123.f};  // B, G, R
+  const int64_t h = img.height, w = img.width;
+  Tensor<float, cpu> x(Shape{1, 3, h, w});
+  float* out = x.data();
+  const uint8_t* p = img.data();
+  for (int64_t i = 0; i < h * w; ++i, p += 3)
+    for (int c = 0; c < 3; ++c) out[c * h * w + i] = float(p[bgr ? c : 2 - c]) - mean[c];
+  if (resize == 1.0) return x;
+  const int64_t rh = std::lround(double(h) * resize), rw = std::lround(double(w) * resize);
+  return io::resize_bilinear(x, rh, rw);
+}
+
+template <template <class, class> class Backbone = models::MobileNetV1025, class D = cpu>
+class Detector {
+ public:
+  using Network = models::RetinaFace<Backbone, D>;
+
+  explicit Detector(const std::string& weights, DetectorOptions o = {}) : options_(std::move(o)), net_(options_.model) {
+    load_detector_weights(net_, weights);
+    net_.eval();
+  }
+
+  // The resize factor the detector applies to an image of this size.
+  double resize_factor(int width, int height) const {
+    if (options_.long_side <= 0) return 1.0;
+    return double(options_.long_side) / double(std::max(width, height));
+  }
+
+  std::vector<Detection> detect(const io::Image& img) { return detect_batch({img})[0]; }
+
+  // Images of one batch run together (padded bottom-right to the largest size; the padding
+  // is zero after mean subtraction, i.e. the mean colour).
+  std::vector<std::vector<Detection>> detect_batch(const std::vector<io::Image>& images) {
+    check<ConfigError>(!images.empty(), "detect_batch: no images");
+    std::vector<Tensor<float, cpu>> inputs;
+    std::vector<double> factors;
+    int64_t H = 0, W = 0;
+    for (const auto& img : images) {
+      factors.push_back(resize_factor(img.width, img.height));
+      inputs.push_back(retinaface_input(img, factors.back()));
+      H = std::max(H, inputs.back().h());
+      W = std::max(W, inputs.back().w());
+    }
+    Tensor<float, cpu> batch = zeros<float, cpu>(Shape{int64_t(images.size()), 3, H, W});
+    for (size_t b = 0; b < inputs.size(); ++b) {
+      const auto& x = inputs[b];
+      for (int64_t c = 0; c < 3; ++c)
+        for (int64_t y = 0; y < x.h(); ++y)
+          std::copy_n(x.data() + (c * x.h() + y) * x.w(), x.w(), batch.data() + ((int64_t(b) * 3 + c) * H + y) * W);
+    }
+    nn::NoGradGuard no_grad;
+    auto out = net_.forward(batch.template to<D>());
+    Tensor<float, cpu> loc = out.loc.template to<cpu>(), landms = out.landms.template to<cpu>();
+    Tensor<float, cpu> conf = ops::softmax(out.conf).template to<cpu>();
+    PostprocessOptions post = options_.post;
+    post.variances = {options_.model.variances[0], options_.model.variances[1]};
+    return postprocess(loc, conf, landms, priors(H, W), W, H, factors, post);
+  }
+
+  // Priors for a network input size, cached (they depend only on the size).
+  const Tensor<float, cpu>& priors(int64_t height, int64_t width) {
+    if (prior_size_ != std::pair<int64_t, int64_t>{height, width}) {
+      PriorBoxOptions po;
+      for (int l = 0; l < 3; ++l) {
+        po.min_sizes.push_back({options_.model.min_sizes[l][0], options_.model.min_sizes[l][1]});
+        po.steps.push_back(static_cast<int>(options_.model.steps[l]));
+      }
+      priors_ = make_priors(po, height, width);
+      prior_size_ = {height, width};
+    }
+    return priors_;
+  }
+
+  Network& network() { return net_; }
+  const DetectorOptions& options() const { return options_; }
+
+ private:
+  DetectorOptions options_;
+  Network net_;
+  Tensor<float, cpu> priors_;
+  std::pair<int64_t, int64_t> prior_size_{-1, -1};
+};
+
+}  // namespace rfcf::detection
