@@ -114,5 +114,5 @@ TEST_CASE("Conv2dOp<cpu> rejects mismatched shapes", "[ops][conv2d]") {
                   ShapeError);
   auto zero_stride = g;
   zero_stride.stride_h = 0;
-  CHECK_THROWS_AS(ops::Conv2dOp<cpu>::forward(zero_stride, x, TensorF(Shape{2, 4, 3, 3}), nullptr), ShapeError);
+  CHECK_THROWS_AS(ops::Conv2dOp<cpu>::forward(zero_stride, x, TensorF(Shape{2, 4, 3, 3}), nullptr), ConfigError);
 }

@@ -8,10 +8,10 @@
 
 namespace rfcf::ops {
 
-// Throws a ShapeError unless x [N,Cin,H,W] and w [Cout,Cin/groups,kh,kw] fit the geometry and the
+// Throws a ConfigError for an invalid geometry and a ShapeError unless x [N,Cin,H,W] and w [Cout,Cin/groups,kh,kw] fit the geometry and the
 // output is non-empty. `what` names the caller in the message.
 inline void check_conv2d(const Conv2dGeometry& g, const Shape& x, const Shape& w, const char* what) {
-  check<ShapeError>(g.kernel_h > 0 && g.kernel_w > 0 && g.stride_h > 0 && g.stride_w > 0 && g.pad_h >= 0 &&
+  check<ConfigError>(g.kernel_h > 0 && g.kernel_w > 0 && g.stride_h > 0 && g.stride_w > 0 && g.pad_h >= 0 &&
                         g.pad_w >= 0 && g.dilation_h > 0 && g.dilation_w > 0 && g.groups > 0,
                     what, ": invalid geometry (kernel ", g.kernel_h, "x", g.kernel_w, ", stride ", g.stride_h, "x",
                     g.stride_w, ", padding ", g.pad_h, "x", g.pad_w, ", dilation ", g.dilation_h, "x",
