@@ -14,4 +14,5 @@
 #include "rfcf/nn/parameters.hpp"
 #include "rfcf/nn/pooling.hpp"
 #include "rfcf/nn/sequential.hpp"
+#include "rfcf/nn/squeeze_excitation.hpp"
 #include "rfcf/nn/upsample.hpp"

@@ -1,6 +1,7 @@
 #pragma once
 // Finite-difference gradient checks for layers in double precision on the CPU.
 // loss(x, params) = sum(r * layer.forward(x)) for a fixed random r; the analytic gradients
+// (eps 1e-5: smaller steps let the rounding of O(100) losses dominate small gradients)
 // from backward(r) are compared with central differences of that loss.
 #include <algorithm>
 #include <cmath>
@@ -54,7 +55,7 @@ struct GradCheckResult {
 // Checks dL/dx and dL/dparams of `layer` at input x. `max_probes` limits how many elements of
 // each tensor are probed (evenly spaced) to keep large layers fast.
 template <class L>
-GradCheckResult gradcheck(L& layer, const TensorD& x, uint64_t seed = 7, double eps = 1e-6,
+GradCheckResult gradcheck(L& layer, const TensorD& x, uint64_t seed = 7, double eps = 1e-5,
                           int64_t max_probes = 400) {
   Generator g(seed);
   TensorD y = layer.forward(x);

@@ -26,15 +26,15 @@ class SqueezeExcitation : public LayerBase {
     Tensor<T, D> s = sigmoid_.forward(fc2_.forward(relu_.forward(fc1_.forward(pool_.forward(x)))));
     Tensor<T, D> y(x.shape());
     const int64_t hw = x.h() * x.w();
-    Executor<D>::for_each(x.numel(), functors::ChannelScale<T>{x.data(), s.data(), y.data(), hw});
+    Executor<D>::for_each(x.numel(), functors::SampleChannelScale<T>{x.data(), s.data(), y.data(), hw});
     if (grad_enabled()) x_ = x, s_ = s;
     return y;
   }
   Tensor<T, D> backward(const Tensor<T, D>& dy) {
     const int64_t hw = x_.h() * x_.w();
     Tensor<T, D> dx(dy.shape()), ds(s_.shape());
-    Executor<D>::for_each(dy.numel(), functors::ChannelScale<T>{dy.data(), s_.data(), dx.data(), hw});
-    Executor<D>::for_each(ds.numel(), functors::ChannelScaleGradScale<T>{x_.data(), dy.data(), ds.data(), hw});
+    Executor<D>::for_each(dy.numel(), functors::SampleChannelScale<T>{dy.data(), s_.data(), dx.data(), hw});
+    Executor<D>::for_each(ds.numel(), functors::SampleChannelScaleGrad<T>{x_.data(), dy.data(), ds.data(), hw});
     ops::accumulate(dx, pool_.backward(fc1_.backward(relu_.backward(fc2_.backward(sigmoid_.backward(ds))))));
     return dx;
   }

@@ -7,7 +7,7 @@
 namespace rfcf::functors {
 
 template <class T>
-struct ChannelScale {
+struct SampleChannelScale {
   const T* x;
   const T* s;
   T* y;
@@ -16,7 +16,7 @@ struct ChannelScale {
 };
 // ds[n,c] = sum_p dy[n,c,p] * x[n,c,p]; one index per (n,c).
 template <class T>
-struct ChannelScaleGradScale {
+struct SampleChannelScaleGrad {
   const T* x;
   const T* dy;
   T* ds;
