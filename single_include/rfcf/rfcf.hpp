@@ -1276,11 +1276,60 @@ Tensor<T, D> multiply(const Tensor<T, D>& a, const Tensor<T, D>& b) {
 
 // ---- begin rfcf/ops/functors/batch_norm.hpp
 // Batch-norm math shared by host and CUDA executors. Tensors are viewed as [outer, c, inner]
-// (outer = N, inner = H*W or 1); the channel of flat index i is (i / inner) % c.
+// (outer = N, inner = H*W or 1); the channel of flat index i is channel(i) = (i / inner) % c.
 // Per-channel functors run over c indices, per-element functors over the whole tensor.
 #include <cmath>
 #include <cstdint>
 
+// ---- begin rfcf/ops/functors/channel_index.hpp
+// Channel of a flat index in a [outer, c, inner] tensor, (i / inner) % c, without hardware
+// division: a 64-bit integer division costs ~40 cycles on a CPU (and is emulated on a GPU),
+// more than the arithmetic of a whole batch-norm or PReLU element. Divisions by a runtime
+// constant become a multiply-high and a shift (Granlund-Montgomery, round-up variant), exact for
+// every 32-bit dividend. Tensors with 2^32 elements or more fall back to plain division.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// q = n / d for 0 <= n < 2^32 and 1 <= d < 2^32.
+struct FastDivisor {
+  uint64_t multiplier = 1;  // < 2^32
+  uint32_t shift = 0;
+
+  FastDivisor() = default;
+  explicit FastDivisor(uint64_t d) {
+    uint32_t l = 0;
+    while ((uint64_t{1} << l) < d) ++l;  // l = ceil(log2(d))
+    shift = l;
+    multiplier = ((uint64_t{1} << 32) * ((uint64_t{1} << l) - d)) / d + 1;
+  }
+  RFCF_HD uint64_t divide(uint64_t n) const {
+    const uint64_t t = (n * multiplier) >> 32;
+    return (t + n) >> shift;
+  }
+};
+
+struct ChannelOf {
+  int64_t c = 1, inner = 1;
+  bool fast = true;
+  FastDivisor by_inner, by_c;
+
+  ChannelOf() = default;
+  // numel: the number of elements the functor runs over (decides whether 32-bit math is exact).
+  ChannelOf(int64_t c_, int64_t inner_, int64_t numel)
+      : c(c_ > 0 ? c_ : 1), inner(inner_ > 0 ? inner_ : 1), fast(numel < (int64_t{1} << 32)),
+        by_inner(static_cast<uint64_t>(inner)), by_c(static_cast<uint64_t>(c)) {}
+
+  RFCF_HD int64_t operator()(int64_t i) const {
+    if (!fast) return (i / inner) % c;
+    const uint64_t q = by_inner.divide(static_cast<uint64_t>(i));
+    return static_cast<int64_t>(q - by_c.divide(q) * static_cast<uint64_t>(c));
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/channel_index.hpp
 
 namespace rfcf::functors {
 
@@ -1333,9 +1382,9 @@ struct BatchNormApply {
   const T* scale;
   const T* bias;
   T* y;
-  int64_t c, inner;
+  ChannelOf channel;
   RFCF_HD void operator()(int64_t i) const {
-    const int64_t ch = (i / inner) % c;
+    const int64_t ch = channel(i);
     y[i] = (x[i] - mean[ch]) * scale[ch] + (bias ? bias[ch] : T(0));
   }
 };
@@ -1346,8 +1395,8 @@ struct ChannelScale {
   const T* x;
   const T* scale;
   T* y;
-  int64_t c, inner;
-  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] * scale[(i / inner) % c]; }
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] * scale[channel(i)]; }
 };
 
 // Train-mode backward through the batch statistics, with xhat = (x - mean) * invstd:
@@ -1363,9 +1412,9 @@ struct BatchNormBackwardTrain {
   const T* sum_dy_xhat;
   T* dx;
   T inv_m;
-  int64_t c, inner;
+  ChannelOf channel;
   RFCF_HD void operator()(int64_t i) const {
-    const int64_t ch = (i / inner) % c;
+    const int64_t ch = channel(i);
     const T xhat = (x[i] - mean[ch]) * invstd[ch];
     dx[i] = scale[ch] * (dy[i] - sum_dy[ch] * inv_m - xhat * sum_dy_xhat[ch] * inv_m);
   }
@@ -1598,9 +1647,10 @@ struct PReluForward {
   const T* x;
   const T* weight;
   T* y;
-  int64_t c, inner;
+  ChannelOf channel;
   RFCF_HD void operator()(int64_t i) const {
-    y[i] = x[i] > T(0) ? x[i] : weight[(i / inner) % c] * x[i];
+    const T w = weight[channel(i)];  // loaded unconditionally: the select then needs no branch
+    y[i] = x[i] > T(0) ? x[i] : w * x[i];
   }
 };
 // dx = dy where x > 0, weight * dy elsewhere; dw_terms = dy * x where x <= 0 (summed per
@@ -1612,10 +1662,11 @@ struct PReluBackward {
   const T* dy;
   T* dx;
   T* dw_terms;
-  int64_t c, inner;
+  ChannelOf channel;
   RFCF_HD void operator()(int64_t i) const {
+    const T w = weight[channel(i)];
     const bool pos = x[i] > T(0);
-    dx[i] = pos ? dy[i] : weight[(i / inner) % c] * dy[i];
+    dx[i] = pos ? dy[i] : w * dy[i];
     dw_terms[i] = pos ? T(0) : dy[i] * x[i];
   }
 };
@@ -1667,7 +1718,8 @@ class PReLU : public LayerBase {
   tensor_type forward(const tensor_type& x) {
     const int64_t inner = inner_size(x);
     tensor_type y(x.shape());
-    Executor<D>::for_each(x.numel(), functors::PReluForward<T>{x.data(), weight_.value.data(), y.data(), channels(), inner});
+    Executor<D>::for_each(x.numel(), functors::PReluForward<T>{x.data(), weight_.value.data(), y.data(),
+                                                                functors::ChannelOf(channels(), inner, x.numel())});
     x_ = grad_enabled() ? x : tensor_type();
     return y;
   }
@@ -1678,7 +1730,7 @@ class PReLU : public LayerBase {
     const int64_t inner = inner_size(x_), c = channels();
     tensor_type dx(dy.shape()), terms(dy.shape());
     Executor<D>::for_each(dy.numel(), functors::PReluBackward<T>{x_.data(), weight_.value.data(), dy.data(), dx.data(),
-                                                                 terms.data(), c, inner});
+                                                                 terms.data(), functors::ChannelOf(c, inner, dy.numel())});
     if (!weight_.frozen) {
       tensor_type dw(Shape{c});
       ops::ReduceOp<D>::channel_sum(terms.data(), terms.numel() / (c * inner), c, inner, dw.data());
@@ -1817,7 +1869,8 @@ class BatchNormBase : public LayerBase {
     }
     tensor_type y(x.shape());
     Executor<D>::for_each(x.numel(),
-                          functors::BatchNormApply<T>{x.data(), mean.data(), scale.data(), b, y.data(), c, inner});
+                          functors::BatchNormApply<T>{x.data(), mean.data(), scale.data(), b, y.data(),
+                                                       functors::ChannelOf(c, inner, x.numel())});
     if (grad_enabled()) {
       cache_ = Cache{x, mean, invstd, scale, inner, training_};
     } else {
@@ -1844,9 +1897,11 @@ class BatchNormBase : public LayerBase {
       Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardTrain<T>{
                                             cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
                                             cache_.scale.data(), sum_dy.data(), sum_dy_xhat.data(), dx.data(),
-                                            static_cast<T>(1.0 / static_cast<double>(m)), c, inner});
+                                            static_cast<T>(1.0 / static_cast<double>(m)),
+                                            functors::ChannelOf(c, inner, dy.numel())});
     } else {
-      Executor<D>::for_each(dy.numel(), functors::ChannelScale<T>{dy.data(), cache_.scale.data(), dx.data(), c, inner});
+      Executor<D>::for_each(dy.numel(), functors::ChannelScale<T>{dy.data(), cache_.scale.data(), dx.data(),
+                                                                   functors::ChannelOf(c, inner, dy.numel())});
     }
     if (grad_w) ops::accumulate(weight_.grad, sum_dy_xhat);
     if (grad_b) ops::accumulate(bias_.grad, sum_dy);

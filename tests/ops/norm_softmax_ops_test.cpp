@@ -304,3 +304,23 @@ TEST_CASE("reductions match the naive sums", "[ops][reduce]") {
   CHECK_THROWS_AS(ops::channel_sum(TensorF(Shape{2}), 1), ShapeError);
   CHECK_THROWS_AS(ops::dot(TensorF(Shape{2}), TensorF(Shape{3})), ShapeError);
 }
+
+TEST_CASE("ChannelOf divides exactly without hardware division", "[ops][functors]") {
+  Generator g(10);
+  for (uint64_t d : std::vector<uint64_t>{1, 2, 3, 7, 64, 3136, 12544, 65537, 1000003, 2147483649ull, 4294967295ull}) {
+    functors::FastDivisor f(d);
+    for (uint64_t n : std::vector<uint64_t>{0, 1, d - 1, d, d + 1, 2147483648ull, 4294967294ull, 4294967295ull})
+      if (n < (uint64_t{1} << 32)) REQUIRE(f.divide(n) == n / d);
+    for (int k = 0; k < 20000; ++k) {
+      const uint64_t n = g.next_u64() & 0xffffffffull;
+      REQUIRE(f.divide(n) == n / d);
+    }
+  }
+  for (int k = 0; k < 20000; ++k) {
+    const uint64_t d = (g.next_u64() & 0xffffffffull) | 1, n = g.next_u64() & 0xffffffffull;
+    REQUIRE(functors::FastDivisor(d).divide(n) == n / d);
+  }
+  const functors::ChannelOf ch(5, 12, 3 * 5 * 12), wide(5, 12, int64_t{1} << 33);
+  for (int64_t i = 0; i < 3 * 5 * 12; ++i) REQUIRE(ch(i) == (i / 12) % 5);
+  REQUIRE(wide((int64_t{1} << 33) - 1) == (((int64_t{1} << 33) - 1) / 12) % 5);
+}
