@@ -1389,14 +1389,14 @@ struct BatchNormApply {
   }
 };
 
-// y = x * scale[ch] (the eval-mode batch-norm backward)
+// Eval-mode backward: dx = dy * scale[ch] (the statistics are constants).
 template <class T>
-struct ChannelScale {
-  const T* x;
+struct BatchNormBackwardEval {
+  const T* dy;
   const T* scale;
-  T* y;
+  T* dx;
   ChannelOf channel;
-  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] * scale[channel(i)]; }
+  RFCF_HD void operator()(int64_t i) const { dx[i] = dy[i] * scale[channel(i)]; }
 };
 
 // Train-mode backward through the batch statistics, with xhat = (x - mean) * invstd:
@@ -1900,7 +1900,7 @@ class BatchNormBase : public LayerBase {
                                             static_cast<T>(1.0 / static_cast<double>(m)),
                                             functors::ChannelOf(c, inner, dy.numel())});
     } else {
-      Executor<D>::for_each(dy.numel(), functors::ChannelScale<T>{dy.data(), cache_.scale.data(), dx.data(),
+      Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardEval<T>{dy.data(), cache_.scale.data(), dx.data(),
                                                                    functors::ChannelOf(c, inner, dy.numel())});
     }
     if (grad_w) ops::accumulate(weight_.grad, sum_dy_xhat);

@@ -116,7 +116,7 @@ class BatchNormBase : public LayerBase {
                                             static_cast<T>(1.0 / static_cast<double>(m)),
                                             functors::ChannelOf(c, inner, dy.numel())});
     } else {
-      Executor<D>::for_each(dy.numel(), functors::ChannelScale<T>{dy.data(), cache_.scale.data(), dx.data(),
+      Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardEval<T>{dy.data(), cache_.scale.data(), dx.data(),
                                                                    functors::ChannelOf(c, inner, dy.numel())});
     }
     if (grad_w) ops::accumulate(weight_.grad, sum_dy_xhat);

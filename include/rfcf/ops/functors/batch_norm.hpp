@@ -66,14 +66,14 @@ struct BatchNormApply {
   }
 };
 
-// y = x * scale[ch] (the eval-mode batch-norm backward)
+// Eval-mode backward: dx = dy * scale[ch] (the statistics are constants).
 template <class T>
-struct ChannelScale {
-  const T* x;
+struct BatchNormBackwardEval {
+  const T* dy;
   const T* scale;
-  T* y;
+  T* dx;
   ChannelOf channel;
-  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] * scale[channel(i)]; }
+  RFCF_HD void operator()(int64_t i) const { dx[i] = dy[i] * scale[channel(i)]; }
 };
 
 // Train-mode backward through the batch statistics, with xhat = (x - mean) * invstd:
