@@ -984,8 +984,44 @@ struct ReduceOp<cpu> {
 // Softmax and log-softmax over the last dimension (rows of [N, C]), stable by subtracting the
 // row maximum. Op family SoftmaxOp<D> (cpu: ops/cpu/softmax.hpp, cuda: ops/cuda/softmax.cuh):
 //   static void forward(const T* x, int64_t rows, int64_t cols, T* y, bool log);
+// The backward functions are device-generic (ReduceOp<D> row sums + functors).
 #include <cstdint>
 
+// ---- begin rfcf/ops/functors/softmax.hpp
+// Softmax / log-softmax backward over rows of [rows, cols], given per-row reductions.
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// dx = y * (dy - (dy . y)_row) for y = softmax(x).
+template <class T>
+struct SoftmaxBackward {
+  const T* y;
+  const T* dy;
+  const T* row_dot;
+  T* dx;
+  int64_t cols;
+  RFCF_HD void operator()(int64_t i) const { dx[i] = y[i] * (dy[i] - row_dot[i / cols]); }
+};
+
+// dx = dy - exp(logp) * (sum dy)_row for logp = log_softmax(x).
+template <class T>
+struct LogSoftmaxBackward {
+  const T* logp;
+  const T* dy;
+  const T* row_sum;
+  T* dx;
+  int64_t cols;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::exp;
+    dx[i] = dy[i] - exp(logp[i]) * row_sum[i / cols];
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/softmax.hpp
 
 namespace rfcf::ops {
 
@@ -1014,6 +1050,28 @@ Tensor<T, D> softmax(const Tensor<T, D>& x) {
 template <class T, class D>
 Tensor<T, D> log_softmax(const Tensor<T, D>& x) {
   return detail::softmax_last_dim(x, true, "log_softmax");
+}
+
+// Gradient w.r.t. x of softmax, from its output y and the upstream gradient dy.
+template <class T, class D>
+Tensor<T, D> softmax_backward(const Tensor<T, D>& y, const Tensor<T, D>& dy) {
+  check_same_shape(y, dy, "softmax_backward");
+  const int64_t cols = y.numel() > 0 ? y.dim(-1) : 1, rows = y.numel() / cols;
+  Tensor<T, D> rd(Shape{rows}), dx(y.shape());
+  ReduceOp<D>::channel_dot(y.data(), dy.data(), 1, rows, cols, rd.data());
+  Executor<D>::for_each(y.numel(), functors::SoftmaxBackward<T>{y.data(), dy.data(), rd.data(), dx.data(), cols});
+  return dx;
+}
+
+// Gradient w.r.t. x of log_softmax, from its output logp and the upstream gradient dy.
+template <class T, class D>
+Tensor<T, D> log_softmax_backward(const Tensor<T, D>& logp, const Tensor<T, D>& dy) {
+  check_same_shape(logp, dy, "log_softmax_backward");
+  const int64_t cols = logp.numel() > 0 ? logp.dim(-1) : 1, rows = logp.numel() / cols;
+  Tensor<T, D> rs(Shape{rows}), dx(logp.shape());
+  ReduceOp<D>::channel_sum(dy.data(), 1, rows, cols, rs.data());
+  Executor<D>::for_each(logp.numel(), functors::LogSoftmaxBackward<T>{logp.data(), dy.data(), rs.data(), dx.data(), cols});
+  return dx;
 }
 
 }  // namespace rfcf::ops
@@ -1276,11 +1334,60 @@ Tensor<T, D> multiply(const Tensor<T, D>& a, const Tensor<T, D>& b) {
 
 // ---- begin rfcf/ops/functors/batch_norm.hpp
 // Batch-norm math shared by host and CUDA executors. Tensors are viewed as [outer, c, inner]
-// (outer = N, inner = H*W or 1); the channel of flat index i is (i / inner) % c.
+// (outer = N, inner = H*W or 1); the channel of flat index i is channel(i) = (i / inner) % c.
 // Per-channel functors run over c indices, per-element functors over the whole tensor.
 #include <cmath>
 #include <cstdint>
 
+// ---- begin rfcf/ops/functors/channel_index.hpp
+// Channel of a flat index in a [outer, c, inner] tensor, (i / inner) % c, without hardware
+// division: a 64-bit integer division costs ~40 cycles on a CPU (and is emulated on a GPU),
+// more than the arithmetic of a whole batch-norm or PReLU element. Divisions by a runtime
+// constant become a multiply-high and a shift (Granlund-Montgomery, round-up variant), exact for
+// every 32-bit dividend. Tensors with 2^32 elements or more fall back to plain division.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// q = n / d for 0 <= n < 2^32 and 1 <= d < 2^32.
+struct FastDivisor {
+  uint64_t multiplier = 1;  // < 2^32
+  uint32_t shift = 0;
+
+  FastDivisor() = default;
+  explicit FastDivisor(uint64_t d) {
+    uint32_t l = 0;
+    while ((uint64_t{1} << l) < d) ++l;  // l = ceil(log2(d))
+    shift = l;
+    multiplier = ((uint64_t{1} << 32) * ((uint64_t{1} << l) - d)) / d + 1;
+  }
+  RFCF_HD uint64_t divide(uint64_t n) const {
+    const uint64_t t = (n * multiplier) >> 32;
+    return (t + n) >> shift;
+  }
+};
+
+struct ChannelOf {
+  int64_t c = 1, inner = 1;
+  bool fast = true;
+  FastDivisor by_inner, by_c;
+
+  ChannelOf() = default;
+  // numel: the number of elements the functor runs over (decides whether 32-bit math is exact).
+  ChannelOf(int64_t c_, int64_t inner_, int64_t numel)
+      : c(c_ > 0 ? c_ : 1), inner(inner_ > 0 ? inner_ : 1), fast(numel < (int64_t{1} << 32)),
+        by_inner(static_cast<uint64_t>(inner)), by_c(static_cast<uint64_t>(c)) {}
+
+  RFCF_HD int64_t operator()(int64_t i) const {
+    if (!fast) return (i / inner) % c;
+    const uint64_t q = by_inner.divide(static_cast<uint64_t>(i));
+    return static_cast<int64_t>(q - by_c.divide(q) * static_cast<uint64_t>(c));
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/channel_index.hpp
 
 namespace rfcf::functors {
 
@@ -1333,21 +1440,21 @@ struct BatchNormApply {
   const T* scale;
   const T* bias;
   T* y;
-  int64_t c, inner;
+  ChannelOf channel;
   RFCF_HD void operator()(int64_t i) const {
-    const int64_t ch = (i / inner) % c;
+    const int64_t ch = channel(i);
     y[i] = (x[i] - mean[ch]) * scale[ch] + (bias ? bias[ch] : T(0));
   }
 };
 
-// y = x * scale[ch] (the eval-mode batch-norm backward)
+// Eval-mode backward: dx = dy * scale[ch] (the statistics are constants).
 template <class T>
-struct ChannelScale {
-  const T* x;
+struct BatchNormBackwardEval {
+  const T* dy;
   const T* scale;
-  T* y;
-  int64_t c, inner;
-  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] * scale[(i / inner) % c]; }
+  T* dx;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const { dx[i] = dy[i] * scale[channel(i)]; }
 };
 
 // Train-mode backward through the batch statistics, with xhat = (x - mean) * invstd:
@@ -1363,9 +1470,9 @@ struct BatchNormBackwardTrain {
   const T* sum_dy_xhat;
   T* dx;
   T inv_m;
-  int64_t c, inner;
+  ChannelOf channel;
   RFCF_HD void operator()(int64_t i) const {
-    const int64_t ch = (i / inner) % c;
+    const int64_t ch = channel(i);
     const T xhat = (x[i] - mean[ch]) * invstd[ch];
     dx[i] = scale[ch] * (dy[i] - sum_dy[ch] * inv_m - xhat * sum_dy_xhat[ch] * inv_m);
   }
@@ -1598,9 +1705,10 @@ struct PReluForward {
   const T* x;
   const T* weight;
   T* y;
-  int64_t c, inner;
+  ChannelOf channel;
   RFCF_HD void operator()(int64_t i) const {
-    y[i] = x[i] > T(0) ? x[i] : weight[(i / inner) % c] * x[i];
+    const T w = weight[channel(i)];  // loaded unconditionally: the select then needs no branch
+    y[i] = x[i] > T(0) ? x[i] : w * x[i];
   }
 };
 // dx = dy where x > 0, weight * dy elsewhere; dw_terms = dy * x where x <= 0 (summed per
@@ -1612,10 +1720,11 @@ struct PReluBackward {
   const T* dy;
   T* dx;
   T* dw_terms;
-  int64_t c, inner;
+  ChannelOf channel;
   RFCF_HD void operator()(int64_t i) const {
+    const T w = weight[channel(i)];
     const bool pos = x[i] > T(0);
-    dx[i] = pos ? dy[i] : weight[(i / inner) % c] * dy[i];
+    dx[i] = pos ? dy[i] : w * dy[i];
     dw_terms[i] = pos ? T(0) : dy[i] * x[i];
   }
 };
@@ -1667,7 +1776,8 @@ class PReLU : public LayerBase {
   tensor_type forward(const tensor_type& x) {
     const int64_t inner = inner_size(x);
     tensor_type y(x.shape());
-    Executor<D>::for_each(x.numel(), functors::PReluForward<T>{x.data(), weight_.value.data(), y.data(), channels(), inner});
+    Executor<D>::for_each(x.numel(), functors::PReluForward<T>{x.data(), weight_.value.data(), y.data(),
+                                                                functors::ChannelOf(channels(), inner, x.numel())});
     x_ = grad_enabled() ? x : tensor_type();
     return y;
   }
@@ -1678,7 +1788,7 @@ class PReLU : public LayerBase {
     const int64_t inner = inner_size(x_), c = channels();
     tensor_type dx(dy.shape()), terms(dy.shape());
     Executor<D>::for_each(dy.numel(), functors::PReluBackward<T>{x_.data(), weight_.value.data(), dy.data(), dx.data(),
-                                                                 terms.data(), c, inner});
+                                                                 terms.data(), functors::ChannelOf(c, inner, dy.numel())});
     if (!weight_.frozen) {
       tensor_type dw(Shape{c});
       ops::ReduceOp<D>::channel_sum(terms.data(), terms.numel() / (c * inner), c, inner, dw.data());
@@ -1817,7 +1927,8 @@ class BatchNormBase : public LayerBase {
     }
     tensor_type y(x.shape());
     Executor<D>::for_each(x.numel(),
-                          functors::BatchNormApply<T>{x.data(), mean.data(), scale.data(), b, y.data(), c, inner});
+                          functors::BatchNormApply<T>{x.data(), mean.data(), scale.data(), b, y.data(),
+                                                       functors::ChannelOf(c, inner, x.numel())});
     if (grad_enabled()) {
       cache_ = Cache{x, mean, invstd, scale, inner, training_};
     } else {
@@ -1844,9 +1955,11 @@ class BatchNormBase : public LayerBase {
       Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardTrain<T>{
                                             cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
                                             cache_.scale.data(), sum_dy.data(), sum_dy_xhat.data(), dx.data(),
-                                            static_cast<T>(1.0 / static_cast<double>(m)), c, inner});
+                                            static_cast<T>(1.0 / static_cast<double>(m)),
+                                            functors::ChannelOf(c, inner, dy.numel())});
     } else {
-      Executor<D>::for_each(dy.numel(), functors::ChannelScale<T>{dy.data(), cache_.scale.data(), dx.data(), c, inner});
+      Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardEval<T>{dy.data(), cache_.scale.data(), dx.data(),
+                                                                   functors::ChannelOf(c, inner, dy.numel())});
     }
     if (grad_w) ops::accumulate(weight_.grad, sum_dy_xhat);
     if (grad_b) ops::accumulate(bias_.grad, sum_dy);

@@ -304,3 +304,50 @@ TEST_CASE("reductions match the naive sums", "[ops][reduce]") {
   CHECK_THROWS_AS(ops::channel_sum(TensorF(Shape{2}), 1), ShapeError);
   CHECK_THROWS_AS(ops::dot(TensorF(Shape{2}), TensorF(Shape{3})), ShapeError);
 }
+
+TEST_CASE("ChannelOf divides exactly without hardware division", "[ops][functors]") {
+  Generator g(10);
+  for (uint64_t d : std::vector<uint64_t>{1, 2, 3, 7, 64, 3136, 12544, 65537, 1000003, 2147483649ull, 4294967295ull}) {
+    functors::FastDivisor f(d);
+    for (uint64_t n : std::vector<uint64_t>{0, 1, d - 1, d, d + 1, 2147483648ull, 4294967294ull, 4294967295ull})
+      if (n < (uint64_t{1} << 32)) REQUIRE(f.divide(n) == n / d);
+    for (int k = 0; k < 20000; ++k) {
+      const uint64_t n = g.next_u64() & 0xffffffffull;
+      REQUIRE(f.divide(n) == n / d);
+    }
+  }
+  for (int k = 0; k < 20000; ++k) {
+    const uint64_t d = (g.next_u64() & 0xffffffffull) | 1, n = g.next_u64() & 0xffffffffull;
+    REQUIRE(functors::FastDivisor(d).divide(n) == n / d);
+  }
+  const functors::ChannelOf ch(5, 12, 3 * 5 * 12), wide(5, 12, int64_t{1} << 33);
+  for (int64_t i = 0; i < 3 * 5 * 12; ++i) REQUIRE(ch(i) == (i / 12) % 5);
+  REQUIRE(wide((int64_t{1} << 33) - 1) == (((int64_t{1} << 33) - 1) / 12) % 5);
+}
+
+TEST_CASE("softmax_backward and log_softmax_backward match finite differences", "[ops][softmax][gradcheck]") {
+  using TensorD = Tensor<double, cpu>;
+  Generator g(12);
+  for (const Shape& s : {Shape{1, 1}, Shape{3, 5}, Shape{2, 3, 4}}) {
+    for (bool log : {false, true}) {
+      TensorD x = testing::random_tensor(s, g, -3, 3), r = testing::random_tensor(s, g);
+      auto f = [&](const TensorD& in) { return testing::dot(r, log ? ops::log_softmax(in) : ops::softmax(in)); };
+      TensorD dx = log ? ops::log_softmax_backward(ops::log_softmax(x), r) : ops::softmax_backward(ops::softmax(x), r);
+      double diff = 0, scale = 1e-12;
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        const double saved = x.data()[i];
+        x.data()[i] = saved + 1e-6;
+        const double lp = f(x);
+        x.data()[i] = saved - 1e-6;
+        const double lm = f(x);
+        x.data()[i] = saved;
+        const double numeric = (lp - lm) / 2e-6;
+        diff = std::max(diff, std::abs(numeric - dx.data()[i]));
+        scale = std::max(scale, std::abs(numeric));
+      }
+      INFO("shape " << s.str() << " log " << log);
+      CHECK(diff / scale < 1e-6);
+    }
+  }
+  CHECK_THROWS_AS(ops::softmax_backward(TensorD(Shape{2, 3}), TensorD(Shape{3, 2})), ShapeError);
+}

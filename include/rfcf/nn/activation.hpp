@@ -31,7 +31,8 @@ class PReLU : public LayerBase {
   tensor_type forward(const tensor_type& x) {
     const int64_t inner = inner_size(x);
     tensor_type y(x.shape());
-    Executor<D>::for_each(x.numel(), functors::PReluForward<T>{x.data(), weight_.value.data(), y.data(), channels(), inner});
+    Executor<D>::for_each(x.numel(), functors::PReluForward<T>{x.data(), weight_.value.data(), y.data(),
+                                                                functors::ChannelOf(channels(), inner, x.numel())});
     x_ = grad_enabled() ? x : tensor_type();
     return y;
   }
@@ -42,7 +43,7 @@ class PReLU : public LayerBase {
     const int64_t inner = inner_size(x_), c = channels();
     tensor_type dx(dy.shape()), terms(dy.shape());
     Executor<D>::for_each(dy.numel(), functors::PReluBackward<T>{x_.data(), weight_.value.data(), dy.data(), dx.data(),
-                                                                 terms.data(), c, inner});
+                                                                 terms.data(), functors::ChannelOf(c, inner, dy.numel())});
     if (!weight_.frozen) {
       tensor_type dw(Shape{c});
       ops::ReduceOp<D>::channel_sum(terms.data(), terms.numel() / (c * inner), c, inner, dw.data());

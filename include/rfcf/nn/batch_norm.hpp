@@ -85,7 +85,8 @@ class BatchNormBase : public LayerBase {
     }
     tensor_type y(x.shape());
     Executor<D>::for_each(x.numel(),
-                          functors::BatchNormApply<T>{x.data(), mean.data(), scale.data(), b, y.data(), c, inner});
+                          functors::BatchNormApply<T>{x.data(), mean.data(), scale.data(), b, y.data(),
+                                                       functors::ChannelOf(c, inner, x.numel())});
     if (grad_enabled()) {
       cache_ = Cache{x, mean, invstd, scale, inner, training_};
     } else {
@@ -112,9 +113,11 @@ class BatchNormBase : public LayerBase {
       Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardTrain<T>{
                                             cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
                                             cache_.scale.data(), sum_dy.data(), sum_dy_xhat.data(), dx.data(),
-                                            static_cast<T>(1.0 / static_cast<double>(m)), c, inner});
+                                            static_cast<T>(1.0 / static_cast<double>(m)),
+                                            functors::ChannelOf(c, inner, dy.numel())});
     } else {
-      Executor<D>::for_each(dy.numel(), functors::ChannelScale<T>{dy.data(), cache_.scale.data(), dx.data(), c, inner});
+      Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardEval<T>{dy.data(), cache_.scale.data(), dx.data(),
+                                                                   functors::ChannelOf(c, inner, dy.numel())});
     }
     if (grad_w) ops::accumulate(weight_.grad, sum_dy_xhat);
     if (grad_b) ops::accumulate(bias_.grad, sum_dy);

@@ -2,9 +2,13 @@
 // Softmax and log-softmax over the last dimension (rows of [N, C]), stable by subtracting the
 // row maximum. Op family SoftmaxOp<D> (cpu: ops/cpu/softmax.hpp, cuda: ops/cuda/softmax.cuh):
 //   static void forward(const T* x, int64_t rows, int64_t cols, T* y, bool log);
+// The backward functions are device-generic (ReduceOp<D> row sums + functors).
 #include <cstdint>
 
+#include "rfcf/core/executor.hpp"
 #include "rfcf/core/tensor.hpp"
+#include "rfcf/ops/functors/softmax.hpp"
+#include "rfcf/ops/reduce.hpp"
 
 namespace rfcf::ops {
 
@@ -33,6 +37,28 @@ Tensor<T, D> softmax(const Tensor<T, D>& x) {
 template <class T, class D>
 Tensor<T, D> log_softmax(const Tensor<T, D>& x) {
   return detail::softmax_last_dim(x, true, "log_softmax");
+}
+
+// Gradient w.r.t. x of softmax, from its output y and the upstream gradient dy.
+template <class T, class D>
+Tensor<T, D> softmax_backward(const Tensor<T, D>& y, const Tensor<T, D>& dy) {
+  check_same_shape(y, dy, "softmax_backward");
+  const int64_t cols = y.numel() > 0 ? y.dim(-1) : 1, rows = y.numel() / cols;
+  Tensor<T, D> rd(Shape{rows}), dx(y.shape());
+  ReduceOp<D>::channel_dot(y.data(), dy.data(), 1, rows, cols, rd.data());
+  Executor<D>::for_each(y.numel(), functors::SoftmaxBackward<T>{y.data(), dy.data(), rd.data(), dx.data(), cols});
+  return dx;
+}
+
+// Gradient w.r.t. x of log_softmax, from its output logp and the upstream gradient dy.
+template <class T, class D>
+Tensor<T, D> log_softmax_backward(const Tensor<T, D>& logp, const Tensor<T, D>& dy) {
+  check_same_shape(logp, dy, "log_softmax_backward");
+  const int64_t cols = logp.numel() > 0 ? logp.dim(-1) : 1, rows = logp.numel() / cols;
+  Tensor<T, D> rs(Shape{rows}), dx(logp.shape());
+  ReduceOp<D>::channel_sum(dy.data(), 1, rows, cols, rs.data());
+  Executor<D>::for_each(logp.numel(), functors::LogSoftmaxBackward<T>{logp.data(), dy.data(), rs.data(), dx.data(), cols});
+  return dx;
 }
 
 }  // namespace rfcf::ops

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "rfcf/core/hd.hpp"
+#include "rfcf/ops/functors/channel_index.hpp"
 
 namespace rfcf::functors {
 
@@ -32,9 +33,10 @@ struct PReluForward {
   const T* x;
   const T* weight;
   T* y;
-  int64_t c, inner;
+  ChannelOf channel;
   RFCF_HD void operator()(int64_t i) const {
-    y[i] = x[i] > T(0) ? x[i] : weight[(i / inner) % c] * x[i];
+    const T w = weight[channel(i)];  // loaded unconditionally: the select then needs no branch
+    y[i] = x[i] > T(0) ? x[i] : w * x[i];
   }
 };
 // dx = dy where x > 0, weight * dy elsewhere; dw_terms = dy * x where x <= 0 (summed per
@@ -46,10 +48,11 @@ struct PReluBackward {
   const T* dy;
   T* dx;
   T* dw_terms;
-  int64_t c, inner;
+  ChannelOf channel;
   RFCF_HD void operator()(int64_t i) const {
+    const T w = weight[channel(i)];
     const bool pos = x[i] > T(0);
-    dx[i] = pos ? dy[i] : weight[(i / inner) % c] * dy[i];
+    dx[i] = pos ? dy[i] : w * dy[i];
     dw_terms[i] = pos ? T(0) : dy[i] * x[i];
   }
 };

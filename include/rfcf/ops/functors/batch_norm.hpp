@@ -1,11 +1,12 @@
 #pragma once
 // Batch-norm math shared by host and CUDA executors. Tensors are viewed as [outer, c, inner]
-// (outer = N, inner = H*W or 1); the channel of flat index i is (i / inner) % c.
+// (outer = N, inner = H*W or 1); the channel of flat index i is channel(i) = (i / inner) % c.
 // Per-channel functors run over c indices, per-element functors over the whole tensor.
 #include <cmath>
 #include <cstdint>
 
 #include "rfcf/core/hd.hpp"
+#include "rfcf/ops/functors/channel_index.hpp"
 
 namespace rfcf::functors {
 
@@ -58,21 +59,21 @@ struct BatchNormApply {
   const T* scale;
   const T* bias;
   T* y;
-  int64_t c, inner;
+  ChannelOf channel;
   RFCF_HD void operator()(int64_t i) const {
-    const int64_t ch = (i / inner) % c;
+    const int64_t ch = channel(i);
     y[i] = (x[i] - mean[ch]) * scale[ch] + (bias ? bias[ch] : T(0));
   }
 };
 
-// y = x * scale[ch] (the eval-mode batch-norm backward)
+// Eval-mode backward: dx = dy * scale[ch] (the statistics are constants).
 template <class T>
-struct ChannelScale {
-  const T* x;
+struct BatchNormBackwardEval {
+  const T* dy;
   const T* scale;
-  T* y;
-  int64_t c, inner;
-  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] * scale[(i / inner) % c]; }
+  T* dx;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const { dx[i] = dy[i] * scale[channel(i)]; }
 };
 
 // Train-mode backward through the batch statistics, with xhat = (x - mean) * invstd:
@@ -88,9 +89,9 @@ struct BatchNormBackwardTrain {
   const T* sum_dy_xhat;
   T* dx;
   T inv_m;
-  int64_t c, inner;
+  ChannelOf channel;
   RFCF_HD void operator()(int64_t i) const {
-    const int64_t ch = (i / inner) % c;
+    const int64_t ch = channel(i);
     const T xhat = (x[i] - mean[ch]) * invstd[ch];
     dx[i] = scale[ch] * (dy[i] - sum_dy[ch] * inv_m - xhat * sum_dy_xhat[ch] * inv_m);
   }
