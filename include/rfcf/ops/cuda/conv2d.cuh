@@ -190,9 +190,13 @@ struct BackwardFilter {
   }
 };
 
-// cuDNN 9 groups statuses by thousands; 3xxx means "not supported" (this algorithm, math mode, shape).
+// cuDNN 9 groups statuses by thousands: 3xxx "not supported" (this algorithm, math mode,
+// shape) and 2xxx "bad parameter", which some algorithms report for combinations they lack.
+// Either moves on to the next candidate; if none runs, the last status is reported.
 inline bool is_not_supported(cudnnStatus_t s) {
-  return static_cast<int>(s) / 1000 == static_cast<int>(CUDNN_STATUS_NOT_SUPPORTED) / 1000;
+  const int category = static_cast<int>(s) / 1000;
+  return category == static_cast<int>(CUDNN_STATUS_NOT_SUPPORTED) / 1000 ||
+         category == static_cast<int>(CUDNN_STATUS_BAD_PARAM) / 1000;
 }
 
 struct Candidate {
