@@ -17,7 +17,7 @@
 namespace rfcf {
 
 namespace cuda_detail {
-// Index is int32 when n fits (cheaper index arithmetic), int64 otherwise.
+// Index is int32 when the whole range fits (cheaper index arithmetic), int64 otherwise.
 template <class Index, class F>
 __global__ void for_each_kernel(Index n, F f) {
   const Index stride = static_cast<Index>(blockDim.x) * static_cast<Index>(gridDim.x);
@@ -41,7 +41,8 @@ struct Executor<cuda> {
     const int64_t needed = (n + kThreads - 1) / kThreads;
     const int blocks = static_cast<int>(std::min<int64_t>(needed, int64_t{kBlocksPerSm} * cuda_rt::multiprocessor_count()));
     const cudaStream_t s = cuda_rt::current_stream();
-    if (n <= std::numeric_limits<int32_t>::max())
+    // int32 only while i + stride cannot overflow.
+    if (n <= std::numeric_limits<int32_t>::max() - int64_t{blocks} * kThreads)
       cuda_detail::for_each_kernel<int32_t, F><<<blocks, kThreads, 0, s>>>(static_cast<int32_t>(n), f);
     else
       cuda_detail::for_each_kernel<int64_t, F><<<blocks, kThreads, 0, s>>>(n, f);
