@@ -190,10 +190,13 @@ TEST_CASE("Executor<cuda> runs rfcf's functors: fill, elementwise, activations, 
 }
 
 TEST_CASE("Executor<cuda> covers index ranges beyond int32", "[cuda][executor]") {
-  const int64_t n = (int64_t{1} << 31) + 5;
-  Tensor<int64_t, cuda> out(Shape{4});
-  Executor<cuda>::for_each(n, TailIndices{out.data(), n});
-  CHECK(out.to_vector() == std::vector<int64_t>{n - 4, n - 3, n - 2, n - 1});
+  // Just below and above 2^31 (where i + stride would overflow int32) and a small range.
+  for (const int64_t n : {(int64_t{1} << 31) - 3, (int64_t{1} << 31) + 5, int64_t{1000}}) {
+    Tensor<int64_t, cuda> out(Shape{4});
+    fill(out, int64_t{-1});
+    Executor<cuda>::for_each(n, TailIndices{out.data(), n});
+    CHECK(out.to_vector() == std::vector<int64_t>{n - 4, n - 3, n - 2, n - 1});
+  }
 }
 
 TEST_CASE("a layer stack gives the same results on cuda and cpu", "[cuda][layers]") {
