@@ -1472,7 +1472,733 @@ class Sequential {
 // ---- end rfcf/nn/sequential.hpp
 // ---- end rfcf/nn.hpp
 // ---- begin rfcf/io.hpp
-// io: see docs/ and the headers in rfcf/io/.
+// io: checkpoint and data file readers/writers (see docs/checkpoints.md).
+// ---- begin rfcf/io/atomic_file.hpp
+// Atomic file replacement: the content goes to "<path>.tmp-<random>" in the same directory,
+// is flushed to disk (fsync), then renamed over <path>. Readers see either the old file or
+// the complete new one; on any failure the temporary file is removed and <path> is untouched.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+// Buffered writer on a file descriptor, handed to atomic_write callbacks.
+class FileWriter {
+ public:
+  FileWriter(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  void write(const void* data, size_t n) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    if (buffer_.size() + n > kBuffer) flush();
+    if (n >= kBuffer) {
+      write_all(p, n);
+    } else {
+      buffer_.insert(buffer_.end(), p, p + n);
+    }
+  }
+  void write(const std::string& s) { write(s.data(), s.size()); }
+  void flush() {
+    write_all(buffer_.data(), buffer_.size());
+    buffer_.clear();
+  }
+  uint64_t bytes_written() const { return written_ + buffer_.size(); }
+
+ private:
+  static constexpr size_t kBuffer = 1 << 20;
+  void write_all(const uint8_t* p, size_t n) {
+    while (n > 0) {
+      const ssize_t k = ::write(fd_, p, n);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) fail<IoError>("cannot write '", path_, "': ", std::strerror(errno));
+      p += k;
+      n -= static_cast<size_t>(k);
+      written_ += static_cast<uint64_t>(k);
+    }
+  }
+  int fd_;
+  std::string path_;
+  std::vector<uint8_t> buffer_;
+  uint64_t written_ = 0;
+};
+
+namespace detail {
+inline std::string temp_suffix() {
+  static thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                          (static_cast<uint64_t>(::getpid()) << 32)};
+  static const char* digits = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string s;
+  uint64_t x = rng();
+  for (int i = 0; i < 10; ++i, x /= 36) s += digits[x % 36];
+  return s;
+}
+inline std::string parent_dir(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+}  // namespace detail
+
+// Writes `path` atomically; `produce(FileWriter&)` writes the content. Exceptions thrown by
+// `produce` propagate after the temporary file has been removed.
+inline void atomic_write(const std::string& path, const std::function<void(FileWriter&)>& produce) {
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
+    tmp = path + ".tmp-" + detail::temp_suffix();
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) fail<IoError>("cannot create '", tmp, "' (to write '", path, "'): ", std::strerror(errno));
+  try {
+    FileWriter w(fd, path);
+    produce(w);
+    w.flush();
+    if (::fsync(fd) != 0) fail<IoError>("cannot flush '", path, "' to disk: ", std::strerror(errno));
+    const int rc = ::close(fd);
+    fd = -1;
+    if (rc != 0) fail<IoError>("cannot close '", tmp, "': ", std::strerror(errno));
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+      fail<IoError>("cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno));
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  // Make the rename itself durable; failure here does not invalidate the written file.
+  const int dfd = ::open(detail::parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+inline void atomic_write(const std::string& path, const void* data, size_t n) {
+  atomic_write(path, [&](FileWriter& w) { w.write(data, n); });
+}
+inline void atomic_write(const std::string& path, const std::vector<uint8_t>& bytes) {
+  atomic_write(path, bytes.data(), bytes.size());
+}
+inline void atomic_write(const std::string& path, const std::string& text) {
+  atomic_write(path, text.data(), text.size());
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/atomic_file.hpp
+// ---- begin rfcf/io/dtype.hpp
+// Element types of tensors stored in checkpoint files, and the half/bfloat16 conversions
+// needed to turn them into float. Data in every supported file format is little-endian.
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+
+namespace rfcf::io {
+
+static_assert(std::endian::native == std::endian::little,
+              "rfcf::io reads little-endian files into memory as is; big-endian hosts are not supported");
+
+enum class DType : uint8_t { Bool, U8, I8, I16, I32, I64, F16, BF16, F32, F64 };
+
+inline size_t element_size(DType t) {
+  switch (t) {
+    case DType::Bool: case DType::U8: case DType::I8: return 1;
+    case DType::I16: case DType::F16: case DType::BF16: return 2;
+    case DType::I32: case DType::F32: return 4;
+    case DType::I64: case DType::F64: return 8;
+  }
+  return 0;
+}
+
+// safetensors spelling ("F32", "BOOL", ...).
+inline const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::Bool: return "BOOL";
+    case DType::U8: return "U8";
+    case DType::I8: return "I8";
+    case DType::I16: return "I16";
+    case DType::I32: return "I32";
+    case DType::I64: return "I64";
+    case DType::F16: return "F16";
+    case DType::BF16: return "BF16";
+    case DType::F32: return "F32";
+    case DType::F64: return "F64";
+  }
+  return "?";
+}
+
+inline bool is_floating(DType t) {
+  return t == DType::F16 || t == DType::BF16 || t == DType::F32 || t == DType::F64;
+}
+
+// The DType of a C++ element type (float, double, int64_t, ...).
+template <class T>
+constexpr DType dtype_of() {
+  if constexpr (std::is_same_v<T, bool>) return DType::Bool;
+  else if constexpr (std::is_same_v<T, uint8_t>) return DType::U8;
+  else if constexpr (std::is_same_v<T, int8_t>) return DType::I8;
+  else if constexpr (std::is_same_v<T, int16_t>) return DType::I16;
+  else if constexpr (std::is_same_v<T, int32_t>) return DType::I32;
+  else if constexpr (std::is_same_v<T, int64_t>) return DType::I64;
+  else if constexpr (std::is_same_v<T, float>) return DType::F32;
+  else if constexpr (std::is_same_v<T, double>) return DType::F64;
+  else static_assert(sizeof(T) == 0, "rfcf::io: unsupported element type");
+}
+
+// IEEE binary16 -> binary32 (exact, subnormals and NaN/Inf included).
+inline float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1Fu;
+  uint32_t mant = h & 0x3FFu;
+  uint32_t bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000u | (mant << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112u) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {  // subnormal: normalise
+    int e = -1;
+    do {
+      ++e;
+      mant <<= 1;
+    } while ((mant & 0x400u) == 0);
+    bits = sign | (static_cast<uint32_t>(112 - e) << 23) | ((mant & 0x3FFu) << 13);
+  }
+  return std::bit_cast<float>(bits);
+}
+
+// binary32 -> binary16, round to nearest even; overflow gives Inf, NaN stays NaN.
+inline uint16_t float_to_half(float f) {
+  const uint32_t x = std::bit_cast<uint32_t>(f);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  const uint32_t ax = x & 0x7FFFFFFFu;
+  if (ax >= 0x7F800000u) return static_cast<uint16_t>(sign | 0x7C00u | (ax > 0x7F800000u ? 0x200u : 0u));
+  if (ax >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // rounds to >= 65520
+  if (ax < 0x38800000u) {                                               // below the normal range
+    if (ax < 0x33000000u) return sign;                                  // < half the smallest subnormal
+    const uint32_t e = ax >> 23;
+    const uint32_t m = (ax & 0x7FFFFFu) | 0x800000u;
+    const uint32_t shift = 126u - e;  // 14..24 for the range handled here
+    uint32_t r = m >> shift;
+    const uint32_t rem = m & ((1u << shift) - 1u);
+    const uint32_t halfway = 1u << (shift - 1u);
+    if (rem > halfway || (rem == halfway && (r & 1u))) ++r;
+    return static_cast<uint16_t>(sign | r);
+  }
+  uint32_t r = ax - 0x38000000u;  // rebias exponent 127 -> 15 (in place)
+  const uint32_t rem = r & 0x1FFFu;
+  r >>= 13;
+  if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) ++r;
+  return static_cast<uint16_t>(sign | r);
+}
+
+inline float bf16_to_float(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+
+// binary32 -> bfloat16, round to nearest even; NaN stays NaN.
+inline uint16_t float_to_bf16(float f) {
+  const uint32_t x = std::bit_cast<uint32_t>(f);
+  if ((x & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
+  const uint32_t rounding = 0x7FFFu + ((x >> 16) & 1u);
+  return static_cast<uint16_t>((x + rounding) >> 16);
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/dtype.hpp
+// ---- begin rfcf/io/file_bytes.hpp
+// Reading whole files into memory (checkpoints are at most a few hundred MB) and
+// little-endian integer loads from byte buffers.
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+// The whole content of a file; IoError if it cannot be opened or read.
+inline std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail<IoError>("cannot open '", path, "': ", std::strerror(errno));
+  std::vector<uint8_t> data;
+  uint8_t buf[1 << 16];
+  for (;;) {
+    const size_t got = std::fread(buf, 1, sizeof(buf), f);
+    data.insert(data.end(), buf, buf + got);
+    if (got < sizeof(buf)) break;
+  }
+  const bool error = std::ferror(f) != 0;
+  std::fclose(f);
+  if (error) fail<IoError>("error while reading '", path, "'");
+  return data;
+}
+
+namespace detail {
+template <class T>
+inline T load_le(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+}  // namespace detail
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/file_bytes.hpp
+// ---- begin rfcf/io/host_tensor.hpp
+// HostTensor: a tensor read from (or about to be written to) a file — dtype, shape and raw
+// little-endian bytes in host memory. TensorMap: named HostTensors in insertion order (the
+// order of a state dict). Typed accessors convert between element types on request.
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::io {
+
+namespace detail {
+// a * b for non-negative values; false on overflow of int64.
+inline bool mul_ok(int64_t a, int64_t b, int64_t& out) {
+  if (a < 0 || b < 0) return false;
+  if (a != 0 && b > std::numeric_limits<int64_t>::max() / a) return false;
+  out = a * b;
+  return true;
+}
+}  // namespace detail
+
+// Product of the dimensions (1 for a scalar); throws FormatError on negative sizes or overflow.
+inline int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& what) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    check<FormatError>(d >= 0, what, ": negative dimension ", d);
+    check<FormatError>(detail::mul_ok(n, d, n), what, ": number of elements overflows int64");
+  }
+  return n;
+}
+
+inline std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+struct HostTensor {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;  // [] is a scalar
+  std::vector<uint8_t> bytes;  // numel * element_size(dtype), row-major, little-endian
+
+  int64_t numel() const { return checked_numel(shape, "HostTensor"); }
+
+  // Values converted to T from any dtype (F16/BF16/F64/integers/bool included).
+  template <class T>
+  std::vector<T> as() const {
+    const size_t n = static_cast<size_t>(numel());
+    check<FormatError>(bytes.size() == n * element_size(dtype), "HostTensor of shape ", shape_str(shape),
+                       " and dtype ", dtype_name(dtype), " holds ", bytes.size(), " bytes");
+    std::vector<T> out(n);
+    const uint8_t* p = bytes.data();
+    auto each = [&](auto tag) {
+      using S = decltype(tag);
+      for (size_t i = 0; i < n; ++i) {
+        S s;
+        std::memcpy(&s, p + i * sizeof(S), sizeof(S));
+        out[i] = static_cast<T>(s);
+      }
+    };
+    switch (dtype) {
+      case DType::Bool:
+        for (size_t i = 0; i < n; ++i) out[i] = static_cast<T>(p[i] != 0);
+        break;
+      case DType::U8: each(uint8_t{}); break;
+      case DType::I8: each(int8_t{}); break;
+      case DType::I16: each(int16_t{}); break;
+      case DType::I32: each(int32_t{}); break;
+      case DType::I64: each(int64_t{}); break;
+      case DType::F32: each(float{}); break;
+      case DType::F64: each(double{}); break;
+      case DType::F16:
+      case DType::BF16:
+        for (size_t i = 0; i < n; ++i) {
+          uint16_t h;
+          std::memcpy(&h, p + 2 * i, 2);
+          out[i] = static_cast<T>(dtype == DType::F16 ? half_to_float(h) : bf16_to_float(h));
+        }
+        break;
+    }
+    return out;
+  }
+  std::vector<float> as_float() const { return as<float>(); }
+  std::vector<double> as_double() const { return as<double>(); }
+  std::vector<int64_t> as_int64() const { return as<int64_t>(); }
+
+  // The single value of a one-element tensor (e.g. num_batches_tracked).
+  template <class T>
+  T item() const {
+    check<FormatError>(numel() == 1, "item() on a tensor of shape ", shape_str(shape));
+    return as<T>()[0];
+  }
+
+  template <class T>
+  static HostTensor from_values(std::vector<int64_t> shape, const std::vector<T>& values) {
+    HostTensor t;
+    t.dtype = dtype_of<T>();
+    t.shape = std::move(shape);
+    check<ShapeError>(static_cast<size_t>(t.numel()) == values.size(), "HostTensor::from_values: ",
+                      values.size(), " values for shape ", shape_str(t.shape));
+    t.bytes.resize(values.size() * sizeof(T));
+    if constexpr (std::is_same_v<T, bool>) {
+      for (size_t i = 0; i < values.size(); ++i) t.bytes[i] = values[i] ? 1 : 0;
+    } else if (!values.empty()) {
+      std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+    }
+    return t;
+  }
+  template <class T>
+  static HostTensor scalar(T v) { return from_values<T>({}, std::vector<T>{v}); }
+
+  template <class T, class D>
+  static HostTensor from_tensor(const Tensor<T, D>& x) {
+    return from_values<T>(x.shape().vec(), x.to_vector());
+  }
+
+  // A new Tensor on device D holding these values converted to T.
+  template <class T, class D = cpu>
+  Tensor<T, D> to_tensor() const {
+    check<ShapeError>(shape.size() <= static_cast<size_t>(Shape::kMaxRank), "tensor of rank ", shape.size(),
+                      " exceeds the maximum rank ", Shape::kMaxRank);
+    return Tensor<T, D>::from_host(Shape(shape), as<T>());
+  }
+};
+
+// Named tensors in insertion order with O(1) lookup by name.
+class TensorMap {
+ public:
+  using value_type = std::pair<std::string, HostTensor>;
+  using iterator = std::vector<value_type>::iterator;
+  using const_iterator = std::vector<value_type>::const_iterator;
+
+  // Adds or replaces an entry (a replaced entry keeps its position).
+  HostTensor& set(const std::string& name, HostTensor t) {
+    auto it = index_.find(name);
+    if (it != index_.end()) return items_[it->second].second = std::move(t);
+    index_.emplace(name, items_.size());
+    items_.emplace_back(name, std::move(t));
+    return items_.back().second;
+  }
+  // Adds an entry; throws FormatError if the name is already present.
+  HostTensor& insert_new(const std::string& name, HostTensor t) {
+    check<FormatError>(!contains(name), "duplicate tensor name '", name, "'");
+    return set(name, std::move(t));
+  }
+  bool contains(const std::string& name) const { return index_.count(name) != 0; }
+  const HostTensor* find(const std::string& name) const {
+    auto it = index_.find(name);
+    return it == index_.end() ? nullptr : &items_[it->second].second;
+  }
+  HostTensor* find(const std::string& name) {
+    auto it = index_.find(name);
+    return it == index_.end() ? nullptr : &items_[it->second].second;
+  }
+  const HostTensor& at(const std::string& name) const {
+    const HostTensor* t = find(name);
+    if (!t) fail<Error>("no tensor named '", name, "'");
+    return *t;
+  }
+  HostTensor& at(const std::string& name) {
+    HostTensor* t = find(name);
+    if (!t) fail<Error>("no tensor named '", name, "'");
+    return *t;
+  }
+  bool erase(const std::string& name) {
+    auto it = index_.find(name);
+    if (it == index_.end()) return false;
+    items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(it->second));
+    reindex();
+    return true;
+  }
+  std::vector<std::string> names() const {
+    std::vector<std::string> v;
+    v.reserve(items_.size());
+    for (auto& kv : items_) v.push_back(kv.first);
+    return v;
+  }
+  size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+  iterator begin() { return items_.begin(); }
+  iterator end() { return items_.end(); }
+  const_iterator begin() const { return items_.begin(); }
+  const_iterator end() const { return items_.end(); }
+
+ private:
+  void reindex() {
+    index_.clear();
+    for (size_t i = 0; i < items_.size(); ++i) index_.emplace(items_[i].first, i);
+  }
+  std::vector<value_type> items_;
+  std::unordered_map<std::string, size_t> index_;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/host_tensor.hpp
+// ---- begin rfcf/io/safetensors.hpp
+// safetensors reader and writer (formats.md section 3). The reader validates everything
+// before it trusts it: header size, JSON syntax, duplicate keys, dtype, shape/byte-size
+// agreement (overflow-checked) and that the tensors' byte ranges tile the buffer exactly.
+// The writer pads the header to a multiple of 8, writes tensors in sorted key order back to
+// back, stores metadata as strings, and replaces the file atomically.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+
+namespace rfcf::io {
+
+using Metadata = std::map<std::string, std::string>;
+
+struct SafetensorsFile {
+  TensorMap tensors;  // in the order of their data offsets
+  Metadata metadata;  // "__metadata__", empty if absent
+};
+
+struct SafetensorsLimits {
+  uint64_t max_header_bytes = 100ull * 1000 * 1000;  // as in the reference library
+  int max_rank = 8;
+};
+
+namespace detail {
+
+inline bool safetensors_dtype(const std::string& s, DType& out) {
+  static const std::pair<const char*, DType> known[] = {
+      {"BOOL", DType::Bool}, {"U8", DType::U8},   {"I8", DType::I8},     {"I16", DType::I16},
+      {"I32", DType::I32},   {"I64", DType::I64}, {"F16", DType::F16},   {"BF16", DType::BF16},
+      {"F32", DType::F32},   {"F64", DType::F64}};
+  for (auto& [name, t] : known)
+    if (s == name) {
+      out = t;
+      return true;
+    }
+  return false;
+}
+
+inline bool json_uint(const nlohmann::json& j, uint64_t& out) {
+  if (j.is_number_unsigned()) {
+    out = j.get<uint64_t>();
+    return true;
+  }
+  if (j.is_number_integer() && j.get<int64_t>() >= 0) {
+    out = static_cast<uint64_t>(j.get<int64_t>());
+    return true;
+  }
+  return false;
+}
+
+// Parses the JSON header; duplicate keys in any object and nesting deeper than the format
+// needs are errors (caught while parsing, before the document is built).
+inline nlohmann::json parse_header_json(const char* begin, const char* end, const std::string& where) {
+  std::vector<std::set<std::string>> keys;
+  auto cb = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (depth > 4) fail<FormatError>(where, ": header JSON is nested too deeply");
+    if (ev == E::object_start) keys.emplace_back();
+    else if (ev == E::object_end && !keys.empty()) keys.pop_back();
+    else if (ev == E::key && !keys.empty()) {
+      const std::string& k = parsed.get_ref<const std::string&>();
+      if (!keys.back().insert(k).second) fail<FormatError>(where, ": duplicate key '", k, "' in header");
+    }
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(begin, end, cb, /*allow_exceptions=*/true);
+  } catch (const nlohmann::json::exception& e) {
+    fail<FormatError>(where, ": header is not valid JSON: ", e.what());
+  }
+}
+
+}  // namespace detail
+
+// Parses a complete safetensors file held in memory. `where` names it in error messages.
+inline SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& where = "safetensors",
+                                         const SafetensorsLimits& limits = {}) {
+  check<FormatError>(size >= 8, where, ": file of ", size, " bytes is too short for a safetensors header");
+  const uint64_t n = detail::load_le<uint64_t>(data);
+  check<FormatError>(n <= limits.max_header_bytes, where, ": header length ", n, " exceeds the limit of ",
+                     limits.max_header_bytes, " bytes");
+  check<FormatError>(n <= size - 8, where, ": header length ", n, " runs past the end of the ", size, "-byte file");
+  check<FormatError>(n >= 2 && data[8] == '{', where, ": header must be a JSON object starting with '{' (offset 8)");
+  const char* hb = reinterpret_cast<const char*>(data + 8);
+  const nlohmann::json header = detail::parse_header_json(hb, hb + n, where);
+  check<FormatError>(header.is_object(), where, ": header is not a JSON object");
+
+  const uint8_t* buffer = data + 8 + n;
+  const uint64_t buffer_size = size - 8 - n;
+
+  struct Entry {
+    std::string name;
+    DType dtype;
+    std::vector<int64_t> shape;
+    uint64_t begin, end;
+  };
+  std::vector<Entry> entries;
+  SafetensorsFile out;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const nlohmann::json& v = it.value();
+    if (name == "__metadata__") {
+      check<FormatError>(v.is_object(), where, ": __metadata__ must be an object of strings");
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        check<FormatError>(m.value().is_string(), where, ": __metadata__ value of '", m.key(), "' is not a string");
+        out.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    const std::string what = where + ": tensor '" + name + "'";
+    check<FormatError>(v.is_object(), what, ": entry is not an object");
+    auto dt = v.find("dtype");
+    auto sh = v.find("shape");
+    auto off = v.find("data_offsets");
+    check<FormatError>(dt != v.end() && sh != v.end() && off != v.end(), what,
+                       ": entry needs 'dtype', 'shape' and 'data_offsets'");
+    check<FormatError>(dt->is_string(), what, ": dtype is not a string");
+    Entry e;
+    e.name = name;
+    const std::string dname = dt->get<std::string>();
+    if (!detail::safetensors_dtype(dname, e.dtype)) {
+      static const std::set<std::string> unsupported = {"U16", "U32", "U64", "F8_E4M3", "F8_E5M2"};
+      if (unsupported.count(dname)) fail<FormatError>(what, ": dtype ", dname, " is not supported by rfcf");
+      fail<FormatError>(what, ": unknown dtype '", dname, "'");
+    }
+    check<FormatError>(sh->is_array(), what, ": shape is not an array");
+    check<FormatError>(static_cast<int>(sh->size()) <= limits.max_rank, what, ": rank ", sh->size(),
+                       " exceeds the limit of ", limits.max_rank);
+    for (const auto& d : *sh) {
+      uint64_t u;
+      check<FormatError>(detail::json_uint(d, u) && u <= static_cast<uint64_t>(INT64_MAX), what,
+                         ": shape entries must be non-negative integers");
+      e.shape.push_back(static_cast<int64_t>(u));
+    }
+    check<FormatError>(off->is_array() && off->size() == 2, what, ": data_offsets must be [begin, end]");
+    check<FormatError>(detail::json_uint((*off)[0], e.begin) && detail::json_uint((*off)[1], e.end), what,
+                       ": data_offsets must be non-negative integers");
+    check<FormatError>(e.begin <= e.end, what, ": data_offsets [", e.begin, ", ", e.end, "] are reversed");
+    check<FormatError>(e.end <= buffer_size, what, ": data_offsets end ", e.end, " is past the ", buffer_size,
+                       "-byte buffer");
+    const int64_t numel = checked_numel(e.shape, what);
+    int64_t nbytes = 0;
+    check<FormatError>(detail::mul_ok(numel, static_cast<int64_t>(element_size(e.dtype)), nbytes), what,
+                       ": byte size overflows");
+    check<FormatError>(static_cast<uint64_t>(nbytes) == e.end - e.begin, what, ": shape ", shape_str(e.shape),
+                       " of ", dname, " needs ", nbytes, " bytes but data_offsets [", e.begin, ", ", e.end,
+                       ") hold ", e.end - e.begin);
+    entries.push_back(std::move(e));
+  }
+
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t pos = 0;
+  for (const Entry& e : entries) {
+    check<FormatError>(e.begin == pos, where, ": tensor '", e.name, "' starts at buffer offset ", e.begin,
+                       " but the previous tensor ends at ", pos, " (byte ranges must tile the buffer)");
+    pos = e.end;
+  }
+  check<FormatError>(pos == buffer_size, where, ": tensors end at buffer offset ", pos, " but the buffer has ",
+                     buffer_size, " bytes");
+
+  for (Entry& e : entries) {
+    HostTensor t;
+    t.dtype = e.dtype;
+    t.shape = std::move(e.shape);
+    t.bytes.assign(buffer + e.begin, buffer + e.end);
+    out.tensors.insert_new(e.name, std::move(t));
+  }
+  return out;
+}
+
+inline SafetensorsFile read_safetensors_file(const std::string& path, const SafetensorsLimits& limits = {}) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return parse_safetensors(bytes.data(), bytes.size(), path, limits);
+}
+
+// Tensors only (metadata dropped); see read_safetensors_file for both.
+inline TensorMap read_safetensors(const std::string& path, Metadata* metadata = nullptr) {
+  SafetensorsFile f = read_safetensors_file(path);
+  if (metadata) *metadata = std::move(f.metadata);
+  return std::move(f.tensors);
+}
+
+// The complete file content: 8-byte length, space-padded header, tensors in sorted key order.
+inline std::vector<uint8_t> serialize_safetensors(const TensorMap& tensors, const Metadata& metadata = {}) {
+  std::vector<const std::pair<std::string, HostTensor>*> sorted;
+  for (const auto& kv : tensors) sorted.push_back(&kv);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  uint64_t offset = 0;
+  for (auto* kv : sorted) {
+    const HostTensor& t = kv->second;
+    check<Error>(kv->first != "__metadata__", "safetensors: '__metadata__' cannot be a tensor name");
+    const int64_t numel = checked_numel(t.shape, "safetensors tensor '" + kv->first + "'");
+    check<Error>(static_cast<uint64_t>(numel) * element_size(t.dtype) == t.bytes.size(), "safetensors: tensor '",
+                 kv->first, "' of shape ", shape_str(t.shape), " and dtype ", dtype_name(t.dtype), " holds ",
+                 t.bytes.size(), " bytes");
+    nlohmann::ordered_json e = nlohmann::ordered_json::object();
+    e["dtype"] = dtype_name(t.dtype);
+    e["shape"] = t.shape;
+    e["data_offsets"] = {offset, offset + t.bytes.size()};
+    header[kv->first] = std::move(e);
+    offset += t.bytes.size();
+  }
+  if (!metadata.empty()) {  // after the tensors, as the Python library writes it
+    nlohmann::ordered_json m = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : metadata) m[k] = v;
+    header["__metadata__"] = std::move(m);
+  }
+  std::string h;
+  try {
+    h = header.dump();
+  } catch (const nlohmann::json::exception& e) {
+    fail<Error>("safetensors: cannot encode the header (tensor names and metadata must be UTF-8): ", e.what());
+  }
+  h.append((8 - (8 + h.size()) % 8) % 8, ' ');
+  std::vector<uint8_t> out(8 + h.size());
+  const uint64_t n = h.size();
+  std::memcpy(out.data(), &n, 8);
+  std::memcpy(out.data() + 8, h.data(), h.size());
+  out.reserve(out.size() + offset);
+  for (auto* kv : sorted) out.insert(out.end(), kv->second.bytes.begin(), kv->second.bytes.end());
+  return out;
+}
+
+// Writes a safetensors file atomically (temporary file + fsync + rename).
+inline void write_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {}) {
+  atomic_write(path, serialize_safetensors(tensors, metadata));
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/safetensors.hpp
 // ---- end rfcf/io.hpp
 // ---- begin rfcf/detection.hpp
 // detection: see docs/ and the headers in rfcf/detection/.
