@@ -2,5 +2,8 @@
 // Primitive ops (device-independent declarations and functor ops).
 #include "rfcf/ops/concat.hpp"
 #include "rfcf/ops/conv2d.hpp"
+#include "rfcf/ops/conv2d_check.hpp"
 #include "rfcf/ops/elementwise.hpp"
 #include "rfcf/ops/gemm.hpp"
+#include "rfcf/ops/pooling.hpp"
+#include "rfcf/ops/upsample.hpp"

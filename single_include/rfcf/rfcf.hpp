@@ -696,6 +696,296 @@ inline Generator& default_generator() {
 // ---- end rfcf/core.hpp
 // ---- begin rfcf/cpu.hpp
 // The cpu backend of every op family (Eigen GEMM, OpenMP). Not for nvcc translation units.
+// ---- begin rfcf/ops/cpu/conv2d.hpp
+// Conv2dOp<cpu>: host convolution in three paths.
+//  - depthwise (groups == Cin == Cout): direct loops (cpu/depthwise_conv2d.hpp);
+//  - 1x1, stride 1, no padding: a GEMM straight on the input, no im2col;
+//  - everything else: im2col + GEMM on bands of output rows, so that the column buffer of a
+//    band stays in cache; bands run in parallel, each with a single-threaded GEMM.
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+// ---- begin rfcf/ops/conv2d.hpp
+// 2-D convolution (cross-correlation as in PyTorch) on NCHW tensors.
+// Device-independent declarations; cpu: ops/cpu/conv2d.hpp, cuda: ops/cuda/conv2d.cuh.
+#include <cstdint>
+#include <string>
+
+
+namespace rfcf::ops {
+
+struct Conv2dGeometry {
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+
+  int64_t out_h(int64_t in_h) const { return (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
+  int64_t out_w(int64_t in_w) const { return (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }
+  bool is_depthwise(int64_t in_channels) const { return groups == in_channels && groups > 1; }
+  bool is_pointwise() const {
+    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
+  }
+};
+
+// Op family, specialised per device:
+//   Tensor forward(const Conv2dGeometry&, const Tensor& x [N,Cin,H,W], const Tensor& w
+//                  [Cout,Cin/groups,kh,kw], const Tensor* bias [Cout] or nullptr) -> [N,Cout,Ho,Wo]
+//   Tensor backward_data(const Conv2dGeometry&, const Tensor& dy, const Tensor& w, const Shape& x_shape)
+//   void backward_weight(const Conv2dGeometry&, const Tensor& x, const Tensor& dy,
+//                        Tensor& dw, Tensor* db)   (ACCUMULATES into dw and db)
+template <class D>
+struct Conv2dOp;
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/conv2d.hpp
+// ---- begin rfcf/ops/conv2d_check.hpp
+// Shape validation shared by every Conv2dOp<D> (device-independent).
+#include <cstdint>
+
+
+namespace rfcf::ops {
+
+// Throws a ConfigError for an invalid geometry and a ShapeError unless x [N,Cin,H,W] and w [Cout,Cin/groups,kh,kw] fit the geometry and the
+// output is non-empty. `what` names the caller in the message.
+inline void check_conv2d(const Conv2dGeometry& g, const Shape& x, const Shape& w, const char* what) {
+  check<ConfigError>(g.kernel_h > 0 && g.kernel_w > 0 && g.stride_h > 0 && g.stride_w > 0 && g.pad_h >= 0 &&
+                        g.pad_w >= 0 && g.dilation_h > 0 && g.dilation_w > 0 && g.groups > 0,
+                    what, ": invalid geometry (kernel ", g.kernel_h, "x", g.kernel_w, ", stride ", g.stride_h, "x",
+                    g.stride_w, ", padding ", g.pad_h, "x", g.pad_w, ", dilation ", g.dilation_h, "x",
+                    g.dilation_w, ", groups ", g.groups, ")");
+  check<ShapeError>(x.rank() == 4, what, ": input must be [N,C,H,W], got ", x.str());
+  check<ShapeError>(w.rank() == 4, what, ": weight must be [Cout,Cin/groups,kh,kw], got ", w.str());
+  check<ShapeError>(x[1] % g.groups == 0 && w[0] % g.groups == 0 && w[1] * g.groups == x[1], what, ": input ",
+                    x.str(), " and weight ", w.str(), " do not agree with groups = ", g.groups);
+  check<ShapeError>(w[2] == g.kernel_h && w[3] == g.kernel_w, what, ": weight ", w.str(), " is not a ",
+                    g.kernel_h, "x", g.kernel_w, " kernel");
+  check<ShapeError>(x[2] + 2 * g.pad_h >= g.dilation_h * (g.kernel_h - 1) + 1 &&
+                        x[3] + 2 * g.pad_w >= g.dilation_w * (g.kernel_w - 1) + 1, what, ": input ", x.str(), " is smaller than the ",
+                    g.kernel_h, "x", g.kernel_w, " kernel (dilation ", g.dilation_h, "x", g.dilation_w,
+                    ", padding ", g.pad_h, "x", g.pad_w, ")");
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/conv2d_check.hpp
+// ---- begin rfcf/ops/cpu/depthwise_conv2d.hpp
+// Direct depthwise convolution (groups == Cin == Cout) on the host: each channel is an
+// independent 2-D correlation, parallel over N*C (forward, data) or C (weight). The inner
+// loops run along an output row, so stride-1 rows vectorise.
+#include <algorithm>
+#include <cstdint>
+
+// ---- begin rfcf/ops/cpu/im2col.hpp
+// im2col / col2im for a band of output rows of one image and one channel group.
+// Column matrix layout: row r = (c, i, j) (channel, kernel row, kernel column), column
+// q = (oh - oh_begin) * Wo + ow; entries outside the padded input are zero.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+
+namespace rfcf::ops::cpu_detail {
+
+// The output columns [lo, hi) whose input column ow*stride - pad + offset lies in [0, W).
+struct ValidRange {
+  int64_t lo, hi;
+};
+inline ValidRange valid_outputs(int64_t offset, int64_t stride, int64_t pad, int64_t W, int64_t Wo) {
+  // iw = ow * stride + (offset - pad) in [0, W)
+  const int64_t shift = offset - pad;
+  int64_t lo = shift >= 0 ? 0 : (-shift + stride - 1) / stride;
+  int64_t hi = W - shift <= 0 ? 0 : (W - shift + stride - 1) / stride;
+  lo = std::min(lo, Wo);
+  hi = std::clamp(hi, lo, Wo);
+  return {lo, hi};
+}
+
+// x: channels [C, H, W] of one group; col: [C*kh*kw, (oh_end-oh_begin)*Wo].
+template <class T>
+void im2col_rows(const Conv2dGeometry& g, const T* x, int64_t C, int64_t H, int64_t W, int64_t oh_begin,
+                 int64_t oh_end, int64_t Wo, T* col) {
+  const int64_t cols = (oh_end - oh_begin) * Wo;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < g.kernel_h; ++i)
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        T* out = col + ((c * g.kernel_h + i) * g.kernel_w + j) * cols;
+        const ValidRange r = valid_outputs(j * g.dilation_w, g.stride_w, g.pad_w, W, Wo);
+        const int64_t shift = j * g.dilation_w - g.pad_w;
+        for (int64_t oh = oh_begin; oh < oh_end; ++oh, out += Wo) {
+          const int64_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
+          if (ih < 0 || ih >= H) {
+            std::fill(out, out + Wo, T(0));
+            continue;
+          }
+          const T* row = x + (c * H + ih) * W;
+          std::fill(out, out + r.lo, T(0));
+          if (g.stride_w == 1) {
+            std::memcpy(out + r.lo, row + r.lo + shift, static_cast<size_t>(r.hi - r.lo) * sizeof(T));
+          } else {
+            for (int64_t ow = r.lo; ow < r.hi; ++ow) out[ow] = row[ow * g.stride_w + shift];
+          }
+          std::fill(out + r.hi, out + Wo, T(0));
+        }
+      }
+}
+
+// Adds the column matrix back into dx [C, H, W] (the adjoint of im2col_rows).
+template <class T>
+void col2im_rows_add(const Conv2dGeometry& g, const T* col, int64_t C, int64_t H, int64_t W, int64_t oh_begin,
+                     int64_t oh_end, int64_t Wo, T* dx) {
+  const int64_t cols = (oh_end - oh_begin) * Wo;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < g.kernel_h; ++i)
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        const T* in = col + ((c * g.kernel_h + i) * g.kernel_w + j) * cols;
+        const ValidRange r = valid_outputs(j * g.dilation_w, g.stride_w, g.pad_w, W, Wo);
+        const int64_t shift = j * g.dilation_w - g.pad_w;
+        for (int64_t oh = oh_begin; oh < oh_end; ++oh, in += Wo) {
+          const int64_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
+          if (ih < 0 || ih >= H) continue;
+          T* row = dx + (c * H + ih) * W;
+          if (g.stride_w == 1) {
+            for (int64_t ow = r.lo; ow < r.hi; ++ow) row[ow + shift] += in[ow];
+          } else {
+            for (int64_t ow = r.lo; ow < r.hi; ++ow) row[ow * g.stride_w + shift] += in[ow];
+          }
+        }
+      }
+}
+
+}  // namespace rfcf::ops::cpu_detail
+// ---- end rfcf/ops/cpu/im2col.hpp
+
+namespace rfcf::ops::cpu_detail {
+
+struct DepthwisePlane {
+  int64_t H, W, Ho, Wo;
+};
+
+// Calls f(output row index oh, input row ih, kernel row i) for the in-bounds kernel rows.
+template <class F>
+inline void for_each_kernel_row(const Conv2dGeometry& g, const DepthwisePlane& p, int64_t oh, F&& f) {
+  for (int64_t i = 0; i < g.kernel_h; ++i) {
+    const int64_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
+    if (ih >= 0 && ih < p.H) f(ih, i);
+  }
+}
+
+// y (one plane) = correlation of x (one plane) with the kh*kw kernel w, plus bias.
+template <class T>
+void depthwise_plane_forward(const Conv2dGeometry& g, const DepthwisePlane& p, const T* x, const T* w, T bias,
+                             T* y) {
+  for (int64_t oh = 0; oh < p.Ho; ++oh) {
+    T* yrow = y + oh * p.Wo;
+    std::fill(yrow, yrow + p.Wo, bias);
+    for_each_kernel_row(g, p, oh, [&](int64_t ih, int64_t i) {
+      const T* xrow = x + ih * p.W;
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        const T wv = w[i * g.kernel_w + j];
+        const int64_t shift = j * g.dilation_w - g.pad_w;
+        const ValidRange r = valid_outputs(j * g.dilation_w, g.stride_w, g.pad_w, p.W, p.Wo);
+        if (g.stride_w == 1) {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) yrow[ow] += wv * xrow[ow + shift];
+        } else {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) yrow[ow] += wv * xrow[ow * g.stride_w + shift];
+        }
+      }
+    });
+  }
+}
+
+// dx (one plane, overwritten) from dy (one plane).
+template <class T>
+void depthwise_plane_backward_data(const Conv2dGeometry& g, const DepthwisePlane& p, const T* dy, const T* w,
+                                   T* dx) {
+  std::fill(dx, dx + p.H * p.W, T(0));
+  for (int64_t oh = 0; oh < p.Ho; ++oh) {
+    const T* dyrow = dy + oh * p.Wo;
+    for_each_kernel_row(g, p, oh, [&](int64_t ih, int64_t i) {
+      T* dxrow = dx + ih * p.W;
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        const T wv = w[i * g.kernel_w + j];
+        const int64_t shift = j * g.dilation_w - g.pad_w;
+        const ValidRange r = valid_outputs(j * g.dilation_w, g.stride_w, g.pad_w, p.W, p.Wo);
+        if (g.stride_w == 1) {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) dxrow[ow + shift] += wv * dyrow[ow];
+        } else {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) dxrow[ow * g.stride_w + shift] += wv * dyrow[ow];
+        }
+      }
+    });
+  }
+}
+
+// dw (kh*kw taps of one channel) += correlation of dy with x.
+template <class T>
+void depthwise_plane_backward_weight(const Conv2dGeometry& g, const DepthwisePlane& p, const T* x, const T* dy,
+                                     T* dw) {
+  for (int64_t oh = 0; oh < p.Ho; ++oh) {
+    const T* dyrow = dy + oh * p.Wo;
+    for_each_kernel_row(g, p, oh, [&](int64_t ih, int64_t i) {
+      const T* xrow = x + ih * p.W;
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        const int64_t shift = j * g.dilation_w - g.pad_w;
+        const ValidRange r = valid_outputs(j * g.dilation_w, g.stride_w, g.pad_w, p.W, p.Wo);
+        T acc = 0;
+        if (g.stride_w == 1) {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) acc += dyrow[ow] * xrow[ow + shift];
+        } else {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) acc += dyrow[ow] * xrow[ow * g.stride_w + shift];
+        }
+        dw[i * g.kernel_w + j] += acc;
+      }
+    });
+  }
+}
+
+template <class T>
+void depthwise_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, int64_t N, int64_t C,
+                       const DepthwisePlane& p, T* y) {
+  const int64_t taps = g.kernel_h * g.kernel_w;
+  parallel_for(N * C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t nc = begin; nc < end; ++nc) {
+      const int64_t c = nc % C;
+      depthwise_plane_forward(g, p, x + nc * p.H * p.W, w + c * taps, bias ? bias[c] : T(0), y + nc * p.Ho * p.Wo);
+    }
+  });
+}
+
+template <class T>
+void depthwise_backward_data(const Conv2dGeometry& g, const T* dy, const T* w, int64_t N, int64_t C,
+                             const DepthwisePlane& p, T* dx) {
+  const int64_t taps = g.kernel_h * g.kernel_w;
+  parallel_for(N * C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t nc = begin; nc < end; ++nc)
+      depthwise_plane_backward_data(g, p, dy + nc * p.Ho * p.Wo, w + (nc % C) * taps, dx + nc * p.H * p.W);
+  });
+}
+
+// Parallel over channels so that each dw/db entry has one writer.
+template <class T>
+void depthwise_backward_weight(const Conv2dGeometry& g, const T* x, const T* dy, int64_t N, int64_t C,
+                               const DepthwisePlane& p, T* dw, T* db) {
+  const int64_t taps = g.kernel_h * g.kernel_w, in_plane = p.H * p.W, out_plane = p.Ho * p.Wo;
+  parallel_for(C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c)
+      for (int64_t n = 0; n < N; ++n) {
+        const T* dyp = dy + (n * C + c) * out_plane;
+        depthwise_plane_backward_weight(g, p, x + (n * C + c) * in_plane, dyp, dw + c * taps);
+        if (db) {
+          T s = 0;
+          for (int64_t q = 0; q < out_plane; ++q) s += dyp[q];
+          db[c] += s;
+        }
+      }
+  });
+}
+
+}  // namespace rfcf::ops::cpu_detail
+// ---- end rfcf/ops/cpu/depthwise_conv2d.hpp
 // ---- begin rfcf/ops/cpu/gemm.hpp
 // Row-major GEMM on the host through Eigen (multi-threaded with OpenMP).
 #include <Eigen/Core>
@@ -743,6 +1033,271 @@ struct Gemm<cpu> {
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/cpu/gemm.hpp
+
+namespace rfcf::ops {
+
+namespace cpu_detail {
+
+// Number of chunks parallel_chunks splits n items into (at most the OpenMP thread count).
+inline int64_t chunk_count(int64_t n) {
+#if defined(_OPENMP)
+  if (omp_in_parallel()) return 1;
+  return std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), n));
+#else
+  (void)n;
+  return 1;
+#endif
+}
+
+// Calls f(chunk, begin, end) on chunk_count(n) disjoint ranges of [0, n), in parallel; chunk
+// indexes per-chunk scratch. A single chunk runs on the calling thread (GEMMs inside may then
+// use all threads themselves).
+template <class F>
+void parallel_chunks(int64_t n, F&& f) {
+  if (n <= 0) return;
+  const int64_t chunks = chunk_count(n);
+#if defined(_OPENMP)
+  if (chunks > 1) {
+#pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) f(c, n * c / chunks, n * (c + 1) / chunks);
+    return;
+  }
+#endif
+  (void)chunks;
+  f(int64_t{0}, int64_t{0}, n);
+}
+
+// How the GEMM paths cut the work: items are (image, group, band of output rows).
+struct GemmConvPlan {
+  int64_t N, C, H, W, Cout, Ho, Wo;
+  int64_t groups, cin_g, cout_g, K;  // K = cin_g * kh * kw (GEMM depth / column rows)
+  int64_t rows;                      // output rows per band
+  int64_t bands;                     // bands per (image, group)
+  bool pointwise;
+
+  int64_t items() const { return N * groups * bands; }
+  int64_t band_cols() const { return rows * Wo; }
+  int64_t out_plane() const { return Ho * Wo; }
+  struct Item {
+    int64_t n, grp, oh_begin, oh_end;
+  };
+  Item item(int64_t index) const {
+    const int64_t band = index % bands, ng = index / bands;
+    return {ng / groups, ng % groups, band * rows, std::min(Ho, (band + 1) * rows)};
+  }
+};
+
+// Column-buffer budget per band: about 256 KiB of floats, i.e. half an L2 cache of the target.
+constexpr int64_t kBandElements = int64_t{1} << 16;
+
+inline GemmConvPlan make_plan(const Conv2dGeometry& g, const Shape& x, int64_t cout, int64_t min_rows = 1) {
+  GemmConvPlan p{};
+  p.N = x[0], p.C = x[1], p.H = x[2], p.W = x[3], p.Cout = cout;
+  p.Ho = g.out_h(p.H), p.Wo = g.out_w(p.W);
+  p.groups = g.groups, p.cin_g = p.C / g.groups, p.cout_g = cout / g.groups;
+  p.K = p.cin_g * g.kernel_h * g.kernel_w;
+  p.pointwise = g.is_pointwise();
+  const int64_t target_cols = std::max<int64_t>(64, kBandElements / std::max<int64_t>(p.K, 1));
+  p.rows = std::clamp<int64_t>((target_cols + p.Wo - 1) / p.Wo, 1, p.Ho);
+  // Enough bands to keep every thread busy.
+  const int64_t threads = chunk_count(1 << 20);
+  while (p.rows > 1 && p.N * p.groups * ((p.Ho + p.rows - 1) / p.rows) < 2 * threads) p.rows = (p.rows + 1) / 2;
+  p.rows = std::clamp<int64_t>(std::max(p.rows, min_rows), 1, p.Ho);
+  p.bands = (p.Ho + p.rows - 1) / p.rows;
+  return p;
+}
+
+template <class T>
+void add_channel_bias(T* y, int64_t channels, int64_t stride, int64_t count, const T* bias) {
+  for (int64_t c = 0; c < channels; ++c) {
+    T* row = y + c * stride;
+    const T b = bias[c];
+    for (int64_t q = 0; q < count; ++q) row[q] += b;
+  }
+}
+
+// db[c] += sum over images and pixels of dy[n, c].
+template <class T>
+void accumulate_bias_grad(const T* dy, int64_t N, int64_t C, int64_t plane, T* db) {
+  parallel_for(C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      T s = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        const T* p = dy + (n * C + c) * plane;
+        for (int64_t q = 0; q < plane; ++q) s += p[q];
+      }
+      db[c] += s;
+    }
+  });
+}
+
+inline bool use_depthwise(const Conv2dGeometry& g, const Shape& x, int64_t cout) {
+  return g.is_depthwise(x[1]) && cout == x[1];
+}
+
+}  // namespace cpu_detail
+
+template <>
+struct Conv2dOp<cpu> {
+  template <class T>
+  static Tensor<T, cpu> forward(const Conv2dGeometry& g, const Tensor<T, cpu>& x, const Tensor<T, cpu>& w,
+                                const std::type_identity_t<Tensor<T, cpu>>* bias) {
+    check_conv2d(g, x.shape(), w.shape(), "Conv2dOp<cpu>::forward");
+    const int64_t cout = w.dim(0);
+    check<ShapeError>(!bias || (bias->rank() == 1 && bias->dim(0) == cout), "Conv2dOp<cpu>::forward: bias ",
+                      bias ? bias->shape().str() : std::string(), " does not match ", cout, " output channels");
+    Tensor<T, cpu> y(Shape{x.n(), cout, g.out_h(x.h()), g.out_w(x.w())});
+    if (y.numel() == 0) return y;
+    const T* bp = bias ? bias->data() : nullptr;
+    if (cpu_detail::use_depthwise(g, x.shape(), cout)) {
+      cpu_detail::depthwise_forward(g, x.data(), w.data(), bp, x.n(), x.c(), plane(g, x.shape()), y.data());
+      return y;
+    }
+    const auto p = cpu_detail::make_plan(g, x.shape(), cout);
+    Tensor<T, cpu> col = column_scratch<T>(p);
+    const T *xp = x.data(), *wp = w.data();
+    T* yp = y.data();
+    cpu_detail::parallel_chunks(p.items(), [&](int64_t chunk, int64_t begin, int64_t end) {
+      T* cbuf = p.pointwise ? nullptr : col.data() + chunk * p.K * p.band_cols();
+      for (int64_t index = begin; index < end; ++index) {
+        const auto it = p.item(index);
+        const int64_t cols = (it.oh_end - it.oh_begin) * p.Wo;
+        const T* xg = xp + (it.n * p.C + it.grp * p.cin_g) * p.H * p.W;
+        T* yg = yp + (it.n * p.Cout + it.grp * p.cout_g) * p.out_plane() + it.oh_begin * p.Wo;
+        const T* B = xg + it.oh_begin * p.Wo;
+        int64_t ldb = p.out_plane();
+        if (!p.pointwise) {
+          cpu_detail::im2col_rows(g, xg, p.cin_g, p.H, p.W, it.oh_begin, it.oh_end, p.Wo, cbuf);
+          B = cbuf, ldb = cols;
+        }
+        Gemm<cpu>::run(false, false, p.cout_g, cols, p.K, T(1), wp + it.grp * p.cout_g * p.K, p.K, B, ldb, T(0),
+                       yg, p.out_plane());
+        if (bp) cpu_detail::add_channel_bias(yg, p.cout_g, p.out_plane(), cols, bp + it.grp * p.cout_g);
+      }
+    });
+    return y;
+  }
+
+  template <class T>
+  static Tensor<T, cpu> backward_data(const Conv2dGeometry& g, const Tensor<T, cpu>& dy, const Tensor<T, cpu>& w,
+                                      const Shape& x_shape) {
+    check_conv2d(g, x_shape, w.shape(), "Conv2dOp<cpu>::backward_data");
+    check_output_grad(g, dy.shape(), x_shape, w.dim(0), "Conv2dOp<cpu>::backward_data");
+    const int64_t cout = w.dim(0);
+    Tensor<T, cpu> dx(x_shape);
+    if (dx.numel() == 0) return dx;
+    if (cpu_detail::use_depthwise(g, x_shape, cout)) {
+      cpu_detail::depthwise_backward_data(g, dy.data(), w.data(), x_shape[0], x_shape[1], plane(g, x_shape),
+                                          dx.data());
+      return dx;
+    }
+    // Bands of the same parity never touch the same input rows (min_rows), so col2im of one
+    // parity runs in parallel without races.
+    const int64_t reach = (g.kernel_h - 1) * g.dilation_h;
+    const auto p = cpu_detail::make_plan(g, x_shape, cout, reach / g.stride_h + 1);
+    const T *dyp = dy.data(), *wp = w.data();
+    T* dxp = dx.data();
+    if (p.pointwise) {
+      cpu_detail::parallel_chunks(p.items(), [&](int64_t, int64_t begin, int64_t end) {
+        for (int64_t index = begin; index < end; ++index) {
+          const auto it = p.item(index);
+          const int64_t off = it.oh_begin * p.Wo, cols = (it.oh_end - it.oh_begin) * p.Wo;
+          Gemm<cpu>::run(true, false, p.K, cols, p.cout_g, T(1), wp + it.grp * p.cout_g * p.K, p.K,
+                         dyp + (it.n * p.Cout + it.grp * p.cout_g) * p.out_plane() + off, p.out_plane(), T(0),
+                         dxp + (it.n * p.C + it.grp * p.cin_g) * p.H * p.W + off, p.H * p.W);
+        }
+      });
+      return dx;
+    }
+    fill(dx, T(0));
+    Tensor<T, cpu> col = column_scratch<T>(p);
+    for (int64_t parity = 0; parity < 2; ++parity) {
+      const int64_t per_ng = (p.bands - parity + 1) / 2;  // bands of this parity per (image, group)
+      cpu_detail::parallel_chunks(p.N * p.groups * per_ng, [&](int64_t chunk, int64_t begin, int64_t end) {
+        T* cbuf = col.data() + chunk * p.K * p.band_cols();
+        for (int64_t k = begin; k < end; ++k) {
+          const auto it = p.item((k / per_ng) * p.bands + 2 * (k % per_ng) + parity);
+          const int64_t cols = (it.oh_end - it.oh_begin) * p.Wo;
+          Gemm<cpu>::run(true, false, p.K, cols, p.cout_g, T(1), wp + it.grp * p.cout_g * p.K, p.K,
+                         dyp + (it.n * p.Cout + it.grp * p.cout_g) * p.out_plane() + it.oh_begin * p.Wo,
+                         p.out_plane(), T(0), cbuf, cols);
+          cpu_detail::col2im_rows_add(g, cbuf, p.cin_g, p.H, p.W, it.oh_begin, it.oh_end, p.Wo,
+                                      dxp + (it.n * p.C + it.grp * p.cin_g) * p.H * p.W);
+        }
+      });
+    }
+    return dx;
+  }
+
+  // dw += dL/dw, db += dL/db (when db is given).
+  template <class T>
+  static void backward_weight(const Conv2dGeometry& g, const Tensor<T, cpu>& x, const Tensor<T, cpu>& dy,
+                              Tensor<T, cpu>& dw, std::type_identity_t<Tensor<T, cpu>>* db) {
+    check_conv2d(g, x.shape(), dw.shape(), "Conv2dOp<cpu>::backward_weight");
+    const int64_t cout = dw.dim(0);
+    check_output_grad(g, dy.shape(), x.shape(), cout, "Conv2dOp<cpu>::backward_weight");
+    check<ShapeError>(!db || (db->rank() == 1 && db->dim(0) == cout), "Conv2dOp<cpu>::backward_weight: bias grad ",
+                      db ? db->shape().str() : std::string(), " does not match ", cout, " output channels");
+    if (dy.numel() == 0) return;
+    T* dbp = db ? db->data() : nullptr;
+    if (cpu_detail::use_depthwise(g, x.shape(), cout)) {
+      cpu_detail::depthwise_backward_weight(g, x.data(), dy.data(), x.n(), x.c(), plane(g, x.shape()), dw.data(),
+                                            dbp);
+      return;
+    }
+    const auto p = cpu_detail::make_plan(g, x.shape(), cout);
+    const int64_t chunks = cpu_detail::chunk_count(p.items());
+    Tensor<T, cpu> col = column_scratch<T>(p);
+    // Chunk 0 accumulates straight into dw; the others into zeroed private copies summed below.
+    Tensor<T, cpu> partial = zeros<T, cpu>(Shape{(chunks - 1) * dw.numel()});
+    const T *xp = x.data(), *dyp = dy.data();
+    cpu_detail::parallel_chunks(p.items(), [&](int64_t chunk, int64_t begin, int64_t end) {
+      T* acc = chunk == 0 ? dw.data() : partial.data() + (chunk - 1) * dw.numel();
+      T* cbuf = p.pointwise ? nullptr : col.data() + chunk * p.K * p.band_cols();
+      for (int64_t index = begin; index < end; ++index) {
+        const auto it = p.item(index);
+        const int64_t cols = (it.oh_end - it.oh_begin) * p.Wo;
+        const T* xg = xp + (it.n * p.C + it.grp * p.cin_g) * p.H * p.W;
+        const T* B = xg + it.oh_begin * p.Wo;
+        int64_t ldb = p.out_plane();
+        if (!p.pointwise) {
+          cpu_detail::im2col_rows(g, xg, p.cin_g, p.H, p.W, it.oh_begin, it.oh_end, p.Wo, cbuf);
+          B = cbuf, ldb = cols;
+        }
+        Gemm<cpu>::run(false, true, p.cout_g, p.K, cols, T(1),
+                       dyp + (it.n * p.Cout + it.grp * p.cout_g) * p.out_plane() + it.oh_begin * p.Wo,
+                       p.out_plane(), B, ldb, T(1), acc + it.grp * p.cout_g * p.K, p.K);
+      }
+    });
+    T* dwp = dw.data();
+    const T* part = partial.data();
+    parallel_for(dw.numel(), 1 << 12, [&](int64_t begin, int64_t end) {
+      for (int64_t c = 0; c + 1 < chunks; ++c)
+        for (int64_t i = begin; i < end; ++i) dwp[i] += part[c * dw.numel() + i];
+    });
+    if (dbp) cpu_detail::accumulate_bias_grad(dyp, p.N, p.Cout, p.out_plane(), dbp);
+  }
+
+ private:
+  static cpu_detail::DepthwisePlane plane(const Conv2dGeometry& g, const Shape& x) {
+    return {x[2], x[3], g.out_h(x[2]), g.out_w(x[3])};
+  }
+  // One band-sized column buffer per parallel chunk (empty for the pointwise path).
+  template <class T>
+  static Tensor<T, cpu> column_scratch(const cpu_detail::GemmConvPlan& p) {
+    if (p.pointwise) return Tensor<T, cpu>(Shape{0});
+    return Tensor<T, cpu>(Shape{cpu_detail::chunk_count(p.items()) * p.K * p.band_cols()});
+  }
+  static void check_output_grad(const Conv2dGeometry& g, const Shape& dy, const Shape& x, int64_t cout,
+                                const char* what) {
+    const Shape expected{x[0], cout, g.out_h(x[2]), g.out_w(x[3])};
+    check<ShapeError>(dy == expected, what, ": output gradient ", dy.str(), " should be ", expected.str(),
+                      " for input ", x.str());
+  }
+};
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/cpu/conv2d.hpp
 // ---- end rfcf/cpu.hpp
 // ---- begin rfcf/ops.hpp
 // Primitive ops (device-independent declarations and functor ops).
@@ -834,41 +1389,6 @@ Tensor<T, D> slice_channels(const Tensor<T, D>& x, int64_t offset, int64_t count
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/concat.hpp
-// ---- begin rfcf/ops/conv2d.hpp
-// 2-D convolution (cross-correlation as in PyTorch) on NCHW tensors.
-// Device-independent declarations; cpu: ops/cpu/conv2d.hpp, cuda: ops/cuda/conv2d.cuh.
-#include <cstdint>
-#include <string>
-
-
-namespace rfcf::ops {
-
-struct Conv2dGeometry {
-  int64_t kernel_h = 1, kernel_w = 1;
-  int64_t stride_h = 1, stride_w = 1;
-  int64_t pad_h = 0, pad_w = 0;
-  int64_t dilation_h = 1, dilation_w = 1;
-  int64_t groups = 1;
-
-  int64_t out_h(int64_t in_h) const { return (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
-  int64_t out_w(int64_t in_w) const { return (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }
-  bool is_depthwise(int64_t in_channels) const { return groups == in_channels && groups > 1; }
-  bool is_pointwise() const {
-    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
-  }
-};
-
-// Op family, specialised per device:
-//   Tensor forward(const Conv2dGeometry&, const Tensor& x [N,Cin,H,W], const Tensor& w
-//                  [Cout,Cin/groups,kh,kw], const Tensor* bias [Cout] or nullptr) -> [N,Cout,Ho,Wo]
-//   Tensor backward_data(const Conv2dGeometry&, const Tensor& dy, const Tensor& w, const Shape& x_shape)
-//   void backward_weight(const Conv2dGeometry&, const Tensor& x, const Tensor& dy,
-//                        Tensor& dw, Tensor* db)   (ACCUMULATES into dw and db)
-template <class D>
-struct Conv2dOp;
-
-}  // namespace rfcf::ops
-// ---- end rfcf/ops/conv2d.hpp
 // ---- begin rfcf/ops/elementwise.hpp
 // Device-generic element-wise ops: one functor, run by Executor<D> on any device.
 #include <string>
@@ -963,6 +1483,319 @@ Tensor<T, D> multiply(const Tensor<T, D>& a, const Tensor<T, D>& b) {
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/elementwise.hpp
+// ---- begin rfcf/ops/pooling.hpp
+// Device-generic 2-D pooling on NCHW tensors (PyTorch semantics, ceil_mode = false):
+// max pooling (padding acts as -inf), average pooling (count_include_pad = true) and global
+// average pooling. The math lives in functors/pooling.hpp and runs through Executor<D>.
+#include <cstdint>
+#include <string>
+
+// ---- begin rfcf/ops/functors/pooling.hpp
+// Pooling math shared by the host executor and CUDA kernels. Backward passes are gathers
+// (each input element sums the outputs whose window covers it), so they need no atomics.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// Square-window pooling geometry on planes of H x W (PyTorch, ceil_mode = false).
+struct PoolGeometry {
+  int64_t H, W, Ho, Wo, kernel, stride, pad;
+
+  // The outputs [lo, hi) along one axis whose windows contain input index i.
+  RFCF_HD void covering(int64_t i, int64_t out, int64_t& lo, int64_t& hi) const {
+    const int64_t p = i + pad;  // window o covers p iff o*stride <= p < o*stride + kernel
+    lo = p < kernel ? 0 : (p - kernel) / stride + 1;
+    hi = p / stride + 1;
+    if (hi > out) hi = out;
+  }
+};
+
+// y = max over the window (padding counts as -inf), argmax = plane index of the winner.
+// NaN wins like in PyTorch (the last NaN); ties keep the first element in row-major window order.
+template <class T>
+struct MaxPoolForward {
+  const T* x;
+  T* y;
+  int32_t* argmax;
+  PoolGeometry g;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ow = i % g.Wo, oh = (i / g.Wo) % g.Ho, plane = i / (g.Wo * g.Ho);
+    const T* xp = x + plane * g.H * g.W;
+    const int64_t h0 = oh * g.stride - g.pad, w0 = ow * g.stride - g.pad;
+    int64_t best_index = -1;
+    T best = T(0);
+    for (int64_t ih = h0 < 0 ? 0 : h0; ih < h0 + g.kernel && ih < g.H; ++ih)
+      for (int64_t iw = w0 < 0 ? 0 : w0; iw < w0 + g.kernel && iw < g.W; ++iw) {
+        const T v = xp[ih * g.W + iw];
+        if (best_index < 0 || v > best || v != v) {
+          best = v;
+          best_index = ih * g.W + iw;
+        }
+      }
+    y[i] = best;
+    argmax[i] = static_cast<int32_t>(best_index);
+  }
+};
+
+template <class T>
+struct MaxPoolBackward {  // dx[i] = sum of dy over the windows whose argmax is i
+  const T* dy;
+  const int32_t* argmax;
+  T* dx;
+  PoolGeometry g;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t iw = i % g.W, ih = (i / g.W) % g.H, plane = i / (g.W * g.H);
+    const int64_t self = ih * g.W + iw, base = plane * g.Ho * g.Wo;
+    int64_t h_lo, h_hi, w_lo, w_hi;
+    g.covering(ih, g.Ho, h_lo, h_hi);
+    g.covering(iw, g.Wo, w_lo, w_hi);
+    T s = T(0);
+    for (int64_t oh = h_lo; oh < h_hi; ++oh)
+      for (int64_t ow = w_lo; ow < w_hi; ++ow)
+        if (argmax[base + oh * g.Wo + ow] == self) s += dy[base + oh * g.Wo + ow];
+    dx[i] = s;
+  }
+};
+
+// Average with zero padding counted in the divisor (count_include_pad = true): kernel^2.
+template <class T>
+struct AvgPoolForward {
+  const T* x;
+  T* y;
+  PoolGeometry g;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ow = i % g.Wo, oh = (i / g.Wo) % g.Ho, plane = i / (g.Wo * g.Ho);
+    const T* xp = x + plane * g.H * g.W;
+    const int64_t h0 = oh * g.stride - g.pad, w0 = ow * g.stride - g.pad;
+    T s = T(0);
+    for (int64_t ih = h0 < 0 ? 0 : h0; ih < h0 + g.kernel && ih < g.H; ++ih)
+      for (int64_t iw = w0 < 0 ? 0 : w0; iw < w0 + g.kernel && iw < g.W; ++iw) s += xp[ih * g.W + iw];
+    y[i] = s / static_cast<T>(g.kernel * g.kernel);
+  }
+};
+
+template <class T>
+struct AvgPoolBackward {
+  const T* dy;
+  T* dx;
+  PoolGeometry g;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t iw = i % g.W, ih = (i / g.W) % g.H, plane = i / (g.W * g.H);
+    const int64_t base = plane * g.Ho * g.Wo;
+    int64_t h_lo, h_hi, w_lo, w_hi;
+    g.covering(ih, g.Ho, h_lo, h_hi);
+    g.covering(iw, g.Wo, w_lo, w_hi);
+    T s = T(0);
+    for (int64_t oh = h_lo; oh < h_hi; ++oh)
+      for (int64_t ow = w_lo; ow < w_hi; ++ow) s += dy[base + oh * g.Wo + ow];
+    dx[i] = s / static_cast<T>(g.kernel * g.kernel);
+  }
+};
+
+template <class T>
+struct PlaneMean {  // y[p] = mean of plane p (global average pooling)
+  const T* x;
+  T* y;
+  int64_t plane;
+  RFCF_HD void operator()(int64_t p) const {
+    const T* xp = x + p * plane;
+    T s = T(0);
+    for (int64_t q = 0; q < plane; ++q) s += xp[q];
+    y[p] = s / static_cast<T>(plane);
+  }
+};
+
+template <class T>
+struct PlaneMeanBackward {  // dx[i] = dy[plane of i] / plane size
+  const T* dy;
+  T* dx;
+  int64_t plane;
+  RFCF_HD void operator()(int64_t i) const { dx[i] = dy[i / plane] / static_cast<T>(plane); }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/pooling.hpp
+
+namespace rfcf::ops {
+
+struct Pool2dOptions {
+  int64_t kernel = 2;
+  int64_t stride = 0;  // 0: same as kernel (PyTorch's default)
+  int64_t pad = 0;
+  int64_t effective_stride() const { return stride > 0 ? stride : kernel; }
+};
+
+// Validates the options against x [N,C,H,W] and returns the plane geometry.
+inline functors::PoolGeometry pool_geometry(const Pool2dOptions& o, const Shape& x, const char* what) {
+  check<ShapeError>(x.rank() == 4, what, ": input must be [N,C,H,W], got ", x.str());
+  const int64_t s = o.effective_stride();
+  check<ConfigError>(o.kernel > 0 && s > 0 && o.pad >= 0 && 2 * o.pad <= o.kernel, what, ": kernel ", o.kernel,
+                    ", stride ", s, ", padding ", o.pad, " is invalid (padding must be at most half the kernel)");
+  check<ShapeError>(x[2] + 2 * o.pad >= o.kernel && x[3] + 2 * o.pad >= o.kernel, what, ": input ", x.str(),
+                    " is smaller than the ", o.kernel, "x", o.kernel, " window (padding ", o.pad, ")");
+  const int64_t Ho = (x[2] + 2 * o.pad - o.kernel) / s + 1, Wo = (x[3] + 2 * o.pad - o.kernel) / s + 1;
+  return {x[2], x[3], Ho, Wo, o.kernel, s, o.pad};
+}
+
+template <class T, class D>
+struct MaxPoolResult {
+  Tensor<T, D> y;
+  Tensor<int32_t, D> argmax;  // plane index of each output's winner, for the backward
+};
+
+template <class T, class D>
+MaxPoolResult<T, D> max_pool2d(const Tensor<T, D>& x, const Pool2dOptions& o) {
+  const auto g = pool_geometry(o, x.shape(), "max_pool2d");
+  check<ShapeError>(g.H * g.W <= INT32_MAX, "max_pool2d: plane of ", x.shape().str(), " too large");
+  MaxPoolResult<T, D> r{Tensor<T, D>(Shape{x.n(), x.c(), g.Ho, g.Wo}), Tensor<int32_t, D>(Shape{x.n(), x.c(), g.Ho, g.Wo})};
+  Executor<D>::for_each(r.y.numel(), functors::MaxPoolForward<T>{x.data(), r.y.data(), r.argmax.data(), g});
+  return r;
+}
+
+template <class T, class D>
+Tensor<T, D> max_pool2d_backward(const Tensor<T, D>& dy, const Tensor<int32_t, D>& argmax, const Shape& x_shape,
+                                 const Pool2dOptions& o) {
+  const auto g = pool_geometry(o, x_shape, "max_pool2d_backward");
+  const Shape ys{x_shape[0], x_shape[1], g.Ho, g.Wo};
+  check<ShapeError>(dy.shape() == ys && argmax.shape() == ys, "max_pool2d_backward: output gradient ",
+                    dy.shape().str(), " / argmax ", argmax.shape().str(), " should be ", ys.str());
+  Tensor<T, D> dx(x_shape);
+  Executor<D>::for_each(dx.numel(), functors::MaxPoolBackward<T>{dy.data(), argmax.data(), dx.data(), g});
+  return dx;
+}
+
+template <class T, class D>
+Tensor<T, D> avg_pool2d(const Tensor<T, D>& x, const Pool2dOptions& o) {
+  const auto g = pool_geometry(o, x.shape(), "avg_pool2d");
+  Tensor<T, D> y(Shape{x.n(), x.c(), g.Ho, g.Wo});
+  Executor<D>::for_each(y.numel(), functors::AvgPoolForward<T>{x.data(), y.data(), g});
+  return y;
+}
+
+template <class T, class D>
+Tensor<T, D> avg_pool2d_backward(const Tensor<T, D>& dy, const Shape& x_shape, const Pool2dOptions& o) {
+  const auto g = pool_geometry(o, x_shape, "avg_pool2d_backward");
+  const Shape ys{x_shape[0], x_shape[1], g.Ho, g.Wo};
+  check<ShapeError>(dy.shape() == ys, "avg_pool2d_backward: output gradient ", dy.shape().str(), " should be ",
+                    ys.str());
+  Tensor<T, D> dx(x_shape);
+  Executor<D>::for_each(dx.numel(), functors::AvgPoolBackward<T>{dy.data(), dx.data(), g});
+  return dx;
+}
+
+// [N,C,H,W] -> [N,C,1,1] (PyTorch AdaptiveAvgPool2d(1)).
+template <class T, class D>
+Tensor<T, D> global_avg_pool2d(const Tensor<T, D>& x) {
+  check<ShapeError>(x.rank() == 4 && x.h() * x.w() > 0, "global_avg_pool2d: input must be a non-empty [N,C,H,W], got ",
+                    x.shape().str());
+  Tensor<T, D> y(Shape{x.n(), x.c(), 1, 1});
+  Executor<D>::for_each(y.numel(), functors::PlaneMean<T>{x.data(), y.data(), x.h() * x.w()});
+  return y;
+}
+
+template <class T, class D>
+Tensor<T, D> global_avg_pool2d_backward(const Tensor<T, D>& dy, const Shape& x_shape) {
+  check<ShapeError>(x_shape.rank() == 4 && dy.shape() == Shape{x_shape[0], x_shape[1], 1, 1},
+                    "global_avg_pool2d_backward: output gradient ", dy.shape().str(), " does not match input ",
+                    x_shape.str());
+  Tensor<T, D> dx(x_shape);
+  Executor<D>::for_each(dx.numel(), functors::PlaneMeanBackward<T>{dy.data(), dx.data(), x_shape[2] * x_shape[3]});
+  return dx;
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/pooling.hpp
+// ---- begin rfcf/ops/upsample.hpp
+// Nearest-neighbour resizing of NCHW tensors to an explicit size with PyTorch's legacy
+// 'nearest' rule (F.interpolate(x, size=(out_h, out_w), mode='nearest')), device-generic.
+#include <cstdint>
+
+// ---- begin rfcf/ops/functors/upsample.hpp
+// PyTorch's legacy 'nearest' interpolation to an explicit size (not 'nearest-exact'):
+// along each axis src = min(floor(dst * (float)in / out), in - 1), the scale in float32.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+RFCF_HD inline int64_t nearest_source(int64_t dst, int64_t in, int64_t out) {
+  if (out == in) return dst;
+  if (out == 2 * in) return dst >> 1;
+  const float scale = static_cast<float>(in) / static_cast<float>(out);
+  const int64_t src = static_cast<int64_t>(static_cast<float>(dst) * scale);  // >= 0, so truncation is floor
+  return src < in - 1 ? src : in - 1;
+}
+
+// The destinations [lo, hi) whose source is `src` (the mapping is monotone; a small window around
+// the exact preimage is searched with the same float arithmetic as the forward).
+RFCF_HD inline void nearest_preimage(int64_t src, int64_t in, int64_t out, int64_t& lo, int64_t& hi) {
+  int64_t d = src * out / in - 2;
+  if (d < 0) d = 0;
+  while (d < out && nearest_source(d, in, out) < src) ++d;
+  lo = d;
+  while (d < out && nearest_source(d, in, out) == src) ++d;
+  hi = d;
+}
+
+template <class T>
+struct UpsampleNearestForward {
+  const T* x;
+  T* y;
+  int64_t H, W, Ho, Wo;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ow = i % Wo, oh = (i / Wo) % Ho, plane = i / (Wo * Ho);
+    y[i] = x[(plane * H + nearest_source(oh, H, Ho)) * W + nearest_source(ow, W, Wo)];
+  }
+};
+
+template <class T>
+struct UpsampleNearestBackward {  // dx[i] = sum of dy over the outputs copied from input i
+  const T* dy;
+  T* dx;
+  int64_t H, W, Ho, Wo;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t iw = i % W, ih = (i / W) % H, plane = i / (W * H);
+    int64_t h_lo, h_hi, w_lo, w_hi;
+    nearest_preimage(ih, H, Ho, h_lo, h_hi);
+    nearest_preimage(iw, W, Wo, w_lo, w_hi);
+    T s = T(0);
+    for (int64_t oh = h_lo; oh < h_hi; ++oh)
+      for (int64_t ow = w_lo; ow < w_hi; ++ow) s += dy[(plane * Ho + oh) * Wo + ow];
+    dx[i] = s;
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/upsample.hpp
+
+namespace rfcf::ops {
+
+template <class T, class D>
+Tensor<T, D> upsample_nearest(const Tensor<T, D>& x, int64_t out_h, int64_t out_w) {
+  check<ShapeError>(x.rank() == 4 && x.h() > 0 && x.w() > 0, "upsample_nearest: input must be a non-empty [N,C,H,W], got ",
+                    x.shape().str());
+  check<ShapeError>(out_h > 0 && out_w > 0, "upsample_nearest: output size ", out_h, "x", out_w, " must be positive");
+  Tensor<T, D> y(Shape{x.n(), x.c(), out_h, out_w});
+  Executor<D>::for_each(y.numel(), functors::UpsampleNearestForward<T>{x.data(), y.data(), x.h(), x.w(), out_h, out_w});
+  return y;
+}
+
+// Gradient of upsample_nearest: each input element sums the outputs copied from it.
+template <class T, class D>
+Tensor<T, D> upsample_nearest_backward(const Tensor<T, D>& dy, const Shape& x_shape) {
+  check<ShapeError>(x_shape.rank() == 4 && dy.rank() == 4 && dy.n() == x_shape[0] && dy.c() == x_shape[1] &&
+                        x_shape[2] > 0 && x_shape[3] > 0,
+                    "upsample_nearest_backward: output gradient ", dy.shape().str(), " does not match input ",
+                    x_shape.str());
+  Tensor<T, D> dx(x_shape);
+  Executor<D>::for_each(dx.numel(), functors::UpsampleNearestBackward<T>{dy.data(), dx.data(), x_shape[2], x_shape[3],
+                                                                         dy.h(), dy.w()});
+  return dx;
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/upsample.hpp
 // ---- end rfcf/ops.hpp
 // ---- begin rfcf/nn.hpp
 // Layers and composition templates.
@@ -1262,6 +2095,156 @@ class Repeat {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/composite.hpp
+// ---- begin rfcf/nn/conv2d.hpp
+// nn::Conv2d: 2-D convolution layer (torch.nn.Conv2d) on any device with a Conv2dOp<D>
+// (include <rfcf/cpu.hpp> or <rfcf/cuda.cuh> for the implementation).
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+
+namespace rfcf::nn {
+
+struct Conv2dOptions {
+  int64_t kernel_h = 1, kernel_w = 1, stride = 1, padding = 0, dilation = 1, groups = 1;
+  bool bias = false;
+
+  // A square kernel: Conv2dOptions::k(3).padded(1).
+  static Conv2dOptions k(int64_t kernel) {
+    Conv2dOptions o;
+    o.kernel_h = o.kernel_w = kernel;
+    return o;
+  }
+  Conv2dOptions strided(int64_t s) const { return with([&](Conv2dOptions& o) { o.stride = s; }); }
+  Conv2dOptions padded(int64_t p) const { return with([&](Conv2dOptions& o) { o.padding = p; }); }
+  Conv2dOptions dilated(int64_t d) const { return with([&](Conv2dOptions& o) { o.dilation = d; }); }
+  Conv2dOptions grouped(int64_t g) const { return with([&](Conv2dOptions& o) { o.groups = g; }); }
+  Conv2dOptions with_bias(bool on = true) const { return with([&](Conv2dOptions& o) { o.bias = on; }); }
+
+  ops::Conv2dGeometry geometry() const {
+    ops::Conv2dGeometry g;
+    g.kernel_h = kernel_h, g.kernel_w = kernel_w, g.stride_h = g.stride_w = stride;
+    g.pad_h = g.pad_w = padding, g.dilation_h = g.dilation_w = dilation, g.groups = groups;
+    return g;
+  }
+
+ private:
+  template <class F>
+  Conv2dOptions with(F&& f) const {
+    Conv2dOptions o = *this;
+    f(o);
+    return o;
+  }
+};
+
+template <class T, class D>
+class Conv2d : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  // PyTorch's default initialisation: kaiming_uniform(a = sqrt(5)) on the weight, bias
+  // U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+  Conv2d(int64_t in_channels, int64_t out_channels, Conv2dOptions o = {}, Generator& gen = default_generator())
+      : options_(o), geometry_(o.geometry()) {
+    check<ConfigError>(in_channels > 0 && out_channels > 0 && o.groups > 0 && in_channels % o.groups == 0 &&
+                           out_channels % o.groups == 0,
+                       "Conv2d(", in_channels, ", ", out_channels, "): channels must be positive multiples of groups = ",
+                       o.groups);
+    check<ConfigError>(o.kernel_h > 0 && o.kernel_w > 0 && o.stride > 0 && o.padding >= 0 && o.dilation > 0,
+                       "Conv2d(", in_channels, ", ", out_channels, "): invalid kernel ", o.kernel_h, "x", o.kernel_w,
+                       ", stride ", o.stride, ", padding ", o.padding, ", dilation ", o.dilation);
+    weight_ = Parameter<T, D>(Shape{out_channels, in_channels / o.groups, o.kernel_h, o.kernel_w});
+    init::kaiming_uniform(weight_.value, gen, std::sqrt(5.0));
+    if (o.bias) {
+      bias_ = Parameter<T, D>(Shape{out_channels});
+      init::bias_uniform(bias_.value, gen, init::fan_in(weight_.shape()));
+    }
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    check<ShapeError>(x.rank() == 4 && x.c() == in_channels(), "Conv2d(", in_channels(), ", ", out_channels(),
+                      "): expected input [N,", in_channels(), ",H,W], got ", x.shape().str());
+    tensor_type y = ops::Conv2dOp<D>::forward(geometry_, x, weight_.value, has_bias() ? &bias_.value : nullptr);
+    if (grad_enabled()) x_ = x;
+    return y;
+  }
+
+  // Accumulates weight/bias gradients; returns dL/dx, or an empty tensor after set_input_grad(false).
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_.defined(), "Conv2d::backward called without a forward in grad mode");
+    const bool params_frozen = weight_.frozen && (!has_bias() || bias_.frozen);
+    if (!params_frozen)
+      ops::Conv2dOp<D>::backward_weight(geometry_, x_, dy, weight_.grad, has_bias() ? &bias_.grad : nullptr);
+    tensor_type dx;
+    if (input_grad_) dx = ops::Conv2dOp<D>::backward_data(geometry_, dy, weight_.value, x_.shape());
+    return dx;
+  }
+
+  // A first layer does not need dL/dx; turning it off skips that computation.
+  void set_input_grad(bool on) { input_grad_ = on; }
+  bool input_grad() const { return input_grad_; }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    v.parameter(join_name(prefix, "weight"), weight_);
+    if (has_bias()) v.parameter(join_name(prefix, "bias"), bias_);
+  }
+
+  Parameter<T, D>& weight() { return weight_; }
+  Parameter<T, D>& bias() {
+    check<Error>(has_bias(), "Conv2d has no bias (construct it with Conv2dOptions::with_bias())");
+    return bias_;
+  }
+  bool has_bias() const { return options_.bias; }
+  const Conv2dOptions& options() const { return options_; }
+  const ops::Conv2dGeometry& geometry() const { return geometry_; }
+  int64_t in_channels() const { return weight_.shape()[1] * options_.groups; }
+  int64_t out_channels() const { return weight_.shape()[0]; }
+
+ private:
+  Conv2dOptions options_;
+  ops::Conv2dGeometry geometry_;
+  Parameter<T, D> weight_, bias_;
+  Tensor<T, D> x_;
+  bool input_grad_ = true;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/conv2d.hpp
+// ---- begin rfcf/nn/flatten.hpp
+// nn::Flatten: [N, d1, d2, ...] -> [N, d1*d2*...] (torch.nn.Flatten()), a view sharing storage.
+#include <string>
+
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class Flatten : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  tensor_type forward(const tensor_type& x) {
+    check<ShapeError>(x.rank() >= 1, "Flatten: input must have a batch dimension, got ", x.shape().str());
+    if (grad_enabled()) x_shape_ = x.shape();
+    int64_t inner = 1;
+    for (int i = 1; i < x.rank(); ++i) inner *= x.dim(i);
+    return x.reshape(Shape{x.dim(0), inner});
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_shape_.rank() > 0, "Flatten::backward called without a forward in grad mode");
+    return dy.reshape(x_shape_);
+  }
+
+ private:
+  Shape x_shape_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/flatten.hpp
 // ---- begin rfcf/nn/leaky_relu.hpp
 // LeakyReLU(slope); slope 0 is ReLU. Device-generic: runs its functors through Executor<D>.
 // ---- begin rfcf/ops/functors/activation.hpp
@@ -1331,6 +2314,112 @@ class ReLU : public LeakyReLU<T, D> {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/leaky_relu.hpp
+// ---- begin rfcf/nn/linear.hpp
+// nn::Linear: y = x W^T + b on [N, in] inputs (torch.nn.Linear), through Gemm<D>
+// (include <rfcf/cpu.hpp> or <rfcf/cuda.cuh> for the implementation).
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+// ---- begin rfcf/ops/functors/linear.hpp
+// Bias helpers of fully connected layers on row-major [rows, cols] matrices.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+template <class T>
+struct AddRowBias {  // y[r, c] += bias[c]
+  T* y;
+  const T* bias;
+  int64_t cols;
+  RFCF_HD void operator()(int64_t i) const { y[i] += bias[i % cols]; }
+};
+
+template <class T>
+struct AccumulateColumnSums {  // db[c] += sum over rows of dy[r, c]
+  const T* dy;
+  T* db;
+  int64_t rows, cols;
+  RFCF_HD void operator()(int64_t c) const {
+    T s = T(0);
+    for (int64_t r = 0; r < rows; ++r) s += dy[r * cols + c];
+    db[c] += s;
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/linear.hpp
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class Linear : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  // PyTorch's default initialisation: weight [out, in] kaiming_uniform(a = sqrt(5)), bias U(+-1/sqrt(in)).
+  Linear(int64_t in_features, int64_t out_features, bool bias = true, Generator& gen = default_generator())
+      : has_bias_(bias) {
+    check<ConfigError>(in_features > 0 && out_features > 0, "Linear(", in_features, ", ", out_features,
+                       "): feature counts must be positive");
+    weight_ = Parameter<T, D>(Shape{out_features, in_features});
+    init::kaiming_uniform(weight_.value, gen, std::sqrt(5.0));
+    if (bias) {
+      bias_ = Parameter<T, D>(Shape{out_features});
+      init::bias_uniform(bias_.value, gen, in_features);
+    }
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    check<ShapeError>(x.rank() == 2 && x.dim(1) == in_features(), "Linear(", in_features(), ", ", out_features(),
+                      "): expected input [N,", in_features(), "], got ", x.shape().str());
+    const int64_t n = x.dim(0), in = in_features(), out = out_features();
+    tensor_type y(Shape{n, out});
+    ops::Gemm<D>::run(false, true, n, out, in, T(1), x.data(), in, weight_.value.data(), in, T(0), y.data(), out);
+    if (has_bias_) Executor<D>::for_each(y.numel(), functors::AddRowBias<T>{y.data(), bias_.value.data(), out});
+    if (grad_enabled()) x_ = x;
+    return y;
+  }
+
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_.defined(), "Linear::backward called without a forward in grad mode");
+    const int64_t n = x_.dim(0), in = in_features(), out = out_features();
+    check<ShapeError>(dy.shape() == Shape{n, out}, "Linear(", in, ", ", out, ")::backward: output gradient ",
+                      dy.shape().str(), " should be [", n, ", ", out, "]");
+    // dW += dy^T x, db += column sums of dy, dx = dy W.
+    ops::Gemm<D>::run(true, false, out, in, n, T(1), dy.data(), out, x_.data(), in, T(1), weight_.grad.data(), in);
+    if (has_bias_) Executor<D>::for_each(out, functors::AccumulateColumnSums<T>{dy.data(), bias_.grad.data(), n, out});
+    tensor_type dx(Shape{n, in});
+    ops::Gemm<D>::run(false, false, n, in, out, T(1), dy.data(), out, weight_.value.data(), in, T(0), dx.data(), in);
+    return dx;
+  }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    v.parameter(join_name(prefix, "weight"), weight_);
+    if (has_bias_) v.parameter(join_name(prefix, "bias"), bias_);
+  }
+
+  Parameter<T, D>& weight() { return weight_; }
+  Parameter<T, D>& bias() {
+    check<Error>(has_bias_, "Linear has no bias (constructed with bias = false)");
+    return bias_;
+  }
+  bool has_bias() const { return has_bias_; }
+  int64_t in_features() const { return weight_.shape()[1]; }
+  int64_t out_features() const { return weight_.shape()[0]; }
+
+ private:
+  bool has_bias_;
+  Parameter<T, D> weight_, bias_;
+  Tensor<T, D> x_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/linear.hpp
 // ---- begin rfcf/nn/parameters.hpp
 // One flat buffer for all parameters (and one for their gradients) of a model, so an
 // optimizer updates everything in one pass (one kernel on the GPU). Each layer's
@@ -1395,6 +2484,102 @@ class FlatParameters {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/parameters.hpp
+// ---- begin rfcf/nn/pooling.hpp
+// Pooling layers (torch.nn.MaxPool2d / AvgPool2d with ceil_mode = false, AdaptiveAvgPool2d(1)).
+// Device-generic: the ops in ops/pooling.hpp run their functors through Executor<D>.
+#include <cstdint>
+
+
+namespace rfcf::nn {
+
+namespace detail {
+inline ops::Pool2dOptions pool_options(int64_t kernel, int64_t stride, int64_t pad, const char* what) {
+  const ops::Pool2dOptions o{kernel, stride, pad};
+  check<ConfigError>(kernel > 0 && stride >= 0 && pad >= 0 && 2 * pad <= kernel, what, "(kernel ", kernel,
+                     ", stride ", stride, ", padding ", pad, "): invalid (padding must be at most half the kernel)");
+  return o;
+}
+}  // namespace detail
+
+// Padding acts as -inf. stride 0 means stride = kernel (PyTorch's default).
+template <class T, class D>
+class MaxPool2d : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit MaxPool2d(int64_t kernel, int64_t stride = 0, int64_t pad = 0)
+      : options_(detail::pool_options(kernel, stride, pad, "MaxPool2d")) {}
+
+  tensor_type forward(const tensor_type& x) {
+    auto r = ops::max_pool2d(x, options_);
+    if (grad_enabled()) x_shape_ = x.shape(), argmax_ = r.argmax;
+    return r.y;
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(argmax_.defined(), "MaxPool2d::backward called without a forward in grad mode");
+    return ops::max_pool2d_backward(dy, argmax_, x_shape_, options_);
+  }
+  const ops::Pool2dOptions& options() const { return options_; }
+
+ private:
+  ops::Pool2dOptions options_;
+  Shape x_shape_;
+  Tensor<int32_t, D> argmax_;
+};
+
+// Zero padding is counted in the divisor (count_include_pad = true, PyTorch's default).
+template <class T, class D>
+class AvgPool2d : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit AvgPool2d(int64_t kernel, int64_t stride = 0, int64_t pad = 0)
+      : options_(detail::pool_options(kernel, stride, pad, "AvgPool2d")) {}
+
+  tensor_type forward(const tensor_type& x) {
+    tensor_type y = ops::avg_pool2d(x, options_);
+    if (grad_enabled()) x_shape_ = x.shape();
+    return y;
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_shape_.rank() == 4, "AvgPool2d::backward called without a forward in grad mode");
+    return ops::avg_pool2d_backward(dy, x_shape_, options_);
+  }
+  const ops::Pool2dOptions& options() const { return options_; }
+
+ private:
+  ops::Pool2dOptions options_;
+  Shape x_shape_;
+};
+
+// [N,C,H,W] -> [N,C,1,1], the mean of each plane.
+template <class T, class D>
+class GlobalAvgPool2d : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  tensor_type forward(const tensor_type& x) {
+    tensor_type y = ops::global_avg_pool2d(x);
+    if (grad_enabled()) x_shape_ = x.shape();
+    return y;
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_shape_.rank() == 4, "GlobalAvgPool2d::backward called without a forward in grad mode");
+    return ops::global_avg_pool2d_backward(dy, x_shape_);
+  }
+
+ private:
+  Shape x_shape_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/pooling.hpp
 // ---- begin rfcf/nn/sequential.hpp
 // Sequential<Ls...>: layers applied in order, stored flat in a std::tuple and walked with
 // fold expressions. Children are named "0", "1", ... like torch.nn.Sequential (layers
@@ -1470,6 +2655,49 @@ class Sequential {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/sequential.hpp
+// ---- begin rfcf/nn/upsample.hpp
+// nn::UpsampleNearest: resize to an explicit size with PyTorch's legacy 'nearest' rule
+// (F.interpolate(x, size=(h, w), mode='nearest')), as the RetinaFace FPN does. Device-generic.
+#include <cstdint>
+
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class UpsampleNearest : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  // Without a size, use forward(x, out_h, out_w); with one, forward(x) resizes to it.
+  UpsampleNearest() = default;
+  UpsampleNearest(int64_t out_h, int64_t out_w) : out_h_(out_h), out_w_(out_w) {
+    check<ConfigError>(out_h > 0 && out_w > 0, "UpsampleNearest(", out_h, ", ", out_w, "): size must be positive");
+  }
+
+  tensor_type forward(const tensor_type& x, int64_t out_h, int64_t out_w) {
+    tensor_type y = ops::upsample_nearest(x, out_h, out_w);
+    if (grad_enabled()) x_shape_ = x.shape();
+    return y;
+  }
+  tensor_type forward(const tensor_type& x) {
+    check<ConfigError>(out_h_ > 0, "UpsampleNearest::forward(x) needs a size: construct with (out_h, out_w) or call "
+                                   "forward(x, out_h, out_w)");
+    return forward(x, out_h_, out_w_);
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_shape_.rank() == 4, "UpsampleNearest::backward called without a forward in grad mode");
+    return ops::upsample_nearest_backward(dy, x_shape_);
+  }
+
+ private:
+  int64_t out_h_ = 0, out_w_ = 0;
+  Shape x_shape_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/upsample.hpp
 // ---- end rfcf/nn.hpp
 // ---- begin rfcf/io.hpp
 // io: checkpoint and data file readers/writers (see docs/checkpoints.md).
