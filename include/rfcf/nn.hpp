@@ -1,10 +1,15 @@
 #pragma once
 // Layers and composition templates.
+#include "rfcf/nn/activation.hpp"
+#include "rfcf/nn/batch_norm.hpp"
 #include "rfcf/nn/composite.hpp"
 #include "rfcf/nn/conv2d.hpp"
+#include "rfcf/nn/dropout.hpp"
 #include "rfcf/nn/flatten.hpp"
+#include "rfcf/nn/l2_normalize.hpp"
 #include "rfcf/nn/leaky_relu.hpp"
 #include "rfcf/nn/linear.hpp"
+#include "rfcf/nn/loss.hpp"
 #include "rfcf/nn/module.hpp"
 #include "rfcf/nn/parameters.hpp"
 #include "rfcf/nn/pooling.hpp"

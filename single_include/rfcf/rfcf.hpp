@@ -696,6 +696,90 @@ inline Generator& default_generator() {
 // ---- end rfcf/core.hpp
 // ---- begin rfcf/cpu.hpp
 // The cpu backend of every op family (Eigen GEMM, OpenMP). Not for nvcc translation units.
+// ---- begin rfcf/ops/cpu/batch_norm.hpp
+// Batch-norm reductions on the host: OpenMP over channels, double accumulators, two passes
+// for the variance (no catastrophic cancellation of E[x^2] - E[x]^2).
+#include <algorithm>
+#include <cstdint>
+
+// ---- begin rfcf/ops/batch_norm.hpp
+// Batch-norm statistics: the reductions are device-specific, the per-element math lives in
+// ops/functors/batch_norm.hpp. cpu: ops/cpu/batch_norm.hpp; cuda: ops/cuda/batch_norm.cuh.
+// Tensors are viewed as [outer, c, inner] (outer = N, inner = H*W for [N,C,H,W], 1 for [N,C]).
+// Interface of BatchNormOp<D> (T = float or double, all pointers on the device):
+//   // mean[k] and biased variance var[k] of channel k over outer*inner values
+//   static void stats(const T* x, int64_t outer, int64_t c, int64_t inner, T* mean, T* var);
+//   // sum_dy[k] = sum dy, sum_dy_xhat[k] = sum dy * (x - mean[k]) * invstd[k] over channel k
+//   static void backward_reduce(const T* x, const T* dy, const T* mean, const T* invstd,
+//                               int64_t outer, int64_t c, int64_t inner, T* sum_dy, T* sum_dy_xhat);
+#include <cstdint>
+
+namespace rfcf::ops {
+
+template <class D>
+struct BatchNormOp;
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/batch_norm.hpp
+
+namespace rfcf::ops {
+
+template <>
+struct BatchNormOp<cpu> {
+  template <class T>
+  static void stats(const T* x, int64_t outer, int64_t c, int64_t inner, T* mean, T* var) {
+    const double m = static_cast<double>(outer * inner);
+    for_channels(outer, c, inner, [&](int64_t k) {
+      double s = 0.0;
+      for (int64_t o = 0; o < outer; ++o) {
+        const T* p = x + (o * c + k) * inner;
+        for (int64_t j = 0; j < inner; ++j) s += static_cast<double>(p[j]);
+      }
+      const double mu = m > 0 ? s / m : 0.0;
+      double ss = 0.0;
+      for (int64_t o = 0; o < outer; ++o) {
+        const T* p = x + (o * c + k) * inner;
+        for (int64_t j = 0; j < inner; ++j) {
+          const double d = static_cast<double>(p[j]) - mu;
+          ss += d * d;
+        }
+      }
+      mean[k] = static_cast<T>(mu);
+      var[k] = static_cast<T>(m > 0 ? ss / m : 0.0);
+    });
+  }
+
+  template <class T>
+  static void backward_reduce(const T* x, const T* dy, const T* mean, const T* invstd, int64_t outer,
+                              int64_t c, int64_t inner, T* sum_dy, T* sum_dy_xhat) {
+    for_channels(outer, c, inner, [&](int64_t k) {
+      const double mu = static_cast<double>(mean[k]);
+      double s = 0.0, sx = 0.0;
+      for (int64_t o = 0; o < outer; ++o) {
+        const int64_t base = (o * c + k) * inner;
+        for (int64_t j = 0; j < inner; ++j) {
+          const double g = static_cast<double>(dy[base + j]);
+          s += g;
+          sx += g * (static_cast<double>(x[base + j]) - mu);
+        }
+      }
+      sum_dy[k] = static_cast<T>(s);
+      sum_dy_xhat[k] = static_cast<T>(sx * static_cast<double>(invstd[k]));
+    });
+  }
+
+ private:
+  template <class F>
+  static void for_channels(int64_t outer, int64_t c, int64_t inner, const F& f) {
+    const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(outer * inner, 1));
+    parallel_for(c, grain, [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) f(k);
+    });
+  }
+};
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/cpu/batch_norm.hpp
 // ---- begin rfcf/ops/cpu/conv2d.hpp
 // Conv2dOp<cpu>: host convolution in three paths.
 //  - depthwise (groups == Cin == Cout): direct loops (cpu/depthwise_conv2d.hpp);
@@ -1298,6 +1382,226 @@ struct Conv2dOp<cpu> {
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/cpu/conv2d.hpp
+// ---- begin rfcf/ops/cpu/reduce.hpp
+// Host reductions: OpenMP over chunks (scalars) or channels, double accumulators.
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+// ---- begin rfcf/ops/reduce.hpp
+// Reductions to a host scalar (sum, dot, sum of squares) and per-channel sums.
+// Device-independent: the op family ReduceOp<D> is specialised per device
+// (cpu: ops/cpu/reduce.hpp, cuda: ops/cuda/reduce.cuh). Interface of ReduceOp<D>:
+//   static double sum(const T* x, int64_t n);
+//   static double dot(const T* a, const T* b, int64_t n);
+//   static double sum_squares(const T* x, int64_t n);
+//   // x viewed as [outer, c, inner]; out[k] = sum over outer and inner of x (resp. a*b) at channel k.
+//   static void channel_sum(const T* x, int64_t outer, int64_t c, int64_t inner, T* out);
+//   static void channel_dot(const T* a, const T* b, int64_t outer, int64_t c, int64_t inner, T* out);
+// Results are accumulated in double on the host (fp32 sums of millions of values stay exact
+// to ~1e-7 relative).
+#include <cstdint>
+#include <string>
+
+
+namespace rfcf::ops {
+
+template <class D>
+struct ReduceOp;
+
+template <class T, class D>
+double sum(const Tensor<T, D>& x) {
+  return ReduceOp<D>::sum(x.data(), x.numel());
+}
+
+template <class T, class D>
+double dot(const Tensor<T, D>& a, const Tensor<T, D>& b) {
+  check<ShapeError>(a.numel() == b.numel(), "dot: ", a.shape().str(), " and ", b.shape().str(),
+                    " have different sizes");
+  return ReduceOp<D>::dot(a.data(), b.data(), a.numel());
+}
+
+// Sum of x^2 (the squared L2 norm; gradient clipping uses it on the flat gradient buffer).
+template <class T, class D>
+double sum_squares(const Tensor<T, D>& x) {
+  return ReduceOp<D>::sum_squares(x.data(), x.numel());
+}
+
+namespace detail {
+// [outer, c, inner] view of a tensor reduced over every axis but `axis`.
+inline void split_at_axis(const Shape& s, int axis, int64_t& outer, int64_t& c, int64_t& inner,
+                          const char* what) {
+  check<ShapeError>(axis >= 0 && axis < s.rank(), what, ": axis ", axis, " out of range for shape ", s.str());
+  outer = 1;
+  inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= s[i];
+  for (int i = axis + 1; i < s.rank(); ++i) inner *= s[i];
+  c = s[axis];
+}
+}  // namespace detail
+
+// out[k] = sum of x over every axis except `axis` (default 1: per channel of [N, C, ...]).
+template <class T, class D>
+Tensor<T, D> channel_sum(const Tensor<T, D>& x, int axis = 1) {
+  int64_t outer, c, inner;
+  detail::split_at_axis(x.shape(), axis, outer, c, inner, "channel_sum");
+  Tensor<T, D> out(Shape{c});
+  ReduceOp<D>::channel_sum(x.data(), outer, c, inner, out.data());
+  return out;
+}
+
+// out[k] = sum of a*b over every axis except `axis`.
+template <class T, class D>
+Tensor<T, D> channel_dot(const Tensor<T, D>& a, const Tensor<T, D>& b, int axis = 1) {
+  check_same_shape(a, b, "channel_dot");
+  int64_t outer, c, inner;
+  detail::split_at_axis(a.shape(), axis, outer, c, inner, "channel_dot");
+  Tensor<T, D> out(Shape{c});
+  ReduceOp<D>::channel_dot(a.data(), b.data(), outer, c, inner, out.data());
+  return out;
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/reduce.hpp
+
+namespace rfcf::ops {
+
+template <>
+struct ReduceOp<cpu> {
+  // Sum of term(i) over [0, n) in double, chunked over threads (fixed chunking: deterministic
+  // for a given thread count).
+  template <class F>
+  static double reduce(int64_t n, const F& term) {
+    if (n <= 0) return 0.0;
+    constexpr int64_t kGrain = 1 << 15;
+    const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(num_threads(), n / kGrain));
+    std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
+    parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) {
+        double s = 0.0;
+        for (int64_t i = n * c / chunks, end = n * (c + 1) / chunks; i < end; ++i) s += term(i);
+        partial[static_cast<size_t>(c)] = s;
+      }
+    });
+    double s = 0.0;
+    for (double p : partial) s += p;
+    return s;
+  }
+
+  template <class T>
+  static double sum(const T* x, int64_t n) {
+    return reduce(n, [x](int64_t i) { return static_cast<double>(x[i]); });
+  }
+  template <class T>
+  static double dot(const T* a, const T* b, int64_t n) {
+    return reduce(n, [a, b](int64_t i) { return static_cast<double>(a[i]) * static_cast<double>(b[i]); });
+  }
+  template <class T>
+  static double sum_squares(const T* x, int64_t n) {
+    return reduce(n, [x](int64_t i) { return static_cast<double>(x[i]) * static_cast<double>(x[i]); });
+  }
+
+  template <class T>
+  static void channel_sum(const T* x, int64_t outer, int64_t c, int64_t inner, T* out) {
+    per_channel(outer, c, inner, out, [x](int64_t i) { return static_cast<double>(x[i]); });
+  }
+  template <class T>
+  static void channel_dot(const T* a, const T* b, int64_t outer, int64_t c, int64_t inner, T* out) {
+    per_channel(outer, c, inner, out,
+                [a, b](int64_t i) { return static_cast<double>(a[i]) * static_cast<double>(b[i]); });
+  }
+
+ private:
+  template <class T, class F>
+  static void per_channel(int64_t outer, int64_t c, int64_t inner, T* out, const F& term) {
+    parallel_for(c, std::max<int64_t>(1, 4096 / std::max<int64_t>(outer * inner, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) {
+        double s = 0.0;
+        for (int64_t o = 0; o < outer; ++o) {
+          const int64_t base = (o * c + k) * inner;
+          for (int64_t j = 0; j < inner; ++j) s += term(base + j);
+        }
+        out[k] = static_cast<T>(s);
+      }
+    });
+  }
+};
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/cpu/reduce.hpp
+// ---- begin rfcf/ops/cpu/softmax.hpp
+// Row-wise (log-)softmax on the host: OpenMP over rows, double accumulation of the exp sum.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+// ---- begin rfcf/ops/softmax.hpp
+// Softmax and log-softmax over the last dimension (rows of [N, C]), stable by subtracting the
+// row maximum. Op family SoftmaxOp<D> (cpu: ops/cpu/softmax.hpp, cuda: ops/cuda/softmax.cuh):
+//   static void forward(const T* x, int64_t rows, int64_t cols, T* y, bool log);
+#include <cstdint>
+
+
+namespace rfcf::ops {
+
+template <class D>
+struct SoftmaxOp;
+
+namespace detail {
+template <class T, class D>
+Tensor<T, D> softmax_last_dim(const Tensor<T, D>& x, bool log, const char* what) {
+  check<ShapeError>(x.rank() >= 1, what, ": expected a tensor of rank >= 1, got ", x.shape().str());
+  const int64_t cols = x.dim(-1);
+  check<ShapeError>(cols > 0 || x.numel() == 0, what, ": the last dimension is empty in ", x.shape().str());
+  Tensor<T, D> y(x.shape());
+  if (x.numel() > 0) SoftmaxOp<D>::forward(x.data(), x.numel() / cols, cols, y.data(), log);
+  return y;
+}
+}  // namespace detail
+
+// y[r, j] = exp(x[r, j] - max_r) / sum_k exp(x[r, k] - max_r)
+template <class T, class D>
+Tensor<T, D> softmax(const Tensor<T, D>& x) {
+  return detail::softmax_last_dim(x, false, "softmax");
+}
+
+// y[r, j] = x[r, j] - max_r - log(sum_k exp(x[r, k] - max_r))
+template <class T, class D>
+Tensor<T, D> log_softmax(const Tensor<T, D>& x) {
+  return detail::softmax_last_dim(x, true, "log_softmax");
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/softmax.hpp
+
+namespace rfcf::ops {
+
+template <>
+struct SoftmaxOp<cpu> {
+  template <class T>
+  static void forward(const T* x, int64_t rows, int64_t cols, T* y, bool log) {
+    parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(cols, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T* xr = x + r * cols;
+        T* yr = y + r * cols;
+        const T mx = *std::max_element(xr, xr + cols);
+        double s = 0.0;
+        for (int64_t j = 0; j < cols; ++j) s += std::exp(static_cast<double>(xr[j] - mx));
+        if (log) {
+          // (x - max) - log(s), not x - (max + log(s)): the latter loses digits for large logits.
+          const T log_s = static_cast<T>(std::log(s));
+          for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - mx) - log_s;
+        } else {
+          const T inv = static_cast<T>(1.0 / s);
+          for (int64_t j = 0; j < cols; ++j) yr[j] = std::exp(xr[j] - mx) * inv;
+        }
+      }
+    });
+  }
+};
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/cpu/softmax.hpp
 // ---- end rfcf/cpu.hpp
 // ---- begin rfcf/ops.hpp
 // Primitive ops (device-independent declarations and functor ops).
@@ -1483,6 +1787,216 @@ Tensor<T, D> multiply(const Tensor<T, D>& a, const Tensor<T, D>& b) {
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/elementwise.hpp
+// ---- begin rfcf/ops/fold_batch_norm.hpp
+// Folds an inference-mode batch norm into the convolution (or linear layer) before it:
+//   bn(conv(x)) = conv'(x) with w'[o, ...] = w[o, ...] * s[o], b'[o] = (b[o] - mean[o]) * s[o] + beta[o],
+//   s = gamma / sqrt(running_var + eps).
+// Device-generic (functors run by Executor<D>).
+#include <cstdint>
+
+// ---- begin rfcf/ops/functors/batch_norm.hpp
+// Batch-norm math shared by host and CUDA executors. Tensors are viewed as [outer, c, inner]
+// (outer = N, inner = H*W or 1); the channel of flat index i is channel(i) = (i / inner) % c.
+// Per-channel functors run over c indices, per-element functors over the whole tensor.
+#include <cmath>
+#include <cstdint>
+
+// ---- begin rfcf/ops/functors/channel_index.hpp
+// Channel of a flat index in a [outer, c, inner] tensor, (i / inner) % c, without hardware
+// division: a 64-bit integer division costs ~40 cycles on a CPU (and is emulated on a GPU),
+// more than the arithmetic of a whole batch-norm or PReLU element. Divisions by a runtime
+// constant become a multiply-high and a shift (Granlund-Montgomery, round-up variant), exact for
+// every 32-bit dividend. Tensors with 2^32 elements or more fall back to plain division.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// q = n / d for 0 <= n < 2^32 and 1 <= d < 2^32.
+struct FastDivisor {
+  uint64_t multiplier = 1;  // < 2^32
+  uint32_t shift = 0;
+
+  FastDivisor() = default;
+  explicit FastDivisor(uint64_t d) {
+    uint32_t l = 0;
+    while ((uint64_t{1} << l) < d) ++l;  // l = ceil(log2(d))
+    shift = l;
+    multiplier = ((uint64_t{1} << 32) * ((uint64_t{1} << l) - d)) / d + 1;
+  }
+  RFCF_HD uint64_t divide(uint64_t n) const {
+    const uint64_t t = (n * multiplier) >> 32;
+    return (t + n) >> shift;
+  }
+};
+
+struct ChannelOf {
+  int64_t c = 1, inner = 1;
+  bool fast = true;
+  FastDivisor by_inner, by_c;
+
+  ChannelOf() = default;
+  // numel: the number of elements the functor runs over (decides whether 32-bit math is exact).
+  ChannelOf(int64_t c_, int64_t inner_, int64_t numel)
+      : c(c_ > 0 ? c_ : 1), inner(inner_ > 0 ? inner_ : 1), fast(numel < (int64_t{1} << 32)),
+        by_inner(static_cast<uint64_t>(inner)), by_c(static_cast<uint64_t>(c)) {}
+
+  RFCF_HD int64_t operator()(int64_t i) const {
+    if (!fast) return (i / inner) % c;
+    const uint64_t q = by_inner.divide(static_cast<uint64_t>(i));
+    return static_cast<int64_t>(q - by_c.divide(q) * static_cast<uint64_t>(c));
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/channel_index.hpp
+
+namespace rfcf::functors {
+
+// From per-channel statistics (mean, biased var) and the optional affine parameters:
+// invstd = 1/sqrt(var + eps), scale = weight * invstd, shift = bias - mean * scale, so that
+// y = x * scale + shift. weight/bias may be null (affine = false: weight 1, bias 0); shift may be
+// null when only scale is needed.
+template <class T>
+struct BatchNormChannelAffine {
+  const T* mean;
+  const T* var;
+  const T* weight;
+  const T* bias;
+  T* invstd;
+  T* scale;
+  T* shift;
+  T eps;
+  RFCF_HD void operator()(int64_t c) const {
+    using std::sqrt;
+    const T is = T(1) / sqrt(var[c] + eps);
+    const T s = (weight ? weight[c] : T(1)) * is;
+    invstd[c] = is;
+    scale[c] = s;
+    if (shift) shift[c] = (bias ? bias[c] : T(0)) - mean[c] * s;
+  }
+};
+
+// running = (1 - momentum) * running + momentum * batch, with the unbiased variance
+// (unbias = M / (M - 1), M = values per channel), exactly as PyTorch.
+template <class T>
+struct BatchNormRunningUpdate {
+  const T* mean;
+  const T* var;
+  T* running_mean;
+  T* running_var;
+  T momentum;
+  T unbias;
+  RFCF_HD void operator()(int64_t c) const {
+    running_mean[c] = (T(1) - momentum) * running_mean[c] + momentum * mean[c];
+    running_var[c] = (T(1) - momentum) * running_var[c] + momentum * var[c] * unbias;
+  }
+};
+
+// y = (x - mean[ch]) * scale[ch] + bias[ch] (bias may be null). Subtracting the mean first
+// keeps fp32 exact for inputs with a large offset (x * scale + shift would cancel digits).
+template <class T>
+struct BatchNormApply {
+  const T* x;
+  const T* mean;
+  const T* scale;
+  const T* bias;
+  T* y;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ch = channel(i);
+    y[i] = (x[i] - mean[ch]) * scale[ch] + (bias ? bias[ch] : T(0));
+  }
+};
+
+// y = x * scale[ch] (the eval-mode batch-norm backward)
+template <class T>
+struct ChannelScale {
+  const T* x;
+  const T* scale;
+  T* y;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] * scale[channel(i)]; }
+};
+
+// Train-mode backward through the batch statistics, with xhat = (x - mean) * invstd:
+//   dx = scale * (dy - sum_dy / M - xhat * sum_dy_xhat / M),  scale = weight * invstd.
+template <class T>
+struct BatchNormBackwardTrain {
+  const T* x;
+  const T* dy;
+  const T* mean;
+  const T* invstd;
+  const T* scale;
+  const T* sum_dy;
+  const T* sum_dy_xhat;
+  T* dx;
+  T inv_m;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ch = channel(i);
+    const T xhat = (x[i] - mean[ch]) * invstd[ch];
+    dx[i] = scale[ch] * (dy[i] - sum_dy[ch] * inv_m - xhat * sum_dy_xhat[ch] * inv_m);
+  }
+};
+
+// Folding a batch norm into the preceding conv: w'[o, ...] = w[o, ...] * scale[o].
+template <class T>
+struct FoldWeight {
+  const T* w;
+  const T* scale;
+  T* out;
+  int64_t per_out;  // elements per output channel
+  RFCF_HD void operator()(int64_t i) const { out[i] = w[i] * scale[i / per_out]; }
+};
+// b'[o] = b[o] * scale[o] + shift[o] (b may be null: no conv bias).
+template <class T>
+struct FoldBias {
+  const T* b;
+  const T* scale;
+  const T* shift;
+  T* out;
+  RFCF_HD void operator()(int64_t o) const { out[o] = (b ? b[o] * scale[o] : T(0)) + shift[o]; }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/batch_norm.hpp
+
+namespace rfcf::ops {
+
+template <class T, class D>
+struct FoldedConv {
+  Tensor<T, D> weight;  // same shape as the conv weight
+  Tensor<T, D> bias;    // [Cout]
+};
+
+// weight: [Cout, ...]; bias_or_empty: [Cout] or an undefined tensor (conv without bias);
+// bn: an nn::BatchNorm2d / BatchNorm1d (anything with channels(), options(), affine(), weight(),
+// bias(), running_mean(), running_var()). Uses the running statistics whatever bn's mode.
+template <class T, class D, class BN>
+FoldedConv<T, D> fold_batch_norm(const Tensor<T, D>& weight, const Tensor<T, D>& bias_or_empty, const BN& bn) {
+  check<ShapeError>(weight.rank() >= 1 && weight.dim(0) == bn.channels(), "fold_batch_norm: weight ",
+                    weight.shape().str(), " does not have ", bn.channels(), " output channels");
+  const int64_t c = bn.channels();
+  if (bias_or_empty.defined())
+    check<ShapeError>(bias_or_empty.shape() == Shape{c}, "fold_batch_norm: bias ", bias_or_empty.shape().str(),
+                      " is not [", c, "]");
+  const T* gamma = bn.affine() ? bn.weight().value.data() : nullptr;
+  const T* beta = bn.affine() ? bn.bias().value.data() : nullptr;
+  Tensor<T, D> invstd(Shape{c}), scale(Shape{c}), shift(Shape{c});
+  Executor<D>::for_each(c, functors::BatchNormChannelAffine<T>{bn.running_mean().data(), bn.running_var().data(),
+                                                               gamma, beta, invstd.data(), scale.data(),
+                                                               shift.data(), static_cast<T>(bn.options().eps)});
+  FoldedConv<T, D> out{Tensor<T, D>(weight.shape()), Tensor<T, D>(Shape{c})};
+  Executor<D>::for_each(weight.numel(),
+                        functors::FoldWeight<T>{weight.data(), scale.data(), out.weight.data(), weight.numel() / c});
+  Executor<D>::for_each(c, functors::FoldBias<T>{bias_or_empty.defined() ? bias_or_empty.data() : nullptr,
+                                                 scale.data(), shift.data(), out.bias.data()});
+  return out;
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/fold_batch_norm.hpp
 // ---- begin rfcf/ops/pooling.hpp
 // Device-generic 2-D pooling on NCHW tensors (PyTorch semantics, ceil_mode = false):
 // max pooling (padding acts as -inf), average pooling (count_include_pad = true) and global
@@ -1799,15 +2313,12 @@ Tensor<T, D> upsample_nearest_backward(const Tensor<T, D>& dy, const Shape& x_sh
 // ---- end rfcf/ops.hpp
 // ---- begin rfcf/nn.hpp
 // Layers and composition templates.
-// ---- begin rfcf/nn/composite.hpp
-// Composition templates beyond Sequential: Identity, Residual (add), Concat (parallel
-// branches on one input, outputs joined along channels) and a runtime Repeat.
-// Each generates its backward from its children.
-#include <array>
+// ---- begin rfcf/nn/activation.hpp
+// PReLU (learned per-channel slope, torch.nn.PReLU) and Sigmoid. ReLU/LeakyReLU: nn/leaky_relu.hpp.
+// Device-generic: functors run by Executor<D>; the PReLU weight gradient uses ops::ReduceOp<D>.
+#include <algorithm>
+#include <cstdint>
 #include <string>
-#include <tuple>
-#include <utility>
-#include <vector>
 
 // ---- begin rfcf/nn/module.hpp
 // The layer concept. A layer owns its parameters and whatever it must remember between
@@ -1936,6 +2447,379 @@ int64_t parameter_count(L& layer) {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/module.hpp
+// ---- begin rfcf/ops/functors/activation.hpp
+// Activation math shared by host and CUDA executors.
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// y = x >= 0 ? x : slope * x (slope 0 is ReLU).
+template <class T>
+struct LeakyReluForward {
+  const T* x;
+  T* y;
+  T slope;
+  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] >= T(0) ? x[i] : slope * x[i]; }
+};
+// dx = dy where x >= 0 (PyTorch uses x > 0 for the gradient; at exactly 0 both give slope*0 = 0
+// difference only for slope != 0, where PyTorch takes the positive branch for x > 0).
+template <class T>
+struct LeakyReluBackward {
+  const T* x;
+  const T* dy;
+  T* dx;
+  T slope;
+  RFCF_HD void operator()(int64_t i) const { dx[i] = x[i] > T(0) ? dy[i] : slope * dy[i]; }
+};
+
+// PReLU with one slope per channel of [outer, c, inner] (c = 1: one shared slope).
+template <class T>
+struct PReluForward {
+  const T* x;
+  const T* weight;
+  T* y;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const {
+    const T w = weight[channel(i)];  // loaded unconditionally: the select then needs no branch
+    y[i] = x[i] > T(0) ? x[i] : w * x[i];
+  }
+};
+// dx = dy where x > 0, weight * dy elsewhere; dw_terms = dy * x where x <= 0 (summed per
+// channel afterwards into the weight gradient).
+template <class T>
+struct PReluBackward {
+  const T* x;
+  const T* weight;
+  const T* dy;
+  T* dx;
+  T* dw_terms;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const {
+    const T w = weight[channel(i)];
+    const bool pos = x[i] > T(0);
+    dx[i] = pos ? dy[i] : w * dy[i];
+    dw_terms[i] = pos ? T(0) : dy[i] * x[i];
+  }
+};
+
+// y = 1 / (1 + exp(-x)), written so that exp never overflows.
+template <class T>
+struct SigmoidForward {
+  const T* x;
+  T* y;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::exp;
+    const T v = x[i];
+    if (v >= T(0)) {
+      y[i] = T(1) / (T(1) + exp(-v));
+    } else {
+      const T e = exp(v);
+      y[i] = e / (T(1) + e);
+    }
+  }
+};
+// dx = dy * y * (1 - y) from the forward output y.
+template <class T>
+struct SigmoidBackward {
+  const T* y;
+  const T* dy;
+  T* dx;
+  RFCF_HD void operator()(int64_t i) const { dx[i] = dy[i] * y[i] * (T(1) - y[i]); }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/activation.hpp
+
+namespace rfcf::nn {
+
+// y = x if x > 0 else weight[c] * x, on [N, C, ...]. PReLU(1) shares one slope over all
+// elements of any shape (torch.nn.PReLU() default). Parameter "weight" [C], initialised to `init`.
+template <class T, class D>
+class PReLU : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit PReLU(int64_t channels = 1, double init = 0.25) : weight_(Shape{channels}) {
+    check<ConfigError>(channels > 0, "PReLU: channel count must be positive, got ", channels);
+    fill(weight_.value, static_cast<T>(init));
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    const int64_t inner = inner_size(x);
+    tensor_type y(x.shape());
+    Executor<D>::for_each(x.numel(), functors::PReluForward<T>{x.data(), weight_.value.data(), y.data(),
+                                                                functors::ChannelOf(channels(), inner, x.numel())});
+    x_ = grad_enabled() ? x : tensor_type();
+    return y;
+  }
+
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_.defined(), "PReLU::backward called without a forward in grad mode");
+    check_same_shape(dy, x_, "PReLU::backward");
+    const int64_t inner = inner_size(x_), c = channels();
+    tensor_type dx(dy.shape()), terms(dy.shape());
+    Executor<D>::for_each(dy.numel(), functors::PReluBackward<T>{x_.data(), weight_.value.data(), dy.data(), dx.data(),
+                                                                 terms.data(), functors::ChannelOf(c, inner, dy.numel())});
+    if (!weight_.frozen) {
+      tensor_type dw(Shape{c});
+      ops::ReduceOp<D>::channel_sum(terms.data(), terms.numel() / (c * inner), c, inner, dw.data());
+      ops::accumulate(weight_.grad, dw);
+    }
+    return dx;
+  }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    v.parameter(join_name(prefix, "weight"), weight_);
+  }
+  Parameter<T, D>& weight() { return weight_; }
+  int64_t channels() const { return weight_.value.numel(); }
+
+ private:
+  // Elements per channel slice: everything after dim 1, or the whole tensor for a shared slope.
+  int64_t inner_size(const tensor_type& x) const {
+    if (channels() == 1) return std::max<int64_t>(x.numel(), 1);
+    check<ShapeError>(x.rank() >= 2 && x.dim(1) == channels(), "PReLU(", channels(), "): expected [N, ",
+                      channels(), ", ...], got ", x.shape().str());
+    int64_t inner = 1;
+    for (int i = 2; i < x.rank(); ++i) inner *= x.dim(i);
+    return inner;
+  }
+
+  Parameter<T, D> weight_;
+  tensor_type x_;
+};
+
+template <class T, class D>
+class Sigmoid : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  tensor_type forward(const tensor_type& x) {
+    tensor_type y(x.shape());
+    Executor<D>::for_each(x.numel(), functors::SigmoidForward<T>{x.data(), y.data()});
+    y_ = grad_enabled() ? y : tensor_type();
+    return y;
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(y_.defined(), "Sigmoid::backward called without a forward in grad mode");
+    check_same_shape(dy, y_, "Sigmoid::backward");
+    tensor_type dx(dy.shape());
+    Executor<D>::for_each(dy.numel(), functors::SigmoidBackward<T>{y_.data(), dy.data(), dx.data()});
+    return dx;
+  }
+
+ private:
+  tensor_type y_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/activation.hpp
+// ---- begin rfcf/nn/batch_norm.hpp
+// BatchNorm2d on [N, C, H, W] and BatchNorm1d on [N, C] (or [N, C, L]), as torch.nn.BatchNorm*d:
+//   training: y = (x - mean_B) / sqrt(var_B + eps) * weight + bias with the batch statistics
+//             (biased variance); running = (1 - momentum) * running + momentum * batch, with the
+//             unbiased variance for running_var; num_batches_tracked += 1.
+//   eval:     the same with running_mean / running_var.
+// Backward is exact in both modes (train mode differentiates through the batch statistics).
+// A frozen parameter (Parameter::frozen, e.g. arcface_torch's `features` BN weight fixed at 1)
+// gets no gradient: its grad stays zero, as a PyTorch tensor with requires_grad = False has none.
+#include <cstdint>
+#include <string>
+#include <utility>
+
+
+namespace rfcf::nn {
+
+struct BatchNormOptions {
+  double eps = 1e-5;
+  double momentum = 0.1;
+  bool affine = true;  // false: no weight/bias (y = xhat)
+};
+
+namespace detail {
+
+template <class T, class D>
+class BatchNormBase : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  int64_t channels() const { return channels_; }
+  const BatchNormOptions& options() const { return options_; }
+  bool affine() const { return options_.affine; }
+  Parameter<T, D>& weight() { return weight_; }
+  Parameter<T, D>& bias() { return bias_; }
+  const Parameter<T, D>& weight() const { return weight_; }
+  const Parameter<T, D>& bias() const { return bias_; }
+  tensor_type& running_mean() { return running_mean_; }
+  tensor_type& running_var() { return running_var_; }
+  const tensor_type& running_mean() const { return running_mean_; }
+  const tensor_type& running_var() const { return running_var_; }
+  int64_t num_batches_tracked() const { return num_batches_tracked_; }
+
+  // Sets the weight to `value` and excludes it from training (arcface_torch `features`).
+  void freeze_weight(double value = 1.0) {
+    check<ConfigError>(options_.affine, name_, ": freeze_weight needs affine = true");
+    fill(weight_.value, static_cast<T>(value));
+    fill(weight_.grad, T(0));
+    weight_.frozen = true;
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    check<ShapeError>(x.rank() >= min_rank_ && x.rank() <= max_rank_ && x.dim(1) == channels_, name_, "(",
+                      channels_, "): expected [N, ", channels_, rank_hint_, "], got ", x.shape().str());
+    int64_t inner = 1;
+    for (int i = 2; i < x.rank(); ++i) inner *= x.dim(i);
+    const int64_t outer = x.dim(0), c = channels_, m = outer * inner;
+    const T* w = options_.affine ? weight_.value.data() : nullptr;
+    const T* b = options_.affine ? bias_.value.data() : nullptr;
+    tensor_type mean(Shape{c}), invstd(Shape{c}), scale(Shape{c});
+    if (training_) {
+      check<ShapeError>(m > 1, name_, ": training needs more than one value per channel, got input ",
+                        x.shape().str());
+      tensor_type var(Shape{c});
+      ops::BatchNormOp<D>::stats(x.data(), outer, c, inner, mean.data(), var.data());
+      Executor<D>::for_each(c, functors::BatchNormChannelAffine<T>{mean.data(), var.data(), w, b, invstd.data(),
+                                                                   scale.data(), nullptr, eps()});
+      Executor<D>::for_each(c, functors::BatchNormRunningUpdate<T>{
+                                   mean.data(), var.data(), running_mean_.data(), running_var_.data(),
+                                   static_cast<T>(options_.momentum),
+                                   static_cast<T>(static_cast<double>(m) / static_cast<double>(m - 1))});
+      ++num_batches_tracked_;
+    } else {
+      mean = running_mean_.clone();  // backward must see the statistics of this forward
+      Executor<D>::for_each(c, functors::BatchNormChannelAffine<T>{mean.data(), running_var_.data(), w, b,
+                                                                   invstd.data(), scale.data(), nullptr,
+                                                                   eps()});
+    }
+    tensor_type y(x.shape());
+    Executor<D>::for_each(x.numel(),
+                          functors::BatchNormApply<T>{x.data(), mean.data(), scale.data(), b, y.data(),
+                                                       functors::ChannelOf(c, inner, x.numel())});
+    if (grad_enabled()) {
+      cache_ = Cache{x, mean, invstd, scale, inner, training_};
+    } else {
+      cache_ = Cache{};
+    }
+    return y;
+  }
+
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(cache_.x.defined(), name_, "::backward called without a forward in grad mode");
+    check_same_shape(dy, cache_.x, name_ + "::backward");
+    const int64_t c = channels_, inner = cache_.inner, m = cache_.x.numel() / c;
+    const bool grad_w = options_.affine && !weight_.frozen;
+    const bool grad_b = options_.affine && !bias_.frozen;
+    tensor_type dx(dy.shape());
+    tensor_type sum_dy, sum_dy_xhat;
+    if (cache_.training || grad_w || grad_b) {
+      sum_dy = tensor_type(Shape{c});
+      sum_dy_xhat = tensor_type(Shape{c});
+      ops::BatchNormOp<D>::backward_reduce(cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
+                                           cache_.x.dim(0), c, inner, sum_dy.data(), sum_dy_xhat.data());
+    }
+    if (cache_.training) {
+      Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardTrain<T>{
+                                            cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
+                                            cache_.scale.data(), sum_dy.data(), sum_dy_xhat.data(), dx.data(),
+                                            static_cast<T>(1.0 / static_cast<double>(m)),
+                                            functors::ChannelOf(c, inner, dy.numel())});
+    } else {
+      Executor<D>::for_each(dy.numel(), functors::ChannelScale<T>{dy.data(), cache_.scale.data(), dx.data(),
+                                                                   functors::ChannelOf(c, inner, dy.numel())});
+    }
+    if (grad_w) ops::accumulate(weight_.grad, sum_dy_xhat);
+    if (grad_b) ops::accumulate(bias_.grad, sum_dy);
+    return dx;
+  }
+
+  // PyTorch state_dict order: weight, bias, running_mean, running_var, num_batches_tracked.
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    if (options_.affine) {
+      v.parameter(join_name(prefix, "weight"), weight_);
+      v.parameter(join_name(prefix, "bias"), bias_);
+    }
+    v.buffer(join_name(prefix, "running_mean"), running_mean_);
+    v.buffer(join_name(prefix, "running_var"), running_var_);
+    v.counter(join_name(prefix, "num_batches_tracked"), num_batches_tracked_);
+  }
+
+ protected:
+  BatchNormBase(int64_t channels, BatchNormOptions options, std::string name, int min_rank, int max_rank,
+                const char* rank_hint)
+      : channels_(channels), options_(options), name_(std::move(name)), min_rank_(min_rank), max_rank_(max_rank),
+        rank_hint_(rank_hint) {
+    check<ConfigError>(channels > 0, name_, ": channel count must be positive, got ", channels);
+    check<ConfigError>(options.eps > 0, name_, ": eps must be positive, got ", options.eps);
+    check<ConfigError>(options.momentum >= 0 && options.momentum <= 1, name_, ": momentum must be in [0, 1], got ",
+                       options.momentum);
+    if (options.affine) {
+      weight_ = Parameter<T, D>(Shape{channels});
+      bias_ = Parameter<T, D>(Shape{channels});
+      fill(weight_.value, T(1));
+      fill(bias_.value, T(0));
+    }
+    running_mean_ = zeros<T, D>(Shape{channels});
+    running_var_ = ones<T, D>(Shape{channels});
+  }
+
+ private:
+  struct Cache {
+    tensor_type x, mean, invstd, scale;
+    int64_t inner = 1;
+    bool training = false;
+  };
+  T eps() const { return static_cast<T>(options_.eps); }
+
+  int64_t channels_;
+  BatchNormOptions options_;
+  std::string name_;
+  int min_rank_, max_rank_;
+  const char* rank_hint_;
+  Parameter<T, D> weight_, bias_;
+  tensor_type running_mean_, running_var_;
+  int64_t num_batches_tracked_ = 0;
+  Cache cache_;
+};
+
+}  // namespace detail
+
+template <class T, class D>
+class BatchNorm2d : public detail::BatchNormBase<T, D> {
+ public:
+  explicit BatchNorm2d(int64_t channels, BatchNormOptions options = {})
+      : detail::BatchNormBase<T, D>(channels, options, "BatchNorm2d", 4, 4, ", H, W") {}
+};
+
+// On [N, C] (or [N, C, L], statistics over N and L).
+template <class T, class D>
+class BatchNorm1d : public detail::BatchNormBase<T, D> {
+ public:
+  explicit BatchNorm1d(int64_t channels, BatchNormOptions options = {})
+      : detail::BatchNormBase<T, D>(channels, options, "BatchNorm1d", 2, 3, "] or [N, C, L") {}
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/batch_norm.hpp
+// ---- begin rfcf/nn/composite.hpp
+// Composition templates beyond Sequential: Identity, Residual (add), Concat (parallel
+// branches on one input, outputs joined along channels) and a runtime Repeat.
+// Each generates its backward from its children.
+#include <array>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
 
 namespace rfcf::nn {
 
@@ -2213,6 +3097,105 @@ class Conv2d : public LayerBase {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/conv2d.hpp
+// ---- begin rfcf/nn/dropout.hpp
+// Dropout(p, seed): inverted dropout as torch.nn.Dropout. Training: y = x * mask with mask 0 with
+// probability p, else 1 / (1 - p); eval (or p = 0): identity. The mask of forward call k is a
+// pure function of (seed, k, element index) (counter-based, device- and thread-independent);
+// seed(s) restarts the sequence. Backward multiplies by the stored mask.
+#include <cstdint>
+#include <string>
+
+// ---- begin rfcf/ops/functors/random.hpp
+// Counter-based random numbers for device code: value i of stream `key` is a pure function of
+// (key, i), so masks are identical on every device and every thread count.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// SplitMix64 finaliser: a bijective 64-bit mix with good avalanche.
+RFCF_HD inline uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Uniform double in [0, 1) for index i of stream key.
+RFCF_HD inline double uniform01(uint64_t key, uint64_t i) {
+  return static_cast<double>(mix64(key ^ mix64(i)) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+// Inverted dropout: mask = u >= p ? 1 / (1 - p) : 0, y = x * mask.
+template <class T>
+struct DropoutForward {
+  const T* x;
+  T* y;
+  T* mask;
+  uint64_t key;
+  double p;
+  T keep_scale;
+  RFCF_HD void operator()(int64_t i) const {
+    const T m = uniform01(key, static_cast<uint64_t>(i)) >= p ? keep_scale : T(0);
+    mask[i] = m;
+    y[i] = x[i] * m;
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/random.hpp
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class Dropout : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit Dropout(double p = 0.5, uint64_t seed = 0) : p_(p), seed_(seed) {
+    check<ConfigError>(p >= 0.0 && p <= 1.0, "Dropout: p must be in [0, 1], got ", p);
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    forwarded_ = grad_enabled();
+    mask_ = tensor_type();
+    if (!training_ || p_ == 0.0) return x;
+    tensor_type y(x.shape()), mask(x.shape());
+    const T keep_scale = p_ < 1.0 ? static_cast<T>(1.0 / (1.0 - p_)) : T(0);
+    const uint64_t key = functors::mix64(seed_) ^ functors::mix64(~calls_);
+    ++calls_;
+    Executor<D>::for_each(x.numel(), functors::DropoutForward<T>{x.data(), y.data(), mask.data(), key, p_, keep_scale});
+    if (forwarded_) mask_ = mask;
+    return y;
+  }
+
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(forwarded_, "Dropout::backward called without a forward in grad mode");
+    if (!mask_.defined()) return dy;  // the forward was the identity
+    return ops::multiply(dy, mask_);
+  }
+
+  // Restarts the mask sequence (the next forward uses the first mask of `seed`).
+  void seed(uint64_t s) {
+    seed_ = s;
+    calls_ = 0;
+  }
+  double p() const { return p_; }
+  // The mask of the last training forward in grad mode (undefined when it was the identity).
+  const tensor_type& mask() const { return mask_; }
+
+ private:
+  double p_;
+  uint64_t seed_;
+  uint64_t calls_ = 0;
+  bool forwarded_ = false;
+  tensor_type mask_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/dropout.hpp
 // ---- begin rfcf/nn/flatten.hpp
 // nn::Flatten: [N, d1, d2, ...] -> [N, d1*d2*...] (torch.nn.Flatten()), a view sharing storage.
 #include <string>
@@ -2245,36 +3228,112 @@ class Flatten : public LayerBase {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/flatten.hpp
-// ---- begin rfcf/nn/leaky_relu.hpp
-// LeakyReLU(slope); slope 0 is ReLU. Device-generic: runs its functors through Executor<D>.
-// ---- begin rfcf/ops/functors/activation.hpp
-// Activation math shared by host and CUDA executors.
+// ---- begin rfcf/nn/l2_normalize.hpp
+// L2Normalize(eps): y = x / (||x|| + eps) over dim 1 of [N, D] (each row to unit length).
+// eps is ADDED to the norm (default 0, the exact normalisation); unlike F.normalize, which
+// divides by max(||x||, eps). A row whose norm + eps is 0 (an all-zero row with eps = 0) gives
+// y = 0 and dx = 0 instead of NaN.
+#include <cstdint>
+#include <string>
+
+// ---- begin rfcf/ops/functors/normalize.hpp
+// Row-wise L2 normalisation of [N, D]: y = x / (||x|| + eps); a row with ||x|| + eps = 0 maps to 0.
+#include <cmath>
 #include <cstdint>
 
 
 namespace rfcf::functors {
 
-// y = x >= 0 ? x : slope * x (slope 0 is ReLU).
 template <class T>
-struct LeakyReluForward {
+struct L2NormalizeForward {
   const T* x;
+  const T* sum_squares;  // [N]
   T* y;
-  T slope;
-  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] >= T(0) ? x[i] : slope * x[i]; }
+  T eps;
+  int64_t d;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::sqrt;
+    const T s = sqrt(sum_squares[i / d]) + eps;
+    y[i] = s > T(0) ? x[i] / s : T(0);
+  }
 };
-// dx = dy where x >= 0 (PyTorch uses x > 0 for the gradient; at exactly 0 both give slope*0 = 0
-// difference only for slope != 0, where PyTorch takes the positive branch for x > 0).
+
+// With n = ||x||, s = n + eps: dx = dy / s - x * (dy . x) / (n * s^2).
 template <class T>
-struct LeakyReluBackward {
+struct L2NormalizeBackward {
   const T* x;
   const T* dy;
+  const T* sum_squares;  // [N]
+  const T* row_dot;      // [N]: dy . x
   T* dx;
-  T slope;
-  RFCF_HD void operator()(int64_t i) const { dx[i] = x[i] > T(0) ? dy[i] : slope * dy[i]; }
+  T eps;
+  int64_t d;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::sqrt;
+    const int64_t r = i / d;
+    const T n = sqrt(sum_squares[r]);
+    const T s = n + eps;
+    if (!(s > T(0))) {
+      dx[i] = T(0);
+      return;
+    }
+    dx[i] = dy[i] / s - (n > T(0) ? x[i] * row_dot[r] / (n * s * s) : T(0));
+  }
 };
 
 }  // namespace rfcf::functors
-// ---- end rfcf/ops/functors/activation.hpp
+// ---- end rfcf/ops/functors/normalize.hpp
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class L2Normalize : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit L2Normalize(double eps = 0.0) : eps_(static_cast<T>(eps)) {
+    check<ConfigError>(eps >= 0, "L2Normalize: eps must be >= 0, got ", eps);
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    check<ShapeError>(x.rank() == 2, "L2Normalize: expected [N, D], got ", x.shape().str());
+    const int64_t n = x.dim(0), d = x.dim(1);
+    tensor_type ss(Shape{n}), y(x.shape());
+    ops::ReduceOp<D>::channel_dot(x.data(), x.data(), 1, n, d, ss.data());
+    Executor<D>::for_each(x.numel(), functors::L2NormalizeForward<T>{x.data(), ss.data(), y.data(), eps_, d});
+    if (grad_enabled()) {
+      x_ = x;
+      sum_squares_ = ss;
+    } else {
+      x_ = sum_squares_ = tensor_type();
+    }
+    return y;
+  }
+
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_.defined(), "L2Normalize::backward called without a forward in grad mode");
+    check_same_shape(dy, x_, "L2Normalize::backward");
+    const int64_t n = x_.dim(0), d = x_.dim(1);
+    tensor_type rd(Shape{n}), dx(dy.shape());
+    ops::ReduceOp<D>::channel_dot(dy.data(), x_.data(), 1, n, d, rd.data());
+    Executor<D>::for_each(dy.numel(), functors::L2NormalizeBackward<T>{x_.data(), dy.data(), sum_squares_.data(),
+                                                                       rd.data(), dx.data(), eps_, d});
+    return dx;
+  }
+
+  double eps() const { return static_cast<double>(eps_); }
+
+ private:
+  T eps_;
+  tensor_type x_, sum_squares_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/l2_normalize.hpp
+// ---- begin rfcf/nn/leaky_relu.hpp
+// LeakyReLU(slope); slope 0 is ReLU. Device-generic: runs its functors through Executor<D>.
 
 namespace rfcf::nn {
 
@@ -2420,6 +3479,170 @@ class Linear : public LayerBase {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/linear.hpp
+// ---- begin rfcf/nn/loss.hpp
+// Losses return host scalars; backward(grad_out) returns the gradient w.r.t. the prediction,
+// scaled by the upstream scalar gradient grad_out.
+//   CrossEntropyLoss: mean over the batch of -log softmax(logits)[label] (torch.nn.CrossEntropyLoss).
+//   SmoothL1Loss(beta, reduction): torch.nn.SmoothL1Loss.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/ops/functors/loss.hpp
+// Loss math shared by host and CUDA executors.
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// nll[r] = -logp[r, label[r]] for rows of [N, C].
+template <class T>
+struct GatherNll {
+  const T* logp;
+  const int64_t* labels;
+  T* nll;
+  int64_t cols;
+  RFCF_HD void operator()(int64_t r) const { nll[r] = -logp[r * cols + labels[r]]; }
+};
+
+// dlogits[r, j] = (softmax[r, j] - [j == label[r]]) * scale, softmax = exp(logp).
+template <class T>
+struct CrossEntropyBackward {
+  const T* logp;
+  const int64_t* labels;
+  T* dlogits;
+  int64_t cols;
+  T scale;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::exp;
+    const int64_t r = i / cols, j = i - r * cols;
+    dlogits[i] = (exp(logp[i]) - (j == labels[r] ? T(1) : T(0))) * scale;
+  }
+};
+
+// Smooth L1 (Huber with slope 1 outside): d = pred - target,
+// loss = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta (beta = 0: |d|).
+template <class T>
+struct SmoothL1Forward {
+  const T* pred;
+  const T* target;
+  T* loss;
+  T beta;
+  RFCF_HD void operator()(int64_t i) const {
+    const T d = pred[i] - target[i];
+    const T a = d < T(0) ? -d : d;
+    loss[i] = a < beta ? T(0.5) * d * d / beta : a - T(0.5) * beta;
+  }
+};
+// dpred = scale * (d / beta if |d| < beta else sign(d)).
+template <class T>
+struct SmoothL1Backward {
+  const T* pred;
+  const T* target;
+  T* dpred;
+  T beta;
+  T scale;
+  RFCF_HD void operator()(int64_t i) const {
+    const T d = pred[i] - target[i];
+    const T a = d < T(0) ? -d : d;
+    const T g = a < beta ? d / beta : (d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0)));
+    dpred[i] = g * scale;
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/loss.hpp
+
+namespace rfcf::nn {
+
+enum class Reduction { mean, sum };
+
+template <class T, class D>
+class CrossEntropyLoss {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  // logits [N, C] (N >= 1), labels N class indices in [0, C).
+  T forward(const tensor_type& logits, const std::vector<int64_t>& labels) {
+    check<ShapeError>(logits.rank() == 2 && logits.dim(0) > 0 && logits.dim(1) > 0,
+                      "CrossEntropyLoss: expected logits [N, C] with N, C > 0, got ", logits.shape().str());
+    const int64_t n = logits.dim(0), c = logits.dim(1);
+    check<ShapeError>(static_cast<int64_t>(labels.size()) == n, "CrossEntropyLoss: ", labels.size(),
+                      " labels for logits ", logits.shape().str());
+    for (size_t r = 0; r < labels.size(); ++r)
+      check<Error>(labels[r] >= 0 && labels[r] < c, "CrossEntropyLoss: label ", labels[r], " of sample ", r,
+                   " is outside [0, ", c, ")");
+    labels_ = Tensor<int64_t, D>::from_host(Shape{n}, labels);
+    logp_ = ops::log_softmax(logits);
+    tensor_type nll(Shape{n});
+    Executor<D>::for_each(n, functors::GatherNll<T>{logp_.data(), labels_.data(), nll.data(), c});
+    return static_cast<T>(ops::sum(nll) / static_cast<double>(n));
+  }
+
+  // dL/dlogits = (softmax - onehot) * grad_out / N.
+  tensor_type backward(T grad_out = T(1)) {
+    check<Error>(logp_.defined(), "CrossEntropyLoss::backward called before forward");
+    const int64_t n = logp_.dim(0), c = logp_.dim(1);
+    tensor_type d(logp_.shape());
+    Executor<D>::for_each(logp_.numel(), functors::CrossEntropyBackward<T>{
+                                             logp_.data(), labels_.data(), d.data(), c,
+                                             static_cast<T>(static_cast<double>(grad_out) / static_cast<double>(n))});
+    return d;
+  }
+
+ private:
+  tensor_type logp_;
+  Tensor<int64_t, D> labels_;
+};
+
+template <class T, class D>
+class SmoothL1Loss {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit SmoothL1Loss(double beta = 1.0, Reduction reduction = Reduction::mean)
+      : beta_(static_cast<T>(beta)), reduction_(reduction) {
+    check<ConfigError>(beta >= 0, "SmoothL1Loss: beta must be >= 0, got ", beta);
+  }
+
+  T forward(const tensor_type& pred, const tensor_type& target) {
+    check_same_shape(pred, target, "SmoothL1Loss");
+    tensor_type loss(pred.shape());
+    Executor<D>::for_each(pred.numel(), functors::SmoothL1Forward<T>{pred.data(), target.data(), loss.data(), beta_});
+    pred_ = pred;
+    target_ = target;
+    const double s = ops::sum(loss);
+    if (reduction_ == Reduction::sum) return static_cast<T>(s);
+    // PyTorch returns NaN for the mean of an empty tensor; 0 is more useful for a loss term.
+    return pred.numel() > 0 ? static_cast<T>(s / static_cast<double>(pred.numel())) : T(0);
+  }
+
+  tensor_type backward(T grad_out = T(1)) {
+    check<Error>(pred_.defined(), "SmoothL1Loss::backward called before forward");
+    double scale = static_cast<double>(grad_out);
+    if (reduction_ == Reduction::mean && pred_.numel() > 0) scale /= static_cast<double>(pred_.numel());
+    tensor_type d(pred_.shape());
+    Executor<D>::for_each(pred_.numel(), functors::SmoothL1Backward<T>{pred_.data(), target_.data(), d.data(), beta_,
+                                                                       static_cast<T>(scale)});
+    return d;
+  }
+
+  double beta() const { return static_cast<double>(beta_); }
+  Reduction reduction() const { return reduction_; }
+
+ private:
+  T beta_;
+  Reduction reduction_;
+  tensor_type pred_, target_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/loss.hpp
 // ---- begin rfcf/nn/parameters.hpp
 // One flat buffer for all parameters (and one for their gradients) of a model, so an
 // optimizer updates everything in one pass (one kernel on the GPU). Each layer's
@@ -4747,6 +5970,848 @@ inline TensorMap strip_prefix(const TensorMap& m, const std::string& prefix = "m
 // data: see docs/ and the headers in rfcf/data/.
 // ---- end rfcf/data.hpp
 // ---- begin rfcf/train.hpp
-// train: see docs/ and the headers in rfcf/train/.
+// Training: optimizers over FlatParameters, learning-rate schedules, gradient clipping and
+// accumulation, NaN guards, progress, CSV logs and checkpoints (docs/training.md).
+// ---- begin rfcf/train/adamw.hpp
+// train::AdamW: torch.optim.AdamW (amsgrad = False) over a model's FlatParameters.
+//   p *= 1 - lr*wd                          (decoupled decay, segments with weight_decay only)
+//   m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2
+//   p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)     (t = 1, 2, ... is the step count)
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+// ---- begin rfcf/train/functors.hpp
+// Optimizer and gradient math as RFCF_HD functors: Executor<cpu> runs them in tests and CUDA
+// kernels run the same bodies. Each functor handles one element i of the flat parameter
+// buffer; `mask` (optional, nullptr = every element decays and is trainable) holds per-element
+// flags built from the parameter segments.
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::train::functors {
+
+// Bits of the per-element flag mask.
+inline constexpr uint8_t kDecay = 1;   // weight decay applies
+inline constexpr uint8_t kFrozen = 2;  // never updated (frozen parameters and alignment padding)
+
+RFCF_HD inline uint8_t flags_at(const uint8_t* mask, int64_t i) { return mask ? mask[i] : kDecay; }
+
+// torch.optim.SGD for one element: g = grad + wd*p; buf = g (first step) or
+// momentum*buf + (1-dampening)*g; g = g + momentum*buf (Nesterov) or buf; p -= lr*g.
+// buf == nullptr means momentum 0 (no buffer).
+template <class T>
+struct SgdStep {
+  T* param;
+  const T* grad;
+  T* buf;
+  const uint8_t* mask;
+  T lr, momentum, dampening, weight_decay;
+  bool nesterov, first_step;
+
+  RFCF_HD void operator()(int64_t i) const {
+    const uint8_t f = flags_at(mask, i);
+    if (f & kFrozen) return;
+    T d = grad[i];
+    if ((f & kDecay) && weight_decay != T(0)) d = d + weight_decay * param[i];
+    if (buf) {
+      const T b = first_step ? d : momentum * buf[i] + (T(1) - dampening) * d;
+      buf[i] = b;
+      d = nesterov ? d + momentum * b : b;
+    }
+    param[i] = param[i] - lr * d;
+  }
+};
+
+// torch.optim.AdamW (amsgrad=False) for one element: decoupled decay p *= 1 - lr*wd, then
+// m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; p -= step_size * m / (sqrt(v)/sqrt(bc2) + eps)
+// with step_size = lr/bc1, bc_k = 1 - b_k^step (computed on the host per step).
+template <class T>
+struct AdamWStep {
+  T* param;
+  const T* grad;
+  T* exp_avg;
+  T* exp_avg_sq;
+  const uint8_t* mask;
+  T decay_factor;  // 1 - lr*wd
+  T beta1, beta2, step_size, bias_correction2_sqrt, eps;
+
+  RFCF_HD void operator()(int64_t i) const {
+    const uint8_t f = flags_at(mask, i);
+    if (f & kFrozen) return;
+    const T g = grad[i];
+    T p = param[i];
+    if (f & kDecay) p = p * decay_factor;
+    const T m = beta1 * exp_avg[i] + (T(1) - beta1) * g;
+    const T v = beta2 * exp_avg_sq[i] + (T(1) - beta2) * g * g;
+    exp_avg[i] = m;
+    exp_avg_sq[i] = v;
+    using std::sqrt;
+    const T denom = sqrt(v) / bias_correction2_sqrt + eps;
+    param[i] = p - step_size * (m / denom);
+  }
+};
+
+// partial[c] = sum of grad[i]^2 over chunk c (trainable elements only), accumulated in double.
+// A fixed chunking makes the total independent of the thread count.
+template <class T>
+struct SumSquaresChunk {
+  const T* grad;
+  const uint8_t* mask;
+  double* partial;
+  int64_t n, chunk;
+
+  RFCF_HD void operator()(int64_t c) const {
+    const int64_t begin = c * chunk;
+    const int64_t end = begin + chunk < n ? begin + chunk : n;
+    double s = 0;
+    for (int64_t i = begin; i < end; ++i) {
+      if (flags_at(mask, i) & kFrozen) continue;
+      const double g = static_cast<double>(grad[i]);
+      s += g * g;
+    }
+    partial[c] = s;
+  }
+};
+
+// grad[i] *= factor on trainable elements.
+template <class T>
+struct ScaleTrainable {
+  T* grad;
+  const uint8_t* mask;
+  T factor;
+  RFCF_HD void operator()(int64_t i) const {
+    if (flags_at(mask, i) & kFrozen) return;
+    grad[i] = grad[i] * factor;
+  }
+};
+
+}  // namespace rfcf::train::functors
+// ---- end rfcf/train/functors.hpp
+// ---- begin rfcf/train/parameter_flags.hpp
+// Per-element flags (weight decay on/off, frozen) for a flat parameter buffer, so one pass of
+// an optimizer functor honours every segment's settings. When every parameter decays and none
+// is frozen no mask is stored (data() is nullptr) and the functors skip the lookup.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::train {
+
+template <class D>
+class ParameterFlags {
+ public:
+  ParameterFlags() = default;
+  explicit ParameterFlags(const std::vector<nn::ParameterSegment>& segments, int64_t numel) {
+    bool uniform = true;
+    for (const auto& s : segments) uniform = uniform && s.weight_decay && !s.frozen;
+    if (uniform) return;
+    // Alignment padding between segments is marked frozen: it is never touched.
+    std::vector<uint8_t> host(static_cast<size_t>(numel), functors::kFrozen);
+    for (const auto& s : segments) {
+      const uint8_t f = s.frozen ? functors::kFrozen : (s.weight_decay ? functors::kDecay : uint8_t(0));
+      for (int64_t i = 0; i < s.numel; ++i) host[static_cast<size_t>(s.offset + i)] = f;
+    }
+    mask_ = Tensor<uint8_t, D>::from_host(Shape{numel}, host);
+  }
+  // nullptr: every element decays and is trainable.
+  const uint8_t* data() const { return mask_.defined() ? mask_.data() : nullptr; }
+
+ private:
+  Tensor<uint8_t, D> mask_;
+};
+
+// Views of a flat per-parameter state buffer (momentum, exp_avg, ...) shaped like each
+// parameter, named "<parameter name>.<suffix>" so checkpoints survive layout changes.
+template <class T, class D, class F>
+void for_each_state_view(const std::vector<nn::ParameterSegment>& segments, const Tensor<T, D>& flat,
+                         const std::string& suffix, F&& f) {
+  for (const auto& s : segments) {
+    Tensor<T, D> v = flat.slice_batch(s.offset, s.numel);
+    f(nn::join_name(s.name, suffix), v);
+  }
+}
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/parameter_flags.hpp
+
+namespace rfcf::train {
+
+struct AdamWOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 1e-2;
+};
+
+template <class T, class D>
+class AdamW {
+ public:
+  AdamW(nn::FlatParameters<T, D>& params, AdamWOptions options) : params_(&params), options_(options) {
+    check<ConfigError>(options.lr >= 0, "AdamW: learning rate must be >= 0, got ", options.lr);
+    check<ConfigError>(options.eps >= 0, "AdamW: eps must be >= 0, got ", options.eps);
+    check<ConfigError>(options.beta1 >= 0 && options.beta1 < 1, "AdamW: beta1 must be in [0, 1), got ", options.beta1);
+    check<ConfigError>(options.beta2 >= 0 && options.beta2 < 1, "AdamW: beta2 must be in [0, 1), got ", options.beta2);
+    check<ConfigError>(options.weight_decay >= 0, "AdamW: weight_decay must be >= 0, got ", options.weight_decay);
+    flags_ = ParameterFlags<D>(params.segments(), params.numel());
+    exp_avg_ = zeros<T, D>(Shape{params.numel()});
+    exp_avg_sq_ = zeros<T, D>(Shape{params.numel()});
+  }
+
+  void step() {
+    ++steps_;
+    const int64_t n = params_->numel();
+    if (n == 0) return;
+    const double t = static_cast<double>(steps_);
+    const double bc1 = 1.0 - std::pow(options_.beta1, t);
+    const double bc2 = 1.0 - std::pow(options_.beta2, t);
+    functors::AdamWStep<T> f{params_->values().data(),
+                             params_->grads().data(),
+                             exp_avg_.data(),
+                             exp_avg_sq_.data(),
+                             flags_.data(),
+                             static_cast<T>(1.0 - options_.lr * options_.weight_decay),
+                             static_cast<T>(options_.beta1),
+                             static_cast<T>(options_.beta2),
+                             static_cast<T>(options_.lr / bc1),
+                             static_cast<T>(std::sqrt(bc2)),
+                             static_cast<T>(options_.eps)};
+    Executor<D>::for_each(n, f);
+  }
+
+  void zero_grad() { params_->zero_grad(); }
+  double lr() const { return options_.lr; }
+  void set_lr(double lr) {
+    check<ConfigError>(lr >= 0, "AdamW: learning rate must be >= 0, got ", lr);
+    options_.lr = lr;
+  }
+  const AdamWOptions& options() const { return options_; }
+  int64_t steps() const { return steps_; }
+  nn::FlatParameters<T, D>& parameters() { return *params_; }
+  Tensor<T, D>& exp_avg() { return exp_avg_; }
+  Tensor<T, D>& exp_avg_sq() { return exp_avg_sq_; }
+
+  // State for checkpoints: counter("step"), buffer("<param>.exp_avg"), buffer("<param>.exp_avg_sq").
+  template <class V>
+  void visit_state(V& v, const std::string& prefix = "optimizer") {
+    v.counter(nn::join_name(prefix, "step"), steps_);
+    auto emit = [&](const std::string& name, Tensor<T, D>& t) { v.buffer(nn::join_name(prefix, name), t); };
+    for_each_state_view(params_->segments(), exp_avg_, "exp_avg", emit);
+    for_each_state_view(params_->segments(), exp_avg_sq_, "exp_avg_sq", emit);
+  }
+
+ private:
+  nn::FlatParameters<T, D>* params_;
+  AdamWOptions options_;
+  ParameterFlags<D> flags_;
+  Tensor<T, D> exp_avg_, exp_avg_sq_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/adamw.hpp
+// ---- begin rfcf/train/csv_log.hpp
+// CSV metrics log, one row per call, flushed at once so a crash loses at most the row being
+// written. The file is opened in append mode: each row is a single write of a complete line,
+// so readers (plotting scripts, tail -f) never see half rows. An existing log is never
+// truncated unless CsvMode::truncate is asked for; resuming appends to it after checking that
+// its header matches the columns of this run.
+//   train::CsvLogger log("metrics.csv", {"step", "epoch", "loss", "lr"});
+//   log.row({step, epoch, loss, lr});
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <iterator>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::train {
+
+enum class CsvMode {
+  append,    // keep existing rows (resume); the header must match
+  truncate,  // start a fresh file
+};
+
+class CsvLogger {
+ public:
+  CsvLogger(std::string path, std::vector<std::string> columns, CsvMode mode = CsvMode::append)
+      : path_(std::move(path)), columns_(std::move(columns)) {
+    check<ConfigError>(!columns_.empty(), "CsvLogger ", path_, ": no columns");
+    for (const auto& c : columns_) {
+      check<ConfigError>(!c.empty() && c.find_first_of(",\"\n\r") == std::string::npos, "CsvLogger ", path_,
+                         ": invalid column name '", c, "'");
+    }
+    const std::string header = join(columns_);
+    bool needs_header = true;
+    bool needs_newline = false;
+    if (mode == CsvMode::append) {
+      std::ifstream in(path_, std::ios::binary);
+      if (in.good()) {
+        std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (!content.empty()) {
+          const std::string existing = content.substr(0, content.find('\n'));
+          check<ConfigError>(strip_cr(existing) == header, "CsvLogger: ", path_, " has columns '", existing,
+                             "' but this run logs '", header,
+                             "'; use another file or CsvMode::truncate to overwrite it");
+          needs_header = false;
+          needs_newline = content.back() != '\n';  // a row cut by a crash: start on a new line
+        }
+      }
+    }
+    file_ = std::fopen(path_.c_str(), mode == CsvMode::truncate ? "w" : "a");
+    check<IoError>(file_ != nullptr, "CsvLogger: cannot open ", path_, ": ", std::strerror(errno));
+    if (needs_newline) write_line("");
+    if (needs_header) write_line(header);
+  }
+  CsvLogger(const CsvLogger&) = delete;
+  CsvLogger& operator=(const CsvLogger&) = delete;
+  CsvLogger(CsvLogger&& o) noexcept : path_(std::move(o.path_)), columns_(std::move(o.columns_)), file_(o.file_) {
+    o.file_ = nullptr;
+  }
+  ~CsvLogger() {
+    if (file_) std::fclose(file_);
+  }
+
+  // One value per column, in column order. Integers print without a decimal point.
+  void row(const std::vector<double>& values) {
+    check<ConfigError>(values.size() == columns_.size(), "CsvLogger ", path_, ": row has ", values.size(),
+                       " values for ", columns_.size(), " columns");
+    std::string line;
+    char buf[40];
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (i) line += ',';
+      std::snprintf(buf, sizeof buf, "%.10g", values[i]);
+      line += buf;
+    }
+    write_line(line);
+  }
+  // Named values; every column must be given exactly once.
+  void row(const std::vector<std::pair<std::string, double>>& named) {
+    std::vector<double> values(columns_.size(), 0.0);
+    std::vector<bool> seen(columns_.size(), false);
+    for (const auto& [name, v] : named) {
+      size_t i = 0;
+      while (i < columns_.size() && columns_[i] != name) ++i;
+      check<ConfigError>(i < columns_.size(), "CsvLogger ", path_, ": unknown column '", name, "'");
+      check<ConfigError>(!seen[i], "CsvLogger ", path_, ": column '", name, "' given twice");
+      values[i] = v;
+      seen[i] = true;
+    }
+    for (size_t i = 0; i < columns_.size(); ++i)
+      check<ConfigError>(seen[i], "CsvLogger ", path_, ": no value for column '", columns_[i], "'");
+    row(values);
+  }
+
+  const std::string& path() const { return path_; }
+  const std::vector<std::string>& columns() const { return columns_; }
+
+ private:
+  static std::string join(const std::vector<std::string>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + v[i];
+    return s;
+  }
+  static std::string strip_cr(std::string s) {
+    if (!s.empty() && s.back() == '\r') s.pop_back();
+    return s;
+  }
+  void write_line(std::string line) {
+    line += '\n';
+    const bool ok = std::fwrite(line.data(), 1, line.size(), file_) == line.size() && std::fflush(file_) == 0;
+    check<IoError>(ok, "CsvLogger: cannot write to ", path_, ": ", std::strerror(errno));
+  }
+
+  std::string path_;
+  std::vector<std::string> columns_;
+  std::FILE* file_ = nullptr;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/csv_log.hpp
+// ---- begin rfcf/train/finite.hpp
+// NaN/Inf guards that stop training with a message a user can act on.
+#include <cmath>
+#include <cstdint>
+#include <string_view>
+
+
+namespace rfcf::train {
+
+// Throws rfcf::NumericError if `value` (a loss or loss part named `what`) is NaN or infinite.
+inline void check_finite(double value, int64_t step, std::string_view what = "loss") {
+  if (std::isfinite(value)) return;
+  fail<NumericError>("training diverged: ", what, " is ", std::isnan(value) ? "NaN" : (value > 0 ? "+Inf" : "-Inf"),
+                     " at step ", step,
+                     "; lower the learning rate, enable gradient clipping, or check the inputs and labels "
+                     "(resume from the last checkpoint)");
+}
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/finite.hpp
+// ---- begin rfcf/train/gradients.hpp
+// Whole-model gradient utilities over FlatParameters: global L2 norm, clipping by norm
+// (torch.nn.utils.clip_grad_norm_ semantics) and scaling (averaging micro-batch gradients).
+// Frozen parameters are left out, like PyTorch parameters without requires_grad.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+
+namespace rfcf::train {
+
+// sqrt(sum of squared gradients) over all trainable parameters, accumulated in double.
+template <class T, class D>
+double grad_norm(nn::FlatParameters<T, D>& params) {
+  const int64_t n = params.numel();
+  if (n == 0) return 0.0;
+  ParameterFlags<D> flags(params.segments(), n);
+  const int64_t chunks = std::min<int64_t>(n, 1024);
+  const int64_t chunk = (n + chunks - 1) / chunks;
+  Tensor<double, D> partial(Shape{chunks});
+  Executor<D>::for_each(chunks, functors::SumSquaresChunk<T>{params.grads().data(), flags.data(), partial.data(), n, chunk});
+  double total = 0;
+  for (double p : partial.to_vector()) total += p;
+  return std::sqrt(total);
+}
+
+// Multiplies every trainable gradient by `factor`.
+template <class T, class D>
+void scale_grads(nn::FlatParameters<T, D>& params, double factor) {
+  const int64_t n = params.numel();
+  if (n == 0) return;
+  ParameterFlags<D> flags(params.segments(), n);
+  Executor<D>::for_each(n, functors::ScaleTrainable<T>{params.grads().data(), flags.data(), static_cast<T>(factor)});
+}
+
+// torch.nn.utils.clip_grad_norm_(parameters, max_norm) with norm_type 2: scales all
+// gradients by min(1, max_norm / (norm + 1e-6)) and returns the norm before clipping.
+// A non-finite norm propagates into the gradients, as in PyTorch; check the returned value.
+template <class T, class D>
+double clip_grad_norm(nn::FlatParameters<T, D>& params, double max_norm) {
+  check<ConfigError>(max_norm > 0, "clip_grad_norm: max_norm must be > 0, got ", max_norm);
+  const double norm = grad_norm(params);
+  const double coef = max_norm / (norm + 1e-6);
+  const double clamped = std::isnan(coef) ? coef : std::min(coef, 1.0);
+  scale_grads(params, clamped);
+  return norm;
+}
+
+// Gradient accumulation over micro-batches. Layers' backward passes ADD into the gradients,
+// so a large batch split into k micro-batches is:
+//   acc.begin();                                  // zero the gradients
+//   for each micro-batch: forward, loss, backward; acc.add(samples);
+//   acc.finish();                                 // gradients /= k (or the sample-weighted mean)
+//   optimizer.step();
+// finish() averages the per-micro-batch gradients. When losses are means over unequal
+// micro-batch sizes, scale each micro-batch's loss gradient by loss_weight(samples) (which is
+// samples / total) before backward and call finish(/*average=*/false) instead.
+template <class T, class D>
+class GradAccumulator {
+ public:
+  explicit GradAccumulator(nn::FlatParameters<T, D>& params, int64_t total_samples = 0)
+      : params_(&params), total_samples_(total_samples) {}
+
+  void begin() {
+    params_->zero_grad();
+    micro_batches_ = 0;
+    samples_ = 0;
+  }
+  void add(int64_t samples = 1) {
+    check<ConfigError>(samples > 0, "GradAccumulator::add: micro-batch size must be > 0, got ", samples);
+    ++micro_batches_;
+    samples_ += samples;
+  }
+  // Weight of a micro-batch of `samples` in the full-batch mean (needs total_samples).
+  double loss_weight(int64_t samples) const {
+    check<ConfigError>(total_samples_ > 0, "GradAccumulator::loss_weight needs the total number of samples");
+    return static_cast<double>(samples) / static_cast<double>(total_samples_);
+  }
+  void finish(bool average = true) {
+    check<Error>(micro_batches_ > 0, "GradAccumulator::finish: no micro-batch was added");
+    if (average && micro_batches_ > 1) scale_grads(*params_, 1.0 / static_cast<double>(micro_batches_));
+  }
+  int64_t micro_batches() const { return micro_batches_; }
+  int64_t samples() const { return samples_; }
+
+ private:
+  nn::FlatParameters<T, D>* params_;
+  int64_t total_samples_ = 0;
+  int64_t micro_batches_ = 0, samples_ = 0;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/gradients.hpp
+// ---- begin rfcf/train/lr_schedule.hpp
+// Learning-rate schedules as pure functions of the iteration index: lr = schedule.at(step),
+// step = 0 for the first optimizer step. Being stateless, a schedule needs nothing in a
+// checkpoint beyond the step counter, and resuming at step s gives the same values.
+// Typical loop:   opt.set_lr(schedule.at(step)); opt.step();
+// Schedules given in epochs convert with steps_per_epoch (see MultiStepLr::from_epochs).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::train {
+
+class LrSchedule {
+ public:
+  virtual ~LrSchedule() = default;
+  virtual double at(int64_t step) const = 0;
+  double operator()(int64_t step) const { return at(step); }
+};
+
+class ConstantLr final : public LrSchedule {
+ public:
+  explicit ConstantLr(double lr) : lr_(lr) {}
+  double at(int64_t) const override { return lr_; }
+
+ private:
+  double lr_;
+};
+
+// torch.optim.lr_scheduler.MultiStepLR stepped every iteration: lr = base * gamma^k with
+// k = number of milestones <= step (RetinaFace: milestones decay1*epoch_size, decay2*epoch_size).
+class MultiStepLr final : public LrSchedule {
+ public:
+  MultiStepLr(double base_lr, std::vector<int64_t> milestones, double gamma = 0.1)
+      : base_(base_lr), milestones_(std::move(milestones)), gamma_(gamma) {
+    check<ConfigError>(std::is_sorted(milestones_.begin(), milestones_.end()),
+                       "MultiStepLr: milestones must be in increasing order");
+  }
+  // Milestones given in epochs, converted to iterations.
+  static MultiStepLr from_epochs(double base_lr, const std::vector<int64_t>& epochs, int64_t steps_per_epoch,
+                                 double gamma = 0.1) {
+    check<ConfigError>(steps_per_epoch > 0, "MultiStepLr: steps_per_epoch must be > 0, got ", steps_per_epoch);
+    std::vector<int64_t> m;
+    for (int64_t e : epochs) m.push_back(e * steps_per_epoch);
+    return MultiStepLr(base_lr, std::move(m), gamma);
+  }
+  double at(int64_t step) const override {
+    const auto k = std::upper_bound(milestones_.begin(), milestones_.end(), step) - milestones_.begin();
+    return base_ * std::pow(gamma_, static_cast<double>(k));
+  }
+
+ private:
+  double base_;
+  std::vector<int64_t> milestones_;
+  double gamma_;
+};
+
+// torch CosineAnnealingLR (closed form): eta_min + (base - eta_min) * (1 + cos(pi*step/T_max))/2
+// for step <= T_max; stays at eta_min afterwards (PyTorch would rise again).
+class CosineLr final : public LrSchedule {
+ public:
+  CosineLr(double base_lr, int64_t t_max, double eta_min = 0.0) : base_(base_lr), t_max_(t_max), eta_min_(eta_min) {
+    check<ConfigError>(t_max > 0, "CosineLr: T_max must be > 0, got ", t_max);
+  }
+  double at(int64_t step) const override {
+    if (step >= t_max_) return eta_min_;
+    const double pi = 3.14159265358979323846;
+    return eta_min_ + (base_ - eta_min_) * (1.0 + std::cos(pi * static_cast<double>(step) / static_cast<double>(t_max_))) / 2.0;
+  }
+
+ private:
+  double base_;
+  int64_t t_max_;
+  double eta_min_;
+};
+
+// Polynomial decay as in arcface_torch's PolyScheduler: a linear ramp base*step/warmup for
+// step < warmup, then base * (1 - (step - warmup)/(total - warmup))^power, 0 from `total` on.
+// With warmup 0 this is torch.optim.lr_scheduler.PolynomialLR. arcface_torch's PolyScheduler
+// hard-codes power 2, and because its constructor steps once the lr of iteration i >= 1 there
+// is at(i - 1); its newer PolynomialLRWarmup uses power 1 by default.
+class PolyLr final : public LrSchedule {
+ public:
+  PolyLr(double base_lr, int64_t total_steps, double power = 1.0, int64_t warmup_steps = 0)
+      : base_(base_lr), total_(total_steps), power_(power), warmup_(warmup_steps) {
+    check<ConfigError>(warmup_steps >= 0 && total_steps > warmup_steps, "PolyLr: need 0 <= warmup_steps (",
+                       warmup_steps, ") < total_steps (", total_steps, ")");
+  }
+  double at(int64_t step) const override {
+    if (step < warmup_) return base_ * static_cast<double>(step) / static_cast<double>(warmup_);
+    const double t = static_cast<double>(std::min(step, total_) - warmup_) / static_cast<double>(total_ - warmup_);
+    return base_ * std::pow(1.0 - t, power_);
+  }
+
+ private:
+  double base_;
+  int64_t total_;
+  double power_;
+  int64_t warmup_;
+};
+
+// Linear warm-up around any schedule: lr = f(step) * inner(step), f rising linearly from
+// start_factor at step 0 to 1 at warmup_steps (torch LinearLR(start_factor, 1, warmup_steps)
+// chained with the inner scheduler). warmup_steps 0 disables it.
+class WarmupLr final : public LrSchedule {
+ public:
+  WarmupLr(std::shared_ptr<const LrSchedule> inner, int64_t warmup_steps, double start_factor = 1.0 / 3.0)
+      : inner_(std::move(inner)), warmup_(warmup_steps), start_(start_factor) {
+    check<ConfigError>(inner_ != nullptr, "WarmupLr: no inner schedule");
+    check<ConfigError>(warmup_steps >= 0, "WarmupLr: warmup_steps must be >= 0, got ", warmup_steps);
+    check<ConfigError>(start_factor > 0 && start_factor <= 1, "WarmupLr: start_factor must be in (0, 1], got ",
+                       start_factor);
+  }
+  double at(int64_t step) const override {
+    double f = 1.0;
+    if (step < warmup_) f = start_ + (1.0 - start_) * static_cast<double>(step) / static_cast<double>(warmup_);
+    return f * inner_->at(step);
+  }
+
+ private:
+  std::shared_ptr<const LrSchedule> inner_;
+  int64_t warmup_;
+  double start_;
+};
+
+// Convenience: wraps a schedule value into a shared pointer for WarmupLr.
+template <class S>
+std::shared_ptr<const LrSchedule> share(S schedule) {
+  return std::make_shared<const S>(std::move(schedule));
+}
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/lr_schedule.hpp
+// ---- begin rfcf/train/progress.hpp
+// Console progress for training loops: step (and epoch), named loss parts, learning rate,
+// throughput in samples/s and an ETA from moving averages of the step time. Printed to
+// stderr (or any stream), at most once per `min_interval_s` seconds, plus the first and last
+// step, so a fast loop does not flood the terminal.
+//   train::ProgressReporter progress({.total_steps = 1000, .steps_per_epoch = 100});
+//   for (step ...) { ...; progress.update(step, batch, {{"loss", loss}, {"cls", cls}}, lr); }
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <limits>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::train {
+
+using LossParts = std::vector<std::pair<std::string, double>>;
+
+struct ProgressOptions {
+  int64_t total_steps = 0;      // 0: unknown (no ETA)
+  int64_t steps_per_epoch = 0;  // 0: no epoch column
+  double min_interval_s = 2.0;  // rate limit of printed lines
+  double smoothing = 0.1;       // weight of the newest step time in the moving average
+  std::string prefix = "train";
+  std::ostream* out = nullptr;              // nullptr: std::cerr
+  std::function<double()> clock = nullptr;  // seconds; nullptr: steady_clock (tests inject one)
+};
+
+// "1h02m03s" / "4m05s" / "6s".
+inline std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const auto s = static_cast<int64_t>(std::llround(seconds));
+  char buf[48];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%lldh%02lldm%02llds", static_cast<long long>(s / 3600),
+                               static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  else std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
+  return buf;
+}
+
+class ProgressReporter {
+ public:
+  explicit ProgressReporter(ProgressOptions options = {}) : opt_(std::move(options)) {
+    check<ConfigError>(opt_.min_interval_s >= 0, "ProgressReporter: min_interval_s must be >= 0");
+    check<ConfigError>(opt_.smoothing > 0 && opt_.smoothing <= 1, "ProgressReporter: smoothing must be in (0, 1]");
+    if (!opt_.clock) {
+      opt_.clock = [] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+      };
+    }
+    last_time_ = opt_.clock();
+  }
+
+  // Call after each completed step (0-based `step`) with the samples it processed. Returns
+  // true if a line was printed. lr is printed when finite.
+  bool update(int64_t step, int64_t samples, const LossParts& losses = {},
+              double lr = std::numeric_limits<double>::quiet_NaN()) {
+    const double now = opt_.clock();
+    // The first update after construction (or resume_at) covers one step.
+    const int64_t steps_done = last_step_ < 0 ? 1 : step - last_step_;
+    if (steps_done > 0) {
+      const double dt = (now - last_time_) / static_cast<double>(steps_done);
+      const double per_step_samples = static_cast<double>(samples);
+      if (step_time_ < 0) {
+        step_time_ = dt;
+        step_samples_ = per_step_samples;
+      } else {
+        step_time_ += opt_.smoothing * (dt - step_time_);
+        step_samples_ += opt_.smoothing * (per_step_samples - step_samples_);
+      }
+    }
+    last_time_ = now;
+    last_step_ = step;
+    const bool last = opt_.total_steps > 0 && step + 1 >= opt_.total_steps;
+    if (printed_ && !last && now - last_print_ < opt_.min_interval_s) return false;
+    printed_ = true;
+    last_print_ = now;
+    out() << line(step, losses, lr) << '\n';
+    out().flush();
+    return true;
+  }
+
+  // Smoothed throughput and remaining time (NaN until known).
+  double samples_per_second() const { return step_time_ > 0 ? step_samples_ / step_time_ : std::numeric_limits<double>::quiet_NaN(); }
+  double eta_seconds() const {
+    if (opt_.total_steps <= 0 || step_time_ < 0 || last_step_ < 0) return std::numeric_limits<double>::quiet_NaN();
+    return static_cast<double>(std::max<int64_t>(0, opt_.total_steps - last_step_ - 1)) * step_time_;
+  }
+  // Restarts the clock, e.g. after evaluation or loading a checkpoint, so the pause does not
+  // count as step time.
+  void restart_clock() {
+    last_time_ = opt_.clock();
+    last_step_ = -1;
+  }
+
+  std::string line(int64_t step, const LossParts& losses, double lr) const {
+    std::string s = "[" + opt_.prefix + "] step " + std::to_string(step + 1);
+    if (opt_.total_steps > 0) s += "/" + std::to_string(opt_.total_steps);
+    if (opt_.steps_per_epoch > 0) s += " epoch " + std::to_string(step / opt_.steps_per_epoch);
+    char buf[64];
+    for (const auto& [name, value] : losses) {
+      std::snprintf(buf, sizeof buf, " %.5g", value);
+      s += " " + name + buf;
+    }
+    if (std::isfinite(lr)) {
+      std::snprintf(buf, sizeof buf, " | lr %.3g", lr);
+      s += buf;
+    }
+    const double sps = samples_per_second();
+    if (std::isfinite(sps)) {
+      std::snprintf(buf, sizeof buf, " | %.1f samples/s", sps);
+      s += buf;
+    }
+    if (opt_.total_steps > 0 && std::isfinite(eta_seconds())) s += " | ETA " + format_duration(eta_seconds());
+    return s;
+  }
+
+ private:
+  std::ostream& out() const { return opt_.out ? *opt_.out : std::cerr; }
+
+  ProgressOptions opt_;
+  double last_time_ = 0, last_print_ = 0;
+  int64_t last_step_ = -1;
+  double step_time_ = -1, step_samples_ = 0;
+  bool printed_ = false;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/progress.hpp
+// ---- begin rfcf/train/sgd.hpp
+// train::SGD: torch.optim.SGD over a model's FlatParameters, one functor pass per step.
+//   g = grad + wd*p                         (only on segments with weight_decay = true)
+//   buf = g (first step) or momentum*buf + (1 - dampening)*g
+//   g = g + momentum*buf (nesterov) or buf
+//   p -= lr*g                               (frozen segments are never touched)
+// The learning rate is a runtime value: set it from a schedule with set_lr() before step().
+#include <cstdint>
+#include <string>
+
+
+namespace rfcf::train {
+
+struct SGDOptions {
+  double lr = 0.01;
+  double momentum = 0.0;
+  double dampening = 0.0;
+  double weight_decay = 0.0;
+  bool nesterov = false;
+};
+
+template <class T, class D>
+class SGD {
+ public:
+  // `params` must outlive the optimizer and keep its layout (build it once, before).
+  SGD(nn::FlatParameters<T, D>& params, SGDOptions options) : params_(&params), options_(options) {
+    check<ConfigError>(options.lr >= 0, "SGD: learning rate must be >= 0, got ", options.lr);
+    check<ConfigError>(options.momentum >= 0, "SGD: momentum must be >= 0, got ", options.momentum);
+    check<ConfigError>(options.weight_decay >= 0, "SGD: weight_decay must be >= 0, got ", options.weight_decay);
+    check<ConfigError>(!options.nesterov || (options.momentum > 0 && options.dampening == 0),
+                       "SGD: Nesterov momentum requires momentum > 0 and dampening 0 (got momentum ",
+                       options.momentum, ", dampening ", options.dampening, ")");
+    flags_ = ParameterFlags<D>(params.segments(), params.numel());
+    if (options.momentum != 0) momentum_buffer_ = zeros<T, D>(Shape{params.numel()});
+  }
+
+  void step() {
+    const int64_t n = params_->numel();
+    if (n == 0) {
+      ++steps_;
+      return;
+    }
+    functors::SgdStep<T> f{params_->values().data(),
+                           params_->grads().data(),
+                           momentum_buffer_.defined() ? momentum_buffer_.data() : nullptr,
+                           flags_.data(),
+                           static_cast<T>(options_.lr),
+                           static_cast<T>(options_.momentum),
+                           static_cast<T>(options_.dampening),
+                           static_cast<T>(options_.weight_decay),
+                           options_.nesterov,
+                           steps_ == 0};
+    Executor<D>::for_each(n, f);
+    ++steps_;
+  }
+
+  void zero_grad() { params_->zero_grad(); }
+  double lr() const { return options_.lr; }
+  void set_lr(double lr) {
+    check<ConfigError>(lr >= 0, "SGD: learning rate must be >= 0, got ", lr);
+    options_.lr = lr;
+  }
+  const SGDOptions& options() const { return options_; }
+  // Number of step() calls so far (the first step initialises the momentum buffer).
+  int64_t steps() const { return steps_; }
+  nn::FlatParameters<T, D>& parameters() { return *params_; }
+  // The flat momentum buffer (undefined when momentum is 0).
+  Tensor<T, D>& momentum_buffer() { return momentum_buffer_; }
+
+  // State for checkpoints, with the layer visitor protocol: buffer("<param>.momentum_buffer",
+  // view) per parameter and counter("step", steps). Views alias the flat buffer, so a loader
+  // that copies into them restores the state.
+  template <class V>
+  void visit_state(V& v, const std::string& prefix = "optimizer") {
+    v.counter(nn::join_name(prefix, "step"), steps_);
+    if (!momentum_buffer_.defined()) return;
+    for_each_state_view(params_->segments(), momentum_buffer_, "momentum_buffer",
+                        [&](const std::string& name, Tensor<T, D>& t) { v.buffer(nn::join_name(prefix, name), t); });
+  }
+
+ private:
+  nn::FlatParameters<T, D>* params_;
+  SGDOptions options_;
+  ParameterFlags<D> flags_;
+  Tensor<T, D> momentum_buffer_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/sgd.hpp
 // ---- end rfcf/train.hpp
 // ---- end rfcf/rfcf.hpp

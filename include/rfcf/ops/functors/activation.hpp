@@ -1,8 +1,10 @@
 #pragma once
 // Activation math shared by host and CUDA executors.
+#include <cmath>
 #include <cstdint>
 
 #include "rfcf/core/hd.hpp"
+#include "rfcf/ops/functors/channel_index.hpp"
 
 namespace rfcf::functors {
 
@@ -23,6 +25,61 @@ struct LeakyReluBackward {
   T* dx;
   T slope;
   RFCF_HD void operator()(int64_t i) const { dx[i] = x[i] > T(0) ? dy[i] : slope * dy[i]; }
+};
+
+// PReLU with one slope per channel of [outer, c, inner] (c = 1: one shared slope).
+template <class T>
+struct PReluForward {
+  const T* x;
+  const T* weight;
+  T* y;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const {
+    const T w = weight[channel(i)];  // loaded unconditionally: the select then needs no branch
+    y[i] = x[i] > T(0) ? x[i] : w * x[i];
+  }
+};
+// dx = dy where x > 0, weight * dy elsewhere; dw_terms = dy * x where x <= 0 (summed per
+// channel afterwards into the weight gradient).
+template <class T>
+struct PReluBackward {
+  const T* x;
+  const T* weight;
+  const T* dy;
+  T* dx;
+  T* dw_terms;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const {
+    const T w = weight[channel(i)];
+    const bool pos = x[i] > T(0);
+    dx[i] = pos ? dy[i] : w * dy[i];
+    dw_terms[i] = pos ? T(0) : dy[i] * x[i];
+  }
+};
+
+// y = 1 / (1 + exp(-x)), written so that exp never overflows.
+template <class T>
+struct SigmoidForward {
+  const T* x;
+  T* y;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::exp;
+    const T v = x[i];
+    if (v >= T(0)) {
+      y[i] = T(1) / (T(1) + exp(-v));
+    } else {
+      const T e = exp(v);
+      y[i] = e / (T(1) + e);
+    }
+  }
+};
+// dx = dy * y * (1 - y) from the forward output y.
+template <class T>
+struct SigmoidBackward {
+  const T* y;
+  const T* dy;
+  T* dx;
+  RFCF_HD void operator()(int64_t i) const { dx[i] = dy[i] * y[i] * (T(1) - y[i]); }
 };
 
 }  // namespace rfcf::functors
