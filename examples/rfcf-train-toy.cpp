@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "rfcf/rfcf.hpp"
-#include "rfcf/train/checkpoint.hpp"
 
 using namespace rfcf;
 using T = float;

@@ -2,6 +2,7 @@
 // Training: optimizers over FlatParameters, learning-rate schedules, gradient clipping and
 // accumulation, NaN guards, progress, CSV logs and checkpoints (docs/training.md).
 #include "rfcf/train/adamw.hpp"
+#include "rfcf/train/checkpoint.hpp"
 #include "rfcf/train/csv_log.hpp"
 #include "rfcf/train/finite.hpp"
 #include "rfcf/train/functors.hpp"

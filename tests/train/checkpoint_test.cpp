@@ -2,9 +2,6 @@
 // bit-identical continuation (2 steps + save + load + 2 steps == 4 steps).
 #include <catch2/catch.hpp>
 
-// Until branch io-ckpt (rfcf/io/safetensors.hpp) is merged this file compiles to nothing.
-#if __has_include("rfcf/io/safetensors.hpp")
-
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -193,5 +190,3 @@ TEST_CASE("loading a mismatching checkpoint fails without modifying anything", "
   CHECK_THROWS_AS(other.checkpoint().load(temp_file("does_not_exist.safetensors")), IoError);
   CHECK_THROWS_AS(other.checkpoint().save("/nonexistent-dir/x.safetensors"), IoError);
 }
-
-#endif  // __has_include("rfcf/io/safetensors.hpp")

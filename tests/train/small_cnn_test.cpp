@@ -4,10 +4,6 @@
 // SGD-momentum steps with weight decay.
 #include <catch2/catch.hpp>
 
-// Active once the layer branches (ops-conv, ops-misc) are merged.
-#if __has_include("rfcf/nn/conv2d.hpp") && __has_include("rfcf/nn/loss.hpp") && \
-    __has_include("rfcf/nn/batch_norm.hpp") && __has_include("rfcf/nn/linear.hpp")
-
 #include <string>
 #include <vector>
 
@@ -125,5 +121,3 @@ void run_small_cnn(double first_tol, double final_tol) {
 
 TEST_CASE("small CNN trains like PyTorch (double)", "[train][small_cnn]") { run_small_cnn<double>(1e-9, 1e-7); }
 TEST_CASE("small CNN trains like PyTorch (float)", "[train][small_cnn]") { run_small_cnn<float>(1e-4, 1e-4); }
-
-#endif
