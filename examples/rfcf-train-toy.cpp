@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "images per step")->check(CLI::PositiveNumber);
   app.add_option("--lr", lr, "peak learning rate (SGD, momentum 0.9)")->check(CLI::PositiveNumber);
   app.add_option("--seed", seed, "seed of weights and data");
-  app.add_option("--csv", csv, "append step,loss,lr,samples_per_s rows to this CSV file");
+  app.add_option("--csv", csv, "append step,loss,lr,grad_norm rows to this CSV file (kept on resume)");
   app.add_option("--checkpoint", checkpoint, "save here at the end; resume from it if it exists");
   app.add_option("--threads", threads, "host threads (0: OpenMP default; this tiny model runs best on 1)");
   CLI11_PARSE(app, argc, argv);
