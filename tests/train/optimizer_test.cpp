@@ -17,13 +17,13 @@
 #include "train/fixture_io.hpp"
 
 using namespace rfcf;
-using rfcf::testing::BinFixture;
+using rfcf::testing::Fixture;
 using rfcf::testing::relative_error;
 
 namespace {
 
-const BinFixture& fixture() {
-  static const BinFixture f(rfcf::testing::train_fixture("optimizers"));
+const Fixture& fixture() {
+  static const Fixture f(rfcf::testing::train_fixture("optimizers"));
   return f;
 }
 

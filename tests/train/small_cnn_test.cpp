@@ -15,7 +15,7 @@
 #include "train/fixture_io.hpp"
 
 using namespace rfcf;
-using rfcf::testing::BinFixture;
+using rfcf::testing::Fixture;
 using rfcf::testing::relative_error;
 
 namespace {
@@ -47,7 +47,7 @@ auto small_cnn() {
 }
 
 template <class T>
-void check_tensor(const BinFixture& fx, const std::string& key, const Tensor<T, cpu>& got, double tol) {
+void check_tensor(const Fixture& fx, const std::string& key, const Tensor<T, cpu>& got, double tol) {
   auto expect = fx.values<double>(key);
   REQUIRE(fx.shape(key) == got.shape());
   auto g = got.to_vector();
@@ -58,7 +58,7 @@ void check_tensor(const BinFixture& fx, const std::string& key, const Tensor<T, 
 
 // Compares every counter (num_batches_tracked) with the fixture.
 struct CounterCheck {
-  const BinFixture* fx;
+  const Fixture* fx;
   template <class P>
   void parameter(const std::string&, P&) {}
   template <class B>
@@ -71,7 +71,7 @@ struct CounterCheck {
 
 template <class T>
 void run_small_cnn(double first_tol, double final_tol) {
-  const BinFixture fx(rfcf::testing::train_fixture("small_cnn"));
+  const Fixture fx(rfcf::testing::train_fixture("small_cnn"));
   auto model = small_cnn<T>();
   // Weights by name from the PyTorch state dict.
   int loaded = 0;
