@@ -172,7 +172,8 @@ TEST_CASE("CurricularFace reproduces the reference vector of recognition.md 2.4"
   auto g = loss.backward().to_vector();
   const double expect[12] = {-26.803825000, 36.213333333, 1.386e-21, 2.047e-17, 6.7871398e-05, 21.279852769,
                              -24.317888854, 2.959e-11, -21.333333333, 0.089800222, 19.028593648, 1.3988919961e-03};
-  for (int i = 0; i < 12; ++i) CHECK(g[i] == Approx(expect[i]).epsilon(1e-7).margin(1e-22));
+  // The spec prints 4 significant digits for the tiny entries and 8 or more for the others.
+  for (int i = 0; i < 12; ++i) CHECK(g[i] == Approx(expect[i]).epsilon(std::abs(expect[i]) < 1e-9 ? 1e-3 : 1e-8));
 }
 
 TEST_CASE("clamp gradient and boundary cosines match PyTorch", "[recognition][margin]") {
@@ -323,5 +324,4 @@ TEST_CASE("margin head rejects bad input with clear errors", "[recognition][marg
     head.forward(ones_emb, {0, 1});
   }
   CHECK_THROWS_AS(head.backward(), Error);  // nothing cached under no-grad
-}
 }

@@ -108,6 +108,7 @@ class MarginLoss {
   void set_t_reducer(TReducer r) { reducer_ = std::move(r); }
 
   void train(bool on = true) { training_ = on; }
+  void eval() { training_ = false; }
   bool is_training() const { return training_; }
 
  private:
