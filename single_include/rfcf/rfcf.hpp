@@ -1478,7 +1478,1293 @@ class Sequential {
 // detection: see docs/ and the headers in rfcf/detection/.
 // ---- end rfcf/detection.hpp
 // ---- begin rfcf/recognition.hpp
-// recognition: see docs/ and the headers in rfcf/recognition/.
+// Face recognition: margin policies and heads, verification metrics, embedding helpers, gallery.
+// ---- begin rfcf/recognition/embeddings.hpp
+// Embedding helpers on any device: row-wise L2 normalisation and the two flip-test
+// combinations (recognition.md 7.5 step 3: concatenation; 10.2 step 2: sum).
+#include <cstdint>
+
+// ---- begin rfcf/recognition/margin_functors.hpp
+// Per-row and per-element math of the margin heads, run by Executor<D>::for_each on any device:
+// L2 normalisation of rows and its backward, margin logits, row-wise softmax cross-entropy and
+// its gradient. Kept inside recognition/ so the heads do not depend on the generic loss code.
+#include <cmath>
+#include <cstdint>
+
+// ---- begin rfcf/recognition/margin_policies.hpp
+// Margin policies of the face-recognition heads (recognition.md 1-4). A policy maps the clamped
+// cosine c of each (sample, class) pair to the value f(c) that is multiplied by the scale s to give
+// the logit, together with the derivative df/dc that backward uses. The math is written once as
+// RFCF_HD member functions so that the host executor and CUDA kernels share it.
+//
+// Interface of a policy P (all members trivially copyable, so P can be passed to a kernel):
+//   double s;                                     logit scale
+//   static constexpr bool uses_t;                 true for CurricularFace (adaptive t buffer)
+//   RowState<T> row_state(T c_y, T t) const;      per-row context (phi of the hard mask, t)
+//   MarginValue<T> target(T c_y) const;           f and df/dc of the target column
+//   MarginValue<T> negative(T c, RowState<T>) const;  f and df/dc of a non-target column
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::recognition {
+
+// f(c) and df/dc.
+template <class T>
+struct MarginValue {
+  T value;
+  T grad;
+};
+
+// What the negatives of one row need: the (un-thresholded) cos(theta_y + m) of the hard mask
+// and the adaptive t. Policies without modulation ignore it.
+template <class T>
+struct RowState {
+  T phi;
+  T t;
+};
+
+namespace margin_math {
+
+// 1 - c^2 is clamped at this value where it divides (recognition.md 12.1): at c = +-1 the exact
+// derivative of cos(acos(c) + m) is infinite; the guard keeps it finite (about 3.2e4 * sin m).
+inline constexpr double kSinGuard = 1e-9;
+
+// sin(theta) = sqrt(1 - c^2) for c in [-1, 1] (value exact, no epsilon).
+template <class T>
+RFCF_HD inline T sin_of(T c) {
+  const T r = T(1) - c * c;
+  return r > T(0) ? std::sqrt(r) : T(0);
+}
+// sin(theta) for use as a divisor: sqrt(max(1 - c^2, 1e-9)).
+template <class T>
+RFCF_HD inline T guarded_sin_of(T c) {
+  const T r = T(1) - c * c;
+  return std::sqrt(r > T(kSinGuard) ? r : T(kSinGuard));
+}
+// cos(theta + m) = c cos m - sin(theta) sin m, and its exact derivative
+// d/dc = cos m + sin m * c / sin(theta) (= sin(theta + m) / sin(theta)).
+template <class T>
+RFCF_HD inline MarginValue<T> cos_plus_margin(T c, T cos_m, T sin_m) {
+  return {c * cos_m - sin_of(c) * sin_m, cos_m + sin_m * c / guarded_sin_of(c)};
+}
+// cos(m1 * theta + m2) - m3 and its derivative m1 * sin(m1 theta + m2) / sin(theta).
+template <class T>
+RFCF_HD inline MarginValue<T> combined_margin(T c, T m1, T m2, T m3) {
+  const T cc = c > T(1) ? T(1) : (c < T(-1) ? T(-1) : c);
+  const T angle = m1 * std::acos(cc) + m2;
+  return {std::cos(angle) - m3, m1 * std::sin(angle) / guarded_sin_of(cc)};
+}
+
+}  // namespace margin_math
+
+// Normalised softmax (no margin): f(c) = c. Combined (1, 0, 0) in the MXNet presets.
+struct Softmax {
+  double s = 64.0;
+  static constexpr bool uses_t = false;
+
+  Softmax() = default;
+  explicit Softmax(double scale) : s(scale) {}
+
+  template <class T>
+  RFCF_HD RowState<T> row_state(T, T t) const { return {T(0), t}; }
+  template <class T>
+  RFCF_HD MarginValue<T> target(T c) const { return {c, T(1)}; }
+  template <class T>
+  RFCF_HD MarginValue<T> negative(T c, const RowState<T>&) const { return {c, T(1)}; }
+};
+
+// CosFace (recognition.md 4.1): target c_y - m3.
+struct CosFace {
+  double s = 64.0;
+  double m3 = 0.4;
+  static constexpr bool uses_t = false;
+
+  CosFace() = default;
+  explicit CosFace(double margin, double scale = 64.0) : s(scale), m3(margin) {}
+
+  template <class T>
+  RFCF_HD RowState<T> row_state(T, T t) const { return {T(0), t}; }
+  template <class T>
+  RFCF_HD MarginValue<T> target(T c) const { return {c - T(m3), T(1)}; }
+  template <class T>
+  RFCF_HD MarginValue<T> negative(T c, const RowState<T>&) const { return {c, T(1)}; }
+};
+
+// Which branch ArcFace takes where cos(theta + m) is not monotone (recognition.md 3.1).
+enum class ArcFaceVariant {
+  non_easy,  // phi if c_y > cos(pi - m), else c_y - m sin m (official default)
+  easy,      // phi if c_y > 0, else c_y (easy_margin)
+  none,      // phi = cos(theta + m) everywhere (arcface_torch 2021-03 and since 2022-12)
+};
+// How the gradient flows through the target (recognition.md 3.2).
+enum class MarginGradient {
+  exact,             // derivative of the target expression (autograd of the official code)
+  straight_through,  // derivative 1, as if the margin were added without autograd (arcface_torch >= 2022-12)
+};
+
+// ArcFace (recognition.md 3): target cos(theta_y + m2).
+struct ArcFace {
+  double s = 64.0;
+  double m = 0.5;
+  ArcFaceVariant variant = ArcFaceVariant::non_easy;
+  MarginGradient gradient = MarginGradient::exact;
+  double cos_m = 0, sin_m = 0, threshold = 0, mm = 0;
+  static constexpr bool uses_t = false;
+
+  ArcFace() : ArcFace(0.5) {}
+  explicit ArcFace(double margin, double scale = 64.0, ArcFaceVariant v = ArcFaceVariant::non_easy,
+                   MarginGradient g = MarginGradient::exact)
+      : s(scale), m(margin), variant(v), gradient(g) {
+    check<ConfigError>(margin >= 0 && margin < 3.14159265358979, "ArcFace: margin ", margin,
+                       " must lie in [0, pi)");
+    cos_m = std::cos(m);
+    sin_m = std::sin(m);
+    threshold = std::cos(3.14159265358979323846 - m);
+    mm = std::sin(3.14159265358979323846 - m) * m;
+  }
+  // The arcface_torch head since December 2022: no threshold, straight-through gradient.
+  static ArcFace arcface_torch(double margin = 0.5, double scale = 64.0) {
+    return ArcFace(margin, scale, ArcFaceVariant::none, MarginGradient::straight_through);
+  }
+
+  template <class T>
+  RFCF_HD RowState<T> row_state(T, T t) const { return {T(0), t}; }
+  template <class T>
+  RFCF_HD MarginValue<T> target(T c) const {
+    MarginValue<T> r;
+    if (variant == ArcFaceVariant::non_easy && !(c > T(threshold))) r = {c - T(mm), T(1)};
+    else if (variant == ArcFaceVariant::easy && !(c > T(0))) r = {c, T(1)};
+    else r = margin_math::cos_plus_margin(c, T(cos_m), T(sin_m));
+    if (gradient == MarginGradient::straight_through) r.grad = T(1);
+    return r;
+  }
+  template <class T>
+  RFCF_HD MarginValue<T> negative(T c, const RowState<T>&) const { return {c, T(1)}; }
+};
+
+// How Combined interprets (m1, m2, m3) (recognition.md 4.2).
+enum class CombinedMode {
+  mxnet,          // cos(m1 theta + m2) - m3 with gradient through arccos; (1, 0, m3) is c - m3
+  arcface_torch,  // m1 = 1 and m3 = 0: ArcFace straight-through; else m3 > 0: CosFace m3 only
+};
+
+struct Combined {
+  double s = 64.0;
+  double m1 = 1.0, m2 = 0.3, m3 = 0.2;
+  CombinedMode mode = CombinedMode::mxnet;
+  static constexpr bool uses_t = false;
+
+  Combined() = default;
+  Combined(double a, double b, double c, double scale = 64.0, CombinedMode md = CombinedMode::mxnet)
+      : s(scale), m1(a), m2(b), m3(c), mode(md) {
+    check<ConfigError>(m1 > 0, "Combined margin: m1 = ", m1, " must be positive");
+    if (mode == CombinedMode::arcface_torch)
+      check<ConfigError>((m1 == 1.0 && m3 == 0.0) || m3 > 0.0, "Combined margin (arcface_torch mode): (",
+                         m1, ", ", m2, ", ", m3, ") is neither ArcFace (m1 = 1, m3 = 0) nor CosFace (m3 > 0)");
+  }
+
+  template <class T>
+  RFCF_HD RowState<T> row_state(T, T t) const { return {T(0), t}; }
+  template <class T>
+  RFCF_HD MarginValue<T> target(T c) const {
+    if (mode == CombinedMode::arcface_torch) {
+      if (m1 == 1.0 && m3 == 0.0) return {margin_math::combined_margin(c, T(1), T(m2), T(0)).value, T(1)};
+      return {c - T(m3), T(1)};  // m1 and m2 are ignored, as in arcface_torch
+    }
+    if (m1 == 1.0 && m2 == 0.0) return {c - T(m3), T(1)};
+    return margin_math::combined_margin(c, T(m1), T(m2), T(m3));
+  }
+  template <class T>
+  RFCF_HD MarginValue<T> negative(T c, const RowState<T>&) const { return {c, T(1)}; }
+};
+
+// CurricularFace as the official code (recognition.md 2): ArcFace non-easy target; negatives with
+// c > phi (strict; phi the un-thresholded cos(theta_y + m)) become c (t + c). t is a constant for the
+// gradient and is updated before use by the head: t <- alpha mean(c_y) + (1 - alpha) t.
+struct CurricularFace {
+  double s = 64.0;
+  double m = 0.5;
+  double alpha = 0.01;  // weight of the new batch mean (0.01 in the code; TFace uses 0.1)
+  double cos_m = 0, sin_m = 0, threshold = 0, mm = 0;
+  static constexpr bool uses_t = true;
+
+  CurricularFace() : CurricularFace(0.5) {}
+  explicit CurricularFace(double margin, double scale = 64.0, double momentum_alpha = 0.01)
+      : s(scale), m(margin), alpha(momentum_alpha) {
+    check<ConfigError>(margin >= 0 && margin < 3.14159265358979, "CurricularFace: margin ", margin,
+                       " must lie in [0, pi)");
+    check<ConfigError>(alpha >= 0 && alpha <= 1, "CurricularFace: alpha ", alpha, " must lie in [0, 1]");
+    cos_m = std::cos(m);
+    sin_m = std::sin(m);
+    threshold = std::cos(3.14159265358979323846 - m);
+    mm = std::sin(3.14159265358979323846 - m) * m;
+  }
+
+  template <class T>
+  RFCF_HD RowState<T> row_state(T c_y, T t) const {
+    return {c_y * T(cos_m) - margin_math::sin_of(c_y) * T(sin_m), t};
+  }
+  template <class T>
+  RFCF_HD MarginValue<T> target(T c) const {
+    if (c > T(threshold)) return margin_math::cos_plus_margin(c, T(cos_m), T(sin_m));
+    return {c - T(mm), T(1)};
+  }
+  template <class T>
+  RFCF_HD MarginValue<T> negative(T c, const RowState<T>& row) const {
+    if (c > row.phi) return {c * (row.t + c), row.t + T(2) * c};
+    return {c, T(1)};
+  }
+  // The t update of one step from the mean target cosine (done on the host, without gradient).
+  double updated_t(double mean_c_y, double t) const { return alpha * mean_c_y + (1.0 - alpha) * t; }
+};
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/margin_policies.hpp
+
+namespace rfcf::recognition::functors {
+
+template <class T>
+RFCF_HD inline T clamp_unit(T x) {
+  return x > T(1) ? T(1) : (x < T(-1) ? T(-1) : x);
+}
+
+// Row i of x [rows, d] -> y = x / max(|x|, eps); norm[i] = |x| (unclamped).
+template <class T>
+struct RowL2Normalize {
+  const T* x;
+  T* y;
+  T* norm;
+  int64_t d;
+  T eps;
+  RFCF_HD void operator()(int64_t i) const {
+    const T* xi = x + i * d;
+    T ss = T(0);
+    for (int64_t k = 0; k < d; ++k) ss += xi[k] * xi[k];
+    const T n = std::sqrt(ss);
+    norm[i] = n;
+    const T inv = T(1) / (n > eps ? n : eps);
+    for (int64_t k = 0; k < d; ++k) y[i * d + k] = xi[k] * inv;
+  }
+};
+
+// Backward of RowL2Normalize for row i: dx = (dy - y (y . dy)) / |x| (the projection removes the
+// radial part), or dy / eps where the norm was clamped. With accumulate, dx += instead of =.
+template <class T>
+struct RowL2NormalizeBackward {
+  const T* y;
+  const T* dy;
+  const T* norm;
+  T* dx;
+  int64_t d;
+  T eps;
+  bool accumulate;
+  RFCF_HD void operator()(int64_t i) const {
+    const T* yi = y + i * d;
+    const T* gi = dy + i * d;
+    T* out = dx + i * d;
+    const T n = norm[i];
+    if (n > eps) {
+      T dot = T(0);
+      for (int64_t k = 0; k < d; ++k) dot += yi[k] * gi[k];
+      const T inv = T(1) / n;
+      for (int64_t k = 0; k < d; ++k) {
+        const T v = (gi[k] - yi[k] * dot) * inv;
+        out[k] = accumulate ? out[k] + v : v;
+      }
+    } else {
+      const T inv = T(1) / eps;
+      for (int64_t k = 0; k < d; ++k) out[k] = accumulate ? out[k] + gi[k] * inv : gi[k] * inv;
+    }
+  }
+};
+
+// c_y[i] = clamp(raw[i, labels[i]]).
+template <class T>
+struct TargetCosine {
+  const T* raw;
+  const int64_t* labels;
+  T* c_y;
+  int64_t classes;
+  RFCF_HD void operator()(int64_t i) const { c_y[i] = clamp_unit(raw[i * classes + labels[i]]); }
+};
+
+// Element e = (i, j) of the [B, C] cosines: logit s f(c) and df/dc, where c = clamp(raw) and the
+// clamp passes the gradient for raw in [-1, 1] (boundaries included) and blocks it outside.
+template <class Policy, class T>
+struct MarginLogits {
+  Policy policy;
+  const T* raw;
+  const int64_t* labels;
+  const T* c_y;
+  T t;
+  T* logits;
+  T* dfdc;
+  int64_t classes;
+  RFCF_HD void operator()(int64_t e) const {
+    const int64_t i = e / classes, j = e - i * classes;
+    const T r = raw[e];
+    MarginValue<T> v;
+    if (j == labels[i]) v = policy.target(c_y[i]);
+    else v = policy.negative(clamp_unit(r), policy.row_state(c_y[i], t));
+    logits[e] = T(policy.s) * v.value;
+    dfdc[e] = (r >= T(-1) && r <= T(1)) ? v.grad : T(0);
+  }
+};
+
+// Row i: lse[i] = logsumexp(z_i), loss[i] = lse - z_iy, correct[i] = 1 if the first argmax of the
+// clamped raw cosines (origin_cos) is the label.
+template <class T>
+struct RowSoftmaxCrossEntropy {
+  const T* logits;
+  const T* raw;
+  const int64_t* labels;
+  T* lse;
+  T* loss;
+  T* correct;
+  int64_t classes;
+  RFCF_HD void operator()(int64_t i) const {
+    const T* z = logits + i * classes;
+    const T* c = raw + i * classes;
+    T zmax = z[0];
+    int64_t best = 0;
+    T cbest = clamp_unit(c[0]);
+    for (int64_t j = 1; j < classes; ++j) {
+      if (z[j] > zmax) zmax = z[j];
+      const T cj = clamp_unit(c[j]);
+      if (cj > cbest) {
+        cbest = cj;
+        best = j;
+      }
+    }
+    T sum = T(0);
+    for (int64_t j = 0; j < classes; ++j) sum += std::exp(z[j] - zmax);
+    const T l = zmax + std::log(sum);
+    lse[i] = l;
+    loss[i] = l - z[labels[i]];
+    correct[i] = best == labels[i] ? T(1) : T(0);
+  }
+};
+
+// dL/draw[i, j] = scale (softmax_ij - [j == y_i]) df/dc_ij with scale = s * dL / B.
+template <class T>
+struct MarginCrossEntropyGrad {
+  const T* logits;
+  const T* lse;
+  const T* dfdc;
+  const int64_t* labels;
+  T* grad;
+  int64_t classes;
+  T scale;
+  RFCF_HD void operator()(int64_t e) const {
+    const int64_t i = e / classes, j = e - i * classes;
+    const T p = std::exp(logits[e] - lse[i]);
+    grad[e] = scale * (j == labels[i] ? p - T(1) : p) * dfdc[e];
+  }
+};
+
+// out = s * clamp(raw): the logits of training accuracy (origin_cos of the official code).
+template <class T>
+struct ScaledClamp {
+  const T* raw;
+  T* out;
+  T s;
+  RFCF_HD void operator()(int64_t e) const { out[e] = s * clamp_unit(raw[e]); }
+};
+
+}  // namespace rfcf::recognition::functors
+// ---- end rfcf/recognition/margin_functors.hpp
+
+namespace rfcf::recognition {
+
+namespace functors {
+// out[i] = [a_i | b_i] for rows of a [n, da] and b [n, db].
+template <class T>
+struct ConcatRows {
+  const T* a;
+  const T* b;
+  T* out;
+  int64_t da, db;
+  RFCF_HD void operator()(int64_t e) const {
+    const int64_t w = da + db, i = e / w, k = e - i * w;
+    out[e] = k < da ? a[i * da + k] : b[i * db + k - da];
+  }
+};
+}  // namespace functors
+
+// Rows divided by their L2 norm (norms below eps are replaced by eps, so zero rows stay zero).
+template <class T, class D>
+Tensor<T, D> l2_normalize(const Tensor<T, D>& x, double eps = 1e-12) {
+  check_rank(x, 2, "l2_normalize (embeddings [n, d])");
+  Tensor<T, D> y(x.shape()), norms(Shape{x.dim(0)});
+  Executor<D>::for_each(x.dim(0), functors::RowL2Normalize<T>{x.data(), y.data(), norms.data(), x.dim(1),
+                                                              static_cast<T>(eps)});
+  return y;
+}
+
+// insightface flip test: f(x) + f(flip(x)) (normalise afterwards).
+template <class T, class D>
+Tensor<T, D> flip_sum(const Tensor<T, D>& f, const Tensor<T, D>& f_flip) {
+  check_same_shape(f, f_flip, "flip_sum");
+  return ops::add(f, f_flip);
+}
+
+// CASIA MobileFaceNet flip test: [f(x) | f(flip(x))], raw halves (not normalised).
+template <class T, class D>
+Tensor<T, D> flip_concat(const Tensor<T, D>& f, const Tensor<T, D>& f_flip) {
+  check_same_shape(f, f_flip, "flip_concat");
+  check_rank(f, 2, "flip_concat (embeddings [n, d])");
+  const int64_t n = f.dim(0), d = f.dim(1);
+  Tensor<T, D> out(Shape{n, 2 * d});
+  Executor<D>::for_each(out.numel(), functors::ConcatRows<T>{f.data(), f_flip.data(), out.data(), d, d});
+  return out;
+}
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/embeddings.hpp
+// ---- begin rfcf/recognition/gallery.hpp
+// Gallery<T, D>: 1:N identification. Stores L2-normalised embeddings with an integer id and a
+// name on device D; search() ranks them by cosine similarity with one GEMM per query batch.
+//
+//   recognition::Gallery<float, cpu> g(512);
+//   g.add(embeddings, ids, names);            // [n, 512]
+//   auto hits = g.search(queries, 5);         // hits[q] = top-5 {index, id, name, score}
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::recognition {
+
+struct GalleryHit {
+  int64_t index = -1;  // row in the gallery
+  int64_t id = -1;
+  std::string name;
+  double score = 0;  // cosine similarity
+};
+
+template <class T, class D>
+class Gallery {
+ public:
+  explicit Gallery(int64_t dim) : dim_(dim) {
+    check<ConfigError>(dim > 0, "Gallery: embedding size must be positive, got ", dim);
+  }
+
+  int64_t dim() const { return dim_; }
+  int64_t size() const { return static_cast<int64_t>(ids_.size()); }
+
+  // Appends embeddings [n, dim] (normalised here) with their ids and optional names.
+  void add(const Tensor<T, D>& embeddings, const std::vector<int64_t>& ids, const std::vector<std::string>& names = {}) {
+    check_rank(embeddings, 2, "Gallery::add (embeddings [n, d])");
+    check<ShapeError>(embeddings.dim(1) == dim_, "Gallery::add: embeddings ", embeddings.shape().str(),
+                      " do not have the gallery's size ", dim_);
+    const int64_t n = embeddings.dim(0);
+    check<ShapeError>(static_cast<int64_t>(ids.size()) == n, "Gallery::add: ", ids.size(), " ids for ", n,
+                      " embeddings");
+    check<ShapeError>(names.empty() || static_cast<int64_t>(names.size()) == n, "Gallery::add: ", names.size(),
+                      " names for ", n, " embeddings");
+    Tensor<T, D> normed = l2_normalize(embeddings);
+    Tensor<T, D> all(Shape{size() + n, dim_});
+    if (size() > 0) all.slice_batch(0, size()).copy_from(matrix_);
+    if (n > 0) all.slice_batch(size(), n).copy_from(normed);
+    matrix_ = all;
+    ids_.insert(ids_.end(), ids.begin(), ids.end());
+    for (int64_t i = 0; i < n; ++i) names_.push_back(names.empty() ? std::string() : names[static_cast<size_t>(i)]);
+  }
+
+  // Top-k gallery entries per query row, best first (ties: lower gallery index first).
+  std::vector<std::vector<GalleryHit>> search(const Tensor<T, D>& queries, int64_t k) const {
+    check_rank(queries, 2, "Gallery::search (queries [q, d])");
+    check<ShapeError>(queries.dim(1) == dim_, "Gallery::search: queries ", queries.shape().str(),
+                      " do not have the gallery's size ", dim_);
+    check<ConfigError>(k > 0, "Gallery::search: k must be positive, got ", k);
+    const int64_t q = queries.dim(0), n = size();
+    std::vector<std::vector<GalleryHit>> out(static_cast<size_t>(q));
+    if (n == 0 || q == 0) return out;
+    Tensor<T, D> qn = l2_normalize(queries);
+    Tensor<T, D> scores(Shape{q, n});
+    ops::Gemm<D>::run(false, true, q, n, dim_, T(1), qn.data(), dim_, matrix_.data(), dim_, T(0), scores.data(), n);
+    const std::vector<T> s = scores.to_vector();
+    const int64_t kk = std::min(k, n);
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    for (int64_t r = 0; r < q; ++r) {
+      for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+      const T* row = s.data() + r * n;
+      std::partial_sort(order.begin(), order.begin() + kk, order.end(), [&](int64_t a, int64_t b) {
+        return row[a] > row[b] || (row[a] == row[b] && a < b);
+      });
+      for (int64_t j = 0; j < kk; ++j) {
+        const int64_t i = order[static_cast<size_t>(j)];
+        out[static_cast<size_t>(r)].push_back(
+            {i, ids_[static_cast<size_t>(i)], names_[static_cast<size_t>(i)], static_cast<double>(row[i])});
+      }
+    }
+    return out;
+  }
+
+  const Tensor<T, D>& embeddings() const { return matrix_; }
+  const std::vector<int64_t>& ids() const { return ids_; }
+
+ private:
+  int64_t dim_;
+  Tensor<T, D> matrix_;
+  std::vector<int64_t> ids_;
+  std::vector<std::string> names_;
+};
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/gallery.hpp
+// ---- begin rfcf/recognition/lfw_pairs.hpp
+// LFW pairs.txt (official view 2; formats.md 7, recognition.md 10.1): header "<folds>\t<n>", then
+// per fold n "same" lines (name, n1, n2) followed by n "different" lines (name1, n1, name2, n2).
+#include <cstdint>
+#include <fstream>
+#include <istream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::recognition {
+
+struct LfwPair {
+  std::string name1;
+  int n1 = 0;
+  std::string name2;
+  int n2 = 0;
+  bool same = false;
+  int fold = 0;
+  // "<name>/<name>_<n as 4 digits>.jpg", relative to the image root.
+  static std::string image_path(const std::string& name, int n) {
+    std::string num = std::to_string(n);
+    if (num.size() < 4) num.insert(0, 4 - num.size(), '0');
+    return name + "/" + name + "_" + num + ".jpg";
+  }
+  std::string path1() const { return image_path(name1, n1); }
+  std::string path2() const { return image_path(name2, n2); }
+};
+
+struct LfwPairs {
+  int folds = 0;
+  int pairs_per_class = 0;  // per fold: this many same pairs, then as many different pairs
+  std::vector<LfwPair> pairs;
+
+  // Image paths referenced by the pairs, each once, sorted.
+  std::vector<std::string> distinct_images() const {
+    std::set<std::string> s;
+    for (const auto& p : pairs) {
+      s.insert(p.path1());
+      s.insert(p.path2());
+    }
+    return {s.begin(), s.end()};
+  }
+  std::vector<uint8_t> same_flags() const {
+    std::vector<uint8_t> v;
+    v.reserve(pairs.size());
+    for (const auto& p : pairs) v.push_back(p.same ? 1 : 0);
+    return v;
+  }
+};
+
+namespace detail {
+
+inline std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> f;
+  size_t start = 0;
+  while (true) {
+    const size_t tab = line.find('\t', start);
+    f.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
+    if (tab == std::string::npos) break;
+    start = tab + 1;
+  }
+  return f;
+}
+
+inline int parse_positive(const std::string& s, const std::string& where) {
+  check<FormatError>(!s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos, where,
+                     ": expected a positive integer, got '", s, "'");
+  const int v = std::stoi(s);
+  check<FormatError>(v > 0, where, ": expected a positive integer, got ", v);
+  return v;
+}
+
+inline const std::string& checked_name(const std::string& s, const std::string& where) {
+  check<FormatError>(!s.empty() && s.find_first_of(" /\\") == std::string::npos && s != "." && s != "..", where,
+                     ": invalid person name '", s, "'");
+  return s;
+}
+
+}  // namespace detail
+
+// Parses and validates pairs.txt content; `source` names the input in error messages.
+inline LfwPairs parse_lfw_pairs(std::istream& in, const std::string& source = "pairs.txt") {
+  LfwPairs out;
+  std::string line;
+  int64_t line_no = 0;
+  auto next_line = [&](bool& ok) {
+    ok = static_cast<bool>(std::getline(in, line));
+    if (ok) {
+      ++line_no;
+      if (!line.empty() && line.back() == '\r') line.pop_back();  // tolerate CRLF
+    }
+  };
+  bool ok = false;
+  next_line(ok);
+  check<FormatError>(ok, source, ": empty file");
+  auto head = detail::split_tabs(line);
+  check<FormatError>(head.size() == 2, source, ":1: header must be '<folds>\\t<pairs per class>', got '", line, "'");
+  out.folds = detail::parse_positive(head[0], source + ":1 folds");
+  out.pairs_per_class = detail::parse_positive(head[1], source + ":1 pairs per class");
+  check<FormatError>(static_cast<int64_t>(out.folds) * out.pairs_per_class <= 10'000'000, source,
+                     ":1: implausible header counts ", out.folds, " x ", out.pairs_per_class);
+  const int64_t expected = static_cast<int64_t>(out.folds) * 2 * out.pairs_per_class;
+  out.pairs.reserve(static_cast<size_t>(expected));
+  for (int64_t k = 0; k < expected; ++k) {
+    next_line(ok);
+    check<FormatError>(ok, source, ": the header announces ", expected, " pairs (", out.folds, " folds x 2 x ",
+                       out.pairs_per_class, ") but the file ends after ", k);
+    const std::string where = source + ":" + std::to_string(line_no);
+    auto f = detail::split_tabs(line);
+    LfwPair p;
+    p.fold = static_cast<int>(k / (2 * out.pairs_per_class));
+    p.same = (k % (2 * out.pairs_per_class)) < out.pairs_per_class;
+    if (p.same) {
+      check<FormatError>(f.size() == 3, where, ": a 'same' line needs 3 tab-separated fields, got ", f.size(),
+                         ": '", line, "'");
+      p.name1 = p.name2 = detail::checked_name(f[0], where);
+      p.n1 = detail::parse_positive(f[1], where);
+      p.n2 = detail::parse_positive(f[2], where);
+    } else {
+      check<FormatError>(f.size() == 4, where, ": a 'different' line needs 4 tab-separated fields, got ", f.size(),
+                         ": '", line, "'");
+      p.name1 = detail::checked_name(f[0], where);
+      p.n1 = detail::parse_positive(f[1], where);
+      p.name2 = detail::checked_name(f[2], where);
+      p.n2 = detail::parse_positive(f[3], where);
+    }
+    out.pairs.push_back(std::move(p));
+  }
+  while (std::getline(in, line)) {
+    ++line_no;
+    check<FormatError>(line.empty() || line == "\r", source, ":", line_no, ": unexpected content after the ",
+                       expected, " pairs announced by the header: '", line, "'");
+  }
+  return out;
+}
+
+inline LfwPairs read_lfw_pairs(const std::string& path) {
+  std::ifstream in(path);
+  check<IoError>(in.good(), "cannot open LFW pairs file ", path);
+  return parse_lfw_pairs(in, path);
+}
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/lfw_pairs.hpp
+// ---- begin rfcf/recognition/margin_head.hpp
+// MarginHead<Policy, T, D>: the classification head of face-recognition training
+// (recognition.md 1-4). Holds the class matrix "weight" in the arcface_torch layout (C, d),
+// normalises embeddings and class vectors, takes their cosines with one GEMM and applies the
+// margin policy and softmax cross-entropy (MarginLoss). backward() returns dL/d(embeddings) and
+// accumulates dL/d(weight) through the clamp and both L2 normalisations (recognition.md 2.3-2.4).
+//
+//   recognition::MarginHead<recognition::CurricularFace, float, cpu> head(512, num_classes);
+//   auto out = head.forward(embeddings, labels);   // out.loss, out.accuracy, out.logits
+//   Tensor<float, cpu> d_emb = head.backward();
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+// ---- begin rfcf/recognition/margin_loss.hpp
+// MarginLoss<Policy, T, D>: the cosine-level part of a margin head. Takes the raw cosines
+// [B, C] (before the clamp), applies clamp + margin policy + scale, and returns the mean softmax
+// cross-entropy; backward() returns dL/d(raw cosines). For CurricularFace it owns the buffer t
+// and updates it before use (recognition.md 2.2 step 8), without gradient.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::recognition {
+
+// Where the batch mean of c_y that updates t comes from (recognition.md 2.5).
+enum class TMode {
+  local,   // this device's batch only (the official runs; the default)
+  global,  // sum and count all-reduced over ranks by the reducer hook before the EMA
+};
+
+// All-reduces (sums) the two values in place across ranks. Used by TMode::global.
+using TReducer = std::function<void(double& sum, double& count)>;
+
+template <class Policy, class T, class D>
+class MarginLoss {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  explicit MarginLoss(Policy policy = Policy{}, TMode mode = TMode::local)
+      : policy_(policy), t_mode_(mode), t_(zeros<T, D>(Shape{1})) {}
+
+  // Mean cross-entropy of the margin logits. In training mode t is updated first (CurricularFace).
+  T forward(const Tensor<T, D>& raw_cos, const std::vector<int64_t>& labels) {
+    check_rank(raw_cos, 2, "MarginLoss::forward (cosines [B, C])");
+    const int64_t B = raw_cos.dim(0), C = raw_cos.dim(1);
+    check<ShapeError>(B > 0 && C > 0, "MarginLoss::forward: empty cosine matrix ", raw_cos.shape().str());
+    check<ShapeError>(static_cast<int64_t>(labels.size()) == B, "MarginLoss::forward: ", labels.size(),
+                      " labels for a batch of ", B);
+    for (size_t i = 0; i < labels.size(); ++i)
+      check<ShapeError>(labels[i] >= 0 && labels[i] < C, "MarginLoss::forward: label ", labels[i],
+                        " of sample ", i, " is outside [0, ", C, ")");
+
+    raw_ = raw_cos;
+    labels_ = Tensor<int64_t, D>::from_host(Shape{B}, labels);
+    c_y_ = Tensor<T, D>(Shape{B});
+    Executor<D>::for_each(B, functors::TargetCosine<T>{raw_.data(), labels_.data(), c_y_.data(), C});
+    if constexpr (Policy::uses_t) {
+      if (training_) update_t();
+    }
+    const T t = t_value_as_t();
+
+    logits_ = Tensor<T, D>(Shape{B, C});
+    dfdc_ = Tensor<T, D>(Shape{B, C});
+    Executor<D>::for_each(B * C, functors::MarginLogits<Policy, T>{policy_, raw_.data(), labels_.data(), c_y_.data(),
+                                                                   t, logits_.data(), dfdc_.data(), C});
+    lse_ = Tensor<T, D>(Shape{B});
+    Tensor<T, D> row_loss(Shape{B}), correct(Shape{B});
+    Executor<D>::for_each(B, functors::RowSoftmaxCrossEntropy<T>{logits_.data(), raw_.data(), labels_.data(),
+                                                                 lse_.data(), row_loss.data(), correct.data(), C});
+    double loss = 0, hits = 0;
+    for (T v : row_loss.to_vector()) loss += static_cast<double>(v);
+    for (T v : correct.to_vector()) hits += static_cast<double>(v);
+    accuracy_ = hits / static_cast<double>(B);
+    has_cache_ = nn::grad_enabled();
+    return static_cast<T>(loss / static_cast<double>(B));
+  }
+
+  // dL/d(raw cosines) [B, C] for an upstream gradient dloss of the mean loss.
+  Tensor<T, D> backward(T dloss = T(1)) {
+    check<Error>(has_cache_, "MarginLoss::backward called without a forward in grad mode");
+    const int64_t B = raw_.dim(0), C = raw_.dim(1);
+    Tensor<T, D> g(Shape{B, C});
+    const T scale = static_cast<T>(policy_.s * static_cast<double>(dloss) / static_cast<double>(B));
+    Executor<D>::for_each(B * C, functors::MarginCrossEntropyGrad<T>{logits_.data(), lse_.data(), dfdc_.data(),
+                                                                     labels_.data(), g.data(), C, scale});
+    return g;
+  }
+
+  // Logits of the last forward: with margin (what the loss saw) and s * clamp(cos) (origin_cos).
+  const Tensor<T, D>& margin_logits() const { return logits_; }
+  Tensor<T, D> origin_logits() const {
+    check<Error>(raw_.defined(), "MarginLoss::origin_logits before any forward");
+    Tensor<T, D> out(raw_.shape());
+    Executor<D>::for_each(out.numel(), functors::ScaledClamp<T>{raw_.data(), out.data(), static_cast<T>(policy_.s)});
+    return out;
+  }
+  // Fraction of the last batch whose argmax of origin_cos is the label.
+  double accuracy() const { return accuracy_; }
+
+  const Policy& policy() const { return policy_; }
+  // The adaptive t (CurricularFace; 0 and unused for the other policies).
+  Tensor<T, D>& t() { return t_; }
+  double t_value() const { return static_cast<double>(t_.to_vector()[0]); }
+  void set_t(double v) {
+    const T x = static_cast<T>(v);
+    check<ShapeError>(t_.numel() == 1, "MarginLoss: buffer t has shape ", t_.shape().str(), ", expected [1]");
+    DeviceCopy<D, cpu>::copy(t_.data(), &x, sizeof(T));  // in place: visitors may hold the tensor
+  }
+  TMode t_mode() const { return t_mode_; }
+  void set_t_mode(TMode m) { t_mode_ = m; }
+  // Hook for TMode::global: called with the local (sum of c_y, count); must sum both over ranks.
+  void set_t_reducer(TReducer r) { reducer_ = std::move(r); }
+
+  void train(bool on = true) { training_ = on; }
+  void eval() { training_ = false; }
+  bool is_training() const { return training_; }
+
+ private:
+  void update_t() {
+    double sum = 0;
+    for (T v : c_y_.to_vector()) sum += static_cast<double>(v);
+    double count = static_cast<double>(c_y_.numel());
+    if (t_mode_ == TMode::global) {
+      check<ConfigError>(static_cast<bool>(reducer_),
+                         "MarginLoss: t mode 'global' needs a reducer (set_t_reducer) to all-reduce sum and count");
+      reducer_(sum, count);
+      check<NumericError>(count > 0, "MarginLoss: the t reducer returned a count of ", count);
+    }
+    // Stored in T like the PyTorch buffer; the EMA itself is evaluated in double.
+    const double old_t = static_cast<double>(static_cast<T>(t_value()));
+    set_t(policy_.updated_t(sum / count, old_t));
+  }
+  T t_value_as_t() const {
+    if constexpr (Policy::uses_t) return t_.to_vector()[0];
+    else return T(0);
+  }
+
+  Policy policy_;
+  TMode t_mode_;
+  TReducer reducer_;
+  Tensor<T, D> t_;
+  bool training_ = true;
+  bool has_cache_ = false;
+  double accuracy_ = 0;
+  Tensor<T, D> raw_, c_y_, logits_, dfdc_, lse_;
+  Tensor<int64_t, D> labels_;
+};
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/margin_loss.hpp
+
+namespace rfcf::recognition {
+
+enum class HeadInit {
+  normal,          // N(0, init_std^2), std 0.01 in both reference codebases
+  xavier_uniform,  // the CASIA MobileFaceNet ArcFace head
+};
+
+struct MarginHeadOptions {
+  HeadInit init = HeadInit::normal;
+  double init_std = 0.01;
+  TMode t_mode = TMode::local;
+  // Norms below eps are replaced by eps (F.normalize semantics). The references have no epsilon
+  // (a zero vector gives NaN there); for any non-degenerate input the result is identical.
+  double eps = 1e-12;
+};
+
+template <class T, class D>
+struct MarginOutput {
+  T loss;             // mean cross-entropy over the batch
+  double accuracy;    // fraction of argmax(origin_cos) == label
+  Tensor<T, D> logits;  // s * clamp(cos) without margin (origin_cos of the official code)
+};
+
+template <class Policy, class T, class D>
+class MarginHead : public nn::LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using policy_type = Policy;
+
+  MarginHead(int64_t embedding_size, int64_t num_classes, Policy policy = Policy{},
+             MarginHeadOptions options = {}, Generator& gen = default_generator())
+      : options_(options), weight_(Shape{checked(num_classes, "classes"), checked(embedding_size, "embedding size")}),
+        loss_(policy, options.t_mode) {
+    if (options.init == HeadInit::xavier_uniform) init::xavier_uniform(weight_.value, gen);
+    else init::normal(weight_.value, gen, 0.0, options.init_std);
+  }
+
+  int64_t embedding_size() const { return weight_.value.dim(1); }
+  int64_t num_classes() const { return weight_.value.dim(0); }
+
+  MarginOutput<T, D> forward(const Tensor<T, D>& embeddings, const std::vector<int64_t>& labels) {
+    check_rank(embeddings, 2, "MarginHead::forward (embeddings [B, d])");
+    check<ShapeError>(embeddings.dim(1) == embedding_size(), "MarginHead::forward: embeddings ",
+                      embeddings.shape().str(), " do not match the class matrix ", weight_.value.shape().str());
+    const int64_t B = embeddings.dim(0), C = num_classes(), d = embedding_size();
+    const T eps = static_cast<T>(options_.eps);
+
+    e_hat_ = Tensor<T, D>(Shape{B, d});
+    e_norm_ = Tensor<T, D>(Shape{B});
+    Executor<D>::for_each(B, functors::RowL2Normalize<T>{embeddings.data(), e_hat_.data(), e_norm_.data(), d, eps});
+    w_hat_ = Tensor<T, D>(Shape{C, d});
+    w_norm_ = Tensor<T, D>(Shape{C});
+    Executor<D>::for_each(C, functors::RowL2Normalize<T>{weight_.value.data(), w_hat_.data(), w_norm_.data(), d, eps});
+
+    Tensor<T, D> cos(Shape{B, C});  // ê Ŵᵀ
+    ops::Gemm<D>::run(false, true, B, C, d, T(1), e_hat_.data(), d, w_hat_.data(), d, T(0), cos.data(), C);
+
+    loss_.train(is_training());
+    MarginOutput<T, D> out{loss_.forward(cos, labels), 0.0, {}};
+    out.accuracy = loss_.accuracy();
+    out.logits = loss_.origin_logits();
+    has_cache_ = nn::grad_enabled();
+    if (!has_cache_) e_hat_ = w_hat_ = e_norm_ = w_norm_ = Tensor<T, D>();
+    return out;
+  }
+
+  // dL/d(embeddings) for an upstream gradient dloss of the mean loss; accumulates dL/d(weight)
+  // unless the weight is frozen.
+  Tensor<T, D> backward(T dloss = T(1)) {
+    check<Error>(has_cache_, "MarginHead::backward called without a forward in grad mode");
+    const int64_t B = e_hat_.dim(0), C = num_classes(), d = embedding_size();
+    const T eps = static_cast<T>(options_.eps);
+    Tensor<T, D> g = loss_.backward(dloss);  // dL/dcos [B, C]
+
+    Tensor<T, D> d_ehat(Shape{B, d});
+    ops::Gemm<D>::run(false, false, B, d, C, T(1), g.data(), C, w_hat_.data(), d, T(0), d_ehat.data(), d);
+    Tensor<T, D> d_emb(Shape{B, d});
+    Executor<D>::for_each(B, functors::RowL2NormalizeBackward<T>{e_hat_.data(), d_ehat.data(), e_norm_.data(),
+                                                                 d_emb.data(), d, eps, false});
+    if (!weight_.frozen) {
+      Tensor<T, D> d_what(Shape{C, d});
+      ops::Gemm<D>::run(true, false, C, d, B, T(1), g.data(), C, e_hat_.data(), d, T(0), d_what.data(), d);
+      Executor<D>::for_each(C, functors::RowL2NormalizeBackward<T>{w_hat_.data(), d_what.data(), w_norm_.data(),
+                                                                   weight_.grad.data(), d, eps, true});
+    }
+    return d_emb;
+  }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    v.parameter(nn::join_name(prefix, "weight"), weight_);
+    if constexpr (Policy::uses_t) v.buffer(nn::join_name(prefix, "t"), loss_.t());
+  }
+
+  nn::Parameter<T, D>& weight() { return weight_; }
+  MarginLoss<Policy, T, D>& loss() { return loss_; }
+  const Policy& policy() const { return loss_.policy(); }
+  // Logits with margin of the last forward (what the cross-entropy saw).
+  const Tensor<T, D>& margin_logits() const { return loss_.margin_logits(); }
+
+  // CurricularFace t: value, and the hook used by TMode::global.
+  double t_value() const { return loss_.t_value(); }
+  void set_t(double v) { loss_.set_t(v); }
+  void set_t_mode(TMode m) { loss_.set_t_mode(m); }
+  void set_t_reducer(TReducer r) { loss_.set_t_reducer(std::move(r)); }
+
+  // Loads the class matrix from the arcface_torch layout (C, d) ...
+  void load_weight(const Tensor<T, D>& w_cd) {
+    check<ShapeError>(w_cd.shape() == weight_.value.shape(), "MarginHead::load_weight: got ", w_cd.shape().str(),
+                      ", expected (C, d) = ", weight_.value.shape().str());
+    weight_.value.copy_from(w_cd);
+  }
+  // ... or from the CurricularFace layout: `kernel` (d, C), one column per class.
+  template <class D2>
+  void load_kernel(const Tensor<T, D2>& kernel_dc) {
+    weight_.value.copy_from(kernel_to_weight(kernel_dc.template to<cpu>(), embedding_size(), num_classes())
+                                .template to<D>());
+  }
+  // (d, C) -> (C, d) on the host.
+  static Tensor<T, cpu> kernel_to_weight(const Tensor<T, cpu>& kernel, int64_t d, int64_t C) {
+    check<ShapeError>(kernel.rank() == 2 && kernel.dim(0) == d && kernel.dim(1) == C,
+                      "MarginHead::load_kernel: kernel has shape ", kernel.shape().str(), ", expected (d, C) = [", d,
+                      ", ", C, "]");
+    Tensor<T, cpu> w(Shape{C, d});
+    for (int64_t k = 0; k < d; ++k)
+      for (int64_t j = 0; j < C; ++j) w.data()[j * d + k] = kernel.data()[k * C + j];
+    return w;
+  }
+
+ private:
+  static int64_t checked(int64_t n, const char* what) {
+    check<ConfigError>(n > 0, "MarginHead: number of ", what, " must be positive, got ", n);
+    return n;
+  }
+
+  MarginHeadOptions options_;
+  nn::Parameter<T, D> weight_;
+  MarginLoss<Policy, T, D> loss_;
+  bool has_cache_ = false;
+  Tensor<T, D> e_hat_, e_norm_, w_hat_, w_norm_;
+};
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/margin_head.hpp
+// ---- begin rfcf/recognition/verification.hpp
+// Face verification metrics on pair scores (recognition.md 7.5, 10.2, 10.3), on the host:
+// threshold accuracy, k-fold accuracy with the LFW cosine protocols P1/P2 and the insightface
+// protocol, best threshold, ROC (TPR/FPR per threshold, CSV), TAR at a target FAR.
+// Pairs are given as scores plus "same" flags (1 = same identity).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::recognition {
+
+// How a score is compared with a threshold.
+enum class ScoreRule {
+  // Similarity (P1/P2 of recognition.md 7.5): a same pair is correct iff score > thr, a different
+  // pair iff score < thr (a score equal to the threshold is wrong for both).
+  similarity_strict,
+  // Distance (insightface, 10.2): predict "same" iff score < thr; correct iff the prediction matches.
+  distance,
+};
+
+// Which threshold wins when several maximise the training accuracy.
+enum class ThresholdChoice {
+  mean_of_maxima,  // mean of all maximising grid values (7.5)
+  first_maximum,   // the first (smallest) maximising grid value (10.2)
+};
+
+struct VerificationProtocol {
+  std::vector<double> thresholds;
+  ScoreRule rule = ScoreRule::similarity_strict;
+  ThresholdChoice choice = ThresholdChoice::mean_of_maxima;
+  int folds = 10;
+
+  // P1/P2: cosine scores, thresholds i/10000 for i = -10000..10000, mean of maximising thresholds.
+  static VerificationProtocol lfw_cosine() {
+    VerificationProtocol p;
+    for (int i = -10000; i <= 10000; ++i) p.thresholds.push_back(i / 10000.0);
+    return p;
+  }
+  // insightface: squared distances, thresholds 0.00..3.99 step 0.01, first maximum.
+  static VerificationProtocol insightface() {
+    VerificationProtocol p;
+    for (int i = 0; i < 400; ++i) p.thresholds.push_back(i * 0.01);
+    p.rule = ScoreRule::distance;
+    p.choice = ThresholdChoice::first_maximum;
+    return p;
+  }
+};
+
+namespace detail {
+inline void check_pairs(size_t scores, size_t same, const char* what) {
+  check<ShapeError>(scores == same, what, ": ", scores, " scores but ", same, " same flags");
+}
+// Correct decisions among pairs idx at thr.
+inline int64_t correct_count(const std::vector<double>& s, const std::vector<uint8_t>& same,
+                             const std::vector<int64_t>& idx, double thr, ScoreRule rule) {
+  int64_t n = 0;
+  for (int64_t i : idx) {
+    const double v = s[static_cast<size_t>(i)];
+    const bool is_same = same[static_cast<size_t>(i)] != 0;
+    if (rule == ScoreRule::similarity_strict) n += is_same ? (v > thr) : (v < thr);
+    else n += (v < thr) == is_same;
+  }
+  return n;
+}
+inline std::vector<int64_t> all_indices(size_t n) {
+  std::vector<int64_t> idx(n);
+  for (size_t i = 0; i < n; ++i) idx[i] = static_cast<int64_t>(i);
+  return idx;
+}
+}  // namespace detail
+
+// Accuracy of the pairs idx (all pairs when empty) at one threshold.
+inline double accuracy_at(const std::vector<double>& scores, const std::vector<uint8_t>& same, double threshold,
+                          ScoreRule rule, std::vector<int64_t> idx = {}) {
+  detail::check_pairs(scores.size(), same.size(), "accuracy_at");
+  if (idx.empty()) idx = detail::all_indices(scores.size());
+  return static_cast<double>(detail::correct_count(scores, same, idx, threshold, rule)) / static_cast<double>(idx.size());
+}
+
+struct ThresholdResult {
+  double threshold = 0;
+  double accuracy = 0;  // on the pairs the threshold was chosen on
+};
+
+// The protocol's threshold over the pairs idx (all pairs when empty).
+inline ThresholdResult best_threshold(const std::vector<double>& scores, const std::vector<uint8_t>& same,
+                                      const VerificationProtocol& p, std::vector<int64_t> idx = {}) {
+  detail::check_pairs(scores.size(), same.size(), "best_threshold");
+  check<ConfigError>(!p.thresholds.empty(), "best_threshold: empty threshold grid");
+  if (idx.empty()) idx = detail::all_indices(scores.size());
+  check<ShapeError>(!idx.empty(), "best_threshold: no pairs");
+  int64_t best = -1, count = 0;
+  double sum = 0, first = 0;
+  for (double thr : p.thresholds) {
+    const int64_t c = detail::correct_count(scores, same, idx, thr, p.rule);
+    if (c > best) {
+      best = c;
+      first = thr;
+      sum = thr;
+      count = 1;
+    } else if (c == best) {
+      sum += thr;
+      ++count;
+    }
+  }
+  const double thr = p.choice == ThresholdChoice::first_maximum ? first : sum / static_cast<double>(count);
+  return {thr, static_cast<double>(best) / static_cast<double>(idx.size())};
+}
+
+struct KFoldResult {
+  std::vector<double> fold_accuracy;
+  std::vector<double> fold_threshold;
+  double mean_accuracy = 0;
+  double std_accuracy = 0;  // population standard deviation over folds
+};
+
+// Fold k = the k-th contiguous block of n / folds pairs (n must divide evenly).
+inline std::vector<int64_t> fold_indices(size_t n, int folds, int k, bool test) {
+  check<ShapeError>(folds > 1 && n % static_cast<size_t>(folds) == 0, "k-fold: ", n,
+                    " pairs do not split into ", folds, " equal folds");
+  const int64_t per = static_cast<int64_t>(n) / folds;
+  std::vector<int64_t> idx;
+  for (int64_t i = 0; i < static_cast<int64_t>(n); ++i)
+    if ((i / per == k) == test) idx.push_back(i);
+  return idx;
+}
+
+namespace detail {
+inline void finish(KFoldResult& r) {
+  double s = 0, ss = 0;
+  for (double a : r.fold_accuracy) s += a;
+  r.mean_accuracy = s / static_cast<double>(r.fold_accuracy.size());
+  for (double a : r.fold_accuracy) ss += (a - r.mean_accuracy) * (a - r.mean_accuracy);
+  r.std_accuracy = std::sqrt(ss / static_cast<double>(r.fold_accuracy.size()));
+}
+}  // namespace detail
+
+// k-fold accuracy on fixed scores (P1 with cosine scores; insightface with squared distances).
+inline KFoldResult kfold_accuracy(const std::vector<double>& scores, const std::vector<uint8_t>& same,
+                                  const VerificationProtocol& p) {
+  detail::check_pairs(scores.size(), same.size(), "kfold_accuracy");
+  KFoldResult r;
+  for (int k = 0; k < p.folds; ++k) {
+    const auto thr = best_threshold(scores, same, p, fold_indices(scores.size(), p.folds, k, false)).threshold;
+    r.fold_threshold.push_back(thr);
+    r.fold_accuracy.push_back(accuracy_at(scores, same, thr, p.rule, fold_indices(scores.size(), p.folds, k, true)));
+  }
+  detail::finish(r);
+  return r;
+}
+
+// Cosine of two vectors (NaN-free: 0 when a norm is 0).
+template <class T>
+double cosine_similarity(const T* a, const T* b, int64_t d) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t k = 0; k < d; ++k) {
+    ab += static_cast<double>(a[k]) * b[k];
+    aa += static_cast<double>(a[k]) * a[k];
+    bb += static_cast<double>(b[k]) * b[k];
+  }
+  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
+}
+template <class T>
+double squared_distance(const T* a, const T* b, int64_t d) {
+  double s = 0;
+  for (int64_t k = 0; k < d; ++k) s += (static_cast<double>(a[k]) - b[k]) * (static_cast<double>(a[k]) - b[k]);
+  return s;
+}
+
+// Cosines of the rows of a and b (host tensors [n, d]): P1 scores.
+template <class T>
+std::vector<double> pair_cosines(const Tensor<T, cpu>& a, const Tensor<T, cpu>& b) {
+  check_same_shape(a, b, "pair_cosines");
+  check_rank(a, 2, "pair_cosines");
+  std::vector<double> s(static_cast<size_t>(a.dim(0)));
+  for (int64_t i = 0; i < a.dim(0); ++i) s[static_cast<size_t>(i)] = cosine_similarity(a.data() + i * a.dim(1), b.data() + i * a.dim(1), a.dim(1));
+  return s;
+}
+
+// P2 (recognition.md 7.5): per fold, subtract the mean feature of both images of all training-fold
+// pairs, L2-normalise, score = dot product; threshold as the protocol says (lfw_cosine()).
+template <class T>
+KFoldResult kfold_accuracy_mean_subtracted(const Tensor<T, cpu>& a, const Tensor<T, cpu>& b,
+                                           const std::vector<uint8_t>& same, const VerificationProtocol& p) {
+  check_same_shape(a, b, "kfold_accuracy_mean_subtracted");
+  check_rank(a, 2, "kfold_accuracy_mean_subtracted");
+  const int64_t n = a.dim(0), d = a.dim(1);
+  detail::check_pairs(static_cast<size_t>(n), same.size(), "kfold_accuracy_mean_subtracted");
+  KFoldResult r;
+  std::vector<double> ca(static_cast<size_t>(d)), cb(static_cast<size_t>(d)), mu(static_cast<size_t>(d));
+  for (int k = 0; k < p.folds; ++k) {
+    const auto train = fold_indices(static_cast<size_t>(n), p.folds, k, false);
+    std::fill(mu.begin(), mu.end(), 0.0);
+    for (int64_t i : train)
+      for (int64_t j = 0; j < d; ++j) mu[j] += static_cast<double>(a.data()[i * d + j]) + b.data()[i * d + j];
+    for (auto& v : mu) v /= static_cast<double>(2 * train.size());
+    std::vector<double> scores(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j < d; ++j) {
+        ca[j] = a.data()[i * d + j] - mu[j];
+        cb[j] = b.data()[i * d + j] - mu[j];
+      }
+      scores[static_cast<size_t>(i)] = cosine_similarity(ca.data(), cb.data(), d);
+    }
+    const double thr = best_threshold(scores, same, p, train).threshold;
+    r.fold_threshold.push_back(thr);
+    r.fold_accuracy.push_back(accuracy_at(scores, same, thr, p.rule, fold_indices(static_cast<size_t>(n), p.folds, k, true)));
+  }
+  detail::finish(r);
+  return r;
+}
+
+struct RocPoint {
+  double threshold, tpr, fpr;
+};
+
+// TPR = TP / (TP + FN), FPR = FP / (FP + TN) per threshold (0 when a denominator is 0), with
+// "accepted as same" = score > thr (similarity) or score < thr (distance).
+inline std::vector<RocPoint> roc(const std::vector<double>& scores, const std::vector<uint8_t>& same,
+                                 const std::vector<double>& thresholds, ScoreRule rule) {
+  detail::check_pairs(scores.size(), same.size(), "roc");
+  std::vector<RocPoint> out;
+  for (double thr : thresholds) {
+    int64_t tp = 0, fn = 0, fp = 0, tn = 0;
+    for (size_t i = 0; i < scores.size(); ++i) {
+      const bool accept = rule == ScoreRule::distance ? scores[i] < thr : scores[i] > thr;
+      if (same[i]) accept ? ++tp : ++fn;
+      else accept ? ++fp : ++tn;
+    }
+    out.push_back({thr, tp + fn ? double(tp) / double(tp + fn) : 0.0, fp + tn ? double(fp) / double(fp + tn) : 0.0});
+  }
+  return out;
+}
+
+// Writes "threshold,tpr,fpr" rows; the file appears complete or not at all (tmp + rename).
+inline void write_roc_csv(const std::string& path, const std::vector<RocPoint>& points) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    check<IoError>(f.good(), "write_roc_csv: cannot open ", tmp, " for writing");
+    f.precision(10);
+    f << "threshold,tpr,fpr\n";
+    for (const auto& p : points) f << p.threshold << ',' << p.tpr << ',' << p.fpr << '\n';
+    f.flush();
+    if (!f.good()) {
+      std::remove(tmp.c_str());
+      fail<IoError>("write_roc_csv: error while writing ", tmp);
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    fail<IoError>("write_roc_csv: cannot rename ", tmp, " to ", path);
+  }
+}
+
+struct TarAtFar {
+  double tar = 0;        // fraction of genuine pairs accepted
+  double far = 0;        // achieved fraction of impostor pairs accepted (<= target)
+  double threshold = 0;  // accept iff score > threshold (similarity) or score < threshold (distance)
+};
+
+// TAR at the largest achievable FAR not above far_target. Tie rule: pairs with equal scores are
+// accepted or rejected together; with k = floor(far_target * impostors), the threshold is the
+// (k+1)-th most impostor-like score and only scores strictly beyond it are accepted, so at most
+// k impostors pass (FAR may end below the target when impostor scores tie). For similarity scores
+// "beyond" means greater, for distances smaller. If k >= impostors everything is accepted.
+inline TarAtFar tar_at_far(const std::vector<double>& scores, const std::vector<uint8_t>& same, double far_target,
+                           ScoreRule rule = ScoreRule::similarity_strict) {
+  detail::check_pairs(scores.size(), same.size(), "tar_at_far");
+  check<ConfigError>(far_target >= 0 && far_target <= 1, "tar_at_far: target FAR ", far_target, " not in [0, 1]");
+  const double sign = rule == ScoreRule::distance ? -1.0 : 1.0;  // work on "higher = more similar"
+  std::vector<double> imp, gen;
+  for (size_t i = 0; i < scores.size(); ++i) (same[i] ? gen : imp).push_back(sign * scores[i]);
+  check<ShapeError>(!imp.empty() && !gen.empty(), "tar_at_far: needs genuine and impostor pairs, got ", gen.size(),
+                    " and ", imp.size());
+  std::sort(imp.begin(), imp.end(), std::greater<double>());
+  const auto k = static_cast<size_t>(std::floor(far_target * static_cast<double>(imp.size()) + 1e-9));
+  TarAtFar r;
+  if (k >= imp.size()) {
+    r.threshold = -std::numeric_limits<double>::infinity();
+    r.tar = r.far = 1.0;
+  } else {
+    r.threshold = imp[k];
+    int64_t fa = 0, ta = 0;
+    for (double v : imp) fa += v > r.threshold;
+    for (double v : gen) ta += v > r.threshold;
+    r.far = double(fa) / double(imp.size());
+    r.tar = double(ta) / double(gen.size());
+  }
+  r.threshold *= sign;
+  return r;
+}
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/verification.hpp
 // ---- end rfcf/recognition.hpp
 // ---- begin rfcf/models.hpp
 // models: see docs/ and the headers in rfcf/models/.
