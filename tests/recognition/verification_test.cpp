@@ -134,6 +134,15 @@ TEST_CASE("ROC points and CSV", "[recognition][verification]") {
   CHECK(line1 == "0,1,1");
   std::remove(path.c_str());
   CHECK_THROWS_AS(write_roc_csv("/nonexistent_dir_rfcf/roc.csv", r), IoError);
+  // Fold-averaged ROC: fold 0 of the ten-fold set has one impostor at 0.7 (FPR 0.5 there at 0.65).
+  std::vector<double> t;
+  std::vector<uint8_t> tsame;
+  ten_folds(t, tsame, false);
+  VerificationProtocol p = VerificationProtocol::lfw_cosine();
+  p.thresholds = {0.5, 0.65};
+  auto kr = kfold_roc(t, tsame, p);
+  CHECK((kr[0].tpr == 1.0 && kr[0].fpr == Approx(0.05)));
+  CHECK((kr[1].tpr == Approx(0.5) && kr[1].fpr == Approx(0.05)));
 }
 
 TEST_CASE("TAR at FAR with the documented tie rule", "[recognition][verification]") {
@@ -231,6 +240,7 @@ TEST_CASE("embedding helpers: normalise, flip-sum, flip-concat, cosine", "[recog
   const double a[2] = {1, 0}, b[2] = {1, 1};
   CHECK(cosine_similarity(a, b, 2) == Approx(std::sqrt(0.5)));
   CHECK(squared_distance(a, b, 2) == 1.0);
+  CHECK(pair_squared_distances(f, g) == std::vector<double>{4 + 4, 25 + 36});
   CHECK_THROWS_AS(flip_concat(f, Tensor<float, cpu>(Shape{2, 3})), ShapeError);
 }
 

@@ -186,6 +186,17 @@ std::vector<double> pair_cosines(const Tensor<T, cpu>& a, const Tensor<T, cpu>& 
   return s;
 }
 
+// Squared Euclidean distances of the rows of a and b (insightface scores; 2 - 2 cos for unit rows).
+template <class T>
+std::vector<double> pair_squared_distances(const Tensor<T, cpu>& a, const Tensor<T, cpu>& b) {
+  check_same_shape(a, b, "pair_squared_distances");
+  check_rank(a, 2, "pair_squared_distances");
+  std::vector<double> s(static_cast<size_t>(a.dim(0)));
+  for (int64_t i = 0; i < a.dim(0); ++i)
+    s[static_cast<size_t>(i)] = squared_distance(a.data() + i * a.dim(1), b.data() + i * a.dim(1), a.dim(1));
+  return s;
+}
+
 // P2 (recognition.md 7.5): per fold, subtract the mean feature of both images of all training-fold
 // pairs, L2-normalise, score = dot product; threshold as the protocol says (lfw_cosine()).
 template <class T>
@@ -239,6 +250,29 @@ inline std::vector<RocPoint> roc(const std::vector<double>& scores, const std::v
     out.push_back({thr, tp + fn ? double(tp) / double(tp + fn) : 0.0, fp + tn ? double(fp) / double(fp + tn) : 0.0});
   }
   return out;
+}
+
+// insightface ROC (10.2 step 6): TPR and FPR per threshold on each test fold, averaged over folds.
+inline std::vector<RocPoint> kfold_roc(const std::vector<double>& scores, const std::vector<uint8_t>& same,
+                                       const VerificationProtocol& p) {
+  detail::check_pairs(scores.size(), same.size(), "kfold_roc");
+  std::vector<RocPoint> mean;
+  for (int k = 0; k < p.folds; ++k) {
+    std::vector<double> s;
+    std::vector<uint8_t> f;
+    for (int64_t i : fold_indices(scores.size(), p.folds, k, true)) {
+      s.push_back(scores[static_cast<size_t>(i)]);
+      f.push_back(same[static_cast<size_t>(i)]);
+    }
+    auto r = roc(s, f, p.thresholds, p.rule);
+    if (mean.empty()) mean.assign(r.size(), RocPoint{0, 0, 0});
+    for (size_t j = 0; j < r.size(); ++j) {
+      mean[j].threshold = r[j].threshold;
+      mean[j].tpr += r[j].tpr / p.folds;
+      mean[j].fpr += r[j].fpr / p.folds;
+    }
+  }
+  return mean;
 }
 
 // Writes "threshold,tpr,fpr" rows; the file appears complete or not at all (tmp + rename).
