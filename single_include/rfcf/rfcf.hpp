@@ -2731,9 +2731,13 @@ inline std::vector<RocPoint> kfold_roc(const std::vector<double>& scores, const 
     if (mean.empty()) mean.assign(r.size(), RocPoint{0, 0, 0});
     for (size_t j = 0; j < r.size(); ++j) {
       mean[j].threshold = r[j].threshold;
-      mean[j].tpr += r[j].tpr / p.folds;
-      mean[j].fpr += r[j].fpr / p.folds;
+      mean[j].tpr += r[j].tpr;
+      mean[j].fpr += r[j].fpr;
     }
+  }
+  for (auto& m : mean) {
+    m.tpr /= p.folds;
+    m.fpr /= p.folds;
   }
   return mean;
 }

@@ -141,8 +141,10 @@ TEST_CASE("ROC points and CSV", "[recognition][verification]") {
   VerificationProtocol p = VerificationProtocol::lfw_cosine();
   p.thresholds = {0.5, 0.65};
   auto kr = kfold_roc(t, tsame, p);
-  CHECK((kr[0].tpr == 1.0 && kr[0].fpr == Approx(0.05)));
-  CHECK((kr[1].tpr == Approx(0.5) && kr[1].fpr == Approx(0.05)));
+  CHECK(kr[0].tpr == Approx(1.0));
+  CHECK(kr[0].fpr == Approx(0.05));
+  CHECK(kr[1].tpr == Approx(0.5));
+  CHECK(kr[1].fpr == Approx(0.05));
 }
 
 TEST_CASE("TAR at FAR with the documented tie rule", "[recognition][verification]") {
