@@ -1470,130 +1470,29 @@ class Sequential {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/sequential.hpp
-// ---- end rfcf/nn.hpp
-// ---- begin rfcf/io.hpp
-// io: checkpoint and data file readers/writers (see docs/checkpoints.md).
-// ---- begin rfcf/io/atomic_file.hpp
-// Atomic file replacement: the content goes to "<path>.tmp-<random>" in the same directory,
-// is flushed to disk (fsync), then renamed over <path>. Readers see either the old file or
-// the complete new one; on any failure the temporary file is removed and <path> is untouched.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
+// ---- begin rfcf/nn/state_dict.hpp
+// State dicts: a model's parameters, buffers and counters as named host tensors, in visit
+// order with PyTorch names. load_state_dict checks everything first (missing, unexpected
+// and mis-shaped keys are reported together) and only then copies, so a failed strict load
+// leaves the model untouched. Values are converted to the model's element type.
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
-#include <functional>
-#include <random>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
+// ---- begin rfcf/io/host_tensor.hpp
+// HostTensor: a tensor read from (or about to be written to) a file — dtype, shape and raw
+// little-endian bytes in host memory. TensorMap: named HostTensors in insertion order (the
+// order of a state dict). Typed accessors convert between element types on request.
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
-namespace rfcf::io {
-
-// Buffered writer on a file descriptor, handed to atomic_write callbacks.
-class FileWriter {
- public:
-  FileWriter(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  void write(const void* data, size_t n) {
-    const auto* p = static_cast<const uint8_t*>(data);
-    if (buffer_.size() + n > kBuffer) flush();
-    if (n >= kBuffer) {
-      write_all(p, n);
-    } else {
-      buffer_.insert(buffer_.end(), p, p + n);
-    }
-  }
-  void write(const std::string& s) { write(s.data(), s.size()); }
-  void flush() {
-    write_all(buffer_.data(), buffer_.size());
-    buffer_.clear();
-  }
-  uint64_t bytes_written() const { return written_ + buffer_.size(); }
-
- private:
-  static constexpr size_t kBuffer = 1 << 20;
-  void write_all(const uint8_t* p, size_t n) {
-    while (n > 0) {
-      const ssize_t k = ::write(fd_, p, n);
-      if (k < 0 && errno == EINTR) continue;
-      if (k <= 0) fail<IoError>("cannot write '", path_, "': ", std::strerror(errno));
-      p += k;
-      n -= static_cast<size_t>(k);
-      written_ += static_cast<uint64_t>(k);
-    }
-  }
-  int fd_;
-  std::string path_;
-  std::vector<uint8_t> buffer_;
-  uint64_t written_ = 0;
-};
-
-namespace detail {
-inline std::string temp_suffix() {
-  static thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                          (static_cast<uint64_t>(::getpid()) << 32)};
-  static const char* digits = "0123456789abcdefghijklmnopqrstuvwxyz";
-  std::string s;
-  uint64_t x = rng();
-  for (int i = 0; i < 10; ++i, x /= 36) s += digits[x % 36];
-  return s;
-}
-inline std::string parent_dir(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-}  // namespace detail
-
-// Writes `path` atomically; `produce(FileWriter&)` writes the content. Exceptions thrown by
-// `produce` propagate after the temporary file has been removed.
-inline void atomic_write(const std::string& path, const std::function<void(FileWriter&)>& produce) {
-  std::string tmp;
-  int fd = -1;
-  for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
-    tmp = path + ".tmp-" + detail::temp_suffix();
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno != EEXIST) break;
-  }
-  if (fd < 0) fail<IoError>("cannot create '", tmp, "' (to write '", path, "'): ", std::strerror(errno));
-  try {
-    FileWriter w(fd, path);
-    produce(w);
-    w.flush();
-    if (::fsync(fd) != 0) fail<IoError>("cannot flush '", path, "' to disk: ", std::strerror(errno));
-    const int rc = ::close(fd);
-    fd = -1;
-    if (rc != 0) fail<IoError>("cannot close '", tmp, "': ", std::strerror(errno));
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-      fail<IoError>("cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno));
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  // Make the rename itself durable; failure here does not invalidate the written file.
-  const int dfd = ::open(detail::parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
-
-inline void atomic_write(const std::string& path, const void* data, size_t n) {
-  atomic_write(path, [&](FileWriter& w) { w.write(data, n); });
-}
-inline void atomic_write(const std::string& path, const std::vector<uint8_t>& bytes) {
-  atomic_write(path, bytes.data(), bytes.size());
-}
-inline void atomic_write(const std::string& path, const std::string& text) {
-  atomic_write(path, text.data(), text.size());
-}
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/atomic_file.hpp
 // ---- begin rfcf/io/dtype.hpp
 // Element types of tensors stored in checkpoint files, and the half/bfloat16 conversions
 // needed to turn them into float. Data in every supported file format is little-endian.
@@ -1717,59 +1616,6 @@ inline uint16_t float_to_bf16(float f) {
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/dtype.hpp
-// ---- begin rfcf/io/file_bytes.hpp
-// Reading whole files into memory (checkpoints are at most a few hundred MB) and
-// little-endian integer loads from byte buffers.
-#include <cerrno>
-#include <cstdint>
-#include <cstdio>
-#include <cstring>
-#include <string>
-#include <vector>
-
-
-namespace rfcf::io {
-
-// The whole content of a file; IoError if it cannot be opened or read.
-inline std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail<IoError>("cannot open '", path, "': ", std::strerror(errno));
-  std::vector<uint8_t> data;
-  uint8_t buf[1 << 16];
-  for (;;) {
-    const size_t got = std::fread(buf, 1, sizeof(buf), f);
-    data.insert(data.end(), buf, buf + got);
-    if (got < sizeof(buf)) break;
-  }
-  const bool error = std::ferror(f) != 0;
-  std::fclose(f);
-  if (error) fail<IoError>("error while reading '", path, "'");
-  return data;
-}
-
-namespace detail {
-template <class T>
-inline T load_le(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
-}
-}  // namespace detail
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/file_bytes.hpp
-// ---- begin rfcf/io/host_tensor.hpp
-// HostTensor: a tensor read from (or about to be written to) a file — dtype, shape and raw
-// little-endian bytes in host memory. TensorMap: named HostTensors in insertion order (the
-// order of a state dict). Typed accessors convert between element types on request.
-#include <cstdint>
-#include <cstring>
-#include <limits>
-#include <string>
-#include <unordered_map>
-#include <utility>
-#include <vector>
-
 
 namespace rfcf::io {
 
@@ -1957,11 +1803,419 @@ class TensorMap {
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/host_tensor.hpp
-// ---- begin rfcf/io/insightface_bin.hpp
-// insightface verification sets (lfw.bin, cfp_fp.bin, agedb_30.bin; formats.md 5): a pickle of
-// (bins, issame_list). Images are encoded files (JPEG), either Python-2 byte strings or numpy
-// uint8 arrays; images 2k and 2k+1 form pair k.
+// ---- begin rfcf/io/safetensors.hpp
+// safetensors reader and writer (formats.md section 3). The reader validates everything
+// before it trusts it: header size, JSON syntax, duplicate keys, dtype, shape/byte-size
+// agreement (overflow-checked) and that the tensors' byte ranges tile the buffer exactly.
+// The writer pads the header to a multiple of 8, writes tensors in sorted key order back to
+// back, stores metadata as strings, and replaces the file atomically.
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+// ---- begin rfcf/io/atomic_file.hpp
+// Atomic file replacement: the content goes to "<path>.tmp-<random>" in the same directory,
+// is flushed to disk (fsync), then renamed over <path>. Readers see either the old file or
+// the complete new one; on any failure the temporary file is removed and <path> is untouched.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+// Buffered writer on a file descriptor, handed to atomic_write callbacks.
+class FileWriter {
+ public:
+  FileWriter(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  void write(const void* data, size_t n) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    if (buffer_.size() + n > kBuffer) flush();
+    if (n >= kBuffer) {
+      write_all(p, n);
+    } else {
+      buffer_.insert(buffer_.end(), p, p + n);
+    }
+  }
+  void write(const std::string& s) { write(s.data(), s.size()); }
+  void flush() {
+    write_all(buffer_.data(), buffer_.size());
+    buffer_.clear();
+  }
+  uint64_t bytes_written() const { return written_ + buffer_.size(); }
+
+ private:
+  static constexpr size_t kBuffer = 1 << 20;
+  void write_all(const uint8_t* p, size_t n) {
+    while (n > 0) {
+      const ssize_t k = ::write(fd_, p, n);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) fail<IoError>("cannot write '", path_, "': ", std::strerror(errno));
+      p += k;
+      n -= static_cast<size_t>(k);
+      written_ += static_cast<uint64_t>(k);
+    }
+  }
+  int fd_;
+  std::string path_;
+  std::vector<uint8_t> buffer_;
+  uint64_t written_ = 0;
+};
+
+namespace detail {
+inline std::string temp_suffix() {
+  static thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                          (static_cast<uint64_t>(::getpid()) << 32)};
+  static const char* digits = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string s;
+  uint64_t x = rng();
+  for (int i = 0; i < 10; ++i, x /= 36) s += digits[x % 36];
+  return s;
+}
+inline std::string parent_dir(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+}  // namespace detail
+
+// Writes `path` atomically; `produce(FileWriter&)` writes the content. Exceptions thrown by
+// `produce` propagate after the temporary file has been removed.
+inline void atomic_write(const std::string& path, const std::function<void(FileWriter&)>& produce) {
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
+    tmp = path + ".tmp-" + detail::temp_suffix();
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) fail<IoError>("cannot create '", tmp, "' (to write '", path, "'): ", std::strerror(errno));
+  try {
+    FileWriter w(fd, path);
+    produce(w);
+    w.flush();
+    if (::fsync(fd) != 0) fail<IoError>("cannot flush '", path, "' to disk: ", std::strerror(errno));
+    const int rc = ::close(fd);
+    fd = -1;
+    if (rc != 0) fail<IoError>("cannot close '", tmp, "': ", std::strerror(errno));
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+      fail<IoError>("cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno));
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  // Make the rename itself durable; failure here does not invalidate the written file.
+  const int dfd = ::open(detail::parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+inline void atomic_write(const std::string& path, const void* data, size_t n) {
+  atomic_write(path, [&](FileWriter& w) { w.write(data, n); });
+}
+inline void atomic_write(const std::string& path, const std::vector<uint8_t>& bytes) {
+  atomic_write(path, bytes.data(), bytes.size());
+}
+inline void atomic_write(const std::string& path, const std::string& text) {
+  atomic_write(path, text.data(), text.size());
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/atomic_file.hpp
+// ---- begin rfcf/io/file_bytes.hpp
+// Reading whole files into memory (checkpoints are at most a few hundred MB) and
+// little-endian integer loads from byte buffers.
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+// The whole content of a file; IoError if it cannot be opened or read.
+inline std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail<IoError>("cannot open '", path, "': ", std::strerror(errno));
+  std::vector<uint8_t> data;
+  uint8_t buf[1 << 16];
+  for (;;) {
+    const size_t got = std::fread(buf, 1, sizeof(buf), f);
+    data.insert(data.end(), buf, buf + got);
+    if (got < sizeof(buf)) break;
+  }
+  const bool error = std::ferror(f) != 0;
+  std::fclose(f);
+  if (error) fail<IoError>("error while reading '", path, "'");
+  return data;
+}
+
+namespace detail {
+template <class T>
+inline T load_le(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+}  // namespace detail
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/file_bytes.hpp
+
+namespace rfcf::io {
+
+using Metadata = std::map<std::string, std::string>;
+
+struct SafetensorsFile {
+  TensorMap tensors;  // in the order of their data offsets
+  Metadata metadata;  // "__metadata__", empty if absent
+};
+
+struct SafetensorsLimits {
+  uint64_t max_header_bytes = 100ull * 1000 * 1000;  // as in the reference library
+  int max_rank = 8;
+};
+
+namespace detail {
+
+inline bool safetensors_dtype(const std::string& s, DType& out) {
+  static const std::pair<const char*, DType> known[] = {
+      {"BOOL", DType::Bool}, {"U8", DType::U8},   {"I8", DType::I8},     {"I16", DType::I16},
+      {"I32", DType::I32},   {"I64", DType::I64}, {"F16", DType::F16},   {"BF16", DType::BF16},
+      {"F32", DType::F32},   {"F64", DType::F64}};
+  for (auto& [name, t] : known)
+    if (s == name) {
+      out = t;
+      return true;
+    }
+  return false;
+}
+
+inline bool json_uint(const nlohmann::json& j, uint64_t& out) {
+  if (j.is_number_unsigned()) {
+    out = j.get<uint64_t>();
+    return true;
+  }
+  if (j.is_number_integer() && j.get<int64_t>() >= 0) {
+    out = static_cast<uint64_t>(j.get<int64_t>());
+    return true;
+  }
+  return false;
+}
+
+// Parses the JSON header; duplicate keys in any object and nesting deeper than the format
+// needs are errors (caught while parsing, before the document is built).
+inline nlohmann::json parse_header_json(const char* begin, const char* end, const std::string& where) {
+  std::vector<std::set<std::string>> keys;
+  auto cb = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (depth > 4) fail<FormatError>(where, ": header JSON is nested too deeply");
+    if (ev == E::object_start) keys.emplace_back();
+    else if (ev == E::object_end && !keys.empty()) keys.pop_back();
+    else if (ev == E::key && !keys.empty()) {
+      const std::string& k = parsed.get_ref<const std::string&>();
+      if (!keys.back().insert(k).second) fail<FormatError>(where, ": duplicate key '", k, "' in header");
+    }
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(begin, end, cb, /*allow_exceptions=*/true);
+  } catch (const nlohmann::json::exception& e) {
+    fail<FormatError>(where, ": header is not valid JSON: ", e.what());
+  }
+}
+
+}  // namespace detail
+
+// Parses a complete safetensors file held in memory. `where` names it in error messages.
+inline SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& where = "safetensors",
+                                         const SafetensorsLimits& limits = {}) {
+  check<FormatError>(size >= 8, where, ": file of ", size, " bytes is too short for a safetensors header");
+  const uint64_t n = detail::load_le<uint64_t>(data);
+  check<FormatError>(n <= limits.max_header_bytes, where, ": header length ", n, " exceeds the limit of ",
+                     limits.max_header_bytes, " bytes");
+  check<FormatError>(n <= size - 8, where, ": header length ", n, " runs past the end of the ", size, "-byte file");
+  check<FormatError>(n >= 2 && data[8] == '{', where, ": header must be a JSON object starting with '{' (offset 8)");
+  const char* hb = reinterpret_cast<const char*>(data + 8);
+  const nlohmann::json header = detail::parse_header_json(hb, hb + n, where);
+  check<FormatError>(header.is_object(), where, ": header is not a JSON object");
+
+  const uint8_t* buffer = data + 8 + n;
+  const uint64_t buffer_size = size - 8 - n;
+
+  struct Entry {
+    std::string name;
+    DType dtype;
+    std::vector<int64_t> shape;
+    uint64_t begin, end;
+  };
+  std::vector<Entry> entries;
+  SafetensorsFile out;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const nlohmann::json& v = it.value();
+    if (name == "__metadata__") {
+      check<FormatError>(v.is_object(), where, ": __metadata__ must be an object of strings");
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        check<FormatError>(m.value().is_string(), where, ": __metadata__ value of '", m.key(), "' is not a string");
+        out.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    const std::string what = where + ": tensor '" + name + "'";
+    check<FormatError>(v.is_object(), what, ": entry is not an object");
+    auto dt = v.find("dtype");
+    auto sh = v.find("shape");
+    auto off = v.find("data_offsets");
+    check<FormatError>(dt != v.end() && sh != v.end() && off != v.end(), what,
+                       ": entry needs 'dtype', 'shape' and 'data_offsets'");
+    check<FormatError>(dt->is_string(), what, ": dtype is not a string");
+    Entry e;
+    e.name = name;
+    const std::string dname = dt->get<std::string>();
+    if (!detail::safetensors_dtype(dname, e.dtype)) {
+      static const std::set<std::string> unsupported = {"U16", "U32", "U64", "F8_E4M3", "F8_E5M2"};
+      if (unsupported.count(dname)) fail<FormatError>(what, ": dtype ", dname, " is not supported by rfcf");
+      fail<FormatError>(what, ": unknown dtype '", dname, "'");
+    }
+    check<FormatError>(sh->is_array(), what, ": shape is not an array");
+    check<FormatError>(static_cast<int>(sh->size()) <= limits.max_rank, what, ": rank ", sh->size(),
+                       " exceeds the limit of ", limits.max_rank);
+    for (const auto& d : *sh) {
+      uint64_t u;
+      check<FormatError>(detail::json_uint(d, u) && u <= static_cast<uint64_t>(INT64_MAX), what,
+                         ": shape entries must be non-negative integers");
+      e.shape.push_back(static_cast<int64_t>(u));
+    }
+    check<FormatError>(off->is_array() && off->size() == 2, what, ": data_offsets must be [begin, end]");
+    check<FormatError>(detail::json_uint((*off)[0], e.begin) && detail::json_uint((*off)[1], e.end), what,
+                       ": data_offsets must be non-negative integers");
+    check<FormatError>(e.begin <= e.end, what, ": data_offsets [", e.begin, ", ", e.end, "] are reversed");
+    check<FormatError>(e.end <= buffer_size, what, ": data_offsets end ", e.end, " is past the ", buffer_size,
+                       "-byte buffer");
+    const int64_t numel = checked_numel(e.shape, what);
+    int64_t nbytes = 0;
+    check<FormatError>(detail::mul_ok(numel, static_cast<int64_t>(element_size(e.dtype)), nbytes), what,
+                       ": byte size overflows");
+    check<FormatError>(static_cast<uint64_t>(nbytes) == e.end - e.begin, what, ": shape ", shape_str(e.shape),
+                       " of ", dname, " needs ", nbytes, " bytes but data_offsets [", e.begin, ", ", e.end,
+                       ") hold ", e.end - e.begin);
+    entries.push_back(std::move(e));
+  }
+
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t pos = 0;
+  for (const Entry& e : entries) {
+    check<FormatError>(e.begin == pos, where, ": tensor '", e.name, "' starts at buffer offset ", e.begin,
+                       " but the previous tensor ends at ", pos, " (byte ranges must tile the buffer)");
+    pos = e.end;
+  }
+  check<FormatError>(pos == buffer_size, where, ": tensors end at buffer offset ", pos, " but the buffer has ",
+                     buffer_size, " bytes");
+
+  for (Entry& e : entries) {
+    HostTensor t;
+    t.dtype = e.dtype;
+    t.shape = std::move(e.shape);
+    t.bytes.assign(buffer + e.begin, buffer + e.end);
+    out.tensors.insert_new(e.name, std::move(t));
+  }
+  return out;
+}
+
+inline SafetensorsFile read_safetensors_file(const std::string& path, const SafetensorsLimits& limits = {}) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return parse_safetensors(bytes.data(), bytes.size(), path, limits);
+}
+
+// Tensors only (metadata dropped); see read_safetensors_file for both.
+inline TensorMap read_safetensors(const std::string& path, Metadata* metadata = nullptr) {
+  SafetensorsFile f = read_safetensors_file(path);
+  if (metadata) *metadata = std::move(f.metadata);
+  return std::move(f.tensors);
+}
+
+// The complete file content: 8-byte length, space-padded header, tensors in sorted key order.
+inline std::vector<uint8_t> serialize_safetensors(const TensorMap& tensors, const Metadata& metadata = {}) {
+  std::vector<const std::pair<std::string, HostTensor>*> sorted;
+  for (const auto& kv : tensors) sorted.push_back(&kv);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  uint64_t offset = 0;
+  for (auto* kv : sorted) {
+    const HostTensor& t = kv->second;
+    check<Error>(kv->first != "__metadata__", "safetensors: '__metadata__' cannot be a tensor name");
+    const int64_t numel = checked_numel(t.shape, "safetensors tensor '" + kv->first + "'");
+    check<Error>(static_cast<uint64_t>(numel) * element_size(t.dtype) == t.bytes.size(), "safetensors: tensor '",
+                 kv->first, "' of shape ", shape_str(t.shape), " and dtype ", dtype_name(t.dtype), " holds ",
+                 t.bytes.size(), " bytes");
+    nlohmann::ordered_json e = nlohmann::ordered_json::object();
+    e["dtype"] = dtype_name(t.dtype);
+    e["shape"] = t.shape;
+    e["data_offsets"] = {offset, offset + t.bytes.size()};
+    header[kv->first] = std::move(e);
+    offset += t.bytes.size();
+  }
+  if (!metadata.empty()) {  // after the tensors, as the Python library writes it
+    nlohmann::ordered_json m = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : metadata) m[k] = v;
+    header["__metadata__"] = std::move(m);
+  }
+  std::string h;
+  try {
+    h = header.dump();
+  } catch (const nlohmann::json::exception& e) {
+    fail<Error>("safetensors: cannot encode the header (tensor names and metadata must be UTF-8): ", e.what());
+  }
+  h.append((8 - (8 + h.size()) % 8) % 8, ' ');
+  std::vector<uint8_t> out(8 + h.size());
+  const uint64_t n = h.size();
+  std::memcpy(out.data(), &n, 8);
+  std::memcpy(out.data() + 8, h.data(), h.size());
+  out.reserve(out.size() + offset);
+  for (auto* kv : sorted) out.insert(out.end(), kv->second.bytes.begin(), kv->second.bytes.end());
+  return out;
+}
+
+// Writes a safetensors file atomically (temporary file + fsync + rename).
+inline void write_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {}) {
+  atomic_write(path, serialize_safetensors(tensors, metadata));
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/safetensors.hpp
+// ---- begin rfcf/io/torch_file.hpp
+// PyTorch checkpoints: legacy (torch < 1.6, formats.md 1) and zip (torch >= 1.6, formats.md
+// 2) files, read with the data-only pickle interpreter. load_torch() returns the whole
+// saved object as a PyValue tree with every tensor materialised (offset and strides
+// honoured). find_state_dict() locates the state dict inside nested checkpoints.
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -2761,312 +3015,6 @@ inline UnpickleResult unpickle(const uint8_t* data, size_t size, const std::stri
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/pickle.hpp
-
-namespace rfcf::io {
-
-struct VerificationBin {
-  std::vector<std::string> images;  // encoded image files, 2 per pair
-  std::vector<bool> issame;         // one per pair
-  size_t pairs() const { return issame.size(); }
-};
-
-inline VerificationBin parse_verification_bin(const uint8_t* data, size_t size, const std::string& where = "verification .bin",
-                                              const PickleLimits& limits = {}) {
-  using K = PyValue::Kind;
-  const UnpickleResult r = unpickle(data, size, where, 0, limits);
-  if (r.end != size) fail<FormatError>(where, ": ", size - r.end, " unexpected bytes after the pickle");
-  const PyValue& top = *r.value;
-  if (!top.is_sequence() || top.items().size() != 2)
-    fail<FormatError>(where, ": expected a pair (bins, issame_list), found a ", top.type_name());
-  const PyValue& bins = *top.items()[0];
-  const PyValue& same = *top.items()[1];
-  if (!bins.is_sequence() || !same.is_sequence()) fail<FormatError>(where, ": bins and issame_list must be lists");
-  VerificationBin out;
-  out.images.reserve(bins.items().size());
-  for (size_t i = 0; i < bins.items().size(); ++i) {
-    const PyValue& b = *bins.items()[i];
-    if (b.is(K::Bytes)) {
-      out.images.push_back(b.as_bytes());
-    } else if (b.is(K::Array)) {
-      const HostTensor& t = b.tensor();
-      if (t.dtype != DType::U8) fail<FormatError>(where, ": image ", i, " is an array of ", dtype_name(t.dtype), ", not uint8");
-      out.images.emplace_back(t.bytes.begin(), t.bytes.end());
-    } else {
-      fail<FormatError>(where, ": image ", i, " is a ", b.type_name(), ", not bytes or a uint8 array");
-    }
-  }
-  for (size_t i = 0; i < same.items().size(); ++i) {
-    const PyValue& s = *same.items()[i];
-    if (s.is(K::Bool)) out.issame.push_back(s.as_bool());
-    else if (s.is(K::Int) && (s.as_int() == 0 || s.as_int() == 1)) out.issame.push_back(s.as_int() == 1);
-    else fail<FormatError>(where, ": issame entry ", i, " is a ", s.type_name(), ", not a bool");
-  }
-  if (out.images.size() != 2 * out.issame.size())
-    fail<FormatError>(where, ": ", out.images.size(), " images for ", out.issame.size(), " pairs (expected 2 per pair)");
-  return out;
-}
-
-inline VerificationBin read_verification_bin(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
-  return parse_verification_bin(bytes.data(), bytes.size(), path);
-}
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/insightface_bin.hpp
-// ---- begin rfcf/io/safetensors.hpp
-// safetensors reader and writer (formats.md section 3). The reader validates everything
-// before it trusts it: header size, JSON syntax, duplicate keys, dtype, shape/byte-size
-// agreement (overflow-checked) and that the tensors' byte ranges tile the buffer exactly.
-// The writer pads the header to a multiple of 8, writes tensors in sorted key order back to
-// back, stores metadata as strings, and replaces the file atomically.
-#include <algorithm>
-#include <cstdint>
-#include <cstring>
-#include <map>
-#include <set>
-#include <string>
-#include <vector>
-
-#include <nlohmann/json.hpp>
-
-
-namespace rfcf::io {
-
-using Metadata = std::map<std::string, std::string>;
-
-struct SafetensorsFile {
-  TensorMap tensors;  // in the order of their data offsets
-  Metadata metadata;  // "__metadata__", empty if absent
-};
-
-struct SafetensorsLimits {
-  uint64_t max_header_bytes = 100ull * 1000 * 1000;  // as in the reference library
-  int max_rank = 8;
-};
-
-namespace detail {
-
-inline bool safetensors_dtype(const std::string& s, DType& out) {
-  static const std::pair<const char*, DType> known[] = {
-      {"BOOL", DType::Bool}, {"U8", DType::U8},   {"I8", DType::I8},     {"I16", DType::I16},
-      {"I32", DType::I32},   {"I64", DType::I64}, {"F16", DType::F16},   {"BF16", DType::BF16},
-      {"F32", DType::F32},   {"F64", DType::F64}};
-  for (auto& [name, t] : known)
-    if (s == name) {
-      out = t;
-      return true;
-    }
-  return false;
-}
-
-inline bool json_uint(const nlohmann::json& j, uint64_t& out) {
-  if (j.is_number_unsigned()) {
-    out = j.get<uint64_t>();
-    return true;
-  }
-  if (j.is_number_integer() && j.get<int64_t>() >= 0) {
-    out = static_cast<uint64_t>(j.get<int64_t>());
-    return true;
-  }
-  return false;
-}
-
-// Parses the JSON header; duplicate keys in any object and nesting deeper than the format
-// needs are errors (caught while parsing, before the document is built).
-inline nlohmann::json parse_header_json(const char* begin, const char* end, const std::string& where) {
-  std::vector<std::set<std::string>> keys;
-  auto cb = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
-    using E = nlohmann::json::parse_event_t;
-    if (depth > 4) fail<FormatError>(where, ": header JSON is nested too deeply");
-    if (ev == E::object_start) keys.emplace_back();
-    else if (ev == E::object_end && !keys.empty()) keys.pop_back();
-    else if (ev == E::key && !keys.empty()) {
-      const std::string& k = parsed.get_ref<const std::string&>();
-      if (!keys.back().insert(k).second) fail<FormatError>(where, ": duplicate key '", k, "' in header");
-    }
-    return true;
-  };
-  try {
-    return nlohmann::json::parse(begin, end, cb, /*allow_exceptions=*/true);
-  } catch (const nlohmann::json::exception& e) {
-    fail<FormatError>(where, ": header is not valid JSON: ", e.what());
-  }
-}
-
-}  // namespace detail
-
-// Parses a complete safetensors file held in memory. `where` names it in error messages.
-inline SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& where = "safetensors",
-                                         const SafetensorsLimits& limits = {}) {
-  check<FormatError>(size >= 8, where, ": file of ", size, " bytes is too short for a safetensors header");
-  const uint64_t n = detail::load_le<uint64_t>(data);
-  check<FormatError>(n <= limits.max_header_bytes, where, ": header length ", n, " exceeds the limit of ",
-                     limits.max_header_bytes, " bytes");
-  check<FormatError>(n <= size - 8, where, ": header length ", n, " runs past the end of the ", size, "-byte file");
-  check<FormatError>(n >= 2 && data[8] == '{', where, ": header must be a JSON object starting with '{' (offset 8)");
-  const char* hb = reinterpret_cast<const char*>(data + 8);
-  const nlohmann::json header = detail::parse_header_json(hb, hb + n, where);
-  check<FormatError>(header.is_object(), where, ": header is not a JSON object");
-
-  const uint8_t* buffer = data + 8 + n;
-  const uint64_t buffer_size = size - 8 - n;
-
-  struct Entry {
-    std::string name;
-    DType dtype;
-    std::vector<int64_t> shape;
-    uint64_t begin, end;
-  };
-  std::vector<Entry> entries;
-  SafetensorsFile out;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string& name = it.key();
-    const nlohmann::json& v = it.value();
-    if (name == "__metadata__") {
-      check<FormatError>(v.is_object(), where, ": __metadata__ must be an object of strings");
-      for (auto m = v.begin(); m != v.end(); ++m) {
-        check<FormatError>(m.value().is_string(), where, ": __metadata__ value of '", m.key(), "' is not a string");
-        out.metadata[m.key()] = m.value().get<std::string>();
-      }
-      continue;
-    }
-    const std::string what = where + ": tensor '" + name + "'";
-    check<FormatError>(v.is_object(), what, ": entry is not an object");
-    auto dt = v.find("dtype");
-    auto sh = v.find("shape");
-    auto off = v.find("data_offsets");
-    check<FormatError>(dt != v.end() && sh != v.end() && off != v.end(), what,
-                       ": entry needs 'dtype', 'shape' and 'data_offsets'");
-    check<FormatError>(dt->is_string(), what, ": dtype is not a string");
-    Entry e;
-    e.name = name;
-    const std::string dname = dt->get<std::string>();
-    if (!detail::safetensors_dtype(dname, e.dtype)) {
-      static const std::set<std::string> unsupported = {"U16", "U32", "U64", "F8_E4M3", "F8_E5M2"};
-      if (unsupported.count(dname)) fail<FormatError>(what, ": dtype ", dname, " is not supported by rfcf");
-      fail<FormatError>(what, ": unknown dtype '", dname, "'");
-    }
-    check<FormatError>(sh->is_array(), what, ": shape is not an array");
-    check<FormatError>(static_cast<int>(sh->size()) <= limits.max_rank, what, ": rank ", sh->size(),
-                       " exceeds the limit of ", limits.max_rank);
-    for (const auto& d : *sh) {
-      uint64_t u;
-      check<FormatError>(detail::json_uint(d, u) && u <= static_cast<uint64_t>(INT64_MAX), what,
-                         ": shape entries must be non-negative integers");
-      e.shape.push_back(static_cast<int64_t>(u));
-    }
-    check<FormatError>(off->is_array() && off->size() == 2, what, ": data_offsets must be [begin, end]");
-    check<FormatError>(detail::json_uint((*off)[0], e.begin) && detail::json_uint((*off)[1], e.end), what,
-                       ": data_offsets must be non-negative integers");
-    check<FormatError>(e.begin <= e.end, what, ": data_offsets [", e.begin, ", ", e.end, "] are reversed");
-    check<FormatError>(e.end <= buffer_size, what, ": data_offsets end ", e.end, " is past the ", buffer_size,
-                       "-byte buffer");
-    const int64_t numel = checked_numel(e.shape, what);
-    int64_t nbytes = 0;
-    check<FormatError>(detail::mul_ok(numel, static_cast<int64_t>(element_size(e.dtype)), nbytes), what,
-                       ": byte size overflows");
-    check<FormatError>(static_cast<uint64_t>(nbytes) == e.end - e.begin, what, ": shape ", shape_str(e.shape),
-                       " of ", dname, " needs ", nbytes, " bytes but data_offsets [", e.begin, ", ", e.end,
-                       ") hold ", e.end - e.begin);
-    entries.push_back(std::move(e));
-  }
-
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-  });
-  uint64_t pos = 0;
-  for (const Entry& e : entries) {
-    check<FormatError>(e.begin == pos, where, ": tensor '", e.name, "' starts at buffer offset ", e.begin,
-                       " but the previous tensor ends at ", pos, " (byte ranges must tile the buffer)");
-    pos = e.end;
-  }
-  check<FormatError>(pos == buffer_size, where, ": tensors end at buffer offset ", pos, " but the buffer has ",
-                     buffer_size, " bytes");
-
-  for (Entry& e : entries) {
-    HostTensor t;
-    t.dtype = e.dtype;
-    t.shape = std::move(e.shape);
-    t.bytes.assign(buffer + e.begin, buffer + e.end);
-    out.tensors.insert_new(e.name, std::move(t));
-  }
-  return out;
-}
-
-inline SafetensorsFile read_safetensors_file(const std::string& path, const SafetensorsLimits& limits = {}) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
-  return parse_safetensors(bytes.data(), bytes.size(), path, limits);
-}
-
-// Tensors only (metadata dropped); see read_safetensors_file for both.
-inline TensorMap read_safetensors(const std::string& path, Metadata* metadata = nullptr) {
-  SafetensorsFile f = read_safetensors_file(path);
-  if (metadata) *metadata = std::move(f.metadata);
-  return std::move(f.tensors);
-}
-
-// The complete file content: 8-byte length, space-padded header, tensors in sorted key order.
-inline std::vector<uint8_t> serialize_safetensors(const TensorMap& tensors, const Metadata& metadata = {}) {
-  std::vector<const std::pair<std::string, HostTensor>*> sorted;
-  for (const auto& kv : tensors) sorted.push_back(&kv);
-  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
-
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  uint64_t offset = 0;
-  for (auto* kv : sorted) {
-    const HostTensor& t = kv->second;
-    check<Error>(kv->first != "__metadata__", "safetensors: '__metadata__' cannot be a tensor name");
-    const int64_t numel = checked_numel(t.shape, "safetensors tensor '" + kv->first + "'");
-    check<Error>(static_cast<uint64_t>(numel) * element_size(t.dtype) == t.bytes.size(), "safetensors: tensor '",
-                 kv->first, "' of shape ", shape_str(t.shape), " and dtype ", dtype_name(t.dtype), " holds ",
-                 t.bytes.size(), " bytes");
-    nlohmann::ordered_json e = nlohmann::ordered_json::object();
-    e["dtype"] = dtype_name(t.dtype);
-    e["shape"] = t.shape;
-    e["data_offsets"] = {offset, offset + t.bytes.size()};
-    header[kv->first] = std::move(e);
-    offset += t.bytes.size();
-  }
-  if (!metadata.empty()) {  // after the tensors, as the Python library writes it
-    nlohmann::ordered_json m = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : metadata) m[k] = v;
-    header["__metadata__"] = std::move(m);
-  }
-  std::string h;
-  try {
-    h = header.dump();
-  } catch (const nlohmann::json::exception& e) {
-    fail<Error>("safetensors: cannot encode the header (tensor names and metadata must be UTF-8): ", e.what());
-  }
-  h.append((8 - (8 + h.size()) % 8) % 8, ' ');
-  std::vector<uint8_t> out(8 + h.size());
-  const uint64_t n = h.size();
-  std::memcpy(out.data(), &n, 8);
-  std::memcpy(out.data() + 8, h.data(), h.size());
-  out.reserve(out.size() + offset);
-  for (auto* kv : sorted) out.insert(out.end(), kv->second.bytes.begin(), kv->second.bytes.end());
-  return out;
-}
-
-// Writes a safetensors file atomically (temporary file + fsync + rename).
-inline void write_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {}) {
-  atomic_write(path, serialize_safetensors(tensors, metadata));
-}
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/safetensors.hpp
-// ---- begin rfcf/io/torch_file.hpp
-// PyTorch checkpoints: legacy (torch < 1.6, formats.md 1) and zip (torch >= 1.6, formats.md
-// 2) files, read with the data-only pickle interpreter. load_torch() returns the whole
-// saved object as a PyValue tree with every tensor materialised (offset and strides
-// honoured). find_state_dict() locates the state dict inside nested checkpoints.
-#include <cstdint>
-#include <cstring>
-#include <map>
-#include <memory>
-#include <string>
-#include <vector>
-
 // ---- begin rfcf/io/zip.hpp
 // Read-only zip reader for archives held in memory, as torch >= 1.6 writes them
 // (formats.md 2): central directory (sizes are only valid there; local headers carry
@@ -3505,6 +3453,225 @@ inline TensorMap strip_prefix(const TensorMap& m, const std::string& prefix = "m
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/torch_file.hpp
+
+namespace rfcf::nn {
+
+struct LoadOptions {
+  bool strict = true;            // throw StateDictError unless every key matches exactly
+  bool ignore_counters = false;  // counters (num_batches_tracked) are neither required nor loaded
+};
+
+// What a load did; in strict mode a load with any problem throws instead of returning.
+struct LoadReport {
+  std::vector<std::string> missing;     // in the model, not in the file
+  std::vector<std::string> unexpected;  // in the file, not in the model
+  std::vector<std::string> mismatched;  // "name: model [..], file [..]" (shape or type)
+  size_t loaded = 0;
+  bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
+  std::string str() const {
+    std::string s;
+    auto list = [&](const char* what, const std::vector<std::string>& v) {
+      if (v.empty()) return;
+      s += std::string(s.empty() ? "" : "; ") + what + " (" + std::to_string(v.size()) + "): ";
+      for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+    };
+    list("missing keys", missing);
+    list("unexpected keys", unexpected);
+    list("mismatched", mismatched);
+    return s.empty() ? "ok" : s;
+  }
+};
+
+class StateDictError : public Error {
+ public:
+  explicit StateDictError(LoadReport r, const std::string& where)
+      : Error("cannot load state dict" + (where.empty() ? std::string() : " from '" + where + "'") + ": " + r.str()),
+        report_(std::move(r)) {}
+  const LoadReport& report() const { return report_; }
+
+ private:
+  LoadReport report_;
+};
+
+namespace detail {
+
+struct StateDictWriter {
+  io::TensorMap& out;
+  template <class P>
+  void parameter(const std::string& name, P& p) { out.insert_new(name, io::HostTensor::from_tensor(p.value)); }
+  template <class B>
+  void buffer(const std::string& name, B& b) { out.insert_new(name, io::HostTensor::from_tensor(b)); }
+  void counter(const std::string& name, int64_t& c) { out.insert_new(name, io::HostTensor::scalar<int64_t>(c)); }
+};
+
+// Pass 1 (apply == false) checks names and shapes; pass 2 (apply == true) copies values.
+struct StateDictReader {
+  const io::TensorMap& in;
+  const LoadOptions& opt;
+  bool apply;
+  LoadReport& report;
+  std::set<std::string> seen;
+
+  const io::HostTensor* lookup(const std::string& name, bool optional = false) {
+    if (!seen.insert(name).second) fail<Error>("model visits the name '", name, "' twice");
+    const io::HostTensor* t = in.find(name);
+    if (!t && !apply && !optional) report.missing.push_back(name);
+    return t;
+  }
+  template <class T, class D>
+  void tensor(const std::string& name, Tensor<T, D>& dst) {
+    const io::HostTensor* t = lookup(name);
+    if (!t) return;
+    if (t->shape != dst.shape().vec()) {
+      if (!apply) report.mismatched.push_back(name + ": model " + dst.shape().str() + ", file " + io::shape_str(t->shape));
+      return;
+    }
+    if (apply) {
+      dst.copy_from(t->to_tensor<T, cpu>());  // dst may be a view into a flat buffer
+      ++report.loaded;
+    }
+  }
+  template <class P>
+  void parameter(const std::string& name, P& p) { tensor(name, p.value); }
+  template <class B>
+  void buffer(const std::string& name, B& b) { tensor(name, b); }
+  void counter(const std::string& name, int64_t& c) {
+    const io::HostTensor* t = lookup(name, opt.ignore_counters);
+    if (!t || opt.ignore_counters) return;
+    const bool scalar = t->numel() == 1 && !io::is_floating(t->dtype);
+    if (!scalar) {
+      if (!apply) report.mismatched.push_back(name + ": model counter (one integer), file " +
+                                              io::dtype_name(t->dtype) + " " + io::shape_str(t->shape));
+      return;
+    }
+    if (apply) {
+      c = t->item<int64_t>();
+      ++report.loaded;
+    }
+  }
+};
+
+inline bool is_counter_name(const std::string& name) {
+  static const std::string suffix = "num_batches_tracked";
+  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace detail
+
+// Parameters, buffers and counters (as int64 scalars) of a model, in visit order.
+template <class Model>
+io::TensorMap state_dict(Model& model, const std::string& prefix = "") {
+  io::TensorMap out;
+  detail::StateDictWriter w{out};
+  model.visit(w, prefix);
+  return out;
+}
+
+// Copies a state dict into a model. Strict mode throws StateDictError (listing every
+// missing, unexpected and mis-shaped key) before changing anything; non-strict mode loads
+// what matches and returns the report. `where` names the source in messages.
+template <class Model>
+LoadReport load_state_dict(Model& model, const io::TensorMap& sd, const LoadOptions& opt = {},
+                           const std::string& where = "") {
+  LoadReport report;
+  detail::StateDictReader check{sd, opt, false, report, {}};
+  model.visit(check, "");
+  for (const auto& [name, t] : sd)
+    if (!check.seen.count(name) && !(opt.ignore_counters && detail::is_counter_name(name)))
+      report.unexpected.push_back(name);
+  if (opt.strict && !report.ok()) throw StateDictError(report, where);
+  detail::StateDictReader copy{sd, opt, true, report, {}};
+  model.visit(copy, "");
+  return report;
+}
+
+// Writes the model's state dict as safetensors (atomically).
+template <class Model>
+void save_safetensors(Model& model, const std::string& path, const io::Metadata& metadata = {}) {
+  io::write_safetensors(path, state_dict(model), metadata);
+}
+
+template <class Model>
+LoadReport load_safetensors(Model& model, const std::string& path, const LoadOptions& opt = {}) {
+  return load_state_dict(model, io::read_safetensors(path), opt, path);
+}
+
+// Loads a PyTorch checkpoint (.pth/.pt/.tar/.ckpt, legacy or zip): finds the state dict
+// (io::find_state_dict with `key`), strips a leading "module." and loads it.
+template <class Model>
+LoadReport load_pytorch(Model& model, const std::string& path, const LoadOptions& opt = {},
+                        const std::string& key = "", bool strip_module_prefix = true) {
+  io::PyPtr root = io::load_torch(path);
+  io::TensorMap sd = io::find_state_dict(*root, key);
+  if (strip_module_prefix) sd = io::strip_prefix(sd, "module.");
+  return load_state_dict(model, sd, opt, path);
+}
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/state_dict.hpp
+// ---- end rfcf/nn.hpp
+// ---- begin rfcf/io.hpp
+// io: checkpoint and data file readers/writers (see docs/checkpoints.md).
+// ---- begin rfcf/io/insightface_bin.hpp
+// insightface verification sets (lfw.bin, cfp_fp.bin, agedb_30.bin; formats.md 5): a pickle of
+// (bins, issame_list). Images are encoded files (JPEG), either Python-2 byte strings or numpy
+// uint8 arrays; images 2k and 2k+1 form pair k.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+struct VerificationBin {
+  std::vector<std::string> images;  // encoded image files, 2 per pair
+  std::vector<bool> issame;         // one per pair
+  size_t pairs() const { return issame.size(); }
+};
+
+inline VerificationBin parse_verification_bin(const uint8_t* data, size_t size, const std::string& where = "verification .bin",
+                                              const PickleLimits& limits = {}) {
+  using K = PyValue::Kind;
+  const UnpickleResult r = unpickle(data, size, where, 0, limits);
+  if (r.end != size) fail<FormatError>(where, ": ", size - r.end, " unexpected bytes after the pickle");
+  const PyValue& top = *r.value;
+  if (!top.is_sequence() || top.items().size() != 2)
+    fail<FormatError>(where, ": expected a pair (bins, issame_list), found a ", top.type_name());
+  const PyValue& bins = *top.items()[0];
+  const PyValue& same = *top.items()[1];
+  if (!bins.is_sequence() || !same.is_sequence()) fail<FormatError>(where, ": bins and issame_list must be lists");
+  VerificationBin out;
+  out.images.reserve(bins.items().size());
+  for (size_t i = 0; i < bins.items().size(); ++i) {
+    const PyValue& b = *bins.items()[i];
+    if (b.is(K::Bytes)) {
+      out.images.push_back(b.as_bytes());
+    } else if (b.is(K::Array)) {
+      const HostTensor& t = b.tensor();
+      if (t.dtype != DType::U8) fail<FormatError>(where, ": image ", i, " is an array of ", dtype_name(t.dtype), ", not uint8");
+      out.images.emplace_back(t.bytes.begin(), t.bytes.end());
+    } else {
+      fail<FormatError>(where, ": image ", i, " is a ", b.type_name(), ", not bytes or a uint8 array");
+    }
+  }
+  for (size_t i = 0; i < same.items().size(); ++i) {
+    const PyValue& s = *same.items()[i];
+    if (s.is(K::Bool)) out.issame.push_back(s.as_bool());
+    else if (s.is(K::Int) && (s.as_int() == 0 || s.as_int() == 1)) out.issame.push_back(s.as_int() == 1);
+    else fail<FormatError>(where, ": issame entry ", i, " is a ", s.type_name(), ", not a bool");
+  }
+  if (out.images.size() != 2 * out.issame.size())
+    fail<FormatError>(where, ": ", out.images.size(), " images for ", out.issame.size(), " pairs (expected 2 per pair)");
+  return out;
+}
+
+inline VerificationBin read_verification_bin(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return parse_verification_bin(bytes.data(), bytes.size(), path);
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/insightface_bin.hpp
 // ---- end rfcf/io.hpp
 // ---- begin rfcf/detection.hpp
 // detection: see docs/ and the headers in rfcf/detection/.
