@@ -2,10 +2,14 @@
 // finite differences in double, and the behaviours of recognition.md 2.7 / 12.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "recognition/fixture_file.hpp"
-#include "rfcf/rfcf.hpp"
+#include "rfcf/cpu.hpp"
+#include "rfcf/nn/state_dict.hpp"
+#include "rfcf/recognition.hpp"
 #include "support/gradcheck.hpp"
 
 using namespace rfcf;
@@ -324,4 +328,25 @@ TEST_CASE("margin head rejects bad input with clear errors", "[recognition][marg
     head.forward(ones_emb, {0, 1});
   }
   CHECK_THROWS_AS(head.backward(), Error);  // nothing cached under no-grad
+}
+
+TEST_CASE("CurricularFace t and weight round-trip through a safetensors checkpoint", "[recognition][margin][io]") {
+  Generator g(2);
+  MarginHead<CurricularFace, float, cpu> head(4, 3, CurricularFace(), {}, g);
+  head.forward(ones<float, cpu>(Shape{2, 4}), {0, 1});
+  head.set_t(0.4375f);
+  const std::string path = (std::filesystem::temp_directory_path() / "rfcf_margin_head_test.safetensors").string();
+  nn::save_safetensors(head, path);
+  MarginHead<CurricularFace, float, cpu> restored(4, 3, CurricularFace(), {}, g);
+  CHECK(restored.t_value() == 0.0);
+  auto report = nn::load_safetensors(restored, path);
+  std::remove(path.c_str());
+  CHECK(report.ok());
+  CHECK(restored.t_value() == 0.4375);
+  CHECK(restored.weight().value.to_vector() == head.weight().value.to_vector());
+  // An ArcFace head has no t: loading the CurricularFace file strictly reports the extra key.
+  nn::save_safetensors(head, path);
+  MarginHead<ArcFace, float, cpu> arc(4, 3);
+  CHECK_THROWS_AS(nn::load_safetensors(arc, path), nn::StateDictError);
+  std::remove(path.c_str());
 }

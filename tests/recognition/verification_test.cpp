@@ -5,7 +5,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "rfcf/rfcf.hpp"
+#include "rfcf/cpu.hpp"
+#include "rfcf/recognition.hpp"
 
 using namespace rfcf;
 using namespace rfcf::recognition;
