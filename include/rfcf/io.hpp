@@ -1,2 +1,4 @@
 #pragma once
 // io: see docs/ and the headers in rfcf/io/.
+#include "rfcf/io/atomic_file.hpp"
+#include "rfcf/io/image.hpp"
