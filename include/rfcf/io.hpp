@@ -2,3 +2,5 @@
 // io: see docs/ and the headers in rfcf/io/.
 #include "rfcf/io/atomic_file.hpp"
 #include "rfcf/io/image.hpp"
+#include "rfcf/io/image_folder.hpp"
+#include "rfcf/io/recordio.hpp"

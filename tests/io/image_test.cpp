@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "io/io_test_support.hpp"
 #include "rfcf/io/image.hpp"
@@ -118,4 +119,17 @@ TEST_CASE("Writers fail cleanly and leave no partial file", "[io][image]") {
   CHECK_THROWS_AS(write_png(tmp.file("empty.png"), Image()), ShapeError);
   CHECK_THROWS_AS(write_jpeg(tmp.file("q.jpg"), Image(2, 2, 3), 0), ConfigError);
   CHECK(tmp.count() == 0);
+}
+
+TEST_CASE("Fuzzer findings stay fixed", "[io][image]") {
+  // Inputs that made stb_image 2.27 read out of bounds; they must be rejected up front.
+  for (const char* name : {"image_stb_huffman_overflow.jpg", "image_stb_undefined_huffman.jpg"}) {
+    std::string path = io_fixture(std::string("fuzz_regressions/") + name);
+    INFO(path);
+    CHECK_THROWS_AS(read_image(path, ColorOrder::RGB, {.jpeg_decoder = JpegBackend::Stb}), FormatError);
+    try {
+      (void)read_image(path);
+    } catch (const rfcf::Error&) {
+    }
+  }
 }

@@ -52,6 +52,25 @@ class AtomicFile {
   }
   void write(std::string_view s) { write(s.data(), s.size()); }
 
+  // Overwrites bytes already written (e.g. a header whose content is known only at the end).
+  void write_at(uint64_t offset, const void* data, size_t n) {
+    check<IoError>(fd_ >= 0, "write to '", path_, "' after commit or failure");
+    check<IoError>(offset + n <= written_, "write_at past the written part of '", path_, "'");
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t k = ::pwrite(fd_, p, n, static_cast<off_t>(offset));
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) {
+        int e = errno;
+        abandon();
+        fail<IoError>("cannot write '", path_, "': ", std::strerror(e));
+      }
+      p += k;
+      n -= static_cast<size_t>(k);
+      offset += static_cast<uint64_t>(k);
+    }
+  }
+
   // fsync + rename over the destination.
   void commit() {
     check<IoError>(fd_ >= 0, "commit of '", path_, "' after commit or failure");

@@ -69,29 +69,104 @@ inline uint32_t read_be32(const uint8_t* p) {
   return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
 }
 
-// A complete JPEG has an EOI marker (FF D9) after its first scan. Inside entropy-coded data
-// every FF byte is followed by 00 or a restart marker, so FF D9 there is the real EOI.
-// Walks the marker segments before the first SOS with bounds checks. Returns "" when OK.
-inline std::string jpeg_structure_problem(std::span<const uint8_t> b) {
+// Walks every marker segment of a JPEG with bounds checks and returns "" when the structure
+// is sound: segments fit in the file, Huffman tables (DHT) are well-formed (at most 256
+// codes, lengths that fit the code space; stb_image 2.27 overflows a table otherwise) and an
+// end-of-image marker follows the scans (a missing EOI means a truncated file). Inside
+// entropy-coded data every FF byte is followed by 00 or a restart marker, so the next other
+// marker ends the scan.
+inline std::string jpeg_dht_problem(const uint8_t* p, size_t len, unsigned& defined) {
+  size_t pos = 0;
+  while (pos < len) {
+    if (pos + 17 > len) return "Huffman table header runs past its segment";
+    if ((p[pos] >> 4) > 1 || (p[pos] & 15) > 3) return "bad Huffman table class/id";
+    defined |= 1u << ((p[pos] >> 4) * 4 + (p[pos] & 15));
+    size_t total = 0;
+    uint32_t code = 0;
+    for (int bits = 1; bits <= 16; ++bits) {
+      uint32_t count = p[pos + size_t(bits)];
+      total += count;
+      code = (code + count);
+      if (code > (1u << bits)) return "Huffman code lengths overflow the code space";
+      code <<= 1;
+    }
+    if (total > 256) return "Huffman table with more than 256 codes";
+    pos += 17 + total;
+    if (pos > len) return "Huffman table values run past their segment";
+  }
+  return "";
+}
+
+// stb_image 2.27 decodes with uninitialised tables when a scan names an undefined one.
+inline std::string jpeg_sos_problem(const uint8_t* p, size_t len, unsigned defined, bool progressive) {
+  if (len < 1) return "empty scan header";
+  size_t ns = p[0];
+  if (ns < 1 || ns > 4 || len < 1 + 2 * ns + 3) return "bad scan header";
+  uint8_t ss = p[1 + 2 * ns], ah = p[3 + 2 * ns] >> 4;
+  bool need_dc = !progressive || (ss == 0 && ah == 0);
+  bool need_ac = !progressive || ss > 0;
+  for (size_t i = 0; i < ns; ++i) {
+    uint8_t td = p[2 + 2 * i] >> 4, ta = p[2 + 2 * i] & 15;
+    if (td > 3 || ta > 3) return "bad Huffman table selector";
+    if (need_dc && !(defined & (1u << td))) return "scan uses an undefined DC Huffman table";
+    if (need_ac && !(defined & (1u << (4 + ta)))) return "scan uses an undefined AC Huffman table";
+  }
+  return "";
+}
+
+// for_stb: also reject scans that use undefined Huffman tables (libjpeg substitutes the
+// standard tables there, as Motion-JPEG frames need; stb_image reads uninitialised memory).
+inline std::string jpeg_structure_problem(std::span<const uint8_t> b, bool for_stb) {
   size_t pos = 2;
+  bool seen_scan = false, progressive = false;
+  unsigned defined_tables = 0;  // bit (class * 4 + id)
   while (true) {
-    while (pos < b.size() && b[pos] == 0xFF && pos + 1 < b.size() && b[pos + 1] == 0xFF) ++pos;  // fill bytes
-    if (pos + 4 > b.size()) return "file ends inside the headers";
+    if (pos + 2 > b.size()) return seen_scan ? "no end-of-image marker (truncated file)" : "file ends inside the headers";
     if (b[pos] != 0xFF) return "marker expected at byte " + std::to_string(pos);
     uint8_t m = b[pos + 1];
-    if (m == 0xD9) return "end of image before any scan";
+    if (m == 0xFF) {  // fill byte
+      ++pos;
+      continue;
+    }
+    if (m == 0xD9) return seen_scan ? "" : "end of image before any scan";
     if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {  // parameterless markers
       pos += 2;
       continue;
     }
+    if (pos + 4 > b.size()) return "file ends inside a marker at byte " + std::to_string(pos);
     size_t len = (size_t(b[pos + 2]) << 8) | b[pos + 3];
-    if (len < 2 || pos + 2 + len > b.size()) return "segment at byte " + std::to_string(pos) + " runs past the end";
+    if (len < 2 || pos + 2 + len > b.size())
+      return "segment at byte " + std::to_string(pos) + " runs past the end (truncated file)";
+    if (m == 0xC4) {
+      std::string p = jpeg_dht_problem(&b[pos + 4], len - 2, defined_tables);
+      if (!p.empty()) return p + " (segment at byte " + std::to_string(pos) + ")";
+    }
+    if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) progressive = (m == 0xC2 || m == 0xC6);
+    if (m == 0xDA && for_stb) {  // a scan may only use Huffman tables defined before it
+      std::string p = jpeg_sos_problem(&b[pos + 4], len - 2, defined_tables, progressive);
+      if (!p.empty()) return p + " (scan at byte " + std::to_string(pos) + ")";
+    }
     pos += 2 + len;
-    if (m == 0xDA) break;  // first scan begins
+    if (m == 0xDA) {  // entropy-coded data follows until the next non-restart marker
+      seen_scan = true;
+      while (true) {
+        const void* ff = pos < b.size() ? std::memchr(&b[pos], 0xFF, b.size() - pos) : nullptr;
+        if (!ff) return "no end-of-image marker (truncated file)";
+        pos = size_t(static_cast<const uint8_t*>(ff) - b.data());
+        if (pos + 1 >= b.size()) return "no end-of-image marker (truncated file)";
+        uint8_t n = b[pos + 1];
+        if (n == 0x00 || (n >= 0xD0 && n <= 0xD7)) {
+          pos += 2;
+          continue;
+        }
+        if (n == 0xFF) {
+          ++pos;
+          continue;
+        }
+        break;  // a real marker
+      }
+    }
   }
-  for (size_t i = pos; i + 1 < b.size(); ++i)
-    if (b[i] == 0xFF && b[i + 1] == 0xD9) return "";
-  return "no end-of-image marker (truncated file)";
 }
 
 // Every PNG chunk must fit in the file and carry a correct CRC, and the file must reach IEND.
@@ -126,6 +201,10 @@ inline Image decode_with_stb(std::span<const uint8_t> bytes, ColorOrder order, i
                              const std::string& name) {
   check<FormatError>(bytes.size() <= size_t(INT32_MAX), "image '", name, "': file too large");
   int w = 0, h = 0, file_channels = 0;
+  // Size check before decoding, so that a hostile header cannot make stb allocate gigabytes.
+  if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels))
+    fail<FormatError>("image '", name, "': cannot decode (", stbi_failure_reason(), ")");
+  check_decoded_size(w, h, name);
   uint8_t* data = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels, channels);
   if (!data) fail<FormatError>("image '", name, "': cannot decode (", stbi_failure_reason(), ")");
   Image img;
@@ -195,10 +274,10 @@ inline Image decode_image(std::span<const uint8_t> bytes, ColorOrder order = Col
   check<ConfigError>(opt.channels == 1 || opt.channels == 3, "decode_image: channels must be 1 or 3, got ", opt.channels);
   ImageFormat fmt = sniff_format(bytes);
   if (fmt == ImageFormat::Jpeg) {
-    std::string problem = detail::jpeg_structure_problem(bytes);
-    check<FormatError>(problem.empty(), "image '", name, "': corrupt JPEG: ", problem);
     bool use_libjpeg = opt.jpeg_decoder == JpegBackend::LibJpeg ||
                        (opt.jpeg_decoder == JpegBackend::Default && have_libjpeg());
+    std::string problem = detail::jpeg_structure_problem(bytes, !use_libjpeg);
+    check<FormatError>(problem.empty(), "image '", name, "': corrupt JPEG: ", problem);
     if (use_libjpeg) {
 #ifdef RFCF_HAVE_LIBJPEG
       return detail::decode_with_libjpeg(bytes, order, opt.channels, name);
