@@ -3,4 +3,6 @@
 #include "rfcf/io/atomic_file.hpp"
 #include "rfcf/io/image.hpp"
 #include "rfcf/io/image_folder.hpp"
+#include "rfcf/io/image_ops.hpp"
 #include "rfcf/io/recordio.hpp"
+#include "rfcf/io/resize.hpp"
