@@ -1589,6 +1589,116 @@ inline void atomic_write(const std::string& path, std::string_view bytes) {
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/atomic_file.hpp
+// ---- begin rfcf/io/draw.hpp
+// Drawing on io::Image: lines, rectangles, filled circles, text (rfcf/io/font.hpp), and
+// draw_detections for annotated face detections. Everything is clipped to the image (or
+// to an explicit clip rectangle), so shapes may extend past the border.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// ---- begin rfcf/io/font.hpp
+// A small 5x7 bitmap font (rfcf's own design) for labels on images and plots: digits,
+// upper-case letters (lower case is drawn with the upper-case glyphs) and . , % - + : / ( ) _ = < > ' # [ ] and space.
+#include <cstdint>
+#include <string_view>
+
+namespace rfcf::io::font {
+
+inline constexpr int kGlyphWidth = 5;
+inline constexpr int kGlyphHeight = 7;
+inline constexpr int kAdvance = 6;  // glyph width + 1 column of spacing
+
+struct Glyph {
+  char ch;
+  const char* rows;  // 7 rows of 5 cells, '#' = ink
+};
+
+// clang-format off
+inline constexpr Glyph kGlyphs[] = {
+  {'0', ".###." "#...#" "#..##" "#.#.#" "##..#" "#...#" ".###."},
+  {'1', "..#.." ".##.." "..#.." "..#.." "..#.." "..#.." ".###."},
+  {'2', ".###." "#...#" "....#" "...#." "..#.." ".#..." "#####"},
+  {'3', "####." "....#" "....#" ".###." "....#" "....#" "####."},
+  {'4', "...#." "..##." ".#.#." "#..#." "#####" "...#." "...#."},
+  {'5', "#####" "#...." "####." "....#" "....#" "#...#" ".###."},
+  {'6', "..##." ".#..." "#...." "####." "#...#" "#...#" ".###."},
+  {'7', "#####" "....#" "...#." "..#.." ".#..." ".#..." ".#..."},
+  {'8', ".###." "#...#" "#...#" ".###." "#...#" "#...#" ".###."},
+  {'9', ".###." "#...#" "#...#" ".####" "....#" "...#." ".##.."},
+  {'A', "..#.." ".#.#." "#...#" "#...#" "#####" "#...#" "#...#"},
+  {'B', "####." "#...#" "#...#" "####." "#...#" "#...#" "####."},
+  {'C', ".####" "#...." "#...." "#...." "#...." "#...." ".####"},
+  {'D', "####." "#...#" "#...#" "#...#" "#...#" "#...#" "####."},
+  {'E', "#####" "#...." "#...." "####." "#...." "#...." "#####"},
+  {'F', "#####" "#...." "#...." "####." "#...." "#...." "#...."},
+  {'G', ".####" "#...." "#...." "#..##" "#...#" "#...#" ".####"},
+  {'H', "#...#" "#...#" "#...#" "#####" "#...#" "#...#" "#...#"},
+  {'I', ".###." "..#.." "..#.." "..#.." "..#.." "..#.." ".###."},
+  {'J', "..###" "...#." "...#." "...#." "...#." "#..#." ".##.."},
+  {'K', "#...#" "#..#." "#.#.." "##..." "#.#.." "#..#." "#...#"},
+  {'L', "#...." "#...." "#...." "#...." "#...." "#...." "#####"},
+  {'M', "#...#" "##.##" "#.#.#" "#.#.#" "#...#" "#...#" "#...#"},
+  {'N', "#...#" "##..#" "#.#.#" "#..##" "#...#" "#...#" "#...#"},
+  {'O', ".###." "#...#" "#...#" "#...#" "#...#" "#...#" ".###."},
+  {'P', "####." "#...#" "#...#" "####." "#...." "#...." "#...."},
+  {'Q', ".###." "#...#" "#...#" "#...#" "#.#.#" "#..#." ".##.#"},
+  {'R', "####." "#...#" "#...#" "####." "#.#.." "#..#." "#...#"},
+  {'S', ".####" "#...." "#...." ".###." "....#" "....#" "####."},
+  {'T', "#####" "..#.." "..#.." "..#.." "..#.." "..#.." "..#.."},
+  {'U', "#...#" "#...#" "#...#" "#...#" "#...#" "#...#" ".###."},
+  {'V', "#...#" "#...#" "#...#" "#...#" ".#.#." ".#.#." "..#.."},
+  {'W', "#...#" "#...#" "#...#" "#.#.#" "#.#.#" "##.##" "#...#"},
+  {'X', "#...#" ".#.#." "..#.." "..#.." "..#.." ".#.#." "#...#"},
+  {'Y', "#...#" ".#.#." "..#.." "..#.." "..#.." "..#.." "..#.."},
+  {'Z', "#####" "....#" "...#." "..#.." ".#..." "#...." "#####"},
+  {'.', "....." "....." "....." "....." "....." ".##.." ".##.."},
+  {',', "....." "....." "....." "....." ".##.." "..#.." ".#..."},
+  {'%', "##..#" "##.#." "...#." "..#.." ".#..." ".#.##" "#..##"},
+  {'-', "....." "....." "....." "#####" "....." "....." "....."},
+  {'+', "....." "..#.." "..#.." "#####" "..#.." "..#.." "....."},
+  {':', "....." ".##.." ".##.." "....." ".##.." ".##.." "....."},
+  {'/', "....#" "....#" "...#." "..#.." ".#..." "#...." "#...."},
+  {'(', "...#." "..#.." ".#..." ".#..." ".#..." "..#.." "...#."},
+  {')', ".#..." "..#.." "...#." "...#." "...#." "..#.." ".#..."},
+  {'[', ".###." ".#..." ".#..." ".#..." ".#..." ".#..." ".###."},
+  {']', ".###." "...#." "...#." "...#." "...#." "...#." ".###."},
+  {'_', "....." "....." "....." "....." "....." "....." "#####"},
+  {'=', "....." "....." "#####" "....." "#####" "....." "....."},
+  {'<', "...#." "..#.." ".#..." "#...." ".#..." "..#.." "...#."},
+  {'>', ".#..." "..#.." "...#." "....#" "...#." "..#.." ".#..."},
+  {'\'', "..#.." "..#.." ".#..." "....." "....." "....." "....."},
+  {'#', ".#.#." ".#.#." "#####" ".#.#." "#####" ".#.#." ".#.#."},
+  {'?', ".###." "#...#" "....#" "...#." "..#.." "....." "..#.."},
+  {' ', "....." "....." "....." "....." "....." "....." "....."},
+};
+// clang-format on
+
+// The glyph of c (lower case maps to upper case); unknown characters give '?'.
+inline const Glyph& glyph(char c) {
+  if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  for (const Glyph& g : kGlyphs)
+    if (g.ch == c) return g;
+  for (const Glyph& g : kGlyphs)
+    if (g.ch == '?') return g;
+  return kGlyphs[0];
+}
+
+inline bool ink(const Glyph& g, int x, int y) { return g.rows[y * kGlyphWidth + x] == '#'; }
+
+// Size in pixels of a one-line text at integer scale s (no trailing spacing column).
+inline int text_width(std::string_view text, int s = 1) {
+  return text.empty() ? 0 : (static_cast<int>(text.size()) * kAdvance - 1) * s;
+}
+inline int text_height(int s = 1) { return kGlyphHeight * s; }
+
+}  // namespace rfcf::io::font
+// ---- end rfcf/io/font.hpp
 // ---- begin rfcf/io/image.hpp
 // 8-bit images: the Image type, JPEG/PNG decoding and PNG/JPEG encoding.
 //
@@ -1958,25 +2068,25 @@ inline void swap_red_blue(Image& img) {
   for (size_t i = 0; i + 2 < n; i += 3) std::swap(p[i], p[i + 2]);
 }
 
-inline void check_decoded_size(int w, int h, const std::string& name) {
+inline void check_decoded_size(int w, int h, uint64_t max_pixels, const std::string& name) {
   check<FormatError>(w > 0 && h > 0 && w <= kMaxImageSide && h <= kMaxImageSide &&
-                         uint64_t(w) * uint64_t(h) <= kMaxImagePixels,
+                         uint64_t(w) * uint64_t(h) <= max_pixels,
                      "image '", name, "': unsupported size ", w, "x", h);
 }
 
-inline Image decode_with_stb(std::span<const uint8_t> bytes, ColorOrder order, int channels,
+inline Image decode_with_stb(std::span<const uint8_t> bytes, ColorOrder order, int channels, uint64_t max_pixels,
                              const std::string& name) {
   check<FormatError>(bytes.size() <= size_t(INT32_MAX), "image '", name, "': file too large");
   int w = 0, h = 0, file_channels = 0;
   // Size check before decoding, so that a hostile header cannot make stb allocate gigabytes.
   if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels))
     fail<FormatError>("image '", name, "': cannot decode (", stbi_failure_reason(), ")");
-  check_decoded_size(w, h, name);
+  check_decoded_size(w, h, max_pixels, name);
   uint8_t* data = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels, channels);
   if (!data) fail<FormatError>("image '", name, "': cannot decode (", stbi_failure_reason(), ")");
   Image img;
   try {
-    check_decoded_size(w, h, name);
+    check_decoded_size(w, h, max_pixels, name);
     img = Image(w, h, channels, ColorOrder::RGB);
     std::memcpy(img.pixels.data(), data, img.pixels.size());
   } catch (...) {
@@ -1991,7 +2101,7 @@ inline Image decode_with_stb(std::span<const uint8_t> bytes, ColorOrder order, i
 
 #ifdef RFCF_HAVE_LIBJPEG
 inline Image decode_with_libjpeg(std::span<const uint8_t> bytes, ColorOrder order, int channels,
-                                 const std::string& name) {
+                                 uint64_t max_pixels, const std::string& name) {
   JpegDecoder d;
   int w = 0, h = 0;
   bool bgr = order == ColorOrder::BGR;
@@ -2002,7 +2112,7 @@ inline Image decode_with_libjpeg(std::span<const uint8_t> bytes, ColorOrder orde
   }
   Image img;
   try {
-    check_decoded_size(w, h, name);
+    check_decoded_size(w, h, max_pixels, name);
     img = Image(w, h, channels, order);
   } catch (...) {
     jpeg_release(d);
@@ -2025,6 +2135,8 @@ struct DecodeOptions {
   int channels = 3;  // 3: colour (grey files are expanded), 1: grey
   // Default: libjpeg when compiled in (RFCF_HAVE_LIBJPEG), else stb_image.
   JpegBackend jpeg_decoder = JpegBackend::Default;
+  // Larger images are rejected before decoding (a few bytes of header can ask for gigabytes).
+  uint64_t max_pixels = kMaxImagePixels;
 };
 
 inline bool have_libjpeg() {
@@ -2047,17 +2159,17 @@ inline Image decode_image(std::span<const uint8_t> bytes, ColorOrder order = Col
     check<FormatError>(problem.empty(), "image '", name, "': corrupt JPEG: ", problem);
     if (use_libjpeg) {
 #ifdef RFCF_HAVE_LIBJPEG
-      return detail::decode_with_libjpeg(bytes, order, opt.channels, name);
+      return detail::decode_with_libjpeg(bytes, order, opt.channels, opt.max_pixels, name);
 #else
       fail<ConfigError>("decode_image: libjpeg requested but rfcf was built without RFCF_HAVE_LIBJPEG");
 #endif
     }
-    return detail::decode_with_stb(bytes, order, opt.channels, name);
+    return detail::decode_with_stb(bytes, order, opt.channels, opt.max_pixels, name);
   }
   if (fmt == ImageFormat::Png) {
     std::string problem = detail::png_structure_problem(bytes);
     check<FormatError>(problem.empty(), "image '", name, "': corrupt PNG: ", problem);
-    return detail::decode_with_stb(bytes, order, opt.channels, name);
+    return detail::decode_with_stb(bytes, order, opt.channels, opt.max_pixels, name);
   }
   fail<FormatError>("image '", name, "': not a JPEG or PNG file (", bytes.size(), " bytes)");
 }
@@ -2139,6 +2251,155 @@ inline void write_jpeg(const std::string& path, const Image& img, int quality = 
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/image.hpp
+
+namespace rfcf::io {
+
+// An RGB colour; drawing writes it in the image's channel order (grey: the luma).
+struct Color {
+  uint8_t r = 0, g = 0, b = 0;
+};
+
+namespace colors {
+inline constexpr Color black{0, 0, 0}, white{255, 255, 255}, red{230, 25, 25}, green{30, 180, 60},
+    blue{30, 90, 220}, yellow{250, 210, 0}, cyan{0, 190, 210}, magenta{210, 40, 200}, orange{245, 130, 20},
+    grey{128, 128, 128}, light_grey{225, 225, 225};
+}  // namespace colors
+
+// Half-open pixel rectangle [x0, x1) x [y0, y1).
+struct ClipRect {
+  int x0, y0, x1, y1;
+};
+
+inline ClipRect full_rect(const Image& img) { return {0, 0, img.width, img.height}; }
+
+namespace draw_detail {
+// Pixel coordinate for possibly wild doubles (huge or NaN): clamped into int range.
+inline int to_px(double v) {
+  if (!(v == v)) return -1000000;
+  return int(std::lround(std::clamp(v, -1.0e6, 1.0e6)));
+}
+}  // namespace draw_detail
+
+inline void put_pixel(Image& img, int x, int y, Color c, const ClipRect& clip) {
+  if (x < clip.x0 || y < clip.y0 || x >= clip.x1 || y >= clip.y1) return;
+  if (x < 0 || y < 0 || x >= img.width || y >= img.height) return;
+  uint8_t* p = img.at(x, y);
+  if (img.channels == 1) {
+    p[0] = static_cast<uint8_t>((299 * c.r + 587 * c.g + 114 * c.b + 500) / 1000);
+  } else if (img.order == ColorOrder::RGB) {
+    p[0] = c.r, p[1] = c.g, p[2] = c.b;
+  } else {
+    p[0] = c.b, p[1] = c.g, p[2] = c.r;
+  }
+}
+inline void put_pixel(Image& img, int x, int y, Color c) { put_pixel(img, x, y, c, full_rect(img)); }
+
+// Axis-aligned filled rectangle with corners (x0, y0) and (x1, y1), both inclusive.
+inline void fill_rectangle(Image& img, int x0, int y0, int x1, int y1, Color c, const ClipRect* clip = nullptr) {
+  ClipRect r = clip ? *clip : full_rect(img);
+  if (x0 > x1) std::swap(x0, x1);
+  if (y0 > y1) std::swap(y0, y1);
+  x0 = std::max({x0, r.x0, 0});
+  y0 = std::max({y0, r.y0, 0});
+  x1 = std::min({x1, r.x1 - 1, img.width - 1});
+  y1 = std::min({y1, r.y1 - 1, img.height - 1});
+  for (int y = y0; y <= y1; ++y)
+    for (int x = x0; x <= x1; ++x) put_pixel(img, x, y, c, r);
+}
+
+inline void fill_circle(Image& img, double cx, double cy, double radius, Color c, const ClipRect* clip = nullptr) {
+  ClipRect r = clip ? *clip : full_rect(img);
+  if (!std::isfinite(cx) || !std::isfinite(cy) || !std::isfinite(radius)) return;
+  radius = std::min(radius, 1.0e5);
+  int x0 = draw_detail::to_px(std::floor(cx - radius)), x1 = draw_detail::to_px(std::ceil(cx + radius));
+  int y0 = draw_detail::to_px(std::floor(cy - radius)), y1 = draw_detail::to_px(std::ceil(cy + radius));
+  double r2 = radius * radius;
+  for (int y = std::max(y0, r.y0); y <= std::min(y1, r.y1 - 1); ++y)
+    for (int x = std::max(x0, r.x0); x <= std::min(x1, r.x1 - 1); ++x)
+      if ((x - cx) * (x - cx) + (y - cy) * (y - cy) <= r2) put_pixel(img, x, y, c, r);
+}
+
+// Line from (x0, y0) to (x1, y1) with a square pen of `thickness` pixels.
+inline void draw_line(Image& img, double x0, double y0, double x1, double y1, Color c, int thickness = 1,
+                      const ClipRect* clip = nullptr) {
+  ClipRect r = clip ? *clip : full_rect(img);
+  if (!std::isfinite(x0) || !std::isfinite(y0) || !std::isfinite(x1) || !std::isfinite(y1)) return;
+  // Keep the step count bounded for wild coordinates: clamp to a margin around the image.
+  const double lim = 4.0 * (img.width + img.height) + 16;
+  auto clampd = [&](double v) { return std::clamp(v, -lim, lim); };
+  x0 = clampd(x0), y0 = clampd(y0), x1 = clampd(x1), y1 = clampd(y1);
+  int steps = int(std::ceil(std::max(std::abs(x1 - x0), std::abs(y1 - y0)))) + 1;
+  int lo = -(thickness - 1) / 2, hi = thickness / 2;
+  for (int i = 0; i < steps; ++i) {
+    double t = steps == 1 ? 0.0 : double(i) / (steps - 1);
+    int x = int(std::lround(x0 + t * (x1 - x0))), y = int(std::lround(y0 + t * (y1 - y0)));
+    for (int dy = lo; dy <= hi; ++dy)
+      for (int dx = lo; dx <= hi; ++dx) put_pixel(img, x + dx, y + dy, c, r);
+  }
+}
+
+// Outline of the box with corners (x1, y1) and (x2, y2).
+inline void draw_rectangle(Image& img, double x1, double y1, double x2, double y2, Color c, int thickness = 1) {
+  draw_line(img, x1, y1, x2, y1, c, thickness);
+  draw_line(img, x2, y1, x2, y2, c, thickness);
+  draw_line(img, x2, y2, x1, y2, c, thickness);
+  draw_line(img, x1, y2, x1, y1, c, thickness);
+}
+
+// Text with its top-left corner at (x, y), each font pixel drawn as a scale x scale block.
+inline void draw_text(Image& img, int x, int y, std::string_view text, Color c, int scale = 1,
+                      const ClipRect* clip = nullptr) {
+  ClipRect r = clip ? *clip : full_rect(img);
+  scale = std::max(scale, 1);
+  for (size_t i = 0; i < text.size(); ++i) {
+    const font::Glyph& g = font::glyph(text[i]);
+    int gx = x + int(i) * font::kAdvance * scale;
+    for (int row = 0; row < font::kGlyphHeight; ++row)
+      for (int col = 0; col < font::kGlyphWidth; ++col)
+        if (font::ink(g, col, row))
+          for (int sy = 0; sy < scale; ++sy)
+            for (int sx = 0; sx < scale; ++sx) put_pixel(img, gx + col * scale + sx, y + row * scale + sy, c, r);
+  }
+}
+
+// Text on a filled background box with a 2-pixel margin (readable on photos).
+inline void draw_label(Image& img, int x, int y, std::string_view text, Color fg, Color bg, int scale = 1) {
+  fill_rectangle(img, x, y, x + font::text_width(text, scale) + 3, y + font::text_height(scale) + 3, bg);
+  draw_text(img, x + 2, y + 2, text, fg, scale);
+}
+
+// Boxes [x1, y1, x2, y2] in pixels, one score per box, optional 5-point landmarks
+// [x0, y0, ..., x4, y4]. Landmark colours follow the usual RetinaFace demo order: left eye,
+// right eye, nose, left and right mouth corner.
+inline void draw_detections(Image& img, const std::vector<std::array<float, 4>>& boxes,
+                            const std::vector<float>& scores,
+                            const std::vector<std::array<float, 10>>& landmarks = {}, Color box_color = colors::red) {
+  check<ShapeError>(scores.empty() || scores.size() == boxes.size(), "draw_detections: ", boxes.size(), " boxes but ",
+                    scores.size(), " scores");
+  check<ShapeError>(landmarks.empty() || landmarks.size() == boxes.size(), "draw_detections: ", boxes.size(),
+                    " boxes but ", landmarks.size(), " landmark sets");
+  const int short_side = std::min(img.width, img.height);
+  const int thickness = std::max(1, short_side / 300);
+  const int scale = std::max(1, short_side / 400);
+  const Color point_colors[5] = {colors::red, colors::yellow, colors::magenta, colors::green, colors::blue};
+  for (size_t i = 0; i < boxes.size(); ++i) {
+    const auto& b = boxes[i];
+    draw_rectangle(img, b[0], b[1], b[2], b[3], box_color, thickness);
+    if (!landmarks.empty())
+      for (int k = 0; k < 5; ++k)
+        fill_circle(img, landmarks[i][size_t(2 * k)], landmarks[i][size_t(2 * k + 1)], 1.5 + thickness, point_colors[k]);
+    if (!scores.empty()) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.2f", double(scores[i]));
+      int ty = draw_detail::to_px(b[1]) - font::text_height(scale) - 4;
+      if (ty < 0) ty = draw_detail::to_px(b[1]) + thickness;
+      draw_label(img, draw_detail::to_px(b[0]), ty, buf, colors::white, box_color, scale);
+    }
+  }
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/draw.hpp
 // ---- begin rfcf/io/image_folder.hpp
 // Image folders: root/<class_dir>/<image>. The class index of a directory is its position
 // in the sorted list of class directories; the images of a class are taken in sorted order
@@ -2291,6 +2552,221 @@ inline Image pad(const Image& img, int top, int bottom, int left, int right,
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/image_ops.hpp
+// ---- begin rfcf/io/plot.hpp
+// Line plots rendered to an io::Image (save with write_png): PR curves, ROC curves, loss
+// curves. Axes with "nice" ticks (1, 2, 5 x 10^k), tick labels, grid, title, axis labels
+// and a legend; optional logarithmic x axis (ROC curves over false-positive rates).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+struct Series {
+  std::string name;
+  std::vector<double> x, y;
+  std::optional<Color> color;  // default: a fixed palette by series index
+};
+
+enum class LegendPosition { TopRight, TopLeft, BottomRight, BottomLeft, None };
+
+struct PlotOptions {
+  std::string title, x_label, y_label;
+  std::optional<double> x_min, x_max, y_min, y_max;  // default: the data range
+  int width = 640, height = 480;
+  bool log_x = false;  // x must then be > 0 (non-positive points are skipped)
+  LegendPosition legend = LegendPosition::TopRight;
+  int line_thickness = 2;
+};
+
+namespace plot_detail {
+
+inline const Color kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
+                                 {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
+
+// About `target` round tick values covering [lo, hi].
+inline std::vector<double> nice_ticks(double lo, double hi, int target, double* step_out) {
+  double span = hi - lo, raw = span / std::max(target, 1);
+  double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = mag;
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (m * mag >= raw) {
+      step = m * mag;
+      break;
+    }
+  std::vector<double> ticks;
+  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step)
+    ticks.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
+  *step_out = step;
+  return ticks;
+}
+
+inline std::string format_tick(double v, double step) {
+  int decimals = std::max(0, int(-std::floor(std::log10(step) + 1e-9)));
+  char buf[48];
+  if (std::abs(v) >= 1e6 || (v != 0 && std::abs(v) < 1e-4))
+    std::snprintf(buf, sizeof buf, "%.0e", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.*f", std::min(decimals, 6), v);
+  return buf;
+}
+
+inline std::string format_power(int e) {
+  char buf[24];
+  if (e >= 0 && e <= 3) std::snprintf(buf, sizeof buf, "%d", int(std::lround(std::pow(10, e))));
+  else std::snprintf(buf, sizeof buf, "1e%d", e);
+  return buf;
+}
+
+// Text running bottom-to-top with its lower-left corner at (x, y).
+inline void draw_text_up(Image& img, int x, int y, std::string_view text, Color c, int scale) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const font::Glyph& g = font::glyph(text[i]);
+    for (int row = 0; row < font::kGlyphHeight; ++row)
+      for (int col = 0; col < font::kGlyphWidth; ++col)
+        if (font::ink(g, col, row))
+          for (int s1 = 0; s1 < scale; ++s1)
+            for (int s2 = 0; s2 < scale; ++s2) {
+              int u = int(i) * font::kAdvance * scale + col * scale + s1;  // along the text
+              int v = row * scale + s2;                                     // across the text
+              put_pixel(img, x + v, y - u, c);
+            }
+  }
+}
+
+}  // namespace plot_detail
+
+inline Image plot_lines(const std::vector<Series>& series, const PlotOptions& opt = {}) {
+  using namespace plot_detail;
+  check<ConfigError>(opt.width >= 160 && opt.height >= 120 && opt.width <= 8192 && opt.height <= 8192,
+                     "plot_lines: size ", opt.width, "x", opt.height, " outside [160, 8192] x [120, 8192]");
+  for (const Series& s : series)
+    check<ShapeError>(s.x.size() == s.y.size(), "plot_lines: series '", s.name, "' has ", s.x.size(), " x and ",
+                      s.y.size(), " y values");
+  auto usable = [&](double x, double y) { return std::isfinite(x) && std::isfinite(y) && (!opt.log_x || x > 0); };
+  // Data range over finite points; the options override it.
+  double dx0 = std::numeric_limits<double>::infinity(), dx1 = -dx0, dy0 = dx0, dy1 = -dx0;
+  for (const Series& s : series)
+    for (size_t i = 0; i < s.x.size(); ++i)
+      if (usable(s.x[i], s.y[i])) {
+        dx0 = std::min(dx0, s.x[i]), dx1 = std::max(dx1, s.x[i]);
+        dy0 = std::min(dy0, s.y[i]), dy1 = std::max(dy1, s.y[i]);
+      }
+  if (!std::isfinite(dx0)) dx0 = opt.log_x ? 1e-3 : 0, dx1 = 1, dy0 = 0, dy1 = 1;
+  double x0 = opt.x_min.value_or(dx0), x1 = opt.x_max.value_or(dx1);
+  double y0 = opt.y_min.value_or(dy0), y1 = opt.y_max.value_or(dy1);
+  check<ConfigError>(std::isfinite(x0) && std::isfinite(x1) && std::isfinite(y0) && std::isfinite(y1),
+                     "plot_lines: non-finite axis range");
+  check<ConfigError>(!opt.log_x || (x0 > 0 && x1 > 0), "plot_lines: log x axis needs a positive range");
+  if (x1 <= x0) x0 -= opt.log_x ? x0 * 0.5 : 0.5, x1 = x0 * (opt.log_x ? 4 : 1) + (opt.log_x ? 0 : 1);
+  if (y1 <= y0) y0 -= 0.5, y1 = y0 + 1;
+  if (!opt.y_min && !opt.y_max) {  // a little headroom for auto ranges
+    double pad = (y1 - y0) * 0.04;
+    y0 -= pad, y1 += pad;
+  }
+  const double lx0 = opt.log_x ? std::log10(x0) : x0, lx1 = opt.log_x ? std::log10(x1) : x1;
+
+  const int big = std::max(1, std::min(opt.width, opt.height) / 300);  // text scale
+  const int small = std::max(1, big - (big > 1 ? 1 : 0));
+  const int title_scale = big + (opt.width >= 480 ? 1 : 0);
+  const int left = 14 + font::text_height(big) + 8 * font::kAdvance * small;
+  const int right = 20, top = 16 + (opt.title.empty() ? 0 : font::text_height(title_scale) + 10);
+  const int bottom = 20 + font::text_height(small) + (opt.x_label.empty() ? 0 : font::text_height(big) + 10);
+  const int pw = opt.width - left - right, ph = opt.height - top - bottom;
+  check<ConfigError>(pw > 20 && ph > 20, "plot_lines: ", opt.width, "x", opt.height, " leaves no room to plot");
+  const ClipRect area{left, top, left + pw, top + ph};
+  auto px = [&](double x) {
+    double t = ((opt.log_x ? std::log10(x) : x) - lx0) / (lx1 - lx0);
+    return left + std::clamp(t, -10.0, 10.0) * (pw - 1);
+  };
+  auto py = [&](double y) { return top + (1.0 - std::clamp((y - y0) / (y1 - y0), -10.0, 10.0)) * (ph - 1); };
+
+  Image img(opt.width, opt.height, 3, ColorOrder::RGB, 255);
+  // Grid, ticks and tick labels.
+  std::vector<std::pair<double, std::string>> xt, yt;
+  if (opt.log_x) {
+    for (int e = int(std::ceil(lx0 - 1e-9)); e <= int(std::floor(lx1 + 1e-9)); ++e)
+      xt.push_back({std::pow(10.0, e), format_power(e)});
+  } else {
+    double step = 1;
+    for (double t : nice_ticks(x0, x1, std::max(3, pw / 90), &step)) xt.push_back({t, format_tick(t, step)});
+  }
+  double ystep = 1;
+  for (double t : nice_ticks(y0, y1, std::max(3, ph / 60), &ystep)) yt.push_back({t, format_tick(t, ystep)});
+  for (const auto& [v, label] : xt) {
+    int x = int(std::lround(px(v)));
+    draw_line(img, x, top, x, top + ph - 1, colors::light_grey);
+    draw_line(img, x, top + ph, x, top + ph + 4, colors::black);
+    draw_text(img, x - font::text_width(label, small) / 2, top + ph + 8, label, colors::black, small);
+  }
+  for (const auto& [v, label] : yt) {
+    int y = int(std::lround(py(v)));
+    draw_line(img, left, y, left + pw - 1, y, colors::light_grey);
+    draw_line(img, left - 5, y, left - 1, y, colors::black);
+    draw_text(img, left - 8 - font::text_width(label, small), y - font::text_height(small) / 2, label, colors::black,
+              small);
+  }
+  // Series, clipped to the plot area.
+  for (size_t k = 0; k < series.size(); ++k) {
+    const Series& s = series[k];
+    Color c = s.color.value_or(kPalette[k % std::size(kPalette)]);
+    bool have_prev = false;
+    double qx = 0, qy = 0;
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      if (!usable(s.x[i], s.y[i])) {
+        have_prev = false;
+        continue;
+      }
+      double cx = px(s.x[i]), cy = py(s.y[i]);
+      if (have_prev) draw_line(img, qx, qy, cx, cy, c, opt.line_thickness, &area);
+      else if (s.x.size() == 1) fill_circle(img, cx, cy, opt.line_thickness + 1, c, &area);
+      qx = cx, qy = cy, have_prev = true;
+    }
+  }
+  draw_rectangle(img, left - 1, top - 1, left + pw, top + ph, colors::black);
+  // Title, axis labels.
+  if (!opt.title.empty())
+    draw_text(img, (opt.width - font::text_width(opt.title, title_scale)) / 2, 10, opt.title, colors::black,
+              title_scale);
+  if (!opt.x_label.empty())
+    draw_text(img, left + (pw - font::text_width(opt.x_label, big)) / 2, opt.height - 8 - font::text_height(big),
+              opt.x_label, colors::black, big);
+  if (!opt.y_label.empty())
+    draw_text_up(img, 8, top + (ph + font::text_width(opt.y_label, big)) / 2, opt.y_label, colors::black, big);
+  // Legend: a framed box with a line sample per named series.
+  size_t named = 0;
+  int name_w = 0;
+  for (const Series& s : series)
+    if (!s.name.empty()) ++named, name_w = std::max(name_w, font::text_width(s.name, small));
+  if (named > 0 && opt.legend != LegendPosition::None) {
+    const int row_h = font::text_height(small) + 6, sample = 22;
+    const int bw = 8 + sample + 6 + name_w + 8, bh = 6 + int(named) * row_h + 2;
+    bool rightside = opt.legend == LegendPosition::TopRight || opt.legend == LegendPosition::BottomRight;
+    bool topside = opt.legend == LegendPosition::TopRight || opt.legend == LegendPosition::TopLeft;
+    int bx = rightside ? left + pw - bw - 8 : left + 8, by = topside ? top + 8 : top + ph - bh - 8;
+    fill_rectangle(img, bx, by, bx + bw, by + bh, colors::white);
+    draw_rectangle(img, bx, by, bx + bw, by + bh, colors::grey);
+    int row = 0;
+    for (size_t k = 0; k < series.size(); ++k) {
+      if (series[k].name.empty()) continue;
+      Color c = series[k].color.value_or(kPalette[k % std::size(kPalette)]);
+      int ry = by + 6 + row * row_h;
+      int mid = ry + font::text_height(small) / 2;
+      draw_line(img, bx + 8, mid, bx + 8 + sample, mid, c, opt.line_thickness);
+      draw_text(img, bx + 8 + sample + 6, ry, series[k].name, colors::black, small);
+      ++row;
+    }
+  }
+  return img;
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/plot.hpp
 // ---- begin rfcf/io/recordio.hpp
 // MXNet RecordIO (.rec + .idx) as used by insightface; see docs/datasets.md and
 // shared/specs/formats.md section 4.
@@ -2474,10 +2950,15 @@ class RecordReader {
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (line.empty()) continue;
       std::string where = idx + ":" + std::to_string(line_no);
-      size_t tab = line.find_first_of("\t ");
-      check<FormatError>(tab != std::string::npos, where, ": expected 'key<TAB>offset', got '", line, "'");
-      int64_t key = parse_int(line.substr(0, tab), where);
-      int64_t off = parse_int(line.substr(line.find_first_not_of("\t ", tab)), where);
+      std::vector<std::string> fields;
+      for (size_t p = 0; (p = line.find_first_not_of("\t ", p)) != std::string::npos;) {
+        size_t e = line.find_first_of("\t ", p);
+        fields.push_back(line.substr(p, e == std::string::npos ? std::string::npos : e - p));
+        p = e;
+      }
+      check<FormatError>(fields.size() == 2, where, ": expected 'key<TAB>offset', got '", line, "'");
+      int64_t key = parse_int(fields[0], where);
+      int64_t off = parse_int(fields[1], where);
       check<FormatError>(off >= 0, where, ": negative offset");
       add(key, static_cast<uint64_t>(off), where);
     }

@@ -191,25 +191,25 @@ inline void swap_red_blue(Image& img) {
   for (size_t i = 0; i + 2 < n; i += 3) std::swap(p[i], p[i + 2]);
 }
 
-inline void check_decoded_size(int w, int h, const std::string& name) {
+inline void check_decoded_size(int w, int h, uint64_t max_pixels, const std::string& name) {
   check<FormatError>(w > 0 && h > 0 && w <= kMaxImageSide && h <= kMaxImageSide &&
-                         uint64_t(w) * uint64_t(h) <= kMaxImagePixels,
+                         uint64_t(w) * uint64_t(h) <= max_pixels,
                      "image '", name, "': unsupported size ", w, "x", h);
 }
 
-inline Image decode_with_stb(std::span<const uint8_t> bytes, ColorOrder order, int channels,
+inline Image decode_with_stb(std::span<const uint8_t> bytes, ColorOrder order, int channels, uint64_t max_pixels,
                              const std::string& name) {
   check<FormatError>(bytes.size() <= size_t(INT32_MAX), "image '", name, "': file too large");
   int w = 0, h = 0, file_channels = 0;
   // Size check before decoding, so that a hostile header cannot make stb allocate gigabytes.
   if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels))
     fail<FormatError>("image '", name, "': cannot decode (", stbi_failure_reason(), ")");
-  check_decoded_size(w, h, name);
+  check_decoded_size(w, h, max_pixels, name);
   uint8_t* data = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels, channels);
   if (!data) fail<FormatError>("image '", name, "': cannot decode (", stbi_failure_reason(), ")");
   Image img;
   try {
-    check_decoded_size(w, h, name);
+    check_decoded_size(w, h, max_pixels, name);
     img = Image(w, h, channels, ColorOrder::RGB);
     std::memcpy(img.pixels.data(), data, img.pixels.size());
   } catch (...) {
@@ -224,7 +224,7 @@ inline Image decode_with_stb(std::span<const uint8_t> bytes, ColorOrder order, i
 
 #ifdef RFCF_HAVE_LIBJPEG
 inline Image decode_with_libjpeg(std::span<const uint8_t> bytes, ColorOrder order, int channels,
-                                 const std::string& name) {
+                                 uint64_t max_pixels, const std::string& name) {
   JpegDecoder d;
   int w = 0, h = 0;
   bool bgr = order == ColorOrder::BGR;
@@ -235,7 +235,7 @@ inline Image decode_with_libjpeg(std::span<const uint8_t> bytes, ColorOrder orde
   }
   Image img;
   try {
-    check_decoded_size(w, h, name);
+    check_decoded_size(w, h, max_pixels, name);
     img = Image(w, h, channels, order);
   } catch (...) {
     jpeg_release(d);
@@ -258,6 +258,8 @@ struct DecodeOptions {
   int channels = 3;  // 3: colour (grey files are expanded), 1: grey
   // Default: libjpeg when compiled in (RFCF_HAVE_LIBJPEG), else stb_image.
   JpegBackend jpeg_decoder = JpegBackend::Default;
+  // Larger images are rejected before decoding (a few bytes of header can ask for gigabytes).
+  uint64_t max_pixels = kMaxImagePixels;
 };
 
 inline bool have_libjpeg() {
@@ -280,17 +282,17 @@ inline Image decode_image(std::span<const uint8_t> bytes, ColorOrder order = Col
     check<FormatError>(problem.empty(), "image '", name, "': corrupt JPEG: ", problem);
     if (use_libjpeg) {
 #ifdef RFCF_HAVE_LIBJPEG
-      return detail::decode_with_libjpeg(bytes, order, opt.channels, name);
+      return detail::decode_with_libjpeg(bytes, order, opt.channels, opt.max_pixels, name);
 #else
       fail<ConfigError>("decode_image: libjpeg requested but rfcf was built without RFCF_HAVE_LIBJPEG");
 #endif
     }
-    return detail::decode_with_stb(bytes, order, opt.channels, name);
+    return detail::decode_with_stb(bytes, order, opt.channels, opt.max_pixels, name);
   }
   if (fmt == ImageFormat::Png) {
     std::string problem = detail::png_structure_problem(bytes);
     check<FormatError>(problem.empty(), "image '", name, "': corrupt PNG: ", problem);
-    return detail::decode_with_stb(bytes, order, opt.channels, name);
+    return detail::decode_with_stb(bytes, order, opt.channels, opt.max_pixels, name);
   }
   fail<FormatError>("image '", name, "': not a JPEG or PNG file (", bytes.size(), " bytes)");
 }

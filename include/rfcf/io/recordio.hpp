@@ -184,10 +184,15 @@ class RecordReader {
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (line.empty()) continue;
       std::string where = idx + ":" + std::to_string(line_no);
-      size_t tab = line.find_first_of("\t ");
-      check<FormatError>(tab != std::string::npos, where, ": expected 'key<TAB>offset', got '", line, "'");
-      int64_t key = parse_int(line.substr(0, tab), where);
-      int64_t off = parse_int(line.substr(line.find_first_not_of("\t ", tab)), where);
+      std::vector<std::string> fields;
+      for (size_t p = 0; (p = line.find_first_not_of("\t ", p)) != std::string::npos;) {
+        size_t e = line.find_first_of("\t ", p);
+        fields.push_back(line.substr(p, e == std::string::npos ? std::string::npos : e - p));
+        p = e;
+      }
+      check<FormatError>(fields.size() == 2, where, ": expected 'key<TAB>offset', got '", line, "'");
+      int64_t key = parse_int(fields[0], where);
+      int64_t off = parse_int(fields[1], where);
       check<FormatError>(off >= 0, where, ": negative offset");
       add(key, static_cast<uint64_t>(off), where);
     }
