@@ -5,3 +5,4 @@
 #include "rfcf/nn/module.hpp"
 #include "rfcf/nn/parameters.hpp"
 #include "rfcf/nn/sequential.hpp"
+#include "rfcf/nn/state_dict.hpp"

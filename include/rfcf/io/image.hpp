@@ -17,6 +17,7 @@
 #include "rfcf/io/atomic_file.hpp"
 #include "rfcf/io/detail/libjpeg.hpp"
 #include "rfcf/io/detail/stb.hpp"
+#include "rfcf/io/file_bytes.hpp"
 
 namespace rfcf::io {
 
@@ -295,19 +296,6 @@ inline Image decode_image(std::span<const uint8_t> bytes, ColorOrder order = Col
     return detail::decode_with_stb(bytes, order, opt.channels, opt.max_pixels, name);
   }
   fail<FormatError>("image '", name, "': not a JPEG or PNG file (", bytes.size(), " bytes)");
-}
-
-inline std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  check<IoError>(static_cast<bool>(in), "cannot open '", path, "'");
-  in.seekg(0, std::ios::end);
-  std::streamoff n = in.tellg();
-  check<IoError>(n >= 0, "cannot read '", path, "'");
-  in.seekg(0, std::ios::beg);
-  std::vector<uint8_t> bytes(static_cast<size_t>(n));
-  if (n > 0) in.read(reinterpret_cast<char*>(bytes.data()), n);
-  check<IoError>(static_cast<bool>(in), "cannot read '", path, "'");
-  return bytes;
 }
 
 inline Image read_image(const std::string& path, ColorOrder order = ColorOrder::RGB, const DecodeOptions& opt = {}) {

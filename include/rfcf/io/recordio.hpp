@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "rfcf/core/error.hpp"
-#include "rfcf/io/atomic_file.hpp"
+#include "rfcf/io/atomic_stream.hpp"
 #include "rfcf/io/image.hpp"
 
 namespace rfcf::io {
