@@ -1,2 +1,3 @@
 #pragma once
 // io: see docs/ and the headers in rfcf/io/.
+#include "rfcf/io/mat.hpp"
