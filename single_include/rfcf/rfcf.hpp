@@ -1473,12 +1473,1563 @@ class Sequential {
 // ---- end rfcf/nn.hpp
 // ---- begin rfcf/io.hpp
 // io: see docs/ and the headers in rfcf/io/.
+// ---- begin rfcf/io/mat.hpp
+// MATLAB v5 .mat reader for the subset used by the WIDER FACE ground truth (formats.md 6):
+// little-endian files, miCOMPRESSED (zlib) and plain miMATRIX variables, small data elements,
+// cell / char / numeric arrays (numeric data may be stored in a narrower type than its class).
+// Every length is bounds-checked against its parent element and inflation is size-limited,
+// so a malformed file throws FormatError (with the byte offset) instead of crashing.
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+// MATLAB array classes (the low byte of the array flags).
+enum class MatClass : uint8_t {
+  empty = 0,  // an miMATRIX with byte count 0
+  cell = 1,
+  character = 4,
+  float64 = 6,
+  float32 = 7,
+  int8 = 8,
+  uint8 = 9,
+  int16 = 10,
+  uint16 = 11,
+  int32 = 12,
+  uint32 = 13,
+  int64 = 14,
+  uint64 = 15,
+};
+
+struct MatLimits {
+  size_t max_inflated_bytes = size_t(512) << 20;  // per miCOMPRESSED element
+  int max_depth = 32;                              // nested cells
+  int max_rank = 8;
+};
+
+// One array. Numeric values of every class are kept as double (exact for the classes that
+// occur: int32, uint8, small doubles; 64-bit integers beyond 2^53 lose precision).
+struct MatArray {
+  MatClass cls = MatClass::empty;
+  std::string name;
+  std::vector<int64_t> dims;     // MATLAB dimensions (column-major storage)
+  std::vector<double> numeric;   // numeric classes, column-major
+  std::string text;              // char arrays (column-major characters)
+  std::vector<MatArray> cells;   // cell arrays, column-major
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    return dims.empty() ? 0 : n;
+  }
+  int64_t rows() const { return dims.empty() ? 0 : dims[0]; }
+  int64_t cols() const {
+    int64_t n = 1;
+    for (size_t i = 1; i < dims.size(); ++i) n *= dims[i];
+    return dims.empty() ? 0 : n;
+  }
+  bool is_numeric() const { return cls != MatClass::empty && cls != MatClass::cell && cls != MatClass::character; }
+  bool is_empty() const { return numel() == 0; }
+  // Element (r, c) of a 2-D numeric array (column-major).
+  double at(int64_t r, int64_t c) const {
+    check<FormatError>(is_numeric(), "MatArray '", name, "': at() on a non-numeric array");
+    check<FormatError>(r >= 0 && r < rows() && c >= 0 && c < cols(), "MatArray '", name, "': index (", r, ", ",
+                       c, ") out of range for ", rows(), "x", cols());
+    return numeric[static_cast<size_t>(c * rows() + r)];
+  }
+  const MatArray& cell(int64_t i) const {
+    check<FormatError>(cls == MatClass::cell, "MatArray '", name, "' is not a cell array");
+    check<FormatError>(i >= 0 && i < static_cast<int64_t>(cells.size()), "MatArray '", name, "': cell index ",
+                       i, " out of range (", cells.size(), " cells)");
+    return cells[static_cast<size_t>(i)];
+  }
+  const std::string& str() const {
+    check<FormatError>(cls == MatClass::character || (cls == MatClass::empty), "MatArray '", name,
+                       "' is not a char array");
+    return text;
+  }
+};
+
+struct MatFile {
+  std::string header_text;
+  std::vector<MatArray> variables;  // in file order
+
+  const MatArray* find(const std::string& name) const {
+    for (const auto& v : variables)
+      if (v.name == name) return &v;
+    return nullptr;
+  }
+  const MatArray& operator[](const std::string& name) const {
+    const MatArray* v = find(name);
+    check<FormatError>(v != nullptr, "MAT file has no variable '", name, "'");
+    return *v;
+  }
+};
+
+namespace detail::mat {
+
+enum : uint32_t {
+  miINT8 = 1, miUINT8 = 2, miINT16 = 3, miUINT16 = 4, miINT32 = 5, miUINT32 = 6, miSINGLE = 7,
+  miDOUBLE = 9, miINT64 = 12, miUINT64 = 13, miMATRIX = 14, miCOMPRESSED = 15, miUTF8 = 16,
+  miUTF16 = 17, miUTF32 = 18,
+};
+
+inline uint32_t load_u32(const uint8_t* p) {
+  return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
+}
+
+// One data element: [data, data + bytes) of type `type`; `next` is where the following element starts.
+struct Element {
+  uint32_t type = 0;
+  const uint8_t* data = nullptr;
+  size_t bytes = 0;
+  size_t offset = 0;  // absolute byte offset of the tag (for messages)
+};
+
+// Sequential reader over [begin, end); `base` is the absolute offset of `begin` for messages.
+class Reader {
+ public:
+  Reader(const uint8_t* begin, const uint8_t* end, size_t base, const char* what)
+      : p_(begin), begin_(begin), end_(end), base_(base), what_(what) {}
+
+  bool done() const { return p_ == end_; }
+  size_t remaining() const { return static_cast<size_t>(end_ - p_); }
+  size_t offset() const { return base_ + static_cast<size_t>(p_ - begin_); }
+
+  // Reads a tag. Elements are padded to 8 bytes, except top-level miCOMPRESSED ones
+  // (pad_compressed = false); padding missing at the very end is tolerated.
+  Element next(bool pad_compressed = true) {
+    Element e;
+    e.offset = offset();
+    check<FormatError>(remaining() >= 8, what_, ": truncated data element tag at byte ", e.offset, " (",
+                       remaining(), " bytes left)");
+    uint32_t w0 = load_u32(p_), w1 = load_u32(p_ + 4);
+    if ((w0 >> 16) != 0) {  // small data element: bytes in the upper half, data in the tag's second word
+      e.type = w0 & 0xFFFFu;
+      e.bytes = w0 >> 16;
+      check<FormatError>(e.bytes <= 4, what_, ": small data element at byte ", e.offset, " claims ", e.bytes,
+                         " bytes (at most 4)");
+      e.data = p_ + 4;
+      p_ += 8;
+      return e;
+    }
+    e.type = w0;
+    e.bytes = w1;
+    check<FormatError>(e.bytes <= remaining() - 8, what_, ": data element at byte ", e.offset, " (type ",
+                       e.type, ") claims ", e.bytes, " bytes but only ", remaining() - 8, " remain");
+    e.data = p_ + 8;
+    size_t step = 8 + e.bytes;
+    if (pad_compressed || e.type != miCOMPRESSED) step = std::min(remaining(), 8 + ((e.bytes + 7) & ~size_t(7)));
+    p_ += step;
+    return e;
+  }
+
+ private:
+  const uint8_t* p_;
+  const uint8_t* begin_;
+  const uint8_t* end_;
+  size_t base_;
+  const char* what_;
+};
+
+inline size_t mi_size(uint32_t type) {
+  switch (type) {
+    case miINT8: case miUINT8: case miUTF8: return 1;
+    case miINT16: case miUINT16: case miUTF16: return 2;
+    case miINT32: case miUINT32: case miSINGLE: case miUTF32: return 4;
+    case miDOUBLE: case miINT64: case miUINT64: return 8;
+    default: return 0;
+  }
+}
+
+inline double mi_value(uint32_t type, const uint8_t* p) {
+  switch (type) {
+    case miINT8: return static_cast<int8_t>(p[0]);
+    case miUINT8: return p[0];
+    case miINT16: { int16_t v; std::memcpy(&v, p, 2); return v; }
+    case miUINT16: { uint16_t v; std::memcpy(&v, p, 2); return v; }
+    case miINT32: { int32_t v; std::memcpy(&v, p, 4); return v; }
+    case miUINT32: { uint32_t v; std::memcpy(&v, p, 4); return v; }
+    case miSINGLE: { float v; std::memcpy(&v, p, 4); return v; }
+    case miDOUBLE: { double v; std::memcpy(&v, p, 8); return v; }
+    case miINT64: { int64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
+    case miUINT64: { uint64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
+    default: return 0.0;
+  }
+}
+
+inline bool numeric_class(uint32_t c) { return c >= 6 && c <= 15; }
+
+// zlib inflate of one miCOMPRESSED payload, refusing to produce more than `limit` bytes.
+inline std::vector<uint8_t> inflate_limited(const uint8_t* data, size_t bytes, size_t limit, size_t offset) {
+  z_stream zs{};
+  check<FormatError>(inflateInit(&zs) == Z_OK, "MAT: inflateInit failed");
+  std::vector<uint8_t> out;
+  size_t chunk = std::min<size_t>(limit, std::max<size_t>(4 * bytes, 1 << 16));
+  out.resize(chunk);
+  zs.next_in = const_cast<Bytef*>(data);
+  size_t fed = 0;
+  int ret = Z_OK;
+  for (;;) {
+    // avail_in/avail_out are 32-bit: feed in pieces.
+    if (zs.avail_in == 0 && fed < bytes) {
+      size_t n = std::min<size_t>(bytes - fed, 1u << 30);
+      zs.next_in = const_cast<Bytef*>(data + fed);
+      zs.avail_in = static_cast<uInt>(n);
+      fed += n;
+    }
+    if (zs.total_out == out.size()) {
+      if (out.size() >= limit) {
+        inflateEnd(&zs);
+        fail<FormatError>("MAT: miCOMPRESSED element at byte ", offset, " inflates to more than the limit of ",
+                          limit, " bytes");
+      }
+      out.resize(std::min(limit, out.size() * 2));
+    }
+    size_t room = std::min<size_t>(out.size() - zs.total_out, 1u << 30);
+    zs.next_out = out.data() + zs.total_out;
+    zs.avail_out = static_cast<uInt>(room);
+    ret = inflate(&zs, Z_NO_FLUSH);
+    if (ret == Z_STREAM_END) break;
+    if (ret != Z_OK && !(ret == Z_BUF_ERROR && zs.avail_out == 0)) {
+      inflateEnd(&zs);
+      fail<FormatError>("MAT: corrupt zlib stream in miCOMPRESSED element at byte ", offset, " (zlib code ", ret,
+                        ")");
+    }
+    if (ret == Z_OK && zs.avail_in == 0 && fed == bytes && zs.avail_out != 0) {
+      inflateEnd(&zs);
+      fail<FormatError>("MAT: truncated zlib stream in miCOMPRESSED element at byte ", offset);
+    }
+  }
+  out.resize(zs.total_out);
+  inflateEnd(&zs);
+  return out;
+}
+
+class Parser {
+ public:
+  explicit Parser(const MatLimits& limits) : limits_(limits) {}
+
+  // Parses the payload of an miMATRIX element (e.data, e.bytes).
+  MatArray matrix(const Element& e, int depth) {
+    check<FormatError>(depth <= limits_.max_depth, "MAT: cell nesting deeper than ", limits_.max_depth,
+                       " at byte ", e.offset);
+    MatArray a;
+    if (e.bytes == 0) return a;  // empty array
+    Reader r(e.data, e.data + e.bytes, e.offset + 8, "MAT miMATRIX");
+
+    Element flags = r.next();
+    check<FormatError>(flags.type == miUINT32 && flags.bytes == 8, "MAT: array flags at byte ", flags.offset,
+                       " must be miUINT32 x 2 (got type ", flags.type, ", ", flags.bytes, " bytes)");
+    uint32_t f0 = load_u32(flags.data);
+    uint32_t cls = f0 & 0xFFu;
+    check<FormatError>((f0 & 0x0800u) == 0, "MAT: complex arrays are not supported (byte ", flags.offset, ")");
+    check<FormatError>(cls == 1 || cls == 4 || numeric_class(cls), "MAT: array class ", cls, " at byte ",
+                       flags.offset, " is not supported (cell, char and numeric only)");
+    a.cls = static_cast<MatClass>(cls);
+
+    Element dims = r.next();
+    check<FormatError>(dims.type == miINT32 && dims.bytes % 4 == 0 && dims.bytes >= 8 &&
+                           dims.bytes / 4 <= static_cast<size_t>(limits_.max_rank),
+                       "MAT: dimensions at byte ", dims.offset, " must be 2..", limits_.max_rank,
+                       " miINT32 values (got type ", dims.type, ", ", dims.bytes, " bytes)");
+    int64_t numel = 1;
+    for (size_t i = 0; i < dims.bytes / 4; ++i) {
+      int32_t d = static_cast<int32_t>(load_u32(dims.data + 4 * i));
+      check<FormatError>(d >= 0, "MAT: negative dimension ", d, " at byte ", dims.offset);
+      a.dims.push_back(d);
+      check<FormatError>(d == 0 || numel <= std::numeric_limits<int32_t>::max() / d, "MAT: element count overflows at byte ",
+                         dims.offset);
+      numel *= d;
+    }
+
+    Element name = r.next();
+    check<FormatError>(name.type == miINT8 || name.type == miUTF8 || name.type == miUINT8,
+                       "MAT: array name at byte ", name.offset, " must be miINT8 (got type ", name.type, ")");
+    a.name.assign(reinterpret_cast<const char*>(name.data), name.bytes);
+
+    const size_t n = static_cast<size_t>(numel);
+    if (a.cls == MatClass::cell) {
+      // Every cell needs at least an 8-byte tag: reject impossible counts before allocating.
+      check<FormatError>(n <= r.remaining() / 8, "MAT: cell array '", a.name, "' at byte ", e.offset, " has ", n,
+                         " cells but only ", r.remaining(), " bytes");
+      a.cells.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        Element c = r.next();
+        check<FormatError>(c.type == miMATRIX, "MAT: cell ", i, " of '", a.name, "' at byte ", c.offset,
+                           " is type ", c.type, ", expected miMATRIX");
+        a.cells.push_back(matrix(c, depth + 1));
+      }
+    } else if (a.cls == MatClass::character) {
+      if (n == 0 && r.done()) return a;
+      Element d = r.next();
+      size_t w = mi_size(d.type);
+      check<FormatError>(d.type == miUTF8 || d.type == miUINT8 || d.type == miINT8 || d.type == miUINT16 ||
+                             d.type == miUTF16,
+                         "MAT: char data of '", a.name, "' at byte ", d.offset, " has unsupported type ", d.type);
+      check<FormatError>(d.bytes == n * w, "MAT: char array '", a.name, "' at byte ", d.offset, " has ", d.bytes,
+                         " bytes for ", n, " characters");
+      a.text.resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        uint32_t ch = w == 1 ? d.data[i] : uint32_t(d.data[2 * i]) | (uint32_t(d.data[2 * i + 1]) << 8);
+        a.text[i] = ch < 128 ? static_cast<char>(ch) : '?';
+      }
+    } else {
+      if (n == 0 && r.done()) return a;
+      Element d = r.next();
+      size_t w = mi_size(d.type);
+      check<FormatError>(w != 0 && d.type != miUTF8 && d.type != miUTF16 && d.type != miUTF32,
+                         "MAT: numeric data of '", a.name, "' at byte ", d.offset, " has unsupported type ", d.type);
+      check<FormatError>(d.bytes == n * w, "MAT: numeric array '", a.name, "' at byte ", d.offset, " has ",
+                         d.bytes, " bytes for ", n, " elements of ", w, " bytes");
+      a.numeric.resize(n);
+      for (size_t i = 0; i < n; ++i) a.numeric[i] = mi_value(d.type, d.data + i * w);
+    }
+    return a;
+  }
+
+ private:
+  MatLimits limits_;
+};
+
+}  // namespace detail::mat
+
+// Parses a complete .mat file held in memory.
+inline MatFile parse_mat(const uint8_t* data, size_t size, const MatLimits& limits = {}) {
+  using namespace detail::mat;
+  check<FormatError>(size >= 128, "MAT: file of ", size, " bytes is shorter than the 128-byte header");
+  MatFile file;
+  size_t text_end = 116;
+  while (text_end > 0 && (data[text_end - 1] == ' ' || data[text_end - 1] == 0)) --text_end;
+  file.header_text.assign(reinterpret_cast<const char*>(data), text_end);
+  check<FormatError>(data[126] == 'I' && data[127] == 'M', "MAT: endian indicator at byte 126 is not 'IM' ",
+                     "(big-endian or not a v5 MAT file)");
+  uint16_t version = static_cast<uint16_t>(data[124] | (data[125] << 8));
+  check<FormatError>(version == 0x0100, "MAT: version 0x", std::hex, version, " at byte 124 is not 0x0100");
+
+  Parser parser(limits);
+  Reader top(data + 128, data + size, 128, "MAT file");
+  while (!top.done()) {
+    Element e = top.next(/*pad=*/false);
+    if (e.type == miCOMPRESSED) {
+      std::vector<uint8_t> raw = inflate_limited(e.data, e.bytes, limits.max_inflated_bytes, e.offset);
+      Reader inner(raw.data(), raw.data() + raw.size(), 0, "MAT compressed variable");
+      Element m = inner.next();
+      check<FormatError>(m.type == miMATRIX, "MAT: compressed element at byte ", e.offset,
+                         " holds type ", m.type, ", expected miMATRIX");
+      file.variables.push_back(parser.matrix(m, 0));
+    } else if (e.type == miMATRIX) {
+      file.variables.push_back(parser.matrix(e, 0));
+    } else {
+      fail<FormatError>("MAT: top-level element at byte ", e.offset, " has type ", e.type,
+                        " (expected miMATRIX or miCOMPRESSED)");
+    }
+  }
+  return file;
+}
+
+inline MatFile read_mat(const std::string& path, const MatLimits& limits = {}) {
+  std::ifstream in(path, std::ios::binary);
+  check<IoError>(static_cast<bool>(in), "cannot open MAT file '", path, "'");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  check<IoError>(!in.bad(), "error reading MAT file '", path, "'");
+  try {
+    return parse_mat(bytes.data(), bytes.size(), limits);
+  } catch (const FormatError& e) {
+    throw FormatError(std::string(e.what()) + " (file '" + path + "')");
+  }
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/mat.hpp
 // ---- end rfcf/io.hpp
 // ---- begin rfcf/detection.hpp
-// detection: see docs/ and the headers in rfcf/detection/.
+// detection: see docs/detection.md and the headers in rfcf/detection/.
+// ---- begin rfcf/detection/box_coding.hpp
+// Box and landmark coding against priors, retinaface.md section 5. The operation order follows
+// the float32 reference (so decoded boxes match the fixtures to the last bits except for exp()).
+// All functions are per prior; T is float (inference) or double (tests, gradient checks).
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::detection {
+
+struct Variances {
+  double center = 0.1;  // v0
+  double size = 0.2;    // v1
+};
+
+// prior = [cx, cy, w, h]; loc = [dx, dy, dw, dh]; out = [x1, y1, x2, y2] (normalised).
+template <class T>
+inline void decode_box(const T* prior, const T* loc, T* out, const Variances& v = {}) {
+  const T v0 = static_cast<T>(v.center), v1 = static_cast<T>(v.size);
+  const T cx = prior[0] + loc[0] * v0 * prior[2];
+  const T cy = prior[1] + loc[1] * v0 * prior[3];
+  const T w = prior[2] * std::exp(loc[2] * v1);
+  const T h = prior[3] * std::exp(loc[3] * v1);
+  out[0] = cx - w / T(2);
+  out[1] = cy - h / T(2);
+  out[2] = w + out[0];
+  out[3] = h + out[1];
+}
+
+// landm = 10 offsets (x0, y0, ..., x4, y4); out = 10 normalised coordinates.
+template <class T>
+inline void decode_landmarks(const T* prior, const T* landm, T* out, const Variances& v = {}) {
+  const T v0 = static_cast<T>(v.center);
+  for (int k = 0; k < 5; ++k) {
+    out[2 * k] = prior[0] + landm[2 * k] * v0 * prior[2];
+    out[2 * k + 1] = prior[1] + landm[2 * k + 1] * v0 * prior[3];
+  }
+}
+
+// box = [x1, y1, x2, y2] (normalised) -> regression target [tx, ty, tw, th]. Degenerate boxes
+// (w <= 0 or h <= 0) give -inf/NaN in the reference; callers filter them (retinaface.md 13.3).
+template <class T>
+inline void encode_box(const T* prior, const T* box, T* out, const Variances& v = {}) {
+  const T v0 = static_cast<T>(v.center), v1 = static_cast<T>(v.size);
+  out[0] = ((box[0] + box[2]) / T(2) - prior[0]) / (v0 * prior[2]);
+  out[1] = ((box[1] + box[3]) / T(2) - prior[1]) / (v0 * prior[3]);
+  out[2] = std::log((box[2] - box[0]) / prior[2]) / v1;
+  out[3] = std::log((box[3] - box[1]) / prior[3]) / v1;
+}
+
+// landmarks = 10 normalised coordinates -> 10 regression targets.
+template <class T>
+inline void encode_landmarks(const T* prior, const T* landmarks, T* out, const Variances& v = {}) {
+  const T v0 = static_cast<T>(v.center);
+  for (int k = 0; k < 5; ++k) {
+    out[2 * k] = (landmarks[2 * k] - prior[0]) / (v0 * prior[2]);
+    out[2 * k + 1] = (landmarks[2 * k + 1] - prior[1]) / (v0 * prior[3]);
+  }
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/box_coding.hpp
+// ---- begin rfcf/detection/detection_json.hpp
+// Detections as JSON:
+//   {"image", "width", "height", "faces": [{"box": [x1,y1,x2,y2], "score", "landmarks": [[x,y] x5]}]}
+// The reader also accepts the fixture layout of formats.md 9 ("detections", flat landmarks).
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+// ---- begin rfcf/detection/postprocess.hpp
+// RetinaFace post-processing (retinaface.md 9.2): decode, confidence threshold, top-k,
+// +1-convention NMS, keep-top-k, scaling to original-image pixels. Runs on CPU float arrays
+// (one image) or on Tensor<float, cpu> (one image or a batch).
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+// ---- begin rfcf/detection/nms.hpp
+// Greedy NMS with the reference's +1 pixel area convention (retinaface.md 9.2 step 5), in float32
+// like the reference. Input boxes must already be in the order of preference (descending
+// score); the result lists kept indices in that order, so ties keep their input order.
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+// IoU with the +1 convention: area = (x2 - x1 + 1)(y2 - y1 + 1).
+inline float iou_plus_one(const float* a, const float* b) {
+  const float area_a = (a[2] - a[0] + 1.0f) * (a[3] - a[1] + 1.0f);
+  const float area_b = (b[2] - b[0] + 1.0f) * (b[3] - b[1] + 1.0f);
+  const float w = std::max(0.0f, std::min(a[2], b[2]) - std::max(a[0], b[0]) + 1.0f);
+  const float h = std::max(0.0f, std::min(a[3], b[3]) - std::max(a[1], b[1]) + 1.0f);
+  const float inter = w * h;
+  return inter / (area_a + area_b - inter);
+}
+
+// boxes: n rows of `stride` floats starting with [x1, y1, x2, y2]. A box is dropped when its IoU
+// with an already kept box is > threshold (IoU <= threshold survives).
+inline std::vector<int64_t> nms_plus_one(const float* boxes, int64_t n, int64_t stride, float threshold) {
+  check<ShapeError>(n >= 0 && stride >= 4, "nms: need n >= 0 boxes with at least 4 values each (got n=", n,
+                    ", stride=", stride, ")");
+  std::vector<int64_t> keep;
+  std::vector<char> removed(static_cast<size_t>(n), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    if (removed[i]) continue;
+    keep.push_back(i);
+    const float* a = boxes + i * stride;
+    for (int64_t j = i + 1; j < n; ++j)
+      if (!removed[j] && iou_plus_one(a, boxes + j * stride) > threshold) removed[j] = 1;
+  }
+  return keep;
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/nms.hpp
+
+namespace rfcf::detection {
+
+struct Detection {
+  float box[4] = {0, 0, 0, 0};  // x1, y1, x2, y2 in original-image pixels
+  float score = 0;
+  float landmarks[10] = {};     // x0, y0, ..., x4, y4 (left eye, right eye, nose, left/right mouth)
+};
+
+struct PostprocessOptions {
+  float conf_threshold = 0.02f;  // keep score > conf_threshold (strict, compared in float32)
+  float nms_threshold = 0.4f;    // drop IoU > nms_threshold
+  int64_t top_k = 5000;          // candidates kept before NMS; < 0: all (WIDER test script)
+  int64_t keep_top_k = 750;      // detections kept after NMS; < 0: all
+  Variances variances{};
+
+  void validate() const {
+    check<ConfigError>(nms_threshold >= 0 && nms_threshold <= 1, "PostprocessOptions: nms_threshold ",
+                       nms_threshold, " outside [0, 1]");
+    check<ConfigError>(variances.center > 0 && variances.size > 0, "PostprocessOptions: variances must be positive");
+  }
+};
+
+// One image. loc [n,4], conf [n,2] (softmaxed, column 1 = face), landms [n,10] (may be null:
+// landmarks are then zero), priors [n,4]; input_w/input_h = network input size; resize = the
+// factor the original image was scaled by before the network (1 = original size).
+inline std::vector<Detection> postprocess(const float* loc, const float* conf, const float* landms,
+                                          const float* priors, int64_t n, int64_t input_w, int64_t input_h,
+                                          double resize = 1.0, const PostprocessOptions& o = {}) {
+  o.validate();
+  check<ShapeError>(n >= 0 && input_w > 0 && input_h > 0, "postprocess: bad sizes n=", n, " input ", input_w,
+                    "x", input_h);
+  check<ConfigError>(resize > 0, "postprocess: resize factor ", resize, " must be positive");
+  const float W = static_cast<float>(input_w), H = static_cast<float>(input_h);
+  const float r = static_cast<float>(resize);
+
+  std::vector<int64_t> cand;
+  for (int64_t i = 0; i < n; ++i)
+    if (conf[2 * i + 1] > o.conf_threshold) cand.push_back(i);
+  std::stable_sort(cand.begin(), cand.end(), [&](int64_t a, int64_t b) { return conf[2 * a + 1] > conf[2 * b + 1]; });
+  if (o.top_k >= 0 && static_cast<int64_t>(cand.size()) > o.top_k) cand.resize(static_cast<size_t>(o.top_k));
+
+  // Decoded boxes in pixels, in candidate order.
+  std::vector<float> boxes(cand.size() * 4);
+  for (size_t c = 0; c < cand.size(); ++c) {
+    const int64_t i = cand[c];
+    float* b = boxes.data() + 4 * c;
+    decode_box(priors + 4 * i, loc + 4 * i, b, o.variances);
+    b[0] = b[0] * W / r;
+    b[1] = b[1] * H / r;
+    b[2] = b[2] * W / r;
+    b[3] = b[3] * H / r;
+  }
+  std::vector<int64_t> keep = nms_plus_one(boxes.data(), static_cast<int64_t>(cand.size()), 4, o.nms_threshold);
+  if (o.keep_top_k >= 0 && static_cast<int64_t>(keep.size()) > o.keep_top_k) keep.resize(static_cast<size_t>(o.keep_top_k));
+
+  std::vector<Detection> out(keep.size());
+  for (size_t k = 0; k < keep.size(); ++k) {
+    const int64_t c = keep[k], i = cand[static_cast<size_t>(c)];
+    Detection& d = out[k];
+    std::copy_n(boxes.data() + 4 * c, 4, d.box);
+    d.score = conf[2 * i + 1];
+    if (landms) {
+      decode_landmarks(priors + 4 * i, landms + 10 * i, d.landmarks, o.variances);
+      for (int p = 0; p < 5; ++p) {
+        d.landmarks[2 * p] = d.landmarks[2 * p] * W / r;
+        d.landmarks[2 * p + 1] = d.landmarks[2 * p + 1] * H / r;
+      }
+    }
+  }
+  return out;
+}
+
+namespace detail {
+// Number of priors of a head output [n, cols] or [batch, n, cols].
+inline int64_t head_rows(const Tensor<float, cpu>& t, int64_t cols, const char* name) {
+  check<ShapeError>((t.rank() == 2 || t.rank() == 3) && t.dim(t.rank() - 1) == cols, "postprocess: ", name,
+                    " must be [n, ", cols, "] or [batch, n, ", cols, "], got ", t.shape().str());
+  return t.dim(t.rank() - 2);
+}
+inline int64_t head_batch(const Tensor<float, cpu>& t) { return t.rank() == 3 ? t.dim(0) : 1; }
+}  // namespace detail
+
+// A batch: loc [B,n,4], conf [B,n,2], landms [B,n,10] (or undefined), priors [n,4]; one resize
+// factor per image (or a single one for all). Rank-2 inputs are a batch of one.
+inline std::vector<std::vector<Detection>> postprocess(const Tensor<float, cpu>& loc, const Tensor<float, cpu>& conf,
+                                                       const Tensor<float, cpu>& landms,
+                                                       const Tensor<float, cpu>& priors, int64_t input_w,
+                                                       int64_t input_h, const std::vector<double>& resize = {1.0},
+                                                       const PostprocessOptions& o = {}) {
+  const int64_t n = detail::head_rows(loc, 4, "loc"), B = detail::head_batch(loc);
+  check<ShapeError>(detail::head_rows(conf, 2, "conf") == n && detail::head_batch(conf) == B,
+                    "postprocess: conf ", conf.shape().str(), " does not match loc ", loc.shape().str());
+  if (landms.defined())
+    check<ShapeError>(detail::head_rows(landms, 10, "landms") == n && detail::head_batch(landms) == B,
+                      "postprocess: landms ", landms.shape().str(), " does not match loc ", loc.shape().str());
+  check<ShapeError>(priors.rank() == 2 && priors.dim(0) == n && priors.dim(1) == 4, "postprocess: priors ",
+                    priors.shape().str(), " must be [", n, ", 4] to match loc ", loc.shape().str());
+  check<ConfigError>(resize.size() == 1 || static_cast<int64_t>(resize.size()) == B, "postprocess: ",
+                     resize.size(), " resize factors for a batch of ", B);
+  std::vector<std::vector<Detection>> out;
+  for (int64_t b = 0; b < B; ++b)
+    out.push_back(postprocess(loc.data() + b * n * 4, conf.data() + b * n * 2,
+                              landms.defined() ? landms.data() + b * n * 10 : nullptr, priors.data(), n, input_w,
+                              input_h, resize.size() == 1 ? resize[0] : resize[static_cast<size_t>(b)], o));
+  return out;
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/postprocess.hpp
+
+namespace rfcf::detection {
+
+struct ImageDetections {
+  std::string image;
+  int64_t width = 0, height = 0;
+  std::vector<Detection> faces;
+};
+
+inline nlohmann::json to_json(const ImageDetections& d) {
+  nlohmann::json faces = nlohmann::json::array();
+  for (const Detection& f : d.faces) {
+    nlohmann::json lm = nlohmann::json::array();
+    for (int k = 0; k < 5; ++k) lm.push_back({f.landmarks[2 * k], f.landmarks[2 * k + 1]});
+    faces.push_back({{"box", {f.box[0], f.box[1], f.box[2], f.box[3]}}, {"score", f.score}, {"landmarks", lm}});
+  }
+  return {{"image", d.image}, {"width", d.width}, {"height", d.height}, {"faces", faces}};
+}
+
+namespace detail {
+inline float json_float(const nlohmann::json& v, const std::string& what) {
+  check<FormatError>(v.is_number(), "detection JSON: ", what, " is not a number");
+  return v.get<float>();
+}
+}  // namespace detail
+
+inline ImageDetections detections_from_json(const nlohmann::json& j) {
+  check<FormatError>(j.is_object(), "detection JSON: top level is not an object");
+  ImageDetections d;
+  if (j.contains("image")) d.image = j.at("image").get<std::string>();
+  if (j.contains("width")) d.width = j.at("width").get<int64_t>();
+  if (j.contains("height")) d.height = j.at("height").get<int64_t>();
+  const char* key = j.contains("faces") ? "faces" : "detections";
+  check<FormatError>(j.contains(key) && j.at(key).is_array(), "detection JSON: no 'faces' (or 'detections') array");
+  for (const auto& f : j.at(key)) {
+    Detection det;
+    check<FormatError>(f.is_object() && f.contains("box") && f.at("box").is_array() && f.at("box").size() == 4,
+                       "detection JSON: a face needs 'box' [x1, y1, x2, y2]");
+    for (int k = 0; k < 4; ++k) det.box[k] = detail::json_float(f.at("box")[k], "box value");
+    det.score = detail::json_float(f.at("score"), "score");
+    if (f.contains("landmarks")) {
+      const auto& lm = f.at("landmarks");
+      check<FormatError>(lm.is_array() && (lm.size() == 5 || lm.size() == 10),
+                         "detection JSON: 'landmarks' must be 5 [x, y] pairs or 10 numbers");
+      for (int k = 0; k < 5; ++k) {
+        if (lm.size() == 10) {
+          det.landmarks[2 * k] = detail::json_float(lm[2 * k], "landmark");
+          det.landmarks[2 * k + 1] = detail::json_float(lm[2 * k + 1], "landmark");
+        } else {
+          check<FormatError>(lm[k].is_array() && lm[k].size() == 2, "detection JSON: landmark ", k, " is not [x, y]");
+          det.landmarks[2 * k] = detail::json_float(lm[k][0], "landmark");
+          det.landmarks[2 * k + 1] = detail::json_float(lm[k][1], "landmark");
+        }
+      }
+    }
+    d.faces.push_back(det);
+  }
+  return d;
+}
+
+inline ImageDetections read_detections_json(const std::string& path) {
+  std::ifstream in(path);
+  check<IoError>(static_cast<bool>(in), "cannot open detection JSON '", path, "'");
+  try {
+    return detections_from_json(nlohmann::json::parse(in));
+  } catch (const nlohmann::json::exception& e) {
+    fail<FormatError>("detection JSON '", path, "': ", e.what());
+  } catch (const FormatError& e) {
+    fail<FormatError>(e.what(), " (file '", path, "')");
+  }
+}
+
+// Writes to a temporary file first and renames it, so a failed write leaves no partial file.
+inline void write_detections_json(const std::string& path, const ImageDetections& d, int indent = 1) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    check<IoError>(static_cast<bool>(out), "cannot write detection JSON '", tmp, "'");
+    out << to_json(d).dump(indent) << "\n";
+    check<IoError>(static_cast<bool>(out), "error writing detection JSON '", tmp, "'");
+  }
+  check<IoError>(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '", tmp, "' to '", path, "'");
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/detection_json.hpp
+// ---- begin rfcf/detection/priors.hpp
+// RetinaFace prior (anchor) boxes, retinaface.md section 4. Priors are [cx, cy, w, h] in
+// coordinates normalised by the network input size; they depend on that size, so PriorCache
+// keeps one table per (height, width).
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+struct PriorBoxOptions {
+  std::vector<std::vector<double>> min_sizes;  // per level, in input pixels
+  std::vector<int> steps;                       // feature stride per level
+  bool clip = false;                            // clamp to [0, 1] (the reference does not)
+
+  // Official Pytorch_Retinaface MobileNet-0.25 / ResNet-50 anchors (shared/models/retinaface_mnet025.pth).
+  static PriorBoxOptions official() { return {{{16, 32}, {64, 128}, {256, 512}}, {8, 16, 32}, false}; }
+  // Face-Detector-1MB mobilenet0.25 anchors (training size 300).
+  static PriorBoxOptions face_detector_1mb() { return {{{10, 20}, {32, 64}, {128, 256}}, {8, 16, 32}, false}; }
+
+  void validate() const {
+    check<ConfigError>(!min_sizes.empty() && min_sizes.size() == steps.size(), "PriorBoxOptions: ",
+                       min_sizes.size(), " min_sizes levels but ", steps.size(), " steps");
+    for (size_t k = 0; k < steps.size(); ++k) {
+      check<ConfigError>(steps[k] > 0, "PriorBoxOptions: step ", steps[k], " at level ", k, " must be positive");
+      check<ConfigError>(!min_sizes[k].empty(), "PriorBoxOptions: level ", k, " has no min_sizes");
+      for (double m : min_sizes[k])
+        check<ConfigError>(m > 0 && std::isfinite(m), "PriorBoxOptions: min_size ", m, " at level ", k,
+                           " must be positive");
+    }
+  }
+  int64_t count(int64_t height, int64_t width) const {
+    int64_t n = 0;
+    for (size_t k = 0; k < steps.size(); ++k)
+      n += ((height + steps[k] - 1) / steps[k]) * ((width + steps[k] - 1) / steps[k]) *
+           static_cast<int64_t>(min_sizes[k].size());
+    return n;
+  }
+};
+
+// Prior table [N, 4] for an input of height x width: level, row, column, min_size (innermost);
+// computed in double and rounded once to float.
+inline Tensor<float, cpu> make_priors(const PriorBoxOptions& o, int64_t height, int64_t width) {
+  o.validate();
+  check<ShapeError>(height > 0 && width > 0, "make_priors: input size ", height, "x", width, " must be positive");
+  Tensor<float, cpu> out(Shape{o.count(height, width), 4});
+  float* p = out.data();
+  const double W = static_cast<double>(width), H = static_cast<double>(height);
+  auto put = [&](double v) { *p++ = static_cast<float>(o.clip ? std::min(1.0, std::max(0.0, v)) : v); };
+  for (size_t k = 0; k < o.steps.size(); ++k) {
+    const int64_t s = o.steps[k];
+    const int64_t fh = (height + s - 1) / s, fw = (width + s - 1) / s;
+    for (int64_t i = 0; i < fh; ++i)
+      for (int64_t j = 0; j < fw; ++j)
+        for (double m : o.min_sizes[k]) {
+          put((static_cast<double>(j) + 0.5) * static_cast<double>(s) / W);
+          put((static_cast<double>(i) + 0.5) * static_cast<double>(s) / H);
+          put(m / W);
+          put(m / H);
+        }
+  }
+  return out;
+}
+
+// Thread-safe cache of prior tables keyed by input size. Returned tensors share storage
+// with the cache: treat them as read-only.
+class PriorCache {
+ public:
+  explicit PriorCache(PriorBoxOptions o) : options_(std::move(o)) { options_.validate(); }
+  const PriorBoxOptions& options() const { return options_; }
+  Tensor<float, cpu> get(int64_t height, int64_t width) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto key = std::make_pair(height, width);
+    auto it = tables_.find(key);
+    if (it == tables_.end()) it = tables_.emplace(key, make_priors(options_, height, width)).first;
+    return it->second;
+  }
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return tables_.size();
+  }
+
+ private:
+  PriorBoxOptions options_;
+  mutable std::mutex mutex_;
+  std::map<std::pair<int64_t, int64_t>, Tensor<float, cpu>> tables_;
+};
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/priors.hpp
+// ---- begin rfcf/detection/python_format.hpp
+// Text forms of floats exactly as Python/numpy print them, so result files written by rfcf are
+// byte-identical to the reference scripts' files.
+//  - numpy_float32_str(x): str() of a numpy.float32 scalar (what the WIDER test script writes:
+//    its score is an element of a float32 array): shortest digits that round-trip in float32,
+//    positional when 1e-4 <= |x| < 1e16 (or x == 0), else scientific with >= 2 exponent digits.
+//  - python_float_repr(x): repr()/str() of a Python float (double): shortest double digits,
+//    positional when the decimal exponent is in [-4, 16).
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+namespace rfcf::detection {
+
+namespace detail {
+
+// Shortest round-trip digits of x (> 0, finite) and decimal exponent e: x ~ 0.d1d2... * 10^(e+1),
+// i.e. d1.d2d3... * 10^e.
+template <class F>
+inline void shortest_digits(F x, std::string& digits, int& exp10) {
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::scientific);
+  std::string s(buf, res.ptr);
+  size_t epos = s.find('e');
+  std::string mant = s.substr(0, epos);
+  exp10 = std::atoi(s.c_str() + epos + 1);
+  digits.clear();
+  for (char c : mant)
+    if (c != '.') digits += c;
+  while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+}
+
+inline std::string positional(const std::string& digits, int e) {
+  std::string out;
+  const int n = static_cast<int>(digits.size());
+  if (e < 0) {
+    out = "0." + std::string(static_cast<size_t>(-e - 1), '0') + digits;
+  } else if (e + 1 >= n) {
+    out = digits + std::string(static_cast<size_t>(e + 1 - n), '0') + ".0";
+  } else {
+    out = digits.substr(0, static_cast<size_t>(e + 1)) + "." + digits.substr(static_cast<size_t>(e + 1));
+  }
+  return out;
+}
+
+inline std::string scientific(const std::string& digits, int e) {
+  std::string out = digits.substr(0, 1);
+  if (digits.size() > 1) out += "." + digits.substr(1);
+  out += e < 0 ? "e-" : "e+";
+  int a = std::abs(e);
+  if (a < 10) out += '0';
+  out += std::to_string(a);
+  return out;
+}
+
+inline bool special(double x, std::string& out) {
+  if (std::isnan(x)) { out = "nan"; return true; }
+  if (std::isinf(x)) { out = x < 0 ? "-inf" : "inf"; return true; }
+  if (x == 0) { out = std::signbit(x) ? "-0.0" : "0.0"; return true; }
+  return false;
+}
+
+}  // namespace detail
+
+inline std::string numpy_float32_str(float x) {
+  std::string out;
+  if (detail::special(x, out)) return out;
+  std::string digits;
+  int e = 0;
+  detail::shortest_digits(std::fabs(x), digits, e);
+  const double a = std::fabs(static_cast<double>(x));
+  out = (a >= 1e-4 && a < 1e16) ? detail::positional(digits, e) : detail::scientific(digits, e);
+  return x < 0 ? "-" + out : out;
+}
+
+inline std::string python_float_repr(double x) {
+  std::string out;
+  if (detail::special(x, out)) return out;
+  std::string digits;
+  int e = 0;
+  detail::shortest_digits(std::fabs(x), digits, e);
+  out = (e >= -4 && e < 16) ? detail::positional(digits, e) : detail::scientific(digits, e);
+  return x < 0 ? "-" + out : out;
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/python_format.hpp
+// ---- begin rfcf/detection/wider_results.hpp
+// WIDER FACE result files as written by the reference test script (retinaface.md 9.3):
+// <dir>/<event>/<stem>.txt with the stem, the box count, then "x y w h score " lines, where
+// x = int(x1), w = int(x2) - int(x1) (truncation toward zero) and score is numpy's str() of the
+// float32 score.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+// The text of one result file.
+inline std::string wider_result_text(const std::string& stem, const std::vector<Detection>& dets) {
+  std::string s = stem + "\n" + std::to_string(dets.size()) + "\n";
+  auto trunc = [](float v) {
+    check<Error>(std::isfinite(v) && std::fabs(v) < 9.0e18f, "WIDER result: box coordinate ", v, " is not finite");
+    return static_cast<long long>(v);  // C++ float->integer conversion truncates toward zero, as int()
+  };
+  for (const Detection& d : dets) {
+    const long long x = trunc(d.box[0]), y = trunc(d.box[1]);
+    const long long w = trunc(d.box[2]) - x, h = trunc(d.box[3]) - y;
+    s += std::to_string(x) + " " + std::to_string(y) + " " + std::to_string(w) + " " + std::to_string(h) + " " +
+         numpy_float32_str(d.score) + " \n";
+  }
+  return s;
+}
+
+// Writes <dir>/<event>/<stem>.txt (creating folders); returns the path.
+inline std::string write_wider_result(const std::string& dir, const std::string& event, const std::string& stem,
+                                      const std::vector<Detection>& dets) {
+  namespace fs = std::filesystem;
+  check<ConfigError>(!stem.empty() && stem.find('/') == std::string::npos && event.find("..") == std::string::npos,
+                     "WIDER result: bad event/stem '", event, "/", stem, "'");
+  const fs::path folder = fs::path(dir) / event;
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  check<IoError>(!ec, "cannot create folder '", folder.string(), "': ", ec.message());
+  const std::string text = wider_result_text(stem, dets);
+  const fs::path path = folder / (stem + ".txt");
+  const std::string tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    check<IoError>(static_cast<bool>(out), "cannot write '", tmp, "'");
+    out << text;
+    check<IoError>(static_cast<bool>(out), "error writing '", tmp, "'");
+  }
+  check<IoError>(std::rename(tmp.c_str(), path.string().c_str()) == 0, "cannot rename '", tmp, "'");
+  return path.string();
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/wider_results.hpp
+// ---- begin rfcf/detection/widerface_eval.hpp
+// WIDER FACE evaluation, the protocol of the reference Python evaluator (retinaface.md 11):
+// ground truth from the four .mat files, predictions from result-file folders or from memory,
+// global min-max score normalisation, per-image matching at IoU 0.5 with the +1 convention,
+// 1000 score thresholds, VOC all-point AP per setting (easy, medium, hard), optional subsets.
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+inline constexpr std::array<const char*, 3> kWiderSettings = {"easy", "medium", "hard"};
+
+struct WiderImageGt {
+  std::string stem;                          // file name without .jpg
+  std::vector<std::array<double, 4>> boxes;  // [x, y, w, h] pixels, face_bbx_list order
+  std::array<std::vector<int64_t>, 3> keep;  // 0-based indices of the faces that count (easy/medium/hard)
+};
+
+struct WiderEventGt {
+  std::string name;  // e.g. "0--Parade"
+  std::vector<WiderImageGt> images;
+};
+
+struct WiderGroundTruth {
+  std::vector<WiderEventGt> events;  // .mat order
+  int64_t image_count() const {
+    int64_t n = 0;
+    for (const auto& e : events) n += static_cast<int64_t>(e.images.size());
+    return n;
+  }
+};
+
+// Loads wider_face_val.mat and wider_{easy,medium,hard}_val.mat from gt_dir.
+inline WiderGroundTruth load_wider_ground_truth(const std::string& gt_dir, const io::MatLimits& limits = {}) {
+  namespace fs = std::filesystem;
+  const io::MatFile face = io::read_mat((fs::path(gt_dir) / "wider_face_val.mat").string(), limits);
+  const io::MatArray& events = face["event_list"];
+  const io::MatArray& files = face["file_list"];
+  const io::MatArray& boxes = face["face_bbx_list"];
+  const int64_t n_events = events.numel();
+  check<FormatError>(events.cls == io::MatClass::cell && files.numel() == n_events && boxes.numel() == n_events,
+                     "wider_face_val.mat: event_list/file_list/face_bbx_list sizes differ (", n_events, ", ",
+                     files.numel(), ", ", boxes.numel(), ")");
+  WiderGroundTruth gt;
+  gt.events.resize(static_cast<size_t>(n_events));
+  for (int64_t i = 0; i < n_events; ++i) {
+    WiderEventGt& ev = gt.events[static_cast<size_t>(i)];
+    ev.name = events.cell(i).str();
+    const io::MatArray& fl = files.cell(i);
+    const io::MatArray& bl = boxes.cell(i);
+    check<FormatError>(fl.numel() == bl.numel(), "wider_face_val.mat: event ", ev.name, " has ", fl.numel(),
+                       " files but ", bl.numel(), " box lists");
+    ev.images.resize(static_cast<size_t>(fl.numel()));
+    for (int64_t j = 0; j < fl.numel(); ++j) {
+      WiderImageGt& im = ev.images[static_cast<size_t>(j)];
+      im.stem = fl.cell(j).str();
+      const io::MatArray& b = bl.cell(j);
+      if (b.is_empty()) continue;
+      check<FormatError>(b.is_numeric() && b.cols() == 4, "wider_face_val.mat: boxes of ", ev.name, "/", im.stem,
+                         " are not n x 4");
+      for (int64_t k = 0; k < b.rows(); ++k) im.boxes.push_back({b.at(k, 0), b.at(k, 1), b.at(k, 2), b.at(k, 3)});
+    }
+  }
+  for (size_t s = 0; s < 3; ++s) {
+    const std::string name = std::string("wider_") + kWiderSettings[s] + "_val.mat";
+    const io::MatFile f = io::read_mat((fs::path(gt_dir) / name).string(), limits);
+    const io::MatArray& gl = f["gt_list"];
+    check<FormatError>(gl.numel() == n_events, name, ": gt_list has ", gl.numel(), " events, expected ", n_events);
+    for (int64_t i = 0; i < n_events; ++i) {
+      WiderEventGt& ev = gt.events[static_cast<size_t>(i)];
+      check<FormatError>(f["event_list"].cell(i).str() == ev.name, name, ": event ", i, " is '",
+                         f["event_list"].cell(i).str(), "', expected '", ev.name, "'");
+      const io::MatArray& ge = gl.cell(i);
+      check<FormatError>(ge.numel() == static_cast<int64_t>(ev.images.size()), name, ": event ", ev.name, " has ",
+                         ge.numel(), " keep lists for ", ev.images.size(), " images");
+      for (size_t j = 0; j < ev.images.size(); ++j) {
+        WiderImageGt& im = ev.images[j];
+        const io::MatArray& k = ge.cell(static_cast<int64_t>(j));
+        for (double v : k.numeric) {
+          check<FormatError>(v >= 1 && v <= static_cast<double>(im.boxes.size()) && v == std::floor(v), name,
+                             ": keep index ", v, " of ", ev.name, "/", im.stem, " outside 1..", im.boxes.size());
+          im.keep[s].push_back(static_cast<int64_t>(v) - 1);
+        }
+      }
+    }
+  }
+  return gt;
+}
+
+// One prediction: [x, y, w, h, score] as float64 (the evaluator's view of a result-file line).
+using WiderBox = std::array<double, 5>;
+// event name -> image stem -> boxes in file order (expected in descending score order).
+using WiderPredictions = std::map<std::string, std::map<std::string, std::vector<WiderBox>>>;
+
+namespace detail {
+
+inline double parse_python_float(const std::string& tok, const std::string& where) {
+  double v = 0;
+  const char* b = tok.data();
+  const char* e = b + tok.size();
+  if (b != e && *b == '+') ++b;
+  auto res = std::from_chars(b, e, v);
+  check<FormatError>(res.ec == std::errc() && res.ptr == e && !tok.empty(), where, ": '", tok, "' is not a number");
+  return v;
+}
+
+// The reference's key: last '/' component, trailing characters in {'.','j','p','g'} stripped.
+inline std::string wider_key(std::string s) {
+  const size_t slash = s.rfind('/');
+  if (slash != std::string::npos) s = s.substr(slash + 1);
+  while (!s.empty() && (s.back() == '.' || s.back() == 'j' || s.back() == 'p' || s.back() == 'g')) s.pop_back();
+  return s;
+}
+
+}  // namespace detail
+
+// Reads one result file (format 9.3); returns the image key and its boxes.
+inline std::pair<std::string, std::vector<WiderBox>> read_wider_result(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  check<IoError>(static_cast<bool>(in), "cannot open WIDER result file '", path, "'");
+  std::string line;
+  check<FormatError>(static_cast<bool>(std::getline(in, line)), "WIDER result file '", path, "' is empty");
+  auto strip_eol = [](std::string& s) {
+    while (!s.empty() && (s.back() == '\r' || s.back() == '\n')) s.pop_back();
+  };
+  strip_eol(line);
+  std::pair<std::string, std::vector<WiderBox>> out{detail::wider_key(line), {}};
+  std::getline(in, line);  // the box count (not used by the evaluator)
+  int64_t lineno = 2;
+  while (std::getline(in, line)) {
+    ++lineno;
+    strip_eol(line);
+    std::vector<std::string> tok;
+    size_t p = 0;
+    for (;;) {  // split on single spaces, like str.split(' ')
+      size_t q = line.find(' ', p);
+      tok.push_back(line.substr(p, q == std::string::npos ? std::string::npos : q - p));
+      if (q == std::string::npos) break;
+      p = q + 1;
+    }
+    if (tok[0].empty()) continue;
+    const std::string where = "WIDER result file '" + path + "' line " + std::to_string(lineno);
+    check<FormatError>(tok.size() >= 5, where, ": expected 'x y w h score'");
+    WiderBox b;
+    for (int k = 0; k < 5; ++k) b[k] = detail::parse_python_float(tok[k], where);
+    out.second.push_back(b);
+  }
+  return out;
+}
+
+// Reads <pred_dir>/<event>/*.txt for every event folder.
+inline WiderPredictions read_wider_predictions(const std::string& pred_dir) {
+  namespace fs = std::filesystem;
+  check<IoError>(fs::is_directory(pred_dir), "WIDER prediction folder '", pred_dir, "' does not exist");
+  WiderPredictions preds;
+  for (const auto& ev : fs::directory_iterator(pred_dir)) {
+    if (!ev.is_directory()) continue;
+    auto& event = preds[ev.path().filename().string()];
+    for (const auto& f : fs::directory_iterator(ev.path())) {
+      if (!f.is_regular_file() || f.path().extension() != ".txt") continue;
+      auto [key, boxes] = read_wider_result(f.path().string());
+      event[key] = std::move(boxes);
+    }
+  }
+  return preds;
+}
+
+// The boxes the evaluator would read from the result file written for `dets`
+// (integer truncation of the box, score through numpy's float32 str()).
+inline std::vector<WiderBox> wider_boxes_from_detections(const std::vector<Detection>& dets) {
+  std::vector<WiderBox> out;
+  for (const Detection& d : dets) {
+    const double x = std::trunc(d.box[0]), y = std::trunc(d.box[1]);
+    out.push_back({x, y, std::trunc(d.box[2]) - x, std::trunc(d.box[3]) - y,
+                   detail::parse_python_float(numpy_float32_str(d.score), "score")});
+  }
+  return out;
+}
+
+struct WiderEvalOptions {
+  double iou_threshold = 0.5;
+  int thresholds = 1000;
+  // Images of the ground truth without predictions: error (reference behaviour) or no predictions.
+  bool missing_is_empty = false;
+  // Evaluate only these images ("<event>/<stem>", ".jpg" optional); empty = all (retinaface.md 11.6).
+  std::vector<std::string> subset;
+};
+
+struct WiderPRCurve {
+  std::vector<double> thresholds;  // 0.999, 0.998, ..., 0.0
+  std::vector<double> precision;   // NaN where nothing is proposed
+  std::vector<double> recall;
+};
+
+struct WiderEvalResult {
+  std::array<double, 3> ap{};  // easy, medium, hard
+  std::array<WiderPRCurve, 3> curves;
+  std::array<int64_t, 3> face_count{};
+  double score_min = 0, score_max = 0;  // normalisation range
+  int64_t images = 0;
+};
+
+// VOC all-point AP (11.5 step 2), NaN propagating like numpy.maximum.
+inline double voc_ap(const std::vector<double>& recall, const std::vector<double>& precision) {
+  std::vector<double> mrec{0.0}, mpre{0.0};
+  mrec.insert(mrec.end(), recall.begin(), recall.end());
+  mrec.push_back(1.0);
+  mpre.insert(mpre.end(), precision.begin(), precision.end());
+  mpre.push_back(0.0);
+  for (size_t i = mpre.size() - 1; i > 0; --i) {
+    const double a = mpre[i - 1], b = mpre[i];
+    mpre[i - 1] = (std::isnan(a) || std::isnan(b)) ? std::nan("") : std::max(a, b);
+  }
+  double ap = 0;
+  for (size_t i = 0; i + 1 < mrec.size(); ++i)
+    if (mrec[i + 1] != mrec[i]) ap += (mrec[i + 1] - mrec[i]) * mpre[i + 1];
+  return ap;
+}
+
+namespace detail {
+
+// Per-image evaluation (11.4 steps 4-7): proposal flags and true positives so far, per prediction.
+inline void wider_image_eval(const std::vector<WiderBox>& pred, const std::vector<std::array<double, 4>>& gt,
+                             const std::vector<char>& keep, double iou_threshold, std::vector<int>& proposal,
+                             std::vector<int64_t>& tp_so_far) {
+  const size_t P = pred.size(), G = gt.size();
+  proposal.assign(P, 1);
+  tp_so_far.assign(P, 0);
+  std::vector<int> recall(G, 0);
+  int64_t recalled = 0;
+  for (size_t h = 0; h < P; ++h) {
+    const double px1 = pred[h][0], py1 = pred[h][1], px2 = pred[h][2] + pred[h][0], py2 = pred[h][3] + pred[h][1];
+    double best = 0;
+    size_t best_g = 0;
+    for (size_t g = 0; g < G; ++g) {
+      const double gx1 = gt[g][0], gy1 = gt[g][1], gx2 = gt[g][2] + gt[g][0], gy2 = gt[g][3] + gt[g][1];
+      double iou = 0;
+      const double iw = std::min(px2, gx2) - std::max(px1, gx1) + 1;
+      if (iw > 0) {
+        const double ih = std::min(py2, gy2) - std::max(py1, gy1) + 1;
+        if (ih > 0) {
+          const double gt_area = (gx2 - gx1 + 1) * (gy2 - gy1 + 1);
+          const double ua = (px2 - px1 + 1) * (py2 - py1 + 1) + gt_area - iw * ih;
+          iou = iw * ih / ua;
+        }
+      }
+      if (g == 0 || iou > best) {  // argmax: first index on ties
+        best = iou;
+        best_g = g;
+      }
+    }
+    if (best >= iou_threshold) {
+      if (!keep[best_g]) {
+        if (recall[best_g] == 1) --recalled;
+        recall[best_g] = -1;
+        proposal[h] = -1;
+      } else if (recall[best_g] == 0) {
+        recall[best_g] = 1;
+        ++recalled;
+      }
+    }
+    tp_so_far[h] = recalled;
+  }
+}
+
+}  // namespace detail
+
+inline WiderEvalResult evaluate_widerface(const WiderGroundTruth& gt, const WiderPredictions& preds,
+                                          const WiderEvalOptions& o = {}) {
+  check<ConfigError>(o.thresholds > 0, "evaluate_widerface: thresholds must be positive");
+  // Images taking part, in ground-truth order.
+  std::set<std::string> subset;
+  for (std::string s : o.subset) {
+    if (!s.empty() && s.front() == '/') s.erase(0, 1);
+    if (s.size() > 4 && s.compare(s.size() - 4, 4, ".jpg") == 0) s.resize(s.size() - 4);
+    subset.insert(s);
+  }
+  struct Item {
+    const WiderImageGt* gt;
+    const std::vector<WiderBox>* pred;
+  };
+  static const std::vector<WiderBox> kNone;
+  std::vector<Item> items;
+  size_t matched_subset = 0;
+  for (const auto& ev : gt.events) {
+    auto pe = preds.find(ev.name);
+    for (const auto& im : ev.images) {
+      if (!subset.empty()) {
+        if (!subset.count(ev.name + "/" + im.stem)) continue;
+        ++matched_subset;
+      }
+      const std::vector<WiderBox>* p = nullptr;
+      if (pe != preds.end()) {
+        auto pi = pe->second.find(im.stem);
+        if (pi != pe->second.end()) p = &pi->second;
+      }
+      check<Error>(p != nullptr || o.missing_is_empty, "evaluate_widerface: no predictions for image ", ev.name,
+                   "/", im.stem);
+      items.push_back({&im, p ? p : &kNone});
+    }
+  }
+  check<ConfigError>(matched_subset == subset.size(), "evaluate_widerface: ", subset.size() - matched_subset,
+                     " subset images are not in the ground truth");
+
+  // Global min-max normalisation over the predictions taking part (all of them without a subset).
+  double mx = 0, mn = 1;
+  bool any = false;
+  auto scan = [&](const std::vector<WiderBox>& v) {
+    for (const auto& b : v) {
+      any = true;
+      mx = std::max(mx, b[4]);
+      mn = std::min(mn, b[4]);
+    }
+  };
+  if (subset.empty()) {
+    for (const auto& [e, ims] : preds)
+      for (const auto& [s, v] : ims) scan(v);
+  } else {
+    for (const auto& it : items) scan(*it.pred);
+  }
+  const double diff = mx - mn;
+  check<Error>(!any || diff > 0, "evaluate_widerface: all prediction scores are equal (", mn,
+               "): the reference min-max normalisation would divide by zero");
+
+  const int T = o.thresholds;
+  std::vector<double> thresh(static_cast<size_t>(T));
+  for (int t = 0; t < T; ++t) thresh[t] = 1.0 - static_cast<double>(t + 1) / static_cast<double>(T);
+
+  WiderEvalResult res;
+  res.score_min = mn;
+  res.score_max = mx;
+  res.images = static_cast<int64_t>(items.size());
+  std::vector<double> score;
+  std::vector<int> proposal;
+  std::vector<int64_t> tp_so_far, last_index, proposals_prefix;
+  std::vector<char> keep;
+  for (size_t s = 0; s < 3; ++s) {
+    std::vector<double> acc_prop(static_cast<size_t>(T), 0.0), acc_tp(static_cast<size_t>(T), 0.0);
+    int64_t count_face = 0;
+    for (const auto& it : items) {
+      const WiderImageGt& im = *it.gt;
+      const std::vector<WiderBox>& pred = *it.pred;
+      count_face += static_cast<int64_t>(im.keep[s].size());
+      if (im.boxes.empty() || pred.empty()) continue;
+      keep.assign(im.boxes.size(), 0);
+      for (int64_t k : im.keep[s]) keep[static_cast<size_t>(k)] = 1;
+      detail::wider_image_eval(pred, im.boxes, keep, o.iou_threshold, proposal, tp_so_far);
+      score.resize(pred.size());
+      for (size_t h = 0; h < pred.size(); ++h) score[h] = (pred[h][4] - mn) / diff;
+      // r(t) = largest h with score[h] >= thresh[t]; thresholds decrease, so prediction h
+      // qualifies from the first t with thresh[t] <= score[h] on.
+      last_index.assign(static_cast<size_t>(T), -1);
+      for (size_t h = 0; h < pred.size(); ++h) {
+        auto first = std::lower_bound(thresh.begin(), thresh.end(), score[h],
+                                      [](double th, double sc) { return !(sc >= th); });
+        if (first == thresh.end()) continue;
+        int64_t& slot = last_index[static_cast<size_t>(first - thresh.begin())];
+        slot = std::max<int64_t>(slot, static_cast<int64_t>(h));
+      }
+      proposals_prefix.assign(pred.size(), 0);
+      for (size_t h = 0; h < pred.size(); ++h)
+        proposals_prefix[h] = (h ? proposals_prefix[h - 1] : 0) + (proposal[h] == 1 ? 1 : 0);
+      int64_t r = -1;
+      for (int t = 0; t < T; ++t) {
+        r = std::max(r, last_index[static_cast<size_t>(t)]);
+        if (r < 0) continue;
+        acc_prop[static_cast<size_t>(t)] += static_cast<double>(proposals_prefix[static_cast<size_t>(r)]);
+        acc_tp[static_cast<size_t>(t)] += static_cast<double>(tp_so_far[static_cast<size_t>(r)]);
+      }
+    }
+    WiderPRCurve& c = res.curves[s];
+    c.thresholds = thresh;
+    c.precision.resize(static_cast<size_t>(T));
+    c.recall.resize(static_cast<size_t>(T));
+    for (int t = 0; t < T; ++t) {
+      c.precision[t] = acc_tp[t] / acc_prop[t];  // 0/0 = NaN like numpy
+      c.recall[t] = acc_tp[t] / static_cast<double>(count_face);
+    }
+    res.face_count[s] = count_face;
+    res.ap[s] = voc_ap(c.recall, c.precision);
+  }
+  return res;
+}
+
+// PR curves as CSV: threshold, then precision and recall per setting.
+inline void write_pr_curves_csv(const std::string& path, const WiderEvalResult& r) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    check<IoError>(static_cast<bool>(out), "cannot write PR curve CSV '", tmp, "'");
+    out << "threshold";
+    for (const char* s : kWiderSettings) out << "," << s << "_precision," << s << "_recall";
+    out << "\n";
+    for (size_t t = 0; t < r.curves[0].thresholds.size(); ++t) {
+      out << python_float_repr(r.curves[0].thresholds[t]);
+      for (size_t s = 0; s < 3; ++s)
+        out << "," << python_float_repr(r.curves[s].precision[t]) << "," << python_float_repr(r.curves[s].recall[t]);
+      out << "\n";
+    }
+    check<IoError>(static_cast<bool>(out), "error writing PR curve CSV '", tmp, "'");
+  }
+  check<IoError>(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '", tmp, "' to '", path, "'");
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/widerface_eval.hpp
 // ---- end rfcf/detection.hpp
 // ---- begin rfcf/recognition.hpp
 // recognition: see docs/ and the headers in rfcf/recognition/.
+// ---- begin rfcf/recognition/alignment.hpp
+// 5-point face alignment (recognition.md 9): least-squares similarity transform (Umeyama,
+// rotation + uniform scale + translation, never a reflection) from detected landmarks to the
+// ArcFace / SphereFace templates, and an OpenCV-compatible bilinear affine warp of uint8 images.
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+
+namespace rfcf::recognition {
+
+// Five (x, y) points in RetinaFace order: left eye, right eye, nose, left and right mouth corner.
+using Landmarks5 = std::array<std::array<double, 2>, 5>;
+
+// 2x3 affine matrix [[a, b, c], [d, e, f]] mapping (x, y) -> (a x + b y + c, d x + e y + f).
+struct Affine2x3 {
+  std::array<std::array<double, 3>, 2> m{{{1, 0, 0}, {0, 1, 0}}};
+
+  std::array<double, 2> apply(double x, double y) const {
+    return {m[0][0] * x + m[0][1] * y + m[0][2], m[1][0] * x + m[1][1] * y + m[1][2]};
+  }
+  // Inverse, computed like OpenCV's invertAffineTransform (used by warpAffine).
+  Affine2x3 inverse() const {
+    double D = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+    check<Error>(D != 0 && std::isfinite(D), "Affine2x3::inverse: singular matrix");
+    D = 1.0 / D;
+    Affine2x3 r;
+    r.m[0][0] = m[1][1] * D;
+    r.m[0][1] = -m[0][1] * D;
+    r.m[1][0] = -m[1][0] * D;
+    r.m[1][1] = m[0][0] * D;
+    r.m[0][2] = -r.m[0][0] * m[0][2] - r.m[0][1] * m[1][2];
+    r.m[1][2] = -r.m[1][0] * m[0][2] - r.m[1][1] * m[1][2];
+    return r;
+  }
+};
+
+// The 96 x 112 (width x height) SphereFace template.
+inline Landmarks5 sphereface_template() {
+  return {{{30.2946, 51.6963}, {65.5318, 51.5014}, {48.0252, 71.7366}, {33.5493, 92.3655}, {62.7299, 92.2041}}};
+}
+
+// The ArcFace template for a square output of `size` pixels: size = 112 k scales the 112 template
+// by k; size = 128 k scales by k and shifts x by 8 k (insightface's estimate_norm rule).
+inline Landmarks5 arcface_template(int size = 112) {
+  check<ConfigError>(size > 0 && (size % 112 == 0 || size % 128 == 0), "arcface_template: output size ", size,
+                     " is not a multiple of 112 or 128");
+  Landmarks5 t = sphereface_template();
+  const double ratio = size % 112 == 0 ? size / 112.0 : size / 128.0;
+  const double diff_x = size % 112 == 0 ? 0.0 : 8.0 * ratio;
+  for (auto& p : t) {
+    p[0] = (p[0] + 8.0) * ratio + diff_x;
+    p[1] = p[1] * ratio;
+  }
+  return t;
+}
+
+// Least-squares similarity mapping src[k] -> dst[k] (n >= 2 points). For 2-D points the Umeyama
+// solution R = U diag(1, det(U V^T)) V^T, c = tr(diag(d) S) / var(src) reduces to the closed form
+// c R = [[a, -b], [b, a]] with a = sum(s.d) / sum|s|^2, b = sum(s x d) / sum|s|^2 over the
+// demeaned points: both minimise the same error over proper similarities (reflections
+// excluded), so they agree to rounding (checked against an SVD implementation in the tests).
+inline Affine2x3 similarity_transform(const double* src, const double* dst, int n) {
+  check<ShapeError>(n >= 2, "similarity_transform: need at least 2 points, got ", n);
+  double msx = 0, msy = 0, mdx = 0, mdy = 0;
+  for (int k = 0; k < n; ++k) {
+    msx += src[2 * k];
+    msy += src[2 * k + 1];
+    mdx += dst[2 * k];
+    mdy += dst[2 * k + 1];
+  }
+  msx /= n;
+  msy /= n;
+  mdx /= n;
+  mdy /= n;
+  double ss = 0, dot = 0, cross = 0;
+  for (int k = 0; k < n; ++k) {
+    const double sx = src[2 * k] - msx, sy = src[2 * k + 1] - msy;
+    const double dx = dst[2 * k] - mdx, dy = dst[2 * k + 1] - mdy;
+    ss += sx * sx + sy * sy;
+    dot += sx * dx + sy * dy;
+    cross += sx * dy - sy * dx;
+  }
+  check<Error>(ss > 0 && std::isfinite(ss) && std::isfinite(dot) && std::isfinite(cross),
+               "similarity_transform: source points are all equal or not finite");
+  const double a = dot / ss, b = cross / ss;
+  Affine2x3 M;
+  M.m[0] = {a, -b, mdx - (a * msx - b * msy)};
+  M.m[1] = {b, a, mdy - (b * msx + a * msy)};
+  return M;
+}
+
+inline Affine2x3 similarity_transform(const Landmarks5& src, const Landmarks5& dst) {
+  return similarity_transform(&src[0][0], &dst[0][0], 5);
+}
+
+// Landmarks (10 numbers x0, y0, ..., x4, y4, e.g. detection::Detection::landmarks) to the
+// ArcFace template of a size x size crop.
+template <class F>
+inline Affine2x3 estimate_norm(const F* landmarks10, int size = 112) {
+  Landmarks5 src;
+  for (int k = 0; k < 5; ++k) src[k] = {static_cast<double>(landmarks10[2 * k]), static_cast<double>(landmarks10[2 * k + 1])};
+  return similarity_transform(src, arcface_template(size));
+}
+
+enum class WarpInterpolation {
+  opencv_fixed_point,  // cv::warpAffine INTER_LINEAR on 8-bit images: 1/32-pixel coordinates, 15-bit weights
+  float_bilinear,      // exact bilinear in double, rounded to nearest
+};
+
+// dst (out_h x out_w x channels, HWC uint8) = src warped by M (source -> destination), sampling
+// src at M^-1 (x, y) for each destination pixel centre (x, y), bilinear, constant black border.
+inline void warp_affine(const uint8_t* src, int src_h, int src_w, int channels, const Affine2x3& M, uint8_t* dst,
+                        int out_h, int out_w, WarpInterpolation mode = WarpInterpolation::opencv_fixed_point) {
+  check<ShapeError>(src_h > 0 && src_w > 0 && channels > 0 && out_h > 0 && out_w > 0, "warp_affine: bad sizes src ",
+                    src_h, "x", src_w, "x", channels, " out ", out_h, "x", out_w);
+  const Affine2x3 inv = M.inverse();
+  const auto& A = inv.m;
+  auto pixel = [&](int x, int y, int c) -> int {
+    return (x >= 0 && y >= 0 && x < src_w && y < src_h) ? src[(static_cast<int64_t>(y) * src_w + x) * channels + c] : 0;
+  };
+  if (mode == WarpInterpolation::float_bilinear) {
+    for (int y = 0; y < out_h; ++y)
+      for (int x = 0; x < out_w; ++x) {
+        const double sx = A[0][0] * x + A[0][1] * y + A[0][2], sy = A[1][0] * x + A[1][1] * y + A[1][2];
+        const double fx0 = std::floor(sx), fy0 = std::floor(sy);
+        uint8_t* o = dst + (static_cast<int64_t>(y) * out_w + x) * channels;
+        if (!(std::fabs(sx) < 1e9 && std::fabs(sy) < 1e9)) {
+          for (int c = 0; c < channels; ++c) o[c] = 0;
+          continue;
+        }
+        const int x0 = static_cast<int>(fx0), y0 = static_cast<int>(fy0);
+        const double ax = sx - fx0, ay = sy - fy0;
+        for (int c = 0; c < channels; ++c) {
+          const double v = (1 - ay) * ((1 - ax) * pixel(x0, y0, c) + ax * pixel(x0 + 1, y0, c)) +
+                           ay * ((1 - ax) * pixel(x0, y0 + 1, c) + ax * pixel(x0 + 1, y0 + 1, c));
+          o[c] = static_cast<uint8_t>(std::min(255.0, std::max(0.0, std::nearbyint(v))));
+        }
+      }
+    return;
+  }
+  // OpenCV: coordinates in 1/1024 (rounded half to even), reduced to 1/32; weights in 1/32768.
+  auto round_int = [](double v) -> int64_t {
+    if (!(std::fabs(v) < 2.0e9)) return v > 0 ? INT32_MAX : INT32_MIN;  // saturate like saturate_cast<int>
+    return static_cast<int64_t>(std::nearbyint(v));
+  };
+  constexpr int kAbScale = 1024, kRound = kAbScale / 32 / 2;
+  std::vector<int64_t> adelta(static_cast<size_t>(out_w)), bdelta(static_cast<size_t>(out_w));
+  for (int x = 0; x < out_w; ++x) {
+    adelta[x] = round_int(A[0][0] * x * kAbScale);
+    bdelta[x] = round_int(A[1][0] * x * kAbScale);
+  }
+  for (int y = 0; y < out_h; ++y) {
+    const int64_t X0 = round_int((A[0][1] * y + A[0][2]) * kAbScale) + kRound;
+    const int64_t Y0 = round_int((A[1][1] * y + A[1][2]) * kAbScale) + kRound;
+    for (int x = 0; x < out_w; ++x) {
+      uint8_t* o = dst + (static_cast<int64_t>(y) * out_w + x) * channels;
+      const int64_t X = (X0 + adelta[x]) >> 5, Y = (Y0 + bdelta[x]) >> 5;
+      const int64_t sx = X >> 5, sy = Y >> 5;
+      const int fx = static_cast<int>(X & 31), fy = static_cast<int>(Y & 31);
+      if (sx >= src_w || sx + 1 < 0 || sy >= src_h || sy + 1 < 0) {
+        for (int c = 0; c < channels; ++c) o[c] = 0;
+        continue;
+      }
+      const int w00 = (32 - fy) * (32 - fx) * 32, w01 = (32 - fy) * fx * 32;
+      const int w10 = fy * (32 - fx) * 32, w11 = fy * fx * 32;
+      const int ix = static_cast<int>(sx), iy = static_cast<int>(sy);
+      for (int c = 0; c < channels; ++c) {
+        const int v = pixel(ix, iy, c) * w00 + pixel(ix + 1, iy, c) * w01 + pixel(ix, iy + 1, c) * w10 +
+                      pixel(ix + 1, iy + 1, c) * w11;
+        o[c] = static_cast<uint8_t>(std::min(255, std::max(0, (v + (1 << 14)) >> 15)));
+      }
+    }
+  }
+}
+
+// Aligned size x size crop (HWC uint8, same channel order as src) for 10 landmark coordinates.
+template <class F>
+inline std::vector<uint8_t> align_face(const uint8_t* src, int src_h, int src_w, int channels, const F* landmarks10,
+                                       int size = 112,
+                                       WarpInterpolation mode = WarpInterpolation::opencv_fixed_point) {
+  std::vector<uint8_t> out(static_cast<size_t>(size) * size * channels);
+  warp_affine(src, src_h, src_w, channels, estimate_norm(landmarks10, size), out.data(), size, size, mode);
+  return out;
+}
+
+// 112 (high) x 96 (wide) crop on the SphereFace template (MobileFaceNet-CASIA style input).
+template <class F>
+inline std::vector<uint8_t> align_face_112x96(const uint8_t* src, int src_h, int src_w, int channels,
+                                              const F* landmarks10,
+                                              WarpInterpolation mode = WarpInterpolation::opencv_fixed_point) {
+  Landmarks5 pts;
+  for (int k = 0; k < 5; ++k) pts[k] = {static_cast<double>(landmarks10[2 * k]), static_cast<double>(landmarks10[2 * k + 1])};
+  std::vector<uint8_t> out(static_cast<size_t>(112) * 96 * channels);
+  warp_affine(src, src_h, src_w, channels, similarity_transform(pts, sphereface_template()), out.data(), 112, 96,
+              mode);
+  return out;
+}
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/alignment.hpp
 // ---- end rfcf/recognition.hpp
 // ---- begin rfcf/models.hpp
 // models: see docs/ and the headers in rfcf/models/.

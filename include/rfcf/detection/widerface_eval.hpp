@@ -318,8 +318,10 @@ inline WiderEvalResult evaluate_widerface(const WiderGroundTruth& gt, const Wide
 
   // Global min-max normalisation over the predictions taking part (all of them without a subset).
   double mx = 0, mn = 1;
+  bool any = false;
   auto scan = [&](const std::vector<WiderBox>& v) {
     for (const auto& b : v) {
+      any = true;
       mx = std::max(mx, b[4]);
       mn = std::min(mn, b[4]);
     }
@@ -331,6 +333,8 @@ inline WiderEvalResult evaluate_widerface(const WiderGroundTruth& gt, const Wide
     for (const auto& it : items) scan(*it.pred);
   }
   const double diff = mx - mn;
+  check<Error>(!any || diff > 0, "evaluate_widerface: all prediction scores are equal (", mn,
+               "): the reference min-max normalisation would divide by zero");
 
   const int T = o.thresholds;
   std::vector<double> thresh(static_cast<size_t>(T));
