@@ -4189,16 +4189,10 @@ inline ImageDetections read_detections_json(const std::string& path) {
   }
 }
 
-// Writes to a temporary file first and renames it, so a failed write leaves no partial file.
+// Written atomically (temporary file + rename): a failed write leaves no partial file.
 inline void write_detections_json(const std::string& path, const ImageDetections& d, int indent = 1) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    check<IoError>(static_cast<bool>(out), "cannot write detection JSON '", tmp, "'");
-    out << to_json(d).dump(indent) << "\n";
-    check<IoError>(static_cast<bool>(out), "error writing detection JSON '", tmp, "'");
-  }
-  check<IoError>(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '", tmp, "' to '", path, "'");
+  const std::string text = to_json(d).dump(indent) + "\n";
+  io::atomic_write(path, [&](io::FileWriter& w) { w.write(text); });
 }
 
 }  // namespace rfcf::detection
@@ -4428,14 +4422,7 @@ inline std::string write_wider_result(const std::string& dir, const std::string&
   check<IoError>(!ec, "cannot create folder '", folder.string(), "': ", ec.message());
   const std::string text = wider_result_text(stem, dets);
   const fs::path path = folder / (stem + ".txt");
-  const std::string tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    check<IoError>(static_cast<bool>(out), "cannot write '", tmp, "'");
-    out << text;
-    check<IoError>(static_cast<bool>(out), "error writing '", tmp, "'");
-  }
-  check<IoError>(std::rename(tmp.c_str(), path.string().c_str()) == 0, "cannot rename '", tmp, "'");
+  io::atomic_write(path.string(), [&](io::FileWriter& w) { w.write(text); });
   return path.string();
 }
 
@@ -4837,22 +4824,16 @@ inline WiderEvalResult evaluate_widerface(const WiderGroundTruth& gt, const Wide
 
 // PR curves as CSV: threshold, then precision and recall per setting.
 inline void write_pr_curves_csv(const std::string& path, const WiderEvalResult& r) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    check<IoError>(static_cast<bool>(out), "cannot write PR curve CSV '", tmp, "'");
-    out << "threshold";
-    for (const char* s : kWiderSettings) out << "," << s << "_precision," << s << "_recall";
-    out << "\n";
-    for (size_t t = 0; t < r.curves[0].thresholds.size(); ++t) {
-      out << python_float_repr(r.curves[0].thresholds[t]);
-      for (size_t s = 0; s < 3; ++s)
-        out << "," << python_float_repr(r.curves[s].precision[t]) << "," << python_float_repr(r.curves[s].recall[t]);
-      out << "\n";
-    }
-    check<IoError>(static_cast<bool>(out), "error writing PR curve CSV '", tmp, "'");
+  std::string out = "threshold";
+  for (const char* s : kWiderSettings) out += std::string(",") + s + "_precision," + s + "_recall";
+  out += "\n";
+  for (size_t t = 0; t < r.curves[0].thresholds.size(); ++t) {
+    out += python_float_repr(r.curves[0].thresholds[t]);
+    for (size_t s = 0; s < 3; ++s)
+      out += "," + python_float_repr(r.curves[s].precision[t]) + "," + python_float_repr(r.curves[s].recall[t]);
+    out += "\n";
   }
-  check<IoError>(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '", tmp, "' to '", path, "'");
+  io::atomic_write(path, [&](io::FileWriter& w) { w.write(out); });
 }
 
 }  // namespace rfcf::detection

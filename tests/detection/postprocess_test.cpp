@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "rfcf/detection.hpp"
-#include "support/safetensors_f32.hpp"
+#include "rfcf/io/safetensors.hpp"
 
 using namespace rfcf;
 using namespace rfcf::detection;
@@ -47,12 +47,14 @@ TEST_CASE("priors: golden values of retinaface.md section 4") {
 
 TEST_CASE("priors: equal the fixture tables exactly") {
   for (auto [file, h, w] : {std::tuple{"kids_raw.safetensors", 768, 1024}, std::tuple{"kids_320x240_layers.safetensors", 240, 320}}) {
-    auto st = test::read_safetensors_f32(kFixtures + file);
+    auto st = io::read_safetensors(kFixtures + file);
     const auto& ref = st.at("priors");
+    REQUIRE(ref.dtype == io::DType::F32);
+    const std::vector<float> values = ref.as_float();
     auto p = make_priors(PriorBoxOptions::official(), h, w);
-    REQUIRE(p.numel() == static_cast<int64_t>(ref.values.size()));
+    REQUIRE(p.numel() == static_cast<int64_t>(values.size()));
     int64_t mismatches = 0;
-    for (int64_t i = 0; i < p.numel(); ++i) mismatches += p.data()[i] != ref.values[static_cast<size_t>(i)];
+    for (int64_t i = 0; i < p.numel(); ++i) mismatches += p.data()[i] != values[static_cast<size_t>(i)];
     INFO(file);
     CHECK(mismatches == 0);
   }
@@ -164,8 +166,13 @@ TEST_CASE("nms: agrees with a brute-force reference on random boxes") {
 }
 
 TEST_CASE("postprocess: kids_raw fixture gives kids_detections.json") {
-  auto st = test::read_safetensors_f32(kFixtures + "kids_raw.safetensors");
-  const auto &loc = st.at("loc"), &conf = st.at("conf"), &landms = st.at("landms"), &priors = st.at("priors");
+  auto st = io::read_safetensors(kFixtures + "kids_raw.safetensors");
+  struct F32 {
+    std::vector<int64_t> shape;
+    std::vector<float> values;
+  };
+  auto get = [&](const char* name) { return F32{st.at(name).shape, st.at(name).as_float()}; };
+  const F32 loc = get("loc"), conf = get("conf"), landms = get("landms"), priors = get("priors");
   const int64_t n = loc.shape[0];
   REQUIRE(n == 32256);
   auto dets = postprocess(loc.values.data(), conf.values.data(), landms.values.data(), priors.values.data(), n, 1024,
@@ -188,8 +195,8 @@ TEST_CASE("postprocess: kids_raw fixture gives kids_detections.json") {
   CHECK(std::count_if(dets.begin(), dets.end(), [](const Detection& d) { return d.score >= 0.5f; }) == 8);
 
   // The tensor (batch) interface gives the same, per image.
-  auto T = [](const test::F32Tensor& t) { return Tensor<float, cpu>::from_host(Shape(t.shape), t.values); };
-  auto two = [&](const test::F32Tensor& t) {
+  auto T = [](const F32& t) { return Tensor<float, cpu>::from_host(Shape(t.shape), t.values); };
+  auto two = [&](const F32& t) {
     std::vector<float> v = t.values;
     v.insert(v.end(), t.values.begin(), t.values.end());
     return Tensor<float, cpu>::from_host(Shape{2, t.shape[0], t.shape[1]}, v);

@@ -10,6 +10,7 @@
 
 #include "rfcf/core/error.hpp"
 #include "rfcf/detection/postprocess.hpp"
+#include "rfcf/io/atomic_file.hpp"
 
 namespace rfcf::detection {
 
@@ -82,16 +83,10 @@ inline ImageDetections read_detections_json(const std::string& path) {
   }
 }
 
-// Writes to a temporary file first and renames it, so a failed write leaves no partial file.
+// Written atomically (temporary file + rename): a failed write leaves no partial file.
 inline void write_detections_json(const std::string& path, const ImageDetections& d, int indent = 1) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    check<IoError>(static_cast<bool>(out), "cannot write detection JSON '", tmp, "'");
-    out << to_json(d).dump(indent) << "\n";
-    check<IoError>(static_cast<bool>(out), "error writing detection JSON '", tmp, "'");
-  }
-  check<IoError>(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '", tmp, "' to '", path, "'");
+  const std::string text = to_json(d).dump(indent) + "\n";
+  io::atomic_write(path, [&](io::FileWriter& w) { w.write(text); });
 }
 
 }  // namespace rfcf::detection

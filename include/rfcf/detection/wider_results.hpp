@@ -13,6 +13,7 @@
 #include "rfcf/core/error.hpp"
 #include "rfcf/detection/postprocess.hpp"
 #include "rfcf/detection/python_format.hpp"
+#include "rfcf/io/atomic_file.hpp"
 
 namespace rfcf::detection {
 
@@ -44,14 +45,7 @@ inline std::string write_wider_result(const std::string& dir, const std::string&
   check<IoError>(!ec, "cannot create folder '", folder.string(), "': ", ec.message());
   const std::string text = wider_result_text(stem, dets);
   const fs::path path = folder / (stem + ".txt");
-  const std::string tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    check<IoError>(static_cast<bool>(out), "cannot write '", tmp, "'");
-    out << text;
-    check<IoError>(static_cast<bool>(out), "error writing '", tmp, "'");
-  }
-  check<IoError>(std::rename(tmp.c_str(), path.string().c_str()) == 0, "cannot rename '", tmp, "'");
+  io::atomic_write(path.string(), [&](io::FileWriter& w) { w.write(text); });
   return path.string();
 }
 

@@ -18,6 +18,7 @@
 #include "rfcf/core/error.hpp"
 #include "rfcf/detection/postprocess.hpp"
 #include "rfcf/detection/python_format.hpp"
+#include "rfcf/io/atomic_file.hpp"
 #include "rfcf/io/mat.hpp"
 
 namespace rfcf::detection {
@@ -398,22 +399,16 @@ inline WiderEvalResult evaluate_widerface(const WiderGroundTruth& gt, const Wide
 
 // PR curves as CSV: threshold, then precision and recall per setting.
 inline void write_pr_curves_csv(const std::string& path, const WiderEvalResult& r) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    check<IoError>(static_cast<bool>(out), "cannot write PR curve CSV '", tmp, "'");
-    out << "threshold";
-    for (const char* s : kWiderSettings) out << "," << s << "_precision," << s << "_recall";
-    out << "\n";
-    for (size_t t = 0; t < r.curves[0].thresholds.size(); ++t) {
-      out << python_float_repr(r.curves[0].thresholds[t]);
-      for (size_t s = 0; s < 3; ++s)
-        out << "," << python_float_repr(r.curves[s].precision[t]) << "," << python_float_repr(r.curves[s].recall[t]);
-      out << "\n";
-    }
-    check<IoError>(static_cast<bool>(out), "error writing PR curve CSV '", tmp, "'");
+  std::string out = "threshold";
+  for (const char* s : kWiderSettings) out += std::string(",") + s + "_precision," + s + "_recall";
+  out += "\n";
+  for (size_t t = 0; t < r.curves[0].thresholds.size(); ++t) {
+    out += python_float_repr(r.curves[0].thresholds[t]);
+    for (size_t s = 0; s < 3; ++s)
+      out += "," + python_float_repr(r.curves[s].precision[t]) + "," + python_float_repr(r.curves[s].recall[t]);
+    out += "\n";
   }
-  check<IoError>(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '", tmp, "' to '", path, "'");
+  io::atomic_write(path, [&](io::FileWriter& w) { w.write(out); });
 }
 
 }  // namespace rfcf::detection
