@@ -7,6 +7,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   rfcf::io::MatLimits limits;
   limits.max_inflated_bytes = size_t(16) << 20;  // keep each run small
+  limits.max_arrays = 100000;
   try {
     rfcf::io::MatFile f = rfcf::io::parse_mat(data, size, limits);
     size_t total = 0;

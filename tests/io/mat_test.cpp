@@ -189,6 +189,13 @@ TEST_CASE("mat: malformed input throws FormatError, never crashes") {
   MatLimits lim;
   lim.max_depth = 32;
   CHECK_THROWS_AS(parse(cat({header(), nested}), lim), FormatError);
+  // Too many arrays: a compressed stream of empty cells must not exhaust memory.
+  Bytes many;
+  for (int i = 0; i < 5000; ++i) many.insert(many.end(), {14, 0, 0, 0, 0, 0, 0, 0});
+  MatLimits few;
+  few.max_arrays = 1000;
+  CHECK_THROWS_AS(parse(cat({header(), compressed(matrix(1, {5000, 1}, "c", many))}), few), FormatError);
+  CHECK(parse(cat({header(), compressed(matrix(1, {5000, 1}, "c", many))})).variables[0].cells.size() == 5000);
   CHECK_THROWS_AS(read_mat("/nonexistent/file.mat"), IoError);
 }
 

@@ -39,6 +39,7 @@ struct MatLimits {
   size_t max_inflated_bytes = size_t(512) << 20;  // per miCOMPRESSED element
   int max_depth = 32;                              // nested cells
   int max_rank = 8;
+  size_t max_arrays = size_t(4) << 20;  // arrays in the file (cells included); WIDER hard has 29,654
 };
 
 // One array. Numeric values of every class are kept as double (exact for the classes that
@@ -248,6 +249,8 @@ class Parser {
   MatArray matrix(const Element& e, int depth) {
     check<FormatError>(depth <= limits_.max_depth, "MAT: cell nesting deeper than ", limits_.max_depth,
                        " at byte ", e.offset);
+    check<FormatError>(++arrays_ <= limits_.max_arrays, "MAT: more than ", limits_.max_arrays,
+                       " arrays (MatLimits::max_arrays) at byte ", e.offset);
     MatArray a;
     if (e.bytes == 0) return a;  // empty array
     Reader r(e.data, e.data + e.bytes, e.offset + 8, "MAT miMATRIX");
@@ -324,6 +327,7 @@ class Parser {
 
  private:
   MatLimits limits_;
+  size_t arrays_ = 0;
 };
 
 }  // namespace detail::mat
