@@ -1,7 +1,7 @@
 // Evaluates WIDER FACE result files (<pred>/<event>/<stem>.txt) against the val ground truth with
 // the reference protocol and prints Easy / Medium / Hard AP.
 //   widerface_eval --gt ../shared/widerface/ground_truth --pred results/ [--subset ../shared/widerface/val_subset/images]
-//                  [--csv pr.csv] [--missing-empty]
+//                  [--csv pr.csv] [--png pr.png] [--missing-empty]
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -12,12 +12,13 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"WIDER FACE evaluation (reference protocol)"};
-  std::string gt_dir, pred_dir, subset, csv;
+  std::string gt_dir, pred_dir, subset, csv, png;
   bool missing_empty = false;
   app.add_option("--gt", gt_dir, "folder with wider_{face,easy,medium,hard}_val.mat")->required();
   app.add_option("--pred", pred_dir, "folder of result files <event>/<stem>.txt")->required();
   app.add_option("--subset", subset, "evaluate only these images: an image folder <event>/<stem>.jpg or a list file");
   app.add_option("--csv", csv, "write the precision/recall curves to this CSV file");
+  app.add_option("--png", png, "plot the precision/recall curves into this PNG file");
   app.add_flag("--missing-empty", missing_empty, "treat images without a result file as having no detections");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
     std::printf("images %lld\n", static_cast<long long>(r.images));
     std::printf("Easy   Val AP: %.6f\nMedium Val AP: %.6f\nHard   Val AP: %.6f\n", r.ap[0], r.ap[1], r.ap[2]);
     if (!csv.empty()) write_pr_curves_csv(csv, r);
+    if (!png.empty()) write_pr_curves_png(png, r);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "widerface_eval: %s\n", e.what());
     return 1;

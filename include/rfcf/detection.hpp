@@ -8,3 +8,4 @@
 #include "rfcf/detection/python_format.hpp"
 #include "rfcf/detection/wider_results.hpp"
 #include "rfcf/detection/widerface_eval.hpp"
+#include "rfcf/detection/widerface_plot.hpp"

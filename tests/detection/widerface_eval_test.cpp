@@ -9,6 +9,7 @@
 
 #include "rfcf/detection/widerface_eval.hpp"
 #include "rfcf/detection/wider_results.hpp"
+#include "rfcf/detection/widerface_plot.hpp"
 
 using namespace rfcf;
 using namespace rfcf::detection;
@@ -208,6 +209,15 @@ TEST_CASE("widerface eval: result files and in-memory detections agree; CSV") {
   int rows = 1;
   while (std::getline(in, line)) ++rows;
   CHECK(rows == 1000);
+
+  // PR curves as a PNG: decodes back to the requested size, and the plot is not blank.
+  const std::string png = (dir / "pr.png").string();
+  write_pr_curves_png(png, a, "tiny");
+  io::Image img = io::read_image(png);
+  CHECK(img.width == 640);
+  CHECK(img.height == 480);
+  std::set<uint8_t> levels(img.pixels.begin(), img.pixels.end());
+  CHECK(levels.size() > 3);
 
   // Malformed result file.
   std::ofstream(dir / "0--Parade" / "bad.txt") << "bad\n1\n1 2 three 4 0.5 \n";
