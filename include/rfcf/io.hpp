@@ -12,6 +12,7 @@
 #include "rfcf/io/image_folder.hpp"
 #include "rfcf/io/image_ops.hpp"
 #include "rfcf/io/insightface_bin.hpp"
+#include "rfcf/io/mat.hpp"
 #include "rfcf/io/pickle.hpp"
 #include "rfcf/io/plot.hpp"
 #include "rfcf/io/py_value.hpp"
