@@ -5,6 +5,7 @@
 //  - everything else: im2col + GEMM on bands of output rows, so that the column buffer of a
 //    band stays in cache; bands run in parallel, each with a single-threaded GEMM.
 #include <algorithm>
+#include <cstdlib>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
@@ -82,7 +83,8 @@ inline GemmConvPlan make_plan(const Conv2dGeometry& g, const Shape& x, int64_t c
   p.groups = g.groups, p.cin_g = p.C / g.groups, p.cout_g = cout / g.groups;
   p.K = p.cin_g * g.kernel_h * g.kernel_w;
   p.pointwise = g.is_pointwise();
-  const int64_t target_cols = std::max<int64_t>(64, kBandElements / std::max<int64_t>(p.K, 1));
+  static const int64_t band_elems = std::getenv("RFCF_BAND") ? std::atoll(std::getenv("RFCF_BAND")) : kBandElements;  // TUNING
+  const int64_t target_cols = std::max<int64_t>(64, band_elems / std::max<int64_t>(p.K, 1));
   p.rows = std::clamp<int64_t>((target_cols + p.Wo - 1) / p.Wo, 1, p.Ho);
   // Enough bands to keep every thread busy.
   const int64_t threads = chunk_count(1 << 20);
