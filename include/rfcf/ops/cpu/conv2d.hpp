@@ -5,7 +5,6 @@
 //  - everything else: im2col + GEMM on bands of output rows, so that the column buffer of a
 //    band stays in cache; bands run in parallel, each with a single-threaded GEMM.
 #include <algorithm>
-#include <cstdlib>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
@@ -83,8 +82,7 @@ inline GemmConvPlan make_plan(const Conv2dGeometry& g, const Shape& x, int64_t c
   p.groups = g.groups, p.cin_g = p.C / g.groups, p.cout_g = cout / g.groups;
   p.K = p.cin_g * g.kernel_h * g.kernel_w;
   p.pointwise = g.is_pointwise();
-  static const int64_t band_elems = std::getenv("RFCF_BAND") ? std::atoll(std::getenv("RFCF_BAND")) : kBandElements;  // TUNING
-  const int64_t target_cols = std::max<int64_t>(64, band_elems / std::max<int64_t>(p.K, 1));
+  const int64_t target_cols = std::max<int64_t>(64, kBandElements / std::max<int64_t>(p.K, 1));
   p.rows = std::clamp<int64_t>((target_cols + p.Wo - 1) / p.Wo, 1, p.Ho);
   // Enough bands to keep every thread busy.
   const int64_t threads = chunk_count(1 << 20);
@@ -109,10 +107,7 @@ void accumulate_bias_grad(const T* dy, int64_t N, int64_t C, int64_t plane, T* d
   parallel_for(C, 1, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       T s = 0;
-      for (int64_t n = 0; n < N; ++n) {
-        const T* p = dy + (n * C + c) * plane;
-        for (int64_t q = 0; q < plane; ++q) s += p[q];
-      }
+      for (int64_t n = 0; n < N; ++n) s += sum_contiguous(dy + (n * C + c) * plane, plane);
       db[c] += s;
     }
   });
