@@ -2,6 +2,9 @@
 // The PyTorch anchor is torch_ops_cpu.py (same shapes); run_ops_cpu.sh prints the table.
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
+#include <vector>
+
 #include "rfcf/rfcf.hpp"
 
 namespace {
@@ -56,19 +59,36 @@ void conv_backward(benchmark::State& state, ConvShape s) {
   }
 }
 
-// Raw GEMM on the shapes the conv paths produce (M x N x K), to compare backends.
-void gemm(benchmark::State& state, bool trans_a, bool trans_b) {
-  const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
+// Raw GEMM (M x N x K) through Gemm<cpu> (OpenBLAS when the build found it) or Eigen, to
+// compare the backends on the shapes the conv paths produce.
+template <bool kEigen>
+void gemm(benchmark::State& state) {
+  const bool trans_a = state.range(0) & 1, trans_b = state.range(0) & 2;
+  const int64_t M = state.range(1), N = state.range(2), K = state.range(3);
   rfcf::Generator gen(0);
   TensorF a = random_tensor(rfcf::Shape{M * K}, gen), b = random_tensor(rfcf::Shape{K * N}, gen);
   TensorF c(rfcf::Shape{M * N});
+  const int64_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
   for (auto _ : state) {
-    rfcf::ops::Gemm<cpu>::run(trans_a, trans_b, M, N, K, 1.0f, a.data(), trans_a ? M : K, b.data(),
-                              trans_b ? K : N, 0.0f, c.data(), N);
+    if (kEigen)
+      rfcf::ops::cpu_detail::eigen_gemm(trans_a, trans_b, M, N, K, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, c.data(), N);
+    else
+      rfcf::ops::Gemm<cpu>::run(trans_a, trans_b, M, N, K, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, c.data(), N);
     benchmark::DoNotOptimize(c.data());
   }
   state.counters["GFLOPS"] = benchmark::Counter(2.0 * M * N * K, benchmark::Counter::kIsIterationInvariantRate,
                                                 benchmark::Counter::kIs1000);
+}
+
+// {transposes (1: A, 2: B), M, N, K}: one band of each conv path (3x3 64->64 at width 160,
+// 1x1 128->256 at 40x40) for forward (NN), backward data (TN) and backward weight (NT),
+// then the whole-image forward products.
+void gemm_shapes(benchmark::internal::Benchmark* b) {
+  for (auto args : std::vector<std::vector<int64_t>>{{0, 64, 160, 576}, {1, 576, 160, 64}, {2, 64, 576, 160},
+                                                     {0, 256, 520, 128}, {1, 128, 520, 256}, {2, 256, 128, 520},
+                                                     {0, 64, 25600, 576}, {0, 256, 1600, 128}})
+    b->Args(args);
+  b->ArgNames({"trans", "M", "N", "K"})->Unit(benchmark::kMicrosecond)->UseRealTime();
 }
 
 }  // namespace
@@ -79,16 +99,13 @@ BENCHMARK_CAPTURE(conv_forward, conv1x1_128x256_40, kConv1x1)->Unit(benchmark::k
 BENCHMARK_CAPTURE(conv_backward, conv1x1_128x256_40, kConv1x1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(conv_forward, dwconv3x3_256_40, kDwConv3x3)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(conv_backward, dwconv3x3_256_40, kDwConv3x3)->Unit(benchmark::kMillisecond)->UseRealTime();
-// Whole-image GEMMs of the two conv shapes: 3x3 (64 x 25600 x 576) and 1x1 (256 x 1600 x 128).
-BENCHMARK_CAPTURE(gemm, nn, false, false)
-    ->Args({64, 25600, 576})->Args({256, 1600, 128})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(gemm, tn, true, false)
-    ->Args({576, 25600, 64})->Args({128, 1600, 256})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(gemm, nt, false, true)
-    ->Args({64, 576, 25600})->Args({256, 128, 1600})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_TEMPLATE(gemm, false)->Name("gemm_rfcf")->Apply(gemm_shapes);
+BENCHMARK_TEMPLATE(gemm, true)->Name("gemm_eigen")->Apply(gemm_shapes);
 
 int main(int argc, char** argv) {
-  rfcf::set_num_threads(2);
+  // 2 threads like the PyTorch anchor; RFCF_BENCH_THREADS overrides (e.g. 1 for CPU-time comparisons).
+  const char* threads = std::getenv("RFCF_BENCH_THREADS");
+  rfcf::set_num_threads(threads ? std::atoi(threads) : 2);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

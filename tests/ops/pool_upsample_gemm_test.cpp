@@ -133,16 +133,22 @@ TEST_CASE("upsample_nearest matches the reference forward and backward", "[ops][
 
 TEST_CASE("Gemm<cpu> matches the naive reference", "[ops][gemm]") {
   Generator gen(9);
-  const int64_t M = 13, N = 7, K = 19, pad = 3;
+  // The last two are large enough for the threaded OpenBLAS split (by rows, by columns).
+  for (auto [M, N, K] : {std::array<int64_t, 3>{13, 7, 19}, std::array<int64_t, 3>{67, 45, 3000},
+                         std::array<int64_t, 3>{30, 100, 3000}})
   for (bool ta : {false, true})
     for (bool tb : {false, true})
       for (float beta : {0.0f, 1.0f, 0.5f}) {
-        INFO("trans_a " << ta << " trans_b " << tb << " beta " << beta);
-        const int64_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+        INFO(M << "x" << N << "x" << K << " trans_a " << ta << " trans_b " << tb << " beta " << beta);
+        const int64_t pad = 3, lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
         TensorF a = random_float(Shape{(ta ? K : M) * lda}, gen), b = random_float(Shape{(tb ? N : K) * ldb}, gen);
-        TensorF c = random_float(Shape{M * ldc}, gen), c_ref = c.clone();
+        TensorF c0 = random_float(Shape{M * ldc}, gen), c = c0.clone(), c_ref = c0.clone();
         ops::Gemm<cpu>::run(ta, tb, M, N, K, 0.75f, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
         ops::reference::gemm(ta, tb, M, N, K, 0.75f, a.data(), lda, b.data(), ldb, beta, c_ref.data(), ldc);
         CHECK(relative_error(c, c_ref) < 1e-5);
+        // the Eigen fallback (used without OpenBLAS and for other scalar types)
+        TensorF c_eigen = c0.clone();
+        ops::cpu_detail::eigen_gemm(ta, tb, M, N, K, 0.75f, a.data(), lda, b.data(), ldb, beta, c_eigen.data(), ldc);
+        CHECK(relative_error(c_eigen, c_ref) < 1e-5);
       }
 }

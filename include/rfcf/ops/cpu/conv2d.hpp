@@ -107,10 +107,7 @@ void accumulate_bias_grad(const T* dy, int64_t N, int64_t C, int64_t plane, T* d
   parallel_for(C, 1, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       T s = 0;
-      for (int64_t n = 0; n < N; ++n) {
-        const T* p = dy + (n * C + c) * plane;
-        for (int64_t q = 0; q < plane; ++q) s += p[q];
-      }
+      for (int64_t n = 0; n < N; ++n) s += sum_contiguous(dy + (n * C + c) * plane, plane);
       db[c] += s;
     }
   });
