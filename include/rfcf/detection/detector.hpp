@@ -11,7 +11,6 @@
 #include "rfcf/detection/priors.hpp"
 #include "rfcf/io/image.hpp"
 #include "rfcf/io/resize.hpp"
-#include "rfcf/io/torch_file.hpp"
 #include "rfcf/models/retinaface.hpp"
 #include "rfcf/nn/state_dict.hpp"
 #include "rfcf/ops/softmax.hpp"
@@ -29,12 +28,11 @@ struct DetectorOptions {
 // prefixed) or from an rfcf safetensors file; every parameter and statistic must be present.
 template <class Model>
 void load_detector_weights(Model& net, const std::string& path) {
-  if (path.size() > 12 && path.substr(path.size() - 12) == ".safetensors") {
-    nn::load_safetensors(net, path, nn::LoadOptions{.strict = true, .ignore_counters = true});
-    return;
-  }
-  io::TensorMap sd = io::strip_prefix(io::find_state_dict(io::load_torch(path)), "module.");
-  nn::load_state_dict(net, sd, nn::LoadOptions{.strict = true, .ignore_counters = true});
+  const nn::LoadOptions strict{.strict = true, .ignore_counters = true};
+  if (path.size() > 12 && path.substr(path.size() - 12) == ".safetensors")
+    nn::load_safetensors(net, path, strict);
+  else
+    nn::load_pytorch(net, path, strict);
 }
 
 // Float CHW tensor [1, 3, H, W] of a BGR image minus the RetinaFace mean, optionally resized
