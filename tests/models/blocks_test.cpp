@@ -13,10 +13,10 @@ using rfcf::testing::random_tensor;
 namespace {
 // BN in train mode makes the loss depend on the whole batch; that is what we want to check.
 template <class L>
-void require_gradcheck(L& layer, const Shape& input, uint64_t seed = 3, double tol = 1e-6) {
-  Generator g(seed);
+void require_gradcheck(L& layer, const Shape& input, double eps = 1e-5, double tol = 1e-6) {
+  Generator g(3);
   auto x = random_tensor(input, g);
-  auto r = gradcheck(layer, x);
+  auto r = gradcheck(layer, x, 7, eps);
   INFO("input error " << r.input_error << ", worst parameter " << r.worst_param << " " << r.param_error);
   REQUIRE(r.max_error() < tol);
 }
@@ -51,8 +51,10 @@ TEST_CASE("recognition blocks pass the gradient check", "[models][gradcheck]") {
     require_gradcheck(b, Shape{2, 6, 5, 5});
   }
   SECTION("MobileFaceNet bottleneck (residual)") {
+    // The expansion BN's weight gradients are ~1e-4 while the loss is O(100): a larger step
+    // keeps rounding of the loss below the tolerance (checked: the error is 4e-8 at 1e-4).
     models::MobileFaceBottleneck<double, cpu> b(4, 4, 1, 2);
-    require_gradcheck(b, Shape{2, 4, 5, 6});
+    require_gradcheck(b, Shape{2, 4, 5, 6}, 1e-4);
   }
   SECTION("squeeze-excitation") {
     nn::SqueezeExcitation<double, cpu> se(32, 16);

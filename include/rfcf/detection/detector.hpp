@@ -11,6 +11,7 @@
 #include "rfcf/detection/priors.hpp"
 #include "rfcf/io/image.hpp"
 #include "rfcf/io/resize.hpp"
+#include "rfcf/models/mobilenet_v1.hpp"
 #include "rfcf/models/retinaface.hpp"
 #include "rfcf/nn/state_dict.hpp"
 #include "rfcf/ops/softmax.hpp"
