@@ -65,7 +65,12 @@ void parallel_blas_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_
                         int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   openblas_single_threaded();
   constexpr int64_t kMinFlopsPerThread = int64_t{1} << 22;
-  const int64_t blocks = std::min<int64_t>(num_threads(), std::max<int64_t>(1, M * N * K / kMinFlopsPerThread));
+#if defined(_OPENMP)
+  const int64_t threads = omp_in_parallel() ? 1 : num_threads();  // already inside one of our parallel loops
+#else
+  const int64_t threads = 1;
+#endif
+  const int64_t blocks = std::min<int64_t>(threads, std::max<int64_t>(1, M * N * K / kMinFlopsPerThread));
   if (blocks <= 1) return blas_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   const bool split_columns = N >= M;
   const int64_t extent = split_columns ? N : M;
