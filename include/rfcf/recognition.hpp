@@ -1,2 +1,3 @@
 #pragma once
 // recognition: see docs/ and the headers in rfcf/recognition/.
+#include "rfcf/recognition/alignment.hpp"

@@ -2753,13 +2753,5682 @@ class Sequential {
 // ---- end rfcf/nn/sequential.hpp
 // ---- end rfcf/nn.hpp
 // ---- begin rfcf/io.hpp
-// io: see docs/ and the headers in rfcf/io/.
+// io: checkpoint, image and data file readers/writers (see docs/).
+// ---- begin rfcf/io/atomic_file.hpp
+// Atomic file replacement: the content goes to "<path>.tmp-<random>" in the same directory,
+// is flushed to disk (fsync), then renamed over <path>. Readers see either the old file or
+// the complete new one; on any failure the temporary file is removed and <path> is untouched.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+
+namespace rfcf::io {
+
+// Buffered writer on a file descriptor, handed to atomic_write callbacks.
+class FileWriter {
+ public:
+  FileWriter(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  void write(const void* data, size_t n) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    if (buffer_.size() + n > kBuffer) flush();
+    if (n >= kBuffer) {
+      write_all(p, n);
+    } else {
+      buffer_.insert(buffer_.end(), p, p + n);
+    }
+  }
+  void write(const std::string& s) { write(s.data(), s.size()); }
+  void flush() {
+    write_all(buffer_.data(), buffer_.size());
+    buffer_.clear();
+  }
+  uint64_t bytes_written() const { return written_ + buffer_.size(); }
+
+ private:
+  static constexpr size_t kBuffer = 1 << 20;
+  void write_all(const uint8_t* p, size_t n) {
+    while (n > 0) {
+      const ssize_t k = ::write(fd_, p, n);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) fail<IoError>("cannot write '", path_, "': ", std::strerror(errno));
+      p += k;
+      n -= static_cast<size_t>(k);
+      written_ += static_cast<uint64_t>(k);
+    }
+  }
+  int fd_;
+  std::string path_;
+  std::vector<uint8_t> buffer_;
+  uint64_t written_ = 0;
+};
+
+// Streaming variant with random-access patching (used by RecordIO writers): the same
+// temporary-file + fsync + rename protocol, driven explicitly with commit()/abandon().
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path) : path_(std::move(path)) {
+    static std::atomic<uint64_t> counter{0};
+    tmp_ = path_ + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    check<IoError>(fd_ >= 0, "cannot create '", tmp_, "' (for '", path_, "'): ", std::strerror(errno));
+  }
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  // Not committed: the temporary file is removed and the destination is untouched.
+  ~AtomicFile() { abandon(); }
+
+  const std::string& path() const { return path_; }
+  uint64_t size() const { return written_; }
+
+  void write(const void* data, size_t n) {
+    check<IoError>(fd_ >= 0, "write to '", path_, "' after commit or failure");
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t k = ::write(fd_, p, n);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) {
+        int e = errno;
+        abandon();
+        fail<IoError>("cannot write '", path_, "': ", std::strerror(e));
+      }
+      p += k;
+      n -= static_cast<size_t>(k);
+      written_ += static_cast<uint64_t>(k);
+    }
+  }
+  void write(std::string_view s) { write(s.data(), s.size()); }
+
+  // Overwrites bytes already written (e.g. a header whose content is known only at the end).
+  void write_at(uint64_t offset, const void* data, size_t n) {
+    check<IoError>(fd_ >= 0, "write to '", path_, "' after commit or failure");
+    check<IoError>(offset + n <= written_, "write_at past the written part of '", path_, "'");
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t k = ::pwrite(fd_, p, n, static_cast<off_t>(offset));
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) {
+        int e = errno;
+        abandon();
+        fail<IoError>("cannot write '", path_, "': ", std::strerror(e));
+      }
+      p += k;
+      n -= static_cast<size_t>(k);
+      offset += static_cast<uint64_t>(k);
+    }
+  }
+
+  // fsync + rename over the destination.
+  void commit() {
+    check<IoError>(fd_ >= 0, "commit of '", path_, "' after commit or failure");
+    bool ok = ::fsync(fd_) == 0;
+    int e = errno;
+    ok = (::close(fd_) == 0) && ok;
+    fd_ = -1;
+    if (!ok) {
+      std::remove(tmp_.c_str());
+      fail<IoError>("cannot flush '", path_, "': ", std::strerror(e));
+    }
+    if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+      e = errno;
+      std::remove(tmp_.c_str());
+      fail<IoError>("cannot rename '", tmp_, "' to '", path_, "': ", std::strerror(e));
+    }
+    committed_ = true;
+  }
+
+ private:
+  void abandon() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    if (!committed_) std::remove(tmp_.c_str());
+  }
+
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+  uint64_t written_ = 0;
+};
+
+namespace detail {
+inline std::string temp_suffix() {
+  static thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                          (static_cast<uint64_t>(::getpid()) << 32)};
+  static const char* digits = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string s;
+  uint64_t x = rng();
+  for (int i = 0; i < 10; ++i, x /= 36) s += digits[x % 36];
+  return s;
+}
+inline std::string parent_dir(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+}  // namespace detail
+
+// Writes `path` atomically; `produce(FileWriter&)` writes the content. Exceptions thrown by
+// `produce` propagate after the temporary file has been removed.
+inline void atomic_write(const std::string& path, const std::function<void(FileWriter&)>& produce) {
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
+    tmp = path + ".tmp-" + detail::temp_suffix();
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) fail<IoError>("cannot create '", tmp, "' (to write '", path, "'): ", std::strerror(errno));
+  try {
+    FileWriter w(fd, path);
+    produce(w);
+    w.flush();
+    if (::fsync(fd) != 0) fail<IoError>("cannot flush '", path, "' to disk: ", std::strerror(errno));
+    const int rc = ::close(fd);
+    fd = -1;
+    if (rc != 0) fail<IoError>("cannot close '", tmp, "': ", std::strerror(errno));
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+      fail<IoError>("cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno));
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  // Make the rename itself durable; failure here does not invalidate the written file.
+  const int dfd = ::open(detail::parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+inline void atomic_write(const std::string& path, const void* data, size_t n) {
+  atomic_write(path, [&](FileWriter& w) { w.write(data, n); });
+}
+inline void atomic_write(const std::string& path, const std::vector<uint8_t>& bytes) {
+  atomic_write(path, bytes.data(), bytes.size());
+}
+inline void atomic_write(const std::string& path, const std::string& text) {
+  atomic_write(path, text.data(), text.size());
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/atomic_file.hpp
+// ---- begin rfcf/io/draw.hpp
+// Drawing on io::Image: lines, rectangles, filled circles, text (rfcf/io/font.hpp), and
+// draw_detections for annotated face detections. Everything is clipped to the image (or
+// to an explicit clip rectangle), so shapes may extend past the border.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// ---- begin rfcf/io/font.hpp
+// A small 5x7 bitmap font (rfcf's own design) for labels on images and plots: digits,
+// upper-case letters (lower case is drawn with the upper-case glyphs) and . , % - + : / ( ) _ = < > ' # [ ] and space.
+#include <cstdint>
+#include <string_view>
+
+namespace rfcf::io::font {
+
+inline constexpr int kGlyphWidth = 5;
+inline constexpr int kGlyphHeight = 7;
+inline constexpr int kAdvance = 6;  // glyph width + 1 column of spacing
+
+struct Glyph {
+  char ch;
+  const char* rows;  // 7 rows of 5 cells, '#' = ink
+};
+
+// clang-format off
+inline constexpr Glyph kGlyphs[] = {
+  {'0', ".###." "#...#" "#..##" "#.#.#" "##..#" "#...#" ".###."},
+  {'1', "..#.." ".##.." "..#.." "..#.." "..#.." "..#.." ".###."},
+  {'2', ".###." "#...#" "....#" "...#." "..#.." ".#..." "#####"},
+  {'3', "####." "....#" "....#" ".###." "....#" "....#" "####."},
+  {'4', "...#." "..##." ".#.#." "#..#." "#####" "...#." "...#."},
+  {'5', "#####" "#...." "####." "....#" "....#" "#...#" ".###."},
+  {'6', "..##." ".#..." "#...." "####." "#...#" "#...#" ".###."},
+  {'7', "#####" "....#" "...#." "..#.." ".#..." ".#..." ".#..."},
+  {'8', ".###." "#...#" "#...#" ".###." "#...#" "#...#" ".###."},
+  {'9', ".###." "#...#" "#...#" ".####" "....#" "...#." ".##.."},
+  {'A', "..#.." ".#.#." "#...#" "#...#" "#####" "#...#" "#...#"},
+  {'B', "####." "#...#" "#...#" "####." "#...#" "#...#" "####."},
+  {'C', ".####" "#...." "#...." "#...." "#...." "#...." ".####"},
+  {'D', "####." "#...#" "#...#" "#...#" "#...#" "#...#" "####."},
+  {'E', "#####" "#...." "#...." "####." "#...." "#...." "#####"},
+  {'F', "#####" "#...." "#...." "####." "#...." "#...." "#...."},
+  {'G', ".####" "#...." "#...." "#..##" "#...#" "#...#" ".####"},
+  {'H', "#...#" "#...#" "#...#" "#####" "#...#" "#...#" "#...#"},
+  {'I', ".###." "..#.." "..#.." "..#.." "..#.." "..#.." ".###."},
+  {'J', "..###" "...#." "...#." "...#." "...#." "#..#." ".##.."},
+  {'K', "#...#" "#..#." "#.#.." "##..." "#.#.." "#..#." "#...#"},
+  {'L', "#...." "#...." "#...." "#...." "#...." "#...." "#####"},
+  {'M', "#...#" "##.##" "#.#.#" "#.#.#" "#...#" "#...#" "#...#"},
+  {'N', "#...#" "##..#" "#.#.#" "#..##" "#...#" "#...#" "#...#"},
+  {'O', ".###." "#...#" "#...#" "#...#" "#...#" "#...#" ".###."},
+  {'P', "####." "#...#" "#...#" "####." "#...." "#...." "#...."},
+  {'Q', ".###." "#...#" "#...#" "#...#" "#.#.#" "#..#." ".##.#"},
+  {'R', "####." "#...#" "#...#" "####." "#.#.." "#..#." "#...#"},
+  {'S', ".####" "#...." "#...." ".###." "....#" "....#" "####."},
+  {'T', "#####" "..#.." "..#.." "..#.." "..#.." "..#.." "..#.."},
+  {'U', "#...#" "#...#" "#...#" "#...#" "#...#" "#...#" ".###."},
+  {'V', "#...#" "#...#" "#...#" "#...#" ".#.#." ".#.#." "..#.."},
+  {'W', "#...#" "#...#" "#...#" "#.#.#" "#.#.#" "##.##" "#...#"},
+  {'X', "#...#" ".#.#." "..#.." "..#.." "..#.." ".#.#." "#...#"},
+  {'Y', "#...#" ".#.#." "..#.." "..#.." "..#.." "..#.." "..#.."},
+  {'Z', "#####" "....#" "...#." "..#.." ".#..." "#...." "#####"},
+  {'.', "....." "....." "....." "....." "....." ".##.." ".##.."},
+  {',', "....." "....." "....." "....." ".##.." "..#.." ".#..."},
+  {'%', "##..#" "##.#." "...#." "..#.." ".#..." ".#.##" "#..##"},
+  {'-', "....." "....." "....." "#####" "....." "....." "....."},
+  {'+', "....." "..#.." "..#.." "#####" "..#.." "..#.." "....."},
+  {':', "....." ".##.." ".##.." "....." ".##.." ".##.." "....."},
+  {'/', "....#" "....#" "...#." "..#.." ".#..." "#...." "#...."},
+  {'(', "...#." "..#.." ".#..." ".#..." ".#..." "..#.." "...#."},
+  {')', ".#..." "..#.." "...#." "...#." "...#." "..#.." ".#..."},
+  {'[', ".###." ".#..." ".#..." ".#..." ".#..." ".#..." ".###."},
+  {']', ".###." "...#." "...#." "...#." "...#." "...#." ".###."},
+  {'_', "....." "....." "....." "....." "....." "....." "#####"},
+  {'=', "....." "....." "#####" "....." "#####" "....." "....."},
+  {'<', "...#." "..#.." ".#..." "#...." ".#..." "..#.." "...#."},
+  {'>', ".#..." "..#.." "...#." "....#" "...#." "..#.." ".#..."},
+  {'\'', "..#.." "..#.." ".#..." "....." "....." "....." "....."},
+  {'#', ".#.#." ".#.#." "#####" ".#.#." "#####" ".#.#." ".#.#."},
+  {'?', ".###." "#...#" "....#" "...#." "..#.." "....." "..#.."},
+  {' ', "....." "....." "....." "....." "....." "....." "....."},
+};
+// clang-format on
+
+// The glyph of c (lower case maps to upper case); unknown characters give '?'.
+inline const Glyph& glyph(char c) {
+  if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  for (const Glyph& g : kGlyphs)
+    if (g.ch == c) return g;
+  for (const Glyph& g : kGlyphs)
+    if (g.ch == '?') return g;
+  return kGlyphs[0];
+}
+
+inline bool ink(const Glyph& g, int x, int y) { return g.rows[y * kGlyphWidth + x] == '#'; }
+
+// Size in pixels of a one-line text at integer scale s (no trailing spacing column).
+inline int text_width(std::string_view text, int s = 1) {
+  return text.empty() ? 0 : (static_cast<int>(text.size()) * kAdvance - 1) * s;
+}
+inline int text_height(int s = 1) { return kGlyphHeight * s; }
+
+}  // namespace rfcf::io::font
+// ---- end rfcf/io/font.hpp
+// ---- begin rfcf/io/image.hpp
+// 8-bit images: the Image type, JPEG/PNG decoding and PNG/JPEG encoding.
+//
+// Decoding: JPEG goes through libjpeg(-turbo) when RFCF_HAVE_LIBJPEG is defined (pixel-exact
+// with cv2.imread on Debian), otherwise through stb_image (within a few grey levels of
+// libjpeg; see docs/images.md). PNG always goes through stb_image. Incomplete or corrupt
+// files are rejected with FormatError naming the file.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <span>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/io/file_bytes.hpp
+// Reading whole files into memory (checkpoints are at most a few hundred MB) and
+// little-endian integer loads from byte buffers.
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+// The whole content of a file; IoError if it cannot be opened or read.
+inline std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail<IoError>("cannot open '", path, "': ", std::strerror(errno));
+  std::vector<uint8_t> data;
+  uint8_t buf[1 << 16];
+  for (;;) {
+    const size_t got = std::fread(buf, 1, sizeof(buf), f);
+    data.insert(data.end(), buf, buf + got);
+    if (got < sizeof(buf)) break;
+  }
+  const bool error = std::ferror(f) != 0;
+  std::fclose(f);
+  if (error) fail<IoError>("error while reading '", path, "'");
+  return data;
+}
+
+namespace detail {
+template <class T>
+inline T load_le(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+}  // namespace detail
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/file_bytes.hpp
+// ---- begin rfcf/io/detail/libjpeg.hpp
+// JPEG decoding with libjpeg(-turbo), compiled when RFCF_HAVE_LIBJPEG is defined (the CMake
+// target defines it when find_package(JPEG) succeeds). This is the decoder OpenCV uses on
+// Debian, with the same default settings (islow IDCT, fancy upsampling), so its pixels are
+// identical to cv2.imread's.
+//
+// libjpeg reports fatal errors through a callback that must not return; we longjmp back.
+// The functions that call setjmp hold only trivially destructible locals, so the jump skips
+// no C++ destructor.
+#ifdef RFCF_HAVE_LIBJPEG
+#include <csetjmp>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+
+#include <jerror.h>
+#include <jpeglib.h>
+
+namespace rfcf::io::detail {
+
+struct JpegErrorManager {
+  jpeg_error_mgr pub;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+  bool truncated;  // set by warnings that mean "data missing" (we reject those files)
+};
+
+inline void jpeg_on_fatal(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<JpegErrorManager*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+inline void jpeg_on_message(j_common_ptr cinfo, int level) {
+  if (level != -1) return;  // trace messages
+  auto* err = reinterpret_cast<JpegErrorManager*>(cinfo->err);
+  int code = cinfo->err->msg_code;
+  // Premature end of file, or of an entropy-coded segment: the image is incomplete.
+  if ((code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER) && !err->truncated) {
+    err->truncated = true;
+    (*cinfo->err->format_message)(cinfo, err->message);
+  }
+  cinfo->err->num_warnings++;
+}
+
+// Decoder state that lives in the caller's frame between the two phases below.
+struct JpegDecoder {
+  jpeg_decompress_struct cinfo;
+  JpegErrorManager err;
+  bool created = false;
+};
+
+// Phase 1: parse headers. Returns false (with err.message) on error.
+// channels: 1 (grey) or 3; bgr selects the 3-channel byte order.
+inline bool jpeg_read_header_phase(JpegDecoder& d, const unsigned char* data, size_t size,
+                                   int channels, bool bgr, int* width, int* height) {
+  d.cinfo.err = jpeg_std_error(&d.err.pub);
+  d.err.pub.error_exit = jpeg_on_fatal;
+  d.err.pub.emit_message = jpeg_on_message;
+  d.err.truncated = false;
+  d.err.message[0] = 0;
+  if (setjmp(d.err.jump)) return false;
+  jpeg_create_decompress(&d.cinfo);
+  d.created = true;
+  jpeg_mem_src(&d.cinfo, data, static_cast<unsigned long>(size));
+  jpeg_read_header(&d.cinfo, TRUE);
+  if (channels == 1) {
+    d.cinfo.out_color_space = JCS_GRAYSCALE;
+  } else {
+#ifdef JCS_EXTENSIONS
+    d.cinfo.out_color_space = bgr ? JCS_EXT_BGR : JCS_RGB;
+#else
+    d.cinfo.out_color_space = JCS_RGB;  // caller swaps to BGR
+#endif
+  }
+  jpeg_calc_output_dimensions(&d.cinfo);
+  *width = static_cast<int>(d.cinfo.output_width);
+  *height = static_cast<int>(d.cinfo.output_height);
+  return true;
+}
+
+// Phase 2: decode all scanlines into out (height rows of width*channels bytes).
+inline bool jpeg_decode_phase(JpegDecoder& d, unsigned char* out, size_t row_bytes) {
+  if (setjmp(d.err.jump)) return false;
+  jpeg_start_decompress(&d.cinfo);
+  while (d.cinfo.output_scanline < d.cinfo.output_height) {
+    JSAMPROW row = out + static_cast<size_t>(d.cinfo.output_scanline) * row_bytes;
+    jpeg_read_scanlines(&d.cinfo, &row, 1);
+    if (d.err.truncated) return false;
+  }
+  jpeg_finish_decompress(&d.cinfo);
+  return !d.err.truncated;
+}
+
+inline void jpeg_release(JpegDecoder& d) {
+  if (d.created) jpeg_destroy_decompress(&d.cinfo);
+  d.created = false;
+}
+
+// True when the 3-channel output is already in BGR order for bgr == true.
+constexpr bool jpeg_native_bgr() {
+#ifdef JCS_EXTENSIONS
+  return true;
+#else
+  return false;
+#endif
+}
+
+}  // namespace rfcf::io::detail
+#endif  // RFCF_HAVE_LIBJPEG
+// ---- end rfcf/io/detail/libjpeg.hpp
+// ---- begin rfcf/io/detail/stb.hpp
+// stb_image / stb_image_write, compiled into every translation unit that includes rfcf.
+//
+// rfcf is header-only, so there is no single .cpp file to hold the stb implementation.
+// Instead the implementation is compiled with STB_IMAGE_STATIC / STB_IMAGE_WRITE_STATIC:
+// every function has internal linkage, each translation unit gets its own private copy
+// and no symbol can clash at link time (with another TU, or with a user's own stb copy).
+// Only the JPEG and PNG decoders are compiled (less code, less attack surface).
+//
+// Consequence for users: do not include <stb_image.h> or <stb_image_write.h> yourself
+// BEFORE rfcf in the same translation unit (the include guards would then keep rfcf's
+// static definitions out). Including them after rfcf, or in other translation units, is
+// fine: the declarations rfcf already made are reused.
+#if defined(STBI_INCLUDE_STB_IMAGE_H) && !defined(RFCF_STB_IMAGE_OWNED)
+#error "rfcf: include rfcf before <stb_image.h> in this translation unit (see rfcf/io/detail/stb.hpp)"
+#endif
+#if defined(INCLUDE_STB_IMAGE_WRITE_H) && !defined(RFCF_STB_IMAGE_OWNED)
+#error "rfcf: include rfcf before <stb_image_write.h> in this translation unit (see rfcf/io/detail/stb.hpp)"
+#endif
+#define RFCF_STB_IMAGE_OWNED 1
+
+#include <zlib.h>
+
+#include <cstdlib>
+
+namespace rfcf::io::detail {
+// stb_image_write's own deflate is slow and compresses poorly; zlib is a dependency anyway.
+inline unsigned char* zlib_compress_for_stb(unsigned char* data, int len, int* out_len, int quality) {
+  uLongf cap = compressBound(static_cast<uLong>(len));
+  auto* out = static_cast<unsigned char*>(std::malloc(cap));
+  if (!out) return nullptr;
+  if (compress2(out, &cap, data, static_cast<uLong>(len), 6) != Z_OK) {
+    std::free(out);
+    return nullptr;
+  }
+  *out_len = static_cast<int>(cap);
+  return out;
+}
+}  // namespace rfcf::io::detail
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#endif
+
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
+// Decoded images are bounded (a corrupt header cannot ask for 2^48 pixels).
+#define STBI_MAX_DIMENSIONS (1 << 16)
+#include <stb_image.h>
+
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STBI_WRITE_NO_STDIO
+#define STBIW_ZLIB_COMPRESS rfcf::io::detail::zlib_compress_for_stb
+#include <stb_image_write.h>
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+// ---- end rfcf/io/detail/stb.hpp
+
+namespace rfcf::io {
+
+// Byte order of the three channels of a colour image (ignored for grey images).
+enum class ColorOrder { RGB, BGR };
+
+inline const char* to_string(ColorOrder o) { return o == ColorOrder::RGB ? "RGB" : "BGR"; }
+
+// Interleaved (HWC) 8-bit image with 1 or 3 channels, rows packed without padding.
+struct Image {
+  int width = 0;
+  int height = 0;
+  int channels = 0;
+  ColorOrder order = ColorOrder::RGB;
+  std::vector<uint8_t> pixels;
+
+  Image() = default;
+  Image(int w, int h, int c, ColorOrder o = ColorOrder::RGB, uint8_t fill = 0) : width(w), height(h), channels(c), order(o) {
+    check<ShapeError>(w >= 0 && h >= 0, "Image: negative size ", w, "x", h);
+    check<ShapeError>(c == 1 || c == 3, "Image: channels must be 1 or 3, got ", c);
+    pixels.assign(static_cast<size_t>(w) * static_cast<size_t>(h) * static_cast<size_t>(c), fill);
+  }
+
+  bool empty() const { return width == 0 || height == 0; }
+  size_t row_bytes() const { return static_cast<size_t>(width) * static_cast<size_t>(channels); }
+  uint8_t* data() { return pixels.data(); }
+  const uint8_t* data() const { return pixels.data(); }
+  uint8_t* row(int y) { return pixels.data() + static_cast<size_t>(y) * row_bytes(); }
+  const uint8_t* row(int y) const { return pixels.data() + static_cast<size_t>(y) * row_bytes(); }
+  uint8_t* at(int x, int y) { return row(y) + static_cast<size_t>(x) * static_cast<size_t>(channels); }
+  const uint8_t* at(int x, int y) const { return row(y) + static_cast<size_t>(x) * static_cast<size_t>(channels); }
+};
+
+// Largest image the decoders accept (each side), as a guard against hostile headers.
+inline constexpr int kMaxImageSide = 1 << 16;
+inline constexpr uint64_t kMaxImagePixels = uint64_t(1) << 28;
+
+enum class ImageFormat { Unknown, Jpeg, Png };
+
+inline ImageFormat sniff_format(std::span<const uint8_t> b) {
+  if (b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return ImageFormat::Jpeg;
+  static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  if (b.size() >= 8 && std::memcmp(b.data(), png_sig, 8) == 0) return ImageFormat::Png;
+  return ImageFormat::Unknown;
+}
+
+namespace detail {
+
+inline uint32_t read_be32(const uint8_t* p) {
+  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
+}
+
+// Walks every marker segment of a JPEG with bounds checks and returns "" when the structure
+// is sound: segments fit in the file, Huffman tables (DHT) are well-formed (at most 256
+// codes, lengths that fit the code space; stb_image 2.27 overflows a table otherwise) and an
+// end-of-image marker follows the scans (a missing EOI means a truncated file). Inside
+// entropy-coded data every FF byte is followed by 00 or a restart marker, so the next other
+// marker ends the scan.
+inline std::string jpeg_dht_problem(const uint8_t* p, size_t len, unsigned& defined) {
+  size_t pos = 0;
+  while (pos < len) {
+    if (pos + 17 > len) return "Huffman table header runs past its segment";
+    if ((p[pos] >> 4) > 1 || (p[pos] & 15) > 3) return "bad Huffman table class/id";
+    defined |= 1u << ((p[pos] >> 4) * 4 + (p[pos] & 15));
+    size_t total = 0;
+    uint32_t code = 0;
+    for (int bits = 1; bits <= 16; ++bits) {
+      uint32_t count = p[pos + size_t(bits)];
+      total += count;
+      code = (code + count);
+      if (code > (1u << bits)) return "Huffman code lengths overflow the code space";
+      code <<= 1;
+    }
+    if (total > 256) return "Huffman table with more than 256 codes";
+    pos += 17 + total;
+    if (pos > len) return "Huffman table values run past their segment";
+  }
+  return "";
+}
+
+// stb_image 2.27 decodes with uninitialised tables when a scan names an undefined one.
+inline std::string jpeg_sos_problem(const uint8_t* p, size_t len, unsigned defined, bool progressive) {
+  if (len < 1) return "empty scan header";
+  size_t ns = p[0];
+  if (ns < 1 || ns > 4 || len < 1 + 2 * ns + 3) return "bad scan header";
+  uint8_t ss = p[1 + 2 * ns], ah = p[3 + 2 * ns] >> 4;
+  bool need_dc = !progressive || (ss == 0 && ah == 0);
+  bool need_ac = !progressive || ss > 0;
+  for (size_t i = 0; i < ns; ++i) {
+    uint8_t td = p[2 + 2 * i] >> 4, ta = p[2 + 2 * i] & 15;
+    if (td > 3 || ta > 3) return "bad Huffman table selector";
+    if (need_dc && !(defined & (1u << td))) return "scan uses an undefined DC Huffman table";
+    if (need_ac && !(defined & (1u << (4 + ta)))) return "scan uses an undefined AC Huffman table";
+  }
+  return "";
+}
+
+// for_stb: also reject scans that use undefined Huffman tables (libjpeg substitutes the
+// standard tables there, as Motion-JPEG frames need; stb_image reads uninitialised memory).
+inline std::string jpeg_structure_problem(std::span<const uint8_t> b, bool for_stb) {
+  size_t pos = 2;
+  bool seen_scan = false, progressive = false;
+  unsigned defined_tables = 0;  // bit (class * 4 + id)
+  while (true) {
+    if (pos + 2 > b.size()) return seen_scan ? "no end-of-image marker (truncated file)" : "file ends inside the headers";
+    if (b[pos] != 0xFF) return "marker expected at byte " + std::to_string(pos);
+    uint8_t m = b[pos + 1];
+    if (m == 0xFF) {  // fill byte
+      ++pos;
+      continue;
+    }
+    if (m == 0xD9) return seen_scan ? "" : "end of image before any scan";
+    if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {  // parameterless markers
+      pos += 2;
+      continue;
+    }
+    if (pos + 4 > b.size()) return "file ends inside a marker at byte " + std::to_string(pos);
+    size_t len = (size_t(b[pos + 2]) << 8) | b[pos + 3];
+    if (len < 2 || pos + 2 + len > b.size())
+      return "segment at byte " + std::to_string(pos) + " runs past the end (truncated file)";
+    if (m == 0xC4) {
+      std::string p = jpeg_dht_problem(&b[pos + 4], len - 2, defined_tables);
+      if (!p.empty()) return p + " (segment at byte " + std::to_string(pos) + ")";
+    }
+    if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) progressive = (m == 0xC2 || m == 0xC6);
+    if (m == 0xDA && for_stb) {  // a scan may only use Huffman tables defined before it
+      std::string p = jpeg_sos_problem(&b[pos + 4], len - 2, defined_tables, progressive);
+      if (!p.empty()) return p + " (scan at byte " + std::to_string(pos) + ")";
+    }
+    pos += 2 + len;
+    if (m == 0xDA) {  // entropy-coded data follows until the next non-restart marker
+      seen_scan = true;
+      while (true) {
+        const void* ff = pos < b.size() ? std::memchr(&b[pos], 0xFF, b.size() - pos) : nullptr;
+        if (!ff) return "no end-of-image marker (truncated file)";
+        pos = size_t(static_cast<const uint8_t*>(ff) - b.data());
+        if (pos + 1 >= b.size()) return "no end-of-image marker (truncated file)";
+        uint8_t n = b[pos + 1];
+        if (n == 0x00 || (n >= 0xD0 && n <= 0xD7)) {
+          pos += 2;
+          continue;
+        }
+        if (n == 0xFF) {
+          ++pos;
+          continue;
+        }
+        break;  // a real marker
+      }
+    }
+  }
+}
+
+// Every PNG chunk must fit in the file and carry a correct CRC, and the file must reach IEND.
+inline std::string png_structure_problem(std::span<const uint8_t> b) {
+  size_t pos = 8;
+  while (true) {
+    if (pos + 12 > b.size()) return "truncated before IEND";
+    uint64_t len = read_be32(&b[pos]);
+    if (len > b.size() - pos - 12) return "chunk at byte " + std::to_string(pos) + " runs past the end";
+    const uint8_t* type = &b[pos + 4];
+    uLong crc = crc32(0L, type, static_cast<uInt>(len + 4));
+    if (crc != read_be32(&b[pos + 8 + len])) return "CRC mismatch in chunk at byte " + std::to_string(pos);
+    if (std::memcmp(type, "IEND", 4) == 0) return "";
+    pos += 12 + len;
+  }
+}
+
+inline void swap_red_blue(Image& img) {
+  if (img.channels != 3) return;
+  uint8_t* p = img.pixels.data();
+  size_t n = img.pixels.size();
+  for (size_t i = 0; i + 2 < n; i += 3) std::swap(p[i], p[i + 2]);
+}
+
+inline void check_decoded_size(int w, int h, uint64_t max_pixels, const std::string& name) {
+  check<FormatError>(w > 0 && h > 0 && w <= kMaxImageSide && h <= kMaxImageSide &&
+                         uint64_t(w) * uint64_t(h) <= max_pixels,
+                     "image '", name, "': unsupported size ", w, "x", h);
+}
+
+inline Image decode_with_stb(std::span<const uint8_t> bytes, ColorOrder order, int channels, uint64_t max_pixels,
+                             const std::string& name) {
+  check<FormatError>(bytes.size() <= size_t(INT32_MAX), "image '", name, "': file too large");
+  int w = 0, h = 0, file_channels = 0;
+  // Size check before decoding, so that a hostile header cannot make stb allocate gigabytes.
+  if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels))
+    fail<FormatError>("image '", name, "': cannot decode (", stbi_failure_reason(), ")");
+  check_decoded_size(w, h, max_pixels, name);
+  uint8_t* data = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels, channels);
+  if (!data) fail<FormatError>("image '", name, "': cannot decode (", stbi_failure_reason(), ")");
+  Image img;
+  try {
+    check_decoded_size(w, h, max_pixels, name);
+    img = Image(w, h, channels, ColorOrder::RGB);
+    std::memcpy(img.pixels.data(), data, img.pixels.size());
+  } catch (...) {
+    stbi_image_free(data);
+    throw;
+  }
+  stbi_image_free(data);
+  if (order == ColorOrder::BGR && channels == 3) swap_red_blue(img);
+  img.order = order;
+  return img;
+}
+
+#ifdef RFCF_HAVE_LIBJPEG
+inline Image decode_with_libjpeg(std::span<const uint8_t> bytes, ColorOrder order, int channels,
+                                 uint64_t max_pixels, const std::string& name) {
+  JpegDecoder d;
+  int w = 0, h = 0;
+  bool bgr = order == ColorOrder::BGR;
+  if (!jpeg_read_header_phase(d, bytes.data(), bytes.size(), channels, bgr, &w, &h)) {
+    std::string msg = d.err.message;
+    jpeg_release(d);
+    fail<FormatError>("image '", name, "': cannot decode JPEG (", msg, ")");
+  }
+  Image img;
+  try {
+    check_decoded_size(w, h, max_pixels, name);
+    img = Image(w, h, channels, order);
+  } catch (...) {
+    jpeg_release(d);
+    throw;
+  }
+  bool ok = jpeg_decode_phase(d, img.pixels.data(), img.row_bytes());
+  std::string msg = d.err.message;
+  jpeg_release(d);
+  if (!ok) fail<FormatError>("image '", name, "': corrupt or truncated JPEG (", msg, ")");
+  if (bgr && channels == 3 && !jpeg_native_bgr()) swap_red_blue(img);
+  return img;
+}
+#endif
+
+}  // namespace detail
+
+enum class JpegBackend { Default, Stb, LibJpeg };
+
+struct DecodeOptions {
+  int channels = 3;  // 3: colour (grey files are expanded), 1: grey
+  // Default: libjpeg when compiled in (RFCF_HAVE_LIBJPEG), else stb_image.
+  JpegBackend jpeg_decoder = JpegBackend::Default;
+  // Larger images are rejected before decoding (a few bytes of header can ask for gigabytes).
+  uint64_t max_pixels = kMaxImagePixels;
+};
+
+inline bool have_libjpeg() {
+#ifdef RFCF_HAVE_LIBJPEG
+  return true;
+#else
+  return false;
+#endif
+}
+
+// Decodes a JPEG or PNG held in memory. `name` only labels error messages. Alpha is dropped.
+inline Image decode_image(std::span<const uint8_t> bytes, ColorOrder order = ColorOrder::RGB,
+                          const DecodeOptions& opt = {}, const std::string& name = "<memory>") {
+  check<ConfigError>(opt.channels == 1 || opt.channels == 3, "decode_image: channels must be 1 or 3, got ", opt.channels);
+  ImageFormat fmt = sniff_format(bytes);
+  if (fmt == ImageFormat::Jpeg) {
+    bool use_libjpeg = opt.jpeg_decoder == JpegBackend::LibJpeg ||
+                       (opt.jpeg_decoder == JpegBackend::Default && have_libjpeg());
+    std::string problem = detail::jpeg_structure_problem(bytes, !use_libjpeg);
+    check<FormatError>(problem.empty(), "image '", name, "': corrupt JPEG: ", problem);
+    if (use_libjpeg) {
+#ifdef RFCF_HAVE_LIBJPEG
+      return detail::decode_with_libjpeg(bytes, order, opt.channels, opt.max_pixels, name);
+#else
+      fail<ConfigError>("decode_image: libjpeg requested but rfcf was built without RFCF_HAVE_LIBJPEG");
+#endif
+    }
+    return detail::decode_with_stb(bytes, order, opt.channels, opt.max_pixels, name);
+  }
+  if (fmt == ImageFormat::Png) {
+    std::string problem = detail::png_structure_problem(bytes);
+    check<FormatError>(problem.empty(), "image '", name, "': corrupt PNG: ", problem);
+    return detail::decode_with_stb(bytes, order, opt.channels, opt.max_pixels, name);
+  }
+  fail<FormatError>("image '", name, "': not a JPEG or PNG file (", bytes.size(), " bytes)");
+}
+
+inline Image read_image(const std::string& path, ColorOrder order = ColorOrder::RGB, const DecodeOptions& opt = {}) {
+  std::vector<uint8_t> bytes = read_file_bytes(path);
+  return decode_image(bytes, order, opt, path);
+}
+
+namespace detail {
+inline void append_bytes(void* ctx, void* data, int size) {
+  auto* v = static_cast<std::vector<uint8_t>*>(ctx);
+  auto* p = static_cast<const uint8_t*>(data);
+  v->insert(v->end(), p, p + size);
+}
+// stb_image_write wants RGB order.
+inline const uint8_t* rgb_pixels(const Image& img, Image& scratch) {
+  if (img.channels == 3 && img.order == ColorOrder::BGR) {
+    scratch = img;
+    swap_red_blue(scratch);
+    return scratch.pixels.data();
+  }
+  return img.pixels.data();
+}
+inline void check_encodable(const Image& img, const char* what) {
+  check<ShapeError>(!img.empty(), what, ": empty image");
+  check<ShapeError>(img.channels == 1 || img.channels == 3, what, ": channels must be 1 or 3, got ", img.channels);
+  check<ShapeError>(img.pixels.size() == size_t(img.width) * size_t(img.height) * size_t(img.channels), what,
+                    ": pixel buffer size ", img.pixels.size(), " does not match ", img.width, "x", img.height, "x",
+                    img.channels);
+}
+}  // namespace detail
+
+inline std::vector<uint8_t> encode_png(const Image& img) {
+  detail::check_encodable(img, "encode_png");
+  Image scratch;
+  std::vector<uint8_t> out;
+  int ok = stbi_write_png_to_func(detail::append_bytes, &out, img.width, img.height, img.channels,
+                                  detail::rgb_pixels(img, scratch), static_cast<int>(img.row_bytes()));
+  check<IoError>(ok != 0 && !out.empty(), "encode_png: encoder failed");
+  return out;
+}
+
+// quality 1..100 (baseline JPEG written by stb_image_write).
+inline std::vector<uint8_t> encode_jpeg(const Image& img, int quality = 95) {
+  detail::check_encodable(img, "encode_jpeg");
+  check<ConfigError>(quality >= 1 && quality <= 100, "encode_jpeg: quality must be in [1, 100], got ", quality);
+  Image scratch;
+  std::vector<uint8_t> out;
+  int ok = stbi_write_jpg_to_func(detail::append_bytes, &out, img.width, img.height, img.channels,
+                                  detail::rgb_pixels(img, scratch), quality);
+  check<IoError>(ok != 0 && !out.empty(), "encode_jpeg: encoder failed");
+  return out;
+}
+
+// Atomic: the file appears complete or not at all.
+inline void write_png(const std::string& path, const Image& img) {
+  std::vector<uint8_t> bytes = encode_png(img);
+  atomic_write(path, bytes.data(), bytes.size());
+}
+
+inline void write_jpeg(const std::string& path, const Image& img, int quality = 95) {
+  std::vector<uint8_t> bytes = encode_jpeg(img, quality);
+  atomic_write(path, bytes.data(), bytes.size());
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/image.hpp
+
+namespace rfcf::io {
+
+// An RGB colour; drawing writes it in the image's channel order (grey: the luma).
+struct Color {
+  uint8_t r = 0, g = 0, b = 0;
+};
+
+namespace colors {
+inline constexpr Color black{0, 0, 0}, white{255, 255, 255}, red{230, 25, 25}, green{30, 180, 60},
+    blue{30, 90, 220}, yellow{250, 210, 0}, cyan{0, 190, 210}, magenta{210, 40, 200}, orange{245, 130, 20},
+    grey{128, 128, 128}, light_grey{225, 225, 225};
+}  // namespace colors
+
+// Half-open pixel rectangle [x0, x1) x [y0, y1).
+struct ClipRect {
+  int x0, y0, x1, y1;
+};
+
+inline ClipRect full_rect(const Image& img) { return {0, 0, img.width, img.height}; }
+
+namespace draw_detail {
+// Pixel coordinate for possibly wild doubles (huge or NaN): clamped into int range.
+inline int to_px(double v) {
+  if (!(v == v)) return -1000000;
+  return int(std::lround(std::clamp(v, -1.0e6, 1.0e6)));
+}
+}  // namespace draw_detail
+
+inline void put_pixel(Image& img, int x, int y, Color c, const ClipRect& clip) {
+  if (x < clip.x0 || y < clip.y0 || x >= clip.x1 || y >= clip.y1) return;
+  if (x < 0 || y < 0 || x >= img.width || y >= img.height) return;
+  uint8_t* p = img.at(x, y);
+  if (img.channels == 1) {
+    p[0] = static_cast<uint8_t>((299 * c.r + 587 * c.g + 114 * c.b + 500) / 1000);
+  } else if (img.order == ColorOrder::RGB) {
+    p[0] = c.r, p[1] = c.g, p[2] = c.b;
+  } else {
+    p[0] = c.b, p[1] = c.g, p[2] = c.r;
+  }
+}
+inline void put_pixel(Image& img, int x, int y, Color c) { put_pixel(img, x, y, c, full_rect(img)); }
+
+// Axis-aligned filled rectangle with corners (x0, y0) and (x1, y1), both inclusive.
+inline void fill_rectangle(Image& img, int x0, int y0, int x1, int y1, Color c, const ClipRect* clip = nullptr) {
+  ClipRect r = clip ? *clip : full_rect(img);
+  if (x0 > x1) std::swap(x0, x1);
+  if (y0 > y1) std::swap(y0, y1);
+  x0 = std::max({x0, r.x0, 0});
+  y0 = std::max({y0, r.y0, 0});
+  x1 = std::min({x1, r.x1 - 1, img.width - 1});
+  y1 = std::min({y1, r.y1 - 1, img.height - 1});
+  for (int y = y0; y <= y1; ++y)
+    for (int x = x0; x <= x1; ++x) put_pixel(img, x, y, c, r);
+}
+
+inline void fill_circle(Image& img, double cx, double cy, double radius, Color c, const ClipRect* clip = nullptr) {
+  ClipRect r = clip ? *clip : full_rect(img);
+  if (!std::isfinite(cx) || !std::isfinite(cy) || !std::isfinite(radius)) return;
+  radius = std::min(radius, 1.0e5);
+  int x0 = draw_detail::to_px(std::floor(cx - radius)), x1 = draw_detail::to_px(std::ceil(cx + radius));
+  int y0 = draw_detail::to_px(std::floor(cy - radius)), y1 = draw_detail::to_px(std::ceil(cy + radius));
+  double r2 = radius * radius;
+  for (int y = std::max(y0, r.y0); y <= std::min(y1, r.y1 - 1); ++y)
+    for (int x = std::max(x0, r.x0); x <= std::min(x1, r.x1 - 1); ++x)
+      if ((x - cx) * (x - cx) + (y - cy) * (y - cy) <= r2) put_pixel(img, x, y, c, r);
+}
+
+// Line from (x0, y0) to (x1, y1) with a square pen of `thickness` pixels.
+inline void draw_line(Image& img, double x0, double y0, double x1, double y1, Color c, int thickness = 1,
+                      const ClipRect* clip = nullptr) {
+  ClipRect r = clip ? *clip : full_rect(img);
+  if (!std::isfinite(x0) || !std::isfinite(y0) || !std::isfinite(x1) || !std::isfinite(y1)) return;
+  // Keep the step count bounded for wild coordinates: clamp to a margin around the image.
+  const double lim = 4.0 * (img.width + img.height) + 16;
+  auto clampd = [&](double v) { return std::clamp(v, -lim, lim); };
+  x0 = clampd(x0), y0 = clampd(y0), x1 = clampd(x1), y1 = clampd(y1);
+  int steps = int(std::ceil(std::max(std::abs(x1 - x0), std::abs(y1 - y0)))) + 1;
+  int lo = -(thickness - 1) / 2, hi = thickness / 2;
+  for (int i = 0; i < steps; ++i) {
+    double t = steps == 1 ? 0.0 : double(i) / (steps - 1);
+    int x = int(std::lround(x0 + t * (x1 - x0))), y = int(std::lround(y0 + t * (y1 - y0)));
+    for (int dy = lo; dy <= hi; ++dy)
+      for (int dx = lo; dx <= hi; ++dx) put_pixel(img, x + dx, y + dy, c, r);
+  }
+}
+
+// Outline of the box with corners (x1, y1) and (x2, y2).
+inline void draw_rectangle(Image& img, double x1, double y1, double x2, double y2, Color c, int thickness = 1) {
+  draw_line(img, x1, y1, x2, y1, c, thickness);
+  draw_line(img, x2, y1, x2, y2, c, thickness);
+  draw_line(img, x2, y2, x1, y2, c, thickness);
+  draw_line(img, x1, y2, x1, y1, c, thickness);
+}
+
+// Text with its top-left corner at (x, y), each font pixel drawn as a scale x scale block.
+inline void draw_text(Image& img, int x, int y, std::string_view text, Color c, int scale = 1,
+                      const ClipRect* clip = nullptr) {
+  ClipRect r = clip ? *clip : full_rect(img);
+  scale = std::max(scale, 1);
+  for (size_t i = 0; i < text.size(); ++i) {
+    const font::Glyph& g = font::glyph(text[i]);
+    int gx = x + int(i) * font::kAdvance * scale;
+    for (int row = 0; row < font::kGlyphHeight; ++row)
+      for (int col = 0; col < font::kGlyphWidth; ++col)
+        if (font::ink(g, col, row))
+          for (int sy = 0; sy < scale; ++sy)
+            for (int sx = 0; sx < scale; ++sx) put_pixel(img, gx + col * scale + sx, y + row * scale + sy, c, r);
+  }
+}
+
+// Text on a filled background box with a 2-pixel margin (readable on photos).
+inline void draw_label(Image& img, int x, int y, std::string_view text, Color fg, Color bg, int scale = 1) {
+  fill_rectangle(img, x, y, x + font::text_width(text, scale) + 3, y + font::text_height(scale) + 3, bg);
+  draw_text(img, x + 2, y + 2, text, fg, scale);
+}
+
+// Boxes [x1, y1, x2, y2] in pixels, one score per box, optional 5-point landmarks
+// [x0, y0, ..., x4, y4]. Landmark colours follow the usual RetinaFace demo order: left eye,
+// right eye, nose, left and right mouth corner.
+inline void draw_detections(Image& img, const std::vector<std::array<float, 4>>& boxes,
+                            const std::vector<float>& scores,
+                            const std::vector<std::array<float, 10>>& landmarks = {}, Color box_color = colors::red) {
+  check<ShapeError>(scores.empty() || scores.size() == boxes.size(), "draw_detections: ", boxes.size(), " boxes but ",
+                    scores.size(), " scores");
+  check<ShapeError>(landmarks.empty() || landmarks.size() == boxes.size(), "draw_detections: ", boxes.size(),
+                    " boxes but ", landmarks.size(), " landmark sets");
+  const int short_side = std::min(img.width, img.height);
+  const int thickness = std::max(1, short_side / 300);
+  const int scale = std::max(1, short_side / 400);
+  const Color point_colors[5] = {colors::red, colors::yellow, colors::magenta, colors::green, colors::blue};
+  for (size_t i = 0; i < boxes.size(); ++i) {
+    const auto& b = boxes[i];
+    draw_rectangle(img, b[0], b[1], b[2], b[3], box_color, thickness);
+    if (!landmarks.empty())
+      for (int k = 0; k < 5; ++k)
+        fill_circle(img, landmarks[i][size_t(2 * k)], landmarks[i][size_t(2 * k + 1)], 1.5 + thickness, point_colors[k]);
+    if (!scores.empty()) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.2f", double(scores[i]));
+      int ty = draw_detail::to_px(b[1]) - font::text_height(scale) - 4;
+      if (ty < 0) ty = draw_detail::to_px(b[1]) + thickness;
+      draw_label(img, draw_detail::to_px(b[0]), ty, buf, colors::white, box_color, scale);
+    }
+  }
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/draw.hpp
+// ---- begin rfcf/io/dtype.hpp
+// Element types of tensors stored in checkpoint files, and the half/bfloat16 conversions
+// needed to turn them into float. Data in every supported file format is little-endian.
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+
+namespace rfcf::io {
+
+static_assert(std::endian::native == std::endian::little,
+              "rfcf::io reads little-endian files into memory as is; big-endian hosts are not supported");
+
+enum class DType : uint8_t { Bool, U8, I8, I16, I32, I64, F16, BF16, F32, F64 };
+
+inline size_t element_size(DType t) {
+  switch (t) {
+    case DType::Bool: case DType::U8: case DType::I8: return 1;
+    case DType::I16: case DType::F16: case DType::BF16: return 2;
+    case DType::I32: case DType::F32: return 4;
+    case DType::I64: case DType::F64: return 8;
+  }
+  return 0;
+}
+
+// safetensors spelling ("F32", "BOOL", ...).
+inline const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::Bool: return "BOOL";
+    case DType::U8: return "U8";
+    case DType::I8: return "I8";
+    case DType::I16: return "I16";
+    case DType::I32: return "I32";
+    case DType::I64: return "I64";
+    case DType::F16: return "F16";
+    case DType::BF16: return "BF16";
+    case DType::F32: return "F32";
+    case DType::F64: return "F64";
+  }
+  return "?";
+}
+
+inline bool is_floating(DType t) {
+  return t == DType::F16 || t == DType::BF16 || t == DType::F32 || t == DType::F64;
+}
+
+// The DType of a C++ element type (float, double, int64_t, ...).
+template <class T>
+constexpr DType dtype_of() {
+  if constexpr (std::is_same_v<T, bool>) return DType::Bool;
+  else if constexpr (std::is_same_v<T, uint8_t>) return DType::U8;
+  else if constexpr (std::is_same_v<T, int8_t>) return DType::I8;
+  else if constexpr (std::is_same_v<T, int16_t>) return DType::I16;
+  else if constexpr (std::is_same_v<T, int32_t>) return DType::I32;
+  else if constexpr (std::is_same_v<T, int64_t>) return DType::I64;
+  else if constexpr (std::is_same_v<T, float>) return DType::F32;
+  else if constexpr (std::is_same_v<T, double>) return DType::F64;
+  else static_assert(sizeof(T) == 0, "rfcf::io: unsupported element type");
+}
+
+// IEEE binary16 -> binary32 (exact, subnormals and NaN/Inf included).
+inline float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1Fu;
+  uint32_t mant = h & 0x3FFu;
+  uint32_t bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000u | (mant << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112u) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {  // subnormal: normalise
+    int e = -1;
+    do {
+      ++e;
+      mant <<= 1;
+    } while ((mant & 0x400u) == 0);
+    bits = sign | (static_cast<uint32_t>(112 - e) << 23) | ((mant & 0x3FFu) << 13);
+  }
+  return std::bit_cast<float>(bits);
+}
+
+// binary32 -> binary16, round to nearest even; overflow gives Inf, NaN stays NaN.
+inline uint16_t float_to_half(float f) {
+  const uint32_t x = std::bit_cast<uint32_t>(f);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  const uint32_t ax = x & 0x7FFFFFFFu;
+  if (ax >= 0x7F800000u) return static_cast<uint16_t>(sign | 0x7C00u | (ax > 0x7F800000u ? 0x200u : 0u));
+  if (ax >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // rounds to >= 65520
+  if (ax < 0x38800000u) {                                               // below the normal range
+    if (ax < 0x33000000u) return sign;                                  // < half the smallest subnormal
+    const uint32_t e = ax >> 23;
+    const uint32_t m = (ax & 0x7FFFFFu) | 0x800000u;
+    const uint32_t shift = 126u - e;  // 14..24 for the range handled here
+    uint32_t r = m >> shift;
+    const uint32_t rem = m & ((1u << shift) - 1u);
+    const uint32_t halfway = 1u << (shift - 1u);
+    if (rem > halfway || (rem == halfway && (r & 1u))) ++r;
+    return static_cast<uint16_t>(sign | r);
+  }
+  uint32_t r = ax - 0x38000000u;  // rebias exponent 127 -> 15 (in place)
+  const uint32_t rem = r & 0x1FFFu;
+  r >>= 13;
+  if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) ++r;
+  return static_cast<uint16_t>(sign | r);
+}
+
+inline float bf16_to_float(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+
+// binary32 -> bfloat16, round to nearest even; NaN stays NaN.
+inline uint16_t float_to_bf16(float f) {
+  const uint32_t x = std::bit_cast<uint32_t>(f);
+  if ((x & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
+  const uint32_t rounding = 0x7FFFu + ((x >> 16) & 1u);
+  return static_cast<uint16_t>((x + rounding) >> 16);
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/dtype.hpp
+// ---- begin rfcf/io/host_tensor.hpp
+// HostTensor: a tensor read from (or about to be written to) a file — dtype, shape and raw
+// little-endian bytes in host memory. TensorMap: named HostTensors in insertion order (the
+// order of a state dict). Typed accessors convert between element types on request.
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::io {
+
+namespace detail {
+// a * b for non-negative values; false on overflow of int64.
+inline bool mul_ok(int64_t a, int64_t b, int64_t& out) {
+  if (a < 0 || b < 0) return false;
+  if (a != 0 && b > std::numeric_limits<int64_t>::max() / a) return false;
+  out = a * b;
+  return true;
+}
+}  // namespace detail
+
+// Product of the dimensions (1 for a scalar); throws FormatError on negative sizes or overflow.
+inline int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& what) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    check<FormatError>(d >= 0, what, ": negative dimension ", d);
+    check<FormatError>(detail::mul_ok(n, d, n), what, ": number of elements overflows int64");
+  }
+  return n;
+}
+
+inline std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+struct HostTensor {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;  // [] is a scalar
+  std::vector<uint8_t> bytes;  // numel * element_size(dtype), row-major, little-endian
+
+  int64_t numel() const { return checked_numel(shape, "HostTensor"); }
+
+  // Values converted to T from any dtype (F16/BF16/F64/integers/bool included).
+  template <class T>
+  std::vector<T> as() const {
+    const size_t n = static_cast<size_t>(numel());
+    check<FormatError>(bytes.size() == n * element_size(dtype), "HostTensor of shape ", shape_str(shape),
+                       " and dtype ", dtype_name(dtype), " holds ", bytes.size(), " bytes");
+    std::vector<T> out(n);
+    const uint8_t* p = bytes.data();
+    auto each = [&](auto tag) {
+      using S = decltype(tag);
+      for (size_t i = 0; i < n; ++i) {
+        S s;
+        std::memcpy(&s, p + i * sizeof(S), sizeof(S));
+        out[i] = static_cast<T>(s);
+      }
+    };
+    switch (dtype) {
+      case DType::Bool:
+        for (size_t i = 0; i < n; ++i) out[i] = static_cast<T>(p[i] != 0);
+        break;
+      case DType::U8: each(uint8_t{}); break;
+      case DType::I8: each(int8_t{}); break;
+      case DType::I16: each(int16_t{}); break;
+      case DType::I32: each(int32_t{}); break;
+      case DType::I64: each(int64_t{}); break;
+      case DType::F32: each(float{}); break;
+      case DType::F64: each(double{}); break;
+      case DType::F16:
+      case DType::BF16:
+        for (size_t i = 0; i < n; ++i) {
+          uint16_t h;
+          std::memcpy(&h, p + 2 * i, 2);
+          out[i] = static_cast<T>(dtype == DType::F16 ? half_to_float(h) : bf16_to_float(h));
+        }
+        break;
+    }
+    return out;
+  }
+  std::vector<float> as_float() const { return as<float>(); }
+  std::vector<double> as_double() const { return as<double>(); }
+  std::vector<int64_t> as_int64() const { return as<int64_t>(); }
+
+  // The single value of a one-element tensor (e.g. num_batches_tracked).
+  template <class T>
+  T item() const {
+    check<FormatError>(numel() == 1, "item() on a tensor of shape ", shape_str(shape));
+    return as<T>()[0];
+  }
+
+  template <class T>
+  static HostTensor from_values(std::vector<int64_t> shape, const std::vector<T>& values) {
+    HostTensor t;
+    t.dtype = dtype_of<T>();
+    t.shape = std::move(shape);
+    check<ShapeError>(static_cast<size_t>(t.numel()) == values.size(), "HostTensor::from_values: ",
+                      values.size(), " values for shape ", shape_str(t.shape));
+    t.bytes.resize(values.size() * sizeof(T));
+    if constexpr (std::is_same_v<T, bool>) {
+      for (size_t i = 0; i < values.size(); ++i) t.bytes[i] = values[i] ? 1 : 0;
+    } else if (!values.empty()) {
+      std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+    }
+    return t;
+  }
+  template <class T>
+  static HostTensor scalar(T v) { return from_values<T>({}, std::vector<T>{v}); }
+
+  template <class T, class D>
+  static HostTensor from_tensor(const Tensor<T, D>& x) {
+    return from_values<T>(x.shape().vec(), x.to_vector());
+  }
+
+  // A new Tensor on device D holding these values converted to T.
+  template <class T, class D = cpu>
+  Tensor<T, D> to_tensor() const {
+    check<ShapeError>(shape.size() <= static_cast<size_t>(Shape::kMaxRank), "tensor of rank ", shape.size(),
+                      " exceeds the maximum rank ", Shape::kMaxRank);
+    return Tensor<T, D>::from_host(Shape(shape), as<T>());
+  }
+};
+
+// Named tensors in insertion order with O(1) lookup by name.
+class TensorMap {
+ public:
+  using value_type = std::pair<std::string, HostTensor>;
+  using iterator = std::vector<value_type>::iterator;
+  using const_iterator = std::vector<value_type>::const_iterator;
+
+  // Adds or replaces an entry (a replaced entry keeps its position).
+  HostTensor& set(const std::string& name, HostTensor t) {
+    auto it = index_.find(name);
+    if (it != index_.end()) return items_[it->second].second = std::move(t);
+    index_.emplace(name, items_.size());
+    items_.emplace_back(name, std::move(t));
+    return items_.back().second;
+  }
+  // Adds an entry; throws FormatError if the name is already present.
+  HostTensor& insert_new(const std::string& name, HostTensor t) {
+    check<FormatError>(!contains(name), "duplicate tensor name '", name, "'");
+    return set(name, std::move(t));
+  }
+  bool contains(const std::string& name) const { return index_.count(name) != 0; }
+  const HostTensor* find(const std::string& name) const {
+    auto it = index_.find(name);
+    return it == index_.end() ? nullptr : &items_[it->second].second;
+  }
+  HostTensor* find(const std::string& name) {
+    auto it = index_.find(name);
+    return it == index_.end() ? nullptr : &items_[it->second].second;
+  }
+  const HostTensor& at(const std::string& name) const {
+    const HostTensor* t = find(name);
+    if (!t) fail<Error>("no tensor named '", name, "'");
+    return *t;
+  }
+  HostTensor& at(const std::string& name) {
+    HostTensor* t = find(name);
+    if (!t) fail<Error>("no tensor named '", name, "'");
+    return *t;
+  }
+  bool erase(const std::string& name) {
+    auto it = index_.find(name);
+    if (it == index_.end()) return false;
+    items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(it->second));
+    reindex();
+    return true;
+  }
+  std::vector<std::string> names() const {
+    std::vector<std::string> v;
+    v.reserve(items_.size());
+    for (auto& kv : items_) v.push_back(kv.first);
+    return v;
+  }
+  size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+  iterator begin() { return items_.begin(); }
+  iterator end() { return items_.end(); }
+  const_iterator begin() const { return items_.begin(); }
+  const_iterator end() const { return items_.end(); }
+
+ private:
+  void reindex() {
+    index_.clear();
+    for (size_t i = 0; i < items_.size(); ++i) index_.emplace(items_[i].first, i);
+  }
+  std::vector<value_type> items_;
+  std::unordered_map<std::string, size_t> index_;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/host_tensor.hpp
+// ---- begin rfcf/io/image_folder.hpp
+// Image folders: root/<class_dir>/<image>. The class index of a directory is its position
+// in the sorted list of class directories; the images of a class are taken in sorted order
+// (byte-wise name order, which is Python's sorted() order for UTF-8 names).
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+struct ImageFolderEntry {
+  std::string path;  // full path of the image file
+  int64_t label = 0;  // class index
+};
+
+class ImageFolder {
+ public:
+  // Only files whose extension (case-insensitive) is in `extensions` are listed; files
+  // directly in root and nested sub-directories of class directories are ignored.
+  explicit ImageFolder(const std::string& root,
+                       std::vector<std::string> extensions = {".jpg", ".jpeg", ".png"})
+      : root_(root) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    check<IoError>(fs::is_directory(root, ec), "ImageFolder: '", root, "' is not a directory");
+    for (auto& ext : extensions) ext = lower(ext);
+    for (const auto& e : fs::directory_iterator(root, ec))
+      if (e.is_directory()) classes_.push_back(e.path().filename().string());
+    check<IoError>(!ec, "ImageFolder: cannot list '", root, "': ", ec.message());
+    std::sort(classes_.begin(), classes_.end());
+    for (size_t c = 0; c < classes_.size(); ++c) {
+      std::vector<std::string> names;
+      fs::path dir = fs::path(root) / classes_[c];
+      for (const auto& e : fs::directory_iterator(dir, ec)) {
+        if (!e.is_regular_file()) continue;
+        std::string ext = lower(e.path().extension().string());
+        if (std::find(extensions.begin(), extensions.end(), ext) != extensions.end())
+          names.push_back(e.path().filename().string());
+      }
+      check<IoError>(!ec, "ImageFolder: cannot list '", dir.string(), "': ", ec.message());
+      std::sort(names.begin(), names.end());
+      for (const auto& n : names) entries_.push_back({(dir / n).string(), static_cast<int64_t>(c)});
+    }
+  }
+
+  const std::string& root() const { return root_; }
+  // Class directory names; the label of classes()[i] is i.
+  const std::vector<std::string>& classes() const { return classes_; }
+  const std::vector<ImageFolderEntry>& entries() const { return entries_; }
+  size_t size() const { return entries_.size(); }
+  const ImageFolderEntry& operator[](size_t i) const { return entries_.at(i); }
+
+ private:
+  static std::string lower(std::string s) {
+    for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return s;
+  }
+  std::string root_;
+  std::vector<std::string> classes_;
+  std::vector<ImageFolderEntry> entries_;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/image_folder.hpp
+// ---- begin rfcf/io/image_ops.hpp
+// Pixel-level conversions of io::Image: channel order, crop, flip, pad, and the conversion to
+// a float NCHW tensor that the networks take.
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+
+
+namespace rfcf::io {
+
+// The same pixels with the channel bytes in `order` (grey images are returned unchanged).
+inline Image with_order(const Image& img, ColorOrder order) {
+  Image out = img;
+  if (img.channels == 3 && img.order != order) detail::swap_red_blue(out);
+  out.order = order;
+  return out;
+}
+inline Image to_rgb(const Image& img) { return with_order(img, ColorOrder::RGB); }
+inline Image to_bgr(const Image& img) { return with_order(img, ColorOrder::BGR); }
+
+// Float tensor [1, C, H, W] with value = (pixel - mean[c]) * scale[c], channels in the
+// image's own order (a BGR image gives B, G, R planes). RetinaFace: BGR, mean (104, 117,
+// 123), scale 1. insightface recognition: RGB, mean 127.5, scale 1/127.5.
+inline void to_tensor_into(const Image& img, const std::array<float, 3>& mean, const std::array<float, 3>& scale,
+                           float* dst) {
+  const size_t plane = size_t(img.width) * size_t(img.height);
+  const int C = img.channels;
+  for (int c = 0; c < C; ++c) {
+    const float m = mean[size_t(c)], s = scale[size_t(c)];
+    float* out = dst + size_t(c) * plane;
+    const uint8_t* in = img.pixels.data() + c;
+    for (size_t i = 0; i < plane; ++i) out[i] = (float(in[i * size_t(C)]) - m) * s;
+  }
+}
+
+inline Tensor<float, cpu> to_tensor(const Image& img, const std::array<float, 3>& mean = {0.f, 0.f, 0.f},
+                                    const std::array<float, 3>& scale = {1.f, 1.f, 1.f}) {
+  check<ShapeError>(!img.empty(), "to_tensor: empty image");
+  Tensor<float, cpu> t(Shape{1, img.channels, img.height, img.width});
+  to_tensor_into(img, mean, scale, t.data());
+  return t;
+}
+
+// The rectangle [x, x + w) x [y, y + h); it must lie inside the image.
+inline Image crop(const Image& img, int x, int y, int w, int h) {
+  check<ShapeError>(x >= 0 && y >= 0 && w >= 0 && h >= 0 && int64_t(x) + w <= img.width &&
+                        int64_t(y) + h <= img.height,
+                    "crop: rectangle (", x, ", ", y, ", ", w, "x", h, ") is not inside the ", img.width, "x",
+                    img.height, " image");
+  Image out(w, h, img.channels, img.order);
+  for (int r = 0; r < h; ++r)
+    std::memcpy(out.row(r), img.at(x, y + r), size_t(w) * size_t(img.channels));
+  return out;
+}
+
+inline Image flip_horizontal(const Image& img) {
+  Image out(img.width, img.height, img.channels, img.order);
+  const int C = img.channels;
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x) std::memcpy(out.at(img.width - 1 - x, y), img.at(x, y), size_t(C));
+  return out;
+}
+
+inline Image flip_vertical(const Image& img) {
+  Image out(img.width, img.height, img.channels, img.order);
+  for (int y = 0; y < img.height; ++y) std::memcpy(out.row(img.height - 1 - y), img.row(y), img.row_bytes());
+  return out;
+}
+
+// Constant border; `fill` is in the image's channel order (only fill[0] for grey images).
+inline Image pad(const Image& img, int top, int bottom, int left, int right,
+                 const std::array<uint8_t, 3>& fill = {0, 0, 0}) {
+  check<ShapeError>(top >= 0 && bottom >= 0 && left >= 0 && right >= 0, "pad: negative padding (", top, ", ",
+                    bottom, ", ", left, ", ", right, ")");
+  Image out(img.width + left + right, img.height + top + bottom, img.channels, img.order);
+  const int C = img.channels;
+  for (size_t i = 0; i < out.pixels.size(); ++i) out.pixels[i] = fill[i % size_t(C)];
+  for (int y = 0; y < img.height; ++y) std::memcpy(out.at(left, top + y), img.row(y), img.row_bytes());
+  return out;
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/image_ops.hpp
+// ---- begin rfcf/io/insightface_bin.hpp
+// insightface verification sets (lfw.bin, cfp_fp.bin, agedb_30.bin; formats.md 5): a pickle of
+// (bins, issame_list). Images are encoded files (JPEG), either Python-2 byte strings or numpy
+// uint8 arrays; images 2k and 2k+1 form pair k.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/io/pickle.hpp
+// A data-only pickle interpreter (formats.md 0, 1.3, 1.4). It implements a fixed whitelist
+// of opcodes; GLOBAL/STACK_GLOBAL resolve only a fixed whitelist of names, each mapped to a
+// constructor written here (OrderedDict, torch tensor rebuilds, numpy arrays/dtypes,
+// _codecs.encode). Nothing named in a file is ever imported or called. Every length, index
+// and count is checked against the input and the configured limits; errors are FormatError
+// with the absolute byte offset of the offending opcode.
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+// ---- begin rfcf/io/py_value.hpp
+// PyValue: the data a safe pickle load produces — None, bool, int, float, str, bytes,
+// list, tuple, dict (ordered; OrderedDict flagged), set, tensors (torch) and numpy arrays.
+// Values form a DAG (the memo lets one value appear in several places) and never a cycle:
+// the interpreter seals a container once it is placed inside another one.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::io {
+
+class PyValue;
+using PyPtr = std::shared_ptr<PyValue>;
+
+// A torch storage referenced by a persistent id: its element type, size and (once the
+// loader has read it) its bytes. Several tensors may view one storage.
+struct TorchStorage {
+  std::string key;       // storage key in the file ('94222903605392' or '0', '1', ...)
+  DType dtype = DType::F32;
+  int64_t numel = 0;     // elements
+  std::string location;  // 'cpu', 'cuda:0' (informational only)
+  std::vector<uint8_t> bytes;
+  bool loaded = false;
+  uint64_t file_offset = 0;  // absolute offset of the first data byte in the file
+};
+
+// A tensor as the pickle describes it: a strided view of a storage.
+struct TorchTensorRef {
+  std::shared_ptr<TorchStorage> storage;
+  int64_t offset = 0;  // elements
+  std::vector<int64_t> size, stride;
+  bool requires_grad = false;
+};
+
+class PyValue {
+ public:
+  enum class Kind {
+    None, Bool, Int, Float, String, Bytes, List, Tuple, Dict, Set,
+    Tensor,   // torch tensor: ref() is the view, tensor() the materialised data
+    Array,    // numpy ndarray: tensor() holds dtype, shape and bytes
+    // Internal values that only exist while unpickling (and may remain inside odd files):
+    Global, Storage, NumpyDType,
+  };
+
+  explicit PyValue(Kind k) : kind_(k) {}
+
+  static PyPtr none() { return std::make_shared<PyValue>(Kind::None); }
+  static PyPtr boolean(bool b) { auto v = std::make_shared<PyValue>(Kind::Bool); v->int_ = b; return v; }
+  static PyPtr integer(int64_t i) { auto v = std::make_shared<PyValue>(Kind::Int); v->int_ = i; return v; }
+  static PyPtr real(double d) { auto v = std::make_shared<PyValue>(Kind::Float); v->real_ = d; return v; }
+  static PyPtr string(std::string s) { auto v = std::make_shared<PyValue>(Kind::String); v->text_ = std::move(s); return v; }
+  static PyPtr bytes(std::string s) { auto v = std::make_shared<PyValue>(Kind::Bytes); v->text_ = std::move(s); return v; }
+  static PyPtr global(std::string dotted) { auto v = std::make_shared<PyValue>(Kind::Global); v->text_ = std::move(dotted); return v; }
+
+  Kind kind() const { return kind_; }
+  const char* type_name() const {
+    switch (kind_) {
+      case Kind::None: return "None";
+      case Kind::Bool: return "bool";
+      case Kind::Int: return "int";
+      case Kind::Float: return "float";
+      case Kind::String: return "str";
+      case Kind::Bytes: return "bytes";
+      case Kind::List: return "list";
+      case Kind::Tuple: return "tuple";
+      case Kind::Dict: return ordered_ ? "OrderedDict" : "dict";
+      case Kind::Set: return "set";
+      case Kind::Tensor: return "torch.Tensor";
+      case Kind::Array: return "numpy.ndarray";
+      case Kind::Global: return "global";
+      case Kind::Storage: return "torch storage";
+      case Kind::NumpyDType: return "numpy.dtype";
+    }
+    return "?";
+  }
+  bool is(Kind k) const { return kind_ == k; }
+  bool is_none() const { return kind_ == Kind::None; }
+  bool is_dict() const { return kind_ == Kind::Dict; }
+  bool is_sequence() const { return kind_ == Kind::List || kind_ == Kind::Tuple; }
+  bool is_tensor() const { return kind_ == Kind::Tensor || kind_ == Kind::Array; }
+  bool is_ordered_dict() const { return kind_ == Kind::Dict && ordered_; }
+
+  bool as_bool() const { expect(Kind::Bool); return int_ != 0; }
+  int64_t as_int() const {
+    if (kind_ == Kind::Bool) return int_;
+    expect(Kind::Int);
+    return int_;
+  }
+  double as_double() const {
+    if (kind_ == Kind::Int || kind_ == Kind::Bool) return static_cast<double>(int_);
+    expect(Kind::Float);
+    return real_;
+  }
+  // str (UTF-8), bytes (raw), a global's "module.name" or a numpy dtype code.
+  const std::string& as_string() const {
+    if (kind_ != Kind::Bytes && kind_ != Kind::Global && kind_ != Kind::NumpyDType) expect(Kind::String);
+    return text_;
+  }
+  const std::string& as_bytes() const { expect(Kind::Bytes); return text_; }
+
+  // Items of a list, tuple or set.
+  const std::vector<PyPtr>& items() const {
+    if (kind_ != Kind::List && kind_ != Kind::Tuple && kind_ != Kind::Set) expect(Kind::List);
+    return items_;
+  }
+  // (key, value) pairs of a dict in insertion order.
+  const std::vector<std::pair<PyPtr, PyPtr>>& entries() const { expect(Kind::Dict); return entries_; }
+  size_t size() const { return kind_ == Kind::Dict ? entries_.size() : items_.size(); }
+  // Dict lookup by str or int key; nullptr if absent (or if this is not a dict).
+  PyPtr find(const std::string& key) const { return lookup(key_of_string(key)); }
+  PyPtr find(int64_t key) const { return lookup(key_of_int(key)); }
+  const PyValue& at(const std::string& key) const {
+    PyPtr v = find(key);
+    if (!v) fail<Error>("no key '", key, "' in ", type_name());
+    return *v;
+  }
+  // Attributes set by BUILD on an OrderedDict (e.g. '_metadata'); nullptr if none.
+  const PyPtr& attributes() const { return attributes_; }
+
+  // Materialised tensor data (torch tensors after loading, numpy arrays).
+  const HostTensor& tensor() const {
+    if (!is_tensor() || !tensor_) fail<FormatError>(type_name(), " holds no tensor data");
+    return *tensor_;
+  }
+  const TorchTensorRef& ref() const { expect(Kind::Tensor); return *ref_; }
+  const TorchStorage& storage() const { expect(Kind::Storage); return *storage_; }
+
+  // --- construction (used by the unpickler and the torch loader) ---
+  static PyPtr make(Kind k) { return std::make_shared<PyValue>(k); }
+  std::vector<PyPtr>& mutable_items() { return items_; }
+  bool set_item(PyPtr key, PyPtr value) {  // false if the key type is not hashable here
+    std::string k;
+    if (!hash_key(*key, k)) return false;
+    auto it = index_.find(k);
+    if (it != index_.end()) {
+      entries_[it->second].second = std::move(value);
+    } else {
+      index_.emplace(std::move(k), entries_.size());
+      entries_.emplace_back(std::move(key), std::move(value));
+    }
+    return true;
+  }
+  void set_ordered(bool o) { ordered_ = o; }
+  void set_attributes(PyPtr a) { attributes_ = std::move(a); }
+  void set_text(std::string s) { text_ = std::move(s); }
+  std::shared_ptr<TorchTensorRef>& mutable_ref() { return ref_; }
+  std::shared_ptr<TorchStorage>& mutable_storage() { return storage_; }
+  std::shared_ptr<HostTensor>& mutable_tensor() { return tensor_; }
+  // Structural bookkeeping of the interpreter (see the class comment).
+  bool sealed = false;
+  int height = 0;
+  bool built = false;  // BUILD already applied
+
+ private:
+  void expect(Kind k) const {
+    if (kind_ != k) {
+      PyValue tmp(k);
+      fail<FormatError>("expected a ", tmp.type_name(), ", found a ", type_name());
+    }
+  }
+  static std::string key_of_string(const std::string& s) { return "s" + s; }
+  static std::string key_of_int(int64_t i) { return "i" + std::to_string(i); }
+  static bool hash_key(const PyValue& v, std::string& out) {
+    switch (v.kind_) {
+      case Kind::String: out = key_of_string(v.text_); return true;
+      case Kind::Bytes: out = "b" + v.text_; return true;
+      case Kind::Int: case Kind::Bool: out = key_of_int(v.int_); return true;
+      case Kind::None: out = "n"; return true;
+      default: return false;
+    }
+  }
+  PyPtr lookup(const std::string& k) const {
+    if (kind_ != Kind::Dict) return nullptr;
+    auto it = index_.find(k);
+    return it == index_.end() ? nullptr : entries_[it->second].second;
+  }
+
+  Kind kind_;
+  int64_t int_ = 0;
+  double real_ = 0;
+  std::string text_;
+  std::vector<PyPtr> items_;
+  std::vector<std::pair<PyPtr, PyPtr>> entries_;
+  std::unordered_map<std::string, size_t> index_;
+  bool ordered_ = false;
+  PyPtr attributes_;
+  std::shared_ptr<TorchTensorRef> ref_;
+  std::shared_ptr<TorchStorage> storage_;
+  std::shared_ptr<HostTensor> tensor_;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/py_value.hpp
+
+namespace rfcf::io {
+
+struct PickleLimits {
+  int max_depth = 128;                 // nesting of containers
+  size_t max_stack = size_t(1) << 20;  // stack items and marks
+  size_t max_memo = size_t(1) << 20;   // memo entries
+  size_t max_long_bytes = 8;           // LONG1/LONG4 argument length (int64 range)
+  int max_rank = 8;                    // tensor / array rank
+  size_t max_global_chars = 256;       // "module\nname\n" of GLOBAL
+};
+
+// Handler for BINPERSID: maps the persistent id (a tuple) to a value; nullptr: reject.
+using PersistentLoad = std::function<PyPtr(const PyValue& pid)>;
+
+struct UnpickleResult {
+  PyPtr value;
+  size_t end = 0;                // offset just after STOP (relative to the input)
+  std::vector<PyPtr> tensors;    // every torch tensor created, for the loader to materialise
+};
+
+namespace detail {
+
+inline std::string hex_byte(uint8_t b) {
+  static const char* h = "0123456789abcdef";
+  return std::string("0x") + h[b >> 4] + h[b & 15];
+}
+
+inline bool storage_dtype(const std::string& global, DType& out) {
+  static const std::pair<const char*, DType> map[] = {
+      {"torch.FloatStorage", DType::F32}, {"torch.DoubleStorage", DType::F64},
+      {"torch.HalfStorage", DType::F16},  {"torch.BFloat16Storage", DType::BF16},
+      {"torch.LongStorage", DType::I64},  {"torch.IntStorage", DType::I32},
+      {"torch.ShortStorage", DType::I16}, {"torch.CharStorage", DType::I8},
+      {"torch.ByteStorage", DType::U8},   {"torch.BoolStorage", DType::Bool}};
+  for (auto& [name, t] : map)
+    if (global == name) {
+      out = t;
+      return true;
+    }
+  return false;
+}
+
+inline bool whitelisted_global(const std::string& g) {
+  static const char* names[] = {"collections.OrderedDict",
+                                "torch._utils._rebuild_tensor_v2",
+                                "torch._utils._rebuild_tensor",
+                                "torch._utils._rebuild_parameter",
+                                "numpy.core.multiarray._reconstruct",
+                                "numpy._core.multiarray._reconstruct",
+                                "numpy.ndarray",
+                                "numpy.dtype",
+                                "_codecs.encode",
+                                "torch.Size"};
+  for (const char* n : names)
+    if (g == n) return true;
+  DType t;
+  return storage_dtype(g, t);
+}
+
+class Unpickler {
+ public:
+  Unpickler(const uint8_t* data, size_t size, size_t base, std::string where, const PickleLimits& limits,
+            PersistentLoad persistent)
+      : p_(data), n_(size), base_(base), where_(std::move(where)), lim_(limits), persistent_(std::move(persistent)) {}
+
+  UnpickleResult run() {
+    for (;;) {
+      op_pos_ = pos_;
+      const uint8_t op = u8();
+      op_ = op;
+      if (op == '.') {
+        if (stack_.size() != 1 || !marks_.empty())
+          error("STOP with ", stack_.size(), " stack items and ", marks_.size(), " open marks (expected one value)");
+        UnpickleResult r;
+        r.value = stack_.back();
+        r.end = pos_;
+        r.tensors = std::move(tensors_);
+        return r;
+      }
+      step(op);
+    }
+  }
+
+ private:
+  // ---------------------------------------------------------------- errors and input
+  template <class... A>
+  [[noreturn]] void error(A&&... a) const {
+    fail<FormatError>(where_, ": pickle byte ", base_ + op_pos_, " (opcode ", hex_byte(op_), "): ",
+                      std::forward<A>(a)...);
+  }
+  const uint8_t* take(uint64_t k) {
+    if (k > n_ - pos_) error("argument of ", k, " bytes runs past the end of the data (", n_ - pos_, " left)");
+    const uint8_t* q = p_ + pos_;
+    pos_ += static_cast<size_t>(k);
+    return q;
+  }
+  uint8_t u8() { return *take(1); }
+  template <class T>
+  T le() { return load_le<T>(take(sizeof(T))); }
+
+  // ---------------------------------------------------------------- stack and memo
+  void push(PyPtr v) {
+    if (stack_.size() >= lim_.max_stack) error("stack exceeds the limit of ", lim_.max_stack, " items");
+    stack_.push_back(std::move(v));
+  }
+  PyPtr pop() {
+    if (stack_.size() <= mark_floor()) error("pop from an empty stack");
+    PyPtr v = std::move(stack_.back());
+    stack_.pop_back();
+    return v;
+  }
+  PyPtr& top() {
+    if (stack_.size() <= mark_floor()) error("stack is empty");
+    return stack_.back();
+  }
+  size_t mark_floor() const { return marks_.empty() ? 0 : marks_.back(); }
+  std::vector<PyPtr> pop_mark() {
+    if (marks_.empty()) error("no MARK on the stack");
+    const size_t m = marks_.back();
+    marks_.pop_back();
+    std::vector<PyPtr> items(std::make_move_iterator(stack_.begin() + static_cast<std::ptrdiff_t>(m)),
+                             std::make_move_iterator(stack_.end()));
+    stack_.resize(m);
+    return items;
+  }
+  void memo_put(uint64_t idx) {
+    PyPtr v = top();
+    auto it = memo_.find(idx);
+    if (it == memo_.end() && memo_.size() >= lim_.max_memo) error("memo exceeds the limit of ", lim_.max_memo, " entries");
+    memo_[idx] = std::move(v);
+  }
+  void memo_get(uint64_t idx) {
+    auto it = memo_.find(idx);
+    if (it == memo_.end()) error("memo index ", idx, " was never stored");
+    push(it->second);
+  }
+
+  // ---------------------------------------------------------------- structure
+  static bool is_container(const PyValue& v) {
+    switch (v.kind()) {
+      case PyValue::Kind::List: case PyValue::Kind::Tuple: case PyValue::Kind::Dict: case PyValue::Kind::Set:
+      case PyValue::Kind::Array: case PyValue::Kind::NumpyDType: case PyValue::Kind::Tensor:
+        return true;
+      default:
+        return false;
+    }
+  }
+  // Records that `child` now lives inside `parent`: no cycles, bounded depth, child sealed.
+  void adopt(PyValue& parent, const PyPtr& child) {
+    if (child.get() == &parent) error("a ", parent.type_name(), " cannot contain itself");
+    child->sealed = true;
+    if (child->height + 1 > parent.height) parent.height = child->height + 1;
+    if (parent.height > lim_.max_depth) error("nesting deeper than the limit of ", lim_.max_depth);
+  }
+  void require_mutable(const PyValue& v, const char* what) {
+    if (v.sealed) error(what, " on a ", v.type_name(), " that is already part of another object");
+  }
+  PyPtr make_tuple(std::vector<PyPtr> items) {
+    PyPtr t = PyValue::make(PyValue::Kind::Tuple);
+    for (auto& i : items) adopt(*t, i);
+    t->mutable_items() = std::move(items);
+    return t;
+  }
+  void set_item(PyValue& dict, PyPtr k, PyPtr v) {
+    if (!dict.is_dict()) error("SETITEM(S) on a ", dict.type_name());
+    require_mutable(dict, "SETITEM");
+    adopt(dict, k);
+    adopt(dict, v);
+    const char* kt = k->type_name();
+    if (!dict.set_item(std::move(k), std::move(v))) error("dict key of type ", kt, " is not supported");
+  }
+  void append(PyValue& list, PyPtr v, PyValue::Kind kind) {
+    if (!list.is(kind)) error(kind == PyValue::Kind::Set ? "ADDITEMS" : "APPEND(S)", " on a ", list.type_name());
+    require_mutable(list, "APPEND");
+    adopt(list, v);
+    list.mutable_items().push_back(std::move(v));
+  }
+
+  // ---------------------------------------------------------------- scalars
+  std::string text(uint64_t len) {
+    const uint8_t* q = take(len);
+    return std::string(reinterpret_cast<const char*>(q), static_cast<size_t>(len));
+  }
+  PyPtr long_value(uint64_t len) {
+    if (len > lim_.max_long_bytes) error("integer of ", len, " bytes exceeds the limit of ", lim_.max_long_bytes);
+    const uint8_t* q = take(len);
+    if (len == 0) return PyValue::integer(0);
+    uint64_t v = 0;
+    for (uint64_t i = 0; i < len; ++i) v |= static_cast<uint64_t>(q[i]) << (8 * i);
+    if (len < 8 && (q[len - 1] & 0x80)) v |= ~uint64_t(0) << (8 * len);  // sign-extend
+    return PyValue::integer(static_cast<int64_t>(v));
+  }
+  std::string global_line() {
+    std::string s;
+    for (;;) {
+      const uint8_t c = u8();
+      if (c == '\n') return s;
+      if (c < 0x20 || c > 0x7e) error("GLOBAL name contains a non-printable byte");
+      if (s.size() >= lim_.max_global_chars) error("GLOBAL name longer than ", lim_.max_global_chars, " characters");
+      s += static_cast<char>(c);
+    }
+  }
+  void push_global(const std::string& module, const std::string& name) {
+    const std::string g = module + "." + name;
+    if (!whitelisted_global(g)) error("global '", g, "' is not allowed (rfcf loads data only, never code)");
+    push(PyValue::global(g));
+  }
+
+  // ---------------------------------------------------------------- the opcode table
+  void step(uint8_t op) {
+    using K = PyValue::Kind;
+    switch (op) {
+      case 0x80: {  // PROTO
+        const uint8_t v = u8();
+        if (v > 5) error("unsupported pickle protocol ", int(v));
+        break;
+      }
+      case 0x95: take(8); break;  // FRAME: framing is irrelevant for an in-memory reader
+      case '(':
+        if (marks_.size() >= lim_.max_stack) error("too many MARKs");
+        marks_.push_back(stack_.size());
+        break;
+      case '}': push(PyValue::make(K::Dict)); break;
+      case ']': push(PyValue::make(K::List)); break;
+      case ')': push(make_tuple({})); break;
+      case 0x8f: push(PyValue::make(K::Set)); break;
+      case 't': push(make_tuple(pop_mark())); break;
+      case 0x85: { auto a = pop(); push(make_tuple({a})); break; }
+      case 0x86: { auto b = pop(); auto a = pop(); push(make_tuple({a, b})); break; }
+      case 0x87: { auto c = pop(); auto b = pop(); auto a = pop(); push(make_tuple({a, b, c})); break; }
+      case 's': { auto v = pop(); auto k = pop(); set_item(*top(), k, v); break; }
+      case 'u': {
+        auto items = pop_mark();
+        if (items.size() % 2) error("SETITEMS with an odd number of items");
+        PyPtr d = top();
+        for (size_t i = 0; i < items.size(); i += 2) set_item(*d, items[i], items[i + 1]);
+        break;
+      }
+      case 'a': { auto v = pop(); append(*top(), v, K::List); break; }
+      case 'e': {
+        auto items = pop_mark();
+        PyPtr l = top();
+        if (!l->is(K::List)) error("APPENDS on a ", l->type_name());
+        for (auto& v : items) append(*l, v, K::List);
+        break;
+      }
+      case 0x90: {  // ADDITEMS
+        auto items = pop_mark();
+        PyPtr s = top();
+        for (auto& v : items) append(*s, v, K::Set);
+        break;
+      }
+      case 'K': push(PyValue::integer(u8())); break;
+      case 'M': push(PyValue::integer(le<uint16_t>())); break;
+      case 'J': push(PyValue::integer(le<int32_t>())); break;
+      case 0x8a: { const uint8_t len = u8(); push(long_value(len)); break; }
+      case 0x8b: {
+        const int32_t len = le<int32_t>();
+        if (len < 0) error("LONG4 with negative length");
+        push(long_value(static_cast<uint64_t>(len)));
+        break;
+      }
+      case 'G': {  // big-endian IEEE double
+        const uint8_t* q = take(8);
+        uint64_t bits = 0;
+        for (int i = 0; i < 8; ++i) bits = (bits << 8) | q[i];
+        double d;
+        std::memcpy(&d, &bits, 8);
+        push(PyValue::real(d));
+        break;
+      }
+      case 'N': push(PyValue::none()); break;
+      case 0x88: push(PyValue::boolean(true)); break;
+      case 0x89: push(PyValue::boolean(false)); break;
+      case 'X': push(PyValue::string(text(le<uint32_t>()))); break;
+      case 0x8c: push(PyValue::string(text(u8()))); break;
+      case 0x8d: push(PyValue::string(text(le<uint64_t>()))); break;
+      // Python-2 str: raw bytes, never decoded as text.
+      case 'U': push(PyValue::bytes(text(u8()))); break;
+      case 'T': {
+        const int32_t len = le<int32_t>();
+        if (len < 0) error("BINSTRING with negative length");
+        push(PyValue::bytes(text(static_cast<uint64_t>(len))));
+        break;
+      }
+      case 'C': push(PyValue::bytes(text(u8()))); break;
+      case 'B': push(PyValue::bytes(text(le<uint32_t>()))); break;
+      case 0x8e: push(PyValue::bytes(text(le<uint64_t>()))); break;
+      case 'q': memo_put(u8()); break;
+      case 'r': memo_put(le<uint32_t>()); break;
+      case 0x94: memo_put(memo_.size()); break;
+      case 'h': memo_get(u8()); break;
+      case 'j': memo_get(le<uint32_t>()); break;
+      case 'c': {
+        const std::string module = global_line();
+        const std::string name = global_line();
+        push_global(module, name);
+        break;
+      }
+      case 0x93: {  // STACK_GLOBAL
+        auto name = pop();
+        auto module = pop();
+        if (!module->is(K::String) || !name->is(K::String)) error("STACK_GLOBAL needs two strings");
+        push_global(module->as_string(), name->as_string());
+        break;
+      }
+      case '0': pop(); break;
+      case '1': pop_mark(); break;
+      case '2': push(top()); break;
+      case 'R': {
+        auto args = pop();
+        auto callable = pop();
+        push(reduce(*callable, *args));
+        break;
+      }
+      case 'b': {
+        auto state = pop();
+        build(*top(), state);
+        break;
+      }
+      case 'Q': {
+        auto pid = pop();
+        if (!persistent_) error("persistent id in a pickle that does not allow them");
+        PyPtr v;
+        try {
+          v = persistent_(*pid);
+        } catch (const FormatError& e) {
+          error(e.what());
+        }
+        if (!v) error("persistent id rejected");
+        push(std::move(v));
+        break;
+      }
+      default:
+        error("opcode is not allowed (rfcf's pickle reader accepts data-only opcodes)");
+    }
+  }
+
+  // ---------------------------------------------------------------- REDUCE
+  static bool is_empty_hooks(const PyValue& v) { return v.is_none() || (v.is_dict() && v.size() == 0); }
+
+  std::vector<int64_t> int_tuple(const PyValue& v, const char* what) {
+    if (!v.is(PyValue::Kind::Tuple) && !v.is(PyValue::Kind::List)) error(what, " must be a tuple of ints, found a ", v.type_name());
+    if (static_cast<int>(v.items().size()) > lim_.max_rank) error(what, " has rank ", v.items().size(), " > ", lim_.max_rank);
+    std::vector<int64_t> out;
+    for (auto& i : v.items()) {
+      if (!i->is(PyValue::Kind::Int)) error(what, " must contain ints, found a ", i->type_name());
+      out.push_back(i->as_int());
+    }
+    return out;
+  }
+
+  PyPtr rebuild_tensor(const std::vector<PyPtr>& a, bool v2) {
+    using K = PyValue::Kind;
+    const size_t n = a.size();
+    if (v2 ? (n != 6 && n != 7) : n != 4) error("tensor rebuild with ", n, " arguments");
+    if (!a[0]->is(K::Storage)) error("tensor rebuild: first argument is a ", a[0]->type_name(), ", not a storage");
+    if (!a[1]->is(K::Int)) error("tensor rebuild: storage offset is not an int");
+    auto ref = std::make_shared<TorchTensorRef>();
+    ref->storage = a[0]->mutable_storage();
+    ref->offset = a[1]->as_int();
+    ref->size = int_tuple(*a[2], "tensor size");
+    ref->stride = int_tuple(*a[3], "tensor stride");
+    if (v2) {
+      if (!a[4]->is(K::Bool)) error("tensor rebuild: requires_grad is not a bool");
+      ref->requires_grad = a[4]->as_bool();
+      if (!is_empty_hooks(*a[5])) error("tensor rebuild: backward hooks must be empty");
+      if (n == 7 && !a[6]->is_none() && !a[6]->is_dict()) error("tensor rebuild: metadata must be None or a dict");
+    }
+    check_view(*ref);
+    PyPtr t = PyValue::make(K::Tensor);
+    t->mutable_ref() = ref;
+    t->height = 1;
+    tensors_.push_back(t);
+    return t;
+  }
+
+  // offset + sum (size_i - 1) * stride_i < numel for non-empty tensors, overflow-checked.
+  void check_view(const TorchTensorRef& r) {
+    if (r.size.size() != r.stride.size()) error("tensor size has rank ", r.size.size(), " but stride has ", r.stride.size());
+    if (r.offset < 0) error("negative storage offset");
+    int64_t numel = 1, last = r.offset;
+    for (size_t i = 0; i < r.size.size(); ++i) {
+      if (r.size[i] < 0 || r.stride[i] < 0) error("negative tensor size or stride");
+      if (!mul_ok(numel, r.size[i], numel)) error("tensor size overflows");
+    }
+    if (numel == 0) return;
+    // Views that repeat elements (stride 0 broadcasts) would let a tiny storage expand into
+    // an arbitrarily large tensor; torch.save never needs them for parameters.
+    if (numel > r.storage->numel)
+      error("tensor of ", numel, " elements views a storage of only ", r.storage->numel, " elements");
+    for (size_t i = 0; i < r.size.size(); ++i) {
+      int64_t span;
+      if (!mul_ok(r.size[i] - 1, r.stride[i], span) || span > std::numeric_limits<int64_t>::max() - last)
+        error("tensor view overflows");
+      last += span;
+    }
+    if (last >= r.storage->numel)
+      error("tensor view (offset ", r.offset, ", size ", shape_str(r.size), ", stride ", shape_str(r.stride),
+            ") reaches element ", last, " of a storage with ", r.storage->numel, " elements");
+  }
+
+  PyPtr reduce(const PyValue& callable, const PyValue& args_v) {
+    using K = PyValue::Kind;
+    if (!callable.is(K::Global)) error("REDUCE on a ", callable.type_name(), " (only whitelisted globals are callable)");
+    if (!args_v.is(K::Tuple)) error("REDUCE arguments are a ", args_v.type_name(), ", not a tuple");
+    const auto& a = args_v.items();
+    const std::string& g = callable.as_string();
+    if (g == "collections.OrderedDict") {
+      PyPtr d = PyValue::make(K::Dict);
+      d->set_ordered(true);
+      if (a.size() == 1 && a[0]->is_sequence()) {  // Python 2: OrderedDict([[k, v], ...])
+        for (auto& kv : a[0]->items()) {
+          if (!kv->is_sequence() || kv->items().size() != 2) error("OrderedDict item is not a pair");
+          set_item(*d, kv->items()[0], kv->items()[1]);
+        }
+      } else if (!a.empty()) {
+        error("OrderedDict with unexpected arguments");
+      }
+      return d;
+    }
+    if (g == "torch._utils._rebuild_tensor_v2") return rebuild_tensor(a, true);
+    if (g == "torch._utils._rebuild_tensor") return rebuild_tensor(a, false);
+    if (g == "torch._utils._rebuild_parameter") {
+      if (a.size() != 3 || !a[0]->is(K::Tensor) || !a[1]->is(K::Bool) || !is_empty_hooks(*a[2]))
+        error("_rebuild_parameter expects (tensor, requires_grad, empty hooks)");
+      return a[0];
+    }
+    if (g == "torch.Size") {
+      if (a.size() != 1 || !a[0]->is(K::Tuple)) error("torch.Size expects one tuple");
+      return a[0];
+    }
+    if (g == "numpy.core.multiarray._reconstruct" || g == "numpy._core.multiarray._reconstruct") {
+      if (a.size() != 3 || !a[0]->is(K::Global) || a[0]->as_string() != "numpy.ndarray")
+        error("_reconstruct expects (numpy.ndarray, (0,), b'b')");
+      PyPtr arr = PyValue::make(K::Array);
+      arr->height = 1;
+      return arr;
+    }
+    if (g == "numpy.dtype") {
+      if (a.size() != 3 || !a[0]->is(K::String)) error("numpy.dtype expects (code, align, copy)");
+      PyPtr dt = PyValue::make(K::NumpyDType);
+      dt->set_text(a[0]->as_string());
+      return dt;
+    }
+    if (g == "_codecs.encode") {
+      if (a.size() != 2 || !a[0]->is(K::String) || !a[1]->is(K::String) || a[1]->as_string() != "latin1")
+        error("_codecs.encode is only allowed as (str, 'latin1')");
+      return PyValue::bytes(latin1(a[0]->as_string()));
+    }
+    error("global '", g, "' cannot be called");
+  }
+
+  // UTF-8 text whose code points are all < 256 -> one byte per code point.
+  std::string latin1(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      const auto c = static_cast<uint8_t>(s[i]);
+      if (c < 0x80) {
+        out += static_cast<char>(c);
+      } else if ((c & 0xE0) == 0xC0 && c <= 0xC3 && i + 1 < s.size() && (static_cast<uint8_t>(s[i + 1]) & 0xC0) == 0x80) {
+        out += static_cast<char>(((c & 0x1F) << 6) | (static_cast<uint8_t>(s[i + 1]) & 0x3F));
+        ++i;
+      } else {
+        error("_codecs.encode: text is not latin-1");
+      }
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- BUILD
+  void build(PyValue& obj, const PyPtr& state) {
+    using K = PyValue::Kind;
+    require_mutable(obj, "BUILD");
+    if (obj.built) error("BUILD applied twice to a ", obj.type_name());
+    obj.built = true;
+    if (obj.is_ordered_dict()) {  // attributes, e.g. _metadata of a state dict
+      if (state->is_none()) return;
+      if (!state->is_dict()) error("BUILD state of an OrderedDict must be a dict");
+      adopt(obj, state);
+      obj.set_attributes(state);
+      return;
+    }
+    if (obj.is(K::NumpyDType)) {
+      if (!state->is(K::Tuple) || state->items().size() < 2 || !state->items()[1]->is(K::String))
+        error("numpy.dtype state must be a tuple (version, byte order, ...)");
+      const auto& s = state->items();
+      for (size_t i = 2; i < 5 && i < s.size(); ++i)
+        if (!s[i]->is_none()) error("structured numpy dtypes are not supported");
+      const std::string& order = s[1]->as_string();
+      if (order.size() != 1) error("numpy.dtype byte order '", order, "'");
+      obj.set_text(obj.as_string() + "/" + order);
+      return;
+    }
+    if (obj.is(K::Array)) return build_array(obj, *state);
+    error("BUILD on a ", obj.type_name(), " is not allowed");
+  }
+
+  void build_array(PyValue& arr, const PyValue& state) {
+    using K = PyValue::Kind;
+    if (!state.is(K::Tuple)) error("numpy array state must be a tuple");
+    const auto& s0 = state.items();
+    if (s0.size() != 4 && s0.size() != 5) error("numpy array state has ", s0.size(), " items");
+    const size_t o = s0.size() == 5 ? 1 : 0;
+    if (o && (!s0[0]->is(K::Int) || s0[0]->as_int() != 1)) error("numpy array state version must be 1");
+    const std::vector<int64_t> shape = int_tuple(*s0[o], "numpy array shape");
+    const PyValue& dt = *s0[o + 1];
+    if (!dt.is(K::NumpyDType)) error("numpy array dtype is a ", dt.type_name());
+    if (!s0[o + 2]->is(K::Bool)) error("numpy array fortran flag is not a bool");
+    const PyValue& raw = *s0[o + 3];
+    if (!raw.is(K::Bytes)) error("numpy array data must be bytes (object arrays are not supported)");
+
+    // dtype: code and byte order, e.g. "u1/|", "f4/<" (also "<f4/=" style codes).
+    std::string code = dt.as_string();
+    const auto slash = code.find('/');
+    char order = '=';
+    if (slash != std::string::npos) {
+      order = code[slash + 1];
+      code = code.substr(0, slash);
+    }
+    if (!code.empty() && (code[0] == '<' || code[0] == '|' || code[0] == '=')) {
+      if (code[0] != '=') order = code[0];
+      code = code.substr(1);
+    }
+    DType t;
+    if (code == "u1") t = DType::U8;
+    else if (code == "f4") t = DType::F32;
+    else if (code == "f8") t = DType::F64;
+    else if (code == "i4") t = DType::I32;
+    else if (code == "i8") t = DType::I64;
+    else error("numpy dtype '", code, "' is not supported (u1, f4, f8, i4, i8 are)");
+    if (order == '>') error("big-endian numpy arrays are not supported");
+    const int64_t numel = [&] {
+      int64_t n = 1;
+      for (int64_t d : shape)
+        if (d < 0 || !mul_ok(n, d, n)) error("numpy array shape ", shape_str(shape), " is invalid");
+      return n;
+    }();
+    int64_t nbytes;
+    if (!mul_ok(numel, static_cast<int64_t>(element_size(t)), nbytes) ||
+        static_cast<uint64_t>(nbytes) != raw.as_bytes().size())
+      error("numpy array of shape ", shape_str(shape), " and dtype ", code, " does not match its ",
+            raw.as_bytes().size(), " data bytes");
+    if (s0[o + 2]->as_bool()) {
+      int big = 0;
+      for (int64_t d : shape) big += d > 1;
+      if (big > 1) error("Fortran-ordered numpy arrays are not supported");
+    }
+    auto host = std::make_shared<HostTensor>();
+    host->dtype = t;
+    host->shape = shape;
+    host->bytes.assign(raw.as_bytes().begin(), raw.as_bytes().end());
+    arr.mutable_tensor() = std::move(host);
+  }
+
+  const uint8_t* p_;
+  size_t n_;
+  size_t base_;
+  std::string where_;
+  PickleLimits lim_;
+  PersistentLoad persistent_;
+  size_t pos_ = 0, op_pos_ = 0;
+  uint8_t op_ = 0;
+  std::vector<PyPtr> stack_;
+  std::vector<size_t> marks_;
+  std::unordered_map<uint64_t, PyPtr> memo_;
+  std::vector<PyPtr> tensors_;
+};
+
+}  // namespace detail
+
+// Interprets one pickle starting at data[0]; stops at its STOP opcode. `base` is the
+// absolute offset of data[0] in the file (for error messages), `where` names the file.
+inline UnpickleResult unpickle(const uint8_t* data, size_t size, const std::string& where = "pickle",
+                               size_t base = 0, const PickleLimits& limits = {},
+                               PersistentLoad persistent = nullptr) {
+  return detail::Unpickler(data, size, base, where, limits, std::move(persistent)).run();
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/pickle.hpp
+
+namespace rfcf::io {
+
+struct VerificationBin {
+  std::vector<std::string> images;  // encoded image files, 2 per pair
+  std::vector<bool> issame;         // one per pair
+  size_t pairs() const { return issame.size(); }
+};
+
+inline VerificationBin parse_verification_bin(const uint8_t* data, size_t size, const std::string& where = "verification .bin",
+                                              const PickleLimits& limits = {}) {
+  using K = PyValue::Kind;
+  const UnpickleResult r = unpickle(data, size, where, 0, limits);
+  if (r.end != size) fail<FormatError>(where, ": ", size - r.end, " unexpected bytes after the pickle");
+  const PyValue& top = *r.value;
+  if (!top.is_sequence() || top.items().size() != 2)
+    fail<FormatError>(where, ": expected a pair (bins, issame_list), found a ", top.type_name());
+  const PyValue& bins = *top.items()[0];
+  const PyValue& same = *top.items()[1];
+  if (!bins.is_sequence() || !same.is_sequence()) fail<FormatError>(where, ": bins and issame_list must be lists");
+  VerificationBin out;
+  out.images.reserve(bins.items().size());
+  for (size_t i = 0; i < bins.items().size(); ++i) {
+    const PyValue& b = *bins.items()[i];
+    if (b.is(K::Bytes)) {
+      out.images.push_back(b.as_bytes());
+    } else if (b.is(K::Array)) {
+      const HostTensor& t = b.tensor();
+      if (t.dtype != DType::U8) fail<FormatError>(where, ": image ", i, " is an array of ", dtype_name(t.dtype), ", not uint8");
+      out.images.emplace_back(t.bytes.begin(), t.bytes.end());
+    } else {
+      fail<FormatError>(where, ": image ", i, " is a ", b.type_name(), ", not bytes or a uint8 array");
+    }
+  }
+  for (size_t i = 0; i < same.items().size(); ++i) {
+    const PyValue& s = *same.items()[i];
+    if (s.is(K::Bool)) out.issame.push_back(s.as_bool());
+    else if (s.is(K::Int) && (s.as_int() == 0 || s.as_int() == 1)) out.issame.push_back(s.as_int() == 1);
+    else fail<FormatError>(where, ": issame entry ", i, " is a ", s.type_name(), ", not a bool");
+  }
+  if (out.images.size() != 2 * out.issame.size())
+    fail<FormatError>(where, ": ", out.images.size(), " images for ", out.issame.size(), " pairs (expected 2 per pair)");
+  return out;
+}
+
+inline VerificationBin read_verification_bin(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return parse_verification_bin(bytes.data(), bytes.size(), path);
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/insightface_bin.hpp
+// ---- begin rfcf/io/mat.hpp
+// MATLAB v5 .mat reader for the subset used by the WIDER FACE ground truth (formats.md 6):
+// little-endian files, miCOMPRESSED (zlib) and plain miMATRIX variables, small data elements,
+// cell / char / numeric arrays (numeric data may be stored in a narrower type than its class).
+// Every length is bounds-checked against its parent element and inflation is size-limited,
+// so a malformed file throws FormatError (with the byte offset) instead of crashing.
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+// MATLAB array classes (the low byte of the array flags).
+enum class MatClass : uint8_t {
+  empty = 0,  // an miMATRIX with byte count 0
+  cell = 1,
+  character = 4,
+  float64 = 6,
+  float32 = 7,
+  int8 = 8,
+  uint8 = 9,
+  int16 = 10,
+  uint16 = 11,
+  int32 = 12,
+  uint32 = 13,
+  int64 = 14,
+  uint64 = 15,
+};
+
+struct MatLimits {
+  size_t max_inflated_bytes = size_t(512) << 20;  // per miCOMPRESSED element
+  int max_depth = 32;                              // nested cells
+  int max_rank = 8;
+  size_t max_arrays = size_t(4) << 20;  // arrays in the file (cells included); WIDER hard has 29,654
+};
+
+// One array. Numeric values of every class are kept as double (exact for the classes that
+// occur: int32, uint8, small doubles; 64-bit integers beyond 2^53 lose precision).
+struct MatArray {
+  MatClass cls = MatClass::empty;
+  std::string name;
+  std::vector<int64_t> dims;     // MATLAB dimensions (column-major storage)
+  std::vector<double> numeric;   // numeric classes, column-major
+  std::string text;              // char arrays (column-major characters)
+  std::vector<MatArray> cells;   // cell arrays, column-major
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    return dims.empty() ? 0 : n;
+  }
+  int64_t rows() const { return dims.empty() ? 0 : dims[0]; }
+  int64_t cols() const {
+    int64_t n = 1;
+    for (size_t i = 1; i < dims.size(); ++i) n *= dims[i];
+    return dims.empty() ? 0 : n;
+  }
+  bool is_numeric() const { return cls != MatClass::empty && cls != MatClass::cell && cls != MatClass::character; }
+  bool is_empty() const { return numel() == 0; }
+  // Element (r, c) of a 2-D numeric array (column-major).
+  double at(int64_t r, int64_t c) const {
+    check<FormatError>(is_numeric(), "MatArray '", name, "': at() on a non-numeric array");
+    check<FormatError>(r >= 0 && r < rows() && c >= 0 && c < cols(), "MatArray '", name, "': index (", r, ", ",
+                       c, ") out of range for ", rows(), "x", cols());
+    return numeric[static_cast<size_t>(c * rows() + r)];
+  }
+  const MatArray& cell(int64_t i) const {
+    check<FormatError>(cls == MatClass::cell, "MatArray '", name, "' is not a cell array");
+    check<FormatError>(i >= 0 && i < static_cast<int64_t>(cells.size()), "MatArray '", name, "': cell index ",
+                       i, " out of range (", cells.size(), " cells)");
+    return cells[static_cast<size_t>(i)];
+  }
+  const std::string& str() const {
+    check<FormatError>(cls == MatClass::character || (cls == MatClass::empty), "MatArray '", name,
+                       "' is not a char array");
+    return text;
+  }
+};
+
+struct MatFile {
+  std::string header_text;
+  std::vector<MatArray> variables;  // in file order
+
+  const MatArray* find(const std::string& name) const {
+    for (const auto& v : variables)
+      if (v.name == name) return &v;
+    return nullptr;
+  }
+  const MatArray& operator[](const std::string& name) const {
+    const MatArray* v = find(name);
+    check<FormatError>(v != nullptr, "MAT file has no variable '", name, "'");
+    return *v;
+  }
+};
+
+namespace detail::mat {
+
+enum : uint32_t {
+  miINT8 = 1, miUINT8 = 2, miINT16 = 3, miUINT16 = 4, miINT32 = 5, miUINT32 = 6, miSINGLE = 7,
+  miDOUBLE = 9, miINT64 = 12, miUINT64 = 13, miMATRIX = 14, miCOMPRESSED = 15, miUTF8 = 16,
+  miUTF16 = 17, miUTF32 = 18,
+};
+
+inline uint32_t load_u32(const uint8_t* p) {
+  return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
+}
+
+// One data element: [data, data + bytes) of type `type`; `next` is where the following element starts.
+struct Element {
+  uint32_t type = 0;
+  const uint8_t* data = nullptr;
+  size_t bytes = 0;
+  size_t offset = 0;  // absolute byte offset of the tag (for messages)
+};
+
+// Sequential reader over [begin, end); `base` is the absolute offset of `begin` for messages.
+class Reader {
+ public:
+  Reader(const uint8_t* begin, const uint8_t* end, size_t base, const char* what)
+      : p_(begin), begin_(begin), end_(end), base_(base), what_(what) {}
+
+  bool done() const { return p_ == end_; }
+  size_t remaining() const { return static_cast<size_t>(end_ - p_); }
+  size_t offset() const { return base_ + static_cast<size_t>(p_ - begin_); }
+
+  // Reads a tag. Elements are padded to 8 bytes, except top-level miCOMPRESSED ones
+  // (pad_compressed = false); padding missing at the very end is tolerated.
+  Element next(bool pad_compressed = true) {
+    Element e;
+    e.offset = offset();
+    check<FormatError>(remaining() >= 8, what_, ": truncated data element tag at byte ", e.offset, " (",
+                       remaining(), " bytes left)");
+    uint32_t w0 = load_u32(p_), w1 = load_u32(p_ + 4);
+    if ((w0 >> 16) != 0) {  // small data element: bytes in the upper half, data in the tag's second word
+      e.type = w0 & 0xFFFFu;
+      e.bytes = w0 >> 16;
+      check<FormatError>(e.bytes <= 4, what_, ": small data element at byte ", e.offset, " claims ", e.bytes,
+                         " bytes (at most 4)");
+      e.data = p_ + 4;
+      p_ += 8;
+      return e;
+    }
+    e.type = w0;
+    e.bytes = w1;
+    check<FormatError>(e.bytes <= remaining() - 8, what_, ": data element at byte ", e.offset, " (type ",
+                       e.type, ") claims ", e.bytes, " bytes but only ", remaining() - 8, " remain");
+    e.data = p_ + 8;
+    size_t step = 8 + e.bytes;
+    if (pad_compressed || e.type != miCOMPRESSED) step = std::min(remaining(), 8 + ((e.bytes + 7) & ~size_t(7)));
+    p_ += step;
+    return e;
+  }
+
+ private:
+  const uint8_t* p_;
+  const uint8_t* begin_;
+  const uint8_t* end_;
+  size_t base_;
+  const char* what_;
+};
+
+inline size_t mi_size(uint32_t type) {
+  switch (type) {
+    case miINT8: case miUINT8: case miUTF8: return 1;
+    case miINT16: case miUINT16: case miUTF16: return 2;
+    case miINT32: case miUINT32: case miSINGLE: case miUTF32: return 4;
+    case miDOUBLE: case miINT64: case miUINT64: return 8;
+    default: return 0;
+  }
+}
+
+inline double mi_value(uint32_t type, const uint8_t* p) {
+  switch (type) {
+    case miINT8: return static_cast<int8_t>(p[0]);
+    case miUINT8: return p[0];
+    case miINT16: { int16_t v; std::memcpy(&v, p, 2); return v; }
+    case miUINT16: { uint16_t v; std::memcpy(&v, p, 2); return v; }
+    case miINT32: { int32_t v; std::memcpy(&v, p, 4); return v; }
+    case miUINT32: { uint32_t v; std::memcpy(&v, p, 4); return v; }
+    case miSINGLE: { float v; std::memcpy(&v, p, 4); return v; }
+    case miDOUBLE: { double v; std::memcpy(&v, p, 8); return v; }
+    case miINT64: { int64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
+    case miUINT64: { uint64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
+    default: return 0.0;
+  }
+}
+
+inline bool numeric_class(uint32_t c) { return c >= 6 && c <= 15; }
+
+// zlib inflate of one miCOMPRESSED payload, refusing to produce more than `limit` bytes.
+inline std::vector<uint8_t> inflate_limited(const uint8_t* data, size_t bytes, size_t limit, size_t offset) {
+  z_stream zs{};
+  check<FormatError>(inflateInit(&zs) == Z_OK, "MAT: inflateInit failed");
+  std::vector<uint8_t> out;
+  size_t chunk = std::min<size_t>(limit, std::max<size_t>(4 * bytes, 1 << 16));
+  out.resize(chunk);
+  zs.next_in = const_cast<Bytef*>(data);
+  size_t fed = 0;
+  int ret = Z_OK;
+  for (;;) {
+    // avail_in/avail_out are 32-bit: feed in pieces.
+    if (zs.avail_in == 0 && fed < bytes) {
+      size_t n = std::min<size_t>(bytes - fed, 1u << 30);
+      zs.next_in = const_cast<Bytef*>(data + fed);
+      zs.avail_in = static_cast<uInt>(n);
+      fed += n;
+    }
+    if (zs.total_out == out.size()) {
+      if (out.size() >= limit) {
+        inflateEnd(&zs);
+        fail<FormatError>("MAT: miCOMPRESSED element at byte ", offset, " inflates to more than the limit of ",
+                          limit, " bytes");
+      }
+      out.resize(std::min(limit, out.size() * 2));
+    }
+    size_t room = std::min<size_t>(out.size() - zs.total_out, 1u << 30);
+    zs.next_out = out.data() + zs.total_out;
+    zs.avail_out = static_cast<uInt>(room);
+    ret = inflate(&zs, Z_NO_FLUSH);
+    if (ret == Z_STREAM_END) break;
+    if (ret != Z_OK && !(ret == Z_BUF_ERROR && zs.avail_out == 0)) {
+      inflateEnd(&zs);
+      fail<FormatError>("MAT: corrupt zlib stream in miCOMPRESSED element at byte ", offset, " (zlib code ", ret,
+                        ")");
+    }
+    if (ret == Z_OK && zs.avail_in == 0 && fed == bytes && zs.avail_out != 0) {
+      inflateEnd(&zs);
+      fail<FormatError>("MAT: truncated zlib stream in miCOMPRESSED element at byte ", offset);
+    }
+  }
+  out.resize(zs.total_out);
+  inflateEnd(&zs);
+  return out;
+}
+
+class Parser {
+ public:
+  explicit Parser(const MatLimits& limits) : limits_(limits) {}
+
+  // Parses the payload of an miMATRIX element (e.data, e.bytes).
+  MatArray matrix(const Element& e, int depth) {
+    check<FormatError>(depth <= limits_.max_depth, "MAT: cell nesting deeper than ", limits_.max_depth,
+                       " at byte ", e.offset);
+    check<FormatError>(++arrays_ <= limits_.max_arrays, "MAT: more than ", limits_.max_arrays,
+                       " arrays (MatLimits::max_arrays) at byte ", e.offset);
+    MatArray a;
+    if (e.bytes == 0) return a;  // empty array
+    Reader r(e.data, e.data + e.bytes, e.offset + 8, "MAT miMATRIX");
+
+    Element flags = r.next();
+    check<FormatError>(flags.type == miUINT32 && flags.bytes == 8, "MAT: array flags at byte ", flags.offset,
+                       " must be miUINT32 x 2 (got type ", flags.type, ", ", flags.bytes, " bytes)");
+    uint32_t f0 = load_u32(flags.data);
+    uint32_t cls = f0 & 0xFFu;
+    check<FormatError>((f0 & 0x0800u) == 0, "MAT: complex arrays are not supported (byte ", flags.offset, ")");
+    check<FormatError>(cls == 1 || cls == 4 || numeric_class(cls), "MAT: array class ", cls, " at byte ",
+                       flags.offset, " is not supported (cell, char and numeric only)");
+    a.cls = static_cast<MatClass>(cls);
+
+    Element dims = r.next();
+    check<FormatError>(dims.type == miINT32 && dims.bytes % 4 == 0 && dims.bytes >= 8 &&
+                           dims.bytes / 4 <= static_cast<size_t>(limits_.max_rank),
+                       "MAT: dimensions at byte ", dims.offset, " must be 2..", limits_.max_rank,
+                       " miINT32 values (got type ", dims.type, ", ", dims.bytes, " bytes)");
+    int64_t numel = 1;
+    for (size_t i = 0; i < dims.bytes / 4; ++i) {
+      int32_t d = static_cast<int32_t>(load_u32(dims.data + 4 * i));
+      check<FormatError>(d >= 0, "MAT: negative dimension ", d, " at byte ", dims.offset);
+      a.dims.push_back(d);
+      check<FormatError>(d == 0 || numel <= std::numeric_limits<int32_t>::max() / d, "MAT: element count overflows at byte ",
+                         dims.offset);
+      numel *= d;
+    }
+
+    Element name = r.next();
+    check<FormatError>(name.type == miINT8 || name.type == miUTF8 || name.type == miUINT8,
+                       "MAT: array name at byte ", name.offset, " must be miINT8 (got type ", name.type, ")");
+    a.name.assign(reinterpret_cast<const char*>(name.data), name.bytes);
+
+    const size_t n = static_cast<size_t>(numel);
+    if (a.cls == MatClass::cell) {
+      // Every cell needs at least an 8-byte tag: reject impossible counts before allocating.
+      check<FormatError>(n <= r.remaining() / 8, "MAT: cell array '", a.name, "' at byte ", e.offset, " has ", n,
+                         " cells but only ", r.remaining(), " bytes");
+      a.cells.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        Element c = r.next();
+        check<FormatError>(c.type == miMATRIX, "MAT: cell ", i, " of '", a.name, "' at byte ", c.offset,
+                           " is type ", c.type, ", expected miMATRIX");
+        a.cells.push_back(matrix(c, depth + 1));
+      }
+    } else if (a.cls == MatClass::character) {
+      if (n == 0 && r.done()) return a;
+      Element d = r.next();
+      size_t w = mi_size(d.type);
+      check<FormatError>(d.type == miUTF8 || d.type == miUINT8 || d.type == miINT8 || d.type == miUINT16 ||
+                             d.type == miUTF16,
+                         "MAT: char data of '", a.name, "' at byte ", d.offset, " has unsupported type ", d.type);
+      check<FormatError>(d.bytes == n * w, "MAT: char array '", a.name, "' at byte ", d.offset, " has ", d.bytes,
+                         " bytes for ", n, " characters");
+      a.text.resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        uint32_t ch = w == 1 ? d.data[i] : uint32_t(d.data[2 * i]) | (uint32_t(d.data[2 * i + 1]) << 8);
+        a.text[i] = ch < 128 ? static_cast<char>(ch) : '?';
+      }
+    } else {
+      if (n == 0 && r.done()) return a;
+      Element d = r.next();
+      size_t w = mi_size(d.type);
+      check<FormatError>(w != 0 && d.type != miUTF8 && d.type != miUTF16 && d.type != miUTF32,
+                         "MAT: numeric data of '", a.name, "' at byte ", d.offset, " has unsupported type ", d.type);
+      check<FormatError>(d.bytes == n * w, "MAT: numeric array '", a.name, "' at byte ", d.offset, " has ",
+                         d.bytes, " bytes for ", n, " elements of ", w, " bytes");
+      a.numeric.resize(n);
+      for (size_t i = 0; i < n; ++i) a.numeric[i] = mi_value(d.type, d.data + i * w);
+    }
+    return a;
+  }
+
+ private:
+  MatLimits limits_;
+  size_t arrays_ = 0;
+};
+
+}  // namespace detail::mat
+
+// Parses a complete .mat file held in memory.
+inline MatFile parse_mat(const uint8_t* data, size_t size, const MatLimits& limits = {}) {
+  using namespace detail::mat;
+  check<FormatError>(size >= 128, "MAT: file of ", size, " bytes is shorter than the 128-byte header");
+  MatFile file;
+  size_t text_end = 116;
+  while (text_end > 0 && (data[text_end - 1] == ' ' || data[text_end - 1] == 0)) --text_end;
+  file.header_text.assign(reinterpret_cast<const char*>(data), text_end);
+  check<FormatError>(data[126] == 'I' && data[127] == 'M', "MAT: endian indicator at byte 126 is not 'IM' ",
+                     "(big-endian or not a v5 MAT file)");
+  uint16_t version = static_cast<uint16_t>(data[124] | (data[125] << 8));
+  check<FormatError>(version == 0x0100, "MAT: version 0x", std::hex, version, " at byte 124 is not 0x0100");
+
+  Parser parser(limits);
+  Reader top(data + 128, data + size, 128, "MAT file");
+  while (!top.done()) {
+    Element e = top.next(/*pad=*/false);
+    if (e.type == miCOMPRESSED) {
+      std::vector<uint8_t> raw = inflate_limited(e.data, e.bytes, limits.max_inflated_bytes, e.offset);
+      Reader inner(raw.data(), raw.data() + raw.size(), 0, "MAT compressed variable");
+      Element m = inner.next();
+      check<FormatError>(m.type == miMATRIX, "MAT: compressed element at byte ", e.offset,
+                         " holds type ", m.type, ", expected miMATRIX");
+      file.variables.push_back(parser.matrix(m, 0));
+    } else if (e.type == miMATRIX) {
+      file.variables.push_back(parser.matrix(e, 0));
+    } else {
+      fail<FormatError>("MAT: top-level element at byte ", e.offset, " has type ", e.type,
+                        " (expected miMATRIX or miCOMPRESSED)");
+    }
+  }
+  return file;
+}
+
+inline MatFile read_mat(const std::string& path, const MatLimits& limits = {}) {
+  std::ifstream in(path, std::ios::binary);
+  check<IoError>(static_cast<bool>(in), "cannot open MAT file '", path, "'");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  check<IoError>(!in.bad(), "error reading MAT file '", path, "'");
+  try {
+    return parse_mat(bytes.data(), bytes.size(), limits);
+  } catch (const FormatError& e) {
+    throw FormatError(std::string(e.what()) + " (file '" + path + "')");
+  }
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/mat.hpp
+// ---- begin rfcf/io/plot.hpp
+// Line plots rendered to an io::Image (save with write_png): PR curves, ROC curves, loss
+// curves. Axes with "nice" ticks (1, 2, 5 x 10^k), tick labels, grid, title, axis labels
+// and a legend; optional logarithmic x axis (ROC curves over false-positive rates).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+struct Series {
+  std::string name;
+  std::vector<double> x, y;
+  std::optional<Color> color;  // default: a fixed palette by series index
+};
+
+enum class LegendPosition { TopRight, TopLeft, BottomRight, BottomLeft, None };
+
+struct PlotOptions {
+  std::string title, x_label, y_label;
+  std::optional<double> x_min, x_max, y_min, y_max;  // default: the data range
+  int width = 640, height = 480;
+  bool log_x = false;  // x must then be > 0 (non-positive points are skipped)
+  LegendPosition legend = LegendPosition::TopRight;
+  int line_thickness = 2;
+};
+
+namespace plot_detail {
+
+inline const Color kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
+                                 {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
+
+// About `target` round tick values covering [lo, hi].
+inline std::vector<double> nice_ticks(double lo, double hi, int target, double* step_out) {
+  double span = hi - lo, raw = span / std::max(target, 1);
+  double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = mag;
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (m * mag >= raw) {
+      step = m * mag;
+      break;
+    }
+  std::vector<double> ticks;
+  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step)
+    ticks.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
+  *step_out = step;
+  return ticks;
+}
+
+inline std::string format_tick(double v, double step) {
+  int decimals = std::max(0, int(-std::floor(std::log10(step) + 1e-9)));
+  char buf[48];
+  if (std::abs(v) >= 1e6 || (v != 0 && std::abs(v) < 1e-4))
+    std::snprintf(buf, sizeof buf, "%.0e", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.*f", std::min(decimals, 6), v);
+  return buf;
+}
+
+inline std::string format_power(int e) {
+  char buf[24];
+  if (e >= 0 && e <= 3) std::snprintf(buf, sizeof buf, "%d", int(std::lround(std::pow(10, e))));
+  else std::snprintf(buf, sizeof buf, "1e%d", e);
+  return buf;
+}
+
+// Text running bottom-to-top with its lower-left corner at (x, y).
+inline void draw_text_up(Image& img, int x, int y, std::string_view text, Color c, int scale) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const font::Glyph& g = font::glyph(text[i]);
+    for (int row = 0; row < font::kGlyphHeight; ++row)
+      for (int col = 0; col < font::kGlyphWidth; ++col)
+        if (font::ink(g, col, row))
+          for (int s1 = 0; s1 < scale; ++s1)
+            for (int s2 = 0; s2 < scale; ++s2) {
+              int u = int(i) * font::kAdvance * scale + col * scale + s1;  // along the text
+              int v = row * scale + s2;                                     // across the text
+              put_pixel(img, x + v, y - u, c);
+            }
+  }
+}
+
+}  // namespace plot_detail
+
+inline Image plot_lines(const std::vector<Series>& series, const PlotOptions& opt = {}) {
+  using namespace plot_detail;
+  check<ConfigError>(opt.width >= 160 && opt.height >= 120 && opt.width <= 8192 && opt.height <= 8192,
+                     "plot_lines: size ", opt.width, "x", opt.height, " outside [160, 8192] x [120, 8192]");
+  for (const Series& s : series)
+    check<ShapeError>(s.x.size() == s.y.size(), "plot_lines: series '", s.name, "' has ", s.x.size(), " x and ",
+                      s.y.size(), " y values");
+  auto usable = [&](double x, double y) { return std::isfinite(x) && std::isfinite(y) && (!opt.log_x || x > 0); };
+  // Data range over finite points; the options override it.
+  double dx0 = std::numeric_limits<double>::infinity(), dx1 = -dx0, dy0 = dx0, dy1 = -dx0;
+  for (const Series& s : series)
+    for (size_t i = 0; i < s.x.size(); ++i)
+      if (usable(s.x[i], s.y[i])) {
+        dx0 = std::min(dx0, s.x[i]), dx1 = std::max(dx1, s.x[i]);
+        dy0 = std::min(dy0, s.y[i]), dy1 = std::max(dy1, s.y[i]);
+      }
+  if (!std::isfinite(dx0)) dx0 = opt.log_x ? 1e-3 : 0, dx1 = 1, dy0 = 0, dy1 = 1;
+  double x0 = opt.x_min.value_or(dx0), x1 = opt.x_max.value_or(dx1);
+  double y0 = opt.y_min.value_or(dy0), y1 = opt.y_max.value_or(dy1);
+  check<ConfigError>(std::isfinite(x0) && std::isfinite(x1) && std::isfinite(y0) && std::isfinite(y1),
+                     "plot_lines: non-finite axis range");
+  check<ConfigError>(!opt.log_x || (x0 > 0 && x1 > 0), "plot_lines: log x axis needs a positive range");
+  if (x1 <= x0) x0 -= opt.log_x ? x0 * 0.5 : 0.5, x1 = x0 * (opt.log_x ? 4 : 1) + (opt.log_x ? 0 : 1);
+  if (y1 <= y0) y0 -= 0.5, y1 = y0 + 1;
+  if (!opt.y_min && !opt.y_max) {  // a little headroom for auto ranges
+    double pad = (y1 - y0) * 0.04;
+    y0 -= pad, y1 += pad;
+  }
+  const double lx0 = opt.log_x ? std::log10(x0) : x0, lx1 = opt.log_x ? std::log10(x1) : x1;
+
+  const int big = std::max(1, std::min(opt.width, opt.height) / 300);  // text scale
+  const int small = std::max(1, big - (big > 1 ? 1 : 0));
+  const int title_scale = big + (opt.width >= 480 ? 1 : 0);
+  const int left = 14 + font::text_height(big) + 8 * font::kAdvance * small;
+  const int right = 20, top = 16 + (opt.title.empty() ? 0 : font::text_height(title_scale) + 10);
+  const int bottom = 20 + font::text_height(small) + (opt.x_label.empty() ? 0 : font::text_height(big) + 10);
+  const int pw = opt.width - left - right, ph = opt.height - top - bottom;
+  check<ConfigError>(pw > 20 && ph > 20, "plot_lines: ", opt.width, "x", opt.height, " leaves no room to plot");
+  const ClipRect area{left, top, left + pw, top + ph};
+  auto px = [&](double x) {
+    double t = ((opt.log_x ? std::log10(x) : x) - lx0) / (lx1 - lx0);
+    return left + std::clamp(t, -10.0, 10.0) * (pw - 1);
+  };
+  auto py = [&](double y) { return top + (1.0 - std::clamp((y - y0) / (y1 - y0), -10.0, 10.0)) * (ph - 1); };
+
+  Image img(opt.width, opt.height, 3, ColorOrder::RGB, 255);
+  // Grid, ticks and tick labels.
+  std::vector<std::pair<double, std::string>> xt, yt;
+  if (opt.log_x) {
+    for (int e = int(std::ceil(lx0 - 1e-9)); e <= int(std::floor(lx1 + 1e-9)); ++e)
+      xt.push_back({std::pow(10.0, e), format_power(e)});
+  } else {
+    double step = 1;
+    for (double t : nice_ticks(x0, x1, std::max(3, pw / 90), &step)) xt.push_back({t, format_tick(t, step)});
+  }
+  double ystep = 1;
+  for (double t : nice_ticks(y0, y1, std::max(3, ph / 60), &ystep)) yt.push_back({t, format_tick(t, ystep)});
+  for (const auto& [v, label] : xt) {
+    int x = int(std::lround(px(v)));
+    draw_line(img, x, top, x, top + ph - 1, colors::light_grey);
+    draw_line(img, x, top + ph, x, top + ph + 4, colors::black);
+    draw_text(img, x - font::text_width(label, small) / 2, top + ph + 8, label, colors::black, small);
+  }
+  for (const auto& [v, label] : yt) {
+    int y = int(std::lround(py(v)));
+    draw_line(img, left, y, left + pw - 1, y, colors::light_grey);
+    draw_line(img, left - 5, y, left - 1, y, colors::black);
+    draw_text(img, left - 8 - font::text_width(label, small), y - font::text_height(small) / 2, label, colors::black,
+              small);
+  }
+  // Series, clipped to the plot area.
+  for (size_t k = 0; k < series.size(); ++k) {
+    const Series& s = series[k];
+    Color c = s.color.value_or(kPalette[k % std::size(kPalette)]);
+    bool have_prev = false;
+    double qx = 0, qy = 0;
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      if (!usable(s.x[i], s.y[i])) {
+        have_prev = false;
+        continue;
+      }
+      double cx = px(s.x[i]), cy = py(s.y[i]);
+      if (have_prev) draw_line(img, qx, qy, cx, cy, c, opt.line_thickness, &area);
+      else if (s.x.size() == 1) fill_circle(img, cx, cy, opt.line_thickness + 1, c, &area);
+      qx = cx, qy = cy, have_prev = true;
+    }
+  }
+  draw_rectangle(img, left - 1, top - 1, left + pw, top + ph, colors::black);
+  // Title, axis labels.
+  if (!opt.title.empty())
+    draw_text(img, (opt.width - font::text_width(opt.title, title_scale)) / 2, 10, opt.title, colors::black,
+              title_scale);
+  if (!opt.x_label.empty())
+    draw_text(img, left + (pw - font::text_width(opt.x_label, big)) / 2, opt.height - 8 - font::text_height(big),
+              opt.x_label, colors::black, big);
+  if (!opt.y_label.empty())
+    draw_text_up(img, 8, top + (ph + font::text_width(opt.y_label, big)) / 2, opt.y_label, colors::black, big);
+  // Legend: a framed box with a line sample per named series.
+  size_t named = 0;
+  int name_w = 0;
+  for (const Series& s : series)
+    if (!s.name.empty()) ++named, name_w = std::max(name_w, font::text_width(s.name, small));
+  if (named > 0 && opt.legend != LegendPosition::None) {
+    const int row_h = font::text_height(small) + 6, sample = 22;
+    const int bw = 8 + sample + 6 + name_w + 8, bh = 6 + int(named) * row_h + 2;
+    bool rightside = opt.legend == LegendPosition::TopRight || opt.legend == LegendPosition::BottomRight;
+    bool topside = opt.legend == LegendPosition::TopRight || opt.legend == LegendPosition::TopLeft;
+    int bx = rightside ? left + pw - bw - 8 : left + 8, by = topside ? top + 8 : top + ph - bh - 8;
+    fill_rectangle(img, bx, by, bx + bw, by + bh, colors::white);
+    draw_rectangle(img, bx, by, bx + bw, by + bh, colors::grey);
+    int row = 0;
+    for (size_t k = 0; k < series.size(); ++k) {
+      if (series[k].name.empty()) continue;
+      Color c = series[k].color.value_or(kPalette[k % std::size(kPalette)]);
+      int ry = by + 6 + row * row_h;
+      int mid = ry + font::text_height(small) / 2;
+      draw_line(img, bx + 8, mid, bx + 8 + sample, mid, c, opt.line_thickness);
+      draw_text(img, bx + 8 + sample + 6, ry, series[k].name, colors::black, small);
+      ++row;
+    }
+  }
+  return img;
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/plot.hpp
+// ---- begin rfcf/io/recordio.hpp
+// MXNet RecordIO (.rec + .idx) as used by insightface; see docs/datasets.md and
+// shared/specs/formats.md section 4.
+//
+// RecordReader / RecordWriter: raw records (framing, split records, index).
+// IRHeader, parse_image_record, pack_image_record: the image-record payload.
+// ImageRecordFile: the insightface layout (header0, image records, identity records).
+// InsightFaceRecordWriter: packs your own images into that layout.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::io {
+
+inline constexpr uint32_t kRecordIOMagic = 0xCED7230Au;
+// Each part of a record is shorter than 2^29 bytes (29-bit length field).
+inline constexpr uint32_t kRecordIOMaxPart = (1u << 29) - 1;
+
+namespace recordio_detail {
+
+inline uint32_t load_u32(const uint8_t* p) {
+  return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
+}
+inline uint64_t load_u64(const uint8_t* p) { return uint64_t(load_u32(p)) | (uint64_t(load_u32(p + 4)) << 32); }
+inline void store_u32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i));
+}
+inline void store_u64(uint8_t* p, uint64_t v) {
+  store_u32(p, uint32_t(v));
+  store_u32(p + 4, uint32_t(v >> 32));
+}
+inline bool is_magic(const uint8_t* p) { return load_u32(p) == kRecordIOMagic; }
+inline uint64_t pad4(uint64_t n) { return (n + 3) & ~uint64_t(3); }
+
+inline std::string default_idx_path(const std::string& rec_path) {
+  if (rec_path.size() > 4 && rec_path.compare(rec_path.size() - 4, 4, ".rec") == 0)
+    return rec_path.substr(0, rec_path.size() - 4) + ".idx";
+  return rec_path + ".idx";
+}
+
+}  // namespace recordio_detail
+
+struct RecordReaderOptions {
+  // Upper bound for one assembled record (all parts), a guard against corrupt lengths.
+  uint64_t max_record_bytes = uint64_t(1) << 30;
+  // Without an .idx file the .rec is scanned once and records get keys 0, 1, 2, ...
+  bool scan_if_no_index = true;
+};
+
+// Random access to the records of a .rec file through its .idx. Reads use pread, so one
+// reader can serve several threads.
+class RecordReader {
+ public:
+  // idx_path "" means rec_path with ".rec" replaced by ".idx".
+  explicit RecordReader(const std::string& rec_path, const std::string& idx_path = "",
+                        RecordReaderOptions opt = {})
+      : path_(rec_path), opt_(opt) {
+    fd_ = ::open(rec_path.c_str(), O_RDONLY | O_CLOEXEC);
+    check<IoError>(fd_ >= 0, "cannot open RecordIO file '", rec_path, "': ", std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) {
+      ::close(fd_);
+      fail<IoError>("cannot stat '", rec_path, "'");
+    }
+    size_ = static_cast<uint64_t>(st.st_size);
+    try {
+      std::string idx = idx_path.empty() ? recordio_detail::default_idx_path(rec_path) : idx_path;
+      std::ifstream probe(idx);
+      if (probe) {
+        load_index(idx);
+      } else {
+        check<IoError>(idx_path.empty() && opt_.scan_if_no_index, "cannot open RecordIO index '", idx, "'");
+        scan_index();
+      }
+    } catch (...) {
+      ::close(fd_);
+      throw;
+    }
+  }
+  RecordReader(const RecordReader&) = delete;
+  RecordReader& operator=(const RecordReader&) = delete;
+  ~RecordReader() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  const std::string& path() const { return path_; }
+  uint64_t file_size() const { return size_; }
+  size_t size() const { return keys_.size(); }
+  // Keys in index-file order, and the byte offset of each.
+  const std::vector<int64_t>& keys() const { return keys_; }
+  const std::vector<uint64_t>& offsets() const { return offsets_; }
+  bool contains(int64_t key) const { return position_.count(key) != 0; }
+
+  // The payload of the record with this key (split records re-assembled).
+  std::vector<uint8_t> read(int64_t key) const {
+    auto it = position_.find(key);
+    check<FormatError>(it != position_.end(), "RecordIO '", path_, "': no record with key ", key);
+    return read_at(offsets_[it->second]);
+  }
+
+  // The payload of the record starting at `offset`; *next (optional) receives the offset
+  // just after it.
+  std::vector<uint8_t> read_at(uint64_t offset, uint64_t* next = nullptr) const {
+    std::vector<uint8_t> out;
+    uint64_t pos = offset;
+    bool first = true;
+    while (true) {
+      uint8_t head[8];
+      check<FormatError>(pos <= size_ && size_ - pos >= 8, "RecordIO '", path_, "': record header at byte ", pos,
+                         " runs past the end of the file (", size_, " bytes)");
+      pread_exact(head, 8, pos);
+      check<FormatError>(recordio_detail::is_magic(head), "RecordIO '", path_, "': bad magic at byte ", pos);
+      uint32_t lrec = recordio_detail::load_u32(head + 4);
+      uint32_t cflag = lrec >> 29;
+      uint64_t length = lrec & kRecordIOMaxPart;
+      check<FormatError>(size_ - pos - 8 >= length, "RecordIO '", path_, "': record at byte ", pos, " has length ",
+                         length, " past the end of the file");
+      if (first) {
+        check<FormatError>(cflag == 0 || cflag == 1, "RecordIO '", path_, "': record at byte ", pos,
+                           " starts with continuation flag ", cflag);
+      } else {
+        check<FormatError>(cflag == 2 || cflag == 3, "RecordIO '", path_, "': split record continues at byte ", pos,
+                           " with flag ", cflag, " (expected 2 or 3)");
+        uint8_t magic[4];
+        recordio_detail::store_u32(magic, kRecordIOMagic);
+        out.insert(out.end(), magic, magic + 4);
+      }
+      check<FormatError>(out.size() + length <= opt_.max_record_bytes, "RecordIO '", path_, "': record at byte ",
+                         offset, " exceeds ", opt_.max_record_bytes, " bytes");
+      size_t old = out.size();
+      out.resize(old + length);
+      if (length) pread_exact(out.data() + old, length, pos + 8);
+      pos += 8 + recordio_detail::pad4(length);
+      first = false;
+      if (cflag == 0 || cflag == 3) break;
+    }
+    if (next) *next = std::min(pos, size_);
+    return out;
+  }
+
+ private:
+  void pread_exact(uint8_t* dst, uint64_t n, uint64_t pos) const {
+    while (n > 0) {
+      ssize_t k = ::pread(fd_, dst, n, static_cast<off_t>(pos));
+      if (k < 0 && errno == EINTR) continue;
+      check<IoError>(k > 0, "RecordIO '", path_, "': read failed at byte ", pos);
+      dst += k;
+      n -= static_cast<uint64_t>(k);
+      pos += static_cast<uint64_t>(k);
+    }
+  }
+
+  void add(int64_t key, uint64_t offset, const std::string& where) {
+    check<FormatError>(offset < size_, where, ": offset ", offset, " of key ", key, " is past the end of '", path_,
+                       "' (", size_, " bytes)");
+    check<FormatError>(position_.emplace(key, keys_.size()).second, where, ": duplicate key ", key);
+    keys_.push_back(key);
+    offsets_.push_back(offset);
+  }
+
+  void load_index(const std::string& idx) {
+    std::ifstream in(idx);
+    std::string line;
+    size_t line_no = 0;
+    while (std::getline(in, line)) {
+      ++line_no;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty()) continue;
+      std::string where = idx + ":" + std::to_string(line_no);
+      std::vector<std::string> fields;
+      for (size_t p = 0; (p = line.find_first_not_of("\t ", p)) != std::string::npos;) {
+        size_t e = line.find_first_of("\t ", p);
+        fields.push_back(line.substr(p, e == std::string::npos ? std::string::npos : e - p));
+        p = e;
+      }
+      check<FormatError>(fields.size() == 2, where, ": expected 'key<TAB>offset', got '", line, "'");
+      int64_t key = parse_int(fields[0], where);
+      int64_t off = parse_int(fields[1], where);
+      check<FormatError>(off >= 0, where, ": negative offset");
+      add(key, static_cast<uint64_t>(off), where);
+    }
+  }
+
+  void scan_index() {
+    uint64_t pos = 0;
+    int64_t key = 0;
+    while (pos < size_) {
+      uint64_t next = 0;
+      read_at(pos, &next);
+      add(key++, pos, "RecordIO scan");
+      pos = next;
+    }
+  }
+
+  static int64_t parse_int(const std::string& s, const std::string& where) {
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(s, &used);
+    } catch (const std::exception&) {
+      fail<FormatError>(where, ": '", s, "' is not an integer");
+    }
+    check<FormatError>(used == s.size(), where, ": '", s, "' is not an integer");
+    return v;
+  }
+
+  std::string path_;
+  RecordReaderOptions opt_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  std::vector<int64_t> keys_;
+  std::vector<uint64_t> offsets_;
+  std::unordered_map<int64_t, size_t> position_;
+};
+
+// Writes a .rec and its .idx. Both files appear only when close() succeeds; a writer
+// destroyed without close() leaves nothing behind.
+class RecordWriter {
+ public:
+  explicit RecordWriter(const std::string& rec_path, const std::string& idx_path = "")
+      : rec_(rec_path), idx_(idx_path.empty() ? recordio_detail::default_idx_path(rec_path) : idx_path) {}
+
+  uint64_t tell() const { return rec_.size(); }
+
+  // Appends one record; returns its byte offset. The payload is split at every 4-byte-aligned
+  // occurrence of the magic (which is dropped and re-inserted by readers), like MXNet's writer.
+  uint64_t write(int64_t key, std::span<const uint8_t> payload) {
+    uint64_t offset = rec_.size();
+    size_t n = payload.size();
+    size_t start = 0;
+    const uint8_t* p = payload.data();
+    for (size_t i = 0; i + 4 <= n; i += 4) {
+      if (recordio_detail::is_magic(p + i)) {
+        write_part(start == 0 ? 1u : 2u, p + start, i - start);
+        start = i + 4;
+      }
+    }
+    write_part(start == 0 ? 0u : 3u, p + start, n - start);
+    idx_.write(std::to_string(key) + "\t" + std::to_string(offset) + "\n");
+    return offset;
+  }
+  uint64_t write(int64_t key, const std::vector<uint8_t>& payload) {
+    return write(key, std::span<const uint8_t>(payload.data(), payload.size()));
+  }
+
+  // Overwrites the payload of an earlier unsplit record with bytes of the same length.
+  void patch(uint64_t record_offset, std::span<const uint8_t> payload) {
+    rec_.write_at(record_offset + 8, payload.data(), payload.size());
+  }
+
+  void close() {
+    rec_.commit();
+    idx_.commit();
+  }
+
+ private:
+  void write_part(uint32_t cflag, const uint8_t* data, size_t len) {
+    check<IoError>(len <= kRecordIOMaxPart, "RecordIO '", rec_.path(), "': record part of ", len,
+                   " bytes exceeds 2^29 - 1");
+    uint8_t head[8];
+    recordio_detail::store_u32(head, kRecordIOMagic);
+    recordio_detail::store_u32(head + 4, (cflag << 29) | static_cast<uint32_t>(len));
+    rec_.write(head, 8);
+    if (len) rec_.write(data, len);
+    static const uint8_t zeros[4] = {0, 0, 0, 0};
+    size_t pad = recordio_detail::pad4(len) - len;
+    if (pad) rec_.write(zeros, pad);
+  }
+
+  AtomicFile rec_;
+  AtomicFile idx_;
+};
+
+// ---- image records -------------------------------------------------------------------
+
+// MXNet's IRHeader: 24 bytes, little-endian, no padding.
+struct IRHeader {
+  uint32_t flag = 0;  // number of float labels following the header (0: use `label`)
+  float label = 0.f;
+  uint64_t id = 0;
+  uint64_t id2 = 0;
+};
+inline constexpr size_t kIRHeaderBytes = 24;
+
+struct ImageRecord {
+  IRHeader header;
+  std::vector<float> labels;    // header.flag values when flag > 0
+  std::vector<uint8_t> image;   // encoded image bytes (may be empty: header0, identity records)
+
+  // The class label: labels[0] when flag > 0, else the scalar label; cast to int64.
+  int64_t label() const { return static_cast<int64_t>(header.flag > 0 ? labels[0] : header.label); }
+};
+
+inline ImageRecord parse_image_record(std::span<const uint8_t> payload, const std::string& where = "<record>") {
+  check<FormatError>(payload.size() >= kIRHeaderBytes, where, ": image record of ", payload.size(),
+                     " bytes is shorter than the 24-byte IRHeader");
+  using namespace recordio_detail;
+  ImageRecord r;
+  r.header.flag = load_u32(payload.data());
+  uint32_t bits = load_u32(payload.data() + 4);
+  std::memcpy(&r.header.label, &bits, 4);
+  r.header.id = load_u64(payload.data() + 8);
+  r.header.id2 = load_u64(payload.data() + 16);
+  uint64_t label_bytes = uint64_t(r.header.flag) * 4;
+  check<FormatError>(label_bytes <= payload.size() - kIRHeaderBytes, where, ": IRHeader flag ", r.header.flag,
+                     " announces more labels than the record holds (", payload.size(), " bytes)");
+  r.labels.resize(r.header.flag);
+  for (uint32_t i = 0; i < r.header.flag; ++i) {
+    uint32_t b = load_u32(payload.data() + kIRHeaderBytes + 4 * i);
+    std::memcpy(&r.labels[i], &b, 4);
+  }
+  r.image.assign(payload.begin() + std::ptrdiff_t(kIRHeaderBytes + label_bytes), payload.end());
+  return r;
+}
+
+// Payload of an image record: IRHeader (flag = labels.size(), label = scalar_label when no
+// label array is given, else 0) + labels + image bytes.
+inline std::vector<uint8_t> pack_image_record(std::span<const float> labels, float scalar_label,
+                                              std::span<const uint8_t> image, uint64_t id = 0, uint64_t id2 = 0) {
+  using namespace recordio_detail;
+  std::vector<uint8_t> out(kIRHeaderBytes + 4 * labels.size() + image.size());
+  store_u32(out.data(), static_cast<uint32_t>(labels.size()));
+  float scalar = labels.empty() ? scalar_label : 0.f;
+  uint32_t bits;
+  std::memcpy(&bits, &scalar, 4);
+  store_u32(out.data() + 4, bits);
+  store_u64(out.data() + 8, id);
+  store_u64(out.data() + 16, id2);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    std::memcpy(&bits, &labels[i], 4);
+    store_u32(out.data() + kIRHeaderBytes + 4 * i, bits);
+  }
+  if (!image.empty()) std::memcpy(out.data() + kIRHeaderBytes + 4 * labels.size(), image.data(), image.size());
+  return out;
+}
+
+// One identity of an insightface file: its image keys are [first, end).
+struct IdentityRange {
+  int64_t first = 0;
+  int64_t end = 0;
+};
+
+// A .rec/.idx pair in insightface's face-recognition layout (formats.md 4.4): when record 0
+// is a header0 (flag > 0) the images are keys 1 .. A-1 and records A .. B-1 describe the
+// identities; otherwise every key of the index is an image.
+class ImageRecordFile {
+ public:
+  explicit ImageRecordFile(const std::string& rec_path, const std::string& idx_path = "",
+                           RecordReaderOptions opt = {})
+      : reader_(rec_path, idx_path, opt) {
+    if (reader_.size() > 0 && reader_.contains(0)) {
+      ImageRecord h0 = read(0);
+      if (h0.header.flag > 0) {
+        check<FormatError>(h0.labels.size() >= 2, where(0), ": header0 has ", h0.labels.size(), " labels, expected 2");
+        int64_t a = label_as_key(h0.labels[0], 0), b = label_as_key(h0.labels[1], 0);
+        check<FormatError>(a >= 1 && b >= a, where(0), ": header0 labels [", a, ", ", b, "] are not 1 <= A <= B");
+        has_header0_ = true;
+        identity_begin_ = a;
+        identity_end_ = b;
+        for (int64_t k = 1; k < a; ++k) {
+          check<FormatError>(reader_.contains(k), where(0), ": header0 announces image key ", k,
+                             " that is missing from the index");
+          image_keys_.push_back(k);
+        }
+        return;
+      }
+    }
+    image_keys_ = reader_.keys();
+  }
+
+  const RecordReader& records() const { return reader_; }
+  bool has_header0() const { return has_header0_; }
+  // Keys of the image records, in order.
+  const std::vector<int64_t>& image_keys() const { return image_keys_; }
+  size_t size() const { return image_keys_.size(); }
+  // Number of identity records announced by header0 (0 without header0).
+  int64_t num_identities() const { return identity_end_ - identity_begin_; }
+
+  // Identity i (0-based) from its identity record.
+  IdentityRange identity(int64_t i) const {
+    check<FormatError>(i >= 0 && i < num_identities(), "RecordIO '", reader_.path(), "': identity ", i,
+                       " out of range [0, ", num_identities(), ")");
+    int64_t key = identity_begin_ + i;
+    ImageRecord r = read(key);
+    check<FormatError>(r.labels.size() >= 2, where(key), ": identity record has ", r.labels.size(),
+                       " labels, expected 2");
+    IdentityRange range{label_as_key(r.labels[0], key), label_as_key(r.labels[1], key)};
+    check<FormatError>(range.first <= range.end, where(key), ": identity range [", range.first, ", ", range.end,
+                       ") is reversed");
+    return range;
+  }
+
+  ImageRecord read(int64_t key) const { return parse_image_record(reader_.read(key), where(key)); }
+
+  // Decoded image of an image record (insightface decodes to RGB).
+  Image read_image(int64_t key, ColorOrder order = ColorOrder::RGB, const DecodeOptions& opt = {}) const {
+    ImageRecord r = read(key);
+    return decode_image(r.image, order, opt, where(key));
+  }
+
+ private:
+  std::string where(int64_t key) const { return "RecordIO '" + reader_.path() + "' key " + std::to_string(key); }
+  int64_t label_as_key(float v, int64_t key) const {
+    check<FormatError>(std::isfinite(v) && v >= 0.f && v < 9.0e15f && v == std::floor(v), where(key), ": label ", v,
+                       " is not a record index");
+    return static_cast<int64_t>(v);
+  }
+
+  RecordReader reader_;
+  bool has_header0_ = false;
+  int64_t identity_begin_ = 0;
+  int64_t identity_end_ = 0;
+  std::vector<int64_t> image_keys_;
+};
+
+// Packs labelled, already-encoded images into insightface's layout: header0, image records
+// 1..N (flag 2, labels [class, 0]) and one identity record per class. Images must be added
+// grouped by class, classes numbered 0, 1, 2, ... in order. Labels are stored as float32, so
+// N + K must stay below 2^24.
+class InsightFaceRecordWriter {
+ public:
+  explicit InsightFaceRecordWriter(const std::string& rec_path, const std::string& idx_path = "")
+      : writer_(rec_path, idx_path) {
+    header0_offset_ = writer_.write(0, header0_payload(0, 0));
+  }
+
+  void add(int64_t class_id, std::span<const uint8_t> encoded_image) {
+    check<ConfigError>(class_id >= 0 && (class_id == current_class_ || class_id == current_class_ + 1), "InsightFaceRecordWriter: class ",
+                       class_id, " after class ", current_class_, " (add images grouped by class, classes 0, 1, 2, ...)");
+    check<ConfigError>(num_images_ + 2 < (int64_t(1) << 24), "InsightFaceRecordWriter: too many images for float labels");
+    if (class_id != current_class_) {
+      starts_.push_back(num_images_ + 1);
+      current_class_ = class_id;
+    }
+    const float labels[2] = {static_cast<float>(class_id), 0.f};
+    ++num_images_;
+    writer_.write(num_images_, pack_image_record(labels, 0.f, encoded_image));
+  }
+
+  void close() {
+    int64_t n = num_images_, k = static_cast<int64_t>(starts_.size());
+    int64_t a = n + 1, b = n + 1 + k;
+    check<ConfigError>(b < (int64_t(1) << 24), "InsightFaceRecordWriter: too many records for float labels");
+    for (int64_t i = 0; i < k; ++i) {
+      int64_t end = i + 1 < k ? starts_[size_t(i + 1)] : n + 1;
+      const float range[2] = {static_cast<float>(starts_[size_t(i)]), static_cast<float>(end)};
+      writer_.write(a + i, pack_image_record(range, 0.f, {}));
+    }
+    writer_.patch(header0_offset_, header0_payload(a, b));
+    writer_.close();
+  }
+
+ private:
+  static std::vector<uint8_t> header0_payload(int64_t a, int64_t b) {
+    const float labels[2] = {static_cast<float>(a), static_cast<float>(b)};
+    return pack_image_record(labels, 0.f, {});
+  }
+
+  RecordWriter writer_;
+  uint64_t header0_offset_ = 0;
+  int64_t num_images_ = 0;
+  int64_t current_class_ = -1;
+  std::vector<int64_t> starts_;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/recordio.hpp
+// ---- begin rfcf/io/resize.hpp
+// Image resizing with OpenCV's cv::resize semantics (pixel centres at half-integers, the
+// source pixel grid mapped onto the destination grid by the ratio of sizes).
+//
+// uint8 accuracy against cv2.resize 4.6 (tests/io/resize_test.cpp):
+//   Nearest: exact. Linear: exact (same 11-bit fixed-point weights and rounding).
+//   Cubic, Lanczos4: same fixed-point weights and float vertical pass; exact on the test
+//   fixtures, allow 1 grey level. Area: exact for whole-number shrink factors, otherwise
+//   within 1 grey level (OpenCV accumulates in float, we in double).
+// Float bilinear (resize_bilinear): within 1e-4 of cv2.resize on float32 images.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <numbers>
+#include <vector>
+
+
+namespace rfcf::io {
+
+enum class Interpolation { Nearest, Linear, Cubic, Area, Lanczos4 };
+
+inline const char* to_string(Interpolation i) {
+  switch (i) {
+    case Interpolation::Nearest: return "nearest";
+    case Interpolation::Linear: return "linear";
+    case Interpolation::Cubic: return "cubic";
+    case Interpolation::Area: return "area";
+    case Interpolation::Lanczos4: return "lanczos4";
+  }
+  return "?";
+}
+
+namespace resize_detail {
+
+constexpr int kCoefBits = 11;  // OpenCV's INTER_RESIZE_COEF_BITS
+constexpr int kCoefScale = 1 << kCoefBits;
+
+// For each destination index along one axis: `ksize` clamped source indices and weights.
+struct AxisTaps {
+  int ksize = 0;
+  std::vector<int> index;
+  std::vector<float> weight;
+  std::vector<int> iweight;  // weight * 2^11, rounded (OpenCV's fixed-point coefficients)
+};
+
+inline void cubic_weights(float x, float* w) {
+  const float A = -0.75f;  // Keys' cubic with a = -0.75, as OpenCV
+  w[0] = ((A * (x + 1) - 5 * A) * (x + 1) + 8 * A) * (x + 1) - 4 * A;
+  w[1] = ((A + 2) * x - (A + 3)) * x * x + 1;
+  w[2] = ((A + 2) * (1 - x) - (A + 3)) * (1 - x) * (1 - x) + 1;
+  w[3] = 1.f - w[0] - w[1] - w[2];
+}
+
+// Lanczos window a = 4: sinc(t) sinc(t / 4) for the 8 taps at distances x + 3 - i,
+// normalised to sum 1.
+inline void lanczos4_weights(float x, float* w) {
+  const double pi = std::numbers::pi;
+  float sum = 0;
+  for (int i = 0; i < 8; ++i) {
+    double t = double(x) + 3 - i;
+    double v;
+    if (std::abs(t) < 1e-7) {
+      v = 1.0;
+    } else {
+      v = 4.0 * std::sin(pi * t) * std::sin(pi * t / 4.0) / (pi * pi * t * t);
+    }
+    w[i] = float(v);
+    sum += w[i];
+  }
+  for (int i = 0; i < 8; ++i) w[i] /= sum;
+}
+
+inline int round_to_short(float v) {
+  long r = std::lrint(v);
+  return int(std::clamp<long>(r, -32768, 32767));
+}
+
+// Linear / cubic / Lanczos / area-upscale taps (OpenCV's coefficient tables). OpenCV moves
+// the 2-tap weights onto the edge pixel only along x; along y both taps read the (clamped)
+// edge row, which rounds differently in the fixed-point vertical pass, so we do the same.
+enum class Axis { X, Y };
+inline AxisTaps make_taps(int src, int dst, Interpolation interp, Axis axis) {
+  AxisTaps t;
+  const double inv_scale = double(dst) / src, scale = 1.0 / inv_scale;
+  t.ksize = interp == Interpolation::Cubic ? 4 : interp == Interpolation::Lanczos4 ? 8 : 2;
+  const int k2 = t.ksize / 2 - 1;
+  t.index.resize(size_t(dst) * size_t(t.ksize));
+  t.weight.resize(t.index.size());
+  t.iweight.resize(t.index.size());
+  for (int d = 0; d < dst; ++d) {
+    float f;
+    int s;
+    if (interp == Interpolation::Area) {  // only used when upscaling
+      s = int(std::floor(d * scale));
+      f = float((d + 1) - (s + 1) * inv_scale);
+      f = f <= 0 ? 0.f : f - std::floor(f);
+    } else {
+      f = float((d + 0.5) * scale - 0.5);
+      s = int(std::floor(f));
+      f -= float(s);
+    }
+    if (t.ksize == 2 && axis == Axis::X) {
+      if (s < 0) f = 0, s = 0;
+      if (s >= src - 1) f = 0, s = src - 1;
+    }
+    float w[8];
+    if (t.ksize == 2) {
+      w[0] = 1.f - f;
+      w[1] = f;
+    } else if (t.ksize == 4) {
+      cubic_weights(f, w);
+    } else {
+      lanczos4_weights(f, w);
+    }
+    for (int k = 0; k < t.ksize; ++k) {
+      size_t i = size_t(d) * size_t(t.ksize) + size_t(k);
+      t.index[i] = std::clamp(s - k2 + k, 0, src - 1);  // replicated border
+      t.weight[i] = w[k];
+      t.iweight[i] = round_to_short(w[k] * kCoefScale);
+    }
+  }
+  return t;
+}
+
+// Fixed-point separable resampling of uint8 images, OpenCV's arithmetic: horizontal sums in
+// int with 2^11 weights, then vertical combination with 2^11 weights and rounding.
+inline Image resample_fixed(const Image& src, int dw, int dh, Interpolation interp) {
+  AxisTaps tx = make_taps(src.width, dw, interp, Axis::X), ty = make_taps(src.height, dh, interp, Axis::Y);
+  const int C = src.channels;
+  const size_t rw = size_t(dw) * size_t(C);
+  std::vector<int32_t> rows(size_t(src.height) * rw);
+  for (int y = 0; y < src.height; ++y) {
+    const uint8_t* s = src.row(y);
+    int32_t* out = rows.data() + size_t(y) * rw;
+    for (int x = 0; x < dw; ++x)
+      for (int c = 0; c < C; ++c) {
+        int32_t acc = 0;
+        for (int k = 0; k < tx.ksize; ++k) {
+          size_t i = size_t(x) * size_t(tx.ksize) + size_t(k);
+          acc += int32_t(s[size_t(tx.index[i]) * size_t(C) + size_t(c)]) * tx.iweight[i];
+        }
+        out[size_t(x) * size_t(C) + size_t(c)] = acc;
+      }
+  }
+  Image dst(dw, dh, C, src.order);
+  for (int y = 0; y < dh; ++y) {
+    const int* idx = &ty.index[size_t(y) * size_t(ty.ksize)];
+    const int* wt = &ty.iweight[size_t(y) * size_t(ty.ksize)];
+    uint8_t* out = dst.row(y);
+    for (size_t j = 0; j < rw; ++j) {
+      int v;
+      if (ty.ksize == 2) {
+        // OpenCV's 8-bit linear vertical pass: pre-shifted products, then (+2) >> 2.
+        int32_t a = rows[size_t(idx[0]) * rw + j], b = rows[size_t(idx[1]) * rw + j];
+        v = (((wt[0] * (a >> 4)) >> 16) + ((wt[1] * (b >> 4)) >> 16) + 2) >> 2;
+      } else {
+        // OpenCV's cubic/Lanczos vertical pass accumulates in float: each product is rounded
+        // to float (explicitly here, so that no FMA contraction can change it) and summed.
+        const float unscale = 1.f / float(kCoefScale * kCoefScale);  // a power of two: exact
+        float acc = 0.f;
+        for (int k = 0; k < ty.ksize; ++k)
+          acc += float(int64_t(wt[k]) * rows[size_t(idx[k]) * rw + j]) * unscale;
+        v = int(std::lrint(acc));
+      }
+      out[j] = uint8_t(std::clamp(v, 0, 255));
+    }
+  }
+  return dst;
+}
+
+inline Image resample_nearest(const Image& src, int dw, int dh) {
+  const double fx = 1.0 / (double(dw) / src.width), fy = 1.0 / (double(dh) / src.height);
+  const int C = src.channels;
+  std::vector<int> xs(static_cast<size_t>(dw));
+  for (int x = 0; x < dw; ++x) xs[size_t(x)] = std::min(int(std::floor(x * fx)), src.width - 1);
+  Image dst(dw, dh, C, src.order);
+  for (int y = 0; y < dh; ++y) {
+    const uint8_t* s = src.row(std::min(int(std::floor(y * fy)), src.height - 1));
+    uint8_t* out = dst.row(y);
+    for (int x = 0; x < dw; ++x)
+      for (int c = 0; c < C; ++c) out[size_t(x) * size_t(C) + size_t(c)] = s[size_t(xs[size_t(x)]) * size_t(C) + size_t(c)];
+  }
+  return dst;
+}
+
+// Area weights of one axis for downscaling: destination cell [d*scale, (d+1)*scale) covers
+// whole source pixels with weight 1/cell and partial ones with their covered fraction.
+struct AreaTaps {
+  std::vector<int> begin;           // per destination index: first entry in src/weight
+  std::vector<int> src;
+  std::vector<double> weight;
+};
+
+inline AreaTaps make_area_taps(int src, int dst) {
+  AreaTaps t;
+  const double scale = double(src) / dst;
+  for (int d = 0; d < dst; ++d) {
+    t.begin.push_back(int(t.src.size()));
+    double f1 = d * scale, f2 = f1 + scale;
+    double cell = std::min(scale, src - f1);
+    int s1 = int(std::ceil(f1)), s2 = int(std::floor(f2));
+    s2 = std::min(s2, src - 1);
+    s1 = std::min(s1, s2);
+    if (s1 - f1 > 1e-3) {
+      t.src.push_back(s1 - 1);
+      t.weight.push_back((s1 - f1) / cell);
+    }
+    for (int s = s1; s < s2; ++s) {
+      t.src.push_back(s);
+      t.weight.push_back(1.0 / cell);
+    }
+    if (f2 - s2 > 1e-3) {
+      t.src.push_back(s2);
+      t.weight.push_back(std::min(std::min(f2 - s2, 1.0), cell) / cell);
+    }
+  }
+  t.begin.push_back(int(t.src.size()));
+  return t;
+}
+
+// Whole-number shrink factors: block averages, rounded as OpenCV's fast path does.
+inline Image resample_area_blocks(const Image& src, int dw, int dh, int fx, int fy) {
+  const int C = src.channels, area = fx * fy;
+  const float inv_area = 1.f / float(area);
+  Image dst(dw, dh, C, src.order);
+  for (int y = 0; y < dh; ++y)
+    for (int x = 0; x < dw; ++x)
+      for (int c = 0; c < C; ++c) {
+        int sum = 0;
+        for (int j = 0; j < fy; ++j)
+          for (int i = 0; i < fx; ++i) sum += src.at(x * fx + i, y * fy + j)[c];
+        int v = area == 4 ? (sum + 2) >> 2 : int(std::lrint(float(sum) * inv_area));
+        dst.at(x, y)[c] = uint8_t(std::clamp(v, 0, 255));
+      }
+  return dst;
+}
+
+inline Image resample_area_down(const Image& src, int dw, int dh) {
+  if (src.width % dw == 0 && src.height % dh == 0)
+    return resample_area_blocks(src, dw, dh, src.width / dw, src.height / dh);
+  AreaTaps tx = make_area_taps(src.width, dw), ty = make_area_taps(src.height, dh);
+  const int C = src.channels;
+  const size_t rw = size_t(dw) * size_t(C);
+  std::vector<double> rows(size_t(src.height) * rw, 0.0);
+  for (int y = 0; y < src.height; ++y) {
+    const uint8_t* s = src.row(y);
+    double* out = rows.data() + size_t(y) * rw;
+    for (int x = 0; x < dw; ++x)
+      for (int i = tx.begin[size_t(x)]; i < tx.begin[size_t(x) + 1]; ++i)
+        for (int c = 0; c < C; ++c)
+          out[size_t(x) * size_t(C) + size_t(c)] += tx.weight[size_t(i)] * s[size_t(tx.src[size_t(i)]) * size_t(C) + size_t(c)];
+  }
+  Image dst(dw, dh, C, src.order);
+  std::vector<double> acc(rw);
+  for (int y = 0; y < dh; ++y) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int i = ty.begin[size_t(y)]; i < ty.begin[size_t(y) + 1]; ++i) {
+      const double* r = rows.data() + size_t(ty.src[size_t(i)]) * rw;
+      for (size_t j = 0; j < rw; ++j) acc[j] += ty.weight[size_t(i)] * r[j];
+    }
+    uint8_t* out = dst.row(y);
+    for (size_t j = 0; j < rw; ++j) out[j] = uint8_t(std::clamp<long>(std::lrint(acc[j]), 0, 255));
+  }
+  return dst;
+}
+
+}  // namespace resize_detail
+
+// Resizes an 8-bit image to dst_width x dst_height.
+inline Image resize(const Image& src, int dst_width, int dst_height, Interpolation interp = Interpolation::Linear) {
+  check<ShapeError>(!src.empty(), "resize: empty source image");
+  check<ShapeError>(dst_width > 0 && dst_height > 0, "resize: bad destination size ", dst_width, "x", dst_height);
+  if (dst_width == src.width && dst_height == src.height) return src;
+  switch (interp) {
+    case Interpolation::Nearest: return resize_detail::resample_nearest(src, dst_width, dst_height);
+    case Interpolation::Area:
+      if (dst_width <= src.width && dst_height <= src.height)
+        return resize_detail::resample_area_down(src, dst_width, dst_height);
+      return resize_detail::resample_fixed(src, dst_width, dst_height, interp);
+    default: return resize_detail::resample_fixed(src, dst_width, dst_height, interp);
+  }
+}
+
+// Bilinear resize of a float image with `channels` interleaved channels (HWC), as
+// cv2.resize(INTER_LINEAR) on float32.
+inline void resize_bilinear(const float* src, int width, int height, int channels, float* dst, int dst_width,
+                            int dst_height) {
+  check<ShapeError>(width > 0 && height > 0 && dst_width > 0 && dst_height > 0 && channels > 0,
+                    "resize_bilinear: bad sizes ", width, "x", height, " -> ", dst_width, "x", dst_height);
+  auto tx = resize_detail::make_taps(width, dst_width, Interpolation::Linear, resize_detail::Axis::X);
+  auto ty = resize_detail::make_taps(height, dst_height, Interpolation::Linear, resize_detail::Axis::Y);
+  const size_t C = size_t(channels), rw = size_t(dst_width) * C;
+  std::vector<float> rows(size_t(height) * rw);
+  for (int y = 0; y < height; ++y) {
+    const float* s = src + size_t(y) * size_t(width) * C;
+    float* out = rows.data() + size_t(y) * rw;
+    for (int x = 0; x < dst_width; ++x) {
+      size_t i = size_t(x) * 2;
+      const float* a = s + size_t(tx.index[i]) * C;
+      const float* b = s + size_t(tx.index[i + 1]) * C;
+      for (size_t c = 0; c < C; ++c) out[size_t(x) * C + c] = a[c] * tx.weight[i] + b[c] * tx.weight[i + 1];
+    }
+  }
+  for (int y = 0; y < dst_height; ++y) {
+    size_t i = size_t(y) * 2;
+    const float* a = rows.data() + size_t(ty.index[i]) * rw;
+    const float* b = rows.data() + size_t(ty.index[i + 1]) * rw;
+    float* out = dst + size_t(y) * rw;
+    for (size_t j = 0; j < rw; ++j) out[j] = a[j] * ty.weight[i] + b[j] * ty.weight[i + 1];
+  }
+}
+
+// Bilinear resize of every plane of an [N, C, H, W] tensor (the same arithmetic per plane).
+inline Tensor<float, cpu> resize_bilinear(const Tensor<float, cpu>& x, int out_h, int out_w) {
+  check<ShapeError>(x.rank() == 4, "resize_bilinear: expected [N, C, H, W], got ", x.shape().str());
+  Tensor<float, cpu> y(Shape{x.dim(0), x.dim(1), out_h, out_w});
+  const int64_t planes = x.dim(0) * x.dim(1);
+  const size_t in_plane = size_t(x.dim(2) * x.dim(3)), out_plane = size_t(out_h) * size_t(out_w);
+  for (int64_t p = 0; p < planes; ++p)
+    resize_bilinear(x.data() + size_t(p) * in_plane, int(x.dim(3)), int(x.dim(2)), 1, y.data() + size_t(p) * out_plane,
+                    out_w, out_h);
+  return y;
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/resize.hpp
+// ---- begin rfcf/io/safetensors.hpp
+// safetensors reader and writer (formats.md section 3). The reader validates everything
+// before it trusts it: header size, JSON syntax, duplicate keys, dtype, shape/byte-size
+// agreement (overflow-checked) and that the tensors' byte ranges tile the buffer exactly.
+// The writer pads the header to a multiple of 8, writes tensors in sorted key order back to
+// back, stores metadata as strings, and replaces the file atomically.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+
+namespace rfcf::io {
+
+using Metadata = std::map<std::string, std::string>;
+
+struct SafetensorsFile {
+  TensorMap tensors;  // in the order of their data offsets
+  Metadata metadata;  // "__metadata__", empty if absent
+};
+
+struct SafetensorsLimits {
+  uint64_t max_header_bytes = 100ull * 1000 * 1000;  // as in the reference library
+  int max_rank = 8;
+};
+
+namespace detail {
+
+inline bool safetensors_dtype(const std::string& s, DType& out) {
+  static const std::pair<const char*, DType> known[] = {
+      {"BOOL", DType::Bool}, {"U8", DType::U8},   {"I8", DType::I8},     {"I16", DType::I16},
+      {"I32", DType::I32},   {"I64", DType::I64}, {"F16", DType::F16},   {"BF16", DType::BF16},
+      {"F32", DType::F32},   {"F64", DType::F64}};
+  for (auto& [name, t] : known)
+    if (s == name) {
+      out = t;
+      return true;
+    }
+  return false;
+}
+
+inline bool json_uint(const nlohmann::json& j, uint64_t& out) {
+  if (j.is_number_unsigned()) {
+    out = j.get<uint64_t>();
+    return true;
+  }
+  if (j.is_number_integer() && j.get<int64_t>() >= 0) {
+    out = static_cast<uint64_t>(j.get<int64_t>());
+    return true;
+  }
+  return false;
+}
+
+// Parses the JSON header; duplicate keys in any object and nesting deeper than the format
+// needs are errors (caught while parsing, before the document is built).
+inline nlohmann::json parse_header_json(const char* begin, const char* end, const std::string& where) {
+  std::vector<std::set<std::string>> keys;
+  auto cb = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (depth > 4) fail<FormatError>(where, ": header JSON is nested too deeply");
+    if (ev == E::object_start) keys.emplace_back();
+    else if (ev == E::object_end && !keys.empty()) keys.pop_back();
+    else if (ev == E::key && !keys.empty()) {
+      const std::string& k = parsed.get_ref<const std::string&>();
+      if (!keys.back().insert(k).second) fail<FormatError>(where, ": duplicate key '", k, "' in header");
+    }
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(begin, end, cb, /*allow_exceptions=*/true);
+  } catch (const nlohmann::json::exception& e) {
+    fail<FormatError>(where, ": header is not valid JSON: ", e.what());
+  }
+}
+
+}  // namespace detail
+
+// Parses a complete safetensors file held in memory. `where` names it in error messages.
+inline SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& where = "safetensors",
+                                         const SafetensorsLimits& limits = {}) {
+  check<FormatError>(size >= 8, where, ": file of ", size, " bytes is too short for a safetensors header");
+  const uint64_t n = detail::load_le<uint64_t>(data);
+  check<FormatError>(n <= limits.max_header_bytes, where, ": header length ", n, " exceeds the limit of ",
+                     limits.max_header_bytes, " bytes");
+  check<FormatError>(n <= size - 8, where, ": header length ", n, " runs past the end of the ", size, "-byte file");
+  check<FormatError>(n >= 2 && data[8] == '{', where, ": header must be a JSON object starting with '{' (offset 8)");
+  const char* hb = reinterpret_cast<const char*>(data + 8);
+  const nlohmann::json header = detail::parse_header_json(hb, hb + n, where);
+  check<FormatError>(header.is_object(), where, ": header is not a JSON object");
+
+  const uint8_t* buffer = data + 8 + n;
+  const uint64_t buffer_size = size - 8 - n;
+
+  struct Entry {
+    std::string name;
+    DType dtype;
+    std::vector<int64_t> shape;
+    uint64_t begin, end;
+  };
+  std::vector<Entry> entries;
+  SafetensorsFile out;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const nlohmann::json& v = it.value();
+    if (name == "__metadata__") {
+      check<FormatError>(v.is_object(), where, ": __metadata__ must be an object of strings");
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        check<FormatError>(m.value().is_string(), where, ": __metadata__ value of '", m.key(), "' is not a string");
+        out.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    const std::string what = where + ": tensor '" + name + "'";
+    check<FormatError>(v.is_object(), what, ": entry is not an object");
+    auto dt = v.find("dtype");
+    auto sh = v.find("shape");
+    auto off = v.find("data_offsets");
+    check<FormatError>(dt != v.end() && sh != v.end() && off != v.end(), what,
+                       ": entry needs 'dtype', 'shape' and 'data_offsets'");
+    check<FormatError>(dt->is_string(), what, ": dtype is not a string");
+    Entry e;
+    e.name = name;
+    const std::string dname = dt->get<std::string>();
+    if (!detail::safetensors_dtype(dname, e.dtype)) {
+      static const std::set<std::string> unsupported = {"U16", "U32", "U64", "F8_E4M3", "F8_E5M2"};
+      if (unsupported.count(dname)) fail<FormatError>(what, ": dtype ", dname, " is not supported by rfcf");
+      fail<FormatError>(what, ": unknown dtype '", dname, "'");
+    }
+    check<FormatError>(sh->is_array(), what, ": shape is not an array");
+    check<FormatError>(static_cast<int>(sh->size()) <= limits.max_rank, what, ": rank ", sh->size(),
+                       " exceeds the limit of ", limits.max_rank);
+    for (const auto& d : *sh) {
+      uint64_t u;
+      check<FormatError>(detail::json_uint(d, u) && u <= static_cast<uint64_t>(INT64_MAX), what,
+                         ": shape entries must be non-negative integers");
+      e.shape.push_back(static_cast<int64_t>(u));
+    }
+    check<FormatError>(off->is_array() && off->size() == 2, what, ": data_offsets must be [begin, end]");
+    check<FormatError>(detail::json_uint((*off)[0], e.begin) && detail::json_uint((*off)[1], e.end), what,
+                       ": data_offsets must be non-negative integers");
+    check<FormatError>(e.begin <= e.end, what, ": data_offsets [", e.begin, ", ", e.end, "] are reversed");
+    check<FormatError>(e.end <= buffer_size, what, ": data_offsets end ", e.end, " is past the ", buffer_size,
+                       "-byte buffer");
+    const int64_t numel = checked_numel(e.shape, what);
+    int64_t nbytes = 0;
+    check<FormatError>(detail::mul_ok(numel, static_cast<int64_t>(element_size(e.dtype)), nbytes), what,
+                       ": byte size overflows");
+    check<FormatError>(static_cast<uint64_t>(nbytes) == e.end - e.begin, what, ": shape ", shape_str(e.shape),
+                       " of ", dname, " needs ", nbytes, " bytes but data_offsets [", e.begin, ", ", e.end,
+                       ") hold ", e.end - e.begin);
+    entries.push_back(std::move(e));
+  }
+
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t pos = 0;
+  for (const Entry& e : entries) {
+    check<FormatError>(e.begin == pos, where, ": tensor '", e.name, "' starts at buffer offset ", e.begin,
+                       " but the previous tensor ends at ", pos, " (byte ranges must tile the buffer)");
+    pos = e.end;
+  }
+  check<FormatError>(pos == buffer_size, where, ": tensors end at buffer offset ", pos, " but the buffer has ",
+                     buffer_size, " bytes");
+
+  for (Entry& e : entries) {
+    HostTensor t;
+    t.dtype = e.dtype;
+    t.shape = std::move(e.shape);
+    t.bytes.assign(buffer + e.begin, buffer + e.end);
+    out.tensors.insert_new(e.name, std::move(t));
+  }
+  return out;
+}
+
+inline SafetensorsFile read_safetensors_file(const std::string& path, const SafetensorsLimits& limits = {}) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return parse_safetensors(bytes.data(), bytes.size(), path, limits);
+}
+
+// Tensors only (metadata dropped); see read_safetensors_file for both.
+inline TensorMap read_safetensors(const std::string& path, Metadata* metadata = nullptr) {
+  SafetensorsFile f = read_safetensors_file(path);
+  if (metadata) *metadata = std::move(f.metadata);
+  return std::move(f.tensors);
+}
+
+// The complete file content: 8-byte length, space-padded header, tensors in sorted key order.
+inline std::vector<uint8_t> serialize_safetensors(const TensorMap& tensors, const Metadata& metadata = {}) {
+  std::vector<const std::pair<std::string, HostTensor>*> sorted;
+  for (const auto& kv : tensors) sorted.push_back(&kv);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  uint64_t offset = 0;
+  for (auto* kv : sorted) {
+    const HostTensor& t = kv->second;
+    check<Error>(kv->first != "__metadata__", "safetensors: '__metadata__' cannot be a tensor name");
+    const int64_t numel = checked_numel(t.shape, "safetensors tensor '" + kv->first + "'");
+    check<Error>(static_cast<uint64_t>(numel) * element_size(t.dtype) == t.bytes.size(), "safetensors: tensor '",
+                 kv->first, "' of shape ", shape_str(t.shape), " and dtype ", dtype_name(t.dtype), " holds ",
+                 t.bytes.size(), " bytes");
+    nlohmann::ordered_json e = nlohmann::ordered_json::object();
+    e["dtype"] = dtype_name(t.dtype);
+    e["shape"] = t.shape;
+    e["data_offsets"] = {offset, offset + t.bytes.size()};
+    header[kv->first] = std::move(e);
+    offset += t.bytes.size();
+  }
+  if (!metadata.empty()) {  // after the tensors, as the Python library writes it
+    nlohmann::ordered_json m = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : metadata) m[k] = v;
+    header["__metadata__"] = std::move(m);
+  }
+  std::string h;
+  try {
+    h = header.dump();
+  } catch (const nlohmann::json::exception& e) {
+    fail<Error>("safetensors: cannot encode the header (tensor names and metadata must be UTF-8): ", e.what());
+  }
+  h.append((8 - (8 + h.size()) % 8) % 8, ' ');
+  std::vector<uint8_t> out(8 + h.size());
+  const uint64_t n = h.size();
+  std::memcpy(out.data(), &n, 8);
+  std::memcpy(out.data() + 8, h.data(), h.size());
+  out.reserve(out.size() + offset);
+  for (auto* kv : sorted) out.insert(out.end(), kv->second.bytes.begin(), kv->second.bytes.end());
+  return out;
+}
+
+// Writes a safetensors file atomically (temporary file + fsync + rename).
+inline void write_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {}) {
+  atomic_write(path, serialize_safetensors(tensors, metadata));
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/safetensors.hpp
+// ---- begin rfcf/io/torch_file.hpp
+// PyTorch checkpoints: legacy (torch < 1.6, formats.md 1) and zip (torch >= 1.6, formats.md
+// 2) files, read with the data-only pickle interpreter. load_torch() returns the whole
+// saved object as a PyValue tree with every tensor materialised (offset and strides
+// honoured). find_state_dict() locates the state dict inside nested checkpoints.
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/io/zip.hpp
+// Read-only zip reader for archives held in memory, as torch >= 1.6 writes them
+// (formats.md 2): central directory (sizes are only valid there; local headers carry
+// zeros and a data descriptor), ZIP64 records, stored (uncompressed) members only, CRC-32
+// verification. Member names are only compared, never used as paths.
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+
+namespace rfcf::io {
+
+class ZipArchive {
+ public:
+  struct Entry {
+    std::string name;
+    uint64_t local_offset = 0;  // of the local header
+    uint64_t size = 0;          // uncompressed == compressed for stored members
+    uint64_t compressed_size = 0;
+    uint32_t crc = 0;
+    uint16_t method = 0;
+    uint16_t flags = 0;
+  };
+  // A member's bytes inside the archive buffer.
+  struct Span {
+    const uint8_t* data;
+    size_t size;
+  };
+
+  // Parses the central directory of the archive in data[0, size) (not copied: the buffer
+  // must outlive the archive). `where` names the file in error messages.
+  ZipArchive(const uint8_t* data, size_t size, std::string where = "zip")
+      : p_(data), n_(size), where_(std::move(where)) {
+    parse_directory();
+  }
+
+  const std::vector<Entry>& entries() const { return entries_; }
+  const Entry* find(const std::string& name) const {
+    auto it = index_.find(name);
+    return it == index_.end() ? nullptr : &entries_[it->second];
+  }
+
+  // Bytes of a stored member, bounds- and (optionally) CRC-checked.
+  Span read(const Entry& e, bool verify_crc = true) const {
+    if (e.method != 0)
+      fail<FormatError>(where_, ": member '", e.name, "' is compressed (method ", e.method,
+                        "); only stored members are supported");
+    if (e.compressed_size != e.size)
+      fail<FormatError>(where_, ": stored member '", e.name, "' has different compressed and uncompressed sizes");
+    const uint64_t h = e.local_offset;
+    need(h, 30, "local header of '" + e.name + "'");
+    if (u32(h) != 0x04034b50u) fail<FormatError>(where_, ": no local header signature at byte ", h, " for '", e.name, "'");
+    const uint16_t name_len = u16(h + 26), extra_len = u16(h + 28);
+    need(h + 30, name_len, "member name");
+    if (std::string(reinterpret_cast<const char*>(p_ + h + 30), name_len) != e.name)
+      fail<FormatError>(where_, ": local header at byte ", h, " names a different member than '", e.name, "'");
+    const uint64_t start = h + 30 + name_len + extra_len;
+    need(start, e.size, "data of '" + e.name + "'");
+    Span s{p_ + start, static_cast<size_t>(e.size)};
+    if (verify_crc) {
+      uLong crc = crc32(0L, Z_NULL, 0);
+      const uint8_t* q = s.data;
+      size_t left = s.size;
+      while (left > 0) {  // zlib takes 32-bit lengths
+        const uInt chunk = static_cast<uInt>(std::min<size_t>(left, 1u << 30));
+        crc = crc32(crc, q, chunk);
+        q += chunk;
+        left -= chunk;
+      }
+      if (static_cast<uint32_t>(crc) != e.crc)
+        fail<FormatError>(where_, ": CRC-32 mismatch in member '", e.name, "'");
+    }
+    return s;
+  }
+  Span read(const std::string& name, bool verify_crc = true) const {
+    const Entry* e = find(name);
+    if (!e) fail<FormatError>(where_, ": no member '", name, "'");
+    return read(*e, verify_crc);
+  }
+
+ private:
+  void need(uint64_t off, uint64_t len, const std::string& what) const {
+    if (off > n_ || len > n_ - off)
+      fail<FormatError>(where_, ": ", what, " at byte ", off, " (", len, " bytes) runs past the end of the ",
+                        n_, "-byte file");
+  }
+  uint16_t u16(uint64_t off) const { return detail::load_le<uint16_t>(p_ + off); }
+  uint32_t u32(uint64_t off) const { return detail::load_le<uint32_t>(p_ + off); }
+  uint64_t u64(uint64_t off) const { return detail::load_le<uint64_t>(p_ + off); }
+
+  void parse_directory() {
+    if (n_ < 22) fail<FormatError>(where_, ": too short for a zip archive");
+    // End of central directory: the last signature within the final 22 + 65535 bytes.
+    uint64_t eocd = n_;
+    const uint64_t lowest = n_ > 22 + 65535 ? n_ - 22 - 65535 : 0;
+    for (uint64_t i = n_ - 22 + 1; i-- > lowest;)
+      if (u32(i) == 0x06054b50u) {
+        eocd = i;
+        break;
+      }
+    if (eocd == n_) fail<FormatError>(where_, ": no zip end-of-central-directory record");
+    uint64_t count = u16(eocd + 10);
+    uint64_t cd_size = u32(eocd + 12);
+    uint64_t cd_offset = u32(eocd + 16);
+    if (u16(eocd + 4) != 0 || u16(eocd + 6) != 0) fail<FormatError>(where_, ": multi-disk archives are not supported");
+    // ZIP64: a locator right before the classic record points at the ZIP64 record.
+    if (eocd >= 20 && u32(eocd - 20) == 0x07064b50u) {
+      const uint64_t z = u64(eocd - 20 + 8);
+      need(z, 56, "ZIP64 end-of-central-directory record");
+      if (u32(z) != 0x06064b50u) fail<FormatError>(where_, ": bad ZIP64 end-of-central-directory signature at byte ", z);
+      count = u64(z + 32);
+      cd_size = u64(z + 40);
+      cd_offset = u64(z + 48);
+    } else if (count == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_offset == 0xFFFFFFFFu) {
+      fail<FormatError>(where_, ": ZIP64 fields without a ZIP64 locator");
+    }
+    need(cd_offset, cd_size, "central directory");
+    if (count > cd_size / 46) fail<FormatError>(where_, ": central directory of ", cd_size, " bytes cannot hold ", count, " entries");
+    entries_.reserve(static_cast<size_t>(count));
+    uint64_t pos = cd_offset;
+    const uint64_t cd_end = cd_offset + cd_size;
+    for (uint64_t i = 0; i < count; ++i) {
+      if (pos > cd_end || cd_end - pos < 46) fail<FormatError>(where_, ": central directory entry ", i, " is truncated");
+      if (u32(pos) != 0x02014b50u) fail<FormatError>(where_, ": bad central directory signature at byte ", pos);
+      Entry e;
+      e.flags = u16(pos + 8);
+      e.method = u16(pos + 10);
+      e.crc = u32(pos + 16);
+      e.compressed_size = u32(pos + 20);
+      e.size = u32(pos + 24);
+      const uint16_t name_len = u16(pos + 28), extra_len = u16(pos + 30), comment_len = u16(pos + 32);
+      e.local_offset = u32(pos + 42);
+      const uint64_t var = pos + 46;
+      if (cd_end - var < uint64_t(name_len) + extra_len + comment_len)
+        fail<FormatError>(where_, ": central directory entry ", i, " is truncated");
+      e.name.assign(reinterpret_cast<const char*>(p_ + var), name_len);
+      if (e.flags & 1u) fail<FormatError>(where_, ": member '", e.name, "' is encrypted");
+      read_zip64_extra(e, var + name_len, extra_len);
+      if (!index_.emplace(e.name, entries_.size()).second)
+        fail<FormatError>(where_, ": duplicate member '", e.name, "'");
+      entries_.push_back(std::move(e));
+      pos = var + name_len + extra_len + comment_len;
+    }
+  }
+
+  // The ZIP64 extended-information extra field replaces the 32-bit fields set to 0xFFFFFFFF.
+  void read_zip64_extra(Entry& e, uint64_t off, uint64_t len) {
+    const uint64_t end = off + len;
+    while (end - off >= 4) {
+      const uint16_t id = u16(off), sz = u16(off + 2);
+      if (sz > end - off - 4) fail<FormatError>(where_, ": extra field of '", e.name, "' is truncated");
+      if (id == 0x0001) {
+        uint64_t q = off + 4;
+        const uint64_t qend = q + sz;
+        auto take = [&](uint64_t& field) {
+          if (qend - q < 8) fail<FormatError>(where_, ": ZIP64 extra field of '", e.name, "' is truncated");
+          field = u64(q);
+          q += 8;
+        };
+        if (e.size == 0xFFFFFFFFu) take(e.size);
+        if (e.compressed_size == 0xFFFFFFFFu) take(e.compressed_size);
+        if (e.local_offset == 0xFFFFFFFFu) take(e.local_offset);
+      }
+      off += 4 + uint64_t(sz);
+    }
+  }
+
+  const uint8_t* p_;
+  size_t n_;
+  std::string where_;
+  std::vector<Entry> entries_;
+  std::unordered_map<std::string, size_t> index_;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/zip.hpp
+
+namespace rfcf::io {
+
+struct TorchLoadOptions {
+  PickleLimits limits;
+  bool verify_crc = true;  // zip members
+  // Total bytes of all materialised tensors (views may share storages); 0: 4 x file size + 16 MiB.
+  uint64_t max_tensor_bytes = 0;
+};
+
+namespace detail {
+
+// Storages by key, created from persistent ids ('storage', class, key, location, numel[, view]).
+class StorageTable {
+ public:
+  explicit StorageTable(size_t pid_size) : pid_size_(pid_size) {}
+
+  PyPtr load(const PyValue& pid) {
+    using K = PyValue::Kind;
+    if (!pid.is(K::Tuple) || pid.items().size() != pid_size_)
+      fail<FormatError>("persistent id must be a ", pid_size_, "-tuple");
+    const auto& a = pid.items();
+    if (!a[0]->is(K::String) || a[0]->as_string() != "storage") fail<FormatError>("persistent id is not a storage");
+    DType t;
+    if (!a[1]->is(K::Global) || !storage_dtype(a[1]->as_string(), t))
+      fail<FormatError>("persistent id names an unknown storage class");
+    if (!a[2]->is(K::String) || !a[3]->is(K::String) || !a[4]->is(K::Int))
+      fail<FormatError>("persistent id needs (str key, str location, int numel)");
+    if (pid_size_ == 6 && !a[5]->is_none()) fail<FormatError>("storage views (view_metadata) are not supported");
+    const std::string& key = a[2]->as_string();
+    const int64_t numel = a[4]->as_int();
+    if (numel < 0) fail<FormatError>("storage '", key, "' has a negative size");
+    int64_t bytes;
+    if (!mul_ok(numel, static_cast<int64_t>(element_size(t)), bytes)) fail<FormatError>("storage '", key, "' size overflows");
+    auto& s = storages_[key];
+    if (!s) {
+      s = std::make_shared<TorchStorage>();
+      s->key = key;
+      s->dtype = t;
+      s->numel = numel;
+      s->location = a[3]->as_string();
+    } else if (s->dtype != t || s->numel != numel) {
+      fail<FormatError>("storage '", key, "' is referenced with different types or sizes");
+    }
+    PyPtr v = PyValue::make(K::Storage);
+    v->mutable_storage() = s;
+    return v;
+  }
+  std::map<std::string, std::shared_ptr<TorchStorage>>& storages() { return storages_; }
+
+ private:
+  size_t pid_size_;
+  std::map<std::string, std::shared_ptr<TorchStorage>> storages_;
+};
+
+// Copies the elements a tensor views out of its storage into a dense row-major HostTensor.
+inline HostTensor materialise(const TorchTensorRef& r, const std::string& where) {
+  const TorchStorage& s = *r.storage;
+  if (!s.loaded) fail<FormatError>(where, ": storage '", s.key, "' has no data in the file");
+  HostTensor t;
+  t.dtype = s.dtype;
+  t.shape = r.size;
+  const int64_t numel = checked_numel(r.size, where);
+  const size_t es = element_size(s.dtype);
+  t.bytes.resize(static_cast<size_t>(numel) * es);
+  if (numel == 0) return t;
+  // Contiguous row-major views are one copy; anything else is gathered element by element.
+  bool contiguous = true;
+  int64_t expect = 1;
+  for (size_t i = r.size.size(); i-- > 0;) {
+    if (r.size[i] != 1 && r.stride[i] != expect) contiguous = false;
+    expect *= r.size[i];
+  }
+  const uint8_t* base = s.bytes.data();
+  if (contiguous) {
+    std::memcpy(t.bytes.data(), base + static_cast<size_t>(r.offset) * es, t.bytes.size());
+    return t;
+  }
+  std::vector<int64_t> idx(r.size.size(), 0);
+  for (int64_t k = 0; k < numel; ++k) {
+    int64_t e = r.offset;
+    for (size_t d = 0; d < idx.size(); ++d) e += idx[d] * r.stride[d];
+    std::memcpy(t.bytes.data() + static_cast<size_t>(k) * es, base + static_cast<size_t>(e) * es, es);
+    for (size_t d = idx.size(); d-- > 0;) {
+      if (++idx[d] < r.size[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return t;
+}
+
+inline void materialise_all(const std::vector<PyPtr>& tensors, const std::string& where, uint64_t file_size,
+                            const TorchLoadOptions& o) {
+  const uint64_t limit = o.max_tensor_bytes ? o.max_tensor_bytes : 4 * file_size + (16u << 20);
+  uint64_t total = 0;
+  for (const PyPtr& t : tensors) {
+    const TorchTensorRef& r = t->ref();
+    total += static_cast<uint64_t>(checked_numel(r.size, where)) * element_size(r.storage->dtype);
+    if (total > limit)
+      fail<FormatError>(where, ": tensors add up to more than ", limit, " bytes (views of shared storages?)");
+    t->mutable_tensor() = std::make_shared<HostTensor>(materialise(r, where));
+  }
+}
+
+inline bool is_zip(const uint8_t* d, size_t n) { return n >= 4 && std::memcmp(d, "PK\x03\x04", 4) == 0; }
+
+inline PyPtr parse_legacy(const uint8_t* d, size_t n, const std::string& where, const TorchLoadOptions& o) {
+  // Pickle 1 is a fixed magic number (a 10-byte LONG1, longer than the interpreter allows).
+  static const uint8_t magic[15] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
+  if (n < 15 || std::memcmp(d, magic, 15) != 0)
+    fail<FormatError>(where, ": not a PyTorch file (neither a zip archive nor the legacy magic number)");
+  size_t pos = 15;
+  auto next = [&](PersistentLoad pl = nullptr) {
+    UnpickleResult r = unpickle(d + pos, n - pos, where, pos, o.limits, std::move(pl));
+    pos += r.end;
+    return r;
+  };
+  const UnpickleResult version = next();
+  if (!version.value->is(PyValue::Kind::Int) || version.value->as_int() != 1001)
+    fail<FormatError>(where, ": unsupported legacy protocol version (expected 1001)");
+  const UnpickleResult sys_info = next();
+  if (!sys_info.value->is_dict()) fail<FormatError>(where, ": legacy sys_info is not a dict");
+  if (PyPtr le = sys_info.value->find("little_endian"); le && !(le->is(PyValue::Kind::Bool) && le->as_bool()))
+    fail<FormatError>(where, ": big-endian files are not supported");
+
+  StorageTable table(6);
+  UnpickleResult main = next([&](const PyValue& pid) { return table.load(pid); });
+  const UnpickleResult keys = next();
+  if (!keys.value->is(PyValue::Kind::List)) fail<FormatError>(where, ": legacy storage key list is not a list");
+  for (const PyPtr& k : keys.value->items()) {
+    if (!k->is(PyValue::Kind::String)) fail<FormatError>(where, ": storage key is not a string");
+    auto it = table.storages().find(k->as_string());
+    if (it == table.storages().end())
+      fail<FormatError>(where, ": storage '", k->as_string(), "' at byte ", pos, " is not referenced by any tensor");
+    TorchStorage& s = *it->second;
+    if (s.loaded) fail<FormatError>(where, ": storage '", s.key, "' appears twice");
+    if (n - pos < 8) fail<FormatError>(where, ": storage '", s.key, "' header at byte ", pos, " is truncated");
+    const int64_t count = load_le<int64_t>(d + pos);
+    if (count != s.numel)
+      fail<FormatError>(where, ": storage '", s.key, "' at byte ", pos, " holds ", count, " elements, expected ", s.numel);
+    pos += 8;
+    const uint64_t bytes = static_cast<uint64_t>(s.numel) * element_size(s.dtype);
+    if (bytes > n - pos)
+      fail<FormatError>(where, ": storage '", s.key, "' at byte ", pos, " (", bytes, " bytes) runs past the end of the file");
+    s.bytes.assign(d + pos, d + pos + bytes);
+    s.loaded = true;
+    s.file_offset = pos;
+    pos += static_cast<size_t>(bytes);
+  }
+  if (pos != n) fail<FormatError>(where, ": ", n - pos, " unexpected bytes after the last storage (byte ", pos, ")");
+  materialise_all(main.tensors, where, n, o);
+  return main.value;
+}
+
+inline PyPtr parse_zip(const uint8_t* d, size_t n, const std::string& where, const TorchLoadOptions& o) {
+  ZipArchive zip(d, n, where);
+  if (zip.entries().empty()) fail<FormatError>(where, ": empty zip archive");
+  const std::string& first = zip.entries().front().name;
+  const auto slash = first.find('/');
+  if (slash == std::string::npos) fail<FormatError>(where, ": first zip member '", first, "' has no top directory");
+  const std::string prefix = first.substr(0, slash + 1);
+  if (const ZipArchive::Entry* bo = zip.find(prefix + "byteorder")) {
+    const auto s = zip.read(*bo, o.verify_crc);
+    if (std::string(reinterpret_cast<const char*>(s.data), s.size) != "little")
+      fail<FormatError>(where, ": only little-endian torch files are supported");
+  }
+  const ZipArchive::Entry* pkl = zip.find(prefix + "data.pkl");
+  if (!pkl) fail<FormatError>(where, ": no member '", prefix, "data.pkl'");
+  const auto pk = zip.read(*pkl, o.verify_crc);
+  const uint64_t pkl_base = static_cast<uint64_t>(pk.data - d);
+
+  StorageTable table(5);
+  UnpickleResult main = unpickle(pk.data, pk.size, where, pkl_base, o.limits,
+                                 [&](const PyValue& pid) { return table.load(pid); });
+  for (auto& [key, s] : table.storages()) {
+    const ZipArchive::Entry* e = zip.find(prefix + "data/" + key);
+    if (!e) fail<FormatError>(where, ": storage member '", prefix, "data/", key, "' is missing");
+    const auto span = zip.read(*e, o.verify_crc);
+    const uint64_t bytes = static_cast<uint64_t>(s->numel) * element_size(s->dtype);
+    if (span.size != bytes)
+      fail<FormatError>(where, ": storage '", key, "' has ", span.size, " bytes, expected ", bytes);
+    s->bytes.assign(span.data, span.data + span.size);
+    s->loaded = true;
+    s->file_offset = static_cast<uint64_t>(span.data - d);
+  }
+  materialise_all(main.tensors, where, n, o);
+  return main.value;
+}
+
+}  // namespace detail
+
+// Parses a PyTorch file held in memory (legacy or zip format).
+inline PyPtr parse_torch(const uint8_t* data, size_t size, const std::string& where = "torch file",
+                         const TorchLoadOptions& options = {}) {
+  if (detail::is_zip(data, size)) return detail::parse_zip(data, size, where, options);
+  return detail::parse_legacy(data, size, where, options);
+}
+
+// Loads a torch.save() file: the saved object with every tensor materialised.
+inline PyPtr load_torch(const std::string& path, const TorchLoadOptions& options = {}) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return parse_torch(bytes.data(), bytes.size(), path, options);
+}
+
+// True if v is a non-empty dict whose keys are all strings and values all tensors.
+inline bool is_tensor_dict(const PyValue& v) {
+  if (!v.is_dict() || v.size() == 0) return false;
+  for (const auto& [k, t] : v.entries())
+    if (!k->is(PyValue::Kind::String) || !t->is_tensor()) return false;
+  return true;
+}
+
+// The state dict inside a loaded checkpoint (formats.md 1.2): `key` if given, else the first
+// of state_dict, net_state_dict, model, model_state_dict, module that maps strings to
+// tensors, else the top level itself. Tensors are copied into a TensorMap in stored order.
+inline TensorMap find_state_dict(const PyValue& root, const std::string& key = "") {
+  const PyValue* sd = nullptr;
+  if (!key.empty()) {
+    PyPtr v = root.find(key);
+    if (!v) fail<FormatError>("checkpoint has no entry '", key, "'");
+    if (!is_tensor_dict(*v)) fail<FormatError>("checkpoint entry '", key, "' is not a dict of tensors");
+    sd = v.get();
+  } else {
+    for (const char* k : {"state_dict", "net_state_dict", "model", "model_state_dict", "module"}) {
+      PyPtr v = root.find(k);
+      if (v && is_tensor_dict(*v)) {
+        sd = v.get();
+        break;
+      }
+    }
+    if (!sd && is_tensor_dict(root)) sd = &root;
+  }
+  if (!sd) {
+    std::string keys;
+    if (root.is_dict())
+      for (const auto& [k, v] : root.entries())
+        if (k->is(PyValue::Kind::String)) keys += (keys.empty() ? "" : ", ") + k->as_string();
+    fail<FormatError>("no state dict found in a checkpoint of type ", root.type_name(),
+                      keys.empty() ? "" : " with keys: ", keys);
+  }
+  TensorMap m;
+  for (const auto& [k, v] : sd->entries()) m.insert_new(k->as_string(), v->tensor());
+  return m;
+}
+
+// A copy of `m` with `prefix` removed from the names that start with it (e.g. "module.").
+inline TensorMap strip_prefix(const TensorMap& m, const std::string& prefix = "module.") {
+  TensorMap out;
+  for (const auto& [name, t] : m) {
+    const bool has = name.compare(0, prefix.size(), prefix) == 0;
+    out.insert_new(has ? name.substr(prefix.size()) : name, t);
+  }
+  return out;
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/torch_file.hpp
 // ---- end rfcf/io.hpp
 // ---- begin rfcf/detection.hpp
-// detection: see docs/ and the headers in rfcf/detection/.
+// detection: see docs/detection.md and the headers in rfcf/detection/.
+// ---- begin rfcf/detection/box_coding.hpp
+// Box and landmark coding against priors, retinaface.md section 5. The operation order follows
+// the float32 reference (so decoded boxes match the fixtures to the last bits except for exp()).
+// All functions are per prior; T is float (inference) or double (tests, gradient checks).
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::detection {
+
+struct Variances {
+  double center = 0.1;  // v0
+  double size = 0.2;    // v1
+};
+
+// prior = [cx, cy, w, h]; loc = [dx, dy, dw, dh]; out = [x1, y1, x2, y2] (normalised).
+template <class T>
+inline void decode_box(const T* prior, const T* loc, T* out, const Variances& v = {}) {
+  const T v0 = static_cast<T>(v.center), v1 = static_cast<T>(v.size);
+  const T cx = prior[0] + loc[0] * v0 * prior[2];
+  const T cy = prior[1] + loc[1] * v0 * prior[3];
+  const T w = prior[2] * std::exp(loc[2] * v1);
+  const T h = prior[3] * std::exp(loc[3] * v1);
+  out[0] = cx - w / T(2);
+  out[1] = cy - h / T(2);
+  out[2] = w + out[0];
+  out[3] = h + out[1];
+}
+
+// landm = 10 offsets (x0, y0, ..., x4, y4); out = 10 normalised coordinates.
+template <class T>
+inline void decode_landmarks(const T* prior, const T* landm, T* out, const Variances& v = {}) {
+  const T v0 = static_cast<T>(v.center);
+  for (int k = 0; k < 5; ++k) {
+    out[2 * k] = prior[0] + landm[2 * k] * v0 * prior[2];
+    out[2 * k + 1] = prior[1] + landm[2 * k + 1] * v0 * prior[3];
+  }
+}
+
+// box = [x1, y1, x2, y2] (normalised) -> regression target [tx, ty, tw, th]. Degenerate boxes
+// (w <= 0 or h <= 0) give -inf/NaN in the reference; callers filter them (retinaface.md 13.3).
+template <class T>
+inline void encode_box(const T* prior, const T* box, T* out, const Variances& v = {}) {
+  const T v0 = static_cast<T>(v.center), v1 = static_cast<T>(v.size);
+  out[0] = ((box[0] + box[2]) / T(2) - prior[0]) / (v0 * prior[2]);
+  out[1] = ((box[1] + box[3]) / T(2) - prior[1]) / (v0 * prior[3]);
+  out[2] = std::log((box[2] - box[0]) / prior[2]) / v1;
+  out[3] = std::log((box[3] - box[1]) / prior[3]) / v1;
+}
+
+// landmarks = 10 normalised coordinates -> 10 regression targets.
+template <class T>
+inline void encode_landmarks(const T* prior, const T* landmarks, T* out, const Variances& v = {}) {
+  const T v0 = static_cast<T>(v.center);
+  for (int k = 0; k < 5; ++k) {
+    out[2 * k] = (landmarks[2 * k] - prior[0]) / (v0 * prior[2]);
+    out[2 * k + 1] = (landmarks[2 * k + 1] - prior[1]) / (v0 * prior[3]);
+  }
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/box_coding.hpp
+// ---- begin rfcf/detection/detection_json.hpp
+// Detections as JSON:
+//   {"image", "width", "height", "faces": [{"box": [x1,y1,x2,y2], "score", "landmarks": [[x,y] x5]}]}
+// The reader also accepts the fixture layout of formats.md 9 ("detections", flat landmarks).
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+// ---- begin rfcf/detection/postprocess.hpp
+// RetinaFace post-processing (retinaface.md 9.2): decode, confidence threshold, top-k,
+// +1-convention NMS, keep-top-k, scaling to original-image pixels. Runs on CPU float arrays
+// (one image) or on Tensor<float, cpu> (one image or a batch).
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+// ---- begin rfcf/detection/nms.hpp
+// Greedy NMS with the reference's +1 pixel area convention (retinaface.md 9.2 step 5), in float32
+// like the reference. Input boxes must already be in the order of preference (descending
+// score); the result lists kept indices in that order, so ties keep their input order.
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+// IoU with the +1 convention: area = (x2 - x1 + 1)(y2 - y1 + 1).
+inline float iou_plus_one(const float* a, const float* b) {
+  const float area_a = (a[2] - a[0] + 1.0f) * (a[3] - a[1] + 1.0f);
+  const float area_b = (b[2] - b[0] + 1.0f) * (b[3] - b[1] + 1.0f);
+  const float w = std::max(0.0f, std::min(a[2], b[2]) - std::max(a[0], b[0]) + 1.0f);
+  const float h = std::max(0.0f, std::min(a[3], b[3]) - std::max(a[1], b[1]) + 1.0f);
+  const float inter = w * h;
+  return inter / (area_a + area_b - inter);
+}
+
+// boxes: n rows of `stride` floats starting with [x1, y1, x2, y2]. A box is dropped when its IoU
+// with an already kept box is > threshold (IoU <= threshold survives).
+inline std::vector<int64_t> nms_plus_one(const float* boxes, int64_t n, int64_t stride, float threshold) {
+  check<ShapeError>(n >= 0 && stride >= 4, "nms: need n >= 0 boxes with at least 4 values each (got n=", n,
+                    ", stride=", stride, ")");
+  std::vector<int64_t> keep;
+  std::vector<char> removed(static_cast<size_t>(n), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    if (removed[i]) continue;
+    keep.push_back(i);
+    const float* a = boxes + i * stride;
+    for (int64_t j = i + 1; j < n; ++j)
+      if (!removed[j] && iou_plus_one(a, boxes + j * stride) > threshold) removed[j] = 1;
+  }
+  return keep;
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/nms.hpp
+
+namespace rfcf::detection {
+
+struct Detection {
+  float box[4] = {0, 0, 0, 0};  // x1, y1, x2, y2 in original-image pixels
+  float score = 0;
+  float landmarks[10] = {};     // x0, y0, ..., x4, y4 (left eye, right eye, nose, left/right mouth)
+};
+
+struct PostprocessOptions {
+  float conf_threshold = 0.02f;  // keep score > conf_threshold (strict, compared in float32)
+  float nms_threshold = 0.4f;    // drop IoU > nms_threshold
+  int64_t top_k = 5000;          // candidates kept before NMS; < 0: all (WIDER test script)
+  int64_t keep_top_k = 750;      // detections kept after NMS; < 0: all
+  Variances variances{};
+
+  void validate() const {
+    check<ConfigError>(nms_threshold >= 0 && nms_threshold <= 1, "PostprocessOptions: nms_threshold ",
+                       nms_threshold, " outside [0, 1]");
+    check<ConfigError>(variances.center > 0 && variances.size > 0, "PostprocessOptions: variances must be positive");
+  }
+};
+
+// One image. loc [n,4], conf [n,2] (softmaxed, column 1 = face), landms [n,10] (may be null:
+// landmarks are then zero), priors [n,4]; input_w/input_h = network input size; resize = the
+// factor the original image was scaled by before the network (1 = original size).
+inline std::vector<Detection> postprocess(const float* loc, const float* conf, const float* landms,
+                                          const float* priors, int64_t n, int64_t input_w, int64_t input_h,
+                                          double resize = 1.0, const PostprocessOptions& o = {}) {
+  o.validate();
+  check<ShapeError>(n >= 0 && input_w > 0 && input_h > 0, "postprocess: bad sizes n=", n, " input ", input_w,
+                    "x", input_h);
+  check<ConfigError>(resize > 0, "postprocess: resize factor ", resize, " must be positive");
+  const float W = static_cast<float>(input_w), H = static_cast<float>(input_h);
+  const float r = static_cast<float>(resize);
+
+  std::vector<int64_t> cand;
+  for (int64_t i = 0; i < n; ++i)
+    if (conf[2 * i + 1] > o.conf_threshold) cand.push_back(i);
+  std::stable_sort(cand.begin(), cand.end(), [&](int64_t a, int64_t b) { return conf[2 * a + 1] > conf[2 * b + 1]; });
+  if (o.top_k >= 0 && static_cast<int64_t>(cand.size()) > o.top_k) cand.resize(static_cast<size_t>(o.top_k));
+
+  // Decoded boxes in pixels, in candidate order.
+  std::vector<float> boxes(cand.size() * 4);
+  for (size_t c = 0; c < cand.size(); ++c) {
+    const int64_t i = cand[c];
+    float* b = boxes.data() + 4 * c;
+    decode_box(priors + 4 * i, loc + 4 * i, b, o.variances);
+    b[0] = b[0] * W / r;
+    b[1] = b[1] * H / r;
+    b[2] = b[2] * W / r;
+    b[3] = b[3] * H / r;
+  }
+  std::vector<int64_t> keep = nms_plus_one(boxes.data(), static_cast<int64_t>(cand.size()), 4, o.nms_threshold);
+  if (o.keep_top_k >= 0 && static_cast<int64_t>(keep.size()) > o.keep_top_k) keep.resize(static_cast<size_t>(o.keep_top_k));
+
+  std::vector<Detection> out(keep.size());
+  for (size_t k = 0; k < keep.size(); ++k) {
+    const int64_t c = keep[k], i = cand[static_cast<size_t>(c)];
+    Detection& d = out[k];
+    std::copy_n(boxes.data() + 4 * c, 4, d.box);
+    d.score = conf[2 * i + 1];
+    if (landms) {
+      decode_landmarks(priors + 4 * i, landms + 10 * i, d.landmarks, o.variances);
+      for (int p = 0; p < 5; ++p) {
+        d.landmarks[2 * p] = d.landmarks[2 * p] * W / r;
+        d.landmarks[2 * p + 1] = d.landmarks[2 * p + 1] * H / r;
+      }
+    }
+  }
+  return out;
+}
+
+namespace detail {
+// Number of priors of a head output [n, cols] or [batch, n, cols].
+inline int64_t head_rows(const Tensor<float, cpu>& t, int64_t cols, const char* name) {
+  check<ShapeError>((t.rank() == 2 || t.rank() == 3) && t.dim(t.rank() - 1) == cols, "postprocess: ", name,
+                    " must be [n, ", cols, "] or [batch, n, ", cols, "], got ", t.shape().str());
+  return t.dim(t.rank() - 2);
+}
+inline int64_t head_batch(const Tensor<float, cpu>& t) { return t.rank() == 3 ? t.dim(0) : 1; }
+}  // namespace detail
+
+// A batch: loc [B,n,4], conf [B,n,2], landms [B,n,10] (or undefined), priors [n,4]; one resize
+// factor per image (or a single one for all). Rank-2 inputs are a batch of one.
+inline std::vector<std::vector<Detection>> postprocess(const Tensor<float, cpu>& loc, const Tensor<float, cpu>& conf,
+                                                       const Tensor<float, cpu>& landms,
+                                                       const Tensor<float, cpu>& priors, int64_t input_w,
+                                                       int64_t input_h, const std::vector<double>& resize = {1.0},
+                                                       const PostprocessOptions& o = {}) {
+  const int64_t n = detail::head_rows(loc, 4, "loc"), B = detail::head_batch(loc);
+  check<ShapeError>(detail::head_rows(conf, 2, "conf") == n && detail::head_batch(conf) == B,
+                    "postprocess: conf ", conf.shape().str(), " does not match loc ", loc.shape().str());
+  if (landms.defined())
+    check<ShapeError>(detail::head_rows(landms, 10, "landms") == n && detail::head_batch(landms) == B,
+                      "postprocess: landms ", landms.shape().str(), " does not match loc ", loc.shape().str());
+  check<ShapeError>(priors.rank() == 2 && priors.dim(0) == n && priors.dim(1) == 4, "postprocess: priors ",
+                    priors.shape().str(), " must be [", n, ", 4] to match loc ", loc.shape().str());
+  check<ConfigError>(resize.size() == 1 || static_cast<int64_t>(resize.size()) == B, "postprocess: ",
+                     resize.size(), " resize factors for a batch of ", B);
+  std::vector<std::vector<Detection>> out;
+  for (int64_t b = 0; b < B; ++b)
+    out.push_back(postprocess(loc.data() + b * n * 4, conf.data() + b * n * 2,
+                              landms.defined() ? landms.data() + b * n * 10 : nullptr, priors.data(), n, input_w,
+                              input_h, resize.size() == 1 ? resize[0] : resize[static_cast<size_t>(b)], o));
+  return out;
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/postprocess.hpp
+
+namespace rfcf::detection {
+
+struct ImageDetections {
+  std::string image;
+  int64_t width = 0, height = 0;
+  std::vector<Detection> faces;
+};
+
+inline nlohmann::json to_json(const ImageDetections& d) {
+  nlohmann::json faces = nlohmann::json::array();
+  for (const Detection& f : d.faces) {
+    nlohmann::json lm = nlohmann::json::array();
+    for (int k = 0; k < 5; ++k) lm.push_back({f.landmarks[2 * k], f.landmarks[2 * k + 1]});
+    faces.push_back({{"box", {f.box[0], f.box[1], f.box[2], f.box[3]}}, {"score", f.score}, {"landmarks", lm}});
+  }
+  return {{"image", d.image}, {"width", d.width}, {"height", d.height}, {"faces", faces}};
+}
+
+namespace detail {
+inline float json_float(const nlohmann::json& v, const std::string& what) {
+  check<FormatError>(v.is_number(), "detection JSON: ", what, " is not a number");
+  return v.get<float>();
+}
+}  // namespace detail
+
+inline ImageDetections detections_from_json(const nlohmann::json& j) {
+  check<FormatError>(j.is_object(), "detection JSON: top level is not an object");
+  ImageDetections d;
+  if (j.contains("image")) d.image = j.at("image").get<std::string>();
+  if (j.contains("width")) d.width = j.at("width").get<int64_t>();
+  if (j.contains("height")) d.height = j.at("height").get<int64_t>();
+  const char* key = j.contains("faces") ? "faces" : "detections";
+  check<FormatError>(j.contains(key) && j.at(key).is_array(), "detection JSON: no 'faces' (or 'detections') array");
+  for (const auto& f : j.at(key)) {
+    Detection det;
+    check<FormatError>(f.is_object() && f.contains("box") && f.at("box").is_array() && f.at("box").size() == 4,
+                       "detection JSON: a face needs 'box' [x1, y1, x2, y2]");
+    for (int k = 0; k < 4; ++k) det.box[k] = detail::json_float(f.at("box")[k], "box value");
+    det.score = detail::json_float(f.at("score"), "score");
+    if (f.contains("landmarks")) {
+      const auto& lm = f.at("landmarks");
+      check<FormatError>(lm.is_array() && (lm.size() == 5 || lm.size() == 10),
+                         "detection JSON: 'landmarks' must be 5 [x, y] pairs or 10 numbers");
+      for (int k = 0; k < 5; ++k) {
+        if (lm.size() == 10) {
+          det.landmarks[2 * k] = detail::json_float(lm[2 * k], "landmark");
+          det.landmarks[2 * k + 1] = detail::json_float(lm[2 * k + 1], "landmark");
+        } else {
+          check<FormatError>(lm[k].is_array() && lm[k].size() == 2, "detection JSON: landmark ", k, " is not [x, y]");
+          det.landmarks[2 * k] = detail::json_float(lm[k][0], "landmark");
+          det.landmarks[2 * k + 1] = detail::json_float(lm[k][1], "landmark");
+        }
+      }
+    }
+    d.faces.push_back(det);
+  }
+  return d;
+}
+
+inline ImageDetections read_detections_json(const std::string& path) {
+  std::ifstream in(path);
+  check<IoError>(static_cast<bool>(in), "cannot open detection JSON '", path, "'");
+  try {
+    return detections_from_json(nlohmann::json::parse(in));
+  } catch (const nlohmann::json::exception& e) {
+    fail<FormatError>("detection JSON '", path, "': ", e.what());
+  } catch (const FormatError& e) {
+    fail<FormatError>(e.what(), " (file '", path, "')");
+  }
+}
+
+// Written atomically (temporary file + rename): a failed write leaves no partial file.
+inline void write_detections_json(const std::string& path, const ImageDetections& d, int indent = 1) {
+  const std::string text = to_json(d).dump(indent) + "\n";
+  io::atomic_write(path, [&](io::FileWriter& w) { w.write(text); });
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/detection_json.hpp
+// ---- begin rfcf/detection/priors.hpp
+// RetinaFace prior (anchor) boxes, retinaface.md section 4. Priors are [cx, cy, w, h] in
+// coordinates normalised by the network input size; they depend on that size, so PriorCache
+// keeps one table per (height, width).
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+struct PriorBoxOptions {
+  std::vector<std::vector<double>> min_sizes;  // per level, in input pixels
+  std::vector<int> steps;                       // feature stride per level
+  bool clip = false;                            // clamp to [0, 1] (the reference does not)
+
+  // Official Pytorch_Retinaface MobileNet-0.25 / ResNet-50 anchors (shared/models/retinaface_mnet025.pth).
+  static PriorBoxOptions official() { return {{{16, 32}, {64, 128}, {256, 512}}, {8, 16, 32}, false}; }
+  // Face-Detector-1MB mobilenet0.25 anchors (training size 300).
+  static PriorBoxOptions face_detector_1mb() { return {{{10, 20}, {32, 64}, {128, 256}}, {8, 16, 32}, false}; }
+
+  void validate() const {
+    check<ConfigError>(!min_sizes.empty() && min_sizes.size() == steps.size(), "PriorBoxOptions: ",
+                       min_sizes.size(), " min_sizes levels but ", steps.size(), " steps");
+    for (size_t k = 0; k < steps.size(); ++k) {
+      check<ConfigError>(steps[k] > 0, "PriorBoxOptions: step ", steps[k], " at level ", k, " must be positive");
+      check<ConfigError>(!min_sizes[k].empty(), "PriorBoxOptions: level ", k, " has no min_sizes");
+      for (double m : min_sizes[k])
+        check<ConfigError>(m > 0 && std::isfinite(m), "PriorBoxOptions: min_size ", m, " at level ", k,
+                           " must be positive");
+    }
+  }
+  int64_t count(int64_t height, int64_t width) const {
+    int64_t n = 0;
+    for (size_t k = 0; k < steps.size(); ++k)
+      n += ((height + steps[k] - 1) / steps[k]) * ((width + steps[k] - 1) / steps[k]) *
+           static_cast<int64_t>(min_sizes[k].size());
+    return n;
+  }
+};
+
+// Prior table [N, 4] for an input of height x width: level, row, column, min_size (innermost);
+// computed in double and rounded once to float.
+inline Tensor<float, cpu> make_priors(const PriorBoxOptions& o, int64_t height, int64_t width) {
+  o.validate();
+  check<ShapeError>(height > 0 && width > 0, "make_priors: input size ", height, "x", width, " must be positive");
+  Tensor<float, cpu> out(Shape{o.count(height, width), 4});
+  float* p = out.data();
+  const double W = static_cast<double>(width), H = static_cast<double>(height);
+  auto put = [&](double v) { *p++ = static_cast<float>(o.clip ? std::min(1.0, std::max(0.0, v)) : v); };
+  for (size_t k = 0; k < o.steps.size(); ++k) {
+    const int64_t s = o.steps[k];
+    const int64_t fh = (height + s - 1) / s, fw = (width + s - 1) / s;
+    for (int64_t i = 0; i < fh; ++i)
+      for (int64_t j = 0; j < fw; ++j)
+        for (double m : o.min_sizes[k]) {
+          put((static_cast<double>(j) + 0.5) * static_cast<double>(s) / W);
+          put((static_cast<double>(i) + 0.5) * static_cast<double>(s) / H);
+          put(m / W);
+          put(m / H);
+        }
+  }
+  return out;
+}
+
+// Thread-safe cache of prior tables keyed by input size. Returned tensors share storage
+// with the cache: treat them as read-only.
+class PriorCache {
+ public:
+  explicit PriorCache(PriorBoxOptions o) : options_(std::move(o)) { options_.validate(); }
+  const PriorBoxOptions& options() const { return options_; }
+  Tensor<float, cpu> get(int64_t height, int64_t width) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto key = std::make_pair(height, width);
+    auto it = tables_.find(key);
+    if (it == tables_.end()) it = tables_.emplace(key, make_priors(options_, height, width)).first;
+    return it->second;
+  }
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return tables_.size();
+  }
+
+ private:
+  PriorBoxOptions options_;
+  mutable std::mutex mutex_;
+  std::map<std::pair<int64_t, int64_t>, Tensor<float, cpu>> tables_;
+};
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/priors.hpp
+// ---- begin rfcf/detection/python_format.hpp
+// Text forms of floats exactly as Python/numpy print them, so result files written by rfcf are
+// byte-identical to the reference scripts' files.
+//  - numpy_float32_str(x): str() of a numpy.float32 scalar (what the WIDER test script writes:
+//    its score is an element of a float32 array): shortest digits that round-trip in float32,
+//    positional when 1e-4 <= |x| < 1e16 (or x == 0), else scientific with >= 2 exponent digits.
+//  - python_float_repr(x): repr()/str() of a Python float (double): shortest double digits,
+//    positional when the decimal exponent is in [-4, 16).
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+namespace rfcf::detection {
+
+namespace detail {
+
+// Shortest round-trip digits of x (> 0, finite) and decimal exponent e: x ~ 0.d1d2... * 10^(e+1),
+// i.e. d1.d2d3... * 10^e.
+template <class F>
+inline void shortest_digits(F x, std::string& digits, int& exp10) {
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::scientific);
+  std::string s(buf, res.ptr);
+  size_t epos = s.find('e');
+  std::string mant = s.substr(0, epos);
+  exp10 = std::atoi(s.c_str() + epos + 1);
+  digits.clear();
+  for (char c : mant)
+    if (c != '.') digits += c;
+  while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+}
+
+inline std::string positional(const std::string& digits, int e) {
+  std::string out;
+  const int n = static_cast<int>(digits.size());
+  if (e < 0) {
+    out = "0." + std::string(static_cast<size_t>(-e - 1), '0') + digits;
+  } else if (e + 1 >= n) {
+    out = digits + std::string(static_cast<size_t>(e + 1 - n), '0') + ".0";
+  } else {
+    out = digits.substr(0, static_cast<size_t>(e + 1)) + "." + digits.substr(static_cast<size_t>(e + 1));
+  }
+  return out;
+}
+
+inline std::string scientific(const std::string& digits, int e) {
+  std::string out = digits.substr(0, 1);
+  if (digits.size() > 1) out += "." + digits.substr(1);
+  out += e < 0 ? "e-" : "e+";
+  int a = std::abs(e);
+  if (a < 10) out += '0';
+  out += std::to_string(a);
+  return out;
+}
+
+inline bool special(double x, std::string& out) {
+  if (std::isnan(x)) { out = "nan"; return true; }
+  if (std::isinf(x)) { out = x < 0 ? "-inf" : "inf"; return true; }
+  if (x == 0) { out = std::signbit(x) ? "-0.0" : "0.0"; return true; }
+  return false;
+}
+
+}  // namespace detail
+
+inline std::string numpy_float32_str(float x) {
+  std::string out;
+  if (detail::special(x, out)) return out;
+  std::string digits;
+  int e = 0;
+  detail::shortest_digits(std::fabs(x), digits, e);
+  const double a = std::fabs(static_cast<double>(x));
+  out = (a >= 1e-4 && a < 1e16) ? detail::positional(digits, e) : detail::scientific(digits, e);
+  return x < 0 ? "-" + out : out;
+}
+
+inline std::string python_float_repr(double x) {
+  std::string out;
+  if (detail::special(x, out)) return out;
+  std::string digits;
+  int e = 0;
+  detail::shortest_digits(std::fabs(x), digits, e);
+  out = (e >= -4 && e < 16) ? detail::positional(digits, e) : detail::scientific(digits, e);
+  return x < 0 ? "-" + out : out;
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/python_format.hpp
+// ---- begin rfcf/detection/wider_results.hpp
+// WIDER FACE result files as written by the reference test script (retinaface.md 9.3):
+// <dir>/<event>/<stem>.txt with the stem, the box count, then "x y w h score " lines, where
+// x = int(x1), w = int(x2) - int(x1) (truncation toward zero) and score is numpy's str() of the
+// float32 score.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+// The text of one result file.
+inline std::string wider_result_text(const std::string& stem, const std::vector<Detection>& dets) {
+  std::string s = stem + "\n" + std::to_string(dets.size()) + "\n";
+  auto trunc = [](float v) {
+    check<Error>(std::isfinite(v) && std::fabs(v) < 9.0e18f, "WIDER result: box coordinate ", v, " is not finite");
+    return static_cast<long long>(v);  // C++ float->integer conversion truncates toward zero, as int()
+  };
+  for (const Detection& d : dets) {
+    const long long x = trunc(d.box[0]), y = trunc(d.box[1]);
+    const long long w = trunc(d.box[2]) - x, h = trunc(d.box[3]) - y;
+    s += std::to_string(x) + " " + std::to_string(y) + " " + std::to_string(w) + " " + std::to_string(h) + " " +
+         numpy_float32_str(d.score) + " \n";
+  }
+  return s;
+}
+
+// Writes <dir>/<event>/<stem>.txt (creating folders); returns the path.
+inline std::string write_wider_result(const std::string& dir, const std::string& event, const std::string& stem,
+                                      const std::vector<Detection>& dets) {
+  namespace fs = std::filesystem;
+  check<ConfigError>(!stem.empty() && stem.find('/') == std::string::npos && event.find("..") == std::string::npos,
+                     "WIDER result: bad event/stem '", event, "/", stem, "'");
+  const fs::path folder = fs::path(dir) / event;
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  check<IoError>(!ec, "cannot create folder '", folder.string(), "': ", ec.message());
+  const std::string text = wider_result_text(stem, dets);
+  const fs::path path = folder / (stem + ".txt");
+  io::atomic_write(path.string(), [&](io::FileWriter& w) { w.write(text); });
+  return path.string();
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/wider_results.hpp
+// ---- begin rfcf/detection/widerface_eval.hpp
+// WIDER FACE evaluation, the protocol of the reference Python evaluator (retinaface.md 11):
+// ground truth from the four .mat files, predictions from result-file folders or from memory,
+// global min-max score normalisation, per-image matching at IoU 0.5 with the +1 convention,
+// 1000 score thresholds, VOC all-point AP per setting (easy, medium, hard), optional subsets.
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+inline constexpr std::array<const char*, 3> kWiderSettings = {"easy", "medium", "hard"};
+
+struct WiderImageGt {
+  std::string stem;                          // file name without .jpg
+  std::vector<std::array<double, 4>> boxes;  // [x, y, w, h] pixels, face_bbx_list order
+  std::array<std::vector<int64_t>, 3> keep;  // 0-based indices of the faces that count (easy/medium/hard)
+};
+
+struct WiderEventGt {
+  std::string name;  // e.g. "0--Parade"
+  std::vector<WiderImageGt> images;
+};
+
+struct WiderGroundTruth {
+  std::vector<WiderEventGt> events;  // .mat order
+  int64_t image_count() const {
+    int64_t n = 0;
+    for (const auto& e : events) n += static_cast<int64_t>(e.images.size());
+    return n;
+  }
+};
+
+// Loads wider_face_val.mat and wider_{easy,medium,hard}_val.mat from gt_dir.
+inline WiderGroundTruth load_wider_ground_truth(const std::string& gt_dir, const io::MatLimits& limits = {}) {
+  namespace fs = std::filesystem;
+  const io::MatFile face = io::read_mat((fs::path(gt_dir) / "wider_face_val.mat").string(), limits);
+  const io::MatArray& events = face["event_list"];
+  const io::MatArray& files = face["file_list"];
+  const io::MatArray& boxes = face["face_bbx_list"];
+  const int64_t n_events = events.numel();
+  check<FormatError>(events.cls == io::MatClass::cell && files.numel() == n_events && boxes.numel() == n_events,
+                     "wider_face_val.mat: event_list/file_list/face_bbx_list sizes differ (", n_events, ", ",
+                     files.numel(), ", ", boxes.numel(), ")");
+  WiderGroundTruth gt;
+  gt.events.resize(static_cast<size_t>(n_events));
+  for (int64_t i = 0; i < n_events; ++i) {
+    WiderEventGt& ev = gt.events[static_cast<size_t>(i)];
+    ev.name = events.cell(i).str();
+    const io::MatArray& fl = files.cell(i);
+    const io::MatArray& bl = boxes.cell(i);
+    check<FormatError>(fl.numel() == bl.numel(), "wider_face_val.mat: event ", ev.name, " has ", fl.numel(),
+                       " files but ", bl.numel(), " box lists");
+    ev.images.resize(static_cast<size_t>(fl.numel()));
+    for (int64_t j = 0; j < fl.numel(); ++j) {
+      WiderImageGt& im = ev.images[static_cast<size_t>(j)];
+      im.stem = fl.cell(j).str();
+      const io::MatArray& b = bl.cell(j);
+      if (b.is_empty()) continue;
+      check<FormatError>(b.is_numeric() && b.cols() == 4, "wider_face_val.mat: boxes of ", ev.name, "/", im.stem,
+                         " are not n x 4");
+      for (int64_t k = 0; k < b.rows(); ++k) im.boxes.push_back({b.at(k, 0), b.at(k, 1), b.at(k, 2), b.at(k, 3)});
+    }
+  }
+  for (size_t s = 0; s < 3; ++s) {
+    const std::string name = std::string("wider_") + kWiderSettings[s] + "_val.mat";
+    const io::MatFile f = io::read_mat((fs::path(gt_dir) / name).string(), limits);
+    const io::MatArray& gl = f["gt_list"];
+    check<FormatError>(gl.numel() == n_events, name, ": gt_list has ", gl.numel(), " events, expected ", n_events);
+    for (int64_t i = 0; i < n_events; ++i) {
+      WiderEventGt& ev = gt.events[static_cast<size_t>(i)];
+      check<FormatError>(f["event_list"].cell(i).str() == ev.name, name, ": event ", i, " is '",
+                         f["event_list"].cell(i).str(), "', expected '", ev.name, "'");
+      const io::MatArray& ge = gl.cell(i);
+      check<FormatError>(ge.numel() == static_cast<int64_t>(ev.images.size()), name, ": event ", ev.name, " has ",
+                         ge.numel(), " keep lists for ", ev.images.size(), " images");
+      for (size_t j = 0; j < ev.images.size(); ++j) {
+        WiderImageGt& im = ev.images[j];
+        const io::MatArray& k = ge.cell(static_cast<int64_t>(j));
+        for (double v : k.numeric) {
+          check<FormatError>(v >= 1 && v <= static_cast<double>(im.boxes.size()) && v == std::floor(v), name,
+                             ": keep index ", v, " of ", ev.name, "/", im.stem, " outside 1..", im.boxes.size());
+          im.keep[s].push_back(static_cast<int64_t>(v) - 1);
+        }
+      }
+    }
+  }
+  return gt;
+}
+
+// One prediction: [x, y, w, h, score] as float64 (the evaluator's view of a result-file line).
+using WiderBox = std::array<double, 5>;
+// event name -> image stem -> boxes in file order (expected in descending score order).
+using WiderPredictions = std::map<std::string, std::map<std::string, std::vector<WiderBox>>>;
+
+namespace detail {
+
+inline double parse_python_float(const std::string& tok, const std::string& where) {
+  double v = 0;
+  const char* b = tok.data();
+  const char* e = b + tok.size();
+  if (b != e && *b == '+') ++b;
+  auto res = std::from_chars(b, e, v);
+  check<FormatError>(res.ec == std::errc() && res.ptr == e && !tok.empty(), where, ": '", tok, "' is not a number");
+  return v;
+}
+
+// The reference's key: last '/' component, trailing characters in {'.','j','p','g'} stripped.
+inline std::string wider_key(std::string s) {
+  const size_t slash = s.rfind('/');
+  if (slash != std::string::npos) s = s.substr(slash + 1);
+  while (!s.empty() && (s.back() == '.' || s.back() == 'j' || s.back() == 'p' || s.back() == 'g')) s.pop_back();
+  return s;
+}
+
+}  // namespace detail
+
+// Reads one result file (format 9.3); returns the image key and its boxes.
+inline std::pair<std::string, std::vector<WiderBox>> read_wider_result(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  check<IoError>(static_cast<bool>(in), "cannot open WIDER result file '", path, "'");
+  std::string line;
+  check<FormatError>(static_cast<bool>(std::getline(in, line)), "WIDER result file '", path, "' is empty");
+  auto strip_eol = [](std::string& s) {
+    while (!s.empty() && (s.back() == '\r' || s.back() == '\n')) s.pop_back();
+  };
+  strip_eol(line);
+  std::pair<std::string, std::vector<WiderBox>> out{detail::wider_key(line), {}};
+  std::getline(in, line);  // the box count (not used by the evaluator)
+  int64_t lineno = 2;
+  while (std::getline(in, line)) {
+    ++lineno;
+    strip_eol(line);
+    std::vector<std::string> tok;
+    size_t p = 0;
+    for (;;) {  // split on single spaces, like str.split(' ')
+      size_t q = line.find(' ', p);
+      tok.push_back(line.substr(p, q == std::string::npos ? std::string::npos : q - p));
+      if (q == std::string::npos) break;
+      p = q + 1;
+    }
+    if (tok[0].empty()) continue;
+    const std::string where = "WIDER result file '" + path + "' line " + std::to_string(lineno);
+    check<FormatError>(tok.size() >= 5, where, ": expected 'x y w h score'");
+    WiderBox b;
+    for (int k = 0; k < 5; ++k) b[k] = detail::parse_python_float(tok[k], where);
+    out.second.push_back(b);
+  }
+  return out;
+}
+
+// Reads <pred_dir>/<event>/*.txt for every event folder.
+inline WiderPredictions read_wider_predictions(const std::string& pred_dir) {
+  namespace fs = std::filesystem;
+  check<IoError>(fs::is_directory(pred_dir), "WIDER prediction folder '", pred_dir, "' does not exist");
+  WiderPredictions preds;
+  for (const auto& ev : fs::directory_iterator(pred_dir)) {
+    if (!ev.is_directory()) continue;
+    auto& event = preds[ev.path().filename().string()];
+    for (const auto& f : fs::directory_iterator(ev.path())) {
+      if (!f.is_regular_file() || f.path().extension() != ".txt") continue;
+      auto [key, boxes] = read_wider_result(f.path().string());
+      event[key] = std::move(boxes);
+    }
+  }
+  return preds;
+}
+
+// The boxes the evaluator would read from the result file written for `dets`
+// (integer truncation of the box, score through numpy's float32 str()).
+inline std::vector<WiderBox> wider_boxes_from_detections(const std::vector<Detection>& dets) {
+  std::vector<WiderBox> out;
+  for (const Detection& d : dets) {
+    const double x = std::trunc(d.box[0]), y = std::trunc(d.box[1]);
+    out.push_back({x, y, std::trunc(d.box[2]) - x, std::trunc(d.box[3]) - y,
+                   detail::parse_python_float(numpy_float32_str(d.score), "score")});
+  }
+  return out;
+}
+
+struct WiderEvalOptions {
+  double iou_threshold = 0.5;
+  int thresholds = 1000;
+  // Images of the ground truth without predictions: error (reference behaviour) or no predictions.
+  bool missing_is_empty = false;
+  // Evaluate only these images ("<event>/<stem>", ".jpg" optional); empty = all (retinaface.md 11.6).
+  std::vector<std::string> subset;
+};
+
+struct WiderPRCurve {
+  std::vector<double> thresholds;  // 0.999, 0.998, ..., 0.0
+  std::vector<double> precision;   // NaN where nothing is proposed
+  std::vector<double> recall;
+};
+
+struct WiderEvalResult {
+  std::array<double, 3> ap{};  // easy, medium, hard
+  std::array<WiderPRCurve, 3> curves;
+  std::array<int64_t, 3> face_count{};
+  double score_min = 0, score_max = 0;  // normalisation range
+  int64_t images = 0;
+};
+
+// VOC all-point AP (11.5 step 2), NaN propagating like numpy.maximum.
+inline double voc_ap(const std::vector<double>& recall, const std::vector<double>& precision) {
+  std::vector<double> mrec{0.0}, mpre{0.0};
+  mrec.insert(mrec.end(), recall.begin(), recall.end());
+  mrec.push_back(1.0);
+  mpre.insert(mpre.end(), precision.begin(), precision.end());
+  mpre.push_back(0.0);
+  for (size_t i = mpre.size() - 1; i > 0; --i) {
+    const double a = mpre[i - 1], b = mpre[i];
+    mpre[i - 1] = (std::isnan(a) || std::isnan(b)) ? std::nan("") : std::max(a, b);
+  }
+  double ap = 0;
+  for (size_t i = 0; i + 1 < mrec.size(); ++i)
+    if (mrec[i + 1] != mrec[i]) ap += (mrec[i + 1] - mrec[i]) * mpre[i + 1];
+  return ap;
+}
+
+namespace detail {
+
+// Per-image evaluation (11.4 steps 4-7): proposal flags and true positives so far, per prediction.
+inline void wider_image_eval(const std::vector<WiderBox>& pred, const std::vector<std::array<double, 4>>& gt,
+                             const std::vector<char>& keep, double iou_threshold, std::vector<int>& proposal,
+                             std::vector<int64_t>& tp_so_far) {
+  const size_t P = pred.size(), G = gt.size();
+  proposal.assign(P, 1);
+  tp_so_far.assign(P, 0);
+  std::vector<int> recall(G, 0);
+  int64_t recalled = 0;
+  for (size_t h = 0; h < P; ++h) {
+    const double px1 = pred[h][0], py1 = pred[h][1], px2 = pred[h][2] + pred[h][0], py2 = pred[h][3] + pred[h][1];
+    double best = 0;
+    size_t best_g = 0;
+    for (size_t g = 0; g < G; ++g) {
+      const double gx1 = gt[g][0], gy1 = gt[g][1], gx2 = gt[g][2] + gt[g][0], gy2 = gt[g][3] + gt[g][1];
+      double iou = 0;
+      const double iw = std::min(px2, gx2) - std::max(px1, gx1) + 1;
+      if (iw > 0) {
+        const double ih = std::min(py2, gy2) - std::max(py1, gy1) + 1;
+        if (ih > 0) {
+          const double gt_area = (gx2 - gx1 + 1) * (gy2 - gy1 + 1);
+          const double ua = (px2 - px1 + 1) * (py2 - py1 + 1) + gt_area - iw * ih;
+          iou = iw * ih / ua;
+        }
+      }
+      if (g == 0 || iou > best) {  // argmax: first index on ties
+        best = iou;
+        best_g = g;
+      }
+    }
+    if (best >= iou_threshold) {
+      if (!keep[best_g]) {
+        if (recall[best_g] == 1) --recalled;
+        recall[best_g] = -1;
+        proposal[h] = -1;
+      } else if (recall[best_g] == 0) {
+        recall[best_g] = 1;
+        ++recalled;
+      }
+    }
+    tp_so_far[h] = recalled;
+  }
+}
+
+}  // namespace detail
+
+inline WiderEvalResult evaluate_widerface(const WiderGroundTruth& gt, const WiderPredictions& preds,
+                                          const WiderEvalOptions& o = {}) {
+  check<ConfigError>(o.thresholds > 0, "evaluate_widerface: thresholds must be positive");
+  // Images taking part, in ground-truth order.
+  std::set<std::string> subset;
+  for (std::string s : o.subset) {
+    if (!s.empty() && s.front() == '/') s.erase(0, 1);
+    if (s.size() > 4 && s.compare(s.size() - 4, 4, ".jpg") == 0) s.resize(s.size() - 4);
+    subset.insert(s);
+  }
+  struct Item {
+    const WiderImageGt* gt;
+    const std::vector<WiderBox>* pred;
+  };
+  static const std::vector<WiderBox> kNone;
+  std::vector<Item> items;
+  size_t matched_subset = 0;
+  for (const auto& ev : gt.events) {
+    auto pe = preds.find(ev.name);
+    for (const auto& im : ev.images) {
+      if (!subset.empty()) {
+        if (!subset.count(ev.name + "/" + im.stem)) continue;
+        ++matched_subset;
+      }
+      const std::vector<WiderBox>* p = nullptr;
+      if (pe != preds.end()) {
+        auto pi = pe->second.find(im.stem);
+        if (pi != pe->second.end()) p = &pi->second;
+      }
+      check<Error>(p != nullptr || o.missing_is_empty, "evaluate_widerface: no predictions for image ", ev.name,
+                   "/", im.stem);
+      items.push_back({&im, p ? p : &kNone});
+    }
+  }
+  check<ConfigError>(matched_subset == subset.size(), "evaluate_widerface: ", subset.size() - matched_subset,
+                     " subset images are not in the ground truth");
+
+  // Global min-max normalisation over the predictions taking part (all of them without a subset).
+  double mx = 0, mn = 1;
+  bool any = false;
+  auto scan = [&](const std::vector<WiderBox>& v) {
+    for (const auto& b : v) {
+      any = true;
+      mx = std::max(mx, b[4]);
+      mn = std::min(mn, b[4]);
+    }
+  };
+  if (subset.empty()) {
+    for (const auto& [e, ims] : preds)
+      for (const auto& [s, v] : ims) scan(v);
+  } else {
+    for (const auto& it : items) scan(*it.pred);
+  }
+  const double diff = mx - mn;
+  check<Error>(!any || diff > 0, "evaluate_widerface: all prediction scores are equal (", mn,
+               "): the reference min-max normalisation would divide by zero");
+
+  const int T = o.thresholds;
+  std::vector<double> thresh(static_cast<size_t>(T));
+  for (int t = 0; t < T; ++t) thresh[t] = 1.0 - static_cast<double>(t + 1) / static_cast<double>(T);
+
+  WiderEvalResult res;
+  res.score_min = mn;
+  res.score_max = mx;
+  res.images = static_cast<int64_t>(items.size());
+  std::vector<double> score;
+  std::vector<int> proposal;
+  std::vector<int64_t> tp_so_far, last_index, proposals_prefix;
+  std::vector<char> keep;
+  for (size_t s = 0; s < 3; ++s) {
+    std::vector<double> acc_prop(static_cast<size_t>(T), 0.0), acc_tp(static_cast<size_t>(T), 0.0);
+    int64_t count_face = 0;
+    for (const auto& it : items) {
+      const WiderImageGt& im = *it.gt;
+      const std::vector<WiderBox>& pred = *it.pred;
+      count_face += static_cast<int64_t>(im.keep[s].size());
+      if (im.boxes.empty() || pred.empty()) continue;
+      keep.assign(im.boxes.size(), 0);
+      for (int64_t k : im.keep[s]) keep[static_cast<size_t>(k)] = 1;
+      detail::wider_image_eval(pred, im.boxes, keep, o.iou_threshold, proposal, tp_so_far);
+      score.resize(pred.size());
+      for (size_t h = 0; h < pred.size(); ++h) score[h] = (pred[h][4] - mn) / diff;
+      // r(t) = largest h with score[h] >= thresh[t]; thresholds decrease, so prediction h
+      // qualifies from the first t with thresh[t] <= score[h] on.
+      last_index.assign(static_cast<size_t>(T), -1);
+      for (size_t h = 0; h < pred.size(); ++h) {
+        auto first = std::lower_bound(thresh.begin(), thresh.end(), score[h],
+                                      [](double th, double sc) { return !(sc >= th); });
+        if (first == thresh.end()) continue;
+        int64_t& slot = last_index[static_cast<size_t>(first - thresh.begin())];
+        slot = std::max<int64_t>(slot, static_cast<int64_t>(h));
+      }
+      proposals_prefix.assign(pred.size(), 0);
+      for (size_t h = 0; h < pred.size(); ++h)
+        proposals_prefix[h] = (h ? proposals_prefix[h - 1] : 0) + (proposal[h] == 1 ? 1 : 0);
+      int64_t r = -1;
+      for (int t = 0; t < T; ++t) {
+        r = std::max(r, last_index[static_cast<size_t>(t)]);
+        if (r < 0) continue;
+        acc_prop[static_cast<size_t>(t)] += static_cast<double>(proposals_prefix[static_cast<size_t>(r)]);
+        acc_tp[static_cast<size_t>(t)] += static_cast<double>(tp_so_far[static_cast<size_t>(r)]);
+      }
+    }
+    WiderPRCurve& c = res.curves[s];
+    c.thresholds = thresh;
+    c.precision.resize(static_cast<size_t>(T));
+    c.recall.resize(static_cast<size_t>(T));
+    for (int t = 0; t < T; ++t) {
+      c.precision[t] = acc_tp[t] / acc_prop[t];  // 0/0 = NaN like numpy
+      c.recall[t] = acc_tp[t] / static_cast<double>(count_face);
+    }
+    res.face_count[s] = count_face;
+    res.ap[s] = voc_ap(c.recall, c.precision);
+  }
+  return res;
+}
+
+// PR curves as CSV: threshold, then precision and recall per setting.
+inline void write_pr_curves_csv(const std::string& path, const WiderEvalResult& r) {
+  std::string out = "threshold";
+  for (const char* s : kWiderSettings) out += std::string(",") + s + "_precision," + s + "_recall";
+  out += "\n";
+  for (size_t t = 0; t < r.curves[0].thresholds.size(); ++t) {
+    out += python_float_repr(r.curves[0].thresholds[t]);
+    for (size_t s = 0; s < 3; ++s)
+      out += "," + python_float_repr(r.curves[s].precision[t]) + "," + python_float_repr(r.curves[s].recall[t]);
+    out += "\n";
+  }
+  io::atomic_write(path, [&](io::FileWriter& w) { w.write(out); });
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/widerface_eval.hpp
+// ---- begin rfcf/detection/widerface_plot.hpp
+// PR curves of a WIDER FACE evaluation as a PNG (precision over recall, one line per setting,
+// AP in the legend), rendered with io::plot_lines.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+inline io::Image plot_pr_curves(const WiderEvalResult& r, const std::string& title = "WIDER FACE val",
+                                int width = 640, int height = 480) {
+  std::vector<io::Series> series;
+  for (size_t s = 0; s < 3; ++s) {
+    char name[64];
+    std::snprintf(name, sizeof name, "%s AP %.4f", kWiderSettings[s], r.ap[s]);
+    // NaN precisions (thresholds with no proposals) are skipped by plot_lines.
+    series.push_back({name, r.curves[s].recall, r.curves[s].precision, std::nullopt});
+  }
+  io::PlotOptions o;
+  o.title = title;
+  o.x_label = "recall";
+  o.y_label = "precision";
+  o.x_min = 0;
+  o.x_max = 1;
+  o.y_min = 0;
+  o.y_max = 1;
+  o.width = width;
+  o.height = height;
+  o.legend = io::LegendPosition::BottomLeft;
+  return io::plot_lines(series, o);
+}
+
+inline void write_pr_curves_png(const std::string& path, const WiderEvalResult& r,
+                                const std::string& title = "WIDER FACE val") {
+  io::write_png(path, plot_pr_curves(r, title));
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/widerface_plot.hpp
 // ---- end rfcf/detection.hpp
 // ---- begin rfcf/recognition.hpp
 // recognition: see docs/ and the headers in rfcf/recognition/.
+// ---- begin rfcf/recognition/alignment.hpp
+// 5-point face alignment (recognition.md 9): least-squares similarity transform (Umeyama,
+// rotation + uniform scale + translation, never a reflection) from detected landmarks to the
+// ArcFace / SphereFace templates, and an OpenCV-compatible bilinear affine warp of uint8 images.
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+
+namespace rfcf::recognition {
+
+// Five (x, y) points in RetinaFace order: left eye, right eye, nose, left and right mouth corner.
+using Landmarks5 = std::array<std::array<double, 2>, 5>;
+
+// 2x3 affine matrix [[a, b, c], [d, e, f]] mapping (x, y) -> (a x + b y + c, d x + e y + f).
+struct Affine2x3 {
+  std::array<std::array<double, 3>, 2> m{{{1, 0, 0}, {0, 1, 0}}};
+
+  std::array<double, 2> apply(double x, double y) const {
+    return {m[0][0] * x + m[0][1] * y + m[0][2], m[1][0] * x + m[1][1] * y + m[1][2]};
+  }
+  // Inverse, computed like OpenCV's invertAffineTransform (used by warpAffine).
+  Affine2x3 inverse() const {
+    double D = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+    check<Error>(D != 0 && std::isfinite(D), "Affine2x3::inverse: singular matrix");
+    D = 1.0 / D;
+    Affine2x3 r;
+    r.m[0][0] = m[1][1] * D;
+    r.m[0][1] = -m[0][1] * D;
+    r.m[1][0] = -m[1][0] * D;
+    r.m[1][1] = m[0][0] * D;
+    r.m[0][2] = -r.m[0][0] * m[0][2] - r.m[0][1] * m[1][2];
+    r.m[1][2] = -r.m[1][0] * m[0][2] - r.m[1][1] * m[1][2];
+    return r;
+  }
+};
+
+// The 96 x 112 (width x height) SphereFace template.
+inline Landmarks5 sphereface_template() {
+  return {{{30.2946, 51.6963}, {65.5318, 51.5014}, {48.0252, 71.7366}, {33.5493, 92.3655}, {62.7299, 92.2041}}};
+}
+
+// The ArcFace template for a square output of `size` pixels: size = 112 k scales the 112 template
+// by k; size = 128 k scales by k and shifts x by 8 k (insightface's estimate_norm rule).
+inline Landmarks5 arcface_template(int size = 112) {
+  check<ConfigError>(size > 0 && (size % 112 == 0 || size % 128 == 0), "arcface_template: output size ", size,
+                     " is not a multiple of 112 or 128");
+  Landmarks5 t = sphereface_template();
+  const double ratio = size % 112 == 0 ? size / 112.0 : size / 128.0;
+  const double diff_x = size % 112 == 0 ? 0.0 : 8.0 * ratio;
+  for (auto& p : t) {
+    p[0] = (p[0] + 8.0) * ratio + diff_x;
+    p[1] = p[1] * ratio;
+  }
+  return t;
+}
+
+// Least-squares similarity mapping src[k] -> dst[k] (n >= 2 points). For 2-D points the Umeyama
+// solution R = U diag(1, det(U V^T)) V^T, c = tr(diag(d) S) / var(src) reduces to the closed form
+// c R = [[a, -b], [b, a]] with a = sum(s.d) / sum|s|^2, b = sum(s x d) / sum|s|^2 over the
+// demeaned points: both minimise the same error over proper similarities (reflections
+// excluded), so they agree to rounding (checked against an SVD implementation in the tests).
+inline Affine2x3 similarity_transform(const double* src, const double* dst, int n) {
+  check<ShapeError>(n >= 2, "similarity_transform: need at least 2 points, got ", n);
+  double msx = 0, msy = 0, mdx = 0, mdy = 0;
+  for (int k = 0; k < n; ++k) {
+    msx += src[2 * k];
+    msy += src[2 * k + 1];
+    mdx += dst[2 * k];
+    mdy += dst[2 * k + 1];
+  }
+  msx /= n;
+  msy /= n;
+  mdx /= n;
+  mdy /= n;
+  double ss = 0, dot = 0, cross = 0;
+  for (int k = 0; k < n; ++k) {
+    const double sx = src[2 * k] - msx, sy = src[2 * k + 1] - msy;
+    const double dx = dst[2 * k] - mdx, dy = dst[2 * k + 1] - mdy;
+    ss += sx * sx + sy * sy;
+    dot += sx * dx + sy * dy;
+    cross += sx * dy - sy * dx;
+  }
+  check<Error>(ss > 0 && std::isfinite(ss) && std::isfinite(dot) && std::isfinite(cross),
+               "similarity_transform: source points are all equal or not finite");
+  const double a = dot / ss, b = cross / ss;
+  Affine2x3 M;
+  M.m[0] = {a, -b, mdx - (a * msx - b * msy)};
+  M.m[1] = {b, a, mdy - (b * msx + a * msy)};
+  return M;
+}
+
+inline Affine2x3 similarity_transform(const Landmarks5& src, const Landmarks5& dst) {
+  return similarity_transform(&src[0][0], &dst[0][0], 5);
+}
+
+// Landmarks (10 numbers x0, y0, ..., x4, y4, e.g. detection::Detection::landmarks) to the
+// ArcFace template of a size x size crop.
+template <class F>
+inline Affine2x3 estimate_norm(const F* landmarks10, int size = 112) {
+  Landmarks5 src;
+  for (int k = 0; k < 5; ++k) src[k] = {static_cast<double>(landmarks10[2 * k]), static_cast<double>(landmarks10[2 * k + 1])};
+  return similarity_transform(src, arcface_template(size));
+}
+
+enum class WarpInterpolation {
+  opencv_fixed_point,  // cv::warpAffine INTER_LINEAR on 8-bit images: 1/32-pixel coordinates, 15-bit weights
+  float_bilinear,      // exact bilinear in double, rounded to nearest
+};
+
+// dst (out_h x out_w x channels, HWC uint8) = src warped by M (source -> destination), sampling
+// src at M^-1 (x, y) for each destination pixel centre (x, y), bilinear, constant black border.
+inline void warp_affine(const uint8_t* src, int src_h, int src_w, int channels, const Affine2x3& M, uint8_t* dst,
+                        int out_h, int out_w, WarpInterpolation mode = WarpInterpolation::opencv_fixed_point) {
+  check<ShapeError>(src_h > 0 && src_w > 0 && channels > 0 && out_h > 0 && out_w > 0, "warp_affine: bad sizes src ",
+                    src_h, "x", src_w, "x", channels, " out ", out_h, "x", out_w);
+  const Affine2x3 inv = M.inverse();
+  const auto& A = inv.m;
+  auto pixel = [&](int x, int y, int c) -> int {
+    return (x >= 0 && y >= 0 && x < src_w && y < src_h) ? src[(static_cast<int64_t>(y) * src_w + x) * channels + c] : 0;
+  };
+  if (mode == WarpInterpolation::float_bilinear) {
+    for (int y = 0; y < out_h; ++y)
+      for (int x = 0; x < out_w; ++x) {
+        const double sx = A[0][0] * x + A[0][1] * y + A[0][2], sy = A[1][0] * x + A[1][1] * y + A[1][2];
+        const double fx0 = std::floor(sx), fy0 = std::floor(sy);
+        uint8_t* o = dst + (static_cast<int64_t>(y) * out_w + x) * channels;
+        if (!(std::fabs(sx) < 1e9 && std::fabs(sy) < 1e9)) {
+          for (int c = 0; c < channels; ++c) o[c] = 0;
+          continue;
+        }
+        const int x0 = static_cast<int>(fx0), y0 = static_cast<int>(fy0);
+        const double ax = sx - fx0, ay = sy - fy0;
+        for (int c = 0; c < channels; ++c) {
+          const double v = (1 - ay) * ((1 - ax) * pixel(x0, y0, c) + ax * pixel(x0 + 1, y0, c)) +
+                           ay * ((1 - ax) * pixel(x0, y0 + 1, c) + ax * pixel(x0 + 1, y0 + 1, c));
+          o[c] = static_cast<uint8_t>(std::min(255.0, std::max(0.0, std::nearbyint(v))));
+        }
+      }
+    return;
+  }
+  // OpenCV: coordinates in 1/1024 (rounded half to even), reduced to 1/32; weights in 1/32768.
+  auto round_int = [](double v) -> int64_t {
+    if (!(std::fabs(v) < 2.0e9)) return v > 0 ? INT32_MAX : INT32_MIN;  // saturate like saturate_cast<int>
+    return static_cast<int64_t>(std::nearbyint(v));
+  };
+  constexpr int kAbScale = 1024, kRound = kAbScale / 32 / 2;
+  std::vector<int64_t> adelta(static_cast<size_t>(out_w)), bdelta(static_cast<size_t>(out_w));
+  for (int x = 0; x < out_w; ++x) {
+    adelta[x] = round_int(A[0][0] * x * kAbScale);
+    bdelta[x] = round_int(A[1][0] * x * kAbScale);
+  }
+  for (int y = 0; y < out_h; ++y) {
+    const int64_t X0 = round_int((A[0][1] * y + A[0][2]) * kAbScale) + kRound;
+    const int64_t Y0 = round_int((A[1][1] * y + A[1][2]) * kAbScale) + kRound;
+    for (int x = 0; x < out_w; ++x) {
+      uint8_t* o = dst + (static_cast<int64_t>(y) * out_w + x) * channels;
+      const int64_t X = (X0 + adelta[x]) >> 5, Y = (Y0 + bdelta[x]) >> 5;
+      const int64_t sx = X >> 5, sy = Y >> 5;
+      const int fx = static_cast<int>(X & 31), fy = static_cast<int>(Y & 31);
+      if (sx >= src_w || sx + 1 < 0 || sy >= src_h || sy + 1 < 0) {
+        for (int c = 0; c < channels; ++c) o[c] = 0;
+        continue;
+      }
+      const int w00 = (32 - fy) * (32 - fx) * 32, w01 = (32 - fy) * fx * 32;
+      const int w10 = fy * (32 - fx) * 32, w11 = fy * fx * 32;
+      const int ix = static_cast<int>(sx), iy = static_cast<int>(sy);
+      for (int c = 0; c < channels; ++c) {
+        const int v = pixel(ix, iy, c) * w00 + pixel(ix + 1, iy, c) * w01 + pixel(ix, iy + 1, c) * w10 +
+                      pixel(ix + 1, iy + 1, c) * w11;
+        o[c] = static_cast<uint8_t>(std::min(255, std::max(0, (v + (1 << 14)) >> 15)));
+      }
+    }
+  }
+}
+
+// Aligned size x size crop (HWC uint8, same channel order as src) for 10 landmark coordinates.
+template <class F>
+inline std::vector<uint8_t> align_face(const uint8_t* src, int src_h, int src_w, int channels, const F* landmarks10,
+                                       int size = 112,
+                                       WarpInterpolation mode = WarpInterpolation::opencv_fixed_point) {
+  std::vector<uint8_t> out(static_cast<size_t>(size) * size * channels);
+  warp_affine(src, src_h, src_w, channels, estimate_norm(landmarks10, size), out.data(), size, size, mode);
+  return out;
+}
+
+// 112 (high) x 96 (wide) crop on the SphereFace template (MobileFaceNet-CASIA style input).
+template <class F>
+inline std::vector<uint8_t> align_face_112x96(const uint8_t* src, int src_h, int src_w, int channels,
+                                              const F* landmarks10,
+                                              WarpInterpolation mode = WarpInterpolation::opencv_fixed_point) {
+  Landmarks5 pts;
+  for (int k = 0; k < 5; ++k) pts[k] = {static_cast<double>(landmarks10[2 * k]), static_cast<double>(landmarks10[2 * k + 1])};
+  std::vector<uint8_t> out(static_cast<size_t>(112) * 96 * channels);
+  warp_affine(src, src_h, src_w, channels, similarity_transform(pts, sphereface_template()), out.data(), 112, 96,
+              mode);
+  return out;
+}
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/alignment.hpp
 // ---- end rfcf/recognition.hpp
 // ---- begin rfcf/models.hpp
 // models: see docs/ and the headers in rfcf/models/.
