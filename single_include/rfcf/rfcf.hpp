@@ -780,6 +780,296 @@ struct BatchNormOp<cpu> {
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/cpu/batch_norm.hpp
+// ---- begin rfcf/ops/cpu/conv2d.hpp
+// Conv2dOp<cpu>: host convolution in three paths.
+//  - depthwise (groups == Cin == Cout): direct loops (cpu/depthwise_conv2d.hpp);
+//  - 1x1, stride 1, no padding: a GEMM straight on the input, no im2col;
+//  - everything else: im2col + GEMM on bands of output rows, so that the column buffer of a
+//    band stays in cache; bands run in parallel, each with a single-threaded GEMM.
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+// ---- begin rfcf/ops/conv2d.hpp
+// 2-D convolution (cross-correlation as in PyTorch) on NCHW tensors.
+// Device-independent declarations; cpu: ops/cpu/conv2d.hpp, cuda: ops/cuda/conv2d.cuh.
+#include <cstdint>
+#include <string>
+
+
+namespace rfcf::ops {
+
+struct Conv2dGeometry {
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+
+  int64_t out_h(int64_t in_h) const { return (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
+  int64_t out_w(int64_t in_w) const { return (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }
+  bool is_depthwise(int64_t in_channels) const { return groups == in_channels && groups > 1; }
+  bool is_pointwise() const {
+    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
+  }
+};
+
+// Op family, specialised per device:
+//   Tensor forward(const Conv2dGeometry&, const Tensor& x [N,Cin,H,W], const Tensor& w
+//                  [Cout,Cin/groups,kh,kw], const Tensor* bias [Cout] or nullptr) -> [N,Cout,Ho,Wo]
+//   Tensor backward_data(const Conv2dGeometry&, const Tensor& dy, const Tensor& w, const Shape& x_shape)
+//   void backward_weight(const Conv2dGeometry&, const Tensor& x, const Tensor& dy,
+//                        Tensor& dw, Tensor* db)   (ACCUMULATES into dw and db)
+template <class D>
+struct Conv2dOp;
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/conv2d.hpp
+// ---- begin rfcf/ops/conv2d_check.hpp
+// Shape validation shared by every Conv2dOp<D> (device-independent).
+#include <cstdint>
+
+
+namespace rfcf::ops {
+
+// Throws a ConfigError for an invalid geometry and a ShapeError unless x [N,Cin,H,W] and w [Cout,Cin/groups,kh,kw] fit the geometry and the
+// output is non-empty. `what` names the caller in the message.
+inline void check_conv2d(const Conv2dGeometry& g, const Shape& x, const Shape& w, const char* what) {
+  check<ConfigError>(g.kernel_h > 0 && g.kernel_w > 0 && g.stride_h > 0 && g.stride_w > 0 && g.pad_h >= 0 &&
+                        g.pad_w >= 0 && g.dilation_h > 0 && g.dilation_w > 0 && g.groups > 0,
+                    what, ": invalid geometry (kernel ", g.kernel_h, "x", g.kernel_w, ", stride ", g.stride_h, "x",
+                    g.stride_w, ", padding ", g.pad_h, "x", g.pad_w, ", dilation ", g.dilation_h, "x",
+                    g.dilation_w, ", groups ", g.groups, ")");
+  check<ShapeError>(x.rank() == 4, what, ": input must be [N,C,H,W], got ", x.str());
+  check<ShapeError>(w.rank() == 4, what, ": weight must be [Cout,Cin/groups,kh,kw], got ", w.str());
+  check<ShapeError>(x[1] % g.groups == 0 && w[0] % g.groups == 0 && w[1] * g.groups == x[1], what, ": input ",
+                    x.str(), " and weight ", w.str(), " do not agree with groups = ", g.groups);
+  check<ShapeError>(w[2] == g.kernel_h && w[3] == g.kernel_w, what, ": weight ", w.str(), " is not a ",
+                    g.kernel_h, "x", g.kernel_w, " kernel");
+  check<ShapeError>(x[2] + 2 * g.pad_h >= g.dilation_h * (g.kernel_h - 1) + 1 &&
+                        x[3] + 2 * g.pad_w >= g.dilation_w * (g.kernel_w - 1) + 1, what, ": input ", x.str(), " is smaller than the ",
+                    g.kernel_h, "x", g.kernel_w, " kernel (dilation ", g.dilation_h, "x", g.dilation_w,
+                    ", padding ", g.pad_h, "x", g.pad_w, ")");
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/conv2d_check.hpp
+// ---- begin rfcf/ops/cpu/depthwise_conv2d.hpp
+// Direct depthwise convolution (groups == Cin == Cout) on the host: each channel is an
+// independent 2-D correlation, parallel over N*C (forward, data) or C (weight). The inner
+// loops run along an output row, so stride-1 rows vectorise.
+#include <algorithm>
+#include <cstdint>
+
+// ---- begin rfcf/ops/cpu/im2col.hpp
+// im2col / col2im for a band of output rows of one image and one channel group.
+// Column matrix layout: row r = (c, i, j) (channel, kernel row, kernel column), column
+// q = (oh - oh_begin) * Wo + ow; entries outside the padded input are zero.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+
+namespace rfcf::ops::cpu_detail {
+
+// The output columns [lo, hi) whose input column ow*stride - pad + offset lies in [0, W).
+struct ValidRange {
+  int64_t lo, hi;
+};
+inline ValidRange valid_outputs(int64_t offset, int64_t stride, int64_t pad, int64_t W, int64_t Wo) {
+  // iw = ow * stride + (offset - pad) in [0, W)
+  const int64_t shift = offset - pad;
+  int64_t lo = shift >= 0 ? 0 : (-shift + stride - 1) / stride;
+  int64_t hi = W - shift <= 0 ? 0 : (W - shift + stride - 1) / stride;
+  lo = std::min(lo, Wo);
+  hi = std::clamp(hi, lo, Wo);
+  return {lo, hi};
+}
+
+// x: channels [C, H, W] of one group; col: [C*kh*kw, (oh_end-oh_begin)*Wo].
+template <class T>
+void im2col_rows(const Conv2dGeometry& g, const T* x, int64_t C, int64_t H, int64_t W, int64_t oh_begin,
+                 int64_t oh_end, int64_t Wo, T* col) {
+  const int64_t cols = (oh_end - oh_begin) * Wo;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < g.kernel_h; ++i)
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        T* out = col + ((c * g.kernel_h + i) * g.kernel_w + j) * cols;
+        const ValidRange r = valid_outputs(j * g.dilation_w, g.stride_w, g.pad_w, W, Wo);
+        const int64_t shift = j * g.dilation_w - g.pad_w;
+        for (int64_t oh = oh_begin; oh < oh_end; ++oh, out += Wo) {
+          const int64_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
+          if (ih < 0 || ih >= H) {
+            std::fill(out, out + Wo, T(0));
+            continue;
+          }
+          const T* row = x + (c * H + ih) * W;
+          std::fill(out, out + r.lo, T(0));
+          if (g.stride_w == 1) {
+            std::memcpy(out + r.lo, row + r.lo + shift, static_cast<size_t>(r.hi - r.lo) * sizeof(T));
+          } else {
+            for (int64_t ow = r.lo; ow < r.hi; ++ow) out[ow] = row[ow * g.stride_w + shift];
+          }
+          std::fill(out + r.hi, out + Wo, T(0));
+        }
+      }
+}
+
+// Adds the column matrix back into dx [C, H, W] (the adjoint of im2col_rows).
+template <class T>
+void col2im_rows_add(const Conv2dGeometry& g, const T* col, int64_t C, int64_t H, int64_t W, int64_t oh_begin,
+                     int64_t oh_end, int64_t Wo, T* dx) {
+  const int64_t cols = (oh_end - oh_begin) * Wo;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < g.kernel_h; ++i)
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        const T* in = col + ((c * g.kernel_h + i) * g.kernel_w + j) * cols;
+        const ValidRange r = valid_outputs(j * g.dilation_w, g.stride_w, g.pad_w, W, Wo);
+        const int64_t shift = j * g.dilation_w - g.pad_w;
+        for (int64_t oh = oh_begin; oh < oh_end; ++oh, in += Wo) {
+          const int64_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
+          if (ih < 0 || ih >= H) continue;
+          T* row = dx + (c * H + ih) * W;
+          if (g.stride_w == 1) {
+            for (int64_t ow = r.lo; ow < r.hi; ++ow) row[ow + shift] += in[ow];
+          } else {
+            for (int64_t ow = r.lo; ow < r.hi; ++ow) row[ow * g.stride_w + shift] += in[ow];
+          }
+        }
+      }
+}
+
+}  // namespace rfcf::ops::cpu_detail
+// ---- end rfcf/ops/cpu/im2col.hpp
+
+namespace rfcf::ops::cpu_detail {
+
+struct DepthwisePlane {
+  int64_t H, W, Ho, Wo;
+};
+
+// Calls f(output row index oh, input row ih, kernel row i) for the in-bounds kernel rows.
+template <class F>
+inline void for_each_kernel_row(const Conv2dGeometry& g, const DepthwisePlane& p, int64_t oh, F&& f) {
+  for (int64_t i = 0; i < g.kernel_h; ++i) {
+    const int64_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
+    if (ih >= 0 && ih < p.H) f(ih, i);
+  }
+}
+
+// y (one plane) = correlation of x (one plane) with the kh*kw kernel w, plus bias.
+template <class T>
+void depthwise_plane_forward(const Conv2dGeometry& g, const DepthwisePlane& p, const T* x, const T* w, T bias,
+                             T* y) {
+  for (int64_t oh = 0; oh < p.Ho; ++oh) {
+    T* yrow = y + oh * p.Wo;
+    std::fill(yrow, yrow + p.Wo, bias);
+    for_each_kernel_row(g, p, oh, [&](int64_t ih, int64_t i) {
+      const T* xrow = x + ih * p.W;
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        const T wv = w[i * g.kernel_w + j];
+        const int64_t shift = j * g.dilation_w - g.pad_w;
+        const ValidRange r = valid_outputs(j * g.dilation_w, g.stride_w, g.pad_w, p.W, p.Wo);
+        if (g.stride_w == 1) {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) yrow[ow] += wv * xrow[ow + shift];
+        } else {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) yrow[ow] += wv * xrow[ow * g.stride_w + shift];
+        }
+      }
+    });
+  }
+}
+
+// dx (one plane, overwritten) from dy (one plane).
+template <class T>
+void depthwise_plane_backward_data(const Conv2dGeometry& g, const DepthwisePlane& p, const T* dy, const T* w,
+                                   T* dx) {
+  std::fill(dx, dx + p.H * p.W, T(0));
+  for (int64_t oh = 0; oh < p.Ho; ++oh) {
+    const T* dyrow = dy + oh * p.Wo;
+    for_each_kernel_row(g, p, oh, [&](int64_t ih, int64_t i) {
+      T* dxrow = dx + ih * p.W;
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        const T wv = w[i * g.kernel_w + j];
+        const int64_t shift = j * g.dilation_w - g.pad_w;
+        const ValidRange r = valid_outputs(j * g.dilation_w, g.stride_w, g.pad_w, p.W, p.Wo);
+        if (g.stride_w == 1) {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) dxrow[ow + shift] += wv * dyrow[ow];
+        } else {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) dxrow[ow * g.stride_w + shift] += wv * dyrow[ow];
+        }
+      }
+    });
+  }
+}
+
+// dw (kh*kw taps of one channel) += correlation of dy with x.
+template <class T>
+void depthwise_plane_backward_weight(const Conv2dGeometry& g, const DepthwisePlane& p, const T* x, const T* dy,
+                                     T* dw) {
+  for (int64_t oh = 0; oh < p.Ho; ++oh) {
+    const T* dyrow = dy + oh * p.Wo;
+    for_each_kernel_row(g, p, oh, [&](int64_t ih, int64_t i) {
+      const T* xrow = x + ih * p.W;
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        const int64_t shift = j * g.dilation_w - g.pad_w;
+        const ValidRange r = valid_outputs(j * g.dilation_w, g.stride_w, g.pad_w, p.W, p.Wo);
+        T acc = 0;
+        if (g.stride_w == 1) {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) acc += dyrow[ow] * xrow[ow + shift];
+        } else {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) acc += dyrow[ow] * xrow[ow * g.stride_w + shift];
+        }
+        dw[i * g.kernel_w + j] += acc;
+      }
+    });
+  }
+}
+
+template <class T>
+void depthwise_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, int64_t N, int64_t C,
+                       const DepthwisePlane& p, T* y) {
+  const int64_t taps = g.kernel_h * g.kernel_w;
+  parallel_for(N * C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t nc = begin; nc < end; ++nc) {
+      const int64_t c = nc % C;
+      depthwise_plane_forward(g, p, x + nc * p.H * p.W, w + c * taps, bias ? bias[c] : T(0), y + nc * p.Ho * p.Wo);
+    }
+  });
+}
+
+template <class T>
+void depthwise_backward_data(const Conv2dGeometry& g, const T* dy, const T* w, int64_t N, int64_t C,
+                             const DepthwisePlane& p, T* dx) {
+  const int64_t taps = g.kernel_h * g.kernel_w;
+  parallel_for(N * C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t nc = begin; nc < end; ++nc)
+      depthwise_plane_backward_data(g, p, dy + nc * p.Ho * p.Wo, w + (nc % C) * taps, dx + nc * p.H * p.W);
+  });
+}
+
+// Parallel over channels so that each dw/db entry has one writer.
+template <class T>
+void depthwise_backward_weight(const Conv2dGeometry& g, const T* x, const T* dy, int64_t N, int64_t C,
+                               const DepthwisePlane& p, T* dw, T* db) {
+  const int64_t taps = g.kernel_h * g.kernel_w, in_plane = p.H * p.W, out_plane = p.Ho * p.Wo;
+  parallel_for(C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c)
+      for (int64_t n = 0; n < N; ++n) {
+        const T* dyp = dy + (n * C + c) * out_plane;
+        depthwise_plane_backward_weight(g, p, x + (n * C + c) * in_plane, dyp, dw + c * taps);
+        if (db) {
+          T s = 0;
+          for (int64_t q = 0; q < out_plane; ++q) s += dyp[q];
+          db[c] += s;
+        }
+      }
+  });
+}
+
+}  // namespace rfcf::ops::cpu_detail
+// ---- end rfcf/ops/cpu/depthwise_conv2d.hpp
 // ---- begin rfcf/ops/cpu/gemm.hpp
 // Row-major GEMM on the host through Eigen (multi-threaded with OpenMP).
 #include <Eigen/Core>
@@ -827,6 +1117,271 @@ struct Gemm<cpu> {
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/cpu/gemm.hpp
+
+namespace rfcf::ops {
+
+namespace cpu_detail {
+
+// Number of chunks parallel_chunks splits n items into (at most the OpenMP thread count).
+inline int64_t chunk_count(int64_t n) {
+#if defined(_OPENMP)
+  if (omp_in_parallel()) return 1;
+  return std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), n));
+#else
+  (void)n;
+  return 1;
+#endif
+}
+
+// Calls f(chunk, begin, end) on chunk_count(n) disjoint ranges of [0, n), in parallel; chunk
+// indexes per-chunk scratch. A single chunk runs on the calling thread (GEMMs inside may then
+// use all threads themselves).
+template <class F>
+void parallel_chunks(int64_t n, F&& f) {
+  if (n <= 0) return;
+  const int64_t chunks = chunk_count(n);
+#if defined(_OPENMP)
+  if (chunks > 1) {
+#pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) f(c, n * c / chunks, n * (c + 1) / chunks);
+    return;
+  }
+#endif
+  (void)chunks;
+  f(int64_t{0}, int64_t{0}, n);
+}
+
+// How the GEMM paths cut the work: items are (image, group, band of output rows).
+struct GemmConvPlan {
+  int64_t N, C, H, W, Cout, Ho, Wo;
+  int64_t groups, cin_g, cout_g, K;  // K = cin_g * kh * kw (GEMM depth / column rows)
+  int64_t rows;                      // output rows per band
+  int64_t bands;                     // bands per (image, group)
+  bool pointwise;
+
+  int64_t items() const { return N * groups * bands; }
+  int64_t band_cols() const { return rows * Wo; }
+  int64_t out_plane() const { return Ho * Wo; }
+  struct Item {
+    int64_t n, grp, oh_begin, oh_end;
+  };
+  Item item(int64_t index) const {
+    const int64_t band = index % bands, ng = index / bands;
+    return {ng / groups, ng % groups, band * rows, std::min(Ho, (band + 1) * rows)};
+  }
+};
+
+// Column-buffer budget per band: about 256 KiB of floats, i.e. half an L2 cache of the target.
+constexpr int64_t kBandElements = int64_t{1} << 16;
+
+inline GemmConvPlan make_plan(const Conv2dGeometry& g, const Shape& x, int64_t cout, int64_t min_rows = 1) {
+  GemmConvPlan p{};
+  p.N = x[0], p.C = x[1], p.H = x[2], p.W = x[3], p.Cout = cout;
+  p.Ho = g.out_h(p.H), p.Wo = g.out_w(p.W);
+  p.groups = g.groups, p.cin_g = p.C / g.groups, p.cout_g = cout / g.groups;
+  p.K = p.cin_g * g.kernel_h * g.kernel_w;
+  p.pointwise = g.is_pointwise();
+  const int64_t target_cols = std::max<int64_t>(64, kBandElements / std::max<int64_t>(p.K, 1));
+  p.rows = std::clamp<int64_t>((target_cols + p.Wo - 1) / p.Wo, 1, p.Ho);
+  // Enough bands to keep every thread busy.
+  const int64_t threads = chunk_count(1 << 20);
+  while (p.rows > 1 && p.N * p.groups * ((p.Ho + p.rows - 1) / p.rows) < 2 * threads) p.rows = (p.rows + 1) / 2;
+  p.rows = std::clamp<int64_t>(std::max(p.rows, min_rows), 1, p.Ho);
+  p.bands = (p.Ho + p.rows - 1) / p.rows;
+  return p;
+}
+
+template <class T>
+void add_channel_bias(T* y, int64_t channels, int64_t stride, int64_t count, const T* bias) {
+  for (int64_t c = 0; c < channels; ++c) {
+    T* row = y + c * stride;
+    const T b = bias[c];
+    for (int64_t q = 0; q < count; ++q) row[q] += b;
+  }
+}
+
+// db[c] += sum over images and pixels of dy[n, c].
+template <class T>
+void accumulate_bias_grad(const T* dy, int64_t N, int64_t C, int64_t plane, T* db) {
+  parallel_for(C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      T s = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        const T* p = dy + (n * C + c) * plane;
+        for (int64_t q = 0; q < plane; ++q) s += p[q];
+      }
+      db[c] += s;
+    }
+  });
+}
+
+inline bool use_depthwise(const Conv2dGeometry& g, const Shape& x, int64_t cout) {
+  return g.is_depthwise(x[1]) && cout == x[1];
+}
+
+}  // namespace cpu_detail
+
+template <>
+struct Conv2dOp<cpu> {
+  template <class T>
+  static Tensor<T, cpu> forward(const Conv2dGeometry& g, const Tensor<T, cpu>& x, const Tensor<T, cpu>& w,
+                                const std::type_identity_t<Tensor<T, cpu>>* bias) {
+    check_conv2d(g, x.shape(), w.shape(), "Conv2dOp<cpu>::forward");
+    const int64_t cout = w.dim(0);
+    check<ShapeError>(!bias || (bias->rank() == 1 && bias->dim(0) == cout), "Conv2dOp<cpu>::forward: bias ",
+                      bias ? bias->shape().str() : std::string(), " does not match ", cout, " output channels");
+    Tensor<T, cpu> y(Shape{x.n(), cout, g.out_h(x.h()), g.out_w(x.w())});
+    if (y.numel() == 0) return y;
+    const T* bp = bias ? bias->data() : nullptr;
+    if (cpu_detail::use_depthwise(g, x.shape(), cout)) {
+      cpu_detail::depthwise_forward(g, x.data(), w.data(), bp, x.n(), x.c(), plane(g, x.shape()), y.data());
+      return y;
+    }
+    const auto p = cpu_detail::make_plan(g, x.shape(), cout);
+    Tensor<T, cpu> col = column_scratch<T>(p);
+    const T *xp = x.data(), *wp = w.data();
+    T* yp = y.data();
+    cpu_detail::parallel_chunks(p.items(), [&](int64_t chunk, int64_t begin, int64_t end) {
+      T* cbuf = p.pointwise ? nullptr : col.data() + chunk * p.K * p.band_cols();
+      for (int64_t index = begin; index < end; ++index) {
+        const auto it = p.item(index);
+        const int64_t cols = (it.oh_end - it.oh_begin) * p.Wo;
+        const T* xg = xp + (it.n * p.C + it.grp * p.cin_g) * p.H * p.W;
+        T* yg = yp + (it.n * p.Cout + it.grp * p.cout_g) * p.out_plane() + it.oh_begin * p.Wo;
+        const T* B = xg + it.oh_begin * p.Wo;
+        int64_t ldb = p.out_plane();
+        if (!p.pointwise) {
+          cpu_detail::im2col_rows(g, xg, p.cin_g, p.H, p.W, it.oh_begin, it.oh_end, p.Wo, cbuf);
+          B = cbuf, ldb = cols;
+        }
+        Gemm<cpu>::run(false, false, p.cout_g, cols, p.K, T(1), wp + it.grp * p.cout_g * p.K, p.K, B, ldb, T(0),
+                       yg, p.out_plane());
+        if (bp) cpu_detail::add_channel_bias(yg, p.cout_g, p.out_plane(), cols, bp + it.grp * p.cout_g);
+      }
+    });
+    return y;
+  }
+
+  template <class T>
+  static Tensor<T, cpu> backward_data(const Conv2dGeometry& g, const Tensor<T, cpu>& dy, const Tensor<T, cpu>& w,
+                                      const Shape& x_shape) {
+    check_conv2d(g, x_shape, w.shape(), "Conv2dOp<cpu>::backward_data");
+    check_output_grad(g, dy.shape(), x_shape, w.dim(0), "Conv2dOp<cpu>::backward_data");
+    const int64_t cout = w.dim(0);
+    Tensor<T, cpu> dx(x_shape);
+    if (dx.numel() == 0) return dx;
+    if (cpu_detail::use_depthwise(g, x_shape, cout)) {
+      cpu_detail::depthwise_backward_data(g, dy.data(), w.data(), x_shape[0], x_shape[1], plane(g, x_shape),
+                                          dx.data());
+      return dx;
+    }
+    // Bands of the same parity never touch the same input rows (min_rows), so col2im of one
+    // parity runs in parallel without races.
+    const int64_t reach = (g.kernel_h - 1) * g.dilation_h;
+    const auto p = cpu_detail::make_plan(g, x_shape, cout, reach / g.stride_h + 1);
+    const T *dyp = dy.data(), *wp = w.data();
+    T* dxp = dx.data();
+    if (p.pointwise) {
+      cpu_detail::parallel_chunks(p.items(), [&](int64_t, int64_t begin, int64_t end) {
+        for (int64_t index = begin; index < end; ++index) {
+          const auto it = p.item(index);
+          const int64_t off = it.oh_begin * p.Wo, cols = (it.oh_end - it.oh_begin) * p.Wo;
+          Gemm<cpu>::run(true, false, p.K, cols, p.cout_g, T(1), wp + it.grp * p.cout_g * p.K, p.K,
+                         dyp + (it.n * p.Cout + it.grp * p.cout_g) * p.out_plane() + off, p.out_plane(), T(0),
+                         dxp + (it.n * p.C + it.grp * p.cin_g) * p.H * p.W + off, p.H * p.W);
+        }
+      });
+      return dx;
+    }
+    fill(dx, T(0));
+    Tensor<T, cpu> col = column_scratch<T>(p);
+    for (int64_t parity = 0; parity < 2; ++parity) {
+      const int64_t per_ng = (p.bands - parity + 1) / 2;  // bands of this parity per (image, group)
+      cpu_detail::parallel_chunks(p.N * p.groups * per_ng, [&](int64_t chunk, int64_t begin, int64_t end) {
+        T* cbuf = col.data() + chunk * p.K * p.band_cols();
+        for (int64_t k = begin; k < end; ++k) {
+          const auto it = p.item((k / per_ng) * p.bands + 2 * (k % per_ng) + parity);
+          const int64_t cols = (it.oh_end - it.oh_begin) * p.Wo;
+          Gemm<cpu>::run(true, false, p.K, cols, p.cout_g, T(1), wp + it.grp * p.cout_g * p.K, p.K,
+                         dyp + (it.n * p.Cout + it.grp * p.cout_g) * p.out_plane() + it.oh_begin * p.Wo,
+                         p.out_plane(), T(0), cbuf, cols);
+          cpu_detail::col2im_rows_add(g, cbuf, p.cin_g, p.H, p.W, it.oh_begin, it.oh_end, p.Wo,
+                                      dxp + (it.n * p.C + it.grp * p.cin_g) * p.H * p.W);
+        }
+      });
+    }
+    return dx;
+  }
+
+  // dw += dL/dw, db += dL/db (when db is given).
+  template <class T>
+  static void backward_weight(const Conv2dGeometry& g, const Tensor<T, cpu>& x, const Tensor<T, cpu>& dy,
+                              Tensor<T, cpu>& dw, std::type_identity_t<Tensor<T, cpu>>* db) {
+    check_conv2d(g, x.shape(), dw.shape(), "Conv2dOp<cpu>::backward_weight");
+    const int64_t cout = dw.dim(0);
+    check_output_grad(g, dy.shape(), x.shape(), cout, "Conv2dOp<cpu>::backward_weight");
+    check<ShapeError>(!db || (db->rank() == 1 && db->dim(0) == cout), "Conv2dOp<cpu>::backward_weight: bias grad ",
+                      db ? db->shape().str() : std::string(), " does not match ", cout, " output channels");
+    if (dy.numel() == 0) return;
+    T* dbp = db ? db->data() : nullptr;
+    if (cpu_detail::use_depthwise(g, x.shape(), cout)) {
+      cpu_detail::depthwise_backward_weight(g, x.data(), dy.data(), x.n(), x.c(), plane(g, x.shape()), dw.data(),
+                                            dbp);
+      return;
+    }
+    const auto p = cpu_detail::make_plan(g, x.shape(), cout);
+    const int64_t chunks = cpu_detail::chunk_count(p.items());
+    Tensor<T, cpu> col = column_scratch<T>(p);
+    // Chunk 0 accumulates straight into dw; the others into zeroed private copies summed below.
+    Tensor<T, cpu> partial = zeros<T, cpu>(Shape{(chunks - 1) * dw.numel()});
+    const T *xp = x.data(), *dyp = dy.data();
+    cpu_detail::parallel_chunks(p.items(), [&](int64_t chunk, int64_t begin, int64_t end) {
+      T* acc = chunk == 0 ? dw.data() : partial.data() + (chunk - 1) * dw.numel();
+      T* cbuf = p.pointwise ? nullptr : col.data() + chunk * p.K * p.band_cols();
+      for (int64_t index = begin; index < end; ++index) {
+        const auto it = p.item(index);
+        const int64_t cols = (it.oh_end - it.oh_begin) * p.Wo;
+        const T* xg = xp + (it.n * p.C + it.grp * p.cin_g) * p.H * p.W;
+        const T* B = xg + it.oh_begin * p.Wo;
+        int64_t ldb = p.out_plane();
+        if (!p.pointwise) {
+          cpu_detail::im2col_rows(g, xg, p.cin_g, p.H, p.W, it.oh_begin, it.oh_end, p.Wo, cbuf);
+          B = cbuf, ldb = cols;
+        }
+        Gemm<cpu>::run(false, true, p.cout_g, p.K, cols, T(1),
+                       dyp + (it.n * p.Cout + it.grp * p.cout_g) * p.out_plane() + it.oh_begin * p.Wo,
+                       p.out_plane(), B, ldb, T(1), acc + it.grp * p.cout_g * p.K, p.K);
+      }
+    });
+    T* dwp = dw.data();
+    const T* part = partial.data();
+    parallel_for(dw.numel(), 1 << 12, [&](int64_t begin, int64_t end) {
+      for (int64_t c = 0; c + 1 < chunks; ++c)
+        for (int64_t i = begin; i < end; ++i) dwp[i] += part[c * dw.numel() + i];
+    });
+    if (dbp) cpu_detail::accumulate_bias_grad(dyp, p.N, p.Cout, p.out_plane(), dbp);
+  }
+
+ private:
+  static cpu_detail::DepthwisePlane plane(const Conv2dGeometry& g, const Shape& x) {
+    return {x[2], x[3], g.out_h(x[2]), g.out_w(x[3])};
+  }
+  // One band-sized column buffer per parallel chunk (empty for the pointwise path).
+  template <class T>
+  static Tensor<T, cpu> column_scratch(const cpu_detail::GemmConvPlan& p) {
+    if (p.pointwise) return Tensor<T, cpu>(Shape{0});
+    return Tensor<T, cpu>(Shape{cpu_detail::chunk_count(p.items()) * p.K * p.band_cols()});
+  }
+  static void check_output_grad(const Conv2dGeometry& g, const Shape& dy, const Shape& x, int64_t cout,
+                                const char* what) {
+    const Shape expected{x[0], cout, g.out_h(x[2]), g.out_w(x[3])};
+    check<ShapeError>(dy == expected, what, ": output gradient ", dy.str(), " should be ", expected.str(),
+                      " for input ", x.str());
+  }
+};
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/cpu/conv2d.hpp
 // ---- begin rfcf/ops/cpu/reduce.hpp
 // Host reductions: OpenMP over chunks (scalars) or channels, double accumulators.
 #include <algorithm>
@@ -1196,41 +1751,6 @@ Tensor<T, D> slice_channels(const Tensor<T, D>& x, int64_t offset, int64_t count
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/concat.hpp
-// ---- begin rfcf/ops/conv2d.hpp
-// 2-D convolution (cross-correlation as in PyTorch) on NCHW tensors.
-// Device-independent declarations; cpu: ops/cpu/conv2d.hpp, cuda: ops/cuda/conv2d.cuh.
-#include <cstdint>
-#include <string>
-
-
-namespace rfcf::ops {
-
-struct Conv2dGeometry {
-  int64_t kernel_h = 1, kernel_w = 1;
-  int64_t stride_h = 1, stride_w = 1;
-  int64_t pad_h = 0, pad_w = 0;
-  int64_t dilation_h = 1, dilation_w = 1;
-  int64_t groups = 1;
-
-  int64_t out_h(int64_t in_h) const { return (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
-  int64_t out_w(int64_t in_w) const { return (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }
-  bool is_depthwise(int64_t in_channels) const { return groups == in_channels && groups > 1; }
-  bool is_pointwise() const {
-    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
-  }
-};
-
-// Op family, specialised per device:
-//   Tensor forward(const Conv2dGeometry&, const Tensor& x [N,Cin,H,W], const Tensor& w
-//                  [Cout,Cin/groups,kh,kw], const Tensor* bias [Cout] or nullptr) -> [N,Cout,Ho,Wo]
-//   Tensor backward_data(const Conv2dGeometry&, const Tensor& dy, const Tensor& w, const Shape& x_shape)
-//   void backward_weight(const Conv2dGeometry&, const Tensor& x, const Tensor& dy,
-//                        Tensor& dw, Tensor* db)   (ACCUMULATES into dw and db)
-template <class D>
-struct Conv2dOp;
-
-}  // namespace rfcf::ops
-// ---- end rfcf/ops/conv2d.hpp
 // ---- begin rfcf/ops/elementwise.hpp
 // Device-generic element-wise ops: one functor, run by Executor<D> on any device.
 #include <string>
@@ -1535,6 +2055,319 @@ FoldedConv<T, D> fold_batch_norm(const Tensor<T, D>& weight, const Tensor<T, D>&
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/fold_batch_norm.hpp
+// ---- begin rfcf/ops/pooling.hpp
+// Device-generic 2-D pooling on NCHW tensors (PyTorch semantics, ceil_mode = false):
+// max pooling (padding acts as -inf), average pooling (count_include_pad = true) and global
+// average pooling. The math lives in functors/pooling.hpp and runs through Executor<D>.
+#include <cstdint>
+#include <string>
+
+// ---- begin rfcf/ops/functors/pooling.hpp
+// Pooling math shared by the host executor and CUDA kernels. Backward passes are gathers
+// (each input element sums the outputs whose window covers it), so they need no atomics.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// Square-window pooling geometry on planes of H x W (PyTorch, ceil_mode = false).
+struct PoolGeometry {
+  int64_t H, W, Ho, Wo, kernel, stride, pad;
+
+  // The outputs [lo, hi) along one axis whose windows contain input index i.
+  RFCF_HD void covering(int64_t i, int64_t out, int64_t& lo, int64_t& hi) const {
+    const int64_t p = i + pad;  // window o covers p iff o*stride <= p < o*stride + kernel
+    lo = p < kernel ? 0 : (p - kernel) / stride + 1;
+    hi = p / stride + 1;
+    if (hi > out) hi = out;
+  }
+};
+
+// y = max over the window (padding counts as -inf), argmax = plane index of the winner.
+// NaN wins like in PyTorch (the last NaN); ties keep the first element in row-major window order.
+template <class T>
+struct MaxPoolForward {
+  const T* x;
+  T* y;
+  int32_t* argmax;
+  PoolGeometry g;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ow = i % g.Wo, oh = (i / g.Wo) % g.Ho, plane = i / (g.Wo * g.Ho);
+    const T* xp = x + plane * g.H * g.W;
+    const int64_t h0 = oh * g.stride - g.pad, w0 = ow * g.stride - g.pad;
+    int64_t best_index = -1;
+    T best = T(0);
+    for (int64_t ih = h0 < 0 ? 0 : h0; ih < h0 + g.kernel && ih < g.H; ++ih)
+      for (int64_t iw = w0 < 0 ? 0 : w0; iw < w0 + g.kernel && iw < g.W; ++iw) {
+        const T v = xp[ih * g.W + iw];
+        if (best_index < 0 || v > best || v != v) {
+          best = v;
+          best_index = ih * g.W + iw;
+        }
+      }
+    y[i] = best;
+    argmax[i] = static_cast<int32_t>(best_index);
+  }
+};
+
+template <class T>
+struct MaxPoolBackward {  // dx[i] = sum of dy over the windows whose argmax is i
+  const T* dy;
+  const int32_t* argmax;
+  T* dx;
+  PoolGeometry g;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t iw = i % g.W, ih = (i / g.W) % g.H, plane = i / (g.W * g.H);
+    const int64_t self = ih * g.W + iw, base = plane * g.Ho * g.Wo;
+    int64_t h_lo, h_hi, w_lo, w_hi;
+    g.covering(ih, g.Ho, h_lo, h_hi);
+    g.covering(iw, g.Wo, w_lo, w_hi);
+    T s = T(0);
+    for (int64_t oh = h_lo; oh < h_hi; ++oh)
+      for (int64_t ow = w_lo; ow < w_hi; ++ow)
+        if (argmax[base + oh * g.Wo + ow] == self) s += dy[base + oh * g.Wo + ow];
+    dx[i] = s;
+  }
+};
+
+// Average with zero padding counted in the divisor (count_include_pad = true): kernel^2.
+template <class T>
+struct AvgPoolForward {
+  const T* x;
+  T* y;
+  PoolGeometry g;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ow = i % g.Wo, oh = (i / g.Wo) % g.Ho, plane = i / (g.Wo * g.Ho);
+    const T* xp = x + plane * g.H * g.W;
+    const int64_t h0 = oh * g.stride - g.pad, w0 = ow * g.stride - g.pad;
+    T s = T(0);
+    for (int64_t ih = h0 < 0 ? 0 : h0; ih < h0 + g.kernel && ih < g.H; ++ih)
+      for (int64_t iw = w0 < 0 ? 0 : w0; iw < w0 + g.kernel && iw < g.W; ++iw) s += xp[ih * g.W + iw];
+    y[i] = s / static_cast<T>(g.kernel * g.kernel);
+  }
+};
+
+template <class T>
+struct AvgPoolBackward {
+  const T* dy;
+  T* dx;
+  PoolGeometry g;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t iw = i % g.W, ih = (i / g.W) % g.H, plane = i / (g.W * g.H);
+    const int64_t base = plane * g.Ho * g.Wo;
+    int64_t h_lo, h_hi, w_lo, w_hi;
+    g.covering(ih, g.Ho, h_lo, h_hi);
+    g.covering(iw, g.Wo, w_lo, w_hi);
+    T s = T(0);
+    for (int64_t oh = h_lo; oh < h_hi; ++oh)
+      for (int64_t ow = w_lo; ow < w_hi; ++ow) s += dy[base + oh * g.Wo + ow];
+    dx[i] = s / static_cast<T>(g.kernel * g.kernel);
+  }
+};
+
+template <class T>
+struct PlaneMean {  // y[p] = mean of plane p (global average pooling)
+  const T* x;
+  T* y;
+  int64_t plane;
+  RFCF_HD void operator()(int64_t p) const {
+    const T* xp = x + p * plane;
+    T s = T(0);
+    for (int64_t q = 0; q < plane; ++q) s += xp[q];
+    y[p] = s / static_cast<T>(plane);
+  }
+};
+
+template <class T>
+struct PlaneMeanBackward {  // dx[i] = dy[plane of i] / plane size
+  const T* dy;
+  T* dx;
+  int64_t plane;
+  RFCF_HD void operator()(int64_t i) const { dx[i] = dy[i / plane] / static_cast<T>(plane); }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/pooling.hpp
+
+namespace rfcf::ops {
+
+struct Pool2dOptions {
+  int64_t kernel = 2;
+  int64_t stride = 0;  // 0: same as kernel (PyTorch's default)
+  int64_t pad = 0;
+  int64_t effective_stride() const { return stride > 0 ? stride : kernel; }
+};
+
+// Validates the options against x [N,C,H,W] and returns the plane geometry.
+inline functors::PoolGeometry pool_geometry(const Pool2dOptions& o, const Shape& x, const char* what) {
+  check<ShapeError>(x.rank() == 4, what, ": input must be [N,C,H,W], got ", x.str());
+  const int64_t s = o.effective_stride();
+  check<ConfigError>(o.kernel > 0 && s > 0 && o.pad >= 0 && 2 * o.pad <= o.kernel, what, ": kernel ", o.kernel,
+                    ", stride ", s, ", padding ", o.pad, " is invalid (padding must be at most half the kernel)");
+  check<ShapeError>(x[2] + 2 * o.pad >= o.kernel && x[3] + 2 * o.pad >= o.kernel, what, ": input ", x.str(),
+                    " is smaller than the ", o.kernel, "x", o.kernel, " window (padding ", o.pad, ")");
+  const int64_t Ho = (x[2] + 2 * o.pad - o.kernel) / s + 1, Wo = (x[3] + 2 * o.pad - o.kernel) / s + 1;
+  return {x[2], x[3], Ho, Wo, o.kernel, s, o.pad};
+}
+
+template <class T, class D>
+struct MaxPoolResult {
+  Tensor<T, D> y;
+  Tensor<int32_t, D> argmax;  // plane index of each output's winner, for the backward
+};
+
+template <class T, class D>
+MaxPoolResult<T, D> max_pool2d(const Tensor<T, D>& x, const Pool2dOptions& o) {
+  const auto g = pool_geometry(o, x.shape(), "max_pool2d");
+  check<ShapeError>(g.H * g.W <= INT32_MAX, "max_pool2d: plane of ", x.shape().str(), " too large");
+  MaxPoolResult<T, D> r{Tensor<T, D>(Shape{x.n(), x.c(), g.Ho, g.Wo}), Tensor<int32_t, D>(Shape{x.n(), x.c(), g.Ho, g.Wo})};
+  Executor<D>::for_each(r.y.numel(), functors::MaxPoolForward<T>{x.data(), r.y.data(), r.argmax.data(), g});
+  return r;
+}
+
+template <class T, class D>
+Tensor<T, D> max_pool2d_backward(const Tensor<T, D>& dy, const Tensor<int32_t, D>& argmax, const Shape& x_shape,
+                                 const Pool2dOptions& o) {
+  const auto g = pool_geometry(o, x_shape, "max_pool2d_backward");
+  const Shape ys{x_shape[0], x_shape[1], g.Ho, g.Wo};
+  check<ShapeError>(dy.shape() == ys && argmax.shape() == ys, "max_pool2d_backward: output gradient ",
+                    dy.shape().str(), " / argmax ", argmax.shape().str(), " should be ", ys.str());
+  Tensor<T, D> dx(x_shape);
+  Executor<D>::for_each(dx.numel(), functors::MaxPoolBackward<T>{dy.data(), argmax.data(), dx.data(), g});
+  return dx;
+}
+
+template <class T, class D>
+Tensor<T, D> avg_pool2d(const Tensor<T, D>& x, const Pool2dOptions& o) {
+  const auto g = pool_geometry(o, x.shape(), "avg_pool2d");
+  Tensor<T, D> y(Shape{x.n(), x.c(), g.Ho, g.Wo});
+  Executor<D>::for_each(y.numel(), functors::AvgPoolForward<T>{x.data(), y.data(), g});
+  return y;
+}
+
+template <class T, class D>
+Tensor<T, D> avg_pool2d_backward(const Tensor<T, D>& dy, const Shape& x_shape, const Pool2dOptions& o) {
+  const auto g = pool_geometry(o, x_shape, "avg_pool2d_backward");
+  const Shape ys{x_shape[0], x_shape[1], g.Ho, g.Wo};
+  check<ShapeError>(dy.shape() == ys, "avg_pool2d_backward: output gradient ", dy.shape().str(), " should be ",
+                    ys.str());
+  Tensor<T, D> dx(x_shape);
+  Executor<D>::for_each(dx.numel(), functors::AvgPoolBackward<T>{dy.data(), dx.data(), g});
+  return dx;
+}
+
+// [N,C,H,W] -> [N,C,1,1] (PyTorch AdaptiveAvgPool2d(1)).
+template <class T, class D>
+Tensor<T, D> global_avg_pool2d(const Tensor<T, D>& x) {
+  check<ShapeError>(x.rank() == 4 && x.h() * x.w() > 0, "global_avg_pool2d: input must be a non-empty [N,C,H,W], got ",
+                    x.shape().str());
+  Tensor<T, D> y(Shape{x.n(), x.c(), 1, 1});
+  Executor<D>::for_each(y.numel(), functors::PlaneMean<T>{x.data(), y.data(), x.h() * x.w()});
+  return y;
+}
+
+template <class T, class D>
+Tensor<T, D> global_avg_pool2d_backward(const Tensor<T, D>& dy, const Shape& x_shape) {
+  check<ShapeError>(x_shape.rank() == 4 && dy.shape() == Shape{x_shape[0], x_shape[1], 1, 1},
+                    "global_avg_pool2d_backward: output gradient ", dy.shape().str(), " does not match input ",
+                    x_shape.str());
+  Tensor<T, D> dx(x_shape);
+  Executor<D>::for_each(dx.numel(), functors::PlaneMeanBackward<T>{dy.data(), dx.data(), x_shape[2] * x_shape[3]});
+  return dx;
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/pooling.hpp
+// ---- begin rfcf/ops/upsample.hpp
+// Nearest-neighbour resizing of NCHW tensors to an explicit size with PyTorch's legacy
+// 'nearest' rule (F.interpolate(x, size=(out_h, out_w), mode='nearest')), device-generic.
+#include <cstdint>
+
+// ---- begin rfcf/ops/functors/upsample.hpp
+// PyTorch's legacy 'nearest' interpolation to an explicit size (not 'nearest-exact'):
+// along each axis src = min(floor(dst * (float)in / out), in - 1), the scale in float32.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+RFCF_HD inline int64_t nearest_source(int64_t dst, int64_t in, int64_t out) {
+  if (out == in) return dst;
+  if (out == 2 * in) return dst >> 1;
+  const float scale = static_cast<float>(in) / static_cast<float>(out);
+  const int64_t src = static_cast<int64_t>(static_cast<float>(dst) * scale);  // >= 0, so truncation is floor
+  return src < in - 1 ? src : in - 1;
+}
+
+// The destinations [lo, hi) whose source is `src` (the mapping is monotone; a small window around
+// the exact preimage is searched with the same float arithmetic as the forward).
+RFCF_HD inline void nearest_preimage(int64_t src, int64_t in, int64_t out, int64_t& lo, int64_t& hi) {
+  int64_t d = src * out / in - 2;
+  if (d < 0) d = 0;
+  while (d < out && nearest_source(d, in, out) < src) ++d;
+  lo = d;
+  while (d < out && nearest_source(d, in, out) == src) ++d;
+  hi = d;
+}
+
+template <class T>
+struct UpsampleNearestForward {
+  const T* x;
+  T* y;
+  int64_t H, W, Ho, Wo;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ow = i % Wo, oh = (i / Wo) % Ho, plane = i / (Wo * Ho);
+    y[i] = x[(plane * H + nearest_source(oh, H, Ho)) * W + nearest_source(ow, W, Wo)];
+  }
+};
+
+template <class T>
+struct UpsampleNearestBackward {  // dx[i] = sum of dy over the outputs copied from input i
+  const T* dy;
+  T* dx;
+  int64_t H, W, Ho, Wo;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t iw = i % W, ih = (i / W) % H, plane = i / (W * H);
+    int64_t h_lo, h_hi, w_lo, w_hi;
+    nearest_preimage(ih, H, Ho, h_lo, h_hi);
+    nearest_preimage(iw, W, Wo, w_lo, w_hi);
+    T s = T(0);
+    for (int64_t oh = h_lo; oh < h_hi; ++oh)
+      for (int64_t ow = w_lo; ow < w_hi; ++ow) s += dy[(plane * Ho + oh) * Wo + ow];
+    dx[i] = s;
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/upsample.hpp
+
+namespace rfcf::ops {
+
+template <class T, class D>
+Tensor<T, D> upsample_nearest(const Tensor<T, D>& x, int64_t out_h, int64_t out_w) {
+  check<ShapeError>(x.rank() == 4 && x.h() > 0 && x.w() > 0, "upsample_nearest: input must be a non-empty [N,C,H,W], got ",
+                    x.shape().str());
+  check<ShapeError>(out_h > 0 && out_w > 0, "upsample_nearest: output size ", out_h, "x", out_w, " must be positive");
+  Tensor<T, D> y(Shape{x.n(), x.c(), out_h, out_w});
+  Executor<D>::for_each(y.numel(), functors::UpsampleNearestForward<T>{x.data(), y.data(), x.h(), x.w(), out_h, out_w});
+  return y;
+}
+
+// Gradient of upsample_nearest: each input element sums the outputs copied from it.
+template <class T, class D>
+Tensor<T, D> upsample_nearest_backward(const Tensor<T, D>& dy, const Shape& x_shape) {
+  check<ShapeError>(x_shape.rank() == 4 && dy.rank() == 4 && dy.n() == x_shape[0] && dy.c() == x_shape[1] &&
+                        x_shape[2] > 0 && x_shape[3] > 0,
+                    "upsample_nearest_backward: output gradient ", dy.shape().str(), " does not match input ",
+                    x_shape.str());
+  Tensor<T, D> dx(x_shape);
+  Executor<D>::for_each(dx.numel(), functors::UpsampleNearestBackward<T>{dy.data(), dx.data(), x_shape[2], x_shape[3],
+                                                                         dy.h(), dy.w()});
+  return dx;
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/upsample.hpp
 // ---- end rfcf/ops.hpp
 // ---- begin rfcf/nn.hpp
 // Layers and composition templates.
@@ -2204,6 +3037,124 @@ class Repeat {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/composite.hpp
+// ---- begin rfcf/nn/conv2d.hpp
+// nn::Conv2d: 2-D convolution layer (torch.nn.Conv2d) on any device with a Conv2dOp<D>
+// (include <rfcf/cpu.hpp> or <rfcf/cuda.cuh> for the implementation).
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+
+namespace rfcf::nn {
+
+struct Conv2dOptions {
+  int64_t kernel_h = 1, kernel_w = 1, stride = 1, padding = 0, dilation = 1, groups = 1;
+  bool bias = false;
+
+  // A square kernel: Conv2dOptions::k(3).padded(1).
+  static Conv2dOptions k(int64_t kernel) {
+    Conv2dOptions o;
+    o.kernel_h = o.kernel_w = kernel;
+    return o;
+  }
+  Conv2dOptions strided(int64_t s) const { return with([&](Conv2dOptions& o) { o.stride = s; }); }
+  Conv2dOptions padded(int64_t p) const { return with([&](Conv2dOptions& o) { o.padding = p; }); }
+  Conv2dOptions dilated(int64_t d) const { return with([&](Conv2dOptions& o) { o.dilation = d; }); }
+  Conv2dOptions grouped(int64_t g) const { return with([&](Conv2dOptions& o) { o.groups = g; }); }
+  Conv2dOptions with_bias(bool on = true) const { return with([&](Conv2dOptions& o) { o.bias = on; }); }
+
+  ops::Conv2dGeometry geometry() const {
+    ops::Conv2dGeometry g;
+    g.kernel_h = kernel_h, g.kernel_w = kernel_w, g.stride_h = g.stride_w = stride;
+    g.pad_h = g.pad_w = padding, g.dilation_h = g.dilation_w = dilation, g.groups = groups;
+    return g;
+  }
+
+ private:
+  template <class F>
+  Conv2dOptions with(F&& f) const {
+    Conv2dOptions o = *this;
+    f(o);
+    return o;
+  }
+};
+
+template <class T, class D>
+class Conv2d : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  // PyTorch's default initialisation: kaiming_uniform(a = sqrt(5)) on the weight, bias
+  // U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+  Conv2d(int64_t in_channels, int64_t out_channels, Conv2dOptions o = {}, Generator& gen = default_generator())
+      : options_(o), geometry_(o.geometry()) {
+    check<ConfigError>(in_channels > 0 && out_channels > 0 && o.groups > 0 && in_channels % o.groups == 0 &&
+                           out_channels % o.groups == 0,
+                       "Conv2d(", in_channels, ", ", out_channels, "): channels must be positive multiples of groups = ",
+                       o.groups);
+    check<ConfigError>(o.kernel_h > 0 && o.kernel_w > 0 && o.stride > 0 && o.padding >= 0 && o.dilation > 0,
+                       "Conv2d(", in_channels, ", ", out_channels, "): invalid kernel ", o.kernel_h, "x", o.kernel_w,
+                       ", stride ", o.stride, ", padding ", o.padding, ", dilation ", o.dilation);
+    weight_ = Parameter<T, D>(Shape{out_channels, in_channels / o.groups, o.kernel_h, o.kernel_w});
+    init::kaiming_uniform(weight_.value, gen, std::sqrt(5.0));
+    if (o.bias) {
+      bias_ = Parameter<T, D>(Shape{out_channels});
+      init::bias_uniform(bias_.value, gen, init::fan_in(weight_.shape()));
+    }
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    check<ShapeError>(x.rank() == 4 && x.c() == in_channels(), "Conv2d(", in_channels(), ", ", out_channels(),
+                      "): expected input [N,", in_channels(), ",H,W], got ", x.shape().str());
+    tensor_type y = ops::Conv2dOp<D>::forward(geometry_, x, weight_.value, has_bias() ? &bias_.value : nullptr);
+    if (grad_enabled()) x_ = x;
+    return y;
+  }
+
+  // Accumulates weight/bias gradients; returns dL/dx, or an empty tensor after set_input_grad(false).
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_.defined(), "Conv2d::backward called without a forward in grad mode");
+    const bool params_frozen = weight_.frozen && (!has_bias() || bias_.frozen);
+    if (!params_frozen)
+      ops::Conv2dOp<D>::backward_weight(geometry_, x_, dy, weight_.grad, has_bias() ? &bias_.grad : nullptr);
+    tensor_type dx;
+    if (input_grad_) dx = ops::Conv2dOp<D>::backward_data(geometry_, dy, weight_.value, x_.shape());
+    return dx;
+  }
+
+  // A first layer does not need dL/dx; turning it off skips that computation.
+  void set_input_grad(bool on) { input_grad_ = on; }
+  bool input_grad() const { return input_grad_; }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    v.parameter(join_name(prefix, "weight"), weight_);
+    if (has_bias()) v.parameter(join_name(prefix, "bias"), bias_);
+  }
+
+  Parameter<T, D>& weight() { return weight_; }
+  Parameter<T, D>& bias() {
+    check<Error>(has_bias(), "Conv2d has no bias (construct it with Conv2dOptions::with_bias())");
+    return bias_;
+  }
+  bool has_bias() const { return options_.bias; }
+  const Conv2dOptions& options() const { return options_; }
+  const ops::Conv2dGeometry& geometry() const { return geometry_; }
+  int64_t in_channels() const { return weight_.shape()[1] * options_.groups; }
+  int64_t out_channels() const { return weight_.shape()[0]; }
+
+ private:
+  Conv2dOptions options_;
+  ops::Conv2dGeometry geometry_;
+  Parameter<T, D> weight_, bias_;
+  Tensor<T, D> x_;
+  bool input_grad_ = true;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/conv2d.hpp
 // ---- begin rfcf/nn/dropout.hpp
 // Dropout(p, seed): inverted dropout as torch.nn.Dropout. Training: y = x * mask with mask 0 with
 // probability p, else 1 / (1 - p); eval (or p = 0): identity. The mask of forward call k is a
@@ -2303,6 +3254,38 @@ class Dropout : public LayerBase {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/dropout.hpp
+// ---- begin rfcf/nn/flatten.hpp
+// nn::Flatten: [N, d1, d2, ...] -> [N, d1*d2*...] (torch.nn.Flatten()), a view sharing storage.
+#include <string>
+
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class Flatten : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  tensor_type forward(const tensor_type& x) {
+    check<ShapeError>(x.rank() >= 1, "Flatten: input must have a batch dimension, got ", x.shape().str());
+    if (grad_enabled()) x_shape_ = x.shape();
+    int64_t inner = 1;
+    for (int i = 1; i < x.rank(); ++i) inner *= x.dim(i);
+    return x.reshape(Shape{x.dim(0), inner});
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_shape_.rank() > 0, "Flatten::backward called without a forward in grad mode");
+    return dy.reshape(x_shape_);
+  }
+
+ private:
+  Shape x_shape_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/flatten.hpp
 // ---- begin rfcf/nn/l2_normalize.hpp
 // L2Normalize(eps): y = x / (||x|| + eps) over dim 1 of [N, D] (each row to unit length).
 // eps is ADDED to the norm (default 0, the exact normalisation); unlike F.normalize, which
@@ -2448,6 +3431,112 @@ class ReLU : public LeakyReLU<T, D> {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/leaky_relu.hpp
+// ---- begin rfcf/nn/linear.hpp
+// nn::Linear: y = x W^T + b on [N, in] inputs (torch.nn.Linear), through Gemm<D>
+// (include <rfcf/cpu.hpp> or <rfcf/cuda.cuh> for the implementation).
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+// ---- begin rfcf/ops/functors/linear.hpp
+// Bias helpers of fully connected layers on row-major [rows, cols] matrices.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+template <class T>
+struct AddRowBias {  // y[r, c] += bias[c]
+  T* y;
+  const T* bias;
+  int64_t cols;
+  RFCF_HD void operator()(int64_t i) const { y[i] += bias[i % cols]; }
+};
+
+template <class T>
+struct AccumulateColumnSums {  // db[c] += sum over rows of dy[r, c]
+  const T* dy;
+  T* db;
+  int64_t rows, cols;
+  RFCF_HD void operator()(int64_t c) const {
+    T s = T(0);
+    for (int64_t r = 0; r < rows; ++r) s += dy[r * cols + c];
+    db[c] += s;
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/linear.hpp
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class Linear : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  // PyTorch's default initialisation: weight [out, in] kaiming_uniform(a = sqrt(5)), bias U(+-1/sqrt(in)).
+  Linear(int64_t in_features, int64_t out_features, bool bias = true, Generator& gen = default_generator())
+      : has_bias_(bias) {
+    check<ConfigError>(in_features > 0 && out_features > 0, "Linear(", in_features, ", ", out_features,
+                       "): feature counts must be positive");
+    weight_ = Parameter<T, D>(Shape{out_features, in_features});
+    init::kaiming_uniform(weight_.value, gen, std::sqrt(5.0));
+    if (bias) {
+      bias_ = Parameter<T, D>(Shape{out_features});
+      init::bias_uniform(bias_.value, gen, in_features);
+    }
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    check<ShapeError>(x.rank() == 2 && x.dim(1) == in_features(), "Linear(", in_features(), ", ", out_features(),
+                      "): expected input [N,", in_features(), "], got ", x.shape().str());
+    const int64_t n = x.dim(0), in = in_features(), out = out_features();
+    tensor_type y(Shape{n, out});
+    ops::Gemm<D>::run(false, true, n, out, in, T(1), x.data(), in, weight_.value.data(), in, T(0), y.data(), out);
+    if (has_bias_) Executor<D>::for_each(y.numel(), functors::AddRowBias<T>{y.data(), bias_.value.data(), out});
+    if (grad_enabled()) x_ = x;
+    return y;
+  }
+
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_.defined(), "Linear::backward called without a forward in grad mode");
+    const int64_t n = x_.dim(0), in = in_features(), out = out_features();
+    check<ShapeError>(dy.shape() == Shape{n, out}, "Linear(", in, ", ", out, ")::backward: output gradient ",
+                      dy.shape().str(), " should be [", n, ", ", out, "]");
+    // dW += dy^T x, db += column sums of dy, dx = dy W.
+    ops::Gemm<D>::run(true, false, out, in, n, T(1), dy.data(), out, x_.data(), in, T(1), weight_.grad.data(), in);
+    if (has_bias_) Executor<D>::for_each(out, functors::AccumulateColumnSums<T>{dy.data(), bias_.grad.data(), n, out});
+    tensor_type dx(Shape{n, in});
+    ops::Gemm<D>::run(false, false, n, in, out, T(1), dy.data(), out, weight_.value.data(), in, T(0), dx.data(), in);
+    return dx;
+  }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    v.parameter(join_name(prefix, "weight"), weight_);
+    if (has_bias_) v.parameter(join_name(prefix, "bias"), bias_);
+  }
+
+  Parameter<T, D>& weight() { return weight_; }
+  Parameter<T, D>& bias() {
+    check<Error>(has_bias_, "Linear has no bias (constructed with bias = false)");
+    return bias_;
+  }
+  bool has_bias() const { return has_bias_; }
+  int64_t in_features() const { return weight_.shape()[1]; }
+  int64_t out_features() const { return weight_.shape()[0]; }
+
+ private:
+  bool has_bias_;
+  Parameter<T, D> weight_, bias_;
+  Tensor<T, D> x_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/linear.hpp
 // ---- begin rfcf/nn/loss.hpp
 // Losses return host scalars; backward(grad_out) returns the gradient w.r.t. the prediction,
 // scaled by the upstream scalar gradient grad_out.
@@ -2676,6 +3765,102 @@ class FlatParameters {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/parameters.hpp
+// ---- begin rfcf/nn/pooling.hpp
+// Pooling layers (torch.nn.MaxPool2d / AvgPool2d with ceil_mode = false, AdaptiveAvgPool2d(1)).
+// Device-generic: the ops in ops/pooling.hpp run their functors through Executor<D>.
+#include <cstdint>
+
+
+namespace rfcf::nn {
+
+namespace detail {
+inline ops::Pool2dOptions pool_options(int64_t kernel, int64_t stride, int64_t pad, const char* what) {
+  const ops::Pool2dOptions o{kernel, stride, pad};
+  check<ConfigError>(kernel > 0 && stride >= 0 && pad >= 0 && 2 * pad <= kernel, what, "(kernel ", kernel,
+                     ", stride ", stride, ", padding ", pad, "): invalid (padding must be at most half the kernel)");
+  return o;
+}
+}  // namespace detail
+
+// Padding acts as -inf. stride 0 means stride = kernel (PyTorch's default).
+template <class T, class D>
+class MaxPool2d : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit MaxPool2d(int64_t kernel, int64_t stride = 0, int64_t pad = 0)
+      : options_(detail::pool_options(kernel, stride, pad, "MaxPool2d")) {}
+
+  tensor_type forward(const tensor_type& x) {
+    auto r = ops::max_pool2d(x, options_);
+    if (grad_enabled()) x_shape_ = x.shape(), argmax_ = r.argmax;
+    return r.y;
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(argmax_.defined(), "MaxPool2d::backward called without a forward in grad mode");
+    return ops::max_pool2d_backward(dy, argmax_, x_shape_, options_);
+  }
+  const ops::Pool2dOptions& options() const { return options_; }
+
+ private:
+  ops::Pool2dOptions options_;
+  Shape x_shape_;
+  Tensor<int32_t, D> argmax_;
+};
+
+// Zero padding is counted in the divisor (count_include_pad = true, PyTorch's default).
+template <class T, class D>
+class AvgPool2d : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit AvgPool2d(int64_t kernel, int64_t stride = 0, int64_t pad = 0)
+      : options_(detail::pool_options(kernel, stride, pad, "AvgPool2d")) {}
+
+  tensor_type forward(const tensor_type& x) {
+    tensor_type y = ops::avg_pool2d(x, options_);
+    if (grad_enabled()) x_shape_ = x.shape();
+    return y;
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_shape_.rank() == 4, "AvgPool2d::backward called without a forward in grad mode");
+    return ops::avg_pool2d_backward(dy, x_shape_, options_);
+  }
+  const ops::Pool2dOptions& options() const { return options_; }
+
+ private:
+  ops::Pool2dOptions options_;
+  Shape x_shape_;
+};
+
+// [N,C,H,W] -> [N,C,1,1], the mean of each plane.
+template <class T, class D>
+class GlobalAvgPool2d : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  tensor_type forward(const tensor_type& x) {
+    tensor_type y = ops::global_avg_pool2d(x);
+    if (grad_enabled()) x_shape_ = x.shape();
+    return y;
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_shape_.rank() == 4, "GlobalAvgPool2d::backward called without a forward in grad mode");
+    return ops::global_avg_pool2d_backward(dy, x_shape_);
+  }
+
+ private:
+  Shape x_shape_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/pooling.hpp
 // ---- begin rfcf/nn/sequential.hpp
 // Sequential<Ls...>: layers applied in order, stored flat in a std::tuple and walked with
 // fold expressions. Children are named "0", "1", ... like torch.nn.Sequential (layers
@@ -2751,6 +3936,133 @@ class Sequential {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/sequential.hpp
+// ---- begin rfcf/nn/squeeze_excitation.hpp
+// Squeeze-and-excitation (IR-SE units of the CurricularFace code, recognition.md 6.2):
+// global average pool -> fc1 (1x1 conv, no bias) -> ReLU -> fc2 -> sigmoid -> channel gating.
+#include <string>
+
+// ---- begin rfcf/ops/functors/channel_scale.hpp
+// y[n,c,p] = x[n,c,p] * s[n,c] (squeeze-and-excitation gating) and its gradients.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+template <class T>
+struct SampleChannelScale {
+  const T* x;
+  const T* s;
+  T* y;
+  int64_t hw;
+  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] * s[i / hw]; }
+};
+// ds[n,c] = sum_p dy[n,c,p] * x[n,c,p]; one index per (n,c).
+template <class T>
+struct SampleChannelScaleGrad {
+  const T* x;
+  const T* dy;
+  T* ds;
+  int64_t hw;
+  RFCF_HD void operator()(int64_t nc) const {
+    T acc = 0;
+    for (int64_t p = 0; p < hw; ++p) acc += dy[nc * hw + p] * x[nc * hw + p];
+    ds[nc] = acc;
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/channel_scale.hpp
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class SqueezeExcitation : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  SqueezeExcitation(int64_t channels, int64_t reduction = 16)
+      : fc1_(channels, channels / reduction, Conv2dOptions::k(1)), fc2_(channels / reduction, channels, Conv2dOptions::k(1)) {}
+
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    Tensor<T, D> s = sigmoid_.forward(fc2_.forward(relu_.forward(fc1_.forward(pool_.forward(x)))));
+    Tensor<T, D> y(x.shape());
+    const int64_t hw = x.h() * x.w();
+    Executor<D>::for_each(x.numel(), functors::SampleChannelScale<T>{x.data(), s.data(), y.data(), hw});
+    if (grad_enabled()) x_ = x, s_ = s;
+    return y;
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    const int64_t hw = x_.h() * x_.w();
+    Tensor<T, D> dx(dy.shape()), ds(s_.shape());
+    Executor<D>::for_each(dy.numel(), functors::SampleChannelScale<T>{dy.data(), s_.data(), dx.data(), hw});
+    Executor<D>::for_each(ds.numel(), functors::SampleChannelScaleGrad<T>{x_.data(), dy.data(), ds.data(), hw});
+    ops::accumulate(dx, pool_.backward(fc1_.backward(relu_.backward(fc2_.backward(sigmoid_.backward(ds))))));
+    return dx;
+  }
+  void train(bool on = true) {
+    training_ = on;
+    fc1_.train(on), fc2_.train(on);
+  }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    fc1_.visit(v, join_name(p, "fc1"));
+    fc2_.visit(v, join_name(p, "fc2"));
+  }
+
+ private:
+  GlobalAvgPool2d<T, D> pool_;
+  Conv2d<T, D> fc1_, fc2_;
+  ReLU<T, D> relu_;
+  Sigmoid<T, D> sigmoid_;
+  Tensor<T, D> x_, s_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/squeeze_excitation.hpp
+// ---- begin rfcf/nn/upsample.hpp
+// nn::UpsampleNearest: resize to an explicit size with PyTorch's legacy 'nearest' rule
+// (F.interpolate(x, size=(h, w), mode='nearest')), as the RetinaFace FPN does. Device-generic.
+#include <cstdint>
+
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class UpsampleNearest : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  // Without a size, use forward(x, out_h, out_w); with one, forward(x) resizes to it.
+  UpsampleNearest() = default;
+  UpsampleNearest(int64_t out_h, int64_t out_w) : out_h_(out_h), out_w_(out_w) {
+    check<ConfigError>(out_h > 0 && out_w > 0, "UpsampleNearest(", out_h, ", ", out_w, "): size must be positive");
+  }
+
+  tensor_type forward(const tensor_type& x, int64_t out_h, int64_t out_w) {
+    tensor_type y = ops::upsample_nearest(x, out_h, out_w);
+    if (grad_enabled()) x_shape_ = x.shape();
+    return y;
+  }
+  tensor_type forward(const tensor_type& x) {
+    check<ConfigError>(out_h_ > 0, "UpsampleNearest::forward(x) needs a size: construct with (out_h, out_w) or call "
+                                   "forward(x, out_h, out_w)");
+    return forward(x, out_h_, out_w_);
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_shape_.rank() == 4, "UpsampleNearest::backward called without a forward in grad mode");
+    return ops::upsample_nearest_backward(dy, x_shape_);
+  }
+
+ private:
+  int64_t out_h_ = 0, out_w_ = 0;
+  Shape x_shape_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/upsample.hpp
 // ---- end rfcf/nn.hpp
 // ---- begin rfcf/io.hpp
 // io: checkpoint, image and data file readers/writers (see docs/).
@@ -7543,6 +8855,796 @@ inline void write_detections_json(const std::string& path, const ImageDetections
 
 }  // namespace rfcf::detection
 // ---- end rfcf/detection/detection_json.hpp
+// ---- begin rfcf/detection/matching.hpp
+// Prior matching for RetinaFace training, retinaface.md section 6 (reference behaviour by default,
+// the recommended "guarded" mode behind an option), producing the regression and class targets of
+// section 5. Runs on the host, one image at a time.
+//
+// Ground truths of one image are rows of kFaceFields values, normalised by the network input size:
+//   [x1, y1, x2, y2, lx0, ly0, ..., lx4, ly4, label]   label 1 = with landmarks, -1 = without.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+inline constexpr int64_t kFaceFields = 15;
+
+struct MatchOptions {
+  double threshold = 0.35;      // a prior is positive when its best overlap reaches this
+  double valid_overlap = 0.2;   // a gt is forced onto its best prior only when that IoU reaches this
+  double forced_overlap = 2.0;  // value written into best_truth_overlap for forced priors
+  // Reference quirk off: invalid gts do not take priors in step 6, and boxes with w <= 0 or h <= 0
+  // are dropped before matching (retinaface.md 13.3).
+  bool guarded = false;
+  Variances variances{};
+};
+
+// IoU of two point-form boxes, no +1 convention (section 6 step 1).
+template <class T>
+inline T match_iou(const T* a, const T* b) {
+  const T iw = std::max(T(0), std::min(a[2], b[2]) - std::max(a[0], b[0]));
+  const T ih = std::max(T(0), std::min(a[3], b[3]) - std::max(a[1], b[1]));
+  const T inter = iw * ih;
+  const T area_a = (a[2] - a[0]) * (a[3] - a[1]);
+  const T area_b = (b[2] - b[0]) * (b[3] - b[1]);
+  return inter / (area_a + area_b - inter);
+}
+
+// Matches one image. truths: n rows of kFaceFields; priors: [A, 4] as [cx, cy, w, h].
+// Writes loc_t [A, 4], landm_t [A, 10], conf_t [A] in {1, -1, 0}. Returns the number of priors
+// with conf_t != 0. best_truth (optional, [A]) receives the matched gt row index per prior (-1 when
+// the image is all background).
+template <class T, class U, class P>
+inline int64_t match_priors(const U* truths, int64_t n, const P* priors, int64_t A, const MatchOptions& o, T* loc_t,
+                            T* landm_t, int64_t* conf_t, int64_t* best_truth = nullptr) {
+  check<ShapeError>(n >= 0 && A > 0, "match_priors: ", n, " ground truths and ", A, " priors");
+  // Gather the gts that take part (guarded mode drops degenerate boxes).
+  std::vector<T> gt;  // rows of kFaceFields in T
+  gt.reserve(static_cast<size_t>(n * kFaceFields));
+  for (int64_t g = 0; g < n; ++g) {
+    const U* r = truths + g * kFaceFields;
+    for (int64_t f = 0; f < kFaceFields; ++f)
+      check<NumericError>(std::isfinite(static_cast<double>(r[f])), "match_priors: ground truth ", g, " field ", f,
+                        " is not finite");
+    if (o.guarded && !(r[2] > r[0] && r[3] > r[1])) continue;
+    for (int64_t f = 0; f < kFaceFields; ++f) gt.push_back(static_cast<T>(r[f]));
+  }
+  const int64_t m = static_cast<int64_t>(gt.size()) / kFaceFields;
+
+  auto background = [&] {
+    for (int64_t p = 0; p < A; ++p) {
+      for (int k = 0; k < 4; ++k) loc_t[p * 4 + k] = T(0);
+      for (int k = 0; k < 10; ++k) landm_t[p * 10 + k] = T(0);
+      conf_t[p] = 0;
+      if (best_truth) best_truth[p] = -1;
+    }
+    return int64_t{0};
+  };
+  if (m == 0) return background();
+
+  std::vector<T> pf(static_cast<size_t>(A * 4));  // priors in point form
+  for (int64_t p = 0; p < A; ++p) {
+    const T cx = static_cast<T>(priors[p * 4]), cy = static_cast<T>(priors[p * 4 + 1]);
+    const T w = static_cast<T>(priors[p * 4 + 2]), h = static_cast<T>(priors[p * 4 + 3]);
+    pf[p * 4] = cx - w / T(2);
+    pf[p * 4 + 1] = cy - h / T(2);
+    pf[p * 4 + 2] = cx + w / T(2);
+    pf[p * 4 + 3] = cy + h / T(2);
+  }
+
+  // Steps 2 and 4 in one pass over the IoU matrix; strict '>' keeps the first index on ties.
+  std::vector<T> best_prior_overlap(m, T(-1));
+  std::vector<int64_t> best_prior_idx(m, 0);
+  std::vector<T> best_truth_overlap(A, T(-1));
+  std::vector<int64_t> best_truth_idx(A, 0);
+  for (int64_t g = 0; g < m; ++g) {
+    const T* box = gt.data() + g * kFaceFields;
+    for (int64_t p = 0; p < A; ++p) {
+      const T iou = match_iou(box, pf.data() + p * 4);
+      if (iou > best_prior_overlap[g]) best_prior_overlap[g] = iou, best_prior_idx[g] = p;
+      if (iou > best_truth_overlap[p]) best_truth_overlap[p] = iou, best_truth_idx[p] = g;
+    }
+  }
+  // Step 3: valid gts.
+  std::vector<char> valid(m);
+  bool any_valid = false;
+  for (int64_t g = 0; g < m; ++g) any_valid |= (valid[g] = best_prior_overlap[g] >= T(o.valid_overlap)) != 0;
+  if (!any_valid) return background();
+  // Step 5: force the best prior of every valid gt.
+  for (int64_t g = 0; g < m; ++g)
+    if (valid[g]) best_truth_overlap[best_prior_idx[g]] = T(o.forced_overlap);
+  // Step 6: every gt in index order (reference) or only valid ones (guarded) takes its best prior.
+  for (int64_t g = 0; g < m; ++g)
+    if (valid[g] || !o.guarded) best_truth_idx[best_prior_idx[g]] = g;
+
+  int64_t num_pos = 0;
+  for (int64_t p = 0; p < A; ++p) {
+    const T* row = gt.data() + best_truth_idx[p] * kFaceFields;
+    const T label = row[14];
+    conf_t[p] = best_truth_overlap[p] < T(o.threshold) ? 0 : static_cast<int64_t>(label);
+    num_pos += conf_t[p] != 0;
+    const T prior[4] = {static_cast<T>(priors[p * 4]), static_cast<T>(priors[p * 4 + 1]),
+                        static_cast<T>(priors[p * 4 + 2]), static_cast<T>(priors[p * 4 + 3])};
+    encode_box(prior, row, loc_t + p * 4, o.variances);
+    encode_landmarks(prior, row + 4, landm_t + p * 10, o.variances);
+    if (best_truth) best_truth[p] = best_truth_idx[p];
+  }
+  return num_pos;
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/matching.hpp
+// ---- begin rfcf/detection/multibox_loss.hpp
+// RetinaFace MultiBoxLoss with hard negative mining, retinaface.md section 7:
+//   L = loc_weight * L_loc + L_conf + L_landm
+// Predictions are the RetinaFaceOutput of the model: loc [B, A, 4], conf logits [B, A, 2],
+// landms [B, A, 10]; backward() returns gradients of L in the same layout, ready for
+// RetinaFace::backward.
+//
+// Matching and the per-image negative ranking run on the host (the sort is host-only for now);
+// predictions on another device are copied to the host and the gradients copied back. The
+// per-prior math is in functors/multibox.hpp.
+//
+// Ranking uses a STABLE descending sort of the mining loss, so among exactly tied losses the
+// lower prior index ranks first (the reference sort is unstable: it differs only on exact ties).
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <type_traits>
+#include <vector>
+
+// ---- begin rfcf/models/retinaface.hpp
+// RetinaFace<Backbone, Device>: backbone -> FPN -> SSH per level -> class/box/landmark
+// heads, with parameter names exactly as the PyTorch checkpoints (retinaface.md 2).
+// Structure is in the type; channel counts, slopes and anchors are runtime options.
+#include <array>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/models/detection_head.hpp
+// One RetinaFace head level (retinaface.md 2.5): a 1x1 conv with bias, output permuted to
+// channel-last and flattened to [N, H*W*anchors, k].
+#include <string>
+
+// ---- begin rfcf/ops/layout.hpp
+// Layout permutations between NCHW and NHWC, device-generic.
+// ---- begin rfcf/ops/functors/layout.hpp
+// NCHW <-> NHWC permutations (RetinaFace heads flatten their maps channel-last).
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// out[n, y, x, c] = in[n, c, y, x]; i indexes out.
+template <class T>
+struct NchwToNhwc {
+  const T* in;
+  T* out;
+  int64_t c, hw;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ch = i % c, p = (i / c) % hw, n = i / (c * hw);
+    out[i] = in[(n * c + ch) * hw + p];
+  }
+};
+// out[n, c, y, x] = in[n, y, x, c]; i indexes out.
+template <class T>
+struct NhwcToNchw {
+  const T* in;
+  T* out;
+  int64_t c, hw;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t p = i % hw, ch = (i / hw) % c, n = i / (c * hw);
+    out[i] = in[(n * hw + p) * c + ch];
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/layout.hpp
+
+namespace rfcf::ops {
+
+// [N,C,H,W] -> [N,H,W,C]
+template <class T, class D>
+Tensor<T, D> nchw_to_nhwc(const Tensor<T, D>& x) {
+  check_rank(x, 4, "nchw_to_nhwc");
+  Tensor<T, D> y(Shape{x.n(), x.h(), x.w(), x.c()});
+  Executor<D>::for_each(x.numel(), functors::NchwToNhwc<T>{x.data(), y.data(), x.c(), x.h() * x.w()});
+  return y;
+}
+// [N,H,W,C] -> [N,C,H,W]
+template <class T, class D>
+Tensor<T, D> nhwc_to_nchw(const Tensor<T, D>& x) {
+  check_rank(x, 4, "nhwc_to_nchw");
+  Tensor<T, D> y(Shape{x.dim(0), x.dim(3), x.dim(1), x.dim(2)});
+  Executor<D>::for_each(x.numel(), functors::NhwcToNchw<T>{x.data(), y.data(), x.dim(3), x.dim(1) * x.dim(2)});
+  return y;
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/layout.hpp
+
+namespace rfcf::models {
+
+template <class T, class D>
+class HeadConv {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  HeadConv(int64_t in, int64_t anchors, int64_t k)
+      : conv1x1_(in, anchors * k, nn::Conv2dOptions::k(1).with_bias()), k_(k) {}
+
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    Tensor<T, D> y = ops::nchw_to_nhwc(conv1x1_.forward(x));
+    nhwc_shape_ = y.shape();
+    return y.reshape(Shape{y.dim(0), y.dim(1) * y.dim(2) * y.dim(3) / k_, k_});
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    return conv1x1_.backward(ops::nhwc_to_nchw(dy.reshape(nhwc_shape_)));
+  }
+  void train(bool on = true) { conv1x1_.train(on); }
+  bool is_training() const { return conv1x1_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) { conv1x1_.visit(v, nn::join_name(p, "conv1x1")); }
+
+ private:
+  nn::Conv2d<T, D> conv1x1_;
+  int64_t k_;
+  Shape nhwc_shape_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/detection_head.hpp
+// ---- begin rfcf/models/fpn.hpp
+// RetinaFace FPN (retinaface.md 2.3): 1x1 lateral convs, top-down nearest upsampling with
+// PyTorch's legacy rule, 3x3 merge convs on the two finer levels.
+#include <array>
+#include <string>
+
+// ---- begin rfcf/models/conv_blocks.hpp
+// Conv + BatchNorm (+ activation) blocks named as PyTorch's nn.Sequential children
+// ("0" conv, "1" bn, "2" activation), shared by the backbones and the detector neck.
+#include <cstdint>
+
+
+namespace rfcf::models {
+
+template <class T, class D>
+using ConvBn = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>>;
+template <class T, class D>
+using ConvBnAct = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::LeakyReLU<T, D>>;
+// Depthwise 3x3 (carries the stride) then pointwise 1x1, each with BN and activation.
+template <class T, class D>
+using ConvDw = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::LeakyReLU<T, D>, nn::Conv2d<T, D>,
+                              nn::BatchNorm2d<T, D>, nn::LeakyReLU<T, D>>;
+
+template <class T, class D>
+ConvBn<T, D> conv_bn_no_act(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
+  return ConvBn<T, D>(nn::Conv2d<T, D>(in, out, nn::Conv2dOptions::k(kernel).strided(stride).padded(kernel / 2)),
+                      nn::BatchNorm2d<T, D>(out));
+}
+
+template <class T, class D>
+ConvBnAct<T, D> conv_bn_act(int64_t in, int64_t out, int64_t kernel, int64_t stride, double slope) {
+  return ConvBnAct<T, D>(nn::Conv2d<T, D>(in, out, nn::Conv2dOptions::k(kernel).strided(stride).padded(kernel / 2)),
+                         nn::BatchNorm2d<T, D>(out), nn::LeakyReLU<T, D>(slope));
+}
+
+template <class T, class D>
+ConvDw<T, D> conv_dw(int64_t in, int64_t out, int64_t stride, double slope) {
+  return ConvDw<T, D>(nn::Conv2d<T, D>(in, in, nn::Conv2dOptions::k(3).strided(stride).padded(1).grouped(in)),
+                      nn::BatchNorm2d<T, D>(in), nn::LeakyReLU<T, D>(slope),
+                      nn::Conv2d<T, D>(in, out, nn::Conv2dOptions::k(1)), nn::BatchNorm2d<T, D>(out),
+                      nn::LeakyReLU<T, D>(slope));
+}
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/conv_blocks.hpp
+// ---- begin rfcf/models/multiscale.hpp
+// Three feature maps (strides 8, 16, 32) passed between backbone, FPN, SSH and heads.
+#include <array>
+
+
+namespace rfcf::models {
+
+template <class T, class D>
+using FeatureMaps = std::array<Tensor<T, D>, 3>;
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/multiscale.hpp
+
+namespace rfcf::models {
+
+template <class T, class D>
+class FPN {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  FPN(const std::array<int64_t, 3>& in_channels, int64_t out, double slope)
+      : output1_(conv_bn_act<T, D>(in_channels[0], out, 1, 1, slope)),
+        output2_(conv_bn_act<T, D>(in_channels[1], out, 1, 1, slope)),
+        output3_(conv_bn_act<T, D>(in_channels[2], out, 1, 1, slope)),
+        merge1_(conv_bn_act<T, D>(out, out, 3, 1, slope)),
+        merge2_(conv_bn_act<T, D>(out, out, 3, 1, slope)) {}
+
+  FeatureMaps<T, D> forward(const FeatureMaps<T, D>& c) {
+    FeatureMaps<T, D> o;
+    o[0] = output1_.forward(c[0]);
+    o[1] = output2_.forward(c[1]);
+    o[2] = output3_.forward(c[2]);
+    o[1] = merge2_.forward(ops::add(o[1], up3_.forward(o[2], o[1].h(), o[1].w())));
+    o[0] = merge1_.forward(ops::add(o[0], up2_.forward(o[1], o[0].h(), o[0].w())));
+    return o;
+  }
+
+  FeatureMaps<T, D> backward(const FeatureMaps<T, D>& d) {
+    Tensor<T, D> g1 = merge1_.backward(d[0]);  // gradient of (o1 + up(o2))
+    Tensor<T, D> d2 = up2_.backward(g1);
+    ops::accumulate(d2, d[1]);
+    Tensor<T, D> g2 = merge2_.backward(d2);  // gradient of (o2 + up(o3))
+    Tensor<T, D> d3 = up3_.backward(g2);
+    ops::accumulate(d3, d[2]);
+    return {output1_.backward(g1), output2_.backward(g2), output3_.backward(d3)};
+  }
+
+  void train(bool on = true) {
+    output1_.train(on), output2_.train(on), output3_.train(on), merge1_.train(on), merge2_.train(on);
+  }
+  bool is_training() const { return output1_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    output1_.visit(v, nn::join_name(p, "output1"));
+    output2_.visit(v, nn::join_name(p, "output2"));
+    output3_.visit(v, nn::join_name(p, "output3"));
+    merge1_.visit(v, nn::join_name(p, "merge1"));
+    merge2_.visit(v, nn::join_name(p, "merge2"));
+  }
+
+ private:
+  ConvBnAct<T, D> output1_, output2_, output3_, merge1_, merge2_;
+  nn::UpsampleNearest<T, D> up2_, up3_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/fpn.hpp
+// ---- begin rfcf/models/ssh.hpp
+// SSH context module (retinaface.md 2.4): three branches of 3x3 convs (receptive fields
+// 3, 5 and 7), concatenated and passed through a ReLU. The 7x7 branch starts from the
+// output of conv5X5_1, so this is not a plain parallel composite.
+#include <string>
+
+
+namespace rfcf::models {
+
+template <class T, class D>
+class SSH {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  SSH(int64_t in, int64_t out, double slope)
+      : conv3X3_(conv_bn_no_act<T, D>(in, out / 2, 3, 1)),
+        conv5X5_1_(conv_bn_act<T, D>(in, out / 4, 3, 1, slope)),
+        conv5X5_2_(conv_bn_no_act<T, D>(out / 4, out / 4, 3, 1)),
+        conv7X7_2_(conv_bn_act<T, D>(out / 4, out / 4, 3, 1, slope)),
+        conv7x7_3_(conv_bn_no_act<T, D>(out / 4, out / 4, 3, 1)) {
+    check<ConfigError>(out % 4 == 0, "SSH: out channels must be a multiple of 4, got ", out);
+  }
+
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    Tensor<T, D> a = conv3X3_.forward(x);
+    Tensor<T, D> b1 = conv5X5_1_.forward(x);
+    Tensor<T, D> b = conv5X5_2_.forward(b1);
+    Tensor<T, D> c = conv7x7_3_.forward(conv7X7_2_.forward(b1));
+    return relu_.forward(ops::concat_channels<T, D>({a, b, c}));
+  }
+
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    Tensor<T, D> g = relu_.backward(dy);
+    const int64_t half = g.c() / 2, quarter = g.c() / 4;
+    Tensor<T, D> dx = conv3X3_.backward(ops::slice_channels(g, 0, half));
+    Tensor<T, D> db1 = conv5X5_2_.backward(ops::slice_channels(g, half, quarter));
+    ops::accumulate(db1, conv7X7_2_.backward(conv7x7_3_.backward(ops::slice_channels(g, half + quarter, quarter))));
+    ops::accumulate(dx, conv5X5_1_.backward(db1));
+    return dx;
+  }
+
+  void train(bool on = true) {
+    conv3X3_.train(on), conv5X5_1_.train(on), conv5X5_2_.train(on), conv7X7_2_.train(on), conv7x7_3_.train(on);
+  }
+  bool is_training() const { return conv3X3_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    conv3X3_.visit(v, nn::join_name(p, "conv3X3"));
+    conv5X5_1_.visit(v, nn::join_name(p, "conv5X5_1"));
+    conv5X5_2_.visit(v, nn::join_name(p, "conv5X5_2"));
+    conv7X7_2_.visit(v, nn::join_name(p, "conv7X7_2"));
+    conv7x7_3_.visit(v, nn::join_name(p, "conv7x7_3"));
+  }
+
+ private:
+  ConvBn<T, D> conv3X3_;
+  ConvBnAct<T, D> conv5X5_1_;
+  ConvBn<T, D> conv5X5_2_;
+  ConvBnAct<T, D> conv7X7_2_;
+  ConvBn<T, D> conv7x7_3_;
+  nn::ReLU<T, D> relu_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/ssh.hpp
+
+namespace rfcf::models {
+
+struct RetinaFaceOptions {
+  double backbone_slope = 0.1;  // LeakyReLU slope of the body (0 = ReLU)
+  double neck_slope = 0.1;      // slope in FPN and SSH
+  int64_t out_channels = 64;    // FPN/SSH width (64 mobilenet, 256 resnet50)
+  int64_t anchors_per_cell = 2;
+  std::array<std::array<double, 2>, 3> min_sizes{{{16, 32}, {64, 128}, {256, 512}}};
+  std::array<int64_t, 3> steps{8, 16, 32};
+  std::array<double, 2> variances{0.1, 0.2};
+
+  // biubug6/Pytorch_Retinaface mobilenet0.25 (shared/models/retinaface_mnet025.pth).
+  static RetinaFaceOptions mobilenet025() { return {}; }
+  // Face-Detector-1MB mobilenet0.25 checkpoints: ReLU everywhere, smaller anchors.
+  static RetinaFaceOptions mobilenet025_1mb() {
+    RetinaFaceOptions o;
+    o.backbone_slope = o.neck_slope = 0.0;
+    o.min_sizes = {{{10, 20}, {32, 64}, {128, 256}}};
+    return o;
+  }
+  // Pytorch_Retinaface ResNet-50.
+  static RetinaFaceOptions resnet50() {
+    RetinaFaceOptions o;
+    o.backbone_slope = o.neck_slope = 0.0;
+    o.out_channels = 256;
+    return o;
+  }
+};
+
+// Raw head outputs: loc [N,A,4], conf [N,A,2] logits, landms [N,A,10].
+template <class T, class D>
+struct RetinaFaceOutput {
+  Tensor<T, D> loc, conf, landms;
+};
+
+// Intermediate activations for layer-by-layer checks (NCHW).
+template <class T, class D>
+struct RetinaFaceTrace {
+  FeatureMaps<T, D> body, fpn, ssh;
+};
+
+template <template <class, class> class Backbone, class D, class T = float>
+class RetinaFace {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit RetinaFace(const RetinaFaceOptions& o = RetinaFaceOptions::mobilenet025())
+      : options_(o),
+        body_(o.backbone_slope),
+        fpn_(Backbone<T, D>::out_channels, o.out_channels, o.neck_slope),
+        ssh_{SSH<T, D>(o.out_channels, o.out_channels, o.neck_slope),
+             SSH<T, D>(o.out_channels, o.out_channels, o.neck_slope),
+             SSH<T, D>(o.out_channels, o.out_channels, o.neck_slope)} {
+    for (int i = 0; i < 3; ++i) {
+      class_head_.push_back(HeadConv<T, D>(o.out_channels, o.anchors_per_cell, 2));
+      bbox_head_.push_back(HeadConv<T, D>(o.out_channels, o.anchors_per_cell, 4));
+      landmark_head_.push_back(HeadConv<T, D>(o.out_channels, o.anchors_per_cell, 10));
+    }
+  }
+
+  const RetinaFaceOptions& options() const { return options_; }
+
+  // x: [N, 3, H, W] BGR minus (104, 117, 123). conf holds logits (apply softmax for scores).
+  RetinaFaceOutput<T, D> forward(const tensor_type& x, RetinaFaceTrace<T, D>* trace = nullptr) {
+    FeatureMaps<T, D> f = body_.forward(x);
+    FeatureMaps<T, D> p = fpn_.forward(f);
+    FeatureMaps<T, D> s;
+    for (int i = 0; i < 3; ++i) s[i] = ssh_[i].forward(p[i]);
+    if (trace) *trace = {f, p, s};
+    std::vector<tensor_type> loc(3), conf(3), landms(3);
+    for (int i = 0; i < 3; ++i) {
+      loc[i] = bbox_head_[i].forward(s[i]);
+      conf[i] = class_head_[i].forward(s[i]);
+      landms[i] = landmark_head_[i].forward(s[i]);
+      anchors_[i] = loc[i].dim(1);
+    }
+    return {ops::concat_channels(loc), ops::concat_channels(conf), ops::concat_channels(landms)};
+  }
+
+  // Gradients w.r.t. loc, conf (logits) and landms; accumulates parameter gradients.
+  void backward(const RetinaFaceOutput<T, D>& d) {
+    FeatureMaps<T, D> ds;
+    int64_t offset = 0;
+    for (int i = 0; i < 3; ++i) {
+      ds[i] = bbox_head_[i].backward(ops::slice_channels(d.loc, offset, anchors_[i]));
+      ops::accumulate(ds[i], class_head_[i].backward(ops::slice_channels(d.conf, offset, anchors_[i])));
+      ops::accumulate(ds[i], landmark_head_[i].backward(ops::slice_channels(d.landms, offset, anchors_[i])));
+      offset += anchors_[i];
+    }
+    FeatureMaps<T, D> dp;
+    for (int i = 0; i < 3; ++i) dp[i] = ssh_[i].backward(ds[i]);
+    body_.backward(fpn_.backward(dp));
+  }
+
+  void train(bool on = true) {
+    body_.train(on);
+    fpn_.train(on);
+    for (auto& s : ssh_) s.train(on);
+    class_head_.train(on), bbox_head_.train(on), landmark_head_.train(on);
+  }
+  void eval() { train(false); }
+  bool is_training() const { return body_.is_training(); }
+
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    body_.visit(v, nn::join_name(p, "body"));
+    fpn_.visit(v, nn::join_name(p, "fpn"));
+    for (int i = 0; i < 3; ++i) ssh_[i].visit(v, nn::join_name(p, "ssh" + std::to_string(i + 1)));
+    class_head_.visit(v, nn::join_name(p, "ClassHead"));
+    bbox_head_.visit(v, nn::join_name(p, "BboxHead"));
+    landmark_head_.visit(v, nn::join_name(p, "LandmarkHead"));
+  }
+
+  Backbone<T, D>& body() { return body_; }
+
+ private:
+  RetinaFaceOptions options_;
+  Backbone<T, D> body_;
+  FPN<T, D> fpn_;
+  std::array<SSH<T, D>, 3> ssh_;
+  nn::Repeat<HeadConv<T, D>> class_head_, bbox_head_, landmark_head_;
+  std::array<int64_t, 3> anchors_{};
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/retinaface.hpp
+// ---- begin rfcf/ops/functors/multibox.hpp
+// Per-prior math of the RetinaFace MultiBoxLoss (retinaface.md section 7), shared by host and CUDA
+// executors. Every functor handles one prior i; masked-out priors write 0 (selected with a branch,
+// never by multiplying, so that NaN/inf targets of unused priors cannot leak into the sums).
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// Smooth L1 (beta = 1) over `width` components of prior i, only where mask[i] != 0:
+// loss[i] = sum_k sl1(pred - target); dpred = scale * sl1'(pred - target).
+template <class T>
+struct MaskedSmoothL1 {
+  const T* pred;
+  const T* target;
+  const char* mask;
+  T* loss;   // [A]
+  T* dpred;  // [A, width]
+  int64_t width;
+  T scale;
+  RFCF_HD void operator()(int64_t i) const {
+    T s = T(0);
+    for (int64_t k = 0; k < width; ++k) {
+      const int64_t j = i * width + k;
+      if (!mask[i]) {
+        dpred[j] = T(0);
+        continue;
+      }
+      const T d = pred[j] - target[j];
+      const T a = d < T(0) ? -d : d;
+      s += a < T(1) ? T(0.5) * d * d : a - T(0.5);
+      dpred[j] = scale * (a < T(1) ? d : (d > T(0) ? T(1) : T(-1)));
+    }
+    loss[i] = s;
+  }
+};
+
+// Two-class cross-entropy of prior i: logsumexp(logits) - logits[label], label in {0, 1}.
+template <class T>
+RFCF_HD inline T two_class_ce(T l0, T l1, int64_t label) {
+  using std::exp;
+  using std::log;
+  const T mx = l0 > l1 ? l0 : l1;
+  const T lse = mx + log(exp(l0 - mx) + exp(l1 - mx));
+  return lse - (label ? l1 : l0);
+}
+
+// Hard-negative mining score: the cross-entropy against label (1 if positive else 0),
+// forced to 0 on positives.
+template <class T>
+struct MiningLoss {
+  const T* logits;  // [A, 2]
+  const char* pos;
+  T* score;
+  RFCF_HD void operator()(int64_t i) const {
+    score[i] = pos[i] ? T(0) : two_class_ce(logits[2 * i], logits[2 * i + 1], int64_t{0});
+  }
+};
+
+// Confidence loss and gradient for prior i when selected (positive or mined negative):
+// loss[i] = CE(logits, label); dlogits = scale * (softmax - onehot(label)); 0 otherwise.
+template <class T>
+struct SelectedCrossEntropy {
+  const T* logits;
+  const char* selected;
+  const char* pos;  // label = pos[i] ? 1 : 0
+  T* loss;
+  T* dlogits;
+  T scale;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::exp;
+    if (!selected[i]) {
+      loss[i] = T(0);
+      dlogits[2 * i] = dlogits[2 * i + 1] = T(0);
+      return;
+    }
+    const T l0 = logits[2 * i], l1 = logits[2 * i + 1];
+    const int64_t label = pos[i] ? 1 : 0;
+    loss[i] = two_class_ce(l0, l1, label);
+    // softmax of two classes: p1 = 1 / (1 + exp(l0 - l1)).
+    const T p1 = T(1) / (T(1) + exp(l0 - l1));
+    const T p0 = T(1) / (T(1) + exp(l1 - l0));
+    dlogits[2 * i] = scale * (p0 - (label == 0 ? T(1) : T(0)));
+    dlogits[2 * i + 1] = scale * (p1 - (label == 1 ? T(1) : T(0)));
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/multibox.hpp
+
+namespace rfcf::detection {
+
+struct MultiBoxLossOptions {
+  MatchOptions match{};
+  int64_t negpos_ratio = 7;
+  double loc_weight = 2.0;
+};
+
+template <class T>
+struct MultiBoxLossParts {
+  T loc = 0, conf = 0, landm = 0, total = 0;
+  int64_t num_pos = 0;        // priors with conf_t != 0 (N before the max with 1)
+  int64_t num_pos_landm = 0;  // priors with conf_t > 0 (N1 before the max with 1)
+  int64_t num_neg = 0;        // mined negatives that are not positives
+};
+
+template <class T, class D>
+class MultiBoxLoss {
+ public:
+  using tensor_type = Tensor<T, D>;
+  using host_tensor = Tensor<T, cpu>;
+
+  explicit MultiBoxLoss(MultiBoxLossOptions o = {}) : options_(o) {
+    check<ConfigError>(o.negpos_ratio >= 0, "MultiBoxLoss: negpos_ratio ", o.negpos_ratio, " must be >= 0");
+  }
+  const MultiBoxLossOptions& options() const { return options_; }
+
+  // targets[b]: rows of kFaceFields values (normalised) for image b; priors [A, 4].
+  template <class U>
+  MultiBoxLossParts<T> forward(const models::RetinaFaceOutput<T, D>& pred, const std::vector<std::vector<U>>& targets,
+                               const Tensor<float, cpu>& priors) {
+    const int64_t B = pred.loc.dim(0), A = pred.loc.dim(1);
+    check<ShapeError>(pred.loc.rank() == 3 && pred.loc.dim(2) == 4, "MultiBoxLoss: loc must be [B, A, 4], got ",
+                      pred.loc.shape().str());
+    check<ShapeError>(pred.conf.shape() == Shape{B, A, 2}, "MultiBoxLoss: conf must be [", B, ", ", A,
+                      ", 2], got ", pred.conf.shape().str());
+    check<ShapeError>(pred.landms.shape() == Shape{B, A, 10}, "MultiBoxLoss: landms must be [", B, ", ", A,
+                      ", 10], got ", pred.landms.shape().str());
+    check<ShapeError>(priors.shape() == Shape{A, 4}, "MultiBoxLoss: priors must be [", A, ", 4], got ",
+                      priors.shape().str());
+    check<ShapeError>(static_cast<int64_t>(targets.size()) == B, "MultiBoxLoss: ", targets.size(),
+                      " target lists for a batch of ", B);
+    const host_tensor loc = to_host(pred.loc), conf = to_host(pred.conf), landm = to_host(pred.landms);
+
+    // 1. Match every image.
+    std::vector<T> loc_t(B * A * 4), landm_t(B * A * 10);
+    std::vector<int64_t> conf_t(B * A);
+    for (int64_t b = 0; b < B; ++b) {
+      check<ShapeError>(targets[b].size() % kFaceFields == 0, "MultiBoxLoss: targets of image ", b, " hold ",
+                        targets[b].size(), " values, not a multiple of ", kFaceFields);
+      match_priors(targets[b].data(), static_cast<int64_t>(targets[b].size()) / kFaceFields, priors.data(), A,
+                   options_.match, loc_t.data() + b * A * 4, landm_t.data() + b * A * 10, conf_t.data() + b * A);
+    }
+    const int64_t n = B * A;
+    std::vector<char> pos(n), pos1(n), selected(n);
+    MultiBoxLossParts<T> parts;
+    for (int64_t i = 0; i < n; ++i) {
+      pos1[i] = conf_t[i] > 0;
+      pos[i] = conf_t[i] != 0;
+      parts.num_pos_landm += pos1[i];
+      parts.num_pos += pos[i];
+    }
+    const T N1 = static_cast<T>(std::max<int64_t>(parts.num_pos_landm, 1));
+    const T N = static_cast<T>(std::max<int64_t>(parts.num_pos, 1));
+
+    dloc_ = host_tensor(Shape{B, A, 4});
+    dconf_ = host_tensor(Shape{B, A, 2});
+    dlandm_ = host_tensor(Shape{B, A, 10});
+    std::vector<T> per_prior(n);
+
+    // 2. Landmark loss on conf_t > 0.
+    Executor<cpu>::for_each(n, functors::MaskedSmoothL1<T>{landm.data(), landm_t.data(), pos1.data(),
+                                                           per_prior.data(), dlandm_.data(), 10, T(1) / N1});
+    parts.landm = sum(per_prior) / N1;
+    // 4. Localisation loss on conf_t != 0, weighted into the gradient.
+    const T lw = static_cast<T>(options_.loc_weight);
+    Executor<cpu>::for_each(n, functors::MaskedSmoothL1<T>{loc.data(), loc_t.data(), pos.data(), per_prior.data(),
+                                                           dloc_.data(), 4, lw / N});
+    parts.loc = sum(per_prior) / N;
+    // 5. Hard negative mining per image.
+    Executor<cpu>::for_each(n, functors::MiningLoss<T>{conf.data(), pos.data(), per_prior.data()});
+    negatives_.assign(B, {});
+    std::vector<int64_t> order(A);
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t num_pos = 0;
+      for (int64_t p = 0; p < A; ++p) num_pos += pos[b * A + p], selected[b * A + p] = pos[b * A + p];
+      const int64_t num_neg = std::min(options_.negpos_ratio * num_pos, A - 1);
+      if (num_neg <= 0) continue;
+      const T* score = per_prior.data() + b * A;
+      std::iota(order.begin(), order.end(), int64_t{0});
+      std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return score[x] > score[y]; });
+      for (int64_t r = 0; r < num_neg; ++r) {
+        const int64_t p = order[r];
+        if (pos[b * A + p]) continue;  // ranked among the negatives only when losses run out; already selected
+        selected[b * A + p] = 1;
+        negatives_[b].push_back(p);
+      }
+      std::sort(negatives_[b].begin(), negatives_[b].end());
+      parts.num_neg += static_cast<int64_t>(negatives_[b].size());
+    }
+    // 6. Confidence loss over positives and mined negatives.
+    Executor<cpu>::for_each(n, functors::SelectedCrossEntropy<T>{conf.data(), selected.data(), pos.data(),
+                                                                 per_prior.data(), dconf_.data(), T(1) / N});
+    parts.conf = sum(per_prior) / N;
+    // 7. Total.
+    parts.total = lw * parts.loc + parts.conf + parts.landm;
+    has_grad_ = true;
+    return parts;
+  }
+
+  // Gradients of the last forward's total loss (times `scale`, e.g. a loss-scaling factor).
+  models::RetinaFaceOutput<T, D> backward(T scale = T(1)) const {
+    check<Error>(has_grad_, "MultiBoxLoss::backward called before forward");
+    return {to_device(dloc_, scale), to_device(dconf_, scale), to_device(dlandm_, scale)};
+  }
+
+  // Mined negative prior indices (ascending, positives excluded) per image of the last forward.
+  const std::vector<std::vector<int64_t>>& negatives() const { return negatives_; }
+
+ private:
+  static host_tensor to_host(const tensor_type& t) {
+    if constexpr (std::is_same_v<D, cpu>) return t;
+    else return t.template to<cpu>();
+  }
+  static tensor_type to_device(const host_tensor& t, T scale) {
+    host_tensor s = t;
+    if (scale != T(1)) {
+      s = t.clone();
+      for (int64_t i = 0; i < s.numel(); ++i) s.data()[i] *= scale;
+    }
+    if constexpr (std::is_same_v<D, cpu>) return scale != T(1) ? s : t.clone();
+    else return s.template to<D>();
+  }
+  // Sum in index order (deterministic); long double keeps float32 sums of ~17k terms exact enough.
+  static T sum(const std::vector<T>& v) {
+    long double s = 0;
+    for (T x : v) s += x;
+    return static_cast<T>(s);
+  }
+
+  MultiBoxLossOptions options_;
+  host_tensor dloc_, dconf_, dlandm_;
+  std::vector<std::vector<int64_t>> negatives_;
+  bool has_grad_ = false;
+};
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/multibox_loss.hpp
 // ---- begin rfcf/detection/priors.hpp
 // RetinaFace prior (anchor) boxes, retinaface.md section 4. Priors are [cx, cy, w, h] in
 // coordinates normalised by the network input size; they depend on that size, so PriorCache
@@ -8431,10 +10533,1189 @@ inline std::vector<uint8_t> align_face_112x96(const uint8_t* src, int src_h, int
 // ---- end rfcf/recognition/alignment.hpp
 // ---- end rfcf/recognition.hpp
 // ---- begin rfcf/models.hpp
-// models: see docs/ and the headers in rfcf/models/.
+// Network definitions: RetinaFace (MobileNetV1-0.25, ResNet-50 bodies), IResNet, MobileFaceNet.
+// ---- begin rfcf/models/iresnet.hpp
+// IResNet-18/34/50/100/200 of insightface's arcface_torch (recognition.md 6.1), with its
+// parameter names so its checkpoints load: conv1/bn1/prelu stem, IBasicBlocks
+// (bn1-conv1-bn2-prelu-conv2(stride)-bn3 + shortcut, no activation after the add), then
+// bn2 -> dropout -> flatten -> fc -> features (BatchNorm1d with its weight fixed at 1).
+#include <optional>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::models {
+
+struct IResNetOptions {
+  int depth = 50;  // 18, 34, 50, 100 or 200
+  int64_t embedding_size = 512;
+  double dropout = 0.0;
+  int64_t input_h = 112, input_w = 112;
+
+  std::vector<int64_t> blocks() const {
+    switch (depth) {
+      case 18: return {2, 2, 2, 2};
+      case 34: return {3, 4, 6, 3};
+      case 50: return {3, 4, 14, 3};
+      case 100: return {3, 13, 30, 3};
+      case 200: return {6, 26, 60, 6};
+      default: fail<ConfigError>("IResNet: unsupported depth ", depth, " (use 18, 34, 50, 100 or 200)");
+    }
+  }
+};
+
+template <class T, class D>
+class IBasicBlock {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  IBasicBlock(int64_t in, int64_t planes, int64_t stride)
+      : bn1_(in), conv1_(in, planes, nn::Conv2dOptions::k(3).padded(1)), bn2_(planes), prelu_(planes),
+        conv2_(planes, planes, nn::Conv2dOptions::k(3).strided(stride).padded(1)), bn3_(planes) {
+    if (stride != 1 || in != planes)
+      downsample_.emplace(nn::Conv2d<T, D>(in, planes, nn::Conv2dOptions::k(1).strided(stride)),
+                          nn::BatchNorm2d<T, D>(planes));
+  }
+
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    Tensor<T, D> y = bn3_.forward(conv2_.forward(prelu_.forward(bn2_.forward(conv1_.forward(bn1_.forward(x))))));
+    return ops::add(y, downsample_ ? downsample_->forward(x) : x);
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    Tensor<T, D> dx =
+        bn1_.backward(conv1_.backward(bn2_.backward(prelu_.backward(conv2_.backward(bn3_.backward(dy))))));
+    ops::accumulate(dx, downsample_ ? downsample_->backward(dy) : dy);
+    return dx;
+  }
+  void train(bool on = true) {
+    bn1_.train(on), conv1_.train(on), bn2_.train(on), prelu_.train(on), conv2_.train(on), bn3_.train(on);
+    if (downsample_) downsample_->train(on);
+  }
+  bool is_training() const { return bn1_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    bn1_.visit(v, nn::join_name(p, "bn1"));
+    conv1_.visit(v, nn::join_name(p, "conv1"));
+    bn2_.visit(v, nn::join_name(p, "bn2"));
+    prelu_.visit(v, nn::join_name(p, "prelu"));
+    conv2_.visit(v, nn::join_name(p, "conv2"));
+    bn3_.visit(v, nn::join_name(p, "bn3"));
+    if (downsample_) downsample_->visit(v, nn::join_name(p, "downsample"));
+  }
+
+ private:
+  nn::BatchNorm2d<T, D> bn1_;
+  nn::Conv2d<T, D> conv1_;
+  nn::BatchNorm2d<T, D> bn2_;
+  nn::PReLU<T, D> prelu_;
+  nn::Conv2d<T, D> conv2_;
+  nn::BatchNorm2d<T, D> bn3_;
+  std::optional<ConvBn<T, D>> downsample_;
+};
+
+template <class T, class D>
+class IResNet {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  explicit IResNet(const IResNetOptions& o = {})
+      : options_(o), conv1_(3, 64, nn::Conv2dOptions::k(3).padded(1)), bn1_(64), prelu_(64), bn2_(512),
+        dropout_(o.dropout), fc_(512 * out_cells(o.input_h) * out_cells(o.input_w), o.embedding_size),
+        features_(o.embedding_size) {
+    conv1_.set_input_grad(false);
+    const std::vector<int64_t> blocks = o.blocks();
+    const int64_t widths[4] = {64, 128, 256, 512};
+    int64_t in = 64;
+    for (int s = 0; s < 4; ++s) {
+      for (int64_t b = 0; b < blocks[s]; ++b) {
+        layers_[s].push_back(IBasicBlock<T, D>(in, widths[s], b == 0 ? 2 : 1));
+        in = widths[s];
+      }
+    }
+    // arcface_torch fixes the feature BN's weight at 1 and does not train it.
+    nn::for_each_parameter(features_, [](const std::string& name, nn::Parameter<T, D>& p) {
+      if (name == "weight") {
+        fill(p.value, T(1));
+        p.frozen = true;
+      }
+    });
+  }
+
+  // x: [N, 3, H, W] RGB normalised; returns the embedding [N, embedding_size].
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    check<ShapeError>(x.rank() == 4 && x.c() == 3 && x.h() == options_.input_h && x.w() == options_.input_w,
+                      "IResNet: expected input [N, 3, ", options_.input_h, ", ", options_.input_w, "], got ",
+                      x.shape().str());
+    Tensor<T, D> y = prelu_.forward(bn1_.forward(conv1_.forward(x)));
+    for (auto& l : layers_) y = l.forward(y);
+    y = dropout_.forward(bn2_.forward(y));
+    map_shape_ = y.shape();
+    y = fc_.forward(y.reshape(Shape{y.n(), y.numel() / y.n()}));
+    return features_.forward(y);
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    Tensor<T, D> g = fc_.backward(features_.backward(dy)).reshape(map_shape_);
+    g = bn2_.backward(dropout_.backward(g));
+    for (int s = 3; s >= 0; --s) g = layers_[s].backward(g);
+    return conv1_.backward(bn1_.backward(prelu_.backward(g)));
+  }
+  void train(bool on = true) {
+    conv1_.train(on), bn1_.train(on), prelu_.train(on), bn2_.train(on), dropout_.train(on), fc_.train(on),
+        features_.train(on);
+    for (auto& l : layers_) l.train(on);
+  }
+  void eval() { train(false); }
+  bool is_training() const { return bn1_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    conv1_.visit(v, nn::join_name(p, "conv1"));
+    bn1_.visit(v, nn::join_name(p, "bn1"));
+    prelu_.visit(v, nn::join_name(p, "prelu"));
+    for (int s = 0; s < 4; ++s) layers_[s].visit(v, nn::join_name(p, "layer" + std::to_string(s + 1)));
+    bn2_.visit(v, nn::join_name(p, "bn2"));
+    fc_.visit(v, nn::join_name(p, "fc"));
+    features_.visit(v, nn::join_name(p, "features"));
+  }
+  const IResNetOptions& options() const { return options_; }
+
+ private:
+  static int64_t out_cells(int64_t size) {
+    for (int i = 0; i < 4; ++i) size = (size + 1) / 2;  // four stride-2 3x3 convs with padding 1
+    return size;
+  }
+  IResNetOptions options_;
+  nn::Conv2d<T, D> conv1_;
+  nn::BatchNorm2d<T, D> bn1_;
+  nn::PReLU<T, D> prelu_;
+  nn::Repeat<IBasicBlock<T, D>> layers_[4];
+  nn::BatchNorm2d<T, D> bn2_;
+  nn::Dropout<T, D> dropout_;
+  nn::Linear<T, D> fc_;
+  nn::BatchNorm1d<T, D> features_;
+  Shape map_shape_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/iresnet.hpp
+// ---- begin rfcf/models/mobilefacenet.hpp
+// MobileFaceNet in the layout of shared/models/mobilefacenet_casia.ckpt (recognition.md 7.3):
+// ConvBlocks conv1/dw_conv1/conv2/linear7/linear1 (keys conv/bn/prelu), bottlenecks
+// blocks.n.conv.{0..7} with a residual add when stride 1 and channels are unchanged.
+// Input 112x96 by default (the linear7 kernel covers the whole final map), 128-d output.
+#include <array>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::models {
+
+template <class T, class D>
+using ConvBnPrelu = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::PReLU<T, D>>;
+
+// A ConvBlock named {conv, bn, prelu} (linear blocks have no prelu).
+template <class T, class D>
+ConvBnPrelu<T, D> conv_block(int64_t in, int64_t out, nn::Conv2dOptions o) {
+  ConvBnPrelu<T, D> b(nn::Conv2d<T, D>(in, out, o), nn::BatchNorm2d<T, D>(out), nn::PReLU<T, D>(out));
+  b.named({"conv", "bn", "prelu"});
+  return b;
+}
+template <class T, class D>
+ConvBn<T, D> linear_block(int64_t in, int64_t out, nn::Conv2dOptions o) {
+  ConvBn<T, D> b(nn::Conv2d<T, D>(in, out, o), nn::BatchNorm2d<T, D>(out));
+  b.named({"conv", "bn"});
+  return b;
+}
+
+// Inverted residual: 1x1 expand + BN + PReLU, depthwise 3x3 + BN + PReLU, 1x1 project + BN.
+template <class T, class D>
+class MobileFaceBottleneck {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using Body = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::PReLU<T, D>, nn::Conv2d<T, D>,
+                              nn::BatchNorm2d<T, D>, nn::PReLU<T, D>, nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>>;
+
+  MobileFaceBottleneck(int64_t in, int64_t out, int64_t stride, int64_t expansion)
+      : conv_(nn::Conv2d<T, D>(in, in * expansion, nn::Conv2dOptions::k(1)), nn::BatchNorm2d<T, D>(in * expansion),
+              nn::PReLU<T, D>(in * expansion),
+              nn::Conv2d<T, D>(in * expansion, in * expansion,
+                               nn::Conv2dOptions::k(3).strided(stride).padded(1).grouped(in * expansion)),
+              nn::BatchNorm2d<T, D>(in * expansion), nn::PReLU<T, D>(in * expansion),
+              nn::Conv2d<T, D>(in * expansion, out, nn::Conv2dOptions::k(1)), nn::BatchNorm2d<T, D>(out)),
+        residual_(stride == 1 && in == out) {}
+
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    Tensor<T, D> y = conv_.forward(x);
+    return residual_ ? ops::add(x, y) : y;
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    Tensor<T, D> dx = conv_.backward(dy);
+    if (residual_) ops::accumulate(dx, dy);
+    return dx;
+  }
+  void train(bool on = true) { conv_.train(on); }
+  bool is_training() const { return conv_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) { conv_.visit(v, nn::join_name(p, "conv")); }
+
+ private:
+  Body conv_;
+  bool residual_;
+};
+
+struct MobileFaceNetOptions {
+  int64_t embedding_size = 128;
+  int64_t input_h = 112, input_w = 96;
+};
+
+template <class T, class D>
+class MobileFaceNet {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  explicit MobileFaceNet(const MobileFaceNetOptions& o = {})
+      : options_(o),
+        conv1_(conv_block<T, D>(3, 64, nn::Conv2dOptions::k(3).strided(2).padded(1))),
+        dw_conv1_(conv_block<T, D>(64, 64, nn::Conv2dOptions::k(3).padded(1).grouped(64))),
+        conv2_(conv_block<T, D>(128, 512, nn::Conv2dOptions::k(1))),
+        linear7_(linear_block<T, D>(512, 512, linear7_options(o))),
+        linear1_(linear_block<T, D>(512, o.embedding_size, nn::Conv2dOptions::k(1))) {
+    conv1_.template get<0>().set_input_grad(false);
+    // (expansion t, output channels c, repeats n, first stride s) as in the paper's table.
+    const std::array<std::array<int64_t, 4>, 5> setting{{{2, 64, 5, 2}, {4, 128, 1, 2}, {2, 128, 6, 1},
+                                                         {4, 128, 1, 2}, {2, 128, 2, 1}}};
+    int64_t in = 64;
+    for (const auto& [t, c, n, s] : setting) {
+      for (int64_t i = 0; i < n; ++i) {
+        blocks_.push_back(MobileFaceBottleneck<T, D>(in, c, i == 0 ? s : 1, t));
+        in = c;
+      }
+    }
+  }
+
+  // x: [N, 3, input_h, input_w] RGB, (x - 127.5) / 128; returns [N, embedding_size].
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    check<ShapeError>(x.rank() == 4 && x.c() == 3 && x.h() == options_.input_h && x.w() == options_.input_w,
+                      "MobileFaceNet: expected input [N, 3, ", options_.input_h, ", ", options_.input_w, "], got ",
+                      x.shape().str());
+    Tensor<T, D> y = blocks_.forward(dw_conv1_.forward(conv1_.forward(x)));
+    y = linear1_.forward(linear7_.forward(conv2_.forward(y)));
+    return y.reshape(Shape{y.n(), y.c()});
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    Tensor<T, D> g = linear7_.backward(linear1_.backward(dy.reshape(Shape{dy.dim(0), dy.dim(1), 1, 1})));
+    return conv1_.backward(dw_conv1_.backward(blocks_.backward(conv2_.backward(g))));
+  }
+  void train(bool on = true) {
+    conv1_.train(on), dw_conv1_.train(on), blocks_.train(on), conv2_.train(on), linear7_.train(on),
+        linear1_.train(on);
+  }
+  void eval() { train(false); }
+  bool is_training() const { return conv1_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    conv1_.visit(v, nn::join_name(p, "conv1"));
+    dw_conv1_.visit(v, nn::join_name(p, "dw_conv1"));
+    blocks_.visit(v, nn::join_name(p, "blocks"));
+    conv2_.visit(v, nn::join_name(p, "conv2"));
+    linear7_.visit(v, nn::join_name(p, "linear7"));
+    linear1_.visit(v, nn::join_name(p, "linear1"));
+  }
+  const MobileFaceNetOptions& options() const { return options_; }
+
+ private:
+  static nn::Conv2dOptions linear7_options(const MobileFaceNetOptions& o) {
+    nn::Conv2dOptions c;
+    c.kernel_h = (o.input_h + 15) / 16;
+    c.kernel_w = (o.input_w + 15) / 16;
+    c.groups = 512;
+    return c;
+  }
+  MobileFaceNetOptions options_;
+  ConvBnPrelu<T, D> conv1_, dw_conv1_;
+  nn::Repeat<MobileFaceBottleneck<T, D>> blocks_;
+  ConvBnPrelu<T, D> conv2_;
+  ConvBn<T, D> linear7_, linear1_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/mobilefacenet.hpp
+// ---- begin rfcf/models/mobilenet_v1.hpp
+// MobileNetV1 x0.25 as the RetinaFace body (spec retinaface.md 2.2): stage1 (stride 8,
+// 64 ch), stage2 (stride 16, 128 ch), stage3 (stride 32, 256 ch).
+#include <string>
+
+
+namespace rfcf::models {
+
+template <class T, class D>
+class MobileNetV1025 {
+ public:
+  using value_type = T;
+  using device_type = D;
+  static constexpr std::array<int64_t, 3> out_channels{64, 128, 256};
+
+  // slope: 0.1 for the official Pytorch_Retinaface weights, 0 (ReLU) for the 1MB family.
+  explicit MobileNetV1025(double slope = 0.1)
+      : stage1_(conv_bn_act<T, D>(3, 8, 3, 2, slope), conv_dw<T, D>(8, 16, 1, slope), conv_dw<T, D>(16, 32, 2, slope),
+                conv_dw<T, D>(32, 32, 1, slope), conv_dw<T, D>(32, 64, 2, slope), conv_dw<T, D>(64, 64, 1, slope)) {
+    stage2_.push_back(conv_dw<T, D>(64, 128, 2, slope));
+    for (int i = 0; i < 5; ++i) stage2_.push_back(conv_dw<T, D>(128, 128, 1, slope));
+    stage3_.push_back(conv_dw<T, D>(128, 256, 2, slope));
+    stage3_.push_back(conv_dw<T, D>(256, 256, 1, slope));
+    stage1_.template get<0>().template get<0>().set_input_grad(false);  // the image needs no gradient
+  }
+
+  FeatureMaps<T, D> forward(const Tensor<T, D>& x) {
+    check<ShapeError>(x.rank() == 4 && x.c() == 3, "MobileNetV1025: expected input [N, 3, H, W], got ",
+                      x.shape().str());
+    FeatureMaps<T, D> f;
+    f[0] = stage1_.forward(x);
+    f[1] = stage2_.forward(f[0]);
+    f[2] = stage3_.forward(f[1]);
+    return f;
+  }
+
+  // Gradients w.r.t. the three outputs; returns dL/dx (empty: the stem skips it).
+  Tensor<T, D> backward(const FeatureMaps<T, D>& dy) {
+    Tensor<T, D> g = stage3_.backward(dy[2]);
+    ops::accumulate(g, dy[1]);
+    g = stage2_.backward(g);
+    ops::accumulate(g, dy[0]);
+    return stage1_.backward(g);
+  }
+
+  void train(bool on = true) {
+    stage1_.train(on);
+    stage2_.train(on);
+    stage3_.train(on);
+  }
+  bool is_training() const { return stage1_.is_training(); }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    stage1_.visit(v, nn::join_name(prefix, "stage1"));
+    stage2_.visit(v, nn::join_name(prefix, "stage2"));
+    stage3_.visit(v, nn::join_name(prefix, "stage3"));
+  }
+
+ private:
+  nn::Sequential<ConvBnAct<T, D>, ConvDw<T, D>, ConvDw<T, D>, ConvDw<T, D>, ConvDw<T, D>, ConvDw<T, D>> stage1_;
+  nn::Repeat<ConvDw<T, D>> stage2_, stage3_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/mobilenet_v1.hpp
+// ---- begin rfcf/models/resnet50.hpp
+// torchvision ResNet-50 (v1.5: stride on the 3x3 conv) as the RetinaFace body
+// (retinaface.md 2.8). Outputs layer2 (stride 8, 512 ch), layer3 (16, 1024), layer4 (32, 2048).
+#include <optional>
+#include <string>
+
+
+namespace rfcf::models {
+
+template <class T, class D>
+class Bottleneck {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  Bottleneck(int64_t in, int64_t width, int64_t stride)
+      : conv1_(in, width, nn::Conv2dOptions::k(1)), bn1_(width),
+        conv2_(width, width, nn::Conv2dOptions::k(3).strided(stride).padded(1)), bn2_(width),
+        conv3_(width, width * 4, nn::Conv2dOptions::k(1)), bn3_(width * 4) {
+    if (stride != 1 || in != width * 4)
+      downsample_.emplace(nn::Conv2d<T, D>(in, width * 4, nn::Conv2dOptions::k(1).strided(stride)),
+                          nn::BatchNorm2d<T, D>(width * 4));
+  }
+
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    Tensor<T, D> y = relu1_.forward(bn1_.forward(conv1_.forward(x)));
+    y = relu2_.forward(bn2_.forward(conv2_.forward(y)));
+    y = bn3_.forward(conv3_.forward(y));
+    return relu3_.forward(ops::add(y, downsample_ ? downsample_->forward(x) : x));
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    Tensor<T, D> g = relu3_.backward(dy);
+    Tensor<T, D> dx = conv1_.backward(bn1_.backward(relu1_.backward(
+        conv2_.backward(bn2_.backward(relu2_.backward(conv3_.backward(bn3_.backward(g))))))));
+    ops::accumulate(dx, downsample_ ? downsample_->backward(g) : g);
+    return dx;
+  }
+  void train(bool on = true) {
+    for_each_layer([&](auto& l) { l.train(on); });
+    if (downsample_) downsample_->train(on);
+  }
+  bool is_training() const { return bn1_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    conv1_.visit(v, nn::join_name(p, "conv1"));
+    bn1_.visit(v, nn::join_name(p, "bn1"));
+    conv2_.visit(v, nn::join_name(p, "conv2"));
+    bn2_.visit(v, nn::join_name(p, "bn2"));
+    conv3_.visit(v, nn::join_name(p, "conv3"));
+    bn3_.visit(v, nn::join_name(p, "bn3"));
+    if (downsample_) downsample_->visit(v, nn::join_name(p, "downsample"));
+  }
+
+ private:
+  template <class F>
+  void for_each_layer(F&& f) {
+    f(conv1_), f(bn1_), f(relu1_), f(conv2_), f(bn2_), f(relu2_), f(conv3_), f(bn3_), f(relu3_);
+  }
+  nn::Conv2d<T, D> conv1_;
+  nn::BatchNorm2d<T, D> bn1_;
+  nn::ReLU<T, D> relu1_;
+  nn::Conv2d<T, D> conv2_;
+  nn::BatchNorm2d<T, D> bn2_;
+  nn::ReLU<T, D> relu2_;
+  nn::Conv2d<T, D> conv3_;
+  nn::BatchNorm2d<T, D> bn3_;
+  nn::ReLU<T, D> relu3_;
+  std::optional<ConvBn<T, D>> downsample_;
+};
+
+template <class T, class D>
+class ResNet50 {
+ public:
+  using value_type = T;
+  using device_type = D;
+  static constexpr std::array<int64_t, 3> out_channels{512, 1024, 2048};
+
+  explicit ResNet50(double /*slope: the torchvision body always uses ReLU*/ = 0.0)
+      : conv1_(3, 64, nn::Conv2dOptions::k(7).strided(2).padded(3)), bn1_(64), pool_(3, 2, 1) {
+    conv1_.set_input_grad(false);
+    const int64_t widths[4] = {64, 128, 256, 512}, blocks[4] = {3, 4, 6, 3};
+    int64_t in = 64;
+    for (int s = 0; s < 4; ++s) {
+      for (int64_t b = 0; b < blocks[s]; ++b) {
+        layers_[s].push_back(Bottleneck<T, D>(in, widths[s], b == 0 && s > 0 ? 2 : 1));
+        in = widths[s] * 4;
+      }
+    }
+  }
+
+  FeatureMaps<T, D> forward(const Tensor<T, D>& x) {
+    check<ShapeError>(x.rank() == 4 && x.c() == 3, "ResNet50: expected input [N, 3, H, W], got ", x.shape().str());
+    Tensor<T, D> y = pool_.forward(relu_.forward(bn1_.forward(conv1_.forward(x))));
+    y = layers_[0].forward(y);
+    FeatureMaps<T, D> f;
+    f[0] = layers_[1].forward(y);
+    f[1] = layers_[2].forward(f[0]);
+    f[2] = layers_[3].forward(f[1]);
+    return f;
+  }
+  Tensor<T, D> backward(const FeatureMaps<T, D>& dy) {
+    Tensor<T, D> g = layers_[3].backward(dy[2]);
+    ops::accumulate(g, dy[1]);
+    g = layers_[2].backward(g);
+    ops::accumulate(g, dy[0]);
+    g = layers_[0].backward(layers_[1].backward(g));
+    return conv1_.backward(bn1_.backward(relu_.backward(pool_.backward(g))));
+  }
+  void train(bool on = true) {
+    conv1_.train(on), bn1_.train(on), relu_.train(on), pool_.train(on);
+    for (auto& l : layers_) l.train(on);
+  }
+  bool is_training() const { return bn1_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    conv1_.visit(v, nn::join_name(p, "conv1"));
+    bn1_.visit(v, nn::join_name(p, "bn1"));
+    for (int s = 0; s < 4; ++s) layers_[s].visit(v, nn::join_name(p, "layer" + std::to_string(s + 1)));
+  }
+
+ private:
+  nn::Conv2d<T, D> conv1_;
+  nn::BatchNorm2d<T, D> bn1_;
+  nn::ReLU<T, D> relu_;
+  nn::MaxPool2d<T, D> pool_;
+  nn::Repeat<Bottleneck<T, D>> layers_[4];
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/resnet50.hpp
 // ---- end rfcf/models.hpp
 // ---- begin rfcf/data.hpp
 // data: see docs/ and the headers in rfcf/data/.
+// ---- begin rfcf/data/detection_augment.hpp
+// RetinaFace training augmentation (`preproc`), retinaface.md section 8.3, in the reference order:
+// random square crop -> photometric distortion -> pad to square (crop failed) -> horizontal flip ->
+// resize (random interpolation) + mean subtraction -> target normalisation.
+// Faces are rows of 15 floats [x1, y1, x2, y2, lx0, ly0, ..., lx4, ly4, label] in pixels.
+// Every random choice comes from the rfcf::Generator passed in, so a seed fixes the result.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+// ---- begin rfcf/data/hsv.hpp
+// 8-bit BGR <-> HSV with OpenCV's conventions (H in [0, 180), S and V in [0, 255]), as used by the
+// RetinaFace photometric distortion (retinaface.md 8.3). BGR->HSV uses OpenCV's fixed-point
+// division tables (12-bit shift, rounded; bit-exact); HSV->BGR goes through float sectors and
+// truncates (within 1 of cv2 4.6, exact for all but a few values).
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+
+namespace rfcf::data::hsv {
+
+namespace detail {
+inline constexpr int kShift = 12;
+struct Tables {
+  std::array<int, 256> sdiv{}, hdiv{};
+  Tables() {
+    for (int i = 1; i < 256; ++i) {
+      sdiv[i] = static_cast<int>(std::lround((255 << kShift) / (1.0 * i)));
+      hdiv[i] = static_cast<int>(std::lround((180 << kShift) / (6.0 * i)));
+    }
+  }
+};
+inline const Tables& tables() {
+  static const Tables t;
+  return t;
+}
+}  // namespace detail
+
+// In place on interleaved 3-channel pixels.
+inline void bgr_to_hsv(uint8_t* px, int64_t count) {
+  const auto& t = detail::tables();
+  constexpr int round = 1 << (detail::kShift - 1);
+  for (int64_t i = 0; i < count; ++i, px += 3) {
+    const int b = px[0], g = px[1], r = px[2];
+    const int v = std::max(b, std::max(g, r));
+    const int vmin = std::min(b, std::min(g, r));
+    const int diff = v - vmin;
+    const int s = (diff * t.sdiv[v] + round) >> detail::kShift;
+    int h = v == r ? g - b : (v == g ? b - r + 2 * diff : r - g + 4 * diff);
+    h = (h * t.hdiv[diff] + round) >> detail::kShift;
+    if (h < 0) h += 180;
+    px[0] = static_cast<uint8_t>(h);
+    px[1] = static_cast<uint8_t>(s);
+    px[2] = static_cast<uint8_t>(v);
+  }
+}
+
+// Truncation reproduces cv2 4.6 in all but ~2 of 12288 channel values (each off by 1); rounding
+// would differ in a third of them.
+inline uint8_t saturate_trunc(float x) {
+  const int v = static_cast<int>(x);
+  return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+}
+
+inline void hsv_to_bgr(uint8_t* px, int64_t count) {
+  static const int sector_data[6][3] = {{1, 3, 0}, {1, 0, 2}, {3, 0, 1}, {0, 2, 1}, {0, 1, 3}, {2, 1, 0}};
+  for (int64_t i = 0; i < count; ++i, px += 3) {
+    float h = static_cast<float>(px[0]);
+    const float s = static_cast<float>(px[1]) * (1.f / 255.f);
+    const float v = static_cast<float>(px[2]) * (1.f / 255.f);
+    float b = v, g = v, r = v;
+    if (s != 0.f) {
+      h *= 6.f / 180.f;
+      while (h < 0) h += 6;
+      while (h >= 6) h -= 6;
+      int sector = static_cast<int>(std::floor(h));
+      h -= static_cast<float>(sector);
+      if (sector < 0 || sector >= 6) sector = 0, h = 0.f;
+      const float tab[4] = {v, v * (1.f - s), v * (1.f - s * h), v * (1.f - s * (1.f - h))};
+      b = tab[sector_data[sector][0]];
+      g = tab[sector_data[sector][1]];
+      r = tab[sector_data[sector][2]];
+    }
+    px[0] = saturate_trunc(b * 255.f);
+    px[1] = saturate_trunc(g * 255.f);
+    px[2] = saturate_trunc(r * 255.f);
+  }
+}
+
+}  // namespace rfcf::data::hsv
+// ---- end rfcf/data/hsv.hpp
+
+namespace rfcf::data {
+
+using FaceRows = std::vector<float>;  // n * 15 values
+inline constexpr int kFaceRow = 15;
+inline constexpr std::array<float, 3> kRetinaFaceMean = {104.f, 117.f, 123.f};  // B, G, R
+
+struct DetectionAugmentOptions {
+  int img_dim = 640;
+  std::vector<double> crop_scales = {0.3, 0.45, 0.6, 0.8, 1.0};  // official; empty: uniform(0.3, 1) (1MB repo)
+  int crop_tries = 250;
+  double min_face = 0.0;  // keep boxes with min(b_w, b_h) > this at the output scale (1MB repo: 5)
+  std::array<float, 3> mean = kRetinaFaceMean;
+};
+
+struct CropResult {
+  io::Image image;
+  FaceRows faces;
+  bool pad = false;  // no crop was accepted: the original image/targets, to be padded to square
+};
+
+// 1. Random square crop (section 8.3 step 1).
+inline CropResult random_square_crop(const io::Image& img, const FaceRows& faces, Generator& gen,
+                                     const DetectionAugmentOptions& o) {
+  check<ShapeError>(img.channels == 3 && !img.empty(), "random_square_crop: need a non-empty 3-channel image, got ",
+                    img.width, "x", img.height, "x", img.channels);
+  check<ShapeError>(faces.size() % kFaceRow == 0, "random_square_crop: ", faces.size(), " face values");
+  const int W = img.width, H = img.height;
+  const size_t n = faces.size() / kFaceRow;
+  for (int attempt = 0; attempt < o.crop_tries; ++attempt) {
+    const double scale = o.crop_scales.empty()
+                             ? gen.uniform(0.3, 1.0)
+                             : o.crop_scales[static_cast<size_t>(gen.integer(0, static_cast<int64_t>(o.crop_scales.size()) - 1))];
+    const int side = static_cast<int>(scale * std::min(W, H));
+    if (side <= 0) continue;
+    const int left = side == W ? 0 : static_cast<int>(gen.integer(0, W - side - 1));
+    const int top = side == H ? 0 : static_cast<int>(gen.integer(0, H - side - 1));
+    const float l = static_cast<float>(left), t = static_cast<float>(top);
+    const float r = static_cast<float>(left + side), b = static_cast<float>(top + side);
+    // Accept only if some gt lies completely inside (intersection / max(area, 1) >= 1).
+    bool inside = false;
+    for (size_t i = 0; i < n && !inside; ++i) {
+      const float* f = faces.data() + i * kFaceRow;
+      const float iw = std::min(f[2], r) - std::max(f[0], l), ih = std::min(f[3], b) - std::max(f[1], t);
+      const float inter = (iw > 0 && ih > 0) ? iw * ih : 0.f;
+      inside = inter / std::max((f[2] - f[0]) * (f[3] - f[1]), 1.f) >= 1.f;
+    }
+    if (!inside) continue;
+    FaceRows kept;
+    const float sidef = static_cast<float>(side);
+    for (size_t i = 0; i < n; ++i) {
+      const float* f = faces.data() + i * kFaceRow;
+      const float cx = (f[0] + f[2]) / 2, cy = (f[1] + f[3]) / 2;
+      if (!(l < cx && cx < r && t < cy && cy < b)) continue;
+      float row[kFaceRow];
+      row[0] = std::max(f[0], l) - l;
+      row[1] = std::max(f[1], t) - t;
+      row[2] = std::min(f[2], r) - l;
+      row[3] = std::min(f[3], b) - t;
+      for (int k = 0; k < 5; ++k) {
+        row[4 + 2 * k] = std::min(std::max(f[4 + 2 * k] - l, 0.f), sidef);
+        row[5 + 2 * k] = std::min(std::max(f[5 + 2 * k] - t, 0.f), sidef);
+      }
+      row[14] = f[14];
+      const double bw = (row[2] - row[0] + 1) / sidef * o.img_dim, bh = (row[3] - row[1] + 1) / sidef * o.img_dim;
+      if (!(std::min(bw, bh) > o.min_face)) continue;
+      kept.insert(kept.end(), row, row + kFaceRow);
+    }
+    if (kept.empty()) continue;
+    CropResult c{io::Image(side, side, 3, img.order), std::move(kept), false};
+    for (int y = 0; y < side; ++y)
+      std::copy_n(img.at(left, top + y), static_cast<size_t>(side) * 3, c.image.row(y));
+    return c;
+  }
+  return {img, faces, true};
+}
+
+namespace detail {
+// image = clamp(image * alpha + beta, 0, 255), truncated back to uint8, on every `stride`-th byte from `first`.
+inline void convert(io::Image& img, double alpha, double beta, int first = 0, int stride = 1) {
+  uint8_t* p = img.data();
+  const size_t n = img.pixels.size();
+  for (size_t i = static_cast<size_t>(first); i < n; i += static_cast<size_t>(stride)) {
+    double v = static_cast<double>(p[i]) * alpha + beta;
+    v = v < 0 ? 0 : (v > 255 ? 255 : v);
+    p[i] = static_cast<uint8_t>(v);
+  }
+}
+inline void hsv_steps(io::Image& img, Generator& gen) {
+  const int64_t count = static_cast<int64_t>(img.width) * img.height;
+  hsv::bgr_to_hsv(img.data(), count);
+  if (gen.integer(0, 1)) convert(img, gen.uniform(0.5, 1.5), 0.0, 1, 3);  // saturation
+  if (gen.integer(0, 1)) {                                                // hue
+    const int64_t shift = gen.integer(-18, 18);
+    uint8_t* p = img.data();
+    for (int64_t i = 0; i < count; ++i) p[3 * i] = static_cast<uint8_t>(((p[3 * i] + shift) % 180 + 180) % 180);
+  }
+  hsv::hsv_to_bgr(img.data(), count);
+}
+}  // namespace detail
+
+// 2. Photometric distortion (section 8.3 step 2); BGR uint8 in place.
+inline void photometric_distort(io::Image& img, Generator& gen) {
+  check<ShapeError>(img.channels == 3, "photometric_distort: need a 3-channel image");
+  if (gen.integer(0, 1)) {  // order A: brightness, contrast, HSV steps
+    if (gen.integer(0, 1)) detail::convert(img, 1.0, gen.uniform(-32, 32));
+    if (gen.integer(0, 1)) detail::convert(img, gen.uniform(0.5, 1.5), 0.0);
+    detail::hsv_steps(img, gen);
+  } else {  // order B: brightness, HSV steps, contrast
+    if (gen.integer(0, 1)) detail::convert(img, 1.0, gen.uniform(-32, 32));
+    detail::hsv_steps(img, gen);
+    if (gen.integer(0, 1)) detail::convert(img, gen.uniform(0.5, 1.5), 0.0);
+  }
+}
+
+// 3. Pad to a max(W, H) square with the mean colour, image at the top-left.
+inline io::Image pad_to_square(const io::Image& img, const std::array<float, 3>& mean = kRetinaFaceMean) {
+  const int side = std::max(img.width, img.height);
+  io::Image out(side, side, 3, img.order);
+  for (int y = 0; y < side; ++y)
+    for (int x = 0; x < side; ++x)
+      for (int c = 0; c < 3; ++c) out.at(x, y)[c] = static_cast<uint8_t>(mean[static_cast<size_t>(c)]);
+  for (int y = 0; y < img.height; ++y) std::copy_n(img.row(y), img.row_bytes(), out.row(y));
+  return out;
+}
+
+// 4. Horizontal flip of image and faces (x' = W - x, boxes x1' = W - x2; landmarks 0<->1, 3<->4).
+inline void horizontal_flip(io::Image& img, FaceRows& faces) {
+  for (int y = 0; y < img.height; ++y) {
+    uint8_t* row = img.row(y);
+    for (int x = 0, z = img.width - 1; x < z; ++x, --z)
+      for (int c = 0; c < img.channels; ++c) std::swap(row[x * img.channels + c], row[z * img.channels + c]);
+  }
+  const float W = static_cast<float>(img.width);
+  for (size_t i = 0; i + kFaceRow <= faces.size(); i += kFaceRow) {
+    float* f = faces.data() + i;
+    const float x1 = W - f[2], x2 = W - f[0];
+    f[0] = x1, f[2] = x2;
+    for (int k = 0; k < 5; ++k) f[4 + 2 * k] = W - f[4 + 2 * k];
+    std::swap(f[4], f[6]), std::swap(f[5], f[7]);      // points 0 <-> 1
+    std::swap(f[10], f[12]), std::swap(f[11], f[13]);  // points 3 <-> 4
+  }
+}
+
+// 5. Resize to dim x dim and subtract the mean -> float CHW [3, dim, dim].
+inline Tensor<float, cpu> resize_subtract_mean(const io::Image& img, int dim, io::Interpolation interp,
+                                              const std::array<float, 3>& mean = kRetinaFaceMean) {
+  const io::Image r = (img.width == dim && img.height == dim) ? img : io::resize(img, dim, dim, interp);
+  Tensor<float, cpu> t(Shape{3, dim, dim});
+  const int64_t plane = static_cast<int64_t>(dim) * dim;
+  for (int64_t i = 0; i < plane; ++i)
+    for (int c = 0; c < 3; ++c) t.data()[c * plane + i] = static_cast<float>(r.pixels[3 * i + c]) - mean[c];
+  return t;
+}
+
+struct AugmentedSample {
+  Tensor<float, cpu> image;  // [3, img_dim, img_dim], BGR minus mean
+  FaceRows faces;            // normalised by the pre-resize width / height
+  bool padded = false;
+  bool flipped = false;
+  io::Interpolation interpolation = io::Interpolation::Linear;
+};
+
+// The whole pipeline on a BGR uint8 image.
+inline AugmentedSample augment_detection(const io::Image& img, const FaceRows& faces, Generator& gen,
+                                         const DetectionAugmentOptions& o = {}) {
+  check<ShapeError>(!faces.empty(), "augment_detection: an image needs at least one face");
+  CropResult c = random_square_crop(img, faces, gen, o);
+  photometric_distort(c.image, gen);
+  if (c.pad) c.image = pad_to_square(c.image, o.mean);
+  AugmentedSample s;
+  s.padded = c.pad;
+  s.flipped = gen.integer(0, 1) != 0;
+  if (s.flipped) horizontal_flip(c.image, c.faces);
+  static constexpr io::Interpolation kInterps[5] = {io::Interpolation::Linear, io::Interpolation::Cubic,
+                                                    io::Interpolation::Area, io::Interpolation::Nearest,
+                                                    io::Interpolation::Lanczos4};
+  s.interpolation = kInterps[gen.integer(0, 4)];
+  s.image = resize_subtract_mean(c.image, o.img_dim, s.interpolation, o.mean);
+  const float W = static_cast<float>(c.image.width), H = static_cast<float>(c.image.height);
+  for (size_t i = 0; i + kFaceRow <= c.faces.size(); i += kFaceRow)
+    for (int k = 0; k < 14; ++k) c.faces[i + k] /= (k % 2 == 0) ? W : H;
+  s.faces = std::move(c.faces);
+  return s;
+}
+
+}  // namespace rfcf::data
+// ---- end rfcf/data/detection_augment.hpp
+// ---- begin rfcf/data/threaded_loader.hpp
+// Multi-threaded detection data loader: N worker threads decode + augment whole batches into a
+// bounded, in-order prefetch window. Results do not depend on the number of threads or their
+// timing: the epoch order is a shuffle seeded by (seed, epoch), and each sample's augmentation
+// uses a Generator seeded by (seed, epoch, position in the epoch).
+//
+//   DetectionLoader loader(set.images, opts);
+//   for (int64_t e = 0; e < epochs; ++e) {
+//     loader.start_epoch(e);
+//     while (auto batch = loader.next()) { ... batch->images [B,3,D,D], batch->targets[b] ... }
+//   }
+//
+// An exception in a worker (decode error, bad annotation) stops the epoch and is rethrown by
+// next() as rfcf::Error naming the image path. The destructor stops and joins the workers.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+// ---- begin rfcf/data/wider_labels.hpp
+// WIDER FACE `label.txt` (retinaface_gt_v1.1) reader and a .mat -> label.txt converter,
+// retinaface.md sections 8.2 and 10; the user format of docs/detector_training.md shares the reader.
+//
+//   # 0--Parade/0_Parade_marchingband_1_849.jpg     image at <dir of label.txt>/images/<path>
+//   449 330 122 149 488.906 373.643 0.0 ... 0.82    train: 20 numbers per face
+//   449 330 122 149                                 val / boxes only: 4 numbers per face
+//
+// Each face becomes [x1, y1, x2, y2, lx0, ly0, ..., lx4, ly4, label] in pixels (x2 = x + w, no -1);
+// label = -1 when field 4 < 0 (no landmarks; the 10 landmark values are then -1), else 1.
+// Four-number faces have no landmarks (label -1, landmarks -1).
+#include <charconv>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::data {
+
+inline constexpr int kFaceValues = 15;
+
+struct FaceAnnotation {
+  float values[kFaceValues];  // [x1, y1, x2, y2, lx0, ly0, ..., lx4, ly4, label]
+  bool has_landmarks() const { return values[14] > 0; }
+};
+
+struct AnnotatedImage {
+  std::string path;      // absolute or relative to the working directory
+  std::string relative;  // as written after '# '
+  std::vector<FaceAnnotation> faces;
+};
+
+struct WiderLabelOptions {
+  std::string image_root;        // default: <dir of label.txt>/images
+  bool check_files = true;       // a missing image file is an error when the list is opened
+  bool keep_empty = false;       // images without faces are skipped (and counted) unless set
+};
+
+struct WiderLabelSet {
+  std::vector<AnnotatedImage> images;
+  int64_t faces = 0;
+  int64_t faces_without_landmarks = 0;
+  int64_t degenerate_faces = 0;  // w <= 0 or h <= 0 (kept, as in the reference; WIDER val has a few)
+  int64_t skipped_empty = 0;  // images without faces (the reference pipeline cannot train on them)
+};
+
+namespace detail {
+inline bool parse_float_token(const std::string& s, float& out) {
+  double v = 0;
+  const char* b = s.data();
+  const char* e = b + s.size();
+  if (b != e && *b == '+') ++b;
+  auto r = std::from_chars(b, e, v);
+  if (r.ec != std::errc() || r.ptr != e || s.empty() || !std::isfinite(v)) return false;
+  out = static_cast<float>(v);
+  return true;
+}
+}  // namespace detail
+
+// One face line (4 or 20 numbers) -> annotation; `where` = "file:line" for messages.
+inline FaceAnnotation parse_wider_face_line(const std::string& line, const std::string& where) {
+  std::vector<float> v;
+  std::istringstream in(line);
+  std::string tok;
+  while (in >> tok) {
+    float x = 0;
+    check<FormatError>(detail::parse_float_token(tok, x), where, ": '", tok, "' is not a finite number");
+    v.push_back(x);
+  }
+  check<FormatError>(v.size() == 4 || v.size() == 20, where, ": a face line needs 4 or 20 numbers, got ", v.size());
+  FaceAnnotation f;
+  f.values[0] = v[0];
+  f.values[1] = v[1];
+  f.values[2] = v[0] + v[2];
+  f.values[3] = v[1] + v[3];
+  const bool landmarks = v.size() == 20 && v[4] >= 0;
+  for (int k = 0; k < 5; ++k) {
+    f.values[4 + 2 * k] = landmarks ? v[4 + 3 * k] : -1.0f;
+    f.values[5 + 2 * k] = landmarks ? v[5 + 3 * k] : -1.0f;
+  }
+  f.values[14] = landmarks ? 1.0f : -1.0f;
+  return f;
+}
+
+// Parses label.txt text; `source` names it in messages, `root` is prefixed to image paths.
+inline WiderLabelSet parse_wider_labels(std::istream& in, const std::string& source, const std::string& root,
+                                        bool keep_empty = false) {
+  WiderLabelSet set;
+  std::string line;
+  int64_t line_no = 0;
+  bool open = false;
+  auto close = [&] {
+    if (!open) return;
+    if (set.images.back().faces.empty() && !keep_empty) {
+      set.images.pop_back();
+      ++set.skipped_empty;
+    }
+    open = false;
+  };
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const std::string where = source + ":" + std::to_string(line_no);
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (line[0] == '#') {
+      close();
+      check<FormatError>(line.size() > 2 && line[1] == ' ', where, ": an image line must read '# <path>'");
+      AnnotatedImage im;
+      im.relative = line.substr(2);
+      im.path = root.empty() ? im.relative : (std::filesystem::path(root) / im.relative).string();
+      set.images.push_back(std::move(im));
+      open = true;
+      continue;
+    }
+    check<FormatError>(open, where, ": face line before the first '# <path>' line");
+    FaceAnnotation f = parse_wider_face_line(line, where);
+    set.degenerate_faces += !(f.values[2] > f.values[0] && f.values[3] > f.values[1]);
+    set.faces_without_landmarks += !f.has_landmarks();
+    ++set.faces;
+    set.images.back().faces.push_back(f);
+  }
+  close();
+  return set;
+}
+
+// Reads a label.txt file; missing image files are reported (all of them, first few named).
+inline WiderLabelSet read_wider_labels(const std::string& label_path, const WiderLabelOptions& o = {}) {
+  namespace fs = std::filesystem;
+  std::ifstream in(label_path);
+  check<IoError>(static_cast<bool>(in), "cannot open label file '", label_path, "'");
+  const std::string root =
+      o.image_root.empty() ? (fs::path(label_path).parent_path() / "images").string() : o.image_root;
+  WiderLabelSet set = parse_wider_labels(in, label_path, root, o.keep_empty);
+  if (o.check_files) {
+    std::vector<std::string> missing;
+    for (const auto& im : set.images)
+      if (!fs::is_regular_file(im.path)) missing.push_back(im.path);
+    if (!missing.empty()) {
+      std::string list;
+      for (size_t i = 0; i < missing.size() && i < 5; ++i) list += "\n  " + missing[i];
+      fail<IoError>(label_path, ": ", missing.size(), " of ", set.images.size(), " image files are missing:", list,
+                    missing.size() > 5 ? "\n  ..." : "");
+    }
+  }
+  return set;
+}
+
+// Boxes-only label.txt text from a WIDER .mat ground truth (wider_face_train.mat / wider_face_val.mat:
+// event_list, file_list, face_bbx_list). Paths are "<event>/<file>.jpg"; boxes "x y w h".
+inline std::string wider_mat_to_label_text(const io::MatFile& mat, const std::string& source = "WIDER .mat") {
+  const io::MatArray& events = mat["event_list"];
+  const io::MatArray& files = mat["file_list"];
+  const io::MatArray& boxes = mat["face_bbx_list"];
+  const int64_t n = events.numel();
+  check<FormatError>(files.numel() == n && boxes.numel() == n, source,
+                     ": event_list/file_list/face_bbx_list sizes differ (", n, ", ", files.numel(), ", ",
+                     boxes.numel(), ")");
+  std::ostringstream out;
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string event = events.cell(i).str();
+    const io::MatArray& fl = files.cell(i);
+    const io::MatArray& bl = boxes.cell(i);
+    check<FormatError>(fl.numel() == bl.numel(), source, ": event ", event, " has ", fl.numel(), " files but ",
+                       bl.numel(), " box lists");
+    for (int64_t j = 0; j < fl.numel(); ++j) {
+      out << "# " << event << "/" << fl.cell(j).str() << ".jpg\n";
+      const io::MatArray& b = bl.cell(j);
+      if (b.is_empty()) continue;
+      check<FormatError>(b.is_numeric() && b.cols() == 4, source, ": boxes of ", event, "/", fl.cell(j).str(),
+                         " are not n x 4");
+      for (int64_t k = 0; k < b.rows(); ++k)
+        out << b.at(k, 0) << ' ' << b.at(k, 1) << ' ' << b.at(k, 2) << ' ' << b.at(k, 3) << '\n';
+    }
+  }
+  return out.str();
+}
+
+// Converts a .mat file to label.txt (written atomically: no partial file on error).
+inline void wider_mat_to_label(const std::string& mat_path, const std::string& label_path) {
+  const io::MatFile mat = io::read_mat(mat_path);
+  io::atomic_write(label_path, wider_mat_to_label_text(mat, mat_path));
+}
+
+}  // namespace rfcf::data
+// ---- end rfcf/data/wider_labels.hpp
+
+namespace rfcf::data {
+
+struct DetectionBatch {
+  Tensor<float, cpu> images;           // [B, 3, img_dim, img_dim]
+  std::vector<FaceRows> targets;       // per image: n_i rows of 15 normalised values
+  std::vector<std::string> paths;
+};
+
+struct DetectionLoaderOptions {
+  int workers = 4;
+  int64_t batch_size = 32;
+  int64_t prefetch_batches = 4;  // batches decoded ahead of the consumer
+  uint64_t seed = 0;
+  bool shuffle = true;
+  bool drop_last = false;  // the reference keeps the partial last batch
+  DetectionAugmentOptions augment{};
+};
+
+// Image decoder: path -> BGR uint8 image (replaceable, e.g. for tests or RecordIO).
+using ImageDecoder = std::function<io::Image(const std::string&)>;
+inline io::Image decode_bgr(const std::string& path) { return io::read_image(path, io::ColorOrder::BGR); }
+
+namespace detail {
+inline uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+}  // namespace detail
+
+class DetectionLoader {
+ public:
+  DetectionLoader(std::vector<AnnotatedImage> images, DetectionLoaderOptions o, ImageDecoder decode = decode_bgr)
+      : images_(std::move(images)), o_(std::move(o)), decode_(std::move(decode)) {
+    check<ConfigError>(o_.workers >= 1 && o_.batch_size >= 1 && o_.prefetch_batches >= 1,
+                       "DetectionLoader: workers, batch_size and prefetch_batches must be >= 1 (got ", o_.workers, ", ",
+                       o_.batch_size, ", ", o_.prefetch_batches, ")");
+    check<ConfigError>(!images_.empty(), "DetectionLoader: no images");
+    for (const auto& im : images_)
+      check<ConfigError>(!im.faces.empty(), "DetectionLoader: image '", im.path, "' has no faces");
+  }
+  ~DetectionLoader() { stop(); }
+  DetectionLoader(const DetectionLoader&) = delete;
+  DetectionLoader& operator=(const DetectionLoader&) = delete;
+
+  int64_t size() const { return static_cast<int64_t>(images_.size()); }
+  int64_t batches_per_epoch() const {
+    const int64_t n = size(), b = o_.batch_size;
+    return o_.drop_last ? n / b : (n + b - 1) / b;
+  }
+
+  // The image order of an epoch (a permutation of [0, size())).
+  std::vector<int64_t> epoch_order(int64_t epoch) const {
+    std::vector<int64_t> order(images_.size());
+    std::iota(order.begin(), order.end(), int64_t{0});
+    if (o_.shuffle) {
+      Generator g(detail::mix64(o_.seed ^ detail::mix64(static_cast<uint64_t>(epoch) + 1)));
+      for (int64_t i = static_cast<int64_t>(order.size()) - 1; i > 0; --i) std::swap(order[i], order[g.integer(0, i)]);
+    }
+    return order;
+  }
+
+  void start_epoch(int64_t epoch) {
+    stop();
+    epoch_ = epoch;
+    order_ = epoch_order(epoch);
+    next_take_ = 0;
+    next_deliver_ = 0;
+    ready_.clear();
+    error_ = nullptr;
+    stopping_ = false;
+    images_done_ = 0;
+    started_ = std::chrono::steady_clock::now();
+    for (int i = 0; i < o_.workers; ++i) threads_.emplace_back([this] { work(); });
+  }
+
+  // The next batch of the epoch in order, or nullopt at its end. Rethrows worker errors.
+  std::optional<DetectionBatch> next() {
+    check<Error>(!threads_.empty() || next_deliver_ >= batches_per_epoch(), "DetectionLoader::next before start_epoch");
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (next_deliver_ >= batches_per_epoch()) return std::nullopt;
+    cv_.wait(lock, [&] { return error_ || ready_.count(next_deliver_); });
+    if (error_) {
+      std::exception_ptr e = error_;
+      lock.unlock();
+      stop();
+      std::rethrow_exception(e);
+    }
+    DetectionBatch b = std::move(ready_[next_deliver_]);
+    ready_.erase(next_deliver_++);
+    cv_.notify_all();
+    return b;
+  }
+
+  // Images decoded + augmented per second since start_epoch.
+  double images_per_second() const {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    return s > 0 ? static_cast<double>(images_done_.load()) / s : 0.0;
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      int64_t b = 0;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return stopping_ || error_ || next_take_ < next_deliver_ + o_.prefetch_batches; });
+        if (stopping_ || error_ || next_take_ >= batches_per_epoch()) return;
+        b = next_take_++;
+      }
+      std::string path;
+      try {
+        DetectionBatch batch = make_batch(b, path);
+        std::lock_guard<std::mutex> lock(mutex_);
+        ready_.emplace(b, std::move(batch));
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::make_exception_ptr(Error(std::string("DetectionLoader: ") + path + ": " + e.what()));
+      }
+      cv_.notify_all();
+    }
+  }
+
+  DetectionBatch make_batch(int64_t b, std::string& path) {
+    const int64_t begin = b * o_.batch_size;
+    const int64_t count = std::min(o_.batch_size, size() - begin);
+    const int64_t D = o_.augment.img_dim;
+    DetectionBatch out{Tensor<float, cpu>(Shape{count, 3, D, D}), {}, {}};
+    for (int64_t i = 0; i < count; ++i) {
+      const AnnotatedImage& im = images_[static_cast<size_t>(order_[static_cast<size_t>(begin + i)])];
+      path = im.path;
+      FaceRows faces;
+      for (const auto& f : im.faces) faces.insert(faces.end(), f.values, f.values + kFaceValues);
+      Generator g(detail::mix64(o_.seed ^ detail::mix64((static_cast<uint64_t>(epoch_) << 32) ^
+                                                        static_cast<uint64_t>(begin + i) ^ 0x5bd1e995ull)));
+      const io::Image img = decode_(im.path);
+      check<FormatError>(img.channels == 3, "decoded image has ", img.channels, " channels, need 3");
+      AugmentedSample s = augment_detection(img, faces, g, o_.augment);
+      std::copy_n(s.image.data(), s.image.numel(), out.images.data() + i * 3 * D * D);
+      out.targets.push_back(std::move(s.faces));
+      out.paths.push_back(im.path);
+      ++images_done_;
+    }
+    return out;
+  }
+
+  std::vector<AnnotatedImage> images_;
+  DetectionLoaderOptions o_;
+  ImageDecoder decode_;
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<int64_t, DetectionBatch> ready_;
+  std::vector<int64_t> order_;
+  int64_t epoch_ = 0, next_take_ = 0, next_deliver_ = 0;
+  bool stopping_ = false;
+  std::exception_ptr error_;
+  std::atomic<int64_t> images_done_{0};
+  std::chrono::steady_clock::time_point started_{};
+};
+
+}  // namespace rfcf::data
+// ---- end rfcf/data/threaded_loader.hpp
 // ---- end rfcf/data.hpp
 // ---- begin rfcf/train.hpp
 // train: see docs/ and the headers in rfcf/train/.
