@@ -11718,6 +11718,1017 @@ class DetectionLoader {
 // ---- end rfcf/data/threaded_loader.hpp
 // ---- end rfcf/data.hpp
 // ---- begin rfcf/train.hpp
-// train: see docs/ and the headers in rfcf/train/.
+// Training: optimizers over FlatParameters, learning-rate schedules, gradient clipping and
+// accumulation, NaN guards, progress, CSV logs and checkpoints (docs/training.md).
+// ---- begin rfcf/train/adamw.hpp
+// train::AdamW: torch.optim.AdamW (amsgrad = False) over a model's FlatParameters.
+//   p *= 1 - lr*wd                          (decoupled decay, segments with weight_decay only)
+//   m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2
+//   p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)     (t = 1, 2, ... is the step count)
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+// ---- begin rfcf/train/functors.hpp
+// Optimizer and gradient math as RFCF_HD functors: Executor<cpu> runs them in tests and CUDA
+// kernels run the same bodies. Each functor handles one element i of the flat parameter
+// buffer; `mask` (optional, nullptr = every element decays and is trainable) holds per-element
+// flags built from the parameter segments.
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::train::functors {
+
+// Bits of the per-element flag mask.
+inline constexpr uint8_t kDecay = 1;   // weight decay applies
+inline constexpr uint8_t kFrozen = 2;  // never updated (frozen parameters and alignment padding)
+
+RFCF_HD inline uint8_t flags_at(const uint8_t* mask, int64_t i) { return mask ? mask[i] : kDecay; }
+
+// torch.optim.SGD for one element: g = grad + wd*p; buf = g (first step) or
+// momentum*buf + (1-dampening)*g; g = g + momentum*buf (Nesterov) or buf; p -= lr*g.
+// buf == nullptr means momentum 0 (no buffer).
+template <class T>
+struct SgdStep {
+  T* param;
+  const T* grad;
+  T* buf;
+  const uint8_t* mask;
+  T lr, momentum, dampening, weight_decay;
+  bool nesterov, first_step;
+
+  RFCF_HD void operator()(int64_t i) const {
+    const uint8_t f = flags_at(mask, i);
+    if (f & kFrozen) return;
+    T d = grad[i];
+    if ((f & kDecay) && weight_decay != T(0)) d = d + weight_decay * param[i];
+    if (buf) {
+      const T b = first_step ? d : momentum * buf[i] + (T(1) - dampening) * d;
+      buf[i] = b;
+      d = nesterov ? d + momentum * b : b;
+    }
+    param[i] = param[i] - lr * d;
+  }
+};
+
+// torch.optim.AdamW (amsgrad=False) for one element: decoupled decay p *= 1 - lr*wd, then
+// m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; p -= step_size * m / (sqrt(v)/sqrt(bc2) + eps)
+// with step_size = lr/bc1, bc_k = 1 - b_k^step (computed on the host per step).
+template <class T>
+struct AdamWStep {
+  T* param;
+  const T* grad;
+  T* exp_avg;
+  T* exp_avg_sq;
+  const uint8_t* mask;
+  T decay_factor;  // 1 - lr*wd
+  T beta1, beta2, step_size, bias_correction2_sqrt, eps;
+
+  RFCF_HD void operator()(int64_t i) const {
+    const uint8_t f = flags_at(mask, i);
+    if (f & kFrozen) return;
+    const T g = grad[i];
+    T p = param[i];
+    if (f & kDecay) p = p * decay_factor;
+    const T m = beta1 * exp_avg[i] + (T(1) - beta1) * g;
+    const T v = beta2 * exp_avg_sq[i] + (T(1) - beta2) * g * g;
+    exp_avg[i] = m;
+    exp_avg_sq[i] = v;
+    using std::sqrt;
+    const T denom = sqrt(v) / bias_correction2_sqrt + eps;
+    param[i] = p - step_size * (m / denom);
+  }
+};
+
+// partial[c] = sum of grad[i]^2 over chunk c (trainable elements only), accumulated in double.
+// A fixed chunking makes the total independent of the thread count.
+template <class T>
+struct SumSquaresChunk {
+  const T* grad;
+  const uint8_t* mask;
+  double* partial;
+  int64_t n, chunk;
+
+  RFCF_HD void operator()(int64_t c) const {
+    const int64_t begin = c * chunk;
+    const int64_t end = begin + chunk < n ? begin + chunk : n;
+    double s = 0;
+    for (int64_t i = begin; i < end; ++i) {
+      if (flags_at(mask, i) & kFrozen) continue;
+      const double g = static_cast<double>(grad[i]);
+      s += g * g;
+    }
+    partial[c] = s;
+  }
+};
+
+// grad[i] *= factor on trainable elements.
+template <class T>
+struct ScaleTrainable {
+  T* grad;
+  const uint8_t* mask;
+  T factor;
+  RFCF_HD void operator()(int64_t i) const {
+    if (flags_at(mask, i) & kFrozen) return;
+    grad[i] = grad[i] * factor;
+  }
+};
+
+}  // namespace rfcf::train::functors
+// ---- end rfcf/train/functors.hpp
+// ---- begin rfcf/train/parameter_flags.hpp
+// Per-element flags (weight decay on/off, frozen) for a flat parameter buffer, so one pass of
+// an optimizer functor honours every segment's settings. When every parameter decays and none
+// is frozen no mask is stored (data() is nullptr) and the functors skip the lookup.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::train {
+
+template <class D>
+class ParameterFlags {
+ public:
+  ParameterFlags() = default;
+  explicit ParameterFlags(const std::vector<nn::ParameterSegment>& segments, int64_t numel) {
+    bool uniform = true;
+    for (const auto& s : segments) uniform = uniform && s.weight_decay && !s.frozen;
+    if (uniform) return;
+    // Alignment padding between segments is marked frozen: it is never touched.
+    std::vector<uint8_t> host(static_cast<size_t>(numel), functors::kFrozen);
+    for (const auto& s : segments) {
+      const uint8_t f = s.frozen ? functors::kFrozen : (s.weight_decay ? functors::kDecay : uint8_t(0));
+      for (int64_t i = 0; i < s.numel; ++i) host[static_cast<size_t>(s.offset + i)] = f;
+    }
+    mask_ = Tensor<uint8_t, D>::from_host(Shape{numel}, host);
+  }
+  // nullptr: every element decays and is trainable.
+  const uint8_t* data() const { return mask_.defined() ? mask_.data() : nullptr; }
+
+ private:
+  Tensor<uint8_t, D> mask_;
+};
+
+// Views of a flat per-parameter state buffer (momentum, exp_avg, ...) shaped like each
+// parameter, named "<parameter name>.<suffix>" so checkpoints survive layout changes.
+template <class T, class D, class F>
+void for_each_state_view(const std::vector<nn::ParameterSegment>& segments, const Tensor<T, D>& flat,
+                         const std::string& suffix, F&& f) {
+  for (const auto& s : segments) {
+    Tensor<T, D> v = flat.slice_batch(s.offset, s.numel);
+    f(nn::join_name(s.name, suffix), v);
+  }
+}
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/parameter_flags.hpp
+
+namespace rfcf::train {
+
+struct AdamWOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 1e-2;
+};
+
+template <class T, class D>
+class AdamW {
+ public:
+  AdamW(nn::FlatParameters<T, D>& params, AdamWOptions options) : params_(&params), options_(options) {
+    check<ConfigError>(options.lr >= 0, "AdamW: learning rate must be >= 0, got ", options.lr);
+    check<ConfigError>(options.eps >= 0, "AdamW: eps must be >= 0, got ", options.eps);
+    check<ConfigError>(options.beta1 >= 0 && options.beta1 < 1, "AdamW: beta1 must be in [0, 1), got ", options.beta1);
+    check<ConfigError>(options.beta2 >= 0 && options.beta2 < 1, "AdamW: beta2 must be in [0, 1), got ", options.beta2);
+    check<ConfigError>(options.weight_decay >= 0, "AdamW: weight_decay must be >= 0, got ", options.weight_decay);
+    flags_ = ParameterFlags<D>(params.segments(), params.numel());
+    exp_avg_ = zeros<T, D>(Shape{params.numel()});
+    exp_avg_sq_ = zeros<T, D>(Shape{params.numel()});
+  }
+
+  void step() {
+    ++steps_;
+    const int64_t n = params_->numel();
+    if (n == 0) return;
+    const double t = static_cast<double>(steps_);
+    const double bc1 = 1.0 - std::pow(options_.beta1, t);
+    const double bc2 = 1.0 - std::pow(options_.beta2, t);
+    functors::AdamWStep<T> f{params_->values().data(),
+                             params_->grads().data(),
+                             exp_avg_.data(),
+                             exp_avg_sq_.data(),
+                             flags_.data(),
+                             static_cast<T>(1.0 - options_.lr * options_.weight_decay),
+                             static_cast<T>(options_.beta1),
+                             static_cast<T>(options_.beta2),
+                             static_cast<T>(options_.lr / bc1),
+                             static_cast<T>(std::sqrt(bc2)),
+                             static_cast<T>(options_.eps)};
+    Executor<D>::for_each(n, f);
+  }
+
+  void zero_grad() { params_->zero_grad(); }
+  double lr() const { return options_.lr; }
+  void set_lr(double lr) {
+    check<ConfigError>(lr >= 0, "AdamW: learning rate must be >= 0, got ", lr);
+    options_.lr = lr;
+  }
+  const AdamWOptions& options() const { return options_; }
+  int64_t steps() const { return steps_; }
+  nn::FlatParameters<T, D>& parameters() { return *params_; }
+  Tensor<T, D>& exp_avg() { return exp_avg_; }
+  Tensor<T, D>& exp_avg_sq() { return exp_avg_sq_; }
+
+  // State for checkpoints: counter("step"), buffer("<param>.exp_avg"), buffer("<param>.exp_avg_sq").
+  template <class V>
+  void visit_state(V& v, const std::string& prefix = "optimizer") {
+    v.counter(nn::join_name(prefix, "step"), steps_);
+    auto emit = [&](const std::string& name, Tensor<T, D>& t) { v.buffer(nn::join_name(prefix, name), t); };
+    for_each_state_view(params_->segments(), exp_avg_, "exp_avg", emit);
+    for_each_state_view(params_->segments(), exp_avg_sq_, "exp_avg_sq", emit);
+  }
+
+ private:
+  nn::FlatParameters<T, D>* params_;
+  AdamWOptions options_;
+  ParameterFlags<D> flags_;
+  Tensor<T, D> exp_avg_, exp_avg_sq_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/adamw.hpp
+// ---- begin rfcf/train/checkpoint.hpp
+// Training checkpoints: model parameters, buffers and counters, optimizer state, training
+// counters (step, epoch, ...) and random generator states in ONE safetensors file, replaced
+// atomically (a crash while saving leaves the previous checkpoint intact).
+//
+// Layout of the file:
+//   <model names>                 parameters/buffers in their own dtype, counters as int64
+//                                 scalars: PyTorch names, so the weights load by name anywhere
+//   optimizer.step                int64 scalar
+//   optimizer.<param>.<state>     momentum_buffer / exp_avg / exp_avg_sq per parameter
+//   train.<name>                  int64 scalars registered with counter() (step, epoch, ...)
+//   __metadata__ rng.<name>       std::mt19937_64 state as text; plus user metadata
+//
+//   train::Checkpoint ckpt;
+//   ckpt.model(net).optimizer(sgd).counter("step", step).counter("epoch", epoch).generator("data", rng);
+//   ckpt.save("run/last.safetensors");   ...   ckpt.load("run/last.safetensors");
+// load() restores everything in place (the tensors keep their storage, so FlatParameters
+// views stay valid). It is strict: a missing key, a shape mismatch or an unused key in the
+// file is an error naming the key and the file, and nothing is modified unless all match.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::train {
+
+class Checkpoint {
+ public:
+  // Every parameter, buffer and counter of `model`, under its visitor names (prefix optional).
+  template <class Model>
+  Checkpoint& model(Model& m, const std::string& prefix = "") {
+    add_source([&m, prefix](auto& visitor) { m.visit(visitor, prefix); });
+    return *this;
+  }
+  // Optimizer state via Optimizer::visit_state (train::SGD, train::AdamW).
+  template <class Optimizer>
+  Checkpoint& optimizer(Optimizer& o, const std::string& prefix = "optimizer") {
+    add_source([&o, prefix](auto& visitor) { o.visit_state(visitor, prefix); });
+    return *this;
+  }
+  // An int64 training counter stored as "train.<name>".
+  Checkpoint& counter(const std::string& name, int64_t& value) {
+    counters_.push_back({nn::join_name("train", name), &value});
+    return *this;
+  }
+  // A generator whose exact state is restored (shuffling, augmentation, dropout).
+  Checkpoint& generator(const std::string& name, Generator& g) {
+    generators_.push_back({"rng." + name, &g});
+    return *this;
+  }
+  // Free-form metadata saved with the checkpoint (e.g. the configuration); read back by load().
+  Checkpoint& metadata(const std::string& key, std::string value) {
+    metadata_[key] = std::move(value);
+    return *this;
+  }
+  const io::Metadata& metadata() const { return metadata_; }
+
+  void save(const std::string& path) const {
+    io::TensorMap map;
+    SaveVisitor v{&map};
+    for (const auto& s : sources_) s.save(v);
+    for (const auto& [name, value] : counters_) map.insert_new(name, io::HostTensor::scalar<int64_t>(*value));
+    io::Metadata meta = metadata_;
+    meta["format"] = "rfcf-checkpoint-1";
+    for (const auto& [name, g] : generators_) {
+      std::ostringstream os;
+      os << g->engine();
+      meta[name] = os.str();
+    }
+    io::write_safetensors(path, map, meta);
+  }
+
+  void load(const std::string& path) {
+    io::Metadata meta;
+    const io::TensorMap map = io::read_safetensors(path, &meta);
+    std::vector<std::mt19937_64> engines;
+    for (const auto& [name, g] : generators_) {
+      auto it = meta.find(name);
+      check<FormatError>(it != meta.end(), "checkpoint ", path, ": no random generator state '", name, "'");
+      std::istringstream is(it->second);
+      engines.emplace_back();
+      is >> engines.back();
+      check<FormatError>(!is.fail(), "checkpoint ", path, ": malformed random generator state '", name, "'");
+    }
+    // The first pass checks every key and shape; only the second one copies.
+    for (int apply = 0; apply < 2; ++apply) {
+      LoadVisitor v{&map, &path, apply == 1, {}};
+      for (auto& s : sources_) s.load(v);
+      for (auto& [name, value] : counters_) v.counter(name, *value);
+      if (apply == 0) {
+        for (const auto& [name, t] : map) {
+          check<FormatError>(v.used.count(name) != 0, "checkpoint ", path, ": unexpected tensor '", name,
+                             "' (not part of the model, optimizer or counters being loaded)");
+        }
+      }
+    }
+    for (size_t i = 0; i < generators_.size(); ++i) {
+      generators_[i].second->engine() = engines[i];
+      meta.erase(generators_[i].first);
+    }
+    meta.erase("format");
+    metadata_ = std::move(meta);
+  }
+
+ private:
+  struct SaveVisitor {
+    io::TensorMap* map;
+    template <class P>
+    void parameter(const std::string& name, P& p) { buffer(name, p.value); }
+    template <class T, class D>
+    void buffer(const std::string& name, Tensor<T, D>& t) {
+      map->insert_new(name, io::HostTensor::from_tensor(t));
+    }
+    void counter(const std::string& name, int64_t& c) { map->insert_new(name, io::HostTensor::scalar<int64_t>(c)); }
+  };
+
+  struct LoadVisitor {
+    const io::TensorMap* map;
+    const std::string* path;
+    bool apply;
+    std::set<std::string> used;
+
+    const io::HostTensor& find(const std::string& name) {
+      const io::HostTensor* t = map->find(name);
+      check<FormatError>(t != nullptr, "checkpoint ", *path, ": missing tensor '", name, "'");
+      used.insert(name);
+      return *t;
+    }
+    template <class P>
+    void parameter(const std::string& name, P& p) { buffer(name, p.value); }
+    template <class T, class D>
+    void buffer(const std::string& name, Tensor<T, D>& t) {
+      const io::HostTensor& h = find(name);
+      check<ShapeError>(h.shape == t.shape().vec(), "checkpoint ", *path, ": '", name, "' has shape ",
+                        io::shape_str(h.shape), " but the model expects ", t.shape().str());
+      if (apply) t.copy_from(Tensor<T, cpu>::from_host(t.shape(), h.as<T>()));
+    }
+    void counter(const std::string& name, int64_t& c) {
+      const io::HostTensor& h = find(name);
+      check<ShapeError>(h.numel() == 1, "checkpoint ", *path, ": counter '", name, "' has shape ",
+                        io::shape_str(h.shape));
+      if (apply) c = h.item<int64_t>();
+    }
+  };
+
+  // A model or optimizer, walked with either visitor.
+  struct Source {
+    std::function<void(SaveVisitor&)> save;
+    std::function<void(LoadVisitor&)> load;
+  };
+  template <class Walk>
+  void add_source(Walk walk) {
+    sources_.push_back({[walk](SaveVisitor& v) { walk(v); }, [walk](LoadVisitor& v) { walk(v); }});
+  }
+
+  std::vector<Source> sources_;
+  std::vector<std::pair<std::string, int64_t*>> counters_;
+  std::vector<std::pair<std::string, Generator*>> generators_;
+  io::Metadata metadata_;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/checkpoint.hpp
+// ---- begin rfcf/train/csv_log.hpp
+// CSV metrics log, one row per call, flushed at once so a crash loses at most the row being
+// written. The file is opened in append mode: each row is a single write of a complete line,
+// so readers (plotting scripts, tail -f) never see half rows. An existing log is never
+// truncated unless CsvMode::truncate is asked for; resuming appends to it after checking that
+// its header matches the columns of this run.
+//   train::CsvLogger log("metrics.csv", {"step", "epoch", "loss", "lr"});
+//   log.row({step, epoch, loss, lr});
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <iterator>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::train {
+
+enum class CsvMode {
+  append,    // keep existing rows (resume); the header must match
+  truncate,  // start a fresh file
+};
+
+class CsvLogger {
+ public:
+  CsvLogger(std::string path, std::vector<std::string> columns, CsvMode mode = CsvMode::append)
+      : path_(std::move(path)), columns_(std::move(columns)) {
+    check<ConfigError>(!columns_.empty(), "CsvLogger ", path_, ": no columns");
+    for (const auto& c : columns_) {
+      check<ConfigError>(!c.empty() && c.find_first_of(",\"\n\r") == std::string::npos, "CsvLogger ", path_,
+                         ": invalid column name '", c, "'");
+    }
+    const std::string header = join(columns_);
+    bool needs_header = true;
+    bool needs_newline = false;
+    if (mode == CsvMode::append) {
+      std::ifstream in(path_, std::ios::binary);
+      if (in.good()) {
+        std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (!content.empty()) {
+          const std::string existing = content.substr(0, content.find('\n'));
+          check<ConfigError>(strip_cr(existing) == header, "CsvLogger: ", path_, " has columns '", existing,
+                             "' but this run logs '", header,
+                             "'; use another file or CsvMode::truncate to overwrite it");
+          needs_header = false;
+          needs_newline = content.back() != '\n';  // a row cut by a crash: start on a new line
+        }
+      }
+    }
+    file_ = std::fopen(path_.c_str(), mode == CsvMode::truncate ? "w" : "a");
+    check<IoError>(file_ != nullptr, "CsvLogger: cannot open ", path_, ": ", std::strerror(errno));
+    if (needs_newline) write_line("");
+    if (needs_header) write_line(header);
+  }
+  CsvLogger(const CsvLogger&) = delete;
+  CsvLogger& operator=(const CsvLogger&) = delete;
+  CsvLogger(CsvLogger&& o) noexcept : path_(std::move(o.path_)), columns_(std::move(o.columns_)), file_(o.file_) {
+    o.file_ = nullptr;
+  }
+  ~CsvLogger() {
+    if (file_) std::fclose(file_);
+  }
+
+  // One value per column, in column order. Integers print without a decimal point.
+  void row(const std::vector<double>& values) {
+    check<ConfigError>(values.size() == columns_.size(), "CsvLogger ", path_, ": row has ", values.size(),
+                       " values for ", columns_.size(), " columns");
+    std::string line;
+    char buf[40];
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (i) line += ',';
+      std::snprintf(buf, sizeof buf, "%.10g", values[i]);
+      line += buf;
+    }
+    write_line(line);
+  }
+  // Named values; every column must be given exactly once.
+  void row(const std::vector<std::pair<std::string, double>>& named) {
+    std::vector<double> values(columns_.size(), 0.0);
+    std::vector<bool> seen(columns_.size(), false);
+    for (const auto& [name, v] : named) {
+      size_t i = 0;
+      while (i < columns_.size() && columns_[i] != name) ++i;
+      check<ConfigError>(i < columns_.size(), "CsvLogger ", path_, ": unknown column '", name, "'");
+      check<ConfigError>(!seen[i], "CsvLogger ", path_, ": column '", name, "' given twice");
+      values[i] = v;
+      seen[i] = true;
+    }
+    for (size_t i = 0; i < columns_.size(); ++i)
+      check<ConfigError>(seen[i], "CsvLogger ", path_, ": no value for column '", columns_[i], "'");
+    row(values);
+  }
+
+  const std::string& path() const { return path_; }
+  const std::vector<std::string>& columns() const { return columns_; }
+
+ private:
+  static std::string join(const std::vector<std::string>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + v[i];
+    return s;
+  }
+  static std::string strip_cr(std::string s) {
+    if (!s.empty() && s.back() == '\r') s.pop_back();
+    return s;
+  }
+  void write_line(std::string line) {
+    line += '\n';
+    const bool ok = std::fwrite(line.data(), 1, line.size(), file_) == line.size() && std::fflush(file_) == 0;
+    check<IoError>(ok, "CsvLogger: cannot write to ", path_, ": ", std::strerror(errno));
+  }
+
+  std::string path_;
+  std::vector<std::string> columns_;
+  std::FILE* file_ = nullptr;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/csv_log.hpp
+// ---- begin rfcf/train/finite.hpp
+// NaN/Inf guards that stop training with a message a user can act on.
+#include <cmath>
+#include <cstdint>
+#include <string_view>
+
+
+namespace rfcf::train {
+
+// Throws rfcf::NumericError if `value` (a loss or loss part named `what`) is NaN or infinite.
+inline void check_finite(double value, int64_t step, std::string_view what = "loss") {
+  if (std::isfinite(value)) return;
+  fail<NumericError>("training diverged: ", what, " is ", std::isnan(value) ? "NaN" : (value > 0 ? "+Inf" : "-Inf"),
+                     " at step ", step,
+                     "; lower the learning rate, enable gradient clipping, or check the inputs and labels "
+                     "(resume from the last checkpoint)");
+}
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/finite.hpp
+// ---- begin rfcf/train/gradients.hpp
+// Whole-model gradient utilities over FlatParameters: global L2 norm, clipping by norm
+// (torch.nn.utils.clip_grad_norm_ semantics) and scaling (averaging micro-batch gradients).
+// Frozen parameters are left out, like PyTorch parameters without requires_grad.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+
+namespace rfcf::train {
+
+// sqrt(sum of squared gradients) over all trainable parameters, accumulated in double.
+template <class T, class D>
+double grad_norm(nn::FlatParameters<T, D>& params) {
+  const int64_t n = params.numel();
+  if (n == 0) return 0.0;
+  ParameterFlags<D> flags(params.segments(), n);
+  const int64_t chunks = std::min<int64_t>(n, 1024);
+  const int64_t chunk = (n + chunks - 1) / chunks;
+  Tensor<double, D> partial(Shape{chunks});
+  Executor<D>::for_each(chunks, functors::SumSquaresChunk<T>{params.grads().data(), flags.data(), partial.data(), n, chunk});
+  double total = 0;
+  for (double p : partial.to_vector()) total += p;
+  return std::sqrt(total);
+}
+
+// Multiplies every trainable gradient by `factor`.
+template <class T, class D>
+void scale_grads(nn::FlatParameters<T, D>& params, double factor) {
+  const int64_t n = params.numel();
+  if (n == 0) return;
+  ParameterFlags<D> flags(params.segments(), n);
+  Executor<D>::for_each(n, functors::ScaleTrainable<T>{params.grads().data(), flags.data(), static_cast<T>(factor)});
+}
+
+// torch.nn.utils.clip_grad_norm_(parameters, max_norm) with norm_type 2: scales all
+// gradients by min(1, max_norm / (norm + 1e-6)) and returns the norm before clipping.
+// A non-finite norm propagates into the gradients, as in PyTorch; check the returned value.
+template <class T, class D>
+double clip_grad_norm(nn::FlatParameters<T, D>& params, double max_norm) {
+  check<ConfigError>(max_norm > 0, "clip_grad_norm: max_norm must be > 0, got ", max_norm);
+  const double norm = grad_norm(params);
+  const double coef = max_norm / (norm + 1e-6);
+  const double clamped = std::isnan(coef) ? coef : std::min(coef, 1.0);
+  scale_grads(params, clamped);
+  return norm;
+}
+
+// Gradient accumulation over micro-batches. Layers' backward passes ADD into the gradients,
+// so a large batch split into k micro-batches is:
+//   acc.begin();                                  // zero the gradients
+//   for each micro-batch: forward, loss, backward; acc.add(samples);
+//   acc.finish();                                 // gradients /= k (or the sample-weighted mean)
+//   optimizer.step();
+// finish() averages the per-micro-batch gradients. When losses are means over unequal
+// micro-batch sizes, scale each micro-batch's loss gradient by loss_weight(samples) (which is
+// samples / total) before backward and call finish(/*average=*/false) instead.
+template <class T, class D>
+class GradAccumulator {
+ public:
+  explicit GradAccumulator(nn::FlatParameters<T, D>& params, int64_t total_samples = 0)
+      : params_(&params), total_samples_(total_samples) {}
+
+  void begin() {
+    params_->zero_grad();
+    micro_batches_ = 0;
+    samples_ = 0;
+  }
+  void add(int64_t samples = 1) {
+    check<ConfigError>(samples > 0, "GradAccumulator::add: micro-batch size must be > 0, got ", samples);
+    ++micro_batches_;
+    samples_ += samples;
+  }
+  // Weight of a micro-batch of `samples` in the full-batch mean (needs total_samples).
+  double loss_weight(int64_t samples) const {
+    check<ConfigError>(total_samples_ > 0, "GradAccumulator::loss_weight needs the total number of samples");
+    return static_cast<double>(samples) / static_cast<double>(total_samples_);
+  }
+  void finish(bool average = true) {
+    check<Error>(micro_batches_ > 0, "GradAccumulator::finish: no micro-batch was added");
+    if (average && micro_batches_ > 1) scale_grads(*params_, 1.0 / static_cast<double>(micro_batches_));
+  }
+  int64_t micro_batches() const { return micro_batches_; }
+  int64_t samples() const { return samples_; }
+
+ private:
+  nn::FlatParameters<T, D>* params_;
+  int64_t total_samples_ = 0;
+  int64_t micro_batches_ = 0, samples_ = 0;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/gradients.hpp
+// ---- begin rfcf/train/lr_schedule.hpp
+// Learning-rate schedules as pure functions of the iteration index: lr = schedule.at(step),
+// step = 0 for the first optimizer step. Being stateless, a schedule needs nothing in a
+// checkpoint beyond the step counter, and resuming at step s gives the same values.
+// Typical loop:   opt.set_lr(schedule.at(step)); opt.step();
+// Schedules given in epochs convert with steps_per_epoch (see MultiStepLr::from_epochs).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::train {
+
+class LrSchedule {
+ public:
+  virtual ~LrSchedule() = default;
+  virtual double at(int64_t step) const = 0;
+  double operator()(int64_t step) const { return at(step); }
+};
+
+class ConstantLr final : public LrSchedule {
+ public:
+  explicit ConstantLr(double lr) : lr_(lr) {}
+  double at(int64_t) const override { return lr_; }
+
+ private:
+  double lr_;
+};
+
+// torch.optim.lr_scheduler.MultiStepLR stepped every iteration: lr = base * gamma^k with
+// k = number of milestones <= step (RetinaFace: milestones decay1*epoch_size, decay2*epoch_size).
+class MultiStepLr final : public LrSchedule {
+ public:
+  MultiStepLr(double base_lr, std::vector<int64_t> milestones, double gamma = 0.1)
+      : base_(base_lr), milestones_(std::move(milestones)), gamma_(gamma) {
+    check<ConfigError>(std::is_sorted(milestones_.begin(), milestones_.end()),
+                       "MultiStepLr: milestones must be in increasing order");
+  }
+  // Milestones given in epochs, converted to iterations.
+  static MultiStepLr from_epochs(double base_lr, const std::vector<int64_t>& epochs, int64_t steps_per_epoch,
+                                 double gamma = 0.1) {
+    check<ConfigError>(steps_per_epoch > 0, "MultiStepLr: steps_per_epoch must be > 0, got ", steps_per_epoch);
+    std::vector<int64_t> m;
+    for (int64_t e : epochs) m.push_back(e * steps_per_epoch);
+    return MultiStepLr(base_lr, std::move(m), gamma);
+  }
+  double at(int64_t step) const override {
+    const auto k = std::upper_bound(milestones_.begin(), milestones_.end(), step) - milestones_.begin();
+    return base_ * std::pow(gamma_, static_cast<double>(k));
+  }
+
+ private:
+  double base_;
+  std::vector<int64_t> milestones_;
+  double gamma_;
+};
+
+// torch CosineAnnealingLR (closed form): eta_min + (base - eta_min) * (1 + cos(pi*step/T_max))/2
+// for step <= T_max; stays at eta_min afterwards (PyTorch would rise again).
+class CosineLr final : public LrSchedule {
+ public:
+  CosineLr(double base_lr, int64_t t_max, double eta_min = 0.0) : base_(base_lr), t_max_(t_max), eta_min_(eta_min) {
+    check<ConfigError>(t_max > 0, "CosineLr: T_max must be > 0, got ", t_max);
+  }
+  double at(int64_t step) const override {
+    if (step >= t_max_) return eta_min_;
+    const double pi = 3.14159265358979323846;
+    return eta_min_ + (base_ - eta_min_) * (1.0 + std::cos(pi * static_cast<double>(step) / static_cast<double>(t_max_))) / 2.0;
+  }
+
+ private:
+  double base_;
+  int64_t t_max_;
+  double eta_min_;
+};
+
+// Polynomial decay as in arcface_torch's PolyScheduler: a linear ramp base*step/warmup for
+// step < warmup, then base * (1 - (step - warmup)/(total - warmup))^power, 0 from `total` on.
+// With warmup 0 this is torch.optim.lr_scheduler.PolynomialLR. arcface_torch's PolyScheduler
+// hard-codes power 2, and because its constructor steps once the lr of iteration i >= 1 there
+// is at(i - 1); its newer PolynomialLRWarmup uses power 1 by default.
+class PolyLr final : public LrSchedule {
+ public:
+  PolyLr(double base_lr, int64_t total_steps, double power = 1.0, int64_t warmup_steps = 0)
+      : base_(base_lr), total_(total_steps), power_(power), warmup_(warmup_steps) {
+    check<ConfigError>(warmup_steps >= 0 && total_steps > warmup_steps, "PolyLr: need 0 <= warmup_steps (",
+                       warmup_steps, ") < total_steps (", total_steps, ")");
+  }
+  double at(int64_t step) const override {
+    if (step < warmup_) return base_ * static_cast<double>(step) / static_cast<double>(warmup_);
+    const double t = static_cast<double>(std::min(step, total_) - warmup_) / static_cast<double>(total_ - warmup_);
+    return base_ * std::pow(1.0 - t, power_);
+  }
+
+ private:
+  double base_;
+  int64_t total_;
+  double power_;
+  int64_t warmup_;
+};
+
+// Linear warm-up around any schedule: lr = f(step) * inner(step), f rising linearly from
+// start_factor at step 0 to 1 at warmup_steps (torch LinearLR(start_factor, 1, warmup_steps)
+// chained with the inner scheduler). warmup_steps 0 disables it.
+class WarmupLr final : public LrSchedule {
+ public:
+  WarmupLr(std::shared_ptr<const LrSchedule> inner, int64_t warmup_steps, double start_factor = 1.0 / 3.0)
+      : inner_(std::move(inner)), warmup_(warmup_steps), start_(start_factor) {
+    check<ConfigError>(inner_ != nullptr, "WarmupLr: no inner schedule");
+    check<ConfigError>(warmup_steps >= 0, "WarmupLr: warmup_steps must be >= 0, got ", warmup_steps);
+    check<ConfigError>(start_factor > 0 && start_factor <= 1, "WarmupLr: start_factor must be in (0, 1], got ",
+                       start_factor);
+  }
+  double at(int64_t step) const override {
+    double f = 1.0;
+    if (step < warmup_) f = start_ + (1.0 - start_) * static_cast<double>(step) / static_cast<double>(warmup_);
+    return f * inner_->at(step);
+  }
+
+ private:
+  std::shared_ptr<const LrSchedule> inner_;
+  int64_t warmup_;
+  double start_;
+};
+
+// Convenience: wraps a schedule value into a shared pointer for WarmupLr.
+template <class S>
+std::shared_ptr<const LrSchedule> share(S schedule) {
+  return std::make_shared<const S>(std::move(schedule));
+}
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/lr_schedule.hpp
+// ---- begin rfcf/train/progress.hpp
+// Console progress for training loops: step (and epoch), named loss parts, learning rate,
+// throughput in samples/s and an ETA from moving averages of the step time. Printed to
+// stderr (or any stream), at most once per `min_interval_s` seconds, plus the first and last
+// step, so a fast loop does not flood the terminal.
+//   train::ProgressReporter progress({.total_steps = 1000, .steps_per_epoch = 100});
+//   for (step ...) { ...; progress.update(step, batch, {{"loss", loss}, {"cls", cls}}, lr); }
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <limits>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::train {
+
+using LossParts = std::vector<std::pair<std::string, double>>;
+
+struct ProgressOptions {
+  int64_t total_steps = 0;      // 0: unknown (no ETA)
+  int64_t steps_per_epoch = 0;  // 0: no epoch column
+  double min_interval_s = 2.0;  // rate limit of printed lines
+  double smoothing = 0.1;       // weight of the newest step time in the moving average
+  std::string prefix = "train";
+  std::ostream* out = nullptr;              // nullptr: std::cerr
+  std::function<double()> clock = nullptr;  // seconds; nullptr: steady_clock (tests inject one)
+};
+
+// "1h02m03s" / "4m05s" / "6s".
+inline std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const auto s = static_cast<int64_t>(std::llround(seconds));
+  char buf[48];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%lldh%02lldm%02llds", static_cast<long long>(s / 3600),
+                               static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  else std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
+  return buf;
+}
+
+class ProgressReporter {
+ public:
+  explicit ProgressReporter(ProgressOptions options = {}) : opt_(std::move(options)) {
+    check<ConfigError>(opt_.min_interval_s >= 0, "ProgressReporter: min_interval_s must be >= 0");
+    check<ConfigError>(opt_.smoothing > 0 && opt_.smoothing <= 1, "ProgressReporter: smoothing must be in (0, 1]");
+    if (!opt_.clock) {
+      opt_.clock = [] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+      };
+    }
+    last_time_ = opt_.clock();
+  }
+
+  // Call after each completed step (0-based `step`) with the samples it processed. Returns
+  // true if a line was printed. lr is printed when finite.
+  bool update(int64_t step, int64_t samples, const LossParts& losses = {},
+              double lr = std::numeric_limits<double>::quiet_NaN()) {
+    const double now = opt_.clock();
+    // The first update after construction (or resume_at) covers one step.
+    const int64_t steps_done = last_step_ < 0 ? 1 : step - last_step_;
+    if (steps_done > 0) {
+      const double dt = (now - last_time_) / static_cast<double>(steps_done);
+      const double per_step_samples = static_cast<double>(samples);
+      if (step_time_ < 0) {
+        step_time_ = dt;
+        step_samples_ = per_step_samples;
+      } else {
+        step_time_ += opt_.smoothing * (dt - step_time_);
+        step_samples_ += opt_.smoothing * (per_step_samples - step_samples_);
+      }
+    }
+    last_time_ = now;
+    last_step_ = step;
+    const bool last = opt_.total_steps > 0 && step + 1 >= opt_.total_steps;
+    if (printed_ && !last && now - last_print_ < opt_.min_interval_s) return false;
+    printed_ = true;
+    last_print_ = now;
+    out() << line(step, losses, lr) << '\n';
+    out().flush();
+    return true;
+  }
+
+  // Smoothed throughput and remaining time (NaN until known).
+  double samples_per_second() const { return step_time_ > 0 ? step_samples_ / step_time_ : std::numeric_limits<double>::quiet_NaN(); }
+  double eta_seconds() const {
+    if (opt_.total_steps <= 0 || step_time_ < 0 || last_step_ < 0) return std::numeric_limits<double>::quiet_NaN();
+    return static_cast<double>(std::max<int64_t>(0, opt_.total_steps - last_step_ - 1)) * step_time_;
+  }
+  // Restarts the clock, e.g. after evaluation or loading a checkpoint, so the pause does not
+  // count as step time.
+  void restart_clock() {
+    last_time_ = opt_.clock();
+    last_step_ = -1;
+  }
+
+  std::string line(int64_t step, const LossParts& losses, double lr) const {
+    std::string s = "[" + opt_.prefix + "] step " + std::to_string(step + 1);
+    if (opt_.total_steps > 0) s += "/" + std::to_string(opt_.total_steps);
+    if (opt_.steps_per_epoch > 0) s += " epoch " + std::to_string(step / opt_.steps_per_epoch);
+    char buf[64];
+    for (const auto& [name, value] : losses) {
+      std::snprintf(buf, sizeof buf, " %.5g", value);
+      s += " " + name + buf;
+    }
+    if (std::isfinite(lr)) {
+      std::snprintf(buf, sizeof buf, " | lr %.3g", lr);
+      s += buf;
+    }
+    const double sps = samples_per_second();
+    if (std::isfinite(sps)) {
+      std::snprintf(buf, sizeof buf, " | %.1f samples/s", sps);
+      s += buf;
+    }
+    if (opt_.total_steps > 0 && std::isfinite(eta_seconds())) s += " | ETA " + format_duration(eta_seconds());
+    return s;
+  }
+
+ private:
+  std::ostream& out() const { return opt_.out ? *opt_.out : std::cerr; }
+
+  ProgressOptions opt_;
+  double last_time_ = 0, last_print_ = 0;
+  int64_t last_step_ = -1;
+  double step_time_ = -1, step_samples_ = 0;
+  bool printed_ = false;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/progress.hpp
+// ---- begin rfcf/train/sgd.hpp
+// train::SGD: torch.optim.SGD over a model's FlatParameters, one functor pass per step.
+//   g = grad + wd*p                         (only on segments with weight_decay = true)
+//   buf = g (first step) or momentum*buf + (1 - dampening)*g
+//   g = g + momentum*buf (nesterov) or buf
+//   p -= lr*g                               (frozen segments are never touched)
+// The learning rate is a runtime value: set it from a schedule with set_lr() before step().
+#include <cstdint>
+#include <string>
+
+
+namespace rfcf::train {
+
+struct SGDOptions {
+  double lr = 0.01;
+  double momentum = 0.0;
+  double dampening = 0.0;
+  double weight_decay = 0.0;
+  bool nesterov = false;
+};
+
+template <class T, class D>
+class SGD {
+ public:
+  // `params` must outlive the optimizer and keep its layout (build it once, before).
+  SGD(nn::FlatParameters<T, D>& params, SGDOptions options) : params_(&params), options_(options) {
+    check<ConfigError>(options.lr >= 0, "SGD: learning rate must be >= 0, got ", options.lr);
+    check<ConfigError>(options.momentum >= 0, "SGD: momentum must be >= 0, got ", options.momentum);
+    check<ConfigError>(options.weight_decay >= 0, "SGD: weight_decay must be >= 0, got ", options.weight_decay);
+    check<ConfigError>(!options.nesterov || (options.momentum > 0 && options.dampening == 0),
+                       "SGD: Nesterov momentum requires momentum > 0 and dampening 0 (got momentum ",
+                       options.momentum, ", dampening ", options.dampening, ")");
+    flags_ = ParameterFlags<D>(params.segments(), params.numel());
+    if (options.momentum != 0) momentum_buffer_ = zeros<T, D>(Shape{params.numel()});
+  }
+
+  void step() {
+    const int64_t n = params_->numel();
+    if (n == 0) {
+      ++steps_;
+      return;
+    }
+    functors::SgdStep<T> f{params_->values().data(),
+                           params_->grads().data(),
+                           momentum_buffer_.defined() ? momentum_buffer_.data() : nullptr,
+                           flags_.data(),
+                           static_cast<T>(options_.lr),
+                           static_cast<T>(options_.momentum),
+                           static_cast<T>(options_.dampening),
+                           static_cast<T>(options_.weight_decay),
+                           options_.nesterov,
+                           steps_ == 0};
+    Executor<D>::for_each(n, f);
+    ++steps_;
+  }
+
+  void zero_grad() { params_->zero_grad(); }
+  double lr() const { return options_.lr; }
+  void set_lr(double lr) {
+    check<ConfigError>(lr >= 0, "SGD: learning rate must be >= 0, got ", lr);
+    options_.lr = lr;
+  }
+  const SGDOptions& options() const { return options_; }
+  // Number of step() calls so far (the first step initialises the momentum buffer).
+  int64_t steps() const { return steps_; }
+  nn::FlatParameters<T, D>& parameters() { return *params_; }
+  // The flat momentum buffer (undefined when momentum is 0).
+  Tensor<T, D>& momentum_buffer() { return momentum_buffer_; }
+
+  // State for checkpoints, with the layer visitor protocol: buffer("<param>.momentum_buffer",
+  // view) per parameter and counter("step", steps). Views alias the flat buffer, so a loader
+  // that copies into them restores the state.
+  template <class V>
+  void visit_state(V& v, const std::string& prefix = "optimizer") {
+    v.counter(nn::join_name(prefix, "step"), steps_);
+    if (!momentum_buffer_.defined()) return;
+    for_each_state_view(params_->segments(), momentum_buffer_, "momentum_buffer",
+                        [&](const std::string& name, Tensor<T, D>& t) { v.buffer(nn::join_name(prefix, name), t); });
+  }
+
+ private:
+  nn::FlatParameters<T, D>* params_;
+  SGDOptions options_;
+  ParameterFlags<D> flags_;
+  Tensor<T, D> momentum_buffer_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/sgd.hpp
 // ---- end rfcf/train.hpp
 // ---- end rfcf/rfcf.hpp
