@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   app.add_option("--decay2", decay2, "second x0.1 epoch (220)");
   app.add_option("--workers", workers, "loader threads (4)");
   app.add_option("--seed", seed, "data order / augmentation seed");
+  bool guarded = false;
+  app.add_flag("--guarded", guarded, "guarded matching: invalid gts take no priors, degenerate boxes dropped");
   app.add_option("--max-iters", max_iters, "stop after this many iterations (0: no limit; for smoke runs)");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -54,7 +56,9 @@ int main(int argc, char** argv) {
     train::SGD<float, cpu> sgd(params, train::SGDOptions{lr, 0.9, 0.0, 5e-4, false});
     const int64_t epoch_size = loader.batches_per_epoch();
     const auto schedule = train::MultiStepLr::from_epochs(lr, {decay1, decay2}, epoch_size);
-    detection::MultiBoxLoss<float, cpu> criterion;
+    detection::MultiBoxLossOptions loss_options;
+    loss_options.match.guarded = guarded;
+    detection::MultiBoxLoss<float, cpu> criterion(loss_options);
     detection::PriorCache priors(detection::PriorBoxOptions::official());
 
     int64_t step = 0, epoch = 0;
