@@ -3,6 +3,8 @@
 #include "rfcf/detection/box_coding.hpp"
 #include "rfcf/detection/detection_json.hpp"
 #include "rfcf/detection/detector.hpp"
+#include "rfcf/detection/matching.hpp"
+#include "rfcf/detection/multibox_loss.hpp"
 #include "rfcf/detection/nms.hpp"
 #include "rfcf/detection/postprocess.hpp"
 #include "rfcf/detection/priors.hpp"

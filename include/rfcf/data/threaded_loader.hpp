@@ -1,0 +1,209 @@
+#pragma once
+// Multi-threaded detection data loader: N worker threads decode + augment whole batches into a
+// bounded, in-order prefetch window. Results do not depend on the number of threads or their
+// timing: the epoch order is a shuffle seeded by (seed, epoch), and each sample's augmentation
+// uses a Generator seeded by (seed, epoch, position in the epoch).
+//
+//   DetectionLoader loader(set.images, opts);
+//   for (int64_t e = 0; e < epochs; ++e) {
+//     loader.start_epoch(e);
+//     while (auto batch = loader.next()) { ... batch->images [B,3,D,D], batch->targets[b] ... }
+//   }
+//
+// An exception in a worker (decode error, bad annotation) stops the epoch and is rethrown by
+// next() as rfcf::Error naming the image path. The destructor stops and joins the workers.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rfcf/core/error.hpp"
+#include "rfcf/core/random.hpp"
+#include "rfcf/core/tensor.hpp"
+#include "rfcf/data/detection_augment.hpp"
+#include "rfcf/data/wider_labels.hpp"
+#include "rfcf/io/image.hpp"
+
+namespace rfcf::data {
+
+struct DetectionBatch {
+  Tensor<float, cpu> images;           // [B, 3, img_dim, img_dim]
+  std::vector<FaceRows> targets;       // per image: n_i rows of 15 normalised values
+  std::vector<std::string> paths;
+};
+
+struct DetectionLoaderOptions {
+  int workers = 4;
+  int64_t batch_size = 32;
+  int64_t prefetch_batches = 4;  // batches decoded ahead of the consumer
+  uint64_t seed = 0;
+  bool shuffle = true;
+  bool drop_last = false;  // the reference keeps the partial last batch
+  DetectionAugmentOptions augment{};
+};
+
+// Image decoder: path -> BGR uint8 image (replaceable, e.g. for tests or RecordIO).
+using ImageDecoder = std::function<io::Image(const std::string&)>;
+inline io::Image decode_bgr(const std::string& path) { return io::read_image(path, io::ColorOrder::BGR); }
+
+namespace detail {
+inline uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+}  // namespace detail
+
+class DetectionLoader {
+ public:
+  DetectionLoader(std::vector<AnnotatedImage> images, DetectionLoaderOptions o, ImageDecoder decode = decode_bgr)
+      : images_(std::move(images)), o_(std::move(o)), decode_(std::move(decode)) {
+    check<ConfigError>(o_.workers >= 1 && o_.batch_size >= 1 && o_.prefetch_batches >= 1,
+                       "DetectionLoader: workers, batch_size and prefetch_batches must be >= 1 (got ", o_.workers, ", ",
+                       o_.batch_size, ", ", o_.prefetch_batches, ")");
+    check<ConfigError>(!images_.empty(), "DetectionLoader: no images");
+    for (const auto& im : images_)
+      check<ConfigError>(!im.faces.empty(), "DetectionLoader: image '", im.path, "' has no faces");
+  }
+  ~DetectionLoader() { stop(); }
+  DetectionLoader(const DetectionLoader&) = delete;
+  DetectionLoader& operator=(const DetectionLoader&) = delete;
+
+  int64_t size() const { return static_cast<int64_t>(images_.size()); }
+  int64_t batches_per_epoch() const {
+    const int64_t n = size(), b = o_.batch_size;
+    return o_.drop_last ? n / b : (n + b - 1) / b;
+  }
+
+  // The image order of an epoch (a permutation of [0, size())).
+  std::vector<int64_t> epoch_order(int64_t epoch) const {
+    std::vector<int64_t> order(images_.size());
+    std::iota(order.begin(), order.end(), int64_t{0});
+    if (o_.shuffle) {
+      Generator g(detail::mix64(o_.seed ^ detail::mix64(static_cast<uint64_t>(epoch) + 1)));
+      for (int64_t i = static_cast<int64_t>(order.size()) - 1; i > 0; --i) std::swap(order[i], order[g.integer(0, i)]);
+    }
+    return order;
+  }
+
+  void start_epoch(int64_t epoch) {
+    stop();
+    epoch_ = epoch;
+    order_ = epoch_order(epoch);
+    next_take_ = 0;
+    next_deliver_ = 0;
+    ready_.clear();
+    error_ = nullptr;
+    stopping_ = false;
+    images_done_ = 0;
+    started_ = std::chrono::steady_clock::now();
+    for (int i = 0; i < o_.workers; ++i) threads_.emplace_back([this] { work(); });
+  }
+
+  // The next batch of the epoch in order, or nullopt at its end. Rethrows worker errors.
+  std::optional<DetectionBatch> next() {
+    check<Error>(!threads_.empty() || next_deliver_ >= batches_per_epoch(), "DetectionLoader::next before start_epoch");
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (next_deliver_ >= batches_per_epoch()) return std::nullopt;
+    cv_.wait(lock, [&] { return error_ || ready_.count(next_deliver_); });
+    if (error_) {
+      std::exception_ptr e = error_;
+      lock.unlock();
+      stop();
+      std::rethrow_exception(e);
+    }
+    DetectionBatch b = std::move(ready_[next_deliver_]);
+    ready_.erase(next_deliver_++);
+    cv_.notify_all();
+    return b;
+  }
+
+  // Images decoded + augmented per second since start_epoch.
+  double images_per_second() const {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    return s > 0 ? static_cast<double>(images_done_.load()) / s : 0.0;
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      int64_t b = 0;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return stopping_ || error_ || next_take_ < next_deliver_ + o_.prefetch_batches; });
+        if (stopping_ || error_ || next_take_ >= batches_per_epoch()) return;
+        b = next_take_++;
+      }
+      std::string path;
+      try {
+        DetectionBatch batch = make_batch(b, path);
+        std::lock_guard<std::mutex> lock(mutex_);
+        ready_.emplace(b, std::move(batch));
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::make_exception_ptr(Error(std::string("DetectionLoader: ") + path + ": " + e.what()));
+      }
+      cv_.notify_all();
+    }
+  }
+
+  DetectionBatch make_batch(int64_t b, std::string& path) {
+    const int64_t begin = b * o_.batch_size;
+    const int64_t count = std::min(o_.batch_size, size() - begin);
+    const int64_t D = o_.augment.img_dim;
+    DetectionBatch out{Tensor<float, cpu>(Shape{count, 3, D, D}), {}, {}};
+    for (int64_t i = 0; i < count; ++i) {
+      const AnnotatedImage& im = images_[static_cast<size_t>(order_[static_cast<size_t>(begin + i)])];
+      path = im.path;
+      FaceRows faces;
+      for (const auto& f : im.faces) faces.insert(faces.end(), f.values, f.values + kFaceValues);
+      Generator g(detail::mix64(o_.seed ^ detail::mix64((static_cast<uint64_t>(epoch_) << 32) ^
+                                                        static_cast<uint64_t>(begin + i) ^ 0x5bd1e995ull)));
+      const io::Image img = decode_(im.path);
+      check<FormatError>(img.channels == 3, "decoded image has ", img.channels, " channels, need 3");
+      AugmentedSample s = augment_detection(img, faces, g, o_.augment);
+      std::copy_n(s.image.data(), s.image.numel(), out.images.data() + i * 3 * D * D);
+      out.targets.push_back(std::move(s.faces));
+      out.paths.push_back(im.path);
+      ++images_done_;
+    }
+    return out;
+  }
+
+  std::vector<AnnotatedImage> images_;
+  DetectionLoaderOptions o_;
+  ImageDecoder decode_;
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<int64_t, DetectionBatch> ready_;
+  std::vector<int64_t> order_;
+  int64_t epoch_ = 0, next_take_ = 0, next_deliver_ = 0;
+  bool stopping_ = false;
+  std::exception_ptr error_;
+  std::atomic<int64_t> images_done_{0};
+  std::chrono::steady_clock::time_point started_{};
+};
+
+}  // namespace rfcf::data
