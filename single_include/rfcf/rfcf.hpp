@@ -4632,19 +4632,122 @@ class TensorMap {
 // Atomic file replacement: the content goes to "<path>.tmp-<random>" in the same directory,
 // is flushed to disk (fsync), then renamed over <path>. Readers see either the old file or
 // the complete new one; on any failure the temporary file is removed and <path> is untouched.
-#include <atomic>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fcntl.h>
 #include <functional>
 #include <random>
 #include <string>
-#include <string_view>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <vector>
+
+
+namespace rfcf::io {
+
+// Buffered writer on a file descriptor, handed to atomic_write callbacks.
+class FileWriter {
+ public:
+  FileWriter(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  void write(const void* data, size_t n) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    if (buffer_.size() + n > kBuffer) flush();
+    if (n >= kBuffer) {
+      write_all(p, n);
+    } else {
+      buffer_.insert(buffer_.end(), p, p + n);
+    }
+  }
+  void write(const std::string& s) { write(s.data(), s.size()); }
+  void flush() {
+    write_all(buffer_.data(), buffer_.size());
+    buffer_.clear();
+  }
+  uint64_t bytes_written() const { return written_ + buffer_.size(); }
+
+ private:
+  static constexpr size_t kBuffer = 1 << 20;
+  void write_all(const uint8_t* p, size_t n) {
+    while (n > 0) {
+      const ssize_t k = ::write(fd_, p, n);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) fail<IoError>("cannot write '", path_, "': ", std::strerror(errno));
+      p += k;
+      n -= static_cast<size_t>(k);
+      written_ += static_cast<uint64_t>(k);
+    }
+  }
+  int fd_;
+  std::string path_;
+  std::vector<uint8_t> buffer_;
+  uint64_t written_ = 0;
+};
+
+namespace detail {
+inline std::string temp_suffix() {
+  static thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                          (static_cast<uint64_t>(::getpid()) << 32)};
+  static const char* digits = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string s;
+  uint64_t x = rng();
+  for (int i = 0; i < 10; ++i, x /= 36) s += digits[x % 36];
+  return s;
+}
+inline std::string parent_dir(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+}  // namespace detail
+
+// Writes `path` atomically; `produce(FileWriter&)` writes the content. Exceptions thrown by
+// `produce` propagate after the temporary file has been removed.
+inline void atomic_write(const std::string& path, const std::function<void(FileWriter&)>& produce) {
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
+    tmp = path + ".tmp-" + detail::temp_suffix();
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) fail<IoError>("cannot create '", tmp, "' (to write '", path, "'): ", std::strerror(errno));
+  try {
+    FileWriter w(fd, path);
+    produce(w);
+    w.flush();
+    if (::fsync(fd) != 0) fail<IoError>("cannot flush '", path, "' to disk: ", std::strerror(errno));
+    const int rc = ::close(fd);
+    fd = -1;
+    if (rc != 0) fail<IoError>("cannot close '", tmp, "': ", std::strerror(errno));
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+      fail<IoError>("cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno));
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  // Make the rename itself durable; failure here does not invalidate the written file.
+  const int dfd = ::open(detail::parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+inline void atomic_write(const std::string& path, const void* data, size_t n) {
+  atomic_write(path, [&](FileWriter& w) { w.write(data, n); });
+}
+inline void atomic_write(const std::string& path, const std::vector<uint8_t>& bytes) {
+  atomic_write(path, bytes.data(), bytes.size());
+}
+inline void atomic_write(const std::string& path, const std::string& text) {
+  atomic_write(path, text.data(), text.size());
+}
+
+}  // namespace rfcf::io
 // ---- end rfcf/io/atomic_file.hpp
 // ---- begin rfcf/io/file_bytes.hpp
 // Reading whole files into memory (checkpoints are at most a few hundred MB) and
@@ -9186,6 +9289,15 @@ inline void write_detections_json(const std::string& path, const ImageDetections
 
 }  // namespace rfcf::detection
 // ---- end rfcf/detection/detection_json.hpp
+// ---- begin rfcf/detection/detector.hpp
+// Face detection end to end: image -> RetinaFace -> boxes, scores, 5 landmarks.
+// Pre-processing as the reference (retinaface.md 9.1): BGR, minus (104, 117, 123), CHW;
+// original size by default, or the long side scaled to a given length.
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
 // ---- begin rfcf/detection/priors.hpp
 // RetinaFace prior (anchor) boxes, retinaface.md section 4. Priors are [cx, cy, w, h] in
 // coordinates normalised by the network input size; they depend on that size, so PriorCache
@@ -9280,6 +9392,973 @@ class PriorCache {
 
 }  // namespace rfcf::detection
 // ---- end rfcf/detection/priors.hpp
+// ---- begin rfcf/models/mobilenet_v1.hpp
+// MobileNetV1 x0.25 as the RetinaFace body (spec retinaface.md 2.2): stage1 (stride 8,
+// 64 ch), stage2 (stride 16, 128 ch), stage3 (stride 32, 256 ch).
+#include <string>
+
+// ---- begin rfcf/models/conv_blocks.hpp
+// Conv + BatchNorm (+ activation) blocks named as PyTorch's nn.Sequential children
+// ("0" conv, "1" bn, "2" activation), shared by the backbones and the detector neck.
+#include <cstdint>
+
+
+namespace rfcf::models {
+
+template <class T, class D>
+using ConvBn = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>>;
+template <class T, class D>
+using ConvBnAct = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::LeakyReLU<T, D>>;
+// Depthwise 3x3 (carries the stride) then pointwise 1x1, each with BN and activation.
+template <class T, class D>
+using ConvDw = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::LeakyReLU<T, D>, nn::Conv2d<T, D>,
+                              nn::BatchNorm2d<T, D>, nn::LeakyReLU<T, D>>;
+
+template <class T, class D>
+ConvBn<T, D> conv_bn_no_act(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
+  return ConvBn<T, D>(nn::Conv2d<T, D>(in, out, nn::Conv2dOptions::k(kernel).strided(stride).padded(kernel / 2)),
+                      nn::BatchNorm2d<T, D>(out));
+}
+
+template <class T, class D>
+ConvBnAct<T, D> conv_bn_act(int64_t in, int64_t out, int64_t kernel, int64_t stride, double slope) {
+  return ConvBnAct<T, D>(nn::Conv2d<T, D>(in, out, nn::Conv2dOptions::k(kernel).strided(stride).padded(kernel / 2)),
+                         nn::BatchNorm2d<T, D>(out), nn::LeakyReLU<T, D>(slope));
+}
+
+template <class T, class D>
+ConvDw<T, D> conv_dw(int64_t in, int64_t out, int64_t stride, double slope) {
+  return ConvDw<T, D>(nn::Conv2d<T, D>(in, in, nn::Conv2dOptions::k(3).strided(stride).padded(1).grouped(in)),
+                      nn::BatchNorm2d<T, D>(in), nn::LeakyReLU<T, D>(slope),
+                      nn::Conv2d<T, D>(in, out, nn::Conv2dOptions::k(1)), nn::BatchNorm2d<T, D>(out),
+                      nn::LeakyReLU<T, D>(slope));
+}
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/conv_blocks.hpp
+// ---- begin rfcf/models/multiscale.hpp
+// Three feature maps (strides 8, 16, 32) passed between backbone, FPN, SSH and heads.
+#include <array>
+
+
+namespace rfcf::models {
+
+template <class T, class D>
+using FeatureMaps = std::array<Tensor<T, D>, 3>;
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/multiscale.hpp
+
+namespace rfcf::models {
+
+template <class T, class D>
+class MobileNetV1025 {
+ public:
+  using value_type = T;
+  using device_type = D;
+  static constexpr std::array<int64_t, 3> out_channels{64, 128, 256};
+
+  // slope: 0.1 for the official Pytorch_Retinaface weights, 0 (ReLU) for the 1MB family.
+  explicit MobileNetV1025(double slope = 0.1)
+      : stage1_(conv_bn_act<T, D>(3, 8, 3, 2, slope), conv_dw<T, D>(8, 16, 1, slope), conv_dw<T, D>(16, 32, 2, slope),
+                conv_dw<T, D>(32, 32, 1, slope), conv_dw<T, D>(32, 64, 2, slope), conv_dw<T, D>(64, 64, 1, slope)) {
+    stage2_.push_back(conv_dw<T, D>(64, 128, 2, slope));
+    for (int i = 0; i < 5; ++i) stage2_.push_back(conv_dw<T, D>(128, 128, 1, slope));
+    stage3_.push_back(conv_dw<T, D>(128, 256, 2, slope));
+    stage3_.push_back(conv_dw<T, D>(256, 256, 1, slope));
+    stage1_.template get<0>().template get<0>().set_input_grad(false);  // the image needs no gradient
+  }
+
+  FeatureMaps<T, D> forward(const Tensor<T, D>& x) {
+    check<ShapeError>(x.rank() == 4 && x.c() == 3, "MobileNetV1025: expected input [N, 3, H, W], got ",
+                      x.shape().str());
+    FeatureMaps<T, D> f;
+    f[0] = stage1_.forward(x);
+    f[1] = stage2_.forward(f[0]);
+    f[2] = stage3_.forward(f[1]);
+    return f;
+  }
+
+  // Gradients w.r.t. the three outputs; returns dL/dx (empty: the stem skips it).
+  Tensor<T, D> backward(const FeatureMaps<T, D>& dy) {
+    Tensor<T, D> g = stage3_.backward(dy[2]);
+    ops::accumulate(g, dy[1]);
+    g = stage2_.backward(g);
+    ops::accumulate(g, dy[0]);
+    return stage1_.backward(g);
+  }
+
+  void train(bool on = true) {
+    stage1_.train(on);
+    stage2_.train(on);
+    stage3_.train(on);
+  }
+  bool is_training() const { return stage1_.is_training(); }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    stage1_.visit(v, nn::join_name(prefix, "stage1"));
+    stage2_.visit(v, nn::join_name(prefix, "stage2"));
+    stage3_.visit(v, nn::join_name(prefix, "stage3"));
+  }
+
+ private:
+  nn::Sequential<ConvBnAct<T, D>, ConvDw<T, D>, ConvDw<T, D>, ConvDw<T, D>, ConvDw<T, D>, ConvDw<T, D>> stage1_;
+  nn::Repeat<ConvDw<T, D>> stage2_, stage3_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/mobilenet_v1.hpp
+// ---- begin rfcf/models/retinaface.hpp
+// RetinaFace<Backbone, Device>: backbone -> FPN -> SSH per level -> class/box/landmark
+// heads, with parameter names exactly as the PyTorch checkpoints (retinaface.md 2).
+// Structure is in the type; channel counts, slopes and anchors are runtime options.
+#include <array>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/models/detection_head.hpp
+// One RetinaFace head level (retinaface.md 2.5): a 1x1 conv with bias, output permuted to
+// channel-last and flattened to [N, H*W*anchors, k].
+#include <string>
+
+// ---- begin rfcf/ops/layout.hpp
+// Layout permutations between NCHW and NHWC, device-generic.
+// ---- begin rfcf/ops/functors/layout.hpp
+// NCHW <-> NHWC permutations (RetinaFace heads flatten their maps channel-last).
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// out[n, y, x, c] = in[n, c, y, x]; i indexes out.
+template <class T>
+struct NchwToNhwc {
+  const T* in;
+  T* out;
+  int64_t c, hw;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ch = i % c, p = (i / c) % hw, n = i / (c * hw);
+    out[i] = in[(n * c + ch) * hw + p];
+  }
+};
+// out[n, c, y, x] = in[n, y, x, c]; i indexes out.
+template <class T>
+struct NhwcToNchw {
+  const T* in;
+  T* out;
+  int64_t c, hw;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t p = i % hw, ch = (i / hw) % c, n = i / (c * hw);
+    out[i] = in[(n * hw + p) * c + ch];
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/layout.hpp
+
+namespace rfcf::ops {
+
+// [N,C,H,W] -> [N,H,W,C]
+template <class T, class D>
+Tensor<T, D> nchw_to_nhwc(const Tensor<T, D>& x) {
+  check_rank(x, 4, "nchw_to_nhwc");
+  Tensor<T, D> y(Shape{x.n(), x.h(), x.w(), x.c()});
+  Executor<D>::for_each(x.numel(), functors::NchwToNhwc<T>{x.data(), y.data(), x.c(), x.h() * x.w()});
+  return y;
+}
+// [N,H,W,C] -> [N,C,H,W]
+template <class T, class D>
+Tensor<T, D> nhwc_to_nchw(const Tensor<T, D>& x) {
+  check_rank(x, 4, "nhwc_to_nchw");
+  Tensor<T, D> y(Shape{x.dim(0), x.dim(3), x.dim(1), x.dim(2)});
+  Executor<D>::for_each(x.numel(), functors::NhwcToNchw<T>{x.data(), y.data(), x.dim(3), x.dim(1) * x.dim(2)});
+  return y;
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/layout.hpp
+
+namespace rfcf::models {
+
+template <class T, class D>
+class HeadConv {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  HeadConv(int64_t in, int64_t anchors, int64_t k)
+      : conv1x1_(in, anchors * k, nn::Conv2dOptions::k(1).with_bias()), k_(k) {}
+
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    Tensor<T, D> y = ops::nchw_to_nhwc(conv1x1_.forward(x));
+    nhwc_shape_ = y.shape();
+    return y.reshape(Shape{y.dim(0), y.dim(1) * y.dim(2) * y.dim(3) / k_, k_});
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    return conv1x1_.backward(ops::nhwc_to_nchw(dy.reshape(nhwc_shape_)));
+  }
+  void train(bool on = true) { conv1x1_.train(on); }
+  bool is_training() const { return conv1x1_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) { conv1x1_.visit(v, nn::join_name(p, "conv1x1")); }
+
+ private:
+  nn::Conv2d<T, D> conv1x1_;
+  int64_t k_;
+  Shape nhwc_shape_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/detection_head.hpp
+// ---- begin rfcf/models/fpn.hpp
+// RetinaFace FPN (retinaface.md 2.3): 1x1 lateral convs, top-down nearest upsampling with
+// PyTorch's legacy rule, 3x3 merge convs on the two finer levels.
+#include <array>
+#include <string>
+
+
+namespace rfcf::models {
+
+template <class T, class D>
+class FPN {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  FPN(const std::array<int64_t, 3>& in_channels, int64_t out, double slope)
+      : output1_(conv_bn_act<T, D>(in_channels[0], out, 1, 1, slope)),
+        output2_(conv_bn_act<T, D>(in_channels[1], out, 1, 1, slope)),
+        output3_(conv_bn_act<T, D>(in_channels[2], out, 1, 1, slope)),
+        merge1_(conv_bn_act<T, D>(out, out, 3, 1, slope)),
+        merge2_(conv_bn_act<T, D>(out, out, 3, 1, slope)) {}
+
+  FeatureMaps<T, D> forward(const FeatureMaps<T, D>& c) {
+    FeatureMaps<T, D> o;
+    o[0] = output1_.forward(c[0]);
+    o[1] = output2_.forward(c[1]);
+    o[2] = output3_.forward(c[2]);
+    o[1] = merge2_.forward(ops::add(o[1], up3_.forward(o[2], o[1].h(), o[1].w())));
+    o[0] = merge1_.forward(ops::add(o[0], up2_.forward(o[1], o[0].h(), o[0].w())));
+    return o;
+  }
+
+  FeatureMaps<T, D> backward(const FeatureMaps<T, D>& d) {
+    Tensor<T, D> g1 = merge1_.backward(d[0]);  // gradient of (o1 + up(o2))
+    Tensor<T, D> d2 = up2_.backward(g1);
+    ops::accumulate(d2, d[1]);
+    Tensor<T, D> g2 = merge2_.backward(d2);  // gradient of (o2 + up(o3))
+    Tensor<T, D> d3 = up3_.backward(g2);
+    ops::accumulate(d3, d[2]);
+    return {output1_.backward(g1), output2_.backward(g2), output3_.backward(d3)};
+  }
+
+  void train(bool on = true) {
+    output1_.train(on), output2_.train(on), output3_.train(on), merge1_.train(on), merge2_.train(on);
+  }
+  bool is_training() const { return output1_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    output1_.visit(v, nn::join_name(p, "output1"));
+    output2_.visit(v, nn::join_name(p, "output2"));
+    output3_.visit(v, nn::join_name(p, "output3"));
+    merge1_.visit(v, nn::join_name(p, "merge1"));
+    merge2_.visit(v, nn::join_name(p, "merge2"));
+  }
+
+ private:
+  ConvBnAct<T, D> output1_, output2_, output3_, merge1_, merge2_;
+  nn::UpsampleNearest<T, D> up2_, up3_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/fpn.hpp
+// ---- begin rfcf/models/ssh.hpp
+// SSH context module (retinaface.md 2.4): three branches of 3x3 convs (receptive fields
+// 3, 5 and 7), concatenated and passed through a ReLU. The 7x7 branch starts from the
+// output of conv5X5_1, so this is not a plain parallel composite.
+#include <string>
+
+
+namespace rfcf::models {
+
+template <class T, class D>
+class SSH {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  SSH(int64_t in, int64_t out, double slope)
+      : conv3X3_(conv_bn_no_act<T, D>(in, out / 2, 3, 1)),
+        conv5X5_1_(conv_bn_act<T, D>(in, out / 4, 3, 1, slope)),
+        conv5X5_2_(conv_bn_no_act<T, D>(out / 4, out / 4, 3, 1)),
+        conv7X7_2_(conv_bn_act<T, D>(out / 4, out / 4, 3, 1, slope)),
+        conv7x7_3_(conv_bn_no_act<T, D>(out / 4, out / 4, 3, 1)) {
+    check<ConfigError>(out % 4 == 0, "SSH: out channels must be a multiple of 4, got ", out);
+  }
+
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    Tensor<T, D> a = conv3X3_.forward(x);
+    Tensor<T, D> b1 = conv5X5_1_.forward(x);
+    Tensor<T, D> b = conv5X5_2_.forward(b1);
+    Tensor<T, D> c = conv7x7_3_.forward(conv7X7_2_.forward(b1));
+    return relu_.forward(ops::concat_channels<T, D>({a, b, c}));
+  }
+
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    Tensor<T, D> g = relu_.backward(dy);
+    const int64_t half = g.c() / 2, quarter = g.c() / 4;
+    Tensor<T, D> dx = conv3X3_.backward(ops::slice_channels(g, 0, half));
+    Tensor<T, D> db1 = conv5X5_2_.backward(ops::slice_channels(g, half, quarter));
+    ops::accumulate(db1, conv7X7_2_.backward(conv7x7_3_.backward(ops::slice_channels(g, half + quarter, quarter))));
+    ops::accumulate(dx, conv5X5_1_.backward(db1));
+    return dx;
+  }
+
+  void train(bool on = true) {
+    conv3X3_.train(on), conv5X5_1_.train(on), conv5X5_2_.train(on), conv7X7_2_.train(on), conv7x7_3_.train(on);
+  }
+  bool is_training() const { return conv3X3_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    conv3X3_.visit(v, nn::join_name(p, "conv3X3"));
+    conv5X5_1_.visit(v, nn::join_name(p, "conv5X5_1"));
+    conv5X5_2_.visit(v, nn::join_name(p, "conv5X5_2"));
+    conv7X7_2_.visit(v, nn::join_name(p, "conv7X7_2"));
+    conv7x7_3_.visit(v, nn::join_name(p, "conv7x7_3"));
+  }
+
+ private:
+  ConvBn<T, D> conv3X3_;
+  ConvBnAct<T, D> conv5X5_1_;
+  ConvBn<T, D> conv5X5_2_;
+  ConvBnAct<T, D> conv7X7_2_;
+  ConvBn<T, D> conv7x7_3_;
+  nn::ReLU<T, D> relu_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/ssh.hpp
+
+namespace rfcf::models {
+
+struct RetinaFaceOptions {
+  double backbone_slope = 0.1;  // LeakyReLU slope of the body (0 = ReLU)
+  double neck_slope = 0.1;      // slope in FPN and SSH
+  int64_t out_channels = 64;    // FPN/SSH width (64 mobilenet, 256 resnet50)
+  int64_t anchors_per_cell = 2;
+  std::array<std::array<double, 2>, 3> min_sizes{{{16, 32}, {64, 128}, {256, 512}}};
+  std::array<int64_t, 3> steps{8, 16, 32};
+  std::array<double, 2> variances{0.1, 0.2};
+
+  // biubug6/Pytorch_Retinaface mobilenet0.25 (shared/models/retinaface_mnet025.pth).
+  static RetinaFaceOptions mobilenet025() { return {}; }
+  // Face-Detector-1MB mobilenet0.25 checkpoints: ReLU everywhere, smaller anchors.
+  static RetinaFaceOptions mobilenet025_1mb() {
+    RetinaFaceOptions o;
+    o.backbone_slope = o.neck_slope = 0.0;
+    o.min_sizes = {{{10, 20}, {32, 64}, {128, 256}}};
+    return o;
+  }
+  // Pytorch_Retinaface ResNet-50.
+  static RetinaFaceOptions resnet50() {
+    RetinaFaceOptions o;
+    o.backbone_slope = o.neck_slope = 0.0;
+    o.out_channels = 256;
+    return o;
+  }
+};
+
+// Raw head outputs: loc [N,A,4], conf [N,A,2] logits, landms [N,A,10].
+template <class T, class D>
+struct RetinaFaceOutput {
+  Tensor<T, D> loc, conf, landms;
+};
+
+// Intermediate activations for layer-by-layer checks (NCHW).
+template <class T, class D>
+struct RetinaFaceTrace {
+  FeatureMaps<T, D> body, fpn, ssh;
+};
+
+template <template <class, class> class Backbone, class D, class T = float>
+class RetinaFace {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit RetinaFace(const RetinaFaceOptions& o = RetinaFaceOptions::mobilenet025())
+      : options_(o),
+        body_(o.backbone_slope),
+        fpn_(Backbone<T, D>::out_channels, o.out_channels, o.neck_slope),
+        ssh_{SSH<T, D>(o.out_channels, o.out_channels, o.neck_slope),
+             SSH<T, D>(o.out_channels, o.out_channels, o.neck_slope),
+             SSH<T, D>(o.out_channels, o.out_channels, o.neck_slope)} {
+    for (int i = 0; i < 3; ++i) {
+      class_head_.push_back(HeadConv<T, D>(o.out_channels, o.anchors_per_cell, 2));
+      bbox_head_.push_back(HeadConv<T, D>(o.out_channels, o.anchors_per_cell, 4));
+      landmark_head_.push_back(HeadConv<T, D>(o.out_channels, o.anchors_per_cell, 10));
+    }
+  }
+
+  const RetinaFaceOptions& options() const { return options_; }
+
+  // x: [N, 3, H, W] BGR minus (104, 117, 123). conf holds logits (apply softmax for scores).
+  RetinaFaceOutput<T, D> forward(const tensor_type& x, RetinaFaceTrace<T, D>* trace = nullptr) {
+    FeatureMaps<T, D> f = body_.forward(x);
+    FeatureMaps<T, D> p = fpn_.forward(f);
+    FeatureMaps<T, D> s;
+    for (int i = 0; i < 3; ++i) s[i] = ssh_[i].forward(p[i]);
+    if (trace) *trace = {f, p, s};
+    std::vector<tensor_type> loc(3), conf(3), landms(3);
+    for (int i = 0; i < 3; ++i) {
+      loc[i] = bbox_head_[i].forward(s[i]);
+      conf[i] = class_head_[i].forward(s[i]);
+      landms[i] = landmark_head_[i].forward(s[i]);
+      anchors_[i] = loc[i].dim(1);
+    }
+    return {ops::concat_channels(loc), ops::concat_channels(conf), ops::concat_channels(landms)};
+  }
+
+  // Gradients w.r.t. loc, conf (logits) and landms; accumulates parameter gradients.
+  void backward(const RetinaFaceOutput<T, D>& d) {
+    FeatureMaps<T, D> ds;
+    int64_t offset = 0;
+    for (int i = 0; i < 3; ++i) {
+      ds[i] = bbox_head_[i].backward(ops::slice_channels(d.loc, offset, anchors_[i]));
+      ops::accumulate(ds[i], class_head_[i].backward(ops::slice_channels(d.conf, offset, anchors_[i])));
+      ops::accumulate(ds[i], landmark_head_[i].backward(ops::slice_channels(d.landms, offset, anchors_[i])));
+      offset += anchors_[i];
+    }
+    FeatureMaps<T, D> dp;
+    for (int i = 0; i < 3; ++i) dp[i] = ssh_[i].backward(ds[i]);
+    body_.backward(fpn_.backward(dp));
+  }
+
+  void train(bool on = true) {
+    body_.train(on);
+    fpn_.train(on);
+    for (auto& s : ssh_) s.train(on);
+    class_head_.train(on), bbox_head_.train(on), landmark_head_.train(on);
+  }
+  void eval() { train(false); }
+  bool is_training() const { return body_.is_training(); }
+
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    body_.visit(v, nn::join_name(p, "body"));
+    fpn_.visit(v, nn::join_name(p, "fpn"));
+    for (int i = 0; i < 3; ++i) ssh_[i].visit(v, nn::join_name(p, "ssh" + std::to_string(i + 1)));
+    class_head_.visit(v, nn::join_name(p, "ClassHead"));
+    bbox_head_.visit(v, nn::join_name(p, "BboxHead"));
+    landmark_head_.visit(v, nn::join_name(p, "LandmarkHead"));
+  }
+
+  Backbone<T, D>& body() { return body_; }
+
+ private:
+  RetinaFaceOptions options_;
+  Backbone<T, D> body_;
+  FPN<T, D> fpn_;
+  std::array<SSH<T, D>, 3> ssh_;
+  nn::Repeat<HeadConv<T, D>> class_head_, bbox_head_, landmark_head_;
+  std::array<int64_t, 3> anchors_{};
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/retinaface.hpp
+
+namespace rfcf::detection {
+
+struct DetectorOptions {
+  models::RetinaFaceOptions model = models::RetinaFaceOptions::mobilenet025();
+  PostprocessOptions post{};
+  // <= 0: run at the original size (the reference default); else scale the long side to it.
+  int64_t long_side = 0;
+};
+
+// Loads RetinaFace weights from a PyTorch checkpoint (.pth legacy or zip, nested or
+// prefixed) or from an rfcf safetensors file; every parameter and statistic must be present.
+template <class Model>
+void load_detector_weights(Model& net, const std::string& path) {
+  const nn::LoadOptions strict{.strict = true, .ignore_counters = true};
+  if (path.size() > 12 && path.substr(path.size() - 12) == ".safetensors")
+    nn::load_safetensors(net, path, strict);
+  else
+    nn::load_pytorch(net, path, strict);
+}
+
+// Float CHW tensor [1, 3, H, W] of a BGR image minus the RetinaFace mean, optionally resized
+// (bilinear on the float image, as the reference's resize path).
+inline Tensor<float, cpu> retinaface_input(const io::Image& img, double resize) {
+  check<ShapeError>(img.channels == 3, "detector: expected a 3-channel image, got ", img.channels);
+  const bool bgr = img.order == io::ColorOrder::BGR;
+  const float mean[3] = {104.f, 117.f, 123.f};  // B, G, R
+  const int64_t h = img.height, w = img.width;
+  Tensor<float, cpu> x(Shape{1, 3, h, w});
+  float* out = x.data();
+  const uint8_t* p = img.data();
+  for (int64_t i = 0; i < h * w; ++i, p += 3)
+    for (int c = 0; c < 3; ++c) out[c * h * w + i] = float(p[bgr ? c : 2 - c]) - mean[c];
+  if (resize == 1.0) return x;
+  const int64_t rh = std::lround(double(h) * resize), rw = std::lround(double(w) * resize);
+  return io::resize_bilinear(x, rh, rw);
+}
+
+template <template <class, class> class Backbone = models::MobileNetV1025, class D = cpu>
+class Detector {
+ public:
+  using Network = models::RetinaFace<Backbone, D>;
+
+  explicit Detector(const std::string& weights, DetectorOptions o = {}) : options_(std::move(o)), net_(options_.model) {
+    load_detector_weights(net_, weights);
+    net_.eval();
+  }
+
+  // The resize factor the detector applies to an image of this size.
+  double resize_factor(int width, int height) const {
+    if (options_.long_side <= 0) return 1.0;
+    return double(options_.long_side) / double(std::max(width, height));
+  }
+
+  std::vector<Detection> detect(const io::Image& img) { return detect_batch({img})[0]; }
+
+  // Images of one batch run together (padded bottom-right to the largest size; the padding
+  // is zero after mean subtraction, i.e. the mean colour).
+  std::vector<std::vector<Detection>> detect_batch(const std::vector<io::Image>& images) {
+    check<ConfigError>(!images.empty(), "detect_batch: no images");
+    std::vector<Tensor<float, cpu>> inputs;
+    std::vector<double> factors;
+    int64_t H = 0, W = 0;
+    for (const auto& img : images) {
+      factors.push_back(resize_factor(img.width, img.height));
+      inputs.push_back(retinaface_input(img, factors.back()));
+      H = std::max(H, inputs.back().h());
+      W = std::max(W, inputs.back().w());
+    }
+    Tensor<float, cpu> batch = zeros<float, cpu>(Shape{int64_t(images.size()), 3, H, W});
+    for (size_t b = 0; b < inputs.size(); ++b) {
+      const auto& x = inputs[b];
+      for (int64_t c = 0; c < 3; ++c)
+        for (int64_t y = 0; y < x.h(); ++y)
+          std::copy_n(x.data() + (c * x.h() + y) * x.w(), x.w(), batch.data() + ((int64_t(b) * 3 + c) * H + y) * W);
+    }
+    nn::NoGradGuard no_grad;
+    auto out = net_.forward(batch.template to<D>());
+    Tensor<float, cpu> loc = out.loc.template to<cpu>(), landms = out.landms.template to<cpu>();
+    Tensor<float, cpu> conf = ops::softmax(out.conf).template to<cpu>();
+    PostprocessOptions post = options_.post;
+    post.variances = {options_.model.variances[0], options_.model.variances[1]};
+    return postprocess(loc, conf, landms, priors(H, W), W, H, factors, post);
+  }
+
+  // Priors for a network input size, cached (they depend only on the size).
+  const Tensor<float, cpu>& priors(int64_t height, int64_t width) {
+    if (prior_size_ != std::pair<int64_t, int64_t>{height, width}) {
+      PriorBoxOptions po;
+      for (int l = 0; l < 3; ++l) {
+        po.min_sizes.push_back({options_.model.min_sizes[l][0], options_.model.min_sizes[l][1]});
+        po.steps.push_back(static_cast<int>(options_.model.steps[l]));
+      }
+      priors_ = make_priors(po, height, width);
+      prior_size_ = {height, width};
+    }
+    return priors_;
+  }
+
+  Network& network() { return net_; }
+  const DetectorOptions& options() const { return options_; }
+
+ private:
+  DetectorOptions options_;
+  Network net_;
+  Tensor<float, cpu> priors_;
+  std::pair<int64_t, int64_t> prior_size_{-1, -1};
+};
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/detector.hpp
+// ---- begin rfcf/detection/matching.hpp
+// Prior matching for RetinaFace training, retinaface.md section 6 (reference behaviour by default,
+// the recommended "guarded" mode behind an option), producing the regression and class targets of
+// section 5. Runs on the host, one image at a time.
+//
+// Ground truths of one image are rows of kFaceFields values, normalised by the network input size:
+//   [x1, y1, x2, y2, lx0, ly0, ..., lx4, ly4, label]   label 1 = with landmarks, -1 = without.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+inline constexpr int64_t kFaceFields = 15;
+
+struct MatchOptions {
+  double threshold = 0.35;      // a prior is positive when its best overlap reaches this
+  double valid_overlap = 0.2;   // a gt is forced onto its best prior only when that IoU reaches this
+  double forced_overlap = 2.0;  // value written into best_truth_overlap for forced priors
+  // Reference quirk off: invalid gts do not take priors in step 6, and boxes with w <= 0 or h <= 0
+  // are dropped before matching (retinaface.md 13.3).
+  bool guarded = false;
+  Variances variances{};
+};
+
+// IoU of two point-form boxes, no +1 convention (section 6 step 1).
+template <class T>
+inline T match_iou(const T* a, const T* b) {
+  const T iw = std::max(T(0), std::min(a[2], b[2]) - std::max(a[0], b[0]));
+  const T ih = std::max(T(0), std::min(a[3], b[3]) - std::max(a[1], b[1]));
+  const T inter = iw * ih;
+  const T area_a = (a[2] - a[0]) * (a[3] - a[1]);
+  const T area_b = (b[2] - b[0]) * (b[3] - b[1]);
+  return inter / (area_a + area_b - inter);
+}
+
+// Matches one image. truths: n rows of kFaceFields; priors: [A, 4] as [cx, cy, w, h].
+// Writes loc_t [A, 4], landm_t [A, 10], conf_t [A] in {1, -1, 0}. Returns the number of priors
+// with conf_t != 0. best_truth (optional, [A]) receives the matched gt row index per prior (-1 when
+// the image is all background).
+template <class T, class U, class P>
+inline int64_t match_priors(const U* truths, int64_t n, const P* priors, int64_t A, const MatchOptions& o, T* loc_t,
+                            T* landm_t, int64_t* conf_t, int64_t* best_truth = nullptr) {
+  check<ShapeError>(n >= 0 && A > 0, "match_priors: ", n, " ground truths and ", A, " priors");
+  // Gather the gts that take part (guarded mode drops degenerate boxes).
+  std::vector<T> gt;  // rows of kFaceFields in T
+  gt.reserve(static_cast<size_t>(n * kFaceFields));
+  for (int64_t g = 0; g < n; ++g) {
+    const U* r = truths + g * kFaceFields;
+    for (int64_t f = 0; f < kFaceFields; ++f)
+      check<NumericError>(std::isfinite(static_cast<double>(r[f])), "match_priors: ground truth ", g, " field ", f,
+                        " is not finite");
+    if (o.guarded && !(r[2] > r[0] && r[3] > r[1])) continue;
+    for (int64_t f = 0; f < kFaceFields; ++f) gt.push_back(static_cast<T>(r[f]));
+  }
+  const int64_t m = static_cast<int64_t>(gt.size()) / kFaceFields;
+
+  auto background = [&] {
+    for (int64_t p = 0; p < A; ++p) {
+      for (int k = 0; k < 4; ++k) loc_t[p * 4 + k] = T(0);
+      for (int k = 0; k < 10; ++k) landm_t[p * 10 + k] = T(0);
+      conf_t[p] = 0;
+      if (best_truth) best_truth[p] = -1;
+    }
+    return int64_t{0};
+  };
+  if (m == 0) return background();
+
+  std::vector<T> pf(static_cast<size_t>(A * 4));  // priors in point form
+  for (int64_t p = 0; p < A; ++p) {
+    const T cx = static_cast<T>(priors[p * 4]), cy = static_cast<T>(priors[p * 4 + 1]);
+    const T w = static_cast<T>(priors[p * 4 + 2]), h = static_cast<T>(priors[p * 4 + 3]);
+    pf[p * 4] = cx - w / T(2);
+    pf[p * 4 + 1] = cy - h / T(2);
+    pf[p * 4 + 2] = cx + w / T(2);
+    pf[p * 4 + 3] = cy + h / T(2);
+  }
+
+  // Steps 2 and 4 in one pass over the IoU matrix; strict '>' keeps the first index on ties.
+  std::vector<T> best_prior_overlap(m, T(-1));
+  std::vector<int64_t> best_prior_idx(m, 0);
+  std::vector<T> best_truth_overlap(A, T(-1));
+  std::vector<int64_t> best_truth_idx(A, 0);
+  for (int64_t g = 0; g < m; ++g) {
+    const T* box = gt.data() + g * kFaceFields;
+    for (int64_t p = 0; p < A; ++p) {
+      const T iou = match_iou(box, pf.data() + p * 4);
+      if (iou > best_prior_overlap[g]) best_prior_overlap[g] = iou, best_prior_idx[g] = p;
+      if (iou > best_truth_overlap[p]) best_truth_overlap[p] = iou, best_truth_idx[p] = g;
+    }
+  }
+  // Step 3: valid gts.
+  std::vector<char> valid(m);
+  bool any_valid = false;
+  for (int64_t g = 0; g < m; ++g) any_valid |= (valid[g] = best_prior_overlap[g] >= T(o.valid_overlap)) != 0;
+  if (!any_valid) return background();
+  // Step 5: force the best prior of every valid gt.
+  for (int64_t g = 0; g < m; ++g)
+    if (valid[g]) best_truth_overlap[best_prior_idx[g]] = T(o.forced_overlap);
+  // Step 6: every gt in index order (reference) or only valid ones (guarded) takes its best prior.
+  for (int64_t g = 0; g < m; ++g)
+    if (valid[g] || !o.guarded) best_truth_idx[best_prior_idx[g]] = g;
+
+  int64_t num_pos = 0;
+  for (int64_t p = 0; p < A; ++p) {
+    const T* row = gt.data() + best_truth_idx[p] * kFaceFields;
+    const T label = row[14];
+    conf_t[p] = best_truth_overlap[p] < T(o.threshold) ? 0 : static_cast<int64_t>(label);
+    num_pos += conf_t[p] != 0;
+    const T prior[4] = {static_cast<T>(priors[p * 4]), static_cast<T>(priors[p * 4 + 1]),
+                        static_cast<T>(priors[p * 4 + 2]), static_cast<T>(priors[p * 4 + 3])};
+    encode_box(prior, row, loc_t + p * 4, o.variances);
+    encode_landmarks(prior, row + 4, landm_t + p * 10, o.variances);
+    if (best_truth) best_truth[p] = best_truth_idx[p];
+  }
+  return num_pos;
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/matching.hpp
+// ---- begin rfcf/detection/multibox_loss.hpp
+// RetinaFace MultiBoxLoss with hard negative mining, retinaface.md section 7:
+//   L = loc_weight * L_loc + L_conf + L_landm
+// Predictions are the RetinaFaceOutput of the model: loc [B, A, 4], conf logits [B, A, 2],
+// landms [B, A, 10]; backward() returns gradients of L in the same layout, ready for
+// RetinaFace::backward.
+//
+// Matching and the per-image negative ranking run on the host (the sort is host-only for now);
+// predictions on another device are copied to the host and the gradients copied back. The
+// per-prior math is in functors/multibox.hpp.
+//
+// Ranking uses a STABLE descending sort of the mining loss, so among exactly tied losses the
+// lower prior index ranks first (the reference sort is unstable: it differs only on exact ties).
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <type_traits>
+#include <vector>
+
+// ---- begin rfcf/ops/functors/multibox.hpp
+// Per-prior math of the RetinaFace MultiBoxLoss (retinaface.md section 7), shared by host and CUDA
+// executors. Every functor handles one prior i; masked-out priors write 0 (selected with a branch,
+// never by multiplying, so that NaN/inf targets of unused priors cannot leak into the sums).
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// Smooth L1 (beta = 1) over `width` components of prior i, only where mask[i] != 0:
+// loss[i] = sum_k sl1(pred - target); dpred = scale * sl1'(pred - target).
+template <class T>
+struct MaskedSmoothL1 {
+  const T* pred;
+  const T* target;
+  const char* mask;
+  T* loss;   // [A]
+  T* dpred;  // [A, width]
+  int64_t width;
+  T scale;
+  RFCF_HD void operator()(int64_t i) const {
+    T s = T(0);
+    for (int64_t k = 0; k < width; ++k) {
+      const int64_t j = i * width + k;
+      if (!mask[i]) {
+        dpred[j] = T(0);
+        continue;
+      }
+      const T d = pred[j] - target[j];
+      const T a = d < T(0) ? -d : d;
+      s += a < T(1) ? T(0.5) * d * d : a - T(0.5);
+      dpred[j] = scale * (a < T(1) ? d : (d > T(0) ? T(1) : T(-1)));
+    }
+    loss[i] = s;
+  }
+};
+
+// Two-class cross-entropy of prior i: logsumexp(logits) - logits[label], label in {0, 1}.
+template <class T>
+RFCF_HD inline T two_class_ce(T l0, T l1, int64_t label) {
+  using std::exp;
+  using std::log;
+  const T mx = l0 > l1 ? l0 : l1;
+  const T lse = mx + log(exp(l0 - mx) + exp(l1 - mx));
+  return lse - (label ? l1 : l0);
+}
+
+// Hard-negative mining score: the cross-entropy against label (1 if positive else 0),
+// forced to 0 on positives.
+template <class T>
+struct MiningLoss {
+  const T* logits;  // [A, 2]
+  const char* pos;
+  T* score;
+  RFCF_HD void operator()(int64_t i) const {
+    score[i] = pos[i] ? T(0) : two_class_ce(logits[2 * i], logits[2 * i + 1], int64_t{0});
+  }
+};
+
+// Confidence loss and gradient for prior i when selected (positive or mined negative):
+// loss[i] = CE(logits, label); dlogits = scale * (softmax - onehot(label)); 0 otherwise.
+template <class T>
+struct SelectedCrossEntropy {
+  const T* logits;
+  const char* selected;
+  const char* pos;  // label = pos[i] ? 1 : 0
+  T* loss;
+  T* dlogits;
+  T scale;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::exp;
+    if (!selected[i]) {
+      loss[i] = T(0);
+      dlogits[2 * i] = dlogits[2 * i + 1] = T(0);
+      return;
+    }
+    const T l0 = logits[2 * i], l1 = logits[2 * i + 1];
+    const int64_t label = pos[i] ? 1 : 0;
+    loss[i] = two_class_ce(l0, l1, label);
+    // softmax of two classes: p1 = 1 / (1 + exp(l0 - l1)).
+    const T p1 = T(1) / (T(1) + exp(l0 - l1));
+    const T p0 = T(1) / (T(1) + exp(l1 - l0));
+    dlogits[2 * i] = scale * (p0 - (label == 0 ? T(1) : T(0)));
+    dlogits[2 * i + 1] = scale * (p1 - (label == 1 ? T(1) : T(0)));
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/multibox.hpp
+
+namespace rfcf::detection {
+
+struct MultiBoxLossOptions {
+  MatchOptions match{};
+  int64_t negpos_ratio = 7;
+  double loc_weight = 2.0;
+};
+
+template <class T>
+struct MultiBoxLossParts {
+  T loc = 0, conf = 0, landm = 0, total = 0;
+  int64_t num_pos = 0;        // priors with conf_t != 0 (N before the max with 1)
+  int64_t num_pos_landm = 0;  // priors with conf_t > 0 (N1 before the max with 1)
+  int64_t num_neg = 0;        // mined negatives that are not positives
+};
+
+template <class T, class D>
+class MultiBoxLoss {
+ public:
+  using tensor_type = Tensor<T, D>;
+  using host_tensor = Tensor<T, cpu>;
+
+  explicit MultiBoxLoss(MultiBoxLossOptions o = {}) : options_(o) {
+    check<ConfigError>(o.negpos_ratio >= 0, "MultiBoxLoss: negpos_ratio ", o.negpos_ratio, " must be >= 0");
+  }
+  const MultiBoxLossOptions& options() const { return options_; }
+
+  // targets[b]: rows of kFaceFields values (normalised) for image b; priors [A, 4].
+  template <class U>
+  MultiBoxLossParts<T> forward(const models::RetinaFaceOutput<T, D>& pred, const std::vector<std::vector<U>>& targets,
+                               const Tensor<float, cpu>& priors) {
+    const int64_t B = pred.loc.dim(0), A = pred.loc.dim(1);
+    check<ShapeError>(pred.loc.rank() == 3 && pred.loc.dim(2) == 4, "MultiBoxLoss: loc must be [B, A, 4], got ",
+                      pred.loc.shape().str());
+    check<ShapeError>(pred.conf.shape() == Shape{B, A, 2}, "MultiBoxLoss: conf must be [", B, ", ", A,
+                      ", 2], got ", pred.conf.shape().str());
+    check<ShapeError>(pred.landms.shape() == Shape{B, A, 10}, "MultiBoxLoss: landms must be [", B, ", ", A,
+                      ", 10], got ", pred.landms.shape().str());
+    check<ShapeError>(priors.shape() == Shape{A, 4}, "MultiBoxLoss: priors must be [", A, ", 4], got ",
+                      priors.shape().str());
+    check<ShapeError>(static_cast<int64_t>(targets.size()) == B, "MultiBoxLoss: ", targets.size(),
+                      " target lists for a batch of ", B);
+    const host_tensor loc = to_host(pred.loc), conf = to_host(pred.conf), landm = to_host(pred.landms);
+
+    // 1. Match every image.
+    std::vector<T> loc_t(B * A * 4), landm_t(B * A * 10);
+    std::vector<int64_t> conf_t(B * A);
+    for (int64_t b = 0; b < B; ++b) {
+      check<ShapeError>(targets[b].size() % kFaceFields == 0, "MultiBoxLoss: targets of image ", b, " hold ",
+                        targets[b].size(), " values, not a multiple of ", kFaceFields);
+      match_priors(targets[b].data(), static_cast<int64_t>(targets[b].size()) / kFaceFields, priors.data(), A,
+                   options_.match, loc_t.data() + b * A * 4, landm_t.data() + b * A * 10, conf_t.data() + b * A);
+    }
+    const int64_t n = B * A;
+    std::vector<char> pos(n), pos1(n), selected(n);
+    MultiBoxLossParts<T> parts;
+    for (int64_t i = 0; i < n; ++i) {
+      pos1[i] = conf_t[i] > 0;
+      pos[i] = conf_t[i] != 0;
+      parts.num_pos_landm += pos1[i];
+      parts.num_pos += pos[i];
+    }
+    const T N1 = static_cast<T>(std::max<int64_t>(parts.num_pos_landm, 1));
+    const T N = static_cast<T>(std::max<int64_t>(parts.num_pos, 1));
+
+    dloc_ = host_tensor(Shape{B, A, 4});
+    dconf_ = host_tensor(Shape{B, A, 2});
+    dlandm_ = host_tensor(Shape{B, A, 10});
+    std::vector<T> per_prior(n);
+
+    // 2. Landmark loss on conf_t > 0.
+    Executor<cpu>::for_each(n, functors::MaskedSmoothL1<T>{landm.data(), landm_t.data(), pos1.data(),
+                                                           per_prior.data(), dlandm_.data(), 10, T(1) / N1});
+    parts.landm = sum(per_prior) / N1;
+    // 4. Localisation loss on conf_t != 0, weighted into the gradient.
+    const T lw = static_cast<T>(options_.loc_weight);
+    Executor<cpu>::for_each(n, functors::MaskedSmoothL1<T>{loc.data(), loc_t.data(), pos.data(), per_prior.data(),
+                                                           dloc_.data(), 4, lw / N});
+    parts.loc = sum(per_prior) / N;
+    // 5. Hard negative mining per image.
+    Executor<cpu>::for_each(n, functors::MiningLoss<T>{conf.data(), pos.data(), per_prior.data()});
+    negatives_.assign(B, {});
+    std::vector<int64_t> order(A);
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t num_pos = 0;
+      for (int64_t p = 0; p < A; ++p) num_pos += pos[b * A + p], selected[b * A + p] = pos[b * A + p];
+      const int64_t num_neg = std::min(options_.negpos_ratio * num_pos, A - 1);
+      if (num_neg <= 0) continue;
+      const T* score = per_prior.data() + b * A;
+      std::iota(order.begin(), order.end(), int64_t{0});
+      std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return score[x] > score[y]; });
+      for (int64_t r = 0; r < num_neg; ++r) {
+        const int64_t p = order[r];
+        if (pos[b * A + p]) continue;  // ranked among the negatives only when losses run out; already selected
+        selected[b * A + p] = 1;
+        negatives_[b].push_back(p);
+      }
+      std::sort(negatives_[b].begin(), negatives_[b].end());
+      parts.num_neg += static_cast<int64_t>(negatives_[b].size());
+    }
+    // 6. Confidence loss over positives and mined negatives.
+    Executor<cpu>::for_each(n, functors::SelectedCrossEntropy<T>{conf.data(), selected.data(), pos.data(),
+                                                                 per_prior.data(), dconf_.data(), T(1) / N});
+    parts.conf = sum(per_prior) / N;
+    // 7. Total.
+    parts.total = lw * parts.loc + parts.conf + parts.landm;
+    has_grad_ = true;
+    return parts;
+  }
+
+  // Gradients of the last forward's total loss (times `scale`, e.g. a loss-scaling factor).
+  models::RetinaFaceOutput<T, D> backward(T scale = T(1)) const {
+    check<Error>(has_grad_, "MultiBoxLoss::backward called before forward");
+    return {to_device(dloc_, scale), to_device(dconf_, scale), to_device(dlandm_, scale)};
+  }
+
+  // Mined negative prior indices (ascending, positives excluded) per image of the last forward.
+  const std::vector<std::vector<int64_t>>& negatives() const { return negatives_; }
+
+ private:
+  static host_tensor to_host(const tensor_type& t) {
+    if constexpr (std::is_same_v<D, cpu>) return t;
+    else return t.template to<cpu>();
+  }
+  static tensor_type to_device(const host_tensor& t, T scale) {
+    host_tensor s = t;
+    if (scale != T(1)) {
+      s = t.clone();
+      for (int64_t i = 0; i < s.numel(); ++i) s.data()[i] *= scale;
+    }
+    if constexpr (std::is_same_v<D, cpu>) return scale != T(1) ? s : t.clone();
+    else return s.template to<D>();
+  }
+  // Sum in index order (deterministic); long double keeps float32 sums of ~17k terms exact enough.
+  static T sum(const std::vector<T>& v) {
+    long double s = 0;
+    for (T x : v) s += x;
+    return static_cast<T>(s);
+  }
+
+  MultiBoxLossOptions options_;
+  host_tensor dloc_, dconf_, dlandm_;
+  std::vector<std::vector<int64_t>> negatives_;
+  bool has_grad_ = false;
+};
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/multibox_loss.hpp
 // ---- begin rfcf/detection/python_format.hpp
 // Text forms of floats exactly as Python/numpy print them, so result files written by rfcf are
 // byte-identical to the reference scripts' files.
@@ -11399,213 +12478,6 @@ inline TarAtFar tar_at_far(const std::vector<double>& scores, const std::vector<
 // ---- end rfcf/recognition.hpp
 // ---- begin rfcf/models.hpp
 // Network definitions: RetinaFace (MobileNetV1-0.25, ResNet-50 bodies), IResNet, MobileFaceNet.
-// ---- begin rfcf/models/conv_blocks.hpp
-// Conv + BatchNorm (+ activation) blocks named as PyTorch's nn.Sequential children
-// ("0" conv, "1" bn, "2" activation), shared by the backbones and the detector neck.
-#include <cstdint>
-
-
-namespace rfcf::models {
-
-template <class T, class D>
-using ConvBn = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>>;
-template <class T, class D>
-using ConvBnAct = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::LeakyReLU<T, D>>;
-// Depthwise 3x3 (carries the stride) then pointwise 1x1, each with BN and activation.
-template <class T, class D>
-using ConvDw = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::LeakyReLU<T, D>, nn::Conv2d<T, D>,
-                              nn::BatchNorm2d<T, D>, nn::LeakyReLU<T, D>>;
-
-template <class T, class D>
-ConvBn<T, D> conv_bn_no_act(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
-  return ConvBn<T, D>(nn::Conv2d<T, D>(in, out, nn::Conv2dOptions::k(kernel).strided(stride).padded(kernel / 2)),
-                      nn::BatchNorm2d<T, D>(out));
-}
-
-template <class T, class D>
-ConvBnAct<T, D> conv_bn_act(int64_t in, int64_t out, int64_t kernel, int64_t stride, double slope) {
-  return ConvBnAct<T, D>(nn::Conv2d<T, D>(in, out, nn::Conv2dOptions::k(kernel).strided(stride).padded(kernel / 2)),
-                         nn::BatchNorm2d<T, D>(out), nn::LeakyReLU<T, D>(slope));
-}
-
-template <class T, class D>
-ConvDw<T, D> conv_dw(int64_t in, int64_t out, int64_t stride, double slope) {
-  return ConvDw<T, D>(nn::Conv2d<T, D>(in, in, nn::Conv2dOptions::k(3).strided(stride).padded(1).grouped(in)),
-                      nn::BatchNorm2d<T, D>(in), nn::LeakyReLU<T, D>(slope),
-                      nn::Conv2d<T, D>(in, out, nn::Conv2dOptions::k(1)), nn::BatchNorm2d<T, D>(out),
-                      nn::LeakyReLU<T, D>(slope));
-}
-
-}  // namespace rfcf::models
-// ---- end rfcf/models/conv_blocks.hpp
-// ---- begin rfcf/models/detection_head.hpp
-// One RetinaFace head level (retinaface.md 2.5): a 1x1 conv with bias, output permuted to
-// channel-last and flattened to [N, H*W*anchors, k].
-#include <string>
-
-// ---- begin rfcf/ops/layout.hpp
-// Layout permutations between NCHW and NHWC, device-generic.
-// ---- begin rfcf/ops/functors/layout.hpp
-// NCHW <-> NHWC permutations (RetinaFace heads flatten their maps channel-last).
-#include <cstdint>
-
-
-namespace rfcf::functors {
-
-// out[n, y, x, c] = in[n, c, y, x]; i indexes out.
-template <class T>
-struct NchwToNhwc {
-  const T* in;
-  T* out;
-  int64_t c, hw;
-  RFCF_HD void operator()(int64_t i) const {
-    const int64_t ch = i % c, p = (i / c) % hw, n = i / (c * hw);
-    out[i] = in[(n * c + ch) * hw + p];
-  }
-};
-// out[n, c, y, x] = in[n, y, x, c]; i indexes out.
-template <class T>
-struct NhwcToNchw {
-  const T* in;
-  T* out;
-  int64_t c, hw;
-  RFCF_HD void operator()(int64_t i) const {
-    const int64_t p = i % hw, ch = (i / hw) % c, n = i / (c * hw);
-    out[i] = in[(n * hw + p) * c + ch];
-  }
-};
-
-}  // namespace rfcf::functors
-// ---- end rfcf/ops/functors/layout.hpp
-
-namespace rfcf::ops {
-
-// [N,C,H,W] -> [N,H,W,C]
-template <class T, class D>
-Tensor<T, D> nchw_to_nhwc(const Tensor<T, D>& x) {
-  check_rank(x, 4, "nchw_to_nhwc");
-  Tensor<T, D> y(Shape{x.n(), x.h(), x.w(), x.c()});
-  Executor<D>::for_each(x.numel(), functors::NchwToNhwc<T>{x.data(), y.data(), x.c(), x.h() * x.w()});
-  return y;
-}
-// [N,H,W,C] -> [N,C,H,W]
-template <class T, class D>
-Tensor<T, D> nhwc_to_nchw(const Tensor<T, D>& x) {
-  check_rank(x, 4, "nhwc_to_nchw");
-  Tensor<T, D> y(Shape{x.dim(0), x.dim(3), x.dim(1), x.dim(2)});
-  Executor<D>::for_each(x.numel(), functors::NhwcToNchw<T>{x.data(), y.data(), x.dim(3), x.dim(1) * x.dim(2)});
-  return y;
-}
-
-}  // namespace rfcf::ops
-// ---- end rfcf/ops/layout.hpp
-
-namespace rfcf::models {
-
-template <class T, class D>
-class HeadConv {
- public:
-  using value_type = T;
-  using device_type = D;
-
-  HeadConv(int64_t in, int64_t anchors, int64_t k)
-      : conv1x1_(in, anchors * k, nn::Conv2dOptions::k(1).with_bias()), k_(k) {}
-
-  Tensor<T, D> forward(const Tensor<T, D>& x) {
-    Tensor<T, D> y = ops::nchw_to_nhwc(conv1x1_.forward(x));
-    nhwc_shape_ = y.shape();
-    return y.reshape(Shape{y.dim(0), y.dim(1) * y.dim(2) * y.dim(3) / k_, k_});
-  }
-  Tensor<T, D> backward(const Tensor<T, D>& dy) {
-    return conv1x1_.backward(ops::nhwc_to_nchw(dy.reshape(nhwc_shape_)));
-  }
-  void train(bool on = true) { conv1x1_.train(on); }
-  bool is_training() const { return conv1x1_.is_training(); }
-  template <class V>
-  void visit(V& v, const std::string& p) { conv1x1_.visit(v, nn::join_name(p, "conv1x1")); }
-
- private:
-  nn::Conv2d<T, D> conv1x1_;
-  int64_t k_;
-  Shape nhwc_shape_;
-};
-
-}  // namespace rfcf::models
-// ---- end rfcf/models/detection_head.hpp
-// ---- begin rfcf/models/fpn.hpp
-// RetinaFace FPN (retinaface.md 2.3): 1x1 lateral convs, top-down nearest upsampling with
-// PyTorch's legacy rule, 3x3 merge convs on the two finer levels.
-#include <array>
-#include <string>
-
-// ---- begin rfcf/models/multiscale.hpp
-// Three feature maps (strides 8, 16, 32) passed between backbone, FPN, SSH and heads.
-#include <array>
-
-
-namespace rfcf::models {
-
-template <class T, class D>
-using FeatureMaps = std::array<Tensor<T, D>, 3>;
-
-}  // namespace rfcf::models
-// ---- end rfcf/models/multiscale.hpp
-
-namespace rfcf::models {
-
-template <class T, class D>
-class FPN {
- public:
-  using value_type = T;
-  using device_type = D;
-
-  FPN(const std::array<int64_t, 3>& in_channels, int64_t out, double slope)
-      : output1_(conv_bn_act<T, D>(in_channels[0], out, 1, 1, slope)),
-        output2_(conv_bn_act<T, D>(in_channels[1], out, 1, 1, slope)),
-        output3_(conv_bn_act<T, D>(in_channels[2], out, 1, 1, slope)),
-        merge1_(conv_bn_act<T, D>(out, out, 3, 1, slope)),
-        merge2_(conv_bn_act<T, D>(out, out, 3, 1, slope)) {}
-
-  FeatureMaps<T, D> forward(const FeatureMaps<T, D>& c) {
-    FeatureMaps<T, D> o;
-    o[0] = output1_.forward(c[0]);
-    o[1] = output2_.forward(c[1]);
-    o[2] = output3_.forward(c[2]);
-    o[1] = merge2_.forward(ops::add(o[1], up3_.forward(o[2], o[1].h(), o[1].w())));
-    o[0] = merge1_.forward(ops::add(o[0], up2_.forward(o[1], o[0].h(), o[0].w())));
-    return o;
-  }
-
-  FeatureMaps<T, D> backward(const FeatureMaps<T, D>& d) {
-    Tensor<T, D> g1 = merge1_.backward(d[0]);  // gradient of (o1 + up(o2))
-    Tensor<T, D> d2 = up2_.backward(g1);
-    ops::accumulate(d2, d[1]);
-    Tensor<T, D> g2 = merge2_.backward(d2);  // gradient of (o2 + up(o3))
-    Tensor<T, D> d3 = up3_.backward(g2);
-    ops::accumulate(d3, d[2]);
-    return {output1_.backward(g1), output2_.backward(g2), output3_.backward(d3)};
-  }
-
-  void train(bool on = true) {
-    output1_.train(on), output2_.train(on), output3_.train(on), merge1_.train(on), merge2_.train(on);
-  }
-  bool is_training() const { return output1_.is_training(); }
-  template <class V>
-  void visit(V& v, const std::string& p) {
-    output1_.visit(v, nn::join_name(p, "output1"));
-    output2_.visit(v, nn::join_name(p, "output2"));
-    output3_.visit(v, nn::join_name(p, "output3"));
-    merge1_.visit(v, nn::join_name(p, "merge1"));
-    merge2_.visit(v, nn::join_name(p, "merge2"));
-  }
-
- private:
-  ConvBnAct<T, D> output1_, output2_, output3_, merge1_, merge2_;
-  nn::UpsampleNearest<T, D> up2_, up3_;
-};
-
-}  // namespace rfcf::models
-// ---- end rfcf/models/fpn.hpp
 // ---- begin rfcf/models/iresnet.hpp
 // IResNet-18/34/50/100/200 of insightface's arcface_torch (recognition.md 6.1), with its
 // parameter names so its checkpoints load: conv1/bn1/prelu stem, IBasicBlocks
@@ -11915,72 +12787,6 @@ class MobileFaceNet {
 
 }  // namespace rfcf::models
 // ---- end rfcf/models/mobilefacenet.hpp
-// ---- begin rfcf/models/mobilenet_v1.hpp
-// MobileNetV1 x0.25 as the RetinaFace body (spec retinaface.md 2.2): stage1 (stride 8,
-// 64 ch), stage2 (stride 16, 128 ch), stage3 (stride 32, 256 ch).
-#include <string>
-
-
-namespace rfcf::models {
-
-template <class T, class D>
-class MobileNetV1025 {
- public:
-  using value_type = T;
-  using device_type = D;
-  static constexpr std::array<int64_t, 3> out_channels{64, 128, 256};
-
-  // slope: 0.1 for the official Pytorch_Retinaface weights, 0 (ReLU) for the 1MB family.
-  explicit MobileNetV1025(double slope = 0.1)
-      : stage1_(conv_bn_act<T, D>(3, 8, 3, 2, slope), conv_dw<T, D>(8, 16, 1, slope), conv_dw<T, D>(16, 32, 2, slope),
-                conv_dw<T, D>(32, 32, 1, slope), conv_dw<T, D>(32, 64, 2, slope), conv_dw<T, D>(64, 64, 1, slope)) {
-    stage2_.push_back(conv_dw<T, D>(64, 128, 2, slope));
-    for (int i = 0; i < 5; ++i) stage2_.push_back(conv_dw<T, D>(128, 128, 1, slope));
-    stage3_.push_back(conv_dw<T, D>(128, 256, 2, slope));
-    stage3_.push_back(conv_dw<T, D>(256, 256, 1, slope));
-    stage1_.template get<0>().template get<0>().set_input_grad(false);  // the image needs no gradient
-  }
-
-  FeatureMaps<T, D> forward(const Tensor<T, D>& x) {
-    check<ShapeError>(x.rank() == 4 && x.c() == 3, "MobileNetV1025: expected input [N, 3, H, W], got ",
-                      x.shape().str());
-    FeatureMaps<T, D> f;
-    f[0] = stage1_.forward(x);
-    f[1] = stage2_.forward(f[0]);
-    f[2] = stage3_.forward(f[1]);
-    return f;
-  }
-
-  // Gradients w.r.t. the three outputs; returns dL/dx (empty: the stem skips it).
-  Tensor<T, D> backward(const FeatureMaps<T, D>& dy) {
-    Tensor<T, D> g = stage3_.backward(dy[2]);
-    ops::accumulate(g, dy[1]);
-    g = stage2_.backward(g);
-    ops::accumulate(g, dy[0]);
-    return stage1_.backward(g);
-  }
-
-  void train(bool on = true) {
-    stage1_.train(on);
-    stage2_.train(on);
-    stage3_.train(on);
-  }
-  bool is_training() const { return stage1_.is_training(); }
-
-  template <class V>
-  void visit(V& v, const std::string& prefix) {
-    stage1_.visit(v, nn::join_name(prefix, "stage1"));
-    stage2_.visit(v, nn::join_name(prefix, "stage2"));
-    stage3_.visit(v, nn::join_name(prefix, "stage3"));
-  }
-
- private:
-  nn::Sequential<ConvBnAct<T, D>, ConvDw<T, D>, ConvDw<T, D>, ConvDw<T, D>, ConvDw<T, D>, ConvDw<T, D>> stage1_;
-  nn::Repeat<ConvDw<T, D>> stage2_, stage3_;
-};
-
-}  // namespace rfcf::models
-// ---- end rfcf/models/mobilenet_v1.hpp
 // ---- begin rfcf/models/resnet50.hpp
 // torchvision ResNet-50 (v1.5: stride on the 3x3 conv) as the RetinaFace body
 // (retinaface.md 2.8). Outputs layer2 (stride 8, 512 ch), layer3 (16, 1024), layer4 (32, 2048).
@@ -12111,212 +12917,683 @@ class ResNet50 {
 
 }  // namespace rfcf::models
 // ---- end rfcf/models/resnet50.hpp
-// ---- begin rfcf/models/retinaface.hpp
-// RetinaFace<Backbone, Device>: backbone -> FPN -> SSH per level -> class/box/landmark
-// heads, with parameter names exactly as the PyTorch checkpoints (retinaface.md 2).
-// Structure is in the type; channel counts, slopes and anchors are runtime options.
-#include <array>
-#include <string>
-#include <vector>
-
-// ---- begin rfcf/models/ssh.hpp
-// SSH context module (retinaface.md 2.4): three branches of 3x3 convs (receptive fields
-// 3, 5 and 7), concatenated and passed through a ReLU. The 7x7 branch starts from the
-// output of conv5X5_1, so this is not a plain parallel composite.
-#include <string>
-
-
-namespace rfcf::models {
-
-template <class T, class D>
-class SSH {
- public:
-  using value_type = T;
-  using device_type = D;
-
-  SSH(int64_t in, int64_t out, double slope)
-      : conv3X3_(conv_bn_no_act<T, D>(in, out / 2, 3, 1)),
-        conv5X5_1_(conv_bn_act<T, D>(in, out / 4, 3, 1, slope)),
-        conv5X5_2_(conv_bn_no_act<T, D>(out / 4, out / 4, 3, 1)),
-        conv7X7_2_(conv_bn_act<T, D>(out / 4, out / 4, 3, 1, slope)),
-        conv7x7_3_(conv_bn_no_act<T, D>(out / 4, out / 4, 3, 1)) {
-    check<ConfigError>(out % 4 == 0, "SSH: out channels must be a multiple of 4, got ", out);
-  }
-
-  Tensor<T, D> forward(const Tensor<T, D>& x) {
-    Tensor<T, D> a = conv3X3_.forward(x);
-    Tensor<T, D> b1 = conv5X5_1_.forward(x);
-    Tensor<T, D> b = conv5X5_2_.forward(b1);
-    Tensor<T, D> c = conv7x7_3_.forward(conv7X7_2_.forward(b1));
-    return relu_.forward(ops::concat_channels<T, D>({a, b, c}));
-  }
-
-  Tensor<T, D> backward(const Tensor<T, D>& dy) {
-    Tensor<T, D> g = relu_.backward(dy);
-    const int64_t half = g.c() / 2, quarter = g.c() / 4;
-    Tensor<T, D> dx = conv3X3_.backward(ops::slice_channels(g, 0, half));
-    Tensor<T, D> db1 = conv5X5_2_.backward(ops::slice_channels(g, half, quarter));
-    ops::accumulate(db1, conv7X7_2_.backward(conv7x7_3_.backward(ops::slice_channels(g, half + quarter, quarter))));
-    ops::accumulate(dx, conv5X5_1_.backward(db1));
-    return dx;
-  }
-
-  void train(bool on = true) {
-    conv3X3_.train(on), conv5X5_1_.train(on), conv5X5_2_.train(on), conv7X7_2_.train(on), conv7x7_3_.train(on);
-  }
-  bool is_training() const { return conv3X3_.is_training(); }
-  template <class V>
-  void visit(V& v, const std::string& p) {
-    conv3X3_.visit(v, nn::join_name(p, "conv3X3"));
-    conv5X5_1_.visit(v, nn::join_name(p, "conv5X5_1"));
-    conv5X5_2_.visit(v, nn::join_name(p, "conv5X5_2"));
-    conv7X7_2_.visit(v, nn::join_name(p, "conv7X7_2"));
-    conv7x7_3_.visit(v, nn::join_name(p, "conv7x7_3"));
-  }
-
- private:
-  ConvBn<T, D> conv3X3_;
-  ConvBnAct<T, D> conv5X5_1_;
-  ConvBn<T, D> conv5X5_2_;
-  ConvBnAct<T, D> conv7X7_2_;
-  ConvBn<T, D> conv7x7_3_;
-  nn::ReLU<T, D> relu_;
-};
-
-}  // namespace rfcf::models
-// ---- end rfcf/models/ssh.hpp
-
-namespace rfcf::models {
-
-struct RetinaFaceOptions {
-  double backbone_slope = 0.1;  // LeakyReLU slope of the body (0 = ReLU)
-  double neck_slope = 0.1;      // slope in FPN and SSH
-  int64_t out_channels = 64;    // FPN/SSH width (64 mobilenet, 256 resnet50)
-  int64_t anchors_per_cell = 2;
-  std::array<std::array<double, 2>, 3> min_sizes{{{16, 32}, {64, 128}, {256, 512}}};
-  std::array<int64_t, 3> steps{8, 16, 32};
-  std::array<double, 2> variances{0.1, 0.2};
-
-  // biubug6/Pytorch_Retinaface mobilenet0.25 (shared/models/retinaface_mnet025.pth).
-  static RetinaFaceOptions mobilenet025() { return {}; }
-  // Face-Detector-1MB mobilenet0.25 checkpoints: ReLU everywhere, smaller anchors.
-  static RetinaFaceOptions mobilenet025_1mb() {
-    RetinaFaceOptions o;
-    o.backbone_slope = o.neck_slope = 0.0;
-    o.min_sizes = {{{10, 20}, {32, 64}, {128, 256}}};
-    return o;
-  }
-  // Pytorch_Retinaface ResNet-50.
-  static RetinaFaceOptions resnet50() {
-    RetinaFaceOptions o;
-    o.backbone_slope = o.neck_slope = 0.0;
-    o.out_channels = 256;
-    return o;
-  }
-};
-
-// Raw head outputs: loc [N,A,4], conf [N,A,2] logits, landms [N,A,10].
-template <class T, class D>
-struct RetinaFaceOutput {
-  Tensor<T, D> loc, conf, landms;
-};
-
-// Intermediate activations for layer-by-layer checks (NCHW).
-template <class T, class D>
-struct RetinaFaceTrace {
-  FeatureMaps<T, D> body, fpn, ssh;
-};
-
-template <template <class, class> class Backbone, class D, class T = float>
-class RetinaFace {
- public:
-  using value_type = T;
-  using device_type = D;
-  using tensor_type = Tensor<T, D>;
-
-  explicit RetinaFace(const RetinaFaceOptions& o = RetinaFaceOptions::mobilenet025())
-      : options_(o),
-        body_(o.backbone_slope),
-        fpn_(Backbone<T, D>::out_channels, o.out_channels, o.neck_slope),
-        ssh_{SSH<T, D>(o.out_channels, o.out_channels, o.neck_slope),
-             SSH<T, D>(o.out_channels, o.out_channels, o.neck_slope),
-             SSH<T, D>(o.out_channels, o.out_channels, o.neck_slope)} {
-    for (int i = 0; i < 3; ++i) {
-      class_head_.push_back(HeadConv<T, D>(o.out_channels, o.anchors_per_cell, 2));
-      bbox_head_.push_back(HeadConv<T, D>(o.out_channels, o.anchors_per_cell, 4));
-      landmark_head_.push_back(HeadConv<T, D>(o.out_channels, o.anchors_per_cell, 10));
-    }
-  }
-
-  const RetinaFaceOptions& options() const { return options_; }
-
-  // x: [N, 3, H, W] BGR minus (104, 117, 123). conf holds logits (apply softmax for scores).
-  RetinaFaceOutput<T, D> forward(const tensor_type& x, RetinaFaceTrace<T, D>* trace = nullptr) {
-    FeatureMaps<T, D> f = body_.forward(x);
-    FeatureMaps<T, D> p = fpn_.forward(f);
-    FeatureMaps<T, D> s;
-    for (int i = 0; i < 3; ++i) s[i] = ssh_[i].forward(p[i]);
-    if (trace) *trace = {f, p, s};
-    std::vector<tensor_type> loc(3), conf(3), landms(3);
-    for (int i = 0; i < 3; ++i) {
-      loc[i] = bbox_head_[i].forward(s[i]);
-      conf[i] = class_head_[i].forward(s[i]);
-      landms[i] = landmark_head_[i].forward(s[i]);
-      anchors_[i] = loc[i].dim(1);
-    }
-    return {ops::concat_channels(loc), ops::concat_channels(conf), ops::concat_channels(landms)};
-  }
-
-  // Gradients w.r.t. loc, conf (logits) and landms; accumulates parameter gradients.
-  void backward(const RetinaFaceOutput<T, D>& d) {
-    FeatureMaps<T, D> ds;
-    int64_t offset = 0;
-    for (int i = 0; i < 3; ++i) {
-      ds[i] = bbox_head_[i].backward(ops::slice_channels(d.loc, offset, anchors_[i]));
-      ops::accumulate(ds[i], class_head_[i].backward(ops::slice_channels(d.conf, offset, anchors_[i])));
-      ops::accumulate(ds[i], landmark_head_[i].backward(ops::slice_channels(d.landms, offset, anchors_[i])));
-      offset += anchors_[i];
-    }
-    FeatureMaps<T, D> dp;
-    for (int i = 0; i < 3; ++i) dp[i] = ssh_[i].backward(ds[i]);
-    body_.backward(fpn_.backward(dp));
-  }
-
-  void train(bool on = true) {
-    body_.train(on);
-    fpn_.train(on);
-    for (auto& s : ssh_) s.train(on);
-    class_head_.train(on), bbox_head_.train(on), landmark_head_.train(on);
-  }
-  void eval() { train(false); }
-  bool is_training() const { return body_.is_training(); }
-
-  template <class V>
-  void visit(V& v, const std::string& p) {
-    body_.visit(v, nn::join_name(p, "body"));
-    fpn_.visit(v, nn::join_name(p, "fpn"));
-    for (int i = 0; i < 3; ++i) ssh_[i].visit(v, nn::join_name(p, "ssh" + std::to_string(i + 1)));
-    class_head_.visit(v, nn::join_name(p, "ClassHead"));
-    bbox_head_.visit(v, nn::join_name(p, "BboxHead"));
-    landmark_head_.visit(v, nn::join_name(p, "LandmarkHead"));
-  }
-
-  Backbone<T, D>& body() { return body_; }
-
- private:
-  RetinaFaceOptions options_;
-  Backbone<T, D> body_;
-  FPN<T, D> fpn_;
-  std::array<SSH<T, D>, 3> ssh_;
-  nn::Repeat<HeadConv<T, D>> class_head_, bbox_head_, landmark_head_;
-  std::array<int64_t, 3> anchors_{};
-};
-
-}  // namespace rfcf::models
-// ---- end rfcf/models/retinaface.hpp
 // ---- end rfcf/models.hpp
 // ---- begin rfcf/data.hpp
 // data: see docs/ and the headers in rfcf/data/.
+// ---- begin rfcf/data/detection_augment.hpp
+// RetinaFace training augmentation (`preproc`), retinaface.md section 8.3, in the reference order:
+// random square crop -> photometric distortion -> pad to square (crop failed) -> horizontal flip ->
+// resize (random interpolation) + mean subtraction -> target normalisation.
+// Faces are rows of 15 floats [x1, y1, x2, y2, lx0, ly0, ..., lx4, ly4, label] in pixels.
+// Every random choice comes from the rfcf::Generator passed in, so a seed fixes the result.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+// ---- begin rfcf/data/hsv.hpp
+// 8-bit BGR <-> HSV with OpenCV's conventions (H in [0, 180), S and V in [0, 255]), as used by the
+// RetinaFace photometric distortion (retinaface.md 8.3). BGR->HSV uses OpenCV's fixed-point
+// division tables (12-bit shift, rounded; bit-exact); HSV->BGR goes through float sectors and
+// truncates (within 1 of cv2 4.6, exact for all but a few values).
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+
+namespace rfcf::data::hsv {
+
+namespace detail {
+inline constexpr int kShift = 12;
+struct Tables {
+  std::array<int, 256> sdiv{}, hdiv{};
+  Tables() {
+    for (int i = 1; i < 256; ++i) {
+      sdiv[i] = static_cast<int>(std::lround((255 << kShift) / (1.0 * i)));
+      hdiv[i] = static_cast<int>(std::lround((180 << kShift) / (6.0 * i)));
+    }
+  }
+};
+inline const Tables& tables() {
+  static const Tables t;
+  return t;
+}
+}  // namespace detail
+
+// In place on interleaved 3-channel pixels.
+inline void bgr_to_hsv(uint8_t* px, int64_t count) {
+  const auto& t = detail::tables();
+  constexpr int round = 1 << (detail::kShift - 1);
+  for (int64_t i = 0; i < count; ++i, px += 3) {
+    const int b = px[0], g = px[1], r = px[2];
+    const int v = std::max(b, std::max(g, r));
+    const int vmin = std::min(b, std::min(g, r));
+    const int diff = v - vmin;
+    const int s = (diff * t.sdiv[v] + round) >> detail::kShift;
+    int h = v == r ? g - b : (v == g ? b - r + 2 * diff : r - g + 4 * diff);
+    h = (h * t.hdiv[diff] + round) >> detail::kShift;
+    if (h < 0) h += 180;
+    px[0] = static_cast<uint8_t>(h);
+    px[1] = static_cast<uint8_t>(s);
+    px[2] = static_cast<uint8_t>(v);
+  }
+}
+
+// Truncation reproduces cv2 4.6 in all but ~2 of 12288 channel values (each off by 1); rounding
+// would differ in a third of them.
+inline uint8_t saturate_trunc(float x) {
+  const int v = static_cast<int>(x);
+  return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+}
+
+inline void hsv_to_bgr(uint8_t* px, int64_t count) {
+  static const int sector_data[6][3] = {{1, 3, 0}, {1, 0, 2}, {3, 0, 1}, {0, 2, 1}, {0, 1, 3}, {2, 1, 0}};
+  for (int64_t i = 0; i < count; ++i, px += 3) {
+    float h = static_cast<float>(px[0]);
+    const float s = static_cast<float>(px[1]) * (1.f / 255.f);
+    const float v = static_cast<float>(px[2]) * (1.f / 255.f);
+    float b = v, g = v, r = v;
+    if (s != 0.f) {
+      h *= 6.f / 180.f;
+      while (h < 0) h += 6;
+      while (h >= 6) h -= 6;
+      int sector = static_cast<int>(std::floor(h));
+      h -= static_cast<float>(sector);
+      if (sector < 0 || sector >= 6) sector = 0, h = 0.f;
+      const float tab[4] = {v, v * (1.f - s), v * (1.f - s * h), v * (1.f - s * (1.f - h))};
+      b = tab[sector_data[sector][0]];
+      g = tab[sector_data[sector][1]];
+      r = tab[sector_data[sector][2]];
+    }
+    px[0] = saturate_trunc(b * 255.f);
+    px[1] = saturate_trunc(g * 255.f);
+    px[2] = saturate_trunc(r * 255.f);
+  }
+}
+
+}  // namespace rfcf::data::hsv
+// ---- end rfcf/data/hsv.hpp
+
+namespace rfcf::data {
+
+using FaceRows = std::vector<float>;  // n * 15 values
+inline constexpr int kFaceRow = 15;
+inline constexpr std::array<float, 3> kRetinaFaceMean = {104.f, 117.f, 123.f};  // B, G, R
+
+struct DetectionAugmentOptions {
+  int img_dim = 640;
+  std::vector<double> crop_scales = {0.3, 0.45, 0.6, 0.8, 1.0};  // official; empty: uniform(0.3, 1) (1MB repo)
+  int crop_tries = 250;
+  double min_face = 0.0;  // keep boxes with min(b_w, b_h) > this at the output scale (1MB repo: 5)
+  std::array<float, 3> mean = kRetinaFaceMean;
+};
+
+struct CropResult {
+  io::Image image;
+  FaceRows faces;
+  bool pad = false;  // no crop was accepted: the original image/targets, to be padded to square
+};
+
+// 1. Random square crop (section 8.3 step 1).
+inline CropResult random_square_crop(const io::Image& img, const FaceRows& faces, Generator& gen,
+                                     const DetectionAugmentOptions& o) {
+  check<ShapeError>(img.channels == 3 && !img.empty(), "random_square_crop: need a non-empty 3-channel image, got ",
+                    img.width, "x", img.height, "x", img.channels);
+  check<ShapeError>(faces.size() % kFaceRow == 0, "random_square_crop: ", faces.size(), " face values");
+  const int W = img.width, H = img.height;
+  const size_t n = faces.size() / kFaceRow;
+  for (int attempt = 0; attempt < o.crop_tries; ++attempt) {
+    const double scale = o.crop_scales.empty()
+                             ? gen.uniform(0.3, 1.0)
+                             : o.crop_scales[static_cast<size_t>(gen.integer(0, static_cast<int64_t>(o.crop_scales.size()) - 1))];
+    const int side = static_cast<int>(scale * std::min(W, H));
+    if (side <= 0) continue;
+    const int left = side == W ? 0 : static_cast<int>(gen.integer(0, W - side - 1));
+    const int top = side == H ? 0 : static_cast<int>(gen.integer(0, H - side - 1));
+    const float l = static_cast<float>(left), t = static_cast<float>(top);
+    const float r = static_cast<float>(left + side), b = static_cast<float>(top + side);
+    // Accept only if some gt lies completely inside (intersection / max(area, 1) >= 1).
+    bool inside = false;
+    for (size_t i = 0; i < n && !inside; ++i) {
+      const float* f = faces.data() + i * kFaceRow;
+      const float iw = std::min(f[2], r) - std::max(f[0], l), ih = std::min(f[3], b) - std::max(f[1], t);
+      const float inter = (iw > 0 && ih > 0) ? iw * ih : 0.f;
+      inside = inter / std::max((f[2] - f[0]) * (f[3] - f[1]), 1.f) >= 1.f;
+    }
+    if (!inside) continue;
+    FaceRows kept;
+    const float sidef = static_cast<float>(side);
+    for (size_t i = 0; i < n; ++i) {
+      const float* f = faces.data() + i * kFaceRow;
+      const float cx = (f[0] + f[2]) / 2, cy = (f[1] + f[3]) / 2;
+      if (!(l < cx && cx < r && t < cy && cy < b)) continue;
+      float row[kFaceRow];
+      row[0] = std::max(f[0], l) - l;
+      row[1] = std::max(f[1], t) - t;
+      row[2] = std::min(f[2], r) - l;
+      row[3] = std::min(f[3], b) - t;
+      for (int k = 0; k < 5; ++k) {
+        row[4 + 2 * k] = std::min(std::max(f[4 + 2 * k] - l, 0.f), sidef);
+        row[5 + 2 * k] = std::min(std::max(f[5 + 2 * k] - t, 0.f), sidef);
+      }
+      row[14] = f[14];
+      const double bw = (row[2] - row[0] + 1) / sidef * o.img_dim, bh = (row[3] - row[1] + 1) / sidef * o.img_dim;
+      if (!(std::min(bw, bh) > o.min_face)) continue;
+      kept.insert(kept.end(), row, row + kFaceRow);
+    }
+    if (kept.empty()) continue;
+    CropResult c{io::Image(side, side, 3, img.order), std::move(kept), false};
+    for (int y = 0; y < side; ++y)
+      std::copy_n(img.at(left, top + y), static_cast<size_t>(side) * 3, c.image.row(y));
+    return c;
+  }
+  return {img, faces, true};
+}
+
+namespace detail {
+// image = clamp(image * alpha + beta, 0, 255), truncated back to uint8, on every `stride`-th byte from `first`.
+inline void convert(io::Image& img, double alpha, double beta, int first = 0, int stride = 1) {
+  uint8_t* p = img.data();
+  const size_t n = img.pixels.size();
+  for (size_t i = static_cast<size_t>(first); i < n; i += static_cast<size_t>(stride)) {
+    double v = static_cast<double>(p[i]) * alpha + beta;
+    v = v < 0 ? 0 : (v > 255 ? 255 : v);
+    p[i] = static_cast<uint8_t>(v);
+  }
+}
+inline void hsv_steps(io::Image& img, Generator& gen) {
+  const int64_t count = static_cast<int64_t>(img.width) * img.height;
+  hsv::bgr_to_hsv(img.data(), count);
+  if (gen.integer(0, 1)) convert(img, gen.uniform(0.5, 1.5), 0.0, 1, 3);  // saturation
+  if (gen.integer(0, 1)) {                                                // hue
+    const int64_t shift = gen.integer(-18, 18);
+    uint8_t* p = img.data();
+    for (int64_t i = 0; i < count; ++i) p[3 * i] = static_cast<uint8_t>(((p[3 * i] + shift) % 180 + 180) % 180);
+  }
+  hsv::hsv_to_bgr(img.data(), count);
+}
+}  // namespace detail
+
+// 2. Photometric distortion (section 8.3 step 2); BGR uint8 in place.
+inline void photometric_distort(io::Image& img, Generator& gen) {
+  check<ShapeError>(img.channels == 3, "photometric_distort: need a 3-channel image");
+  if (gen.integer(0, 1)) {  // order A: brightness, contrast, HSV steps
+    if (gen.integer(0, 1)) detail::convert(img, 1.0, gen.uniform(-32, 32));
+    if (gen.integer(0, 1)) detail::convert(img, gen.uniform(0.5, 1.5), 0.0);
+    detail::hsv_steps(img, gen);
+  } else {  // order B: brightness, HSV steps, contrast
+    if (gen.integer(0, 1)) detail::convert(img, 1.0, gen.uniform(-32, 32));
+    detail::hsv_steps(img, gen);
+    if (gen.integer(0, 1)) detail::convert(img, gen.uniform(0.5, 1.5), 0.0);
+  }
+}
+
+// 3. Pad to a max(W, H) square with the mean colour, image at the top-left.
+inline io::Image pad_to_square(const io::Image& img, const std::array<float, 3>& mean = kRetinaFaceMean) {
+  const int side = std::max(img.width, img.height);
+  io::Image out(side, side, 3, img.order);
+  for (int y = 0; y < side; ++y)
+    for (int x = 0; x < side; ++x)
+      for (int c = 0; c < 3; ++c) out.at(x, y)[c] = static_cast<uint8_t>(mean[static_cast<size_t>(c)]);
+  for (int y = 0; y < img.height; ++y) std::copy_n(img.row(y), img.row_bytes(), out.row(y));
+  return out;
+}
+
+// 4. Horizontal flip of image and faces (x' = W - x, boxes x1' = W - x2; landmarks 0<->1, 3<->4).
+inline void horizontal_flip(io::Image& img, FaceRows& faces) {
+  for (int y = 0; y < img.height; ++y) {
+    uint8_t* row = img.row(y);
+    for (int x = 0, z = img.width - 1; x < z; ++x, --z)
+      for (int c = 0; c < img.channels; ++c) std::swap(row[x * img.channels + c], row[z * img.channels + c]);
+  }
+  const float W = static_cast<float>(img.width);
+  for (size_t i = 0; i + kFaceRow <= faces.size(); i += kFaceRow) {
+    float* f = faces.data() + i;
+    const float x1 = W - f[2], x2 = W - f[0];
+    f[0] = x1, f[2] = x2;
+    for (int k = 0; k < 5; ++k) f[4 + 2 * k] = W - f[4 + 2 * k];
+    std::swap(f[4], f[6]), std::swap(f[5], f[7]);      // points 0 <-> 1
+    std::swap(f[10], f[12]), std::swap(f[11], f[13]);  // points 3 <-> 4
+  }
+}
+
+// 5. Resize to dim x dim and subtract the mean -> float CHW [3, dim, dim].
+inline Tensor<float, cpu> resize_subtract_mean(const io::Image& img, int dim, io::Interpolation interp,
+                                              const std::array<float, 3>& mean = kRetinaFaceMean) {
+  const io::Image r = (img.width == dim && img.height == dim) ? img : io::resize(img, dim, dim, interp);
+  Tensor<float, cpu> t(Shape{3, dim, dim});
+  const int64_t plane = static_cast<int64_t>(dim) * dim;
+  for (int64_t i = 0; i < plane; ++i)
+    for (int c = 0; c < 3; ++c) t.data()[c * plane + i] = static_cast<float>(r.pixels[3 * i + c]) - mean[c];
+  return t;
+}
+
+struct AugmentedSample {
+  Tensor<float, cpu> image;  // [3, img_dim, img_dim], BGR minus mean
+  FaceRows faces;            // normalised by the pre-resize width / height
+  bool padded = false;
+  bool flipped = false;
+  io::Interpolation interpolation = io::Interpolation::Linear;
+};
+
+// The whole pipeline on a BGR uint8 image.
+inline AugmentedSample augment_detection(const io::Image& img, const FaceRows& faces, Generator& gen,
+                                         const DetectionAugmentOptions& o = {}) {
+  check<ShapeError>(!faces.empty(), "augment_detection: an image needs at least one face");
+  CropResult c = random_square_crop(img, faces, gen, o);
+  photometric_distort(c.image, gen);
+  if (c.pad) c.image = pad_to_square(c.image, o.mean);
+  AugmentedSample s;
+  s.padded = c.pad;
+  s.flipped = gen.integer(0, 1) != 0;
+  if (s.flipped) horizontal_flip(c.image, c.faces);
+  static constexpr io::Interpolation kInterps[5] = {io::Interpolation::Linear, io::Interpolation::Cubic,
+                                                    io::Interpolation::Area, io::Interpolation::Nearest,
+                                                    io::Interpolation::Lanczos4};
+  s.interpolation = kInterps[gen.integer(0, 4)];
+  s.image = resize_subtract_mean(c.image, o.img_dim, s.interpolation, o.mean);
+  const float W = static_cast<float>(c.image.width), H = static_cast<float>(c.image.height);
+  for (size_t i = 0; i + kFaceRow <= c.faces.size(); i += kFaceRow)
+    for (int k = 0; k < 14; ++k) c.faces[i + k] /= (k % 2 == 0) ? W : H;
+  s.faces = std::move(c.faces);
+  return s;
+}
+
+}  // namespace rfcf::data
+// ---- end rfcf/data/detection_augment.hpp
+// ---- begin rfcf/data/threaded_loader.hpp
+// Multi-threaded detection data loader: N worker threads decode + augment whole batches into a
+// bounded, in-order prefetch window. Results do not depend on the number of threads or their
+// timing: the epoch order is a shuffle seeded by (seed, epoch), and each sample's augmentation
+// uses a Generator seeded by (seed, epoch, position in the epoch).
+//
+//   DetectionLoader loader(set.images, opts);
+//   for (int64_t e = 0; e < epochs; ++e) {
+//     loader.start_epoch(e);
+//     while (auto batch = loader.next()) { ... batch->images [B,3,D,D], batch->targets[b] ... }
+//   }
+//
+// An exception in a worker (decode error, bad annotation) stops the epoch and is rethrown by
+// next() as rfcf::Error naming the image path. The destructor stops and joins the workers.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+// ---- begin rfcf/data/wider_labels.hpp
+// WIDER FACE `label.txt` (retinaface_gt_v1.1) reader and a .mat -> label.txt converter,
+// retinaface.md sections 8.2 and 10; the user format of docs/detector_training.md shares the reader.
+//
+//   # 0--Parade/0_Parade_marchingband_1_849.jpg     image at <dir of label.txt>/images/<path>
+//   449 330 122 149 488.906 373.643 0.0 ... 0.82    train: 20 numbers per face
+//   449 330 122 149                                 val / boxes only: 4 numbers per face
+//
+// Each face becomes [x1, y1, x2, y2, lx0, ly0, ..., lx4, ly4, label] in pixels (x2 = x + w, no -1);
+// label = -1 when field 4 < 0 (no landmarks; the 10 landmark values are then -1), else 1.
+// Four-number faces have no landmarks (label -1, landmarks -1).
+#include <charconv>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::data {
+
+inline constexpr int kFaceValues = 15;
+
+struct FaceAnnotation {
+  float values[kFaceValues];  // [x1, y1, x2, y2, lx0, ly0, ..., lx4, ly4, label]
+  bool has_landmarks() const { return values[14] > 0; }
+};
+
+struct AnnotatedImage {
+  std::string path;      // absolute or relative to the working directory
+  std::string relative;  // as written after '# '
+  std::vector<FaceAnnotation> faces;
+};
+
+struct WiderLabelOptions {
+  std::string image_root;        // default: <dir of label.txt>/images
+  bool check_files = true;       // a missing image file is an error when the list is opened
+  bool keep_empty = false;       // images without faces are skipped (and counted) unless set
+};
+
+struct WiderLabelSet {
+  std::vector<AnnotatedImage> images;
+  int64_t faces = 0;
+  int64_t faces_without_landmarks = 0;
+  int64_t degenerate_faces = 0;  // w <= 0 or h <= 0 (kept, as in the reference; WIDER val has a few)
+  int64_t skipped_empty = 0;  // images without faces (the reference pipeline cannot train on them)
+};
+
+namespace detail {
+inline bool parse_float_token(const std::string& s, float& out) {
+  double v = 0;
+  const char* b = s.data();
+  const char* e = b + s.size();
+  if (b != e && *b == '+') ++b;
+  auto r = std::from_chars(b, e, v);
+  if (r.ec != std::errc() || r.ptr != e || s.empty() || !std::isfinite(v)) return false;
+  out = static_cast<float>(v);
+  return true;
+}
+}  // namespace detail
+
+// One face line (4 or 20 numbers) -> annotation; `where` = "file:line" for messages.
+inline FaceAnnotation parse_wider_face_line(const std::string& line, const std::string& where) {
+  std::vector<float> v;
+  std::istringstream in(line);
+  std::string tok;
+  while (in >> tok) {
+    float x = 0;
+    check<FormatError>(detail::parse_float_token(tok, x), where, ": '", tok, "' is not a finite number");
+    v.push_back(x);
+  }
+  check<FormatError>(v.size() == 4 || v.size() == 20, where, ": a face line needs 4 or 20 numbers, got ", v.size());
+  FaceAnnotation f;
+  f.values[0] = v[0];
+  f.values[1] = v[1];
+  f.values[2] = v[0] + v[2];
+  f.values[3] = v[1] + v[3];
+  const bool landmarks = v.size() == 20 && v[4] >= 0;
+  for (int k = 0; k < 5; ++k) {
+    f.values[4 + 2 * k] = landmarks ? v[4 + 3 * k] : -1.0f;
+    f.values[5 + 2 * k] = landmarks ? v[5 + 3 * k] : -1.0f;
+  }
+  f.values[14] = landmarks ? 1.0f : -1.0f;
+  return f;
+}
+
+// Parses label.txt text; `source` names it in messages, `root` is prefixed to image paths.
+inline WiderLabelSet parse_wider_labels(std::istream& in, const std::string& source, const std::string& root,
+                                        bool keep_empty = false) {
+  WiderLabelSet set;
+  std::string line;
+  int64_t line_no = 0;
+  bool open = false;
+  auto close = [&] {
+    if (!open) return;
+    if (set.images.back().faces.empty() && !keep_empty) {
+      set.images.pop_back();
+      ++set.skipped_empty;
+    }
+    open = false;
+  };
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const std::string where = source + ":" + std::to_string(line_no);
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (line[0] == '#') {
+      close();
+      check<FormatError>(line.size() > 2 && line[1] == ' ', where, ": an image line must read '# <path>'");
+      AnnotatedImage im;
+      im.relative = line.substr(2);
+      im.path = root.empty() ? im.relative : (std::filesystem::path(root) / im.relative).string();
+      set.images.push_back(std::move(im));
+      open = true;
+      continue;
+    }
+    check<FormatError>(open, where, ": face line before the first '# <path>' line");
+    FaceAnnotation f = parse_wider_face_line(line, where);
+    set.degenerate_faces += !(f.values[2] > f.values[0] && f.values[3] > f.values[1]);
+    set.faces_without_landmarks += !f.has_landmarks();
+    ++set.faces;
+    set.images.back().faces.push_back(f);
+  }
+  close();
+  return set;
+}
+
+// Reads a label.txt file; missing image files are reported (all of them, first few named).
+inline WiderLabelSet read_wider_labels(const std::string& label_path, const WiderLabelOptions& o = {}) {
+  namespace fs = std::filesystem;
+  std::ifstream in(label_path);
+  check<IoError>(static_cast<bool>(in), "cannot open label file '", label_path, "'");
+  const std::string root =
+      o.image_root.empty() ? (fs::path(label_path).parent_path() / "images").string() : o.image_root;
+  WiderLabelSet set = parse_wider_labels(in, label_path, root, o.keep_empty);
+  if (o.check_files) {
+    std::vector<std::string> missing;
+    for (const auto& im : set.images)
+      if (!fs::is_regular_file(im.path)) missing.push_back(im.path);
+    if (!missing.empty()) {
+      std::string list;
+      for (size_t i = 0; i < missing.size() && i < 5; ++i) list += "\n  " + missing[i];
+      fail<IoError>(label_path, ": ", missing.size(), " of ", set.images.size(), " image files are missing:", list,
+                    missing.size() > 5 ? "\n  ..." : "");
+    }
+  }
+  return set;
+}
+
+// Boxes-only label.txt text from a WIDER .mat ground truth (wider_face_train.mat / wider_face_val.mat:
+// event_list, file_list, face_bbx_list). Paths are "<event>/<file>.jpg"; boxes "x y w h".
+inline std::string wider_mat_to_label_text(const io::MatFile& mat, const std::string& source = "WIDER .mat") {
+  const io::MatArray& events = mat["event_list"];
+  const io::MatArray& files = mat["file_list"];
+  const io::MatArray& boxes = mat["face_bbx_list"];
+  const int64_t n = events.numel();
+  check<FormatError>(files.numel() == n && boxes.numel() == n, source,
+                     ": event_list/file_list/face_bbx_list sizes differ (", n, ", ", files.numel(), ", ",
+                     boxes.numel(), ")");
+  std::ostringstream out;
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string event = events.cell(i).str();
+    const io::MatArray& fl = files.cell(i);
+    const io::MatArray& bl = boxes.cell(i);
+    check<FormatError>(fl.numel() == bl.numel(), source, ": event ", event, " has ", fl.numel(), " files but ",
+                       bl.numel(), " box lists");
+    for (int64_t j = 0; j < fl.numel(); ++j) {
+      out << "# " << event << "/" << fl.cell(j).str() << ".jpg\n";
+      const io::MatArray& b = bl.cell(j);
+      if (b.is_empty()) continue;
+      check<FormatError>(b.is_numeric() && b.cols() == 4, source, ": boxes of ", event, "/", fl.cell(j).str(),
+                         " are not n x 4");
+      for (int64_t k = 0; k < b.rows(); ++k)
+        out << b.at(k, 0) << ' ' << b.at(k, 1) << ' ' << b.at(k, 2) << ' ' << b.at(k, 3) << '\n';
+    }
+  }
+  return out.str();
+}
+
+// Converts a .mat file to label.txt (written atomically: no partial file on error).
+inline void wider_mat_to_label(const std::string& mat_path, const std::string& label_path) {
+  const io::MatFile mat = io::read_mat(mat_path);
+  io::atomic_write(label_path, wider_mat_to_label_text(mat, mat_path));
+}
+
+}  // namespace rfcf::data
+// ---- end rfcf/data/wider_labels.hpp
+
+namespace rfcf::data {
+
+struct DetectionBatch {
+  Tensor<float, cpu> images;           // [B, 3, img_dim, img_dim]
+  std::vector<FaceRows> targets;       // per image: n_i rows of 15 normalised values
+  std::vector<std::string> paths;
+};
+
+struct DetectionLoaderOptions {
+  int workers = 4;
+  int64_t batch_size = 32;
+  int64_t prefetch_batches = 4;  // batches decoded ahead of the consumer
+  uint64_t seed = 0;
+  bool shuffle = true;
+  bool drop_last = false;  // the reference keeps the partial last batch
+  DetectionAugmentOptions augment{};
+};
+
+// Image decoder: path -> BGR uint8 image (replaceable, e.g. for tests or RecordIO).
+using ImageDecoder = std::function<io::Image(const std::string&)>;
+inline io::Image decode_bgr(const std::string& path) { return io::read_image(path, io::ColorOrder::BGR); }
+
+namespace detail {
+inline uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+}  // namespace detail
+
+class DetectionLoader {
+ public:
+  DetectionLoader(std::vector<AnnotatedImage> images, DetectionLoaderOptions o, ImageDecoder decode = decode_bgr)
+      : images_(std::move(images)), o_(std::move(o)), decode_(std::move(decode)) {
+    check<ConfigError>(o_.workers >= 1 && o_.batch_size >= 1 && o_.prefetch_batches >= 1,
+                       "DetectionLoader: workers, batch_size and prefetch_batches must be >= 1 (got ", o_.workers, ", ",
+                       o_.batch_size, ", ", o_.prefetch_batches, ")");
+    check<ConfigError>(!images_.empty(), "DetectionLoader: no images");
+    for (const auto& im : images_)
+      check<ConfigError>(!im.faces.empty(), "DetectionLoader: image '", im.path, "' has no faces");
+  }
+  ~DetectionLoader() { stop(); }
+  DetectionLoader(const DetectionLoader&) = delete;
+  DetectionLoader& operator=(const DetectionLoader&) = delete;
+
+  int64_t size() const { return static_cast<int64_t>(images_.size()); }
+  int64_t batches_per_epoch() const {
+    const int64_t n = size(), b = o_.batch_size;
+    return o_.drop_last ? n / b : (n + b - 1) / b;
+  }
+
+  // The image order of an epoch (a permutation of [0, size())).
+  std::vector<int64_t> epoch_order(int64_t epoch) const {
+    std::vector<int64_t> order(images_.size());
+    std::iota(order.begin(), order.end(), int64_t{0});
+    if (o_.shuffle) {
+      Generator g(detail::mix64(o_.seed ^ detail::mix64(static_cast<uint64_t>(epoch) + 1)));
+      for (int64_t i = static_cast<int64_t>(order.size()) - 1; i > 0; --i) std::swap(order[i], order[g.integer(0, i)]);
+    }
+    return order;
+  }
+
+  void start_epoch(int64_t epoch) {
+    stop();
+    epoch_ = epoch;
+    order_ = epoch_order(epoch);
+    next_take_ = 0;
+    next_deliver_ = 0;
+    ready_.clear();
+    error_ = nullptr;
+    stopping_ = false;
+    images_done_ = 0;
+    started_ = std::chrono::steady_clock::now();
+    for (int i = 0; i < o_.workers; ++i) threads_.emplace_back([this] { work(); });
+  }
+
+  // The next batch of the epoch in order, or nullopt at its end. Rethrows worker errors.
+  std::optional<DetectionBatch> next() {
+    check<Error>(!threads_.empty() || next_deliver_ >= batches_per_epoch(), "DetectionLoader::next before start_epoch");
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (next_deliver_ >= batches_per_epoch()) return std::nullopt;
+    cv_.wait(lock, [&] { return error_ || ready_.count(next_deliver_); });
+    if (error_) {
+      std::exception_ptr e = error_;
+      lock.unlock();
+      stop();
+      std::rethrow_exception(e);
+    }
+    DetectionBatch b = std::move(ready_[next_deliver_]);
+    ready_.erase(next_deliver_++);
+    cv_.notify_all();
+    return b;
+  }
+
+  // Images decoded + augmented per second since start_epoch.
+  double images_per_second() const {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    return s > 0 ? static_cast<double>(images_done_.load()) / s : 0.0;
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      int64_t b = 0;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return stopping_ || error_ || next_take_ < next_deliver_ + o_.prefetch_batches; });
+        if (stopping_ || error_ || next_take_ >= batches_per_epoch()) return;
+        b = next_take_++;
+      }
+      std::string path;
+      try {
+        DetectionBatch batch = make_batch(b, path);
+        std::lock_guard<std::mutex> lock(mutex_);
+        ready_.emplace(b, std::move(batch));
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::make_exception_ptr(Error(std::string("DetectionLoader: ") + path + ": " + e.what()));
+      }
+      cv_.notify_all();
+    }
+  }
+
+  DetectionBatch make_batch(int64_t b, std::string& path) {
+    const int64_t begin = b * o_.batch_size;
+    const int64_t count = std::min(o_.batch_size, size() - begin);
+    const int64_t D = o_.augment.img_dim;
+    DetectionBatch out{Tensor<float, cpu>(Shape{count, 3, D, D}), {}, {}};
+    for (int64_t i = 0; i < count; ++i) {
+      const AnnotatedImage& im = images_[static_cast<size_t>(order_[static_cast<size_t>(begin + i)])];
+      path = im.path;
+      FaceRows faces;
+      for (const auto& f : im.faces) faces.insert(faces.end(), f.values, f.values + kFaceValues);
+      Generator g(detail::mix64(o_.seed ^ detail::mix64((static_cast<uint64_t>(epoch_) << 32) ^
+                                                        static_cast<uint64_t>(begin + i) ^ 0x5bd1e995ull)));
+      const io::Image img = decode_(im.path);
+      check<FormatError>(img.channels == 3, "decoded image has ", img.channels, " channels, need 3");
+      AugmentedSample s = augment_detection(img, faces, g, o_.augment);
+      std::copy_n(s.image.data(), s.image.numel(), out.images.data() + i * 3 * D * D);
+      out.targets.push_back(std::move(s.faces));
+      out.paths.push_back(im.path);
+      ++images_done_;
+    }
+    return out;
+  }
+
+  std::vector<AnnotatedImage> images_;
+  DetectionLoaderOptions o_;
+  ImageDecoder decode_;
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<int64_t, DetectionBatch> ready_;
+  std::vector<int64_t> order_;
+  int64_t epoch_ = 0, next_take_ = 0, next_deliver_ = 0;
+  bool stopping_ = false;
+  std::exception_ptr error_;
+  std::atomic<int64_t> images_done_{0};
+  std::chrono::steady_clock::time_point started_{};
+};
+
+}  // namespace rfcf::data
+// ---- end rfcf/data/threaded_loader.hpp
 // ---- end rfcf/data.hpp
 // ---- begin rfcf/train.hpp
 // Training: optimizers over FlatParameters, learning-rate schedules, gradient clipping and
