@@ -1,9 +1,10 @@
 #pragma once
-// Shared pieces of the cuda reductions: a double-precision block sum (CUB) and the loop over
-// the values of one channel of an [outer, c, inner] view, coalesced along `inner`.
+// Shared pieces of the cuda reductions: a double-precision block sum (warp shuffles) and the
+// loop over the values of one channel of an [outer, c, inner] view, coalesced along `inner`.
+// Not CUB: its headers declare a global namespace `cuda` (libcu++), which would make the
+// device tag ambiguous in every user TU that says `using namespace rfcf;`.
 #include <cuda_runtime.h>
 
-#include <cub/block/block_reduce.cuh>
 #include <cstdint>
 
 namespace rfcf::ops::cuda_detail {
@@ -29,17 +30,26 @@ __device__ __forceinline__ void for_channel_elements(int64_t outer, int64_t c, i
   }
 }
 
-// Sum of one double per thread; the result is valid in every thread (broadcast via shared memory).
+// Sum of one double per thread of a 1-D block of Threads (a multiple of 32, at most 1024);
+// the result is valid in every thread.
 template <int Threads>
 __device__ __forceinline__ double block_sum_all(double v) {
-  using Reduce = cub::BlockReduce<double, Threads>;
-  __shared__ typename Reduce::TempStorage tmp;
+  static_assert(Threads % 32 == 0 && Threads <= 1024, "block_sum_all: whole warps, at most 1024 threads");
+  constexpr int kWarps = Threads / 32;
+  __shared__ double warp_sums[kWarps];
   __shared__ double result;
-  const double s = Reduce(tmp).Sum(v);
-  if (threadIdx.x == 0) result = s;
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) warp_sums[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = lane < kWarps ? warp_sums[lane] : 0.0;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+    if (lane == 0) result = v;
+  }
   __syncthreads();
   const double r = result;
-  __syncthreads();  // tmp and result may be reused by the next call
+  __syncthreads();  // warp_sums and result are reused by the next call
   return r;
 }
 
