@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "rfcf/cuda.cuh"
+#include "rfcf/models.hpp"
 
 using namespace rfcf;
 using T = Tensor<float, cuda>;
