@@ -17,11 +17,18 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 if [[ "${1:-}" == "--prepare" ]]; then
+  # Catch2's single header and Eigen (the cpu references of tests/cuda/*.cpp): ~10 MB in all.
   src=""
   for d in /usr/include /usr/local/include; do [[ -f $d/catch2/catch.hpp ]] && src=$d/catch2/catch.hpp && break; done
   [[ -n $src ]] || { echo "prepare: catch2/catch.hpp not found here (apt-get install catch2)"; exit 1; }
+  eigen=""
+  for d in /usr/include/eigen3 /usr/local/include/eigen3; do [[ -f $d/Eigen/Core ]] && eigen=$d && break; done
+  [[ -n $eigen ]] || { echo "prepare: Eigen not found here (apt-get install libeigen3-dev)"; exit 1; }
+  rm -rf .device_deps/include/Eigen
   mkdir -p .device_deps/include/catch2 && cp "$src" .device_deps/include/catch2/
-  echo "prepare: copied $src to .device_deps/include/catch2/ - carry '.device_deps' to the GPU machine"
+  cp -r "$eigen/Eigen" .device_deps/include/
+  echo "prepare: copied $src and $eigen/Eigen ($(du -sh .device_deps | cut -f1)) to .device_deps/include -" \
+       "carry '.device_deps' to the GPU machine"
   exit 0
 fi
 
@@ -95,6 +102,8 @@ quick=()
 [[ -n ${RFCF_BENCH_QUICK:-} ]] && quick=(--quick)
 timeout 150 "$build/bench_cuda_ops" "${quick[@]}" > "$out/bench_rfcf.txt" 2> "$out/bench_rfcf.err" || { cat "$out/bench_rfcf.err"; say "bench_cuda_ops: FAILED"; status=1; }
 PYTHONUNBUFFERED=1 timeout 150 python3 benchmarks/bench_cuda_torch.py "${quick[@]}" > "$out/bench_torch.txt" 2> "$out/bench_torch.err" || { tail -5 "$out/bench_torch.err"; say "bench_cuda_torch.py: FAILED"; }
+timeout 120 "$build/bench_cuda_models" "${quick[@]}" >> "$out/bench_rfcf.txt" 2> "$out/bench_models_rfcf.err" || { cat "$out/bench_models_rfcf.err"; say "bench_cuda_models: FAILED"; status=1; }
+PYTHONUNBUFFERED=1 timeout 120 python3 benchmarks/bench_cuda_models_torch.py "${quick[@]}" >> "$out/bench_torch.txt" 2> "$out/bench_models_torch.err" || { tail -5 "$out/bench_models_torch.err"; say "bench_cuda_models_torch.py: FAILED"; }
 
 python3 - "$out/bench_rfcf.txt" "$out/bench_torch.txt" <<'PY' | tee -a "$out/summary.txt"
 import sys
@@ -105,8 +114,10 @@ def load(path):
             if line.startswith("RESULT "):
                 _, name, ms = line.split()
                 d[name] = float(ms)
-            elif line.startswith("#"):
+            elif line.startswith("#") and not head:
                 head = line[1:].strip()
+            elif line.startswith("# peak"):
+                head += "; " + line[1:].strip()
     except OSError:
         pass
     return d, head
@@ -119,6 +130,8 @@ for name in list(r) + [n for n in t if n not in r]:
     fa = f"{a:10.3f}" if a is not None else "       n/a"
     fb = f"{b:10.3f}" if b is not None else "       n/a"
     print(f"{name:40s} {fa} {fb} {ratio}")
+print("models: retinaface_*_fwd = eval inference (b1 latency, b64 ms per batch: images/s = 64000 / ms);")
+print("        iresnet50_112_b256_fwd_bwd = forward + backward of one training step, no optimizer")
 print("ratio = rfcf / torch (lower is better for rfcf); fp32, TF32 off on both sides")
 PY
 say "done in $(( $(date +%s) - start ))s, status $status"
