@@ -77,9 +77,12 @@ TEST_CASE("full-size raw outputs and detections on kids.jpg match the reference"
     nn::NoGradGuard no_grad;
     auto out = det.network().forward(detection::retinaface_input(img, 1.0));
     const io::TensorMap fx = io::read_safetensors(kShared + "/fixtures/retinaface/kids_raw.safetensors");
-    require_close(out.loc, fixture(fx, "loc"), "loc", 2e-3);
-    require_close(ops::softmax(out.conf), fixture(fx, "conf"), "conf", 2e-3);
-    require_close(out.landms, fixture(fx, "landms"), "landms", 2e-3);
+    // libjpeg-turbo decodes exactly as OpenCV did for the fixture (measured error ~3e-6);
+    // the stb fallback differs by a few grey levels, which costs about 2e-3.
+    const double tol = io::have_libjpeg() ? 1e-4 : 2e-3;
+    require_close(out.loc, fixture(fx, "loc"), "loc", tol);
+    require_close(ops::softmax(out.conf), fixture(fx, "conf"), "conf", tol);
+    require_close(out.landms, fixture(fx, "landms"), "landms", tol);
     require_close(det.priors(img.height, img.width), fixture(fx, "priors"), "priors", 1e-7);
   }
 }
