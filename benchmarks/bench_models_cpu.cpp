@@ -20,7 +20,7 @@ Tensor<float, cpu> random_input(int64_t n, int64_t h, int64_t w, double scale) {
 void BM_RetinaFaceForward(benchmark::State& state) {
   const int64_t w = state.range(0), h = state.range(1);
   models::RetinaFace<models::MobileNetV1025, cpu> net;
-  net.eval();
+  net.fuse_for_inference();
   nn::NoGradGuard no_grad;
   auto x = random_input(1, h, w, 100.0);
   for (auto _ : state) benchmark::DoNotOptimize(net.forward(x).loc.data());
@@ -30,6 +30,7 @@ BENCHMARK(BM_RetinaFaceForward)->Args({640, 480})->Args({1024, 768})->Args({1600
 void BM_MobileNetBackbone(benchmark::State& state) {
   models::MobileNetV1025<float, cpu> body;
   body.train(false);
+  body.fuse_for_inference();
   nn::NoGradGuard no_grad;
   auto x = random_input(1, 480, 640, 100.0);
   for (auto _ : state) benchmark::DoNotOptimize(body.forward(x)[2].data());
@@ -38,7 +39,7 @@ BENCHMARK(BM_MobileNetBackbone)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_MobileFaceNetEmbed(benchmark::State& state) {
   models::MobileFaceNet<float, cpu> net;
-  net.eval();
+  net.fuse_for_inference();
   nn::NoGradGuard no_grad;
   auto x = random_input(state.range(0), 112, 96, 1.0);
   for (auto _ : state) benchmark::DoNotOptimize(net.forward(x).data());

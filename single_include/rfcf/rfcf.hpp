@@ -303,10 +303,12 @@ namespace rfcf {
 
 template <>
 struct Executor<cpu> {
-  // Calls f(i) for every i in [0, n).
+  // Calls f(i) for every i in [0, n). Iterations must be independent (the CUDA executor runs
+  // them concurrently too), which is what lets the compiler vectorise the loop.
   template <class F>
   static void for_each(int64_t n, const F& f) {
     parallel_for(n, 1 << 14, [&](int64_t begin, int64_t end) {
+#pragma omp simd
       for (int64_t i = begin; i < end; ++i) f(i);
     });
   }
@@ -2748,6 +2750,13 @@ void for_each_buffer(L& layer, F&& f, const std::string& prefix = "") {
   layer.visit(v, prefix);
 }
 
+// Inference fusion (conv + batch norm + LeakyReLU in one pass): composites forward the call to
+// their children; layers without fusion ignore it.
+template <class L>
+void fuse_for_inference(L& layer) {
+  if constexpr (requires { layer.fuse_for_inference(); }) layer.fuse_for_inference();
+}
+
 // Sets every parameter gradient of a layer to zero.
 template <class L>
 void zero_grad(L& layer) {
@@ -2990,6 +2999,7 @@ class BatchNormBase : public LayerBase {
   }
 
   tensor_type forward(const tensor_type& x) {
+    if (bypass_) return x;  // folded into the preceding convolution (Conv2d::fuse_batch_norm)
     check<ShapeError>(x.rank() >= min_rank_ && x.rank() <= max_rank_ && x.dim(1) == channels_, name_, "(",
                       channels_, "): expected [N, ", channels_, rank_hint_, "], got ", x.shape().str());
     int64_t inner = 1;
@@ -3069,6 +3079,14 @@ class BatchNormBase : public LayerBase {
     v.counter(join_name(prefix, "num_batches_tracked"), num_batches_tracked_);
   }
 
+  // Inference fusion: the preceding convolution applies this normalisation; forward is the identity.
+  void set_bypass(bool on) { bypass_ = on; }
+  bool bypassed() const { return bypass_; }
+  void train(bool on = true) {
+    check<ConfigError>(!(on && bypass_), name_, ": folded into a convolution for inference; reload the weights to train");
+    this->training_ = on;
+  }
+
  protected:
   BatchNormBase(int64_t channels, BatchNormOptions options, std::string name, int min_rank, int max_rank,
                 const char* rank_hint)
@@ -3088,6 +3106,7 @@ class BatchNormBase : public LayerBase {
     running_var_ = ones<T, D>(Shape{channels});
   }
 
+  bool bypass_ = false;
  private:
   struct Cache {
     tensor_type x, mean, invstd, scale;
@@ -3183,6 +3202,10 @@ class Residual {
     body_.visit(v, join_name(prefix, body_name_));
     shortcut_.visit(v, join_name(prefix, shortcut_name_));
   }
+  void fuse_for_inference() {
+    nn::fuse_for_inference(body_);
+    nn::fuse_for_inference(shortcut_);
+  }
   Body& body() { return body_; }
   Shortcut& shortcut() { return shortcut_; }
 
@@ -3236,6 +3259,9 @@ class Concat {
   void train(bool on = true) {
     std::apply([&](auto&... b) { (b.train(on), ...); }, branches_);
   }
+  void fuse_for_inference() {
+    std::apply([&](auto&... b) { (nn::fuse_for_inference(b), ...); }, branches_);
+  }
   void eval() { train(false); }
   bool is_training() const { return std::get<0>(branches_).is_training(); }
   template <class V>
@@ -3280,6 +3306,9 @@ class Repeat {
   void train(bool on = true) {
     training_ = on;
     for (auto& l : layers_) l.train(on);
+  }
+  void fuse_for_inference() {
+    for (auto& l : layers_) nn::fuse_for_inference(l);
   }
   void eval() { train(false); }
   bool is_training() const { return training_; }
@@ -3366,6 +3395,7 @@ class Conv2d : public LayerBase {
   tensor_type forward(const tensor_type& x) {
     check<ShapeError>(x.rank() == 4 && x.c() == in_channels(), "Conv2d(", in_channels(), ", ", out_channels(),
                       "): expected input [N,", in_channels(), ",H,W], got ", x.shape().str());
+    if (fused_) return fused_forward(x);
     tensor_type y = ops::Conv2dOp<D>::forward(geometry_, x, weight_.value, has_bias() ? &bias_.value : nullptr);
     if (grad_enabled()) x_ = x;
     return y;
@@ -3380,6 +3410,30 @@ class Conv2d : public LayerBase {
     tensor_type dx;
     if (input_grad_) dx = ops::Conv2dOp<D>::backward_data(geometry_, dy, weight_.value, x_.shape());
     return dx;
+  }
+
+  // Inference fusion: folds a following batch norm (its running statistics) into this
+  // convolution's weight and bias, and optionally applies a following LeakyReLU in place, so
+  // that eval-mode inference makes one pass over the activations instead of three. The layer
+  // then only runs in eval mode without gradients; reload the weights to train again.
+  template <class BN>
+  void fuse_batch_norm(const BN& bn) {
+    const tensor_type& w = fused_ ? fused_weight_ : weight_.value;
+    const tensor_type b = fused_ ? fused_bias_ : (has_bias() ? bias_.value : tensor_type{});
+    auto folded = ops::fold_batch_norm(w, b, bn);
+    fused_weight_ = folded.weight;
+    fused_bias_ = folded.bias;
+    fused_ = true;
+  }
+  void fuse_leaky_relu(T slope) {
+    check<ConfigError>(fused_, "Conv2d: fuse a batch norm before an activation");
+    fused_act_ = true;
+    fused_slope_ = slope;
+  }
+  bool fused() const { return fused_; }
+  void train(bool on = true) {
+    check<ConfigError>(!(on && fused_), "Conv2d: this layer was fused for inference; reload its weights to train");
+    training_ = on;
   }
 
   // A first layer does not need dL/dx; turning it off skips that computation.
@@ -3408,6 +3462,17 @@ class Conv2d : public LayerBase {
   ops::Conv2dGeometry geometry_;
   Parameter<T, D> weight_, bias_;
   Tensor<T, D> x_;
+  bool fused_ = false, fused_act_ = false;
+  T fused_slope_ = T(0);
+  tensor_type fused_weight_, fused_bias_;
+
+  tensor_type fused_forward(const tensor_type& x) {
+    check<ConfigError>(!training_ && !grad_enabled(), "Conv2d: a layer fused for inference runs in eval mode "
+                       "without gradients (use nn::NoGradGuard)");
+    tensor_type y = ops::Conv2dOp<D>::forward(geometry_, x, fused_weight_, &fused_bias_);
+    if (fused_act_) Executor<D>::for_each(y.numel(), functors::LeakyReluForward<T>{y.data(), y.data(), fused_slope_});
+    return y;
+  }
   bool input_grad_ = true;
 };
 
@@ -3662,6 +3727,7 @@ class LeakyReLU : public LayerBase {
   explicit LeakyReLU(double slope = 0.01) : slope_(static_cast<T>(slope)) {}
 
   Tensor<T, D> forward(const Tensor<T, D>& x) {
+    if (bypass_) return x;  // applied by the preceding fused convolution
     Tensor<T, D> y(x.shape());
     Executor<D>::for_each(x.numel(), functors::LeakyReluForward<T>{x.data(), y.data(), slope_});
     if (grad_enabled()) x_ = x;
@@ -3675,9 +3741,16 @@ class LeakyReLU : public LayerBase {
     return dx;
   }
   T slope() const { return slope_; }
+  // Inference fusion (Conv2d::fuse_leaky_relu): forward becomes the identity.
+  void set_bypass(bool on) { bypass_ = on; }
+  void train(bool on = true) {
+    check<ConfigError>(!(on && bypass_), "LeakyReLU: fused into a convolution for inference; reload the weights to train");
+    training_ = on;
+  }
 
  private:
   T slope_;
+  bool bypass_ = false;
   Tensor<T, D> x_;
 };
 
@@ -4176,7 +4249,40 @@ class Sequential {
     visit_each(v, prefix, std::make_index_sequence<size>{});
   }
 
+  // Folds every (convolution, batch norm[, LeakyReLU]) run of children into the convolution
+  // for eval-mode inference (Conv2d::fuse_batch_norm); other children fuse their own insides.
+  void fuse_for_inference() { fuse_from<0>(); }
+
  private:
+  template <size_t I>
+  void fuse_from() {
+    if constexpr (I < size) {
+      if (!fuse_run<I>()) nn::fuse_for_inference(std::get<I>(layers_));
+      fuse_from<I + 1>();
+    }
+  }
+  // Folds children I+1 (a batch norm) and I+2 (a LeakyReLU) into child I (a Conv2d) when the
+  // types fit; returns whether child I was fused. (Nested `if constexpr`s keep std::get in range.)
+  template <size_t I>
+  bool fuse_run() {
+    if constexpr (I + 1 < size) {
+      auto& layer = std::get<I>(layers_);
+      auto& bn = std::get<I + 1>(layers_);
+      if constexpr (requires { layer.fuse_batch_norm(bn); bn.set_bypass(true); }) {
+        layer.fuse_batch_norm(bn);
+        bn.set_bypass(true);
+        if constexpr (I + 2 < size) {
+          auto& act = std::get<I + 2>(layers_);
+          if constexpr (requires { act.slope(); act.set_bypass(true); }) {
+            layer.fuse_leaky_relu(act.slope());
+            act.set_bypass(true);
+          }
+        }
+        return true;
+      }
+    }
+    return false;
+  }
   template <size_t I>
   tensor_type backward_from(const tensor_type& dy) {
     tensor_type dx = std::get<I>(layers_).backward(dy);
@@ -9494,6 +9600,12 @@ class MobileNetV1025 {
     stage3_.train(on);
   }
   bool is_training() const { return stage1_.is_training(); }
+  // Eval-mode inference: batch norms and activations folded into the convolutions.
+  void fuse_for_inference() {
+    stage1_.fuse_for_inference();
+    stage2_.fuse_for_inference();
+    stage3_.fuse_for_inference();
+  }
 
   template <class V>
   void visit(V& v, const std::string& prefix) {
@@ -9657,6 +9769,9 @@ class FPN {
     output1_.train(on), output2_.train(on), output3_.train(on), merge1_.train(on), merge2_.train(on);
   }
   bool is_training() const { return output1_.is_training(); }
+  void fuse_for_inference() {
+    for (auto* b : {&output1_, &output2_, &output3_, &merge1_, &merge2_}) b->fuse_for_inference();
+  }
   template <class V>
   void visit(V& v, const std::string& p) {
     output1_.visit(v, nn::join_name(p, "output1"));
@@ -9719,6 +9834,10 @@ class SSH {
     conv3X3_.train(on), conv5X5_1_.train(on), conv5X5_2_.train(on), conv7X7_2_.train(on), conv7x7_3_.train(on);
   }
   bool is_training() const { return conv3X3_.is_training(); }
+  void fuse_for_inference() {
+    conv3X3_.fuse_for_inference(), conv5X5_1_.fuse_for_inference(), conv5X5_2_.fuse_for_inference(),
+        conv7X7_2_.fuse_for_inference(), conv7x7_3_.fuse_for_inference();
+  }
   template <class V>
   void visit(V& v, const std::string& p) {
     conv3X3_.visit(v, nn::join_name(p, "conv3X3"));
@@ -9844,6 +9963,14 @@ class RetinaFace {
   }
   void eval() { train(false); }
   bool is_training() const { return body_.is_training(); }
+  // Folds batch norms and activations into the convolutions for eval-mode inference (one pass
+  // per conv instead of three); irreversible: reload the weights to train.
+  void fuse_for_inference() {
+    eval();
+    body_.fuse_for_inference();
+    fpn_.fuse_for_inference();
+    for (auto& s : ssh_) s.fuse_for_inference();
+  }
 
   template <class V>
   void visit(V& v, const std::string& p) {
@@ -9913,7 +10040,7 @@ class Detector {
 
   explicit Detector(const std::string& weights, DetectorOptions o = {}) : options_(std::move(o)), net_(options_.model) {
     load_detector_weights(net_, weights);
-    net_.eval();
+    net_.fuse_for_inference();
   }
 
   // The resize factor the detector applies to an image of this size.
@@ -12700,6 +12827,7 @@ class MobileFaceBottleneck {
     return dx;
   }
   void train(bool on = true) { conv_.train(on); }
+  void fuse_for_inference() { conv_.fuse_for_inference(); }
   bool is_training() const { return conv_.is_training(); }
   template <class V>
   void visit(V& v, const std::string& p) { conv_.visit(v, nn::join_name(p, "conv")); }
@@ -12759,6 +12887,12 @@ class MobileFaceNet {
   }
   void eval() { train(false); }
   bool is_training() const { return conv1_.is_training(); }
+  // Folds the batch norms into the convolutions for eval-mode inference (irreversible).
+  void fuse_for_inference() {
+    eval();
+    conv1_.fuse_for_inference(), dw_conv1_.fuse_for_inference(), blocks_.fuse_for_inference(),
+        conv2_.fuse_for_inference(), linear7_.fuse_for_inference(), linear1_.fuse_for_inference();
+  }
   template <class V>
   void visit(V& v, const std::string& p) {
     conv1_.visit(v, nn::join_name(p, "conv1"));
@@ -12796,6 +12930,17 @@ class MobileFaceNet {
 
 namespace rfcf::models {
 
+// Folds bn (and an optional following ReLU) into conv for eval-mode inference.
+template <class T, class D>
+void fuse_conv_bn_relu(nn::Conv2d<T, D>& conv, nn::BatchNorm2d<T, D>& bn, nn::ReLU<T, D>* relu) {
+  conv.fuse_batch_norm(bn);
+  bn.set_bypass(true);
+  if (relu) {
+    conv.fuse_leaky_relu(T(0));
+    relu->set_bypass(true);
+  }
+}
+
 template <class T, class D>
 class Bottleneck {
  public:
@@ -12829,6 +12974,12 @@ class Bottleneck {
     if (downsample_) downsample_->train(on);
   }
   bool is_training() const { return bn1_.is_training(); }
+  void fuse_for_inference() {
+    fuse_conv_bn_relu(conv1_, bn1_, &relu1_);
+    fuse_conv_bn_relu(conv2_, bn2_, &relu2_);
+    fuse_conv_bn_relu(conv3_, bn3_, static_cast<nn::ReLU<T, D>*>(nullptr));  // the ReLU follows the add
+    if (downsample_) downsample_->fuse_for_inference();
+  }
   template <class V>
   void visit(V& v, const std::string& p) {
     conv1_.visit(v, nn::join_name(p, "conv1"));
@@ -12900,6 +13051,10 @@ class ResNet50 {
     for (auto& l : layers_) l.train(on);
   }
   bool is_training() const { return bn1_.is_training(); }
+  void fuse_for_inference() {
+    fuse_conv_bn_relu(conv1_, bn1_, &relu_);
+    for (auto& l : layers_) l.fuse_for_inference();
+  }
   template <class V>
   void visit(V& v, const std::string& p) {
     conv1_.visit(v, nn::join_name(p, "conv1"));

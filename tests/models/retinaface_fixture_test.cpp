@@ -48,6 +48,27 @@ TEST_CASE("RetinaFace reproduces the 320x240 layer fixture", "[models][fixture]"
   require_close(out.landms, fixture(fx, "landms"), "landms");
 }
 
+TEST_CASE("inference fusion gives the same outputs as the plain network", "[models][fixture]") {
+  Net plain, fused;
+  nn::load_pytorch(plain, kShared + "/models/retinaface_mnet025.pth");
+  nn::load_pytorch(fused, kShared + "/models/retinaface_mnet025.pth");
+  plain.eval();
+  fused.fuse_for_inference();
+  const io::TensorMap fx = io::read_safetensors(kShared + "/fixtures/retinaface/kids_320x240_layers.safetensors");
+  Tensor<float, cpu> x = fixture(fx, "input");
+  x = x.reshape(Shape{1, x.dim(0), x.dim(1), x.dim(2)});
+  {
+    nn::NoGradGuard no_grad;
+    auto a = plain.forward(x), b = fused.forward(x);
+    require_close(b.loc, a.loc, "fused loc", 1e-5);
+    require_close(b.conf, a.conf, "fused conf", 1e-5);
+    require_close(b.landms, a.landms, "fused landms", 1e-5);
+  }
+  // A fused network refuses to train or to run with gradients.
+  REQUIRE_THROWS_AS(fused.forward(x), ConfigError);
+  REQUIRE_THROWS_AS(fused.train(true), ConfigError);
+}
+
 TEST_CASE("legacy and zip checkpoints load to identical networks", "[models][io]") {
   Net a, b;
   nn::load_pytorch(a, kShared + "/models/retinaface_mnet025.pth");

@@ -60,7 +60,7 @@ class Detector {
 
   explicit Detector(const std::string& weights, DetectorOptions o = {}) : options_(std::move(o)), net_(options_.model) {
     load_detector_weights(net_, weights);
-    net_.eval();
+    net_.fuse_for_inference();
   }
 
   // The resize factor the detector applies to an image of this size.

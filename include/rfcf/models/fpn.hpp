@@ -48,6 +48,9 @@ class FPN {
     output1_.train(on), output2_.train(on), output3_.train(on), merge1_.train(on), merge2_.train(on);
   }
   bool is_training() const { return output1_.is_training(); }
+  void fuse_for_inference() {
+    for (auto* b : {&output1_, &output2_, &output3_, &merge1_, &merge2_}) b->fuse_for_inference();
+  }
   template <class V>
   void visit(V& v, const std::string& p) {
     output1_.visit(v, nn::join_name(p, "output1"));

@@ -60,6 +60,7 @@ class MobileFaceBottleneck {
     return dx;
   }
   void train(bool on = true) { conv_.train(on); }
+  void fuse_for_inference() { conv_.fuse_for_inference(); }
   bool is_training() const { return conv_.is_training(); }
   template <class V>
   void visit(V& v, const std::string& p) { conv_.visit(v, nn::join_name(p, "conv")); }
@@ -119,6 +120,12 @@ class MobileFaceNet {
   }
   void eval() { train(false); }
   bool is_training() const { return conv1_.is_training(); }
+  // Folds the batch norms into the convolutions for eval-mode inference (irreversible).
+  void fuse_for_inference() {
+    eval();
+    conv1_.fuse_for_inference(), dw_conv1_.fuse_for_inference(), blocks_.fuse_for_inference(),
+        conv2_.fuse_for_inference(), linear7_.fuse_for_inference(), linear1_.fuse_for_inference();
+  }
   template <class V>
   void visit(V& v, const std::string& p) {
     conv1_.visit(v, nn::join_name(p, "conv1"));

@@ -52,6 +52,12 @@ class MobileNetV1025 {
     stage3_.train(on);
   }
   bool is_training() const { return stage1_.is_training(); }
+  // Eval-mode inference: batch norms and activations folded into the convolutions.
+  void fuse_for_inference() {
+    stage1_.fuse_for_inference();
+    stage2_.fuse_for_inference();
+    stage3_.fuse_for_inference();
+  }
 
   template <class V>
   void visit(V& v, const std::string& prefix) {

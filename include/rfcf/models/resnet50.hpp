@@ -12,6 +12,17 @@
 
 namespace rfcf::models {
 
+// Folds bn (and an optional following ReLU) into conv for eval-mode inference.
+template <class T, class D>
+void fuse_conv_bn_relu(nn::Conv2d<T, D>& conv, nn::BatchNorm2d<T, D>& bn, nn::ReLU<T, D>* relu) {
+  conv.fuse_batch_norm(bn);
+  bn.set_bypass(true);
+  if (relu) {
+    conv.fuse_leaky_relu(T(0));
+    relu->set_bypass(true);
+  }
+}
+
 template <class T, class D>
 class Bottleneck {
  public:
@@ -45,6 +56,12 @@ class Bottleneck {
     if (downsample_) downsample_->train(on);
   }
   bool is_training() const { return bn1_.is_training(); }
+  void fuse_for_inference() {
+    fuse_conv_bn_relu(conv1_, bn1_, &relu1_);
+    fuse_conv_bn_relu(conv2_, bn2_, &relu2_);
+    fuse_conv_bn_relu(conv3_, bn3_, static_cast<nn::ReLU<T, D>*>(nullptr));  // the ReLU follows the add
+    if (downsample_) downsample_->fuse_for_inference();
+  }
   template <class V>
   void visit(V& v, const std::string& p) {
     conv1_.visit(v, nn::join_name(p, "conv1"));
@@ -116,6 +133,10 @@ class ResNet50 {
     for (auto& l : layers_) l.train(on);
   }
   bool is_training() const { return bn1_.is_training(); }
+  void fuse_for_inference() {
+    fuse_conv_bn_relu(conv1_, bn1_, &relu_);
+    for (auto& l : layers_) l.fuse_for_inference();
+  }
   template <class V>
   void visit(V& v, const std::string& p) {
     conv1_.visit(v, nn::join_name(p, "conv1"));

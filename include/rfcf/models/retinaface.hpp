@@ -116,6 +116,14 @@ class RetinaFace {
   }
   void eval() { train(false); }
   bool is_training() const { return body_.is_training(); }
+  // Folds batch norms and activations into the convolutions for eval-mode inference (one pass
+  // per conv instead of three); irreversible: reload the weights to train.
+  void fuse_for_inference() {
+    eval();
+    body_.fuse_for_inference();
+    fpn_.fuse_for_inference();
+    for (auto& s : ssh_) s.fuse_for_inference();
+  }
 
   template <class V>
   void visit(V& v, const std::string& p) {

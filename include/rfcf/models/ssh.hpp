@@ -47,6 +47,10 @@ class SSH {
     conv3X3_.train(on), conv5X5_1_.train(on), conv5X5_2_.train(on), conv7X7_2_.train(on), conv7x7_3_.train(on);
   }
   bool is_training() const { return conv3X3_.is_training(); }
+  void fuse_for_inference() {
+    conv3X3_.fuse_for_inference(), conv5X5_1_.fuse_for_inference(), conv5X5_2_.fuse_for_inference(),
+        conv7X7_2_.fuse_for_inference(), conv7x7_3_.fuse_for_inference();
+  }
   template <class V>
   void visit(V& v, const std::string& p) {
     conv3X3_.visit(v, nn::join_name(p, "conv3X3"));

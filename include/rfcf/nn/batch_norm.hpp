@@ -57,6 +57,7 @@ class BatchNormBase : public LayerBase {
   }
 
   tensor_type forward(const tensor_type& x) {
+    if (bypass_) return x;  // folded into the preceding convolution (Conv2d::fuse_batch_norm)
     check<ShapeError>(x.rank() >= min_rank_ && x.rank() <= max_rank_ && x.dim(1) == channels_, name_, "(",
                       channels_, "): expected [N, ", channels_, rank_hint_, "], got ", x.shape().str());
     int64_t inner = 1;
@@ -136,6 +137,14 @@ class BatchNormBase : public LayerBase {
     v.counter(join_name(prefix, "num_batches_tracked"), num_batches_tracked_);
   }
 
+  // Inference fusion: the preceding convolution applies this normalisation; forward is the identity.
+  void set_bypass(bool on) { bypass_ = on; }
+  bool bypassed() const { return bypass_; }
+  void train(bool on = true) {
+    check<ConfigError>(!(on && bypass_), name_, ": folded into a convolution for inference; reload the weights to train");
+    this->training_ = on;
+  }
+
  protected:
   BatchNormBase(int64_t channels, BatchNormOptions options, std::string name, int min_rank, int max_rank,
                 const char* rank_hint)
@@ -155,6 +164,7 @@ class BatchNormBase : public LayerBase {
     running_var_ = ones<T, D>(Shape{channels});
   }
 
+  bool bypass_ = false;
  private:
   struct Cache {
     tensor_type x, mean, invstd, scale;

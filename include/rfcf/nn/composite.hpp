@@ -58,6 +58,10 @@ class Residual {
     body_.visit(v, join_name(prefix, body_name_));
     shortcut_.visit(v, join_name(prefix, shortcut_name_));
   }
+  void fuse_for_inference() {
+    nn::fuse_for_inference(body_);
+    nn::fuse_for_inference(shortcut_);
+  }
   Body& body() { return body_; }
   Shortcut& shortcut() { return shortcut_; }
 
@@ -111,6 +115,9 @@ class Concat {
   void train(bool on = true) {
     std::apply([&](auto&... b) { (b.train(on), ...); }, branches_);
   }
+  void fuse_for_inference() {
+    std::apply([&](auto&... b) { (nn::fuse_for_inference(b), ...); }, branches_);
+  }
   void eval() { train(false); }
   bool is_training() const { return std::get<0>(branches_).is_training(); }
   template <class V>
@@ -155,6 +162,9 @@ class Repeat {
   void train(bool on = true) {
     training_ = on;
     for (auto& l : layers_) l.train(on);
+  }
+  void fuse_for_inference() {
+    for (auto& l : layers_) nn::fuse_for_inference(l);
   }
   void eval() { train(false); }
   bool is_training() const { return training_; }

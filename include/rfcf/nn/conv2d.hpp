@@ -8,6 +8,9 @@
 #include "rfcf/core/random.hpp"
 #include "rfcf/nn/module.hpp"
 #include "rfcf/ops/conv2d.hpp"
+#include "rfcf/ops/fold_batch_norm.hpp"
+#include "rfcf/ops/functors/activation.hpp"
+#include "rfcf/core/executor.hpp"
 
 namespace rfcf::nn {
 
@@ -72,6 +75,7 @@ class Conv2d : public LayerBase {
   tensor_type forward(const tensor_type& x) {
     check<ShapeError>(x.rank() == 4 && x.c() == in_channels(), "Conv2d(", in_channels(), ", ", out_channels(),
                       "): expected input [N,", in_channels(), ",H,W], got ", x.shape().str());
+    if (fused_) return fused_forward(x);
     tensor_type y = ops::Conv2dOp<D>::forward(geometry_, x, weight_.value, has_bias() ? &bias_.value : nullptr);
     if (grad_enabled()) x_ = x;
     return y;
@@ -86,6 +90,30 @@ class Conv2d : public LayerBase {
     tensor_type dx;
     if (input_grad_) dx = ops::Conv2dOp<D>::backward_data(geometry_, dy, weight_.value, x_.shape());
     return dx;
+  }
+
+  // Inference fusion: folds a following batch norm (its running statistics) into this
+  // convolution's weight and bias, and optionally applies a following LeakyReLU in place, so
+  // that eval-mode inference makes one pass over the activations instead of three. The layer
+  // then only runs in eval mode without gradients; reload the weights to train again.
+  template <class BN>
+  void fuse_batch_norm(const BN& bn) {
+    const tensor_type& w = fused_ ? fused_weight_ : weight_.value;
+    const tensor_type b = fused_ ? fused_bias_ : (has_bias() ? bias_.value : tensor_type{});
+    auto folded = ops::fold_batch_norm(w, b, bn);
+    fused_weight_ = folded.weight;
+    fused_bias_ = folded.bias;
+    fused_ = true;
+  }
+  void fuse_leaky_relu(T slope) {
+    check<ConfigError>(fused_, "Conv2d: fuse a batch norm before an activation");
+    fused_act_ = true;
+    fused_slope_ = slope;
+  }
+  bool fused() const { return fused_; }
+  void train(bool on = true) {
+    check<ConfigError>(!(on && fused_), "Conv2d: this layer was fused for inference; reload its weights to train");
+    training_ = on;
   }
 
   // A first layer does not need dL/dx; turning it off skips that computation.
@@ -114,6 +142,17 @@ class Conv2d : public LayerBase {
   ops::Conv2dGeometry geometry_;
   Parameter<T, D> weight_, bias_;
   Tensor<T, D> x_;
+  bool fused_ = false, fused_act_ = false;
+  T fused_slope_ = T(0);
+  tensor_type fused_weight_, fused_bias_;
+
+  tensor_type fused_forward(const tensor_type& x) {
+    check<ConfigError>(!training_ && !grad_enabled(), "Conv2d: a layer fused for inference runs in eval mode "
+                       "without gradients (use nn::NoGradGuard)");
+    tensor_type y = ops::Conv2dOp<D>::forward(geometry_, x, fused_weight_, &fused_bias_);
+    if (fused_act_) Executor<D>::for_each(y.numel(), functors::LeakyReluForward<T>{y.data(), y.data(), fused_slope_});
+    return y;
+  }
   bool input_grad_ = true;
 };
 

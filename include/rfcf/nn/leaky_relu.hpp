@@ -15,6 +15,7 @@ class LeakyReLU : public LayerBase {
   explicit LeakyReLU(double slope = 0.01) : slope_(static_cast<T>(slope)) {}
 
   Tensor<T, D> forward(const Tensor<T, D>& x) {
+    if (bypass_) return x;  // applied by the preceding fused convolution
     Tensor<T, D> y(x.shape());
     Executor<D>::for_each(x.numel(), functors::LeakyReluForward<T>{x.data(), y.data(), slope_});
     if (grad_enabled()) x_ = x;
@@ -28,9 +29,16 @@ class LeakyReLU : public LayerBase {
     return dx;
   }
   T slope() const { return slope_; }
+  // Inference fusion (Conv2d::fuse_leaky_relu): forward becomes the identity.
+  void set_bypass(bool on) { bypass_ = on; }
+  void train(bool on = true) {
+    check<ConfigError>(!(on && bypass_), "LeakyReLU: fused into a convolution for inference; reload the weights to train");
+    training_ = on;
+  }
 
  private:
   T slope_;
+  bool bypass_ = false;
   Tensor<T, D> x_;
 };
 

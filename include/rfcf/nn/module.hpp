@@ -112,6 +112,13 @@ void for_each_buffer(L& layer, F&& f, const std::string& prefix = "") {
   layer.visit(v, prefix);
 }
 
+// Inference fusion (conv + batch norm + LeakyReLU in one pass): composites forward the call to
+// their children; layers without fusion ignore it.
+template <class L>
+void fuse_for_inference(L& layer) {
+  if constexpr (requires { layer.fuse_for_inference(); }) layer.fuse_for_inference();
+}
+
 // Sets every parameter gradient of a layer to zero.
 template <class L>
 void zero_grad(L& layer) {

@@ -56,7 +56,40 @@ class Sequential {
     visit_each(v, prefix, std::make_index_sequence<size>{});
   }
 
+  // Folds every (convolution, batch norm[, LeakyReLU]) run of children into the convolution
+  // for eval-mode inference (Conv2d::fuse_batch_norm); other children fuse their own insides.
+  void fuse_for_inference() { fuse_from<0>(); }
+
  private:
+  template <size_t I>
+  void fuse_from() {
+    if constexpr (I < size) {
+      if (!fuse_run<I>()) nn::fuse_for_inference(std::get<I>(layers_));
+      fuse_from<I + 1>();
+    }
+  }
+  // Folds children I+1 (a batch norm) and I+2 (a LeakyReLU) into child I (a Conv2d) when the
+  // types fit; returns whether child I was fused. (Nested `if constexpr`s keep std::get in range.)
+  template <size_t I>
+  bool fuse_run() {
+    if constexpr (I + 1 < size) {
+      auto& layer = std::get<I>(layers_);
+      auto& bn = std::get<I + 1>(layers_);
+      if constexpr (requires { layer.fuse_batch_norm(bn); bn.set_bypass(true); }) {
+        layer.fuse_batch_norm(bn);
+        bn.set_bypass(true);
+        if constexpr (I + 2 < size) {
+          auto& act = std::get<I + 2>(layers_);
+          if constexpr (requires { act.slope(); act.set_bypass(true); }) {
+            layer.fuse_leaky_relu(act.slope());
+            act.set_bypass(true);
+          }
+        }
+        return true;
+      }
+    }
+    return false;
+  }
   template <size_t I>
   tensor_type backward_from(const tensor_type& dy) {
     tensor_type dx = std::get<I>(layers_).backward(dy);
