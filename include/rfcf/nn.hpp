@@ -15,4 +15,5 @@
 #include "rfcf/nn/pooling.hpp"
 #include "rfcf/nn/sequential.hpp"
 #include "rfcf/nn/squeeze_excitation.hpp"
+#include "rfcf/nn/state_dict.hpp"
 #include "rfcf/nn/upsample.hpp"

@@ -1,2 +1,10 @@
 #pragma once
-// recognition: see docs/ and the headers in rfcf/recognition/.
+// Face recognition: margin policies and heads, verification metrics, embedding helpers, gallery.
+#include "rfcf/recognition/embeddings.hpp"
+#include "rfcf/recognition/gallery.hpp"
+#include "rfcf/recognition/lfw_pairs.hpp"
+#include "rfcf/recognition/margin_functors.hpp"
+#include "rfcf/recognition/margin_head.hpp"
+#include "rfcf/recognition/margin_loss.hpp"
+#include "rfcf/recognition/margin_policies.hpp"
+#include "rfcf/recognition/verification.hpp"

@@ -2751,15 +2751,3538 @@ class Sequential {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/sequential.hpp
+// ---- begin rfcf/nn/state_dict.hpp
+// State dicts: a model's parameters, buffers and counters as named host tensors, in visit
+// order with PyTorch names. load_state_dict checks everything first (missing, unexpected
+// and mis-shaped keys are reported together) and only then copies, so a failed strict load
+// leaves the model untouched. Values are converted to the model's element type.
+#include <cstdint>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+// ---- begin rfcf/io/host_tensor.hpp
+// HostTensor: a tensor read from (or about to be written to) a file — dtype, shape and raw
+// little-endian bytes in host memory. TensorMap: named HostTensors in insertion order (the
+// order of a state dict). Typed accessors convert between element types on request.
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+// ---- begin rfcf/io/dtype.hpp
+// Element types of tensors stored in checkpoint files, and the half/bfloat16 conversions
+// needed to turn them into float. Data in every supported file format is little-endian.
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+
+namespace rfcf::io {
+
+static_assert(std::endian::native == std::endian::little,
+              "rfcf::io reads little-endian files into memory as is; big-endian hosts are not supported");
+
+enum class DType : uint8_t { Bool, U8, I8, I16, I32, I64, F16, BF16, F32, F64 };
+
+inline size_t element_size(DType t) {
+  switch (t) {
+    case DType::Bool: case DType::U8: case DType::I8: return 1;
+    case DType::I16: case DType::F16: case DType::BF16: return 2;
+    case DType::I32: case DType::F32: return 4;
+    case DType::I64: case DType::F64: return 8;
+  }
+  return 0;
+}
+
+// safetensors spelling ("F32", "BOOL", ...).
+inline const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::Bool: return "BOOL";
+    case DType::U8: return "U8";
+    case DType::I8: return "I8";
+    case DType::I16: return "I16";
+    case DType::I32: return "I32";
+    case DType::I64: return "I64";
+    case DType::F16: return "F16";
+    case DType::BF16: return "BF16";
+    case DType::F32: return "F32";
+    case DType::F64: return "F64";
+  }
+  return "?";
+}
+
+inline bool is_floating(DType t) {
+  return t == DType::F16 || t == DType::BF16 || t == DType::F32 || t == DType::F64;
+}
+
+// The DType of a C++ element type (float, double, int64_t, ...).
+template <class T>
+constexpr DType dtype_of() {
+  if constexpr (std::is_same_v<T, bool>) return DType::Bool;
+  else if constexpr (std::is_same_v<T, uint8_t>) return DType::U8;
+  else if constexpr (std::is_same_v<T, int8_t>) return DType::I8;
+  else if constexpr (std::is_same_v<T, int16_t>) return DType::I16;
+  else if constexpr (std::is_same_v<T, int32_t>) return DType::I32;
+  else if constexpr (std::is_same_v<T, int64_t>) return DType::I64;
+  else if constexpr (std::is_same_v<T, float>) return DType::F32;
+  else if constexpr (std::is_same_v<T, double>) return DType::F64;
+  else static_assert(sizeof(T) == 0, "rfcf::io: unsupported element type");
+}
+
+// IEEE binary16 -> binary32 (exact, subnormals and NaN/Inf included).
+inline float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1Fu;
+  uint32_t mant = h & 0x3FFu;
+  uint32_t bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000u | (mant << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112u) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {  // subnormal: normalise
+    int e = -1;
+    do {
+      ++e;
+      mant <<= 1;
+    } while ((mant & 0x400u) == 0);
+    bits = sign | (static_cast<uint32_t>(112 - e) << 23) | ((mant & 0x3FFu) << 13);
+  }
+  return std::bit_cast<float>(bits);
+}
+
+// binary32 -> binary16, round to nearest even; overflow gives Inf, NaN stays NaN.
+inline uint16_t float_to_half(float f) {
+  const uint32_t x = std::bit_cast<uint32_t>(f);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  const uint32_t ax = x & 0x7FFFFFFFu;
+  if (ax >= 0x7F800000u) return static_cast<uint16_t>(sign | 0x7C00u | (ax > 0x7F800000u ? 0x200u : 0u));
+  if (ax >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // rounds to >= 65520
+  if (ax < 0x38800000u) {                                               // below the normal range
+    if (ax < 0x33000000u) return sign;                                  // < half the smallest subnormal
+    const uint32_t e = ax >> 23;
+    const uint32_t m = (ax & 0x7FFFFFu) | 0x800000u;
+    const uint32_t shift = 126u - e;  // 14..24 for the range handled here
+    uint32_t r = m >> shift;
+    const uint32_t rem = m & ((1u << shift) - 1u);
+    const uint32_t halfway = 1u << (shift - 1u);
+    if (rem > halfway || (rem == halfway && (r & 1u))) ++r;
+    return static_cast<uint16_t>(sign | r);
+  }
+  uint32_t r = ax - 0x38000000u;  // rebias exponent 127 -> 15 (in place)
+  const uint32_t rem = r & 0x1FFFu;
+  r >>= 13;
+  if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) ++r;
+  return static_cast<uint16_t>(sign | r);
+}
+
+inline float bf16_to_float(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+
+// binary32 -> bfloat16, round to nearest even; NaN stays NaN.
+inline uint16_t float_to_bf16(float f) {
+  const uint32_t x = std::bit_cast<uint32_t>(f);
+  if ((x & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
+  const uint32_t rounding = 0x7FFFu + ((x >> 16) & 1u);
+  return static_cast<uint16_t>((x + rounding) >> 16);
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/dtype.hpp
+
+namespace rfcf::io {
+
+namespace detail {
+// a * b for non-negative values; false on overflow of int64.
+inline bool mul_ok(int64_t a, int64_t b, int64_t& out) {
+  if (a < 0 || b < 0) return false;
+  if (a != 0 && b > std::numeric_limits<int64_t>::max() / a) return false;
+  out = a * b;
+  return true;
+}
+}  // namespace detail
+
+// Product of the dimensions (1 for a scalar); throws FormatError on negative sizes or overflow.
+inline int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& what) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    check<FormatError>(d >= 0, what, ": negative dimension ", d);
+    check<FormatError>(detail::mul_ok(n, d, n), what, ": number of elements overflows int64");
+  }
+  return n;
+}
+
+inline std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+struct HostTensor {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;  // [] is a scalar
+  std::vector<uint8_t> bytes;  // numel * element_size(dtype), row-major, little-endian
+
+  int64_t numel() const { return checked_numel(shape, "HostTensor"); }
+
+  // Values converted to T from any dtype (F16/BF16/F64/integers/bool included).
+  template <class T>
+  std::vector<T> as() const {
+    const size_t n = static_cast<size_t>(numel());
+    check<FormatError>(bytes.size() == n * element_size(dtype), "HostTensor of shape ", shape_str(shape),
+                       " and dtype ", dtype_name(dtype), " holds ", bytes.size(), " bytes");
+    std::vector<T> out(n);
+    const uint8_t* p = bytes.data();
+    auto each = [&](auto tag) {
+      using S = decltype(tag);
+      for (size_t i = 0; i < n; ++i) {
+        S s;
+        std::memcpy(&s, p + i * sizeof(S), sizeof(S));
+        out[i] = static_cast<T>(s);
+      }
+    };
+    switch (dtype) {
+      case DType::Bool:
+        for (size_t i = 0; i < n; ++i) out[i] = static_cast<T>(p[i] != 0);
+        break;
+      case DType::U8: each(uint8_t{}); break;
+      case DType::I8: each(int8_t{}); break;
+      case DType::I16: each(int16_t{}); break;
+      case DType::I32: each(int32_t{}); break;
+      case DType::I64: each(int64_t{}); break;
+      case DType::F32: each(float{}); break;
+      case DType::F64: each(double{}); break;
+      case DType::F16:
+      case DType::BF16:
+        for (size_t i = 0; i < n; ++i) {
+          uint16_t h;
+          std::memcpy(&h, p + 2 * i, 2);
+          out[i] = static_cast<T>(dtype == DType::F16 ? half_to_float(h) : bf16_to_float(h));
+        }
+        break;
+    }
+    return out;
+  }
+  std::vector<float> as_float() const { return as<float>(); }
+  std::vector<double> as_double() const { return as<double>(); }
+  std::vector<int64_t> as_int64() const { return as<int64_t>(); }
+
+  // The single value of a one-element tensor (e.g. num_batches_tracked).
+  template <class T>
+  T item() const {
+    check<FormatError>(numel() == 1, "item() on a tensor of shape ", shape_str(shape));
+    return as<T>()[0];
+  }
+
+  template <class T>
+  static HostTensor from_values(std::vector<int64_t> shape, const std::vector<T>& values) {
+    HostTensor t;
+    t.dtype = dtype_of<T>();
+    t.shape = std::move(shape);
+    check<ShapeError>(static_cast<size_t>(t.numel()) == values.size(), "HostTensor::from_values: ",
+                      values.size(), " values for shape ", shape_str(t.shape));
+    t.bytes.resize(values.size() * sizeof(T));
+    if constexpr (std::is_same_v<T, bool>) {
+      for (size_t i = 0; i < values.size(); ++i) t.bytes[i] = values[i] ? 1 : 0;
+    } else if (!values.empty()) {
+      std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+    }
+    return t;
+  }
+  template <class T>
+  static HostTensor scalar(T v) { return from_values<T>({}, std::vector<T>{v}); }
+
+  template <class T, class D>
+  static HostTensor from_tensor(const Tensor<T, D>& x) {
+    return from_values<T>(x.shape().vec(), x.to_vector());
+  }
+
+  // A new Tensor on device D holding these values converted to T.
+  template <class T, class D = cpu>
+  Tensor<T, D> to_tensor() const {
+    check<ShapeError>(shape.size() <= static_cast<size_t>(Shape::kMaxRank), "tensor of rank ", shape.size(),
+                      " exceeds the maximum rank ", Shape::kMaxRank);
+    return Tensor<T, D>::from_host(Shape(shape), as<T>());
+  }
+};
+
+// Named tensors in insertion order with O(1) lookup by name.
+class TensorMap {
+ public:
+  using value_type = std::pair<std::string, HostTensor>;
+  using iterator = std::vector<value_type>::iterator;
+  using const_iterator = std::vector<value_type>::const_iterator;
+
+  // Adds or replaces an entry (a replaced entry keeps its position).
+  HostTensor& set(const std::string& name, HostTensor t) {
+    auto it = index_.find(name);
+    if (it != index_.end()) return items_[it->second].second = std::move(t);
+    index_.emplace(name, items_.size());
+    items_.emplace_back(name, std::move(t));
+    return items_.back().second;
+  }
+  // Adds an entry; throws FormatError if the name is already present.
+  HostTensor& insert_new(const std::string& name, HostTensor t) {
+    check<FormatError>(!contains(name), "duplicate tensor name '", name, "'");
+    return set(name, std::move(t));
+  }
+  bool contains(const std::string& name) const { return index_.count(name) != 0; }
+  const HostTensor* find(const std::string& name) const {
+    auto it = index_.find(name);
+    return it == index_.end() ? nullptr : &items_[it->second].second;
+  }
+  HostTensor* find(const std::string& name) {
+    auto it = index_.find(name);
+    return it == index_.end() ? nullptr : &items_[it->second].second;
+  }
+  const HostTensor& at(const std::string& name) const {
+    const HostTensor* t = find(name);
+    if (!t) fail<Error>("no tensor named '", name, "'");
+    return *t;
+  }
+  HostTensor& at(const std::string& name) {
+    HostTensor* t = find(name);
+    if (!t) fail<Error>("no tensor named '", name, "'");
+    return *t;
+  }
+  bool erase(const std::string& name) {
+    auto it = index_.find(name);
+    if (it == index_.end()) return false;
+    items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(it->second));
+    reindex();
+    return true;
+  }
+  std::vector<std::string> names() const {
+    std::vector<std::string> v;
+    v.reserve(items_.size());
+    for (auto& kv : items_) v.push_back(kv.first);
+    return v;
+  }
+  size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+  iterator begin() { return items_.begin(); }
+  iterator end() { return items_.end(); }
+  const_iterator begin() const { return items_.begin(); }
+  const_iterator end() const { return items_.end(); }
+
+ private:
+  void reindex() {
+    index_.clear();
+    for (size_t i = 0; i < items_.size(); ++i) index_.emplace(items_[i].first, i);
+  }
+  std::vector<value_type> items_;
+  std::unordered_map<std::string, size_t> index_;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/host_tensor.hpp
+// ---- begin rfcf/io/safetensors.hpp
+// safetensors reader and writer (formats.md section 3). The reader validates everything
+// before it trusts it: header size, JSON syntax, duplicate keys, dtype, shape/byte-size
+// agreement (overflow-checked) and that the tensors' byte ranges tile the buffer exactly.
+// The writer pads the header to a multiple of 8, writes tensors in sorted key order back to
+// back, stores metadata as strings, and replaces the file atomically.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+// ---- begin rfcf/io/atomic_file.hpp
+// Atomic file replacement: the content goes to "<path>.tmp-<random>" in the same directory,
+// is flushed to disk (fsync), then renamed over <path>. Readers see either the old file or
+// the complete new one; on any failure the temporary file is removed and <path> is untouched.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+// Buffered writer on a file descriptor, handed to atomic_write callbacks.
+class FileWriter {
+ public:
+  FileWriter(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  void write(const void* data, size_t n) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    if (buffer_.size() + n > kBuffer) flush();
+    if (n >= kBuffer) {
+      write_all(p, n);
+    } else {
+      buffer_.insert(buffer_.end(), p, p + n);
+    }
+  }
+  void write(const std::string& s) { write(s.data(), s.size()); }
+  void flush() {
+    write_all(buffer_.data(), buffer_.size());
+    buffer_.clear();
+  }
+  uint64_t bytes_written() const { return written_ + buffer_.size(); }
+
+ private:
+  static constexpr size_t kBuffer = 1 << 20;
+  void write_all(const uint8_t* p, size_t n) {
+    while (n > 0) {
+      const ssize_t k = ::write(fd_, p, n);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) fail<IoError>("cannot write '", path_, "': ", std::strerror(errno));
+      p += k;
+      n -= static_cast<size_t>(k);
+      written_ += static_cast<uint64_t>(k);
+    }
+  }
+  int fd_;
+  std::string path_;
+  std::vector<uint8_t> buffer_;
+  uint64_t written_ = 0;
+};
+
+namespace detail {
+inline std::string temp_suffix() {
+  static thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                          (static_cast<uint64_t>(::getpid()) << 32)};
+  static const char* digits = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string s;
+  uint64_t x = rng();
+  for (int i = 0; i < 10; ++i, x /= 36) s += digits[x % 36];
+  return s;
+}
+inline std::string parent_dir(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+}  // namespace detail
+
+// Writes `path` atomically; `produce(FileWriter&)` writes the content. Exceptions thrown by
+// `produce` propagate after the temporary file has been removed.
+inline void atomic_write(const std::string& path, const std::function<void(FileWriter&)>& produce) {
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
+    tmp = path + ".tmp-" + detail::temp_suffix();
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) fail<IoError>("cannot create '", tmp, "' (to write '", path, "'): ", std::strerror(errno));
+  try {
+    FileWriter w(fd, path);
+    produce(w);
+    w.flush();
+    if (::fsync(fd) != 0) fail<IoError>("cannot flush '", path, "' to disk: ", std::strerror(errno));
+    const int rc = ::close(fd);
+    fd = -1;
+    if (rc != 0) fail<IoError>("cannot close '", tmp, "': ", std::strerror(errno));
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+      fail<IoError>("cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno));
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  // Make the rename itself durable; failure here does not invalidate the written file.
+  const int dfd = ::open(detail::parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+inline void atomic_write(const std::string& path, const void* data, size_t n) {
+  atomic_write(path, [&](FileWriter& w) { w.write(data, n); });
+}
+inline void atomic_write(const std::string& path, const std::vector<uint8_t>& bytes) {
+  atomic_write(path, bytes.data(), bytes.size());
+}
+inline void atomic_write(const std::string& path, const std::string& text) {
+  atomic_write(path, text.data(), text.size());
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/atomic_file.hpp
+// ---- begin rfcf/io/file_bytes.hpp
+// Reading whole files into memory (checkpoints are at most a few hundred MB) and
+// little-endian integer loads from byte buffers.
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+// The whole content of a file; IoError if it cannot be opened or read.
+inline std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail<IoError>("cannot open '", path, "': ", std::strerror(errno));
+  std::vector<uint8_t> data;
+  uint8_t buf[1 << 16];
+  for (;;) {
+    const size_t got = std::fread(buf, 1, sizeof(buf), f);
+    data.insert(data.end(), buf, buf + got);
+    if (got < sizeof(buf)) break;
+  }
+  const bool error = std::ferror(f) != 0;
+  std::fclose(f);
+  if (error) fail<IoError>("error while reading '", path, "'");
+  return data;
+}
+
+namespace detail {
+template <class T>
+inline T load_le(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+}  // namespace detail
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/file_bytes.hpp
+
+namespace rfcf::io {
+
+using Metadata = std::map<std::string, std::string>;
+
+struct SafetensorsFile {
+  TensorMap tensors;  // in the order of their data offsets
+  Metadata metadata;  // "__metadata__", empty if absent
+};
+
+struct SafetensorsLimits {
+  uint64_t max_header_bytes = 100ull * 1000 * 1000;  // as in the reference library
+  int max_rank = 8;
+};
+
+namespace detail {
+
+inline bool safetensors_dtype(const std::string& s, DType& out) {
+  static const std::pair<const char*, DType> known[] = {
+      {"BOOL", DType::Bool}, {"U8", DType::U8},   {"I8", DType::I8},     {"I16", DType::I16},
+      {"I32", DType::I32},   {"I64", DType::I64}, {"F16", DType::F16},   {"BF16", DType::BF16},
+      {"F32", DType::F32},   {"F64", DType::F64}};
+  for (auto& [name, t] : known)
+    if (s == name) {
+      out = t;
+      return true;
+    }
+  return false;
+}
+
+inline bool json_uint(const nlohmann::json& j, uint64_t& out) {
+  if (j.is_number_unsigned()) {
+    out = j.get<uint64_t>();
+    return true;
+  }
+  if (j.is_number_integer() && j.get<int64_t>() >= 0) {
+    out = static_cast<uint64_t>(j.get<int64_t>());
+    return true;
+  }
+  return false;
+}
+
+// Parses the JSON header; duplicate keys in any object and nesting deeper than the format
+// needs are errors (caught while parsing, before the document is built).
+inline nlohmann::json parse_header_json(const char* begin, const char* end, const std::string& where) {
+  std::vector<std::set<std::string>> keys;
+  auto cb = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (depth > 4) fail<FormatError>(where, ": header JSON is nested too deeply");
+    if (ev == E::object_start) keys.emplace_back();
+    else if (ev == E::object_end && !keys.empty()) keys.pop_back();
+    else if (ev == E::key && !keys.empty()) {
+      const std::string& k = parsed.get_ref<const std::string&>();
+      if (!keys.back().insert(k).second) fail<FormatError>(where, ": duplicate key '", k, "' in header");
+    }
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(begin, end, cb, /*allow_exceptions=*/true);
+  } catch (const nlohmann::json::exception& e) {
+    fail<FormatError>(where, ": header is not valid JSON: ", e.what());
+  }
+}
+
+}  // namespace detail
+
+// Parses a complete safetensors file held in memory. `where` names it in error messages.
+inline SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& where = "safetensors",
+                                         const SafetensorsLimits& limits = {}) {
+  check<FormatError>(size >= 8, where, ": file of ", size, " bytes is too short for a safetensors header");
+  const uint64_t n = detail::load_le<uint64_t>(data);
+  check<FormatError>(n <= limits.max_header_bytes, where, ": header length ", n, " exceeds the limit of ",
+                     limits.max_header_bytes, " bytes");
+  check<FormatError>(n <= size - 8, where, ": header length ", n, " runs past the end of the ", size, "-byte file");
+  check<FormatError>(n >= 2 && data[8] == '{', where, ": header must be a JSON object starting with '{' (offset 8)");
+  const char* hb = reinterpret_cast<const char*>(data + 8);
+  const nlohmann::json header = detail::parse_header_json(hb, hb + n, where);
+  check<FormatError>(header.is_object(), where, ": header is not a JSON object");
+
+  const uint8_t* buffer = data + 8 + n;
+  const uint64_t buffer_size = size - 8 - n;
+
+  struct Entry {
+    std::string name;
+    DType dtype;
+    std::vector<int64_t> shape;
+    uint64_t begin, end;
+  };
+  std::vector<Entry> entries;
+  SafetensorsFile out;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const nlohmann::json& v = it.value();
+    if (name == "__metadata__") {
+      check<FormatError>(v.is_object(), where, ": __metadata__ must be an object of strings");
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        check<FormatError>(m.value().is_string(), where, ": __metadata__ value of '", m.key(), "' is not a string");
+        out.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    const std::string what = where + ": tensor '" + name + "'";
+    check<FormatError>(v.is_object(), what, ": entry is not an object");
+    auto dt = v.find("dtype");
+    auto sh = v.find("shape");
+    auto off = v.find("data_offsets");
+    check<FormatError>(dt != v.end() && sh != v.end() && off != v.end(), what,
+                       ": entry needs 'dtype', 'shape' and 'data_offsets'");
+    check<FormatError>(dt->is_string(), what, ": dtype is not a string");
+    Entry e;
+    e.name = name;
+    const std::string dname = dt->get<std::string>();
+    if (!detail::safetensors_dtype(dname, e.dtype)) {
+      static const std::set<std::string> unsupported = {"U16", "U32", "U64", "F8_E4M3", "F8_E5M2"};
+      if (unsupported.count(dname)) fail<FormatError>(what, ": dtype ", dname, " is not supported by rfcf");
+      fail<FormatError>(what, ": unknown dtype '", dname, "'");
+    }
+    check<FormatError>(sh->is_array(), what, ": shape is not an array");
+    check<FormatError>(static_cast<int>(sh->size()) <= limits.max_rank, what, ": rank ", sh->size(),
+                       " exceeds the limit of ", limits.max_rank);
+    for (const auto& d : *sh) {
+      uint64_t u;
+      check<FormatError>(detail::json_uint(d, u) && u <= static_cast<uint64_t>(INT64_MAX), what,
+                         ": shape entries must be non-negative integers");
+      e.shape.push_back(static_cast<int64_t>(u));
+    }
+    check<FormatError>(off->is_array() && off->size() == 2, what, ": data_offsets must be [begin, end]");
+    check<FormatError>(detail::json_uint((*off)[0], e.begin) && detail::json_uint((*off)[1], e.end), what,
+                       ": data_offsets must be non-negative integers");
+    check<FormatError>(e.begin <= e.end, what, ": data_offsets [", e.begin, ", ", e.end, "] are reversed");
+    check<FormatError>(e.end <= buffer_size, what, ": data_offsets end ", e.end, " is past the ", buffer_size,
+                       "-byte buffer");
+    const int64_t numel = checked_numel(e.shape, what);
+    int64_t nbytes = 0;
+    check<FormatError>(detail::mul_ok(numel, static_cast<int64_t>(element_size(e.dtype)), nbytes), what,
+                       ": byte size overflows");
+    check<FormatError>(static_cast<uint64_t>(nbytes) == e.end - e.begin, what, ": shape ", shape_str(e.shape),
+                       " of ", dname, " needs ", nbytes, " bytes but data_offsets [", e.begin, ", ", e.end,
+                       ") hold ", e.end - e.begin);
+    entries.push_back(std::move(e));
+  }
+
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t pos = 0;
+  for (const Entry& e : entries) {
+    check<FormatError>(e.begin == pos, where, ": tensor '", e.name, "' starts at buffer offset ", e.begin,
+                       " but the previous tensor ends at ", pos, " (byte ranges must tile the buffer)");
+    pos = e.end;
+  }
+  check<FormatError>(pos == buffer_size, where, ": tensors end at buffer offset ", pos, " but the buffer has ",
+                     buffer_size, " bytes");
+
+  for (Entry& e : entries) {
+    HostTensor t;
+    t.dtype = e.dtype;
+    t.shape = std::move(e.shape);
+    t.bytes.assign(buffer + e.begin, buffer + e.end);
+    out.tensors.insert_new(e.name, std::move(t));
+  }
+  return out;
+}
+
+inline SafetensorsFile read_safetensors_file(const std::string& path, const SafetensorsLimits& limits = {}) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return parse_safetensors(bytes.data(), bytes.size(), path, limits);
+}
+
+// Tensors only (metadata dropped); see read_safetensors_file for both.
+inline TensorMap read_safetensors(const std::string& path, Metadata* metadata = nullptr) {
+  SafetensorsFile f = read_safetensors_file(path);
+  if (metadata) *metadata = std::move(f.metadata);
+  return std::move(f.tensors);
+}
+
+// The complete file content: 8-byte length, space-padded header, tensors in sorted key order.
+inline std::vector<uint8_t> serialize_safetensors(const TensorMap& tensors, const Metadata& metadata = {}) {
+  std::vector<const std::pair<std::string, HostTensor>*> sorted;
+  for (const auto& kv : tensors) sorted.push_back(&kv);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  uint64_t offset = 0;
+  for (auto* kv : sorted) {
+    const HostTensor& t = kv->second;
+    check<Error>(kv->first != "__metadata__", "safetensors: '__metadata__' cannot be a tensor name");
+    const int64_t numel = checked_numel(t.shape, "safetensors tensor '" + kv->first + "'");
+    check<Error>(static_cast<uint64_t>(numel) * element_size(t.dtype) == t.bytes.size(), "safetensors: tensor '",
+                 kv->first, "' of shape ", shape_str(t.shape), " and dtype ", dtype_name(t.dtype), " holds ",
+                 t.bytes.size(), " bytes");
+    nlohmann::ordered_json e = nlohmann::ordered_json::object();
+    e["dtype"] = dtype_name(t.dtype);
+    e["shape"] = t.shape;
+    e["data_offsets"] = {offset, offset + t.bytes.size()};
+    header[kv->first] = std::move(e);
+    offset += t.bytes.size();
+  }
+  if (!metadata.empty()) {  // after the tensors, as the Python library writes it
+    nlohmann::ordered_json m = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : metadata) m[k] = v;
+    header["__metadata__"] = std::move(m);
+  }
+  std::string h;
+  try {
+    h = header.dump();
+  } catch (const nlohmann::json::exception& e) {
+    fail<Error>("safetensors: cannot encode the header (tensor names and metadata must be UTF-8): ", e.what());
+  }
+  h.append((8 - (8 + h.size()) % 8) % 8, ' ');
+  std::vector<uint8_t> out(8 + h.size());
+  const uint64_t n = h.size();
+  std::memcpy(out.data(), &n, 8);
+  std::memcpy(out.data() + 8, h.data(), h.size());
+  out.reserve(out.size() + offset);
+  for (auto* kv : sorted) out.insert(out.end(), kv->second.bytes.begin(), kv->second.bytes.end());
+  return out;
+}
+
+// Writes a safetensors file atomically (temporary file + fsync + rename).
+inline void write_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {}) {
+  atomic_write(path, serialize_safetensors(tensors, metadata));
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/safetensors.hpp
+// ---- begin rfcf/io/torch_file.hpp
+// PyTorch checkpoints: legacy (torch < 1.6, formats.md 1) and zip (torch >= 1.6, formats.md
+// 2) files, read with the data-only pickle interpreter. load_torch() returns the whole
+// saved object as a PyValue tree with every tensor materialised (offset and strides
+// honoured). find_state_dict() locates the state dict inside nested checkpoints.
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/io/pickle.hpp
+// A data-only pickle interpreter (formats.md 0, 1.3, 1.4). It implements a fixed whitelist
+// of opcodes; GLOBAL/STACK_GLOBAL resolve only a fixed whitelist of names, each mapped to a
+// constructor written here (OrderedDict, torch tensor rebuilds, numpy arrays/dtypes,
+// _codecs.encode). Nothing named in a file is ever imported or called. Every length, index
+// and count is checked against the input and the configured limits; errors are FormatError
+// with the absolute byte offset of the offending opcode.
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+// ---- begin rfcf/io/py_value.hpp
+// PyValue: the data a safe pickle load produces — None, bool, int, float, str, bytes,
+// list, tuple, dict (ordered; OrderedDict flagged), set, tensors (torch) and numpy arrays.
+// Values form a DAG (the memo lets one value appear in several places) and never a cycle:
+// the interpreter seals a container once it is placed inside another one.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::io {
+
+class PyValue;
+using PyPtr = std::shared_ptr<PyValue>;
+
+// A torch storage referenced by a persistent id: its element type, size and (once the
+// loader has read it) its bytes. Several tensors may view one storage.
+struct TorchStorage {
+  std::string key;       // storage key in the file ('94222903605392' or '0', '1', ...)
+  DType dtype = DType::F32;
+  int64_t numel = 0;     // elements
+  std::string location;  // 'cpu', 'cuda:0' (informational only)
+  std::vector<uint8_t> bytes;
+  bool loaded = false;
+  uint64_t file_offset = 0;  // absolute offset of the first data byte in the file
+};
+
+// A tensor as the pickle describes it: a strided view of a storage.
+struct TorchTensorRef {
+  std::shared_ptr<TorchStorage> storage;
+  int64_t offset = 0;  // elements
+  std::vector<int64_t> size, stride;
+  bool requires_grad = false;
+};
+
+class PyValue {
+ public:
+  enum class Kind {
+    None, Bool, Int, Float, String, Bytes, List, Tuple, Dict, Set,
+    Tensor,   // torch tensor: ref() is the view, tensor() the materialised data
+    Array,    // numpy ndarray: tensor() holds dtype, shape and bytes
+    // Internal values that only exist while unpickling (and may remain inside odd files):
+    Global, Storage, NumpyDType,
+  };
+
+  explicit PyValue(Kind k) : kind_(k) {}
+
+  static PyPtr none() { return std::make_shared<PyValue>(Kind::None); }
+  static PyPtr boolean(bool b) { auto v = std::make_shared<PyValue>(Kind::Bool); v->int_ = b; return v; }
+  static PyPtr integer(int64_t i) { auto v = std::make_shared<PyValue>(Kind::Int); v->int_ = i; return v; }
+  static PyPtr real(double d) { auto v = std::make_shared<PyValue>(Kind::Float); v->real_ = d; return v; }
+  static PyPtr string(std::string s) { auto v = std::make_shared<PyValue>(Kind::String); v->text_ = std::move(s); return v; }
+  static PyPtr bytes(std::string s) { auto v = std::make_shared<PyValue>(Kind::Bytes); v->text_ = std::move(s); return v; }
+  static PyPtr global(std::string dotted) { auto v = std::make_shared<PyValue>(Kind::Global); v->text_ = std::move(dotted); return v; }
+
+  Kind kind() const { return kind_; }
+  const char* type_name() const {
+    switch (kind_) {
+      case Kind::None: return "None";
+      case Kind::Bool: return "bool";
+      case Kind::Int: return "int";
+      case Kind::Float: return "float";
+      case Kind::String: return "str";
+      case Kind::Bytes: return "bytes";
+      case Kind::List: return "list";
+      case Kind::Tuple: return "tuple";
+      case Kind::Dict: return ordered_ ? "OrderedDict" : "dict";
+      case Kind::Set: return "set";
+      case Kind::Tensor: return "torch.Tensor";
+      case Kind::Array: return "numpy.ndarray";
+      case Kind::Global: return "global";
+      case Kind::Storage: return "torch storage";
+      case Kind::NumpyDType: return "numpy.dtype";
+    }
+    return "?";
+  }
+  bool is(Kind k) const { return kind_ == k; }
+  bool is_none() const { return kind_ == Kind::None; }
+  bool is_dict() const { return kind_ == Kind::Dict; }
+  bool is_sequence() const { return kind_ == Kind::List || kind_ == Kind::Tuple; }
+  bool is_tensor() const { return kind_ == Kind::Tensor || kind_ == Kind::Array; }
+  bool is_ordered_dict() const { return kind_ == Kind::Dict && ordered_; }
+
+  bool as_bool() const { expect(Kind::Bool); return int_ != 0; }
+  int64_t as_int() const {
+    if (kind_ == Kind::Bool) return int_;
+    expect(Kind::Int);
+    return int_;
+  }
+  double as_double() const {
+    if (kind_ == Kind::Int || kind_ == Kind::Bool) return static_cast<double>(int_);
+    expect(Kind::Float);
+    return real_;
+  }
+  // str (UTF-8), bytes (raw), a global's "module.name" or a numpy dtype code.
+  const std::string& as_string() const {
+    if (kind_ != Kind::Bytes && kind_ != Kind::Global && kind_ != Kind::NumpyDType) expect(Kind::String);
+    return text_;
+  }
+  const std::string& as_bytes() const { expect(Kind::Bytes); return text_; }
+
+  // Items of a list, tuple or set.
+  const std::vector<PyPtr>& items() const {
+    if (kind_ != Kind::List && kind_ != Kind::Tuple && kind_ != Kind::Set) expect(Kind::List);
+    return items_;
+  }
+  // (key, value) pairs of a dict in insertion order.
+  const std::vector<std::pair<PyPtr, PyPtr>>& entries() const { expect(Kind::Dict); return entries_; }
+  size_t size() const { return kind_ == Kind::Dict ? entries_.size() : items_.size(); }
+  // Dict lookup by str or int key; nullptr if absent (or if this is not a dict).
+  PyPtr find(const std::string& key) const { return lookup(key_of_string(key)); }
+  PyPtr find(int64_t key) const { return lookup(key_of_int(key)); }
+  const PyValue& at(const std::string& key) const {
+    PyPtr v = find(key);
+    if (!v) fail<Error>("no key '", key, "' in ", type_name());
+    return *v;
+  }
+  // Attributes set by BUILD on an OrderedDict (e.g. '_metadata'); nullptr if none.
+  const PyPtr& attributes() const { return attributes_; }
+
+  // Materialised tensor data (torch tensors after loading, numpy arrays).
+  const HostTensor& tensor() const {
+    if (!is_tensor() || !tensor_) fail<FormatError>(type_name(), " holds no tensor data");
+    return *tensor_;
+  }
+  const TorchTensorRef& ref() const { expect(Kind::Tensor); return *ref_; }
+  const TorchStorage& storage() const { expect(Kind::Storage); return *storage_; }
+
+  // --- construction (used by the unpickler and the torch loader) ---
+  static PyPtr make(Kind k) { return std::make_shared<PyValue>(k); }
+  std::vector<PyPtr>& mutable_items() { return items_; }
+  bool set_item(PyPtr key, PyPtr value) {  // false if the key type is not hashable here
+    std::string k;
+    if (!hash_key(*key, k)) return false;
+    auto it = index_.find(k);
+    if (it != index_.end()) {
+      entries_[it->second].second = std::move(value);
+    } else {
+      index_.emplace(std::move(k), entries_.size());
+      entries_.emplace_back(std::move(key), std::move(value));
+    }
+    return true;
+  }
+  void set_ordered(bool o) { ordered_ = o; }
+  void set_attributes(PyPtr a) { attributes_ = std::move(a); }
+  void set_text(std::string s) { text_ = std::move(s); }
+  std::shared_ptr<TorchTensorRef>& mutable_ref() { return ref_; }
+  std::shared_ptr<TorchStorage>& mutable_storage() { return storage_; }
+  std::shared_ptr<HostTensor>& mutable_tensor() { return tensor_; }
+  // Structural bookkeeping of the interpreter (see the class comment).
+  bool sealed = false;
+  int height = 0;
+  bool built = false;  // BUILD already applied
+
+ private:
+  void expect(Kind k) const {
+    if (kind_ != k) {
+      PyValue tmp(k);
+      fail<FormatError>("expected a ", tmp.type_name(), ", found a ", type_name());
+    }
+  }
+  static std::string key_of_string(const std::string& s) { return "s" + s; }
+  static std::string key_of_int(int64_t i) { return "i" + std::to_string(i); }
+  static bool hash_key(const PyValue& v, std::string& out) {
+    switch (v.kind_) {
+      case Kind::String: out = key_of_string(v.text_); return true;
+      case Kind::Bytes: out = "b" + v.text_; return true;
+      case Kind::Int: case Kind::Bool: out = key_of_int(v.int_); return true;
+      case Kind::None: out = "n"; return true;
+      default: return false;
+    }
+  }
+  PyPtr lookup(const std::string& k) const {
+    if (kind_ != Kind::Dict) return nullptr;
+    auto it = index_.find(k);
+    return it == index_.end() ? nullptr : entries_[it->second].second;
+  }
+
+  Kind kind_;
+  int64_t int_ = 0;
+  double real_ = 0;
+  std::string text_;
+  std::vector<PyPtr> items_;
+  std::vector<std::pair<PyPtr, PyPtr>> entries_;
+  std::unordered_map<std::string, size_t> index_;
+  bool ordered_ = false;
+  PyPtr attributes_;
+  std::shared_ptr<TorchTensorRef> ref_;
+  std::shared_ptr<TorchStorage> storage_;
+  std::shared_ptr<HostTensor> tensor_;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/py_value.hpp
+
+namespace rfcf::io {
+
+struct PickleLimits {
+  int max_depth = 128;                 // nesting of containers
+  size_t max_stack = size_t(1) << 20;  // stack items and marks
+  size_t max_memo = size_t(1) << 20;   // memo entries
+  size_t max_long_bytes = 8;           // LONG1/LONG4 argument length (int64 range)
+  int max_rank = 8;                    // tensor / array rank
+  size_t max_global_chars = 256;       // "module\nname\n" of GLOBAL
+};
+
+// Handler for BINPERSID: maps the persistent id (a tuple) to a value; nullptr: reject.
+using PersistentLoad = std::function<PyPtr(const PyValue& pid)>;
+
+struct UnpickleResult {
+  PyPtr value;
+  size_t end = 0;                // offset just after STOP (relative to the input)
+  std::vector<PyPtr> tensors;    // every torch tensor created, for the loader to materialise
+};
+
+namespace detail {
+
+inline std::string hex_byte(uint8_t b) {
+  static const char* h = "0123456789abcdef";
+  return std::string("0x") + h[b >> 4] + h[b & 15];
+}
+
+inline bool storage_dtype(const std::string& global, DType& out) {
+  static const std::pair<const char*, DType> map[] = {
+      {"torch.FloatStorage", DType::F32}, {"torch.DoubleStorage", DType::F64},
+      {"torch.HalfStorage", DType::F16},  {"torch.BFloat16Storage", DType::BF16},
+      {"torch.LongStorage", DType::I64},  {"torch.IntStorage", DType::I32},
+      {"torch.ShortStorage", DType::I16}, {"torch.CharStorage", DType::I8},
+      {"torch.ByteStorage", DType::U8},   {"torch.BoolStorage", DType::Bool}};
+  for (auto& [name, t] : map)
+    if (global == name) {
+      out = t;
+      return true;
+    }
+  return false;
+}
+
+inline bool whitelisted_global(const std::string& g) {
+  static const char* names[] = {"collections.OrderedDict",
+                                "torch._utils._rebuild_tensor_v2",
+                                "torch._utils._rebuild_tensor",
+                                "torch._utils._rebuild_parameter",
+                                "numpy.core.multiarray._reconstruct",
+                                "numpy._core.multiarray._reconstruct",
+                                "numpy.ndarray",
+                                "numpy.dtype",
+                                "_codecs.encode",
+                                "torch.Size"};
+  for (const char* n : names)
+    if (g == n) return true;
+  DType t;
+  return storage_dtype(g, t);
+}
+
+class Unpickler {
+ public:
+  Unpickler(const uint8_t* data, size_t size, size_t base, std::string where, const PickleLimits& limits,
+            PersistentLoad persistent)
+      : p_(data), n_(size), base_(base), where_(std::move(where)), lim_(limits), persistent_(std::move(persistent)) {}
+
+  UnpickleResult run() {
+    for (;;) {
+      op_pos_ = pos_;
+      const uint8_t op = u8();
+      op_ = op;
+      if (op == '.') {
+        if (stack_.size() != 1 || !marks_.empty())
+          error("STOP with ", stack_.size(), " stack items and ", marks_.size(), " open marks (expected one value)");
+        UnpickleResult r;
+        r.value = stack_.back();
+        r.end = pos_;
+        r.tensors = std::move(tensors_);
+        return r;
+      }
+      step(op);
+    }
+  }
+
+ private:
+  // ---------------------------------------------------------------- errors and input
+  template <class... A>
+  [[noreturn]] void error(A&&... a) const {
+    fail<FormatError>(where_, ": pickle byte ", base_ + op_pos_, " (opcode ", hex_byte(op_), "): ",
+                      std::forward<A>(a)...);
+  }
+  const uint8_t* take(uint64_t k) {
+    if (k > n_ - pos_) error("argument of ", k, " bytes runs past the end of the data (", n_ - pos_, " left)");
+    const uint8_t* q = p_ + pos_;
+    pos_ += static_cast<size_t>(k);
+    return q;
+  }
+  uint8_t u8() { return *take(1); }
+  template <class T>
+  T le() { return load_le<T>(take(sizeof(T))); }
+
+  // ---------------------------------------------------------------- stack and memo
+  void push(PyPtr v) {
+    if (stack_.size() >= lim_.max_stack) error("stack exceeds the limit of ", lim_.max_stack, " items");
+    stack_.push_back(std::move(v));
+  }
+  PyPtr pop() {
+    if (stack_.size() <= mark_floor()) error("pop from an empty stack");
+    PyPtr v = std::move(stack_.back());
+    stack_.pop_back();
+    return v;
+  }
+  PyPtr& top() {
+    if (stack_.size() <= mark_floor()) error("stack is empty");
+    return stack_.back();
+  }
+  size_t mark_floor() const { return marks_.empty() ? 0 : marks_.back(); }
+  std::vector<PyPtr> pop_mark() {
+    if (marks_.empty()) error("no MARK on the stack");
+    const size_t m = marks_.back();
+    marks_.pop_back();
+    std::vector<PyPtr> items(std::make_move_iterator(stack_.begin() + static_cast<std::ptrdiff_t>(m)),
+                             std::make_move_iterator(stack_.end()));
+    stack_.resize(m);
+    return items;
+  }
+  void memo_put(uint64_t idx) {
+    PyPtr v = top();
+    auto it = memo_.find(idx);
+    if (it == memo_.end() && memo_.size() >= lim_.max_memo) error("memo exceeds the limit of ", lim_.max_memo, " entries");
+    memo_[idx] = std::move(v);
+  }
+  void memo_get(uint64_t idx) {
+    auto it = memo_.find(idx);
+    if (it == memo_.end()) error("memo index ", idx, " was never stored");
+    push(it->second);
+  }
+
+  // ---------------------------------------------------------------- structure
+  static bool is_container(const PyValue& v) {
+    switch (v.kind()) {
+      case PyValue::Kind::List: case PyValue::Kind::Tuple: case PyValue::Kind::Dict: case PyValue::Kind::Set:
+      case PyValue::Kind::Array: case PyValue::Kind::NumpyDType: case PyValue::Kind::Tensor:
+        return true;
+      default:
+        return false;
+    }
+  }
+  // Records that `child` now lives inside `parent`: no cycles, bounded depth, child sealed.
+  void adopt(PyValue& parent, const PyPtr& child) {
+    if (child.get() == &parent) error("a ", parent.type_name(), " cannot contain itself");
+    child->sealed = true;
+    if (child->height + 1 > parent.height) parent.height = child->height + 1;
+    if (parent.height > lim_.max_depth) error("nesting deeper than the limit of ", lim_.max_depth);
+  }
+  void require_mutable(const PyValue& v, const char* what) {
+    if (v.sealed) error(what, " on a ", v.type_name(), " that is already part of another object");
+  }
+  PyPtr make_tuple(std::vector<PyPtr> items) {
+    PyPtr t = PyValue::make(PyValue::Kind::Tuple);
+    for (auto& i : items) adopt(*t, i);
+    t->mutable_items() = std::move(items);
+    return t;
+  }
+  void set_item(PyValue& dict, PyPtr k, PyPtr v) {
+    if (!dict.is_dict()) error("SETITEM(S) on a ", dict.type_name());
+    require_mutable(dict, "SETITEM");
+    adopt(dict, k);
+    adopt(dict, v);
+    const char* kt = k->type_name();
+    if (!dict.set_item(std::move(k), std::move(v))) error("dict key of type ", kt, " is not supported");
+  }
+  void append(PyValue& list, PyPtr v, PyValue::Kind kind) {
+    if (!list.is(kind)) error(kind == PyValue::Kind::Set ? "ADDITEMS" : "APPEND(S)", " on a ", list.type_name());
+    require_mutable(list, "APPEND");
+    adopt(list, v);
+    list.mutable_items().push_back(std::move(v));
+  }
+
+  // ---------------------------------------------------------------- scalars
+  std::string text(uint64_t len) {
+    const uint8_t* q = take(len);
+    return std::string(reinterpret_cast<const char*>(q), static_cast<size_t>(len));
+  }
+  PyPtr long_value(uint64_t len) {
+    if (len > lim_.max_long_bytes) error("integer of ", len, " bytes exceeds the limit of ", lim_.max_long_bytes);
+    const uint8_t* q = take(len);
+    if (len == 0) return PyValue::integer(0);
+    uint64_t v = 0;
+    for (uint64_t i = 0; i < len; ++i) v |= static_cast<uint64_t>(q[i]) << (8 * i);
+    if (len < 8 && (q[len - 1] & 0x80)) v |= ~uint64_t(0) << (8 * len);  // sign-extend
+    return PyValue::integer(static_cast<int64_t>(v));
+  }
+  std::string global_line() {
+    std::string s;
+    for (;;) {
+      const uint8_t c = u8();
+      if (c == '\n') return s;
+      if (c < 0x20 || c > 0x7e) error("GLOBAL name contains a non-printable byte");
+      if (s.size() >= lim_.max_global_chars) error("GLOBAL name longer than ", lim_.max_global_chars, " characters");
+      s += static_cast<char>(c);
+    }
+  }
+  void push_global(const std::string& module, const std::string& name) {
+    const std::string g = module + "." + name;
+    if (!whitelisted_global(g)) error("global '", g, "' is not allowed (rfcf loads data only, never code)");
+    push(PyValue::global(g));
+  }
+
+  // ---------------------------------------------------------------- the opcode table
+  void step(uint8_t op) {
+    using K = PyValue::Kind;
+    switch (op) {
+      case 0x80: {  // PROTO
+        const uint8_t v = u8();
+        if (v > 5) error("unsupported pickle protocol ", int(v));
+        break;
+      }
+      case 0x95: take(8); break;  // FRAME: framing is irrelevant for an in-memory reader
+      case '(':
+        if (marks_.size() >= lim_.max_stack) error("too many MARKs");
+        marks_.push_back(stack_.size());
+        break;
+      case '}': push(PyValue::make(K::Dict)); break;
+      case ']': push(PyValue::make(K::List)); break;
+      case ')': push(make_tuple({})); break;
+      case 0x8f: push(PyValue::make(K::Set)); break;
+      case 't': push(make_tuple(pop_mark())); break;
+      case 0x85: { auto a = pop(); push(make_tuple({a})); break; }
+      case 0x86: { auto b = pop(); auto a = pop(); push(make_tuple({a, b})); break; }
+      case 0x87: { auto c = pop(); auto b = pop(); auto a = pop(); push(make_tuple({a, b, c})); break; }
+      case 's': { auto v = pop(); auto k = pop(); set_item(*top(), k, v); break; }
+      case 'u': {
+        auto items = pop_mark();
+        if (items.size() % 2) error("SETITEMS with an odd number of items");
+        PyPtr d = top();
+        for (size_t i = 0; i < items.size(); i += 2) set_item(*d, items[i], items[i + 1]);
+        break;
+      }
+      case 'a': { auto v = pop(); append(*top(), v, K::List); break; }
+      case 'e': {
+        auto items = pop_mark();
+        PyPtr l = top();
+        if (!l->is(K::List)) error("APPENDS on a ", l->type_name());
+        for (auto& v : items) append(*l, v, K::List);
+        break;
+      }
+      case 0x90: {  // ADDITEMS
+        auto items = pop_mark();
+        PyPtr s = top();
+        for (auto& v : items) append(*s, v, K::Set);
+        break;
+      }
+      case 'K': push(PyValue::integer(u8())); break;
+      case 'M': push(PyValue::integer(le<uint16_t>())); break;
+      case 'J': push(PyValue::integer(le<int32_t>())); break;
+      case 0x8a: { const uint8_t len = u8(); push(long_value(len)); break; }
+      case 0x8b: {
+        const int32_t len = le<int32_t>();
+        if (len < 0) error("LONG4 with negative length");
+        push(long_value(static_cast<uint64_t>(len)));
+        break;
+      }
+      case 'G': {  // big-endian IEEE double
+        const uint8_t* q = take(8);
+        uint64_t bits = 0;
+        for (int i = 0; i < 8; ++i) bits = (bits << 8) | q[i];
+        double d;
+        std::memcpy(&d, &bits, 8);
+        push(PyValue::real(d));
+        break;
+      }
+      case 'N': push(PyValue::none()); break;
+      case 0x88: push(PyValue::boolean(true)); break;
+      case 0x89: push(PyValue::boolean(false)); break;
+      case 'X': push(PyValue::string(text(le<uint32_t>()))); break;
+      case 0x8c: push(PyValue::string(text(u8()))); break;
+      case 0x8d: push(PyValue::string(text(le<uint64_t>()))); break;
+      // Python-2 str: raw bytes, never decoded as text.
+      case 'U': push(PyValue::bytes(text(u8()))); break;
+      case 'T': {
+        const int32_t len = le<int32_t>();
+        if (len < 0) error("BINSTRING with negative length");
+        push(PyValue::bytes(text(static_cast<uint64_t>(len))));
+        break;
+      }
+      case 'C': push(PyValue::bytes(text(u8()))); break;
+      case 'B': push(PyValue::bytes(text(le<uint32_t>()))); break;
+      case 0x8e: push(PyValue::bytes(text(le<uint64_t>()))); break;
+      case 'q': memo_put(u8()); break;
+      case 'r': memo_put(le<uint32_t>()); break;
+      case 0x94: memo_put(memo_.size()); break;
+      case 'h': memo_get(u8()); break;
+      case 'j': memo_get(le<uint32_t>()); break;
+      case 'c': {
+        const std::string module = global_line();
+        const std::string name = global_line();
+        push_global(module, name);
+        break;
+      }
+      case 0x93: {  // STACK_GLOBAL
+        auto name = pop();
+        auto module = pop();
+        if (!module->is(K::String) || !name->is(K::String)) error("STACK_GLOBAL needs two strings");
+        push_global(module->as_string(), name->as_string());
+        break;
+      }
+      case '0': pop(); break;
+      case '1': pop_mark(); break;
+      case '2': push(top()); break;
+      case 'R': {
+        auto args = pop();
+        auto callable = pop();
+        push(reduce(*callable, *args));
+        break;
+      }
+      case 'b': {
+        auto state = pop();
+        build(*top(), state);
+        break;
+      }
+      case 'Q': {
+        auto pid = pop();
+        if (!persistent_) error("persistent id in a pickle that does not allow them");
+        PyPtr v;
+        try {
+          v = persistent_(*pid);
+        } catch (const FormatError& e) {
+          error(e.what());
+        }
+        if (!v) error("persistent id rejected");
+        push(std::move(v));
+        break;
+      }
+      default:
+        error("opcode is not allowed (rfcf's pickle reader accepts data-only opcodes)");
+    }
+  }
+
+  // ---------------------------------------------------------------- REDUCE
+  static bool is_empty_hooks(const PyValue& v) { return v.is_none() || (v.is_dict() && v.size() == 0); }
+
+  std::vector<int64_t> int_tuple(const PyValue& v, const char* what) {
+    if (!v.is(PyValue::Kind::Tuple) && !v.is(PyValue::Kind::List)) error(what, " must be a tuple of ints, found a ", v.type_name());
+    if (static_cast<int>(v.items().size()) > lim_.max_rank) error(what, " has rank ", v.items().size(), " > ", lim_.max_rank);
+    std::vector<int64_t> out;
+    for (auto& i : v.items()) {
+      if (!i->is(PyValue::Kind::Int)) error(what, " must contain ints, found a ", i->type_name());
+      out.push_back(i->as_int());
+    }
+    return out;
+  }
+
+  PyPtr rebuild_tensor(const std::vector<PyPtr>& a, bool v2) {
+    using K = PyValue::Kind;
+    const size_t n = a.size();
+    if (v2 ? (n != 6 && n != 7) : n != 4) error("tensor rebuild with ", n, " arguments");
+    if (!a[0]->is(K::Storage)) error("tensor rebuild: first argument is a ", a[0]->type_name(), ", not a storage");
+    if (!a[1]->is(K::Int)) error("tensor rebuild: storage offset is not an int");
+    auto ref = std::make_shared<TorchTensorRef>();
+    ref->storage = a[0]->mutable_storage();
+    ref->offset = a[1]->as_int();
+    ref->size = int_tuple(*a[2], "tensor size");
+    ref->stride = int_tuple(*a[3], "tensor stride");
+    if (v2) {
+      if (!a[4]->is(K::Bool)) error("tensor rebuild: requires_grad is not a bool");
+      ref->requires_grad = a[4]->as_bool();
+      if (!is_empty_hooks(*a[5])) error("tensor rebuild: backward hooks must be empty");
+      if (n == 7 && !a[6]->is_none() && !a[6]->is_dict()) error("tensor rebuild: metadata must be None or a dict");
+    }
+    check_view(*ref);
+    PyPtr t = PyValue::make(K::Tensor);
+    t->mutable_ref() = ref;
+    t->height = 1;
+    tensors_.push_back(t);
+    return t;
+  }
+
+  // offset + sum (size_i - 1) * stride_i < numel for non-empty tensors, overflow-checked.
+  void check_view(const TorchTensorRef& r) {
+    if (r.size.size() != r.stride.size()) error("tensor size has rank ", r.size.size(), " but stride has ", r.stride.size());
+    if (r.offset < 0) error("negative storage offset");
+    int64_t numel = 1, last = r.offset;
+    for (size_t i = 0; i < r.size.size(); ++i) {
+      if (r.size[i] < 0 || r.stride[i] < 0) error("negative tensor size or stride");
+      if (!mul_ok(numel, r.size[i], numel)) error("tensor size overflows");
+    }
+    if (numel == 0) return;
+    // Views that repeat elements (stride 0 broadcasts) would let a tiny storage expand into
+    // an arbitrarily large tensor; torch.save never needs them for parameters.
+    if (numel > r.storage->numel)
+      error("tensor of ", numel, " elements views a storage of only ", r.storage->numel, " elements");
+    for (size_t i = 0; i < r.size.size(); ++i) {
+      int64_t span;
+      if (!mul_ok(r.size[i] - 1, r.stride[i], span) || span > std::numeric_limits<int64_t>::max() - last)
+        error("tensor view overflows");
+      last += span;
+    }
+    if (last >= r.storage->numel)
+      error("tensor view (offset ", r.offset, ", size ", shape_str(r.size), ", stride ", shape_str(r.stride),
+            ") reaches element ", last, " of a storage with ", r.storage->numel, " elements");
+  }
+
+  PyPtr reduce(const PyValue& callable, const PyValue& args_v) {
+    using K = PyValue::Kind;
+    if (!callable.is(K::Global)) error("REDUCE on a ", callable.type_name(), " (only whitelisted globals are callable)");
+    if (!args_v.is(K::Tuple)) error("REDUCE arguments are a ", args_v.type_name(), ", not a tuple");
+    const auto& a = args_v.items();
+    const std::string& g = callable.as_string();
+    if (g == "collections.OrderedDict") {
+      PyPtr d = PyValue::make(K::Dict);
+      d->set_ordered(true);
+      if (a.size() == 1 && a[0]->is_sequence()) {  // Python 2: OrderedDict([[k, v], ...])
+        for (auto& kv : a[0]->items()) {
+          if (!kv->is_sequence() || kv->items().size() != 2) error("OrderedDict item is not a pair");
+          set_item(*d, kv->items()[0], kv->items()[1]);
+        }
+      } else if (!a.empty()) {
+        error("OrderedDict with unexpected arguments");
+      }
+      return d;
+    }
+    if (g == "torch._utils._rebuild_tensor_v2") return rebuild_tensor(a, true);
+    if (g == "torch._utils._rebuild_tensor") return rebuild_tensor(a, false);
+    if (g == "torch._utils._rebuild_parameter") {
+      if (a.size() != 3 || !a[0]->is(K::Tensor) || !a[1]->is(K::Bool) || !is_empty_hooks(*a[2]))
+        error("_rebuild_parameter expects (tensor, requires_grad, empty hooks)");
+      return a[0];
+    }
+    if (g == "torch.Size") {
+      if (a.size() != 1 || !a[0]->is(K::Tuple)) error("torch.Size expects one tuple");
+      return a[0];
+    }
+    if (g == "numpy.core.multiarray._reconstruct" || g == "numpy._core.multiarray._reconstruct") {
+      if (a.size() != 3 || !a[0]->is(K::Global) || a[0]->as_string() != "numpy.ndarray")
+        error("_reconstruct expects (numpy.ndarray, (0,), b'b')");
+      PyPtr arr = PyValue::make(K::Array);
+      arr->height = 1;
+      return arr;
+    }
+    if (g == "numpy.dtype") {
+      if (a.size() != 3 || !a[0]->is(K::String)) error("numpy.dtype expects (code, align, copy)");
+      PyPtr dt = PyValue::make(K::NumpyDType);
+      dt->set_text(a[0]->as_string());
+      return dt;
+    }
+    if (g == "_codecs.encode") {
+      if (a.size() != 2 || !a[0]->is(K::String) || !a[1]->is(K::String) || a[1]->as_string() != "latin1")
+        error("_codecs.encode is only allowed as (str, 'latin1')");
+      return PyValue::bytes(latin1(a[0]->as_string()));
+    }
+    error("global '", g, "' cannot be called");
+  }
+
+  // UTF-8 text whose code points are all < 256 -> one byte per code point.
+  std::string latin1(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      const auto c = static_cast<uint8_t>(s[i]);
+      if (c < 0x80) {
+        out += static_cast<char>(c);
+      } else if ((c & 0xE0) == 0xC0 && c <= 0xC3 && i + 1 < s.size() && (static_cast<uint8_t>(s[i + 1]) & 0xC0) == 0x80) {
+        out += static_cast<char>(((c & 0x1F) << 6) | (static_cast<uint8_t>(s[i + 1]) & 0x3F));
+        ++i;
+      } else {
+        error("_codecs.encode: text is not latin-1");
+      }
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- BUILD
+  void build(PyValue& obj, const PyPtr& state) {
+    using K = PyValue::Kind;
+    require_mutable(obj, "BUILD");
+    if (obj.built) error("BUILD applied twice to a ", obj.type_name());
+    obj.built = true;
+    if (obj.is_ordered_dict()) {  // attributes, e.g. _metadata of a state dict
+      if (state->is_none()) return;
+      if (!state->is_dict()) error("BUILD state of an OrderedDict must be a dict");
+      adopt(obj, state);
+      obj.set_attributes(state);
+      return;
+    }
+    if (obj.is(K::NumpyDType)) {
+      if (!state->is(K::Tuple) || state->items().size() < 2 || !state->items()[1]->is(K::String))
+        error("numpy.dtype state must be a tuple (version, byte order, ...)");
+      const auto& s = state->items();
+      for (size_t i = 2; i < 5 && i < s.size(); ++i)
+        if (!s[i]->is_none()) error("structured numpy dtypes are not supported");
+      const std::string& order = s[1]->as_string();
+      if (order.size() != 1) error("numpy.dtype byte order '", order, "'");
+      obj.set_text(obj.as_string() + "/" + order);
+      return;
+    }
+    if (obj.is(K::Array)) return build_array(obj, *state);
+    error("BUILD on a ", obj.type_name(), " is not allowed");
+  }
+
+  void build_array(PyValue& arr, const PyValue& state) {
+    using K = PyValue::Kind;
+    if (!state.is(K::Tuple)) error("numpy array state must be a tuple");
+    const auto& s0 = state.items();
+    if (s0.size() != 4 && s0.size() != 5) error("numpy array state has ", s0.size(), " items");
+    const size_t o = s0.size() == 5 ? 1 : 0;
+    if (o && (!s0[0]->is(K::Int) || s0[0]->as_int() != 1)) error("numpy array state version must be 1");
+    const std::vector<int64_t> shape = int_tuple(*s0[o], "numpy array shape");
+    const PyValue& dt = *s0[o + 1];
+    if (!dt.is(K::NumpyDType)) error("numpy array dtype is a ", dt.type_name());
+    if (!s0[o + 2]->is(K::Bool)) error("numpy array fortran flag is not a bool");
+    const PyValue& raw = *s0[o + 3];
+    if (!raw.is(K::Bytes)) error("numpy array data must be bytes (object arrays are not supported)");
+
+    // dtype: code and byte order, e.g. "u1/|", "f4/<" (also "<f4/=" style codes).
+    std::string code = dt.as_string();
+    const auto slash = code.find('/');
+    char order = '=';
+    if (slash != std::string::npos) {
+      order = code[slash + 1];
+      code = code.substr(0, slash);
+    }
+    if (!code.empty() && (code[0] == '<' || code[0] == '|' || code[0] == '=')) {
+      if (code[0] != '=') order = code[0];
+      code = code.substr(1);
+    }
+    DType t;
+    if (code == "u1") t = DType::U8;
+    else if (code == "f4") t = DType::F32;
+    else if (code == "f8") t = DType::F64;
+    else if (code == "i4") t = DType::I32;
+    else if (code == "i8") t = DType::I64;
+    else error("numpy dtype '", code, "' is not supported (u1, f4, f8, i4, i8 are)");
+    if (order == '>') error("big-endian numpy arrays are not supported");
+    const int64_t numel = [&] {
+      int64_t n = 1;
+      for (int64_t d : shape)
+        if (d < 0 || !mul_ok(n, d, n)) error("numpy array shape ", shape_str(shape), " is invalid");
+      return n;
+    }();
+    int64_t nbytes;
+    if (!mul_ok(numel, static_cast<int64_t>(element_size(t)), nbytes) ||
+        static_cast<uint64_t>(nbytes) != raw.as_bytes().size())
+      error("numpy array of shape ", shape_str(shape), " and dtype ", code, " does not match its ",
+            raw.as_bytes().size(), " data bytes");
+    if (s0[o + 2]->as_bool()) {
+      int big = 0;
+      for (int64_t d : shape) big += d > 1;
+      if (big > 1) error("Fortran-ordered numpy arrays are not supported");
+    }
+    auto host = std::make_shared<HostTensor>();
+    host->dtype = t;
+    host->shape = shape;
+    host->bytes.assign(raw.as_bytes().begin(), raw.as_bytes().end());
+    arr.mutable_tensor() = std::move(host);
+  }
+
+  const uint8_t* p_;
+  size_t n_;
+  size_t base_;
+  std::string where_;
+  PickleLimits lim_;
+  PersistentLoad persistent_;
+  size_t pos_ = 0, op_pos_ = 0;
+  uint8_t op_ = 0;
+  std::vector<PyPtr> stack_;
+  std::vector<size_t> marks_;
+  std::unordered_map<uint64_t, PyPtr> memo_;
+  std::vector<PyPtr> tensors_;
+};
+
+}  // namespace detail
+
+// Interprets one pickle starting at data[0]; stops at its STOP opcode. `base` is the
+// absolute offset of data[0] in the file (for error messages), `where` names the file.
+inline UnpickleResult unpickle(const uint8_t* data, size_t size, const std::string& where = "pickle",
+                               size_t base = 0, const PickleLimits& limits = {},
+                               PersistentLoad persistent = nullptr) {
+  return detail::Unpickler(data, size, base, where, limits, std::move(persistent)).run();
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/pickle.hpp
+// ---- begin rfcf/io/zip.hpp
+// Read-only zip reader for archives held in memory, as torch >= 1.6 writes them
+// (formats.md 2): central directory (sizes are only valid there; local headers carry
+// zeros and a data descriptor), ZIP64 records, stored (uncompressed) members only, CRC-32
+// verification. Member names are only compared, never used as paths.
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+
+namespace rfcf::io {
+
+class ZipArchive {
+ public:
+  struct Entry {
+    std::string name;
+    uint64_t local_offset = 0;  // of the local header
+    uint64_t size = 0;          // uncompressed == compressed for stored members
+    uint64_t compressed_size = 0;
+    uint32_t crc = 0;
+    uint16_t method = 0;
+    uint16_t flags = 0;
+  };
+  // A member's bytes inside the archive buffer.
+  struct Span {
+    const uint8_t* data;
+    size_t size;
+  };
+
+  // Parses the central directory of the archive in data[0, size) (not copied: the buffer
+  // must outlive the archive). `where` names the file in error messages.
+  ZipArchive(const uint8_t* data, size_t size, std::string where = "zip")
+      : p_(data), n_(size), where_(std::move(where)) {
+    parse_directory();
+  }
+
+  const std::vector<Entry>& entries() const { return entries_; }
+  const Entry* find(const std::string& name) const {
+    auto it = index_.find(name);
+    return it == index_.end() ? nullptr : &entries_[it->second];
+  }
+
+  // Bytes of a stored member, bounds- and (optionally) CRC-checked.
+  Span read(const Entry& e, bool verify_crc = true) const {
+    if (e.method != 0)
+      fail<FormatError>(where_, ": member '", e.name, "' is compressed (method ", e.method,
+                        "); only stored members are supported");
+    if (e.compressed_size != e.size)
+      fail<FormatError>(where_, ": stored member '", e.name, "' has different compressed and uncompressed sizes");
+    const uint64_t h = e.local_offset;
+    need(h, 30, "local header of '" + e.name + "'");
+    if (u32(h) != 0x04034b50u) fail<FormatError>(where_, ": no local header signature at byte ", h, " for '", e.name, "'");
+    const uint16_t name_len = u16(h + 26), extra_len = u16(h + 28);
+    need(h + 30, name_len, "member name");
+    if (std::string(reinterpret_cast<const char*>(p_ + h + 30), name_len) != e.name)
+      fail<FormatError>(where_, ": local header at byte ", h, " names a different member than '", e.name, "'");
+    const uint64_t start = h + 30 + name_len + extra_len;
+    need(start, e.size, "data of '" + e.name + "'");
+    Span s{p_ + start, static_cast<size_t>(e.size)};
+    if (verify_crc) {
+      uLong crc = crc32(0L, Z_NULL, 0);
+      const uint8_t* q = s.data;
+      size_t left = s.size;
+      while (left > 0) {  // zlib takes 32-bit lengths
+        const uInt chunk = static_cast<uInt>(std::min<size_t>(left, 1u << 30));
+        crc = crc32(crc, q, chunk);
+        q += chunk;
+        left -= chunk;
+      }
+      if (static_cast<uint32_t>(crc) != e.crc)
+        fail<FormatError>(where_, ": CRC-32 mismatch in member '", e.name, "'");
+    }
+    return s;
+  }
+  Span read(const std::string& name, bool verify_crc = true) const {
+    const Entry* e = find(name);
+    if (!e) fail<FormatError>(where_, ": no member '", name, "'");
+    return read(*e, verify_crc);
+  }
+
+ private:
+  void need(uint64_t off, uint64_t len, const std::string& what) const {
+    if (off > n_ || len > n_ - off)
+      fail<FormatError>(where_, ": ", what, " at byte ", off, " (", len, " bytes) runs past the end of the ",
+                        n_, "-byte file");
+  }
+  uint16_t u16(uint64_t off) const { return detail::load_le<uint16_t>(p_ + off); }
+  uint32_t u32(uint64_t off) const { return detail::load_le<uint32_t>(p_ + off); }
+  uint64_t u64(uint64_t off) const { return detail::load_le<uint64_t>(p_ + off); }
+
+  void parse_directory() {
+    if (n_ < 22) fail<FormatError>(where_, ": too short for a zip archive");
+    // End of central directory: the last signature within the final 22 + 65535 bytes.
+    uint64_t eocd = n_;
+    const uint64_t lowest = n_ > 22 + 65535 ? n_ - 22 - 65535 : 0;
+    for (uint64_t i = n_ - 22 + 1; i-- > lowest;)
+      if (u32(i) == 0x06054b50u) {
+        eocd = i;
+        break;
+      }
+    if (eocd == n_) fail<FormatError>(where_, ": no zip end-of-central-directory record");
+    uint64_t count = u16(eocd + 10);
+    uint64_t cd_size = u32(eocd + 12);
+    uint64_t cd_offset = u32(eocd + 16);
+    if (u16(eocd + 4) != 0 || u16(eocd + 6) != 0) fail<FormatError>(where_, ": multi-disk archives are not supported");
+    // ZIP64: a locator right before the classic record points at the ZIP64 record.
+    if (eocd >= 20 && u32(eocd - 20) == 0x07064b50u) {
+      const uint64_t z = u64(eocd - 20 + 8);
+      need(z, 56, "ZIP64 end-of-central-directory record");
+      if (u32(z) != 0x06064b50u) fail<FormatError>(where_, ": bad ZIP64 end-of-central-directory signature at byte ", z);
+      count = u64(z + 32);
+      cd_size = u64(z + 40);
+      cd_offset = u64(z + 48);
+    } else if (count == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_offset == 0xFFFFFFFFu) {
+      fail<FormatError>(where_, ": ZIP64 fields without a ZIP64 locator");
+    }
+    need(cd_offset, cd_size, "central directory");
+    if (count > cd_size / 46) fail<FormatError>(where_, ": central directory of ", cd_size, " bytes cannot hold ", count, " entries");
+    entries_.reserve(static_cast<size_t>(count));
+    uint64_t pos = cd_offset;
+    const uint64_t cd_end = cd_offset + cd_size;
+    for (uint64_t i = 0; i < count; ++i) {
+      if (pos > cd_end || cd_end - pos < 46) fail<FormatError>(where_, ": central directory entry ", i, " is truncated");
+      if (u32(pos) != 0x02014b50u) fail<FormatError>(where_, ": bad central directory signature at byte ", pos);
+      Entry e;
+      e.flags = u16(pos + 8);
+      e.method = u16(pos + 10);
+      e.crc = u32(pos + 16);
+      e.compressed_size = u32(pos + 20);
+      e.size = u32(pos + 24);
+      const uint16_t name_len = u16(pos + 28), extra_len = u16(pos + 30), comment_len = u16(pos + 32);
+      e.local_offset = u32(pos + 42);
+      const uint64_t var = pos + 46;
+      if (cd_end - var < uint64_t(name_len) + extra_len + comment_len)
+        fail<FormatError>(where_, ": central directory entry ", i, " is truncated");
+      e.name.assign(reinterpret_cast<const char*>(p_ + var), name_len);
+      if (e.flags & 1u) fail<FormatError>(where_, ": member '", e.name, "' is encrypted");
+      read_zip64_extra(e, var + name_len, extra_len);
+      if (!index_.emplace(e.name, entries_.size()).second)
+        fail<FormatError>(where_, ": duplicate member '", e.name, "'");
+      entries_.push_back(std::move(e));
+      pos = var + name_len + extra_len + comment_len;
+    }
+  }
+
+  // The ZIP64 extended-information extra field replaces the 32-bit fields set to 0xFFFFFFFF.
+  void read_zip64_extra(Entry& e, uint64_t off, uint64_t len) {
+    const uint64_t end = off + len;
+    while (end - off >= 4) {
+      const uint16_t id = u16(off), sz = u16(off + 2);
+      if (sz > end - off - 4) fail<FormatError>(where_, ": extra field of '", e.name, "' is truncated");
+      if (id == 0x0001) {
+        uint64_t q = off + 4;
+        const uint64_t qend = q + sz;
+        auto take = [&](uint64_t& field) {
+          if (qend - q < 8) fail<FormatError>(where_, ": ZIP64 extra field of '", e.name, "' is truncated");
+          field = u64(q);
+          q += 8;
+        };
+        if (e.size == 0xFFFFFFFFu) take(e.size);
+        if (e.compressed_size == 0xFFFFFFFFu) take(e.compressed_size);
+        if (e.local_offset == 0xFFFFFFFFu) take(e.local_offset);
+      }
+      off += 4 + uint64_t(sz);
+    }
+  }
+
+  const uint8_t* p_;
+  size_t n_;
+  std::string where_;
+  std::vector<Entry> entries_;
+  std::unordered_map<std::string, size_t> index_;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/zip.hpp
+
+namespace rfcf::io {
+
+struct TorchLoadOptions {
+  PickleLimits limits;
+  bool verify_crc = true;  // zip members
+  // Total bytes of all materialised tensors (views may share storages); 0: 4 x file size + 16 MiB.
+  uint64_t max_tensor_bytes = 0;
+};
+
+namespace detail {
+
+// Storages by key, created from persistent ids ('storage', class, key, location, numel[, view]).
+class StorageTable {
+ public:
+  explicit StorageTable(size_t pid_size) : pid_size_(pid_size) {}
+
+  PyPtr load(const PyValue& pid) {
+    using K = PyValue::Kind;
+    if (!pid.is(K::Tuple) || pid.items().size() != pid_size_)
+      fail<FormatError>("persistent id must be a ", pid_size_, "-tuple");
+    const auto& a = pid.items();
+    if (!a[0]->is(K::String) || a[0]->as_string() != "storage") fail<FormatError>("persistent id is not a storage");
+    DType t;
+    if (!a[1]->is(K::Global) || !storage_dtype(a[1]->as_string(), t))
+      fail<FormatError>("persistent id names an unknown storage class");
+    if (!a[2]->is(K::String) || !a[3]->is(K::String) || !a[4]->is(K::Int))
+      fail<FormatError>("persistent id needs (str key, str location, int numel)");
+    if (pid_size_ == 6 && !a[5]->is_none()) fail<FormatError>("storage views (view_metadata) are not supported");
+    const std::string& key = a[2]->as_string();
+    const int64_t numel = a[4]->as_int();
+    if (numel < 0) fail<FormatError>("storage '", key, "' has a negative size");
+    int64_t bytes;
+    if (!mul_ok(numel, static_cast<int64_t>(element_size(t)), bytes)) fail<FormatError>("storage '", key, "' size overflows");
+    auto& s = storages_[key];
+    if (!s) {
+      s = std::make_shared<TorchStorage>();
+      s->key = key;
+      s->dtype = t;
+      s->numel = numel;
+      s->location = a[3]->as_string();
+    } else if (s->dtype != t || s->numel != numel) {
+      fail<FormatError>("storage '", key, "' is referenced with different types or sizes");
+    }
+    PyPtr v = PyValue::make(K::Storage);
+    v->mutable_storage() = s;
+    return v;
+  }
+  std::map<std::string, std::shared_ptr<TorchStorage>>& storages() { return storages_; }
+
+ private:
+  size_t pid_size_;
+  std::map<std::string, std::shared_ptr<TorchStorage>> storages_;
+};
+
+// Copies the elements a tensor views out of its storage into a dense row-major HostTensor.
+inline HostTensor materialise(const TorchTensorRef& r, const std::string& where) {
+  const TorchStorage& s = *r.storage;
+  if (!s.loaded) fail<FormatError>(where, ": storage '", s.key, "' has no data in the file");
+  HostTensor t;
+  t.dtype = s.dtype;
+  t.shape = r.size;
+  const int64_t numel = checked_numel(r.size, where);
+  const size_t es = element_size(s.dtype);
+  t.bytes.resize(static_cast<size_t>(numel) * es);
+  if (numel == 0) return t;
+  // Contiguous row-major views are one copy; anything else is gathered element by element.
+  bool contiguous = true;
+  int64_t expect = 1;
+  for (size_t i = r.size.size(); i-- > 0;) {
+    if (r.size[i] != 1 && r.stride[i] != expect) contiguous = false;
+    expect *= r.size[i];
+  }
+  const uint8_t* base = s.bytes.data();
+  if (contiguous) {
+    std::memcpy(t.bytes.data(), base + static_cast<size_t>(r.offset) * es, t.bytes.size());
+    return t;
+  }
+  std::vector<int64_t> idx(r.size.size(), 0);
+  for (int64_t k = 0; k < numel; ++k) {
+    int64_t e = r.offset;
+    for (size_t d = 0; d < idx.size(); ++d) e += idx[d] * r.stride[d];
+    std::memcpy(t.bytes.data() + static_cast<size_t>(k) * es, base + static_cast<size_t>(e) * es, es);
+    for (size_t d = idx.size(); d-- > 0;) {
+      if (++idx[d] < r.size[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return t;
+}
+
+inline void materialise_all(const std::vector<PyPtr>& tensors, const std::string& where, uint64_t file_size,
+                            const TorchLoadOptions& o) {
+  const uint64_t limit = o.max_tensor_bytes ? o.max_tensor_bytes : 4 * file_size + (16u << 20);
+  uint64_t total = 0;
+  for (const PyPtr& t : tensors) {
+    const TorchTensorRef& r = t->ref();
+    total += static_cast<uint64_t>(checked_numel(r.size, where)) * element_size(r.storage->dtype);
+    if (total > limit)
+      fail<FormatError>(where, ": tensors add up to more than ", limit, " bytes (views of shared storages?)");
+    t->mutable_tensor() = std::make_shared<HostTensor>(materialise(r, where));
+  }
+}
+
+inline bool is_zip(const uint8_t* d, size_t n) { return n >= 4 && std::memcmp(d, "PK\x03\x04", 4) == 0; }
+
+inline PyPtr parse_legacy(const uint8_t* d, size_t n, const std::string& where, const TorchLoadOptions& o) {
+  // Pickle 1 is a fixed magic number (a 10-byte LONG1, longer than the interpreter allows).
+  static const uint8_t magic[15] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
+  if (n < 15 || std::memcmp(d, magic, 15) != 0)
+    fail<FormatError>(where, ": not a PyTorch file (neither a zip archive nor the legacy magic number)");
+  size_t pos = 15;
+  auto next = [&](PersistentLoad pl = nullptr) {
+    UnpickleResult r = unpickle(d + pos, n - pos, where, pos, o.limits, std::move(pl));
+    pos += r.end;
+    return r;
+  };
+  const UnpickleResult version = next();
+  if (!version.value->is(PyValue::Kind::Int) || version.value->as_int() != 1001)
+    fail<FormatError>(where, ": unsupported legacy protocol version (expected 1001)");
+  const UnpickleResult sys_info = next();
+  if (!sys_info.value->is_dict()) fail<FormatError>(where, ": legacy sys_info is not a dict");
+  if (PyPtr le = sys_info.value->find("little_endian"); le && !(le->is(PyValue::Kind::Bool) && le->as_bool()))
+    fail<FormatError>(where, ": big-endian files are not supported");
+
+  StorageTable table(6);
+  UnpickleResult main = next([&](const PyValue& pid) { return table.load(pid); });
+  const UnpickleResult keys = next();
+  if (!keys.value->is(PyValue::Kind::List)) fail<FormatError>(where, ": legacy storage key list is not a list");
+  for (const PyPtr& k : keys.value->items()) {
+    if (!k->is(PyValue::Kind::String)) fail<FormatError>(where, ": storage key is not a string");
+    auto it = table.storages().find(k->as_string());
+    if (it == table.storages().end())
+      fail<FormatError>(where, ": storage '", k->as_string(), "' at byte ", pos, " is not referenced by any tensor");
+    TorchStorage& s = *it->second;
+    if (s.loaded) fail<FormatError>(where, ": storage '", s.key, "' appears twice");
+    if (n - pos < 8) fail<FormatError>(where, ": storage '", s.key, "' header at byte ", pos, " is truncated");
+    const int64_t count = load_le<int64_t>(d + pos);
+    if (count != s.numel)
+      fail<FormatError>(where, ": storage '", s.key, "' at byte ", pos, " holds ", count, " elements, expected ", s.numel);
+    pos += 8;
+    const uint64_t bytes = static_cast<uint64_t>(s.numel) * element_size(s.dtype);
+    if (bytes > n - pos)
+      fail<FormatError>(where, ": storage '", s.key, "' at byte ", pos, " (", bytes, " bytes) runs past the end of the file");
+    s.bytes.assign(d + pos, d + pos + bytes);
+    s.loaded = true;
+    s.file_offset = pos;
+    pos += static_cast<size_t>(bytes);
+  }
+  if (pos != n) fail<FormatError>(where, ": ", n - pos, " unexpected bytes after the last storage (byte ", pos, ")");
+  materialise_all(main.tensors, where, n, o);
+  return main.value;
+}
+
+inline PyPtr parse_zip(const uint8_t* d, size_t n, const std::string& where, const TorchLoadOptions& o) {
+  ZipArchive zip(d, n, where);
+  if (zip.entries().empty()) fail<FormatError>(where, ": empty zip archive");
+  const std::string& first = zip.entries().front().name;
+  const auto slash = first.find('/');
+  if (slash == std::string::npos) fail<FormatError>(where, ": first zip member '", first, "' has no top directory");
+  const std::string prefix = first.substr(0, slash + 1);
+  if (const ZipArchive::Entry* bo = zip.find(prefix + "byteorder")) {
+    const auto s = zip.read(*bo, o.verify_crc);
+    if (std::string(reinterpret_cast<const char*>(s.data), s.size) != "little")
+      fail<FormatError>(where, ": only little-endian torch files are supported");
+  }
+  const ZipArchive::Entry* pkl = zip.find(prefix + "data.pkl");
+  if (!pkl) fail<FormatError>(where, ": no member '", prefix, "data.pkl'");
+  const auto pk = zip.read(*pkl, o.verify_crc);
+  const uint64_t pkl_base = static_cast<uint64_t>(pk.data - d);
+
+  StorageTable table(5);
+  UnpickleResult main = unpickle(pk.data, pk.size, where, pkl_base, o.limits,
+                                 [&](const PyValue& pid) { return table.load(pid); });
+  for (auto& [key, s] : table.storages()) {
+    const ZipArchive::Entry* e = zip.find(prefix + "data/" + key);
+    if (!e) fail<FormatError>(where, ": storage member '", prefix, "data/", key, "' is missing");
+    const auto span = zip.read(*e, o.verify_crc);
+    const uint64_t bytes = static_cast<uint64_t>(s->numel) * element_size(s->dtype);
+    if (span.size != bytes)
+      fail<FormatError>(where, ": storage '", key, "' has ", span.size, " bytes, expected ", bytes);
+    s->bytes.assign(span.data, span.data + span.size);
+    s->loaded = true;
+    s->file_offset = static_cast<uint64_t>(span.data - d);
+  }
+  materialise_all(main.tensors, where, n, o);
+  return main.value;
+}
+
+}  // namespace detail
+
+// Parses a PyTorch file held in memory (legacy or zip format).
+inline PyPtr parse_torch(const uint8_t* data, size_t size, const std::string& where = "torch file",
+                         const TorchLoadOptions& options = {}) {
+  if (detail::is_zip(data, size)) return detail::parse_zip(data, size, where, options);
+  return detail::parse_legacy(data, size, where, options);
+}
+
+// Loads a torch.save() file: the saved object with every tensor materialised.
+inline PyPtr load_torch(const std::string& path, const TorchLoadOptions& options = {}) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return parse_torch(bytes.data(), bytes.size(), path, options);
+}
+
+// True if v is a non-empty dict whose keys are all strings and values all tensors.
+inline bool is_tensor_dict(const PyValue& v) {
+  if (!v.is_dict() || v.size() == 0) return false;
+  for (const auto& [k, t] : v.entries())
+    if (!k->is(PyValue::Kind::String) || !t->is_tensor()) return false;
+  return true;
+}
+
+// The state dict inside a loaded checkpoint (formats.md 1.2): `key` if given, else the first
+// of state_dict, net_state_dict, model, model_state_dict, module that maps strings to
+// tensors, else the top level itself. Tensors are copied into a TensorMap in stored order.
+inline TensorMap find_state_dict(const PyValue& root, const std::string& key = "") {
+  const PyValue* sd = nullptr;
+  if (!key.empty()) {
+    PyPtr v = root.find(key);
+    if (!v) fail<FormatError>("checkpoint has no entry '", key, "'");
+    if (!is_tensor_dict(*v)) fail<FormatError>("checkpoint entry '", key, "' is not a dict of tensors");
+    sd = v.get();
+  } else {
+    for (const char* k : {"state_dict", "net_state_dict", "model", "model_state_dict", "module"}) {
+      PyPtr v = root.find(k);
+      if (v && is_tensor_dict(*v)) {
+        sd = v.get();
+        break;
+      }
+    }
+    if (!sd && is_tensor_dict(root)) sd = &root;
+  }
+  if (!sd) {
+    std::string keys;
+    if (root.is_dict())
+      for (const auto& [k, v] : root.entries())
+        if (k->is(PyValue::Kind::String)) keys += (keys.empty() ? "" : ", ") + k->as_string();
+    fail<FormatError>("no state dict found in a checkpoint of type ", root.type_name(),
+                      keys.empty() ? "" : " with keys: ", keys);
+  }
+  TensorMap m;
+  for (const auto& [k, v] : sd->entries()) m.insert_new(k->as_string(), v->tensor());
+  return m;
+}
+
+// A copy of `m` with `prefix` removed from the names that start with it (e.g. "module.").
+inline TensorMap strip_prefix(const TensorMap& m, const std::string& prefix = "module.") {
+  TensorMap out;
+  for (const auto& [name, t] : m) {
+    const bool has = name.compare(0, prefix.size(), prefix) == 0;
+    out.insert_new(has ? name.substr(prefix.size()) : name, t);
+  }
+  return out;
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/torch_file.hpp
+
+namespace rfcf::nn {
+
+struct LoadOptions {
+  bool strict = true;            // throw StateDictError unless every key matches exactly
+  bool ignore_counters = false;  // counters (num_batches_tracked) are neither required nor loaded
+};
+
+// What a load did; in strict mode a load with any problem throws instead of returning.
+struct LoadReport {
+  std::vector<std::string> missing;     // in the model, not in the file
+  std::vector<std::string> unexpected;  // in the file, not in the model
+  std::vector<std::string> mismatched;  // "name: model [..], file [..]" (shape or type)
+  size_t loaded = 0;
+  bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
+  std::string str() const {
+    std::string s;
+    auto list = [&](const char* what, const std::vector<std::string>& v) {
+      if (v.empty()) return;
+      s += std::string(s.empty() ? "" : "; ") + what + " (" + std::to_string(v.size()) + "): ";
+      for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+    };
+    list("missing keys", missing);
+    list("unexpected keys", unexpected);
+    list("mismatched", mismatched);
+    return s.empty() ? "ok" : s;
+  }
+};
+
+class StateDictError : public Error {
+ public:
+  explicit StateDictError(LoadReport r, const std::string& where)
+      : Error("cannot load state dict" + (where.empty() ? std::string() : " from '" + where + "'") + ": " + r.str()),
+        report_(std::move(r)) {}
+  const LoadReport& report() const { return report_; }
+
+ private:
+  LoadReport report_;
+};
+
+namespace detail {
+
+struct StateDictWriter {
+  io::TensorMap& out;
+  template <class P>
+  void parameter(const std::string& name, P& p) { out.insert_new(name, io::HostTensor::from_tensor(p.value)); }
+  template <class B>
+  void buffer(const std::string& name, B& b) { out.insert_new(name, io::HostTensor::from_tensor(b)); }
+  void counter(const std::string& name, int64_t& c) { out.insert_new(name, io::HostTensor::scalar<int64_t>(c)); }
+};
+
+// Pass 1 (apply == false) checks names and shapes; pass 2 (apply == true) copies values.
+struct StateDictReader {
+  const io::TensorMap& in;
+  const LoadOptions& opt;
+  bool apply;
+  LoadReport& report;
+  std::set<std::string> seen;
+
+  const io::HostTensor* lookup(const std::string& name, bool optional = false) {
+    if (!seen.insert(name).second) fail<Error>("model visits the name '", name, "' twice");
+    const io::HostTensor* t = in.find(name);
+    if (!t && !apply && !optional) report.missing.push_back(name);
+    return t;
+  }
+  template <class T, class D>
+  void tensor(const std::string& name, Tensor<T, D>& dst) {
+    const io::HostTensor* t = lookup(name);
+    if (!t) return;
+    if (t->shape != dst.shape().vec()) {
+      if (!apply) report.mismatched.push_back(name + ": model " + dst.shape().str() + ", file " + io::shape_str(t->shape));
+      return;
+    }
+    if (apply) {
+      dst.copy_from(t->to_tensor<T, cpu>());  // dst may be a view into a flat buffer
+      ++report.loaded;
+    }
+  }
+  template <class P>
+  void parameter(const std::string& name, P& p) { tensor(name, p.value); }
+  template <class B>
+  void buffer(const std::string& name, B& b) { tensor(name, b); }
+  void counter(const std::string& name, int64_t& c) {
+    const io::HostTensor* t = lookup(name, opt.ignore_counters);
+    if (!t || opt.ignore_counters) return;
+    const bool scalar = t->numel() == 1 && !io::is_floating(t->dtype);
+    if (!scalar) {
+      if (!apply) report.mismatched.push_back(name + ": model counter (one integer), file " +
+                                              io::dtype_name(t->dtype) + " " + io::shape_str(t->shape));
+      return;
+    }
+    if (apply) {
+      c = t->item<int64_t>();
+      ++report.loaded;
+    }
+  }
+};
+
+inline bool is_counter_name(const std::string& name) {
+  static const std::string suffix = "num_batches_tracked";
+  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace detail
+
+// Parameters, buffers and counters (as int64 scalars) of a model, in visit order.
+template <class Model>
+io::TensorMap state_dict(Model& model, const std::string& prefix = "") {
+  io::TensorMap out;
+  detail::StateDictWriter w{out};
+  model.visit(w, prefix);
+  return out;
+}
+
+// Copies a state dict into a model. Strict mode throws StateDictError (listing every
+// missing, unexpected and mis-shaped key) before changing anything; non-strict mode loads
+// what matches and returns the report. `where` names the source in messages.
+template <class Model>
+LoadReport load_state_dict(Model& model, const io::TensorMap& sd, const LoadOptions& opt = {},
+                           const std::string& where = "") {
+  LoadReport report;
+  detail::StateDictReader check{sd, opt, false, report, {}};
+  model.visit(check, "");
+  for (const auto& [name, t] : sd)
+    if (!check.seen.count(name) && !(opt.ignore_counters && detail::is_counter_name(name)))
+      report.unexpected.push_back(name);
+  if (opt.strict && !report.ok()) throw StateDictError(report, where);
+  detail::StateDictReader copy{sd, opt, true, report, {}};
+  model.visit(copy, "");
+  return report;
+}
+
+// Writes the model's state dict as safetensors (atomically).
+template <class Model>
+void save_safetensors(Model& model, const std::string& path, const io::Metadata& metadata = {}) {
+  io::write_safetensors(path, state_dict(model), metadata);
+}
+
+template <class Model>
+LoadReport load_safetensors(Model& model, const std::string& path, const LoadOptions& opt = {}) {
+  return load_state_dict(model, io::read_safetensors(path), opt, path);
+}
+
+// Loads a PyTorch checkpoint (.pth/.pt/.tar/.ckpt, legacy or zip): finds the state dict
+// (io::find_state_dict with `key`), strips a leading "module." and loads it.
+template <class Model>
+LoadReport load_pytorch(Model& model, const std::string& path, const LoadOptions& opt = {},
+                        const std::string& key = "", bool strip_module_prefix = true) {
+  io::PyPtr root = io::load_torch(path);
+  io::TensorMap sd = io::find_state_dict(*root, key);
+  if (strip_module_prefix) sd = io::strip_prefix(sd, "module.");
+  return load_state_dict(model, sd, opt, path);
+}
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/state_dict.hpp
 // ---- end rfcf/nn.hpp
 // ---- begin rfcf/io.hpp
-// io: see docs/ and the headers in rfcf/io/.
+// io: checkpoint and data file readers/writers (see docs/checkpoints.md).
+// ---- begin rfcf/io/insightface_bin.hpp
+// insightface verification sets (lfw.bin, cfp_fp.bin, agedb_30.bin; formats.md 5): a pickle of
+// (bins, issame_list). Images are encoded files (JPEG), either Python-2 byte strings or numpy
+// uint8 arrays; images 2k and 2k+1 form pair k.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+struct VerificationBin {
+  std::vector<std::string> images;  // encoded image files, 2 per pair
+  std::vector<bool> issame;         // one per pair
+  size_t pairs() const { return issame.size(); }
+};
+
+inline VerificationBin parse_verification_bin(const uint8_t* data, size_t size, const std::string& where = "verification .bin",
+                                              const PickleLimits& limits = {}) {
+  using K = PyValue::Kind;
+  const UnpickleResult r = unpickle(data, size, where, 0, limits);
+  if (r.end != size) fail<FormatError>(where, ": ", size - r.end, " unexpected bytes after the pickle");
+  const PyValue& top = *r.value;
+  if (!top.is_sequence() || top.items().size() != 2)
+    fail<FormatError>(where, ": expected a pair (bins, issame_list), found a ", top.type_name());
+  const PyValue& bins = *top.items()[0];
+  const PyValue& same = *top.items()[1];
+  if (!bins.is_sequence() || !same.is_sequence()) fail<FormatError>(where, ": bins and issame_list must be lists");
+  VerificationBin out;
+  out.images.reserve(bins.items().size());
+  for (size_t i = 0; i < bins.items().size(); ++i) {
+    const PyValue& b = *bins.items()[i];
+    if (b.is(K::Bytes)) {
+      out.images.push_back(b.as_bytes());
+    } else if (b.is(K::Array)) {
+      const HostTensor& t = b.tensor();
+      if (t.dtype != DType::U8) fail<FormatError>(where, ": image ", i, " is an array of ", dtype_name(t.dtype), ", not uint8");
+      out.images.emplace_back(t.bytes.begin(), t.bytes.end());
+    } else {
+      fail<FormatError>(where, ": image ", i, " is a ", b.type_name(), ", not bytes or a uint8 array");
+    }
+  }
+  for (size_t i = 0; i < same.items().size(); ++i) {
+    const PyValue& s = *same.items()[i];
+    if (s.is(K::Bool)) out.issame.push_back(s.as_bool());
+    else if (s.is(K::Int) && (s.as_int() == 0 || s.as_int() == 1)) out.issame.push_back(s.as_int() == 1);
+    else fail<FormatError>(where, ": issame entry ", i, " is a ", s.type_name(), ", not a bool");
+  }
+  if (out.images.size() != 2 * out.issame.size())
+    fail<FormatError>(where, ": ", out.images.size(), " images for ", out.issame.size(), " pairs (expected 2 per pair)");
+  return out;
+}
+
+inline VerificationBin read_verification_bin(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return parse_verification_bin(bytes.data(), bytes.size(), path);
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/insightface_bin.hpp
 // ---- end rfcf/io.hpp
 // ---- begin rfcf/detection.hpp
 // detection: see docs/ and the headers in rfcf/detection/.
 // ---- end rfcf/detection.hpp
 // ---- begin rfcf/recognition.hpp
-// recognition: see docs/ and the headers in rfcf/recognition/.
+// Face recognition: margin policies and heads, verification metrics, embedding helpers, gallery.
+// ---- begin rfcf/recognition/embeddings.hpp
+// Embedding helpers on any device: row-wise L2 normalisation and the two flip-test
+// combinations (recognition.md 7.5 step 3: concatenation; 10.2 step 2: sum).
+#include <cstdint>
+
+// ---- begin rfcf/recognition/margin_functors.hpp
+// Per-row and per-element math of the margin heads, run by Executor<D>::for_each on any device:
+// L2 normalisation of rows and its backward, margin logits, row-wise softmax cross-entropy and
+// its gradient. Kept inside recognition/ so the heads do not depend on the generic loss code.
+#include <cmath>
+#include <cstdint>
+
+// ---- begin rfcf/recognition/margin_policies.hpp
+// Margin policies of the face-recognition heads (recognition.md 1-4). A policy maps the clamped
+// cosine c of each (sample, class) pair to the value f(c) that is multiplied by the scale s to give
+// the logit, together with the derivative df/dc that backward uses. The math is written once as
+// RFCF_HD member functions so that the host executor and CUDA kernels share it.
+//
+// Interface of a policy P (all members trivially copyable, so P can be passed to a kernel):
+//   double s;                                     logit scale
+//   static constexpr bool uses_t;                 true for CurricularFace (adaptive t buffer)
+//   RowState<T> row_state(T c_y, T t) const;      per-row context (phi of the hard mask, t)
+//   MarginValue<T> target(T c_y) const;           f and df/dc of the target column
+//   MarginValue<T> negative(T c, RowState<T>) const;  f and df/dc of a non-target column
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::recognition {
+
+// f(c) and df/dc.
+template <class T>
+struct MarginValue {
+  T value;
+  T grad;
+};
+
+// What the negatives of one row need: the (un-thresholded) cos(theta_y + m) of the hard mask
+// and the adaptive t. Policies without modulation ignore it.
+template <class T>
+struct RowState {
+  T phi;
+  T t;
+};
+
+namespace margin_math {
+
+// 1 - c^2 is clamped at this value where it divides (recognition.md 12.1): at c = +-1 the exact
+// derivative of cos(acos(c) + m) is infinite; the guard keeps it finite (about 3.2e4 * sin m).
+inline constexpr double kSinGuard = 1e-9;
+
+// sin(theta) = sqrt(1 - c^2) for c in [-1, 1] (value exact, no epsilon).
+template <class T>
+RFCF_HD inline T sin_of(T c) {
+  const T r = T(1) - c * c;
+  return r > T(0) ? std::sqrt(r) : T(0);
+}
+// sin(theta) for use as a divisor: sqrt(max(1 - c^2, 1e-9)).
+template <class T>
+RFCF_HD inline T guarded_sin_of(T c) {
+  const T r = T(1) - c * c;
+  return std::sqrt(r > T(kSinGuard) ? r : T(kSinGuard));
+}
+// cos(theta + m) = c cos m - sin(theta) sin m, and its exact derivative
+// d/dc = cos m + sin m * c / sin(theta) (= sin(theta + m) / sin(theta)).
+template <class T>
+RFCF_HD inline MarginValue<T> cos_plus_margin(T c, T cos_m, T sin_m) {
+  return {c * cos_m - sin_of(c) * sin_m, cos_m + sin_m * c / guarded_sin_of(c)};
+}
+// cos(m1 * theta + m2) - m3 and its derivative m1 * sin(m1 theta + m2) / sin(theta).
+template <class T>
+RFCF_HD inline MarginValue<T> combined_margin(T c, T m1, T m2, T m3) {
+  const T cc = c > T(1) ? T(1) : (c < T(-1) ? T(-1) : c);
+  const T angle = m1 * std::acos(cc) + m2;
+  return {std::cos(angle) - m3, m1 * std::sin(angle) / guarded_sin_of(cc)};
+}
+
+}  // namespace margin_math
+
+// Normalised softmax (no margin): f(c) = c. Combined (1, 0, 0) in the MXNet presets.
+struct Softmax {
+  double s = 64.0;
+  static constexpr bool uses_t = false;
+
+  Softmax() = default;
+  explicit Softmax(double scale) : s(scale) {}
+
+  template <class T>
+  RFCF_HD RowState<T> row_state(T, T t) const { return {T(0), t}; }
+  template <class T>
+  RFCF_HD MarginValue<T> target(T c) const { return {c, T(1)}; }
+  template <class T>
+  RFCF_HD MarginValue<T> negative(T c, const RowState<T>&) const { return {c, T(1)}; }
+};
+
+// CosFace (recognition.md 4.1): target c_y - m3.
+struct CosFace {
+  double s = 64.0;
+  double m3 = 0.4;
+  static constexpr bool uses_t = false;
+
+  CosFace() = default;
+  explicit CosFace(double margin, double scale = 64.0) : s(scale), m3(margin) {}
+
+  template <class T>
+  RFCF_HD RowState<T> row_state(T, T t) const { return {T(0), t}; }
+  template <class T>
+  RFCF_HD MarginValue<T> target(T c) const { return {c - T(m3), T(1)}; }
+  template <class T>
+  RFCF_HD MarginValue<T> negative(T c, const RowState<T>&) const { return {c, T(1)}; }
+};
+
+// Which branch ArcFace takes where cos(theta + m) is not monotone (recognition.md 3.1).
+enum class ArcFaceVariant {
+  non_easy,  // phi if c_y > cos(pi - m), else c_y - m sin m (official default)
+  easy,      // phi if c_y > 0, else c_y (easy_margin)
+  none,      // phi = cos(theta + m) everywhere (arcface_torch 2021-03 and since 2022-12)
+};
+// How the gradient flows through the target (recognition.md 3.2).
+enum class MarginGradient {
+  exact,             // derivative of the target expression (autograd of the official code)
+  straight_through,  // derivative 1, as if the margin were added without autograd (arcface_torch >= 2022-12)
+};
+
+// ArcFace (recognition.md 3): target cos(theta_y + m2).
+struct ArcFace {
+  double s = 64.0;
+  double m = 0.5;
+  ArcFaceVariant variant = ArcFaceVariant::non_easy;
+  MarginGradient gradient = MarginGradient::exact;
+  double cos_m = 0, sin_m = 0, threshold = 0, mm = 0;
+  static constexpr bool uses_t = false;
+
+  ArcFace() : ArcFace(0.5) {}
+  explicit ArcFace(double margin, double scale = 64.0, ArcFaceVariant v = ArcFaceVariant::non_easy,
+                   MarginGradient g = MarginGradient::exact)
+      : s(scale), m(margin), variant(v), gradient(g) {
+    check<ConfigError>(margin >= 0 && margin < 3.14159265358979, "ArcFace: margin ", margin,
+                       " must lie in [0, pi)");
+    cos_m = std::cos(m);
+    sin_m = std::sin(m);
+    threshold = std::cos(3.14159265358979323846 - m);
+    mm = std::sin(3.14159265358979323846 - m) * m;
+  }
+  // The arcface_torch head since December 2022: no threshold, straight-through gradient.
+  static ArcFace arcface_torch(double margin = 0.5, double scale = 64.0) {
+    return ArcFace(margin, scale, ArcFaceVariant::none, MarginGradient::straight_through);
+  }
+
+  template <class T>
+  RFCF_HD RowState<T> row_state(T, T t) const { return {T(0), t}; }
+  template <class T>
+  RFCF_HD MarginValue<T> target(T c) const {
+    MarginValue<T> r;
+    if (variant == ArcFaceVariant::non_easy && !(c > T(threshold))) r = {c - T(mm), T(1)};
+    else if (variant == ArcFaceVariant::easy && !(c > T(0))) r = {c, T(1)};
+    else r = margin_math::cos_plus_margin(c, T(cos_m), T(sin_m));
+    if (gradient == MarginGradient::straight_through) r.grad = T(1);
+    return r;
+  }
+  template <class T>
+  RFCF_HD MarginValue<T> negative(T c, const RowState<T>&) const { return {c, T(1)}; }
+};
+
+// How Combined interprets (m1, m2, m3) (recognition.md 4.2).
+enum class CombinedMode {
+  mxnet,          // cos(m1 theta + m2) - m3 with gradient through arccos; (1, 0, m3) is c - m3
+  arcface_torch,  // m1 = 1 and m3 = 0: ArcFace straight-through; else m3 > 0: CosFace m3 only
+};
+
+struct Combined {
+  double s = 64.0;
+  double m1 = 1.0, m2 = 0.3, m3 = 0.2;
+  CombinedMode mode = CombinedMode::mxnet;
+  static constexpr bool uses_t = false;
+
+  Combined() = default;
+  Combined(double a, double b, double c, double scale = 64.0, CombinedMode md = CombinedMode::mxnet)
+      : s(scale), m1(a), m2(b), m3(c), mode(md) {
+    check<ConfigError>(m1 > 0, "Combined margin: m1 = ", m1, " must be positive");
+    if (mode == CombinedMode::arcface_torch)
+      check<ConfigError>((m1 == 1.0 && m3 == 0.0) || m3 > 0.0, "Combined margin (arcface_torch mode): (",
+                         m1, ", ", m2, ", ", m3, ") is neither ArcFace (m1 = 1, m3 = 0) nor CosFace (m3 > 0)");
+  }
+
+  template <class T>
+  RFCF_HD RowState<T> row_state(T, T t) const { return {T(0), t}; }
+  template <class T>
+  RFCF_HD MarginValue<T> target(T c) const {
+    if (mode == CombinedMode::arcface_torch) {
+      if (m1 == 1.0 && m3 == 0.0) return {margin_math::combined_margin(c, T(1), T(m2), T(0)).value, T(1)};
+      return {c - T(m3), T(1)};  // m1 and m2 are ignored, as in arcface_torch
+    }
+    if (m1 == 1.0 && m2 == 0.0) return {c - T(m3), T(1)};
+    return margin_math::combined_margin(c, T(m1), T(m2), T(m3));
+  }
+  template <class T>
+  RFCF_HD MarginValue<T> negative(T c, const RowState<T>&) const { return {c, T(1)}; }
+};
+
+// CurricularFace as the official code (recognition.md 2): ArcFace non-easy target; negatives with
+// c > phi (strict; phi the un-thresholded cos(theta_y + m)) become c (t + c). t is a constant for the
+// gradient and is updated before use by the head: t <- alpha mean(c_y) + (1 - alpha) t.
+struct CurricularFace {
+  double s = 64.0;
+  double m = 0.5;
+  double alpha = 0.01;  // weight of the new batch mean (0.01 in the code; TFace uses 0.1)
+  double cos_m = 0, sin_m = 0, threshold = 0, mm = 0;
+  static constexpr bool uses_t = true;
+
+  CurricularFace() : CurricularFace(0.5) {}
+  explicit CurricularFace(double margin, double scale = 64.0, double momentum_alpha = 0.01)
+      : s(scale), m(margin), alpha(momentum_alpha) {
+    check<ConfigError>(margin >= 0 && margin < 3.14159265358979, "CurricularFace: margin ", margin,
+                       " must lie in [0, pi)");
+    check<ConfigError>(alpha >= 0 && alpha <= 1, "CurricularFace: alpha ", alpha, " must lie in [0, 1]");
+    cos_m = std::cos(m);
+    sin_m = std::sin(m);
+    threshold = std::cos(3.14159265358979323846 - m);
+    mm = std::sin(3.14159265358979323846 - m) * m;
+  }
+
+  template <class T>
+  RFCF_HD RowState<T> row_state(T c_y, T t) const {
+    return {c_y * T(cos_m) - margin_math::sin_of(c_y) * T(sin_m), t};
+  }
+  template <class T>
+  RFCF_HD MarginValue<T> target(T c) const {
+    if (c > T(threshold)) return margin_math::cos_plus_margin(c, T(cos_m), T(sin_m));
+    return {c - T(mm), T(1)};
+  }
+  template <class T>
+  RFCF_HD MarginValue<T> negative(T c, const RowState<T>& row) const {
+    if (c > row.phi) return {c * (row.t + c), row.t + T(2) * c};
+    return {c, T(1)};
+  }
+  // The t update of one step from the mean target cosine (done on the host, without gradient).
+  double updated_t(double mean_c_y, double t) const { return alpha * mean_c_y + (1.0 - alpha) * t; }
+};
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/margin_policies.hpp
+
+namespace rfcf::recognition::functors {
+
+template <class T>
+RFCF_HD inline T clamp_unit(T x) {
+  return x > T(1) ? T(1) : (x < T(-1) ? T(-1) : x);
+}
+
+// Row i of x [rows, d] -> y = x / max(|x|, eps); norm[i] = |x| (unclamped).
+template <class T>
+struct RowL2Normalize {
+  const T* x;
+  T* y;
+  T* norm;
+  int64_t d;
+  T eps;
+  RFCF_HD void operator()(int64_t i) const {
+    const T* xi = x + i * d;
+    T ss = T(0);
+    for (int64_t k = 0; k < d; ++k) ss += xi[k] * xi[k];
+    const T n = std::sqrt(ss);
+    norm[i] = n;
+    const T inv = T(1) / (n > eps ? n : eps);
+    for (int64_t k = 0; k < d; ++k) y[i * d + k] = xi[k] * inv;
+  }
+};
+
+// Backward of RowL2Normalize for row i: dx = (dy - y (y . dy)) / |x| (the projection removes the
+// radial part), or dy / eps where the norm was clamped. With accumulate, dx += instead of =.
+template <class T>
+struct RowL2NormalizeBackward {
+  const T* y;
+  const T* dy;
+  const T* norm;
+  T* dx;
+  int64_t d;
+  T eps;
+  bool accumulate;
+  RFCF_HD void operator()(int64_t i) const {
+    const T* yi = y + i * d;
+    const T* gi = dy + i * d;
+    T* out = dx + i * d;
+    const T n = norm[i];
+    if (n > eps) {
+      T dot = T(0);
+      for (int64_t k = 0; k < d; ++k) dot += yi[k] * gi[k];
+      const T inv = T(1) / n;
+      for (int64_t k = 0; k < d; ++k) {
+        const T v = (gi[k] - yi[k] * dot) * inv;
+        out[k] = accumulate ? out[k] + v : v;
+      }
+    } else {
+      const T inv = T(1) / eps;
+      for (int64_t k = 0; k < d; ++k) out[k] = accumulate ? out[k] + gi[k] * inv : gi[k] * inv;
+    }
+  }
+};
+
+// c_y[i] = clamp(raw[i, labels[i]]).
+template <class T>
+struct TargetCosine {
+  const T* raw;
+  const int64_t* labels;
+  T* c_y;
+  int64_t classes;
+  RFCF_HD void operator()(int64_t i) const { c_y[i] = clamp_unit(raw[i * classes + labels[i]]); }
+};
+
+// Element e = (i, j) of the [B, C] cosines: logit s f(c) and df/dc, where c = clamp(raw) and the
+// clamp passes the gradient for raw in [-1, 1] (boundaries included) and blocks it outside.
+template <class Policy, class T>
+struct MarginLogits {
+  Policy policy;
+  const T* raw;
+  const int64_t* labels;
+  const T* c_y;
+  T t;
+  T* logits;
+  T* dfdc;
+  int64_t classes;
+  RFCF_HD void operator()(int64_t e) const {
+    const int64_t i = e / classes, j = e - i * classes;
+    const T r = raw[e];
+    MarginValue<T> v;
+    if (j == labels[i]) v = policy.target(c_y[i]);
+    else v = policy.negative(clamp_unit(r), policy.row_state(c_y[i], t));
+    logits[e] = T(policy.s) * v.value;
+    dfdc[e] = (r >= T(-1) && r <= T(1)) ? v.grad : T(0);
+  }
+};
+
+// Row i: lse[i] = logsumexp(z_i), loss[i] = lse - z_iy, correct[i] = 1 if the first argmax of the
+// clamped raw cosines (origin_cos) is the label.
+template <class T>
+struct RowSoftmaxCrossEntropy {
+  const T* logits;
+  const T* raw;
+  const int64_t* labels;
+  T* lse;
+  T* loss;
+  T* correct;
+  int64_t classes;
+  RFCF_HD void operator()(int64_t i) const {
+    const T* z = logits + i * classes;
+    const T* c = raw + i * classes;
+    T zmax = z[0];
+    int64_t best = 0;
+    T cbest = clamp_unit(c[0]);
+    for (int64_t j = 1; j < classes; ++j) {
+      if (z[j] > zmax) zmax = z[j];
+      const T cj = clamp_unit(c[j]);
+      if (cj > cbest) {
+        cbest = cj;
+        best = j;
+      }
+    }
+    T sum = T(0);
+    for (int64_t j = 0; j < classes; ++j) sum += std::exp(z[j] - zmax);
+    const T l = zmax + std::log(sum);
+    lse[i] = l;
+    loss[i] = l - z[labels[i]];
+    correct[i] = best == labels[i] ? T(1) : T(0);
+  }
+};
+
+// dL/draw[i, j] = scale (softmax_ij - [j == y_i]) df/dc_ij with scale = s * dL / B.
+template <class T>
+struct MarginCrossEntropyGrad {
+  const T* logits;
+  const T* lse;
+  const T* dfdc;
+  const int64_t* labels;
+  T* grad;
+  int64_t classes;
+  T scale;
+  RFCF_HD void operator()(int64_t e) const {
+    const int64_t i = e / classes, j = e - i * classes;
+    const T p = std::exp(logits[e] - lse[i]);
+    grad[e] = scale * (j == labels[i] ? p - T(1) : p) * dfdc[e];
+  }
+};
+
+// out = s * clamp(raw): the logits of training accuracy (origin_cos of the official code).
+template <class T>
+struct ScaledClamp {
+  const T* raw;
+  T* out;
+  T s;
+  RFCF_HD void operator()(int64_t e) const { out[e] = s * clamp_unit(raw[e]); }
+};
+
+}  // namespace rfcf::recognition::functors
+// ---- end rfcf/recognition/margin_functors.hpp
+
+namespace rfcf::recognition {
+
+namespace functors {
+// out[i] = [a_i | b_i] for rows of a [n, da] and b [n, db].
+template <class T>
+struct ConcatRows {
+  const T* a;
+  const T* b;
+  T* out;
+  int64_t da, db;
+  RFCF_HD void operator()(int64_t e) const {
+    const int64_t w = da + db, i = e / w, k = e - i * w;
+    out[e] = k < da ? a[i * da + k] : b[i * db + k - da];
+  }
+};
+}  // namespace functors
+
+// Rows divided by their L2 norm (norms below eps are replaced by eps, so zero rows stay zero).
+template <class T, class D>
+Tensor<T, D> l2_normalize(const Tensor<T, D>& x, double eps = 1e-12) {
+  check_rank(x, 2, "l2_normalize (embeddings [n, d])");
+  Tensor<T, D> y(x.shape()), norms(Shape{x.dim(0)});
+  Executor<D>::for_each(x.dim(0), functors::RowL2Normalize<T>{x.data(), y.data(), norms.data(), x.dim(1),
+                                                              static_cast<T>(eps)});
+  return y;
+}
+
+// insightface flip test: f(x) + f(flip(x)) (normalise afterwards).
+template <class T, class D>
+Tensor<T, D> flip_sum(const Tensor<T, D>& f, const Tensor<T, D>& f_flip) {
+  check_same_shape(f, f_flip, "flip_sum");
+  return ops::add(f, f_flip);
+}
+
+// CASIA MobileFaceNet flip test: [f(x) | f(flip(x))], raw halves (not normalised).
+template <class T, class D>
+Tensor<T, D> flip_concat(const Tensor<T, D>& f, const Tensor<T, D>& f_flip) {
+  check_same_shape(f, f_flip, "flip_concat");
+  check_rank(f, 2, "flip_concat (embeddings [n, d])");
+  const int64_t n = f.dim(0), d = f.dim(1);
+  Tensor<T, D> out(Shape{n, 2 * d});
+  Executor<D>::for_each(out.numel(), functors::ConcatRows<T>{f.data(), f_flip.data(), out.data(), d, d});
+  return out;
+}
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/embeddings.hpp
+// ---- begin rfcf/recognition/gallery.hpp
+// Gallery<T, D>: 1:N identification. Stores L2-normalised embeddings with an integer id and a
+// name on device D; search() ranks them by cosine similarity with one GEMM per query batch.
+//
+//   recognition::Gallery<float, cpu> g(512);
+//   g.add(embeddings, ids, names);            // [n, 512]
+//   auto hits = g.search(queries, 5);         // hits[q] = top-5 {index, id, name, score}
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::recognition {
+
+struct GalleryHit {
+  int64_t index = -1;  // row in the gallery
+  int64_t id = -1;
+  std::string name;
+  double score = 0;  // cosine similarity
+};
+
+template <class T, class D>
+class Gallery {
+ public:
+  explicit Gallery(int64_t dim) : dim_(dim) {
+    check<ConfigError>(dim > 0, "Gallery: embedding size must be positive, got ", dim);
+  }
+
+  int64_t dim() const { return dim_; }
+  int64_t size() const { return static_cast<int64_t>(ids_.size()); }
+
+  // Appends embeddings [n, dim] (normalised here) with their ids and optional names.
+  void add(const Tensor<T, D>& embeddings, const std::vector<int64_t>& ids, const std::vector<std::string>& names = {}) {
+    check_rank(embeddings, 2, "Gallery::add (embeddings [n, d])");
+    check<ShapeError>(embeddings.dim(1) == dim_, "Gallery::add: embeddings ", embeddings.shape().str(),
+                      " do not have the gallery's size ", dim_);
+    const int64_t n = embeddings.dim(0);
+    check<ShapeError>(static_cast<int64_t>(ids.size()) == n, "Gallery::add: ", ids.size(), " ids for ", n,
+                      " embeddings");
+    check<ShapeError>(names.empty() || static_cast<int64_t>(names.size()) == n, "Gallery::add: ", names.size(),
+                      " names for ", n, " embeddings");
+    Tensor<T, D> normed = l2_normalize(embeddings);
+    Tensor<T, D> all(Shape{size() + n, dim_});
+    if (size() > 0) all.slice_batch(0, size()).copy_from(matrix_);
+    if (n > 0) all.slice_batch(size(), n).copy_from(normed);
+    matrix_ = all;
+    ids_.insert(ids_.end(), ids.begin(), ids.end());
+    for (int64_t i = 0; i < n; ++i) names_.push_back(names.empty() ? std::string() : names[static_cast<size_t>(i)]);
+  }
+
+  // Top-k gallery entries per query row, best first (ties: lower gallery index first).
+  std::vector<std::vector<GalleryHit>> search(const Tensor<T, D>& queries, int64_t k) const {
+    check_rank(queries, 2, "Gallery::search (queries [q, d])");
+    check<ShapeError>(queries.dim(1) == dim_, "Gallery::search: queries ", queries.shape().str(),
+                      " do not have the gallery's size ", dim_);
+    check<ConfigError>(k > 0, "Gallery::search: k must be positive, got ", k);
+    const int64_t q = queries.dim(0), n = size();
+    std::vector<std::vector<GalleryHit>> out(static_cast<size_t>(q));
+    if (n == 0 || q == 0) return out;
+    Tensor<T, D> qn = l2_normalize(queries);
+    Tensor<T, D> scores(Shape{q, n});
+    ops::Gemm<D>::run(false, true, q, n, dim_, T(1), qn.data(), dim_, matrix_.data(), dim_, T(0), scores.data(), n);
+    const std::vector<T> s = scores.to_vector();
+    const int64_t kk = std::min(k, n);
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    for (int64_t r = 0; r < q; ++r) {
+      for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+      const T* row = s.data() + r * n;
+      std::partial_sort(order.begin(), order.begin() + kk, order.end(), [&](int64_t a, int64_t b) {
+        return row[a] > row[b] || (row[a] == row[b] && a < b);
+      });
+      for (int64_t j = 0; j < kk; ++j) {
+        const int64_t i = order[static_cast<size_t>(j)];
+        out[static_cast<size_t>(r)].push_back(
+            {i, ids_[static_cast<size_t>(i)], names_[static_cast<size_t>(i)], static_cast<double>(row[i])});
+      }
+    }
+    return out;
+  }
+
+  const Tensor<T, D>& embeddings() const { return matrix_; }
+  const std::vector<int64_t>& ids() const { return ids_; }
+
+ private:
+  int64_t dim_;
+  Tensor<T, D> matrix_;
+  std::vector<int64_t> ids_;
+  std::vector<std::string> names_;
+};
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/gallery.hpp
+// ---- begin rfcf/recognition/lfw_pairs.hpp
+// LFW pairs.txt (official view 2; formats.md 7, recognition.md 10.1): header "<folds>\t<n>", then
+// per fold n "same" lines (name, n1, n2) followed by n "different" lines (name1, n1, name2, n2).
+#include <cstdint>
+#include <fstream>
+#include <istream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::recognition {
+
+struct LfwPair {
+  std::string name1;
+  int n1 = 0;
+  std::string name2;
+  int n2 = 0;
+  bool same = false;
+  int fold = 0;
+  // "<name>/<name>_<n as 4 digits>.jpg", relative to the image root.
+  static std::string image_path(const std::string& name, int n) {
+    std::string num = std::to_string(n);
+    if (num.size() < 4) num.insert(0, 4 - num.size(), '0');
+    return name + "/" + name + "_" + num + ".jpg";
+  }
+  std::string path1() const { return image_path(name1, n1); }
+  std::string path2() const { return image_path(name2, n2); }
+};
+
+struct LfwPairs {
+  int folds = 0;
+  int pairs_per_class = 0;  // per fold: this many same pairs, then as many different pairs
+  std::vector<LfwPair> pairs;
+
+  // Image paths referenced by the pairs, each once, sorted.
+  std::vector<std::string> distinct_images() const {
+    std::set<std::string> s;
+    for (const auto& p : pairs) {
+      s.insert(p.path1());
+      s.insert(p.path2());
+    }
+    return {s.begin(), s.end()};
+  }
+  std::vector<uint8_t> same_flags() const {
+    std::vector<uint8_t> v;
+    v.reserve(pairs.size());
+    for (const auto& p : pairs) v.push_back(p.same ? 1 : 0);
+    return v;
+  }
+};
+
+namespace detail {
+
+inline std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> f;
+  size_t start = 0;
+  while (true) {
+    const size_t tab = line.find('\t', start);
+    f.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
+    if (tab == std::string::npos) break;
+    start = tab + 1;
+  }
+  return f;
+}
+
+inline int parse_positive(const std::string& s, const std::string& where) {
+  check<FormatError>(!s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos, where,
+                     ": expected a positive integer, got '", s, "'");
+  const int v = std::stoi(s);
+  check<FormatError>(v > 0, where, ": expected a positive integer, got ", v);
+  return v;
+}
+
+inline const std::string& checked_name(const std::string& s, const std::string& where) {
+  check<FormatError>(!s.empty() && s.find_first_of(" /\\") == std::string::npos && s != "." && s != "..", where,
+                     ": invalid person name '", s, "'");
+  return s;
+}
+
+}  // namespace detail
+
+// Parses and validates pairs.txt content; `source` names the input in error messages.
+inline LfwPairs parse_lfw_pairs(std::istream& in, const std::string& source = "pairs.txt") {
+  LfwPairs out;
+  std::string line;
+  int64_t line_no = 0;
+  auto next_line = [&](bool& ok) {
+    ok = static_cast<bool>(std::getline(in, line));
+    if (ok) {
+      ++line_no;
+      if (!line.empty() && line.back() == '\r') line.pop_back();  // tolerate CRLF
+    }
+  };
+  bool ok = false;
+  next_line(ok);
+  check<FormatError>(ok, source, ": empty file");
+  auto head = detail::split_tabs(line);
+  check<FormatError>(head.size() == 2, source, ":1: header must be '<folds>\\t<pairs per class>', got '", line, "'");
+  out.folds = detail::parse_positive(head[0], source + ":1 folds");
+  out.pairs_per_class = detail::parse_positive(head[1], source + ":1 pairs per class");
+  check<FormatError>(static_cast<int64_t>(out.folds) * out.pairs_per_class <= 10'000'000, source,
+                     ":1: implausible header counts ", out.folds, " x ", out.pairs_per_class);
+  const int64_t expected = static_cast<int64_t>(out.folds) * 2 * out.pairs_per_class;
+  out.pairs.reserve(static_cast<size_t>(expected));
+  for (int64_t k = 0; k < expected; ++k) {
+    next_line(ok);
+    check<FormatError>(ok, source, ": the header announces ", expected, " pairs (", out.folds, " folds x 2 x ",
+                       out.pairs_per_class, ") but the file ends after ", k);
+    const std::string where = source + ":" + std::to_string(line_no);
+    auto f = detail::split_tabs(line);
+    LfwPair p;
+    p.fold = static_cast<int>(k / (2 * out.pairs_per_class));
+    p.same = (k % (2 * out.pairs_per_class)) < out.pairs_per_class;
+    if (p.same) {
+      check<FormatError>(f.size() == 3, where, ": a 'same' line needs 3 tab-separated fields, got ", f.size(),
+                         ": '", line, "'");
+      p.name1 = p.name2 = detail::checked_name(f[0], where);
+      p.n1 = detail::parse_positive(f[1], where);
+      p.n2 = detail::parse_positive(f[2], where);
+    } else {
+      check<FormatError>(f.size() == 4, where, ": a 'different' line needs 4 tab-separated fields, got ", f.size(),
+                         ": '", line, "'");
+      p.name1 = detail::checked_name(f[0], where);
+      p.n1 = detail::parse_positive(f[1], where);
+      p.name2 = detail::checked_name(f[2], where);
+      p.n2 = detail::parse_positive(f[3], where);
+    }
+    out.pairs.push_back(std::move(p));
+  }
+  while (std::getline(in, line)) {
+    ++line_no;
+    check<FormatError>(line.empty() || line == "\r", source, ":", line_no, ": unexpected content after the ",
+                       expected, " pairs announced by the header: '", line, "'");
+  }
+  return out;
+}
+
+inline LfwPairs read_lfw_pairs(const std::string& path) {
+  std::ifstream in(path);
+  check<IoError>(in.good(), "cannot open LFW pairs file ", path);
+  return parse_lfw_pairs(in, path);
+}
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/lfw_pairs.hpp
+// ---- begin rfcf/recognition/margin_head.hpp
+// MarginHead<Policy, T, D>: the classification head of face-recognition training
+// (recognition.md 1-4). Holds the class matrix "weight" in the arcface_torch layout (C, d),
+// normalises embeddings and class vectors, takes their cosines with one GEMM and applies the
+// margin policy and softmax cross-entropy (MarginLoss). backward() returns dL/d(embeddings) and
+// accumulates dL/d(weight) through the clamp and both L2 normalisations (recognition.md 2.3-2.4).
+//
+//   recognition::MarginHead<recognition::CurricularFace, float, cpu> head(512, num_classes);
+//   auto out = head.forward(embeddings, labels);   // out.loss, out.accuracy, out.logits
+//   Tensor<float, cpu> d_emb = head.backward();
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+// ---- begin rfcf/recognition/margin_loss.hpp
+// MarginLoss<Policy, T, D>: the cosine-level part of a margin head. Takes the raw cosines
+// [B, C] (before the clamp), applies clamp + margin policy + scale, and returns the mean softmax
+// cross-entropy; backward() returns dL/d(raw cosines). For CurricularFace it owns the buffer t
+// and updates it before use (recognition.md 2.2 step 8), without gradient.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::recognition {
+
+// Where the batch mean of c_y that updates t comes from (recognition.md 2.5).
+enum class TMode {
+  local,   // this device's batch only (the official runs; the default)
+  global,  // sum and count all-reduced over ranks by the reducer hook before the EMA
+};
+
+// All-reduces (sums) the two values in place across ranks. Used by TMode::global.
+using TReducer = std::function<void(double& sum, double& count)>;
+
+template <class Policy, class T, class D>
+class MarginLoss {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  explicit MarginLoss(Policy policy = Policy{}, TMode mode = TMode::local)
+      : policy_(policy), t_mode_(mode), t_(zeros<T, D>(Shape{1})) {}
+
+  // Mean cross-entropy of the margin logits. In training mode t is updated first (CurricularFace).
+  T forward(const Tensor<T, D>& raw_cos, const std::vector<int64_t>& labels) {
+    check_rank(raw_cos, 2, "MarginLoss::forward (cosines [B, C])");
+    const int64_t B = raw_cos.dim(0), C = raw_cos.dim(1);
+    check<ShapeError>(B > 0 && C > 0, "MarginLoss::forward: empty cosine matrix ", raw_cos.shape().str());
+    check<ShapeError>(static_cast<int64_t>(labels.size()) == B, "MarginLoss::forward: ", labels.size(),
+                      " labels for a batch of ", B);
+    for (size_t i = 0; i < labels.size(); ++i)
+      check<ShapeError>(labels[i] >= 0 && labels[i] < C, "MarginLoss::forward: label ", labels[i],
+                        " of sample ", i, " is outside [0, ", C, ")");
+
+    raw_ = raw_cos;
+    labels_ = Tensor<int64_t, D>::from_host(Shape{B}, labels);
+    c_y_ = Tensor<T, D>(Shape{B});
+    Executor<D>::for_each(B, functors::TargetCosine<T>{raw_.data(), labels_.data(), c_y_.data(), C});
+    if constexpr (Policy::uses_t) {
+      if (training_) update_t();
+    }
+    const T t = t_value_as_t();
+
+    logits_ = Tensor<T, D>(Shape{B, C});
+    dfdc_ = Tensor<T, D>(Shape{B, C});
+    Executor<D>::for_each(B * C, functors::MarginLogits<Policy, T>{policy_, raw_.data(), labels_.data(), c_y_.data(),
+                                                                   t, logits_.data(), dfdc_.data(), C});
+    lse_ = Tensor<T, D>(Shape{B});
+    Tensor<T, D> row_loss(Shape{B}), correct(Shape{B});
+    Executor<D>::for_each(B, functors::RowSoftmaxCrossEntropy<T>{logits_.data(), raw_.data(), labels_.data(),
+                                                                 lse_.data(), row_loss.data(), correct.data(), C});
+    double loss = 0, hits = 0;
+    for (T v : row_loss.to_vector()) loss += static_cast<double>(v);
+    for (T v : correct.to_vector()) hits += static_cast<double>(v);
+    accuracy_ = hits / static_cast<double>(B);
+    has_cache_ = nn::grad_enabled();
+    return static_cast<T>(loss / static_cast<double>(B));
+  }
+
+  // dL/d(raw cosines) [B, C] for an upstream gradient dloss of the mean loss.
+  Tensor<T, D> backward(T dloss = T(1)) {
+    check<Error>(has_cache_, "MarginLoss::backward called without a forward in grad mode");
+    const int64_t B = raw_.dim(0), C = raw_.dim(1);
+    Tensor<T, D> g(Shape{B, C});
+    const T scale = static_cast<T>(policy_.s * static_cast<double>(dloss) / static_cast<double>(B));
+    Executor<D>::for_each(B * C, functors::MarginCrossEntropyGrad<T>{logits_.data(), lse_.data(), dfdc_.data(),
+                                                                     labels_.data(), g.data(), C, scale});
+    return g;
+  }
+
+  // Logits of the last forward: with margin (what the loss saw) and s * clamp(cos) (origin_cos).
+  const Tensor<T, D>& margin_logits() const { return logits_; }
+  Tensor<T, D> origin_logits() const {
+    check<Error>(raw_.defined(), "MarginLoss::origin_logits before any forward");
+    Tensor<T, D> out(raw_.shape());
+    Executor<D>::for_each(out.numel(), functors::ScaledClamp<T>{raw_.data(), out.data(), static_cast<T>(policy_.s)});
+    return out;
+  }
+  // Fraction of the last batch whose argmax of origin_cos is the label.
+  double accuracy() const { return accuracy_; }
+
+  const Policy& policy() const { return policy_; }
+  // The adaptive t (CurricularFace; 0 and unused for the other policies).
+  Tensor<T, D>& t() { return t_; }
+  double t_value() const { return static_cast<double>(t_.to_vector()[0]); }
+  void set_t(double v) {
+    const T x = static_cast<T>(v);
+    check<ShapeError>(t_.numel() == 1, "MarginLoss: buffer t has shape ", t_.shape().str(), ", expected [1]");
+    DeviceCopy<D, cpu>::copy(t_.data(), &x, sizeof(T));  // in place: visitors may hold the tensor
+  }
+  TMode t_mode() const { return t_mode_; }
+  void set_t_mode(TMode m) { t_mode_ = m; }
+  // Hook for TMode::global: called with the local (sum of c_y, count); must sum both over ranks.
+  void set_t_reducer(TReducer r) { reducer_ = std::move(r); }
+
+  void train(bool on = true) { training_ = on; }
+  void eval() { training_ = false; }
+  bool is_training() const { return training_; }
+
+ private:
+  void update_t() {
+    double sum = 0;
+    for (T v : c_y_.to_vector()) sum += static_cast<double>(v);
+    double count = static_cast<double>(c_y_.numel());
+    if (t_mode_ == TMode::global) {
+      check<ConfigError>(static_cast<bool>(reducer_),
+                         "MarginLoss: t mode 'global' needs a reducer (set_t_reducer) to all-reduce sum and count");
+      reducer_(sum, count);
+      check<NumericError>(count > 0, "MarginLoss: the t reducer returned a count of ", count);
+    }
+    // Stored in T like the PyTorch buffer; the EMA itself is evaluated in double.
+    const double old_t = static_cast<double>(static_cast<T>(t_value()));
+    set_t(policy_.updated_t(sum / count, old_t));
+  }
+  T t_value_as_t() const {
+    if constexpr (Policy::uses_t) return t_.to_vector()[0];
+    else return T(0);
+  }
+
+  Policy policy_;
+  TMode t_mode_;
+  TReducer reducer_;
+  Tensor<T, D> t_;
+  bool training_ = true;
+  bool has_cache_ = false;
+  double accuracy_ = 0;
+  Tensor<T, D> raw_, c_y_, logits_, dfdc_, lse_;
+  Tensor<int64_t, D> labels_;
+};
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/margin_loss.hpp
+
+namespace rfcf::recognition {
+
+enum class HeadInit {
+  normal,          // N(0, init_std^2), std 0.01 in both reference codebases
+  xavier_uniform,  // the CASIA MobileFaceNet ArcFace head
+};
+
+struct MarginHeadOptions {
+  HeadInit init = HeadInit::normal;
+  double init_std = 0.01;
+  TMode t_mode = TMode::local;
+  // Norms below eps are replaced by eps (F.normalize semantics). The references have no epsilon
+  // (a zero vector gives NaN there); for any non-degenerate input the result is identical.
+  double eps = 1e-12;
+};
+
+template <class T, class D>
+struct MarginOutput {
+  T loss;             // mean cross-entropy over the batch
+  double accuracy;    // fraction of argmax(origin_cos) == label
+  Tensor<T, D> logits;  // s * clamp(cos) without margin (origin_cos of the official code)
+};
+
+template <class Policy, class T, class D>
+class MarginHead : public nn::LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using policy_type = Policy;
+
+  MarginHead(int64_t embedding_size, int64_t num_classes, Policy policy = Policy{},
+             MarginHeadOptions options = {}, Generator& gen = default_generator())
+      : options_(options), weight_(Shape{checked(num_classes, "classes"), checked(embedding_size, "embedding size")}),
+        loss_(policy, options.t_mode) {
+    if (options.init == HeadInit::xavier_uniform) init::xavier_uniform(weight_.value, gen);
+    else init::normal(weight_.value, gen, 0.0, options.init_std);
+  }
+
+  int64_t embedding_size() const { return weight_.value.dim(1); }
+  int64_t num_classes() const { return weight_.value.dim(0); }
+
+  MarginOutput<T, D> forward(const Tensor<T, D>& embeddings, const std::vector<int64_t>& labels) {
+    check_rank(embeddings, 2, "MarginHead::forward (embeddings [B, d])");
+    check<ShapeError>(embeddings.dim(1) == embedding_size(), "MarginHead::forward: embeddings ",
+                      embeddings.shape().str(), " do not match the class matrix ", weight_.value.shape().str());
+    const int64_t B = embeddings.dim(0), C = num_classes(), d = embedding_size();
+    const T eps = static_cast<T>(options_.eps);
+
+    e_hat_ = Tensor<T, D>(Shape{B, d});
+    e_norm_ = Tensor<T, D>(Shape{B});
+    Executor<D>::for_each(B, functors::RowL2Normalize<T>{embeddings.data(), e_hat_.data(), e_norm_.data(), d, eps});
+    w_hat_ = Tensor<T, D>(Shape{C, d});
+    w_norm_ = Tensor<T, D>(Shape{C});
+    Executor<D>::for_each(C, functors::RowL2Normalize<T>{weight_.value.data(), w_hat_.data(), w_norm_.data(), d, eps});
+
+    Tensor<T, D> cos(Shape{B, C});  // ê Ŵᵀ
+    ops::Gemm<D>::run(false, true, B, C, d, T(1), e_hat_.data(), d, w_hat_.data(), d, T(0), cos.data(), C);
+
+    loss_.train(is_training());
+    MarginOutput<T, D> out{loss_.forward(cos, labels), 0.0, {}};
+    out.accuracy = loss_.accuracy();
+    out.logits = loss_.origin_logits();
+    has_cache_ = nn::grad_enabled();
+    if (!has_cache_) e_hat_ = w_hat_ = e_norm_ = w_norm_ = Tensor<T, D>();
+    return out;
+  }
+
+  // dL/d(embeddings) for an upstream gradient dloss of the mean loss; accumulates dL/d(weight)
+  // unless the weight is frozen.
+  Tensor<T, D> backward(T dloss = T(1)) {
+    check<Error>(has_cache_, "MarginHead::backward called without a forward in grad mode");
+    const int64_t B = e_hat_.dim(0), C = num_classes(), d = embedding_size();
+    const T eps = static_cast<T>(options_.eps);
+    Tensor<T, D> g = loss_.backward(dloss);  // dL/dcos [B, C]
+
+    Tensor<T, D> d_ehat(Shape{B, d});
+    ops::Gemm<D>::run(false, false, B, d, C, T(1), g.data(), C, w_hat_.data(), d, T(0), d_ehat.data(), d);
+    Tensor<T, D> d_emb(Shape{B, d});
+    Executor<D>::for_each(B, functors::RowL2NormalizeBackward<T>{e_hat_.data(), d_ehat.data(), e_norm_.data(),
+                                                                 d_emb.data(), d, eps, false});
+    if (!weight_.frozen) {
+      Tensor<T, D> d_what(Shape{C, d});
+      ops::Gemm<D>::run(true, false, C, d, B, T(1), g.data(), C, e_hat_.data(), d, T(0), d_what.data(), d);
+      Executor<D>::for_each(C, functors::RowL2NormalizeBackward<T>{w_hat_.data(), d_what.data(), w_norm_.data(),
+                                                                   weight_.grad.data(), d, eps, true});
+    }
+    return d_emb;
+  }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    v.parameter(nn::join_name(prefix, "weight"), weight_);
+    if constexpr (Policy::uses_t) v.buffer(nn::join_name(prefix, "t"), loss_.t());
+  }
+
+  nn::Parameter<T, D>& weight() { return weight_; }
+  MarginLoss<Policy, T, D>& loss() { return loss_; }
+  const Policy& policy() const { return loss_.policy(); }
+  // Logits with margin of the last forward (what the cross-entropy saw).
+  const Tensor<T, D>& margin_logits() const { return loss_.margin_logits(); }
+
+  // CurricularFace t: value, and the hook used by TMode::global.
+  double t_value() const { return loss_.t_value(); }
+  void set_t(double v) { loss_.set_t(v); }
+  void set_t_mode(TMode m) { loss_.set_t_mode(m); }
+  void set_t_reducer(TReducer r) { loss_.set_t_reducer(std::move(r)); }
+
+  // Loads the class matrix from the arcface_torch layout (C, d) ...
+  void load_weight(const Tensor<T, D>& w_cd) {
+    check<ShapeError>(w_cd.shape() == weight_.value.shape(), "MarginHead::load_weight: got ", w_cd.shape().str(),
+                      ", expected (C, d) = ", weight_.value.shape().str());
+    weight_.value.copy_from(w_cd);
+  }
+  // ... or from the CurricularFace layout: `kernel` (d, C), one column per class.
+  template <class D2>
+  void load_kernel(const Tensor<T, D2>& kernel_dc) {
+    weight_.value.copy_from(kernel_to_weight(kernel_dc.template to<cpu>(), embedding_size(), num_classes())
+                                .template to<D>());
+  }
+  // (d, C) -> (C, d) on the host.
+  static Tensor<T, cpu> kernel_to_weight(const Tensor<T, cpu>& kernel, int64_t d, int64_t C) {
+    check<ShapeError>(kernel.rank() == 2 && kernel.dim(0) == d && kernel.dim(1) == C,
+                      "MarginHead::load_kernel: kernel has shape ", kernel.shape().str(), ", expected (d, C) = [", d,
+                      ", ", C, "]");
+    Tensor<T, cpu> w(Shape{C, d});
+    for (int64_t k = 0; k < d; ++k)
+      for (int64_t j = 0; j < C; ++j) w.data()[j * d + k] = kernel.data()[k * C + j];
+    return w;
+  }
+
+ private:
+  static int64_t checked(int64_t n, const char* what) {
+    check<ConfigError>(n > 0, "MarginHead: number of ", what, " must be positive, got ", n);
+    return n;
+  }
+
+  MarginHeadOptions options_;
+  nn::Parameter<T, D> weight_;
+  MarginLoss<Policy, T, D> loss_;
+  bool has_cache_ = false;
+  Tensor<T, D> e_hat_, e_norm_, w_hat_, w_norm_;
+};
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/margin_head.hpp
+// ---- begin rfcf/recognition/verification.hpp
+// Face verification metrics on pair scores (recognition.md 7.5, 10.2, 10.3), on the host:
+// threshold accuracy, k-fold accuracy with the LFW cosine protocols P1/P2 and the insightface
+// protocol, best threshold, ROC (TPR/FPR per threshold, CSV), TAR at a target FAR.
+// Pairs are given as scores plus "same" flags (1 = same identity).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::recognition {
+
+// How a score is compared with a threshold.
+enum class ScoreRule {
+  // Similarity (P1/P2 of recognition.md 7.5): a same pair is correct iff score > thr, a different
+  // pair iff score < thr (a score equal to the threshold is wrong for both).
+  similarity_strict,
+  // Distance (insightface, 10.2): predict "same" iff score < thr; correct iff the prediction matches.
+  distance,
+};
+
+// Which threshold wins when several maximise the training accuracy.
+enum class ThresholdChoice {
+  mean_of_maxima,  // mean of all maximising grid values (7.5)
+  first_maximum,   // the first (smallest) maximising grid value (10.2)
+};
+
+struct VerificationProtocol {
+  std::vector<double> thresholds;
+  ScoreRule rule = ScoreRule::similarity_strict;
+  ThresholdChoice choice = ThresholdChoice::mean_of_maxima;
+  int folds = 10;
+
+  // P1/P2: cosine scores, thresholds i/10000 for i = -10000..10000, mean of maximising thresholds.
+  static VerificationProtocol lfw_cosine() {
+    VerificationProtocol p;
+    for (int i = -10000; i <= 10000; ++i) p.thresholds.push_back(i / 10000.0);
+    return p;
+  }
+  // insightface: squared distances, thresholds 0.00..3.99 step 0.01, first maximum.
+  static VerificationProtocol insightface() {
+    VerificationProtocol p;
+    for (int i = 0; i < 400; ++i) p.thresholds.push_back(i * 0.01);
+    p.rule = ScoreRule::distance;
+    p.choice = ThresholdChoice::first_maximum;
+    return p;
+  }
+};
+
+namespace detail {
+inline void check_pairs(size_t scores, size_t same, const char* what) {
+  check<ShapeError>(scores == same, what, ": ", scores, " scores but ", same, " same flags");
+}
+// Correct decisions among pairs idx at thr.
+inline int64_t correct_count(const std::vector<double>& s, const std::vector<uint8_t>& same,
+                             const std::vector<int64_t>& idx, double thr, ScoreRule rule) {
+  int64_t n = 0;
+  for (int64_t i : idx) {
+    const double v = s[static_cast<size_t>(i)];
+    const bool is_same = same[static_cast<size_t>(i)] != 0;
+    if (rule == ScoreRule::similarity_strict) n += is_same ? (v > thr) : (v < thr);
+    else n += (v < thr) == is_same;
+  }
+  return n;
+}
+inline std::vector<int64_t> all_indices(size_t n) {
+  std::vector<int64_t> idx(n);
+  for (size_t i = 0; i < n; ++i) idx[i] = static_cast<int64_t>(i);
+  return idx;
+}
+}  // namespace detail
+
+// Accuracy of the pairs idx (all pairs when empty) at one threshold.
+inline double accuracy_at(const std::vector<double>& scores, const std::vector<uint8_t>& same, double threshold,
+                          ScoreRule rule, std::vector<int64_t> idx = {}) {
+  detail::check_pairs(scores.size(), same.size(), "accuracy_at");
+  if (idx.empty()) idx = detail::all_indices(scores.size());
+  return static_cast<double>(detail::correct_count(scores, same, idx, threshold, rule)) / static_cast<double>(idx.size());
+}
+
+struct ThresholdResult {
+  double threshold = 0;
+  double accuracy = 0;  // on the pairs the threshold was chosen on
+};
+
+// The protocol's threshold over the pairs idx (all pairs when empty).
+inline ThresholdResult best_threshold(const std::vector<double>& scores, const std::vector<uint8_t>& same,
+                                      const VerificationProtocol& p, std::vector<int64_t> idx = {}) {
+  detail::check_pairs(scores.size(), same.size(), "best_threshold");
+  check<ConfigError>(!p.thresholds.empty(), "best_threshold: empty threshold grid");
+  if (idx.empty()) idx = detail::all_indices(scores.size());
+  check<ShapeError>(!idx.empty(), "best_threshold: no pairs");
+  int64_t best = -1, count = 0;
+  double sum = 0, first = 0;
+  for (double thr : p.thresholds) {
+    const int64_t c = detail::correct_count(scores, same, idx, thr, p.rule);
+    if (c > best) {
+      best = c;
+      first = thr;
+      sum = thr;
+      count = 1;
+    } else if (c == best) {
+      sum += thr;
+      ++count;
+    }
+  }
+  const double thr = p.choice == ThresholdChoice::first_maximum ? first : sum / static_cast<double>(count);
+  return {thr, static_cast<double>(best) / static_cast<double>(idx.size())};
+}
+
+struct KFoldResult {
+  std::vector<double> fold_accuracy;
+  std::vector<double> fold_threshold;
+  double mean_accuracy = 0;
+  double std_accuracy = 0;  // population standard deviation over folds
+};
+
+// Fold k = the k-th contiguous block of n / folds pairs (n must divide evenly).
+inline std::vector<int64_t> fold_indices(size_t n, int folds, int k, bool test) {
+  check<ShapeError>(folds > 1 && n % static_cast<size_t>(folds) == 0, "k-fold: ", n,
+                    " pairs do not split into ", folds, " equal folds");
+  const int64_t per = static_cast<int64_t>(n) / folds;
+  std::vector<int64_t> idx;
+  for (int64_t i = 0; i < static_cast<int64_t>(n); ++i)
+    if ((i / per == k) == test) idx.push_back(i);
+  return idx;
+}
+
+namespace detail {
+inline void finish(KFoldResult& r) {
+  double s = 0, ss = 0;
+  for (double a : r.fold_accuracy) s += a;
+  r.mean_accuracy = s / static_cast<double>(r.fold_accuracy.size());
+  for (double a : r.fold_accuracy) ss += (a - r.mean_accuracy) * (a - r.mean_accuracy);
+  r.std_accuracy = std::sqrt(ss / static_cast<double>(r.fold_accuracy.size()));
+}
+}  // namespace detail
+
+// k-fold accuracy on fixed scores (P1 with cosine scores; insightface with squared distances).
+inline KFoldResult kfold_accuracy(const std::vector<double>& scores, const std::vector<uint8_t>& same,
+                                  const VerificationProtocol& p) {
+  detail::check_pairs(scores.size(), same.size(), "kfold_accuracy");
+  KFoldResult r;
+  for (int k = 0; k < p.folds; ++k) {
+    const auto thr = best_threshold(scores, same, p, fold_indices(scores.size(), p.folds, k, false)).threshold;
+    r.fold_threshold.push_back(thr);
+    r.fold_accuracy.push_back(accuracy_at(scores, same, thr, p.rule, fold_indices(scores.size(), p.folds, k, true)));
+  }
+  detail::finish(r);
+  return r;
+}
+
+// Cosine of two vectors (NaN-free: 0 when a norm is 0).
+template <class T>
+double cosine_similarity(const T* a, const T* b, int64_t d) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t k = 0; k < d; ++k) {
+    ab += static_cast<double>(a[k]) * b[k];
+    aa += static_cast<double>(a[k]) * a[k];
+    bb += static_cast<double>(b[k]) * b[k];
+  }
+  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
+}
+template <class T>
+double squared_distance(const T* a, const T* b, int64_t d) {
+  double s = 0;
+  for (int64_t k = 0; k < d; ++k) s += (static_cast<double>(a[k]) - b[k]) * (static_cast<double>(a[k]) - b[k]);
+  return s;
+}
+
+// Cosines of the rows of a and b (host tensors [n, d]): P1 scores.
+template <class T>
+std::vector<double> pair_cosines(const Tensor<T, cpu>& a, const Tensor<T, cpu>& b) {
+  check_same_shape(a, b, "pair_cosines");
+  check_rank(a, 2, "pair_cosines");
+  std::vector<double> s(static_cast<size_t>(a.dim(0)));
+  for (int64_t i = 0; i < a.dim(0); ++i) s[static_cast<size_t>(i)] = cosine_similarity(a.data() + i * a.dim(1), b.data() + i * a.dim(1), a.dim(1));
+  return s;
+}
+
+// Squared Euclidean distances of the rows of a and b (insightface scores; 2 - 2 cos for unit rows).
+template <class T>
+std::vector<double> pair_squared_distances(const Tensor<T, cpu>& a, const Tensor<T, cpu>& b) {
+  check_same_shape(a, b, "pair_squared_distances");
+  check_rank(a, 2, "pair_squared_distances");
+  std::vector<double> s(static_cast<size_t>(a.dim(0)));
+  for (int64_t i = 0; i < a.dim(0); ++i)
+    s[static_cast<size_t>(i)] = squared_distance(a.data() + i * a.dim(1), b.data() + i * a.dim(1), a.dim(1));
+  return s;
+}
+
+// P2 (recognition.md 7.5): per fold, subtract the mean feature of both images of all training-fold
+// pairs, L2-normalise, score = dot product; threshold as the protocol says (lfw_cosine()).
+template <class T>
+KFoldResult kfold_accuracy_mean_subtracted(const Tensor<T, cpu>& a, const Tensor<T, cpu>& b,
+                                           const std::vector<uint8_t>& same, const VerificationProtocol& p) {
+  check_same_shape(a, b, "kfold_accuracy_mean_subtracted");
+  check_rank(a, 2, "kfold_accuracy_mean_subtracted");
+  const int64_t n = a.dim(0), d = a.dim(1);
+  detail::check_pairs(static_cast<size_t>(n), same.size(), "kfold_accuracy_mean_subtracted");
+  KFoldResult r;
+  std::vector<double> ca(static_cast<size_t>(d)), cb(static_cast<size_t>(d)), mu(static_cast<size_t>(d));
+  for (int k = 0; k < p.folds; ++k) {
+    const auto train = fold_indices(static_cast<size_t>(n), p.folds, k, false);
+    std::fill(mu.begin(), mu.end(), 0.0);
+    for (int64_t i : train)
+      for (int64_t j = 0; j < d; ++j) mu[j] += static_cast<double>(a.data()[i * d + j]) + b.data()[i * d + j];
+    for (auto& v : mu) v /= static_cast<double>(2 * train.size());
+    std::vector<double> scores(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j < d; ++j) {
+        ca[j] = a.data()[i * d + j] - mu[j];
+        cb[j] = b.data()[i * d + j] - mu[j];
+      }
+      scores[static_cast<size_t>(i)] = cosine_similarity(ca.data(), cb.data(), d);
+    }
+    const double thr = best_threshold(scores, same, p, train).threshold;
+    r.fold_threshold.push_back(thr);
+    r.fold_accuracy.push_back(accuracy_at(scores, same, thr, p.rule, fold_indices(static_cast<size_t>(n), p.folds, k, true)));
+  }
+  detail::finish(r);
+  return r;
+}
+
+struct RocPoint {
+  double threshold, tpr, fpr;
+};
+
+// TPR = TP / (TP + FN), FPR = FP / (FP + TN) per threshold (0 when a denominator is 0), with
+// "accepted as same" = score > thr (similarity) or score < thr (distance).
+inline std::vector<RocPoint> roc(const std::vector<double>& scores, const std::vector<uint8_t>& same,
+                                 const std::vector<double>& thresholds, ScoreRule rule) {
+  detail::check_pairs(scores.size(), same.size(), "roc");
+  std::vector<RocPoint> out;
+  for (double thr : thresholds) {
+    int64_t tp = 0, fn = 0, fp = 0, tn = 0;
+    for (size_t i = 0; i < scores.size(); ++i) {
+      const bool accept = rule == ScoreRule::distance ? scores[i] < thr : scores[i] > thr;
+      if (same[i]) accept ? ++tp : ++fn;
+      else accept ? ++fp : ++tn;
+    }
+    out.push_back({thr, tp + fn ? double(tp) / double(tp + fn) : 0.0, fp + tn ? double(fp) / double(fp + tn) : 0.0});
+  }
+  return out;
+}
+
+// insightface ROC (10.2 step 6): TPR and FPR per threshold on each test fold, averaged over folds.
+inline std::vector<RocPoint> kfold_roc(const std::vector<double>& scores, const std::vector<uint8_t>& same,
+                                       const VerificationProtocol& p) {
+  detail::check_pairs(scores.size(), same.size(), "kfold_roc");
+  std::vector<RocPoint> mean;
+  for (int k = 0; k < p.folds; ++k) {
+    std::vector<double> s;
+    std::vector<uint8_t> f;
+    for (int64_t i : fold_indices(scores.size(), p.folds, k, true)) {
+      s.push_back(scores[static_cast<size_t>(i)]);
+      f.push_back(same[static_cast<size_t>(i)]);
+    }
+    auto r = roc(s, f, p.thresholds, p.rule);
+    if (mean.empty()) mean.assign(r.size(), RocPoint{0, 0, 0});
+    for (size_t j = 0; j < r.size(); ++j) {
+      mean[j].threshold = r[j].threshold;
+      mean[j].tpr += r[j].tpr;
+      mean[j].fpr += r[j].fpr;
+    }
+  }
+  for (auto& m : mean) {
+    m.tpr /= p.folds;
+    m.fpr /= p.folds;
+  }
+  return mean;
+}
+
+// Writes "threshold,tpr,fpr" rows; the file appears complete or not at all (tmp + rename).
+inline void write_roc_csv(const std::string& path, const std::vector<RocPoint>& points) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    check<IoError>(f.good(), "write_roc_csv: cannot open ", tmp, " for writing");
+    f.precision(10);
+    f << "threshold,tpr,fpr\n";
+    for (const auto& p : points) f << p.threshold << ',' << p.tpr << ',' << p.fpr << '\n';
+    f.flush();
+    if (!f.good()) {
+      std::remove(tmp.c_str());
+      fail<IoError>("write_roc_csv: error while writing ", tmp);
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    fail<IoError>("write_roc_csv: cannot rename ", tmp, " to ", path);
+  }
+}
+
+struct TarAtFar {
+  double tar = 0;        // fraction of genuine pairs accepted
+  double far = 0;        // achieved fraction of impostor pairs accepted (<= target)
+  double threshold = 0;  // accept iff score > threshold (similarity) or score < threshold (distance)
+};
+
+// TAR at the largest achievable FAR not above far_target. Tie rule: pairs with equal scores are
+// accepted or rejected together; with k = floor(far_target * impostors), the threshold is the
+// (k+1)-th most impostor-like score and only scores strictly beyond it are accepted, so at most
+// k impostors pass (FAR may end below the target when impostor scores tie). For similarity scores
+// "beyond" means greater, for distances smaller. If k >= impostors everything is accepted.
+inline TarAtFar tar_at_far(const std::vector<double>& scores, const std::vector<uint8_t>& same, double far_target,
+                           ScoreRule rule = ScoreRule::similarity_strict) {
+  detail::check_pairs(scores.size(), same.size(), "tar_at_far");
+  check<ConfigError>(far_target >= 0 && far_target <= 1, "tar_at_far: target FAR ", far_target, " not in [0, 1]");
+  const double sign = rule == ScoreRule::distance ? -1.0 : 1.0;  // work on "higher = more similar"
+  std::vector<double> imp, gen;
+  for (size_t i = 0; i < scores.size(); ++i) (same[i] ? gen : imp).push_back(sign * scores[i]);
+  check<ShapeError>(!imp.empty() && !gen.empty(), "tar_at_far: needs genuine and impostor pairs, got ", gen.size(),
+                    " and ", imp.size());
+  std::sort(imp.begin(), imp.end(), std::greater<double>());
+  const auto k = static_cast<size_t>(std::floor(far_target * static_cast<double>(imp.size()) + 1e-9));
+  TarAtFar r;
+  if (k >= imp.size()) {
+    r.threshold = -std::numeric_limits<double>::infinity();
+    r.tar = r.far = 1.0;
+  } else {
+    r.threshold = imp[k];
+    int64_t fa = 0, ta = 0;
+    for (double v : imp) fa += v > r.threshold;
+    for (double v : gen) ta += v > r.threshold;
+    r.far = double(fa) / double(imp.size());
+    r.tar = double(ta) / double(gen.size());
+  }
+  r.threshold *= sign;
+  return r;
+}
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/verification.hpp
 // ---- end rfcf/recognition.hpp
 // ---- begin rfcf/models.hpp
 // models: see docs/ and the headers in rfcf/models/.
