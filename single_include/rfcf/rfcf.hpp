@@ -2989,11 +2989,12 @@ struct HostTensor {
     t.shape = std::move(shape);
     check<ShapeError>(static_cast<size_t>(t.numel()) == values.size(), "HostTensor::from_values: ",
                       values.size(), " values for shape ", shape_str(t.shape));
-    t.bytes.resize(values.size() * sizeof(T));
     if constexpr (std::is_same_v<T, bool>) {
+      t.bytes.resize(values.size());
       for (size_t i = 0; i < values.size(); ++i) t.bytes[i] = values[i] ? 1 : 0;
-    } else if (!values.empty()) {
-      std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+    } else {
+      const auto* src = reinterpret_cast<const uint8_t*>(values.data());
+      t.bytes.assign(src, src + values.size() * sizeof(T));
     }
     return t;
   }
@@ -4155,7 +4156,8 @@ class Unpickler {
       return arr;
     }
     if (g == "numpy.dtype") {
-      if (a.size() != 3 || !a[0]->is(K::String)) error("numpy.dtype expects (code, align, copy)");
+      // Python 2 pickles hold the code as a byte string.
+      if (a.size() != 3 || !(a[0]->is(K::String) || a[0]->is(K::Bytes))) error("numpy.dtype expects (code, align, copy)");
       PyPtr dt = PyValue::make(K::NumpyDType);
       dt->set_text(a[0]->as_string());
       return dt;
@@ -4199,7 +4201,8 @@ class Unpickler {
       return;
     }
     if (obj.is(K::NumpyDType)) {
-      if (!state->is(K::Tuple) || state->items().size() < 2 || !state->items()[1]->is(K::String))
+      if (!state->is(K::Tuple) || state->items().size() < 2 ||
+          !(state->items()[1]->is(K::String) || state->items()[1]->is(K::Bytes)))
         error("numpy.dtype state must be a tuple (version, byte order, ...)");
       const auto& s = state->items();
       for (size_t i = 2; i < 5 && i < s.size(); ++i)

@@ -233,7 +233,8 @@ TEST_CASE("insightface small_lfw.bin: 20 JPEG byte strings (17 distinct) and 10 
 }
 
 TEST_CASE("insightface .bin: Python-2 variant with BINSTRING images and APPEND batches", "[io][bin]") {
-  // What Python 2's pickle (protocol 2) writes for ([jpeg_a, jpeg_b, jpeg_c, jpeg_d], [True, False]).
+  // What Python 2's pickle (protocol 2) writes for ([jpeg_a, jpeg_b, jpeg_c, jpeg_d, jpeg_e, array_f],
+  // [True, False, True]).
   const std::string a = "\xff\xd8" "short\xff\xd9";
   const std::string big(300, '\xab');
   PB p;
@@ -243,13 +244,22 @@ TEST_CASE("insightface .bin: Python-2 variant with BINSTRING images and APPEND b
   p.op('U').op(static_cast<uint8_t>(a.size())).raw(a);
   p.op('e');
   p.op('T').u32(1).raw("\xff").op('a');  // a lone trailing item
-  p.op(']').op('q').op(2).op('(').op(0x88).op(0x89).op('e').op(0x86).op('q').op(3).op('.');
+  // A numpy uint8 array as Python 2 pickles it (codes and byte order are byte strings).
+  p.global("numpy.core.multiarray", "_reconstruct").global("numpy", "ndarray").int1(0).op(0x85).op('U').op(1).raw("b").op(0x87).op('R');
+  p.op('(').int1(1).int1(3).int1(1).op(0x86);
+  p.global("numpy", "dtype").op('U').op(2).raw("u1").int1(0).int1(1).op(0x87).op('R');
+  p.op('(').int1(3).op('U').op(1).raw("|").op('N').op('N').op('N').op('J').u32(0xFFFFFFFFu).op('J').u32(0xFFFFFFFFu).int1(0).op('t').op('b');
+  p.op(0x89).op('U').op(3).raw(std::string("\xff\xd8\x00", 3)).op('t').op('b').op('a');
+  p.op('U').op(1).raw("e").op('a');
+  p.op(']').op('q').op(2).op('(').op(0x88).op(0x89).op(0x88).op('e').op(0x86).op('q').op(3).op('.');
   VerificationBin bin = parse_verification_bin(p.b.data(), p.b.size());
-  REQUIRE(bin.images.size() == 4);
+  REQUIRE(bin.images.size() == 6);
   CHECK(bin.images[0] == a);
   CHECK(bin.images[1] == big);
   CHECK(bin.images[3] == "\xff");
-  CHECK(bin.issame == std::vector<bool>{true, false});
+  CHECK(bin.images[4] == std::string("\xff\xd8\x00", 3));
+  CHECK(bin.images[5] == "e");
+  CHECK(bin.issame == std::vector<bool>{true, false, true});
 
   // Odd image count, wrong types and trailing bytes are errors.
   PB odd;

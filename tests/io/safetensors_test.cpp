@@ -216,3 +216,30 @@ TEST_CASE("safetensors fixtures of the detector read", "[io][safetensors]") {
   const bool identical = serialize_safetensors(raw.tensors, raw.metadata) == original;
   CHECK(identical);
 }
+
+// Writes a file with every supported dtype for tests/io/check_rfcf_safetensors.py, which
+// loads it with Python's safetensors library and an independent numpy parser. The file
+// goes to $RFCF_SAFETENSORS_EXPORT if set (for that manual check), else to a temp dir.
+TEST_CASE("safetensors file for the Python cross-check", "[io][safetensors]") {
+  TensorMap m;
+  m.set("f32", HostTensor::from_values<float>({2, 3}, {0.5f, -1, 2, 3.25f, 1e-3f, 7}));
+  m.set("f64", HostTensor::from_values<double>({3}, {0.1, -2.5, 1e100}));
+  m.set("i64", HostTensor::from_values<int64_t>({}, {int64_t(146290)}));
+  m.set("i32", HostTensor::from_values<int32_t>({2, 1}, {-7, 9}));
+  m.set("u8", HostTensor::from_values<uint8_t>({3}, {0, 128, 255}));
+  m.set("bool", HostTensor::from_values<bool>({2}, {true, false}));
+  m.set("empty", HostTensor::from_values<float>({0, 4}, {}));
+  HostTensor h;
+  h.dtype = DType::F16;
+  h.shape = {2};
+  h.bytes = {0x00, 0x3C, 0x00, 0xC0};  // 1, -2
+  m.set("f16", h);
+  h.dtype = DType::BF16;
+  h.bytes = {0x80, 0x3F, 0x40, 0xC0};  // 1, -3
+  m.set("bf16", h);
+  TempDir dir;
+  const char* env = std::getenv("RFCF_SAFETENSORS_EXPORT");
+  const std::string path = env ? std::string(env) : dir.file("rfcf_written.safetensors");
+  write_safetensors(path, m, {{"writer", "rfcf"}, {"purpose", "python cross-check"}});
+  CHECK(read_safetensors_file(path).tensors.size() == 9);
+}

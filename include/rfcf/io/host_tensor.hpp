@@ -106,11 +106,12 @@ struct HostTensor {
     t.shape = std::move(shape);
     check<ShapeError>(static_cast<size_t>(t.numel()) == values.size(), "HostTensor::from_values: ",
                       values.size(), " values for shape ", shape_str(t.shape));
-    t.bytes.resize(values.size() * sizeof(T));
     if constexpr (std::is_same_v<T, bool>) {
+      t.bytes.resize(values.size());
       for (size_t i = 0; i < values.size(); ++i) t.bytes[i] = values[i] ? 1 : 0;
-    } else if (!values.empty()) {
-      std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+    } else {
+      const auto* src = reinterpret_cast<const uint8_t*>(values.data());
+      t.bytes.assign(src, src + values.size() * sizeof(T));
     }
     return t;
   }

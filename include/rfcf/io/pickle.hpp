@@ -461,7 +461,8 @@ class Unpickler {
       return arr;
     }
     if (g == "numpy.dtype") {
-      if (a.size() != 3 || !a[0]->is(K::String)) error("numpy.dtype expects (code, align, copy)");
+      // Python 2 pickles hold the code as a byte string.
+      if (a.size() != 3 || !(a[0]->is(K::String) || a[0]->is(K::Bytes))) error("numpy.dtype expects (code, align, copy)");
       PyPtr dt = PyValue::make(K::NumpyDType);
       dt->set_text(a[0]->as_string());
       return dt;
@@ -505,7 +506,8 @@ class Unpickler {
       return;
     }
     if (obj.is(K::NumpyDType)) {
-      if (!state->is(K::Tuple) || state->items().size() < 2 || !state->items()[1]->is(K::String))
+      if (!state->is(K::Tuple) || state->items().size() < 2 ||
+          !(state->items()[1]->is(K::String) || state->items()[1]->is(K::Bytes)))
         error("numpy.dtype state must be a tuple (version, byte order, ...)");
       const auto& s = state->items();
       for (size_t i = 2; i < 5 && i < s.size(); ++i)
