@@ -1,12 +1,22 @@
 #pragma once
-// io: checkpoint and data file readers/writers (see docs/checkpoints.md).
+// io: checkpoint and data file readers/writers (docs/checkpoints.md), images, drawing and
+// plots (docs/images.md), RecordIO and image folders (docs/datasets.md).
 #include "rfcf/io/atomic_file.hpp"
+#include "rfcf/io/atomic_stream.hpp"
+#include "rfcf/io/draw.hpp"
 #include "rfcf/io/dtype.hpp"
 #include "rfcf/io/file_bytes.hpp"
+#include "rfcf/io/font.hpp"
 #include "rfcf/io/host_tensor.hpp"
+#include "rfcf/io/image.hpp"
+#include "rfcf/io/image_folder.hpp"
+#include "rfcf/io/image_ops.hpp"
 #include "rfcf/io/insightface_bin.hpp"
 #include "rfcf/io/pickle.hpp"
+#include "rfcf/io/plot.hpp"
 #include "rfcf/io/py_value.hpp"
+#include "rfcf/io/recordio.hpp"
+#include "rfcf/io/resize.hpp"
 #include "rfcf/io/safetensors.hpp"
 #include "rfcf/io/torch_file.hpp"
 #include "rfcf/io/zip.hpp"

@@ -4895,7 +4895,1052 @@ LoadReport load_pytorch(Model& model, const std::string& path, const LoadOptions
 // ---- end rfcf/nn/state_dict.hpp
 // ---- end rfcf/nn.hpp
 // ---- begin rfcf/io.hpp
-// io: checkpoint and data file readers/writers (see docs/checkpoints.md).
+// io: checkpoint and data file readers/writers (docs/checkpoints.md), images, drawing and
+// plots (docs/images.md), RecordIO and image folders (docs/datasets.md).
+// ---- begin rfcf/io/atomic_stream.hpp
+// AtomicFile: the streaming counterpart of atomic_write (rfcf/io/atomic_file.hpp) for output
+// produced piece by piece over a long time (RecordIO packing) and for headers patched at the
+// end. Same guarantee: a temporary file in the destination's directory, fsync, rename on
+// commit(); destroyed without commit() it removes the temporary file and leaves the
+// destination untouched.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+
+namespace rfcf::io {
+
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path) : path_(std::move(path)) {
+    for (int attempt = 0; attempt < 16 && fd_ < 0; ++attempt) {
+      tmp_ = path_ + ".tmp-" + detail::temp_suffix();
+      fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd_ < 0 && errno != EEXIST) break;
+    }
+    check<IoError>(fd_ >= 0, "cannot create '", tmp_, "' (to write '", path_, "'): ", std::strerror(errno));
+  }
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  ~AtomicFile() { abandon(); }
+
+  const std::string& path() const { return path_; }
+  uint64_t size() const { return written_; }
+
+  void write(const void* data, size_t n) {
+    check<IoError>(fd_ >= 0, "write to '", path_, "' after commit or failure");
+    put(data, n, written_, "write");
+    written_ += n;
+  }
+  void write(std::string_view s) { write(s.data(), s.size()); }
+
+  // Overwrites bytes already written (a header whose content is known only at the end).
+  void write_at(uint64_t offset, const void* data, size_t n) {
+    check<IoError>(fd_ >= 0, "write to '", path_, "' after commit or failure");
+    check<IoError>(offset + n <= written_, "write_at past the written part of '", path_, "'");
+    put(data, n, offset, "write_at");
+  }
+
+  // fsync, then rename over the destination.
+  void commit() {
+    check<IoError>(fd_ >= 0, "commit of '", path_, "' after commit or failure");
+    int e = ::fsync(fd_) == 0 ? 0 : errno;
+    if (::close(fd_) != 0 && e == 0) e = errno;
+    fd_ = -1;
+    if (e == 0 && std::rename(tmp_.c_str(), path_.c_str()) != 0) e = errno;
+    if (e != 0) {
+      ::unlink(tmp_.c_str());
+      fail<IoError>("cannot write '", path_, "': ", std::strerror(e));
+    }
+    committed_ = true;
+  }
+
+ private:
+  void put(const void* data, size_t n, uint64_t offset, const char* what) {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t k = ::pwrite(fd_, p, n, static_cast<off_t>(offset));
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) {
+        int e = errno;
+        abandon();
+        fail<IoError>("cannot ", what, " '", path_, "': ", std::strerror(e));
+      }
+      p += k;
+      n -= static_cast<size_t>(k);
+      offset += static_cast<uint64_t>(k);
+    }
+  }
+  void abandon() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    if (!committed_ && !tmp_.empty()) ::unlink(tmp_.c_str());
+  }
+
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+  uint64_t written_ = 0;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/atomic_stream.hpp
+// ---- begin rfcf/io/draw.hpp
+// Drawing on io::Image: lines, rectangles, filled circles, text (rfcf/io/font.hpp), and
+// draw_detections for annotated face detections. Everything is clipped to the image (or
+// to an explicit clip rectangle), so shapes may extend past the border.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// ---- begin rfcf/io/font.hpp
+// A small 5x7 bitmap font (rfcf's own design) for labels on images and plots: digits,
+// upper-case letters (lower case is drawn with the upper-case glyphs) and . , % - + : / ( ) _ = < > ' # [ ] and space.
+#include <cstdint>
+#include <string_view>
+
+namespace rfcf::io::font {
+
+inline constexpr int kGlyphWidth = 5;
+inline constexpr int kGlyphHeight = 7;
+inline constexpr int kAdvance = 6;  // glyph width + 1 column of spacing
+
+struct Glyph {
+  char ch;
+  const char* rows;  // 7 rows of 5 cells, '#' = ink
+};
+
+// clang-format off
+inline constexpr Glyph kGlyphs[] = {
+  {'0', ".###." "#...#" "#..##" "#.#.#" "##..#" "#...#" ".###."},
+  {'1', "..#.." ".##.." "..#.." "..#.." "..#.." "..#.." ".###."},
+  {'2', ".###." "#...#" "....#" "...#." "..#.." ".#..." "#####"},
+  {'3', "####." "....#" "....#" ".###." "....#" "....#" "####."},
+  {'4', "...#." "..##." ".#.#." "#..#." "#####" "...#." "...#."},
+  {'5', "#####" "#...." "####." "....#" "....#" "#...#" ".###."},
+  {'6', "..##." ".#..." "#...." "####." "#...#" "#...#" ".###."},
+  {'7', "#####" "....#" "...#." "..#.." ".#..." ".#..." ".#..."},
+  {'8', ".###." "#...#" "#...#" ".###." "#...#" "#...#" ".###."},
+  {'9', ".###." "#...#" "#...#" ".####" "....#" "...#." ".##.."},
+  {'A', "..#.." ".#.#." "#...#" "#...#" "#####" "#...#" "#...#"},
+  {'B', "####." "#...#" "#...#" "####." "#...#" "#...#" "####."},
+  {'C', ".####" "#...." "#...." "#...." "#...." "#...." ".####"},
+  {'D', "####." "#...#" "#...#" "#...#" "#...#" "#...#" "####."},
+  {'E', "#####" "#...." "#...." "####." "#...." "#...." "#####"},
+  {'F', "#####" "#...." "#...." "####." "#...." "#...." "#...."},
+  {'G', ".####" "#...." "#...." "#..##" "#...#" "#...#" ".####"},
+  {'H', "#...#" "#...#" "#...#" "#####" "#...#" "#...#" "#...#"},
+  {'I', ".###." "..#.." "..#.." "..#.." "..#.." "..#.." ".###."},
+  {'J', "..###" "...#." "...#." "...#." "...#." "#..#." ".##.."},
+  {'K', "#...#" "#..#." "#.#.." "##..." "#.#.." "#..#." "#...#"},
+  {'L', "#...." "#...." "#...." "#...." "#...." "#...." "#####"},
+  {'M', "#...#" "##.##" "#.#.#" "#.#.#" "#...#" "#...#" "#...#"},
+  {'N', "#...#" "##..#" "#.#.#" "#..##" "#...#" "#...#" "#...#"},
+  {'O', ".###." "#...#" "#...#" "#...#" "#...#" "#...#" ".###."},
+  {'P', "####." "#...#" "#...#" "####." "#...." "#...." "#...."},
+  {'Q', ".###." "#...#" "#...#" "#...#" "#.#.#" "#..#." ".##.#"},
+  {'R', "####." "#...#" "#...#" "####." "#.#.." "#..#." "#...#"},
+  {'S', ".####" "#...." "#...." ".###." "....#" "....#" "####."},
+  {'T', "#####" "..#.." "..#.." "..#.." "..#.." "..#.." "..#.."},
+  {'U', "#...#" "#...#" "#...#" "#...#" "#...#" "#...#" ".###."},
+  {'V', "#...#" "#...#" "#...#" "#...#" ".#.#." ".#.#." "..#.."},
+  {'W', "#...#" "#...#" "#...#" "#.#.#" "#.#.#" "##.##" "#...#"},
+  {'X', "#...#" ".#.#." "..#.." "..#.." "..#.." ".#.#." "#...#"},
+  {'Y', "#...#" ".#.#." "..#.." "..#.." "..#.." "..#.." "..#.."},
+  {'Z', "#####" "....#" "...#." "..#.." ".#..." "#...." "#####"},
+  {'.', "....." "....." "....." "....." "....." ".##.." ".##.."},
+  {',', "....." "....." "....." "....." ".##.." "..#.." ".#..."},
+  {'%', "##..#" "##.#." "...#." "..#.." ".#..." ".#.##" "#..##"},
+  {'-', "....." "....." "....." "#####" "....." "....." "....."},
+  {'+', "....." "..#.." "..#.." "#####" "..#.." "..#.." "....."},
+  {':', "....." ".##.." ".##.." "....." ".##.." ".##.." "....."},
+  {'/', "....#" "....#" "...#." "..#.." ".#..." "#...." "#...."},
+  {'(', "...#." "..#.." ".#..." ".#..." ".#..." "..#.." "...#."},
+  {')', ".#..." "..#.." "...#." "...#." "...#." "..#.." ".#..."},
+  {'[', ".###." ".#..." ".#..." ".#..." ".#..." ".#..." ".###."},
+  {']', ".###." "...#." "...#." "...#." "...#." "...#." ".###."},
+  {'_', "....." "....." "....." "....." "....." "....." "#####"},
+  {'=', "....." "....." "#####" "....." "#####" "....." "....."},
+  {'<', "...#." "..#.." ".#..." "#...." ".#..." "..#.." "...#."},
+  {'>', ".#..." "..#.." "...#." "....#" "...#." "..#.." ".#..."},
+  {'\'', "..#.." "..#.." ".#..." "....." "....." "....." "....."},
+  {'#', ".#.#." ".#.#." "#####" ".#.#." "#####" ".#.#." ".#.#."},
+  {'?', ".###." "#...#" "....#" "...#." "..#.." "....." "..#.."},
+  {' ', "....." "....." "....." "....." "....." "....." "....."},
+};
+// clang-format on
+
+// The glyph of c (lower case maps to upper case); unknown characters give '?'.
+inline const Glyph& glyph(char c) {
+  if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  for (const Glyph& g : kGlyphs)
+    if (g.ch == c) return g;
+  for (const Glyph& g : kGlyphs)
+    if (g.ch == '?') return g;
+  return kGlyphs[0];
+}
+
+inline bool ink(const Glyph& g, int x, int y) { return g.rows[y * kGlyphWidth + x] == '#'; }
+
+// Size in pixels of a one-line text at integer scale s (no trailing spacing column).
+inline int text_width(std::string_view text, int s = 1) {
+  return text.empty() ? 0 : (static_cast<int>(text.size()) * kAdvance - 1) * s;
+}
+inline int text_height(int s = 1) { return kGlyphHeight * s; }
+
+}  // namespace rfcf::io::font
+// ---- end rfcf/io/font.hpp
+// ---- begin rfcf/io/image.hpp
+// 8-bit images: the Image type, JPEG/PNG decoding and PNG/JPEG encoding.
+//
+// Decoding: JPEG goes through libjpeg(-turbo) when RFCF_HAVE_LIBJPEG is defined (pixel-exact
+// with cv2.imread on Debian), otherwise through stb_image (within a few grey levels of
+// libjpeg; see docs/images.md). PNG always goes through stb_image. Incomplete or corrupt
+// files are rejected with FormatError naming the file.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <span>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/io/detail/libjpeg.hpp
+// JPEG decoding with libjpeg(-turbo), compiled when RFCF_HAVE_LIBJPEG is defined (the CMake
+// target defines it when find_package(JPEG) succeeds). This is the decoder OpenCV uses on
+// Debian, with the same default settings (islow IDCT, fancy upsampling), so its pixels are
+// identical to cv2.imread's.
+//
+// libjpeg reports fatal errors through a callback that must not return; we longjmp back.
+// The functions that call setjmp hold only trivially destructible locals, so the jump skips
+// no C++ destructor.
+#ifdef RFCF_HAVE_LIBJPEG
+#include <csetjmp>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+
+#include <jerror.h>
+#include <jpeglib.h>
+
+namespace rfcf::io::detail {
+
+struct JpegErrorManager {
+  jpeg_error_mgr pub;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+  bool truncated;  // set by warnings that mean "data missing" (we reject those files)
+};
+
+inline void jpeg_on_fatal(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<JpegErrorManager*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+inline void jpeg_on_message(j_common_ptr cinfo, int level) {
+  if (level != -1) return;  // trace messages
+  auto* err = reinterpret_cast<JpegErrorManager*>(cinfo->err);
+  int code = cinfo->err->msg_code;
+  // Premature end of file, or of an entropy-coded segment: the image is incomplete.
+  if ((code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER) && !err->truncated) {
+    err->truncated = true;
+    (*cinfo->err->format_message)(cinfo, err->message);
+  }
+  cinfo->err->num_warnings++;
+}
+
+// Decoder state that lives in the caller's frame between the two phases below.
+struct JpegDecoder {
+  jpeg_decompress_struct cinfo;
+  JpegErrorManager err;
+  bool created = false;
+};
+
+// Phase 1: parse headers. Returns false (with err.message) on error.
+// channels: 1 (grey) or 3; bgr selects the 3-channel byte order.
+inline bool jpeg_read_header_phase(JpegDecoder& d, const unsigned char* data, size_t size,
+                                   int channels, bool bgr, int* width, int* height) {
+  d.cinfo.err = jpeg_std_error(&d.err.pub);
+  d.err.pub.error_exit = jpeg_on_fatal;
+  d.err.pub.emit_message = jpeg_on_message;
+  d.err.truncated = false;
+  d.err.message[0] = 0;
+  if (setjmp(d.err.jump)) return false;
+  jpeg_create_decompress(&d.cinfo);
+  d.created = true;
+  jpeg_mem_src(&d.cinfo, data, static_cast<unsigned long>(size));
+  jpeg_read_header(&d.cinfo, TRUE);
+  if (channels == 1) {
+    d.cinfo.out_color_space = JCS_GRAYSCALE;
+  } else {
+#ifdef JCS_EXTENSIONS
+    d.cinfo.out_color_space = bgr ? JCS_EXT_BGR : JCS_RGB;
+#else
+    d.cinfo.out_color_space = JCS_RGB;  // caller swaps to BGR
+#endif
+  }
+  jpeg_calc_output_dimensions(&d.cinfo);
+  *width = static_cast<int>(d.cinfo.output_width);
+  *height = static_cast<int>(d.cinfo.output_height);
+  return true;
+}
+
+// Phase 2: decode all scanlines into out (height rows of width*channels bytes).
+inline bool jpeg_decode_phase(JpegDecoder& d, unsigned char* out, size_t row_bytes) {
+  if (setjmp(d.err.jump)) return false;
+  jpeg_start_decompress(&d.cinfo);
+  while (d.cinfo.output_scanline < d.cinfo.output_height) {
+    JSAMPROW row = out + static_cast<size_t>(d.cinfo.output_scanline) * row_bytes;
+    jpeg_read_scanlines(&d.cinfo, &row, 1);
+    if (d.err.truncated) return false;
+  }
+  jpeg_finish_decompress(&d.cinfo);
+  return !d.err.truncated;
+}
+
+inline void jpeg_release(JpegDecoder& d) {
+  if (d.created) jpeg_destroy_decompress(&d.cinfo);
+  d.created = false;
+}
+
+// True when the 3-channel output is already in BGR order for bgr == true.
+constexpr bool jpeg_native_bgr() {
+#ifdef JCS_EXTENSIONS
+  return true;
+#else
+  return false;
+#endif
+}
+
+}  // namespace rfcf::io::detail
+#endif  // RFCF_HAVE_LIBJPEG
+// ---- end rfcf/io/detail/libjpeg.hpp
+// ---- begin rfcf/io/detail/stb.hpp
+// stb_image / stb_image_write, compiled into every translation unit that includes rfcf.
+//
+// rfcf is header-only, so there is no single .cpp file to hold the stb implementation.
+// Instead the implementation is compiled with STB_IMAGE_STATIC / STB_IMAGE_WRITE_STATIC:
+// every function has internal linkage, each translation unit gets its own private copy
+// and no symbol can clash at link time (with another TU, or with a user's own stb copy).
+// Only the JPEG and PNG decoders are compiled (less code, less attack surface).
+//
+// Consequence for users: do not include <stb_image.h> or <stb_image_write.h> yourself
+// BEFORE rfcf in the same translation unit (the include guards would then keep rfcf's
+// static definitions out). Including them after rfcf, or in other translation units, is
+// fine: the declarations rfcf already made are reused.
+#if defined(STBI_INCLUDE_STB_IMAGE_H) && !defined(RFCF_STB_IMAGE_OWNED)
+#error "rfcf: include rfcf before <stb_image.h> in this translation unit (see rfcf/io/detail/stb.hpp)"
+#endif
+#if defined(INCLUDE_STB_IMAGE_WRITE_H) && !defined(RFCF_STB_IMAGE_OWNED)
+#error "rfcf: include rfcf before <stb_image_write.h> in this translation unit (see rfcf/io/detail/stb.hpp)"
+#endif
+#define RFCF_STB_IMAGE_OWNED 1
+
+#include <zlib.h>
+
+#include <cstdlib>
+
+namespace rfcf::io::detail {
+// stb_image_write's own deflate is slow and compresses poorly; zlib is a dependency anyway.
+inline unsigned char* zlib_compress_for_stb(unsigned char* data, int len, int* out_len, int quality) {
+  uLongf cap = compressBound(static_cast<uLong>(len));
+  auto* out = static_cast<unsigned char*>(std::malloc(cap));
+  if (!out) return nullptr;
+  if (compress2(out, &cap, data, static_cast<uLong>(len), 6) != Z_OK) {
+    std::free(out);
+    return nullptr;
+  }
+  *out_len = static_cast<int>(cap);
+  return out;
+}
+}  // namespace rfcf::io::detail
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#endif
+
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
+// Decoded images are bounded (a corrupt header cannot ask for 2^48 pixels).
+#define STBI_MAX_DIMENSIONS (1 << 16)
+#include <stb_image.h>
+
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STBI_WRITE_NO_STDIO
+#define STBIW_ZLIB_COMPRESS rfcf::io::detail::zlib_compress_for_stb
+#include <stb_image_write.h>
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+// ---- end rfcf/io/detail/stb.hpp
+
+namespace rfcf::io {
+
+// Byte order of the three channels of a colour image (ignored for grey images).
+enum class ColorOrder { RGB, BGR };
+
+inline const char* to_string(ColorOrder o) { return o == ColorOrder::RGB ? "RGB" : "BGR"; }
+
+// Interleaved (HWC) 8-bit image with 1 or 3 channels, rows packed without padding.
+struct Image {
+  int width = 0;
+  int height = 0;
+  int channels = 0;
+  ColorOrder order = ColorOrder::RGB;
+  std::vector<uint8_t> pixels;
+
+  Image() = default;
+  Image(int w, int h, int c, ColorOrder o = ColorOrder::RGB, uint8_t fill = 0) : width(w), height(h), channels(c), order(o) {
+    check<ShapeError>(w >= 0 && h >= 0, "Image: negative size ", w, "x", h);
+    check<ShapeError>(c == 1 || c == 3, "Image: channels must be 1 or 3, got ", c);
+    pixels.assign(static_cast<size_t>(w) * static_cast<size_t>(h) * static_cast<size_t>(c), fill);
+  }
+
+  bool empty() const { return width == 0 || height == 0; }
+  size_t row_bytes() const { return static_cast<size_t>(width) * static_cast<size_t>(channels); }
+  uint8_t* data() { return pixels.data(); }
+  const uint8_t* data() const { return pixels.data(); }
+  uint8_t* row(int y) { return pixels.data() + static_cast<size_t>(y) * row_bytes(); }
+  const uint8_t* row(int y) const { return pixels.data() + static_cast<size_t>(y) * row_bytes(); }
+  uint8_t* at(int x, int y) { return row(y) + static_cast<size_t>(x) * static_cast<size_t>(channels); }
+  const uint8_t* at(int x, int y) const { return row(y) + static_cast<size_t>(x) * static_cast<size_t>(channels); }
+};
+
+// Largest image the decoders accept (each side), as a guard against hostile headers.
+inline constexpr int kMaxImageSide = 1 << 16;
+inline constexpr uint64_t kMaxImagePixels = uint64_t(1) << 28;
+
+enum class ImageFormat { Unknown, Jpeg, Png };
+
+inline ImageFormat sniff_format(std::span<const uint8_t> b) {
+  if (b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return ImageFormat::Jpeg;
+  static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  if (b.size() >= 8 && std::memcmp(b.data(), png_sig, 8) == 0) return ImageFormat::Png;
+  return ImageFormat::Unknown;
+}
+
+namespace detail {
+
+inline uint32_t read_be32(const uint8_t* p) {
+  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
+}
+
+// Walks every marker segment of a JPEG with bounds checks and returns "" when the structure
+// is sound: segments fit in the file, Huffman tables (DHT) are well-formed (at most 256
+// codes, lengths that fit the code space; stb_image 2.27 overflows a table otherwise) and an
+// end-of-image marker follows the scans (a missing EOI means a truncated file). Inside
+// entropy-coded data every FF byte is followed by 00 or a restart marker, so the next other
+// marker ends the scan.
+inline std::string jpeg_dht_problem(const uint8_t* p, size_t len, unsigned& defined) {
+  size_t pos = 0;
+  while (pos < len) {
+    if (pos + 17 > len) return "Huffman table header runs past its segment";
+    if ((p[pos] >> 4) > 1 || (p[pos] & 15) > 3) return "bad Huffman table class/id";
+    defined |= 1u << ((p[pos] >> 4) * 4 + (p[pos] & 15));
+    size_t total = 0;
+    uint32_t code = 0;
+    for (int bits = 1; bits <= 16; ++bits) {
+      uint32_t count = p[pos + size_t(bits)];
+      total += count;
+      code = (code + count);
+      if (code > (1u << bits)) return "Huffman code lengths overflow the code space";
+      code <<= 1;
+    }
+    if (total > 256) return "Huffman table with more than 256 codes";
+    pos += 17 + total;
+    if (pos > len) return "Huffman table values run past their segment";
+  }
+  return "";
+}
+
+// stb_image 2.27 decodes with uninitialised tables when a scan names an undefined one.
+inline std::string jpeg_sos_problem(const uint8_t* p, size_t len, unsigned defined, bool progressive) {
+  if (len < 1) return "empty scan header";
+  size_t ns = p[0];
+  if (ns < 1 || ns > 4 || len < 1 + 2 * ns + 3) return "bad scan header";
+  uint8_t ss = p[1 + 2 * ns], ah = p[3 + 2 * ns] >> 4;
+  bool need_dc = !progressive || (ss == 0 && ah == 0);
+  bool need_ac = !progressive || ss > 0;
+  for (size_t i = 0; i < ns; ++i) {
+    uint8_t td = p[2 + 2 * i] >> 4, ta = p[2 + 2 * i] & 15;
+    if (td > 3 || ta > 3) return "bad Huffman table selector";
+    if (need_dc && !(defined & (1u << td))) return "scan uses an undefined DC Huffman table";
+    if (need_ac && !(defined & (1u << (4 + ta)))) return "scan uses an undefined AC Huffman table";
+  }
+  return "";
+}
+
+// for_stb: also reject scans that use undefined Huffman tables (libjpeg substitutes the
+// standard tables there, as Motion-JPEG frames need; stb_image reads uninitialised memory).
+inline std::string jpeg_structure_problem(std::span<const uint8_t> b, bool for_stb) {
+  size_t pos = 2;
+  bool seen_scan = false, progressive = false;
+  unsigned defined_tables = 0;  // bit (class * 4 + id)
+  while (true) {
+    if (pos + 2 > b.size()) return seen_scan ? "no end-of-image marker (truncated file)" : "file ends inside the headers";
+    if (b[pos] != 0xFF) return "marker expected at byte " + std::to_string(pos);
+    uint8_t m = b[pos + 1];
+    if (m == 0xFF) {  // fill byte
+      ++pos;
+      continue;
+    }
+    if (m == 0xD9) return seen_scan ? "" : "end of image before any scan";
+    if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {  // parameterless markers
+      pos += 2;
+      continue;
+    }
+    if (pos + 4 > b.size()) return "file ends inside a marker at byte " + std::to_string(pos);
+    size_t len = (size_t(b[pos + 2]) << 8) | b[pos + 3];
+    if (len < 2 || pos + 2 + len > b.size())
+      return "segment at byte " + std::to_string(pos) + " runs past the end (truncated file)";
+    if (m == 0xC4) {
+      std::string p = jpeg_dht_problem(&b[pos + 4], len - 2, defined_tables);
+      if (!p.empty()) return p + " (segment at byte " + std::to_string(pos) + ")";
+    }
+    if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) progressive = (m == 0xC2 || m == 0xC6);
+    if (m == 0xDA && for_stb) {  // a scan may only use Huffman tables defined before it
+      std::string p = jpeg_sos_problem(&b[pos + 4], len - 2, defined_tables, progressive);
+      if (!p.empty()) return p + " (scan at byte " + std::to_string(pos) + ")";
+    }
+    pos += 2 + len;
+    if (m == 0xDA) {  // entropy-coded data follows until the next non-restart marker
+      seen_scan = true;
+      while (true) {
+        const void* ff = pos < b.size() ? std::memchr(&b[pos], 0xFF, b.size() - pos) : nullptr;
+        if (!ff) return "no end-of-image marker (truncated file)";
+        pos = size_t(static_cast<const uint8_t*>(ff) - b.data());
+        if (pos + 1 >= b.size()) return "no end-of-image marker (truncated file)";
+        uint8_t n = b[pos + 1];
+        if (n == 0x00 || (n >= 0xD0 && n <= 0xD7)) {
+          pos += 2;
+          continue;
+        }
+        if (n == 0xFF) {
+          ++pos;
+          continue;
+        }
+        break;  // a real marker
+      }
+    }
+  }
+}
+
+// Every PNG chunk must fit in the file and carry a correct CRC, and the file must reach IEND.
+inline std::string png_structure_problem(std::span<const uint8_t> b) {
+  size_t pos = 8;
+  while (true) {
+    if (pos + 12 > b.size()) return "truncated before IEND";
+    uint64_t len = read_be32(&b[pos]);
+    if (len > b.size() - pos - 12) return "chunk at byte " + std::to_string(pos) + " runs past the end";
+    const uint8_t* type = &b[pos + 4];
+    uLong crc = crc32(0L, type, static_cast<uInt>(len + 4));
+    if (crc != read_be32(&b[pos + 8 + len])) return "CRC mismatch in chunk at byte " + std::to_string(pos);
+    if (std::memcmp(type, "IEND", 4) == 0) return "";
+    pos += 12 + len;
+  }
+}
+
+inline void swap_red_blue(Image& img) {
+  if (img.channels != 3) return;
+  uint8_t* p = img.pixels.data();
+  size_t n = img.pixels.size();
+  for (size_t i = 0; i + 2 < n; i += 3) std::swap(p[i], p[i + 2]);
+}
+
+inline void check_decoded_size(int w, int h, uint64_t max_pixels, const std::string& name) {
+  check<FormatError>(w > 0 && h > 0 && w <= kMaxImageSide && h <= kMaxImageSide &&
+                         uint64_t(w) * uint64_t(h) <= max_pixels,
+                     "image '", name, "': unsupported size ", w, "x", h);
+}
+
+inline Image decode_with_stb(std::span<const uint8_t> bytes, ColorOrder order, int channels, uint64_t max_pixels,
+                             const std::string& name) {
+  check<FormatError>(bytes.size() <= size_t(INT32_MAX), "image '", name, "': file too large");
+  int w = 0, h = 0, file_channels = 0;
+  // Size check before decoding, so that a hostile header cannot make stb allocate gigabytes.
+  if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels))
+    fail<FormatError>("image '", name, "': cannot decode (", stbi_failure_reason(), ")");
+  check_decoded_size(w, h, max_pixels, name);
+  uint8_t* data = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels, channels);
+  if (!data) fail<FormatError>("image '", name, "': cannot decode (", stbi_failure_reason(), ")");
+  Image img;
+  try {
+    check_decoded_size(w, h, max_pixels, name);
+    img = Image(w, h, channels, ColorOrder::RGB);
+    std::memcpy(img.pixels.data(), data, img.pixels.size());
+  } catch (...) {
+    stbi_image_free(data);
+    throw;
+  }
+  stbi_image_free(data);
+  if (order == ColorOrder::BGR && channels == 3) swap_red_blue(img);
+  img.order = order;
+  return img;
+}
+
+#ifdef RFCF_HAVE_LIBJPEG
+inline Image decode_with_libjpeg(std::span<const uint8_t> bytes, ColorOrder order, int channels,
+                                 uint64_t max_pixels, const std::string& name) {
+  JpegDecoder d;
+  int w = 0, h = 0;
+  bool bgr = order == ColorOrder::BGR;
+  if (!jpeg_read_header_phase(d, bytes.data(), bytes.size(), channels, bgr, &w, &h)) {
+    std::string msg = d.err.message;
+    jpeg_release(d);
+    fail<FormatError>("image '", name, "': cannot decode JPEG (", msg, ")");
+  }
+  Image img;
+  try {
+    check_decoded_size(w, h, max_pixels, name);
+    img = Image(w, h, channels, order);
+  } catch (...) {
+    jpeg_release(d);
+    throw;
+  }
+  bool ok = jpeg_decode_phase(d, img.pixels.data(), img.row_bytes());
+  std::string msg = d.err.message;
+  jpeg_release(d);
+  if (!ok) fail<FormatError>("image '", name, "': corrupt or truncated JPEG (", msg, ")");
+  if (bgr && channels == 3 && !jpeg_native_bgr()) swap_red_blue(img);
+  return img;
+}
+#endif
+
+}  // namespace detail
+
+enum class JpegBackend { Default, Stb, LibJpeg };
+
+struct DecodeOptions {
+  int channels = 3;  // 3: colour (grey files are expanded), 1: grey
+  // Default: libjpeg when compiled in (RFCF_HAVE_LIBJPEG), else stb_image.
+  JpegBackend jpeg_decoder = JpegBackend::Default;
+  // Larger images are rejected before decoding (a few bytes of header can ask for gigabytes).
+  uint64_t max_pixels = kMaxImagePixels;
+};
+
+inline bool have_libjpeg() {
+#ifdef RFCF_HAVE_LIBJPEG
+  return true;
+#else
+  return false;
+#endif
+}
+
+// Decodes a JPEG or PNG held in memory. `name` only labels error messages. Alpha is dropped.
+inline Image decode_image(std::span<const uint8_t> bytes, ColorOrder order = ColorOrder::RGB,
+                          const DecodeOptions& opt = {}, const std::string& name = "<memory>") {
+  check<ConfigError>(opt.channels == 1 || opt.channels == 3, "decode_image: channels must be 1 or 3, got ", opt.channels);
+  ImageFormat fmt = sniff_format(bytes);
+  if (fmt == ImageFormat::Jpeg) {
+    bool use_libjpeg = opt.jpeg_decoder == JpegBackend::LibJpeg ||
+                       (opt.jpeg_decoder == JpegBackend::Default && have_libjpeg());
+    std::string problem = detail::jpeg_structure_problem(bytes, !use_libjpeg);
+    check<FormatError>(problem.empty(), "image '", name, "': corrupt JPEG: ", problem);
+    if (use_libjpeg) {
+#ifdef RFCF_HAVE_LIBJPEG
+      return detail::decode_with_libjpeg(bytes, order, opt.channels, opt.max_pixels, name);
+#else
+      fail<ConfigError>("decode_image: libjpeg requested but rfcf was built without RFCF_HAVE_LIBJPEG");
+#endif
+    }
+    return detail::decode_with_stb(bytes, order, opt.channels, opt.max_pixels, name);
+  }
+  if (fmt == ImageFormat::Png) {
+    std::string problem = detail::png_structure_problem(bytes);
+    check<FormatError>(problem.empty(), "image '", name, "': corrupt PNG: ", problem);
+    return detail::decode_with_stb(bytes, order, opt.channels, opt.max_pixels, name);
+  }
+  fail<FormatError>("image '", name, "': not a JPEG or PNG file (", bytes.size(), " bytes)");
+}
+
+inline Image read_image(const std::string& path, ColorOrder order = ColorOrder::RGB, const DecodeOptions& opt = {}) {
+  std::vector<uint8_t> bytes = read_file_bytes(path);
+  return decode_image(bytes, order, opt, path);
+}
+
+namespace detail {
+inline void append_bytes(void* ctx, void* data, int size) {
+  auto* v = static_cast<std::vector<uint8_t>*>(ctx);
+  auto* p = static_cast<const uint8_t*>(data);
+  v->insert(v->end(), p, p + size);
+}
+// stb_image_write wants RGB order.
+inline const uint8_t* rgb_pixels(const Image& img, Image& scratch) {
+  if (img.channels == 3 && img.order == ColorOrder::BGR) {
+    scratch = img;
+    swap_red_blue(scratch);
+    return scratch.pixels.data();
+  }
+  return img.pixels.data();
+}
+inline void check_encodable(const Image& img, const char* what) {
+  check<ShapeError>(!img.empty(), what, ": empty image");
+  check<ShapeError>(img.channels == 1 || img.channels == 3, what, ": channels must be 1 or 3, got ", img.channels);
+  check<ShapeError>(img.pixels.size() == size_t(img.width) * size_t(img.height) * size_t(img.channels), what,
+                    ": pixel buffer size ", img.pixels.size(), " does not match ", img.width, "x", img.height, "x",
+                    img.channels);
+}
+}  // namespace detail
+
+inline std::vector<uint8_t> encode_png(const Image& img) {
+  detail::check_encodable(img, "encode_png");
+  Image scratch;
+  std::vector<uint8_t> out;
+  int ok = stbi_write_png_to_func(detail::append_bytes, &out, img.width, img.height, img.channels,
+                                  detail::rgb_pixels(img, scratch), static_cast<int>(img.row_bytes()));
+  check<IoError>(ok != 0 && !out.empty(), "encode_png: encoder failed");
+  return out;
+}
+
+// quality 1..100 (baseline JPEG written by stb_image_write).
+inline std::vector<uint8_t> encode_jpeg(const Image& img, int quality = 95) {
+  detail::check_encodable(img, "encode_jpeg");
+  check<ConfigError>(quality >= 1 && quality <= 100, "encode_jpeg: quality must be in [1, 100], got ", quality);
+  Image scratch;
+  std::vector<uint8_t> out;
+  int ok = stbi_write_jpg_to_func(detail::append_bytes, &out, img.width, img.height, img.channels,
+                                  detail::rgb_pixels(img, scratch), quality);
+  check<IoError>(ok != 0 && !out.empty(), "encode_jpeg: encoder failed");
+  return out;
+}
+
+// Atomic: the file appears complete or not at all.
+inline void write_png(const std::string& path, const Image& img) {
+  std::vector<uint8_t> bytes = encode_png(img);
+  atomic_write(path, bytes.data(), bytes.size());
+}
+
+inline void write_jpeg(const std::string& path, const Image& img, int quality = 95) {
+  std::vector<uint8_t> bytes = encode_jpeg(img, quality);
+  atomic_write(path, bytes.data(), bytes.size());
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/image.hpp
+
+namespace rfcf::io {
+
+// An RGB colour; drawing writes it in the image's channel order (grey: the luma).
+struct Color {
+  uint8_t r = 0, g = 0, b = 0;
+};
+
+namespace colors {
+inline constexpr Color black{0, 0, 0}, white{255, 255, 255}, red{230, 25, 25}, green{30, 180, 60},
+    blue{30, 90, 220}, yellow{250, 210, 0}, cyan{0, 190, 210}, magenta{210, 40, 200}, orange{245, 130, 20},
+    grey{128, 128, 128}, light_grey{225, 225, 225};
+}  // namespace colors
+
+// Half-open pixel rectangle [x0, x1) x [y0, y1).
+struct ClipRect {
+  int x0, y0, x1, y1;
+};
+
+inline ClipRect full_rect(const Image& img) { return {0, 0, img.width, img.height}; }
+
+namespace draw_detail {
+// Pixel coordinate for possibly wild doubles (huge or NaN): clamped into int range.
+inline int to_px(double v) {
+  if (!(v == v)) return -1000000;
+  return int(std::lround(std::clamp(v, -1.0e6, 1.0e6)));
+}
+}  // namespace draw_detail
+
+inline void put_pixel(Image& img, int x, int y, Color c, const ClipRect& clip) {
+  if (x < clip.x0 || y < clip.y0 || x >= clip.x1 || y >= clip.y1) return;
+  if (x < 0 || y < 0 || x >= img.width || y >= img.height) return;
+  uint8_t* p = img.at(x, y);
+  if (img.channels == 1) {
+    p[0] = static_cast<uint8_t>((299 * c.r + 587 * c.g + 114 * c.b + 500) / 1000);
+  } else if (img.order == ColorOrder::RGB) {
+    p[0] = c.r, p[1] = c.g, p[2] = c.b;
+  } else {
+    p[0] = c.b, p[1] = c.g, p[2] = c.r;
+  }
+}
+inline void put_pixel(Image& img, int x, int y, Color c) { put_pixel(img, x, y, c, full_rect(img)); }
+
+// Axis-aligned filled rectangle with corners (x0, y0) and (x1, y1), both inclusive.
+inline void fill_rectangle(Image& img, int x0, int y0, int x1, int y1, Color c, const ClipRect* clip = nullptr) {
+  ClipRect r = clip ? *clip : full_rect(img);
+  if (x0 > x1) std::swap(x0, x1);
+  if (y0 > y1) std::swap(y0, y1);
+  x0 = std::max({x0, r.x0, 0});
+  y0 = std::max({y0, r.y0, 0});
+  x1 = std::min({x1, r.x1 - 1, img.width - 1});
+  y1 = std::min({y1, r.y1 - 1, img.height - 1});
+  for (int y = y0; y <= y1; ++y)
+    for (int x = x0; x <= x1; ++x) put_pixel(img, x, y, c, r);
+}
+
+inline void fill_circle(Image& img, double cx, double cy, double radius, Color c, const ClipRect* clip = nullptr) {
+  ClipRect r = clip ? *clip : full_rect(img);
+  if (!std::isfinite(cx) || !std::isfinite(cy) || !std::isfinite(radius)) return;
+  radius = std::min(radius, 1.0e5);
+  int x0 = draw_detail::to_px(std::floor(cx - radius)), x1 = draw_detail::to_px(std::ceil(cx + radius));
+  int y0 = draw_detail::to_px(std::floor(cy - radius)), y1 = draw_detail::to_px(std::ceil(cy + radius));
+  double r2 = radius * radius;
+  for (int y = std::max(y0, r.y0); y <= std::min(y1, r.y1 - 1); ++y)
+    for (int x = std::max(x0, r.x0); x <= std::min(x1, r.x1 - 1); ++x)
+      if ((x - cx) * (x - cx) + (y - cy) * (y - cy) <= r2) put_pixel(img, x, y, c, r);
+}
+
+// Line from (x0, y0) to (x1, y1) with a square pen of `thickness` pixels.
+inline void draw_line(Image& img, double x0, double y0, double x1, double y1, Color c, int thickness = 1,
+                      const ClipRect* clip = nullptr) {
+  ClipRect r = clip ? *clip : full_rect(img);
+  if (!std::isfinite(x0) || !std::isfinite(y0) || !std::isfinite(x1) || !std::isfinite(y1)) return;
+  // Keep the step count bounded for wild coordinates: clamp to a margin around the image.
+  const double lim = 4.0 * (img.width + img.height) + 16;
+  auto clampd = [&](double v) { return std::clamp(v, -lim, lim); };
+  x0 = clampd(x0), y0 = clampd(y0), x1 = clampd(x1), y1 = clampd(y1);
+  int steps = int(std::ceil(std::max(std::abs(x1 - x0), std::abs(y1 - y0)))) + 1;
+  int lo = -(thickness - 1) / 2, hi = thickness / 2;
+  for (int i = 0; i < steps; ++i) {
+    double t = steps == 1 ? 0.0 : double(i) / (steps - 1);
+    int x = int(std::lround(x0 + t * (x1 - x0))), y = int(std::lround(y0 + t * (y1 - y0)));
+    for (int dy = lo; dy <= hi; ++dy)
+      for (int dx = lo; dx <= hi; ++dx) put_pixel(img, x + dx, y + dy, c, r);
+  }
+}
+
+// Outline of the box with corners (x1, y1) and (x2, y2).
+inline void draw_rectangle(Image& img, double x1, double y1, double x2, double y2, Color c, int thickness = 1) {
+  draw_line(img, x1, y1, x2, y1, c, thickness);
+  draw_line(img, x2, y1, x2, y2, c, thickness);
+  draw_line(img, x2, y2, x1, y2, c, thickness);
+  draw_line(img, x1, y2, x1, y1, c, thickness);
+}
+
+// Text with its top-left corner at (x, y), each font pixel drawn as a scale x scale block.
+inline void draw_text(Image& img, int x, int y, std::string_view text, Color c, int scale = 1,
+                      const ClipRect* clip = nullptr) {
+  ClipRect r = clip ? *clip : full_rect(img);
+  scale = std::max(scale, 1);
+  for (size_t i = 0; i < text.size(); ++i) {
+    const font::Glyph& g = font::glyph(text[i]);
+    int gx = x + int(i) * font::kAdvance * scale;
+    for (int row = 0; row < font::kGlyphHeight; ++row)
+      for (int col = 0; col < font::kGlyphWidth; ++col)
+        if (font::ink(g, col, row))
+          for (int sy = 0; sy < scale; ++sy)
+            for (int sx = 0; sx < scale; ++sx) put_pixel(img, gx + col * scale + sx, y + row * scale + sy, c, r);
+  }
+}
+
+// Text on a filled background box with a 2-pixel margin (readable on photos).
+inline void draw_label(Image& img, int x, int y, std::string_view text, Color fg, Color bg, int scale = 1) {
+  fill_rectangle(img, x, y, x + font::text_width(text, scale) + 3, y + font::text_height(scale) + 3, bg);
+  draw_text(img, x + 2, y + 2, text, fg, scale);
+}
+
+// Boxes [x1, y1, x2, y2] in pixels, one score per box, optional 5-point landmarks
+// [x0, y0, ..., x4, y4]. Landmark colours follow the usual RetinaFace demo order: left eye,
+// right eye, nose, left and right mouth corner.
+inline void draw_detections(Image& img, const std::vector<std::array<float, 4>>& boxes,
+                            const std::vector<float>& scores,
+                            const std::vector<std::array<float, 10>>& landmarks = {}, Color box_color = colors::red) {
+  check<ShapeError>(scores.empty() || scores.size() == boxes.size(), "draw_detections: ", boxes.size(), " boxes but ",
+                    scores.size(), " scores");
+  check<ShapeError>(landmarks.empty() || landmarks.size() == boxes.size(), "draw_detections: ", boxes.size(),
+                    " boxes but ", landmarks.size(), " landmark sets");
+  const int short_side = std::min(img.width, img.height);
+  const int thickness = std::max(1, short_side / 300);
+  const int scale = std::max(1, short_side / 400);
+  const Color point_colors[5] = {colors::red, colors::yellow, colors::magenta, colors::green, colors::blue};
+  for (size_t i = 0; i < boxes.size(); ++i) {
+    const auto& b = boxes[i];
+    draw_rectangle(img, b[0], b[1], b[2], b[3], box_color, thickness);
+    if (!landmarks.empty())
+      for (int k = 0; k < 5; ++k)
+        fill_circle(img, landmarks[i][size_t(2 * k)], landmarks[i][size_t(2 * k + 1)], 1.5 + thickness, point_colors[k]);
+    if (!scores.empty()) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.2f", double(scores[i]));
+      int ty = draw_detail::to_px(b[1]) - font::text_height(scale) - 4;
+      if (ty < 0) ty = draw_detail::to_px(b[1]) + thickness;
+      draw_label(img, draw_detail::to_px(b[0]), ty, buf, colors::white, box_color, scale);
+    }
+  }
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/draw.hpp
+// ---- begin rfcf/io/image_folder.hpp
+// Image folders: root/<class_dir>/<image>. The class index of a directory is its position
+// in the sorted list of class directories; the images of a class are taken in sorted order
+// (byte-wise name order, which is Python's sorted() order for UTF-8 names).
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+struct ImageFolderEntry {
+  std::string path;  // full path of the image file
+  int64_t label = 0;  // class index
+};
+
+class ImageFolder {
+ public:
+  // Only files whose extension (case-insensitive) is in `extensions` are listed; files
+  // directly in root and nested sub-directories of class directories are ignored.
+  explicit ImageFolder(const std::string& root,
+                       std::vector<std::string> extensions = {".jpg", ".jpeg", ".png"})
+      : root_(root) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    check<IoError>(fs::is_directory(root, ec), "ImageFolder: '", root, "' is not a directory");
+    for (auto& ext : extensions) ext = lower(ext);
+    for (const auto& e : fs::directory_iterator(root, ec))
+      if (e.is_directory()) classes_.push_back(e.path().filename().string());
+    check<IoError>(!ec, "ImageFolder: cannot list '", root, "': ", ec.message());
+    std::sort(classes_.begin(), classes_.end());
+    for (size_t c = 0; c < classes_.size(); ++c) {
+      std::vector<std::string> names;
+      fs::path dir = fs::path(root) / classes_[c];
+      for (const auto& e : fs::directory_iterator(dir, ec)) {
+        if (!e.is_regular_file()) continue;
+        std::string ext = lower(e.path().extension().string());
+        if (std::find(extensions.begin(), extensions.end(), ext) != extensions.end())
+          names.push_back(e.path().filename().string());
+      }
+      check<IoError>(!ec, "ImageFolder: cannot list '", dir.string(), "': ", ec.message());
+      std::sort(names.begin(), names.end());
+      for (const auto& n : names) entries_.push_back({(dir / n).string(), static_cast<int64_t>(c)});
+    }
+  }
+
+  const std::string& root() const { return root_; }
+  // Class directory names; the label of classes()[i] is i.
+  const std::vector<std::string>& classes() const { return classes_; }
+  const std::vector<ImageFolderEntry>& entries() const { return entries_; }
+  size_t size() const { return entries_.size(); }
+  const ImageFolderEntry& operator[](size_t i) const { return entries_.at(i); }
+
+ private:
+  static std::string lower(std::string s) {
+    for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return s;
+  }
+  std::string root_;
+  std::vector<std::string> classes_;
+  std::vector<ImageFolderEntry> entries_;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/image_folder.hpp
+// ---- begin rfcf/io/image_ops.hpp
+// Pixel-level conversions of io::Image: channel order, crop, flip, pad, and the conversion to
+// a float NCHW tensor that the networks take.
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+
+
+namespace rfcf::io {
+
+// The same pixels with the channel bytes in `order` (grey images are returned unchanged).
+inline Image with_order(const Image& img, ColorOrder order) {
+  Image out = img;
+  if (img.channels == 3 && img.order != order) detail::swap_red_blue(out);
+  out.order = order;
+  return out;
+}
+inline Image to_rgb(const Image& img) { return with_order(img, ColorOrder::RGB); }
+inline Image to_bgr(const Image& img) { return with_order(img, ColorOrder::BGR); }
+
+// Float tensor [1, C, H, W] with value = (pixel - mean[c]) * scale[c], channels in the
+// image's own order (a BGR image gives B, G, R planes). RetinaFace: BGR, mean (104, 117,
+// 123), scale 1. insightface recognition: RGB, mean 127.5, scale 1/127.5.
+inline void to_tensor_into(const Image& img, const std::array<float, 3>& mean, const std::array<float, 3>& scale,
+                           float* dst) {
+  const size_t plane = size_t(img.width) * size_t(img.height);
+  const int C = img.channels;
+  for (int c = 0; c < C; ++c) {
+    const float m = mean[size_t(c)], s = scale[size_t(c)];
+    float* out = dst + size_t(c) * plane;
+    const uint8_t* in = img.pixels.data() + c;
+    for (size_t i = 0; i < plane; ++i) out[i] = (float(in[i * size_t(C)]) - m) * s;
+  }
+}
+
+inline Tensor<float, cpu> to_tensor(const Image& img, const std::array<float, 3>& mean = {0.f, 0.f, 0.f},
+                                    const std::array<float, 3>& scale = {1.f, 1.f, 1.f}) {
+  check<ShapeError>(!img.empty(), "to_tensor: empty image");
+  Tensor<float, cpu> t(Shape{1, img.channels, img.height, img.width});
+  to_tensor_into(img, mean, scale, t.data());
+  return t;
+}
+
+// The rectangle [x, x + w) x [y, y + h); it must lie inside the image.
+inline Image crop(const Image& img, int x, int y, int w, int h) {
+  check<ShapeError>(x >= 0 && y >= 0 && w >= 0 && h >= 0 && int64_t(x) + w <= img.width &&
+                        int64_t(y) + h <= img.height,
+                    "crop: rectangle (", x, ", ", y, ", ", w, "x", h, ") is not inside the ", img.width, "x",
+                    img.height, " image");
+  Image out(w, h, img.channels, img.order);
+  for (int r = 0; r < h; ++r)
+    std::memcpy(out.row(r), img.at(x, y + r), size_t(w) * size_t(img.channels));
+  return out;
+}
+
+inline Image flip_horizontal(const Image& img) {
+  Image out(img.width, img.height, img.channels, img.order);
+  const int C = img.channels;
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x) std::memcpy(out.at(img.width - 1 - x, y), img.at(x, y), size_t(C));
+  return out;
+}
+
+inline Image flip_vertical(const Image& img) {
+  Image out(img.width, img.height, img.channels, img.order);
+  for (int y = 0; y < img.height; ++y) std::memcpy(out.row(img.height - 1 - y), img.row(y), img.row_bytes());
+  return out;
+}
+
+// Constant border; `fill` is in the image's channel order (only fill[0] for grey images).
+inline Image pad(const Image& img, int top, int bottom, int left, int right,
+                 const std::array<uint8_t, 3>& fill = {0, 0, 0}) {
+  check<ShapeError>(top >= 0 && bottom >= 0 && left >= 0 && right >= 0, "pad: negative padding (", top, ", ",
+                    bottom, ", ", left, ", ", right, ")");
+  Image out(img.width + left + right, img.height + top + bottom, img.channels, img.order);
+  const int C = img.channels;
+  for (size_t i = 0; i < out.pixels.size(); ++i) out.pixels[i] = fill[i % size_t(C)];
+  for (int y = 0; y < img.height; ++y) std::memcpy(out.at(left, top + y), img.row(y), img.row_bytes());
+  return out;
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/image_ops.hpp
 // ---- begin rfcf/io/insightface_bin.hpp
 // insightface verification sets (lfw.bin, cfp_fp.bin, agedb_30.bin; formats.md 5): a pickle of
 // (bins, issame_list). Images are encoded files (JPEG), either Python-2 byte strings or numpy
@@ -4956,6 +6001,1028 @@ inline VerificationBin read_verification_bin(const std::string& path) {
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/insightface_bin.hpp
+// ---- begin rfcf/io/plot.hpp
+// Line plots rendered to an io::Image (save with write_png): PR curves, ROC curves, loss
+// curves. Axes with "nice" ticks (1, 2, 5 x 10^k), tick labels, grid, title, axis labels
+// and a legend; optional logarithmic x axis (ROC curves over false-positive rates).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+struct Series {
+  std::string name;
+  std::vector<double> x, y;
+  std::optional<Color> color;  // default: a fixed palette by series index
+};
+
+enum class LegendPosition { TopRight, TopLeft, BottomRight, BottomLeft, None };
+
+struct PlotOptions {
+  std::string title, x_label, y_label;
+  std::optional<double> x_min, x_max, y_min, y_max;  // default: the data range
+  int width = 640, height = 480;
+  bool log_x = false;  // x must then be > 0 (non-positive points are skipped)
+  LegendPosition legend = LegendPosition::TopRight;
+  int line_thickness = 2;
+};
+
+namespace plot_detail {
+
+inline const Color kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
+                                 {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
+
+// About `target` round tick values covering [lo, hi].
+inline std::vector<double> nice_ticks(double lo, double hi, int target, double* step_out) {
+  double span = hi - lo, raw = span / std::max(target, 1);
+  double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = mag;
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (m * mag >= raw) {
+      step = m * mag;
+      break;
+    }
+  std::vector<double> ticks;
+  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step)
+    ticks.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
+  *step_out = step;
+  return ticks;
+}
+
+inline std::string format_tick(double v, double step) {
+  int decimals = std::max(0, int(-std::floor(std::log10(step) + 1e-9)));
+  char buf[48];
+  if (std::abs(v) >= 1e6 || (v != 0 && std::abs(v) < 1e-4))
+    std::snprintf(buf, sizeof buf, "%.0e", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.*f", std::min(decimals, 6), v);
+  return buf;
+}
+
+inline std::string format_power(int e) {
+  char buf[24];
+  if (e >= 0 && e <= 3) std::snprintf(buf, sizeof buf, "%d", int(std::lround(std::pow(10, e))));
+  else std::snprintf(buf, sizeof buf, "1e%d", e);
+  return buf;
+}
+
+// Text running bottom-to-top with its lower-left corner at (x, y).
+inline void draw_text_up(Image& img, int x, int y, std::string_view text, Color c, int scale) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const font::Glyph& g = font::glyph(text[i]);
+    for (int row = 0; row < font::kGlyphHeight; ++row)
+      for (int col = 0; col < font::kGlyphWidth; ++col)
+        if (font::ink(g, col, row))
+          for (int s1 = 0; s1 < scale; ++s1)
+            for (int s2 = 0; s2 < scale; ++s2) {
+              int u = int(i) * font::kAdvance * scale + col * scale + s1;  // along the text
+              int v = row * scale + s2;                                     // across the text
+              put_pixel(img, x + v, y - u, c);
+            }
+  }
+}
+
+}  // namespace plot_detail
+
+inline Image plot_lines(const std::vector<Series>& series, const PlotOptions& opt = {}) {
+  using namespace plot_detail;
+  check<ConfigError>(opt.width >= 160 && opt.height >= 120 && opt.width <= 8192 && opt.height <= 8192,
+                     "plot_lines: size ", opt.width, "x", opt.height, " outside [160, 8192] x [120, 8192]");
+  for (const Series& s : series)
+    check<ShapeError>(s.x.size() == s.y.size(), "plot_lines: series '", s.name, "' has ", s.x.size(), " x and ",
+                      s.y.size(), " y values");
+  auto usable = [&](double x, double y) { return std::isfinite(x) && std::isfinite(y) && (!opt.log_x || x > 0); };
+  // Data range over finite points; the options override it.
+  double dx0 = std::numeric_limits<double>::infinity(), dx1 = -dx0, dy0 = dx0, dy1 = -dx0;
+  for (const Series& s : series)
+    for (size_t i = 0; i < s.x.size(); ++i)
+      if (usable(s.x[i], s.y[i])) {
+        dx0 = std::min(dx0, s.x[i]), dx1 = std::max(dx1, s.x[i]);
+        dy0 = std::min(dy0, s.y[i]), dy1 = std::max(dy1, s.y[i]);
+      }
+  if (!std::isfinite(dx0)) dx0 = opt.log_x ? 1e-3 : 0, dx1 = 1, dy0 = 0, dy1 = 1;
+  double x0 = opt.x_min.value_or(dx0), x1 = opt.x_max.value_or(dx1);
+  double y0 = opt.y_min.value_or(dy0), y1 = opt.y_max.value_or(dy1);
+  check<ConfigError>(std::isfinite(x0) && std::isfinite(x1) && std::isfinite(y0) && std::isfinite(y1),
+                     "plot_lines: non-finite axis range");
+  check<ConfigError>(!opt.log_x || (x0 > 0 && x1 > 0), "plot_lines: log x axis needs a positive range");
+  if (x1 <= x0) x0 -= opt.log_x ? x0 * 0.5 : 0.5, x1 = x0 * (opt.log_x ? 4 : 1) + (opt.log_x ? 0 : 1);
+  if (y1 <= y0) y0 -= 0.5, y1 = y0 + 1;
+  if (!opt.y_min && !opt.y_max) {  // a little headroom for auto ranges
+    double pad = (y1 - y0) * 0.04;
+    y0 -= pad, y1 += pad;
+  }
+  const double lx0 = opt.log_x ? std::log10(x0) : x0, lx1 = opt.log_x ? std::log10(x1) : x1;
+
+  const int big = std::max(1, std::min(opt.width, opt.height) / 300);  // text scale
+  const int small = std::max(1, big - (big > 1 ? 1 : 0));
+  const int title_scale = big + (opt.width >= 480 ? 1 : 0);
+  const int left = 14 + font::text_height(big) + 8 * font::kAdvance * small;
+  const int right = 20, top = 16 + (opt.title.empty() ? 0 : font::text_height(title_scale) + 10);
+  const int bottom = 20 + font::text_height(small) + (opt.x_label.empty() ? 0 : font::text_height(big) + 10);
+  const int pw = opt.width - left - right, ph = opt.height - top - bottom;
+  check<ConfigError>(pw > 20 && ph > 20, "plot_lines: ", opt.width, "x", opt.height, " leaves no room to plot");
+  const ClipRect area{left, top, left + pw, top + ph};
+  auto px = [&](double x) {
+    double t = ((opt.log_x ? std::log10(x) : x) - lx0) / (lx1 - lx0);
+    return left + std::clamp(t, -10.0, 10.0) * (pw - 1);
+  };
+  auto py = [&](double y) { return top + (1.0 - std::clamp((y - y0) / (y1 - y0), -10.0, 10.0)) * (ph - 1); };
+
+  Image img(opt.width, opt.height, 3, ColorOrder::RGB, 255);
+  // Grid, ticks and tick labels.
+  std::vector<std::pair<double, std::string>> xt, yt;
+  if (opt.log_x) {
+    for (int e = int(std::ceil(lx0 - 1e-9)); e <= int(std::floor(lx1 + 1e-9)); ++e)
+      xt.push_back({std::pow(10.0, e), format_power(e)});
+  } else {
+    double step = 1;
+    for (double t : nice_ticks(x0, x1, std::max(3, pw / 90), &step)) xt.push_back({t, format_tick(t, step)});
+  }
+  double ystep = 1;
+  for (double t : nice_ticks(y0, y1, std::max(3, ph / 60), &ystep)) yt.push_back({t, format_tick(t, ystep)});
+  for (const auto& [v, label] : xt) {
+    int x = int(std::lround(px(v)));
+    draw_line(img, x, top, x, top + ph - 1, colors::light_grey);
+    draw_line(img, x, top + ph, x, top + ph + 4, colors::black);
+    draw_text(img, x - font::text_width(label, small) / 2, top + ph + 8, label, colors::black, small);
+  }
+  for (const auto& [v, label] : yt) {
+    int y = int(std::lround(py(v)));
+    draw_line(img, left, y, left + pw - 1, y, colors::light_grey);
+    draw_line(img, left - 5, y, left - 1, y, colors::black);
+    draw_text(img, left - 8 - font::text_width(label, small), y - font::text_height(small) / 2, label, colors::black,
+              small);
+  }
+  // Series, clipped to the plot area.
+  for (size_t k = 0; k < series.size(); ++k) {
+    const Series& s = series[k];
+    Color c = s.color.value_or(kPalette[k % std::size(kPalette)]);
+    bool have_prev = false;
+    double qx = 0, qy = 0;
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      if (!usable(s.x[i], s.y[i])) {
+        have_prev = false;
+        continue;
+      }
+      double cx = px(s.x[i]), cy = py(s.y[i]);
+      if (have_prev) draw_line(img, qx, qy, cx, cy, c, opt.line_thickness, &area);
+      else if (s.x.size() == 1) fill_circle(img, cx, cy, opt.line_thickness + 1, c, &area);
+      qx = cx, qy = cy, have_prev = true;
+    }
+  }
+  draw_rectangle(img, left - 1, top - 1, left + pw, top + ph, colors::black);
+  // Title, axis labels.
+  if (!opt.title.empty())
+    draw_text(img, (opt.width - font::text_width(opt.title, title_scale)) / 2, 10, opt.title, colors::black,
+              title_scale);
+  if (!opt.x_label.empty())
+    draw_text(img, left + (pw - font::text_width(opt.x_label, big)) / 2, opt.height - 8 - font::text_height(big),
+              opt.x_label, colors::black, big);
+  if (!opt.y_label.empty())
+    draw_text_up(img, 8, top + (ph + font::text_width(opt.y_label, big)) / 2, opt.y_label, colors::black, big);
+  // Legend: a framed box with a line sample per named series.
+  size_t named = 0;
+  int name_w = 0;
+  for (const Series& s : series)
+    if (!s.name.empty()) ++named, name_w = std::max(name_w, font::text_width(s.name, small));
+  if (named > 0 && opt.legend != LegendPosition::None) {
+    const int row_h = font::text_height(small) + 6, sample = 22;
+    const int bw = 8 + sample + 6 + name_w + 8, bh = 6 + int(named) * row_h + 2;
+    bool rightside = opt.legend == LegendPosition::TopRight || opt.legend == LegendPosition::BottomRight;
+    bool topside = opt.legend == LegendPosition::TopRight || opt.legend == LegendPosition::TopLeft;
+    int bx = rightside ? left + pw - bw - 8 : left + 8, by = topside ? top + 8 : top + ph - bh - 8;
+    fill_rectangle(img, bx, by, bx + bw, by + bh, colors::white);
+    draw_rectangle(img, bx, by, bx + bw, by + bh, colors::grey);
+    int row = 0;
+    for (size_t k = 0; k < series.size(); ++k) {
+      if (series[k].name.empty()) continue;
+      Color c = series[k].color.value_or(kPalette[k % std::size(kPalette)]);
+      int ry = by + 6 + row * row_h;
+      int mid = ry + font::text_height(small) / 2;
+      draw_line(img, bx + 8, mid, bx + 8 + sample, mid, c, opt.line_thickness);
+      draw_text(img, bx + 8 + sample + 6, ry, series[k].name, colors::black, small);
+      ++row;
+    }
+  }
+  return img;
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/plot.hpp
+// ---- begin rfcf/io/recordio.hpp
+// MXNet RecordIO (.rec + .idx) as used by insightface; see docs/datasets.md and
+// shared/specs/formats.md section 4.
+//
+// RecordReader / RecordWriter: raw records (framing, split records, index).
+// IRHeader, parse_image_record, pack_image_record: the image-record payload.
+// ImageRecordFile: the insightface layout (header0, image records, identity records).
+// InsightFaceRecordWriter: packs your own images into that layout.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::io {
+
+inline constexpr uint32_t kRecordIOMagic = 0xCED7230Au;
+// Each part of a record is shorter than 2^29 bytes (29-bit length field).
+inline constexpr uint32_t kRecordIOMaxPart = (1u << 29) - 1;
+
+namespace recordio_detail {
+
+inline uint32_t load_u32(const uint8_t* p) {
+  return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
+}
+inline uint64_t load_u64(const uint8_t* p) { return uint64_t(load_u32(p)) | (uint64_t(load_u32(p + 4)) << 32); }
+inline void store_u32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i));
+}
+inline void store_u64(uint8_t* p, uint64_t v) {
+  store_u32(p, uint32_t(v));
+  store_u32(p + 4, uint32_t(v >> 32));
+}
+inline bool is_magic(const uint8_t* p) { return load_u32(p) == kRecordIOMagic; }
+inline uint64_t pad4(uint64_t n) { return (n + 3) & ~uint64_t(3); }
+
+inline std::string default_idx_path(const std::string& rec_path) {
+  if (rec_path.size() > 4 && rec_path.compare(rec_path.size() - 4, 4, ".rec") == 0)
+    return rec_path.substr(0, rec_path.size() - 4) + ".idx";
+  return rec_path + ".idx";
+}
+
+}  // namespace recordio_detail
+
+struct RecordReaderOptions {
+  // Upper bound for one assembled record (all parts), a guard against corrupt lengths.
+  uint64_t max_record_bytes = uint64_t(1) << 30;
+  // Without an .idx file the .rec is scanned once and records get keys 0, 1, 2, ...
+  bool scan_if_no_index = true;
+};
+
+// Random access to the records of a .rec file through its .idx. Reads use pread, so one
+// reader can serve several threads.
+class RecordReader {
+ public:
+  // idx_path "" means rec_path with ".rec" replaced by ".idx".
+  explicit RecordReader(const std::string& rec_path, const std::string& idx_path = "",
+                        RecordReaderOptions opt = {})
+      : path_(rec_path), opt_(opt) {
+    fd_ = ::open(rec_path.c_str(), O_RDONLY | O_CLOEXEC);
+    check<IoError>(fd_ >= 0, "cannot open RecordIO file '", rec_path, "': ", std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) {
+      ::close(fd_);
+      fail<IoError>("cannot stat '", rec_path, "'");
+    }
+    size_ = static_cast<uint64_t>(st.st_size);
+    try {
+      std::string idx = idx_path.empty() ? recordio_detail::default_idx_path(rec_path) : idx_path;
+      std::ifstream probe(idx);
+      if (probe) {
+        load_index(idx);
+      } else {
+        check<IoError>(idx_path.empty() && opt_.scan_if_no_index, "cannot open RecordIO index '", idx, "'");
+        scan_index();
+      }
+    } catch (...) {
+      ::close(fd_);
+      throw;
+    }
+  }
+  RecordReader(const RecordReader&) = delete;
+  RecordReader& operator=(const RecordReader&) = delete;
+  ~RecordReader() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  const std::string& path() const { return path_; }
+  uint64_t file_size() const { return size_; }
+  size_t size() const { return keys_.size(); }
+  // Keys in index-file order, and the byte offset of each.
+  const std::vector<int64_t>& keys() const { return keys_; }
+  const std::vector<uint64_t>& offsets() const { return offsets_; }
+  bool contains(int64_t key) const { return position_.count(key) != 0; }
+
+  // The payload of the record with this key (split records re-assembled).
+  std::vector<uint8_t> read(int64_t key) const {
+    auto it = position_.find(key);
+    check<FormatError>(it != position_.end(), "RecordIO '", path_, "': no record with key ", key);
+    return read_at(offsets_[it->second]);
+  }
+
+  // The payload of the record starting at `offset`; *next (optional) receives the offset
+  // just after it.
+  std::vector<uint8_t> read_at(uint64_t offset, uint64_t* next = nullptr) const {
+    std::vector<uint8_t> out;
+    uint64_t pos = offset;
+    bool first = true;
+    while (true) {
+      uint8_t head[8];
+      check<FormatError>(pos <= size_ && size_ - pos >= 8, "RecordIO '", path_, "': record header at byte ", pos,
+                         " runs past the end of the file (", size_, " bytes)");
+      pread_exact(head, 8, pos);
+      check<FormatError>(recordio_detail::is_magic(head), "RecordIO '", path_, "': bad magic at byte ", pos);
+      uint32_t lrec = recordio_detail::load_u32(head + 4);
+      uint32_t cflag = lrec >> 29;
+      uint64_t length = lrec & kRecordIOMaxPart;
+      check<FormatError>(size_ - pos - 8 >= length, "RecordIO '", path_, "': record at byte ", pos, " has length ",
+                         length, " past the end of the file");
+      if (first) {
+        check<FormatError>(cflag == 0 || cflag == 1, "RecordIO '", path_, "': record at byte ", pos,
+                           " starts with continuation flag ", cflag);
+      } else {
+        check<FormatError>(cflag == 2 || cflag == 3, "RecordIO '", path_, "': split record continues at byte ", pos,
+                           " with flag ", cflag, " (expected 2 or 3)");
+        uint8_t magic[4];
+        recordio_detail::store_u32(magic, kRecordIOMagic);
+        out.insert(out.end(), magic, magic + 4);
+      }
+      check<FormatError>(out.size() + length <= opt_.max_record_bytes, "RecordIO '", path_, "': record at byte ",
+                         offset, " exceeds ", opt_.max_record_bytes, " bytes");
+      size_t old = out.size();
+      out.resize(old + length);
+      if (length) pread_exact(out.data() + old, length, pos + 8);
+      pos += 8 + recordio_detail::pad4(length);
+      first = false;
+      if (cflag == 0 || cflag == 3) break;
+    }
+    if (next) *next = std::min(pos, size_);
+    return out;
+  }
+
+ private:
+  void pread_exact(uint8_t* dst, uint64_t n, uint64_t pos) const {
+    while (n > 0) {
+      ssize_t k = ::pread(fd_, dst, n, static_cast<off_t>(pos));
+      if (k < 0 && errno == EINTR) continue;
+      check<IoError>(k > 0, "RecordIO '", path_, "': read failed at byte ", pos);
+      dst += k;
+      n -= static_cast<uint64_t>(k);
+      pos += static_cast<uint64_t>(k);
+    }
+  }
+
+  void add(int64_t key, uint64_t offset, const std::string& where) {
+    check<FormatError>(offset < size_, where, ": offset ", offset, " of key ", key, " is past the end of '", path_,
+                       "' (", size_, " bytes)");
+    check<FormatError>(position_.emplace(key, keys_.size()).second, where, ": duplicate key ", key);
+    keys_.push_back(key);
+    offsets_.push_back(offset);
+  }
+
+  void load_index(const std::string& idx) {
+    std::ifstream in(idx);
+    std::string line;
+    size_t line_no = 0;
+    while (std::getline(in, line)) {
+      ++line_no;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty()) continue;
+      std::string where = idx + ":" + std::to_string(line_no);
+      std::vector<std::string> fields;
+      for (size_t p = 0; (p = line.find_first_not_of("\t ", p)) != std::string::npos;) {
+        size_t e = line.find_first_of("\t ", p);
+        fields.push_back(line.substr(p, e == std::string::npos ? std::string::npos : e - p));
+        p = e;
+      }
+      check<FormatError>(fields.size() == 2, where, ": expected 'key<TAB>offset', got '", line, "'");
+      int64_t key = parse_int(fields[0], where);
+      int64_t off = parse_int(fields[1], where);
+      check<FormatError>(off >= 0, where, ": negative offset");
+      add(key, static_cast<uint64_t>(off), where);
+    }
+  }
+
+  void scan_index() {
+    uint64_t pos = 0;
+    int64_t key = 0;
+    while (pos < size_) {
+      uint64_t next = 0;
+      read_at(pos, &next);
+      add(key++, pos, "RecordIO scan");
+      pos = next;
+    }
+  }
+
+  static int64_t parse_int(const std::string& s, const std::string& where) {
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(s, &used);
+    } catch (const std::exception&) {
+      fail<FormatError>(where, ": '", s, "' is not an integer");
+    }
+    check<FormatError>(used == s.size(), where, ": '", s, "' is not an integer");
+    return v;
+  }
+
+  std::string path_;
+  RecordReaderOptions opt_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  std::vector<int64_t> keys_;
+  std::vector<uint64_t> offsets_;
+  std::unordered_map<int64_t, size_t> position_;
+};
+
+// Writes a .rec and its .idx. Both files appear only when close() succeeds; a writer
+// destroyed without close() leaves nothing behind.
+class RecordWriter {
+ public:
+  explicit RecordWriter(const std::string& rec_path, const std::string& idx_path = "")
+      : rec_(rec_path), idx_(idx_path.empty() ? recordio_detail::default_idx_path(rec_path) : idx_path) {}
+
+  uint64_t tell() const { return rec_.size(); }
+
+  // Appends one record; returns its byte offset. The payload is split at every 4-byte-aligned
+  // occurrence of the magic (which is dropped and re-inserted by readers), like MXNet's writer.
+  uint64_t write(int64_t key, std::span<const uint8_t> payload) {
+    uint64_t offset = rec_.size();
+    size_t n = payload.size();
+    size_t start = 0;
+    const uint8_t* p = payload.data();
+    for (size_t i = 0; i + 4 <= n; i += 4) {
+      if (recordio_detail::is_magic(p + i)) {
+        write_part(start == 0 ? 1u : 2u, p + start, i - start);
+        start = i + 4;
+      }
+    }
+    write_part(start == 0 ? 0u : 3u, p + start, n - start);
+    idx_.write(std::to_string(key) + "\t" + std::to_string(offset) + "\n");
+    return offset;
+  }
+  uint64_t write(int64_t key, const std::vector<uint8_t>& payload) {
+    return write(key, std::span<const uint8_t>(payload.data(), payload.size()));
+  }
+
+  // Overwrites the payload of an earlier unsplit record with bytes of the same length.
+  void patch(uint64_t record_offset, std::span<const uint8_t> payload) {
+    rec_.write_at(record_offset + 8, payload.data(), payload.size());
+  }
+
+  void close() {
+    rec_.commit();
+    idx_.commit();
+  }
+
+ private:
+  void write_part(uint32_t cflag, const uint8_t* data, size_t len) {
+    check<IoError>(len <= kRecordIOMaxPart, "RecordIO '", rec_.path(), "': record part of ", len,
+                   " bytes exceeds 2^29 - 1");
+    uint8_t head[8];
+    recordio_detail::store_u32(head, kRecordIOMagic);
+    recordio_detail::store_u32(head + 4, (cflag << 29) | static_cast<uint32_t>(len));
+    rec_.write(head, 8);
+    if (len) rec_.write(data, len);
+    static const uint8_t zeros[4] = {0, 0, 0, 0};
+    size_t pad = recordio_detail::pad4(len) - len;
+    if (pad) rec_.write(zeros, pad);
+  }
+
+  AtomicFile rec_;
+  AtomicFile idx_;
+};
+
+// ---- image records -------------------------------------------------------------------
+
+// MXNet's IRHeader: 24 bytes, little-endian, no padding.
+struct IRHeader {
+  uint32_t flag = 0;  // number of float labels following the header (0: use `label`)
+  float label = 0.f;
+  uint64_t id = 0;
+  uint64_t id2 = 0;
+};
+inline constexpr size_t kIRHeaderBytes = 24;
+
+struct ImageRecord {
+  IRHeader header;
+  std::vector<float> labels;    // header.flag values when flag > 0
+  std::vector<uint8_t> image;   // encoded image bytes (may be empty: header0, identity records)
+
+  // The class label: labels[0] when flag > 0, else the scalar label; cast to int64.
+  int64_t label() const { return static_cast<int64_t>(header.flag > 0 ? labels[0] : header.label); }
+};
+
+inline ImageRecord parse_image_record(std::span<const uint8_t> payload, const std::string& where = "<record>") {
+  check<FormatError>(payload.size() >= kIRHeaderBytes, where, ": image record of ", payload.size(),
+                     " bytes is shorter than the 24-byte IRHeader");
+  using namespace recordio_detail;
+  ImageRecord r;
+  r.header.flag = load_u32(payload.data());
+  uint32_t bits = load_u32(payload.data() + 4);
+  std::memcpy(&r.header.label, &bits, 4);
+  r.header.id = load_u64(payload.data() + 8);
+  r.header.id2 = load_u64(payload.data() + 16);
+  uint64_t label_bytes = uint64_t(r.header.flag) * 4;
+  check<FormatError>(label_bytes <= payload.size() - kIRHeaderBytes, where, ": IRHeader flag ", r.header.flag,
+                     " announces more labels than the record holds (", payload.size(), " bytes)");
+  r.labels.resize(r.header.flag);
+  for (uint32_t i = 0; i < r.header.flag; ++i) {
+    uint32_t b = load_u32(payload.data() + kIRHeaderBytes + 4 * i);
+    std::memcpy(&r.labels[i], &b, 4);
+  }
+  r.image.assign(payload.begin() + std::ptrdiff_t(kIRHeaderBytes + label_bytes), payload.end());
+  return r;
+}
+
+// Payload of an image record: IRHeader (flag = labels.size(), label = scalar_label when no
+// label array is given, else 0) + labels + image bytes.
+inline std::vector<uint8_t> pack_image_record(std::span<const float> labels, float scalar_label,
+                                              std::span<const uint8_t> image, uint64_t id = 0, uint64_t id2 = 0) {
+  using namespace recordio_detail;
+  std::vector<uint8_t> out(kIRHeaderBytes + 4 * labels.size() + image.size());
+  store_u32(out.data(), static_cast<uint32_t>(labels.size()));
+  float scalar = labels.empty() ? scalar_label : 0.f;
+  uint32_t bits;
+  std::memcpy(&bits, &scalar, 4);
+  store_u32(out.data() + 4, bits);
+  store_u64(out.data() + 8, id);
+  store_u64(out.data() + 16, id2);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    std::memcpy(&bits, &labels[i], 4);
+    store_u32(out.data() + kIRHeaderBytes + 4 * i, bits);
+  }
+  if (!image.empty()) std::memcpy(out.data() + kIRHeaderBytes + 4 * labels.size(), image.data(), image.size());
+  return out;
+}
+
+// One identity of an insightface file: its image keys are [first, end).
+struct IdentityRange {
+  int64_t first = 0;
+  int64_t end = 0;
+};
+
+// A .rec/.idx pair in insightface's face-recognition layout (formats.md 4.4): when record 0
+// is a header0 (flag > 0) the images are keys 1 .. A-1 and records A .. B-1 describe the
+// identities; otherwise every key of the index is an image.
+class ImageRecordFile {
+ public:
+  explicit ImageRecordFile(const std::string& rec_path, const std::string& idx_path = "",
+                           RecordReaderOptions opt = {})
+      : reader_(rec_path, idx_path, opt) {
+    if (reader_.size() > 0 && reader_.contains(0)) {
+      ImageRecord h0 = read(0);
+      if (h0.header.flag > 0) {
+        check<FormatError>(h0.labels.size() >= 2, where(0), ": header0 has ", h0.labels.size(), " labels, expected 2");
+        int64_t a = label_as_key(h0.labels[0], 0), b = label_as_key(h0.labels[1], 0);
+        check<FormatError>(a >= 1 && b >= a, where(0), ": header0 labels [", a, ", ", b, "] are not 1 <= A <= B");
+        has_header0_ = true;
+        identity_begin_ = a;
+        identity_end_ = b;
+        for (int64_t k = 1; k < a; ++k) {
+          check<FormatError>(reader_.contains(k), where(0), ": header0 announces image key ", k,
+                             " that is missing from the index");
+          image_keys_.push_back(k);
+        }
+        return;
+      }
+    }
+    image_keys_ = reader_.keys();
+  }
+
+  const RecordReader& records() const { return reader_; }
+  bool has_header0() const { return has_header0_; }
+  // Keys of the image records, in order.
+  const std::vector<int64_t>& image_keys() const { return image_keys_; }
+  size_t size() const { return image_keys_.size(); }
+  // Number of identity records announced by header0 (0 without header0).
+  int64_t num_identities() const { return identity_end_ - identity_begin_; }
+
+  // Identity i (0-based) from its identity record.
+  IdentityRange identity(int64_t i) const {
+    check<FormatError>(i >= 0 && i < num_identities(), "RecordIO '", reader_.path(), "': identity ", i,
+                       " out of range [0, ", num_identities(), ")");
+    int64_t key = identity_begin_ + i;
+    ImageRecord r = read(key);
+    check<FormatError>(r.labels.size() >= 2, where(key), ": identity record has ", r.labels.size(),
+                       " labels, expected 2");
+    IdentityRange range{label_as_key(r.labels[0], key), label_as_key(r.labels[1], key)};
+    check<FormatError>(range.first <= range.end, where(key), ": identity range [", range.first, ", ", range.end,
+                       ") is reversed");
+    return range;
+  }
+
+  ImageRecord read(int64_t key) const { return parse_image_record(reader_.read(key), where(key)); }
+
+  // Decoded image of an image record (insightface decodes to RGB).
+  Image read_image(int64_t key, ColorOrder order = ColorOrder::RGB, const DecodeOptions& opt = {}) const {
+    ImageRecord r = read(key);
+    return decode_image(r.image, order, opt, where(key));
+  }
+
+ private:
+  std::string where(int64_t key) const { return "RecordIO '" + reader_.path() + "' key " + std::to_string(key); }
+  int64_t label_as_key(float v, int64_t key) const {
+    check<FormatError>(std::isfinite(v) && v >= 0.f && v < 9.0e15f && v == std::floor(v), where(key), ": label ", v,
+                       " is not a record index");
+    return static_cast<int64_t>(v);
+  }
+
+  RecordReader reader_;
+  bool has_header0_ = false;
+  int64_t identity_begin_ = 0;
+  int64_t identity_end_ = 0;
+  std::vector<int64_t> image_keys_;
+};
+
+// Packs labelled, already-encoded images into insightface's layout: header0, image records
+// 1..N (flag 2, labels [class, 0]) and one identity record per class. Images must be added
+// grouped by class, classes numbered 0, 1, 2, ... in order. Labels are stored as float32, so
+// N + K must stay below 2^24.
+class InsightFaceRecordWriter {
+ public:
+  explicit InsightFaceRecordWriter(const std::string& rec_path, const std::string& idx_path = "")
+      : writer_(rec_path, idx_path) {
+    header0_offset_ = writer_.write(0, header0_payload(0, 0));
+  }
+
+  void add(int64_t class_id, std::span<const uint8_t> encoded_image) {
+    check<ConfigError>(class_id >= 0 && (class_id == current_class_ || class_id == current_class_ + 1), "InsightFaceRecordWriter: class ",
+                       class_id, " after class ", current_class_, " (add images grouped by class, classes 0, 1, 2, ...)");
+    check<ConfigError>(num_images_ + 2 < (int64_t(1) << 24), "InsightFaceRecordWriter: too many images for float labels");
+    if (class_id != current_class_) {
+      starts_.push_back(num_images_ + 1);
+      current_class_ = class_id;
+    }
+    const float labels[2] = {static_cast<float>(class_id), 0.f};
+    ++num_images_;
+    writer_.write(num_images_, pack_image_record(labels, 0.f, encoded_image));
+  }
+
+  void close() {
+    int64_t n = num_images_, k = static_cast<int64_t>(starts_.size());
+    int64_t a = n + 1, b = n + 1 + k;
+    check<ConfigError>(b < (int64_t(1) << 24), "InsightFaceRecordWriter: too many records for float labels");
+    for (int64_t i = 0; i < k; ++i) {
+      int64_t end = i + 1 < k ? starts_[size_t(i + 1)] : n + 1;
+      const float range[2] = {static_cast<float>(starts_[size_t(i)]), static_cast<float>(end)};
+      writer_.write(a + i, pack_image_record(range, 0.f, {}));
+    }
+    writer_.patch(header0_offset_, header0_payload(a, b));
+    writer_.close();
+  }
+
+ private:
+  static std::vector<uint8_t> header0_payload(int64_t a, int64_t b) {
+    const float labels[2] = {static_cast<float>(a), static_cast<float>(b)};
+    return pack_image_record(labels, 0.f, {});
+  }
+
+  RecordWriter writer_;
+  uint64_t header0_offset_ = 0;
+  int64_t num_images_ = 0;
+  int64_t current_class_ = -1;
+  std::vector<int64_t> starts_;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/recordio.hpp
+// ---- begin rfcf/io/resize.hpp
+// Image resizing with OpenCV's cv::resize semantics (pixel centres at half-integers, the
+// source pixel grid mapped onto the destination grid by the ratio of sizes).
+//
+// uint8 accuracy against cv2.resize 4.6 (tests/io/resize_test.cpp):
+//   Nearest: exact. Linear: exact (same 11-bit fixed-point weights and rounding).
+//   Cubic, Lanczos4: same fixed-point weights and float vertical pass; exact on the test
+//   fixtures, allow 1 grey level. Area: exact for whole-number shrink factors, otherwise
+//   within 1 grey level (OpenCV accumulates in float, we in double).
+// Float bilinear (resize_bilinear): within 1e-4 of cv2.resize on float32 images.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <numbers>
+#include <vector>
+
+
+namespace rfcf::io {
+
+enum class Interpolation { Nearest, Linear, Cubic, Area, Lanczos4 };
+
+inline const char* to_string(Interpolation i) {
+  switch (i) {
+    case Interpolation::Nearest: return "nearest";
+    case Interpolation::Linear: return "linear";
+    case Interpolation::Cubic: return "cubic";
+    case Interpolation::Area: return "area";
+    case Interpolation::Lanczos4: return "lanczos4";
+  }
+  return "?";
+}
+
+namespace resize_detail {
+
+constexpr int kCoefBits = 11;  // OpenCV's INTER_RESIZE_COEF_BITS
+constexpr int kCoefScale = 1 << kCoefBits;
+
+// For each destination index along one axis: `ksize` clamped source indices and weights.
+struct AxisTaps {
+  int ksize = 0;
+  std::vector<int> index;
+  std::vector<float> weight;
+  std::vector<int> iweight;  // weight * 2^11, rounded (OpenCV's fixed-point coefficients)
+};
+
+inline void cubic_weights(float x, float* w) {
+  const float A = -0.75f;  // Keys' cubic with a = -0.75, as OpenCV
+  w[0] = ((A * (x + 1) - 5 * A) * (x + 1) + 8 * A) * (x + 1) - 4 * A;
+  w[1] = ((A + 2) * x - (A + 3)) * x * x + 1;
+  w[2] = ((A + 2) * (1 - x) - (A + 3)) * (1 - x) * (1 - x) + 1;
+  w[3] = 1.f - w[0] - w[1] - w[2];
+}
+
+// Lanczos window a = 4: sinc(t) sinc(t / 4) for the 8 taps at distances x + 3 - i,
+// normalised to sum 1.
+inline void lanczos4_weights(float x, float* w) {
+  const double pi = std::numbers::pi;
+  float sum = 0;
+  for (int i = 0; i < 8; ++i) {
+    double t = double(x) + 3 - i;
+    double v;
+    if (std::abs(t) < 1e-7) {
+      v = 1.0;
+    } else {
+      v = 4.0 * std::sin(pi * t) * std::sin(pi * t / 4.0) / (pi * pi * t * t);
+    }
+    w[i] = float(v);
+    sum += w[i];
+  }
+  for (int i = 0; i < 8; ++i) w[i] /= sum;
+}
+
+inline int round_to_short(float v) {
+  long r = std::lrint(v);
+  return int(std::clamp<long>(r, -32768, 32767));
+}
+
+// Linear / cubic / Lanczos / area-upscale taps (OpenCV's coefficient tables). OpenCV moves
+// the 2-tap weights onto the edge pixel only along x; along y both taps read the (clamped)
+// edge row, which rounds differently in the fixed-point vertical pass, so we do the same.
+enum class Axis { X, Y };
+inline AxisTaps make_taps(int src, int dst, Interpolation interp, Axis axis) {
+  AxisTaps t;
+  const double inv_scale = double(dst) / src, scale = 1.0 / inv_scale;
+  t.ksize = interp == Interpolation::Cubic ? 4 : interp == Interpolation::Lanczos4 ? 8 : 2;
+  const int k2 = t.ksize / 2 - 1;
+  t.index.resize(size_t(dst) * size_t(t.ksize));
+  t.weight.resize(t.index.size());
+  t.iweight.resize(t.index.size());
+  for (int d = 0; d < dst; ++d) {
+    float f;
+    int s;
+    if (interp == Interpolation::Area) {  // only used when upscaling
+      s = int(std::floor(d * scale));
+      f = float((d + 1) - (s + 1) * inv_scale);
+      f = f <= 0 ? 0.f : f - std::floor(f);
+    } else {
+      f = float((d + 0.5) * scale - 0.5);
+      s = int(std::floor(f));
+      f -= float(s);
+    }
+    if (t.ksize == 2 && axis == Axis::X) {
+      if (s < 0) f = 0, s = 0;
+      if (s >= src - 1) f = 0, s = src - 1;
+    }
+    float w[8];
+    if (t.ksize == 2) {
+      w[0] = 1.f - f;
+      w[1] = f;
+    } else if (t.ksize == 4) {
+      cubic_weights(f, w);
+    } else {
+      lanczos4_weights(f, w);
+    }
+    for (int k = 0; k < t.ksize; ++k) {
+      size_t i = size_t(d) * size_t(t.ksize) + size_t(k);
+      t.index[i] = std::clamp(s - k2 + k, 0, src - 1);  // replicated border
+      t.weight[i] = w[k];
+      t.iweight[i] = round_to_short(w[k] * kCoefScale);
+    }
+  }
+  return t;
+}
+
+// Fixed-point separable resampling of uint8 images, OpenCV's arithmetic: horizontal sums in
+// int with 2^11 weights, then vertical combination with 2^11 weights and rounding.
+inline Image resample_fixed(const Image& src, int dw, int dh, Interpolation interp) {
+  AxisTaps tx = make_taps(src.width, dw, interp, Axis::X), ty = make_taps(src.height, dh, interp, Axis::Y);
+  const int C = src.channels;
+  const size_t rw = size_t(dw) * size_t(C);
+  std::vector<int32_t> rows(size_t(src.height) * rw);
+  for (int y = 0; y < src.height; ++y) {
+    const uint8_t* s = src.row(y);
+    int32_t* out = rows.data() + size_t(y) * rw;
+    for (int x = 0; x < dw; ++x)
+      for (int c = 0; c < C; ++c) {
+        int32_t acc = 0;
+        for (int k = 0; k < tx.ksize; ++k) {
+          size_t i = size_t(x) * size_t(tx.ksize) + size_t(k);
+          acc += int32_t(s[size_t(tx.index[i]) * size_t(C) + size_t(c)]) * tx.iweight[i];
+        }
+        out[size_t(x) * size_t(C) + size_t(c)] = acc;
+      }
+  }
+  Image dst(dw, dh, C, src.order);
+  for (int y = 0; y < dh; ++y) {
+    const int* idx = &ty.index[size_t(y) * size_t(ty.ksize)];
+    const int* wt = &ty.iweight[size_t(y) * size_t(ty.ksize)];
+    uint8_t* out = dst.row(y);
+    for (size_t j = 0; j < rw; ++j) {
+      int v;
+      if (ty.ksize == 2) {
+        // OpenCV's 8-bit linear vertical pass: pre-shifted products, then (+2) >> 2.
+        int32_t a = rows[size_t(idx[0]) * rw + j], b = rows[size_t(idx[1]) * rw + j];
+        v = (((wt[0] * (a >> 4)) >> 16) + ((wt[1] * (b >> 4)) >> 16) + 2) >> 2;
+      } else {
+        // OpenCV's cubic/Lanczos vertical pass accumulates in float: each product is rounded
+        // to float (explicitly here, so that no FMA contraction can change it) and summed.
+        const float unscale = 1.f / float(kCoefScale * kCoefScale);  // a power of two: exact
+        float acc = 0.f;
+        for (int k = 0; k < ty.ksize; ++k)
+          acc += float(int64_t(wt[k]) * rows[size_t(idx[k]) * rw + j]) * unscale;
+        v = int(std::lrint(acc));
+      }
+      out[j] = uint8_t(std::clamp(v, 0, 255));
+    }
+  }
+  return dst;
+}
+
+inline Image resample_nearest(const Image& src, int dw, int dh) {
+  const double fx = 1.0 / (double(dw) / src.width), fy = 1.0 / (double(dh) / src.height);
+  const int C = src.channels;
+  std::vector<int> xs(static_cast<size_t>(dw));
+  for (int x = 0; x < dw; ++x) xs[size_t(x)] = std::min(int(std::floor(x * fx)), src.width - 1);
+  Image dst(dw, dh, C, src.order);
+  for (int y = 0; y < dh; ++y) {
+    const uint8_t* s = src.row(std::min(int(std::floor(y * fy)), src.height - 1));
+    uint8_t* out = dst.row(y);
+    for (int x = 0; x < dw; ++x)
+      for (int c = 0; c < C; ++c) out[size_t(x) * size_t(C) + size_t(c)] = s[size_t(xs[size_t(x)]) * size_t(C) + size_t(c)];
+  }
+  return dst;
+}
+
+// Area weights of one axis for downscaling: destination cell [d*scale, (d+1)*scale) covers
+// whole source pixels with weight 1/cell and partial ones with their covered fraction.
+struct AreaTaps {
+  std::vector<int> begin;           // per destination index: first entry in src/weight
+  std::vector<int> src;
+  std::vector<double> weight;
+};
+
+inline AreaTaps make_area_taps(int src, int dst) {
+  AreaTaps t;
+  const double scale = double(src) / dst;
+  for (int d = 0; d < dst; ++d) {
+    t.begin.push_back(int(t.src.size()));
+    double f1 = d * scale, f2 = f1 + scale;
+    double cell = std::min(scale, src - f1);
+    int s1 = int(std::ceil(f1)), s2 = int(std::floor(f2));
+    s2 = std::min(s2, src - 1);
+    s1 = std::min(s1, s2);
+    if (s1 - f1 > 1e-3) {
+      t.src.push_back(s1 - 1);
+      t.weight.push_back((s1 - f1) / cell);
+    }
+    for (int s = s1; s < s2; ++s) {
+      t.src.push_back(s);
+      t.weight.push_back(1.0 / cell);
+    }
+    if (f2 - s2 > 1e-3) {
+      t.src.push_back(s2);
+      t.weight.push_back(std::min(std::min(f2 - s2, 1.0), cell) / cell);
+    }
+  }
+  t.begin.push_back(int(t.src.size()));
+  return t;
+}
+
+// Whole-number shrink factors: block averages, rounded as OpenCV's fast path does.
+inline Image resample_area_blocks(const Image& src, int dw, int dh, int fx, int fy) {
+  const int C = src.channels, area = fx * fy;
+  const float inv_area = 1.f / float(area);
+  Image dst(dw, dh, C, src.order);
+  for (int y = 0; y < dh; ++y)
+    for (int x = 0; x < dw; ++x)
+      for (int c = 0; c < C; ++c) {
+        int sum = 0;
+        for (int j = 0; j < fy; ++j)
+          for (int i = 0; i < fx; ++i) sum += src.at(x * fx + i, y * fy + j)[c];
+        int v = area == 4 ? (sum + 2) >> 2 : int(std::lrint(float(sum) * inv_area));
+        dst.at(x, y)[c] = uint8_t(std::clamp(v, 0, 255));
+      }
+  return dst;
+}
+
+inline Image resample_area_down(const Image& src, int dw, int dh) {
+  if (src.width % dw == 0 && src.height % dh == 0)
+    return resample_area_blocks(src, dw, dh, src.width / dw, src.height / dh);
+  AreaTaps tx = make_area_taps(src.width, dw), ty = make_area_taps(src.height, dh);
+  const int C = src.channels;
+  const size_t rw = size_t(dw) * size_t(C);
+  std::vector<double> rows(size_t(src.height) * rw, 0.0);
+  for (int y = 0; y < src.height; ++y) {
+    const uint8_t* s = src.row(y);
+    double* out = rows.data() + size_t(y) * rw;
+    for (int x = 0; x < dw; ++x)
+      for (int i = tx.begin[size_t(x)]; i < tx.begin[size_t(x) + 1]; ++i)
+        for (int c = 0; c < C; ++c)
+          out[size_t(x) * size_t(C) + size_t(c)] += tx.weight[size_t(i)] * s[size_t(tx.src[size_t(i)]) * size_t(C) + size_t(c)];
+  }
+  Image dst(dw, dh, C, src.order);
+  std::vector<double> acc(rw);
+  for (int y = 0; y < dh; ++y) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int i = ty.begin[size_t(y)]; i < ty.begin[size_t(y) + 1]; ++i) {
+      const double* r = rows.data() + size_t(ty.src[size_t(i)]) * rw;
+      for (size_t j = 0; j < rw; ++j) acc[j] += ty.weight[size_t(i)] * r[j];
+    }
+    uint8_t* out = dst.row(y);
+    for (size_t j = 0; j < rw; ++j) out[j] = uint8_t(std::clamp<long>(std::lrint(acc[j]), 0, 255));
+  }
+  return dst;
+}
+
+}  // namespace resize_detail
+
+// Resizes an 8-bit image to dst_width x dst_height.
+inline Image resize(const Image& src, int dst_width, int dst_height, Interpolation interp = Interpolation::Linear) {
+  check<ShapeError>(!src.empty(), "resize: empty source image");
+  check<ShapeError>(dst_width > 0 && dst_height > 0, "resize: bad destination size ", dst_width, "x", dst_height);
+  if (dst_width == src.width && dst_height == src.height) return src;
+  switch (interp) {
+    case Interpolation::Nearest: return resize_detail::resample_nearest(src, dst_width, dst_height);
+    case Interpolation::Area:
+      if (dst_width <= src.width && dst_height <= src.height)
+        return resize_detail::resample_area_down(src, dst_width, dst_height);
+      return resize_detail::resample_fixed(src, dst_width, dst_height, interp);
+    default: return resize_detail::resample_fixed(src, dst_width, dst_height, interp);
+  }
+}
+
+// Bilinear resize of a float image with `channels` interleaved channels (HWC), as
+// cv2.resize(INTER_LINEAR) on float32.
+inline void resize_bilinear(const float* src, int width, int height, int channels, float* dst, int dst_width,
+                            int dst_height) {
+  check<ShapeError>(width > 0 && height > 0 && dst_width > 0 && dst_height > 0 && channels > 0,
+                    "resize_bilinear: bad sizes ", width, "x", height, " -> ", dst_width, "x", dst_height);
+  auto tx = resize_detail::make_taps(width, dst_width, Interpolation::Linear, resize_detail::Axis::X);
+  auto ty = resize_detail::make_taps(height, dst_height, Interpolation::Linear, resize_detail::Axis::Y);
+  const size_t C = size_t(channels), rw = size_t(dst_width) * C;
+  std::vector<float> rows(size_t(height) * rw);
+  for (int y = 0; y < height; ++y) {
+    const float* s = src + size_t(y) * size_t(width) * C;
+    float* out = rows.data() + size_t(y) * rw;
+    for (int x = 0; x < dst_width; ++x) {
+      size_t i = size_t(x) * 2;
+      const float* a = s + size_t(tx.index[i]) * C;
+      const float* b = s + size_t(tx.index[i + 1]) * C;
+      for (size_t c = 0; c < C; ++c) out[size_t(x) * C + c] = a[c] * tx.weight[i] + b[c] * tx.weight[i + 1];
+    }
+  }
+  for (int y = 0; y < dst_height; ++y) {
+    size_t i = size_t(y) * 2;
+    const float* a = rows.data() + size_t(ty.index[i]) * rw;
+    const float* b = rows.data() + size_t(ty.index[i + 1]) * rw;
+    float* out = dst + size_t(y) * rw;
+    for (size_t j = 0; j < rw; ++j) out[j] = a[j] * ty.weight[i] + b[j] * ty.weight[i + 1];
+  }
+}
+
+// Bilinear resize of every plane of an [N, C, H, W] tensor (the same arithmetic per plane).
+inline Tensor<float, cpu> resize_bilinear(const Tensor<float, cpu>& x, int out_h, int out_w) {
+  check<ShapeError>(x.rank() == 4, "resize_bilinear: expected [N, C, H, W], got ", x.shape().str());
+  Tensor<float, cpu> y(Shape{x.dim(0), x.dim(1), out_h, out_w});
+  const int64_t planes = x.dim(0) * x.dim(1);
+  const size_t in_plane = size_t(x.dim(2) * x.dim(3)), out_plane = size_t(out_h) * size_t(out_w);
+  for (int64_t p = 0; p < planes; ++p)
+    resize_bilinear(x.data() + size_t(p) * in_plane, int(x.dim(3)), int(x.dim(2)), 1, y.data() + size_t(p) * out_plane,
+                    out_w, out_h);
+  return y;
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/resize.hpp
 // ---- end rfcf/io.hpp
 // ---- begin rfcf/detection.hpp
 // detection: see docs/ and the headers in rfcf/detection/.
