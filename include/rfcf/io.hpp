@@ -3,6 +3,8 @@
 // plots (docs/images.md), RecordIO and image folders (docs/datasets.md).
 #include "rfcf/io/atomic_file.hpp"
 #include "rfcf/io/atomic_stream.hpp"
+// io: checkpoint, image and data file readers/writers (see docs/).
+#include "rfcf/io/atomic_file.hpp"
 #include "rfcf/io/draw.hpp"
 #include "rfcf/io/dtype.hpp"
 #include "rfcf/io/file_bytes.hpp"
@@ -12,6 +14,7 @@
 #include "rfcf/io/image_folder.hpp"
 #include "rfcf/io/image_ops.hpp"
 #include "rfcf/io/insightface_bin.hpp"
+#include "rfcf/io/mat.hpp"
 #include "rfcf/io/pickle.hpp"
 #include "rfcf/io/plot.hpp"
 #include "rfcf/io/py_value.hpp"

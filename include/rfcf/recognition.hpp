@@ -8,3 +8,5 @@
 #include "rfcf/recognition/margin_loss.hpp"
 #include "rfcf/recognition/margin_policies.hpp"
 #include "rfcf/recognition/verification.hpp"
+// recognition: see docs/ and the headers in rfcf/recognition/.
+#include "rfcf/recognition/alignment.hpp"

@@ -696,90 +696,6 @@ inline Generator& default_generator() {
 // ---- end rfcf/core.hpp
 // ---- begin rfcf/cpu.hpp
 // The cpu backend of every op family (Eigen GEMM, OpenMP). Not for nvcc translation units.
-// ---- begin rfcf/ops/cpu/batch_norm.hpp
-// Batch-norm reductions on the host: OpenMP over channels, double accumulators, two passes
-// for the variance (no catastrophic cancellation of E[x^2] - E[x]^2).
-#include <algorithm>
-#include <cstdint>
-
-// ---- begin rfcf/ops/batch_norm.hpp
-// Batch-norm statistics: the reductions are device-specific, the per-element math lives in
-// ops/functors/batch_norm.hpp. cpu: ops/cpu/batch_norm.hpp; cuda: ops/cuda/batch_norm.cuh.
-// Tensors are viewed as [outer, c, inner] (outer = N, inner = H*W for [N,C,H,W], 1 for [N,C]).
-// Interface of BatchNormOp<D> (T = float or double, all pointers on the device):
-//   // mean[k] and biased variance var[k] of channel k over outer*inner values
-//   static void stats(const T* x, int64_t outer, int64_t c, int64_t inner, T* mean, T* var);
-//   // sum_dy[k] = sum dy, sum_dy_xhat[k] = sum dy * (x - mean[k]) * invstd[k] over channel k
-//   static void backward_reduce(const T* x, const T* dy, const T* mean, const T* invstd,
-//                               int64_t outer, int64_t c, int64_t inner, T* sum_dy, T* sum_dy_xhat);
-#include <cstdint>
-
-namespace rfcf::ops {
-
-template <class D>
-struct BatchNormOp;
-
-}  // namespace rfcf::ops
-// ---- end rfcf/ops/batch_norm.hpp
-
-namespace rfcf::ops {
-
-template <>
-struct BatchNormOp<cpu> {
-  template <class T>
-  static void stats(const T* x, int64_t outer, int64_t c, int64_t inner, T* mean, T* var) {
-    const double m = static_cast<double>(outer * inner);
-    for_channels(outer, c, inner, [&](int64_t k) {
-      double s = 0.0;
-      for (int64_t o = 0; o < outer; ++o) {
-        const T* p = x + (o * c + k) * inner;
-        for (int64_t j = 0; j < inner; ++j) s += static_cast<double>(p[j]);
-      }
-      const double mu = m > 0 ? s / m : 0.0;
-      double ss = 0.0;
-      for (int64_t o = 0; o < outer; ++o) {
-        const T* p = x + (o * c + k) * inner;
-        for (int64_t j = 0; j < inner; ++j) {
-          const double d = static_cast<double>(p[j]) - mu;
-          ss += d * d;
-        }
-      }
-      mean[k] = static_cast<T>(mu);
-      var[k] = static_cast<T>(m > 0 ? ss / m : 0.0);
-    });
-  }
-
-  template <class T>
-  static void backward_reduce(const T* x, const T* dy, const T* mean, const T* invstd, int64_t outer,
-                              int64_t c, int64_t inner, T* sum_dy, T* sum_dy_xhat) {
-    for_channels(outer, c, inner, [&](int64_t k) {
-      const double mu = static_cast<double>(mean[k]);
-      double s = 0.0, sx = 0.0;
-      for (int64_t o = 0; o < outer; ++o) {
-        const int64_t base = (o * c + k) * inner;
-        for (int64_t j = 0; j < inner; ++j) {
-          const double g = static_cast<double>(dy[base + j]);
-          s += g;
-          sx += g * (static_cast<double>(x[base + j]) - mu);
-        }
-      }
-      sum_dy[k] = static_cast<T>(s);
-      sum_dy_xhat[k] = static_cast<T>(sx * static_cast<double>(invstd[k]));
-    });
-  }
-
- private:
-  template <class F>
-  static void for_channels(int64_t outer, int64_t c, int64_t inner, const F& f) {
-    const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(outer * inner, 1));
-    parallel_for(c, grain, [&](int64_t b, int64_t e) {
-      for (int64_t k = b; k < e; ++k) f(k);
-    });
-  }
-};
-
-}  // namespace rfcf::ops
-// ---- end rfcf/ops/cpu/batch_norm.hpp
 // ---- begin rfcf/ops/cpu/gemm.hpp
 // Row-major GEMM on the host through Eigen (multi-threaded with OpenMP).
 #include <Eigen/Core>
@@ -827,284 +743,6 @@ struct Gemm<cpu> {
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/cpu/gemm.hpp
-// ---- begin rfcf/ops/cpu/reduce.hpp
-// Host reductions: OpenMP over chunks (scalars) or channels, double accumulators.
-#include <algorithm>
-#include <cstdint>
-#include <vector>
-
-// ---- begin rfcf/ops/reduce.hpp
-// Reductions to a host scalar (sum, dot, sum of squares) and per-channel sums.
-// Device-independent: the op family ReduceOp<D> is specialised per device
-// (cpu: ops/cpu/reduce.hpp, cuda: ops/cuda/reduce.cuh). Interface of ReduceOp<D>:
-//   static double sum(const T* x, int64_t n);
-//   static double dot(const T* a, const T* b, int64_t n);
-//   static double sum_squares(const T* x, int64_t n);
-//   // x viewed as [outer, c, inner]; out[k] = sum over outer and inner of x (resp. a*b) at channel k.
-//   static void channel_sum(const T* x, int64_t outer, int64_t c, int64_t inner, T* out);
-//   static void channel_dot(const T* a, const T* b, int64_t outer, int64_t c, int64_t inner, T* out);
-// Results are accumulated in double on the host (fp32 sums of millions of values stay exact
-// to ~1e-7 relative).
-#include <cstdint>
-#include <string>
-
-
-namespace rfcf::ops {
-
-template <class D>
-struct ReduceOp;
-
-template <class T, class D>
-double sum(const Tensor<T, D>& x) {
-  return ReduceOp<D>::sum(x.data(), x.numel());
-}
-
-template <class T, class D>
-double dot(const Tensor<T, D>& a, const Tensor<T, D>& b) {
-  check<ShapeError>(a.numel() == b.numel(), "dot: ", a.shape().str(), " and ", b.shape().str(),
-                    " have different sizes");
-  return ReduceOp<D>::dot(a.data(), b.data(), a.numel());
-}
-
-// Sum of x^2 (the squared L2 norm; gradient clipping uses it on the flat gradient buffer).
-template <class T, class D>
-double sum_squares(const Tensor<T, D>& x) {
-  return ReduceOp<D>::sum_squares(x.data(), x.numel());
-}
-
-namespace detail {
-// [outer, c, inner] view of a tensor reduced over every axis but `axis`.
-inline void split_at_axis(const Shape& s, int axis, int64_t& outer, int64_t& c, int64_t& inner,
-                          const char* what) {
-  check<ShapeError>(axis >= 0 && axis < s.rank(), what, ": axis ", axis, " out of range for shape ", s.str());
-  outer = 1;
-  inner = 1;
-  for (int i = 0; i < axis; ++i) outer *= s[i];
-  for (int i = axis + 1; i < s.rank(); ++i) inner *= s[i];
-  c = s[axis];
-}
-}  // namespace detail
-
-// out[k] = sum of x over every axis except `axis` (default 1: per channel of [N, C, ...]).
-template <class T, class D>
-Tensor<T, D> channel_sum(const Tensor<T, D>& x, int axis = 1) {
-  int64_t outer, c, inner;
-  detail::split_at_axis(x.shape(), axis, outer, c, inner, "channel_sum");
-  Tensor<T, D> out(Shape{c});
-  ReduceOp<D>::channel_sum(x.data(), outer, c, inner, out.data());
-  return out;
-}
-
-// out[k] = sum of a*b over every axis except `axis`.
-template <class T, class D>
-Tensor<T, D> channel_dot(const Tensor<T, D>& a, const Tensor<T, D>& b, int axis = 1) {
-  check_same_shape(a, b, "channel_dot");
-  int64_t outer, c, inner;
-  detail::split_at_axis(a.shape(), axis, outer, c, inner, "channel_dot");
-  Tensor<T, D> out(Shape{c});
-  ReduceOp<D>::channel_dot(a.data(), b.data(), outer, c, inner, out.data());
-  return out;
-}
-
-}  // namespace rfcf::ops
-// ---- end rfcf/ops/reduce.hpp
-
-namespace rfcf::ops {
-
-template <>
-struct ReduceOp<cpu> {
-  // Sum of term(i) over [0, n) in double, chunked over threads (fixed chunking: deterministic
-  // for a given thread count).
-  template <class F>
-  static double reduce(int64_t n, const F& term) {
-    if (n <= 0) return 0.0;
-    constexpr int64_t kGrain = 1 << 15;
-    const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(num_threads(), n / kGrain));
-    std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
-    parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
-      for (int64_t c = b; c < e; ++c) {
-        double s = 0.0;
-        for (int64_t i = n * c / chunks, end = n * (c + 1) / chunks; i < end; ++i) s += term(i);
-        partial[static_cast<size_t>(c)] = s;
-      }
-    });
-    double s = 0.0;
-    for (double p : partial) s += p;
-    return s;
-  }
-
-  template <class T>
-  static double sum(const T* x, int64_t n) {
-    return reduce(n, [x](int64_t i) { return static_cast<double>(x[i]); });
-  }
-  template <class T>
-  static double dot(const T* a, const T* b, int64_t n) {
-    return reduce(n, [a, b](int64_t i) { return static_cast<double>(a[i]) * static_cast<double>(b[i]); });
-  }
-  template <class T>
-  static double sum_squares(const T* x, int64_t n) {
-    return reduce(n, [x](int64_t i) { return static_cast<double>(x[i]) * static_cast<double>(x[i]); });
-  }
-
-  template <class T>
-  static void channel_sum(const T* x, int64_t outer, int64_t c, int64_t inner, T* out) {
-    per_channel(outer, c, inner, out, [x](int64_t i) { return static_cast<double>(x[i]); });
-  }
-  template <class T>
-  static void channel_dot(const T* a, const T* b, int64_t outer, int64_t c, int64_t inner, T* out) {
-    per_channel(outer, c, inner, out,
-                [a, b](int64_t i) { return static_cast<double>(a[i]) * static_cast<double>(b[i]); });
-  }
-
- private:
-  template <class T, class F>
-  static void per_channel(int64_t outer, int64_t c, int64_t inner, T* out, const F& term) {
-    parallel_for(c, std::max<int64_t>(1, 4096 / std::max<int64_t>(outer * inner, 1)), [&](int64_t b, int64_t e) {
-      for (int64_t k = b; k < e; ++k) {
-        double s = 0.0;
-        for (int64_t o = 0; o < outer; ++o) {
-          const int64_t base = (o * c + k) * inner;
-          for (int64_t j = 0; j < inner; ++j) s += term(base + j);
-        }
-        out[k] = static_cast<T>(s);
-      }
-    });
-  }
-};
-
-}  // namespace rfcf::ops
-// ---- end rfcf/ops/cpu/reduce.hpp
-// ---- begin rfcf/ops/cpu/softmax.hpp
-// Row-wise (log-)softmax on the host: OpenMP over rows, double accumulation of the exp sum.
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-
-// ---- begin rfcf/ops/softmax.hpp
-// Softmax and log-softmax over the last dimension (rows of [N, C]), stable by subtracting the
-// row maximum. Op family SoftmaxOp<D> (cpu: ops/cpu/softmax.hpp, cuda: ops/cuda/softmax.cuh):
-//   static void forward(const T* x, int64_t rows, int64_t cols, T* y, bool log);
-// The backward functions are device-generic (ReduceOp<D> row sums + functors).
-#include <cstdint>
-
-// ---- begin rfcf/ops/functors/softmax.hpp
-// Softmax / log-softmax backward over rows of [rows, cols], given per-row reductions.
-#include <cmath>
-#include <cstdint>
-
-
-namespace rfcf::functors {
-
-// dx = y * (dy - (dy . y)_row) for y = softmax(x).
-template <class T>
-struct SoftmaxBackward {
-  const T* y;
-  const T* dy;
-  const T* row_dot;
-  T* dx;
-  int64_t cols;
-  RFCF_HD void operator()(int64_t i) const { dx[i] = y[i] * (dy[i] - row_dot[i / cols]); }
-};
-
-// dx = dy - exp(logp) * (sum dy)_row for logp = log_softmax(x).
-template <class T>
-struct LogSoftmaxBackward {
-  const T* logp;
-  const T* dy;
-  const T* row_sum;
-  T* dx;
-  int64_t cols;
-  RFCF_HD void operator()(int64_t i) const {
-    using std::exp;
-    dx[i] = dy[i] - exp(logp[i]) * row_sum[i / cols];
-  }
-};
-
-}  // namespace rfcf::functors
-// ---- end rfcf/ops/functors/softmax.hpp
-
-namespace rfcf::ops {
-
-template <class D>
-struct SoftmaxOp;
-
-namespace detail {
-template <class T, class D>
-Tensor<T, D> softmax_last_dim(const Tensor<T, D>& x, bool log, const char* what) {
-  check<ShapeError>(x.rank() >= 1, what, ": expected a tensor of rank >= 1, got ", x.shape().str());
-  const int64_t cols = x.dim(-1);
-  check<ShapeError>(cols > 0 || x.numel() == 0, what, ": the last dimension is empty in ", x.shape().str());
-  Tensor<T, D> y(x.shape());
-  if (x.numel() > 0) SoftmaxOp<D>::forward(x.data(), x.numel() / cols, cols, y.data(), log);
-  return y;
-}
-}  // namespace detail
-
-// y[r, j] = exp(x[r, j] - max_r) / sum_k exp(x[r, k] - max_r)
-template <class T, class D>
-Tensor<T, D> softmax(const Tensor<T, D>& x) {
-  return detail::softmax_last_dim(x, false, "softmax");
-}
-
-// y[r, j] = x[r, j] - max_r - log(sum_k exp(x[r, k] - max_r))
-template <class T, class D>
-Tensor<T, D> log_softmax(const Tensor<T, D>& x) {
-  return detail::softmax_last_dim(x, true, "log_softmax");
-}
-
-// Gradient w.r.t. x of softmax, from its output y and the upstream gradient dy.
-template <class T, class D>
-Tensor<T, D> softmax_backward(const Tensor<T, D>& y, const Tensor<T, D>& dy) {
-  check_same_shape(y, dy, "softmax_backward");
-  const int64_t cols = y.numel() > 0 ? y.dim(-1) : 1, rows = y.numel() / cols;
-  Tensor<T, D> rd(Shape{rows}), dx(y.shape());
-  ReduceOp<D>::channel_dot(y.data(), dy.data(), 1, rows, cols, rd.data());
-  Executor<D>::for_each(y.numel(), functors::SoftmaxBackward<T>{y.data(), dy.data(), rd.data(), dx.data(), cols});
-  return dx;
-}
-
-// Gradient w.r.t. x of log_softmax, from its output logp and the upstream gradient dy.
-template <class T, class D>
-Tensor<T, D> log_softmax_backward(const Tensor<T, D>& logp, const Tensor<T, D>& dy) {
-  check_same_shape(logp, dy, "log_softmax_backward");
-  const int64_t cols = logp.numel() > 0 ? logp.dim(-1) : 1, rows = logp.numel() / cols;
-  Tensor<T, D> rs(Shape{rows}), dx(logp.shape());
-  ReduceOp<D>::channel_sum(dy.data(), 1, rows, cols, rs.data());
-  Executor<D>::for_each(logp.numel(), functors::LogSoftmaxBackward<T>{logp.data(), dy.data(), rs.data(), dx.data(), cols});
-  return dx;
-}
-
-}  // namespace rfcf::ops
-// ---- end rfcf/ops/softmax.hpp
-
-namespace rfcf::ops {
-
-template <>
-struct SoftmaxOp<cpu> {
-  template <class T>
-  static void forward(const T* x, int64_t rows, int64_t cols, T* y, bool log) {
-    parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(cols, 1)), [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) {
-        const T* xr = x + r * cols;
-        T* yr = y + r * cols;
-        const T mx = *std::max_element(xr, xr + cols);
-        double s = 0.0;
-        for (int64_t j = 0; j < cols; ++j) s += std::exp(static_cast<double>(xr[j] - mx));
-        if (log) {
-          // (x - max) - log(s), not x - (max + log(s)): the latter loses digits for large logits.
-          const T log_s = static_cast<T>(std::log(s));
-          for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - mx) - log_s;
-        } else {
-          const T inv = static_cast<T>(1.0 / s);
-          for (int64_t j = 0; j < cols; ++j) yr[j] = std::exp(xr[j] - mx) * inv;
-        }
-      }
-    });
-  }
-};
-
-}  // namespace rfcf::ops
-// ---- end rfcf/ops/cpu/softmax.hpp
 // ---- end rfcf/cpu.hpp
 // ---- begin rfcf/ops.hpp
 // Primitive ops (device-independent declarations and functor ops).
@@ -1325,225 +963,18 @@ Tensor<T, D> multiply(const Tensor<T, D>& a, const Tensor<T, D>& b) {
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/elementwise.hpp
-// ---- begin rfcf/ops/fold_batch_norm.hpp
-// Folds an inference-mode batch norm into the convolution (or linear layer) before it:
-//   bn(conv(x)) = conv'(x) with w'[o, ...] = w[o, ...] * s[o], b'[o] = (b[o] - mean[o]) * s[o] + beta[o],
-//   s = gamma / sqrt(running_var + eps).
-// Device-generic (functors run by Executor<D>).
-#include <cstdint>
-
-// ---- begin rfcf/ops/functors/batch_norm.hpp
-// Batch-norm math shared by host and CUDA executors. Tensors are viewed as [outer, c, inner]
-// (outer = N, inner = H*W or 1); the channel of flat index i is channel(i) = (i / inner) % c.
-// Per-channel functors run over c indices, per-element functors over the whole tensor.
-#include <cmath>
-#include <cstdint>
-
-// ---- begin rfcf/ops/functors/channel_index.hpp
-// Channel of a flat index in a [outer, c, inner] tensor, (i / inner) % c, without hardware
-// division: a 64-bit integer division costs ~40 cycles on a CPU (and is emulated on a GPU),
-// more than the arithmetic of a whole batch-norm or PReLU element. Divisions by a runtime
-// constant become a multiply-high and a shift (Granlund-Montgomery, round-up variant), exact for
-// every 32-bit dividend. Tensors with 2^32 elements or more fall back to plain division.
-#include <cstdint>
-
-
-namespace rfcf::functors {
-
-// q = n / d for 0 <= n < 2^32 and 1 <= d < 2^32.
-struct FastDivisor {
-  uint64_t multiplier = 1;  // < 2^32
-  uint32_t shift = 0;
-
-  FastDivisor() = default;
-  explicit FastDivisor(uint64_t d) {
-    uint32_t l = 0;
-    while ((uint64_t{1} << l) < d) ++l;  // l = ceil(log2(d))
-    shift = l;
-    multiplier = ((uint64_t{1} << 32) * ((uint64_t{1} << l) - d)) / d + 1;
-  }
-  RFCF_HD uint64_t divide(uint64_t n) const {
-    const uint64_t t = (n * multiplier) >> 32;
-    return (t + n) >> shift;
-  }
-};
-
-struct ChannelOf {
-  int64_t c = 1, inner = 1;
-  bool fast = true;
-  FastDivisor by_inner, by_c;
-
-  ChannelOf() = default;
-  // numel: the number of elements the functor runs over (decides whether 32-bit math is exact).
-  ChannelOf(int64_t c_, int64_t inner_, int64_t numel)
-      : c(c_ > 0 ? c_ : 1), inner(inner_ > 0 ? inner_ : 1), fast(numel < (int64_t{1} << 32)),
-        by_inner(static_cast<uint64_t>(inner)), by_c(static_cast<uint64_t>(c)) {}
-
-  RFCF_HD int64_t operator()(int64_t i) const {
-    if (!fast) return (i / inner) % c;
-    const uint64_t q = by_inner.divide(static_cast<uint64_t>(i));
-    return static_cast<int64_t>(q - by_c.divide(q) * static_cast<uint64_t>(c));
-  }
-};
-
-}  // namespace rfcf::functors
-// ---- end rfcf/ops/functors/channel_index.hpp
-
-namespace rfcf::functors {
-
-// From per-channel statistics (mean, biased var) and the optional affine parameters:
-// invstd = 1/sqrt(var + eps), scale = weight * invstd, shift = bias - mean * scale, so that
-// y = x * scale + shift. weight/bias may be null (affine = false: weight 1, bias 0); shift may be
-// null when only scale is needed.
-template <class T>
-struct BatchNormChannelAffine {
-  const T* mean;
-  const T* var;
-  const T* weight;
-  const T* bias;
-  T* invstd;
-  T* scale;
-  T* shift;
-  T eps;
-  RFCF_HD void operator()(int64_t c) const {
-    using std::sqrt;
-    const T is = T(1) / sqrt(var[c] + eps);
-    const T s = (weight ? weight[c] : T(1)) * is;
-    invstd[c] = is;
-    scale[c] = s;
-    if (shift) shift[c] = (bias ? bias[c] : T(0)) - mean[c] * s;
-  }
-};
-
-// running = (1 - momentum) * running + momentum * batch, with the unbiased variance
-// (unbias = M / (M - 1), M = values per channel), exactly as PyTorch.
-template <class T>
-struct BatchNormRunningUpdate {
-  const T* mean;
-  const T* var;
-  T* running_mean;
-  T* running_var;
-  T momentum;
-  T unbias;
-  RFCF_HD void operator()(int64_t c) const {
-    running_mean[c] = (T(1) - momentum) * running_mean[c] + momentum * mean[c];
-    running_var[c] = (T(1) - momentum) * running_var[c] + momentum * var[c] * unbias;
-  }
-};
-
-// y = (x - mean[ch]) * scale[ch] + bias[ch] (bias may be null). Subtracting the mean first
-// keeps fp32 exact for inputs with a large offset (x * scale + shift would cancel digits).
-template <class T>
-struct BatchNormApply {
-  const T* x;
-  const T* mean;
-  const T* scale;
-  const T* bias;
-  T* y;
-  ChannelOf channel;
-  RFCF_HD void operator()(int64_t i) const {
-    const int64_t ch = channel(i);
-    y[i] = (x[i] - mean[ch]) * scale[ch] + (bias ? bias[ch] : T(0));
-  }
-};
-
-// Eval-mode backward: dx = dy * scale[ch] (the statistics are constants).
-template <class T>
-struct BatchNormBackwardEval {
-  const T* dy;
-  const T* scale;
-  T* dx;
-  ChannelOf channel;
-  RFCF_HD void operator()(int64_t i) const { dx[i] = dy[i] * scale[channel(i)]; }
-};
-
-// Train-mode backward through the batch statistics, with xhat = (x - mean) * invstd:
-//   dx = scale * (dy - sum_dy / M - xhat * sum_dy_xhat / M),  scale = weight * invstd.
-template <class T>
-struct BatchNormBackwardTrain {
-  const T* x;
-  const T* dy;
-  const T* mean;
-  const T* invstd;
-  const T* scale;
-  const T* sum_dy;
-  const T* sum_dy_xhat;
-  T* dx;
-  T inv_m;
-  ChannelOf channel;
-  RFCF_HD void operator()(int64_t i) const {
-    const int64_t ch = channel(i);
-    const T xhat = (x[i] - mean[ch]) * invstd[ch];
-    dx[i] = scale[ch] * (dy[i] - sum_dy[ch] * inv_m - xhat * sum_dy_xhat[ch] * inv_m);
-  }
-};
-
-// Folding a batch norm into the preceding conv: w'[o, ...] = w[o, ...] * scale[o].
-template <class T>
-struct FoldWeight {
-  const T* w;
-  const T* scale;
-  T* out;
-  int64_t per_out;  // elements per output channel
-  RFCF_HD void operator()(int64_t i) const { out[i] = w[i] * scale[i / per_out]; }
-};
-// b'[o] = b[o] * scale[o] + shift[o] (b may be null: no conv bias).
-template <class T>
-struct FoldBias {
-  const T* b;
-  const T* scale;
-  const T* shift;
-  T* out;
-  RFCF_HD void operator()(int64_t o) const { out[o] = (b ? b[o] * scale[o] : T(0)) + shift[o]; }
-};
-
-}  // namespace rfcf::functors
-// ---- end rfcf/ops/functors/batch_norm.hpp
-
-namespace rfcf::ops {
-
-template <class T, class D>
-struct FoldedConv {
-  Tensor<T, D> weight;  // same shape as the conv weight
-  Tensor<T, D> bias;    // [Cout]
-};
-
-// weight: [Cout, ...]; bias_or_empty: [Cout] or an undefined tensor (conv without bias);
-// bn: an nn::BatchNorm2d / BatchNorm1d (anything with channels(), options(), affine(), weight(),
-// bias(), running_mean(), running_var()). Uses the running statistics whatever bn's mode.
-template <class T, class D, class BN>
-FoldedConv<T, D> fold_batch_norm(const Tensor<T, D>& weight, const Tensor<T, D>& bias_or_empty, const BN& bn) {
-  check<ShapeError>(weight.rank() >= 1 && weight.dim(0) == bn.channels(), "fold_batch_norm: weight ",
-                    weight.shape().str(), " does not have ", bn.channels(), " output channels");
-  const int64_t c = bn.channels();
-  if (bias_or_empty.defined())
-    check<ShapeError>(bias_or_empty.shape() == Shape{c}, "fold_batch_norm: bias ", bias_or_empty.shape().str(),
-                      " is not [", c, "]");
-  const T* gamma = bn.affine() ? bn.weight().value.data() : nullptr;
-  const T* beta = bn.affine() ? bn.bias().value.data() : nullptr;
-  Tensor<T, D> invstd(Shape{c}), scale(Shape{c}), shift(Shape{c});
-  Executor<D>::for_each(c, functors::BatchNormChannelAffine<T>{bn.running_mean().data(), bn.running_var().data(),
-                                                               gamma, beta, invstd.data(), scale.data(),
-                                                               shift.data(), static_cast<T>(bn.options().eps)});
-  FoldedConv<T, D> out{Tensor<T, D>(weight.shape()), Tensor<T, D>(Shape{c})};
-  Executor<D>::for_each(weight.numel(),
-                        functors::FoldWeight<T>{weight.data(), scale.data(), out.weight.data(), weight.numel() / c});
-  Executor<D>::for_each(c, functors::FoldBias<T>{bias_or_empty.defined() ? bias_or_empty.data() : nullptr,
-                                                 scale.data(), shift.data(), out.bias.data()});
-  return out;
-}
-
-}  // namespace rfcf::ops
-// ---- end rfcf/ops/fold_batch_norm.hpp
 // ---- end rfcf/ops.hpp
 // ---- begin rfcf/nn.hpp
 // Layers and composition templates.
-// ---- begin rfcf/nn/activation.hpp
-// PReLU (learned per-channel slope, torch.nn.PReLU) and Sigmoid. ReLU/LeakyReLU: nn/leaky_relu.hpp.
-// Device-generic: functors run by Executor<D>; the PReLU weight gradient uses ops::ReduceOp<D>.
-#include <algorithm>
-#include <cstdint>
+// ---- begin rfcf/nn/composite.hpp
+// Composition templates beyond Sequential: Identity, Residual (add), Concat (parallel
+// branches on one input, outputs joined along channels) and a runtime Repeat.
+// Each generates its backward from its children.
+#include <array>
 #include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 // ---- begin rfcf/nn/module.hpp
 // The layer concept. A layer owns its parameters and whatever it must remember between
@@ -1672,379 +1103,6 @@ int64_t parameter_count(L& layer) {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/module.hpp
-// ---- begin rfcf/ops/functors/activation.hpp
-// Activation math shared by host and CUDA executors.
-#include <cmath>
-#include <cstdint>
-
-
-namespace rfcf::functors {
-
-// y = x >= 0 ? x : slope * x (slope 0 is ReLU).
-template <class T>
-struct LeakyReluForward {
-  const T* x;
-  T* y;
-  T slope;
-  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] >= T(0) ? x[i] : slope * x[i]; }
-};
-// dx = dy where x >= 0 (PyTorch uses x > 0 for the gradient; at exactly 0 both give slope*0 = 0
-// difference only for slope != 0, where PyTorch takes the positive branch for x > 0).
-template <class T>
-struct LeakyReluBackward {
-  const T* x;
-  const T* dy;
-  T* dx;
-  T slope;
-  RFCF_HD void operator()(int64_t i) const { dx[i] = x[i] > T(0) ? dy[i] : slope * dy[i]; }
-};
-
-// PReLU with one slope per channel of [outer, c, inner] (c = 1: one shared slope).
-template <class T>
-struct PReluForward {
-  const T* x;
-  const T* weight;
-  T* y;
-  ChannelOf channel;
-  RFCF_HD void operator()(int64_t i) const {
-    const T w = weight[channel(i)];  // loaded unconditionally: the select then needs no branch
-    y[i] = x[i] > T(0) ? x[i] : w * x[i];
-  }
-};
-// dx = dy where x > 0, weight * dy elsewhere; dw_terms = dy * x where x <= 0 (summed per
-// channel afterwards into the weight gradient).
-template <class T>
-struct PReluBackward {
-  const T* x;
-  const T* weight;
-  const T* dy;
-  T* dx;
-  T* dw_terms;
-  ChannelOf channel;
-  RFCF_HD void operator()(int64_t i) const {
-    const T w = weight[channel(i)];
-    const bool pos = x[i] > T(0);
-    dx[i] = pos ? dy[i] : w * dy[i];
-    dw_terms[i] = pos ? T(0) : dy[i] * x[i];
-  }
-};
-
-// y = 1 / (1 + exp(-x)), written so that exp never overflows.
-template <class T>
-struct SigmoidForward {
-  const T* x;
-  T* y;
-  RFCF_HD void operator()(int64_t i) const {
-    using std::exp;
-    const T v = x[i];
-    if (v >= T(0)) {
-      y[i] = T(1) / (T(1) + exp(-v));
-    } else {
-      const T e = exp(v);
-      y[i] = e / (T(1) + e);
-    }
-  }
-};
-// dx = dy * y * (1 - y) from the forward output y.
-template <class T>
-struct SigmoidBackward {
-  const T* y;
-  const T* dy;
-  T* dx;
-  RFCF_HD void operator()(int64_t i) const { dx[i] = dy[i] * y[i] * (T(1) - y[i]); }
-};
-
-}  // namespace rfcf::functors
-// ---- end rfcf/ops/functors/activation.hpp
-
-namespace rfcf::nn {
-
-// y = x if x > 0 else weight[c] * x, on [N, C, ...]. PReLU(1) shares one slope over all
-// elements of any shape (torch.nn.PReLU() default). Parameter "weight" [C], initialised to `init`.
-template <class T, class D>
-class PReLU : public LayerBase {
- public:
-  using value_type = T;
-  using device_type = D;
-  using tensor_type = Tensor<T, D>;
-
-  explicit PReLU(int64_t channels = 1, double init = 0.25) : weight_(Shape{channels}) {
-    check<ConfigError>(channels > 0, "PReLU: channel count must be positive, got ", channels);
-    fill(weight_.value, static_cast<T>(init));
-  }
-
-  tensor_type forward(const tensor_type& x) {
-    const int64_t inner = inner_size(x);
-    tensor_type y(x.shape());
-    Executor<D>::for_each(x.numel(), functors::PReluForward<T>{x.data(), weight_.value.data(), y.data(),
-                                                                functors::ChannelOf(channels(), inner, x.numel())});
-    x_ = grad_enabled() ? x : tensor_type();
-    return y;
-  }
-
-  tensor_type backward(const tensor_type& dy) {
-    check<Error>(x_.defined(), "PReLU::backward called without a forward in grad mode");
-    check_same_shape(dy, x_, "PReLU::backward");
-    const int64_t inner = inner_size(x_), c = channels();
-    tensor_type dx(dy.shape()), terms(dy.shape());
-    Executor<D>::for_each(dy.numel(), functors::PReluBackward<T>{x_.data(), weight_.value.data(), dy.data(), dx.data(),
-                                                                 terms.data(), functors::ChannelOf(c, inner, dy.numel())});
-    if (!weight_.frozen) {
-      tensor_type dw(Shape{c});
-      ops::ReduceOp<D>::channel_sum(terms.data(), terms.numel() / (c * inner), c, inner, dw.data());
-      ops::accumulate(weight_.grad, dw);
-    }
-    return dx;
-  }
-
-  template <class V>
-  void visit(V& v, const std::string& prefix) {
-    v.parameter(join_name(prefix, "weight"), weight_);
-  }
-  Parameter<T, D>& weight() { return weight_; }
-  int64_t channels() const { return weight_.value.numel(); }
-
- private:
-  // Elements per channel slice: everything after dim 1, or the whole tensor for a shared slope.
-  int64_t inner_size(const tensor_type& x) const {
-    if (channels() == 1) return std::max<int64_t>(x.numel(), 1);
-    check<ShapeError>(x.rank() >= 2 && x.dim(1) == channels(), "PReLU(", channels(), "): expected [N, ",
-                      channels(), ", ...], got ", x.shape().str());
-    int64_t inner = 1;
-    for (int i = 2; i < x.rank(); ++i) inner *= x.dim(i);
-    return inner;
-  }
-
-  Parameter<T, D> weight_;
-  tensor_type x_;
-};
-
-template <class T, class D>
-class Sigmoid : public LayerBase {
- public:
-  using value_type = T;
-  using device_type = D;
-  using tensor_type = Tensor<T, D>;
-
-  tensor_type forward(const tensor_type& x) {
-    tensor_type y(x.shape());
-    Executor<D>::for_each(x.numel(), functors::SigmoidForward<T>{x.data(), y.data()});
-    y_ = grad_enabled() ? y : tensor_type();
-    return y;
-  }
-  tensor_type backward(const tensor_type& dy) {
-    check<Error>(y_.defined(), "Sigmoid::backward called without a forward in grad mode");
-    check_same_shape(dy, y_, "Sigmoid::backward");
-    tensor_type dx(dy.shape());
-    Executor<D>::for_each(dy.numel(), functors::SigmoidBackward<T>{y_.data(), dy.data(), dx.data()});
-    return dx;
-  }
-
- private:
-  tensor_type y_;
-};
-
-}  // namespace rfcf::nn
-// ---- end rfcf/nn/activation.hpp
-// ---- begin rfcf/nn/batch_norm.hpp
-// BatchNorm2d on [N, C, H, W] and BatchNorm1d on [N, C] (or [N, C, L]), as torch.nn.BatchNorm*d:
-//   training: y = (x - mean_B) / sqrt(var_B + eps) * weight + bias with the batch statistics
-//             (biased variance); running = (1 - momentum) * running + momentum * batch, with the
-//             unbiased variance for running_var; num_batches_tracked += 1.
-//   eval:     the same with running_mean / running_var.
-// Backward is exact in both modes (train mode differentiates through the batch statistics).
-// A frozen parameter (Parameter::frozen, e.g. arcface_torch's `features` BN weight fixed at 1)
-// gets no gradient: its grad stays zero, as a PyTorch tensor with requires_grad = False has none.
-#include <cstdint>
-#include <string>
-#include <utility>
-
-
-namespace rfcf::nn {
-
-struct BatchNormOptions {
-  double eps = 1e-5;
-  double momentum = 0.1;
-  bool affine = true;  // false: no weight/bias (y = xhat)
-};
-
-namespace detail {
-
-template <class T, class D>
-class BatchNormBase : public LayerBase {
- public:
-  using value_type = T;
-  using device_type = D;
-  using tensor_type = Tensor<T, D>;
-
-  int64_t channels() const { return channels_; }
-  const BatchNormOptions& options() const { return options_; }
-  bool affine() const { return options_.affine; }
-  Parameter<T, D>& weight() { return weight_; }
-  Parameter<T, D>& bias() { return bias_; }
-  const Parameter<T, D>& weight() const { return weight_; }
-  const Parameter<T, D>& bias() const { return bias_; }
-  tensor_type& running_mean() { return running_mean_; }
-  tensor_type& running_var() { return running_var_; }
-  const tensor_type& running_mean() const { return running_mean_; }
-  const tensor_type& running_var() const { return running_var_; }
-  int64_t num_batches_tracked() const { return num_batches_tracked_; }
-
-  // Sets the weight to `value` and excludes it from training (arcface_torch `features`).
-  void freeze_weight(double value = 1.0) {
-    check<ConfigError>(options_.affine, name_, ": freeze_weight needs affine = true");
-    fill(weight_.value, static_cast<T>(value));
-    fill(weight_.grad, T(0));
-    weight_.frozen = true;
-  }
-
-  tensor_type forward(const tensor_type& x) {
-    check<ShapeError>(x.rank() >= min_rank_ && x.rank() <= max_rank_ && x.dim(1) == channels_, name_, "(",
-                      channels_, "): expected [N, ", channels_, rank_hint_, "], got ", x.shape().str());
-    int64_t inner = 1;
-    for (int i = 2; i < x.rank(); ++i) inner *= x.dim(i);
-    const int64_t outer = x.dim(0), c = channels_, m = outer * inner;
-    const T* w = options_.affine ? weight_.value.data() : nullptr;
-    const T* b = options_.affine ? bias_.value.data() : nullptr;
-    tensor_type mean(Shape{c}), invstd(Shape{c}), scale(Shape{c});
-    if (training_) {
-      check<ShapeError>(m > 1, name_, ": training needs more than one value per channel, got input ",
-                        x.shape().str());
-      tensor_type var(Shape{c});
-      ops::BatchNormOp<D>::stats(x.data(), outer, c, inner, mean.data(), var.data());
-      Executor<D>::for_each(c, functors::BatchNormChannelAffine<T>{mean.data(), var.data(), w, b, invstd.data(),
-                                                                   scale.data(), nullptr, eps()});
-      Executor<D>::for_each(c, functors::BatchNormRunningUpdate<T>{
-                                   mean.data(), var.data(), running_mean_.data(), running_var_.data(),
-                                   static_cast<T>(options_.momentum),
-                                   static_cast<T>(static_cast<double>(m) / static_cast<double>(m - 1))});
-      ++num_batches_tracked_;
-    } else {
-      mean = running_mean_.clone();  // backward must see the statistics of this forward
-      Executor<D>::for_each(c, functors::BatchNormChannelAffine<T>{mean.data(), running_var_.data(), w, b,
-                                                                   invstd.data(), scale.data(), nullptr,
-                                                                   eps()});
-    }
-    tensor_type y(x.shape());
-    Executor<D>::for_each(x.numel(),
-                          functors::BatchNormApply<T>{x.data(), mean.data(), scale.data(), b, y.data(),
-                                                       functors::ChannelOf(c, inner, x.numel())});
-    if (grad_enabled()) {
-      cache_ = Cache{x, mean, invstd, scale, inner, training_};
-    } else {
-      cache_ = Cache{};
-    }
-    return y;
-  }
-
-  tensor_type backward(const tensor_type& dy) {
-    check<Error>(cache_.x.defined(), name_, "::backward called without a forward in grad mode");
-    check_same_shape(dy, cache_.x, name_ + "::backward");
-    const int64_t c = channels_, inner = cache_.inner, m = cache_.x.numel() / c;
-    const bool grad_w = options_.affine && !weight_.frozen;
-    const bool grad_b = options_.affine && !bias_.frozen;
-    tensor_type dx(dy.shape());
-    tensor_type sum_dy, sum_dy_xhat;
-    if (cache_.training || grad_w || grad_b) {
-      sum_dy = tensor_type(Shape{c});
-      sum_dy_xhat = tensor_type(Shape{c});
-      ops::BatchNormOp<D>::backward_reduce(cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
-                                           cache_.x.dim(0), c, inner, sum_dy.data(), sum_dy_xhat.data());
-    }
-    if (cache_.training) {
-      Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardTrain<T>{
-                                            cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
-                                            cache_.scale.data(), sum_dy.data(), sum_dy_xhat.data(), dx.data(),
-                                            static_cast<T>(1.0 / static_cast<double>(m)),
-                                            functors::ChannelOf(c, inner, dy.numel())});
-    } else {
-      Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardEval<T>{dy.data(), cache_.scale.data(), dx.data(),
-                                                                   functors::ChannelOf(c, inner, dy.numel())});
-    }
-    if (grad_w) ops::accumulate(weight_.grad, sum_dy_xhat);
-    if (grad_b) ops::accumulate(bias_.grad, sum_dy);
-    return dx;
-  }
-
-  // PyTorch state_dict order: weight, bias, running_mean, running_var, num_batches_tracked.
-  template <class V>
-  void visit(V& v, const std::string& prefix) {
-    if (options_.affine) {
-      v.parameter(join_name(prefix, "weight"), weight_);
-      v.parameter(join_name(prefix, "bias"), bias_);
-    }
-    v.buffer(join_name(prefix, "running_mean"), running_mean_);
-    v.buffer(join_name(prefix, "running_var"), running_var_);
-    v.counter(join_name(prefix, "num_batches_tracked"), num_batches_tracked_);
-  }
-
- protected:
-  BatchNormBase(int64_t channels, BatchNormOptions options, std::string name, int min_rank, int max_rank,
-                const char* rank_hint)
-      : channels_(channels), options_(options), name_(std::move(name)), min_rank_(min_rank), max_rank_(max_rank),
-        rank_hint_(rank_hint) {
-    check<ConfigError>(channels > 0, name_, ": channel count must be positive, got ", channels);
-    check<ConfigError>(options.eps > 0, name_, ": eps must be positive, got ", options.eps);
-    check<ConfigError>(options.momentum >= 0 && options.momentum <= 1, name_, ": momentum must be in [0, 1], got ",
-                       options.momentum);
-    if (options.affine) {
-      weight_ = Parameter<T, D>(Shape{channels});
-      bias_ = Parameter<T, D>(Shape{channels});
-      fill(weight_.value, T(1));
-      fill(bias_.value, T(0));
-    }
-    running_mean_ = zeros<T, D>(Shape{channels});
-    running_var_ = ones<T, D>(Shape{channels});
-  }
-
- private:
-  struct Cache {
-    tensor_type x, mean, invstd, scale;
-    int64_t inner = 1;
-    bool training = false;
-  };
-  T eps() const { return static_cast<T>(options_.eps); }
-
-  int64_t channels_;
-  BatchNormOptions options_;
-  std::string name_;
-  int min_rank_, max_rank_;
-  const char* rank_hint_;
-  Parameter<T, D> weight_, bias_;
-  tensor_type running_mean_, running_var_;
-  int64_t num_batches_tracked_ = 0;
-  Cache cache_;
-};
-
-}  // namespace detail
-
-template <class T, class D>
-class BatchNorm2d : public detail::BatchNormBase<T, D> {
- public:
-  explicit BatchNorm2d(int64_t channels, BatchNormOptions options = {})
-      : detail::BatchNormBase<T, D>(channels, options, "BatchNorm2d", 4, 4, ", H, W") {}
-};
-
-// On [N, C] (or [N, C, L], statistics over N and L).
-template <class T, class D>
-class BatchNorm1d : public detail::BatchNormBase<T, D> {
- public:
-  explicit BatchNorm1d(int64_t channels, BatchNormOptions options = {})
-      : detail::BatchNormBase<T, D>(channels, options, "BatchNorm1d", 2, 3, "] or [N, C, L") {}
-};
-
-}  // namespace rfcf::nn
-// ---- end rfcf/nn/batch_norm.hpp
-// ---- begin rfcf/nn/composite.hpp
-// Composition templates beyond Sequential: Identity, Residual (add), Concat (parallel
-// branches on one input, outputs joined along channels) and a runtime Repeat.
-// Each generates its backward from its children.
-#include <array>
-#include <string>
-#include <tuple>
-#include <utility>
-#include <vector>
-
 
 namespace rfcf::nn {
 
@@ -2204,211 +1262,36 @@ class Repeat {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/composite.hpp
-// ---- begin rfcf/nn/dropout.hpp
-// Dropout(p, seed): inverted dropout as torch.nn.Dropout. Training: y = x * mask with mask 0 with
-// probability p, else 1 / (1 - p); eval (or p = 0): identity. The mask of forward call k is a
-// pure function of (seed, k, element index) (counter-based, device- and thread-independent);
-// seed(s) restarts the sequence. Backward multiplies by the stored mask.
-#include <cstdint>
-#include <string>
-
-// ---- begin rfcf/ops/functors/random.hpp
-// Counter-based random numbers for device code: value i of stream `key` is a pure function of
-// (key, i), so masks are identical on every device and every thread count.
-#include <cstdint>
-
-
-namespace rfcf::functors {
-
-// SplitMix64 finaliser: a bijective 64-bit mix with good avalanche.
-RFCF_HD inline uint64_t mix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-// Uniform double in [0, 1) for index i of stream key.
-RFCF_HD inline double uniform01(uint64_t key, uint64_t i) {
-  return static_cast<double>(mix64(key ^ mix64(i)) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-// Inverted dropout: mask = u >= p ? 1 / (1 - p) : 0, y = x * mask.
-template <class T>
-struct DropoutForward {
-  const T* x;
-  T* y;
-  T* mask;
-  uint64_t key;
-  double p;
-  T keep_scale;
-  RFCF_HD void operator()(int64_t i) const {
-    const T m = uniform01(key, static_cast<uint64_t>(i)) >= p ? keep_scale : T(0);
-    mask[i] = m;
-    y[i] = x[i] * m;
-  }
-};
-
-}  // namespace rfcf::functors
-// ---- end rfcf/ops/functors/random.hpp
-
-namespace rfcf::nn {
-
-template <class T, class D>
-class Dropout : public LayerBase {
- public:
-  using value_type = T;
-  using device_type = D;
-  using tensor_type = Tensor<T, D>;
-
-  explicit Dropout(double p = 0.5, uint64_t seed = 0) : p_(p), seed_(seed) {
-    check<ConfigError>(p >= 0.0 && p <= 1.0, "Dropout: p must be in [0, 1], got ", p);
-  }
-
-  tensor_type forward(const tensor_type& x) {
-    forwarded_ = grad_enabled();
-    mask_ = tensor_type();
-    if (!training_ || p_ == 0.0) return x;
-    tensor_type y(x.shape()), mask(x.shape());
-    const T keep_scale = p_ < 1.0 ? static_cast<T>(1.0 / (1.0 - p_)) : T(0);
-    const uint64_t key = functors::mix64(seed_) ^ functors::mix64(~calls_);
-    ++calls_;
-    Executor<D>::for_each(x.numel(), functors::DropoutForward<T>{x.data(), y.data(), mask.data(), key, p_, keep_scale});
-    if (forwarded_) mask_ = mask;
-    return y;
-  }
-
-  tensor_type backward(const tensor_type& dy) {
-    check<Error>(forwarded_, "Dropout::backward called without a forward in grad mode");
-    if (!mask_.defined()) return dy;  // the forward was the identity
-    return ops::multiply(dy, mask_);
-  }
-
-  // Restarts the mask sequence (the next forward uses the first mask of `seed`).
-  void seed(uint64_t s) {
-    seed_ = s;
-    calls_ = 0;
-  }
-  double p() const { return p_; }
-  // The mask of the last training forward in grad mode (undefined when it was the identity).
-  const tensor_type& mask() const { return mask_; }
-
- private:
-  double p_;
-  uint64_t seed_;
-  uint64_t calls_ = 0;
-  bool forwarded_ = false;
-  tensor_type mask_;
-};
-
-}  // namespace rfcf::nn
-// ---- end rfcf/nn/dropout.hpp
-// ---- begin rfcf/nn/l2_normalize.hpp
-// L2Normalize(eps): y = x / (||x|| + eps) over dim 1 of [N, D] (each row to unit length).
-// eps is ADDED to the norm (default 0, the exact normalisation); unlike F.normalize, which
-// divides by max(||x||, eps). A row whose norm + eps is 0 (an all-zero row with eps = 0) gives
-// y = 0 and dx = 0 instead of NaN.
-#include <cstdint>
-#include <string>
-
-// ---- begin rfcf/ops/functors/normalize.hpp
-// Row-wise L2 normalisation of [N, D]: y = x / (||x|| + eps); a row with ||x|| + eps = 0 maps to 0.
-#include <cmath>
-#include <cstdint>
-
-
-namespace rfcf::functors {
-
-template <class T>
-struct L2NormalizeForward {
-  const T* x;
-  const T* sum_squares;  // [N]
-  T* y;
-  T eps;
-  int64_t d;
-  RFCF_HD void operator()(int64_t i) const {
-    using std::sqrt;
-    const T s = sqrt(sum_squares[i / d]) + eps;
-    y[i] = s > T(0) ? x[i] / s : T(0);
-  }
-};
-
-// With n = ||x||, s = n + eps: dx = dy / s - x * (dy . x) / (n * s^2).
-template <class T>
-struct L2NormalizeBackward {
-  const T* x;
-  const T* dy;
-  const T* sum_squares;  // [N]
-  const T* row_dot;      // [N]: dy . x
-  T* dx;
-  T eps;
-  int64_t d;
-  RFCF_HD void operator()(int64_t i) const {
-    using std::sqrt;
-    const int64_t r = i / d;
-    const T n = sqrt(sum_squares[r]);
-    const T s = n + eps;
-    if (!(s > T(0))) {
-      dx[i] = T(0);
-      return;
-    }
-    dx[i] = dy[i] / s - (n > T(0) ? x[i] * row_dot[r] / (n * s * s) : T(0));
-  }
-};
-
-}  // namespace rfcf::functors
-// ---- end rfcf/ops/functors/normalize.hpp
-
-namespace rfcf::nn {
-
-template <class T, class D>
-class L2Normalize : public LayerBase {
- public:
-  using value_type = T;
-  using device_type = D;
-  using tensor_type = Tensor<T, D>;
-
-  explicit L2Normalize(double eps = 0.0) : eps_(static_cast<T>(eps)) {
-    check<ConfigError>(eps >= 0, "L2Normalize: eps must be >= 0, got ", eps);
-  }
-
-  tensor_type forward(const tensor_type& x) {
-    check<ShapeError>(x.rank() == 2, "L2Normalize: expected [N, D], got ", x.shape().str());
-    const int64_t n = x.dim(0), d = x.dim(1);
-    tensor_type ss(Shape{n}), y(x.shape());
-    ops::ReduceOp<D>::channel_dot(x.data(), x.data(), 1, n, d, ss.data());
-    Executor<D>::for_each(x.numel(), functors::L2NormalizeForward<T>{x.data(), ss.data(), y.data(), eps_, d});
-    if (grad_enabled()) {
-      x_ = x;
-      sum_squares_ = ss;
-    } else {
-      x_ = sum_squares_ = tensor_type();
-    }
-    return y;
-  }
-
-  tensor_type backward(const tensor_type& dy) {
-    check<Error>(x_.defined(), "L2Normalize::backward called without a forward in grad mode");
-    check_same_shape(dy, x_, "L2Normalize::backward");
-    const int64_t n = x_.dim(0), d = x_.dim(1);
-    tensor_type rd(Shape{n}), dx(dy.shape());
-    ops::ReduceOp<D>::channel_dot(dy.data(), x_.data(), 1, n, d, rd.data());
-    Executor<D>::for_each(dy.numel(), functors::L2NormalizeBackward<T>{x_.data(), dy.data(), sum_squares_.data(),
-                                                                       rd.data(), dx.data(), eps_, d});
-    return dx;
-  }
-
-  double eps() const { return static_cast<double>(eps_); }
-
- private:
-  T eps_;
-  tensor_type x_, sum_squares_;
-};
-
-}  // namespace rfcf::nn
-// ---- end rfcf/nn/l2_normalize.hpp
 // ---- begin rfcf/nn/leaky_relu.hpp
 // LeakyReLU(slope); slope 0 is ReLU. Device-generic: runs its functors through Executor<D>.
+// ---- begin rfcf/ops/functors/activation.hpp
+// Activation math shared by host and CUDA executors.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// y = x >= 0 ? x : slope * x (slope 0 is ReLU).
+template <class T>
+struct LeakyReluForward {
+  const T* x;
+  T* y;
+  T slope;
+  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] >= T(0) ? x[i] : slope * x[i]; }
+};
+// dx = dy where x >= 0 (PyTorch uses x > 0 for the gradient; at exactly 0 both give slope*0 = 0
+// difference only for slope != 0, where PyTorch takes the positive branch for x > 0).
+template <class T>
+struct LeakyReluBackward {
+  const T* x;
+  const T* dy;
+  T* dx;
+  T slope;
+  RFCF_HD void operator()(int64_t i) const { dx[i] = x[i] > T(0) ? dy[i] : slope * dy[i]; }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/activation.hpp
 
 namespace rfcf::nn {
 
@@ -2448,170 +1331,6 @@ class ReLU : public LeakyReLU<T, D> {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/leaky_relu.hpp
-// ---- begin rfcf/nn/loss.hpp
-// Losses return host scalars; backward(grad_out) returns the gradient w.r.t. the prediction,
-// scaled by the upstream scalar gradient grad_out.
-//   CrossEntropyLoss: mean over the batch of -log softmax(logits)[label] (torch.nn.CrossEntropyLoss).
-//   SmoothL1Loss(beta, reduction): torch.nn.SmoothL1Loss.
-#include <cstdint>
-#include <string>
-#include <vector>
-
-// ---- begin rfcf/ops/functors/loss.hpp
-// Loss math shared by host and CUDA executors.
-#include <cmath>
-#include <cstdint>
-
-
-namespace rfcf::functors {
-
-// nll[r] = -logp[r, label[r]] for rows of [N, C].
-template <class T>
-struct GatherNll {
-  const T* logp;
-  const int64_t* labels;
-  T* nll;
-  int64_t cols;
-  RFCF_HD void operator()(int64_t r) const { nll[r] = -logp[r * cols + labels[r]]; }
-};
-
-// dlogits[r, j] = (softmax[r, j] - [j == label[r]]) * scale, softmax = exp(logp).
-template <class T>
-struct CrossEntropyBackward {
-  const T* logp;
-  const int64_t* labels;
-  T* dlogits;
-  int64_t cols;
-  T scale;
-  RFCF_HD void operator()(int64_t i) const {
-    using std::exp;
-    const int64_t r = i / cols, j = i - r * cols;
-    dlogits[i] = (exp(logp[i]) - (j == labels[r] ? T(1) : T(0))) * scale;
-  }
-};
-
-// Smooth L1 (Huber with slope 1 outside): d = pred - target,
-// loss = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta (beta = 0: |d|).
-template <class T>
-struct SmoothL1Forward {
-  const T* pred;
-  const T* target;
-  T* loss;
-  T beta;
-  RFCF_HD void operator()(int64_t i) const {
-    const T d = pred[i] - target[i];
-    const T a = d < T(0) ? -d : d;
-    loss[i] = a < beta ? T(0.5) * d * d / beta : a - T(0.5) * beta;
-  }
-};
-// dpred = scale * (d / beta if |d| < beta else sign(d)).
-template <class T>
-struct SmoothL1Backward {
-  const T* pred;
-  const T* target;
-  T* dpred;
-  T beta;
-  T scale;
-  RFCF_HD void operator()(int64_t i) const {
-    const T d = pred[i] - target[i];
-    const T a = d < T(0) ? -d : d;
-    const T g = a < beta ? d / beta : (d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0)));
-    dpred[i] = g * scale;
-  }
-};
-
-}  // namespace rfcf::functors
-// ---- end rfcf/ops/functors/loss.hpp
-
-namespace rfcf::nn {
-
-enum class Reduction { mean, sum };
-
-template <class T, class D>
-class CrossEntropyLoss {
- public:
-  using value_type = T;
-  using device_type = D;
-  using tensor_type = Tensor<T, D>;
-
-  // logits [N, C] (N >= 1), labels N class indices in [0, C).
-  T forward(const tensor_type& logits, const std::vector<int64_t>& labels) {
-    check<ShapeError>(logits.rank() == 2 && logits.dim(0) > 0 && logits.dim(1) > 0,
-                      "CrossEntropyLoss: expected logits [N, C] with N, C > 0, got ", logits.shape().str());
-    const int64_t n = logits.dim(0), c = logits.dim(1);
-    check<ShapeError>(static_cast<int64_t>(labels.size()) == n, "CrossEntropyLoss: ", labels.size(),
-                      " labels for logits ", logits.shape().str());
-    for (size_t r = 0; r < labels.size(); ++r)
-      check<Error>(labels[r] >= 0 && labels[r] < c, "CrossEntropyLoss: label ", labels[r], " of sample ", r,
-                   " is outside [0, ", c, ")");
-    labels_ = Tensor<int64_t, D>::from_host(Shape{n}, labels);
-    logp_ = ops::log_softmax(logits);
-    tensor_type nll(Shape{n});
-    Executor<D>::for_each(n, functors::GatherNll<T>{logp_.data(), labels_.data(), nll.data(), c});
-    return static_cast<T>(ops::sum(nll) / static_cast<double>(n));
-  }
-
-  // dL/dlogits = (softmax - onehot) * grad_out / N.
-  tensor_type backward(T grad_out = T(1)) {
-    check<Error>(logp_.defined(), "CrossEntropyLoss::backward called before forward");
-    const int64_t n = logp_.dim(0), c = logp_.dim(1);
-    tensor_type d(logp_.shape());
-    Executor<D>::for_each(logp_.numel(), functors::CrossEntropyBackward<T>{
-                                             logp_.data(), labels_.data(), d.data(), c,
-                                             static_cast<T>(static_cast<double>(grad_out) / static_cast<double>(n))});
-    return d;
-  }
-
- private:
-  tensor_type logp_;
-  Tensor<int64_t, D> labels_;
-};
-
-template <class T, class D>
-class SmoothL1Loss {
- public:
-  using value_type = T;
-  using device_type = D;
-  using tensor_type = Tensor<T, D>;
-
-  explicit SmoothL1Loss(double beta = 1.0, Reduction reduction = Reduction::mean)
-      : beta_(static_cast<T>(beta)), reduction_(reduction) {
-    check<ConfigError>(beta >= 0, "SmoothL1Loss: beta must be >= 0, got ", beta);
-  }
-
-  T forward(const tensor_type& pred, const tensor_type& target) {
-    check_same_shape(pred, target, "SmoothL1Loss");
-    tensor_type loss(pred.shape());
-    Executor<D>::for_each(pred.numel(), functors::SmoothL1Forward<T>{pred.data(), target.data(), loss.data(), beta_});
-    pred_ = pred;
-    target_ = target;
-    const double s = ops::sum(loss);
-    if (reduction_ == Reduction::sum) return static_cast<T>(s);
-    // PyTorch returns NaN for the mean of an empty tensor; 0 is more useful for a loss term.
-    return pred.numel() > 0 ? static_cast<T>(s / static_cast<double>(pred.numel())) : T(0);
-  }
-
-  tensor_type backward(T grad_out = T(1)) {
-    check<Error>(pred_.defined(), "SmoothL1Loss::backward called before forward");
-    double scale = static_cast<double>(grad_out);
-    if (reduction_ == Reduction::mean && pred_.numel() > 0) scale /= static_cast<double>(pred_.numel());
-    tensor_type d(pred_.shape());
-    Executor<D>::for_each(pred_.numel(), functors::SmoothL1Backward<T>{pred_.data(), target_.data(), d.data(), beta_,
-                                                                       static_cast<T>(scale)});
-    return d;
-  }
-
-  double beta() const { return static_cast<double>(beta_); }
-  Reduction reduction() const { return reduction_; }
-
- private:
-  T beta_;
-  Reduction reduction_;
-  tensor_type pred_, target_;
-};
-
-}  // namespace rfcf::nn
-// ---- end rfcf/nn/loss.hpp
 // ---- begin rfcf/nn/parameters.hpp
 // One flat buffer for all parameters (and one for their gradients) of a model, so an
 // optimizer updates everything in one pass (one kernel on the GPU). Each layer's
@@ -2751,356 +1470,9 @@ class Sequential {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/sequential.hpp
-// ---- begin rfcf/nn/state_dict.hpp
-// State dicts: a model's parameters, buffers and counters as named host tensors, in visit
-// order with PyTorch names. load_state_dict checks everything first (missing, unexpected
-// and mis-shaped keys are reported together) and only then copies, so a failed strict load
-// leaves the model untouched. Values are converted to the model's element type.
-#include <cstdint>
-#include <set>
-#include <string>
-#include <utility>
-#include <vector>
-
-// ---- begin rfcf/io/host_tensor.hpp
-// HostTensor: a tensor read from (or about to be written to) a file — dtype, shape and raw
-// little-endian bytes in host memory. TensorMap: named HostTensors in insertion order (the
-// order of a state dict). Typed accessors convert between element types on request.
-#include <cstdint>
-#include <cstring>
-#include <limits>
-#include <string>
-#include <unordered_map>
-#include <utility>
-#include <vector>
-
-// ---- begin rfcf/io/dtype.hpp
-// Element types of tensors stored in checkpoint files, and the half/bfloat16 conversions
-// needed to turn them into float. Data in every supported file format is little-endian.
-#include <bit>
-#include <cstdint>
-#include <cstring>
-#include <string>
-#include <string_view>
-#include <type_traits>
-
-
-namespace rfcf::io {
-
-static_assert(std::endian::native == std::endian::little,
-              "rfcf::io reads little-endian files into memory as is; big-endian hosts are not supported");
-
-enum class DType : uint8_t { Bool, U8, I8, I16, I32, I64, F16, BF16, F32, F64 };
-
-inline size_t element_size(DType t) {
-  switch (t) {
-    case DType::Bool: case DType::U8: case DType::I8: return 1;
-    case DType::I16: case DType::F16: case DType::BF16: return 2;
-    case DType::I32: case DType::F32: return 4;
-    case DType::I64: case DType::F64: return 8;
-  }
-  return 0;
-}
-
-// safetensors spelling ("F32", "BOOL", ...).
-inline const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::Bool: return "BOOL";
-    case DType::U8: return "U8";
-    case DType::I8: return "I8";
-    case DType::I16: return "I16";
-    case DType::I32: return "I32";
-    case DType::I64: return "I64";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
-    case DType::F32: return "F32";
-    case DType::F64: return "F64";
-  }
-  return "?";
-}
-
-inline bool is_floating(DType t) {
-  return t == DType::F16 || t == DType::BF16 || t == DType::F32 || t == DType::F64;
-}
-
-// The DType of a C++ element type (float, double, int64_t, ...).
-template <class T>
-constexpr DType dtype_of() {
-  if constexpr (std::is_same_v<T, bool>) return DType::Bool;
-  else if constexpr (std::is_same_v<T, uint8_t>) return DType::U8;
-  else if constexpr (std::is_same_v<T, int8_t>) return DType::I8;
-  else if constexpr (std::is_same_v<T, int16_t>) return DType::I16;
-  else if constexpr (std::is_same_v<T, int32_t>) return DType::I32;
-  else if constexpr (std::is_same_v<T, int64_t>) return DType::I64;
-  else if constexpr (std::is_same_v<T, float>) return DType::F32;
-  else if constexpr (std::is_same_v<T, double>) return DType::F64;
-  else static_assert(sizeof(T) == 0, "rfcf::io: unsupported element type");
-}
-
-// IEEE binary16 -> binary32 (exact, subnormals and NaN/Inf included).
-inline float half_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1Fu;
-  uint32_t mant = h & 0x3FFu;
-  uint32_t bits;
-  if (exp == 0x1F) {
-    bits = sign | 0x7F800000u | (mant << 13);
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112u) << 23) | (mant << 13);
-  } else if (mant == 0) {
-    bits = sign;
-  } else {  // subnormal: normalise
-    int e = -1;
-    do {
-      ++e;
-      mant <<= 1;
-    } while ((mant & 0x400u) == 0);
-    bits = sign | (static_cast<uint32_t>(112 - e) << 23) | ((mant & 0x3FFu) << 13);
-  }
-  return std::bit_cast<float>(bits);
-}
-
-// binary32 -> binary16, round to nearest even; overflow gives Inf, NaN stays NaN.
-inline uint16_t float_to_half(float f) {
-  const uint32_t x = std::bit_cast<uint32_t>(f);
-  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
-  const uint32_t ax = x & 0x7FFFFFFFu;
-  if (ax >= 0x7F800000u) return static_cast<uint16_t>(sign | 0x7C00u | (ax > 0x7F800000u ? 0x200u : 0u));
-  if (ax >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // rounds to >= 65520
-  if (ax < 0x38800000u) {                                               // below the normal range
-    if (ax < 0x33000000u) return sign;                                  // < half the smallest subnormal
-    const uint32_t e = ax >> 23;
-    const uint32_t m = (ax & 0x7FFFFFu) | 0x800000u;
-    const uint32_t shift = 126u - e;  // 14..24 for the range handled here
-    uint32_t r = m >> shift;
-    const uint32_t rem = m & ((1u << shift) - 1u);
-    const uint32_t halfway = 1u << (shift - 1u);
-    if (rem > halfway || (rem == halfway && (r & 1u))) ++r;
-    return static_cast<uint16_t>(sign | r);
-  }
-  uint32_t r = ax - 0x38000000u;  // rebias exponent 127 -> 15 (in place)
-  const uint32_t rem = r & 0x1FFFu;
-  r >>= 13;
-  if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) ++r;
-  return static_cast<uint16_t>(sign | r);
-}
-
-inline float bf16_to_float(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
-
-// binary32 -> bfloat16, round to nearest even; NaN stays NaN.
-inline uint16_t float_to_bf16(float f) {
-  const uint32_t x = std::bit_cast<uint32_t>(f);
-  if ((x & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
-  const uint32_t rounding = 0x7FFFu + ((x >> 16) & 1u);
-  return static_cast<uint16_t>((x + rounding) >> 16);
-}
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/dtype.hpp
-
-namespace rfcf::io {
-
-namespace detail {
-// a * b for non-negative values; false on overflow of int64.
-inline bool mul_ok(int64_t a, int64_t b, int64_t& out) {
-  if (a < 0 || b < 0) return false;
-  if (a != 0 && b > std::numeric_limits<int64_t>::max() / a) return false;
-  out = a * b;
-  return true;
-}
-}  // namespace detail
-
-// Product of the dimensions (1 for a scalar); throws FormatError on negative sizes or overflow.
-inline int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& what) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    check<FormatError>(d >= 0, what, ": negative dimension ", d);
-    check<FormatError>(detail::mul_ok(n, d, n), what, ": number of elements overflows int64");
-  }
-  return n;
-}
-
-inline std::string shape_str(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-struct HostTensor {
-  DType dtype = DType::F32;
-  std::vector<int64_t> shape;  // [] is a scalar
-  std::vector<uint8_t> bytes;  // numel * element_size(dtype), row-major, little-endian
-
-  int64_t numel() const { return checked_numel(shape, "HostTensor"); }
-
-  // Values converted to T from any dtype (F16/BF16/F64/integers/bool included).
-  template <class T>
-  std::vector<T> as() const {
-    const size_t n = static_cast<size_t>(numel());
-    check<FormatError>(bytes.size() == n * element_size(dtype), "HostTensor of shape ", shape_str(shape),
-                       " and dtype ", dtype_name(dtype), " holds ", bytes.size(), " bytes");
-    std::vector<T> out(n);
-    const uint8_t* p = bytes.data();
-    auto each = [&](auto tag) {
-      using S = decltype(tag);
-      for (size_t i = 0; i < n; ++i) {
-        S s;
-        std::memcpy(&s, p + i * sizeof(S), sizeof(S));
-        out[i] = static_cast<T>(s);
-      }
-    };
-    switch (dtype) {
-      case DType::Bool:
-        for (size_t i = 0; i < n; ++i) out[i] = static_cast<T>(p[i] != 0);
-        break;
-      case DType::U8: each(uint8_t{}); break;
-      case DType::I8: each(int8_t{}); break;
-      case DType::I16: each(int16_t{}); break;
-      case DType::I32: each(int32_t{}); break;
-      case DType::I64: each(int64_t{}); break;
-      case DType::F32: each(float{}); break;
-      case DType::F64: each(double{}); break;
-      case DType::F16:
-      case DType::BF16:
-        for (size_t i = 0; i < n; ++i) {
-          uint16_t h;
-          std::memcpy(&h, p + 2 * i, 2);
-          out[i] = static_cast<T>(dtype == DType::F16 ? half_to_float(h) : bf16_to_float(h));
-        }
-        break;
-    }
-    return out;
-  }
-  std::vector<float> as_float() const { return as<float>(); }
-  std::vector<double> as_double() const { return as<double>(); }
-  std::vector<int64_t> as_int64() const { return as<int64_t>(); }
-
-  // The single value of a one-element tensor (e.g. num_batches_tracked).
-  template <class T>
-  T item() const {
-    check<FormatError>(numel() == 1, "item() on a tensor of shape ", shape_str(shape));
-    return as<T>()[0];
-  }
-
-  template <class T>
-  static HostTensor from_values(std::vector<int64_t> shape, const std::vector<T>& values) {
-    HostTensor t;
-    t.dtype = dtype_of<T>();
-    t.shape = std::move(shape);
-    check<ShapeError>(static_cast<size_t>(t.numel()) == values.size(), "HostTensor::from_values: ",
-                      values.size(), " values for shape ", shape_str(t.shape));
-    if constexpr (std::is_same_v<T, bool>) {
-      t.bytes.resize(values.size());
-      for (size_t i = 0; i < values.size(); ++i) t.bytes[i] = values[i] ? 1 : 0;
-    } else {
-      const auto* src = reinterpret_cast<const uint8_t*>(values.data());
-      t.bytes.assign(src, src + values.size() * sizeof(T));
-    }
-    return t;
-  }
-  template <class T>
-  static HostTensor scalar(T v) { return from_values<T>({}, std::vector<T>{v}); }
-
-  template <class T, class D>
-  static HostTensor from_tensor(const Tensor<T, D>& x) {
-    return from_values<T>(x.shape().vec(), x.to_vector());
-  }
-
-  // A new Tensor on device D holding these values converted to T.
-  template <class T, class D = cpu>
-  Tensor<T, D> to_tensor() const {
-    check<ShapeError>(shape.size() <= static_cast<size_t>(Shape::kMaxRank), "tensor of rank ", shape.size(),
-                      " exceeds the maximum rank ", Shape::kMaxRank);
-    return Tensor<T, D>::from_host(Shape(shape), as<T>());
-  }
-};
-
-// Named tensors in insertion order with O(1) lookup by name.
-class TensorMap {
- public:
-  using value_type = std::pair<std::string, HostTensor>;
-  using iterator = std::vector<value_type>::iterator;
-  using const_iterator = std::vector<value_type>::const_iterator;
-
-  // Adds or replaces an entry (a replaced entry keeps its position).
-  HostTensor& set(const std::string& name, HostTensor t) {
-    auto it = index_.find(name);
-    if (it != index_.end()) return items_[it->second].second = std::move(t);
-    index_.emplace(name, items_.size());
-    items_.emplace_back(name, std::move(t));
-    return items_.back().second;
-  }
-  // Adds an entry; throws FormatError if the name is already present.
-  HostTensor& insert_new(const std::string& name, HostTensor t) {
-    check<FormatError>(!contains(name), "duplicate tensor name '", name, "'");
-    return set(name, std::move(t));
-  }
-  bool contains(const std::string& name) const { return index_.count(name) != 0; }
-  const HostTensor* find(const std::string& name) const {
-    auto it = index_.find(name);
-    return it == index_.end() ? nullptr : &items_[it->second].second;
-  }
-  HostTensor* find(const std::string& name) {
-    auto it = index_.find(name);
-    return it == index_.end() ? nullptr : &items_[it->second].second;
-  }
-  const HostTensor& at(const std::string& name) const {
-    const HostTensor* t = find(name);
-    if (!t) fail<Error>("no tensor named '", name, "'");
-    return *t;
-  }
-  HostTensor& at(const std::string& name) {
-    HostTensor* t = find(name);
-    if (!t) fail<Error>("no tensor named '", name, "'");
-    return *t;
-  }
-  bool erase(const std::string& name) {
-    auto it = index_.find(name);
-    if (it == index_.end()) return false;
-    items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(it->second));
-    reindex();
-    return true;
-  }
-  std::vector<std::string> names() const {
-    std::vector<std::string> v;
-    v.reserve(items_.size());
-    for (auto& kv : items_) v.push_back(kv.first);
-    return v;
-  }
-  size_t size() const { return items_.size(); }
-  bool empty() const { return items_.empty(); }
-  iterator begin() { return items_.begin(); }
-  iterator end() { return items_.end(); }
-  const_iterator begin() const { return items_.begin(); }
-  const_iterator end() const { return items_.end(); }
-
- private:
-  void reindex() {
-    index_.clear();
-    for (size_t i = 0; i < items_.size(); ++i) index_.emplace(items_[i].first, i);
-  }
-  std::vector<value_type> items_;
-  std::unordered_map<std::string, size_t> index_;
-};
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/host_tensor.hpp
-// ---- begin rfcf/io/safetensors.hpp
-// safetensors reader and writer (formats.md section 3). The reader validates everything
-// before it trusts it: header size, JSON syntax, duplicate keys, dtype, shape/byte-size
-// agreement (overflow-checked) and that the tensors' byte ranges tile the buffer exactly.
-// The writer pads the header to a multiple of 8, writes tensors in sorted key order back to
-// back, stores metadata as strings, and replaces the file atomically.
-#include <algorithm>
-#include <cstdint>
-#include <cstring>
-#include <map>
-#include <set>
-#include <string>
-#include <vector>
-
-#include <nlohmann/json.hpp>
-
+// ---- end rfcf/nn.hpp
+// ---- begin rfcf/io.hpp
+// io: checkpoint, image and data file readers/writers (see docs/).
 // ---- begin rfcf/io/atomic_file.hpp
 // Atomic file replacement: the content goes to "<path>.tmp-<random>" in the same directory,
 // is flushed to disk (fsync), then renamed over <path>. Readers see either the old file or
@@ -3109,6 +1481,7 @@ class TensorMap {
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -3116,6 +1489,7 @@ class TensorMap {
 #include <functional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 
@@ -3156,6 +1530,93 @@ class FileWriter {
   int fd_;
   std::string path_;
   std::vector<uint8_t> buffer_;
+  uint64_t written_ = 0;
+};
+
+// Streaming variant with random-access patching (used by RecordIO writers): the same
+// temporary-file + fsync + rename protocol, driven explicitly with commit()/abandon().
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path) : path_(std::move(path)) {
+    static std::atomic<uint64_t> counter{0};
+    tmp_ = path_ + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    check<IoError>(fd_ >= 0, "cannot create '", tmp_, "' (for '", path_, "'): ", std::strerror(errno));
+  }
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  // Not committed: the temporary file is removed and the destination is untouched.
+  ~AtomicFile() { abandon(); }
+
+  const std::string& path() const { return path_; }
+  uint64_t size() const { return written_; }
+
+  void write(const void* data, size_t n) {
+    check<IoError>(fd_ >= 0, "write to '", path_, "' after commit or failure");
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t k = ::write(fd_, p, n);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) {
+        int e = errno;
+        abandon();
+        fail<IoError>("cannot write '", path_, "': ", std::strerror(e));
+      }
+      p += k;
+      n -= static_cast<size_t>(k);
+      written_ += static_cast<uint64_t>(k);
+    }
+  }
+  void write(std::string_view s) { write(s.data(), s.size()); }
+
+  // Overwrites bytes already written (e.g. a header whose content is known only at the end).
+  void write_at(uint64_t offset, const void* data, size_t n) {
+    check<IoError>(fd_ >= 0, "write to '", path_, "' after commit or failure");
+    check<IoError>(offset + n <= written_, "write_at past the written part of '", path_, "'");
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t k = ::pwrite(fd_, p, n, static_cast<off_t>(offset));
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) {
+        int e = errno;
+        abandon();
+        fail<IoError>("cannot write '", path_, "': ", std::strerror(e));
+      }
+      p += k;
+      n -= static_cast<size_t>(k);
+      offset += static_cast<uint64_t>(k);
+    }
+  }
+
+  // fsync + rename over the destination.
+  void commit() {
+    check<IoError>(fd_ >= 0, "commit of '", path_, "' after commit or failure");
+    bool ok = ::fsync(fd_) == 0;
+    int e = errno;
+    ok = (::close(fd_) == 0) && ok;
+    fd_ = -1;
+    if (!ok) {
+      std::remove(tmp_.c_str());
+      fail<IoError>("cannot flush '", path_, "': ", std::strerror(e));
+    }
+    if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+      e = errno;
+      std::remove(tmp_.c_str());
+      fail<IoError>("cannot rename '", tmp_, "' to '", path_, "': ", std::strerror(e));
+    }
+    committed_ = true;
+  }
+
+ private:
+  void abandon() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    if (!committed_) std::remove(tmp_.c_str());
+  }
+
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
   uint64_t written_ = 0;
 };
 
@@ -3222,1775 +1683,6 @@ inline void atomic_write(const std::string& path, const std::string& text) {
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/atomic_file.hpp
-// ---- begin rfcf/io/file_bytes.hpp
-// Reading whole files into memory (checkpoints are at most a few hundred MB) and
-// little-endian integer loads from byte buffers.
-#include <cerrno>
-#include <cstdint>
-#include <cstdio>
-#include <cstring>
-#include <string>
-#include <vector>
-
-
-namespace rfcf::io {
-
-// The whole content of a file; IoError if it cannot be opened or read.
-inline std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail<IoError>("cannot open '", path, "': ", std::strerror(errno));
-  std::vector<uint8_t> data;
-  uint8_t buf[1 << 16];
-  for (;;) {
-    const size_t got = std::fread(buf, 1, sizeof(buf), f);
-    data.insert(data.end(), buf, buf + got);
-    if (got < sizeof(buf)) break;
-  }
-  const bool error = std::ferror(f) != 0;
-  std::fclose(f);
-  if (error) fail<IoError>("error while reading '", path, "'");
-  return data;
-}
-
-namespace detail {
-template <class T>
-inline T load_le(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
-}
-}  // namespace detail
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/file_bytes.hpp
-
-namespace rfcf::io {
-
-using Metadata = std::map<std::string, std::string>;
-
-struct SafetensorsFile {
-  TensorMap tensors;  // in the order of their data offsets
-  Metadata metadata;  // "__metadata__", empty if absent
-};
-
-struct SafetensorsLimits {
-  uint64_t max_header_bytes = 100ull * 1000 * 1000;  // as in the reference library
-  int max_rank = 8;
-};
-
-namespace detail {
-
-inline bool safetensors_dtype(const std::string& s, DType& out) {
-  static const std::pair<const char*, DType> known[] = {
-      {"BOOL", DType::Bool}, {"U8", DType::U8},   {"I8", DType::I8},     {"I16", DType::I16},
-      {"I32", DType::I32},   {"I64", DType::I64}, {"F16", DType::F16},   {"BF16", DType::BF16},
-      {"F32", DType::F32},   {"F64", DType::F64}};
-  for (auto& [name, t] : known)
-    if (s == name) {
-      out = t;
-      return true;
-    }
-  return false;
-}
-
-inline bool json_uint(const nlohmann::json& j, uint64_t& out) {
-  if (j.is_number_unsigned()) {
-    out = j.get<uint64_t>();
-    return true;
-  }
-  if (j.is_number_integer() && j.get<int64_t>() >= 0) {
-    out = static_cast<uint64_t>(j.get<int64_t>());
-    return true;
-  }
-  return false;
-}
-
-// Parses the JSON header; duplicate keys in any object and nesting deeper than the format
-// needs are errors (caught while parsing, before the document is built).
-inline nlohmann::json parse_header_json(const char* begin, const char* end, const std::string& where) {
-  std::vector<std::set<std::string>> keys;
-  auto cb = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
-    using E = nlohmann::json::parse_event_t;
-    if (depth > 4) fail<FormatError>(where, ": header JSON is nested too deeply");
-    if (ev == E::object_start) keys.emplace_back();
-    else if (ev == E::object_end && !keys.empty()) keys.pop_back();
-    else if (ev == E::key && !keys.empty()) {
-      const std::string& k = parsed.get_ref<const std::string&>();
-      if (!keys.back().insert(k).second) fail<FormatError>(where, ": duplicate key '", k, "' in header");
-    }
-    return true;
-  };
-  try {
-    return nlohmann::json::parse(begin, end, cb, /*allow_exceptions=*/true);
-  } catch (const nlohmann::json::exception& e) {
-    fail<FormatError>(where, ": header is not valid JSON: ", e.what());
-  }
-}
-
-}  // namespace detail
-
-// Parses a complete safetensors file held in memory. `where` names it in error messages.
-inline SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& where = "safetensors",
-                                         const SafetensorsLimits& limits = {}) {
-  check<FormatError>(size >= 8, where, ": file of ", size, " bytes is too short for a safetensors header");
-  const uint64_t n = detail::load_le<uint64_t>(data);
-  check<FormatError>(n <= limits.max_header_bytes, where, ": header length ", n, " exceeds the limit of ",
-                     limits.max_header_bytes, " bytes");
-  check<FormatError>(n <= size - 8, where, ": header length ", n, " runs past the end of the ", size, "-byte file");
-  check<FormatError>(n >= 2 && data[8] == '{', where, ": header must be a JSON object starting with '{' (offset 8)");
-  const char* hb = reinterpret_cast<const char*>(data + 8);
-  const nlohmann::json header = detail::parse_header_json(hb, hb + n, where);
-  check<FormatError>(header.is_object(), where, ": header is not a JSON object");
-
-  const uint8_t* buffer = data + 8 + n;
-  const uint64_t buffer_size = size - 8 - n;
-
-  struct Entry {
-    std::string name;
-    DType dtype;
-    std::vector<int64_t> shape;
-    uint64_t begin, end;
-  };
-  std::vector<Entry> entries;
-  SafetensorsFile out;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string& name = it.key();
-    const nlohmann::json& v = it.value();
-    if (name == "__metadata__") {
-      check<FormatError>(v.is_object(), where, ": __metadata__ must be an object of strings");
-      for (auto m = v.begin(); m != v.end(); ++m) {
-        check<FormatError>(m.value().is_string(), where, ": __metadata__ value of '", m.key(), "' is not a string");
-        out.metadata[m.key()] = m.value().get<std::string>();
-      }
-      continue;
-    }
-    const std::string what = where + ": tensor '" + name + "'";
-    check<FormatError>(v.is_object(), what, ": entry is not an object");
-    auto dt = v.find("dtype");
-    auto sh = v.find("shape");
-    auto off = v.find("data_offsets");
-    check<FormatError>(dt != v.end() && sh != v.end() && off != v.end(), what,
-                       ": entry needs 'dtype', 'shape' and 'data_offsets'");
-    check<FormatError>(dt->is_string(), what, ": dtype is not a string");
-    Entry e;
-    e.name = name;
-    const std::string dname = dt->get<std::string>();
-    if (!detail::safetensors_dtype(dname, e.dtype)) {
-      static const std::set<std::string> unsupported = {"U16", "U32", "U64", "F8_E4M3", "F8_E5M2"};
-      if (unsupported.count(dname)) fail<FormatError>(what, ": dtype ", dname, " is not supported by rfcf");
-      fail<FormatError>(what, ": unknown dtype '", dname, "'");
-    }
-    check<FormatError>(sh->is_array(), what, ": shape is not an array");
-    check<FormatError>(static_cast<int>(sh->size()) <= limits.max_rank, what, ": rank ", sh->size(),
-                       " exceeds the limit of ", limits.max_rank);
-    for (const auto& d : *sh) {
-      uint64_t u;
-      check<FormatError>(detail::json_uint(d, u) && u <= static_cast<uint64_t>(INT64_MAX), what,
-                         ": shape entries must be non-negative integers");
-      e.shape.push_back(static_cast<int64_t>(u));
-    }
-    check<FormatError>(off->is_array() && off->size() == 2, what, ": data_offsets must be [begin, end]");
-    check<FormatError>(detail::json_uint((*off)[0], e.begin) && detail::json_uint((*off)[1], e.end), what,
-                       ": data_offsets must be non-negative integers");
-    check<FormatError>(e.begin <= e.end, what, ": data_offsets [", e.begin, ", ", e.end, "] are reversed");
-    check<FormatError>(e.end <= buffer_size, what, ": data_offsets end ", e.end, " is past the ", buffer_size,
-                       "-byte buffer");
-    const int64_t numel = checked_numel(e.shape, what);
-    int64_t nbytes = 0;
-    check<FormatError>(detail::mul_ok(numel, static_cast<int64_t>(element_size(e.dtype)), nbytes), what,
-                       ": byte size overflows");
-    check<FormatError>(static_cast<uint64_t>(nbytes) == e.end - e.begin, what, ": shape ", shape_str(e.shape),
-                       " of ", dname, " needs ", nbytes, " bytes but data_offsets [", e.begin, ", ", e.end,
-                       ") hold ", e.end - e.begin);
-    entries.push_back(std::move(e));
-  }
-
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-  });
-  uint64_t pos = 0;
-  for (const Entry& e : entries) {
-    check<FormatError>(e.begin == pos, where, ": tensor '", e.name, "' starts at buffer offset ", e.begin,
-                       " but the previous tensor ends at ", pos, " (byte ranges must tile the buffer)");
-    pos = e.end;
-  }
-  check<FormatError>(pos == buffer_size, where, ": tensors end at buffer offset ", pos, " but the buffer has ",
-                     buffer_size, " bytes");
-
-  for (Entry& e : entries) {
-    HostTensor t;
-    t.dtype = e.dtype;
-    t.shape = std::move(e.shape);
-    t.bytes.assign(buffer + e.begin, buffer + e.end);
-    out.tensors.insert_new(e.name, std::move(t));
-  }
-  return out;
-}
-
-inline SafetensorsFile read_safetensors_file(const std::string& path, const SafetensorsLimits& limits = {}) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
-  return parse_safetensors(bytes.data(), bytes.size(), path, limits);
-}
-
-// Tensors only (metadata dropped); see read_safetensors_file for both.
-inline TensorMap read_safetensors(const std::string& path, Metadata* metadata = nullptr) {
-  SafetensorsFile f = read_safetensors_file(path);
-  if (metadata) *metadata = std::move(f.metadata);
-  return std::move(f.tensors);
-}
-
-// The complete file content: 8-byte length, space-padded header, tensors in sorted key order.
-inline std::vector<uint8_t> serialize_safetensors(const TensorMap& tensors, const Metadata& metadata = {}) {
-  std::vector<const std::pair<std::string, HostTensor>*> sorted;
-  for (const auto& kv : tensors) sorted.push_back(&kv);
-  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
-
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  uint64_t offset = 0;
-  for (auto* kv : sorted) {
-    const HostTensor& t = kv->second;
-    check<Error>(kv->first != "__metadata__", "safetensors: '__metadata__' cannot be a tensor name");
-    const int64_t numel = checked_numel(t.shape, "safetensors tensor '" + kv->first + "'");
-    check<Error>(static_cast<uint64_t>(numel) * element_size(t.dtype) == t.bytes.size(), "safetensors: tensor '",
-                 kv->first, "' of shape ", shape_str(t.shape), " and dtype ", dtype_name(t.dtype), " holds ",
-                 t.bytes.size(), " bytes");
-    nlohmann::ordered_json e = nlohmann::ordered_json::object();
-    e["dtype"] = dtype_name(t.dtype);
-    e["shape"] = t.shape;
-    e["data_offsets"] = {offset, offset + t.bytes.size()};
-    header[kv->first] = std::move(e);
-    offset += t.bytes.size();
-  }
-  if (!metadata.empty()) {  // after the tensors, as the Python library writes it
-    nlohmann::ordered_json m = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : metadata) m[k] = v;
-    header["__metadata__"] = std::move(m);
-  }
-  std::string h;
-  try {
-    h = header.dump();
-  } catch (const nlohmann::json::exception& e) {
-    fail<Error>("safetensors: cannot encode the header (tensor names and metadata must be UTF-8): ", e.what());
-  }
-  h.append((8 - (8 + h.size()) % 8) % 8, ' ');
-  std::vector<uint8_t> out(8 + h.size());
-  const uint64_t n = h.size();
-  std::memcpy(out.data(), &n, 8);
-  std::memcpy(out.data() + 8, h.data(), h.size());
-  out.reserve(out.size() + offset);
-  for (auto* kv : sorted) out.insert(out.end(), kv->second.bytes.begin(), kv->second.bytes.end());
-  return out;
-}
-
-// Writes a safetensors file atomically (temporary file + fsync + rename).
-inline void write_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {}) {
-  atomic_write(path, serialize_safetensors(tensors, metadata));
-}
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/safetensors.hpp
-// ---- begin rfcf/io/torch_file.hpp
-// PyTorch checkpoints: legacy (torch < 1.6, formats.md 1) and zip (torch >= 1.6, formats.md
-// 2) files, read with the data-only pickle interpreter. load_torch() returns the whole
-// saved object as a PyValue tree with every tensor materialised (offset and strides
-// honoured). find_state_dict() locates the state dict inside nested checkpoints.
-#include <cstdint>
-#include <cstring>
-#include <map>
-#include <memory>
-#include <string>
-#include <vector>
-
-// ---- begin rfcf/io/pickle.hpp
-// A data-only pickle interpreter (formats.md 0, 1.3, 1.4). It implements a fixed whitelist
-// of opcodes; GLOBAL/STACK_GLOBAL resolve only a fixed whitelist of names, each mapped to a
-// constructor written here (OrderedDict, torch tensor rebuilds, numpy arrays/dtypes,
-// _codecs.encode). Nothing named in a file is ever imported or called. Every length, index
-// and count is checked against the input and the configured limits; errors are FormatError
-// with the absolute byte offset of the offending opcode.
-#include <cstdint>
-#include <cstring>
-#include <functional>
-#include <limits>
-#include <memory>
-#include <string>
-#include <unordered_map>
-#include <utility>
-#include <vector>
-
-// ---- begin rfcf/io/py_value.hpp
-// PyValue: the data a safe pickle load produces — None, bool, int, float, str, bytes,
-// list, tuple, dict (ordered; OrderedDict flagged), set, tensors (torch) and numpy arrays.
-// Values form a DAG (the memo lets one value appear in several places) and never a cycle:
-// the interpreter seals a container once it is placed inside another one.
-#include <cstdint>
-#include <memory>
-#include <string>
-#include <unordered_map>
-#include <utility>
-#include <vector>
-
-
-namespace rfcf::io {
-
-class PyValue;
-using PyPtr = std::shared_ptr<PyValue>;
-
-// A torch storage referenced by a persistent id: its element type, size and (once the
-// loader has read it) its bytes. Several tensors may view one storage.
-struct TorchStorage {
-  std::string key;       // storage key in the file ('94222903605392' or '0', '1', ...)
-  DType dtype = DType::F32;
-  int64_t numel = 0;     // elements
-  std::string location;  // 'cpu', 'cuda:0' (informational only)
-  std::vector<uint8_t> bytes;
-  bool loaded = false;
-  uint64_t file_offset = 0;  // absolute offset of the first data byte in the file
-};
-
-// A tensor as the pickle describes it: a strided view of a storage.
-struct TorchTensorRef {
-  std::shared_ptr<TorchStorage> storage;
-  int64_t offset = 0;  // elements
-  std::vector<int64_t> size, stride;
-  bool requires_grad = false;
-};
-
-class PyValue {
- public:
-  enum class Kind {
-    None, Bool, Int, Float, String, Bytes, List, Tuple, Dict, Set,
-    Tensor,   // torch tensor: ref() is the view, tensor() the materialised data
-    Array,    // numpy ndarray: tensor() holds dtype, shape and bytes
-    // Internal values that only exist while unpickling (and may remain inside odd files):
-    Global, Storage, NumpyDType,
-  };
-
-  explicit PyValue(Kind k) : kind_(k) {}
-
-  static PyPtr none() { return std::make_shared<PyValue>(Kind::None); }
-  static PyPtr boolean(bool b) { auto v = std::make_shared<PyValue>(Kind::Bool); v->int_ = b; return v; }
-  static PyPtr integer(int64_t i) { auto v = std::make_shared<PyValue>(Kind::Int); v->int_ = i; return v; }
-  static PyPtr real(double d) { auto v = std::make_shared<PyValue>(Kind::Float); v->real_ = d; return v; }
-  static PyPtr string(std::string s) { auto v = std::make_shared<PyValue>(Kind::String); v->text_ = std::move(s); return v; }
-  static PyPtr bytes(std::string s) { auto v = std::make_shared<PyValue>(Kind::Bytes); v->text_ = std::move(s); return v; }
-  static PyPtr global(std::string dotted) { auto v = std::make_shared<PyValue>(Kind::Global); v->text_ = std::move(dotted); return v; }
-
-  Kind kind() const { return kind_; }
-  const char* type_name() const {
-    switch (kind_) {
-      case Kind::None: return "None";
-      case Kind::Bool: return "bool";
-      case Kind::Int: return "int";
-      case Kind::Float: return "float";
-      case Kind::String: return "str";
-      case Kind::Bytes: return "bytes";
-      case Kind::List: return "list";
-      case Kind::Tuple: return "tuple";
-      case Kind::Dict: return ordered_ ? "OrderedDict" : "dict";
-      case Kind::Set: return "set";
-      case Kind::Tensor: return "torch.Tensor";
-      case Kind::Array: return "numpy.ndarray";
-      case Kind::Global: return "global";
-      case Kind::Storage: return "torch storage";
-      case Kind::NumpyDType: return "numpy.dtype";
-    }
-    return "?";
-  }
-  bool is(Kind k) const { return kind_ == k; }
-  bool is_none() const { return kind_ == Kind::None; }
-  bool is_dict() const { return kind_ == Kind::Dict; }
-  bool is_sequence() const { return kind_ == Kind::List || kind_ == Kind::Tuple; }
-  bool is_tensor() const { return kind_ == Kind::Tensor || kind_ == Kind::Array; }
-  bool is_ordered_dict() const { return kind_ == Kind::Dict && ordered_; }
-
-  bool as_bool() const { expect(Kind::Bool); return int_ != 0; }
-  int64_t as_int() const {
-    if (kind_ == Kind::Bool) return int_;
-    expect(Kind::Int);
-    return int_;
-  }
-  double as_double() const {
-    if (kind_ == Kind::Int || kind_ == Kind::Bool) return static_cast<double>(int_);
-    expect(Kind::Float);
-    return real_;
-  }
-  // str (UTF-8), bytes (raw), a global's "module.name" or a numpy dtype code.
-  const std::string& as_string() const {
-    if (kind_ != Kind::Bytes && kind_ != Kind::Global && kind_ != Kind::NumpyDType) expect(Kind::String);
-    return text_;
-  }
-  const std::string& as_bytes() const { expect(Kind::Bytes); return text_; }
-
-  // Items of a list, tuple or set.
-  const std::vector<PyPtr>& items() const {
-    if (kind_ != Kind::List && kind_ != Kind::Tuple && kind_ != Kind::Set) expect(Kind::List);
-    return items_;
-  }
-  // (key, value) pairs of a dict in insertion order.
-  const std::vector<std::pair<PyPtr, PyPtr>>& entries() const { expect(Kind::Dict); return entries_; }
-  size_t size() const { return kind_ == Kind::Dict ? entries_.size() : items_.size(); }
-  // Dict lookup by str or int key; nullptr if absent (or if this is not a dict).
-  PyPtr find(const std::string& key) const { return lookup(key_of_string(key)); }
-  PyPtr find(int64_t key) const { return lookup(key_of_int(key)); }
-  const PyValue& at(const std::string& key) const {
-    PyPtr v = find(key);
-    if (!v) fail<Error>("no key '", key, "' in ", type_name());
-    return *v;
-  }
-  // Attributes set by BUILD on an OrderedDict (e.g. '_metadata'); nullptr if none.
-  const PyPtr& attributes() const { return attributes_; }
-
-  // Materialised tensor data (torch tensors after loading, numpy arrays).
-  const HostTensor& tensor() const {
-    if (!is_tensor() || !tensor_) fail<FormatError>(type_name(), " holds no tensor data");
-    return *tensor_;
-  }
-  const TorchTensorRef& ref() const { expect(Kind::Tensor); return *ref_; }
-  const TorchStorage& storage() const { expect(Kind::Storage); return *storage_; }
-
-  // --- construction (used by the unpickler and the torch loader) ---
-  static PyPtr make(Kind k) { return std::make_shared<PyValue>(k); }
-  std::vector<PyPtr>& mutable_items() { return items_; }
-  bool set_item(PyPtr key, PyPtr value) {  // false if the key type is not hashable here
-    std::string k;
-    if (!hash_key(*key, k)) return false;
-    auto it = index_.find(k);
-    if (it != index_.end()) {
-      entries_[it->second].second = std::move(value);
-    } else {
-      index_.emplace(std::move(k), entries_.size());
-      entries_.emplace_back(std::move(key), std::move(value));
-    }
-    return true;
-  }
-  void set_ordered(bool o) { ordered_ = o; }
-  void set_attributes(PyPtr a) { attributes_ = std::move(a); }
-  void set_text(std::string s) { text_ = std::move(s); }
-  std::shared_ptr<TorchTensorRef>& mutable_ref() { return ref_; }
-  std::shared_ptr<TorchStorage>& mutable_storage() { return storage_; }
-  std::shared_ptr<HostTensor>& mutable_tensor() { return tensor_; }
-  // Structural bookkeeping of the interpreter (see the class comment).
-  bool sealed = false;
-  int height = 0;
-  bool built = false;  // BUILD already applied
-
- private:
-  void expect(Kind k) const {
-    if (kind_ != k) {
-      PyValue tmp(k);
-      fail<FormatError>("expected a ", tmp.type_name(), ", found a ", type_name());
-    }
-  }
-  static std::string key_of_string(const std::string& s) { return "s" + s; }
-  static std::string key_of_int(int64_t i) { return "i" + std::to_string(i); }
-  static bool hash_key(const PyValue& v, std::string& out) {
-    switch (v.kind_) {
-      case Kind::String: out = key_of_string(v.text_); return true;
-      case Kind::Bytes: out = "b" + v.text_; return true;
-      case Kind::Int: case Kind::Bool: out = key_of_int(v.int_); return true;
-      case Kind::None: out = "n"; return true;
-      default: return false;
-    }
-  }
-  PyPtr lookup(const std::string& k) const {
-    if (kind_ != Kind::Dict) return nullptr;
-    auto it = index_.find(k);
-    return it == index_.end() ? nullptr : entries_[it->second].second;
-  }
-
-  Kind kind_;
-  int64_t int_ = 0;
-  double real_ = 0;
-  std::string text_;
-  std::vector<PyPtr> items_;
-  std::vector<std::pair<PyPtr, PyPtr>> entries_;
-  std::unordered_map<std::string, size_t> index_;
-  bool ordered_ = false;
-  PyPtr attributes_;
-  std::shared_ptr<TorchTensorRef> ref_;
-  std::shared_ptr<TorchStorage> storage_;
-  std::shared_ptr<HostTensor> tensor_;
-};
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/py_value.hpp
-
-namespace rfcf::io {
-
-struct PickleLimits {
-  int max_depth = 128;                 // nesting of containers
-  size_t max_stack = size_t(1) << 20;  // stack items and marks
-  size_t max_memo = size_t(1) << 20;   // memo entries
-  size_t max_long_bytes = 8;           // LONG1/LONG4 argument length (int64 range)
-  int max_rank = 8;                    // tensor / array rank
-  size_t max_global_chars = 256;       // "module\nname\n" of GLOBAL
-};
-
-// Handler for BINPERSID: maps the persistent id (a tuple) to a value; nullptr: reject.
-using PersistentLoad = std::function<PyPtr(const PyValue& pid)>;
-
-struct UnpickleResult {
-  PyPtr value;
-  size_t end = 0;                // offset just after STOP (relative to the input)
-  std::vector<PyPtr> tensors;    // every torch tensor created, for the loader to materialise
-};
-
-namespace detail {
-
-inline std::string hex_byte(uint8_t b) {
-  static const char* h = "0123456789abcdef";
-  return std::string("0x") + h[b >> 4] + h[b & 15];
-}
-
-inline bool storage_dtype(const std::string& global, DType& out) {
-  static const std::pair<const char*, DType> map[] = {
-      {"torch.FloatStorage", DType::F32}, {"torch.DoubleStorage", DType::F64},
-      {"torch.HalfStorage", DType::F16},  {"torch.BFloat16Storage", DType::BF16},
-      {"torch.LongStorage", DType::I64},  {"torch.IntStorage", DType::I32},
-      {"torch.ShortStorage", DType::I16}, {"torch.CharStorage", DType::I8},
-      {"torch.ByteStorage", DType::U8},   {"torch.BoolStorage", DType::Bool}};
-  for (auto& [name, t] : map)
-    if (global == name) {
-      out = t;
-      return true;
-    }
-  return false;
-}
-
-inline bool whitelisted_global(const std::string& g) {
-  static const char* names[] = {"collections.OrderedDict",
-                                "torch._utils._rebuild_tensor_v2",
-                                "torch._utils._rebuild_tensor",
-                                "torch._utils._rebuild_parameter",
-                                "numpy.core.multiarray._reconstruct",
-                                "numpy._core.multiarray._reconstruct",
-                                "numpy.ndarray",
-                                "numpy.dtype",
-                                "_codecs.encode",
-                                "torch.Size"};
-  for (const char* n : names)
-    if (g == n) return true;
-  DType t;
-  return storage_dtype(g, t);
-}
-
-class Unpickler {
- public:
-  Unpickler(const uint8_t* data, size_t size, size_t base, std::string where, const PickleLimits& limits,
-            PersistentLoad persistent)
-      : p_(data), n_(size), base_(base), where_(std::move(where)), lim_(limits), persistent_(std::move(persistent)) {}
-
-  UnpickleResult run() {
-    for (;;) {
-      op_pos_ = pos_;
-      const uint8_t op = u8();
-      op_ = op;
-      if (op == '.') {
-        if (stack_.size() != 1 || !marks_.empty())
-          error("STOP with ", stack_.size(), " stack items and ", marks_.size(), " open marks (expected one value)");
-        UnpickleResult r;
-        r.value = stack_.back();
-        r.end = pos_;
-        r.tensors = std::move(tensors_);
-        return r;
-      }
-      step(op);
-    }
-  }
-
- private:
-  // ---------------------------------------------------------------- errors and input
-  template <class... A>
-  [[noreturn]] void error(A&&... a) const {
-    fail<FormatError>(where_, ": pickle byte ", base_ + op_pos_, " (opcode ", hex_byte(op_), "): ",
-                      std::forward<A>(a)...);
-  }
-  const uint8_t* take(uint64_t k) {
-    if (k > n_ - pos_) error("argument of ", k, " bytes runs past the end of the data (", n_ - pos_, " left)");
-    const uint8_t* q = p_ + pos_;
-    pos_ += static_cast<size_t>(k);
-    return q;
-  }
-  uint8_t u8() { return *take(1); }
-  template <class T>
-  T le() { return load_le<T>(take(sizeof(T))); }
-
-  // ---------------------------------------------------------------- stack and memo
-  void push(PyPtr v) {
-    if (stack_.size() >= lim_.max_stack) error("stack exceeds the limit of ", lim_.max_stack, " items");
-    stack_.push_back(std::move(v));
-  }
-  PyPtr pop() {
-    if (stack_.size() <= mark_floor()) error("pop from an empty stack");
-    PyPtr v = std::move(stack_.back());
-    stack_.pop_back();
-    return v;
-  }
-  PyPtr& top() {
-    if (stack_.size() <= mark_floor()) error("stack is empty");
-    return stack_.back();
-  }
-  size_t mark_floor() const { return marks_.empty() ? 0 : marks_.back(); }
-  std::vector<PyPtr> pop_mark() {
-    if (marks_.empty()) error("no MARK on the stack");
-    const size_t m = marks_.back();
-    marks_.pop_back();
-    std::vector<PyPtr> items(std::make_move_iterator(stack_.begin() + static_cast<std::ptrdiff_t>(m)),
-                             std::make_move_iterator(stack_.end()));
-    stack_.resize(m);
-    return items;
-  }
-  void memo_put(uint64_t idx) {
-    PyPtr v = top();
-    auto it = memo_.find(idx);
-    if (it == memo_.end() && memo_.size() >= lim_.max_memo) error("memo exceeds the limit of ", lim_.max_memo, " entries");
-    memo_[idx] = std::move(v);
-  }
-  void memo_get(uint64_t idx) {
-    auto it = memo_.find(idx);
-    if (it == memo_.end()) error("memo index ", idx, " was never stored");
-    push(it->second);
-  }
-
-  // ---------------------------------------------------------------- structure
-  static bool is_container(const PyValue& v) {
-    switch (v.kind()) {
-      case PyValue::Kind::List: case PyValue::Kind::Tuple: case PyValue::Kind::Dict: case PyValue::Kind::Set:
-      case PyValue::Kind::Array: case PyValue::Kind::NumpyDType: case PyValue::Kind::Tensor:
-        return true;
-      default:
-        return false;
-    }
-  }
-  // Records that `child` now lives inside `parent`: no cycles, bounded depth, child sealed.
-  void adopt(PyValue& parent, const PyPtr& child) {
-    if (child.get() == &parent) error("a ", parent.type_name(), " cannot contain itself");
-    child->sealed = true;
-    if (child->height + 1 > parent.height) parent.height = child->height + 1;
-    if (parent.height > lim_.max_depth) error("nesting deeper than the limit of ", lim_.max_depth);
-  }
-  void require_mutable(const PyValue& v, const char* what) {
-    if (v.sealed) error(what, " on a ", v.type_name(), " that is already part of another object");
-  }
-  PyPtr make_tuple(std::vector<PyPtr> items) {
-    PyPtr t = PyValue::make(PyValue::Kind::Tuple);
-    for (auto& i : items) adopt(*t, i);
-    t->mutable_items() = std::move(items);
-    return t;
-  }
-  void set_item(PyValue& dict, PyPtr k, PyPtr v) {
-    if (!dict.is_dict()) error("SETITEM(S) on a ", dict.type_name());
-    require_mutable(dict, "SETITEM");
-    adopt(dict, k);
-    adopt(dict, v);
-    const char* kt = k->type_name();
-    if (!dict.set_item(std::move(k), std::move(v))) error("dict key of type ", kt, " is not supported");
-  }
-  void append(PyValue& list, PyPtr v, PyValue::Kind kind) {
-    if (!list.is(kind)) error(kind == PyValue::Kind::Set ? "ADDITEMS" : "APPEND(S)", " on a ", list.type_name());
-    require_mutable(list, "APPEND");
-    adopt(list, v);
-    list.mutable_items().push_back(std::move(v));
-  }
-
-  // ---------------------------------------------------------------- scalars
-  std::string text(uint64_t len) {
-    const uint8_t* q = take(len);
-    return std::string(reinterpret_cast<const char*>(q), static_cast<size_t>(len));
-  }
-  PyPtr long_value(uint64_t len) {
-    if (len > lim_.max_long_bytes) error("integer of ", len, " bytes exceeds the limit of ", lim_.max_long_bytes);
-    const uint8_t* q = take(len);
-    if (len == 0) return PyValue::integer(0);
-    uint64_t v = 0;
-    for (uint64_t i = 0; i < len; ++i) v |= static_cast<uint64_t>(q[i]) << (8 * i);
-    if (len < 8 && (q[len - 1] & 0x80)) v |= ~uint64_t(0) << (8 * len);  // sign-extend
-    return PyValue::integer(static_cast<int64_t>(v));
-  }
-  std::string global_line() {
-    std::string s;
-    for (;;) {
-      const uint8_t c = u8();
-      if (c == '\n') return s;
-      if (c < 0x20 || c > 0x7e) error("GLOBAL name contains a non-printable byte");
-      if (s.size() >= lim_.max_global_chars) error("GLOBAL name longer than ", lim_.max_global_chars, " characters");
-      s += static_cast<char>(c);
-    }
-  }
-  void push_global(const std::string& module, const std::string& name) {
-    const std::string g = module + "." + name;
-    if (!whitelisted_global(g)) error("global '", g, "' is not allowed (rfcf loads data only, never code)");
-    push(PyValue::global(g));
-  }
-
-  // ---------------------------------------------------------------- the opcode table
-  void step(uint8_t op) {
-    using K = PyValue::Kind;
-    switch (op) {
-      case 0x80: {  // PROTO
-        const uint8_t v = u8();
-        if (v > 5) error("unsupported pickle protocol ", int(v));
-        break;
-      }
-      case 0x95: take(8); break;  // FRAME: framing is irrelevant for an in-memory reader
-      case '(':
-        if (marks_.size() >= lim_.max_stack) error("too many MARKs");
-        marks_.push_back(stack_.size());
-        break;
-      case '}': push(PyValue::make(K::Dict)); break;
-      case ']': push(PyValue::make(K::List)); break;
-      case ')': push(make_tuple({})); break;
-      case 0x8f: push(PyValue::make(K::Set)); break;
-      case 't': push(make_tuple(pop_mark())); break;
-      case 0x85: { auto a = pop(); push(make_tuple({a})); break; }
-      case 0x86: { auto b = pop(); auto a = pop(); push(make_tuple({a, b})); break; }
-      case 0x87: { auto c = pop(); auto b = pop(); auto a = pop(); push(make_tuple({a, b, c})); break; }
-      case 's': { auto v = pop(); auto k = pop(); set_item(*top(), k, v); break; }
-      case 'u': {
-        auto items = pop_mark();
-        if (items.size() % 2) error("SETITEMS with an odd number of items");
-        PyPtr d = top();
-        for (size_t i = 0; i < items.size(); i += 2) set_item(*d, items[i], items[i + 1]);
-        break;
-      }
-      case 'a': { auto v = pop(); append(*top(), v, K::List); break; }
-      case 'e': {
-        auto items = pop_mark();
-        PyPtr l = top();
-        if (!l->is(K::List)) error("APPENDS on a ", l->type_name());
-        for (auto& v : items) append(*l, v, K::List);
-        break;
-      }
-      case 0x90: {  // ADDITEMS
-        auto items = pop_mark();
-        PyPtr s = top();
-        for (auto& v : items) append(*s, v, K::Set);
-        break;
-      }
-      case 'K': push(PyValue::integer(u8())); break;
-      case 'M': push(PyValue::integer(le<uint16_t>())); break;
-      case 'J': push(PyValue::integer(le<int32_t>())); break;
-      case 0x8a: { const uint8_t len = u8(); push(long_value(len)); break; }
-      case 0x8b: {
-        const int32_t len = le<int32_t>();
-        if (len < 0) error("LONG4 with negative length");
-        push(long_value(static_cast<uint64_t>(len)));
-        break;
-      }
-      case 'G': {  // big-endian IEEE double
-        const uint8_t* q = take(8);
-        uint64_t bits = 0;
-        for (int i = 0; i < 8; ++i) bits = (bits << 8) | q[i];
-        double d;
-        std::memcpy(&d, &bits, 8);
-        push(PyValue::real(d));
-        break;
-      }
-      case 'N': push(PyValue::none()); break;
-      case 0x88: push(PyValue::boolean(true)); break;
-      case 0x89: push(PyValue::boolean(false)); break;
-      case 'X': push(PyValue::string(text(le<uint32_t>()))); break;
-      case 0x8c: push(PyValue::string(text(u8()))); break;
-      case 0x8d: push(PyValue::string(text(le<uint64_t>()))); break;
-      // Python-2 str: raw bytes, never decoded as text.
-      case 'U': push(PyValue::bytes(text(u8()))); break;
-      case 'T': {
-        const int32_t len = le<int32_t>();
-        if (len < 0) error("BINSTRING with negative length");
-        push(PyValue::bytes(text(static_cast<uint64_t>(len))));
-        break;
-      }
-      case 'C': push(PyValue::bytes(text(u8()))); break;
-      case 'B': push(PyValue::bytes(text(le<uint32_t>()))); break;
-      case 0x8e: push(PyValue::bytes(text(le<uint64_t>()))); break;
-      case 'q': memo_put(u8()); break;
-      case 'r': memo_put(le<uint32_t>()); break;
-      case 0x94: memo_put(memo_.size()); break;
-      case 'h': memo_get(u8()); break;
-      case 'j': memo_get(le<uint32_t>()); break;
-      case 'c': {
-        const std::string module = global_line();
-        const std::string name = global_line();
-        push_global(module, name);
-        break;
-      }
-      case 0x93: {  // STACK_GLOBAL
-        auto name = pop();
-        auto module = pop();
-        if (!module->is(K::String) || !name->is(K::String)) error("STACK_GLOBAL needs two strings");
-        push_global(module->as_string(), name->as_string());
-        break;
-      }
-      case '0': pop(); break;
-      case '1': pop_mark(); break;
-      case '2': push(top()); break;
-      case 'R': {
-        auto args = pop();
-        auto callable = pop();
-        push(reduce(*callable, *args));
-        break;
-      }
-      case 'b': {
-        auto state = pop();
-        build(*top(), state);
-        break;
-      }
-      case 'Q': {
-        auto pid = pop();
-        if (!persistent_) error("persistent id in a pickle that does not allow them");
-        PyPtr v;
-        try {
-          v = persistent_(*pid);
-        } catch (const FormatError& e) {
-          error(e.what());
-        }
-        if (!v) error("persistent id rejected");
-        push(std::move(v));
-        break;
-      }
-      default:
-        error("opcode is not allowed (rfcf's pickle reader accepts data-only opcodes)");
-    }
-  }
-
-  // ---------------------------------------------------------------- REDUCE
-  static bool is_empty_hooks(const PyValue& v) { return v.is_none() || (v.is_dict() && v.size() == 0); }
-
-  std::vector<int64_t> int_tuple(const PyValue& v, const char* what) {
-    if (!v.is(PyValue::Kind::Tuple) && !v.is(PyValue::Kind::List)) error(what, " must be a tuple of ints, found a ", v.type_name());
-    if (static_cast<int>(v.items().size()) > lim_.max_rank) error(what, " has rank ", v.items().size(), " > ", lim_.max_rank);
-    std::vector<int64_t> out;
-    for (auto& i : v.items()) {
-      if (!i->is(PyValue::Kind::Int)) error(what, " must contain ints, found a ", i->type_name());
-      out.push_back(i->as_int());
-    }
-    return out;
-  }
-
-  PyPtr rebuild_tensor(const std::vector<PyPtr>& a, bool v2) {
-    using K = PyValue::Kind;
-    const size_t n = a.size();
-    if (v2 ? (n != 6 && n != 7) : n != 4) error("tensor rebuild with ", n, " arguments");
-    if (!a[0]->is(K::Storage)) error("tensor rebuild: first argument is a ", a[0]->type_name(), ", not a storage");
-    if (!a[1]->is(K::Int)) error("tensor rebuild: storage offset is not an int");
-    auto ref = std::make_shared<TorchTensorRef>();
-    ref->storage = a[0]->mutable_storage();
-    ref->offset = a[1]->as_int();
-    ref->size = int_tuple(*a[2], "tensor size");
-    ref->stride = int_tuple(*a[3], "tensor stride");
-    if (v2) {
-      if (!a[4]->is(K::Bool)) error("tensor rebuild: requires_grad is not a bool");
-      ref->requires_grad = a[4]->as_bool();
-      if (!is_empty_hooks(*a[5])) error("tensor rebuild: backward hooks must be empty");
-      if (n == 7 && !a[6]->is_none() && !a[6]->is_dict()) error("tensor rebuild: metadata must be None or a dict");
-    }
-    check_view(*ref);
-    PyPtr t = PyValue::make(K::Tensor);
-    t->mutable_ref() = ref;
-    t->height = 1;
-    tensors_.push_back(t);
-    return t;
-  }
-
-  // offset + sum (size_i - 1) * stride_i < numel for non-empty tensors, overflow-checked.
-  void check_view(const TorchTensorRef& r) {
-    if (r.size.size() != r.stride.size()) error("tensor size has rank ", r.size.size(), " but stride has ", r.stride.size());
-    if (r.offset < 0) error("negative storage offset");
-    int64_t numel = 1, last = r.offset;
-    for (size_t i = 0; i < r.size.size(); ++i) {
-      if (r.size[i] < 0 || r.stride[i] < 0) error("negative tensor size or stride");
-      if (!mul_ok(numel, r.size[i], numel)) error("tensor size overflows");
-    }
-    if (numel == 0) return;
-    // Views that repeat elements (stride 0 broadcasts) would let a tiny storage expand into
-    // an arbitrarily large tensor; torch.save never needs them for parameters.
-    if (numel > r.storage->numel)
-      error("tensor of ", numel, " elements views a storage of only ", r.storage->numel, " elements");
-    for (size_t i = 0; i < r.size.size(); ++i) {
-      int64_t span;
-      if (!mul_ok(r.size[i] - 1, r.stride[i], span) || span > std::numeric_limits<int64_t>::max() - last)
-        error("tensor view overflows");
-      last += span;
-    }
-    if (last >= r.storage->numel)
-      error("tensor view (offset ", r.offset, ", size ", shape_str(r.size), ", stride ", shape_str(r.stride),
-            ") reaches element ", last, " of a storage with ", r.storage->numel, " elements");
-  }
-
-  PyPtr reduce(const PyValue& callable, const PyValue& args_v) {
-    using K = PyValue::Kind;
-    if (!callable.is(K::Global)) error("REDUCE on a ", callable.type_name(), " (only whitelisted globals are callable)");
-    if (!args_v.is(K::Tuple)) error("REDUCE arguments are a ", args_v.type_name(), ", not a tuple");
-    const auto& a = args_v.items();
-    const std::string& g = callable.as_string();
-    if (g == "collections.OrderedDict") {
-      PyPtr d = PyValue::make(K::Dict);
-      d->set_ordered(true);
-      if (a.size() == 1 && a[0]->is_sequence()) {  // Python 2: OrderedDict([[k, v], ...])
-        for (auto& kv : a[0]->items()) {
-          if (!kv->is_sequence() || kv->items().size() != 2) error("OrderedDict item is not a pair");
-          set_item(*d, kv->items()[0], kv->items()[1]);
-        }
-      } else if (!a.empty()) {
-        error("OrderedDict with unexpected arguments");
-      }
-      return d;
-    }
-    if (g == "torch._utils._rebuild_tensor_v2") return rebuild_tensor(a, true);
-    if (g == "torch._utils._rebuild_tensor") return rebuild_tensor(a, false);
-    if (g == "torch._utils._rebuild_parameter") {
-      if (a.size() != 3 || !a[0]->is(K::Tensor) || !a[1]->is(K::Bool) || !is_empty_hooks(*a[2]))
-        error("_rebuild_parameter expects (tensor, requires_grad, empty hooks)");
-      return a[0];
-    }
-    if (g == "torch.Size") {
-      if (a.size() != 1 || !a[0]->is(K::Tuple)) error("torch.Size expects one tuple");
-      return a[0];
-    }
-    if (g == "numpy.core.multiarray._reconstruct" || g == "numpy._core.multiarray._reconstruct") {
-      if (a.size() != 3 || !a[0]->is(K::Global) || a[0]->as_string() != "numpy.ndarray")
-        error("_reconstruct expects (numpy.ndarray, (0,), b'b')");
-      PyPtr arr = PyValue::make(K::Array);
-      arr->height = 1;
-      return arr;
-    }
-    if (g == "numpy.dtype") {
-      // Python 2 pickles hold the code as a byte string.
-      if (a.size() != 3 || !(a[0]->is(K::String) || a[0]->is(K::Bytes))) error("numpy.dtype expects (code, align, copy)");
-      PyPtr dt = PyValue::make(K::NumpyDType);
-      dt->set_text(a[0]->as_string());
-      return dt;
-    }
-    if (g == "_codecs.encode") {
-      if (a.size() != 2 || !a[0]->is(K::String) || !a[1]->is(K::String) || a[1]->as_string() != "latin1")
-        error("_codecs.encode is only allowed as (str, 'latin1')");
-      return PyValue::bytes(latin1(a[0]->as_string()));
-    }
-    error("global '", g, "' cannot be called");
-  }
-
-  // UTF-8 text whose code points are all < 256 -> one byte per code point.
-  std::string latin1(const std::string& s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-      const auto c = static_cast<uint8_t>(s[i]);
-      if (c < 0x80) {
-        out += static_cast<char>(c);
-      } else if ((c & 0xE0) == 0xC0 && c <= 0xC3 && i + 1 < s.size() && (static_cast<uint8_t>(s[i + 1]) & 0xC0) == 0x80) {
-        out += static_cast<char>(((c & 0x1F) << 6) | (static_cast<uint8_t>(s[i + 1]) & 0x3F));
-        ++i;
-      } else {
-        error("_codecs.encode: text is not latin-1");
-      }
-    }
-    return out;
-  }
-
-  // ---------------------------------------------------------------- BUILD
-  void build(PyValue& obj, const PyPtr& state) {
-    using K = PyValue::Kind;
-    require_mutable(obj, "BUILD");
-    if (obj.built) error("BUILD applied twice to a ", obj.type_name());
-    obj.built = true;
-    if (obj.is_ordered_dict()) {  // attributes, e.g. _metadata of a state dict
-      if (state->is_none()) return;
-      if (!state->is_dict()) error("BUILD state of an OrderedDict must be a dict");
-      adopt(obj, state);
-      obj.set_attributes(state);
-      return;
-    }
-    if (obj.is(K::NumpyDType)) {
-      if (!state->is(K::Tuple) || state->items().size() < 2 ||
-          !(state->items()[1]->is(K::String) || state->items()[1]->is(K::Bytes)))
-        error("numpy.dtype state must be a tuple (version, byte order, ...)");
-      const auto& s = state->items();
-      for (size_t i = 2; i < 5 && i < s.size(); ++i)
-        if (!s[i]->is_none()) error("structured numpy dtypes are not supported");
-      const std::string& order = s[1]->as_string();
-      if (order.size() != 1) error("numpy.dtype byte order '", order, "'");
-      obj.set_text(obj.as_string() + "/" + order);
-      return;
-    }
-    if (obj.is(K::Array)) return build_array(obj, *state);
-    error("BUILD on a ", obj.type_name(), " is not allowed");
-  }
-
-  void build_array(PyValue& arr, const PyValue& state) {
-    using K = PyValue::Kind;
-    if (!state.is(K::Tuple)) error("numpy array state must be a tuple");
-    const auto& s0 = state.items();
-    if (s0.size() != 4 && s0.size() != 5) error("numpy array state has ", s0.size(), " items");
-    const size_t o = s0.size() == 5 ? 1 : 0;
-    if (o && (!s0[0]->is(K::Int) || s0[0]->as_int() != 1)) error("numpy array state version must be 1");
-    const std::vector<int64_t> shape = int_tuple(*s0[o], "numpy array shape");
-    const PyValue& dt = *s0[o + 1];
-    if (!dt.is(K::NumpyDType)) error("numpy array dtype is a ", dt.type_name());
-    if (!s0[o + 2]->is(K::Bool)) error("numpy array fortran flag is not a bool");
-    const PyValue& raw = *s0[o + 3];
-    if (!raw.is(K::Bytes)) error("numpy array data must be bytes (object arrays are not supported)");
-
-    // dtype: code and byte order, e.g. "u1/|", "f4/<" (also "<f4/=" style codes).
-    std::string code = dt.as_string();
-    const auto slash = code.find('/');
-    char order = '=';
-    if (slash != std::string::npos) {
-      order = code[slash + 1];
-      code = code.substr(0, slash);
-    }
-    if (!code.empty() && (code[0] == '<' || code[0] == '|' || code[0] == '=')) {
-      if (code[0] != '=') order = code[0];
-      code = code.substr(1);
-    }
-    DType t;
-    if (code == "u1") t = DType::U8;
-    else if (code == "f4") t = DType::F32;
-    else if (code == "f8") t = DType::F64;
-    else if (code == "i4") t = DType::I32;
-    else if (code == "i8") t = DType::I64;
-    else error("numpy dtype '", code, "' is not supported (u1, f4, f8, i4, i8 are)");
-    if (order == '>') error("big-endian numpy arrays are not supported");
-    const int64_t numel = [&] {
-      int64_t n = 1;
-      for (int64_t d : shape)
-        if (d < 0 || !mul_ok(n, d, n)) error("numpy array shape ", shape_str(shape), " is invalid");
-      return n;
-    }();
-    int64_t nbytes;
-    if (!mul_ok(numel, static_cast<int64_t>(element_size(t)), nbytes) ||
-        static_cast<uint64_t>(nbytes) != raw.as_bytes().size())
-      error("numpy array of shape ", shape_str(shape), " and dtype ", code, " does not match its ",
-            raw.as_bytes().size(), " data bytes");
-    if (s0[o + 2]->as_bool()) {
-      int big = 0;
-      for (int64_t d : shape) big += d > 1;
-      if (big > 1) error("Fortran-ordered numpy arrays are not supported");
-    }
-    auto host = std::make_shared<HostTensor>();
-    host->dtype = t;
-    host->shape = shape;
-    host->bytes.assign(raw.as_bytes().begin(), raw.as_bytes().end());
-    arr.mutable_tensor() = std::move(host);
-  }
-
-  const uint8_t* p_;
-  size_t n_;
-  size_t base_;
-  std::string where_;
-  PickleLimits lim_;
-  PersistentLoad persistent_;
-  size_t pos_ = 0, op_pos_ = 0;
-  uint8_t op_ = 0;
-  std::vector<PyPtr> stack_;
-  std::vector<size_t> marks_;
-  std::unordered_map<uint64_t, PyPtr> memo_;
-  std::vector<PyPtr> tensors_;
-};
-
-}  // namespace detail
-
-// Interprets one pickle starting at data[0]; stops at its STOP opcode. `base` is the
-// absolute offset of data[0] in the file (for error messages), `where` names the file.
-inline UnpickleResult unpickle(const uint8_t* data, size_t size, const std::string& where = "pickle",
-                               size_t base = 0, const PickleLimits& limits = {},
-                               PersistentLoad persistent = nullptr) {
-  return detail::Unpickler(data, size, base, where, limits, std::move(persistent)).run();
-}
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/pickle.hpp
-// ---- begin rfcf/io/zip.hpp
-// Read-only zip reader for archives held in memory, as torch >= 1.6 writes them
-// (formats.md 2): central directory (sizes are only valid there; local headers carry
-// zeros and a data descriptor), ZIP64 records, stored (uncompressed) members only, CRC-32
-// verification. Member names are only compared, never used as paths.
-#include <zlib.h>
-
-#include <algorithm>
-#include <cstdint>
-#include <limits>
-#include <string>
-#include <unordered_map>
-#include <vector>
-
-
-namespace rfcf::io {
-
-class ZipArchive {
- public:
-  struct Entry {
-    std::string name;
-    uint64_t local_offset = 0;  // of the local header
-    uint64_t size = 0;          // uncompressed == compressed for stored members
-    uint64_t compressed_size = 0;
-    uint32_t crc = 0;
-    uint16_t method = 0;
-    uint16_t flags = 0;
-  };
-  // A member's bytes inside the archive buffer.
-  struct Span {
-    const uint8_t* data;
-    size_t size;
-  };
-
-  // Parses the central directory of the archive in data[0, size) (not copied: the buffer
-  // must outlive the archive). `where` names the file in error messages.
-  ZipArchive(const uint8_t* data, size_t size, std::string where = "zip")
-      : p_(data), n_(size), where_(std::move(where)) {
-    parse_directory();
-  }
-
-  const std::vector<Entry>& entries() const { return entries_; }
-  const Entry* find(const std::string& name) const {
-    auto it = index_.find(name);
-    return it == index_.end() ? nullptr : &entries_[it->second];
-  }
-
-  // Bytes of a stored member, bounds- and (optionally) CRC-checked.
-  Span read(const Entry& e, bool verify_crc = true) const {
-    if (e.method != 0)
-      fail<FormatError>(where_, ": member '", e.name, "' is compressed (method ", e.method,
-                        "); only stored members are supported");
-    if (e.compressed_size != e.size)
-      fail<FormatError>(where_, ": stored member '", e.name, "' has different compressed and uncompressed sizes");
-    const uint64_t h = e.local_offset;
-    need(h, 30, "local header of '" + e.name + "'");
-    if (u32(h) != 0x04034b50u) fail<FormatError>(where_, ": no local header signature at byte ", h, " for '", e.name, "'");
-    const uint16_t name_len = u16(h + 26), extra_len = u16(h + 28);
-    need(h + 30, name_len, "member name");
-    if (std::string(reinterpret_cast<const char*>(p_ + h + 30), name_len) != e.name)
-      fail<FormatError>(where_, ": local header at byte ", h, " names a different member than '", e.name, "'");
-    const uint64_t start = h + 30 + name_len + extra_len;
-    need(start, e.size, "data of '" + e.name + "'");
-    Span s{p_ + start, static_cast<size_t>(e.size)};
-    if (verify_crc) {
-      uLong crc = crc32(0L, Z_NULL, 0);
-      const uint8_t* q = s.data;
-      size_t left = s.size;
-      while (left > 0) {  // zlib takes 32-bit lengths
-        const uInt chunk = static_cast<uInt>(std::min<size_t>(left, 1u << 30));
-        crc = crc32(crc, q, chunk);
-        q += chunk;
-        left -= chunk;
-      }
-      if (static_cast<uint32_t>(crc) != e.crc)
-        fail<FormatError>(where_, ": CRC-32 mismatch in member '", e.name, "'");
-    }
-    return s;
-  }
-  Span read(const std::string& name, bool verify_crc = true) const {
-    const Entry* e = find(name);
-    if (!e) fail<FormatError>(where_, ": no member '", name, "'");
-    return read(*e, verify_crc);
-  }
-
- private:
-  void need(uint64_t off, uint64_t len, const std::string& what) const {
-    if (off > n_ || len > n_ - off)
-      fail<FormatError>(where_, ": ", what, " at byte ", off, " (", len, " bytes) runs past the end of the ",
-                        n_, "-byte file");
-  }
-  uint16_t u16(uint64_t off) const { return detail::load_le<uint16_t>(p_ + off); }
-  uint32_t u32(uint64_t off) const { return detail::load_le<uint32_t>(p_ + off); }
-  uint64_t u64(uint64_t off) const { return detail::load_le<uint64_t>(p_ + off); }
-
-  void parse_directory() {
-    if (n_ < 22) fail<FormatError>(where_, ": too short for a zip archive");
-    // End of central directory: the last signature within the final 22 + 65535 bytes.
-    uint64_t eocd = n_;
-    const uint64_t lowest = n_ > 22 + 65535 ? n_ - 22 - 65535 : 0;
-    for (uint64_t i = n_ - 22 + 1; i-- > lowest;)
-      if (u32(i) == 0x06054b50u) {
-        eocd = i;
-        break;
-      }
-    if (eocd == n_) fail<FormatError>(where_, ": no zip end-of-central-directory record");
-    uint64_t count = u16(eocd + 10);
-    uint64_t cd_size = u32(eocd + 12);
-    uint64_t cd_offset = u32(eocd + 16);
-    if (u16(eocd + 4) != 0 || u16(eocd + 6) != 0) fail<FormatError>(where_, ": multi-disk archives are not supported");
-    // ZIP64: a locator right before the classic record points at the ZIP64 record.
-    if (eocd >= 20 && u32(eocd - 20) == 0x07064b50u) {
-      const uint64_t z = u64(eocd - 20 + 8);
-      need(z, 56, "ZIP64 end-of-central-directory record");
-      if (u32(z) != 0x06064b50u) fail<FormatError>(where_, ": bad ZIP64 end-of-central-directory signature at byte ", z);
-      count = u64(z + 32);
-      cd_size = u64(z + 40);
-      cd_offset = u64(z + 48);
-    } else if (count == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_offset == 0xFFFFFFFFu) {
-      fail<FormatError>(where_, ": ZIP64 fields without a ZIP64 locator");
-    }
-    need(cd_offset, cd_size, "central directory");
-    if (count > cd_size / 46) fail<FormatError>(where_, ": central directory of ", cd_size, " bytes cannot hold ", count, " entries");
-    entries_.reserve(static_cast<size_t>(count));
-    uint64_t pos = cd_offset;
-    const uint64_t cd_end = cd_offset + cd_size;
-    for (uint64_t i = 0; i < count; ++i) {
-      if (pos > cd_end || cd_end - pos < 46) fail<FormatError>(where_, ": central directory entry ", i, " is truncated");
-      if (u32(pos) != 0x02014b50u) fail<FormatError>(where_, ": bad central directory signature at byte ", pos);
-      Entry e;
-      e.flags = u16(pos + 8);
-      e.method = u16(pos + 10);
-      e.crc = u32(pos + 16);
-      e.compressed_size = u32(pos + 20);
-      e.size = u32(pos + 24);
-      const uint16_t name_len = u16(pos + 28), extra_len = u16(pos + 30), comment_len = u16(pos + 32);
-      e.local_offset = u32(pos + 42);
-      const uint64_t var = pos + 46;
-      if (cd_end - var < uint64_t(name_len) + extra_len + comment_len)
-        fail<FormatError>(where_, ": central directory entry ", i, " is truncated");
-      e.name.assign(reinterpret_cast<const char*>(p_ + var), name_len);
-      if (e.flags & 1u) fail<FormatError>(where_, ": member '", e.name, "' is encrypted");
-      read_zip64_extra(e, var + name_len, extra_len);
-      if (!index_.emplace(e.name, entries_.size()).second)
-        fail<FormatError>(where_, ": duplicate member '", e.name, "'");
-      entries_.push_back(std::move(e));
-      pos = var + name_len + extra_len + comment_len;
-    }
-  }
-
-  // The ZIP64 extended-information extra field replaces the 32-bit fields set to 0xFFFFFFFF.
-  void read_zip64_extra(Entry& e, uint64_t off, uint64_t len) {
-    const uint64_t end = off + len;
-    while (end - off >= 4) {
-      const uint16_t id = u16(off), sz = u16(off + 2);
-      if (sz > end - off - 4) fail<FormatError>(where_, ": extra field of '", e.name, "' is truncated");
-      if (id == 0x0001) {
-        uint64_t q = off + 4;
-        const uint64_t qend = q + sz;
-        auto take = [&](uint64_t& field) {
-          if (qend - q < 8) fail<FormatError>(where_, ": ZIP64 extra field of '", e.name, "' is truncated");
-          field = u64(q);
-          q += 8;
-        };
-        if (e.size == 0xFFFFFFFFu) take(e.size);
-        if (e.compressed_size == 0xFFFFFFFFu) take(e.compressed_size);
-        if (e.local_offset == 0xFFFFFFFFu) take(e.local_offset);
-      }
-      off += 4 + uint64_t(sz);
-    }
-  }
-
-  const uint8_t* p_;
-  size_t n_;
-  std::string where_;
-  std::vector<Entry> entries_;
-  std::unordered_map<std::string, size_t> index_;
-};
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/zip.hpp
-
-namespace rfcf::io {
-
-struct TorchLoadOptions {
-  PickleLimits limits;
-  bool verify_crc = true;  // zip members
-  // Total bytes of all materialised tensors (views may share storages); 0: 4 x file size + 16 MiB.
-  uint64_t max_tensor_bytes = 0;
-};
-
-namespace detail {
-
-// Storages by key, created from persistent ids ('storage', class, key, location, numel[, view]).
-class StorageTable {
- public:
-  explicit StorageTable(size_t pid_size) : pid_size_(pid_size) {}
-
-  PyPtr load(const PyValue& pid) {
-    using K = PyValue::Kind;
-    if (!pid.is(K::Tuple) || pid.items().size() != pid_size_)
-      fail<FormatError>("persistent id must be a ", pid_size_, "-tuple");
-    const auto& a = pid.items();
-    if (!a[0]->is(K::String) || a[0]->as_string() != "storage") fail<FormatError>("persistent id is not a storage");
-    DType t;
-    if (!a[1]->is(K::Global) || !storage_dtype(a[1]->as_string(), t))
-      fail<FormatError>("persistent id names an unknown storage class");
-    if (!a[2]->is(K::String) || !a[3]->is(K::String) || !a[4]->is(K::Int))
-      fail<FormatError>("persistent id needs (str key, str location, int numel)");
-    if (pid_size_ == 6 && !a[5]->is_none()) fail<FormatError>("storage views (view_metadata) are not supported");
-    const std::string& key = a[2]->as_string();
-    const int64_t numel = a[4]->as_int();
-    if (numel < 0) fail<FormatError>("storage '", key, "' has a negative size");
-    int64_t bytes;
-    if (!mul_ok(numel, static_cast<int64_t>(element_size(t)), bytes)) fail<FormatError>("storage '", key, "' size overflows");
-    auto& s = storages_[key];
-    if (!s) {
-      s = std::make_shared<TorchStorage>();
-      s->key = key;
-      s->dtype = t;
-      s->numel = numel;
-      s->location = a[3]->as_string();
-    } else if (s->dtype != t || s->numel != numel) {
-      fail<FormatError>("storage '", key, "' is referenced with different types or sizes");
-    }
-    PyPtr v = PyValue::make(K::Storage);
-    v->mutable_storage() = s;
-    return v;
-  }
-  std::map<std::string, std::shared_ptr<TorchStorage>>& storages() { return storages_; }
-
- private:
-  size_t pid_size_;
-  std::map<std::string, std::shared_ptr<TorchStorage>> storages_;
-};
-
-// Copies the elements a tensor views out of its storage into a dense row-major HostTensor.
-inline HostTensor materialise(const TorchTensorRef& r, const std::string& where) {
-  const TorchStorage& s = *r.storage;
-  if (!s.loaded) fail<FormatError>(where, ": storage '", s.key, "' has no data in the file");
-  HostTensor t;
-  t.dtype = s.dtype;
-  t.shape = r.size;
-  const int64_t numel = checked_numel(r.size, where);
-  const size_t es = element_size(s.dtype);
-  t.bytes.resize(static_cast<size_t>(numel) * es);
-  if (numel == 0) return t;
-  // Contiguous row-major views are one copy; anything else is gathered element by element.
-  bool contiguous = true;
-  int64_t expect = 1;
-  for (size_t i = r.size.size(); i-- > 0;) {
-    if (r.size[i] != 1 && r.stride[i] != expect) contiguous = false;
-    expect *= r.size[i];
-  }
-  const uint8_t* base = s.bytes.data();
-  if (contiguous) {
-    std::memcpy(t.bytes.data(), base + static_cast<size_t>(r.offset) * es, t.bytes.size());
-    return t;
-  }
-  std::vector<int64_t> idx(r.size.size(), 0);
-  for (int64_t k = 0; k < numel; ++k) {
-    int64_t e = r.offset;
-    for (size_t d = 0; d < idx.size(); ++d) e += idx[d] * r.stride[d];
-    std::memcpy(t.bytes.data() + static_cast<size_t>(k) * es, base + static_cast<size_t>(e) * es, es);
-    for (size_t d = idx.size(); d-- > 0;) {
-      if (++idx[d] < r.size[d]) break;
-      idx[d] = 0;
-    }
-  }
-  return t;
-}
-
-inline void materialise_all(const std::vector<PyPtr>& tensors, const std::string& where, uint64_t file_size,
-                            const TorchLoadOptions& o) {
-  const uint64_t limit = o.max_tensor_bytes ? o.max_tensor_bytes : 4 * file_size + (16u << 20);
-  uint64_t total = 0;
-  for (const PyPtr& t : tensors) {
-    const TorchTensorRef& r = t->ref();
-    total += static_cast<uint64_t>(checked_numel(r.size, where)) * element_size(r.storage->dtype);
-    if (total > limit)
-      fail<FormatError>(where, ": tensors add up to more than ", limit, " bytes (views of shared storages?)");
-    t->mutable_tensor() = std::make_shared<HostTensor>(materialise(r, where));
-  }
-}
-
-inline bool is_zip(const uint8_t* d, size_t n) { return n >= 4 && std::memcmp(d, "PK\x03\x04", 4) == 0; }
-
-inline PyPtr parse_legacy(const uint8_t* d, size_t n, const std::string& where, const TorchLoadOptions& o) {
-  // Pickle 1 is a fixed magic number (a 10-byte LONG1, longer than the interpreter allows).
-  static const uint8_t magic[15] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
-  if (n < 15 || std::memcmp(d, magic, 15) != 0)
-    fail<FormatError>(where, ": not a PyTorch file (neither a zip archive nor the legacy magic number)");
-  size_t pos = 15;
-  auto next = [&](PersistentLoad pl = nullptr) {
-    UnpickleResult r = unpickle(d + pos, n - pos, where, pos, o.limits, std::move(pl));
-    pos += r.end;
-    return r;
-  };
-  const UnpickleResult version = next();
-  if (!version.value->is(PyValue::Kind::Int) || version.value->as_int() != 1001)
-    fail<FormatError>(where, ": unsupported legacy protocol version (expected 1001)");
-  const UnpickleResult sys_info = next();
-  if (!sys_info.value->is_dict()) fail<FormatError>(where, ": legacy sys_info is not a dict");
-  if (PyPtr le = sys_info.value->find("little_endian"); le && !(le->is(PyValue::Kind::Bool) && le->as_bool()))
-    fail<FormatError>(where, ": big-endian files are not supported");
-
-  StorageTable table(6);
-  UnpickleResult main = next([&](const PyValue& pid) { return table.load(pid); });
-  const UnpickleResult keys = next();
-  if (!keys.value->is(PyValue::Kind::List)) fail<FormatError>(where, ": legacy storage key list is not a list");
-  for (const PyPtr& k : keys.value->items()) {
-    if (!k->is(PyValue::Kind::String)) fail<FormatError>(where, ": storage key is not a string");
-    auto it = table.storages().find(k->as_string());
-    if (it == table.storages().end())
-      fail<FormatError>(where, ": storage '", k->as_string(), "' at byte ", pos, " is not referenced by any tensor");
-    TorchStorage& s = *it->second;
-    if (s.loaded) fail<FormatError>(where, ": storage '", s.key, "' appears twice");
-    if (n - pos < 8) fail<FormatError>(where, ": storage '", s.key, "' header at byte ", pos, " is truncated");
-    const int64_t count = load_le<int64_t>(d + pos);
-    if (count != s.numel)
-      fail<FormatError>(where, ": storage '", s.key, "' at byte ", pos, " holds ", count, " elements, expected ", s.numel);
-    pos += 8;
-    const uint64_t bytes = static_cast<uint64_t>(s.numel) * element_size(s.dtype);
-    if (bytes > n - pos)
-      fail<FormatError>(where, ": storage '", s.key, "' at byte ", pos, " (", bytes, " bytes) runs past the end of the file");
-    s.bytes.assign(d + pos, d + pos + bytes);
-    s.loaded = true;
-    s.file_offset = pos;
-    pos += static_cast<size_t>(bytes);
-  }
-  if (pos != n) fail<FormatError>(where, ": ", n - pos, " unexpected bytes after the last storage (byte ", pos, ")");
-  materialise_all(main.tensors, where, n, o);
-  return main.value;
-}
-
-inline PyPtr parse_zip(const uint8_t* d, size_t n, const std::string& where, const TorchLoadOptions& o) {
-  ZipArchive zip(d, n, where);
-  if (zip.entries().empty()) fail<FormatError>(where, ": empty zip archive");
-  const std::string& first = zip.entries().front().name;
-  const auto slash = first.find('/');
-  if (slash == std::string::npos) fail<FormatError>(where, ": first zip member '", first, "' has no top directory");
-  const std::string prefix = first.substr(0, slash + 1);
-  if (const ZipArchive::Entry* bo = zip.find(prefix + "byteorder")) {
-    const auto s = zip.read(*bo, o.verify_crc);
-    if (std::string(reinterpret_cast<const char*>(s.data), s.size) != "little")
-      fail<FormatError>(where, ": only little-endian torch files are supported");
-  }
-  const ZipArchive::Entry* pkl = zip.find(prefix + "data.pkl");
-  if (!pkl) fail<FormatError>(where, ": no member '", prefix, "data.pkl'");
-  const auto pk = zip.read(*pkl, o.verify_crc);
-  const uint64_t pkl_base = static_cast<uint64_t>(pk.data - d);
-
-  StorageTable table(5);
-  UnpickleResult main = unpickle(pk.data, pk.size, where, pkl_base, o.limits,
-                                 [&](const PyValue& pid) { return table.load(pid); });
-  for (auto& [key, s] : table.storages()) {
-    const ZipArchive::Entry* e = zip.find(prefix + "data/" + key);
-    if (!e) fail<FormatError>(where, ": storage member '", prefix, "data/", key, "' is missing");
-    const auto span = zip.read(*e, o.verify_crc);
-    const uint64_t bytes = static_cast<uint64_t>(s->numel) * element_size(s->dtype);
-    if (span.size != bytes)
-      fail<FormatError>(where, ": storage '", key, "' has ", span.size, " bytes, expected ", bytes);
-    s->bytes.assign(span.data, span.data + span.size);
-    s->loaded = true;
-    s->file_offset = static_cast<uint64_t>(span.data - d);
-  }
-  materialise_all(main.tensors, where, n, o);
-  return main.value;
-}
-
-}  // namespace detail
-
-// Parses a PyTorch file held in memory (legacy or zip format).
-inline PyPtr parse_torch(const uint8_t* data, size_t size, const std::string& where = "torch file",
-                         const TorchLoadOptions& options = {}) {
-  if (detail::is_zip(data, size)) return detail::parse_zip(data, size, where, options);
-  return detail::parse_legacy(data, size, where, options);
-}
-
-// Loads a torch.save() file: the saved object with every tensor materialised.
-inline PyPtr load_torch(const std::string& path, const TorchLoadOptions& options = {}) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
-  return parse_torch(bytes.data(), bytes.size(), path, options);
-}
-
-// True if v is a non-empty dict whose keys are all strings and values all tensors.
-inline bool is_tensor_dict(const PyValue& v) {
-  if (!v.is_dict() || v.size() == 0) return false;
-  for (const auto& [k, t] : v.entries())
-    if (!k->is(PyValue::Kind::String) || !t->is_tensor()) return false;
-  return true;
-}
-
-// The state dict inside a loaded checkpoint (formats.md 1.2): `key` if given, else the first
-// of state_dict, net_state_dict, model, model_state_dict, module that maps strings to
-// tensors, else the top level itself. Tensors are copied into a TensorMap in stored order.
-inline TensorMap find_state_dict(const PyValue& root, const std::string& key = "") {
-  const PyValue* sd = nullptr;
-  if (!key.empty()) {
-    PyPtr v = root.find(key);
-    if (!v) fail<FormatError>("checkpoint has no entry '", key, "'");
-    if (!is_tensor_dict(*v)) fail<FormatError>("checkpoint entry '", key, "' is not a dict of tensors");
-    sd = v.get();
-  } else {
-    for (const char* k : {"state_dict", "net_state_dict", "model", "model_state_dict", "module"}) {
-      PyPtr v = root.find(k);
-      if (v && is_tensor_dict(*v)) {
-        sd = v.get();
-        break;
-      }
-    }
-    if (!sd && is_tensor_dict(root)) sd = &root;
-  }
-  if (!sd) {
-    std::string keys;
-    if (root.is_dict())
-      for (const auto& [k, v] : root.entries())
-        if (k->is(PyValue::Kind::String)) keys += (keys.empty() ? "" : ", ") + k->as_string();
-    fail<FormatError>("no state dict found in a checkpoint of type ", root.type_name(),
-                      keys.empty() ? "" : " with keys: ", keys);
-  }
-  TensorMap m;
-  for (const auto& [k, v] : sd->entries()) m.insert_new(k->as_string(), v->tensor());
-  return m;
-}
-
-// A copy of `m` with `prefix` removed from the names that start with it (e.g. "module.").
-inline TensorMap strip_prefix(const TensorMap& m, const std::string& prefix = "module.") {
-  TensorMap out;
-  for (const auto& [name, t] : m) {
-    const bool has = name.compare(0, prefix.size(), prefix) == 0;
-    out.insert_new(has ? name.substr(prefix.size()) : name, t);
-  }
-  return out;
-}
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/torch_file.hpp
-
-namespace rfcf::nn {
-
-struct LoadOptions {
-  bool strict = true;            // throw StateDictError unless every key matches exactly
-  bool ignore_counters = false;  // counters (num_batches_tracked) are neither required nor loaded
-};
-
-// What a load did; in strict mode a load with any problem throws instead of returning.
-struct LoadReport {
-  std::vector<std::string> missing;     // in the model, not in the file
-  std::vector<std::string> unexpected;  // in the file, not in the model
-  std::vector<std::string> mismatched;  // "name: model [..], file [..]" (shape or type)
-  size_t loaded = 0;
-  bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
-  std::string str() const {
-    std::string s;
-    auto list = [&](const char* what, const std::vector<std::string>& v) {
-      if (v.empty()) return;
-      s += std::string(s.empty() ? "" : "; ") + what + " (" + std::to_string(v.size()) + "): ";
-      for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
-    };
-    list("missing keys", missing);
-    list("unexpected keys", unexpected);
-    list("mismatched", mismatched);
-    return s.empty() ? "ok" : s;
-  }
-};
-
-class StateDictError : public Error {
- public:
-  explicit StateDictError(LoadReport r, const std::string& where)
-      : Error("cannot load state dict" + (where.empty() ? std::string() : " from '" + where + "'") + ": " + r.str()),
-        report_(std::move(r)) {}
-  const LoadReport& report() const { return report_; }
-
- private:
-  LoadReport report_;
-};
-
-namespace detail {
-
-struct StateDictWriter {
-  io::TensorMap& out;
-  template <class P>
-  void parameter(const std::string& name, P& p) { out.insert_new(name, io::HostTensor::from_tensor(p.value)); }
-  template <class B>
-  void buffer(const std::string& name, B& b) { out.insert_new(name, io::HostTensor::from_tensor(b)); }
-  void counter(const std::string& name, int64_t& c) { out.insert_new(name, io::HostTensor::scalar<int64_t>(c)); }
-};
-
-// Pass 1 (apply == false) checks names and shapes; pass 2 (apply == true) copies values.
-struct StateDictReader {
-  const io::TensorMap& in;
-  const LoadOptions& opt;
-  bool apply;
-  LoadReport& report;
-  std::set<std::string> seen;
-
-  const io::HostTensor* lookup(const std::string& name, bool optional = false) {
-    if (!seen.insert(name).second) fail<Error>("model visits the name '", name, "' twice");
-    const io::HostTensor* t = in.find(name);
-    if (!t && !apply && !optional) report.missing.push_back(name);
-    return t;
-  }
-  template <class T, class D>
-  void tensor(const std::string& name, Tensor<T, D>& dst) {
-    const io::HostTensor* t = lookup(name);
-    if (!t) return;
-    if (t->shape != dst.shape().vec()) {
-      if (!apply) report.mismatched.push_back(name + ": model " + dst.shape().str() + ", file " + io::shape_str(t->shape));
-      return;
-    }
-    if (apply) {
-      dst.copy_from(t->to_tensor<T, cpu>());  // dst may be a view into a flat buffer
-      ++report.loaded;
-    }
-  }
-  template <class P>
-  void parameter(const std::string& name, P& p) { tensor(name, p.value); }
-  template <class B>
-  void buffer(const std::string& name, B& b) { tensor(name, b); }
-  void counter(const std::string& name, int64_t& c) {
-    const io::HostTensor* t = lookup(name, opt.ignore_counters);
-    if (!t || opt.ignore_counters) return;
-    const bool scalar = t->numel() == 1 && !io::is_floating(t->dtype);
-    if (!scalar) {
-      if (!apply) report.mismatched.push_back(name + ": model counter (one integer), file " +
-                                              io::dtype_name(t->dtype) + " " + io::shape_str(t->shape));
-      return;
-    }
-    if (apply) {
-      c = t->item<int64_t>();
-      ++report.loaded;
-    }
-  }
-};
-
-inline bool is_counter_name(const std::string& name) {
-  static const std::string suffix = "num_batches_tracked";
-  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace detail
-
-// Parameters, buffers and counters (as int64 scalars) of a model, in visit order.
-template <class Model>
-io::TensorMap state_dict(Model& model, const std::string& prefix = "") {
-  io::TensorMap out;
-  detail::StateDictWriter w{out};
-  model.visit(w, prefix);
-  return out;
-}
-
-// Copies a state dict into a model. Strict mode throws StateDictError (listing every
-// missing, unexpected and mis-shaped key) before changing anything; non-strict mode loads
-// what matches and returns the report. `where` names the source in messages.
-template <class Model>
-LoadReport load_state_dict(Model& model, const io::TensorMap& sd, const LoadOptions& opt = {},
-                           const std::string& where = "") {
-  LoadReport report;
-  detail::StateDictReader check{sd, opt, false, report, {}};
-  model.visit(check, "");
-  for (const auto& [name, t] : sd)
-    if (!check.seen.count(name) && !(opt.ignore_counters && detail::is_counter_name(name)))
-      report.unexpected.push_back(name);
-  if (opt.strict && !report.ok()) throw StateDictError(report, where);
-  detail::StateDictReader copy{sd, opt, true, report, {}};
-  model.visit(copy, "");
-  return report;
-}
-
-// Writes the model's state dict as safetensors (atomically).
-template <class Model>
-void save_safetensors(Model& model, const std::string& path, const io::Metadata& metadata = {}) {
-  io::write_safetensors(path, state_dict(model), metadata);
-}
-
-template <class Model>
-LoadReport load_safetensors(Model& model, const std::string& path, const LoadOptions& opt = {}) {
-  return load_state_dict(model, io::read_safetensors(path), opt, path);
-}
-
-// Loads a PyTorch checkpoint (.pth/.pt/.tar/.ckpt, legacy or zip): finds the state dict
-// (io::find_state_dict with `key`), strips a leading "module." and loads it.
-template <class Model>
-LoadReport load_pytorch(Model& model, const std::string& path, const LoadOptions& opt = {},
-                        const std::string& key = "", bool strip_module_prefix = true) {
-  io::PyPtr root = io::load_torch(path);
-  io::TensorMap sd = io::find_state_dict(*root, key);
-  if (strip_module_prefix) sd = io::strip_prefix(sd, "module.");
-  return load_state_dict(model, sd, opt, path);
-}
-
-}  // namespace rfcf::nn
-// ---- end rfcf/nn/state_dict.hpp
-// ---- end rfcf/nn.hpp
-// ---- begin rfcf/io.hpp
-// io: checkpoint and data file readers/writers (docs/checkpoints.md), images, drawing and
-// plots (docs/images.md), RecordIO and image folders (docs/datasets.md).
-// ---- begin rfcf/io/atomic_stream.hpp
-// AtomicFile: the streaming counterpart of atomic_write (rfcf/io/atomic_file.hpp) for output
-// produced piece by piece over a long time (RecordIO packing) and for headers patched at the
-// end. Same guarantee: a temporary file in the destination's directory, fsync, rename on
-// commit(); destroyed without commit() it removes the temporary file and leaves the
-// destination untouched.
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdint>
-#include <cstdio>
-#include <cstring>
-#include <string>
-#include <string_view>
-
-
-namespace rfcf::io {
-
-class AtomicFile {
- public:
-  explicit AtomicFile(std::string path) : path_(std::move(path)) {
-    for (int attempt = 0; attempt < 16 && fd_ < 0; ++attempt) {
-      tmp_ = path_ + ".tmp-" + detail::temp_suffix();
-      fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd_ < 0 && errno != EEXIST) break;
-    }
-    check<IoError>(fd_ >= 0, "cannot create '", tmp_, "' (to write '", path_, "'): ", std::strerror(errno));
-  }
-  AtomicFile(const AtomicFile&) = delete;
-  AtomicFile& operator=(const AtomicFile&) = delete;
-  ~AtomicFile() { abandon(); }
-
-  const std::string& path() const { return path_; }
-  uint64_t size() const { return written_; }
-
-  void write(const void* data, size_t n) {
-    check<IoError>(fd_ >= 0, "write to '", path_, "' after commit or failure");
-    put(data, n, written_, "write");
-    written_ += n;
-  }
-  void write(std::string_view s) { write(s.data(), s.size()); }
-
-  // Overwrites bytes already written (a header whose content is known only at the end).
-  void write_at(uint64_t offset, const void* data, size_t n) {
-    check<IoError>(fd_ >= 0, "write to '", path_, "' after commit or failure");
-    check<IoError>(offset + n <= written_, "write_at past the written part of '", path_, "'");
-    put(data, n, offset, "write_at");
-  }
-
-  // fsync, then rename over the destination.
-  void commit() {
-    check<IoError>(fd_ >= 0, "commit of '", path_, "' after commit or failure");
-    int e = ::fsync(fd_) == 0 ? 0 : errno;
-    if (::close(fd_) != 0 && e == 0) e = errno;
-    fd_ = -1;
-    if (e == 0 && std::rename(tmp_.c_str(), path_.c_str()) != 0) e = errno;
-    if (e != 0) {
-      ::unlink(tmp_.c_str());
-      fail<IoError>("cannot write '", path_, "': ", std::strerror(e));
-    }
-    committed_ = true;
-  }
-
- private:
-  void put(const void* data, size_t n, uint64_t offset, const char* what) {
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-      ssize_t k = ::pwrite(fd_, p, n, static_cast<off_t>(offset));
-      if (k < 0 && errno == EINTR) continue;
-      if (k <= 0) {
-        int e = errno;
-        abandon();
-        fail<IoError>("cannot ", what, " '", path_, "': ", std::strerror(e));
-      }
-      p += k;
-      n -= static_cast<size_t>(k);
-      offset += static_cast<uint64_t>(k);
-    }
-  }
-  void abandon() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-    if (!committed_ && !tmp_.empty()) ::unlink(tmp_.c_str());
-  }
-
-  std::string path_, tmp_;
-  int fd_ = -1;
-  bool committed_ = false;
-  uint64_t written_ = 0;
-};
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/atomic_stream.hpp
 // ---- begin rfcf/io/draw.hpp
 // Drawing on io::Image: lines, rectangles, filled circles, text (rfcf/io/font.hpp), and
 // draw_detections for annotated face detections. Everything is clipped to the image (or
@@ -5116,6 +1808,47 @@ inline int text_height(int s = 1) { return kGlyphHeight * s; }
 #include <string>
 #include <vector>
 
+// ---- begin rfcf/io/file_bytes.hpp
+// Reading whole files into memory (checkpoints are at most a few hundred MB) and
+// little-endian integer loads from byte buffers.
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+// The whole content of a file; IoError if it cannot be opened or read.
+inline std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail<IoError>("cannot open '", path, "': ", std::strerror(errno));
+  std::vector<uint8_t> data;
+  uint8_t buf[1 << 16];
+  for (;;) {
+    const size_t got = std::fread(buf, 1, sizeof(buf), f);
+    data.insert(data.end(), buf, buf + got);
+    if (got < sizeof(buf)) break;
+  }
+  const bool error = std::ferror(f) != 0;
+  std::fclose(f);
+  if (error) fail<IoError>("error while reading '", path, "'");
+  return data;
+}
+
+namespace detail {
+template <class T>
+inline T load_le(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+}  // namespace detail
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/file_bytes.hpp
 // ---- begin rfcf/io/detail/libjpeg.hpp
 // JPEG decoding with libjpeg(-turbo), compiled when RFCF_HAVE_LIBJPEG is defined (the CMake
 // target defines it when find_package(JPEG) succeeds). This is the decoder OpenCV uses on
@@ -5789,6 +2522,328 @@ inline void draw_detections(Image& img, const std::vector<std::array<float, 4>>&
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/draw.hpp
+// ---- begin rfcf/io/dtype.hpp
+// Element types of tensors stored in checkpoint files, and the half/bfloat16 conversions
+// needed to turn them into float. Data in every supported file format is little-endian.
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+
+namespace rfcf::io {
+
+static_assert(std::endian::native == std::endian::little,
+              "rfcf::io reads little-endian files into memory as is; big-endian hosts are not supported");
+
+enum class DType : uint8_t { Bool, U8, I8, I16, I32, I64, F16, BF16, F32, F64 };
+
+inline size_t element_size(DType t) {
+  switch (t) {
+    case DType::Bool: case DType::U8: case DType::I8: return 1;
+    case DType::I16: case DType::F16: case DType::BF16: return 2;
+    case DType::I32: case DType::F32: return 4;
+    case DType::I64: case DType::F64: return 8;
+  }
+  return 0;
+}
+
+// safetensors spelling ("F32", "BOOL", ...).
+inline const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::Bool: return "BOOL";
+    case DType::U8: return "U8";
+    case DType::I8: return "I8";
+    case DType::I16: return "I16";
+    case DType::I32: return "I32";
+    case DType::I64: return "I64";
+    case DType::F16: return "F16";
+    case DType::BF16: return "BF16";
+    case DType::F32: return "F32";
+    case DType::F64: return "F64";
+  }
+  return "?";
+}
+
+inline bool is_floating(DType t) {
+  return t == DType::F16 || t == DType::BF16 || t == DType::F32 || t == DType::F64;
+}
+
+// The DType of a C++ element type (float, double, int64_t, ...).
+template <class T>
+constexpr DType dtype_of() {
+  if constexpr (std::is_same_v<T, bool>) return DType::Bool;
+  else if constexpr (std::is_same_v<T, uint8_t>) return DType::U8;
+  else if constexpr (std::is_same_v<T, int8_t>) return DType::I8;
+  else if constexpr (std::is_same_v<T, int16_t>) return DType::I16;
+  else if constexpr (std::is_same_v<T, int32_t>) return DType::I32;
+  else if constexpr (std::is_same_v<T, int64_t>) return DType::I64;
+  else if constexpr (std::is_same_v<T, float>) return DType::F32;
+  else if constexpr (std::is_same_v<T, double>) return DType::F64;
+  else static_assert(sizeof(T) == 0, "rfcf::io: unsupported element type");
+}
+
+// IEEE binary16 -> binary32 (exact, subnormals and NaN/Inf included).
+inline float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1Fu;
+  uint32_t mant = h & 0x3FFu;
+  uint32_t bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000u | (mant << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112u) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {  // subnormal: normalise
+    int e = -1;
+    do {
+      ++e;
+      mant <<= 1;
+    } while ((mant & 0x400u) == 0);
+    bits = sign | (static_cast<uint32_t>(112 - e) << 23) | ((mant & 0x3FFu) << 13);
+  }
+  return std::bit_cast<float>(bits);
+}
+
+// binary32 -> binary16, round to nearest even; overflow gives Inf, NaN stays NaN.
+inline uint16_t float_to_half(float f) {
+  const uint32_t x = std::bit_cast<uint32_t>(f);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  const uint32_t ax = x & 0x7FFFFFFFu;
+  if (ax >= 0x7F800000u) return static_cast<uint16_t>(sign | 0x7C00u | (ax > 0x7F800000u ? 0x200u : 0u));
+  if (ax >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // rounds to >= 65520
+  if (ax < 0x38800000u) {                                               // below the normal range
+    if (ax < 0x33000000u) return sign;                                  // < half the smallest subnormal
+    const uint32_t e = ax >> 23;
+    const uint32_t m = (ax & 0x7FFFFFu) | 0x800000u;
+    const uint32_t shift = 126u - e;  // 14..24 for the range handled here
+    uint32_t r = m >> shift;
+    const uint32_t rem = m & ((1u << shift) - 1u);
+    const uint32_t halfway = 1u << (shift - 1u);
+    if (rem > halfway || (rem == halfway && (r & 1u))) ++r;
+    return static_cast<uint16_t>(sign | r);
+  }
+  uint32_t r = ax - 0x38000000u;  // rebias exponent 127 -> 15 (in place)
+  const uint32_t rem = r & 0x1FFFu;
+  r >>= 13;
+  if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) ++r;
+  return static_cast<uint16_t>(sign | r);
+}
+
+inline float bf16_to_float(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+
+// binary32 -> bfloat16, round to nearest even; NaN stays NaN.
+inline uint16_t float_to_bf16(float f) {
+  const uint32_t x = std::bit_cast<uint32_t>(f);
+  if ((x & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
+  const uint32_t rounding = 0x7FFFu + ((x >> 16) & 1u);
+  return static_cast<uint16_t>((x + rounding) >> 16);
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/dtype.hpp
+// ---- begin rfcf/io/host_tensor.hpp
+// HostTensor: a tensor read from (or about to be written to) a file — dtype, shape and raw
+// little-endian bytes in host memory. TensorMap: named HostTensors in insertion order (the
+// order of a state dict). Typed accessors convert between element types on request.
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::io {
+
+namespace detail {
+// a * b for non-negative values; false on overflow of int64.
+inline bool mul_ok(int64_t a, int64_t b, int64_t& out) {
+  if (a < 0 || b < 0) return false;
+  if (a != 0 && b > std::numeric_limits<int64_t>::max() / a) return false;
+  out = a * b;
+  return true;
+}
+}  // namespace detail
+
+// Product of the dimensions (1 for a scalar); throws FormatError on negative sizes or overflow.
+inline int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& what) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    check<FormatError>(d >= 0, what, ": negative dimension ", d);
+    check<FormatError>(detail::mul_ok(n, d, n), what, ": number of elements overflows int64");
+  }
+  return n;
+}
+
+inline std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+struct HostTensor {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;  // [] is a scalar
+  std::vector<uint8_t> bytes;  // numel * element_size(dtype), row-major, little-endian
+
+  int64_t numel() const { return checked_numel(shape, "HostTensor"); }
+
+  // Values converted to T from any dtype (F16/BF16/F64/integers/bool included).
+  template <class T>
+  std::vector<T> as() const {
+    const size_t n = static_cast<size_t>(numel());
+    check<FormatError>(bytes.size() == n * element_size(dtype), "HostTensor of shape ", shape_str(shape),
+                       " and dtype ", dtype_name(dtype), " holds ", bytes.size(), " bytes");
+    std::vector<T> out(n);
+    const uint8_t* p = bytes.data();
+    auto each = [&](auto tag) {
+      using S = decltype(tag);
+      for (size_t i = 0; i < n; ++i) {
+        S s;
+        std::memcpy(&s, p + i * sizeof(S), sizeof(S));
+        out[i] = static_cast<T>(s);
+      }
+    };
+    switch (dtype) {
+      case DType::Bool:
+        for (size_t i = 0; i < n; ++i) out[i] = static_cast<T>(p[i] != 0);
+        break;
+      case DType::U8: each(uint8_t{}); break;
+      case DType::I8: each(int8_t{}); break;
+      case DType::I16: each(int16_t{}); break;
+      case DType::I32: each(int32_t{}); break;
+      case DType::I64: each(int64_t{}); break;
+      case DType::F32: each(float{}); break;
+      case DType::F64: each(double{}); break;
+      case DType::F16:
+      case DType::BF16:
+        for (size_t i = 0; i < n; ++i) {
+          uint16_t h;
+          std::memcpy(&h, p + 2 * i, 2);
+          out[i] = static_cast<T>(dtype == DType::F16 ? half_to_float(h) : bf16_to_float(h));
+        }
+        break;
+    }
+    return out;
+  }
+  std::vector<float> as_float() const { return as<float>(); }
+  std::vector<double> as_double() const { return as<double>(); }
+  std::vector<int64_t> as_int64() const { return as<int64_t>(); }
+
+  // The single value of a one-element tensor (e.g. num_batches_tracked).
+  template <class T>
+  T item() const {
+    check<FormatError>(numel() == 1, "item() on a tensor of shape ", shape_str(shape));
+    return as<T>()[0];
+  }
+
+  template <class T>
+  static HostTensor from_values(std::vector<int64_t> shape, const std::vector<T>& values) {
+    HostTensor t;
+    t.dtype = dtype_of<T>();
+    t.shape = std::move(shape);
+    check<ShapeError>(static_cast<size_t>(t.numel()) == values.size(), "HostTensor::from_values: ",
+                      values.size(), " values for shape ", shape_str(t.shape));
+    t.bytes.resize(values.size() * sizeof(T));
+    if constexpr (std::is_same_v<T, bool>) {
+      for (size_t i = 0; i < values.size(); ++i) t.bytes[i] = values[i] ? 1 : 0;
+    } else if (!values.empty()) {
+      std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+    }
+    return t;
+  }
+  template <class T>
+  static HostTensor scalar(T v) { return from_values<T>({}, std::vector<T>{v}); }
+
+  template <class T, class D>
+  static HostTensor from_tensor(const Tensor<T, D>& x) {
+    return from_values<T>(x.shape().vec(), x.to_vector());
+  }
+
+  // A new Tensor on device D holding these values converted to T.
+  template <class T, class D = cpu>
+  Tensor<T, D> to_tensor() const {
+    check<ShapeError>(shape.size() <= static_cast<size_t>(Shape::kMaxRank), "tensor of rank ", shape.size(),
+                      " exceeds the maximum rank ", Shape::kMaxRank);
+    return Tensor<T, D>::from_host(Shape(shape), as<T>());
+  }
+};
+
+// Named tensors in insertion order with O(1) lookup by name.
+class TensorMap {
+ public:
+  using value_type = std::pair<std::string, HostTensor>;
+  using iterator = std::vector<value_type>::iterator;
+  using const_iterator = std::vector<value_type>::const_iterator;
+
+  // Adds or replaces an entry (a replaced entry keeps its position).
+  HostTensor& set(const std::string& name, HostTensor t) {
+    auto it = index_.find(name);
+    if (it != index_.end()) return items_[it->second].second = std::move(t);
+    index_.emplace(name, items_.size());
+    items_.emplace_back(name, std::move(t));
+    return items_.back().second;
+  }
+  // Adds an entry; throws FormatError if the name is already present.
+  HostTensor& insert_new(const std::string& name, HostTensor t) {
+    check<FormatError>(!contains(name), "duplicate tensor name '", name, "'");
+    return set(name, std::move(t));
+  }
+  bool contains(const std::string& name) const { return index_.count(name) != 0; }
+  const HostTensor* find(const std::string& name) const {
+    auto it = index_.find(name);
+    return it == index_.end() ? nullptr : &items_[it->second].second;
+  }
+  HostTensor* find(const std::string& name) {
+    auto it = index_.find(name);
+    return it == index_.end() ? nullptr : &items_[it->second].second;
+  }
+  const HostTensor& at(const std::string& name) const {
+    const HostTensor* t = find(name);
+    if (!t) fail<Error>("no tensor named '", name, "'");
+    return *t;
+  }
+  HostTensor& at(const std::string& name) {
+    HostTensor* t = find(name);
+    if (!t) fail<Error>("no tensor named '", name, "'");
+    return *t;
+  }
+  bool erase(const std::string& name) {
+    auto it = index_.find(name);
+    if (it == index_.end()) return false;
+    items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(it->second));
+    reindex();
+    return true;
+  }
+  std::vector<std::string> names() const {
+    std::vector<std::string> v;
+    v.reserve(items_.size());
+    for (auto& kv : items_) v.push_back(kv.first);
+    return v;
+  }
+  size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+  iterator begin() { return items_.begin(); }
+  iterator end() { return items_.end(); }
+  const_iterator begin() const { return items_.begin(); }
+  const_iterator end() const { return items_.end(); }
+
+ private:
+  void reindex() {
+    index_.clear();
+    for (size_t i = 0; i < items_.size(); ++i) index_.emplace(items_[i].first, i);
+  }
+  std::vector<value_type> items_;
+  std::unordered_map<std::string, size_t> index_;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/host_tensor.hpp
 // ---- begin rfcf/io/image_folder.hpp
 // Image folders: root/<class_dir>/<image>. The class index of a directory is its position
 // in the sorted list of class directories; the images of a class are taken in sorted order
@@ -5949,6 +3004,802 @@ inline Image pad(const Image& img, int top, int bottom, int left, int right,
 #include <string>
 #include <vector>
 
+// ---- begin rfcf/io/pickle.hpp
+// A data-only pickle interpreter (formats.md 0, 1.3, 1.4). It implements a fixed whitelist
+// of opcodes; GLOBAL/STACK_GLOBAL resolve only a fixed whitelist of names, each mapped to a
+// constructor written here (OrderedDict, torch tensor rebuilds, numpy arrays/dtypes,
+// _codecs.encode). Nothing named in a file is ever imported or called. Every length, index
+// and count is checked against the input and the configured limits; errors are FormatError
+// with the absolute byte offset of the offending opcode.
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+// ---- begin rfcf/io/py_value.hpp
+// PyValue: the data a safe pickle load produces — None, bool, int, float, str, bytes,
+// list, tuple, dict (ordered; OrderedDict flagged), set, tensors (torch) and numpy arrays.
+// Values form a DAG (the memo lets one value appear in several places) and never a cycle:
+// the interpreter seals a container once it is placed inside another one.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::io {
+
+class PyValue;
+using PyPtr = std::shared_ptr<PyValue>;
+
+// A torch storage referenced by a persistent id: its element type, size and (once the
+// loader has read it) its bytes. Several tensors may view one storage.
+struct TorchStorage {
+  std::string key;       // storage key in the file ('94222903605392' or '0', '1', ...)
+  DType dtype = DType::F32;
+  int64_t numel = 0;     // elements
+  std::string location;  // 'cpu', 'cuda:0' (informational only)
+  std::vector<uint8_t> bytes;
+  bool loaded = false;
+  uint64_t file_offset = 0;  // absolute offset of the first data byte in the file
+};
+
+// A tensor as the pickle describes it: a strided view of a storage.
+struct TorchTensorRef {
+  std::shared_ptr<TorchStorage> storage;
+  int64_t offset = 0;  // elements
+  std::vector<int64_t> size, stride;
+  bool requires_grad = false;
+};
+
+class PyValue {
+ public:
+  enum class Kind {
+    None, Bool, Int, Float, String, Bytes, List, Tuple, Dict, Set,
+    Tensor,   // torch tensor: ref() is the view, tensor() the materialised data
+    Array,    // numpy ndarray: tensor() holds dtype, shape and bytes
+    // Internal values that only exist while unpickling (and may remain inside odd files):
+    Global, Storage, NumpyDType,
+  };
+
+  explicit PyValue(Kind k) : kind_(k) {}
+
+  static PyPtr none() { return std::make_shared<PyValue>(Kind::None); }
+  static PyPtr boolean(bool b) { auto v = std::make_shared<PyValue>(Kind::Bool); v->int_ = b; return v; }
+  static PyPtr integer(int64_t i) { auto v = std::make_shared<PyValue>(Kind::Int); v->int_ = i; return v; }
+  static PyPtr real(double d) { auto v = std::make_shared<PyValue>(Kind::Float); v->real_ = d; return v; }
+  static PyPtr string(std::string s) { auto v = std::make_shared<PyValue>(Kind::String); v->text_ = std::move(s); return v; }
+  static PyPtr bytes(std::string s) { auto v = std::make_shared<PyValue>(Kind::Bytes); v->text_ = std::move(s); return v; }
+  static PyPtr global(std::string dotted) { auto v = std::make_shared<PyValue>(Kind::Global); v->text_ = std::move(dotted); return v; }
+
+  Kind kind() const { return kind_; }
+  const char* type_name() const {
+    switch (kind_) {
+      case Kind::None: return "None";
+      case Kind::Bool: return "bool";
+      case Kind::Int: return "int";
+      case Kind::Float: return "float";
+      case Kind::String: return "str";
+      case Kind::Bytes: return "bytes";
+      case Kind::List: return "list";
+      case Kind::Tuple: return "tuple";
+      case Kind::Dict: return ordered_ ? "OrderedDict" : "dict";
+      case Kind::Set: return "set";
+      case Kind::Tensor: return "torch.Tensor";
+      case Kind::Array: return "numpy.ndarray";
+      case Kind::Global: return "global";
+      case Kind::Storage: return "torch storage";
+      case Kind::NumpyDType: return "numpy.dtype";
+    }
+    return "?";
+  }
+  bool is(Kind k) const { return kind_ == k; }
+  bool is_none() const { return kind_ == Kind::None; }
+  bool is_dict() const { return kind_ == Kind::Dict; }
+  bool is_sequence() const { return kind_ == Kind::List || kind_ == Kind::Tuple; }
+  bool is_tensor() const { return kind_ == Kind::Tensor || kind_ == Kind::Array; }
+  bool is_ordered_dict() const { return kind_ == Kind::Dict && ordered_; }
+
+  bool as_bool() const { expect(Kind::Bool); return int_ != 0; }
+  int64_t as_int() const {
+    if (kind_ == Kind::Bool) return int_;
+    expect(Kind::Int);
+    return int_;
+  }
+  double as_double() const {
+    if (kind_ == Kind::Int || kind_ == Kind::Bool) return static_cast<double>(int_);
+    expect(Kind::Float);
+    return real_;
+  }
+  // str (UTF-8), bytes (raw), a global's "module.name" or a numpy dtype code.
+  const std::string& as_string() const {
+    if (kind_ != Kind::Bytes && kind_ != Kind::Global && kind_ != Kind::NumpyDType) expect(Kind::String);
+    return text_;
+  }
+  const std::string& as_bytes() const { expect(Kind::Bytes); return text_; }
+
+  // Items of a list, tuple or set.
+  const std::vector<PyPtr>& items() const {
+    if (kind_ != Kind::List && kind_ != Kind::Tuple && kind_ != Kind::Set) expect(Kind::List);
+    return items_;
+  }
+  // (key, value) pairs of a dict in insertion order.
+  const std::vector<std::pair<PyPtr, PyPtr>>& entries() const { expect(Kind::Dict); return entries_; }
+  size_t size() const { return kind_ == Kind::Dict ? entries_.size() : items_.size(); }
+  // Dict lookup by str or int key; nullptr if absent (or if this is not a dict).
+  PyPtr find(const std::string& key) const { return lookup(key_of_string(key)); }
+  PyPtr find(int64_t key) const { return lookup(key_of_int(key)); }
+  const PyValue& at(const std::string& key) const {
+    PyPtr v = find(key);
+    if (!v) fail<Error>("no key '", key, "' in ", type_name());
+    return *v;
+  }
+  // Attributes set by BUILD on an OrderedDict (e.g. '_metadata'); nullptr if none.
+  const PyPtr& attributes() const { return attributes_; }
+
+  // Materialised tensor data (torch tensors after loading, numpy arrays).
+  const HostTensor& tensor() const {
+    if (!is_tensor() || !tensor_) fail<FormatError>(type_name(), " holds no tensor data");
+    return *tensor_;
+  }
+  const TorchTensorRef& ref() const { expect(Kind::Tensor); return *ref_; }
+  const TorchStorage& storage() const { expect(Kind::Storage); return *storage_; }
+
+  // --- construction (used by the unpickler and the torch loader) ---
+  static PyPtr make(Kind k) { return std::make_shared<PyValue>(k); }
+  std::vector<PyPtr>& mutable_items() { return items_; }
+  bool set_item(PyPtr key, PyPtr value) {  // false if the key type is not hashable here
+    std::string k;
+    if (!hash_key(*key, k)) return false;
+    auto it = index_.find(k);
+    if (it != index_.end()) {
+      entries_[it->second].second = std::move(value);
+    } else {
+      index_.emplace(std::move(k), entries_.size());
+      entries_.emplace_back(std::move(key), std::move(value));
+    }
+    return true;
+  }
+  void set_ordered(bool o) { ordered_ = o; }
+  void set_attributes(PyPtr a) { attributes_ = std::move(a); }
+  void set_text(std::string s) { text_ = std::move(s); }
+  std::shared_ptr<TorchTensorRef>& mutable_ref() { return ref_; }
+  std::shared_ptr<TorchStorage>& mutable_storage() { return storage_; }
+  std::shared_ptr<HostTensor>& mutable_tensor() { return tensor_; }
+  // Structural bookkeeping of the interpreter (see the class comment).
+  bool sealed = false;
+  int height = 0;
+  bool built = false;  // BUILD already applied
+
+ private:
+  void expect(Kind k) const {
+    if (kind_ != k) {
+      PyValue tmp(k);
+      fail<FormatError>("expected a ", tmp.type_name(), ", found a ", type_name());
+    }
+  }
+  static std::string key_of_string(const std::string& s) { return "s" + s; }
+  static std::string key_of_int(int64_t i) { return "i" + std::to_string(i); }
+  static bool hash_key(const PyValue& v, std::string& out) {
+    switch (v.kind_) {
+      case Kind::String: out = key_of_string(v.text_); return true;
+      case Kind::Bytes: out = "b" + v.text_; return true;
+      case Kind::Int: case Kind::Bool: out = key_of_int(v.int_); return true;
+      case Kind::None: out = "n"; return true;
+      default: return false;
+    }
+  }
+  PyPtr lookup(const std::string& k) const {
+    if (kind_ != Kind::Dict) return nullptr;
+    auto it = index_.find(k);
+    return it == index_.end() ? nullptr : entries_[it->second].second;
+  }
+
+  Kind kind_;
+  int64_t int_ = 0;
+  double real_ = 0;
+  std::string text_;
+  std::vector<PyPtr> items_;
+  std::vector<std::pair<PyPtr, PyPtr>> entries_;
+  std::unordered_map<std::string, size_t> index_;
+  bool ordered_ = false;
+  PyPtr attributes_;
+  std::shared_ptr<TorchTensorRef> ref_;
+  std::shared_ptr<TorchStorage> storage_;
+  std::shared_ptr<HostTensor> tensor_;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/py_value.hpp
+
+namespace rfcf::io {
+
+struct PickleLimits {
+  int max_depth = 128;                 // nesting of containers
+  size_t max_stack = size_t(1) << 20;  // stack items and marks
+  size_t max_memo = size_t(1) << 20;   // memo entries
+  size_t max_long_bytes = 8;           // LONG1/LONG4 argument length (int64 range)
+  int max_rank = 8;                    // tensor / array rank
+  size_t max_global_chars = 256;       // "module\nname\n" of GLOBAL
+};
+
+// Handler for BINPERSID: maps the persistent id (a tuple) to a value; nullptr: reject.
+using PersistentLoad = std::function<PyPtr(const PyValue& pid)>;
+
+struct UnpickleResult {
+  PyPtr value;
+  size_t end = 0;                // offset just after STOP (relative to the input)
+  std::vector<PyPtr> tensors;    // every torch tensor created, for the loader to materialise
+};
+
+namespace detail {
+
+inline std::string hex_byte(uint8_t b) {
+  static const char* h = "0123456789abcdef";
+  return std::string("0x") + h[b >> 4] + h[b & 15];
+}
+
+inline bool storage_dtype(const std::string& global, DType& out) {
+  static const std::pair<const char*, DType> map[] = {
+      {"torch.FloatStorage", DType::F32}, {"torch.DoubleStorage", DType::F64},
+      {"torch.HalfStorage", DType::F16},  {"torch.BFloat16Storage", DType::BF16},
+      {"torch.LongStorage", DType::I64},  {"torch.IntStorage", DType::I32},
+      {"torch.ShortStorage", DType::I16}, {"torch.CharStorage", DType::I8},
+      {"torch.ByteStorage", DType::U8},   {"torch.BoolStorage", DType::Bool}};
+  for (auto& [name, t] : map)
+    if (global == name) {
+      out = t;
+      return true;
+    }
+  return false;
+}
+
+inline bool whitelisted_global(const std::string& g) {
+  static const char* names[] = {"collections.OrderedDict",
+                                "torch._utils._rebuild_tensor_v2",
+                                "torch._utils._rebuild_tensor",
+                                "torch._utils._rebuild_parameter",
+                                "numpy.core.multiarray._reconstruct",
+                                "numpy._core.multiarray._reconstruct",
+                                "numpy.ndarray",
+                                "numpy.dtype",
+                                "_codecs.encode",
+                                "torch.Size"};
+  for (const char* n : names)
+    if (g == n) return true;
+  DType t;
+  return storage_dtype(g, t);
+}
+
+class Unpickler {
+ public:
+  Unpickler(const uint8_t* data, size_t size, size_t base, std::string where, const PickleLimits& limits,
+            PersistentLoad persistent)
+      : p_(data), n_(size), base_(base), where_(std::move(where)), lim_(limits), persistent_(std::move(persistent)) {}
+
+  UnpickleResult run() {
+    for (;;) {
+      op_pos_ = pos_;
+      const uint8_t op = u8();
+      op_ = op;
+      if (op == '.') {
+        if (stack_.size() != 1 || !marks_.empty())
+          error("STOP with ", stack_.size(), " stack items and ", marks_.size(), " open marks (expected one value)");
+        UnpickleResult r;
+        r.value = stack_.back();
+        r.end = pos_;
+        r.tensors = std::move(tensors_);
+        return r;
+      }
+      step(op);
+    }
+  }
+
+ private:
+  // ---------------------------------------------------------------- errors and input
+  template <class... A>
+  [[noreturn]] void error(A&&... a) const {
+    fail<FormatError>(where_, ": pickle byte ", base_ + op_pos_, " (opcode ", hex_byte(op_), "): ",
+                      std::forward<A>(a)...);
+  }
+  const uint8_t* take(uint64_t k) {
+    if (k > n_ - pos_) error("argument of ", k, " bytes runs past the end of the data (", n_ - pos_, " left)");
+    const uint8_t* q = p_ + pos_;
+    pos_ += static_cast<size_t>(k);
+    return q;
+  }
+  uint8_t u8() { return *take(1); }
+  template <class T>
+  T le() { return load_le<T>(take(sizeof(T))); }
+
+  // ---------------------------------------------------------------- stack and memo
+  void push(PyPtr v) {
+    if (stack_.size() >= lim_.max_stack) error("stack exceeds the limit of ", lim_.max_stack, " items");
+    stack_.push_back(std::move(v));
+  }
+  PyPtr pop() {
+    if (stack_.size() <= mark_floor()) error("pop from an empty stack");
+    PyPtr v = std::move(stack_.back());
+    stack_.pop_back();
+    return v;
+  }
+  PyPtr& top() {
+    if (stack_.size() <= mark_floor()) error("stack is empty");
+    return stack_.back();
+  }
+  size_t mark_floor() const { return marks_.empty() ? 0 : marks_.back(); }
+  std::vector<PyPtr> pop_mark() {
+    if (marks_.empty()) error("no MARK on the stack");
+    const size_t m = marks_.back();
+    marks_.pop_back();
+    std::vector<PyPtr> items(std::make_move_iterator(stack_.begin() + static_cast<std::ptrdiff_t>(m)),
+                             std::make_move_iterator(stack_.end()));
+    stack_.resize(m);
+    return items;
+  }
+  void memo_put(uint64_t idx) {
+    PyPtr v = top();
+    auto it = memo_.find(idx);
+    if (it == memo_.end() && memo_.size() >= lim_.max_memo) error("memo exceeds the limit of ", lim_.max_memo, " entries");
+    memo_[idx] = std::move(v);
+  }
+  void memo_get(uint64_t idx) {
+    auto it = memo_.find(idx);
+    if (it == memo_.end()) error("memo index ", idx, " was never stored");
+    push(it->second);
+  }
+
+  // ---------------------------------------------------------------- structure
+  static bool is_container(const PyValue& v) {
+    switch (v.kind()) {
+      case PyValue::Kind::List: case PyValue::Kind::Tuple: case PyValue::Kind::Dict: case PyValue::Kind::Set:
+      case PyValue::Kind::Array: case PyValue::Kind::NumpyDType: case PyValue::Kind::Tensor:
+        return true;
+      default:
+        return false;
+    }
+  }
+  // Records that `child` now lives inside `parent`: no cycles, bounded depth, child sealed.
+  void adopt(PyValue& parent, const PyPtr& child) {
+    if (child.get() == &parent) error("a ", parent.type_name(), " cannot contain itself");
+    child->sealed = true;
+    if (child->height + 1 > parent.height) parent.height = child->height + 1;
+    if (parent.height > lim_.max_depth) error("nesting deeper than the limit of ", lim_.max_depth);
+  }
+  void require_mutable(const PyValue& v, const char* what) {
+    if (v.sealed) error(what, " on a ", v.type_name(), " that is already part of another object");
+  }
+  PyPtr make_tuple(std::vector<PyPtr> items) {
+    PyPtr t = PyValue::make(PyValue::Kind::Tuple);
+    for (auto& i : items) adopt(*t, i);
+    t->mutable_items() = std::move(items);
+    return t;
+  }
+  void set_item(PyValue& dict, PyPtr k, PyPtr v) {
+    if (!dict.is_dict()) error("SETITEM(S) on a ", dict.type_name());
+    require_mutable(dict, "SETITEM");
+    adopt(dict, k);
+    adopt(dict, v);
+    const char* kt = k->type_name();
+    if (!dict.set_item(std::move(k), std::move(v))) error("dict key of type ", kt, " is not supported");
+  }
+  void append(PyValue& list, PyPtr v, PyValue::Kind kind) {
+    if (!list.is(kind)) error(kind == PyValue::Kind::Set ? "ADDITEMS" : "APPEND(S)", " on a ", list.type_name());
+    require_mutable(list, "APPEND");
+    adopt(list, v);
+    list.mutable_items().push_back(std::move(v));
+  }
+
+  // ---------------------------------------------------------------- scalars
+  std::string text(uint64_t len) {
+    const uint8_t* q = take(len);
+    return std::string(reinterpret_cast<const char*>(q), static_cast<size_t>(len));
+  }
+  PyPtr long_value(uint64_t len) {
+    if (len > lim_.max_long_bytes) error("integer of ", len, " bytes exceeds the limit of ", lim_.max_long_bytes);
+    const uint8_t* q = take(len);
+    if (len == 0) return PyValue::integer(0);
+    uint64_t v = 0;
+    for (uint64_t i = 0; i < len; ++i) v |= static_cast<uint64_t>(q[i]) << (8 * i);
+    if (len < 8 && (q[len - 1] & 0x80)) v |= ~uint64_t(0) << (8 * len);  // sign-extend
+    return PyValue::integer(static_cast<int64_t>(v));
+  }
+  std::string global_line() {
+    std::string s;
+    for (;;) {
+      const uint8_t c = u8();
+      if (c == '\n') return s;
+      if (c < 0x20 || c > 0x7e) error("GLOBAL name contains a non-printable byte");
+      if (s.size() >= lim_.max_global_chars) error("GLOBAL name longer than ", lim_.max_global_chars, " characters");
+      s += static_cast<char>(c);
+    }
+  }
+  void push_global(const std::string& module, const std::string& name) {
+    const std::string g = module + "." + name;
+    if (!whitelisted_global(g)) error("global '", g, "' is not allowed (rfcf loads data only, never code)");
+    push(PyValue::global(g));
+  }
+
+  // ---------------------------------------------------------------- the opcode table
+  void step(uint8_t op) {
+    using K = PyValue::Kind;
+    switch (op) {
+      case 0x80: {  // PROTO
+        const uint8_t v = u8();
+        if (v > 5) error("unsupported pickle protocol ", int(v));
+        break;
+      }
+      case 0x95: take(8); break;  // FRAME: framing is irrelevant for an in-memory reader
+      case '(':
+        if (marks_.size() >= lim_.max_stack) error("too many MARKs");
+        marks_.push_back(stack_.size());
+        break;
+      case '}': push(PyValue::make(K::Dict)); break;
+      case ']': push(PyValue::make(K::List)); break;
+      case ')': push(make_tuple({})); break;
+      case 0x8f: push(PyValue::make(K::Set)); break;
+      case 't': push(make_tuple(pop_mark())); break;
+      case 0x85: { auto a = pop(); push(make_tuple({a})); break; }
+      case 0x86: { auto b = pop(); auto a = pop(); push(make_tuple({a, b})); break; }
+      case 0x87: { auto c = pop(); auto b = pop(); auto a = pop(); push(make_tuple({a, b, c})); break; }
+      case 's': { auto v = pop(); auto k = pop(); set_item(*top(), k, v); break; }
+      case 'u': {
+        auto items = pop_mark();
+        if (items.size() % 2) error("SETITEMS with an odd number of items");
+        PyPtr d = top();
+        for (size_t i = 0; i < items.size(); i += 2) set_item(*d, items[i], items[i + 1]);
+        break;
+      }
+      case 'a': { auto v = pop(); append(*top(), v, K::List); break; }
+      case 'e': {
+        auto items = pop_mark();
+        PyPtr l = top();
+        if (!l->is(K::List)) error("APPENDS on a ", l->type_name());
+        for (auto& v : items) append(*l, v, K::List);
+        break;
+      }
+      case 0x90: {  // ADDITEMS
+        auto items = pop_mark();
+        PyPtr s = top();
+        for (auto& v : items) append(*s, v, K::Set);
+        break;
+      }
+      case 'K': push(PyValue::integer(u8())); break;
+      case 'M': push(PyValue::integer(le<uint16_t>())); break;
+      case 'J': push(PyValue::integer(le<int32_t>())); break;
+      case 0x8a: { const uint8_t len = u8(); push(long_value(len)); break; }
+      case 0x8b: {
+        const int32_t len = le<int32_t>();
+        if (len < 0) error("LONG4 with negative length");
+        push(long_value(static_cast<uint64_t>(len)));
+        break;
+      }
+      case 'G': {  // big-endian IEEE double
+        const uint8_t* q = take(8);
+        uint64_t bits = 0;
+        for (int i = 0; i < 8; ++i) bits = (bits << 8) | q[i];
+        double d;
+        std::memcpy(&d, &bits, 8);
+        push(PyValue::real(d));
+        break;
+      }
+      case 'N': push(PyValue::none()); break;
+      case 0x88: push(PyValue::boolean(true)); break;
+      case 0x89: push(PyValue::boolean(false)); break;
+      case 'X': push(PyValue::string(text(le<uint32_t>()))); break;
+      case 0x8c: push(PyValue::string(text(u8()))); break;
+      case 0x8d: push(PyValue::string(text(le<uint64_t>()))); break;
+      // Python-2 str: raw bytes, never decoded as text.
+      case 'U': push(PyValue::bytes(text(u8()))); break;
+      case 'T': {
+        const int32_t len = le<int32_t>();
+        if (len < 0) error("BINSTRING with negative length");
+        push(PyValue::bytes(text(static_cast<uint64_t>(len))));
+        break;
+      }
+      case 'C': push(PyValue::bytes(text(u8()))); break;
+      case 'B': push(PyValue::bytes(text(le<uint32_t>()))); break;
+      case 0x8e: push(PyValue::bytes(text(le<uint64_t>()))); break;
+      case 'q': memo_put(u8()); break;
+      case 'r': memo_put(le<uint32_t>()); break;
+      case 0x94: memo_put(memo_.size()); break;
+      case 'h': memo_get(u8()); break;
+      case 'j': memo_get(le<uint32_t>()); break;
+      case 'c': {
+        const std::string module = global_line();
+        const std::string name = global_line();
+        push_global(module, name);
+        break;
+      }
+      case 0x93: {  // STACK_GLOBAL
+        auto name = pop();
+        auto module = pop();
+        if (!module->is(K::String) || !name->is(K::String)) error("STACK_GLOBAL needs two strings");
+        push_global(module->as_string(), name->as_string());
+        break;
+      }
+      case '0': pop(); break;
+      case '1': pop_mark(); break;
+      case '2': push(top()); break;
+      case 'R': {
+        auto args = pop();
+        auto callable = pop();
+        push(reduce(*callable, *args));
+        break;
+      }
+      case 'b': {
+        auto state = pop();
+        build(*top(), state);
+        break;
+      }
+      case 'Q': {
+        auto pid = pop();
+        if (!persistent_) error("persistent id in a pickle that does not allow them");
+        PyPtr v;
+        try {
+          v = persistent_(*pid);
+        } catch (const FormatError& e) {
+          error(e.what());
+        }
+        if (!v) error("persistent id rejected");
+        push(std::move(v));
+        break;
+      }
+      default:
+        error("opcode is not allowed (rfcf's pickle reader accepts data-only opcodes)");
+    }
+  }
+
+  // ---------------------------------------------------------------- REDUCE
+  static bool is_empty_hooks(const PyValue& v) { return v.is_none() || (v.is_dict() && v.size() == 0); }
+
+  std::vector<int64_t> int_tuple(const PyValue& v, const char* what) {
+    if (!v.is(PyValue::Kind::Tuple) && !v.is(PyValue::Kind::List)) error(what, " must be a tuple of ints, found a ", v.type_name());
+    if (static_cast<int>(v.items().size()) > lim_.max_rank) error(what, " has rank ", v.items().size(), " > ", lim_.max_rank);
+    std::vector<int64_t> out;
+    for (auto& i : v.items()) {
+      if (!i->is(PyValue::Kind::Int)) error(what, " must contain ints, found a ", i->type_name());
+      out.push_back(i->as_int());
+    }
+    return out;
+  }
+
+  PyPtr rebuild_tensor(const std::vector<PyPtr>& a, bool v2) {
+    using K = PyValue::Kind;
+    const size_t n = a.size();
+    if (v2 ? (n != 6 && n != 7) : n != 4) error("tensor rebuild with ", n, " arguments");
+    if (!a[0]->is(K::Storage)) error("tensor rebuild: first argument is a ", a[0]->type_name(), ", not a storage");
+    if (!a[1]->is(K::Int)) error("tensor rebuild: storage offset is not an int");
+    auto ref = std::make_shared<TorchTensorRef>();
+    ref->storage = a[0]->mutable_storage();
+    ref->offset = a[1]->as_int();
+    ref->size = int_tuple(*a[2], "tensor size");
+    ref->stride = int_tuple(*a[3], "tensor stride");
+    if (v2) {
+      if (!a[4]->is(K::Bool)) error("tensor rebuild: requires_grad is not a bool");
+      ref->requires_grad = a[4]->as_bool();
+      if (!is_empty_hooks(*a[5])) error("tensor rebuild: backward hooks must be empty");
+      if (n == 7 && !a[6]->is_none() && !a[6]->is_dict()) error("tensor rebuild: metadata must be None or a dict");
+    }
+    check_view(*ref);
+    PyPtr t = PyValue::make(K::Tensor);
+    t->mutable_ref() = ref;
+    t->height = 1;
+    tensors_.push_back(t);
+    return t;
+  }
+
+  // offset + sum (size_i - 1) * stride_i < numel for non-empty tensors, overflow-checked.
+  void check_view(const TorchTensorRef& r) {
+    if (r.size.size() != r.stride.size()) error("tensor size has rank ", r.size.size(), " but stride has ", r.stride.size());
+    if (r.offset < 0) error("negative storage offset");
+    int64_t numel = 1, last = r.offset;
+    for (size_t i = 0; i < r.size.size(); ++i) {
+      if (r.size[i] < 0 || r.stride[i] < 0) error("negative tensor size or stride");
+      if (!mul_ok(numel, r.size[i], numel)) error("tensor size overflows");
+    }
+    if (numel == 0) return;
+    // Views that repeat elements (stride 0 broadcasts) would let a tiny storage expand into
+    // an arbitrarily large tensor; torch.save never needs them for parameters.
+    if (numel > r.storage->numel)
+      error("tensor of ", numel, " elements views a storage of only ", r.storage->numel, " elements");
+    for (size_t i = 0; i < r.size.size(); ++i) {
+      int64_t span;
+      if (!mul_ok(r.size[i] - 1, r.stride[i], span) || span > std::numeric_limits<int64_t>::max() - last)
+        error("tensor view overflows");
+      last += span;
+    }
+    if (last >= r.storage->numel)
+      error("tensor view (offset ", r.offset, ", size ", shape_str(r.size), ", stride ", shape_str(r.stride),
+            ") reaches element ", last, " of a storage with ", r.storage->numel, " elements");
+  }
+
+  PyPtr reduce(const PyValue& callable, const PyValue& args_v) {
+    using K = PyValue::Kind;
+    if (!callable.is(K::Global)) error("REDUCE on a ", callable.type_name(), " (only whitelisted globals are callable)");
+    if (!args_v.is(K::Tuple)) error("REDUCE arguments are a ", args_v.type_name(), ", not a tuple");
+    const auto& a = args_v.items();
+    const std::string& g = callable.as_string();
+    if (g == "collections.OrderedDict") {
+      PyPtr d = PyValue::make(K::Dict);
+      d->set_ordered(true);
+      if (a.size() == 1 && a[0]->is_sequence()) {  // Python 2: OrderedDict([[k, v], ...])
+        for (auto& kv : a[0]->items()) {
+          if (!kv->is_sequence() || kv->items().size() != 2) error("OrderedDict item is not a pair");
+          set_item(*d, kv->items()[0], kv->items()[1]);
+        }
+      } else if (!a.empty()) {
+        error("OrderedDict with unexpected arguments");
+      }
+      return d;
+    }
+    if (g == "torch._utils._rebuild_tensor_v2") return rebuild_tensor(a, true);
+    if (g == "torch._utils._rebuild_tensor") return rebuild_tensor(a, false);
+    if (g == "torch._utils._rebuild_parameter") {
+      if (a.size() != 3 || !a[0]->is(K::Tensor) || !a[1]->is(K::Bool) || !is_empty_hooks(*a[2]))
+        error("_rebuild_parameter expects (tensor, requires_grad, empty hooks)");
+      return a[0];
+    }
+    if (g == "torch.Size") {
+      if (a.size() != 1 || !a[0]->is(K::Tuple)) error("torch.Size expects one tuple");
+      return a[0];
+    }
+    if (g == "numpy.core.multiarray._reconstruct" || g == "numpy._core.multiarray._reconstruct") {
+      if (a.size() != 3 || !a[0]->is(K::Global) || a[0]->as_string() != "numpy.ndarray")
+        error("_reconstruct expects (numpy.ndarray, (0,), b'b')");
+      PyPtr arr = PyValue::make(K::Array);
+      arr->height = 1;
+      return arr;
+    }
+    if (g == "numpy.dtype") {
+      if (a.size() != 3 || !a[0]->is(K::String)) error("numpy.dtype expects (code, align, copy)");
+      PyPtr dt = PyValue::make(K::NumpyDType);
+      dt->set_text(a[0]->as_string());
+      return dt;
+    }
+    if (g == "_codecs.encode") {
+      if (a.size() != 2 || !a[0]->is(K::String) || !a[1]->is(K::String) || a[1]->as_string() != "latin1")
+        error("_codecs.encode is only allowed as (str, 'latin1')");
+      return PyValue::bytes(latin1(a[0]->as_string()));
+    }
+    error("global '", g, "' cannot be called");
+  }
+
+  // UTF-8 text whose code points are all < 256 -> one byte per code point.
+  std::string latin1(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      const auto c = static_cast<uint8_t>(s[i]);
+      if (c < 0x80) {
+        out += static_cast<char>(c);
+      } else if ((c & 0xE0) == 0xC0 && c <= 0xC3 && i + 1 < s.size() && (static_cast<uint8_t>(s[i + 1]) & 0xC0) == 0x80) {
+        out += static_cast<char>(((c & 0x1F) << 6) | (static_cast<uint8_t>(s[i + 1]) & 0x3F));
+        ++i;
+      } else {
+        error("_codecs.encode: text is not latin-1");
+      }
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- BUILD
+  void build(PyValue& obj, const PyPtr& state) {
+    using K = PyValue::Kind;
+    require_mutable(obj, "BUILD");
+    if (obj.built) error("BUILD applied twice to a ", obj.type_name());
+    obj.built = true;
+    if (obj.is_ordered_dict()) {  // attributes, e.g. _metadata of a state dict
+      if (state->is_none()) return;
+      if (!state->is_dict()) error("BUILD state of an OrderedDict must be a dict");
+      adopt(obj, state);
+      obj.set_attributes(state);
+      return;
+    }
+    if (obj.is(K::NumpyDType)) {
+      if (!state->is(K::Tuple) || state->items().size() < 2 || !state->items()[1]->is(K::String))
+        error("numpy.dtype state must be a tuple (version, byte order, ...)");
+      const auto& s = state->items();
+      for (size_t i = 2; i < 5 && i < s.size(); ++i)
+        if (!s[i]->is_none()) error("structured numpy dtypes are not supported");
+      const std::string& order = s[1]->as_string();
+      if (order.size() != 1) error("numpy.dtype byte order '", order, "'");
+      obj.set_text(obj.as_string() + "/" + order);
+      return;
+    }
+    if (obj.is(K::Array)) return build_array(obj, *state);
+    error("BUILD on a ", obj.type_name(), " is not allowed");
+  }
+
+  void build_array(PyValue& arr, const PyValue& state) {
+    using K = PyValue::Kind;
+    if (!state.is(K::Tuple)) error("numpy array state must be a tuple");
+    const auto& s0 = state.items();
+    if (s0.size() != 4 && s0.size() != 5) error("numpy array state has ", s0.size(), " items");
+    const size_t o = s0.size() == 5 ? 1 : 0;
+    if (o && (!s0[0]->is(K::Int) || s0[0]->as_int() != 1)) error("numpy array state version must be 1");
+    const std::vector<int64_t> shape = int_tuple(*s0[o], "numpy array shape");
+    const PyValue& dt = *s0[o + 1];
+    if (!dt.is(K::NumpyDType)) error("numpy array dtype is a ", dt.type_name());
+    if (!s0[o + 2]->is(K::Bool)) error("numpy array fortran flag is not a bool");
+    const PyValue& raw = *s0[o + 3];
+    if (!raw.is(K::Bytes)) error("numpy array data must be bytes (object arrays are not supported)");
+
+    // dtype: code and byte order, e.g. "u1/|", "f4/<" (also "<f4/=" style codes).
+    std::string code = dt.as_string();
+    const auto slash = code.find('/');
+    char order = '=';
+    if (slash != std::string::npos) {
+      order = code[slash + 1];
+      code = code.substr(0, slash);
+    }
+    if (!code.empty() && (code[0] == '<' || code[0] == '|' || code[0] == '=')) {
+      if (code[0] != '=') order = code[0];
+      code = code.substr(1);
+    }
+    DType t;
+    if (code == "u1") t = DType::U8;
+    else if (code == "f4") t = DType::F32;
+    else if (code == "f8") t = DType::F64;
+    else if (code == "i4") t = DType::I32;
+    else if (code == "i8") t = DType::I64;
+    else error("numpy dtype '", code, "' is not supported (u1, f4, f8, i4, i8 are)");
+    if (order == '>') error("big-endian numpy arrays are not supported");
+    const int64_t numel = [&] {
+      int64_t n = 1;
+      for (int64_t d : shape)
+        if (d < 0 || !mul_ok(n, d, n)) error("numpy array shape ", shape_str(shape), " is invalid");
+      return n;
+    }();
+    int64_t nbytes;
+    if (!mul_ok(numel, static_cast<int64_t>(element_size(t)), nbytes) ||
+        static_cast<uint64_t>(nbytes) != raw.as_bytes().size())
+      error("numpy array of shape ", shape_str(shape), " and dtype ", code, " does not match its ",
+            raw.as_bytes().size(), " data bytes");
+    if (s0[o + 2]->as_bool()) {
+      int big = 0;
+      for (int64_t d : shape) big += d > 1;
+      if (big > 1) error("Fortran-ordered numpy arrays are not supported");
+    }
+    auto host = std::make_shared<HostTensor>();
+    host->dtype = t;
+    host->shape = shape;
+    host->bytes.assign(raw.as_bytes().begin(), raw.as_bytes().end());
+    arr.mutable_tensor() = std::move(host);
+  }
+
+  const uint8_t* p_;
+  size_t n_;
+  size_t base_;
+  std::string where_;
+  PickleLimits lim_;
+  PersistentLoad persistent_;
+  size_t pos_ = 0, op_pos_ = 0;
+  uint8_t op_ = 0;
+  std::vector<PyPtr> stack_;
+  std::vector<size_t> marks_;
+  std::unordered_map<uint64_t, PyPtr> memo_;
+  std::vector<PyPtr> tensors_;
+};
+
+}  // namespace detail
+
+// Interprets one pickle starting at data[0]; stops at its STOP opcode. `base` is the
+// absolute offset of data[0] in the file (for error messages), `where` names the file.
+inline UnpickleResult unpickle(const uint8_t* data, size_t size, const std::string& where = "pickle",
+                               size_t base = 0, const PickleLimits& limits = {},
+                               PersistentLoad persistent = nullptr) {
+  return detail::Unpickler(data, size, base, where, limits, std::move(persistent)).run();
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/pickle.hpp
 
 namespace rfcf::io {
 
@@ -6001,6 +3852,387 @@ inline VerificationBin read_verification_bin(const std::string& path) {
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/insightface_bin.hpp
+// ---- begin rfcf/io/mat.hpp
+// MATLAB v5 .mat reader for the subset used by the WIDER FACE ground truth (formats.md 6):
+// little-endian files, miCOMPRESSED (zlib) and plain miMATRIX variables, small data elements,
+// cell / char / numeric arrays (numeric data may be stored in a narrower type than its class).
+// Every length is bounds-checked against its parent element and inflation is size-limited,
+// so a malformed file throws FormatError (with the byte offset) instead of crashing.
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+// MATLAB array classes (the low byte of the array flags).
+enum class MatClass : uint8_t {
+  empty = 0,  // an miMATRIX with byte count 0
+  cell = 1,
+  character = 4,
+  float64 = 6,
+  float32 = 7,
+  int8 = 8,
+  uint8 = 9,
+  int16 = 10,
+  uint16 = 11,
+  int32 = 12,
+  uint32 = 13,
+  int64 = 14,
+  uint64 = 15,
+};
+
+struct MatLimits {
+  size_t max_inflated_bytes = size_t(512) << 20;  // per miCOMPRESSED element
+  int max_depth = 32;                              // nested cells
+  int max_rank = 8;
+  size_t max_arrays = size_t(4) << 20;  // arrays in the file (cells included); WIDER hard has 29,654
+};
+
+// One array. Numeric values of every class are kept as double (exact for the classes that
+// occur: int32, uint8, small doubles; 64-bit integers beyond 2^53 lose precision).
+struct MatArray {
+  MatClass cls = MatClass::empty;
+  std::string name;
+  std::vector<int64_t> dims;     // MATLAB dimensions (column-major storage)
+  std::vector<double> numeric;   // numeric classes, column-major
+  std::string text;              // char arrays (column-major characters)
+  std::vector<MatArray> cells;   // cell arrays, column-major
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    return dims.empty() ? 0 : n;
+  }
+  int64_t rows() const { return dims.empty() ? 0 : dims[0]; }
+  int64_t cols() const {
+    int64_t n = 1;
+    for (size_t i = 1; i < dims.size(); ++i) n *= dims[i];
+    return dims.empty() ? 0 : n;
+  }
+  bool is_numeric() const { return cls != MatClass::empty && cls != MatClass::cell && cls != MatClass::character; }
+  bool is_empty() const { return numel() == 0; }
+  // Element (r, c) of a 2-D numeric array (column-major).
+  double at(int64_t r, int64_t c) const {
+    check<FormatError>(is_numeric(), "MatArray '", name, "': at() on a non-numeric array");
+    check<FormatError>(r >= 0 && r < rows() && c >= 0 && c < cols(), "MatArray '", name, "': index (", r, ", ",
+                       c, ") out of range for ", rows(), "x", cols());
+    return numeric[static_cast<size_t>(c * rows() + r)];
+  }
+  const MatArray& cell(int64_t i) const {
+    check<FormatError>(cls == MatClass::cell, "MatArray '", name, "' is not a cell array");
+    check<FormatError>(i >= 0 && i < static_cast<int64_t>(cells.size()), "MatArray '", name, "': cell index ",
+                       i, " out of range (", cells.size(), " cells)");
+    return cells[static_cast<size_t>(i)];
+  }
+  const std::string& str() const {
+    check<FormatError>(cls == MatClass::character || (cls == MatClass::empty), "MatArray '", name,
+                       "' is not a char array");
+    return text;
+  }
+};
+
+struct MatFile {
+  std::string header_text;
+  std::vector<MatArray> variables;  // in file order
+
+  const MatArray* find(const std::string& name) const {
+    for (const auto& v : variables)
+      if (v.name == name) return &v;
+    return nullptr;
+  }
+  const MatArray& operator[](const std::string& name) const {
+    const MatArray* v = find(name);
+    check<FormatError>(v != nullptr, "MAT file has no variable '", name, "'");
+    return *v;
+  }
+};
+
+namespace detail::mat {
+
+enum : uint32_t {
+  miINT8 = 1, miUINT8 = 2, miINT16 = 3, miUINT16 = 4, miINT32 = 5, miUINT32 = 6, miSINGLE = 7,
+  miDOUBLE = 9, miINT64 = 12, miUINT64 = 13, miMATRIX = 14, miCOMPRESSED = 15, miUTF8 = 16,
+  miUTF16 = 17, miUTF32 = 18,
+};
+
+inline uint32_t load_u32(const uint8_t* p) {
+  return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
+}
+
+// One data element: [data, data + bytes) of type `type`; `next` is where the following element starts.
+struct Element {
+  uint32_t type = 0;
+  const uint8_t* data = nullptr;
+  size_t bytes = 0;
+  size_t offset = 0;  // absolute byte offset of the tag (for messages)
+};
+
+// Sequential reader over [begin, end); `base` is the absolute offset of `begin` for messages.
+class Reader {
+ public:
+  Reader(const uint8_t* begin, const uint8_t* end, size_t base, const char* what)
+      : p_(begin), begin_(begin), end_(end), base_(base), what_(what) {}
+
+  bool done() const { return p_ == end_; }
+  size_t remaining() const { return static_cast<size_t>(end_ - p_); }
+  size_t offset() const { return base_ + static_cast<size_t>(p_ - begin_); }
+
+  // Reads a tag. Elements are padded to 8 bytes, except top-level miCOMPRESSED ones
+  // (pad_compressed = false); padding missing at the very end is tolerated.
+  Element next(bool pad_compressed = true) {
+    Element e;
+    e.offset = offset();
+    check<FormatError>(remaining() >= 8, what_, ": truncated data element tag at byte ", e.offset, " (",
+                       remaining(), " bytes left)");
+    uint32_t w0 = load_u32(p_), w1 = load_u32(p_ + 4);
+    if ((w0 >> 16) != 0) {  // small data element: bytes in the upper half, data in the tag's second word
+      e.type = w0 & 0xFFFFu;
+      e.bytes = w0 >> 16;
+      check<FormatError>(e.bytes <= 4, what_, ": small data element at byte ", e.offset, " claims ", e.bytes,
+                         " bytes (at most 4)");
+      e.data = p_ + 4;
+      p_ += 8;
+      return e;
+    }
+    e.type = w0;
+    e.bytes = w1;
+    check<FormatError>(e.bytes <= remaining() - 8, what_, ": data element at byte ", e.offset, " (type ",
+                       e.type, ") claims ", e.bytes, " bytes but only ", remaining() - 8, " remain");
+    e.data = p_ + 8;
+    size_t step = 8 + e.bytes;
+    if (pad_compressed || e.type != miCOMPRESSED) step = std::min(remaining(), 8 + ((e.bytes + 7) & ~size_t(7)));
+    p_ += step;
+    return e;
+  }
+
+ private:
+  const uint8_t* p_;
+  const uint8_t* begin_;
+  const uint8_t* end_;
+  size_t base_;
+  const char* what_;
+};
+
+inline size_t mi_size(uint32_t type) {
+  switch (type) {
+    case miINT8: case miUINT8: case miUTF8: return 1;
+    case miINT16: case miUINT16: case miUTF16: return 2;
+    case miINT32: case miUINT32: case miSINGLE: case miUTF32: return 4;
+    case miDOUBLE: case miINT64: case miUINT64: return 8;
+    default: return 0;
+  }
+}
+
+inline double mi_value(uint32_t type, const uint8_t* p) {
+  switch (type) {
+    case miINT8: return static_cast<int8_t>(p[0]);
+    case miUINT8: return p[0];
+    case miINT16: { int16_t v; std::memcpy(&v, p, 2); return v; }
+    case miUINT16: { uint16_t v; std::memcpy(&v, p, 2); return v; }
+    case miINT32: { int32_t v; std::memcpy(&v, p, 4); return v; }
+    case miUINT32: { uint32_t v; std::memcpy(&v, p, 4); return v; }
+    case miSINGLE: { float v; std::memcpy(&v, p, 4); return v; }
+    case miDOUBLE: { double v; std::memcpy(&v, p, 8); return v; }
+    case miINT64: { int64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
+    case miUINT64: { uint64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
+    default: return 0.0;
+  }
+}
+
+inline bool numeric_class(uint32_t c) { return c >= 6 && c <= 15; }
+
+// zlib inflate of one miCOMPRESSED payload, refusing to produce more than `limit` bytes.
+inline std::vector<uint8_t> inflate_limited(const uint8_t* data, size_t bytes, size_t limit, size_t offset) {
+  z_stream zs{};
+  check<FormatError>(inflateInit(&zs) == Z_OK, "MAT: inflateInit failed");
+  std::vector<uint8_t> out;
+  size_t chunk = std::min<size_t>(limit, std::max<size_t>(4 * bytes, 1 << 16));
+  out.resize(chunk);
+  zs.next_in = const_cast<Bytef*>(data);
+  size_t fed = 0;
+  int ret = Z_OK;
+  for (;;) {
+    // avail_in/avail_out are 32-bit: feed in pieces.
+    if (zs.avail_in == 0 && fed < bytes) {
+      size_t n = std::min<size_t>(bytes - fed, 1u << 30);
+      zs.next_in = const_cast<Bytef*>(data + fed);
+      zs.avail_in = static_cast<uInt>(n);
+      fed += n;
+    }
+    if (zs.total_out == out.size()) {
+      if (out.size() >= limit) {
+        inflateEnd(&zs);
+        fail<FormatError>("MAT: miCOMPRESSED element at byte ", offset, " inflates to more than the limit of ",
+                          limit, " bytes");
+      }
+      out.resize(std::min(limit, out.size() * 2));
+    }
+    size_t room = std::min<size_t>(out.size() - zs.total_out, 1u << 30);
+    zs.next_out = out.data() + zs.total_out;
+    zs.avail_out = static_cast<uInt>(room);
+    ret = inflate(&zs, Z_NO_FLUSH);
+    if (ret == Z_STREAM_END) break;
+    if (ret != Z_OK && !(ret == Z_BUF_ERROR && zs.avail_out == 0)) {
+      inflateEnd(&zs);
+      fail<FormatError>("MAT: corrupt zlib stream in miCOMPRESSED element at byte ", offset, " (zlib code ", ret,
+                        ")");
+    }
+    if (ret == Z_OK && zs.avail_in == 0 && fed == bytes && zs.avail_out != 0) {
+      inflateEnd(&zs);
+      fail<FormatError>("MAT: truncated zlib stream in miCOMPRESSED element at byte ", offset);
+    }
+  }
+  out.resize(zs.total_out);
+  inflateEnd(&zs);
+  return out;
+}
+
+class Parser {
+ public:
+  explicit Parser(const MatLimits& limits) : limits_(limits) {}
+
+  // Parses the payload of an miMATRIX element (e.data, e.bytes).
+  MatArray matrix(const Element& e, int depth) {
+    check<FormatError>(depth <= limits_.max_depth, "MAT: cell nesting deeper than ", limits_.max_depth,
+                       " at byte ", e.offset);
+    check<FormatError>(++arrays_ <= limits_.max_arrays, "MAT: more than ", limits_.max_arrays,
+                       " arrays (MatLimits::max_arrays) at byte ", e.offset);
+    MatArray a;
+    if (e.bytes == 0) return a;  // empty array
+    Reader r(e.data, e.data + e.bytes, e.offset + 8, "MAT miMATRIX");
+
+    Element flags = r.next();
+    check<FormatError>(flags.type == miUINT32 && flags.bytes == 8, "MAT: array flags at byte ", flags.offset,
+                       " must be miUINT32 x 2 (got type ", flags.type, ", ", flags.bytes, " bytes)");
+    uint32_t f0 = load_u32(flags.data);
+    uint32_t cls = f0 & 0xFFu;
+    check<FormatError>((f0 & 0x0800u) == 0, "MAT: complex arrays are not supported (byte ", flags.offset, ")");
+    check<FormatError>(cls == 1 || cls == 4 || numeric_class(cls), "MAT: array class ", cls, " at byte ",
+                       flags.offset, " is not supported (cell, char and numeric only)");
+    a.cls = static_cast<MatClass>(cls);
+
+    Element dims = r.next();
+    check<FormatError>(dims.type == miINT32 && dims.bytes % 4 == 0 && dims.bytes >= 8 &&
+                           dims.bytes / 4 <= static_cast<size_t>(limits_.max_rank),
+                       "MAT: dimensions at byte ", dims.offset, " must be 2..", limits_.max_rank,
+                       " miINT32 values (got type ", dims.type, ", ", dims.bytes, " bytes)");
+    int64_t numel = 1;
+    for (size_t i = 0; i < dims.bytes / 4; ++i) {
+      int32_t d = static_cast<int32_t>(load_u32(dims.data + 4 * i));
+      check<FormatError>(d >= 0, "MAT: negative dimension ", d, " at byte ", dims.offset);
+      a.dims.push_back(d);
+      check<FormatError>(d == 0 || numel <= std::numeric_limits<int32_t>::max() / d, "MAT: element count overflows at byte ",
+                         dims.offset);
+      numel *= d;
+    }
+
+    Element name = r.next();
+    check<FormatError>(name.type == miINT8 || name.type == miUTF8 || name.type == miUINT8,
+                       "MAT: array name at byte ", name.offset, " must be miINT8 (got type ", name.type, ")");
+    a.name.assign(reinterpret_cast<const char*>(name.data), name.bytes);
+
+    const size_t n = static_cast<size_t>(numel);
+    if (a.cls == MatClass::cell) {
+      // Every cell needs at least an 8-byte tag: reject impossible counts before allocating.
+      check<FormatError>(n <= r.remaining() / 8, "MAT: cell array '", a.name, "' at byte ", e.offset, " has ", n,
+                         " cells but only ", r.remaining(), " bytes");
+      a.cells.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        Element c = r.next();
+        check<FormatError>(c.type == miMATRIX, "MAT: cell ", i, " of '", a.name, "' at byte ", c.offset,
+                           " is type ", c.type, ", expected miMATRIX");
+        a.cells.push_back(matrix(c, depth + 1));
+      }
+    } else if (a.cls == MatClass::character) {
+      if (n == 0 && r.done()) return a;
+      Element d = r.next();
+      size_t w = mi_size(d.type);
+      check<FormatError>(d.type == miUTF8 || d.type == miUINT8 || d.type == miINT8 || d.type == miUINT16 ||
+                             d.type == miUTF16,
+                         "MAT: char data of '", a.name, "' at byte ", d.offset, " has unsupported type ", d.type);
+      check<FormatError>(d.bytes == n * w, "MAT: char array '", a.name, "' at byte ", d.offset, " has ", d.bytes,
+                         " bytes for ", n, " characters");
+      a.text.resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        uint32_t ch = w == 1 ? d.data[i] : uint32_t(d.data[2 * i]) | (uint32_t(d.data[2 * i + 1]) << 8);
+        a.text[i] = ch < 128 ? static_cast<char>(ch) : '?';
+      }
+    } else {
+      if (n == 0 && r.done()) return a;
+      Element d = r.next();
+      size_t w = mi_size(d.type);
+      check<FormatError>(w != 0 && d.type != miUTF8 && d.type != miUTF16 && d.type != miUTF32,
+                         "MAT: numeric data of '", a.name, "' at byte ", d.offset, " has unsupported type ", d.type);
+      check<FormatError>(d.bytes == n * w, "MAT: numeric array '", a.name, "' at byte ", d.offset, " has ",
+                         d.bytes, " bytes for ", n, " elements of ", w, " bytes");
+      a.numeric.resize(n);
+      for (size_t i = 0; i < n; ++i) a.numeric[i] = mi_value(d.type, d.data + i * w);
+    }
+    return a;
+  }
+
+ private:
+  MatLimits limits_;
+  size_t arrays_ = 0;
+};
+
+}  // namespace detail::mat
+
+// Parses a complete .mat file held in memory.
+inline MatFile parse_mat(const uint8_t* data, size_t size, const MatLimits& limits = {}) {
+  using namespace detail::mat;
+  check<FormatError>(size >= 128, "MAT: file of ", size, " bytes is shorter than the 128-byte header");
+  MatFile file;
+  size_t text_end = 116;
+  while (text_end > 0 && (data[text_end - 1] == ' ' || data[text_end - 1] == 0)) --text_end;
+  file.header_text.assign(reinterpret_cast<const char*>(data), text_end);
+  check<FormatError>(data[126] == 'I' && data[127] == 'M', "MAT: endian indicator at byte 126 is not 'IM' ",
+                     "(big-endian or not a v5 MAT file)");
+  uint16_t version = static_cast<uint16_t>(data[124] | (data[125] << 8));
+  check<FormatError>(version == 0x0100, "MAT: version 0x", std::hex, version, " at byte 124 is not 0x0100");
+
+  Parser parser(limits);
+  Reader top(data + 128, data + size, 128, "MAT file");
+  while (!top.done()) {
+    Element e = top.next(/*pad=*/false);
+    if (e.type == miCOMPRESSED) {
+      std::vector<uint8_t> raw = inflate_limited(e.data, e.bytes, limits.max_inflated_bytes, e.offset);
+      Reader inner(raw.data(), raw.data() + raw.size(), 0, "MAT compressed variable");
+      Element m = inner.next();
+      check<FormatError>(m.type == miMATRIX, "MAT: compressed element at byte ", e.offset,
+                         " holds type ", m.type, ", expected miMATRIX");
+      file.variables.push_back(parser.matrix(m, 0));
+    } else if (e.type == miMATRIX) {
+      file.variables.push_back(parser.matrix(e, 0));
+    } else {
+      fail<FormatError>("MAT: top-level element at byte ", e.offset, " has type ", e.type,
+                        " (expected miMATRIX or miCOMPRESSED)");
+    }
+  }
+  return file;
+}
+
+inline MatFile read_mat(const std::string& path, const MatLimits& limits = {}) {
+  std::ifstream in(path, std::ios::binary);
+  check<IoError>(static_cast<bool>(in), "cannot open MAT file '", path, "'");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  check<IoError>(!in.bad(), "error reading MAT file '", path, "'");
+  try {
+    return parse_mat(bytes.data(), bytes.size(), limits);
+  } catch (const FormatError& e) {
+    throw FormatError(std::string(e.what()) + " (file '" + path + "')");
+  }
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/mat.hpp
 // ---- begin rfcf/io/plot.hpp
 // Line plots rendered to an io::Image (save with write_png): PR curves, ROC curves, loss
 // curves. Axes with "nice" ticks (1, 2, 5 x 10^k), tick labels, grid, title, axis labels
@@ -7023,1336 +5255,1899 @@ inline Tensor<float, cpu> resize_bilinear(const Tensor<float, cpu>& x, int out_h
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/resize.hpp
-// ---- end rfcf/io.hpp
-// ---- begin rfcf/detection.hpp
-// detection: see docs/ and the headers in rfcf/detection/.
-// ---- end rfcf/detection.hpp
-// ---- begin rfcf/recognition.hpp
-// Face recognition: margin policies and heads, verification metrics, embedding helpers, gallery.
-// ---- begin rfcf/recognition/embeddings.hpp
-// Embedding helpers on any device: row-wise L2 normalisation and the two flip-test
-// combinations (recognition.md 7.5 step 3: concatenation; 10.2 step 2: sum).
-#include <cstdint>
-
-// ---- begin rfcf/recognition/margin_functors.hpp
-// Per-row and per-element math of the margin heads, run by Executor<D>::for_each on any device:
-// L2 normalisation of rows and its backward, margin logits, row-wise softmax cross-entropy and
-// its gradient. Kept inside recognition/ so the heads do not depend on the generic loss code.
-#include <cmath>
-#include <cstdint>
-
-// ---- begin rfcf/recognition/margin_policies.hpp
-// Margin policies of the face-recognition heads (recognition.md 1-4). A policy maps the clamped
-// cosine c of each (sample, class) pair to the value f(c) that is multiplied by the scale s to give
-// the logit, together with the derivative df/dc that backward uses. The math is written once as
-// RFCF_HD member functions so that the host executor and CUDA kernels share it.
-//
-// Interface of a policy P (all members trivially copyable, so P can be passed to a kernel):
-//   double s;                                     logit scale
-//   static constexpr bool uses_t;                 true for CurricularFace (adaptive t buffer)
-//   RowState<T> row_state(T c_y, T t) const;      per-row context (phi of the hard mask, t)
-//   MarginValue<T> target(T c_y) const;           f and df/dc of the target column
-//   MarginValue<T> negative(T c, RowState<T>) const;  f and df/dc of a non-target column
-#include <cmath>
-#include <cstdint>
-
-
-namespace rfcf::recognition {
-
-// f(c) and df/dc.
-template <class T>
-struct MarginValue {
-  T value;
-  T grad;
-};
-
-// What the negatives of one row need: the (un-thresholded) cos(theta_y + m) of the hard mask
-// and the adaptive t. Policies without modulation ignore it.
-template <class T>
-struct RowState {
-  T phi;
-  T t;
-};
-
-namespace margin_math {
-
-// 1 - c^2 is clamped at this value where it divides (recognition.md 12.1): at c = +-1 the exact
-// derivative of cos(acos(c) + m) is infinite; the guard keeps it finite (about 3.2e4 * sin m).
-inline constexpr double kSinGuard = 1e-9;
-
-// sin(theta) = sqrt(1 - c^2) for c in [-1, 1] (value exact, no epsilon).
-template <class T>
-RFCF_HD inline T sin_of(T c) {
-  const T r = T(1) - c * c;
-  return r > T(0) ? std::sqrt(r) : T(0);
-}
-// sin(theta) for use as a divisor: sqrt(max(1 - c^2, 1e-9)).
-template <class T>
-RFCF_HD inline T guarded_sin_of(T c) {
-  const T r = T(1) - c * c;
-  return std::sqrt(r > T(kSinGuard) ? r : T(kSinGuard));
-}
-// cos(theta + m) = c cos m - sin(theta) sin m, and its exact derivative
-// d/dc = cos m + sin m * c / sin(theta) (= sin(theta + m) / sin(theta)).
-template <class T>
-RFCF_HD inline MarginValue<T> cos_plus_margin(T c, T cos_m, T sin_m) {
-  return {c * cos_m - sin_of(c) * sin_m, cos_m + sin_m * c / guarded_sin_of(c)};
-}
-// cos(m1 * theta + m2) - m3 and its derivative m1 * sin(m1 theta + m2) / sin(theta).
-template <class T>
-RFCF_HD inline MarginValue<T> combined_margin(T c, T m1, T m2, T m3) {
-  const T cc = c > T(1) ? T(1) : (c < T(-1) ? T(-1) : c);
-  const T angle = m1 * std::acos(cc) + m2;
-  return {std::cos(angle) - m3, m1 * std::sin(angle) / guarded_sin_of(cc)};
-}
-
-}  // namespace margin_math
-
-// Normalised softmax (no margin): f(c) = c. Combined (1, 0, 0) in the MXNet presets.
-struct Softmax {
-  double s = 64.0;
-  static constexpr bool uses_t = false;
-
-  Softmax() = default;
-  explicit Softmax(double scale) : s(scale) {}
-
-  template <class T>
-  RFCF_HD RowState<T> row_state(T, T t) const { return {T(0), t}; }
-  template <class T>
-  RFCF_HD MarginValue<T> target(T c) const { return {c, T(1)}; }
-  template <class T>
-  RFCF_HD MarginValue<T> negative(T c, const RowState<T>&) const { return {c, T(1)}; }
-};
-
-// CosFace (recognition.md 4.1): target c_y - m3.
-struct CosFace {
-  double s = 64.0;
-  double m3 = 0.4;
-  static constexpr bool uses_t = false;
-
-  CosFace() = default;
-  explicit CosFace(double margin, double scale = 64.0) : s(scale), m3(margin) {}
-
-  template <class T>
-  RFCF_HD RowState<T> row_state(T, T t) const { return {T(0), t}; }
-  template <class T>
-  RFCF_HD MarginValue<T> target(T c) const { return {c - T(m3), T(1)}; }
-  template <class T>
-  RFCF_HD MarginValue<T> negative(T c, const RowState<T>&) const { return {c, T(1)}; }
-};
-
-// Which branch ArcFace takes where cos(theta + m) is not monotone (recognition.md 3.1).
-enum class ArcFaceVariant {
-  non_easy,  // phi if c_y > cos(pi - m), else c_y - m sin m (official default)
-  easy,      // phi if c_y > 0, else c_y (easy_margin)
-  none,      // phi = cos(theta + m) everywhere (arcface_torch 2021-03 and since 2022-12)
-};
-// How the gradient flows through the target (recognition.md 3.2).
-enum class MarginGradient {
-  exact,             // derivative of the target expression (autograd of the official code)
-  straight_through,  // derivative 1, as if the margin were added without autograd (arcface_torch >= 2022-12)
-};
-
-// ArcFace (recognition.md 3): target cos(theta_y + m2).
-struct ArcFace {
-  double s = 64.0;
-  double m = 0.5;
-  ArcFaceVariant variant = ArcFaceVariant::non_easy;
-  MarginGradient gradient = MarginGradient::exact;
-  double cos_m = 0, sin_m = 0, threshold = 0, mm = 0;
-  static constexpr bool uses_t = false;
-
-  ArcFace() : ArcFace(0.5) {}
-  explicit ArcFace(double margin, double scale = 64.0, ArcFaceVariant v = ArcFaceVariant::non_easy,
-                   MarginGradient g = MarginGradient::exact)
-      : s(scale), m(margin), variant(v), gradient(g) {
-    check<ConfigError>(margin >= 0 && margin < 3.14159265358979, "ArcFace: margin ", margin,
-                       " must lie in [0, pi)");
-    cos_m = std::cos(m);
-    sin_m = std::sin(m);
-    threshold = std::cos(3.14159265358979323846 - m);
-    mm = std::sin(3.14159265358979323846 - m) * m;
-  }
-  // The arcface_torch head since December 2022: no threshold, straight-through gradient.
-  static ArcFace arcface_torch(double margin = 0.5, double scale = 64.0) {
-    return ArcFace(margin, scale, ArcFaceVariant::none, MarginGradient::straight_through);
-  }
-
-  template <class T>
-  RFCF_HD RowState<T> row_state(T, T t) const { return {T(0), t}; }
-  template <class T>
-  RFCF_HD MarginValue<T> target(T c) const {
-    MarginValue<T> r;
-    if (variant == ArcFaceVariant::non_easy && !(c > T(threshold))) r = {c - T(mm), T(1)};
-    else if (variant == ArcFaceVariant::easy && !(c > T(0))) r = {c, T(1)};
-    else r = margin_math::cos_plus_margin(c, T(cos_m), T(sin_m));
-    if (gradient == MarginGradient::straight_through) r.grad = T(1);
-    return r;
-  }
-  template <class T>
-  RFCF_HD MarginValue<T> negative(T c, const RowState<T>&) const { return {c, T(1)}; }
-};
-
-// How Combined interprets (m1, m2, m3) (recognition.md 4.2).
-enum class CombinedMode {
-  mxnet,          // cos(m1 theta + m2) - m3 with gradient through arccos; (1, 0, m3) is c - m3
-  arcface_torch,  // m1 = 1 and m3 = 0: ArcFace straight-through; else m3 > 0: CosFace m3 only
-};
-
-struct Combined {
-  double s = 64.0;
-  double m1 = 1.0, m2 = 0.3, m3 = 0.2;
-  CombinedMode mode = CombinedMode::mxnet;
-  static constexpr bool uses_t = false;
-
-  Combined() = default;
-  Combined(double a, double b, double c, double scale = 64.0, CombinedMode md = CombinedMode::mxnet)
-      : s(scale), m1(a), m2(b), m3(c), mode(md) {
-    check<ConfigError>(m1 > 0, "Combined margin: m1 = ", m1, " must be positive");
-    if (mode == CombinedMode::arcface_torch)
-      check<ConfigError>((m1 == 1.0 && m3 == 0.0) || m3 > 0.0, "Combined margin (arcface_torch mode): (",
-                         m1, ", ", m2, ", ", m3, ") is neither ArcFace (m1 = 1, m3 = 0) nor CosFace (m3 > 0)");
-  }
-
-  template <class T>
-  RFCF_HD RowState<T> row_state(T, T t) const { return {T(0), t}; }
-  template <class T>
-  RFCF_HD MarginValue<T> target(T c) const {
-    if (mode == CombinedMode::arcface_torch) {
-      if (m1 == 1.0 && m3 == 0.0) return {margin_math::combined_margin(c, T(1), T(m2), T(0)).value, T(1)};
-      return {c - T(m3), T(1)};  // m1 and m2 are ignored, as in arcface_torch
-    }
-    if (m1 == 1.0 && m2 == 0.0) return {c - T(m3), T(1)};
-    return margin_math::combined_margin(c, T(m1), T(m2), T(m3));
-  }
-  template <class T>
-  RFCF_HD MarginValue<T> negative(T c, const RowState<T>&) const { return {c, T(1)}; }
-};
-
-// CurricularFace as the official code (recognition.md 2): ArcFace non-easy target; negatives with
-// c > phi (strict; phi the un-thresholded cos(theta_y + m)) become c (t + c). t is a constant for the
-// gradient and is updated before use by the head: t <- alpha mean(c_y) + (1 - alpha) t.
-struct CurricularFace {
-  double s = 64.0;
-  double m = 0.5;
-  double alpha = 0.01;  // weight of the new batch mean (0.01 in the code; TFace uses 0.1)
-  double cos_m = 0, sin_m = 0, threshold = 0, mm = 0;
-  static constexpr bool uses_t = true;
-
-  CurricularFace() : CurricularFace(0.5) {}
-  explicit CurricularFace(double margin, double scale = 64.0, double momentum_alpha = 0.01)
-      : s(scale), m(margin), alpha(momentum_alpha) {
-    check<ConfigError>(margin >= 0 && margin < 3.14159265358979, "CurricularFace: margin ", margin,
-                       " must lie in [0, pi)");
-    check<ConfigError>(alpha >= 0 && alpha <= 1, "CurricularFace: alpha ", alpha, " must lie in [0, 1]");
-    cos_m = std::cos(m);
-    sin_m = std::sin(m);
-    threshold = std::cos(3.14159265358979323846 - m);
-    mm = std::sin(3.14159265358979323846 - m) * m;
-  }
-
-  template <class T>
-  RFCF_HD RowState<T> row_state(T c_y, T t) const {
-    return {c_y * T(cos_m) - margin_math::sin_of(c_y) * T(sin_m), t};
-  }
-  template <class T>
-  RFCF_HD MarginValue<T> target(T c) const {
-    if (c > T(threshold)) return margin_math::cos_plus_margin(c, T(cos_m), T(sin_m));
-    return {c - T(mm), T(1)};
-  }
-  template <class T>
-  RFCF_HD MarginValue<T> negative(T c, const RowState<T>& row) const {
-    if (c > row.phi) return {c * (row.t + c), row.t + T(2) * c};
-    return {c, T(1)};
-  }
-  // The t update of one step from the mean target cosine (done on the host, without gradient).
-  double updated_t(double mean_c_y, double t) const { return alpha * mean_c_y + (1.0 - alpha) * t; }
-};
-
-}  // namespace rfcf::recognition
-// ---- end rfcf/recognition/margin_policies.hpp
-
-namespace rfcf::recognition::functors {
-
-template <class T>
-RFCF_HD inline T clamp_unit(T x) {
-  return x > T(1) ? T(1) : (x < T(-1) ? T(-1) : x);
-}
-
-// Row i of x [rows, d] -> y = x / max(|x|, eps); norm[i] = |x| (unclamped).
-template <class T>
-struct RowL2Normalize {
-  const T* x;
-  T* y;
-  T* norm;
-  int64_t d;
-  T eps;
-  RFCF_HD void operator()(int64_t i) const {
-    const T* xi = x + i * d;
-    T ss = T(0);
-    for (int64_t k = 0; k < d; ++k) ss += xi[k] * xi[k];
-    const T n = std::sqrt(ss);
-    norm[i] = n;
-    const T inv = T(1) / (n > eps ? n : eps);
-    for (int64_t k = 0; k < d; ++k) y[i * d + k] = xi[k] * inv;
-  }
-};
-
-// Backward of RowL2Normalize for row i: dx = (dy - y (y . dy)) / |x| (the projection removes the
-// radial part), or dy / eps where the norm was clamped. With accumulate, dx += instead of =.
-template <class T>
-struct RowL2NormalizeBackward {
-  const T* y;
-  const T* dy;
-  const T* norm;
-  T* dx;
-  int64_t d;
-  T eps;
-  bool accumulate;
-  RFCF_HD void operator()(int64_t i) const {
-    const T* yi = y + i * d;
-    const T* gi = dy + i * d;
-    T* out = dx + i * d;
-    const T n = norm[i];
-    if (n > eps) {
-      T dot = T(0);
-      for (int64_t k = 0; k < d; ++k) dot += yi[k] * gi[k];
-      const T inv = T(1) / n;
-      for (int64_t k = 0; k < d; ++k) {
-        const T v = (gi[k] - yi[k] * dot) * inv;
-        out[k] = accumulate ? out[k] + v : v;
-      }
-    } else {
-      const T inv = T(1) / eps;
-      for (int64_t k = 0; k < d; ++k) out[k] = accumulate ? out[k] + gi[k] * inv : gi[k] * inv;
-    }
-  }
-};
-
-// c_y[i] = clamp(raw[i, labels[i]]).
-template <class T>
-struct TargetCosine {
-  const T* raw;
-  const int64_t* labels;
-  T* c_y;
-  int64_t classes;
-  RFCF_HD void operator()(int64_t i) const { c_y[i] = clamp_unit(raw[i * classes + labels[i]]); }
-};
-
-// Element e = (i, j) of the [B, C] cosines: logit s f(c) and df/dc, where c = clamp(raw) and the
-// clamp passes the gradient for raw in [-1, 1] (boundaries included) and blocks it outside.
-template <class Policy, class T>
-struct MarginLogits {
-  Policy policy;
-  const T* raw;
-  const int64_t* labels;
-  const T* c_y;
-  T t;
-  T* logits;
-  T* dfdc;
-  int64_t classes;
-  RFCF_HD void operator()(int64_t e) const {
-    const int64_t i = e / classes, j = e - i * classes;
-    const T r = raw[e];
-    MarginValue<T> v;
-    if (j == labels[i]) v = policy.target(c_y[i]);
-    else v = policy.negative(clamp_unit(r), policy.row_state(c_y[i], t));
-    logits[e] = T(policy.s) * v.value;
-    dfdc[e] = (r >= T(-1) && r <= T(1)) ? v.grad : T(0);
-  }
-};
-
-// Row i: lse[i] = logsumexp(z_i), loss[i] = lse - z_iy, correct[i] = 1 if the first argmax of the
-// clamped raw cosines (origin_cos) is the label.
-template <class T>
-struct RowSoftmaxCrossEntropy {
-  const T* logits;
-  const T* raw;
-  const int64_t* labels;
-  T* lse;
-  T* loss;
-  T* correct;
-  int64_t classes;
-  RFCF_HD void operator()(int64_t i) const {
-    const T* z = logits + i * classes;
-    const T* c = raw + i * classes;
-    T zmax = z[0];
-    int64_t best = 0;
-    T cbest = clamp_unit(c[0]);
-    for (int64_t j = 1; j < classes; ++j) {
-      if (z[j] > zmax) zmax = z[j];
-      const T cj = clamp_unit(c[j]);
-      if (cj > cbest) {
-        cbest = cj;
-        best = j;
-      }
-    }
-    T sum = T(0);
-    for (int64_t j = 0; j < classes; ++j) sum += std::exp(z[j] - zmax);
-    const T l = zmax + std::log(sum);
-    lse[i] = l;
-    loss[i] = l - z[labels[i]];
-    correct[i] = best == labels[i] ? T(1) : T(0);
-  }
-};
-
-// dL/draw[i, j] = scale (softmax_ij - [j == y_i]) df/dc_ij with scale = s * dL / B.
-template <class T>
-struct MarginCrossEntropyGrad {
-  const T* logits;
-  const T* lse;
-  const T* dfdc;
-  const int64_t* labels;
-  T* grad;
-  int64_t classes;
-  T scale;
-  RFCF_HD void operator()(int64_t e) const {
-    const int64_t i = e / classes, j = e - i * classes;
-    const T p = std::exp(logits[e] - lse[i]);
-    grad[e] = scale * (j == labels[i] ? p - T(1) : p) * dfdc[e];
-  }
-};
-
-// out = s * clamp(raw): the logits of training accuracy (origin_cos of the official code).
-template <class T>
-struct ScaledClamp {
-  const T* raw;
-  T* out;
-  T s;
-  RFCF_HD void operator()(int64_t e) const { out[e] = s * clamp_unit(raw[e]); }
-};
-
-}  // namespace rfcf::recognition::functors
-// ---- end rfcf/recognition/margin_functors.hpp
-
-namespace rfcf::recognition {
-
-namespace functors {
-// out[i] = [a_i | b_i] for rows of a [n, da] and b [n, db].
-template <class T>
-struct ConcatRows {
-  const T* a;
-  const T* b;
-  T* out;
-  int64_t da, db;
-  RFCF_HD void operator()(int64_t e) const {
-    const int64_t w = da + db, i = e / w, k = e - i * w;
-    out[e] = k < da ? a[i * da + k] : b[i * db + k - da];
-  }
-};
-}  // namespace functors
-
-// Rows divided by their L2 norm (norms below eps are replaced by eps, so zero rows stay zero).
-template <class T, class D>
-Tensor<T, D> l2_normalize(const Tensor<T, D>& x, double eps = 1e-12) {
-  check_rank(x, 2, "l2_normalize (embeddings [n, d])");
-  Tensor<T, D> y(x.shape()), norms(Shape{x.dim(0)});
-  Executor<D>::for_each(x.dim(0), functors::RowL2Normalize<T>{x.data(), y.data(), norms.data(), x.dim(1),
-                                                              static_cast<T>(eps)});
-  return y;
-}
-
-// insightface flip test: f(x) + f(flip(x)) (normalise afterwards).
-template <class T, class D>
-Tensor<T, D> flip_sum(const Tensor<T, D>& f, const Tensor<T, D>& f_flip) {
-  check_same_shape(f, f_flip, "flip_sum");
-  return ops::add(f, f_flip);
-}
-
-// CASIA MobileFaceNet flip test: [f(x) | f(flip(x))], raw halves (not normalised).
-template <class T, class D>
-Tensor<T, D> flip_concat(const Tensor<T, D>& f, const Tensor<T, D>& f_flip) {
-  check_same_shape(f, f_flip, "flip_concat");
-  check_rank(f, 2, "flip_concat (embeddings [n, d])");
-  const int64_t n = f.dim(0), d = f.dim(1);
-  Tensor<T, D> out(Shape{n, 2 * d});
-  Executor<D>::for_each(out.numel(), functors::ConcatRows<T>{f.data(), f_flip.data(), out.data(), d, d});
-  return out;
-}
-
-}  // namespace rfcf::recognition
-// ---- end rfcf/recognition/embeddings.hpp
-// ---- begin rfcf/recognition/gallery.hpp
-// Gallery<T, D>: 1:N identification. Stores L2-normalised embeddings with an integer id and a
-// name on device D; search() ranks them by cosine similarity with one GEMM per query batch.
-//
-//   recognition::Gallery<float, cpu> g(512);
-//   g.add(embeddings, ids, names);            // [n, 512]
-//   auto hits = g.search(queries, 5);         // hits[q] = top-5 {index, id, name, score}
+// ---- begin rfcf/io/safetensors.hpp
+// safetensors reader and writer (formats.md section 3). The reader validates everything
+// before it trusts it: header size, JSON syntax, duplicate keys, dtype, shape/byte-size
+// agreement (overflow-checked) and that the tensors' byte ranges tile the buffer exactly.
+// The writer pads the header to a multiple of 8, writes tensors in sorted key order back to
+// back, stores metadata as strings, and replaces the file atomically.
 #include <algorithm>
 #include <cstdint>
-#include <string>
-#include <vector>
-
-
-namespace rfcf::recognition {
-
-struct GalleryHit {
-  int64_t index = -1;  // row in the gallery
-  int64_t id = -1;
-  std::string name;
-  double score = 0;  // cosine similarity
-};
-
-template <class T, class D>
-class Gallery {
- public:
-  explicit Gallery(int64_t dim) : dim_(dim) {
-    check<ConfigError>(dim > 0, "Gallery: embedding size must be positive, got ", dim);
-  }
-
-  int64_t dim() const { return dim_; }
-  int64_t size() const { return static_cast<int64_t>(ids_.size()); }
-
-  // Appends embeddings [n, dim] (normalised here) with their ids and optional names.
-  void add(const Tensor<T, D>& embeddings, const std::vector<int64_t>& ids, const std::vector<std::string>& names = {}) {
-    check_rank(embeddings, 2, "Gallery::add (embeddings [n, d])");
-    check<ShapeError>(embeddings.dim(1) == dim_, "Gallery::add: embeddings ", embeddings.shape().str(),
-                      " do not have the gallery's size ", dim_);
-    const int64_t n = embeddings.dim(0);
-    check<ShapeError>(static_cast<int64_t>(ids.size()) == n, "Gallery::add: ", ids.size(), " ids for ", n,
-                      " embeddings");
-    check<ShapeError>(names.empty() || static_cast<int64_t>(names.size()) == n, "Gallery::add: ", names.size(),
-                      " names for ", n, " embeddings");
-    Tensor<T, D> normed = l2_normalize(embeddings);
-    Tensor<T, D> all(Shape{size() + n, dim_});
-    if (size() > 0) all.slice_batch(0, size()).copy_from(matrix_);
-    if (n > 0) all.slice_batch(size(), n).copy_from(normed);
-    matrix_ = all;
-    ids_.insert(ids_.end(), ids.begin(), ids.end());
-    for (int64_t i = 0; i < n; ++i) names_.push_back(names.empty() ? std::string() : names[static_cast<size_t>(i)]);
-  }
-
-  // Top-k gallery entries per query row, best first (ties: lower gallery index first).
-  std::vector<std::vector<GalleryHit>> search(const Tensor<T, D>& queries, int64_t k) const {
-    check_rank(queries, 2, "Gallery::search (queries [q, d])");
-    check<ShapeError>(queries.dim(1) == dim_, "Gallery::search: queries ", queries.shape().str(),
-                      " do not have the gallery's size ", dim_);
-    check<ConfigError>(k > 0, "Gallery::search: k must be positive, got ", k);
-    const int64_t q = queries.dim(0), n = size();
-    std::vector<std::vector<GalleryHit>> out(static_cast<size_t>(q));
-    if (n == 0 || q == 0) return out;
-    Tensor<T, D> qn = l2_normalize(queries);
-    Tensor<T, D> scores(Shape{q, n});
-    ops::Gemm<D>::run(false, true, q, n, dim_, T(1), qn.data(), dim_, matrix_.data(), dim_, T(0), scores.data(), n);
-    const std::vector<T> s = scores.to_vector();
-    const int64_t kk = std::min(k, n);
-    std::vector<int64_t> order(static_cast<size_t>(n));
-    for (int64_t r = 0; r < q; ++r) {
-      for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
-      const T* row = s.data() + r * n;
-      std::partial_sort(order.begin(), order.begin() + kk, order.end(), [&](int64_t a, int64_t b) {
-        return row[a] > row[b] || (row[a] == row[b] && a < b);
-      });
-      for (int64_t j = 0; j < kk; ++j) {
-        const int64_t i = order[static_cast<size_t>(j)];
-        out[static_cast<size_t>(r)].push_back(
-            {i, ids_[static_cast<size_t>(i)], names_[static_cast<size_t>(i)], static_cast<double>(row[i])});
-      }
-    }
-    return out;
-  }
-
-  const Tensor<T, D>& embeddings() const { return matrix_; }
-  const std::vector<int64_t>& ids() const { return ids_; }
-
- private:
-  int64_t dim_;
-  Tensor<T, D> matrix_;
-  std::vector<int64_t> ids_;
-  std::vector<std::string> names_;
-};
-
-}  // namespace rfcf::recognition
-// ---- end rfcf/recognition/gallery.hpp
-// ---- begin rfcf/recognition/lfw_pairs.hpp
-// LFW pairs.txt (official view 2; formats.md 7, recognition.md 10.1): header "<folds>\t<n>", then
-// per fold n "same" lines (name, n1, n2) followed by n "different" lines (name1, n1, name2, n2).
-#include <cstdint>
-#include <fstream>
-#include <istream>
+#include <cstring>
+#include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 
-namespace rfcf::recognition {
 
-struct LfwPair {
-  std::string name1;
-  int n1 = 0;
-  std::string name2;
-  int n2 = 0;
-  bool same = false;
-  int fold = 0;
-  // "<name>/<name>_<n as 4 digits>.jpg", relative to the image root.
-  static std::string image_path(const std::string& name, int n) {
-    std::string num = std::to_string(n);
-    if (num.size() < 4) num.insert(0, 4 - num.size(), '0');
-    return name + "/" + name + "_" + num + ".jpg";
-  }
-  std::string path1() const { return image_path(name1, n1); }
-  std::string path2() const { return image_path(name2, n2); }
+namespace rfcf::io {
+
+using Metadata = std::map<std::string, std::string>;
+
+struct SafetensorsFile {
+  TensorMap tensors;  // in the order of their data offsets
+  Metadata metadata;  // "__metadata__", empty if absent
 };
 
-struct LfwPairs {
-  int folds = 0;
-  int pairs_per_class = 0;  // per fold: this many same pairs, then as many different pairs
-  std::vector<LfwPair> pairs;
-
-  // Image paths referenced by the pairs, each once, sorted.
-  std::vector<std::string> distinct_images() const {
-    std::set<std::string> s;
-    for (const auto& p : pairs) {
-      s.insert(p.path1());
-      s.insert(p.path2());
-    }
-    return {s.begin(), s.end()};
-  }
-  std::vector<uint8_t> same_flags() const {
-    std::vector<uint8_t> v;
-    v.reserve(pairs.size());
-    for (const auto& p : pairs) v.push_back(p.same ? 1 : 0);
-    return v;
-  }
+struct SafetensorsLimits {
+  uint64_t max_header_bytes = 100ull * 1000 * 1000;  // as in the reference library
+  int max_rank = 8;
 };
 
 namespace detail {
 
-inline std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> f;
-  size_t start = 0;
-  while (true) {
-    const size_t tab = line.find('\t', start);
-    f.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-    if (tab == std::string::npos) break;
-    start = tab + 1;
+inline bool safetensors_dtype(const std::string& s, DType& out) {
+  static const std::pair<const char*, DType> known[] = {
+      {"BOOL", DType::Bool}, {"U8", DType::U8},   {"I8", DType::I8},     {"I16", DType::I16},
+      {"I32", DType::I32},   {"I64", DType::I64}, {"F16", DType::F16},   {"BF16", DType::BF16},
+      {"F32", DType::F32},   {"F64", DType::F64}};
+  for (auto& [name, t] : known)
+    if (s == name) {
+      out = t;
+      return true;
+    }
+  return false;
+}
+
+inline bool json_uint(const nlohmann::json& j, uint64_t& out) {
+  if (j.is_number_unsigned()) {
+    out = j.get<uint64_t>();
+    return true;
   }
-  return f;
+  if (j.is_number_integer() && j.get<int64_t>() >= 0) {
+    out = static_cast<uint64_t>(j.get<int64_t>());
+    return true;
+  }
+  return false;
 }
 
-inline int parse_positive(const std::string& s, const std::string& where) {
-  check<FormatError>(!s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos, where,
-                     ": expected a positive integer, got '", s, "'");
-  const int v = std::stoi(s);
-  check<FormatError>(v > 0, where, ": expected a positive integer, got ", v);
-  return v;
-}
-
-inline const std::string& checked_name(const std::string& s, const std::string& where) {
-  check<FormatError>(!s.empty() && s.find_first_of(" /\\") == std::string::npos && s != "." && s != "..", where,
-                     ": invalid person name '", s, "'");
-  return s;
+// Parses the JSON header; duplicate keys in any object and nesting deeper than the format
+// needs are errors (caught while parsing, before the document is built).
+inline nlohmann::json parse_header_json(const char* begin, const char* end, const std::string& where) {
+  std::vector<std::set<std::string>> keys;
+  auto cb = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (depth > 4) fail<FormatError>(where, ": header JSON is nested too deeply");
+    if (ev == E::object_start) keys.emplace_back();
+    else if (ev == E::object_end && !keys.empty()) keys.pop_back();
+    else if (ev == E::key && !keys.empty()) {
+      const std::string& k = parsed.get_ref<const std::string&>();
+      if (!keys.back().insert(k).second) fail<FormatError>(where, ": duplicate key '", k, "' in header");
+    }
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(begin, end, cb, /*allow_exceptions=*/true);
+  } catch (const nlohmann::json::exception& e) {
+    fail<FormatError>(where, ": header is not valid JSON: ", e.what());
+  }
 }
 
 }  // namespace detail
 
-// Parses and validates pairs.txt content; `source` names the input in error messages.
-inline LfwPairs parse_lfw_pairs(std::istream& in, const std::string& source = "pairs.txt") {
-  LfwPairs out;
-  std::string line;
-  int64_t line_no = 0;
-  auto next_line = [&](bool& ok) {
-    ok = static_cast<bool>(std::getline(in, line));
-    if (ok) {
-      ++line_no;
-      if (!line.empty() && line.back() == '\r') line.pop_back();  // tolerate CRLF
-    }
+// Parses a complete safetensors file held in memory. `where` names it in error messages.
+inline SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& where = "safetensors",
+                                         const SafetensorsLimits& limits = {}) {
+  check<FormatError>(size >= 8, where, ": file of ", size, " bytes is too short for a safetensors header");
+  const uint64_t n = detail::load_le<uint64_t>(data);
+  check<FormatError>(n <= limits.max_header_bytes, where, ": header length ", n, " exceeds the limit of ",
+                     limits.max_header_bytes, " bytes");
+  check<FormatError>(n <= size - 8, where, ": header length ", n, " runs past the end of the ", size, "-byte file");
+  check<FormatError>(n >= 2 && data[8] == '{', where, ": header must be a JSON object starting with '{' (offset 8)");
+  const char* hb = reinterpret_cast<const char*>(data + 8);
+  const nlohmann::json header = detail::parse_header_json(hb, hb + n, where);
+  check<FormatError>(header.is_object(), where, ": header is not a JSON object");
+
+  const uint8_t* buffer = data + 8 + n;
+  const uint64_t buffer_size = size - 8 - n;
+
+  struct Entry {
+    std::string name;
+    DType dtype;
+    std::vector<int64_t> shape;
+    uint64_t begin, end;
   };
-  bool ok = false;
-  next_line(ok);
-  check<FormatError>(ok, source, ": empty file");
-  auto head = detail::split_tabs(line);
-  check<FormatError>(head.size() == 2, source, ":1: header must be '<folds>\\t<pairs per class>', got '", line, "'");
-  out.folds = detail::parse_positive(head[0], source + ":1 folds");
-  out.pairs_per_class = detail::parse_positive(head[1], source + ":1 pairs per class");
-  check<FormatError>(static_cast<int64_t>(out.folds) * out.pairs_per_class <= 10'000'000, source,
-                     ":1: implausible header counts ", out.folds, " x ", out.pairs_per_class);
-  const int64_t expected = static_cast<int64_t>(out.folds) * 2 * out.pairs_per_class;
-  out.pairs.reserve(static_cast<size_t>(expected));
-  for (int64_t k = 0; k < expected; ++k) {
-    next_line(ok);
-    check<FormatError>(ok, source, ": the header announces ", expected, " pairs (", out.folds, " folds x 2 x ",
-                       out.pairs_per_class, ") but the file ends after ", k);
-    const std::string where = source + ":" + std::to_string(line_no);
-    auto f = detail::split_tabs(line);
-    LfwPair p;
-    p.fold = static_cast<int>(k / (2 * out.pairs_per_class));
-    p.same = (k % (2 * out.pairs_per_class)) < out.pairs_per_class;
-    if (p.same) {
-      check<FormatError>(f.size() == 3, where, ": a 'same' line needs 3 tab-separated fields, got ", f.size(),
-                         ": '", line, "'");
-      p.name1 = p.name2 = detail::checked_name(f[0], where);
-      p.n1 = detail::parse_positive(f[1], where);
-      p.n2 = detail::parse_positive(f[2], where);
-    } else {
-      check<FormatError>(f.size() == 4, where, ": a 'different' line needs 4 tab-separated fields, got ", f.size(),
-                         ": '", line, "'");
-      p.name1 = detail::checked_name(f[0], where);
-      p.n1 = detail::parse_positive(f[1], where);
-      p.name2 = detail::checked_name(f[2], where);
-      p.n2 = detail::parse_positive(f[3], where);
+  std::vector<Entry> entries;
+  SafetensorsFile out;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const nlohmann::json& v = it.value();
+    if (name == "__metadata__") {
+      check<FormatError>(v.is_object(), where, ": __metadata__ must be an object of strings");
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        check<FormatError>(m.value().is_string(), where, ": __metadata__ value of '", m.key(), "' is not a string");
+        out.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
     }
-    out.pairs.push_back(std::move(p));
+    const std::string what = where + ": tensor '" + name + "'";
+    check<FormatError>(v.is_object(), what, ": entry is not an object");
+    auto dt = v.find("dtype");
+    auto sh = v.find("shape");
+    auto off = v.find("data_offsets");
+    check<FormatError>(dt != v.end() && sh != v.end() && off != v.end(), what,
+                       ": entry needs 'dtype', 'shape' and 'data_offsets'");
+    check<FormatError>(dt->is_string(), what, ": dtype is not a string");
+    Entry e;
+    e.name = name;
+    const std::string dname = dt->get<std::string>();
+    if (!detail::safetensors_dtype(dname, e.dtype)) {
+      static const std::set<std::string> unsupported = {"U16", "U32", "U64", "F8_E4M3", "F8_E5M2"};
+      if (unsupported.count(dname)) fail<FormatError>(what, ": dtype ", dname, " is not supported by rfcf");
+      fail<FormatError>(what, ": unknown dtype '", dname, "'");
+    }
+    check<FormatError>(sh->is_array(), what, ": shape is not an array");
+    check<FormatError>(static_cast<int>(sh->size()) <= limits.max_rank, what, ": rank ", sh->size(),
+                       " exceeds the limit of ", limits.max_rank);
+    for (const auto& d : *sh) {
+      uint64_t u;
+      check<FormatError>(detail::json_uint(d, u) && u <= static_cast<uint64_t>(INT64_MAX), what,
+                         ": shape entries must be non-negative integers");
+      e.shape.push_back(static_cast<int64_t>(u));
+    }
+    check<FormatError>(off->is_array() && off->size() == 2, what, ": data_offsets must be [begin, end]");
+    check<FormatError>(detail::json_uint((*off)[0], e.begin) && detail::json_uint((*off)[1], e.end), what,
+                       ": data_offsets must be non-negative integers");
+    check<FormatError>(e.begin <= e.end, what, ": data_offsets [", e.begin, ", ", e.end, "] are reversed");
+    check<FormatError>(e.end <= buffer_size, what, ": data_offsets end ", e.end, " is past the ", buffer_size,
+                       "-byte buffer");
+    const int64_t numel = checked_numel(e.shape, what);
+    int64_t nbytes = 0;
+    check<FormatError>(detail::mul_ok(numel, static_cast<int64_t>(element_size(e.dtype)), nbytes), what,
+                       ": byte size overflows");
+    check<FormatError>(static_cast<uint64_t>(nbytes) == e.end - e.begin, what, ": shape ", shape_str(e.shape),
+                       " of ", dname, " needs ", nbytes, " bytes but data_offsets [", e.begin, ", ", e.end,
+                       ") hold ", e.end - e.begin);
+    entries.push_back(std::move(e));
   }
-  while (std::getline(in, line)) {
-    ++line_no;
-    check<FormatError>(line.empty() || line == "\r", source, ":", line_no, ": unexpected content after the ",
-                       expected, " pairs announced by the header: '", line, "'");
+
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t pos = 0;
+  for (const Entry& e : entries) {
+    check<FormatError>(e.begin == pos, where, ": tensor '", e.name, "' starts at buffer offset ", e.begin,
+                       " but the previous tensor ends at ", pos, " (byte ranges must tile the buffer)");
+    pos = e.end;
+  }
+  check<FormatError>(pos == buffer_size, where, ": tensors end at buffer offset ", pos, " but the buffer has ",
+                     buffer_size, " bytes");
+
+  for (Entry& e : entries) {
+    HostTensor t;
+    t.dtype = e.dtype;
+    t.shape = std::move(e.shape);
+    t.bytes.assign(buffer + e.begin, buffer + e.end);
+    out.tensors.insert_new(e.name, std::move(t));
   }
   return out;
 }
 
-inline LfwPairs read_lfw_pairs(const std::string& path) {
-  std::ifstream in(path);
-  check<IoError>(in.good(), "cannot open LFW pairs file ", path);
-  return parse_lfw_pairs(in, path);
+inline SafetensorsFile read_safetensors_file(const std::string& path, const SafetensorsLimits& limits = {}) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return parse_safetensors(bytes.data(), bytes.size(), path, limits);
 }
 
-}  // namespace rfcf::recognition
-// ---- end rfcf/recognition/lfw_pairs.hpp
-// ---- begin rfcf/recognition/margin_head.hpp
-// MarginHead<Policy, T, D>: the classification head of face-recognition training
-// (recognition.md 1-4). Holds the class matrix "weight" in the arcface_torch layout (C, d),
-// normalises embeddings and class vectors, takes their cosines with one GEMM and applies the
-// margin policy and softmax cross-entropy (MarginLoss). backward() returns dL/d(embeddings) and
-// accumulates dL/d(weight) through the clamp and both L2 normalisations (recognition.md 2.3-2.4).
-//
-//   recognition::MarginHead<recognition::CurricularFace, float, cpu> head(512, num_classes);
-//   auto out = head.forward(embeddings, labels);   // out.loss, out.accuracy, out.logits
-//   Tensor<float, cpu> d_emb = head.backward();
+// Tensors only (metadata dropped); see read_safetensors_file for both.
+inline TensorMap read_safetensors(const std::string& path, Metadata* metadata = nullptr) {
+  SafetensorsFile f = read_safetensors_file(path);
+  if (metadata) *metadata = std::move(f.metadata);
+  return std::move(f.tensors);
+}
+
+// The complete file content: 8-byte length, space-padded header, tensors in sorted key order.
+inline std::vector<uint8_t> serialize_safetensors(const TensorMap& tensors, const Metadata& metadata = {}) {
+  std::vector<const std::pair<std::string, HostTensor>*> sorted;
+  for (const auto& kv : tensors) sorted.push_back(&kv);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  uint64_t offset = 0;
+  for (auto* kv : sorted) {
+    const HostTensor& t = kv->second;
+    check<Error>(kv->first != "__metadata__", "safetensors: '__metadata__' cannot be a tensor name");
+    const int64_t numel = checked_numel(t.shape, "safetensors tensor '" + kv->first + "'");
+    check<Error>(static_cast<uint64_t>(numel) * element_size(t.dtype) == t.bytes.size(), "safetensors: tensor '",
+                 kv->first, "' of shape ", shape_str(t.shape), " and dtype ", dtype_name(t.dtype), " holds ",
+                 t.bytes.size(), " bytes");
+    nlohmann::ordered_json e = nlohmann::ordered_json::object();
+    e["dtype"] = dtype_name(t.dtype);
+    e["shape"] = t.shape;
+    e["data_offsets"] = {offset, offset + t.bytes.size()};
+    header[kv->first] = std::move(e);
+    offset += t.bytes.size();
+  }
+  if (!metadata.empty()) {  // after the tensors, as the Python library writes it
+    nlohmann::ordered_json m = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : metadata) m[k] = v;
+    header["__metadata__"] = std::move(m);
+  }
+  std::string h;
+  try {
+    h = header.dump();
+  } catch (const nlohmann::json::exception& e) {
+    fail<Error>("safetensors: cannot encode the header (tensor names and metadata must be UTF-8): ", e.what());
+  }
+  h.append((8 - (8 + h.size()) % 8) % 8, ' ');
+  std::vector<uint8_t> out(8 + h.size());
+  const uint64_t n = h.size();
+  std::memcpy(out.data(), &n, 8);
+  std::memcpy(out.data() + 8, h.data(), h.size());
+  out.reserve(out.size() + offset);
+  for (auto* kv : sorted) out.insert(out.end(), kv->second.bytes.begin(), kv->second.bytes.end());
+  return out;
+}
+
+// Writes a safetensors file atomically (temporary file + fsync + rename).
+inline void write_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {}) {
+  atomic_write(path, serialize_safetensors(tensors, metadata));
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/safetensors.hpp
+// ---- begin rfcf/io/torch_file.hpp
+// PyTorch checkpoints: legacy (torch < 1.6, formats.md 1) and zip (torch >= 1.6, formats.md
+// 2) files, read with the data-only pickle interpreter. load_torch() returns the whole
+// saved object as a PyValue tree with every tensor materialised (offset and strides
+// honoured). find_state_dict() locates the state dict inside nested checkpoints.
 #include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
 #include <string>
+#include <vector>
+
+// ---- begin rfcf/io/zip.hpp
+// Read-only zip reader for archives held in memory, as torch >= 1.6 writes them
+// (formats.md 2): central directory (sizes are only valid there; local headers carry
+// zeros and a data descriptor), ZIP64 records, stored (uncompressed) members only, CRC-32
+// verification. Member names are only compared, never used as paths.
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+
+namespace rfcf::io {
+
+class ZipArchive {
+ public:
+  struct Entry {
+    std::string name;
+    uint64_t local_offset = 0;  // of the local header
+    uint64_t size = 0;          // uncompressed == compressed for stored members
+    uint64_t compressed_size = 0;
+    uint32_t crc = 0;
+    uint16_t method = 0;
+    uint16_t flags = 0;
+  };
+  // A member's bytes inside the archive buffer.
+  struct Span {
+    const uint8_t* data;
+    size_t size;
+  };
+
+  // Parses the central directory of the archive in data[0, size) (not copied: the buffer
+  // must outlive the archive). `where` names the file in error messages.
+  ZipArchive(const uint8_t* data, size_t size, std::string where = "zip")
+      : p_(data), n_(size), where_(std::move(where)) {
+    parse_directory();
+  }
+
+  const std::vector<Entry>& entries() const { return entries_; }
+  const Entry* find(const std::string& name) const {
+    auto it = index_.find(name);
+    return it == index_.end() ? nullptr : &entries_[it->second];
+  }
+
+  // Bytes of a stored member, bounds- and (optionally) CRC-checked.
+  Span read(const Entry& e, bool verify_crc = true) const {
+    if (e.method != 0)
+      fail<FormatError>(where_, ": member '", e.name, "' is compressed (method ", e.method,
+                        "); only stored members are supported");
+    if (e.compressed_size != e.size)
+      fail<FormatError>(where_, ": stored member '", e.name, "' has different compressed and uncompressed sizes");
+    const uint64_t h = e.local_offset;
+    need(h, 30, "local header of '" + e.name + "'");
+    if (u32(h) != 0x04034b50u) fail<FormatError>(where_, ": no local header signature at byte ", h, " for '", e.name, "'");
+    const uint16_t name_len = u16(h + 26), extra_len = u16(h + 28);
+    need(h + 30, name_len, "member name");
+    if (std::string(reinterpret_cast<const char*>(p_ + h + 30), name_len) != e.name)
+      fail<FormatError>(where_, ": local header at byte ", h, " names a different member than '", e.name, "'");
+    const uint64_t start = h + 30 + name_len + extra_len;
+    need(start, e.size, "data of '" + e.name + "'");
+    Span s{p_ + start, static_cast<size_t>(e.size)};
+    if (verify_crc) {
+      uLong crc = crc32(0L, Z_NULL, 0);
+      const uint8_t* q = s.data;
+      size_t left = s.size;
+      while (left > 0) {  // zlib takes 32-bit lengths
+        const uInt chunk = static_cast<uInt>(std::min<size_t>(left, 1u << 30));
+        crc = crc32(crc, q, chunk);
+        q += chunk;
+        left -= chunk;
+      }
+      if (static_cast<uint32_t>(crc) != e.crc)
+        fail<FormatError>(where_, ": CRC-32 mismatch in member '", e.name, "'");
+    }
+    return s;
+  }
+  Span read(const std::string& name, bool verify_crc = true) const {
+    const Entry* e = find(name);
+    if (!e) fail<FormatError>(where_, ": no member '", name, "'");
+    return read(*e, verify_crc);
+  }
+
+ private:
+  void need(uint64_t off, uint64_t len, const std::string& what) const {
+    if (off > n_ || len > n_ - off)
+      fail<FormatError>(where_, ": ", what, " at byte ", off, " (", len, " bytes) runs past the end of the ",
+                        n_, "-byte file");
+  }
+  uint16_t u16(uint64_t off) const { return detail::load_le<uint16_t>(p_ + off); }
+  uint32_t u32(uint64_t off) const { return detail::load_le<uint32_t>(p_ + off); }
+  uint64_t u64(uint64_t off) const { return detail::load_le<uint64_t>(p_ + off); }
+
+  void parse_directory() {
+    if (n_ < 22) fail<FormatError>(where_, ": too short for a zip archive");
+    // End of central directory: the last signature within the final 22 + 65535 bytes.
+    uint64_t eocd = n_;
+    const uint64_t lowest = n_ > 22 + 65535 ? n_ - 22 - 65535 : 0;
+    for (uint64_t i = n_ - 22 + 1; i-- > lowest;)
+      if (u32(i) == 0x06054b50u) {
+        eocd = i;
+        break;
+      }
+    if (eocd == n_) fail<FormatError>(where_, ": no zip end-of-central-directory record");
+    uint64_t count = u16(eocd + 10);
+    uint64_t cd_size = u32(eocd + 12);
+    uint64_t cd_offset = u32(eocd + 16);
+    if (u16(eocd + 4) != 0 || u16(eocd + 6) != 0) fail<FormatError>(where_, ": multi-disk archives are not supported");
+    // ZIP64: a locator right before the classic record points at the ZIP64 record.
+    if (eocd >= 20 && u32(eocd - 20) == 0x07064b50u) {
+      const uint64_t z = u64(eocd - 20 + 8);
+      need(z, 56, "ZIP64 end-of-central-directory record");
+      if (u32(z) != 0x06064b50u) fail<FormatError>(where_, ": bad ZIP64 end-of-central-directory signature at byte ", z);
+      count = u64(z + 32);
+      cd_size = u64(z + 40);
+      cd_offset = u64(z + 48);
+    } else if (count == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_offset == 0xFFFFFFFFu) {
+      fail<FormatError>(where_, ": ZIP64 fields without a ZIP64 locator");
+    }
+    need(cd_offset, cd_size, "central directory");
+    if (count > cd_size / 46) fail<FormatError>(where_, ": central directory of ", cd_size, " bytes cannot hold ", count, " entries");
+    entries_.reserve(static_cast<size_t>(count));
+    uint64_t pos = cd_offset;
+    const uint64_t cd_end = cd_offset + cd_size;
+    for (uint64_t i = 0; i < count; ++i) {
+      if (pos > cd_end || cd_end - pos < 46) fail<FormatError>(where_, ": central directory entry ", i, " is truncated");
+      if (u32(pos) != 0x02014b50u) fail<FormatError>(where_, ": bad central directory signature at byte ", pos);
+      Entry e;
+      e.flags = u16(pos + 8);
+      e.method = u16(pos + 10);
+      e.crc = u32(pos + 16);
+      e.compressed_size = u32(pos + 20);
+      e.size = u32(pos + 24);
+      const uint16_t name_len = u16(pos + 28), extra_len = u16(pos + 30), comment_len = u16(pos + 32);
+      e.local_offset = u32(pos + 42);
+      const uint64_t var = pos + 46;
+      if (cd_end - var < uint64_t(name_len) + extra_len + comment_len)
+        fail<FormatError>(where_, ": central directory entry ", i, " is truncated");
+      e.name.assign(reinterpret_cast<const char*>(p_ + var), name_len);
+      if (e.flags & 1u) fail<FormatError>(where_, ": member '", e.name, "' is encrypted");
+      read_zip64_extra(e, var + name_len, extra_len);
+      if (!index_.emplace(e.name, entries_.size()).second)
+        fail<FormatError>(where_, ": duplicate member '", e.name, "'");
+      entries_.push_back(std::move(e));
+      pos = var + name_len + extra_len + comment_len;
+    }
+  }
+
+  // The ZIP64 extended-information extra field replaces the 32-bit fields set to 0xFFFFFFFF.
+  void read_zip64_extra(Entry& e, uint64_t off, uint64_t len) {
+    const uint64_t end = off + len;
+    while (end - off >= 4) {
+      const uint16_t id = u16(off), sz = u16(off + 2);
+      if (sz > end - off - 4) fail<FormatError>(where_, ": extra field of '", e.name, "' is truncated");
+      if (id == 0x0001) {
+        uint64_t q = off + 4;
+        const uint64_t qend = q + sz;
+        auto take = [&](uint64_t& field) {
+          if (qend - q < 8) fail<FormatError>(where_, ": ZIP64 extra field of '", e.name, "' is truncated");
+          field = u64(q);
+          q += 8;
+        };
+        if (e.size == 0xFFFFFFFFu) take(e.size);
+        if (e.compressed_size == 0xFFFFFFFFu) take(e.compressed_size);
+        if (e.local_offset == 0xFFFFFFFFu) take(e.local_offset);
+      }
+      off += 4 + uint64_t(sz);
+    }
+  }
+
+  const uint8_t* p_;
+  size_t n_;
+  std::string where_;
+  std::vector<Entry> entries_;
+  std::unordered_map<std::string, size_t> index_;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/zip.hpp
+
+namespace rfcf::io {
+
+struct TorchLoadOptions {
+  PickleLimits limits;
+  bool verify_crc = true;  // zip members
+  // Total bytes of all materialised tensors (views may share storages); 0: 4 x file size + 16 MiB.
+  uint64_t max_tensor_bytes = 0;
+};
+
+namespace detail {
+
+// Storages by key, created from persistent ids ('storage', class, key, location, numel[, view]).
+class StorageTable {
+ public:
+  explicit StorageTable(size_t pid_size) : pid_size_(pid_size) {}
+
+  PyPtr load(const PyValue& pid) {
+    using K = PyValue::Kind;
+    if (!pid.is(K::Tuple) || pid.items().size() != pid_size_)
+      fail<FormatError>("persistent id must be a ", pid_size_, "-tuple");
+    const auto& a = pid.items();
+    if (!a[0]->is(K::String) || a[0]->as_string() != "storage") fail<FormatError>("persistent id is not a storage");
+    DType t;
+    if (!a[1]->is(K::Global) || !storage_dtype(a[1]->as_string(), t))
+      fail<FormatError>("persistent id names an unknown storage class");
+    if (!a[2]->is(K::String) || !a[3]->is(K::String) || !a[4]->is(K::Int))
+      fail<FormatError>("persistent id needs (str key, str location, int numel)");
+    if (pid_size_ == 6 && !a[5]->is_none()) fail<FormatError>("storage views (view_metadata) are not supported");
+    const std::string& key = a[2]->as_string();
+    const int64_t numel = a[4]->as_int();
+    if (numel < 0) fail<FormatError>("storage '", key, "' has a negative size");
+    int64_t bytes;
+    if (!mul_ok(numel, static_cast<int64_t>(element_size(t)), bytes)) fail<FormatError>("storage '", key, "' size overflows");
+    auto& s = storages_[key];
+    if (!s) {
+      s = std::make_shared<TorchStorage>();
+      s->key = key;
+      s->dtype = t;
+      s->numel = numel;
+      s->location = a[3]->as_string();
+    } else if (s->dtype != t || s->numel != numel) {
+      fail<FormatError>("storage '", key, "' is referenced with different types or sizes");
+    }
+    PyPtr v = PyValue::make(K::Storage);
+    v->mutable_storage() = s;
+    return v;
+  }
+  std::map<std::string, std::shared_ptr<TorchStorage>>& storages() { return storages_; }
+
+ private:
+  size_t pid_size_;
+  std::map<std::string, std::shared_ptr<TorchStorage>> storages_;
+};
+
+// Copies the elements a tensor views out of its storage into a dense row-major HostTensor.
+inline HostTensor materialise(const TorchTensorRef& r, const std::string& where) {
+  const TorchStorage& s = *r.storage;
+  if (!s.loaded) fail<FormatError>(where, ": storage '", s.key, "' has no data in the file");
+  HostTensor t;
+  t.dtype = s.dtype;
+  t.shape = r.size;
+  const int64_t numel = checked_numel(r.size, where);
+  const size_t es = element_size(s.dtype);
+  t.bytes.resize(static_cast<size_t>(numel) * es);
+  if (numel == 0) return t;
+  // Contiguous row-major views are one copy; anything else is gathered element by element.
+  bool contiguous = true;
+  int64_t expect = 1;
+  for (size_t i = r.size.size(); i-- > 0;) {
+    if (r.size[i] != 1 && r.stride[i] != expect) contiguous = false;
+    expect *= r.size[i];
+  }
+  const uint8_t* base = s.bytes.data();
+  if (contiguous) {
+    std::memcpy(t.bytes.data(), base + static_cast<size_t>(r.offset) * es, t.bytes.size());
+    return t;
+  }
+  std::vector<int64_t> idx(r.size.size(), 0);
+  for (int64_t k = 0; k < numel; ++k) {
+    int64_t e = r.offset;
+    for (size_t d = 0; d < idx.size(); ++d) e += idx[d] * r.stride[d];
+    std::memcpy(t.bytes.data() + static_cast<size_t>(k) * es, base + static_cast<size_t>(e) * es, es);
+    for (size_t d = idx.size(); d-- > 0;) {
+      if (++idx[d] < r.size[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return t;
+}
+
+inline void materialise_all(const std::vector<PyPtr>& tensors, const std::string& where, uint64_t file_size,
+                            const TorchLoadOptions& o) {
+  const uint64_t limit = o.max_tensor_bytes ? o.max_tensor_bytes : 4 * file_size + (16u << 20);
+  uint64_t total = 0;
+  for (const PyPtr& t : tensors) {
+    const TorchTensorRef& r = t->ref();
+    total += static_cast<uint64_t>(checked_numel(r.size, where)) * element_size(r.storage->dtype);
+    if (total > limit)
+      fail<FormatError>(where, ": tensors add up to more than ", limit, " bytes (views of shared storages?)");
+    t->mutable_tensor() = std::make_shared<HostTensor>(materialise(r, where));
+  }
+}
+
+inline bool is_zip(const uint8_t* d, size_t n) { return n >= 4 && std::memcmp(d, "PK\x03\x04", 4) == 0; }
+
+inline PyPtr parse_legacy(const uint8_t* d, size_t n, const std::string& where, const TorchLoadOptions& o) {
+  // Pickle 1 is a fixed magic number (a 10-byte LONG1, longer than the interpreter allows).
+  static const uint8_t magic[15] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
+  if (n < 15 || std::memcmp(d, magic, 15) != 0)
+    fail<FormatError>(where, ": not a PyTorch file (neither a zip archive nor the legacy magic number)");
+  size_t pos = 15;
+  auto next = [&](PersistentLoad pl = nullptr) {
+    UnpickleResult r = unpickle(d + pos, n - pos, where, pos, o.limits, std::move(pl));
+    pos += r.end;
+    return r;
+  };
+  const UnpickleResult version = next();
+  if (!version.value->is(PyValue::Kind::Int) || version.value->as_int() != 1001)
+    fail<FormatError>(where, ": unsupported legacy protocol version (expected 1001)");
+  const UnpickleResult sys_info = next();
+  if (!sys_info.value->is_dict()) fail<FormatError>(where, ": legacy sys_info is not a dict");
+  if (PyPtr le = sys_info.value->find("little_endian"); le && !(le->is(PyValue::Kind::Bool) && le->as_bool()))
+    fail<FormatError>(where, ": big-endian files are not supported");
+
+  StorageTable table(6);
+  UnpickleResult main = next([&](const PyValue& pid) { return table.load(pid); });
+  const UnpickleResult keys = next();
+  if (!keys.value->is(PyValue::Kind::List)) fail<FormatError>(where, ": legacy storage key list is not a list");
+  for (const PyPtr& k : keys.value->items()) {
+    if (!k->is(PyValue::Kind::String)) fail<FormatError>(where, ": storage key is not a string");
+    auto it = table.storages().find(k->as_string());
+    if (it == table.storages().end())
+      fail<FormatError>(where, ": storage '", k->as_string(), "' at byte ", pos, " is not referenced by any tensor");
+    TorchStorage& s = *it->second;
+    if (s.loaded) fail<FormatError>(where, ": storage '", s.key, "' appears twice");
+    if (n - pos < 8) fail<FormatError>(where, ": storage '", s.key, "' header at byte ", pos, " is truncated");
+    const int64_t count = load_le<int64_t>(d + pos);
+    if (count != s.numel)
+      fail<FormatError>(where, ": storage '", s.key, "' at byte ", pos, " holds ", count, " elements, expected ", s.numel);
+    pos += 8;
+    const uint64_t bytes = static_cast<uint64_t>(s.numel) * element_size(s.dtype);
+    if (bytes > n - pos)
+      fail<FormatError>(where, ": storage '", s.key, "' at byte ", pos, " (", bytes, " bytes) runs past the end of the file");
+    s.bytes.assign(d + pos, d + pos + bytes);
+    s.loaded = true;
+    s.file_offset = pos;
+    pos += static_cast<size_t>(bytes);
+  }
+  if (pos != n) fail<FormatError>(where, ": ", n - pos, " unexpected bytes after the last storage (byte ", pos, ")");
+  materialise_all(main.tensors, where, n, o);
+  return main.value;
+}
+
+inline PyPtr parse_zip(const uint8_t* d, size_t n, const std::string& where, const TorchLoadOptions& o) {
+  ZipArchive zip(d, n, where);
+  if (zip.entries().empty()) fail<FormatError>(where, ": empty zip archive");
+  const std::string& first = zip.entries().front().name;
+  const auto slash = first.find('/');
+  if (slash == std::string::npos) fail<FormatError>(where, ": first zip member '", first, "' has no top directory");
+  const std::string prefix = first.substr(0, slash + 1);
+  if (const ZipArchive::Entry* bo = zip.find(prefix + "byteorder")) {
+    const auto s = zip.read(*bo, o.verify_crc);
+    if (std::string(reinterpret_cast<const char*>(s.data), s.size) != "little")
+      fail<FormatError>(where, ": only little-endian torch files are supported");
+  }
+  const ZipArchive::Entry* pkl = zip.find(prefix + "data.pkl");
+  if (!pkl) fail<FormatError>(where, ": no member '", prefix, "data.pkl'");
+  const auto pk = zip.read(*pkl, o.verify_crc);
+  const uint64_t pkl_base = static_cast<uint64_t>(pk.data - d);
+
+  StorageTable table(5);
+  UnpickleResult main = unpickle(pk.data, pk.size, where, pkl_base, o.limits,
+                                 [&](const PyValue& pid) { return table.load(pid); });
+  for (auto& [key, s] : table.storages()) {
+    const ZipArchive::Entry* e = zip.find(prefix + "data/" + key);
+    if (!e) fail<FormatError>(where, ": storage member '", prefix, "data/", key, "' is missing");
+    const auto span = zip.read(*e, o.verify_crc);
+    const uint64_t bytes = static_cast<uint64_t>(s->numel) * element_size(s->dtype);
+    if (span.size != bytes)
+      fail<FormatError>(where, ": storage '", key, "' has ", span.size, " bytes, expected ", bytes);
+    s->bytes.assign(span.data, span.data + span.size);
+    s->loaded = true;
+    s->file_offset = static_cast<uint64_t>(span.data - d);
+  }
+  materialise_all(main.tensors, where, n, o);
+  return main.value;
+}
+
+}  // namespace detail
+
+// Parses a PyTorch file held in memory (legacy or zip format).
+inline PyPtr parse_torch(const uint8_t* data, size_t size, const std::string& where = "torch file",
+                         const TorchLoadOptions& options = {}) {
+  if (detail::is_zip(data, size)) return detail::parse_zip(data, size, where, options);
+  return detail::parse_legacy(data, size, where, options);
+}
+
+// Loads a torch.save() file: the saved object with every tensor materialised.
+inline PyPtr load_torch(const std::string& path, const TorchLoadOptions& options = {}) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return parse_torch(bytes.data(), bytes.size(), path, options);
+}
+
+// True if v is a non-empty dict whose keys are all strings and values all tensors.
+inline bool is_tensor_dict(const PyValue& v) {
+  if (!v.is_dict() || v.size() == 0) return false;
+  for (const auto& [k, t] : v.entries())
+    if (!k->is(PyValue::Kind::String) || !t->is_tensor()) return false;
+  return true;
+}
+
+// The state dict inside a loaded checkpoint (formats.md 1.2): `key` if given, else the first
+// of state_dict, net_state_dict, model, model_state_dict, module that maps strings to
+// tensors, else the top level itself. Tensors are copied into a TensorMap in stored order.
+inline TensorMap find_state_dict(const PyValue& root, const std::string& key = "") {
+  const PyValue* sd = nullptr;
+  if (!key.empty()) {
+    PyPtr v = root.find(key);
+    if (!v) fail<FormatError>("checkpoint has no entry '", key, "'");
+    if (!is_tensor_dict(*v)) fail<FormatError>("checkpoint entry '", key, "' is not a dict of tensors");
+    sd = v.get();
+  } else {
+    for (const char* k : {"state_dict", "net_state_dict", "model", "model_state_dict", "module"}) {
+      PyPtr v = root.find(k);
+      if (v && is_tensor_dict(*v)) {
+        sd = v.get();
+        break;
+      }
+    }
+    if (!sd && is_tensor_dict(root)) sd = &root;
+  }
+  if (!sd) {
+    std::string keys;
+    if (root.is_dict())
+      for (const auto& [k, v] : root.entries())
+        if (k->is(PyValue::Kind::String)) keys += (keys.empty() ? "" : ", ") + k->as_string();
+    fail<FormatError>("no state dict found in a checkpoint of type ", root.type_name(),
+                      keys.empty() ? "" : " with keys: ", keys);
+  }
+  TensorMap m;
+  for (const auto& [k, v] : sd->entries()) m.insert_new(k->as_string(), v->tensor());
+  return m;
+}
+
+// A copy of `m` with `prefix` removed from the names that start with it (e.g. "module.").
+inline TensorMap strip_prefix(const TensorMap& m, const std::string& prefix = "module.") {
+  TensorMap out;
+  for (const auto& [name, t] : m) {
+    const bool has = name.compare(0, prefix.size(), prefix) == 0;
+    out.insert_new(has ? name.substr(prefix.size()) : name, t);
+  }
+  return out;
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/torch_file.hpp
+// ---- end rfcf/io.hpp
+// ---- begin rfcf/detection.hpp
+// detection: see docs/detection.md and the headers in rfcf/detection/.
+// ---- begin rfcf/detection/box_coding.hpp
+// Box and landmark coding against priors, retinaface.md section 5. The operation order follows
+// the float32 reference (so decoded boxes match the fixtures to the last bits except for exp()).
+// All functions are per prior; T is float (inference) or double (tests, gradient checks).
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::detection {
+
+struct Variances {
+  double center = 0.1;  // v0
+  double size = 0.2;    // v1
+};
+
+// prior = [cx, cy, w, h]; loc = [dx, dy, dw, dh]; out = [x1, y1, x2, y2] (normalised).
+template <class T>
+inline void decode_box(const T* prior, const T* loc, T* out, const Variances& v = {}) {
+  const T v0 = static_cast<T>(v.center), v1 = static_cast<T>(v.size);
+  const T cx = prior[0] + loc[0] * v0 * prior[2];
+  const T cy = prior[1] + loc[1] * v0 * prior[3];
+  const T w = prior[2] * std::exp(loc[2] * v1);
+  const T h = prior[3] * std::exp(loc[3] * v1);
+  out[0] = cx - w / T(2);
+  out[1] = cy - h / T(2);
+  out[2] = w + out[0];
+  out[3] = h + out[1];
+}
+
+// landm = 10 offsets (x0, y0, ..., x4, y4); out = 10 normalised coordinates.
+template <class T>
+inline void decode_landmarks(const T* prior, const T* landm, T* out, const Variances& v = {}) {
+  const T v0 = static_cast<T>(v.center);
+  for (int k = 0; k < 5; ++k) {
+    out[2 * k] = prior[0] + landm[2 * k] * v0 * prior[2];
+    out[2 * k + 1] = prior[1] + landm[2 * k + 1] * v0 * prior[3];
+  }
+}
+
+// box = [x1, y1, x2, y2] (normalised) -> regression target [tx, ty, tw, th]. Degenerate boxes
+// (w <= 0 or h <= 0) give -inf/NaN in the reference; callers filter them (retinaface.md 13.3).
+template <class T>
+inline void encode_box(const T* prior, const T* box, T* out, const Variances& v = {}) {
+  const T v0 = static_cast<T>(v.center), v1 = static_cast<T>(v.size);
+  out[0] = ((box[0] + box[2]) / T(2) - prior[0]) / (v0 * prior[2]);
+  out[1] = ((box[1] + box[3]) / T(2) - prior[1]) / (v0 * prior[3]);
+  out[2] = std::log((box[2] - box[0]) / prior[2]) / v1;
+  out[3] = std::log((box[3] - box[1]) / prior[3]) / v1;
+}
+
+// landmarks = 10 normalised coordinates -> 10 regression targets.
+template <class T>
+inline void encode_landmarks(const T* prior, const T* landmarks, T* out, const Variances& v = {}) {
+  const T v0 = static_cast<T>(v.center);
+  for (int k = 0; k < 5; ++k) {
+    out[2 * k] = (landmarks[2 * k] - prior[0]) / (v0 * prior[2]);
+    out[2 * k + 1] = (landmarks[2 * k + 1] - prior[1]) / (v0 * prior[3]);
+  }
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/box_coding.hpp
+// ---- begin rfcf/detection/detection_json.hpp
+// Detections as JSON:
+//   {"image", "width", "height", "faces": [{"box": [x1,y1,x2,y2], "score", "landmarks": [[x,y] x5]}]}
+// The reader also accepts the fixture layout of formats.md 9 ("detections", flat landmarks).
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+// ---- begin rfcf/detection/postprocess.hpp
+// RetinaFace post-processing (retinaface.md 9.2): decode, confidence threshold, top-k,
+// +1-convention NMS, keep-top-k, scaling to original-image pixels. Runs on CPU float arrays
+// (one image) or on Tensor<float, cpu> (one image or a batch).
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+// ---- begin rfcf/detection/nms.hpp
+// Greedy NMS with the reference's +1 pixel area convention (retinaface.md 9.2 step 5), in float32
+// like the reference. Input boxes must already be in the order of preference (descending
+// score); the result lists kept indices in that order, so ties keep their input order.
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+// IoU with the +1 convention: area = (x2 - x1 + 1)(y2 - y1 + 1).
+inline float iou_plus_one(const float* a, const float* b) {
+  const float area_a = (a[2] - a[0] + 1.0f) * (a[3] - a[1] + 1.0f);
+  const float area_b = (b[2] - b[0] + 1.0f) * (b[3] - b[1] + 1.0f);
+  const float w = std::max(0.0f, std::min(a[2], b[2]) - std::max(a[0], b[0]) + 1.0f);
+  const float h = std::max(0.0f, std::min(a[3], b[3]) - std::max(a[1], b[1]) + 1.0f);
+  const float inter = w * h;
+  return inter / (area_a + area_b - inter);
+}
+
+// boxes: n rows of `stride` floats starting with [x1, y1, x2, y2]. A box is dropped when its IoU
+// with an already kept box is > threshold (IoU <= threshold survives).
+inline std::vector<int64_t> nms_plus_one(const float* boxes, int64_t n, int64_t stride, float threshold) {
+  check<ShapeError>(n >= 0 && stride >= 4, "nms: need n >= 0 boxes with at least 4 values each (got n=", n,
+                    ", stride=", stride, ")");
+  std::vector<int64_t> keep;
+  std::vector<char> removed(static_cast<size_t>(n), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    if (removed[i]) continue;
+    keep.push_back(i);
+    const float* a = boxes + i * stride;
+    for (int64_t j = i + 1; j < n; ++j)
+      if (!removed[j] && iou_plus_one(a, boxes + j * stride) > threshold) removed[j] = 1;
+  }
+  return keep;
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/nms.hpp
+
+namespace rfcf::detection {
+
+struct Detection {
+  float box[4] = {0, 0, 0, 0};  // x1, y1, x2, y2 in original-image pixels
+  float score = 0;
+  float landmarks[10] = {};     // x0, y0, ..., x4, y4 (left eye, right eye, nose, left/right mouth)
+};
+
+struct PostprocessOptions {
+  float conf_threshold = 0.02f;  // keep score > conf_threshold (strict, compared in float32)
+  float nms_threshold = 0.4f;    // drop IoU > nms_threshold
+  int64_t top_k = 5000;          // candidates kept before NMS; < 0: all (WIDER test script)
+  int64_t keep_top_k = 750;      // detections kept after NMS; < 0: all
+  Variances variances{};
+
+  void validate() const {
+    check<ConfigError>(nms_threshold >= 0 && nms_threshold <= 1, "PostprocessOptions: nms_threshold ",
+                       nms_threshold, " outside [0, 1]");
+    check<ConfigError>(variances.center > 0 && variances.size > 0, "PostprocessOptions: variances must be positive");
+  }
+};
+
+// One image. loc [n,4], conf [n,2] (softmaxed, column 1 = face), landms [n,10] (may be null:
+// landmarks are then zero), priors [n,4]; input_w/input_h = network input size; resize = the
+// factor the original image was scaled by before the network (1 = original size).
+inline std::vector<Detection> postprocess(const float* loc, const float* conf, const float* landms,
+                                          const float* priors, int64_t n, int64_t input_w, int64_t input_h,
+                                          double resize = 1.0, const PostprocessOptions& o = {}) {
+  o.validate();
+  check<ShapeError>(n >= 0 && input_w > 0 && input_h > 0, "postprocess: bad sizes n=", n, " input ", input_w,
+                    "x", input_h);
+  check<ConfigError>(resize > 0, "postprocess: resize factor ", resize, " must be positive");
+  const float W = static_cast<float>(input_w), H = static_cast<float>(input_h);
+  const float r = static_cast<float>(resize);
+
+  std::vector<int64_t> cand;
+  for (int64_t i = 0; i < n; ++i)
+    if (conf[2 * i + 1] > o.conf_threshold) cand.push_back(i);
+  std::stable_sort(cand.begin(), cand.end(), [&](int64_t a, int64_t b) { return conf[2 * a + 1] > conf[2 * b + 1]; });
+  if (o.top_k >= 0 && static_cast<int64_t>(cand.size()) > o.top_k) cand.resize(static_cast<size_t>(o.top_k));
+
+  // Decoded boxes in pixels, in candidate order.
+  std::vector<float> boxes(cand.size() * 4);
+  for (size_t c = 0; c < cand.size(); ++c) {
+    const int64_t i = cand[c];
+    float* b = boxes.data() + 4 * c;
+    decode_box(priors + 4 * i, loc + 4 * i, b, o.variances);
+    b[0] = b[0] * W / r;
+    b[1] = b[1] * H / r;
+    b[2] = b[2] * W / r;
+    b[3] = b[3] * H / r;
+  }
+  std::vector<int64_t> keep = nms_plus_one(boxes.data(), static_cast<int64_t>(cand.size()), 4, o.nms_threshold);
+  if (o.keep_top_k >= 0 && static_cast<int64_t>(keep.size()) > o.keep_top_k) keep.resize(static_cast<size_t>(o.keep_top_k));
+
+  std::vector<Detection> out(keep.size());
+  for (size_t k = 0; k < keep.size(); ++k) {
+    const int64_t c = keep[k], i = cand[static_cast<size_t>(c)];
+    Detection& d = out[k];
+    std::copy_n(boxes.data() + 4 * c, 4, d.box);
+    d.score = conf[2 * i + 1];
+    if (landms) {
+      decode_landmarks(priors + 4 * i, landms + 10 * i, d.landmarks, o.variances);
+      for (int p = 0; p < 5; ++p) {
+        d.landmarks[2 * p] = d.landmarks[2 * p] * W / r;
+        d.landmarks[2 * p + 1] = d.landmarks[2 * p + 1] * H / r;
+      }
+    }
+  }
+  return out;
+}
+
+namespace detail {
+// Number of priors of a head output [n, cols] or [batch, n, cols].
+inline int64_t head_rows(const Tensor<float, cpu>& t, int64_t cols, const char* name) {
+  check<ShapeError>((t.rank() == 2 || t.rank() == 3) && t.dim(t.rank() - 1) == cols, "postprocess: ", name,
+                    " must be [n, ", cols, "] or [batch, n, ", cols, "], got ", t.shape().str());
+  return t.dim(t.rank() - 2);
+}
+inline int64_t head_batch(const Tensor<float, cpu>& t) { return t.rank() == 3 ? t.dim(0) : 1; }
+}  // namespace detail
+
+// A batch: loc [B,n,4], conf [B,n,2], landms [B,n,10] (or undefined), priors [n,4]; one resize
+// factor per image (or a single one for all). Rank-2 inputs are a batch of one.
+inline std::vector<std::vector<Detection>> postprocess(const Tensor<float, cpu>& loc, const Tensor<float, cpu>& conf,
+                                                       const Tensor<float, cpu>& landms,
+                                                       const Tensor<float, cpu>& priors, int64_t input_w,
+                                                       int64_t input_h, const std::vector<double>& resize = {1.0},
+                                                       const PostprocessOptions& o = {}) {
+  const int64_t n = detail::head_rows(loc, 4, "loc"), B = detail::head_batch(loc);
+  check<ShapeError>(detail::head_rows(conf, 2, "conf") == n && detail::head_batch(conf) == B,
+                    "postprocess: conf ", conf.shape().str(), " does not match loc ", loc.shape().str());
+  if (landms.defined())
+    check<ShapeError>(detail::head_rows(landms, 10, "landms") == n && detail::head_batch(landms) == B,
+                      "postprocess: landms ", landms.shape().str(), " does not match loc ", loc.shape().str());
+  check<ShapeError>(priors.rank() == 2 && priors.dim(0) == n && priors.dim(1) == 4, "postprocess: priors ",
+                    priors.shape().str(), " must be [", n, ", 4] to match loc ", loc.shape().str());
+  check<ConfigError>(resize.size() == 1 || static_cast<int64_t>(resize.size()) == B, "postprocess: ",
+                     resize.size(), " resize factors for a batch of ", B);
+  std::vector<std::vector<Detection>> out;
+  for (int64_t b = 0; b < B; ++b)
+    out.push_back(postprocess(loc.data() + b * n * 4, conf.data() + b * n * 2,
+                              landms.defined() ? landms.data() + b * n * 10 : nullptr, priors.data(), n, input_w,
+                              input_h, resize.size() == 1 ? resize[0] : resize[static_cast<size_t>(b)], o));
+  return out;
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/postprocess.hpp
+
+namespace rfcf::detection {
+
+struct ImageDetections {
+  std::string image;
+  int64_t width = 0, height = 0;
+  std::vector<Detection> faces;
+};
+
+inline nlohmann::json to_json(const ImageDetections& d) {
+  nlohmann::json faces = nlohmann::json::array();
+  for (const Detection& f : d.faces) {
+    nlohmann::json lm = nlohmann::json::array();
+    for (int k = 0; k < 5; ++k) lm.push_back({f.landmarks[2 * k], f.landmarks[2 * k + 1]});
+    faces.push_back({{"box", {f.box[0], f.box[1], f.box[2], f.box[3]}}, {"score", f.score}, {"landmarks", lm}});
+  }
+  return {{"image", d.image}, {"width", d.width}, {"height", d.height}, {"faces", faces}};
+}
+
+namespace detail {
+inline float json_float(const nlohmann::json& v, const std::string& what) {
+  check<FormatError>(v.is_number(), "detection JSON: ", what, " is not a number");
+  return v.get<float>();
+}
+}  // namespace detail
+
+inline ImageDetections detections_from_json(const nlohmann::json& j) {
+  check<FormatError>(j.is_object(), "detection JSON: top level is not an object");
+  ImageDetections d;
+  if (j.contains("image")) d.image = j.at("image").get<std::string>();
+  if (j.contains("width")) d.width = j.at("width").get<int64_t>();
+  if (j.contains("height")) d.height = j.at("height").get<int64_t>();
+  const char* key = j.contains("faces") ? "faces" : "detections";
+  check<FormatError>(j.contains(key) && j.at(key).is_array(), "detection JSON: no 'faces' (or 'detections') array");
+  for (const auto& f : j.at(key)) {
+    Detection det;
+    check<FormatError>(f.is_object() && f.contains("box") && f.at("box").is_array() && f.at("box").size() == 4,
+                       "detection JSON: a face needs 'box' [x1, y1, x2, y2]");
+    for (int k = 0; k < 4; ++k) det.box[k] = detail::json_float(f.at("box")[k], "box value");
+    det.score = detail::json_float(f.at("score"), "score");
+    if (f.contains("landmarks")) {
+      const auto& lm = f.at("landmarks");
+      check<FormatError>(lm.is_array() && (lm.size() == 5 || lm.size() == 10),
+                         "detection JSON: 'landmarks' must be 5 [x, y] pairs or 10 numbers");
+      for (int k = 0; k < 5; ++k) {
+        if (lm.size() == 10) {
+          det.landmarks[2 * k] = detail::json_float(lm[2 * k], "landmark");
+          det.landmarks[2 * k + 1] = detail::json_float(lm[2 * k + 1], "landmark");
+        } else {
+          check<FormatError>(lm[k].is_array() && lm[k].size() == 2, "detection JSON: landmark ", k, " is not [x, y]");
+          det.landmarks[2 * k] = detail::json_float(lm[k][0], "landmark");
+          det.landmarks[2 * k + 1] = detail::json_float(lm[k][1], "landmark");
+        }
+      }
+    }
+    d.faces.push_back(det);
+  }
+  return d;
+}
+
+inline ImageDetections read_detections_json(const std::string& path) {
+  std::ifstream in(path);
+  check<IoError>(static_cast<bool>(in), "cannot open detection JSON '", path, "'");
+  try {
+    return detections_from_json(nlohmann::json::parse(in));
+  } catch (const nlohmann::json::exception& e) {
+    fail<FormatError>("detection JSON '", path, "': ", e.what());
+  } catch (const FormatError& e) {
+    fail<FormatError>(e.what(), " (file '", path, "')");
+  }
+}
+
+// Written atomically (temporary file + rename): a failed write leaves no partial file.
+inline void write_detections_json(const std::string& path, const ImageDetections& d, int indent = 1) {
+  const std::string text = to_json(d).dump(indent) + "\n";
+  io::atomic_write(path, [&](io::FileWriter& w) { w.write(text); });
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/detection_json.hpp
+// ---- begin rfcf/detection/priors.hpp
+// RetinaFace prior (anchor) boxes, retinaface.md section 4. Priors are [cx, cy, w, h] in
+// coordinates normalised by the network input size; they depend on that size, so PriorCache
+// keeps one table per (height, width).
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <mutex>
 #include <utility>
 #include <vector>
 
-// ---- begin rfcf/recognition/margin_loss.hpp
-// MarginLoss<Policy, T, D>: the cosine-level part of a margin head. Takes the raw cosines
-// [B, C] (before the clamp), applies clamp + margin policy + scale, and returns the mean softmax
-// cross-entropy; backward() returns dL/d(raw cosines). For CurricularFace it owns the buffer t
-// and updates it before use (recognition.md 2.2 step 8), without gradient.
-#include <cstdint>
-#include <functional>
-#include <string>
-#include <vector>
 
+namespace rfcf::detection {
 
-namespace rfcf::recognition {
+struct PriorBoxOptions {
+  std::vector<std::vector<double>> min_sizes;  // per level, in input pixels
+  std::vector<int> steps;                       // feature stride per level
+  bool clip = false;                            // clamp to [0, 1] (the reference does not)
 
-// Where the batch mean of c_y that updates t comes from (recognition.md 2.5).
-enum class TMode {
-  local,   // this device's batch only (the official runs; the default)
-  global,  // sum and count all-reduced over ranks by the reducer hook before the EMA
-};
+  // Official Pytorch_Retinaface MobileNet-0.25 / ResNet-50 anchors (shared/models/retinaface_mnet025.pth).
+  static PriorBoxOptions official() { return {{{16, 32}, {64, 128}, {256, 512}}, {8, 16, 32}, false}; }
+  // Face-Detector-1MB mobilenet0.25 anchors (training size 300).
+  static PriorBoxOptions face_detector_1mb() { return {{{10, 20}, {32, 64}, {128, 256}}, {8, 16, 32}, false}; }
 
-// All-reduces (sums) the two values in place across ranks. Used by TMode::global.
-using TReducer = std::function<void(double& sum, double& count)>;
-
-template <class Policy, class T, class D>
-class MarginLoss {
- public:
-  using value_type = T;
-  using device_type = D;
-
-  explicit MarginLoss(Policy policy = Policy{}, TMode mode = TMode::local)
-      : policy_(policy), t_mode_(mode), t_(zeros<T, D>(Shape{1})) {}
-
-  // Mean cross-entropy of the margin logits. In training mode t is updated first (CurricularFace).
-  T forward(const Tensor<T, D>& raw_cos, const std::vector<int64_t>& labels) {
-    check_rank(raw_cos, 2, "MarginLoss::forward (cosines [B, C])");
-    const int64_t B = raw_cos.dim(0), C = raw_cos.dim(1);
-    check<ShapeError>(B > 0 && C > 0, "MarginLoss::forward: empty cosine matrix ", raw_cos.shape().str());
-    check<ShapeError>(static_cast<int64_t>(labels.size()) == B, "MarginLoss::forward: ", labels.size(),
-                      " labels for a batch of ", B);
-    for (size_t i = 0; i < labels.size(); ++i)
-      check<ShapeError>(labels[i] >= 0 && labels[i] < C, "MarginLoss::forward: label ", labels[i],
-                        " of sample ", i, " is outside [0, ", C, ")");
-
-    raw_ = raw_cos;
-    labels_ = Tensor<int64_t, D>::from_host(Shape{B}, labels);
-    c_y_ = Tensor<T, D>(Shape{B});
-    Executor<D>::for_each(B, functors::TargetCosine<T>{raw_.data(), labels_.data(), c_y_.data(), C});
-    if constexpr (Policy::uses_t) {
-      if (training_) update_t();
+  void validate() const {
+    check<ConfigError>(!min_sizes.empty() && min_sizes.size() == steps.size(), "PriorBoxOptions: ",
+                       min_sizes.size(), " min_sizes levels but ", steps.size(), " steps");
+    for (size_t k = 0; k < steps.size(); ++k) {
+      check<ConfigError>(steps[k] > 0, "PriorBoxOptions: step ", steps[k], " at level ", k, " must be positive");
+      check<ConfigError>(!min_sizes[k].empty(), "PriorBoxOptions: level ", k, " has no min_sizes");
+      for (double m : min_sizes[k])
+        check<ConfigError>(m > 0 && std::isfinite(m), "PriorBoxOptions: min_size ", m, " at level ", k,
+                           " must be positive");
     }
-    const T t = t_value_as_t();
-
-    logits_ = Tensor<T, D>(Shape{B, C});
-    dfdc_ = Tensor<T, D>(Shape{B, C});
-    Executor<D>::for_each(B * C, functors::MarginLogits<Policy, T>{policy_, raw_.data(), labels_.data(), c_y_.data(),
-                                                                   t, logits_.data(), dfdc_.data(), C});
-    lse_ = Tensor<T, D>(Shape{B});
-    Tensor<T, D> row_loss(Shape{B}), correct(Shape{B});
-    Executor<D>::for_each(B, functors::RowSoftmaxCrossEntropy<T>{logits_.data(), raw_.data(), labels_.data(),
-                                                                 lse_.data(), row_loss.data(), correct.data(), C});
-    double loss = 0, hits = 0;
-    for (T v : row_loss.to_vector()) loss += static_cast<double>(v);
-    for (T v : correct.to_vector()) hits += static_cast<double>(v);
-    accuracy_ = hits / static_cast<double>(B);
-    has_cache_ = nn::grad_enabled();
-    return static_cast<T>(loss / static_cast<double>(B));
   }
-
-  // dL/d(raw cosines) [B, C] for an upstream gradient dloss of the mean loss.
-  Tensor<T, D> backward(T dloss = T(1)) {
-    check<Error>(has_cache_, "MarginLoss::backward called without a forward in grad mode");
-    const int64_t B = raw_.dim(0), C = raw_.dim(1);
-    Tensor<T, D> g(Shape{B, C});
-    const T scale = static_cast<T>(policy_.s * static_cast<double>(dloss) / static_cast<double>(B));
-    Executor<D>::for_each(B * C, functors::MarginCrossEntropyGrad<T>{logits_.data(), lse_.data(), dfdc_.data(),
-                                                                     labels_.data(), g.data(), C, scale});
-    return g;
-  }
-
-  // Logits of the last forward: with margin (what the loss saw) and s * clamp(cos) (origin_cos).
-  const Tensor<T, D>& margin_logits() const { return logits_; }
-  Tensor<T, D> origin_logits() const {
-    check<Error>(raw_.defined(), "MarginLoss::origin_logits before any forward");
-    Tensor<T, D> out(raw_.shape());
-    Executor<D>::for_each(out.numel(), functors::ScaledClamp<T>{raw_.data(), out.data(), static_cast<T>(policy_.s)});
-    return out;
-  }
-  // Fraction of the last batch whose argmax of origin_cos is the label.
-  double accuracy() const { return accuracy_; }
-
-  const Policy& policy() const { return policy_; }
-  // The adaptive t (CurricularFace; 0 and unused for the other policies).
-  Tensor<T, D>& t() { return t_; }
-  double t_value() const { return static_cast<double>(t_.to_vector()[0]); }
-  void set_t(double v) {
-    const T x = static_cast<T>(v);
-    check<ShapeError>(t_.numel() == 1, "MarginLoss: buffer t has shape ", t_.shape().str(), ", expected [1]");
-    DeviceCopy<D, cpu>::copy(t_.data(), &x, sizeof(T));  // in place: visitors may hold the tensor
-  }
-  TMode t_mode() const { return t_mode_; }
-  void set_t_mode(TMode m) { t_mode_ = m; }
-  // Hook for TMode::global: called with the local (sum of c_y, count); must sum both over ranks.
-  void set_t_reducer(TReducer r) { reducer_ = std::move(r); }
-
-  void train(bool on = true) { training_ = on; }
-  void eval() { training_ = false; }
-  bool is_training() const { return training_; }
-
- private:
-  void update_t() {
-    double sum = 0;
-    for (T v : c_y_.to_vector()) sum += static_cast<double>(v);
-    double count = static_cast<double>(c_y_.numel());
-    if (t_mode_ == TMode::global) {
-      check<ConfigError>(static_cast<bool>(reducer_),
-                         "MarginLoss: t mode 'global' needs a reducer (set_t_reducer) to all-reduce sum and count");
-      reducer_(sum, count);
-      check<NumericError>(count > 0, "MarginLoss: the t reducer returned a count of ", count);
-    }
-    // Stored in T like the PyTorch buffer; the EMA itself is evaluated in double.
-    const double old_t = static_cast<double>(static_cast<T>(t_value()));
-    set_t(policy_.updated_t(sum / count, old_t));
-  }
-  T t_value_as_t() const {
-    if constexpr (Policy::uses_t) return t_.to_vector()[0];
-    else return T(0);
-  }
-
-  Policy policy_;
-  TMode t_mode_;
-  TReducer reducer_;
-  Tensor<T, D> t_;
-  bool training_ = true;
-  bool has_cache_ = false;
-  double accuracy_ = 0;
-  Tensor<T, D> raw_, c_y_, logits_, dfdc_, lse_;
-  Tensor<int64_t, D> labels_;
-};
-
-}  // namespace rfcf::recognition
-// ---- end rfcf/recognition/margin_loss.hpp
-
-namespace rfcf::recognition {
-
-enum class HeadInit {
-  normal,          // N(0, init_std^2), std 0.01 in both reference codebases
-  xavier_uniform,  // the CASIA MobileFaceNet ArcFace head
-};
-
-struct MarginHeadOptions {
-  HeadInit init = HeadInit::normal;
-  double init_std = 0.01;
-  TMode t_mode = TMode::local;
-  // Norms below eps are replaced by eps (F.normalize semantics). The references have no epsilon
-  // (a zero vector gives NaN there); for any non-degenerate input the result is identical.
-  double eps = 1e-12;
-};
-
-template <class T, class D>
-struct MarginOutput {
-  T loss;             // mean cross-entropy over the batch
-  double accuracy;    // fraction of argmax(origin_cos) == label
-  Tensor<T, D> logits;  // s * clamp(cos) without margin (origin_cos of the official code)
-};
-
-template <class Policy, class T, class D>
-class MarginHead : public nn::LayerBase {
- public:
-  using value_type = T;
-  using device_type = D;
-  using policy_type = Policy;
-
-  MarginHead(int64_t embedding_size, int64_t num_classes, Policy policy = Policy{},
-             MarginHeadOptions options = {}, Generator& gen = default_generator())
-      : options_(options), weight_(Shape{checked(num_classes, "classes"), checked(embedding_size, "embedding size")}),
-        loss_(policy, options.t_mode) {
-    if (options.init == HeadInit::xavier_uniform) init::xavier_uniform(weight_.value, gen);
-    else init::normal(weight_.value, gen, 0.0, options.init_std);
-  }
-
-  int64_t embedding_size() const { return weight_.value.dim(1); }
-  int64_t num_classes() const { return weight_.value.dim(0); }
-
-  MarginOutput<T, D> forward(const Tensor<T, D>& embeddings, const std::vector<int64_t>& labels) {
-    check_rank(embeddings, 2, "MarginHead::forward (embeddings [B, d])");
-    check<ShapeError>(embeddings.dim(1) == embedding_size(), "MarginHead::forward: embeddings ",
-                      embeddings.shape().str(), " do not match the class matrix ", weight_.value.shape().str());
-    const int64_t B = embeddings.dim(0), C = num_classes(), d = embedding_size();
-    const T eps = static_cast<T>(options_.eps);
-
-    e_hat_ = Tensor<T, D>(Shape{B, d});
-    e_norm_ = Tensor<T, D>(Shape{B});
-    Executor<D>::for_each(B, functors::RowL2Normalize<T>{embeddings.data(), e_hat_.data(), e_norm_.data(), d, eps});
-    w_hat_ = Tensor<T, D>(Shape{C, d});
-    w_norm_ = Tensor<T, D>(Shape{C});
-    Executor<D>::for_each(C, functors::RowL2Normalize<T>{weight_.value.data(), w_hat_.data(), w_norm_.data(), d, eps});
-
-    Tensor<T, D> cos(Shape{B, C});  // ê Ŵᵀ
-    ops::Gemm<D>::run(false, true, B, C, d, T(1), e_hat_.data(), d, w_hat_.data(), d, T(0), cos.data(), C);
-
-    loss_.train(is_training());
-    MarginOutput<T, D> out{loss_.forward(cos, labels), 0.0, {}};
-    out.accuracy = loss_.accuracy();
-    out.logits = loss_.origin_logits();
-    has_cache_ = nn::grad_enabled();
-    if (!has_cache_) e_hat_ = w_hat_ = e_norm_ = w_norm_ = Tensor<T, D>();
-    return out;
-  }
-
-  // dL/d(embeddings) for an upstream gradient dloss of the mean loss; accumulates dL/d(weight)
-  // unless the weight is frozen.
-  Tensor<T, D> backward(T dloss = T(1)) {
-    check<Error>(has_cache_, "MarginHead::backward called without a forward in grad mode");
-    const int64_t B = e_hat_.dim(0), C = num_classes(), d = embedding_size();
-    const T eps = static_cast<T>(options_.eps);
-    Tensor<T, D> g = loss_.backward(dloss);  // dL/dcos [B, C]
-
-    Tensor<T, D> d_ehat(Shape{B, d});
-    ops::Gemm<D>::run(false, false, B, d, C, T(1), g.data(), C, w_hat_.data(), d, T(0), d_ehat.data(), d);
-    Tensor<T, D> d_emb(Shape{B, d});
-    Executor<D>::for_each(B, functors::RowL2NormalizeBackward<T>{e_hat_.data(), d_ehat.data(), e_norm_.data(),
-                                                                 d_emb.data(), d, eps, false});
-    if (!weight_.frozen) {
-      Tensor<T, D> d_what(Shape{C, d});
-      ops::Gemm<D>::run(true, false, C, d, B, T(1), g.data(), C, e_hat_.data(), d, T(0), d_what.data(), d);
-      Executor<D>::for_each(C, functors::RowL2NormalizeBackward<T>{w_hat_.data(), d_what.data(), w_norm_.data(),
-                                                                   weight_.grad.data(), d, eps, true});
-    }
-    return d_emb;
-  }
-
-  template <class V>
-  void visit(V& v, const std::string& prefix) {
-    v.parameter(nn::join_name(prefix, "weight"), weight_);
-    if constexpr (Policy::uses_t) v.buffer(nn::join_name(prefix, "t"), loss_.t());
-  }
-
-  nn::Parameter<T, D>& weight() { return weight_; }
-  MarginLoss<Policy, T, D>& loss() { return loss_; }
-  const Policy& policy() const { return loss_.policy(); }
-  // Logits with margin of the last forward (what the cross-entropy saw).
-  const Tensor<T, D>& margin_logits() const { return loss_.margin_logits(); }
-
-  // CurricularFace t: value, and the hook used by TMode::global.
-  double t_value() const { return loss_.t_value(); }
-  void set_t(double v) { loss_.set_t(v); }
-  void set_t_mode(TMode m) { loss_.set_t_mode(m); }
-  void set_t_reducer(TReducer r) { loss_.set_t_reducer(std::move(r)); }
-
-  // Loads the class matrix from the arcface_torch layout (C, d) ...
-  void load_weight(const Tensor<T, D>& w_cd) {
-    check<ShapeError>(w_cd.shape() == weight_.value.shape(), "MarginHead::load_weight: got ", w_cd.shape().str(),
-                      ", expected (C, d) = ", weight_.value.shape().str());
-    weight_.value.copy_from(w_cd);
-  }
-  // ... or from the CurricularFace layout: `kernel` (d, C), one column per class.
-  template <class D2>
-  void load_kernel(const Tensor<T, D2>& kernel_dc) {
-    weight_.value.copy_from(kernel_to_weight(kernel_dc.template to<cpu>(), embedding_size(), num_classes())
-                                .template to<D>());
-  }
-  // (d, C) -> (C, d) on the host.
-  static Tensor<T, cpu> kernel_to_weight(const Tensor<T, cpu>& kernel, int64_t d, int64_t C) {
-    check<ShapeError>(kernel.rank() == 2 && kernel.dim(0) == d && kernel.dim(1) == C,
-                      "MarginHead::load_kernel: kernel has shape ", kernel.shape().str(), ", expected (d, C) = [", d,
-                      ", ", C, "]");
-    Tensor<T, cpu> w(Shape{C, d});
-    for (int64_t k = 0; k < d; ++k)
-      for (int64_t j = 0; j < C; ++j) w.data()[j * d + k] = kernel.data()[k * C + j];
-    return w;
-  }
-
- private:
-  static int64_t checked(int64_t n, const char* what) {
-    check<ConfigError>(n > 0, "MarginHead: number of ", what, " must be positive, got ", n);
+  int64_t count(int64_t height, int64_t width) const {
+    int64_t n = 0;
+    for (size_t k = 0; k < steps.size(); ++k)
+      n += ((height + steps[k] - 1) / steps[k]) * ((width + steps[k] - 1) / steps[k]) *
+           static_cast<int64_t>(min_sizes[k].size());
     return n;
   }
-
-  MarginHeadOptions options_;
-  nn::Parameter<T, D> weight_;
-  MarginLoss<Policy, T, D> loss_;
-  bool has_cache_ = false;
-  Tensor<T, D> e_hat_, e_norm_, w_hat_, w_norm_;
 };
 
-}  // namespace rfcf::recognition
-// ---- end rfcf/recognition/margin_head.hpp
-// ---- begin rfcf/recognition/verification.hpp
-// Face verification metrics on pair scores (recognition.md 7.5, 10.2, 10.3), on the host:
-// threshold accuracy, k-fold accuracy with the LFW cosine protocols P1/P2 and the insightface
-// protocol, best threshold, ROC (TPR/FPR per threshold, CSV), TAR at a target FAR.
-// Pairs are given as scores plus "same" flags (1 = same identity).
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <cstdio>
-#include <fstream>
-#include <functional>
-#include <limits>
-#include <string>
-#include <vector>
-
-
-namespace rfcf::recognition {
-
-// How a score is compared with a threshold.
-enum class ScoreRule {
-  // Similarity (P1/P2 of recognition.md 7.5): a same pair is correct iff score > thr, a different
-  // pair iff score < thr (a score equal to the threshold is wrong for both).
-  similarity_strict,
-  // Distance (insightface, 10.2): predict "same" iff score < thr; correct iff the prediction matches.
-  distance,
-};
-
-// Which threshold wins when several maximise the training accuracy.
-enum class ThresholdChoice {
-  mean_of_maxima,  // mean of all maximising grid values (7.5)
-  first_maximum,   // the first (smallest) maximising grid value (10.2)
-};
-
-struct VerificationProtocol {
-  std::vector<double> thresholds;
-  ScoreRule rule = ScoreRule::similarity_strict;
-  ThresholdChoice choice = ThresholdChoice::mean_of_maxima;
-  int folds = 10;
-
-  // P1/P2: cosine scores, thresholds i/10000 for i = -10000..10000, mean of maximising thresholds.
-  static VerificationProtocol lfw_cosine() {
-    VerificationProtocol p;
-    for (int i = -10000; i <= 10000; ++i) p.thresholds.push_back(i / 10000.0);
-    return p;
-  }
-  // insightface: squared distances, thresholds 0.00..3.99 step 0.01, first maximum.
-  static VerificationProtocol insightface() {
-    VerificationProtocol p;
-    for (int i = 0; i < 400; ++i) p.thresholds.push_back(i * 0.01);
-    p.rule = ScoreRule::distance;
-    p.choice = ThresholdChoice::first_maximum;
-    return p;
-  }
-};
-
-namespace detail {
-inline void check_pairs(size_t scores, size_t same, const char* what) {
-  check<ShapeError>(scores == same, what, ": ", scores, " scores but ", same, " same flags");
-}
-// Correct decisions among pairs idx at thr.
-inline int64_t correct_count(const std::vector<double>& s, const std::vector<uint8_t>& same,
-                             const std::vector<int64_t>& idx, double thr, ScoreRule rule) {
-  int64_t n = 0;
-  for (int64_t i : idx) {
-    const double v = s[static_cast<size_t>(i)];
-    const bool is_same = same[static_cast<size_t>(i)] != 0;
-    if (rule == ScoreRule::similarity_strict) n += is_same ? (v > thr) : (v < thr);
-    else n += (v < thr) == is_same;
-  }
-  return n;
-}
-inline std::vector<int64_t> all_indices(size_t n) {
-  std::vector<int64_t> idx(n);
-  for (size_t i = 0; i < n; ++i) idx[i] = static_cast<int64_t>(i);
-  return idx;
-}
-}  // namespace detail
-
-// Accuracy of the pairs idx (all pairs when empty) at one threshold.
-inline double accuracy_at(const std::vector<double>& scores, const std::vector<uint8_t>& same, double threshold,
-                          ScoreRule rule, std::vector<int64_t> idx = {}) {
-  detail::check_pairs(scores.size(), same.size(), "accuracy_at");
-  if (idx.empty()) idx = detail::all_indices(scores.size());
-  return static_cast<double>(detail::correct_count(scores, same, idx, threshold, rule)) / static_cast<double>(idx.size());
-}
-
-struct ThresholdResult {
-  double threshold = 0;
-  double accuracy = 0;  // on the pairs the threshold was chosen on
-};
-
-// The protocol's threshold over the pairs idx (all pairs when empty).
-inline ThresholdResult best_threshold(const std::vector<double>& scores, const std::vector<uint8_t>& same,
-                                      const VerificationProtocol& p, std::vector<int64_t> idx = {}) {
-  detail::check_pairs(scores.size(), same.size(), "best_threshold");
-  check<ConfigError>(!p.thresholds.empty(), "best_threshold: empty threshold grid");
-  if (idx.empty()) idx = detail::all_indices(scores.size());
-  check<ShapeError>(!idx.empty(), "best_threshold: no pairs");
-  int64_t best = -1, count = 0;
-  double sum = 0, first = 0;
-  for (double thr : p.thresholds) {
-    const int64_t c = detail::correct_count(scores, same, idx, thr, p.rule);
-    if (c > best) {
-      best = c;
-      first = thr;
-      sum = thr;
-      count = 1;
-    } else if (c == best) {
-      sum += thr;
-      ++count;
-    }
-  }
-  const double thr = p.choice == ThresholdChoice::first_maximum ? first : sum / static_cast<double>(count);
-  return {thr, static_cast<double>(best) / static_cast<double>(idx.size())};
-}
-
-struct KFoldResult {
-  std::vector<double> fold_accuracy;
-  std::vector<double> fold_threshold;
-  double mean_accuracy = 0;
-  double std_accuracy = 0;  // population standard deviation over folds
-};
-
-// Fold k = the k-th contiguous block of n / folds pairs (n must divide evenly).
-inline std::vector<int64_t> fold_indices(size_t n, int folds, int k, bool test) {
-  check<ShapeError>(folds > 1 && n % static_cast<size_t>(folds) == 0, "k-fold: ", n,
-                    " pairs do not split into ", folds, " equal folds");
-  const int64_t per = static_cast<int64_t>(n) / folds;
-  std::vector<int64_t> idx;
-  for (int64_t i = 0; i < static_cast<int64_t>(n); ++i)
-    if ((i / per == k) == test) idx.push_back(i);
-  return idx;
-}
-
-namespace detail {
-inline void finish(KFoldResult& r) {
-  double s = 0, ss = 0;
-  for (double a : r.fold_accuracy) s += a;
-  r.mean_accuracy = s / static_cast<double>(r.fold_accuracy.size());
-  for (double a : r.fold_accuracy) ss += (a - r.mean_accuracy) * (a - r.mean_accuracy);
-  r.std_accuracy = std::sqrt(ss / static_cast<double>(r.fold_accuracy.size()));
-}
-}  // namespace detail
-
-// k-fold accuracy on fixed scores (P1 with cosine scores; insightface with squared distances).
-inline KFoldResult kfold_accuracy(const std::vector<double>& scores, const std::vector<uint8_t>& same,
-                                  const VerificationProtocol& p) {
-  detail::check_pairs(scores.size(), same.size(), "kfold_accuracy");
-  KFoldResult r;
-  for (int k = 0; k < p.folds; ++k) {
-    const auto thr = best_threshold(scores, same, p, fold_indices(scores.size(), p.folds, k, false)).threshold;
-    r.fold_threshold.push_back(thr);
-    r.fold_accuracy.push_back(accuracy_at(scores, same, thr, p.rule, fold_indices(scores.size(), p.folds, k, true)));
-  }
-  detail::finish(r);
-  return r;
-}
-
-// Cosine of two vectors (NaN-free: 0 when a norm is 0).
-template <class T>
-double cosine_similarity(const T* a, const T* b, int64_t d) {
-  double ab = 0, aa = 0, bb = 0;
-  for (int64_t k = 0; k < d; ++k) {
-    ab += static_cast<double>(a[k]) * b[k];
-    aa += static_cast<double>(a[k]) * a[k];
-    bb += static_cast<double>(b[k]) * b[k];
-  }
-  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
-}
-template <class T>
-double squared_distance(const T* a, const T* b, int64_t d) {
-  double s = 0;
-  for (int64_t k = 0; k < d; ++k) s += (static_cast<double>(a[k]) - b[k]) * (static_cast<double>(a[k]) - b[k]);
-  return s;
-}
-
-// Cosines of the rows of a and b (host tensors [n, d]): P1 scores.
-template <class T>
-std::vector<double> pair_cosines(const Tensor<T, cpu>& a, const Tensor<T, cpu>& b) {
-  check_same_shape(a, b, "pair_cosines");
-  check_rank(a, 2, "pair_cosines");
-  std::vector<double> s(static_cast<size_t>(a.dim(0)));
-  for (int64_t i = 0; i < a.dim(0); ++i) s[static_cast<size_t>(i)] = cosine_similarity(a.data() + i * a.dim(1), b.data() + i * a.dim(1), a.dim(1));
-  return s;
-}
-
-// Squared Euclidean distances of the rows of a and b (insightface scores; 2 - 2 cos for unit rows).
-template <class T>
-std::vector<double> pair_squared_distances(const Tensor<T, cpu>& a, const Tensor<T, cpu>& b) {
-  check_same_shape(a, b, "pair_squared_distances");
-  check_rank(a, 2, "pair_squared_distances");
-  std::vector<double> s(static_cast<size_t>(a.dim(0)));
-  for (int64_t i = 0; i < a.dim(0); ++i)
-    s[static_cast<size_t>(i)] = squared_distance(a.data() + i * a.dim(1), b.data() + i * a.dim(1), a.dim(1));
-  return s;
-}
-
-// P2 (recognition.md 7.5): per fold, subtract the mean feature of both images of all training-fold
-// pairs, L2-normalise, score = dot product; threshold as the protocol says (lfw_cosine()).
-template <class T>
-KFoldResult kfold_accuracy_mean_subtracted(const Tensor<T, cpu>& a, const Tensor<T, cpu>& b,
-                                           const std::vector<uint8_t>& same, const VerificationProtocol& p) {
-  check_same_shape(a, b, "kfold_accuracy_mean_subtracted");
-  check_rank(a, 2, "kfold_accuracy_mean_subtracted");
-  const int64_t n = a.dim(0), d = a.dim(1);
-  detail::check_pairs(static_cast<size_t>(n), same.size(), "kfold_accuracy_mean_subtracted");
-  KFoldResult r;
-  std::vector<double> ca(static_cast<size_t>(d)), cb(static_cast<size_t>(d)), mu(static_cast<size_t>(d));
-  for (int k = 0; k < p.folds; ++k) {
-    const auto train = fold_indices(static_cast<size_t>(n), p.folds, k, false);
-    std::fill(mu.begin(), mu.end(), 0.0);
-    for (int64_t i : train)
-      for (int64_t j = 0; j < d; ++j) mu[j] += static_cast<double>(a.data()[i * d + j]) + b.data()[i * d + j];
-    for (auto& v : mu) v /= static_cast<double>(2 * train.size());
-    std::vector<double> scores(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) {
-      for (int64_t j = 0; j < d; ++j) {
-        ca[j] = a.data()[i * d + j] - mu[j];
-        cb[j] = b.data()[i * d + j] - mu[j];
-      }
-      scores[static_cast<size_t>(i)] = cosine_similarity(ca.data(), cb.data(), d);
-    }
-    const double thr = best_threshold(scores, same, p, train).threshold;
-    r.fold_threshold.push_back(thr);
-    r.fold_accuracy.push_back(accuracy_at(scores, same, thr, p.rule, fold_indices(static_cast<size_t>(n), p.folds, k, true)));
-  }
-  detail::finish(r);
-  return r;
-}
-
-struct RocPoint {
-  double threshold, tpr, fpr;
-};
-
-// TPR = TP / (TP + FN), FPR = FP / (FP + TN) per threshold (0 when a denominator is 0), with
-// "accepted as same" = score > thr (similarity) or score < thr (distance).
-inline std::vector<RocPoint> roc(const std::vector<double>& scores, const std::vector<uint8_t>& same,
-                                 const std::vector<double>& thresholds, ScoreRule rule) {
-  detail::check_pairs(scores.size(), same.size(), "roc");
-  std::vector<RocPoint> out;
-  for (double thr : thresholds) {
-    int64_t tp = 0, fn = 0, fp = 0, tn = 0;
-    for (size_t i = 0; i < scores.size(); ++i) {
-      const bool accept = rule == ScoreRule::distance ? scores[i] < thr : scores[i] > thr;
-      if (same[i]) accept ? ++tp : ++fn;
-      else accept ? ++fp : ++tn;
-    }
-    out.push_back({thr, tp + fn ? double(tp) / double(tp + fn) : 0.0, fp + tn ? double(fp) / double(fp + tn) : 0.0});
+// Prior table [N, 4] for an input of height x width: level, row, column, min_size (innermost);
+// computed in double and rounded once to float.
+inline Tensor<float, cpu> make_priors(const PriorBoxOptions& o, int64_t height, int64_t width) {
+  o.validate();
+  check<ShapeError>(height > 0 && width > 0, "make_priors: input size ", height, "x", width, " must be positive");
+  Tensor<float, cpu> out(Shape{o.count(height, width), 4});
+  float* p = out.data();
+  const double W = static_cast<double>(width), H = static_cast<double>(height);
+  auto put = [&](double v) { *p++ = static_cast<float>(o.clip ? std::min(1.0, std::max(0.0, v)) : v); };
+  for (size_t k = 0; k < o.steps.size(); ++k) {
+    const int64_t s = o.steps[k];
+    const int64_t fh = (height + s - 1) / s, fw = (width + s - 1) / s;
+    for (int64_t i = 0; i < fh; ++i)
+      for (int64_t j = 0; j < fw; ++j)
+        for (double m : o.min_sizes[k]) {
+          put((static_cast<double>(j) + 0.5) * static_cast<double>(s) / W);
+          put((static_cast<double>(i) + 0.5) * static_cast<double>(s) / H);
+          put(m / W);
+          put(m / H);
+        }
   }
   return out;
 }
 
-// insightface ROC (10.2 step 6): TPR and FPR per threshold on each test fold, averaged over folds.
-inline std::vector<RocPoint> kfold_roc(const std::vector<double>& scores, const std::vector<uint8_t>& same,
-                                       const VerificationProtocol& p) {
-  detail::check_pairs(scores.size(), same.size(), "kfold_roc");
-  std::vector<RocPoint> mean;
-  for (int k = 0; k < p.folds; ++k) {
-    std::vector<double> s;
-    std::vector<uint8_t> f;
-    for (int64_t i : fold_indices(scores.size(), p.folds, k, true)) {
-      s.push_back(scores[static_cast<size_t>(i)]);
-      f.push_back(same[static_cast<size_t>(i)]);
-    }
-    auto r = roc(s, f, p.thresholds, p.rule);
-    if (mean.empty()) mean.assign(r.size(), RocPoint{0, 0, 0});
-    for (size_t j = 0; j < r.size(); ++j) {
-      mean[j].threshold = r[j].threshold;
-      mean[j].tpr += r[j].tpr;
-      mean[j].fpr += r[j].fpr;
-    }
+// Thread-safe cache of prior tables keyed by input size. Returned tensors share storage
+// with the cache: treat them as read-only.
+class PriorCache {
+ public:
+  explicit PriorCache(PriorBoxOptions o) : options_(std::move(o)) { options_.validate(); }
+  const PriorBoxOptions& options() const { return options_; }
+  Tensor<float, cpu> get(int64_t height, int64_t width) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto key = std::make_pair(height, width);
+    auto it = tables_.find(key);
+    if (it == tables_.end()) it = tables_.emplace(key, make_priors(options_, height, width)).first;
+    return it->second;
   }
-  for (auto& m : mean) {
-    m.tpr /= p.folds;
-    m.fpr /= p.folds;
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return tables_.size();
   }
-  return mean;
-}
 
-// Writes "threshold,tpr,fpr" rows; the file appears complete or not at all (tmp + rename).
-inline void write_roc_csv(const std::string& path, const std::vector<RocPoint>& points) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    check<IoError>(f.good(), "write_roc_csv: cannot open ", tmp, " for writing");
-    f.precision(10);
-    f << "threshold,tpr,fpr\n";
-    for (const auto& p : points) f << p.threshold << ',' << p.tpr << ',' << p.fpr << '\n';
-    f.flush();
-    if (!f.good()) {
-      std::remove(tmp.c_str());
-      fail<IoError>("write_roc_csv: error while writing ", tmp);
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    fail<IoError>("write_roc_csv: cannot rename ", tmp, " to ", path);
-  }
-}
-
-struct TarAtFar {
-  double tar = 0;        // fraction of genuine pairs accepted
-  double far = 0;        // achieved fraction of impostor pairs accepted (<= target)
-  double threshold = 0;  // accept iff score > threshold (similarity) or score < threshold (distance)
+ private:
+  PriorBoxOptions options_;
+  mutable std::mutex mutex_;
+  std::map<std::pair<int64_t, int64_t>, Tensor<float, cpu>> tables_;
 };
 
-// TAR at the largest achievable FAR not above far_target. Tie rule: pairs with equal scores are
-// accepted or rejected together; with k = floor(far_target * impostors), the threshold is the
-// (k+1)-th most impostor-like score and only scores strictly beyond it are accepted, so at most
-// k impostors pass (FAR may end below the target when impostor scores tie). For similarity scores
-// "beyond" means greater, for distances smaller. If k >= impostors everything is accepted.
-inline TarAtFar tar_at_far(const std::vector<double>& scores, const std::vector<uint8_t>& same, double far_target,
-                           ScoreRule rule = ScoreRule::similarity_strict) {
-  detail::check_pairs(scores.size(), same.size(), "tar_at_far");
-  check<ConfigError>(far_target >= 0 && far_target <= 1, "tar_at_far: target FAR ", far_target, " not in [0, 1]");
-  const double sign = rule == ScoreRule::distance ? -1.0 : 1.0;  // work on "higher = more similar"
-  std::vector<double> imp, gen;
-  for (size_t i = 0; i < scores.size(); ++i) (same[i] ? gen : imp).push_back(sign * scores[i]);
-  check<ShapeError>(!imp.empty() && !gen.empty(), "tar_at_far: needs genuine and impostor pairs, got ", gen.size(),
-                    " and ", imp.size());
-  std::sort(imp.begin(), imp.end(), std::greater<double>());
-  const auto k = static_cast<size_t>(std::floor(far_target * static_cast<double>(imp.size()) + 1e-9));
-  TarAtFar r;
-  if (k >= imp.size()) {
-    r.threshold = -std::numeric_limits<double>::infinity();
-    r.tar = r.far = 1.0;
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/priors.hpp
+// ---- begin rfcf/detection/python_format.hpp
+// Text forms of floats exactly as Python/numpy print them, so result files written by rfcf are
+// byte-identical to the reference scripts' files.
+//  - numpy_float32_str(x): str() of a numpy.float32 scalar (what the WIDER test script writes:
+//    its score is an element of a float32 array): shortest digits that round-trip in float32,
+//    positional when 1e-4 <= |x| < 1e16 (or x == 0), else scientific with >= 2 exponent digits.
+//  - python_float_repr(x): repr()/str() of a Python float (double): shortest double digits,
+//    positional when the decimal exponent is in [-4, 16).
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+namespace rfcf::detection {
+
+namespace detail {
+
+// Shortest round-trip digits of x (> 0, finite) and decimal exponent e: x ~ 0.d1d2... * 10^(e+1),
+// i.e. d1.d2d3... * 10^e.
+template <class F>
+inline void shortest_digits(F x, std::string& digits, int& exp10) {
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::scientific);
+  std::string s(buf, res.ptr);
+  size_t epos = s.find('e');
+  std::string mant = s.substr(0, epos);
+  exp10 = std::atoi(s.c_str() + epos + 1);
+  digits.clear();
+  for (char c : mant)
+    if (c != '.') digits += c;
+  while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+}
+
+inline std::string positional(const std::string& digits, int e) {
+  std::string out;
+  const int n = static_cast<int>(digits.size());
+  if (e < 0) {
+    out = "0." + std::string(static_cast<size_t>(-e - 1), '0') + digits;
+  } else if (e + 1 >= n) {
+    out = digits + std::string(static_cast<size_t>(e + 1 - n), '0') + ".0";
   } else {
-    r.threshold = imp[k];
-    int64_t fa = 0, ta = 0;
-    for (double v : imp) fa += v > r.threshold;
-    for (double v : gen) ta += v > r.threshold;
-    r.far = double(fa) / double(imp.size());
-    r.tar = double(ta) / double(gen.size());
+    out = digits.substr(0, static_cast<size_t>(e + 1)) + "." + digits.substr(static_cast<size_t>(e + 1));
   }
-  r.threshold *= sign;
-  return r;
+  return out;
+}
+
+inline std::string scientific(const std::string& digits, int e) {
+  std::string out = digits.substr(0, 1);
+  if (digits.size() > 1) out += "." + digits.substr(1);
+  out += e < 0 ? "e-" : "e+";
+  int a = std::abs(e);
+  if (a < 10) out += '0';
+  out += std::to_string(a);
+  return out;
+}
+
+inline bool special(double x, std::string& out) {
+  if (std::isnan(x)) { out = "nan"; return true; }
+  if (std::isinf(x)) { out = x < 0 ? "-inf" : "inf"; return true; }
+  if (x == 0) { out = std::signbit(x) ? "-0.0" : "0.0"; return true; }
+  return false;
+}
+
+}  // namespace detail
+
+inline std::string numpy_float32_str(float x) {
+  std::string out;
+  if (detail::special(x, out)) return out;
+  std::string digits;
+  int e = 0;
+  detail::shortest_digits(std::fabs(x), digits, e);
+  const double a = std::fabs(static_cast<double>(x));
+  out = (a >= 1e-4 && a < 1e16) ? detail::positional(digits, e) : detail::scientific(digits, e);
+  return x < 0 ? "-" + out : out;
+}
+
+inline std::string python_float_repr(double x) {
+  std::string out;
+  if (detail::special(x, out)) return out;
+  std::string digits;
+  int e = 0;
+  detail::shortest_digits(std::fabs(x), digits, e);
+  out = (e >= -4 && e < 16) ? detail::positional(digits, e) : detail::scientific(digits, e);
+  return x < 0 ? "-" + out : out;
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/python_format.hpp
+// ---- begin rfcf/detection/wider_results.hpp
+// WIDER FACE result files as written by the reference test script (retinaface.md 9.3):
+// <dir>/<event>/<stem>.txt with the stem, the box count, then "x y w h score " lines, where
+// x = int(x1), w = int(x2) - int(x1) (truncation toward zero) and score is numpy's str() of the
+// float32 score.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+// The text of one result file.
+inline std::string wider_result_text(const std::string& stem, const std::vector<Detection>& dets) {
+  std::string s = stem + "\n" + std::to_string(dets.size()) + "\n";
+  auto trunc = [](float v) {
+    check<Error>(std::isfinite(v) && std::fabs(v) < 9.0e18f, "WIDER result: box coordinate ", v, " is not finite");
+    return static_cast<long long>(v);  // C++ float->integer conversion truncates toward zero, as int()
+  };
+  for (const Detection& d : dets) {
+    const long long x = trunc(d.box[0]), y = trunc(d.box[1]);
+    const long long w = trunc(d.box[2]) - x, h = trunc(d.box[3]) - y;
+    s += std::to_string(x) + " " + std::to_string(y) + " " + std::to_string(w) + " " + std::to_string(h) + " " +
+         numpy_float32_str(d.score) + " \n";
+  }
+  return s;
+}
+
+// Writes <dir>/<event>/<stem>.txt (creating folders); returns the path.
+inline std::string write_wider_result(const std::string& dir, const std::string& event, const std::string& stem,
+                                      const std::vector<Detection>& dets) {
+  namespace fs = std::filesystem;
+  check<ConfigError>(!stem.empty() && stem.find('/') == std::string::npos && event.find("..") == std::string::npos,
+                     "WIDER result: bad event/stem '", event, "/", stem, "'");
+  const fs::path folder = fs::path(dir) / event;
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  check<IoError>(!ec, "cannot create folder '", folder.string(), "': ", ec.message());
+  const std::string text = wider_result_text(stem, dets);
+  const fs::path path = folder / (stem + ".txt");
+  io::atomic_write(path.string(), [&](io::FileWriter& w) { w.write(text); });
+  return path.string();
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/wider_results.hpp
+// ---- begin rfcf/detection/widerface_eval.hpp
+// WIDER FACE evaluation, the protocol of the reference Python evaluator (retinaface.md 11):
+// ground truth from the four .mat files, predictions from result-file folders or from memory,
+// global min-max score normalisation, per-image matching at IoU 0.5 with the +1 convention,
+// 1000 score thresholds, VOC all-point AP per setting (easy, medium, hard), optional subsets.
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+inline constexpr std::array<const char*, 3> kWiderSettings = {"easy", "medium", "hard"};
+
+struct WiderImageGt {
+  std::string stem;                          // file name without .jpg
+  std::vector<std::array<double, 4>> boxes;  // [x, y, w, h] pixels, face_bbx_list order
+  std::array<std::vector<int64_t>, 3> keep;  // 0-based indices of the faces that count (easy/medium/hard)
+};
+
+struct WiderEventGt {
+  std::string name;  // e.g. "0--Parade"
+  std::vector<WiderImageGt> images;
+};
+
+struct WiderGroundTruth {
+  std::vector<WiderEventGt> events;  // .mat order
+  int64_t image_count() const {
+    int64_t n = 0;
+    for (const auto& e : events) n += static_cast<int64_t>(e.images.size());
+    return n;
+  }
+};
+
+// Loads wider_face_val.mat and wider_{easy,medium,hard}_val.mat from gt_dir.
+inline WiderGroundTruth load_wider_ground_truth(const std::string& gt_dir, const io::MatLimits& limits = {}) {
+  namespace fs = std::filesystem;
+  const io::MatFile face = io::read_mat((fs::path(gt_dir) / "wider_face_val.mat").string(), limits);
+  const io::MatArray& events = face["event_list"];
+  const io::MatArray& files = face["file_list"];
+  const io::MatArray& boxes = face["face_bbx_list"];
+  const int64_t n_events = events.numel();
+  check<FormatError>(events.cls == io::MatClass::cell && files.numel() == n_events && boxes.numel() == n_events,
+                     "wider_face_val.mat: event_list/file_list/face_bbx_list sizes differ (", n_events, ", ",
+                     files.numel(), ", ", boxes.numel(), ")");
+  WiderGroundTruth gt;
+  gt.events.resize(static_cast<size_t>(n_events));
+  for (int64_t i = 0; i < n_events; ++i) {
+    WiderEventGt& ev = gt.events[static_cast<size_t>(i)];
+    ev.name = events.cell(i).str();
+    const io::MatArray& fl = files.cell(i);
+    const io::MatArray& bl = boxes.cell(i);
+    check<FormatError>(fl.numel() == bl.numel(), "wider_face_val.mat: event ", ev.name, " has ", fl.numel(),
+                       " files but ", bl.numel(), " box lists");
+    ev.images.resize(static_cast<size_t>(fl.numel()));
+    for (int64_t j = 0; j < fl.numel(); ++j) {
+      WiderImageGt& im = ev.images[static_cast<size_t>(j)];
+      im.stem = fl.cell(j).str();
+      const io::MatArray& b = bl.cell(j);
+      if (b.is_empty()) continue;
+      check<FormatError>(b.is_numeric() && b.cols() == 4, "wider_face_val.mat: boxes of ", ev.name, "/", im.stem,
+                         " are not n x 4");
+      for (int64_t k = 0; k < b.rows(); ++k) im.boxes.push_back({b.at(k, 0), b.at(k, 1), b.at(k, 2), b.at(k, 3)});
+    }
+  }
+  for (size_t s = 0; s < 3; ++s) {
+    const std::string name = std::string("wider_") + kWiderSettings[s] + "_val.mat";
+    const io::MatFile f = io::read_mat((fs::path(gt_dir) / name).string(), limits);
+    const io::MatArray& gl = f["gt_list"];
+    check<FormatError>(gl.numel() == n_events, name, ": gt_list has ", gl.numel(), " events, expected ", n_events);
+    for (int64_t i = 0; i < n_events; ++i) {
+      WiderEventGt& ev = gt.events[static_cast<size_t>(i)];
+      check<FormatError>(f["event_list"].cell(i).str() == ev.name, name, ": event ", i, " is '",
+                         f["event_list"].cell(i).str(), "', expected '", ev.name, "'");
+      const io::MatArray& ge = gl.cell(i);
+      check<FormatError>(ge.numel() == static_cast<int64_t>(ev.images.size()), name, ": event ", ev.name, " has ",
+                         ge.numel(), " keep lists for ", ev.images.size(), " images");
+      for (size_t j = 0; j < ev.images.size(); ++j) {
+        WiderImageGt& im = ev.images[j];
+        const io::MatArray& k = ge.cell(static_cast<int64_t>(j));
+        for (double v : k.numeric) {
+          check<FormatError>(v >= 1 && v <= static_cast<double>(im.boxes.size()) && v == std::floor(v), name,
+                             ": keep index ", v, " of ", ev.name, "/", im.stem, " outside 1..", im.boxes.size());
+          im.keep[s].push_back(static_cast<int64_t>(v) - 1);
+        }
+      }
+    }
+  }
+  return gt;
+}
+
+// One prediction: [x, y, w, h, score] as float64 (the evaluator's view of a result-file line).
+using WiderBox = std::array<double, 5>;
+// event name -> image stem -> boxes in file order (expected in descending score order).
+using WiderPredictions = std::map<std::string, std::map<std::string, std::vector<WiderBox>>>;
+
+namespace detail {
+
+inline double parse_python_float(const std::string& tok, const std::string& where) {
+  double v = 0;
+  const char* b = tok.data();
+  const char* e = b + tok.size();
+  if (b != e && *b == '+') ++b;
+  auto res = std::from_chars(b, e, v);
+  check<FormatError>(res.ec == std::errc() && res.ptr == e && !tok.empty(), where, ": '", tok, "' is not a number");
+  return v;
+}
+
+// The reference's key: last '/' component, trailing characters in {'.','j','p','g'} stripped.
+inline std::string wider_key(std::string s) {
+  const size_t slash = s.rfind('/');
+  if (slash != std::string::npos) s = s.substr(slash + 1);
+  while (!s.empty() && (s.back() == '.' || s.back() == 'j' || s.back() == 'p' || s.back() == 'g')) s.pop_back();
+  return s;
+}
+
+}  // namespace detail
+
+// Reads one result file (format 9.3); returns the image key and its boxes.
+inline std::pair<std::string, std::vector<WiderBox>> read_wider_result(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  check<IoError>(static_cast<bool>(in), "cannot open WIDER result file '", path, "'");
+  std::string line;
+  check<FormatError>(static_cast<bool>(std::getline(in, line)), "WIDER result file '", path, "' is empty");
+  auto strip_eol = [](std::string& s) {
+    while (!s.empty() && (s.back() == '\r' || s.back() == '\n')) s.pop_back();
+  };
+  strip_eol(line);
+  std::pair<std::string, std::vector<WiderBox>> out{detail::wider_key(line), {}};
+  std::getline(in, line);  // the box count (not used by the evaluator)
+  int64_t lineno = 2;
+  while (std::getline(in, line)) {
+    ++lineno;
+    strip_eol(line);
+    std::vector<std::string> tok;
+    size_t p = 0;
+    for (;;) {  // split on single spaces, like str.split(' ')
+      size_t q = line.find(' ', p);
+      tok.push_back(line.substr(p, q == std::string::npos ? std::string::npos : q - p));
+      if (q == std::string::npos) break;
+      p = q + 1;
+    }
+    if (tok[0].empty()) continue;
+    const std::string where = "WIDER result file '" + path + "' line " + std::to_string(lineno);
+    check<FormatError>(tok.size() >= 5, where, ": expected 'x y w h score'");
+    WiderBox b;
+    for (int k = 0; k < 5; ++k) b[k] = detail::parse_python_float(tok[k], where);
+    out.second.push_back(b);
+  }
+  return out;
+}
+
+// Reads <pred_dir>/<event>/*.txt for every event folder.
+inline WiderPredictions read_wider_predictions(const std::string& pred_dir) {
+  namespace fs = std::filesystem;
+  check<IoError>(fs::is_directory(pred_dir), "WIDER prediction folder '", pred_dir, "' does not exist");
+  WiderPredictions preds;
+  for (const auto& ev : fs::directory_iterator(pred_dir)) {
+    if (!ev.is_directory()) continue;
+    auto& event = preds[ev.path().filename().string()];
+    for (const auto& f : fs::directory_iterator(ev.path())) {
+      if (!f.is_regular_file() || f.path().extension() != ".txt") continue;
+      auto [key, boxes] = read_wider_result(f.path().string());
+      event[key] = std::move(boxes);
+    }
+  }
+  return preds;
+}
+
+// The boxes the evaluator would read from the result file written for `dets`
+// (integer truncation of the box, score through numpy's float32 str()).
+inline std::vector<WiderBox> wider_boxes_from_detections(const std::vector<Detection>& dets) {
+  std::vector<WiderBox> out;
+  for (const Detection& d : dets) {
+    const double x = std::trunc(d.box[0]), y = std::trunc(d.box[1]);
+    out.push_back({x, y, std::trunc(d.box[2]) - x, std::trunc(d.box[3]) - y,
+                   detail::parse_python_float(numpy_float32_str(d.score), "score")});
+  }
+  return out;
+}
+
+struct WiderEvalOptions {
+  double iou_threshold = 0.5;
+  int thresholds = 1000;
+  // Images of the ground truth without predictions: error (reference behaviour) or no predictions.
+  bool missing_is_empty = false;
+  // Evaluate only these images ("<event>/<stem>", ".jpg" optional); empty = all (retinaface.md 11.6).
+  std::vector<std::string> subset;
+};
+
+struct WiderPRCurve {
+  std::vector<double> thresholds;  // 0.999, 0.998, ..., 0.0
+  std::vector<double> precision;   // NaN where nothing is proposed
+  std::vector<double> recall;
+};
+
+struct WiderEvalResult {
+  std::array<double, 3> ap{};  // easy, medium, hard
+  std::array<WiderPRCurve, 3> curves;
+  std::array<int64_t, 3> face_count{};
+  double score_min = 0, score_max = 0;  // normalisation range
+  int64_t images = 0;
+};
+
+// VOC all-point AP (11.5 step 2), NaN propagating like numpy.maximum.
+inline double voc_ap(const std::vector<double>& recall, const std::vector<double>& precision) {
+  std::vector<double> mrec{0.0}, mpre{0.0};
+  mrec.insert(mrec.end(), recall.begin(), recall.end());
+  mrec.push_back(1.0);
+  mpre.insert(mpre.end(), precision.begin(), precision.end());
+  mpre.push_back(0.0);
+  for (size_t i = mpre.size() - 1; i > 0; --i) {
+    const double a = mpre[i - 1], b = mpre[i];
+    mpre[i - 1] = (std::isnan(a) || std::isnan(b)) ? std::nan("") : std::max(a, b);
+  }
+  double ap = 0;
+  for (size_t i = 0; i + 1 < mrec.size(); ++i)
+    if (mrec[i + 1] != mrec[i]) ap += (mrec[i + 1] - mrec[i]) * mpre[i + 1];
+  return ap;
+}
+
+namespace detail {
+
+// Per-image evaluation (11.4 steps 4-7): proposal flags and true positives so far, per prediction.
+inline void wider_image_eval(const std::vector<WiderBox>& pred, const std::vector<std::array<double, 4>>& gt,
+                             const std::vector<char>& keep, double iou_threshold, std::vector<int>& proposal,
+                             std::vector<int64_t>& tp_so_far) {
+  const size_t P = pred.size(), G = gt.size();
+  proposal.assign(P, 1);
+  tp_so_far.assign(P, 0);
+  std::vector<int> recall(G, 0);
+  int64_t recalled = 0;
+  for (size_t h = 0; h < P; ++h) {
+    const double px1 = pred[h][0], py1 = pred[h][1], px2 = pred[h][2] + pred[h][0], py2 = pred[h][3] + pred[h][1];
+    double best = 0;
+    size_t best_g = 0;
+    for (size_t g = 0; g < G; ++g) {
+      const double gx1 = gt[g][0], gy1 = gt[g][1], gx2 = gt[g][2] + gt[g][0], gy2 = gt[g][3] + gt[g][1];
+      double iou = 0;
+      const double iw = std::min(px2, gx2) - std::max(px1, gx1) + 1;
+      if (iw > 0) {
+        const double ih = std::min(py2, gy2) - std::max(py1, gy1) + 1;
+        if (ih > 0) {
+          const double gt_area = (gx2 - gx1 + 1) * (gy2 - gy1 + 1);
+          const double ua = (px2 - px1 + 1) * (py2 - py1 + 1) + gt_area - iw * ih;
+          iou = iw * ih / ua;
+        }
+      }
+      if (g == 0 || iou > best) {  // argmax: first index on ties
+        best = iou;
+        best_g = g;
+      }
+    }
+    if (best >= iou_threshold) {
+      if (!keep[best_g]) {
+        if (recall[best_g] == 1) --recalled;
+        recall[best_g] = -1;
+        proposal[h] = -1;
+      } else if (recall[best_g] == 0) {
+        recall[best_g] = 1;
+        ++recalled;
+      }
+    }
+    tp_so_far[h] = recalled;
+  }
+}
+
+}  // namespace detail
+
+inline WiderEvalResult evaluate_widerface(const WiderGroundTruth& gt, const WiderPredictions& preds,
+                                          const WiderEvalOptions& o = {}) {
+  check<ConfigError>(o.thresholds > 0, "evaluate_widerface: thresholds must be positive");
+  // Images taking part, in ground-truth order.
+  std::set<std::string> subset;
+  for (std::string s : o.subset) {
+    if (!s.empty() && s.front() == '/') s.erase(0, 1);
+    if (s.size() > 4 && s.compare(s.size() - 4, 4, ".jpg") == 0) s.resize(s.size() - 4);
+    subset.insert(s);
+  }
+  struct Item {
+    const WiderImageGt* gt;
+    const std::vector<WiderBox>* pred;
+  };
+  static const std::vector<WiderBox> kNone;
+  std::vector<Item> items;
+  size_t matched_subset = 0;
+  for (const auto& ev : gt.events) {
+    auto pe = preds.find(ev.name);
+    for (const auto& im : ev.images) {
+      if (!subset.empty()) {
+        if (!subset.count(ev.name + "/" + im.stem)) continue;
+        ++matched_subset;
+      }
+      const std::vector<WiderBox>* p = nullptr;
+      if (pe != preds.end()) {
+        auto pi = pe->second.find(im.stem);
+        if (pi != pe->second.end()) p = &pi->second;
+      }
+      check<Error>(p != nullptr || o.missing_is_empty, "evaluate_widerface: no predictions for image ", ev.name,
+                   "/", im.stem);
+      items.push_back({&im, p ? p : &kNone});
+    }
+  }
+  check<ConfigError>(matched_subset == subset.size(), "evaluate_widerface: ", subset.size() - matched_subset,
+                     " subset images are not in the ground truth");
+
+  // Global min-max normalisation over the predictions taking part (all of them without a subset).
+  double mx = 0, mn = 1;
+  bool any = false;
+  auto scan = [&](const std::vector<WiderBox>& v) {
+    for (const auto& b : v) {
+      any = true;
+      mx = std::max(mx, b[4]);
+      mn = std::min(mn, b[4]);
+    }
+  };
+  if (subset.empty()) {
+    for (const auto& [e, ims] : preds)
+      for (const auto& [s, v] : ims) scan(v);
+  } else {
+    for (const auto& it : items) scan(*it.pred);
+  }
+  const double diff = mx - mn;
+  check<Error>(!any || diff > 0, "evaluate_widerface: all prediction scores are equal (", mn,
+               "): the reference min-max normalisation would divide by zero");
+
+  const int T = o.thresholds;
+  std::vector<double> thresh(static_cast<size_t>(T));
+  for (int t = 0; t < T; ++t) thresh[t] = 1.0 - static_cast<double>(t + 1) / static_cast<double>(T);
+
+  WiderEvalResult res;
+  res.score_min = mn;
+  res.score_max = mx;
+  res.images = static_cast<int64_t>(items.size());
+  std::vector<double> score;
+  std::vector<int> proposal;
+  std::vector<int64_t> tp_so_far, last_index, proposals_prefix;
+  std::vector<char> keep;
+  for (size_t s = 0; s < 3; ++s) {
+    std::vector<double> acc_prop(static_cast<size_t>(T), 0.0), acc_tp(static_cast<size_t>(T), 0.0);
+    int64_t count_face = 0;
+    for (const auto& it : items) {
+      const WiderImageGt& im = *it.gt;
+      const std::vector<WiderBox>& pred = *it.pred;
+      count_face += static_cast<int64_t>(im.keep[s].size());
+      if (im.boxes.empty() || pred.empty()) continue;
+      keep.assign(im.boxes.size(), 0);
+      for (int64_t k : im.keep[s]) keep[static_cast<size_t>(k)] = 1;
+      detail::wider_image_eval(pred, im.boxes, keep, o.iou_threshold, proposal, tp_so_far);
+      score.resize(pred.size());
+      for (size_t h = 0; h < pred.size(); ++h) score[h] = (pred[h][4] - mn) / diff;
+      // r(t) = largest h with score[h] >= thresh[t]; thresholds decrease, so prediction h
+      // qualifies from the first t with thresh[t] <= score[h] on.
+      last_index.assign(static_cast<size_t>(T), -1);
+      for (size_t h = 0; h < pred.size(); ++h) {
+        auto first = std::lower_bound(thresh.begin(), thresh.end(), score[h],
+                                      [](double th, double sc) { return !(sc >= th); });
+        if (first == thresh.end()) continue;
+        int64_t& slot = last_index[static_cast<size_t>(first - thresh.begin())];
+        slot = std::max<int64_t>(slot, static_cast<int64_t>(h));
+      }
+      proposals_prefix.assign(pred.size(), 0);
+      for (size_t h = 0; h < pred.size(); ++h)
+        proposals_prefix[h] = (h ? proposals_prefix[h - 1] : 0) + (proposal[h] == 1 ? 1 : 0);
+      int64_t r = -1;
+      for (int t = 0; t < T; ++t) {
+        r = std::max(r, last_index[static_cast<size_t>(t)]);
+        if (r < 0) continue;
+        acc_prop[static_cast<size_t>(t)] += static_cast<double>(proposals_prefix[static_cast<size_t>(r)]);
+        acc_tp[static_cast<size_t>(t)] += static_cast<double>(tp_so_far[static_cast<size_t>(r)]);
+      }
+    }
+    WiderPRCurve& c = res.curves[s];
+    c.thresholds = thresh;
+    c.precision.resize(static_cast<size_t>(T));
+    c.recall.resize(static_cast<size_t>(T));
+    for (int t = 0; t < T; ++t) {
+      c.precision[t] = acc_tp[t] / acc_prop[t];  // 0/0 = NaN like numpy
+      c.recall[t] = acc_tp[t] / static_cast<double>(count_face);
+    }
+    res.face_count[s] = count_face;
+    res.ap[s] = voc_ap(c.recall, c.precision);
+  }
+  return res;
+}
+
+// PR curves as CSV: threshold, then precision and recall per setting.
+inline void write_pr_curves_csv(const std::string& path, const WiderEvalResult& r) {
+  std::string out = "threshold";
+  for (const char* s : kWiderSettings) out += std::string(",") + s + "_precision," + s + "_recall";
+  out += "\n";
+  for (size_t t = 0; t < r.curves[0].thresholds.size(); ++t) {
+    out += python_float_repr(r.curves[0].thresholds[t]);
+    for (size_t s = 0; s < 3; ++s)
+      out += "," + python_float_repr(r.curves[s].precision[t]) + "," + python_float_repr(r.curves[s].recall[t]);
+    out += "\n";
+  }
+  io::atomic_write(path, [&](io::FileWriter& w) { w.write(out); });
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/widerface_eval.hpp
+// ---- begin rfcf/detection/widerface_plot.hpp
+// PR curves of a WIDER FACE evaluation as a PNG (precision over recall, one line per setting,
+// AP in the legend), rendered with io::plot_lines.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+inline io::Image plot_pr_curves(const WiderEvalResult& r, const std::string& title = "WIDER FACE val",
+                                int width = 640, int height = 480) {
+  std::vector<io::Series> series;
+  for (size_t s = 0; s < 3; ++s) {
+    char name[64];
+    std::snprintf(name, sizeof name, "%s AP %.4f", kWiderSettings[s], r.ap[s]);
+    // NaN precisions (thresholds with no proposals) are skipped by plot_lines.
+    series.push_back({name, r.curves[s].recall, r.curves[s].precision, std::nullopt});
+  }
+  io::PlotOptions o;
+  o.title = title;
+  o.x_label = "recall";
+  o.y_label = "precision";
+  o.x_min = 0;
+  o.x_max = 1;
+  o.y_min = 0;
+  o.y_max = 1;
+  o.width = width;
+  o.height = height;
+  o.legend = io::LegendPosition::BottomLeft;
+  return io::plot_lines(series, o);
+}
+
+inline void write_pr_curves_png(const std::string& path, const WiderEvalResult& r,
+                                const std::string& title = "WIDER FACE val") {
+  io::write_png(path, plot_pr_curves(r, title));
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/widerface_plot.hpp
+// ---- end rfcf/detection.hpp
+// ---- begin rfcf/recognition.hpp
+// recognition: see docs/ and the headers in rfcf/recognition/.
+// ---- begin rfcf/recognition/alignment.hpp
+// 5-point face alignment (recognition.md 9): least-squares similarity transform (Umeyama,
+// rotation + uniform scale + translation, never a reflection) from detected landmarks to the
+// ArcFace / SphereFace templates, and an OpenCV-compatible bilinear affine warp of uint8 images.
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+
+namespace rfcf::recognition {
+
+// Five (x, y) points in RetinaFace order: left eye, right eye, nose, left and right mouth corner.
+using Landmarks5 = std::array<std::array<double, 2>, 5>;
+
+// 2x3 affine matrix [[a, b, c], [d, e, f]] mapping (x, y) -> (a x + b y + c, d x + e y + f).
+struct Affine2x3 {
+  std::array<std::array<double, 3>, 2> m{{{1, 0, 0}, {0, 1, 0}}};
+
+  std::array<double, 2> apply(double x, double y) const {
+    return {m[0][0] * x + m[0][1] * y + m[0][2], m[1][0] * x + m[1][1] * y + m[1][2]};
+  }
+  // Inverse, computed like OpenCV's invertAffineTransform (used by warpAffine).
+  Affine2x3 inverse() const {
+    double D = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+    check<Error>(D != 0 && std::isfinite(D), "Affine2x3::inverse: singular matrix");
+    D = 1.0 / D;
+    Affine2x3 r;
+    r.m[0][0] = m[1][1] * D;
+    r.m[0][1] = -m[0][1] * D;
+    r.m[1][0] = -m[1][0] * D;
+    r.m[1][1] = m[0][0] * D;
+    r.m[0][2] = -r.m[0][0] * m[0][2] - r.m[0][1] * m[1][2];
+    r.m[1][2] = -r.m[1][0] * m[0][2] - r.m[1][1] * m[1][2];
+    return r;
+  }
+};
+
+// The 96 x 112 (width x height) SphereFace template.
+inline Landmarks5 sphereface_template() {
+  return {{{30.2946, 51.6963}, {65.5318, 51.5014}, {48.0252, 71.7366}, {33.5493, 92.3655}, {62.7299, 92.2041}}};
+}
+
+// The ArcFace template for a square output of `size` pixels: size = 112 k scales the 112 template
+// by k; size = 128 k scales by k and shifts x by 8 k (insightface's estimate_norm rule).
+inline Landmarks5 arcface_template(int size = 112) {
+  check<ConfigError>(size > 0 && (size % 112 == 0 || size % 128 == 0), "arcface_template: output size ", size,
+                     " is not a multiple of 112 or 128");
+  Landmarks5 t = sphereface_template();
+  const double ratio = size % 112 == 0 ? size / 112.0 : size / 128.0;
+  const double diff_x = size % 112 == 0 ? 0.0 : 8.0 * ratio;
+  for (auto& p : t) {
+    p[0] = (p[0] + 8.0) * ratio + diff_x;
+    p[1] = p[1] * ratio;
+  }
+  return t;
+}
+
+// Least-squares similarity mapping src[k] -> dst[k] (n >= 2 points). For 2-D points the Umeyama
+// solution R = U diag(1, det(U V^T)) V^T, c = tr(diag(d) S) / var(src) reduces to the closed form
+// c R = [[a, -b], [b, a]] with a = sum(s.d) / sum|s|^2, b = sum(s x d) / sum|s|^2 over the
+// demeaned points: both minimise the same error over proper similarities (reflections
+// excluded), so they agree to rounding (checked against an SVD implementation in the tests).
+inline Affine2x3 similarity_transform(const double* src, const double* dst, int n) {
+  check<ShapeError>(n >= 2, "similarity_transform: need at least 2 points, got ", n);
+  double msx = 0, msy = 0, mdx = 0, mdy = 0;
+  for (int k = 0; k < n; ++k) {
+    msx += src[2 * k];
+    msy += src[2 * k + 1];
+    mdx += dst[2 * k];
+    mdy += dst[2 * k + 1];
+  }
+  msx /= n;
+  msy /= n;
+  mdx /= n;
+  mdy /= n;
+  double ss = 0, dot = 0, cross = 0;
+  for (int k = 0; k < n; ++k) {
+    const double sx = src[2 * k] - msx, sy = src[2 * k + 1] - msy;
+    const double dx = dst[2 * k] - mdx, dy = dst[2 * k + 1] - mdy;
+    ss += sx * sx + sy * sy;
+    dot += sx * dx + sy * dy;
+    cross += sx * dy - sy * dx;
+  }
+  check<Error>(ss > 0 && std::isfinite(ss) && std::isfinite(dot) && std::isfinite(cross),
+               "similarity_transform: source points are all equal or not finite");
+  const double a = dot / ss, b = cross / ss;
+  Affine2x3 M;
+  M.m[0] = {a, -b, mdx - (a * msx - b * msy)};
+  M.m[1] = {b, a, mdy - (b * msx + a * msy)};
+  return M;
+}
+
+inline Affine2x3 similarity_transform(const Landmarks5& src, const Landmarks5& dst) {
+  return similarity_transform(&src[0][0], &dst[0][0], 5);
+}
+
+// Landmarks (10 numbers x0, y0, ..., x4, y4, e.g. detection::Detection::landmarks) to the
+// ArcFace template of a size x size crop.
+template <class F>
+inline Affine2x3 estimate_norm(const F* landmarks10, int size = 112) {
+  Landmarks5 src;
+  for (int k = 0; k < 5; ++k) src[k] = {static_cast<double>(landmarks10[2 * k]), static_cast<double>(landmarks10[2 * k + 1])};
+  return similarity_transform(src, arcface_template(size));
+}
+
+enum class WarpInterpolation {
+  opencv_fixed_point,  // cv::warpAffine INTER_LINEAR on 8-bit images: 1/32-pixel coordinates, 15-bit weights
+  float_bilinear,      // exact bilinear in double, rounded to nearest
+};
+
+// dst (out_h x out_w x channels, HWC uint8) = src warped by M (source -> destination), sampling
+// src at M^-1 (x, y) for each destination pixel centre (x, y), bilinear, constant black border.
+inline void warp_affine(const uint8_t* src, int src_h, int src_w, int channels, const Affine2x3& M, uint8_t* dst,
+                        int out_h, int out_w, WarpInterpolation mode = WarpInterpolation::opencv_fixed_point) {
+  check<ShapeError>(src_h > 0 && src_w > 0 && channels > 0 && out_h > 0 && out_w > 0, "warp_affine: bad sizes src ",
+                    src_h, "x", src_w, "x", channels, " out ", out_h, "x", out_w);
+  const Affine2x3 inv = M.inverse();
+  const auto& A = inv.m;
+  auto pixel = [&](int x, int y, int c) -> int {
+    return (x >= 0 && y >= 0 && x < src_w && y < src_h) ? src[(static_cast<int64_t>(y) * src_w + x) * channels + c] : 0;
+  };
+  if (mode == WarpInterpolation::float_bilinear) {
+    for (int y = 0; y < out_h; ++y)
+      for (int x = 0; x < out_w; ++x) {
+        const double sx = A[0][0] * x + A[0][1] * y + A[0][2], sy = A[1][0] * x + A[1][1] * y + A[1][2];
+        const double fx0 = std::floor(sx), fy0 = std::floor(sy);
+        uint8_t* o = dst + (static_cast<int64_t>(y) * out_w + x) * channels;
+        if (!(std::fabs(sx) < 1e9 && std::fabs(sy) < 1e9)) {
+          for (int c = 0; c < channels; ++c) o[c] = 0;
+          continue;
+        }
+        const int x0 = static_cast<int>(fx0), y0 = static_cast<int>(fy0);
+        const double ax = sx - fx0, ay = sy - fy0;
+        for (int c = 0; c < channels; ++c) {
+          const double v = (1 - ay) * ((1 - ax) * pixel(x0, y0, c) + ax * pixel(x0 + 1, y0, c)) +
+                           ay * ((1 - ax) * pixel(x0, y0 + 1, c) + ax * pixel(x0 + 1, y0 + 1, c));
+          o[c] = static_cast<uint8_t>(std::min(255.0, std::max(0.0, std::nearbyint(v))));
+        }
+      }
+    return;
+  }
+  // OpenCV: coordinates in 1/1024 (rounded half to even), reduced to 1/32; weights in 1/32768.
+  auto round_int = [](double v) -> int64_t {
+    if (!(std::fabs(v) < 2.0e9)) return v > 0 ? INT32_MAX : INT32_MIN;  // saturate like saturate_cast<int>
+    return static_cast<int64_t>(std::nearbyint(v));
+  };
+  constexpr int kAbScale = 1024, kRound = kAbScale / 32 / 2;
+  std::vector<int64_t> adelta(static_cast<size_t>(out_w)), bdelta(static_cast<size_t>(out_w));
+  for (int x = 0; x < out_w; ++x) {
+    adelta[x] = round_int(A[0][0] * x * kAbScale);
+    bdelta[x] = round_int(A[1][0] * x * kAbScale);
+  }
+  for (int y = 0; y < out_h; ++y) {
+    const int64_t X0 = round_int((A[0][1] * y + A[0][2]) * kAbScale) + kRound;
+    const int64_t Y0 = round_int((A[1][1] * y + A[1][2]) * kAbScale) + kRound;
+    for (int x = 0; x < out_w; ++x) {
+      uint8_t* o = dst + (static_cast<int64_t>(y) * out_w + x) * channels;
+      const int64_t X = (X0 + adelta[x]) >> 5, Y = (Y0 + bdelta[x]) >> 5;
+      const int64_t sx = X >> 5, sy = Y >> 5;
+      const int fx = static_cast<int>(X & 31), fy = static_cast<int>(Y & 31);
+      if (sx >= src_w || sx + 1 < 0 || sy >= src_h || sy + 1 < 0) {
+        for (int c = 0; c < channels; ++c) o[c] = 0;
+        continue;
+      }
+      const int w00 = (32 - fy) * (32 - fx) * 32, w01 = (32 - fy) * fx * 32;
+      const int w10 = fy * (32 - fx) * 32, w11 = fy * fx * 32;
+      const int ix = static_cast<int>(sx), iy = static_cast<int>(sy);
+      for (int c = 0; c < channels; ++c) {
+        const int v = pixel(ix, iy, c) * w00 + pixel(ix + 1, iy, c) * w01 + pixel(ix, iy + 1, c) * w10 +
+                      pixel(ix + 1, iy + 1, c) * w11;
+        o[c] = static_cast<uint8_t>(std::min(255, std::max(0, (v + (1 << 14)) >> 15)));
+      }
+    }
+  }
+}
+
+// Aligned size x size crop (HWC uint8, same channel order as src) for 10 landmark coordinates.
+template <class F>
+inline std::vector<uint8_t> align_face(const uint8_t* src, int src_h, int src_w, int channels, const F* landmarks10,
+                                       int size = 112,
+                                       WarpInterpolation mode = WarpInterpolation::opencv_fixed_point) {
+  std::vector<uint8_t> out(static_cast<size_t>(size) * size * channels);
+  warp_affine(src, src_h, src_w, channels, estimate_norm(landmarks10, size), out.data(), size, size, mode);
+  return out;
+}
+
+// 112 (high) x 96 (wide) crop on the SphereFace template (MobileFaceNet-CASIA style input).
+template <class F>
+inline std::vector<uint8_t> align_face_112x96(const uint8_t* src, int src_h, int src_w, int channels,
+                                              const F* landmarks10,
+                                              WarpInterpolation mode = WarpInterpolation::opencv_fixed_point) {
+  Landmarks5 pts;
+  for (int k = 0; k < 5; ++k) pts[k] = {static_cast<double>(landmarks10[2 * k]), static_cast<double>(landmarks10[2 * k + 1])};
+  std::vector<uint8_t> out(static_cast<size_t>(112) * 96 * channels);
+  warp_affine(src, src_h, src_w, channels, similarity_transform(pts, sphereface_template()), out.data(), 112, 96,
+              mode);
+  return out;
 }
 
 }  // namespace rfcf::recognition
-// ---- end rfcf/recognition/verification.hpp
+// ---- end rfcf/recognition/alignment.hpp
 // ---- end rfcf/recognition.hpp
 // ---- begin rfcf/models.hpp
 // models: see docs/ and the headers in rfcf/models/.

@@ -15,6 +15,7 @@
 
 #include "rfcf/core/error.hpp"
 #include "rfcf/io/atomic_file.hpp"
+#include "rfcf/io/file_bytes.hpp"
 #include "rfcf/io/detail/libjpeg.hpp"
 #include "rfcf/io/detail/stb.hpp"
 #include "rfcf/io/file_bytes.hpp"
