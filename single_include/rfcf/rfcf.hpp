@@ -696,6 +696,380 @@ inline Generator& default_generator() {
 // ---- end rfcf/core.hpp
 // ---- begin rfcf/cpu.hpp
 // The cpu backend of every op family (Eigen GEMM, OpenMP). Not for nvcc translation units.
+// ---- begin rfcf/ops/cpu/batch_norm.hpp
+// Batch-norm reductions on the host: OpenMP over channels, double accumulators, two passes
+// for the variance (no catastrophic cancellation of E[x^2] - E[x]^2).
+#include <algorithm>
+#include <cstdint>
+
+// ---- begin rfcf/ops/batch_norm.hpp
+// Batch-norm statistics: the reductions are device-specific, the per-element math lives in
+// ops/functors/batch_norm.hpp. cpu: ops/cpu/batch_norm.hpp; cuda: ops/cuda/batch_norm.cuh.
+// Tensors are viewed as [outer, c, inner] (outer = N, inner = H*W for [N,C,H,W], 1 for [N,C]).
+// Interface of BatchNormOp<D> (T = float or double, all pointers on the device):
+//   // mean[k] and biased variance var[k] of channel k over outer*inner values
+//   static void stats(const T* x, int64_t outer, int64_t c, int64_t inner, T* mean, T* var);
+//   // sum_dy[k] = sum dy, sum_dy_xhat[k] = sum dy * (x - mean[k]) * invstd[k] over channel k
+//   static void backward_reduce(const T* x, const T* dy, const T* mean, const T* invstd,
+//                               int64_t outer, int64_t c, int64_t inner, T* sum_dy, T* sum_dy_xhat);
+#include <cstdint>
+
+namespace rfcf::ops {
+
+template <class D>
+struct BatchNormOp;
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/batch_norm.hpp
+
+namespace rfcf::ops {
+
+template <>
+struct BatchNormOp<cpu> {
+  template <class T>
+  static void stats(const T* x, int64_t outer, int64_t c, int64_t inner, T* mean, T* var) {
+    const double m = static_cast<double>(outer * inner);
+    for_channels(outer, c, inner, [&](int64_t k) {
+      double s = 0.0;
+      for (int64_t o = 0; o < outer; ++o) {
+        const T* p = x + (o * c + k) * inner;
+        for (int64_t j = 0; j < inner; ++j) s += static_cast<double>(p[j]);
+      }
+      const double mu = m > 0 ? s / m : 0.0;
+      double ss = 0.0;
+      for (int64_t o = 0; o < outer; ++o) {
+        const T* p = x + (o * c + k) * inner;
+        for (int64_t j = 0; j < inner; ++j) {
+          const double d = static_cast<double>(p[j]) - mu;
+          ss += d * d;
+        }
+      }
+      mean[k] = static_cast<T>(mu);
+      var[k] = static_cast<T>(m > 0 ? ss / m : 0.0);
+    });
+  }
+
+  template <class T>
+  static void backward_reduce(const T* x, const T* dy, const T* mean, const T* invstd, int64_t outer,
+                              int64_t c, int64_t inner, T* sum_dy, T* sum_dy_xhat) {
+    for_channels(outer, c, inner, [&](int64_t k) {
+      const double mu = static_cast<double>(mean[k]);
+      double s = 0.0, sx = 0.0;
+      for (int64_t o = 0; o < outer; ++o) {
+        const int64_t base = (o * c + k) * inner;
+        for (int64_t j = 0; j < inner; ++j) {
+          const double g = static_cast<double>(dy[base + j]);
+          s += g;
+          sx += g * (static_cast<double>(x[base + j]) - mu);
+        }
+      }
+      sum_dy[k] = static_cast<T>(s);
+      sum_dy_xhat[k] = static_cast<T>(sx * static_cast<double>(invstd[k]));
+    });
+  }
+
+ private:
+  template <class F>
+  static void for_channels(int64_t outer, int64_t c, int64_t inner, const F& f) {
+    const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(outer * inner, 1));
+    parallel_for(c, grain, [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) f(k);
+    });
+  }
+};
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/cpu/batch_norm.hpp
+// ---- begin rfcf/ops/cpu/conv2d.hpp
+// Conv2dOp<cpu>: host convolution in three paths.
+//  - depthwise (groups == Cin == Cout): direct loops (cpu/depthwise_conv2d.hpp);
+//  - 1x1, stride 1, no padding: a GEMM straight on the input, no im2col;
+//  - everything else: im2col + GEMM on bands of output rows, so that the column buffer of a
+//    band stays in cache; bands run in parallel, each with a single-threaded GEMM.
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+// ---- begin rfcf/ops/conv2d.hpp
+// 2-D convolution (cross-correlation as in PyTorch) on NCHW tensors.
+// Device-independent declarations; cpu: ops/cpu/conv2d.hpp, cuda: ops/cuda/conv2d.cuh.
+#include <cstdint>
+#include <string>
+
+
+namespace rfcf::ops {
+
+struct Conv2dGeometry {
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+
+  int64_t out_h(int64_t in_h) const { return (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
+  int64_t out_w(int64_t in_w) const { return (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }
+  bool is_depthwise(int64_t in_channels) const { return groups == in_channels && groups > 1; }
+  bool is_pointwise() const {
+    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
+  }
+};
+
+// Op family, specialised per device:
+//   Tensor forward(const Conv2dGeometry&, const Tensor& x [N,Cin,H,W], const Tensor& w
+//                  [Cout,Cin/groups,kh,kw], const Tensor* bias [Cout] or nullptr) -> [N,Cout,Ho,Wo]
+//   Tensor backward_data(const Conv2dGeometry&, const Tensor& dy, const Tensor& w, const Shape& x_shape)
+//   void backward_weight(const Conv2dGeometry&, const Tensor& x, const Tensor& dy,
+//                        Tensor& dw, Tensor* db)   (ACCUMULATES into dw and db)
+template <class D>
+struct Conv2dOp;
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/conv2d.hpp
+// ---- begin rfcf/ops/conv2d_check.hpp
+// Shape validation shared by every Conv2dOp<D> (device-independent).
+#include <cstdint>
+
+
+namespace rfcf::ops {
+
+// Throws a ConfigError for an invalid geometry and a ShapeError unless x [N,Cin,H,W] and w [Cout,Cin/groups,kh,kw] fit the geometry and the
+// output is non-empty. `what` names the caller in the message.
+inline void check_conv2d(const Conv2dGeometry& g, const Shape& x, const Shape& w, const char* what) {
+  check<ConfigError>(g.kernel_h > 0 && g.kernel_w > 0 && g.stride_h > 0 && g.stride_w > 0 && g.pad_h >= 0 &&
+                        g.pad_w >= 0 && g.dilation_h > 0 && g.dilation_w > 0 && g.groups > 0,
+                    what, ": invalid geometry (kernel ", g.kernel_h, "x", g.kernel_w, ", stride ", g.stride_h, "x",
+                    g.stride_w, ", padding ", g.pad_h, "x", g.pad_w, ", dilation ", g.dilation_h, "x",
+                    g.dilation_w, ", groups ", g.groups, ")");
+  check<ShapeError>(x.rank() == 4, what, ": input must be [N,C,H,W], got ", x.str());
+  check<ShapeError>(w.rank() == 4, what, ": weight must be [Cout,Cin/groups,kh,kw], got ", w.str());
+  check<ShapeError>(x[1] % g.groups == 0 && w[0] % g.groups == 0 && w[1] * g.groups == x[1], what, ": input ",
+                    x.str(), " and weight ", w.str(), " do not agree with groups = ", g.groups);
+  check<ShapeError>(w[2] == g.kernel_h && w[3] == g.kernel_w, what, ": weight ", w.str(), " is not a ",
+                    g.kernel_h, "x", g.kernel_w, " kernel");
+  check<ShapeError>(x[2] + 2 * g.pad_h >= g.dilation_h * (g.kernel_h - 1) + 1 &&
+                        x[3] + 2 * g.pad_w >= g.dilation_w * (g.kernel_w - 1) + 1, what, ": input ", x.str(), " is smaller than the ",
+                    g.kernel_h, "x", g.kernel_w, " kernel (dilation ", g.dilation_h, "x", g.dilation_w,
+                    ", padding ", g.pad_h, "x", g.pad_w, ")");
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/conv2d_check.hpp
+// ---- begin rfcf/ops/cpu/depthwise_conv2d.hpp
+// Direct depthwise convolution (groups == Cin == Cout) on the host: each channel is an
+// independent 2-D correlation, parallel over N*C (forward, data) or C (weight). The inner
+// loops run along an output row, so stride-1 rows vectorise.
+#include <algorithm>
+#include <cstdint>
+
+// ---- begin rfcf/ops/cpu/im2col.hpp
+// im2col / col2im for a band of output rows of one image and one channel group.
+// Column matrix layout: row r = (c, i, j) (channel, kernel row, kernel column), column
+// q = (oh - oh_begin) * Wo + ow; entries outside the padded input are zero.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+
+namespace rfcf::ops::cpu_detail {
+
+// The output columns [lo, hi) whose input column ow*stride - pad + offset lies in [0, W).
+struct ValidRange {
+  int64_t lo, hi;
+};
+inline ValidRange valid_outputs(int64_t offset, int64_t stride, int64_t pad, int64_t W, int64_t Wo) {
+  // iw = ow * stride + (offset - pad) in [0, W)
+  const int64_t shift = offset - pad;
+  int64_t lo = shift >= 0 ? 0 : (-shift + stride - 1) / stride;
+  int64_t hi = W - shift <= 0 ? 0 : (W - shift + stride - 1) / stride;
+  lo = std::min(lo, Wo);
+  hi = std::clamp(hi, lo, Wo);
+  return {lo, hi};
+}
+
+// x: channels [C, H, W] of one group; col: [C*kh*kw, (oh_end-oh_begin)*Wo].
+template <class T>
+void im2col_rows(const Conv2dGeometry& g, const T* x, int64_t C, int64_t H, int64_t W, int64_t oh_begin,
+                 int64_t oh_end, int64_t Wo, T* col) {
+  const int64_t cols = (oh_end - oh_begin) * Wo;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < g.kernel_h; ++i)
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        T* out = col + ((c * g.kernel_h + i) * g.kernel_w + j) * cols;
+        const ValidRange r = valid_outputs(j * g.dilation_w, g.stride_w, g.pad_w, W, Wo);
+        const int64_t shift = j * g.dilation_w - g.pad_w;
+        for (int64_t oh = oh_begin; oh < oh_end; ++oh, out += Wo) {
+          const int64_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
+          if (ih < 0 || ih >= H) {
+            std::fill(out, out + Wo, T(0));
+            continue;
+          }
+          const T* row = x + (c * H + ih) * W;
+          std::fill(out, out + r.lo, T(0));
+          if (g.stride_w == 1) {
+            std::memcpy(out + r.lo, row + r.lo + shift, static_cast<size_t>(r.hi - r.lo) * sizeof(T));
+          } else {
+            for (int64_t ow = r.lo; ow < r.hi; ++ow) out[ow] = row[ow * g.stride_w + shift];
+          }
+          std::fill(out + r.hi, out + Wo, T(0));
+        }
+      }
+}
+
+// Adds the column matrix back into dx [C, H, W] (the adjoint of im2col_rows).
+template <class T>
+void col2im_rows_add(const Conv2dGeometry& g, const T* col, int64_t C, int64_t H, int64_t W, int64_t oh_begin,
+                     int64_t oh_end, int64_t Wo, T* dx) {
+  const int64_t cols = (oh_end - oh_begin) * Wo;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < g.kernel_h; ++i)
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        const T* in = col + ((c * g.kernel_h + i) * g.kernel_w + j) * cols;
+        const ValidRange r = valid_outputs(j * g.dilation_w, g.stride_w, g.pad_w, W, Wo);
+        const int64_t shift = j * g.dilation_w - g.pad_w;
+        for (int64_t oh = oh_begin; oh < oh_end; ++oh, in += Wo) {
+          const int64_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
+          if (ih < 0 || ih >= H) continue;
+          T* row = dx + (c * H + ih) * W;
+          if (g.stride_w == 1) {
+            for (int64_t ow = r.lo; ow < r.hi; ++ow) row[ow + shift] += in[ow];
+          } else {
+            for (int64_t ow = r.lo; ow < r.hi; ++ow) row[ow * g.stride_w + shift] += in[ow];
+          }
+        }
+      }
+}
+
+}  // namespace rfcf::ops::cpu_detail
+// ---- end rfcf/ops/cpu/im2col.hpp
+
+namespace rfcf::ops::cpu_detail {
+
+struct DepthwisePlane {
+  int64_t H, W, Ho, Wo;
+};
+
+// Calls f(output row index oh, input row ih, kernel row i) for the in-bounds kernel rows.
+template <class F>
+inline void for_each_kernel_row(const Conv2dGeometry& g, const DepthwisePlane& p, int64_t oh, F&& f) {
+  for (int64_t i = 0; i < g.kernel_h; ++i) {
+    const int64_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
+    if (ih >= 0 && ih < p.H) f(ih, i);
+  }
+}
+
+// y (one plane) = correlation of x (one plane) with the kh*kw kernel w, plus bias.
+template <class T>
+void depthwise_plane_forward(const Conv2dGeometry& g, const DepthwisePlane& p, const T* x, const T* w, T bias,
+                             T* y) {
+  for (int64_t oh = 0; oh < p.Ho; ++oh) {
+    T* yrow = y + oh * p.Wo;
+    std::fill(yrow, yrow + p.Wo, bias);
+    for_each_kernel_row(g, p, oh, [&](int64_t ih, int64_t i) {
+      const T* xrow = x + ih * p.W;
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        const T wv = w[i * g.kernel_w + j];
+        const int64_t shift = j * g.dilation_w - g.pad_w;
+        const ValidRange r = valid_outputs(j * g.dilation_w, g.stride_w, g.pad_w, p.W, p.Wo);
+        if (g.stride_w == 1) {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) yrow[ow] += wv * xrow[ow + shift];
+        } else {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) yrow[ow] += wv * xrow[ow * g.stride_w + shift];
+        }
+      }
+    });
+  }
+}
+
+// dx (one plane, overwritten) from dy (one plane).
+template <class T>
+void depthwise_plane_backward_data(const Conv2dGeometry& g, const DepthwisePlane& p, const T* dy, const T* w,
+                                   T* dx) {
+  std::fill(dx, dx + p.H * p.W, T(0));
+  for (int64_t oh = 0; oh < p.Ho; ++oh) {
+    const T* dyrow = dy + oh * p.Wo;
+    for_each_kernel_row(g, p, oh, [&](int64_t ih, int64_t i) {
+      T* dxrow = dx + ih * p.W;
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        const T wv = w[i * g.kernel_w + j];
+        const int64_t shift = j * g.dilation_w - g.pad_w;
+        const ValidRange r = valid_outputs(j * g.dilation_w, g.stride_w, g.pad_w, p.W, p.Wo);
+        if (g.stride_w == 1) {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) dxrow[ow + shift] += wv * dyrow[ow];
+        } else {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) dxrow[ow * g.stride_w + shift] += wv * dyrow[ow];
+        }
+      }
+    });
+  }
+}
+
+// dw (kh*kw taps of one channel) += correlation of dy with x.
+template <class T>
+void depthwise_plane_backward_weight(const Conv2dGeometry& g, const DepthwisePlane& p, const T* x, const T* dy,
+                                     T* dw) {
+  for (int64_t oh = 0; oh < p.Ho; ++oh) {
+    const T* dyrow = dy + oh * p.Wo;
+    for_each_kernel_row(g, p, oh, [&](int64_t ih, int64_t i) {
+      const T* xrow = x + ih * p.W;
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        const int64_t shift = j * g.dilation_w - g.pad_w;
+        const ValidRange r = valid_outputs(j * g.dilation_w, g.stride_w, g.pad_w, p.W, p.Wo);
+        T acc = 0;
+        if (g.stride_w == 1) {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) acc += dyrow[ow] * xrow[ow + shift];
+        } else {
+          for (int64_t ow = r.lo; ow < r.hi; ++ow) acc += dyrow[ow] * xrow[ow * g.stride_w + shift];
+        }
+        dw[i * g.kernel_w + j] += acc;
+      }
+    });
+  }
+}
+
+template <class T>
+void depthwise_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, int64_t N, int64_t C,
+                       const DepthwisePlane& p, T* y) {
+  const int64_t taps = g.kernel_h * g.kernel_w;
+  parallel_for(N * C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t nc = begin; nc < end; ++nc) {
+      const int64_t c = nc % C;
+      depthwise_plane_forward(g, p, x + nc * p.H * p.W, w + c * taps, bias ? bias[c] : T(0), y + nc * p.Ho * p.Wo);
+    }
+  });
+}
+
+template <class T>
+void depthwise_backward_data(const Conv2dGeometry& g, const T* dy, const T* w, int64_t N, int64_t C,
+                             const DepthwisePlane& p, T* dx) {
+  const int64_t taps = g.kernel_h * g.kernel_w;
+  parallel_for(N * C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t nc = begin; nc < end; ++nc)
+      depthwise_plane_backward_data(g, p, dy + nc * p.Ho * p.Wo, w + (nc % C) * taps, dx + nc * p.H * p.W);
+  });
+}
+
+// Parallel over channels so that each dw/db entry has one writer.
+template <class T>
+void depthwise_backward_weight(const Conv2dGeometry& g, const T* x, const T* dy, int64_t N, int64_t C,
+                               const DepthwisePlane& p, T* dw, T* db) {
+  const int64_t taps = g.kernel_h * g.kernel_w, in_plane = p.H * p.W, out_plane = p.Ho * p.Wo;
+  parallel_for(C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c)
+      for (int64_t n = 0; n < N; ++n) {
+        const T* dyp = dy + (n * C + c) * out_plane;
+        depthwise_plane_backward_weight(g, p, x + (n * C + c) * in_plane, dyp, dw + c * taps);
+        if (db) {
+          T s = 0;
+          for (int64_t q = 0; q < out_plane; ++q) s += dyp[q];
+          db[c] += s;
+        }
+      }
+  });
+}
+
+}  // namespace rfcf::ops::cpu_detail
+// ---- end rfcf/ops/cpu/depthwise_conv2d.hpp
 // ---- begin rfcf/ops/cpu/gemm.hpp
 // Row-major GEMM on the host through Eigen (multi-threaded with OpenMP).
 #include <Eigen/Core>
@@ -743,6 +1117,491 @@ struct Gemm<cpu> {
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/cpu/gemm.hpp
+
+namespace rfcf::ops {
+
+namespace cpu_detail {
+
+// Number of chunks parallel_chunks splits n items into (at most the OpenMP thread count).
+inline int64_t chunk_count(int64_t n) {
+#if defined(_OPENMP)
+  if (omp_in_parallel()) return 1;
+  return std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), n));
+#else
+  (void)n;
+  return 1;
+#endif
+}
+
+// Calls f(chunk, begin, end) on chunk_count(n) disjoint ranges of [0, n), in parallel; chunk
+// indexes per-chunk scratch. A single chunk runs on the calling thread (GEMMs inside may then
+// use all threads themselves).
+template <class F>
+void parallel_chunks(int64_t n, F&& f) {
+  if (n <= 0) return;
+  const int64_t chunks = chunk_count(n);
+#if defined(_OPENMP)
+  if (chunks > 1) {
+#pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) f(c, n * c / chunks, n * (c + 1) / chunks);
+    return;
+  }
+#endif
+  (void)chunks;
+  f(int64_t{0}, int64_t{0}, n);
+}
+
+// How the GEMM paths cut the work: items are (image, group, band of output rows).
+struct GemmConvPlan {
+  int64_t N, C, H, W, Cout, Ho, Wo;
+  int64_t groups, cin_g, cout_g, K;  // K = cin_g * kh * kw (GEMM depth / column rows)
+  int64_t rows;                      // output rows per band
+  int64_t bands;                     // bands per (image, group)
+  bool pointwise;
+
+  int64_t items() const { return N * groups * bands; }
+  int64_t band_cols() const { return rows * Wo; }
+  int64_t out_plane() const { return Ho * Wo; }
+  struct Item {
+    int64_t n, grp, oh_begin, oh_end;
+  };
+  Item item(int64_t index) const {
+    const int64_t band = index % bands, ng = index / bands;
+    return {ng / groups, ng % groups, band * rows, std::min(Ho, (band + 1) * rows)};
+  }
+};
+
+// Column-buffer budget per band: about 256 KiB of floats, i.e. half an L2 cache of the target.
+constexpr int64_t kBandElements = int64_t{1} << 16;
+
+inline GemmConvPlan make_plan(const Conv2dGeometry& g, const Shape& x, int64_t cout, int64_t min_rows = 1) {
+  GemmConvPlan p{};
+  p.N = x[0], p.C = x[1], p.H = x[2], p.W = x[3], p.Cout = cout;
+  p.Ho = g.out_h(p.H), p.Wo = g.out_w(p.W);
+  p.groups = g.groups, p.cin_g = p.C / g.groups, p.cout_g = cout / g.groups;
+  p.K = p.cin_g * g.kernel_h * g.kernel_w;
+  p.pointwise = g.is_pointwise();
+  const int64_t target_cols = std::max<int64_t>(64, kBandElements / std::max<int64_t>(p.K, 1));
+  p.rows = std::clamp<int64_t>((target_cols + p.Wo - 1) / p.Wo, 1, p.Ho);
+  // Enough bands to keep every thread busy.
+  const int64_t threads = chunk_count(1 << 20);
+  while (p.rows > 1 && p.N * p.groups * ((p.Ho + p.rows - 1) / p.rows) < 2 * threads) p.rows = (p.rows + 1) / 2;
+  p.rows = std::clamp<int64_t>(std::max(p.rows, min_rows), 1, p.Ho);
+  p.bands = (p.Ho + p.rows - 1) / p.rows;
+  return p;
+}
+
+template <class T>
+void add_channel_bias(T* y, int64_t channels, int64_t stride, int64_t count, const T* bias) {
+  for (int64_t c = 0; c < channels; ++c) {
+    T* row = y + c * stride;
+    const T b = bias[c];
+    for (int64_t q = 0; q < count; ++q) row[q] += b;
+  }
+}
+
+// db[c] += sum over images and pixels of dy[n, c].
+template <class T>
+void accumulate_bias_grad(const T* dy, int64_t N, int64_t C, int64_t plane, T* db) {
+  parallel_for(C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      T s = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        const T* p = dy + (n * C + c) * plane;
+        for (int64_t q = 0; q < plane; ++q) s += p[q];
+      }
+      db[c] += s;
+    }
+  });
+}
+
+inline bool use_depthwise(const Conv2dGeometry& g, const Shape& x, int64_t cout) {
+  return g.is_depthwise(x[1]) && cout == x[1];
+}
+
+}  // namespace cpu_detail
+
+template <>
+struct Conv2dOp<cpu> {
+  template <class T>
+  static Tensor<T, cpu> forward(const Conv2dGeometry& g, const Tensor<T, cpu>& x, const Tensor<T, cpu>& w,
+                                const std::type_identity_t<Tensor<T, cpu>>* bias) {
+    check_conv2d(g, x.shape(), w.shape(), "Conv2dOp<cpu>::forward");
+    const int64_t cout = w.dim(0);
+    check<ShapeError>(!bias || (bias->rank() == 1 && bias->dim(0) == cout), "Conv2dOp<cpu>::forward: bias ",
+                      bias ? bias->shape().str() : std::string(), " does not match ", cout, " output channels");
+    Tensor<T, cpu> y(Shape{x.n(), cout, g.out_h(x.h()), g.out_w(x.w())});
+    if (y.numel() == 0) return y;
+    const T* bp = bias ? bias->data() : nullptr;
+    if (cpu_detail::use_depthwise(g, x.shape(), cout)) {
+      cpu_detail::depthwise_forward(g, x.data(), w.data(), bp, x.n(), x.c(), plane(g, x.shape()), y.data());
+      return y;
+    }
+    const auto p = cpu_detail::make_plan(g, x.shape(), cout);
+    Tensor<T, cpu> col = column_scratch<T>(p);
+    const T *xp = x.data(), *wp = w.data();
+    T* yp = y.data();
+    cpu_detail::parallel_chunks(p.items(), [&](int64_t chunk, int64_t begin, int64_t end) {
+      T* cbuf = p.pointwise ? nullptr : col.data() + chunk * p.K * p.band_cols();
+      for (int64_t index = begin; index < end; ++index) {
+        const auto it = p.item(index);
+        const int64_t cols = (it.oh_end - it.oh_begin) * p.Wo;
+        const T* xg = xp + (it.n * p.C + it.grp * p.cin_g) * p.H * p.W;
+        T* yg = yp + (it.n * p.Cout + it.grp * p.cout_g) * p.out_plane() + it.oh_begin * p.Wo;
+        const T* B = xg + it.oh_begin * p.Wo;
+        int64_t ldb = p.out_plane();
+        if (!p.pointwise) {
+          cpu_detail::im2col_rows(g, xg, p.cin_g, p.H, p.W, it.oh_begin, it.oh_end, p.Wo, cbuf);
+          B = cbuf, ldb = cols;
+        }
+        Gemm<cpu>::run(false, false, p.cout_g, cols, p.K, T(1), wp + it.grp * p.cout_g * p.K, p.K, B, ldb, T(0),
+                       yg, p.out_plane());
+        if (bp) cpu_detail::add_channel_bias(yg, p.cout_g, p.out_plane(), cols, bp + it.grp * p.cout_g);
+      }
+    });
+    return y;
+  }
+
+  template <class T>
+  static Tensor<T, cpu> backward_data(const Conv2dGeometry& g, const Tensor<T, cpu>& dy, const Tensor<T, cpu>& w,
+                                      const Shape& x_shape) {
+    check_conv2d(g, x_shape, w.shape(), "Conv2dOp<cpu>::backward_data");
+    check_output_grad(g, dy.shape(), x_shape, w.dim(0), "Conv2dOp<cpu>::backward_data");
+    const int64_t cout = w.dim(0);
+    Tensor<T, cpu> dx(x_shape);
+    if (dx.numel() == 0) return dx;
+    if (cpu_detail::use_depthwise(g, x_shape, cout)) {
+      cpu_detail::depthwise_backward_data(g, dy.data(), w.data(), x_shape[0], x_shape[1], plane(g, x_shape),
+                                          dx.data());
+      return dx;
+    }
+    // Bands of the same parity never touch the same input rows (min_rows), so col2im of one
+    // parity runs in parallel without races.
+    const int64_t reach = (g.kernel_h - 1) * g.dilation_h;
+    const auto p = cpu_detail::make_plan(g, x_shape, cout, reach / g.stride_h + 1);
+    const T *dyp = dy.data(), *wp = w.data();
+    T* dxp = dx.data();
+    if (p.pointwise) {
+      cpu_detail::parallel_chunks(p.items(), [&](int64_t, int64_t begin, int64_t end) {
+        for (int64_t index = begin; index < end; ++index) {
+          const auto it = p.item(index);
+          const int64_t off = it.oh_begin * p.Wo, cols = (it.oh_end - it.oh_begin) * p.Wo;
+          Gemm<cpu>::run(true, false, p.K, cols, p.cout_g, T(1), wp + it.grp * p.cout_g * p.K, p.K,
+                         dyp + (it.n * p.Cout + it.grp * p.cout_g) * p.out_plane() + off, p.out_plane(), T(0),
+                         dxp + (it.n * p.C + it.grp * p.cin_g) * p.H * p.W + off, p.H * p.W);
+        }
+      });
+      return dx;
+    }
+    fill(dx, T(0));
+    Tensor<T, cpu> col = column_scratch<T>(p);
+    for (int64_t parity = 0; parity < 2; ++parity) {
+      const int64_t per_ng = (p.bands - parity + 1) / 2;  // bands of this parity per (image, group)
+      cpu_detail::parallel_chunks(p.N * p.groups * per_ng, [&](int64_t chunk, int64_t begin, int64_t end) {
+        T* cbuf = col.data() + chunk * p.K * p.band_cols();
+        for (int64_t k = begin; k < end; ++k) {
+          const auto it = p.item((k / per_ng) * p.bands + 2 * (k % per_ng) + parity);
+          const int64_t cols = (it.oh_end - it.oh_begin) * p.Wo;
+          Gemm<cpu>::run(true, false, p.K, cols, p.cout_g, T(1), wp + it.grp * p.cout_g * p.K, p.K,
+                         dyp + (it.n * p.Cout + it.grp * p.cout_g) * p.out_plane() + it.oh_begin * p.Wo,
+                         p.out_plane(), T(0), cbuf, cols);
+          cpu_detail::col2im_rows_add(g, cbuf, p.cin_g, p.H, p.W, it.oh_begin, it.oh_end, p.Wo,
+                                      dxp + (it.n * p.C + it.grp * p.cin_g) * p.H * p.W);
+        }
+      });
+    }
+    return dx;
+  }
+
+  // dw += dL/dw, db += dL/db (when db is given).
+  template <class T>
+  static void backward_weight(const Conv2dGeometry& g, const Tensor<T, cpu>& x, const Tensor<T, cpu>& dy,
+                              Tensor<T, cpu>& dw, std::type_identity_t<Tensor<T, cpu>>* db) {
+    check_conv2d(g, x.shape(), dw.shape(), "Conv2dOp<cpu>::backward_weight");
+    const int64_t cout = dw.dim(0);
+    check_output_grad(g, dy.shape(), x.shape(), cout, "Conv2dOp<cpu>::backward_weight");
+    check<ShapeError>(!db || (db->rank() == 1 && db->dim(0) == cout), "Conv2dOp<cpu>::backward_weight: bias grad ",
+                      db ? db->shape().str() : std::string(), " does not match ", cout, " output channels");
+    if (dy.numel() == 0) return;
+    T* dbp = db ? db->data() : nullptr;
+    if (cpu_detail::use_depthwise(g, x.shape(), cout)) {
+      cpu_detail::depthwise_backward_weight(g, x.data(), dy.data(), x.n(), x.c(), plane(g, x.shape()), dw.data(),
+                                            dbp);
+      return;
+    }
+    const auto p = cpu_detail::make_plan(g, x.shape(), cout);
+    const int64_t chunks = cpu_detail::chunk_count(p.items());
+    Tensor<T, cpu> col = column_scratch<T>(p);
+    // Chunk 0 accumulates straight into dw; the others into zeroed private copies summed below.
+    Tensor<T, cpu> partial = zeros<T, cpu>(Shape{(chunks - 1) * dw.numel()});
+    const T *xp = x.data(), *dyp = dy.data();
+    cpu_detail::parallel_chunks(p.items(), [&](int64_t chunk, int64_t begin, int64_t end) {
+      T* acc = chunk == 0 ? dw.data() : partial.data() + (chunk - 1) * dw.numel();
+      T* cbuf = p.pointwise ? nullptr : col.data() + chunk * p.K * p.band_cols();
+      for (int64_t index = begin; index < end; ++index) {
+        const auto it = p.item(index);
+        const int64_t cols = (it.oh_end - it.oh_begin) * p.Wo;
+        const T* xg = xp + (it.n * p.C + it.grp * p.cin_g) * p.H * p.W;
+        const T* B = xg + it.oh_begin * p.Wo;
+        int64_t ldb = p.out_plane();
+        if (!p.pointwise) {
+          cpu_detail::im2col_rows(g, xg, p.cin_g, p.H, p.W, it.oh_begin, it.oh_end, p.Wo, cbuf);
+          B = cbuf, ldb = cols;
+        }
+        Gemm<cpu>::run(false, true, p.cout_g, p.K, cols, T(1),
+                       dyp + (it.n * p.Cout + it.grp * p.cout_g) * p.out_plane() + it.oh_begin * p.Wo,
+                       p.out_plane(), B, ldb, T(1), acc + it.grp * p.cout_g * p.K, p.K);
+      }
+    });
+    T* dwp = dw.data();
+    const T* part = partial.data();
+    parallel_for(dw.numel(), 1 << 12, [&](int64_t begin, int64_t end) {
+      for (int64_t c = 0; c + 1 < chunks; ++c)
+        for (int64_t i = begin; i < end; ++i) dwp[i] += part[c * dw.numel() + i];
+    });
+    if (dbp) cpu_detail::accumulate_bias_grad(dyp, p.N, p.Cout, p.out_plane(), dbp);
+  }
+
+ private:
+  static cpu_detail::DepthwisePlane plane(const Conv2dGeometry& g, const Shape& x) {
+    return {x[2], x[3], g.out_h(x[2]), g.out_w(x[3])};
+  }
+  // One band-sized column buffer per parallel chunk (empty for the pointwise path).
+  template <class T>
+  static Tensor<T, cpu> column_scratch(const cpu_detail::GemmConvPlan& p) {
+    if (p.pointwise) return Tensor<T, cpu>(Shape{0});
+    return Tensor<T, cpu>(Shape{cpu_detail::chunk_count(p.items()) * p.K * p.band_cols()});
+  }
+  static void check_output_grad(const Conv2dGeometry& g, const Shape& dy, const Shape& x, int64_t cout,
+                                const char* what) {
+    const Shape expected{x[0], cout, g.out_h(x[2]), g.out_w(x[3])};
+    check<ShapeError>(dy == expected, what, ": output gradient ", dy.str(), " should be ", expected.str(),
+                      " for input ", x.str());
+  }
+};
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/cpu/conv2d.hpp
+// ---- begin rfcf/ops/cpu/reduce.hpp
+// Host reductions: OpenMP over chunks (scalars) or channels, double accumulators.
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+// ---- begin rfcf/ops/reduce.hpp
+// Reductions to a host scalar (sum, dot, sum of squares) and per-channel sums.
+// Device-independent: the op family ReduceOp<D> is specialised per device
+// (cpu: ops/cpu/reduce.hpp, cuda: ops/cuda/reduce.cuh). Interface of ReduceOp<D>:
+//   static double sum(const T* x, int64_t n);
+//   static double dot(const T* a, const T* b, int64_t n);
+//   static double sum_squares(const T* x, int64_t n);
+//   // x viewed as [outer, c, inner]; out[k] = sum over outer and inner of x (resp. a*b) at channel k.
+//   static void channel_sum(const T* x, int64_t outer, int64_t c, int64_t inner, T* out);
+//   static void channel_dot(const T* a, const T* b, int64_t outer, int64_t c, int64_t inner, T* out);
+// Results are accumulated in double on the host (fp32 sums of millions of values stay exact
+// to ~1e-7 relative).
+#include <cstdint>
+#include <string>
+
+
+namespace rfcf::ops {
+
+template <class D>
+struct ReduceOp;
+
+template <class T, class D>
+double sum(const Tensor<T, D>& x) {
+  return ReduceOp<D>::sum(x.data(), x.numel());
+}
+
+template <class T, class D>
+double dot(const Tensor<T, D>& a, const Tensor<T, D>& b) {
+  check<ShapeError>(a.numel() == b.numel(), "dot: ", a.shape().str(), " and ", b.shape().str(),
+                    " have different sizes");
+  return ReduceOp<D>::dot(a.data(), b.data(), a.numel());
+}
+
+// Sum of x^2 (the squared L2 norm; gradient clipping uses it on the flat gradient buffer).
+template <class T, class D>
+double sum_squares(const Tensor<T, D>& x) {
+  return ReduceOp<D>::sum_squares(x.data(), x.numel());
+}
+
+namespace detail {
+// [outer, c, inner] view of a tensor reduced over every axis but `axis`.
+inline void split_at_axis(const Shape& s, int axis, int64_t& outer, int64_t& c, int64_t& inner,
+                          const char* what) {
+  check<ShapeError>(axis >= 0 && axis < s.rank(), what, ": axis ", axis, " out of range for shape ", s.str());
+  outer = 1;
+  inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= s[i];
+  for (int i = axis + 1; i < s.rank(); ++i) inner *= s[i];
+  c = s[axis];
+}
+}  // namespace detail
+
+// out[k] = sum of x over every axis except `axis` (default 1: per channel of [N, C, ...]).
+template <class T, class D>
+Tensor<T, D> channel_sum(const Tensor<T, D>& x, int axis = 1) {
+  int64_t outer, c, inner;
+  detail::split_at_axis(x.shape(), axis, outer, c, inner, "channel_sum");
+  Tensor<T, D> out(Shape{c});
+  ReduceOp<D>::channel_sum(x.data(), outer, c, inner, out.data());
+  return out;
+}
+
+// out[k] = sum of a*b over every axis except `axis`.
+template <class T, class D>
+Tensor<T, D> channel_dot(const Tensor<T, D>& a, const Tensor<T, D>& b, int axis = 1) {
+  check_same_shape(a, b, "channel_dot");
+  int64_t outer, c, inner;
+  detail::split_at_axis(a.shape(), axis, outer, c, inner, "channel_dot");
+  Tensor<T, D> out(Shape{c});
+  ReduceOp<D>::channel_dot(a.data(), b.data(), outer, c, inner, out.data());
+  return out;
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/reduce.hpp
+
+namespace rfcf::ops {
+
+template <>
+struct ReduceOp<cpu> {
+  // Sum of term(i) over [0, n) in double, chunked over threads (fixed chunking: deterministic
+  // for a given thread count).
+  template <class F>
+  static double reduce(int64_t n, const F& term) {
+    if (n <= 0) return 0.0;
+    constexpr int64_t kGrain = 1 << 15;
+    const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(num_threads(), n / kGrain));
+    std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
+    parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) {
+        double s = 0.0;
+        for (int64_t i = n * c / chunks, end = n * (c + 1) / chunks; i < end; ++i) s += term(i);
+        partial[static_cast<size_t>(c)] = s;
+      }
+    });
+    double s = 0.0;
+    for (double p : partial) s += p;
+    return s;
+  }
+
+  template <class T>
+  static double sum(const T* x, int64_t n) {
+    return reduce(n, [x](int64_t i) { return static_cast<double>(x[i]); });
+  }
+  template <class T>
+  static double dot(const T* a, const T* b, int64_t n) {
+    return reduce(n, [a, b](int64_t i) { return static_cast<double>(a[i]) * static_cast<double>(b[i]); });
+  }
+  template <class T>
+  static double sum_squares(const T* x, int64_t n) {
+    return reduce(n, [x](int64_t i) { return static_cast<double>(x[i]) * static_cast<double>(x[i]); });
+  }
+
+  template <class T>
+  static void channel_sum(const T* x, int64_t outer, int64_t c, int64_t inner, T* out) {
+    per_channel(outer, c, inner, out, [x](int64_t i) { return static_cast<double>(x[i]); });
+  }
+  template <class T>
+  static void channel_dot(const T* a, const T* b, int64_t outer, int64_t c, int64_t inner, T* out) {
+    per_channel(outer, c, inner, out,
+                [a, b](int64_t i) { return static_cast<double>(a[i]) * static_cast<double>(b[i]); });
+  }
+
+ private:
+  template <class T, class F>
+  static void per_channel(int64_t outer, int64_t c, int64_t inner, T* out, const F& term) {
+    parallel_for(c, std::max<int64_t>(1, 4096 / std::max<int64_t>(outer * inner, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) {
+        double s = 0.0;
+        for (int64_t o = 0; o < outer; ++o) {
+          const int64_t base = (o * c + k) * inner;
+          for (int64_t j = 0; j < inner; ++j) s += term(base + j);
+        }
+        out[k] = static_cast<T>(s);
+      }
+    });
+  }
+};
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/cpu/reduce.hpp
+// ---- begin rfcf/ops/cpu/softmax.hpp
+// Row-wise (log-)softmax on the host: OpenMP over rows, double accumulation of the exp sum.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+// ---- begin rfcf/ops/softmax.hpp
+// Softmax and log-softmax over the last dimension (rows of [N, C]), stable by subtracting the
+// row maximum. Op family SoftmaxOp<D> (cpu: ops/cpu/softmax.hpp, cuda: ops/cuda/softmax.cuh):
+//   static void forward(const T* x, int64_t rows, int64_t cols, T* y, bool log);
+#include <cstdint>
+
+
+namespace rfcf::ops {
+
+template <class D>
+struct SoftmaxOp;
+
+namespace detail {
+template <class T, class D>
+Tensor<T, D> softmax_last_dim(const Tensor<T, D>& x, bool log, const char* what) {
+  check<ShapeError>(x.rank() >= 1, what, ": expected a tensor of rank >= 1, got ", x.shape().str());
+  const int64_t cols = x.dim(-1);
+  check<ShapeError>(cols > 0 || x.numel() == 0, what, ": the last dimension is empty in ", x.shape().str());
+  Tensor<T, D> y(x.shape());
+  if (x.numel() > 0) SoftmaxOp<D>::forward(x.data(), x.numel() / cols, cols, y.data(), log);
+  return y;
+}
+}  // namespace detail
+
+// y[r, j] = exp(x[r, j] - max_r) / sum_k exp(x[r, k] - max_r)
+template <class T, class D>
+Tensor<T, D> softmax(const Tensor<T, D>& x) {
+  return detail::softmax_last_dim(x, false, "softmax");
+}
+
+// y[r, j] = x[r, j] - max_r - log(sum_k exp(x[r, k] - max_r))
+template <class T, class D>
+Tensor<T, D> log_softmax(const Tensor<T, D>& x) {
+  return detail::softmax_last_dim(x, true, "log_softmax");
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/softmax.hpp
+
+namespace rfcf::ops {
+
+template <>
+struct SoftmaxOp<cpu> {
+  template <class T>
+  static void forward(const T* x, int64_t rows, int64_t cols, T* y, bool log) {
+    parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(cols, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T* xr = x + r * cols;
+        T* yr = y + r * cols;
+        const T mx = *std::max_element(xr, xr + cols);
+        double s = 0.0;
+        for (int64_t j = 0; j < cols; ++j) s += std::exp(static_cast<double>(xr[j] - mx));
+        if (log) {
+          // (x - max) - log(s), not x - (max + log(s)): the latter loses digits for large logits.
+          const T log_s = static_cast<T>(std::log(s));
+          for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - mx) - log_s;
+        } else {
+          const T inv = static_cast<T>(1.0 / s);
+          for (int64_t j = 0; j < cols; ++j) yr[j] = std::exp(xr[j] - mx) * inv;
+        }
+      }
+    });
+  }
+};
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/cpu/softmax.hpp
 // ---- end rfcf/cpu.hpp
 // ---- begin rfcf/ops.hpp
 // Primitive ops (device-independent declarations and functor ops).
@@ -834,41 +1693,6 @@ Tensor<T, D> slice_channels(const Tensor<T, D>& x, int64_t offset, int64_t count
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/concat.hpp
-// ---- begin rfcf/ops/conv2d.hpp
-// 2-D convolution (cross-correlation as in PyTorch) on NCHW tensors.
-// Device-independent declarations; cpu: ops/cpu/conv2d.hpp, cuda: ops/cuda/conv2d.cuh.
-#include <cstdint>
-#include <string>
-
-
-namespace rfcf::ops {
-
-struct Conv2dGeometry {
-  int64_t kernel_h = 1, kernel_w = 1;
-  int64_t stride_h = 1, stride_w = 1;
-  int64_t pad_h = 0, pad_w = 0;
-  int64_t dilation_h = 1, dilation_w = 1;
-  int64_t groups = 1;
-
-  int64_t out_h(int64_t in_h) const { return (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
-  int64_t out_w(int64_t in_w) const { return (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }
-  bool is_depthwise(int64_t in_channels) const { return groups == in_channels && groups > 1; }
-  bool is_pointwise() const {
-    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
-  }
-};
-
-// Op family, specialised per device:
-//   Tensor forward(const Conv2dGeometry&, const Tensor& x [N,Cin,H,W], const Tensor& w
-//                  [Cout,Cin/groups,kh,kw], const Tensor* bias [Cout] or nullptr) -> [N,Cout,Ho,Wo]
-//   Tensor backward_data(const Conv2dGeometry&, const Tensor& dy, const Tensor& w, const Shape& x_shape)
-//   void backward_weight(const Conv2dGeometry&, const Tensor& x, const Tensor& dy,
-//                        Tensor& dw, Tensor* db)   (ACCUMULATES into dw and db)
-template <class D>
-struct Conv2dOp;
-
-}  // namespace rfcf::ops
-// ---- end rfcf/ops/conv2d.hpp
 // ---- begin rfcf/ops/elementwise.hpp
 // Device-generic element-wise ops: one functor, run by Executor<D> on any device.
 #include <string>
@@ -963,18 +1787,538 @@ Tensor<T, D> multiply(const Tensor<T, D>& a, const Tensor<T, D>& b) {
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/elementwise.hpp
+// ---- begin rfcf/ops/fold_batch_norm.hpp
+// Folds an inference-mode batch norm into the convolution (or linear layer) before it:
+//   bn(conv(x)) = conv'(x) with w'[o, ...] = w[o, ...] * s[o], b'[o] = (b[o] - mean[o]) * s[o] + beta[o],
+//   s = gamma / sqrt(running_var + eps).
+// Device-generic (functors run by Executor<D>).
+#include <cstdint>
+
+// ---- begin rfcf/ops/functors/batch_norm.hpp
+// Batch-norm math shared by host and CUDA executors. Tensors are viewed as [outer, c, inner]
+// (outer = N, inner = H*W or 1); the channel of flat index i is channel(i) = (i / inner) % c.
+// Per-channel functors run over c indices, per-element functors over the whole tensor.
+#include <cmath>
+#include <cstdint>
+
+// ---- begin rfcf/ops/functors/channel_index.hpp
+// Channel of a flat index in a [outer, c, inner] tensor, (i / inner) % c, without hardware
+// division: a 64-bit integer division costs ~40 cycles on a CPU (and is emulated on a GPU),
+// more than the arithmetic of a whole batch-norm or PReLU element. Divisions by a runtime
+// constant become a multiply-high and a shift (Granlund-Montgomery, round-up variant), exact for
+// every 32-bit dividend. Tensors with 2^32 elements or more fall back to plain division.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// q = n / d for 0 <= n < 2^32 and 1 <= d < 2^32.
+struct FastDivisor {
+  uint64_t multiplier = 1;  // < 2^32
+  uint32_t shift = 0;
+
+  FastDivisor() = default;
+  explicit FastDivisor(uint64_t d) {
+    uint32_t l = 0;
+    while ((uint64_t{1} << l) < d) ++l;  // l = ceil(log2(d))
+    shift = l;
+    multiplier = ((uint64_t{1} << 32) * ((uint64_t{1} << l) - d)) / d + 1;
+  }
+  RFCF_HD uint64_t divide(uint64_t n) const {
+    const uint64_t t = (n * multiplier) >> 32;
+    return (t + n) >> shift;
+  }
+};
+
+struct ChannelOf {
+  int64_t c = 1, inner = 1;
+  bool fast = true;
+  FastDivisor by_inner, by_c;
+
+  ChannelOf() = default;
+  // numel: the number of elements the functor runs over (decides whether 32-bit math is exact).
+  ChannelOf(int64_t c_, int64_t inner_, int64_t numel)
+      : c(c_ > 0 ? c_ : 1), inner(inner_ > 0 ? inner_ : 1), fast(numel < (int64_t{1} << 32)),
+        by_inner(static_cast<uint64_t>(inner)), by_c(static_cast<uint64_t>(c)) {}
+
+  RFCF_HD int64_t operator()(int64_t i) const {
+    if (!fast) return (i / inner) % c;
+    const uint64_t q = by_inner.divide(static_cast<uint64_t>(i));
+    return static_cast<int64_t>(q - by_c.divide(q) * static_cast<uint64_t>(c));
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/channel_index.hpp
+
+namespace rfcf::functors {
+
+// From per-channel statistics (mean, biased var) and the optional affine parameters:
+// invstd = 1/sqrt(var + eps), scale = weight * invstd, shift = bias - mean * scale, so that
+// y = x * scale + shift. weight/bias may be null (affine = false: weight 1, bias 0); shift may be
+// null when only scale is needed.
+template <class T>
+struct BatchNormChannelAffine {
+  const T* mean;
+  const T* var;
+  const T* weight;
+  const T* bias;
+  T* invstd;
+  T* scale;
+  T* shift;
+  T eps;
+  RFCF_HD void operator()(int64_t c) const {
+    using std::sqrt;
+    const T is = T(1) / sqrt(var[c] + eps);
+    const T s = (weight ? weight[c] : T(1)) * is;
+    invstd[c] = is;
+    scale[c] = s;
+    if (shift) shift[c] = (bias ? bias[c] : T(0)) - mean[c] * s;
+  }
+};
+
+// running = (1 - momentum) * running + momentum * batch, with the unbiased variance
+// (unbias = M / (M - 1), M = values per channel), exactly as PyTorch.
+template <class T>
+struct BatchNormRunningUpdate {
+  const T* mean;
+  const T* var;
+  T* running_mean;
+  T* running_var;
+  T momentum;
+  T unbias;
+  RFCF_HD void operator()(int64_t c) const {
+    running_mean[c] = (T(1) - momentum) * running_mean[c] + momentum * mean[c];
+    running_var[c] = (T(1) - momentum) * running_var[c] + momentum * var[c] * unbias;
+  }
+};
+
+// y = (x - mean[ch]) * scale[ch] + bias[ch] (bias may be null). Subtracting the mean first
+// keeps fp32 exact for inputs with a large offset (x * scale + shift would cancel digits).
+template <class T>
+struct BatchNormApply {
+  const T* x;
+  const T* mean;
+  const T* scale;
+  const T* bias;
+  T* y;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ch = channel(i);
+    y[i] = (x[i] - mean[ch]) * scale[ch] + (bias ? bias[ch] : T(0));
+  }
+};
+
+// y = x * scale[ch] (the eval-mode batch-norm backward)
+template <class T>
+struct ChannelScale {
+  const T* x;
+  const T* scale;
+  T* y;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] * scale[channel(i)]; }
+};
+
+// Train-mode backward through the batch statistics, with xhat = (x - mean) * invstd:
+//   dx = scale * (dy - sum_dy / M - xhat * sum_dy_xhat / M),  scale = weight * invstd.
+template <class T>
+struct BatchNormBackwardTrain {
+  const T* x;
+  const T* dy;
+  const T* mean;
+  const T* invstd;
+  const T* scale;
+  const T* sum_dy;
+  const T* sum_dy_xhat;
+  T* dx;
+  T inv_m;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ch = channel(i);
+    const T xhat = (x[i] - mean[ch]) * invstd[ch];
+    dx[i] = scale[ch] * (dy[i] - sum_dy[ch] * inv_m - xhat * sum_dy_xhat[ch] * inv_m);
+  }
+};
+
+// Folding a batch norm into the preceding conv: w'[o, ...] = w[o, ...] * scale[o].
+template <class T>
+struct FoldWeight {
+  const T* w;
+  const T* scale;
+  T* out;
+  int64_t per_out;  // elements per output channel
+  RFCF_HD void operator()(int64_t i) const { out[i] = w[i] * scale[i / per_out]; }
+};
+// b'[o] = b[o] * scale[o] + shift[o] (b may be null: no conv bias).
+template <class T>
+struct FoldBias {
+  const T* b;
+  const T* scale;
+  const T* shift;
+  T* out;
+  RFCF_HD void operator()(int64_t o) const { out[o] = (b ? b[o] * scale[o] : T(0)) + shift[o]; }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/batch_norm.hpp
+
+namespace rfcf::ops {
+
+template <class T, class D>
+struct FoldedConv {
+  Tensor<T, D> weight;  // same shape as the conv weight
+  Tensor<T, D> bias;    // [Cout]
+};
+
+// weight: [Cout, ...]; bias_or_empty: [Cout] or an undefined tensor (conv without bias);
+// bn: an nn::BatchNorm2d / BatchNorm1d (anything with channels(), options(), affine(), weight(),
+// bias(), running_mean(), running_var()). Uses the running statistics whatever bn's mode.
+template <class T, class D, class BN>
+FoldedConv<T, D> fold_batch_norm(const Tensor<T, D>& weight, const Tensor<T, D>& bias_or_empty, const BN& bn) {
+  check<ShapeError>(weight.rank() >= 1 && weight.dim(0) == bn.channels(), "fold_batch_norm: weight ",
+                    weight.shape().str(), " does not have ", bn.channels(), " output channels");
+  const int64_t c = bn.channels();
+  if (bias_or_empty.defined())
+    check<ShapeError>(bias_or_empty.shape() == Shape{c}, "fold_batch_norm: bias ", bias_or_empty.shape().str(),
+                      " is not [", c, "]");
+  const T* gamma = bn.affine() ? bn.weight().value.data() : nullptr;
+  const T* beta = bn.affine() ? bn.bias().value.data() : nullptr;
+  Tensor<T, D> invstd(Shape{c}), scale(Shape{c}), shift(Shape{c});
+  Executor<D>::for_each(c, functors::BatchNormChannelAffine<T>{bn.running_mean().data(), bn.running_var().data(),
+                                                               gamma, beta, invstd.data(), scale.data(),
+                                                               shift.data(), static_cast<T>(bn.options().eps)});
+  FoldedConv<T, D> out{Tensor<T, D>(weight.shape()), Tensor<T, D>(Shape{c})};
+  Executor<D>::for_each(weight.numel(),
+                        functors::FoldWeight<T>{weight.data(), scale.data(), out.weight.data(), weight.numel() / c});
+  Executor<D>::for_each(c, functors::FoldBias<T>{bias_or_empty.defined() ? bias_or_empty.data() : nullptr,
+                                                 scale.data(), shift.data(), out.bias.data()});
+  return out;
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/fold_batch_norm.hpp
+// ---- begin rfcf/ops/pooling.hpp
+// Device-generic 2-D pooling on NCHW tensors (PyTorch semantics, ceil_mode = false):
+// max pooling (padding acts as -inf), average pooling (count_include_pad = true) and global
+// average pooling. The math lives in functors/pooling.hpp and runs through Executor<D>.
+#include <cstdint>
+#include <string>
+
+// ---- begin rfcf/ops/functors/pooling.hpp
+// Pooling math shared by the host executor and CUDA kernels. Backward passes are gathers
+// (each input element sums the outputs whose window covers it), so they need no atomics.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// Square-window pooling geometry on planes of H x W (PyTorch, ceil_mode = false).
+struct PoolGeometry {
+  int64_t H, W, Ho, Wo, kernel, stride, pad;
+
+  // The outputs [lo, hi) along one axis whose windows contain input index i.
+  RFCF_HD void covering(int64_t i, int64_t out, int64_t& lo, int64_t& hi) const {
+    const int64_t p = i + pad;  // window o covers p iff o*stride <= p < o*stride + kernel
+    lo = p < kernel ? 0 : (p - kernel) / stride + 1;
+    hi = p / stride + 1;
+    if (hi > out) hi = out;
+  }
+};
+
+// y = max over the window (padding counts as -inf), argmax = plane index of the winner.
+// NaN wins like in PyTorch (the last NaN); ties keep the first element in row-major window order.
+template <class T>
+struct MaxPoolForward {
+  const T* x;
+  T* y;
+  int32_t* argmax;
+  PoolGeometry g;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ow = i % g.Wo, oh = (i / g.Wo) % g.Ho, plane = i / (g.Wo * g.Ho);
+    const T* xp = x + plane * g.H * g.W;
+    const int64_t h0 = oh * g.stride - g.pad, w0 = ow * g.stride - g.pad;
+    int64_t best_index = -1;
+    T best = T(0);
+    for (int64_t ih = h0 < 0 ? 0 : h0; ih < h0 + g.kernel && ih < g.H; ++ih)
+      for (int64_t iw = w0 < 0 ? 0 : w0; iw < w0 + g.kernel && iw < g.W; ++iw) {
+        const T v = xp[ih * g.W + iw];
+        if (best_index < 0 || v > best || v != v) {
+          best = v;
+          best_index = ih * g.W + iw;
+        }
+      }
+    y[i] = best;
+    argmax[i] = static_cast<int32_t>(best_index);
+  }
+};
+
+template <class T>
+struct MaxPoolBackward {  // dx[i] = sum of dy over the windows whose argmax is i
+  const T* dy;
+  const int32_t* argmax;
+  T* dx;
+  PoolGeometry g;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t iw = i % g.W, ih = (i / g.W) % g.H, plane = i / (g.W * g.H);
+    const int64_t self = ih * g.W + iw, base = plane * g.Ho * g.Wo;
+    int64_t h_lo, h_hi, w_lo, w_hi;
+    g.covering(ih, g.Ho, h_lo, h_hi);
+    g.covering(iw, g.Wo, w_lo, w_hi);
+    T s = T(0);
+    for (int64_t oh = h_lo; oh < h_hi; ++oh)
+      for (int64_t ow = w_lo; ow < w_hi; ++ow)
+        if (argmax[base + oh * g.Wo + ow] == self) s += dy[base + oh * g.Wo + ow];
+    dx[i] = s;
+  }
+};
+
+// Average with zero padding counted in the divisor (count_include_pad = true): kernel^2.
+template <class T>
+struct AvgPoolForward {
+  const T* x;
+  T* y;
+  PoolGeometry g;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ow = i % g.Wo, oh = (i / g.Wo) % g.Ho, plane = i / (g.Wo * g.Ho);
+    const T* xp = x + plane * g.H * g.W;
+    const int64_t h0 = oh * g.stride - g.pad, w0 = ow * g.stride - g.pad;
+    T s = T(0);
+    for (int64_t ih = h0 < 0 ? 0 : h0; ih < h0 + g.kernel && ih < g.H; ++ih)
+      for (int64_t iw = w0 < 0 ? 0 : w0; iw < w0 + g.kernel && iw < g.W; ++iw) s += xp[ih * g.W + iw];
+    y[i] = s / static_cast<T>(g.kernel * g.kernel);
+  }
+};
+
+template <class T>
+struct AvgPoolBackward {
+  const T* dy;
+  T* dx;
+  PoolGeometry g;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t iw = i % g.W, ih = (i / g.W) % g.H, plane = i / (g.W * g.H);
+    const int64_t base = plane * g.Ho * g.Wo;
+    int64_t h_lo, h_hi, w_lo, w_hi;
+    g.covering(ih, g.Ho, h_lo, h_hi);
+    g.covering(iw, g.Wo, w_lo, w_hi);
+    T s = T(0);
+    for (int64_t oh = h_lo; oh < h_hi; ++oh)
+      for (int64_t ow = w_lo; ow < w_hi; ++ow) s += dy[base + oh * g.Wo + ow];
+    dx[i] = s / static_cast<T>(g.kernel * g.kernel);
+  }
+};
+
+template <class T>
+struct PlaneMean {  // y[p] = mean of plane p (global average pooling)
+  const T* x;
+  T* y;
+  int64_t plane;
+  RFCF_HD void operator()(int64_t p) const {
+    const T* xp = x + p * plane;
+    T s = T(0);
+    for (int64_t q = 0; q < plane; ++q) s += xp[q];
+    y[p] = s / static_cast<T>(plane);
+  }
+};
+
+template <class T>
+struct PlaneMeanBackward {  // dx[i] = dy[plane of i] / plane size
+  const T* dy;
+  T* dx;
+  int64_t plane;
+  RFCF_HD void operator()(int64_t i) const { dx[i] = dy[i / plane] / static_cast<T>(plane); }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/pooling.hpp
+
+namespace rfcf::ops {
+
+struct Pool2dOptions {
+  int64_t kernel = 2;
+  int64_t stride = 0;  // 0: same as kernel (PyTorch's default)
+  int64_t pad = 0;
+  int64_t effective_stride() const { return stride > 0 ? stride : kernel; }
+};
+
+// Validates the options against x [N,C,H,W] and returns the plane geometry.
+inline functors::PoolGeometry pool_geometry(const Pool2dOptions& o, const Shape& x, const char* what) {
+  check<ShapeError>(x.rank() == 4, what, ": input must be [N,C,H,W], got ", x.str());
+  const int64_t s = o.effective_stride();
+  check<ConfigError>(o.kernel > 0 && s > 0 && o.pad >= 0 && 2 * o.pad <= o.kernel, what, ": kernel ", o.kernel,
+                    ", stride ", s, ", padding ", o.pad, " is invalid (padding must be at most half the kernel)");
+  check<ShapeError>(x[2] + 2 * o.pad >= o.kernel && x[3] + 2 * o.pad >= o.kernel, what, ": input ", x.str(),
+                    " is smaller than the ", o.kernel, "x", o.kernel, " window (padding ", o.pad, ")");
+  const int64_t Ho = (x[2] + 2 * o.pad - o.kernel) / s + 1, Wo = (x[3] + 2 * o.pad - o.kernel) / s + 1;
+  return {x[2], x[3], Ho, Wo, o.kernel, s, o.pad};
+}
+
+template <class T, class D>
+struct MaxPoolResult {
+  Tensor<T, D> y;
+  Tensor<int32_t, D> argmax;  // plane index of each output's winner, for the backward
+};
+
+template <class T, class D>
+MaxPoolResult<T, D> max_pool2d(const Tensor<T, D>& x, const Pool2dOptions& o) {
+  const auto g = pool_geometry(o, x.shape(), "max_pool2d");
+  check<ShapeError>(g.H * g.W <= INT32_MAX, "max_pool2d: plane of ", x.shape().str(), " too large");
+  MaxPoolResult<T, D> r{Tensor<T, D>(Shape{x.n(), x.c(), g.Ho, g.Wo}), Tensor<int32_t, D>(Shape{x.n(), x.c(), g.Ho, g.Wo})};
+  Executor<D>::for_each(r.y.numel(), functors::MaxPoolForward<T>{x.data(), r.y.data(), r.argmax.data(), g});
+  return r;
+}
+
+template <class T, class D>
+Tensor<T, D> max_pool2d_backward(const Tensor<T, D>& dy, const Tensor<int32_t, D>& argmax, const Shape& x_shape,
+                                 const Pool2dOptions& o) {
+  const auto g = pool_geometry(o, x_shape, "max_pool2d_backward");
+  const Shape ys{x_shape[0], x_shape[1], g.Ho, g.Wo};
+  check<ShapeError>(dy.shape() == ys && argmax.shape() == ys, "max_pool2d_backward: output gradient ",
+                    dy.shape().str(), " / argmax ", argmax.shape().str(), " should be ", ys.str());
+  Tensor<T, D> dx(x_shape);
+  Executor<D>::for_each(dx.numel(), functors::MaxPoolBackward<T>{dy.data(), argmax.data(), dx.data(), g});
+  return dx;
+}
+
+template <class T, class D>
+Tensor<T, D> avg_pool2d(const Tensor<T, D>& x, const Pool2dOptions& o) {
+  const auto g = pool_geometry(o, x.shape(), "avg_pool2d");
+  Tensor<T, D> y(Shape{x.n(), x.c(), g.Ho, g.Wo});
+  Executor<D>::for_each(y.numel(), functors::AvgPoolForward<T>{x.data(), y.data(), g});
+  return y;
+}
+
+template <class T, class D>
+Tensor<T, D> avg_pool2d_backward(const Tensor<T, D>& dy, const Shape& x_shape, const Pool2dOptions& o) {
+  const auto g = pool_geometry(o, x_shape, "avg_pool2d_backward");
+  const Shape ys{x_shape[0], x_shape[1], g.Ho, g.Wo};
+  check<ShapeError>(dy.shape() == ys, "avg_pool2d_backward: output gradient ", dy.shape().str(), " should be ",
+                    ys.str());
+  Tensor<T, D> dx(x_shape);
+  Executor<D>::for_each(dx.numel(), functors::AvgPoolBackward<T>{dy.data(), dx.data(), g});
+  return dx;
+}
+
+// [N,C,H,W] -> [N,C,1,1] (PyTorch AdaptiveAvgPool2d(1)).
+template <class T, class D>
+Tensor<T, D> global_avg_pool2d(const Tensor<T, D>& x) {
+  check<ShapeError>(x.rank() == 4 && x.h() * x.w() > 0, "global_avg_pool2d: input must be a non-empty [N,C,H,W], got ",
+                    x.shape().str());
+  Tensor<T, D> y(Shape{x.n(), x.c(), 1, 1});
+  Executor<D>::for_each(y.numel(), functors::PlaneMean<T>{x.data(), y.data(), x.h() * x.w()});
+  return y;
+}
+
+template <class T, class D>
+Tensor<T, D> global_avg_pool2d_backward(const Tensor<T, D>& dy, const Shape& x_shape) {
+  check<ShapeError>(x_shape.rank() == 4 && dy.shape() == Shape{x_shape[0], x_shape[1], 1, 1},
+                    "global_avg_pool2d_backward: output gradient ", dy.shape().str(), " does not match input ",
+                    x_shape.str());
+  Tensor<T, D> dx(x_shape);
+  Executor<D>::for_each(dx.numel(), functors::PlaneMeanBackward<T>{dy.data(), dx.data(), x_shape[2] * x_shape[3]});
+  return dx;
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/pooling.hpp
+// ---- begin rfcf/ops/upsample.hpp
+// Nearest-neighbour resizing of NCHW tensors to an explicit size with PyTorch's legacy
+// 'nearest' rule (F.interpolate(x, size=(out_h, out_w), mode='nearest')), device-generic.
+#include <cstdint>
+
+// ---- begin rfcf/ops/functors/upsample.hpp
+// PyTorch's legacy 'nearest' interpolation to an explicit size (not 'nearest-exact'):
+// along each axis src = min(floor(dst * (float)in / out), in - 1), the scale in float32.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+RFCF_HD inline int64_t nearest_source(int64_t dst, int64_t in, int64_t out) {
+  if (out == in) return dst;
+  if (out == 2 * in) return dst >> 1;
+  const float scale = static_cast<float>(in) / static_cast<float>(out);
+  const int64_t src = static_cast<int64_t>(static_cast<float>(dst) * scale);  // >= 0, so truncation is floor
+  return src < in - 1 ? src : in - 1;
+}
+
+// The destinations [lo, hi) whose source is `src` (the mapping is monotone; a small window around
+// the exact preimage is searched with the same float arithmetic as the forward).
+RFCF_HD inline void nearest_preimage(int64_t src, int64_t in, int64_t out, int64_t& lo, int64_t& hi) {
+  int64_t d = src * out / in - 2;
+  if (d < 0) d = 0;
+  while (d < out && nearest_source(d, in, out) < src) ++d;
+  lo = d;
+  while (d < out && nearest_source(d, in, out) == src) ++d;
+  hi = d;
+}
+
+template <class T>
+struct UpsampleNearestForward {
+  const T* x;
+  T* y;
+  int64_t H, W, Ho, Wo;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ow = i % Wo, oh = (i / Wo) % Ho, plane = i / (Wo * Ho);
+    y[i] = x[(plane * H + nearest_source(oh, H, Ho)) * W + nearest_source(ow, W, Wo)];
+  }
+};
+
+template <class T>
+struct UpsampleNearestBackward {  // dx[i] = sum of dy over the outputs copied from input i
+  const T* dy;
+  T* dx;
+  int64_t H, W, Ho, Wo;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t iw = i % W, ih = (i / W) % H, plane = i / (W * H);
+    int64_t h_lo, h_hi, w_lo, w_hi;
+    nearest_preimage(ih, H, Ho, h_lo, h_hi);
+    nearest_preimage(iw, W, Wo, w_lo, w_hi);
+    T s = T(0);
+    for (int64_t oh = h_lo; oh < h_hi; ++oh)
+      for (int64_t ow = w_lo; ow < w_hi; ++ow) s += dy[(plane * Ho + oh) * Wo + ow];
+    dx[i] = s;
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/upsample.hpp
+
+namespace rfcf::ops {
+
+template <class T, class D>
+Tensor<T, D> upsample_nearest(const Tensor<T, D>& x, int64_t out_h, int64_t out_w) {
+  check<ShapeError>(x.rank() == 4 && x.h() > 0 && x.w() > 0, "upsample_nearest: input must be a non-empty [N,C,H,W], got ",
+                    x.shape().str());
+  check<ShapeError>(out_h > 0 && out_w > 0, "upsample_nearest: output size ", out_h, "x", out_w, " must be positive");
+  Tensor<T, D> y(Shape{x.n(), x.c(), out_h, out_w});
+  Executor<D>::for_each(y.numel(), functors::UpsampleNearestForward<T>{x.data(), y.data(), x.h(), x.w(), out_h, out_w});
+  return y;
+}
+
+// Gradient of upsample_nearest: each input element sums the outputs copied from it.
+template <class T, class D>
+Tensor<T, D> upsample_nearest_backward(const Tensor<T, D>& dy, const Shape& x_shape) {
+  check<ShapeError>(x_shape.rank() == 4 && dy.rank() == 4 && dy.n() == x_shape[0] && dy.c() == x_shape[1] &&
+                        x_shape[2] > 0 && x_shape[3] > 0,
+                    "upsample_nearest_backward: output gradient ", dy.shape().str(), " does not match input ",
+                    x_shape.str());
+  Tensor<T, D> dx(x_shape);
+  Executor<D>::for_each(dx.numel(), functors::UpsampleNearestBackward<T>{dy.data(), dx.data(), x_shape[2], x_shape[3],
+                                                                         dy.h(), dy.w()});
+  return dx;
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/upsample.hpp
 // ---- end rfcf/ops.hpp
 // ---- begin rfcf/nn.hpp
 // Layers and composition templates.
-// ---- begin rfcf/nn/composite.hpp
-// Composition templates beyond Sequential: Identity, Residual (add), Concat (parallel
-// branches on one input, outputs joined along channels) and a runtime Repeat.
-// Each generates its backward from its children.
-#include <array>
+// ---- begin rfcf/nn/activation.hpp
+// PReLU (learned per-channel slope, torch.nn.PReLU) and Sigmoid. ReLU/LeakyReLU: nn/leaky_relu.hpp.
+// Device-generic: functors run by Executor<D>; the PReLU weight gradient uses ops::ReduceOp<D>.
+#include <algorithm>
+#include <cstdint>
 #include <string>
-#include <tuple>
-#include <utility>
-#include <vector>
 
 // ---- begin rfcf/nn/module.hpp
 // The layer concept. A layer owns its parameters and whatever it must remember between
@@ -1103,6 +2447,379 @@ int64_t parameter_count(L& layer) {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/module.hpp
+// ---- begin rfcf/ops/functors/activation.hpp
+// Activation math shared by host and CUDA executors.
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// y = x >= 0 ? x : slope * x (slope 0 is ReLU).
+template <class T>
+struct LeakyReluForward {
+  const T* x;
+  T* y;
+  T slope;
+  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] >= T(0) ? x[i] : slope * x[i]; }
+};
+// dx = dy where x >= 0 (PyTorch uses x > 0 for the gradient; at exactly 0 both give slope*0 = 0
+// difference only for slope != 0, where PyTorch takes the positive branch for x > 0).
+template <class T>
+struct LeakyReluBackward {
+  const T* x;
+  const T* dy;
+  T* dx;
+  T slope;
+  RFCF_HD void operator()(int64_t i) const { dx[i] = x[i] > T(0) ? dy[i] : slope * dy[i]; }
+};
+
+// PReLU with one slope per channel of [outer, c, inner] (c = 1: one shared slope).
+template <class T>
+struct PReluForward {
+  const T* x;
+  const T* weight;
+  T* y;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const {
+    const T w = weight[channel(i)];  // loaded unconditionally: the select then needs no branch
+    y[i] = x[i] > T(0) ? x[i] : w * x[i];
+  }
+};
+// dx = dy where x > 0, weight * dy elsewhere; dw_terms = dy * x where x <= 0 (summed per
+// channel afterwards into the weight gradient).
+template <class T>
+struct PReluBackward {
+  const T* x;
+  const T* weight;
+  const T* dy;
+  T* dx;
+  T* dw_terms;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const {
+    const T w = weight[channel(i)];
+    const bool pos = x[i] > T(0);
+    dx[i] = pos ? dy[i] : w * dy[i];
+    dw_terms[i] = pos ? T(0) : dy[i] * x[i];
+  }
+};
+
+// y = 1 / (1 + exp(-x)), written so that exp never overflows.
+template <class T>
+struct SigmoidForward {
+  const T* x;
+  T* y;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::exp;
+    const T v = x[i];
+    if (v >= T(0)) {
+      y[i] = T(1) / (T(1) + exp(-v));
+    } else {
+      const T e = exp(v);
+      y[i] = e / (T(1) + e);
+    }
+  }
+};
+// dx = dy * y * (1 - y) from the forward output y.
+template <class T>
+struct SigmoidBackward {
+  const T* y;
+  const T* dy;
+  T* dx;
+  RFCF_HD void operator()(int64_t i) const { dx[i] = dy[i] * y[i] * (T(1) - y[i]); }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/activation.hpp
+
+namespace rfcf::nn {
+
+// y = x if x > 0 else weight[c] * x, on [N, C, ...]. PReLU(1) shares one slope over all
+// elements of any shape (torch.nn.PReLU() default). Parameter "weight" [C], initialised to `init`.
+template <class T, class D>
+class PReLU : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit PReLU(int64_t channels = 1, double init = 0.25) : weight_(Shape{channels}) {
+    check<ConfigError>(channels > 0, "PReLU: channel count must be positive, got ", channels);
+    fill(weight_.value, static_cast<T>(init));
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    const int64_t inner = inner_size(x);
+    tensor_type y(x.shape());
+    Executor<D>::for_each(x.numel(), functors::PReluForward<T>{x.data(), weight_.value.data(), y.data(),
+                                                                functors::ChannelOf(channels(), inner, x.numel())});
+    x_ = grad_enabled() ? x : tensor_type();
+    return y;
+  }
+
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_.defined(), "PReLU::backward called without a forward in grad mode");
+    check_same_shape(dy, x_, "PReLU::backward");
+    const int64_t inner = inner_size(x_), c = channels();
+    tensor_type dx(dy.shape()), terms(dy.shape());
+    Executor<D>::for_each(dy.numel(), functors::PReluBackward<T>{x_.data(), weight_.value.data(), dy.data(), dx.data(),
+                                                                 terms.data(), functors::ChannelOf(c, inner, dy.numel())});
+    if (!weight_.frozen) {
+      tensor_type dw(Shape{c});
+      ops::ReduceOp<D>::channel_sum(terms.data(), terms.numel() / (c * inner), c, inner, dw.data());
+      ops::accumulate(weight_.grad, dw);
+    }
+    return dx;
+  }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    v.parameter(join_name(prefix, "weight"), weight_);
+  }
+  Parameter<T, D>& weight() { return weight_; }
+  int64_t channels() const { return weight_.value.numel(); }
+
+ private:
+  // Elements per channel slice: everything after dim 1, or the whole tensor for a shared slope.
+  int64_t inner_size(const tensor_type& x) const {
+    if (channels() == 1) return std::max<int64_t>(x.numel(), 1);
+    check<ShapeError>(x.rank() >= 2 && x.dim(1) == channels(), "PReLU(", channels(), "): expected [N, ",
+                      channels(), ", ...], got ", x.shape().str());
+    int64_t inner = 1;
+    for (int i = 2; i < x.rank(); ++i) inner *= x.dim(i);
+    return inner;
+  }
+
+  Parameter<T, D> weight_;
+  tensor_type x_;
+};
+
+template <class T, class D>
+class Sigmoid : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  tensor_type forward(const tensor_type& x) {
+    tensor_type y(x.shape());
+    Executor<D>::for_each(x.numel(), functors::SigmoidForward<T>{x.data(), y.data()});
+    y_ = grad_enabled() ? y : tensor_type();
+    return y;
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(y_.defined(), "Sigmoid::backward called without a forward in grad mode");
+    check_same_shape(dy, y_, "Sigmoid::backward");
+    tensor_type dx(dy.shape());
+    Executor<D>::for_each(dy.numel(), functors::SigmoidBackward<T>{y_.data(), dy.data(), dx.data()});
+    return dx;
+  }
+
+ private:
+  tensor_type y_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/activation.hpp
+// ---- begin rfcf/nn/batch_norm.hpp
+// BatchNorm2d on [N, C, H, W] and BatchNorm1d on [N, C] (or [N, C, L]), as torch.nn.BatchNorm*d:
+//   training: y = (x - mean_B) / sqrt(var_B + eps) * weight + bias with the batch statistics
+//             (biased variance); running = (1 - momentum) * running + momentum * batch, with the
+//             unbiased variance for running_var; num_batches_tracked += 1.
+//   eval:     the same with running_mean / running_var.
+// Backward is exact in both modes (train mode differentiates through the batch statistics).
+// A frozen parameter (Parameter::frozen, e.g. arcface_torch's `features` BN weight fixed at 1)
+// gets no gradient: its grad stays zero, as a PyTorch tensor with requires_grad = False has none.
+#include <cstdint>
+#include <string>
+#include <utility>
+
+
+namespace rfcf::nn {
+
+struct BatchNormOptions {
+  double eps = 1e-5;
+  double momentum = 0.1;
+  bool affine = true;  // false: no weight/bias (y = xhat)
+};
+
+namespace detail {
+
+template <class T, class D>
+class BatchNormBase : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  int64_t channels() const { return channels_; }
+  const BatchNormOptions& options() const { return options_; }
+  bool affine() const { return options_.affine; }
+  Parameter<T, D>& weight() { return weight_; }
+  Parameter<T, D>& bias() { return bias_; }
+  const Parameter<T, D>& weight() const { return weight_; }
+  const Parameter<T, D>& bias() const { return bias_; }
+  tensor_type& running_mean() { return running_mean_; }
+  tensor_type& running_var() { return running_var_; }
+  const tensor_type& running_mean() const { return running_mean_; }
+  const tensor_type& running_var() const { return running_var_; }
+  int64_t num_batches_tracked() const { return num_batches_tracked_; }
+
+  // Sets the weight to `value` and excludes it from training (arcface_torch `features`).
+  void freeze_weight(double value = 1.0) {
+    check<ConfigError>(options_.affine, name_, ": freeze_weight needs affine = true");
+    fill(weight_.value, static_cast<T>(value));
+    fill(weight_.grad, T(0));
+    weight_.frozen = true;
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    check<ShapeError>(x.rank() >= min_rank_ && x.rank() <= max_rank_ && x.dim(1) == channels_, name_, "(",
+                      channels_, "): expected [N, ", channels_, rank_hint_, "], got ", x.shape().str());
+    int64_t inner = 1;
+    for (int i = 2; i < x.rank(); ++i) inner *= x.dim(i);
+    const int64_t outer = x.dim(0), c = channels_, m = outer * inner;
+    const T* w = options_.affine ? weight_.value.data() : nullptr;
+    const T* b = options_.affine ? bias_.value.data() : nullptr;
+    tensor_type mean(Shape{c}), invstd(Shape{c}), scale(Shape{c});
+    if (training_) {
+      check<ShapeError>(m > 1, name_, ": training needs more than one value per channel, got input ",
+                        x.shape().str());
+      tensor_type var(Shape{c});
+      ops::BatchNormOp<D>::stats(x.data(), outer, c, inner, mean.data(), var.data());
+      Executor<D>::for_each(c, functors::BatchNormChannelAffine<T>{mean.data(), var.data(), w, b, invstd.data(),
+                                                                   scale.data(), nullptr, eps()});
+      Executor<D>::for_each(c, functors::BatchNormRunningUpdate<T>{
+                                   mean.data(), var.data(), running_mean_.data(), running_var_.data(),
+                                   static_cast<T>(options_.momentum),
+                                   static_cast<T>(static_cast<double>(m) / static_cast<double>(m - 1))});
+      ++num_batches_tracked_;
+    } else {
+      mean = running_mean_.clone();  // backward must see the statistics of this forward
+      Executor<D>::for_each(c, functors::BatchNormChannelAffine<T>{mean.data(), running_var_.data(), w, b,
+                                                                   invstd.data(), scale.data(), nullptr,
+                                                                   eps()});
+    }
+    tensor_type y(x.shape());
+    Executor<D>::for_each(x.numel(),
+                          functors::BatchNormApply<T>{x.data(), mean.data(), scale.data(), b, y.data(),
+                                                       functors::ChannelOf(c, inner, x.numel())});
+    if (grad_enabled()) {
+      cache_ = Cache{x, mean, invstd, scale, inner, training_};
+    } else {
+      cache_ = Cache{};
+    }
+    return y;
+  }
+
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(cache_.x.defined(), name_, "::backward called without a forward in grad mode");
+    check_same_shape(dy, cache_.x, name_ + "::backward");
+    const int64_t c = channels_, inner = cache_.inner, m = cache_.x.numel() / c;
+    const bool grad_w = options_.affine && !weight_.frozen;
+    const bool grad_b = options_.affine && !bias_.frozen;
+    tensor_type dx(dy.shape());
+    tensor_type sum_dy, sum_dy_xhat;
+    if (cache_.training || grad_w || grad_b) {
+      sum_dy = tensor_type(Shape{c});
+      sum_dy_xhat = tensor_type(Shape{c});
+      ops::BatchNormOp<D>::backward_reduce(cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
+                                           cache_.x.dim(0), c, inner, sum_dy.data(), sum_dy_xhat.data());
+    }
+    if (cache_.training) {
+      Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardTrain<T>{
+                                            cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
+                                            cache_.scale.data(), sum_dy.data(), sum_dy_xhat.data(), dx.data(),
+                                            static_cast<T>(1.0 / static_cast<double>(m)),
+                                            functors::ChannelOf(c, inner, dy.numel())});
+    } else {
+      Executor<D>::for_each(dy.numel(), functors::ChannelScale<T>{dy.data(), cache_.scale.data(), dx.data(),
+                                                                   functors::ChannelOf(c, inner, dy.numel())});
+    }
+    if (grad_w) ops::accumulate(weight_.grad, sum_dy_xhat);
+    if (grad_b) ops::accumulate(bias_.grad, sum_dy);
+    return dx;
+  }
+
+  // PyTorch state_dict order: weight, bias, running_mean, running_var, num_batches_tracked.
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    if (options_.affine) {
+      v.parameter(join_name(prefix, "weight"), weight_);
+      v.parameter(join_name(prefix, "bias"), bias_);
+    }
+    v.buffer(join_name(prefix, "running_mean"), running_mean_);
+    v.buffer(join_name(prefix, "running_var"), running_var_);
+    v.counter(join_name(prefix, "num_batches_tracked"), num_batches_tracked_);
+  }
+
+ protected:
+  BatchNormBase(int64_t channels, BatchNormOptions options, std::string name, int min_rank, int max_rank,
+                const char* rank_hint)
+      : channels_(channels), options_(options), name_(std::move(name)), min_rank_(min_rank), max_rank_(max_rank),
+        rank_hint_(rank_hint) {
+    check<ConfigError>(channels > 0, name_, ": channel count must be positive, got ", channels);
+    check<ConfigError>(options.eps > 0, name_, ": eps must be positive, got ", options.eps);
+    check<ConfigError>(options.momentum >= 0 && options.momentum <= 1, name_, ": momentum must be in [0, 1], got ",
+                       options.momentum);
+    if (options.affine) {
+      weight_ = Parameter<T, D>(Shape{channels});
+      bias_ = Parameter<T, D>(Shape{channels});
+      fill(weight_.value, T(1));
+      fill(bias_.value, T(0));
+    }
+    running_mean_ = zeros<T, D>(Shape{channels});
+    running_var_ = ones<T, D>(Shape{channels});
+  }
+
+ private:
+  struct Cache {
+    tensor_type x, mean, invstd, scale;
+    int64_t inner = 1;
+    bool training = false;
+  };
+  T eps() const { return static_cast<T>(options_.eps); }
+
+  int64_t channels_;
+  BatchNormOptions options_;
+  std::string name_;
+  int min_rank_, max_rank_;
+  const char* rank_hint_;
+  Parameter<T, D> weight_, bias_;
+  tensor_type running_mean_, running_var_;
+  int64_t num_batches_tracked_ = 0;
+  Cache cache_;
+};
+
+}  // namespace detail
+
+template <class T, class D>
+class BatchNorm2d : public detail::BatchNormBase<T, D> {
+ public:
+  explicit BatchNorm2d(int64_t channels, BatchNormOptions options = {})
+      : detail::BatchNormBase<T, D>(channels, options, "BatchNorm2d", 4, 4, ", H, W") {}
+};
+
+// On [N, C] (or [N, C, L], statistics over N and L).
+template <class T, class D>
+class BatchNorm1d : public detail::BatchNormBase<T, D> {
+ public:
+  explicit BatchNorm1d(int64_t channels, BatchNormOptions options = {})
+      : detail::BatchNormBase<T, D>(channels, options, "BatchNorm1d", 2, 3, "] or [N, C, L") {}
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/batch_norm.hpp
+// ---- begin rfcf/nn/composite.hpp
+// Composition templates beyond Sequential: Identity, Residual (add), Concat (parallel
+// branches on one input, outputs joined along channels) and a runtime Repeat.
+// Each generates its backward from its children.
+#include <array>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
 
 namespace rfcf::nn {
 
@@ -1262,36 +2979,361 @@ class Repeat {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/composite.hpp
-// ---- begin rfcf/nn/leaky_relu.hpp
-// LeakyReLU(slope); slope 0 is ReLU. Device-generic: runs its functors through Executor<D>.
-// ---- begin rfcf/ops/functors/activation.hpp
-// Activation math shared by host and CUDA executors.
+// ---- begin rfcf/nn/conv2d.hpp
+// nn::Conv2d: 2-D convolution layer (torch.nn.Conv2d) on any device with a Conv2dOp<D>
+// (include <rfcf/cpu.hpp> or <rfcf/cuda.cuh> for the implementation).
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+
+namespace rfcf::nn {
+
+struct Conv2dOptions {
+  int64_t kernel_h = 1, kernel_w = 1, stride = 1, padding = 0, dilation = 1, groups = 1;
+  bool bias = false;
+
+  // A square kernel: Conv2dOptions::k(3).padded(1).
+  static Conv2dOptions k(int64_t kernel) {
+    Conv2dOptions o;
+    o.kernel_h = o.kernel_w = kernel;
+    return o;
+  }
+  Conv2dOptions strided(int64_t s) const { return with([&](Conv2dOptions& o) { o.stride = s; }); }
+  Conv2dOptions padded(int64_t p) const { return with([&](Conv2dOptions& o) { o.padding = p; }); }
+  Conv2dOptions dilated(int64_t d) const { return with([&](Conv2dOptions& o) { o.dilation = d; }); }
+  Conv2dOptions grouped(int64_t g) const { return with([&](Conv2dOptions& o) { o.groups = g; }); }
+  Conv2dOptions with_bias(bool on = true) const { return with([&](Conv2dOptions& o) { o.bias = on; }); }
+
+  ops::Conv2dGeometry geometry() const {
+    ops::Conv2dGeometry g;
+    g.kernel_h = kernel_h, g.kernel_w = kernel_w, g.stride_h = g.stride_w = stride;
+    g.pad_h = g.pad_w = padding, g.dilation_h = g.dilation_w = dilation, g.groups = groups;
+    return g;
+  }
+
+ private:
+  template <class F>
+  Conv2dOptions with(F&& f) const {
+    Conv2dOptions o = *this;
+    f(o);
+    return o;
+  }
+};
+
+template <class T, class D>
+class Conv2d : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  // PyTorch's default initialisation: kaiming_uniform(a = sqrt(5)) on the weight, bias
+  // U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+  Conv2d(int64_t in_channels, int64_t out_channels, Conv2dOptions o = {}, Generator& gen = default_generator())
+      : options_(o), geometry_(o.geometry()) {
+    check<ConfigError>(in_channels > 0 && out_channels > 0 && o.groups > 0 && in_channels % o.groups == 0 &&
+                           out_channels % o.groups == 0,
+                       "Conv2d(", in_channels, ", ", out_channels, "): channels must be positive multiples of groups = ",
+                       o.groups);
+    check<ConfigError>(o.kernel_h > 0 && o.kernel_w > 0 && o.stride > 0 && o.padding >= 0 && o.dilation > 0,
+                       "Conv2d(", in_channels, ", ", out_channels, "): invalid kernel ", o.kernel_h, "x", o.kernel_w,
+                       ", stride ", o.stride, ", padding ", o.padding, ", dilation ", o.dilation);
+    weight_ = Parameter<T, D>(Shape{out_channels, in_channels / o.groups, o.kernel_h, o.kernel_w});
+    init::kaiming_uniform(weight_.value, gen, std::sqrt(5.0));
+    if (o.bias) {
+      bias_ = Parameter<T, D>(Shape{out_channels});
+      init::bias_uniform(bias_.value, gen, init::fan_in(weight_.shape()));
+    }
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    check<ShapeError>(x.rank() == 4 && x.c() == in_channels(), "Conv2d(", in_channels(), ", ", out_channels(),
+                      "): expected input [N,", in_channels(), ",H,W], got ", x.shape().str());
+    tensor_type y = ops::Conv2dOp<D>::forward(geometry_, x, weight_.value, has_bias() ? &bias_.value : nullptr);
+    if (grad_enabled()) x_ = x;
+    return y;
+  }
+
+  // Accumulates weight/bias gradients; returns dL/dx, or an empty tensor after set_input_grad(false).
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_.defined(), "Conv2d::backward called without a forward in grad mode");
+    const bool params_frozen = weight_.frozen && (!has_bias() || bias_.frozen);
+    if (!params_frozen)
+      ops::Conv2dOp<D>::backward_weight(geometry_, x_, dy, weight_.grad, has_bias() ? &bias_.grad : nullptr);
+    tensor_type dx;
+    if (input_grad_) dx = ops::Conv2dOp<D>::backward_data(geometry_, dy, weight_.value, x_.shape());
+    return dx;
+  }
+
+  // A first layer does not need dL/dx; turning it off skips that computation.
+  void set_input_grad(bool on) { input_grad_ = on; }
+  bool input_grad() const { return input_grad_; }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    v.parameter(join_name(prefix, "weight"), weight_);
+    if (has_bias()) v.parameter(join_name(prefix, "bias"), bias_);
+  }
+
+  Parameter<T, D>& weight() { return weight_; }
+  Parameter<T, D>& bias() {
+    check<Error>(has_bias(), "Conv2d has no bias (construct it with Conv2dOptions::with_bias())");
+    return bias_;
+  }
+  bool has_bias() const { return options_.bias; }
+  const Conv2dOptions& options() const { return options_; }
+  const ops::Conv2dGeometry& geometry() const { return geometry_; }
+  int64_t in_channels() const { return weight_.shape()[1] * options_.groups; }
+  int64_t out_channels() const { return weight_.shape()[0]; }
+
+ private:
+  Conv2dOptions options_;
+  ops::Conv2dGeometry geometry_;
+  Parameter<T, D> weight_, bias_;
+  Tensor<T, D> x_;
+  bool input_grad_ = true;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/conv2d.hpp
+// ---- begin rfcf/nn/dropout.hpp
+// Dropout(p, seed): inverted dropout as torch.nn.Dropout. Training: y = x * mask with mask 0 with
+// probability p, else 1 / (1 - p); eval (or p = 0): identity. The mask of forward call k is a
+// pure function of (seed, k, element index) (counter-based, device- and thread-independent);
+// seed(s) restarts the sequence. Backward multiplies by the stored mask.
+#include <cstdint>
+#include <string>
+
+// ---- begin rfcf/ops/functors/random.hpp
+// Counter-based random numbers for device code: value i of stream `key` is a pure function of
+// (key, i), so masks are identical on every device and every thread count.
 #include <cstdint>
 
 
 namespace rfcf::functors {
 
-// y = x >= 0 ? x : slope * x (slope 0 is ReLU).
+// SplitMix64 finaliser: a bijective 64-bit mix with good avalanche.
+RFCF_HD inline uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Uniform double in [0, 1) for index i of stream key.
+RFCF_HD inline double uniform01(uint64_t key, uint64_t i) {
+  return static_cast<double>(mix64(key ^ mix64(i)) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+// Inverted dropout: mask = u >= p ? 1 / (1 - p) : 0, y = x * mask.
 template <class T>
-struct LeakyReluForward {
+struct DropoutForward {
   const T* x;
   T* y;
-  T slope;
-  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] >= T(0) ? x[i] : slope * x[i]; }
-};
-// dx = dy where x >= 0 (PyTorch uses x > 0 for the gradient; at exactly 0 both give slope*0 = 0
-// difference only for slope != 0, where PyTorch takes the positive branch for x > 0).
-template <class T>
-struct LeakyReluBackward {
-  const T* x;
-  const T* dy;
-  T* dx;
-  T slope;
-  RFCF_HD void operator()(int64_t i) const { dx[i] = x[i] > T(0) ? dy[i] : slope * dy[i]; }
+  T* mask;
+  uint64_t key;
+  double p;
+  T keep_scale;
+  RFCF_HD void operator()(int64_t i) const {
+    const T m = uniform01(key, static_cast<uint64_t>(i)) >= p ? keep_scale : T(0);
+    mask[i] = m;
+    y[i] = x[i] * m;
+  }
 };
 
 }  // namespace rfcf::functors
-// ---- end rfcf/ops/functors/activation.hpp
+// ---- end rfcf/ops/functors/random.hpp
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class Dropout : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit Dropout(double p = 0.5, uint64_t seed = 0) : p_(p), seed_(seed) {
+    check<ConfigError>(p >= 0.0 && p <= 1.0, "Dropout: p must be in [0, 1], got ", p);
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    forwarded_ = grad_enabled();
+    mask_ = tensor_type();
+    if (!training_ || p_ == 0.0) return x;
+    tensor_type y(x.shape()), mask(x.shape());
+    const T keep_scale = p_ < 1.0 ? static_cast<T>(1.0 / (1.0 - p_)) : T(0);
+    const uint64_t key = functors::mix64(seed_) ^ functors::mix64(~calls_);
+    ++calls_;
+    Executor<D>::for_each(x.numel(), functors::DropoutForward<T>{x.data(), y.data(), mask.data(), key, p_, keep_scale});
+    if (forwarded_) mask_ = mask;
+    return y;
+  }
+
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(forwarded_, "Dropout::backward called without a forward in grad mode");
+    if (!mask_.defined()) return dy;  // the forward was the identity
+    return ops::multiply(dy, mask_);
+  }
+
+  // Restarts the mask sequence (the next forward uses the first mask of `seed`).
+  void seed(uint64_t s) {
+    seed_ = s;
+    calls_ = 0;
+  }
+  double p() const { return p_; }
+  // The mask of the last training forward in grad mode (undefined when it was the identity).
+  const tensor_type& mask() const { return mask_; }
+
+ private:
+  double p_;
+  uint64_t seed_;
+  uint64_t calls_ = 0;
+  bool forwarded_ = false;
+  tensor_type mask_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/dropout.hpp
+// ---- begin rfcf/nn/flatten.hpp
+// nn::Flatten: [N, d1, d2, ...] -> [N, d1*d2*...] (torch.nn.Flatten()), a view sharing storage.
+#include <string>
+
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class Flatten : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  tensor_type forward(const tensor_type& x) {
+    check<ShapeError>(x.rank() >= 1, "Flatten: input must have a batch dimension, got ", x.shape().str());
+    if (grad_enabled()) x_shape_ = x.shape();
+    int64_t inner = 1;
+    for (int i = 1; i < x.rank(); ++i) inner *= x.dim(i);
+    return x.reshape(Shape{x.dim(0), inner});
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_shape_.rank() > 0, "Flatten::backward called without a forward in grad mode");
+    return dy.reshape(x_shape_);
+  }
+
+ private:
+  Shape x_shape_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/flatten.hpp
+// ---- begin rfcf/nn/l2_normalize.hpp
+// L2Normalize(eps): y = x / (||x|| + eps) over dim 1 of [N, D] (each row to unit length).
+// eps is ADDED to the norm (default 0, the exact normalisation); unlike F.normalize, which
+// divides by max(||x||, eps). A row whose norm + eps is 0 (an all-zero row with eps = 0) gives
+// y = 0 and dx = 0 instead of NaN.
+#include <cstdint>
+#include <string>
+
+// ---- begin rfcf/ops/functors/normalize.hpp
+// Row-wise L2 normalisation of [N, D]: y = x / (||x|| + eps); a row with ||x|| + eps = 0 maps to 0.
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+template <class T>
+struct L2NormalizeForward {
+  const T* x;
+  const T* sum_squares;  // [N]
+  T* y;
+  T eps;
+  int64_t d;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::sqrt;
+    const T s = sqrt(sum_squares[i / d]) + eps;
+    y[i] = s > T(0) ? x[i] / s : T(0);
+  }
+};
+
+// With n = ||x||, s = n + eps: dx = dy / s - x * (dy . x) / (n * s^2).
+template <class T>
+struct L2NormalizeBackward {
+  const T* x;
+  const T* dy;
+  const T* sum_squares;  // [N]
+  const T* row_dot;      // [N]: dy . x
+  T* dx;
+  T eps;
+  int64_t d;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::sqrt;
+    const int64_t r = i / d;
+    const T n = sqrt(sum_squares[r]);
+    const T s = n + eps;
+    if (!(s > T(0))) {
+      dx[i] = T(0);
+      return;
+    }
+    dx[i] = dy[i] / s - (n > T(0) ? x[i] * row_dot[r] / (n * s * s) : T(0));
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/normalize.hpp
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class L2Normalize : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit L2Normalize(double eps = 0.0) : eps_(static_cast<T>(eps)) {
+    check<ConfigError>(eps >= 0, "L2Normalize: eps must be >= 0, got ", eps);
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    check<ShapeError>(x.rank() == 2, "L2Normalize: expected [N, D], got ", x.shape().str());
+    const int64_t n = x.dim(0), d = x.dim(1);
+    tensor_type ss(Shape{n}), y(x.shape());
+    ops::ReduceOp<D>::channel_dot(x.data(), x.data(), 1, n, d, ss.data());
+    Executor<D>::for_each(x.numel(), functors::L2NormalizeForward<T>{x.data(), ss.data(), y.data(), eps_, d});
+    if (grad_enabled()) {
+      x_ = x;
+      sum_squares_ = ss;
+    } else {
+      x_ = sum_squares_ = tensor_type();
+    }
+    return y;
+  }
+
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_.defined(), "L2Normalize::backward called without a forward in grad mode");
+    check_same_shape(dy, x_, "L2Normalize::backward");
+    const int64_t n = x_.dim(0), d = x_.dim(1);
+    tensor_type rd(Shape{n}), dx(dy.shape());
+    ops::ReduceOp<D>::channel_dot(dy.data(), x_.data(), 1, n, d, rd.data());
+    Executor<D>::for_each(dy.numel(), functors::L2NormalizeBackward<T>{x_.data(), dy.data(), sum_squares_.data(),
+                                                                       rd.data(), dx.data(), eps_, d});
+    return dx;
+  }
+
+  double eps() const { return static_cast<double>(eps_); }
+
+ private:
+  T eps_;
+  tensor_type x_, sum_squares_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/l2_normalize.hpp
+// ---- begin rfcf/nn/leaky_relu.hpp
+// LeakyReLU(slope); slope 0 is ReLU. Device-generic: runs its functors through Executor<D>.
 
 namespace rfcf::nn {
 
@@ -1331,6 +3373,276 @@ class ReLU : public LeakyReLU<T, D> {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/leaky_relu.hpp
+// ---- begin rfcf/nn/linear.hpp
+// nn::Linear: y = x W^T + b on [N, in] inputs (torch.nn.Linear), through Gemm<D>
+// (include <rfcf/cpu.hpp> or <rfcf/cuda.cuh> for the implementation).
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+// ---- begin rfcf/ops/functors/linear.hpp
+// Bias helpers of fully connected layers on row-major [rows, cols] matrices.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+template <class T>
+struct AddRowBias {  // y[r, c] += bias[c]
+  T* y;
+  const T* bias;
+  int64_t cols;
+  RFCF_HD void operator()(int64_t i) const { y[i] += bias[i % cols]; }
+};
+
+template <class T>
+struct AccumulateColumnSums {  // db[c] += sum over rows of dy[r, c]
+  const T* dy;
+  T* db;
+  int64_t rows, cols;
+  RFCF_HD void operator()(int64_t c) const {
+    T s = T(0);
+    for (int64_t r = 0; r < rows; ++r) s += dy[r * cols + c];
+    db[c] += s;
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/linear.hpp
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class Linear : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  // PyTorch's default initialisation: weight [out, in] kaiming_uniform(a = sqrt(5)), bias U(+-1/sqrt(in)).
+  Linear(int64_t in_features, int64_t out_features, bool bias = true, Generator& gen = default_generator())
+      : has_bias_(bias) {
+    check<ConfigError>(in_features > 0 && out_features > 0, "Linear(", in_features, ", ", out_features,
+                       "): feature counts must be positive");
+    weight_ = Parameter<T, D>(Shape{out_features, in_features});
+    init::kaiming_uniform(weight_.value, gen, std::sqrt(5.0));
+    if (bias) {
+      bias_ = Parameter<T, D>(Shape{out_features});
+      init::bias_uniform(bias_.value, gen, in_features);
+    }
+  }
+
+  tensor_type forward(const tensor_type& x) {
+    check<ShapeError>(x.rank() == 2 && x.dim(1) == in_features(), "Linear(", in_features(), ", ", out_features(),
+                      "): expected input [N,", in_features(), "], got ", x.shape().str());
+    const int64_t n = x.dim(0), in = in_features(), out = out_features();
+    tensor_type y(Shape{n, out});
+    ops::Gemm<D>::run(false, true, n, out, in, T(1), x.data(), in, weight_.value.data(), in, T(0), y.data(), out);
+    if (has_bias_) Executor<D>::for_each(y.numel(), functors::AddRowBias<T>{y.data(), bias_.value.data(), out});
+    if (grad_enabled()) x_ = x;
+    return y;
+  }
+
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_.defined(), "Linear::backward called without a forward in grad mode");
+    const int64_t n = x_.dim(0), in = in_features(), out = out_features();
+    check<ShapeError>(dy.shape() == Shape{n, out}, "Linear(", in, ", ", out, ")::backward: output gradient ",
+                      dy.shape().str(), " should be [", n, ", ", out, "]");
+    // dW += dy^T x, db += column sums of dy, dx = dy W.
+    ops::Gemm<D>::run(true, false, out, in, n, T(1), dy.data(), out, x_.data(), in, T(1), weight_.grad.data(), in);
+    if (has_bias_) Executor<D>::for_each(out, functors::AccumulateColumnSums<T>{dy.data(), bias_.grad.data(), n, out});
+    tensor_type dx(Shape{n, in});
+    ops::Gemm<D>::run(false, false, n, in, out, T(1), dy.data(), out, weight_.value.data(), in, T(0), dx.data(), in);
+    return dx;
+  }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    v.parameter(join_name(prefix, "weight"), weight_);
+    if (has_bias_) v.parameter(join_name(prefix, "bias"), bias_);
+  }
+
+  Parameter<T, D>& weight() { return weight_; }
+  Parameter<T, D>& bias() {
+    check<Error>(has_bias_, "Linear has no bias (constructed with bias = false)");
+    return bias_;
+  }
+  bool has_bias() const { return has_bias_; }
+  int64_t in_features() const { return weight_.shape()[1]; }
+  int64_t out_features() const { return weight_.shape()[0]; }
+
+ private:
+  bool has_bias_;
+  Parameter<T, D> weight_, bias_;
+  Tensor<T, D> x_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/linear.hpp
+// ---- begin rfcf/nn/loss.hpp
+// Losses return host scalars; backward(grad_out) returns the gradient w.r.t. the prediction,
+// scaled by the upstream scalar gradient grad_out.
+//   CrossEntropyLoss: mean over the batch of -log softmax(logits)[label] (torch.nn.CrossEntropyLoss).
+//   SmoothL1Loss(beta, reduction): torch.nn.SmoothL1Loss.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/ops/functors/loss.hpp
+// Loss math shared by host and CUDA executors.
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// nll[r] = -logp[r, label[r]] for rows of [N, C].
+template <class T>
+struct GatherNll {
+  const T* logp;
+  const int64_t* labels;
+  T* nll;
+  int64_t cols;
+  RFCF_HD void operator()(int64_t r) const { nll[r] = -logp[r * cols + labels[r]]; }
+};
+
+// dlogits[r, j] = (softmax[r, j] - [j == label[r]]) * scale, softmax = exp(logp).
+template <class T>
+struct CrossEntropyBackward {
+  const T* logp;
+  const int64_t* labels;
+  T* dlogits;
+  int64_t cols;
+  T scale;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::exp;
+    const int64_t r = i / cols, j = i - r * cols;
+    dlogits[i] = (exp(logp[i]) - (j == labels[r] ? T(1) : T(0))) * scale;
+  }
+};
+
+// Smooth L1 (Huber with slope 1 outside): d = pred - target,
+// loss = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta (beta = 0: |d|).
+template <class T>
+struct SmoothL1Forward {
+  const T* pred;
+  const T* target;
+  T* loss;
+  T beta;
+  RFCF_HD void operator()(int64_t i) const {
+    const T d = pred[i] - target[i];
+    const T a = d < T(0) ? -d : d;
+    loss[i] = a < beta ? T(0.5) * d * d / beta : a - T(0.5) * beta;
+  }
+};
+// dpred = scale * (d / beta if |d| < beta else sign(d)).
+template <class T>
+struct SmoothL1Backward {
+  const T* pred;
+  const T* target;
+  T* dpred;
+  T beta;
+  T scale;
+  RFCF_HD void operator()(int64_t i) const {
+    const T d = pred[i] - target[i];
+    const T a = d < T(0) ? -d : d;
+    const T g = a < beta ? d / beta : (d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0)));
+    dpred[i] = g * scale;
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/loss.hpp
+
+namespace rfcf::nn {
+
+enum class Reduction { mean, sum };
+
+template <class T, class D>
+class CrossEntropyLoss {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  // logits [N, C] (N >= 1), labels N class indices in [0, C).
+  T forward(const tensor_type& logits, const std::vector<int64_t>& labels) {
+    check<ShapeError>(logits.rank() == 2 && logits.dim(0) > 0 && logits.dim(1) > 0,
+                      "CrossEntropyLoss: expected logits [N, C] with N, C > 0, got ", logits.shape().str());
+    const int64_t n = logits.dim(0), c = logits.dim(1);
+    check<ShapeError>(static_cast<int64_t>(labels.size()) == n, "CrossEntropyLoss: ", labels.size(),
+                      " labels for logits ", logits.shape().str());
+    for (size_t r = 0; r < labels.size(); ++r)
+      check<Error>(labels[r] >= 0 && labels[r] < c, "CrossEntropyLoss: label ", labels[r], " of sample ", r,
+                   " is outside [0, ", c, ")");
+    labels_ = Tensor<int64_t, D>::from_host(Shape{n}, labels);
+    logp_ = ops::log_softmax(logits);
+    tensor_type nll(Shape{n});
+    Executor<D>::for_each(n, functors::GatherNll<T>{logp_.data(), labels_.data(), nll.data(), c});
+    return static_cast<T>(ops::sum(nll) / static_cast<double>(n));
+  }
+
+  // dL/dlogits = (softmax - onehot) * grad_out / N.
+  tensor_type backward(T grad_out = T(1)) {
+    check<Error>(logp_.defined(), "CrossEntropyLoss::backward called before forward");
+    const int64_t n = logp_.dim(0), c = logp_.dim(1);
+    tensor_type d(logp_.shape());
+    Executor<D>::for_each(logp_.numel(), functors::CrossEntropyBackward<T>{
+                                             logp_.data(), labels_.data(), d.data(), c,
+                                             static_cast<T>(static_cast<double>(grad_out) / static_cast<double>(n))});
+    return d;
+  }
+
+ private:
+  tensor_type logp_;
+  Tensor<int64_t, D> labels_;
+};
+
+template <class T, class D>
+class SmoothL1Loss {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit SmoothL1Loss(double beta = 1.0, Reduction reduction = Reduction::mean)
+      : beta_(static_cast<T>(beta)), reduction_(reduction) {
+    check<ConfigError>(beta >= 0, "SmoothL1Loss: beta must be >= 0, got ", beta);
+  }
+
+  T forward(const tensor_type& pred, const tensor_type& target) {
+    check_same_shape(pred, target, "SmoothL1Loss");
+    tensor_type loss(pred.shape());
+    Executor<D>::for_each(pred.numel(), functors::SmoothL1Forward<T>{pred.data(), target.data(), loss.data(), beta_});
+    pred_ = pred;
+    target_ = target;
+    const double s = ops::sum(loss);
+    if (reduction_ == Reduction::sum) return static_cast<T>(s);
+    // PyTorch returns NaN for the mean of an empty tensor; 0 is more useful for a loss term.
+    return pred.numel() > 0 ? static_cast<T>(s / static_cast<double>(pred.numel())) : T(0);
+  }
+
+  tensor_type backward(T grad_out = T(1)) {
+    check<Error>(pred_.defined(), "SmoothL1Loss::backward called before forward");
+    double scale = static_cast<double>(grad_out);
+    if (reduction_ == Reduction::mean && pred_.numel() > 0) scale /= static_cast<double>(pred_.numel());
+    tensor_type d(pred_.shape());
+    Executor<D>::for_each(pred_.numel(), functors::SmoothL1Backward<T>{pred_.data(), target_.data(), d.data(), beta_,
+                                                                       static_cast<T>(scale)});
+    return d;
+  }
+
+  double beta() const { return static_cast<double>(beta_); }
+  Reduction reduction() const { return reduction_; }
+
+ private:
+  T beta_;
+  Reduction reduction_;
+  tensor_type pred_, target_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/loss.hpp
 // ---- begin rfcf/nn/parameters.hpp
 // One flat buffer for all parameters (and one for their gradients) of a model, so an
 // optimizer updates everything in one pass (one kernel on the GPU). Each layer's
@@ -1395,6 +3707,102 @@ class FlatParameters {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/parameters.hpp
+// ---- begin rfcf/nn/pooling.hpp
+// Pooling layers (torch.nn.MaxPool2d / AvgPool2d with ceil_mode = false, AdaptiveAvgPool2d(1)).
+// Device-generic: the ops in ops/pooling.hpp run their functors through Executor<D>.
+#include <cstdint>
+
+
+namespace rfcf::nn {
+
+namespace detail {
+inline ops::Pool2dOptions pool_options(int64_t kernel, int64_t stride, int64_t pad, const char* what) {
+  const ops::Pool2dOptions o{kernel, stride, pad};
+  check<ConfigError>(kernel > 0 && stride >= 0 && pad >= 0 && 2 * pad <= kernel, what, "(kernel ", kernel,
+                     ", stride ", stride, ", padding ", pad, "): invalid (padding must be at most half the kernel)");
+  return o;
+}
+}  // namespace detail
+
+// Padding acts as -inf. stride 0 means stride = kernel (PyTorch's default).
+template <class T, class D>
+class MaxPool2d : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit MaxPool2d(int64_t kernel, int64_t stride = 0, int64_t pad = 0)
+      : options_(detail::pool_options(kernel, stride, pad, "MaxPool2d")) {}
+
+  tensor_type forward(const tensor_type& x) {
+    auto r = ops::max_pool2d(x, options_);
+    if (grad_enabled()) x_shape_ = x.shape(), argmax_ = r.argmax;
+    return r.y;
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(argmax_.defined(), "MaxPool2d::backward called without a forward in grad mode");
+    return ops::max_pool2d_backward(dy, argmax_, x_shape_, options_);
+  }
+  const ops::Pool2dOptions& options() const { return options_; }
+
+ private:
+  ops::Pool2dOptions options_;
+  Shape x_shape_;
+  Tensor<int32_t, D> argmax_;
+};
+
+// Zero padding is counted in the divisor (count_include_pad = true, PyTorch's default).
+template <class T, class D>
+class AvgPool2d : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit AvgPool2d(int64_t kernel, int64_t stride = 0, int64_t pad = 0)
+      : options_(detail::pool_options(kernel, stride, pad, "AvgPool2d")) {}
+
+  tensor_type forward(const tensor_type& x) {
+    tensor_type y = ops::avg_pool2d(x, options_);
+    if (grad_enabled()) x_shape_ = x.shape();
+    return y;
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_shape_.rank() == 4, "AvgPool2d::backward called without a forward in grad mode");
+    return ops::avg_pool2d_backward(dy, x_shape_, options_);
+  }
+  const ops::Pool2dOptions& options() const { return options_; }
+
+ private:
+  ops::Pool2dOptions options_;
+  Shape x_shape_;
+};
+
+// [N,C,H,W] -> [N,C,1,1], the mean of each plane.
+template <class T, class D>
+class GlobalAvgPool2d : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  tensor_type forward(const tensor_type& x) {
+    tensor_type y = ops::global_avg_pool2d(x);
+    if (grad_enabled()) x_shape_ = x.shape();
+    return y;
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_shape_.rank() == 4, "GlobalAvgPool2d::backward called without a forward in grad mode");
+    return ops::global_avg_pool2d_backward(dy, x_shape_);
+  }
+
+ private:
+  Shape x_shape_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/pooling.hpp
 // ---- begin rfcf/nn/sequential.hpp
 // Sequential<Ls...>: layers applied in order, stored flat in a std::tuple and walked with
 // fold expressions. Children are named "0", "1", ... like torch.nn.Sequential (layers
@@ -1470,9 +3878,52 @@ class Sequential {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/sequential.hpp
+// ---- begin rfcf/nn/upsample.hpp
+// nn::UpsampleNearest: resize to an explicit size with PyTorch's legacy 'nearest' rule
+// (F.interpolate(x, size=(h, w), mode='nearest')), as the RetinaFace FPN does. Device-generic.
+#include <cstdint>
+
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class UpsampleNearest : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  // Without a size, use forward(x, out_h, out_w); with one, forward(x) resizes to it.
+  UpsampleNearest() = default;
+  UpsampleNearest(int64_t out_h, int64_t out_w) : out_h_(out_h), out_w_(out_w) {
+    check<ConfigError>(out_h > 0 && out_w > 0, "UpsampleNearest(", out_h, ", ", out_w, "): size must be positive");
+  }
+
+  tensor_type forward(const tensor_type& x, int64_t out_h, int64_t out_w) {
+    tensor_type y = ops::upsample_nearest(x, out_h, out_w);
+    if (grad_enabled()) x_shape_ = x.shape();
+    return y;
+  }
+  tensor_type forward(const tensor_type& x) {
+    check<ConfigError>(out_h_ > 0, "UpsampleNearest::forward(x) needs a size: construct with (out_h, out_w) or call "
+                                   "forward(x, out_h, out_w)");
+    return forward(x, out_h_, out_w_);
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_shape_.rank() == 4, "UpsampleNearest::backward called without a forward in grad mode");
+    return ops::upsample_nearest_backward(dy, x_shape_);
+  }
+
+ private:
+  int64_t out_h_ = 0, out_w_ = 0;
+  Shape x_shape_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/upsample.hpp
 // ---- end rfcf/nn.hpp
 // ---- begin rfcf/io.hpp
-// io: checkpoint, image and data file readers/writers (see docs/).
+// io: checkpoint and data file readers/writers (see docs/checkpoints.md).
 // ---- begin rfcf/io/atomic_file.hpp
 // Atomic file replacement: the content goes to "<path>.tmp-<random>" in the same directory,
 // is flushed to disk (fsync), then renamed over <path>. Readers see either the old file or
@@ -1481,7 +3932,6 @@ class Sequential {
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -1489,7 +3939,6 @@ class Sequential {
 #include <functional>
 #include <random>
 #include <string>
-#include <string_view>
 #include <vector>
 
 
@@ -1530,93 +3979,6 @@ class FileWriter {
   int fd_;
   std::string path_;
   std::vector<uint8_t> buffer_;
-  uint64_t written_ = 0;
-};
-
-// Streaming variant with random-access patching (used by RecordIO writers): the same
-// temporary-file + fsync + rename protocol, driven explicitly with commit()/abandon().
-class AtomicFile {
- public:
-  explicit AtomicFile(std::string path) : path_(std::move(path)) {
-    static std::atomic<uint64_t> counter{0};
-    tmp_ = path_ + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    check<IoError>(fd_ >= 0, "cannot create '", tmp_, "' (for '", path_, "'): ", std::strerror(errno));
-  }
-  AtomicFile(const AtomicFile&) = delete;
-  AtomicFile& operator=(const AtomicFile&) = delete;
-  // Not committed: the temporary file is removed and the destination is untouched.
-  ~AtomicFile() { abandon(); }
-
-  const std::string& path() const { return path_; }
-  uint64_t size() const { return written_; }
-
-  void write(const void* data, size_t n) {
-    check<IoError>(fd_ >= 0, "write to '", path_, "' after commit or failure");
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-      ssize_t k = ::write(fd_, p, n);
-      if (k < 0 && errno == EINTR) continue;
-      if (k <= 0) {
-        int e = errno;
-        abandon();
-        fail<IoError>("cannot write '", path_, "': ", std::strerror(e));
-      }
-      p += k;
-      n -= static_cast<size_t>(k);
-      written_ += static_cast<uint64_t>(k);
-    }
-  }
-  void write(std::string_view s) { write(s.data(), s.size()); }
-
-  // Overwrites bytes already written (e.g. a header whose content is known only at the end).
-  void write_at(uint64_t offset, const void* data, size_t n) {
-    check<IoError>(fd_ >= 0, "write to '", path_, "' after commit or failure");
-    check<IoError>(offset + n <= written_, "write_at past the written part of '", path_, "'");
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-      ssize_t k = ::pwrite(fd_, p, n, static_cast<off_t>(offset));
-      if (k < 0 && errno == EINTR) continue;
-      if (k <= 0) {
-        int e = errno;
-        abandon();
-        fail<IoError>("cannot write '", path_, "': ", std::strerror(e));
-      }
-      p += k;
-      n -= static_cast<size_t>(k);
-      offset += static_cast<uint64_t>(k);
-    }
-  }
-
-  // fsync + rename over the destination.
-  void commit() {
-    check<IoError>(fd_ >= 0, "commit of '", path_, "' after commit or failure");
-    bool ok = ::fsync(fd_) == 0;
-    int e = errno;
-    ok = (::close(fd_) == 0) && ok;
-    fd_ = -1;
-    if (!ok) {
-      std::remove(tmp_.c_str());
-      fail<IoError>("cannot flush '", path_, "': ", std::strerror(e));
-    }
-    if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-      e = errno;
-      std::remove(tmp_.c_str());
-      fail<IoError>("cannot rename '", tmp_, "' to '", path_, "': ", std::strerror(e));
-    }
-    committed_ = true;
-  }
-
- private:
-  void abandon() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-    if (!committed_) std::remove(tmp_.c_str());
-  }
-
-  std::string path_, tmp_;
-  int fd_ = -1;
-  bool committed_ = false;
   uint64_t written_ = 0;
 };
 
@@ -1683,845 +4045,6 @@ inline void atomic_write(const std::string& path, const std::string& text) {
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/atomic_file.hpp
-// ---- begin rfcf/io/draw.hpp
-// Drawing on io::Image: lines, rectangles, filled circles, text (rfcf/io/font.hpp), and
-// draw_detections for annotated face detections. Everything is clipped to the image (or
-// to an explicit clip rectangle), so shapes may extend past the border.
-#include <algorithm>
-#include <array>
-#include <cmath>
-#include <cstdint>
-#include <cstdio>
-#include <string>
-#include <string_view>
-#include <vector>
-
-// ---- begin rfcf/io/font.hpp
-// A small 5x7 bitmap font (rfcf's own design) for labels on images and plots: digits,
-// upper-case letters (lower case is drawn with the upper-case glyphs) and . , % - + : / ( ) _ = < > ' # [ ] and space.
-#include <cstdint>
-#include <string_view>
-
-namespace rfcf::io::font {
-
-inline constexpr int kGlyphWidth = 5;
-inline constexpr int kGlyphHeight = 7;
-inline constexpr int kAdvance = 6;  // glyph width + 1 column of spacing
-
-struct Glyph {
-  char ch;
-  const char* rows;  // 7 rows of 5 cells, '#' = ink
-};
-
-// clang-format off
-inline constexpr Glyph kGlyphs[] = {
-  {'0', ".###." "#...#" "#..##" "#.#.#" "##..#" "#...#" ".###."},
-  {'1', "..#.." ".##.." "..#.." "..#.." "..#.." "..#.." ".###."},
-  {'2', ".###." "#...#" "....#" "...#." "..#.." ".#..." "#####"},
-  {'3', "####." "....#" "....#" ".###." "....#" "....#" "####."},
-  {'4', "...#." "..##." ".#.#." "#..#." "#####" "...#." "...#."},
-  {'5', "#####" "#...." "####." "....#" "....#" "#...#" ".###."},
-  {'6', "..##." ".#..." "#...." "####." "#...#" "#...#" ".###."},
-  {'7', "#####" "....#" "...#." "..#.." ".#..." ".#..." ".#..."},
-  {'8', ".###." "#...#" "#...#" ".###." "#...#" "#...#" ".###."},
-  {'9', ".###." "#...#" "#...#" ".####" "....#" "...#." ".##.."},
-  {'A', "..#.." ".#.#." "#...#" "#...#" "#####" "#...#" "#...#"},
-  {'B', "####." "#...#" "#...#" "####." "#...#" "#...#" "####."},
-  {'C', ".####" "#...." "#...." "#...." "#...." "#...." ".####"},
-  {'D', "####." "#...#" "#...#" "#...#" "#...#" "#...#" "####."},
-  {'E', "#####" "#...." "#...." "####." "#...." "#...." "#####"},
-  {'F', "#####" "#...." "#...." "####." "#...." "#...." "#...."},
-  {'G', ".####" "#...." "#...." "#..##" "#...#" "#...#" ".####"},
-  {'H', "#...#" "#...#" "#...#" "#####" "#...#" "#...#" "#...#"},
-  {'I', ".###." "..#.." "..#.." "..#.." "..#.." "..#.." ".###."},
-  {'J', "..###" "...#." "...#." "...#." "...#." "#..#." ".##.."},
-  {'K', "#...#" "#..#." "#.#.." "##..." "#.#.." "#..#." "#...#"},
-  {'L', "#...." "#...." "#...." "#...." "#...." "#...." "#####"},
-  {'M', "#...#" "##.##" "#.#.#" "#.#.#" "#...#" "#...#" "#...#"},
-  {'N', "#...#" "##..#" "#.#.#" "#..##" "#...#" "#...#" "#...#"},
-  {'O', ".###." "#...#" "#...#" "#...#" "#...#" "#...#" ".###."},
-  {'P', "####." "#...#" "#...#" "####." "#...." "#...." "#...."},
-  {'Q', ".###." "#...#" "#...#" "#...#" "#.#.#" "#..#." ".##.#"},
-  {'R', "####." "#...#" "#...#" "####." "#.#.." "#..#." "#...#"},
-  {'S', ".####" "#...." "#...." ".###." "....#" "....#" "####."},
-  {'T', "#####" "..#.." "..#.." "..#.." "..#.." "..#.." "..#.."},
-  {'U', "#...#" "#...#" "#...#" "#...#" "#...#" "#...#" ".###."},
-  {'V', "#...#" "#...#" "#...#" "#...#" ".#.#." ".#.#." "..#.."},
-  {'W', "#...#" "#...#" "#...#" "#.#.#" "#.#.#" "##.##" "#...#"},
-  {'X', "#...#" ".#.#." "..#.." "..#.." "..#.." ".#.#." "#...#"},
-  {'Y', "#...#" ".#.#." "..#.." "..#.." "..#.." "..#.." "..#.."},
-  {'Z', "#####" "....#" "...#." "..#.." ".#..." "#...." "#####"},
-  {'.', "....." "....." "....." "....." "....." ".##.." ".##.."},
-  {',', "....." "....." "....." "....." ".##.." "..#.." ".#..."},
-  {'%', "##..#" "##.#." "...#." "..#.." ".#..." ".#.##" "#..##"},
-  {'-', "....." "....." "....." "#####" "....." "....." "....."},
-  {'+', "....." "..#.." "..#.." "#####" "..#.." "..#.." "....."},
-  {':', "....." ".##.." ".##.." "....." ".##.." ".##.." "....."},
-  {'/', "....#" "....#" "...#." "..#.." ".#..." "#...." "#...."},
-  {'(', "...#." "..#.." ".#..." ".#..." ".#..." "..#.." "...#."},
-  {')', ".#..." "..#.." "...#." "...#." "...#." "..#.." ".#..."},
-  {'[', ".###." ".#..." ".#..." ".#..." ".#..." ".#..." ".###."},
-  {']', ".###." "...#." "...#." "...#." "...#." "...#." ".###."},
-  {'_', "....." "....." "....." "....." "....." "....." "#####"},
-  {'=', "....." "....." "#####" "....." "#####" "....." "....."},
-  {'<', "...#." "..#.." ".#..." "#...." ".#..." "..#.." "...#."},
-  {'>', ".#..." "..#.." "...#." "....#" "...#." "..#.." ".#..."},
-  {'\'', "..#.." "..#.." ".#..." "....." "....." "....." "....."},
-  {'#', ".#.#." ".#.#." "#####" ".#.#." "#####" ".#.#." ".#.#."},
-  {'?', ".###." "#...#" "....#" "...#." "..#.." "....." "..#.."},
-  {' ', "....." "....." "....." "....." "....." "....." "....."},
-};
-// clang-format on
-
-// The glyph of c (lower case maps to upper case); unknown characters give '?'.
-inline const Glyph& glyph(char c) {
-  if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  for (const Glyph& g : kGlyphs)
-    if (g.ch == c) return g;
-  for (const Glyph& g : kGlyphs)
-    if (g.ch == '?') return g;
-  return kGlyphs[0];
-}
-
-inline bool ink(const Glyph& g, int x, int y) { return g.rows[y * kGlyphWidth + x] == '#'; }
-
-// Size in pixels of a one-line text at integer scale s (no trailing spacing column).
-inline int text_width(std::string_view text, int s = 1) {
-  return text.empty() ? 0 : (static_cast<int>(text.size()) * kAdvance - 1) * s;
-}
-inline int text_height(int s = 1) { return kGlyphHeight * s; }
-
-}  // namespace rfcf::io::font
-// ---- end rfcf/io/font.hpp
-// ---- begin rfcf/io/image.hpp
-// 8-bit images: the Image type, JPEG/PNG decoding and PNG/JPEG encoding.
-//
-// Decoding: JPEG goes through libjpeg(-turbo) when RFCF_HAVE_LIBJPEG is defined (pixel-exact
-// with cv2.imread on Debian), otherwise through stb_image (within a few grey levels of
-// libjpeg; see docs/images.md). PNG always goes through stb_image. Incomplete or corrupt
-// files are rejected with FormatError naming the file.
-#include <algorithm>
-#include <cstdint>
-#include <cstring>
-#include <fstream>
-#include <span>
-#include <string>
-#include <vector>
-
-// ---- begin rfcf/io/file_bytes.hpp
-// Reading whole files into memory (checkpoints are at most a few hundred MB) and
-// little-endian integer loads from byte buffers.
-#include <cerrno>
-#include <cstdint>
-#include <cstdio>
-#include <cstring>
-#include <string>
-#include <vector>
-
-
-namespace rfcf::io {
-
-// The whole content of a file; IoError if it cannot be opened or read.
-inline std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail<IoError>("cannot open '", path, "': ", std::strerror(errno));
-  std::vector<uint8_t> data;
-  uint8_t buf[1 << 16];
-  for (;;) {
-    const size_t got = std::fread(buf, 1, sizeof(buf), f);
-    data.insert(data.end(), buf, buf + got);
-    if (got < sizeof(buf)) break;
-  }
-  const bool error = std::ferror(f) != 0;
-  std::fclose(f);
-  if (error) fail<IoError>("error while reading '", path, "'");
-  return data;
-}
-
-namespace detail {
-template <class T>
-inline T load_le(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
-}
-}  // namespace detail
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/file_bytes.hpp
-// ---- begin rfcf/io/detail/libjpeg.hpp
-// JPEG decoding with libjpeg(-turbo), compiled when RFCF_HAVE_LIBJPEG is defined (the CMake
-// target defines it when find_package(JPEG) succeeds). This is the decoder OpenCV uses on
-// Debian, with the same default settings (islow IDCT, fancy upsampling), so its pixels are
-// identical to cv2.imread's.
-//
-// libjpeg reports fatal errors through a callback that must not return; we longjmp back.
-// The functions that call setjmp hold only trivially destructible locals, so the jump skips
-// no C++ destructor.
-#ifdef RFCF_HAVE_LIBJPEG
-#include <csetjmp>
-#include <cstddef>
-#include <cstdio>
-#include <cstring>
-
-#include <jerror.h>
-#include <jpeglib.h>
-
-namespace rfcf::io::detail {
-
-struct JpegErrorManager {
-  jpeg_error_mgr pub;
-  std::jmp_buf jump;
-  char message[JMSG_LENGTH_MAX];
-  bool truncated;  // set by warnings that mean "data missing" (we reject those files)
-};
-
-inline void jpeg_on_fatal(j_common_ptr cinfo) {
-  auto* err = reinterpret_cast<JpegErrorManager*>(cinfo->err);
-  (*cinfo->err->format_message)(cinfo, err->message);
-  std::longjmp(err->jump, 1);
-}
-
-inline void jpeg_on_message(j_common_ptr cinfo, int level) {
-  if (level != -1) return;  // trace messages
-  auto* err = reinterpret_cast<JpegErrorManager*>(cinfo->err);
-  int code = cinfo->err->msg_code;
-  // Premature end of file, or of an entropy-coded segment: the image is incomplete.
-  if ((code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER) && !err->truncated) {
-    err->truncated = true;
-    (*cinfo->err->format_message)(cinfo, err->message);
-  }
-  cinfo->err->num_warnings++;
-}
-
-// Decoder state that lives in the caller's frame between the two phases below.
-struct JpegDecoder {
-  jpeg_decompress_struct cinfo;
-  JpegErrorManager err;
-  bool created = false;
-};
-
-// Phase 1: parse headers. Returns false (with err.message) on error.
-// channels: 1 (grey) or 3; bgr selects the 3-channel byte order.
-inline bool jpeg_read_header_phase(JpegDecoder& d, const unsigned char* data, size_t size,
-                                   int channels, bool bgr, int* width, int* height) {
-  d.cinfo.err = jpeg_std_error(&d.err.pub);
-  d.err.pub.error_exit = jpeg_on_fatal;
-  d.err.pub.emit_message = jpeg_on_message;
-  d.err.truncated = false;
-  d.err.message[0] = 0;
-  if (setjmp(d.err.jump)) return false;
-  jpeg_create_decompress(&d.cinfo);
-  d.created = true;
-  jpeg_mem_src(&d.cinfo, data, static_cast<unsigned long>(size));
-  jpeg_read_header(&d.cinfo, TRUE);
-  if (channels == 1) {
-    d.cinfo.out_color_space = JCS_GRAYSCALE;
-  } else {
-#ifdef JCS_EXTENSIONS
-    d.cinfo.out_color_space = bgr ? JCS_EXT_BGR : JCS_RGB;
-#else
-    d.cinfo.out_color_space = JCS_RGB;  // caller swaps to BGR
-#endif
-  }
-  jpeg_calc_output_dimensions(&d.cinfo);
-  *width = static_cast<int>(d.cinfo.output_width);
-  *height = static_cast<int>(d.cinfo.output_height);
-  return true;
-}
-
-// Phase 2: decode all scanlines into out (height rows of width*channels bytes).
-inline bool jpeg_decode_phase(JpegDecoder& d, unsigned char* out, size_t row_bytes) {
-  if (setjmp(d.err.jump)) return false;
-  jpeg_start_decompress(&d.cinfo);
-  while (d.cinfo.output_scanline < d.cinfo.output_height) {
-    JSAMPROW row = out + static_cast<size_t>(d.cinfo.output_scanline) * row_bytes;
-    jpeg_read_scanlines(&d.cinfo, &row, 1);
-    if (d.err.truncated) return false;
-  }
-  jpeg_finish_decompress(&d.cinfo);
-  return !d.err.truncated;
-}
-
-inline void jpeg_release(JpegDecoder& d) {
-  if (d.created) jpeg_destroy_decompress(&d.cinfo);
-  d.created = false;
-}
-
-// True when the 3-channel output is already in BGR order for bgr == true.
-constexpr bool jpeg_native_bgr() {
-#ifdef JCS_EXTENSIONS
-  return true;
-#else
-  return false;
-#endif
-}
-
-}  // namespace rfcf::io::detail
-#endif  // RFCF_HAVE_LIBJPEG
-// ---- end rfcf/io/detail/libjpeg.hpp
-// ---- begin rfcf/io/detail/stb.hpp
-// stb_image / stb_image_write, compiled into every translation unit that includes rfcf.
-//
-// rfcf is header-only, so there is no single .cpp file to hold the stb implementation.
-// Instead the implementation is compiled with STB_IMAGE_STATIC / STB_IMAGE_WRITE_STATIC:
-// every function has internal linkage, each translation unit gets its own private copy
-// and no symbol can clash at link time (with another TU, or with a user's own stb copy).
-// Only the JPEG and PNG decoders are compiled (less code, less attack surface).
-//
-// Consequence for users: do not include <stb_image.h> or <stb_image_write.h> yourself
-// BEFORE rfcf in the same translation unit (the include guards would then keep rfcf's
-// static definitions out). Including them after rfcf, or in other translation units, is
-// fine: the declarations rfcf already made are reused.
-#if defined(STBI_INCLUDE_STB_IMAGE_H) && !defined(RFCF_STB_IMAGE_OWNED)
-#error "rfcf: include rfcf before <stb_image.h> in this translation unit (see rfcf/io/detail/stb.hpp)"
-#endif
-#if defined(INCLUDE_STB_IMAGE_WRITE_H) && !defined(RFCF_STB_IMAGE_OWNED)
-#error "rfcf: include rfcf before <stb_image_write.h> in this translation unit (see rfcf/io/detail/stb.hpp)"
-#endif
-#define RFCF_STB_IMAGE_OWNED 1
-
-#include <zlib.h>
-
-#include <cstdlib>
-
-namespace rfcf::io::detail {
-// stb_image_write's own deflate is slow and compresses poorly; zlib is a dependency anyway.
-inline unsigned char* zlib_compress_for_stb(unsigned char* data, int len, int* out_len, int quality) {
-  uLongf cap = compressBound(static_cast<uLong>(len));
-  auto* out = static_cast<unsigned char*>(std::malloc(cap));
-  if (!out) return nullptr;
-  if (compress2(out, &cap, data, static_cast<uLong>(len), 6) != Z_OK) {
-    std::free(out);
-    return nullptr;
-  }
-  *out_len = static_cast<int>(cap);
-  return out;
-}
-}  // namespace rfcf::io::detail
-
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#endif
-
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_JPEG
-#define STBI_ONLY_PNG
-#define STBI_NO_STDIO
-#define STBI_NO_LINEAR
-#define STBI_NO_HDR
-// Decoded images are bounded (a corrupt header cannot ask for 2^48 pixels).
-#define STBI_MAX_DIMENSIONS (1 << 16)
-#include <stb_image.h>
-
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#define STBI_WRITE_NO_STDIO
-#define STBIW_ZLIB_COMPRESS rfcf::io::detail::zlib_compress_for_stb
-#include <stb_image_write.h>
-
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
-// ---- end rfcf/io/detail/stb.hpp
-
-namespace rfcf::io {
-
-// Byte order of the three channels of a colour image (ignored for grey images).
-enum class ColorOrder { RGB, BGR };
-
-inline const char* to_string(ColorOrder o) { return o == ColorOrder::RGB ? "RGB" : "BGR"; }
-
-// Interleaved (HWC) 8-bit image with 1 or 3 channels, rows packed without padding.
-struct Image {
-  int width = 0;
-  int height = 0;
-  int channels = 0;
-  ColorOrder order = ColorOrder::RGB;
-  std::vector<uint8_t> pixels;
-
-  Image() = default;
-  Image(int w, int h, int c, ColorOrder o = ColorOrder::RGB, uint8_t fill = 0) : width(w), height(h), channels(c), order(o) {
-    check<ShapeError>(w >= 0 && h >= 0, "Image: negative size ", w, "x", h);
-    check<ShapeError>(c == 1 || c == 3, "Image: channels must be 1 or 3, got ", c);
-    pixels.assign(static_cast<size_t>(w) * static_cast<size_t>(h) * static_cast<size_t>(c), fill);
-  }
-
-  bool empty() const { return width == 0 || height == 0; }
-  size_t row_bytes() const { return static_cast<size_t>(width) * static_cast<size_t>(channels); }
-  uint8_t* data() { return pixels.data(); }
-  const uint8_t* data() const { return pixels.data(); }
-  uint8_t* row(int y) { return pixels.data() + static_cast<size_t>(y) * row_bytes(); }
-  const uint8_t* row(int y) const { return pixels.data() + static_cast<size_t>(y) * row_bytes(); }
-  uint8_t* at(int x, int y) { return row(y) + static_cast<size_t>(x) * static_cast<size_t>(channels); }
-  const uint8_t* at(int x, int y) const { return row(y) + static_cast<size_t>(x) * static_cast<size_t>(channels); }
-};
-
-// Largest image the decoders accept (each side), as a guard against hostile headers.
-inline constexpr int kMaxImageSide = 1 << 16;
-inline constexpr uint64_t kMaxImagePixels = uint64_t(1) << 28;
-
-enum class ImageFormat { Unknown, Jpeg, Png };
-
-inline ImageFormat sniff_format(std::span<const uint8_t> b) {
-  if (b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return ImageFormat::Jpeg;
-  static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
-  if (b.size() >= 8 && std::memcmp(b.data(), png_sig, 8) == 0) return ImageFormat::Png;
-  return ImageFormat::Unknown;
-}
-
-namespace detail {
-
-inline uint32_t read_be32(const uint8_t* p) {
-  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
-}
-
-// Walks every marker segment of a JPEG with bounds checks and returns "" when the structure
-// is sound: segments fit in the file, Huffman tables (DHT) are well-formed (at most 256
-// codes, lengths that fit the code space; stb_image 2.27 overflows a table otherwise) and an
-// end-of-image marker follows the scans (a missing EOI means a truncated file). Inside
-// entropy-coded data every FF byte is followed by 00 or a restart marker, so the next other
-// marker ends the scan.
-inline std::string jpeg_dht_problem(const uint8_t* p, size_t len, unsigned& defined) {
-  size_t pos = 0;
-  while (pos < len) {
-    if (pos + 17 > len) return "Huffman table header runs past its segment";
-    if ((p[pos] >> 4) > 1 || (p[pos] & 15) > 3) return "bad Huffman table class/id";
-    defined |= 1u << ((p[pos] >> 4) * 4 + (p[pos] & 15));
-    size_t total = 0;
-    uint32_t code = 0;
-    for (int bits = 1; bits <= 16; ++bits) {
-      uint32_t count = p[pos + size_t(bits)];
-      total += count;
-      code = (code + count);
-      if (code > (1u << bits)) return "Huffman code lengths overflow the code space";
-      code <<= 1;
-    }
-    if (total > 256) return "Huffman table with more than 256 codes";
-    pos += 17 + total;
-    if (pos > len) return "Huffman table values run past their segment";
-  }
-  return "";
-}
-
-// stb_image 2.27 decodes with uninitialised tables when a scan names an undefined one.
-inline std::string jpeg_sos_problem(const uint8_t* p, size_t len, unsigned defined, bool progressive) {
-  if (len < 1) return "empty scan header";
-  size_t ns = p[0];
-  if (ns < 1 || ns > 4 || len < 1 + 2 * ns + 3) return "bad scan header";
-  uint8_t ss = p[1 + 2 * ns], ah = p[3 + 2 * ns] >> 4;
-  bool need_dc = !progressive || (ss == 0 && ah == 0);
-  bool need_ac = !progressive || ss > 0;
-  for (size_t i = 0; i < ns; ++i) {
-    uint8_t td = p[2 + 2 * i] >> 4, ta = p[2 + 2 * i] & 15;
-    if (td > 3 || ta > 3) return "bad Huffman table selector";
-    if (need_dc && !(defined & (1u << td))) return "scan uses an undefined DC Huffman table";
-    if (need_ac && !(defined & (1u << (4 + ta)))) return "scan uses an undefined AC Huffman table";
-  }
-  return "";
-}
-
-// for_stb: also reject scans that use undefined Huffman tables (libjpeg substitutes the
-// standard tables there, as Motion-JPEG frames need; stb_image reads uninitialised memory).
-inline std::string jpeg_structure_problem(std::span<const uint8_t> b, bool for_stb) {
-  size_t pos = 2;
-  bool seen_scan = false, progressive = false;
-  unsigned defined_tables = 0;  // bit (class * 4 + id)
-  while (true) {
-    if (pos + 2 > b.size()) return seen_scan ? "no end-of-image marker (truncated file)" : "file ends inside the headers";
-    if (b[pos] != 0xFF) return "marker expected at byte " + std::to_string(pos);
-    uint8_t m = b[pos + 1];
-    if (m == 0xFF) {  // fill byte
-      ++pos;
-      continue;
-    }
-    if (m == 0xD9) return seen_scan ? "" : "end of image before any scan";
-    if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {  // parameterless markers
-      pos += 2;
-      continue;
-    }
-    if (pos + 4 > b.size()) return "file ends inside a marker at byte " + std::to_string(pos);
-    size_t len = (size_t(b[pos + 2]) << 8) | b[pos + 3];
-    if (len < 2 || pos + 2 + len > b.size())
-      return "segment at byte " + std::to_string(pos) + " runs past the end (truncated file)";
-    if (m == 0xC4) {
-      std::string p = jpeg_dht_problem(&b[pos + 4], len - 2, defined_tables);
-      if (!p.empty()) return p + " (segment at byte " + std::to_string(pos) + ")";
-    }
-    if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) progressive = (m == 0xC2 || m == 0xC6);
-    if (m == 0xDA && for_stb) {  // a scan may only use Huffman tables defined before it
-      std::string p = jpeg_sos_problem(&b[pos + 4], len - 2, defined_tables, progressive);
-      if (!p.empty()) return p + " (scan at byte " + std::to_string(pos) + ")";
-    }
-    pos += 2 + len;
-    if (m == 0xDA) {  // entropy-coded data follows until the next non-restart marker
-      seen_scan = true;
-      while (true) {
-        const void* ff = pos < b.size() ? std::memchr(&b[pos], 0xFF, b.size() - pos) : nullptr;
-        if (!ff) return "no end-of-image marker (truncated file)";
-        pos = size_t(static_cast<const uint8_t*>(ff) - b.data());
-        if (pos + 1 >= b.size()) return "no end-of-image marker (truncated file)";
-        uint8_t n = b[pos + 1];
-        if (n == 0x00 || (n >= 0xD0 && n <= 0xD7)) {
-          pos += 2;
-          continue;
-        }
-        if (n == 0xFF) {
-          ++pos;
-          continue;
-        }
-        break;  // a real marker
-      }
-    }
-  }
-}
-
-// Every PNG chunk must fit in the file and carry a correct CRC, and the file must reach IEND.
-inline std::string png_structure_problem(std::span<const uint8_t> b) {
-  size_t pos = 8;
-  while (true) {
-    if (pos + 12 > b.size()) return "truncated before IEND";
-    uint64_t len = read_be32(&b[pos]);
-    if (len > b.size() - pos - 12) return "chunk at byte " + std::to_string(pos) + " runs past the end";
-    const uint8_t* type = &b[pos + 4];
-    uLong crc = crc32(0L, type, static_cast<uInt>(len + 4));
-    if (crc != read_be32(&b[pos + 8 + len])) return "CRC mismatch in chunk at byte " + std::to_string(pos);
-    if (std::memcmp(type, "IEND", 4) == 0) return "";
-    pos += 12 + len;
-  }
-}
-
-inline void swap_red_blue(Image& img) {
-  if (img.channels != 3) return;
-  uint8_t* p = img.pixels.data();
-  size_t n = img.pixels.size();
-  for (size_t i = 0; i + 2 < n; i += 3) std::swap(p[i], p[i + 2]);
-}
-
-inline void check_decoded_size(int w, int h, uint64_t max_pixels, const std::string& name) {
-  check<FormatError>(w > 0 && h > 0 && w <= kMaxImageSide && h <= kMaxImageSide &&
-                         uint64_t(w) * uint64_t(h) <= max_pixels,
-                     "image '", name, "': unsupported size ", w, "x", h);
-}
-
-inline Image decode_with_stb(std::span<const uint8_t> bytes, ColorOrder order, int channels, uint64_t max_pixels,
-                             const std::string& name) {
-  check<FormatError>(bytes.size() <= size_t(INT32_MAX), "image '", name, "': file too large");
-  int w = 0, h = 0, file_channels = 0;
-  // Size check before decoding, so that a hostile header cannot make stb allocate gigabytes.
-  if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels))
-    fail<FormatError>("image '", name, "': cannot decode (", stbi_failure_reason(), ")");
-  check_decoded_size(w, h, max_pixels, name);
-  uint8_t* data = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels, channels);
-  if (!data) fail<FormatError>("image '", name, "': cannot decode (", stbi_failure_reason(), ")");
-  Image img;
-  try {
-    check_decoded_size(w, h, max_pixels, name);
-    img = Image(w, h, channels, ColorOrder::RGB);
-    std::memcpy(img.pixels.data(), data, img.pixels.size());
-  } catch (...) {
-    stbi_image_free(data);
-    throw;
-  }
-  stbi_image_free(data);
-  if (order == ColorOrder::BGR && channels == 3) swap_red_blue(img);
-  img.order = order;
-  return img;
-}
-
-#ifdef RFCF_HAVE_LIBJPEG
-inline Image decode_with_libjpeg(std::span<const uint8_t> bytes, ColorOrder order, int channels,
-                                 uint64_t max_pixels, const std::string& name) {
-  JpegDecoder d;
-  int w = 0, h = 0;
-  bool bgr = order == ColorOrder::BGR;
-  if (!jpeg_read_header_phase(d, bytes.data(), bytes.size(), channels, bgr, &w, &h)) {
-    std::string msg = d.err.message;
-    jpeg_release(d);
-    fail<FormatError>("image '", name, "': cannot decode JPEG (", msg, ")");
-  }
-  Image img;
-  try {
-    check_decoded_size(w, h, max_pixels, name);
-    img = Image(w, h, channels, order);
-  } catch (...) {
-    jpeg_release(d);
-    throw;
-  }
-  bool ok = jpeg_decode_phase(d, img.pixels.data(), img.row_bytes());
-  std::string msg = d.err.message;
-  jpeg_release(d);
-  if (!ok) fail<FormatError>("image '", name, "': corrupt or truncated JPEG (", msg, ")");
-  if (bgr && channels == 3 && !jpeg_native_bgr()) swap_red_blue(img);
-  return img;
-}
-#endif
-
-}  // namespace detail
-
-enum class JpegBackend { Default, Stb, LibJpeg };
-
-struct DecodeOptions {
-  int channels = 3;  // 3: colour (grey files are expanded), 1: grey
-  // Default: libjpeg when compiled in (RFCF_HAVE_LIBJPEG), else stb_image.
-  JpegBackend jpeg_decoder = JpegBackend::Default;
-  // Larger images are rejected before decoding (a few bytes of header can ask for gigabytes).
-  uint64_t max_pixels = kMaxImagePixels;
-};
-
-inline bool have_libjpeg() {
-#ifdef RFCF_HAVE_LIBJPEG
-  return true;
-#else
-  return false;
-#endif
-}
-
-// Decodes a JPEG or PNG held in memory. `name` only labels error messages. Alpha is dropped.
-inline Image decode_image(std::span<const uint8_t> bytes, ColorOrder order = ColorOrder::RGB,
-                          const DecodeOptions& opt = {}, const std::string& name = "<memory>") {
-  check<ConfigError>(opt.channels == 1 || opt.channels == 3, "decode_image: channels must be 1 or 3, got ", opt.channels);
-  ImageFormat fmt = sniff_format(bytes);
-  if (fmt == ImageFormat::Jpeg) {
-    bool use_libjpeg = opt.jpeg_decoder == JpegBackend::LibJpeg ||
-                       (opt.jpeg_decoder == JpegBackend::Default && have_libjpeg());
-    std::string problem = detail::jpeg_structure_problem(bytes, !use_libjpeg);
-    check<FormatError>(problem.empty(), "image '", name, "': corrupt JPEG: ", problem);
-    if (use_libjpeg) {
-#ifdef RFCF_HAVE_LIBJPEG
-      return detail::decode_with_libjpeg(bytes, order, opt.channels, opt.max_pixels, name);
-#else
-      fail<ConfigError>("decode_image: libjpeg requested but rfcf was built without RFCF_HAVE_LIBJPEG");
-#endif
-    }
-    return detail::decode_with_stb(bytes, order, opt.channels, opt.max_pixels, name);
-  }
-  if (fmt == ImageFormat::Png) {
-    std::string problem = detail::png_structure_problem(bytes);
-    check<FormatError>(problem.empty(), "image '", name, "': corrupt PNG: ", problem);
-    return detail::decode_with_stb(bytes, order, opt.channels, opt.max_pixels, name);
-  }
-  fail<FormatError>("image '", name, "': not a JPEG or PNG file (", bytes.size(), " bytes)");
-}
-
-inline Image read_image(const std::string& path, ColorOrder order = ColorOrder::RGB, const DecodeOptions& opt = {}) {
-  std::vector<uint8_t> bytes = read_file_bytes(path);
-  return decode_image(bytes, order, opt, path);
-}
-
-namespace detail {
-inline void append_bytes(void* ctx, void* data, int size) {
-  auto* v = static_cast<std::vector<uint8_t>*>(ctx);
-  auto* p = static_cast<const uint8_t*>(data);
-  v->insert(v->end(), p, p + size);
-}
-// stb_image_write wants RGB order.
-inline const uint8_t* rgb_pixels(const Image& img, Image& scratch) {
-  if (img.channels == 3 && img.order == ColorOrder::BGR) {
-    scratch = img;
-    swap_red_blue(scratch);
-    return scratch.pixels.data();
-  }
-  return img.pixels.data();
-}
-inline void check_encodable(const Image& img, const char* what) {
-  check<ShapeError>(!img.empty(), what, ": empty image");
-  check<ShapeError>(img.channels == 1 || img.channels == 3, what, ": channels must be 1 or 3, got ", img.channels);
-  check<ShapeError>(img.pixels.size() == size_t(img.width) * size_t(img.height) * size_t(img.channels), what,
-                    ": pixel buffer size ", img.pixels.size(), " does not match ", img.width, "x", img.height, "x",
-                    img.channels);
-}
-}  // namespace detail
-
-inline std::vector<uint8_t> encode_png(const Image& img) {
-  detail::check_encodable(img, "encode_png");
-  Image scratch;
-  std::vector<uint8_t> out;
-  int ok = stbi_write_png_to_func(detail::append_bytes, &out, img.width, img.height, img.channels,
-                                  detail::rgb_pixels(img, scratch), static_cast<int>(img.row_bytes()));
-  check<IoError>(ok != 0 && !out.empty(), "encode_png: encoder failed");
-  return out;
-}
-
-// quality 1..100 (baseline JPEG written by stb_image_write).
-inline std::vector<uint8_t> encode_jpeg(const Image& img, int quality = 95) {
-  detail::check_encodable(img, "encode_jpeg");
-  check<ConfigError>(quality >= 1 && quality <= 100, "encode_jpeg: quality must be in [1, 100], got ", quality);
-  Image scratch;
-  std::vector<uint8_t> out;
-  int ok = stbi_write_jpg_to_func(detail::append_bytes, &out, img.width, img.height, img.channels,
-                                  detail::rgb_pixels(img, scratch), quality);
-  check<IoError>(ok != 0 && !out.empty(), "encode_jpeg: encoder failed");
-  return out;
-}
-
-// Atomic: the file appears complete or not at all.
-inline void write_png(const std::string& path, const Image& img) {
-  std::vector<uint8_t> bytes = encode_png(img);
-  atomic_write(path, bytes.data(), bytes.size());
-}
-
-inline void write_jpeg(const std::string& path, const Image& img, int quality = 95) {
-  std::vector<uint8_t> bytes = encode_jpeg(img, quality);
-  atomic_write(path, bytes.data(), bytes.size());
-}
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/image.hpp
-
-namespace rfcf::io {
-
-// An RGB colour; drawing writes it in the image's channel order (grey: the luma).
-struct Color {
-  uint8_t r = 0, g = 0, b = 0;
-};
-
-namespace colors {
-inline constexpr Color black{0, 0, 0}, white{255, 255, 255}, red{230, 25, 25}, green{30, 180, 60},
-    blue{30, 90, 220}, yellow{250, 210, 0}, cyan{0, 190, 210}, magenta{210, 40, 200}, orange{245, 130, 20},
-    grey{128, 128, 128}, light_grey{225, 225, 225};
-}  // namespace colors
-
-// Half-open pixel rectangle [x0, x1) x [y0, y1).
-struct ClipRect {
-  int x0, y0, x1, y1;
-};
-
-inline ClipRect full_rect(const Image& img) { return {0, 0, img.width, img.height}; }
-
-namespace draw_detail {
-// Pixel coordinate for possibly wild doubles (huge or NaN): clamped into int range.
-inline int to_px(double v) {
-  if (!(v == v)) return -1000000;
-  return int(std::lround(std::clamp(v, -1.0e6, 1.0e6)));
-}
-}  // namespace draw_detail
-
-inline void put_pixel(Image& img, int x, int y, Color c, const ClipRect& clip) {
-  if (x < clip.x0 || y < clip.y0 || x >= clip.x1 || y >= clip.y1) return;
-  if (x < 0 || y < 0 || x >= img.width || y >= img.height) return;
-  uint8_t* p = img.at(x, y);
-  if (img.channels == 1) {
-    p[0] = static_cast<uint8_t>((299 * c.r + 587 * c.g + 114 * c.b + 500) / 1000);
-  } else if (img.order == ColorOrder::RGB) {
-    p[0] = c.r, p[1] = c.g, p[2] = c.b;
-  } else {
-    p[0] = c.b, p[1] = c.g, p[2] = c.r;
-  }
-}
-inline void put_pixel(Image& img, int x, int y, Color c) { put_pixel(img, x, y, c, full_rect(img)); }
-
-// Axis-aligned filled rectangle with corners (x0, y0) and (x1, y1), both inclusive.
-inline void fill_rectangle(Image& img, int x0, int y0, int x1, int y1, Color c, const ClipRect* clip = nullptr) {
-  ClipRect r = clip ? *clip : full_rect(img);
-  if (x0 > x1) std::swap(x0, x1);
-  if (y0 > y1) std::swap(y0, y1);
-  x0 = std::max({x0, r.x0, 0});
-  y0 = std::max({y0, r.y0, 0});
-  x1 = std::min({x1, r.x1 - 1, img.width - 1});
-  y1 = std::min({y1, r.y1 - 1, img.height - 1});
-  for (int y = y0; y <= y1; ++y)
-    for (int x = x0; x <= x1; ++x) put_pixel(img, x, y, c, r);
-}
-
-inline void fill_circle(Image& img, double cx, double cy, double radius, Color c, const ClipRect* clip = nullptr) {
-  ClipRect r = clip ? *clip : full_rect(img);
-  if (!std::isfinite(cx) || !std::isfinite(cy) || !std::isfinite(radius)) return;
-  radius = std::min(radius, 1.0e5);
-  int x0 = draw_detail::to_px(std::floor(cx - radius)), x1 = draw_detail::to_px(std::ceil(cx + radius));
-  int y0 = draw_detail::to_px(std::floor(cy - radius)), y1 = draw_detail::to_px(std::ceil(cy + radius));
-  double r2 = radius * radius;
-  for (int y = std::max(y0, r.y0); y <= std::min(y1, r.y1 - 1); ++y)
-    for (int x = std::max(x0, r.x0); x <= std::min(x1, r.x1 - 1); ++x)
-      if ((x - cx) * (x - cx) + (y - cy) * (y - cy) <= r2) put_pixel(img, x, y, c, r);
-}
-
-// Line from (x0, y0) to (x1, y1) with a square pen of `thickness` pixels.
-inline void draw_line(Image& img, double x0, double y0, double x1, double y1, Color c, int thickness = 1,
-                      const ClipRect* clip = nullptr) {
-  ClipRect r = clip ? *clip : full_rect(img);
-  if (!std::isfinite(x0) || !std::isfinite(y0) || !std::isfinite(x1) || !std::isfinite(y1)) return;
-  // Keep the step count bounded for wild coordinates: clamp to a margin around the image.
-  const double lim = 4.0 * (img.width + img.height) + 16;
-  auto clampd = [&](double v) { return std::clamp(v, -lim, lim); };
-  x0 = clampd(x0), y0 = clampd(y0), x1 = clampd(x1), y1 = clampd(y1);
-  int steps = int(std::ceil(std::max(std::abs(x1 - x0), std::abs(y1 - y0)))) + 1;
-  int lo = -(thickness - 1) / 2, hi = thickness / 2;
-  for (int i = 0; i < steps; ++i) {
-    double t = steps == 1 ? 0.0 : double(i) / (steps - 1);
-    int x = int(std::lround(x0 + t * (x1 - x0))), y = int(std::lround(y0 + t * (y1 - y0)));
-    for (int dy = lo; dy <= hi; ++dy)
-      for (int dx = lo; dx <= hi; ++dx) put_pixel(img, x + dx, y + dy, c, r);
-  }
-}
-
-// Outline of the box with corners (x1, y1) and (x2, y2).
-inline void draw_rectangle(Image& img, double x1, double y1, double x2, double y2, Color c, int thickness = 1) {
-  draw_line(img, x1, y1, x2, y1, c, thickness);
-  draw_line(img, x2, y1, x2, y2, c, thickness);
-  draw_line(img, x2, y2, x1, y2, c, thickness);
-  draw_line(img, x1, y2, x1, y1, c, thickness);
-}
-
-// Text with its top-left corner at (x, y), each font pixel drawn as a scale x scale block.
-inline void draw_text(Image& img, int x, int y, std::string_view text, Color c, int scale = 1,
-                      const ClipRect* clip = nullptr) {
-  ClipRect r = clip ? *clip : full_rect(img);
-  scale = std::max(scale, 1);
-  for (size_t i = 0; i < text.size(); ++i) {
-    const font::Glyph& g = font::glyph(text[i]);
-    int gx = x + int(i) * font::kAdvance * scale;
-    for (int row = 0; row < font::kGlyphHeight; ++row)
-      for (int col = 0; col < font::kGlyphWidth; ++col)
-        if (font::ink(g, col, row))
-          for (int sy = 0; sy < scale; ++sy)
-            for (int sx = 0; sx < scale; ++sx) put_pixel(img, gx + col * scale + sx, y + row * scale + sy, c, r);
-  }
-}
-
-// Text on a filled background box with a 2-pixel margin (readable on photos).
-inline void draw_label(Image& img, int x, int y, std::string_view text, Color fg, Color bg, int scale = 1) {
-  fill_rectangle(img, x, y, x + font::text_width(text, scale) + 3, y + font::text_height(scale) + 3, bg);
-  draw_text(img, x + 2, y + 2, text, fg, scale);
-}
-
-// Boxes [x1, y1, x2, y2] in pixels, one score per box, optional 5-point landmarks
-// [x0, y0, ..., x4, y4]. Landmark colours follow the usual RetinaFace demo order: left eye,
-// right eye, nose, left and right mouth corner.
-inline void draw_detections(Image& img, const std::vector<std::array<float, 4>>& boxes,
-                            const std::vector<float>& scores,
-                            const std::vector<std::array<float, 10>>& landmarks = {}, Color box_color = colors::red) {
-  check<ShapeError>(scores.empty() || scores.size() == boxes.size(), "draw_detections: ", boxes.size(), " boxes but ",
-                    scores.size(), " scores");
-  check<ShapeError>(landmarks.empty() || landmarks.size() == boxes.size(), "draw_detections: ", boxes.size(),
-                    " boxes but ", landmarks.size(), " landmark sets");
-  const int short_side = std::min(img.width, img.height);
-  const int thickness = std::max(1, short_side / 300);
-  const int scale = std::max(1, short_side / 400);
-  const Color point_colors[5] = {colors::red, colors::yellow, colors::magenta, colors::green, colors::blue};
-  for (size_t i = 0; i < boxes.size(); ++i) {
-    const auto& b = boxes[i];
-    draw_rectangle(img, b[0], b[1], b[2], b[3], box_color, thickness);
-    if (!landmarks.empty())
-      for (int k = 0; k < 5; ++k)
-        fill_circle(img, landmarks[i][size_t(2 * k)], landmarks[i][size_t(2 * k + 1)], 1.5 + thickness, point_colors[k]);
-    if (!scores.empty()) {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%.2f", double(scores[i]));
-      int ty = draw_detail::to_px(b[1]) - font::text_height(scale) - 4;
-      if (ty < 0) ty = draw_detail::to_px(b[1]) + thickness;
-      draw_label(img, draw_detail::to_px(b[0]), ty, buf, colors::white, box_color, scale);
-    }
-  }
-}
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/draw.hpp
 // ---- begin rfcf/io/dtype.hpp
 // Element types of tensors stored in checkpoint files, and the half/bfloat16 conversions
 // needed to turn them into float. Data in every supported file format is little-endian.
@@ -2645,6 +4168,47 @@ inline uint16_t float_to_bf16(float f) {
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/dtype.hpp
+// ---- begin rfcf/io/file_bytes.hpp
+// Reading whole files into memory (checkpoints are at most a few hundred MB) and
+// little-endian integer loads from byte buffers.
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+// The whole content of a file; IoError if it cannot be opened or read.
+inline std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail<IoError>("cannot open '", path, "': ", std::strerror(errno));
+  std::vector<uint8_t> data;
+  uint8_t buf[1 << 16];
+  for (;;) {
+    const size_t got = std::fread(buf, 1, sizeof(buf), f);
+    data.insert(data.end(), buf, buf + got);
+    if (got < sizeof(buf)) break;
+  }
+  const bool error = std::ferror(f) != 0;
+  std::fclose(f);
+  if (error) fail<IoError>("error while reading '", path, "'");
+  return data;
+}
+
+namespace detail {
+template <class T>
+inline T load_le(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+}  // namespace detail
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/file_bytes.hpp
 // ---- begin rfcf/io/host_tensor.hpp
 // HostTensor: a tensor read from (or about to be written to) a file — dtype, shape and raw
 // little-endian bytes in host memory. TensorMap: named HostTensors in insertion order (the
@@ -2844,158 +4408,6 @@ class TensorMap {
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/host_tensor.hpp
-// ---- begin rfcf/io/image_folder.hpp
-// Image folders: root/<class_dir>/<image>. The class index of a directory is its position
-// in the sorted list of class directories; the images of a class are taken in sorted order
-// (byte-wise name order, which is Python's sorted() order for UTF-8 names).
-#include <algorithm>
-#include <cctype>
-#include <cstdint>
-#include <filesystem>
-#include <string>
-#include <vector>
-
-
-namespace rfcf::io {
-
-struct ImageFolderEntry {
-  std::string path;  // full path of the image file
-  int64_t label = 0;  // class index
-};
-
-class ImageFolder {
- public:
-  // Only files whose extension (case-insensitive) is in `extensions` are listed; files
-  // directly in root and nested sub-directories of class directories are ignored.
-  explicit ImageFolder(const std::string& root,
-                       std::vector<std::string> extensions = {".jpg", ".jpeg", ".png"})
-      : root_(root) {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    check<IoError>(fs::is_directory(root, ec), "ImageFolder: '", root, "' is not a directory");
-    for (auto& ext : extensions) ext = lower(ext);
-    for (const auto& e : fs::directory_iterator(root, ec))
-      if (e.is_directory()) classes_.push_back(e.path().filename().string());
-    check<IoError>(!ec, "ImageFolder: cannot list '", root, "': ", ec.message());
-    std::sort(classes_.begin(), classes_.end());
-    for (size_t c = 0; c < classes_.size(); ++c) {
-      std::vector<std::string> names;
-      fs::path dir = fs::path(root) / classes_[c];
-      for (const auto& e : fs::directory_iterator(dir, ec)) {
-        if (!e.is_regular_file()) continue;
-        std::string ext = lower(e.path().extension().string());
-        if (std::find(extensions.begin(), extensions.end(), ext) != extensions.end())
-          names.push_back(e.path().filename().string());
-      }
-      check<IoError>(!ec, "ImageFolder: cannot list '", dir.string(), "': ", ec.message());
-      std::sort(names.begin(), names.end());
-      for (const auto& n : names) entries_.push_back({(dir / n).string(), static_cast<int64_t>(c)});
-    }
-  }
-
-  const std::string& root() const { return root_; }
-  // Class directory names; the label of classes()[i] is i.
-  const std::vector<std::string>& classes() const { return classes_; }
-  const std::vector<ImageFolderEntry>& entries() const { return entries_; }
-  size_t size() const { return entries_.size(); }
-  const ImageFolderEntry& operator[](size_t i) const { return entries_.at(i); }
-
- private:
-  static std::string lower(std::string s) {
-    for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return s;
-  }
-  std::string root_;
-  std::vector<std::string> classes_;
-  std::vector<ImageFolderEntry> entries_;
-};
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/image_folder.hpp
-// ---- begin rfcf/io/image_ops.hpp
-// Pixel-level conversions of io::Image: channel order, crop, flip, pad, and the conversion to
-// a float NCHW tensor that the networks take.
-#include <algorithm>
-#include <array>
-#include <cstdint>
-#include <cstring>
-
-
-namespace rfcf::io {
-
-// The same pixels with the channel bytes in `order` (grey images are returned unchanged).
-inline Image with_order(const Image& img, ColorOrder order) {
-  Image out = img;
-  if (img.channels == 3 && img.order != order) detail::swap_red_blue(out);
-  out.order = order;
-  return out;
-}
-inline Image to_rgb(const Image& img) { return with_order(img, ColorOrder::RGB); }
-inline Image to_bgr(const Image& img) { return with_order(img, ColorOrder::BGR); }
-
-// Float tensor [1, C, H, W] with value = (pixel - mean[c]) * scale[c], channels in the
-// image's own order (a BGR image gives B, G, R planes). RetinaFace: BGR, mean (104, 117,
-// 123), scale 1. insightface recognition: RGB, mean 127.5, scale 1/127.5.
-inline void to_tensor_into(const Image& img, const std::array<float, 3>& mean, const std::array<float, 3>& scale,
-                           float* dst) {
-  const size_t plane = size_t(img.width) * size_t(img.height);
-  const int C = img.channels;
-  for (int c = 0; c < C; ++c) {
-    const float m = mean[size_t(c)], s = scale[size_t(c)];
-    float* out = dst + size_t(c) * plane;
-    const uint8_t* in = img.pixels.data() + c;
-    for (size_t i = 0; i < plane; ++i) out[i] = (float(in[i * size_t(C)]) - m) * s;
-  }
-}
-
-inline Tensor<float, cpu> to_tensor(const Image& img, const std::array<float, 3>& mean = {0.f, 0.f, 0.f},
-                                    const std::array<float, 3>& scale = {1.f, 1.f, 1.f}) {
-  check<ShapeError>(!img.empty(), "to_tensor: empty image");
-  Tensor<float, cpu> t(Shape{1, img.channels, img.height, img.width});
-  to_tensor_into(img, mean, scale, t.data());
-  return t;
-}
-
-// The rectangle [x, x + w) x [y, y + h); it must lie inside the image.
-inline Image crop(const Image& img, int x, int y, int w, int h) {
-  check<ShapeError>(x >= 0 && y >= 0 && w >= 0 && h >= 0 && int64_t(x) + w <= img.width &&
-                        int64_t(y) + h <= img.height,
-                    "crop: rectangle (", x, ", ", y, ", ", w, "x", h, ") is not inside the ", img.width, "x",
-                    img.height, " image");
-  Image out(w, h, img.channels, img.order);
-  for (int r = 0; r < h; ++r)
-    std::memcpy(out.row(r), img.at(x, y + r), size_t(w) * size_t(img.channels));
-  return out;
-}
-
-inline Image flip_horizontal(const Image& img) {
-  Image out(img.width, img.height, img.channels, img.order);
-  const int C = img.channels;
-  for (int y = 0; y < img.height; ++y)
-    for (int x = 0; x < img.width; ++x) std::memcpy(out.at(img.width - 1 - x, y), img.at(x, y), size_t(C));
-  return out;
-}
-
-inline Image flip_vertical(const Image& img) {
-  Image out(img.width, img.height, img.channels, img.order);
-  for (int y = 0; y < img.height; ++y) std::memcpy(out.row(img.height - 1 - y), img.row(y), img.row_bytes());
-  return out;
-}
-
-// Constant border; `fill` is in the image's channel order (only fill[0] for grey images).
-inline Image pad(const Image& img, int top, int bottom, int left, int right,
-                 const std::array<uint8_t, 3>& fill = {0, 0, 0}) {
-  check<ShapeError>(top >= 0 && bottom >= 0 && left >= 0 && right >= 0, "pad: negative padding (", top, ", ",
-                    bottom, ", ", left, ", ", right, ")");
-  Image out(img.width + left + right, img.height + top + bottom, img.channels, img.order);
-  const int C = img.channels;
-  for (size_t i = 0; i < out.pixels.size(); ++i) out.pixels[i] = fill[i % size_t(C)];
-  for (int y = 0; y < img.height; ++y) std::memcpy(out.at(left, top + y), img.row(y), img.row_bytes());
-  return out;
-}
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/image_ops.hpp
 // ---- begin rfcf/io/insightface_bin.hpp
 // insightface verification sets (lfw.bin, cfp_fp.bin, agedb_30.bin; formats.md 5): a pickle of
 // (bins, issame_list). Images are encoded files (JPEG), either Python-2 byte strings or numpy
@@ -3852,1409 +5264,6 @@ inline VerificationBin read_verification_bin(const std::string& path) {
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/insightface_bin.hpp
-// ---- begin rfcf/io/mat.hpp
-// MATLAB v5 .mat reader for the subset used by the WIDER FACE ground truth (formats.md 6):
-// little-endian files, miCOMPRESSED (zlib) and plain miMATRIX variables, small data elements,
-// cell / char / numeric arrays (numeric data may be stored in a narrower type than its class).
-// Every length is bounds-checked against its parent element and inflation is size-limited,
-// so a malformed file throws FormatError (with the byte offset) instead of crashing.
-#include <zlib.h>
-
-#include <algorithm>
-#include <cstdint>
-#include <cstring>
-#include <fstream>
-#include <limits>
-#include <string>
-#include <vector>
-
-
-namespace rfcf::io {
-
-// MATLAB array classes (the low byte of the array flags).
-enum class MatClass : uint8_t {
-  empty = 0,  // an miMATRIX with byte count 0
-  cell = 1,
-  character = 4,
-  float64 = 6,
-  float32 = 7,
-  int8 = 8,
-  uint8 = 9,
-  int16 = 10,
-  uint16 = 11,
-  int32 = 12,
-  uint32 = 13,
-  int64 = 14,
-  uint64 = 15,
-};
-
-struct MatLimits {
-  size_t max_inflated_bytes = size_t(512) << 20;  // per miCOMPRESSED element
-  int max_depth = 32;                              // nested cells
-  int max_rank = 8;
-  size_t max_arrays = size_t(4) << 20;  // arrays in the file (cells included); WIDER hard has 29,654
-};
-
-// One array. Numeric values of every class are kept as double (exact for the classes that
-// occur: int32, uint8, small doubles; 64-bit integers beyond 2^53 lose precision).
-struct MatArray {
-  MatClass cls = MatClass::empty;
-  std::string name;
-  std::vector<int64_t> dims;     // MATLAB dimensions (column-major storage)
-  std::vector<double> numeric;   // numeric classes, column-major
-  std::string text;              // char arrays (column-major characters)
-  std::vector<MatArray> cells;   // cell arrays, column-major
-
-  int64_t numel() const {
-    int64_t n = 1;
-    for (int64_t d : dims) n *= d;
-    return dims.empty() ? 0 : n;
-  }
-  int64_t rows() const { return dims.empty() ? 0 : dims[0]; }
-  int64_t cols() const {
-    int64_t n = 1;
-    for (size_t i = 1; i < dims.size(); ++i) n *= dims[i];
-    return dims.empty() ? 0 : n;
-  }
-  bool is_numeric() const { return cls != MatClass::empty && cls != MatClass::cell && cls != MatClass::character; }
-  bool is_empty() const { return numel() == 0; }
-  // Element (r, c) of a 2-D numeric array (column-major).
-  double at(int64_t r, int64_t c) const {
-    check<FormatError>(is_numeric(), "MatArray '", name, "': at() on a non-numeric array");
-    check<FormatError>(r >= 0 && r < rows() && c >= 0 && c < cols(), "MatArray '", name, "': index (", r, ", ",
-                       c, ") out of range for ", rows(), "x", cols());
-    return numeric[static_cast<size_t>(c * rows() + r)];
-  }
-  const MatArray& cell(int64_t i) const {
-    check<FormatError>(cls == MatClass::cell, "MatArray '", name, "' is not a cell array");
-    check<FormatError>(i >= 0 && i < static_cast<int64_t>(cells.size()), "MatArray '", name, "': cell index ",
-                       i, " out of range (", cells.size(), " cells)");
-    return cells[static_cast<size_t>(i)];
-  }
-  const std::string& str() const {
-    check<FormatError>(cls == MatClass::character || (cls == MatClass::empty), "MatArray '", name,
-                       "' is not a char array");
-    return text;
-  }
-};
-
-struct MatFile {
-  std::string header_text;
-  std::vector<MatArray> variables;  // in file order
-
-  const MatArray* find(const std::string& name) const {
-    for (const auto& v : variables)
-      if (v.name == name) return &v;
-    return nullptr;
-  }
-  const MatArray& operator[](const std::string& name) const {
-    const MatArray* v = find(name);
-    check<FormatError>(v != nullptr, "MAT file has no variable '", name, "'");
-    return *v;
-  }
-};
-
-namespace detail::mat {
-
-enum : uint32_t {
-  miINT8 = 1, miUINT8 = 2, miINT16 = 3, miUINT16 = 4, miINT32 = 5, miUINT32 = 6, miSINGLE = 7,
-  miDOUBLE = 9, miINT64 = 12, miUINT64 = 13, miMATRIX = 14, miCOMPRESSED = 15, miUTF8 = 16,
-  miUTF16 = 17, miUTF32 = 18,
-};
-
-inline uint32_t load_u32(const uint8_t* p) {
-  return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
-}
-
-// One data element: [data, data + bytes) of type `type`; `next` is where the following element starts.
-struct Element {
-  uint32_t type = 0;
-  const uint8_t* data = nullptr;
-  size_t bytes = 0;
-  size_t offset = 0;  // absolute byte offset of the tag (for messages)
-};
-
-// Sequential reader over [begin, end); `base` is the absolute offset of `begin` for messages.
-class Reader {
- public:
-  Reader(const uint8_t* begin, const uint8_t* end, size_t base, const char* what)
-      : p_(begin), begin_(begin), end_(end), base_(base), what_(what) {}
-
-  bool done() const { return p_ == end_; }
-  size_t remaining() const { return static_cast<size_t>(end_ - p_); }
-  size_t offset() const { return base_ + static_cast<size_t>(p_ - begin_); }
-
-  // Reads a tag. Elements are padded to 8 bytes, except top-level miCOMPRESSED ones
-  // (pad_compressed = false); padding missing at the very end is tolerated.
-  Element next(bool pad_compressed = true) {
-    Element e;
-    e.offset = offset();
-    check<FormatError>(remaining() >= 8, what_, ": truncated data element tag at byte ", e.offset, " (",
-                       remaining(), " bytes left)");
-    uint32_t w0 = load_u32(p_), w1 = load_u32(p_ + 4);
-    if ((w0 >> 16) != 0) {  // small data element: bytes in the upper half, data in the tag's second word
-      e.type = w0 & 0xFFFFu;
-      e.bytes = w0 >> 16;
-      check<FormatError>(e.bytes <= 4, what_, ": small data element at byte ", e.offset, " claims ", e.bytes,
-                         " bytes (at most 4)");
-      e.data = p_ + 4;
-      p_ += 8;
-      return e;
-    }
-    e.type = w0;
-    e.bytes = w1;
-    check<FormatError>(e.bytes <= remaining() - 8, what_, ": data element at byte ", e.offset, " (type ",
-                       e.type, ") claims ", e.bytes, " bytes but only ", remaining() - 8, " remain");
-    e.data = p_ + 8;
-    size_t step = 8 + e.bytes;
-    if (pad_compressed || e.type != miCOMPRESSED) step = std::min(remaining(), 8 + ((e.bytes + 7) & ~size_t(7)));
-    p_ += step;
-    return e;
-  }
-
- private:
-  const uint8_t* p_;
-  const uint8_t* begin_;
-  const uint8_t* end_;
-  size_t base_;
-  const char* what_;
-};
-
-inline size_t mi_size(uint32_t type) {
-  switch (type) {
-    case miINT8: case miUINT8: case miUTF8: return 1;
-    case miINT16: case miUINT16: case miUTF16: return 2;
-    case miINT32: case miUINT32: case miSINGLE: case miUTF32: return 4;
-    case miDOUBLE: case miINT64: case miUINT64: return 8;
-    default: return 0;
-  }
-}
-
-inline double mi_value(uint32_t type, const uint8_t* p) {
-  switch (type) {
-    case miINT8: return static_cast<int8_t>(p[0]);
-    case miUINT8: return p[0];
-    case miINT16: { int16_t v; std::memcpy(&v, p, 2); return v; }
-    case miUINT16: { uint16_t v; std::memcpy(&v, p, 2); return v; }
-    case miINT32: { int32_t v; std::memcpy(&v, p, 4); return v; }
-    case miUINT32: { uint32_t v; std::memcpy(&v, p, 4); return v; }
-    case miSINGLE: { float v; std::memcpy(&v, p, 4); return v; }
-    case miDOUBLE: { double v; std::memcpy(&v, p, 8); return v; }
-    case miINT64: { int64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
-    case miUINT64: { uint64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
-    default: return 0.0;
-  }
-}
-
-inline bool numeric_class(uint32_t c) { return c >= 6 && c <= 15; }
-
-// zlib inflate of one miCOMPRESSED payload, refusing to produce more than `limit` bytes.
-inline std::vector<uint8_t> inflate_limited(const uint8_t* data, size_t bytes, size_t limit, size_t offset) {
-  z_stream zs{};
-  check<FormatError>(inflateInit(&zs) == Z_OK, "MAT: inflateInit failed");
-  std::vector<uint8_t> out;
-  size_t chunk = std::min<size_t>(limit, std::max<size_t>(4 * bytes, 1 << 16));
-  out.resize(chunk);
-  zs.next_in = const_cast<Bytef*>(data);
-  size_t fed = 0;
-  int ret = Z_OK;
-  for (;;) {
-    // avail_in/avail_out are 32-bit: feed in pieces.
-    if (zs.avail_in == 0 && fed < bytes) {
-      size_t n = std::min<size_t>(bytes - fed, 1u << 30);
-      zs.next_in = const_cast<Bytef*>(data + fed);
-      zs.avail_in = static_cast<uInt>(n);
-      fed += n;
-    }
-    if (zs.total_out == out.size()) {
-      if (out.size() >= limit) {
-        inflateEnd(&zs);
-        fail<FormatError>("MAT: miCOMPRESSED element at byte ", offset, " inflates to more than the limit of ",
-                          limit, " bytes");
-      }
-      out.resize(std::min(limit, out.size() * 2));
-    }
-    size_t room = std::min<size_t>(out.size() - zs.total_out, 1u << 30);
-    zs.next_out = out.data() + zs.total_out;
-    zs.avail_out = static_cast<uInt>(room);
-    ret = inflate(&zs, Z_NO_FLUSH);
-    if (ret == Z_STREAM_END) break;
-    if (ret != Z_OK && !(ret == Z_BUF_ERROR && zs.avail_out == 0)) {
-      inflateEnd(&zs);
-      fail<FormatError>("MAT: corrupt zlib stream in miCOMPRESSED element at byte ", offset, " (zlib code ", ret,
-                        ")");
-    }
-    if (ret == Z_OK && zs.avail_in == 0 && fed == bytes && zs.avail_out != 0) {
-      inflateEnd(&zs);
-      fail<FormatError>("MAT: truncated zlib stream in miCOMPRESSED element at byte ", offset);
-    }
-  }
-  out.resize(zs.total_out);
-  inflateEnd(&zs);
-  return out;
-}
-
-class Parser {
- public:
-  explicit Parser(const MatLimits& limits) : limits_(limits) {}
-
-  // Parses the payload of an miMATRIX element (e.data, e.bytes).
-  MatArray matrix(const Element& e, int depth) {
-    check<FormatError>(depth <= limits_.max_depth, "MAT: cell nesting deeper than ", limits_.max_depth,
-                       " at byte ", e.offset);
-    check<FormatError>(++arrays_ <= limits_.max_arrays, "MAT: more than ", limits_.max_arrays,
-                       " arrays (MatLimits::max_arrays) at byte ", e.offset);
-    MatArray a;
-    if (e.bytes == 0) return a;  // empty array
-    Reader r(e.data, e.data + e.bytes, e.offset + 8, "MAT miMATRIX");
-
-    Element flags = r.next();
-    check<FormatError>(flags.type == miUINT32 && flags.bytes == 8, "MAT: array flags at byte ", flags.offset,
-                       " must be miUINT32 x 2 (got type ", flags.type, ", ", flags.bytes, " bytes)");
-    uint32_t f0 = load_u32(flags.data);
-    uint32_t cls = f0 & 0xFFu;
-    check<FormatError>((f0 & 0x0800u) == 0, "MAT: complex arrays are not supported (byte ", flags.offset, ")");
-    check<FormatError>(cls == 1 || cls == 4 || numeric_class(cls), "MAT: array class ", cls, " at byte ",
-                       flags.offset, " is not supported (cell, char and numeric only)");
-    a.cls = static_cast<MatClass>(cls);
-
-    Element dims = r.next();
-    check<FormatError>(dims.type == miINT32 && dims.bytes % 4 == 0 && dims.bytes >= 8 &&
-                           dims.bytes / 4 <= static_cast<size_t>(limits_.max_rank),
-                       "MAT: dimensions at byte ", dims.offset, " must be 2..", limits_.max_rank,
-                       " miINT32 values (got type ", dims.type, ", ", dims.bytes, " bytes)");
-    int64_t numel = 1;
-    for (size_t i = 0; i < dims.bytes / 4; ++i) {
-      int32_t d = static_cast<int32_t>(load_u32(dims.data + 4 * i));
-      check<FormatError>(d >= 0, "MAT: negative dimension ", d, " at byte ", dims.offset);
-      a.dims.push_back(d);
-      check<FormatError>(d == 0 || numel <= std::numeric_limits<int32_t>::max() / d, "MAT: element count overflows at byte ",
-                         dims.offset);
-      numel *= d;
-    }
-
-    Element name = r.next();
-    check<FormatError>(name.type == miINT8 || name.type == miUTF8 || name.type == miUINT8,
-                       "MAT: array name at byte ", name.offset, " must be miINT8 (got type ", name.type, ")");
-    a.name.assign(reinterpret_cast<const char*>(name.data), name.bytes);
-
-    const size_t n = static_cast<size_t>(numel);
-    if (a.cls == MatClass::cell) {
-      // Every cell needs at least an 8-byte tag: reject impossible counts before allocating.
-      check<FormatError>(n <= r.remaining() / 8, "MAT: cell array '", a.name, "' at byte ", e.offset, " has ", n,
-                         " cells but only ", r.remaining(), " bytes");
-      a.cells.reserve(n);
-      for (size_t i = 0; i < n; ++i) {
-        Element c = r.next();
-        check<FormatError>(c.type == miMATRIX, "MAT: cell ", i, " of '", a.name, "' at byte ", c.offset,
-                           " is type ", c.type, ", expected miMATRIX");
-        a.cells.push_back(matrix(c, depth + 1));
-      }
-    } else if (a.cls == MatClass::character) {
-      if (n == 0 && r.done()) return a;
-      Element d = r.next();
-      size_t w = mi_size(d.type);
-      check<FormatError>(d.type == miUTF8 || d.type == miUINT8 || d.type == miINT8 || d.type == miUINT16 ||
-                             d.type == miUTF16,
-                         "MAT: char data of '", a.name, "' at byte ", d.offset, " has unsupported type ", d.type);
-      check<FormatError>(d.bytes == n * w, "MAT: char array '", a.name, "' at byte ", d.offset, " has ", d.bytes,
-                         " bytes for ", n, " characters");
-      a.text.resize(n);
-      for (size_t i = 0; i < n; ++i) {
-        uint32_t ch = w == 1 ? d.data[i] : uint32_t(d.data[2 * i]) | (uint32_t(d.data[2 * i + 1]) << 8);
-        a.text[i] = ch < 128 ? static_cast<char>(ch) : '?';
-      }
-    } else {
-      if (n == 0 && r.done()) return a;
-      Element d = r.next();
-      size_t w = mi_size(d.type);
-      check<FormatError>(w != 0 && d.type != miUTF8 && d.type != miUTF16 && d.type != miUTF32,
-                         "MAT: numeric data of '", a.name, "' at byte ", d.offset, " has unsupported type ", d.type);
-      check<FormatError>(d.bytes == n * w, "MAT: numeric array '", a.name, "' at byte ", d.offset, " has ",
-                         d.bytes, " bytes for ", n, " elements of ", w, " bytes");
-      a.numeric.resize(n);
-      for (size_t i = 0; i < n; ++i) a.numeric[i] = mi_value(d.type, d.data + i * w);
-    }
-    return a;
-  }
-
- private:
-  MatLimits limits_;
-  size_t arrays_ = 0;
-};
-
-}  // namespace detail::mat
-
-// Parses a complete .mat file held in memory.
-inline MatFile parse_mat(const uint8_t* data, size_t size, const MatLimits& limits = {}) {
-  using namespace detail::mat;
-  check<FormatError>(size >= 128, "MAT: file of ", size, " bytes is shorter than the 128-byte header");
-  MatFile file;
-  size_t text_end = 116;
-  while (text_end > 0 && (data[text_end - 1] == ' ' || data[text_end - 1] == 0)) --text_end;
-  file.header_text.assign(reinterpret_cast<const char*>(data), text_end);
-  check<FormatError>(data[126] == 'I' && data[127] == 'M', "MAT: endian indicator at byte 126 is not 'IM' ",
-                     "(big-endian or not a v5 MAT file)");
-  uint16_t version = static_cast<uint16_t>(data[124] | (data[125] << 8));
-  check<FormatError>(version == 0x0100, "MAT: version 0x", std::hex, version, " at byte 124 is not 0x0100");
-
-  Parser parser(limits);
-  Reader top(data + 128, data + size, 128, "MAT file");
-  while (!top.done()) {
-    Element e = top.next(/*pad=*/false);
-    if (e.type == miCOMPRESSED) {
-      std::vector<uint8_t> raw = inflate_limited(e.data, e.bytes, limits.max_inflated_bytes, e.offset);
-      Reader inner(raw.data(), raw.data() + raw.size(), 0, "MAT compressed variable");
-      Element m = inner.next();
-      check<FormatError>(m.type == miMATRIX, "MAT: compressed element at byte ", e.offset,
-                         " holds type ", m.type, ", expected miMATRIX");
-      file.variables.push_back(parser.matrix(m, 0));
-    } else if (e.type == miMATRIX) {
-      file.variables.push_back(parser.matrix(e, 0));
-    } else {
-      fail<FormatError>("MAT: top-level element at byte ", e.offset, " has type ", e.type,
-                        " (expected miMATRIX or miCOMPRESSED)");
-    }
-  }
-  return file;
-}
-
-inline MatFile read_mat(const std::string& path, const MatLimits& limits = {}) {
-  std::ifstream in(path, std::ios::binary);
-  check<IoError>(static_cast<bool>(in), "cannot open MAT file '", path, "'");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  check<IoError>(!in.bad(), "error reading MAT file '", path, "'");
-  try {
-    return parse_mat(bytes.data(), bytes.size(), limits);
-  } catch (const FormatError& e) {
-    throw FormatError(std::string(e.what()) + " (file '" + path + "')");
-  }
-}
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/mat.hpp
-// ---- begin rfcf/io/plot.hpp
-// Line plots rendered to an io::Image (save with write_png): PR curves, ROC curves, loss
-// curves. Axes with "nice" ticks (1, 2, 5 x 10^k), tick labels, grid, title, axis labels
-// and a legend; optional logarithmic x axis (ROC curves over false-positive rates).
-#include <algorithm>
-#include <cmath>
-#include <cstdio>
-#include <limits>
-#include <optional>
-#include <string>
-#include <vector>
-
-
-namespace rfcf::io {
-
-struct Series {
-  std::string name;
-  std::vector<double> x, y;
-  std::optional<Color> color;  // default: a fixed palette by series index
-};
-
-enum class LegendPosition { TopRight, TopLeft, BottomRight, BottomLeft, None };
-
-struct PlotOptions {
-  std::string title, x_label, y_label;
-  std::optional<double> x_min, x_max, y_min, y_max;  // default: the data range
-  int width = 640, height = 480;
-  bool log_x = false;  // x must then be > 0 (non-positive points are skipped)
-  LegendPosition legend = LegendPosition::TopRight;
-  int line_thickness = 2;
-};
-
-namespace plot_detail {
-
-inline const Color kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
-                                 {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
-
-// About `target` round tick values covering [lo, hi].
-inline std::vector<double> nice_ticks(double lo, double hi, int target, double* step_out) {
-  double span = hi - lo, raw = span / std::max(target, 1);
-  double mag = std::pow(10.0, std::floor(std::log10(raw)));
-  double step = mag;
-  for (double m : {1.0, 2.0, 5.0, 10.0})
-    if (m * mag >= raw) {
-      step = m * mag;
-      break;
-    }
-  std::vector<double> ticks;
-  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step)
-    ticks.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
-  *step_out = step;
-  return ticks;
-}
-
-inline std::string format_tick(double v, double step) {
-  int decimals = std::max(0, int(-std::floor(std::log10(step) + 1e-9)));
-  char buf[48];
-  if (std::abs(v) >= 1e6 || (v != 0 && std::abs(v) < 1e-4))
-    std::snprintf(buf, sizeof buf, "%.0e", v);
-  else
-    std::snprintf(buf, sizeof buf, "%.*f", std::min(decimals, 6), v);
-  return buf;
-}
-
-inline std::string format_power(int e) {
-  char buf[24];
-  if (e >= 0 && e <= 3) std::snprintf(buf, sizeof buf, "%d", int(std::lround(std::pow(10, e))));
-  else std::snprintf(buf, sizeof buf, "1e%d", e);
-  return buf;
-}
-
-// Text running bottom-to-top with its lower-left corner at (x, y).
-inline void draw_text_up(Image& img, int x, int y, std::string_view text, Color c, int scale) {
-  for (size_t i = 0; i < text.size(); ++i) {
-    const font::Glyph& g = font::glyph(text[i]);
-    for (int row = 0; row < font::kGlyphHeight; ++row)
-      for (int col = 0; col < font::kGlyphWidth; ++col)
-        if (font::ink(g, col, row))
-          for (int s1 = 0; s1 < scale; ++s1)
-            for (int s2 = 0; s2 < scale; ++s2) {
-              int u = int(i) * font::kAdvance * scale + col * scale + s1;  // along the text
-              int v = row * scale + s2;                                     // across the text
-              put_pixel(img, x + v, y - u, c);
-            }
-  }
-}
-
-}  // namespace plot_detail
-
-inline Image plot_lines(const std::vector<Series>& series, const PlotOptions& opt = {}) {
-  using namespace plot_detail;
-  check<ConfigError>(opt.width >= 160 && opt.height >= 120 && opt.width <= 8192 && opt.height <= 8192,
-                     "plot_lines: size ", opt.width, "x", opt.height, " outside [160, 8192] x [120, 8192]");
-  for (const Series& s : series)
-    check<ShapeError>(s.x.size() == s.y.size(), "plot_lines: series '", s.name, "' has ", s.x.size(), " x and ",
-                      s.y.size(), " y values");
-  auto usable = [&](double x, double y) { return std::isfinite(x) && std::isfinite(y) && (!opt.log_x || x > 0); };
-  // Data range over finite points; the options override it.
-  double dx0 = std::numeric_limits<double>::infinity(), dx1 = -dx0, dy0 = dx0, dy1 = -dx0;
-  for (const Series& s : series)
-    for (size_t i = 0; i < s.x.size(); ++i)
-      if (usable(s.x[i], s.y[i])) {
-        dx0 = std::min(dx0, s.x[i]), dx1 = std::max(dx1, s.x[i]);
-        dy0 = std::min(dy0, s.y[i]), dy1 = std::max(dy1, s.y[i]);
-      }
-  if (!std::isfinite(dx0)) dx0 = opt.log_x ? 1e-3 : 0, dx1 = 1, dy0 = 0, dy1 = 1;
-  double x0 = opt.x_min.value_or(dx0), x1 = opt.x_max.value_or(dx1);
-  double y0 = opt.y_min.value_or(dy0), y1 = opt.y_max.value_or(dy1);
-  check<ConfigError>(std::isfinite(x0) && std::isfinite(x1) && std::isfinite(y0) && std::isfinite(y1),
-                     "plot_lines: non-finite axis range");
-  check<ConfigError>(!opt.log_x || (x0 > 0 && x1 > 0), "plot_lines: log x axis needs a positive range");
-  if (x1 <= x0) x0 -= opt.log_x ? x0 * 0.5 : 0.5, x1 = x0 * (opt.log_x ? 4 : 1) + (opt.log_x ? 0 : 1);
-  if (y1 <= y0) y0 -= 0.5, y1 = y0 + 1;
-  if (!opt.y_min && !opt.y_max) {  // a little headroom for auto ranges
-    double pad = (y1 - y0) * 0.04;
-    y0 -= pad, y1 += pad;
-  }
-  const double lx0 = opt.log_x ? std::log10(x0) : x0, lx1 = opt.log_x ? std::log10(x1) : x1;
-
-  const int big = std::max(1, std::min(opt.width, opt.height) / 300);  // text scale
-  const int small = std::max(1, big - (big > 1 ? 1 : 0));
-  const int title_scale = big + (opt.width >= 480 ? 1 : 0);
-  const int left = 14 + font::text_height(big) + 8 * font::kAdvance * small;
-  const int right = 20, top = 16 + (opt.title.empty() ? 0 : font::text_height(title_scale) + 10);
-  const int bottom = 20 + font::text_height(small) + (opt.x_label.empty() ? 0 : font::text_height(big) + 10);
-  const int pw = opt.width - left - right, ph = opt.height - top - bottom;
-  check<ConfigError>(pw > 20 && ph > 20, "plot_lines: ", opt.width, "x", opt.height, " leaves no room to plot");
-  const ClipRect area{left, top, left + pw, top + ph};
-  auto px = [&](double x) {
-    double t = ((opt.log_x ? std::log10(x) : x) - lx0) / (lx1 - lx0);
-    return left + std::clamp(t, -10.0, 10.0) * (pw - 1);
-  };
-  auto py = [&](double y) { return top + (1.0 - std::clamp((y - y0) / (y1 - y0), -10.0, 10.0)) * (ph - 1); };
-
-  Image img(opt.width, opt.height, 3, ColorOrder::RGB, 255);
-  // Grid, ticks and tick labels.
-  std::vector<std::pair<double, std::string>> xt, yt;
-  if (opt.log_x) {
-    for (int e = int(std::ceil(lx0 - 1e-9)); e <= int(std::floor(lx1 + 1e-9)); ++e)
-      xt.push_back({std::pow(10.0, e), format_power(e)});
-  } else {
-    double step = 1;
-    for (double t : nice_ticks(x0, x1, std::max(3, pw / 90), &step)) xt.push_back({t, format_tick(t, step)});
-  }
-  double ystep = 1;
-  for (double t : nice_ticks(y0, y1, std::max(3, ph / 60), &ystep)) yt.push_back({t, format_tick(t, ystep)});
-  for (const auto& [v, label] : xt) {
-    int x = int(std::lround(px(v)));
-    draw_line(img, x, top, x, top + ph - 1, colors::light_grey);
-    draw_line(img, x, top + ph, x, top + ph + 4, colors::black);
-    draw_text(img, x - font::text_width(label, small) / 2, top + ph + 8, label, colors::black, small);
-  }
-  for (const auto& [v, label] : yt) {
-    int y = int(std::lround(py(v)));
-    draw_line(img, left, y, left + pw - 1, y, colors::light_grey);
-    draw_line(img, left - 5, y, left - 1, y, colors::black);
-    draw_text(img, left - 8 - font::text_width(label, small), y - font::text_height(small) / 2, label, colors::black,
-              small);
-  }
-  // Series, clipped to the plot area.
-  for (size_t k = 0; k < series.size(); ++k) {
-    const Series& s = series[k];
-    Color c = s.color.value_or(kPalette[k % std::size(kPalette)]);
-    bool have_prev = false;
-    double qx = 0, qy = 0;
-    for (size_t i = 0; i < s.x.size(); ++i) {
-      if (!usable(s.x[i], s.y[i])) {
-        have_prev = false;
-        continue;
-      }
-      double cx = px(s.x[i]), cy = py(s.y[i]);
-      if (have_prev) draw_line(img, qx, qy, cx, cy, c, opt.line_thickness, &area);
-      else if (s.x.size() == 1) fill_circle(img, cx, cy, opt.line_thickness + 1, c, &area);
-      qx = cx, qy = cy, have_prev = true;
-    }
-  }
-  draw_rectangle(img, left - 1, top - 1, left + pw, top + ph, colors::black);
-  // Title, axis labels.
-  if (!opt.title.empty())
-    draw_text(img, (opt.width - font::text_width(opt.title, title_scale)) / 2, 10, opt.title, colors::black,
-              title_scale);
-  if (!opt.x_label.empty())
-    draw_text(img, left + (pw - font::text_width(opt.x_label, big)) / 2, opt.height - 8 - font::text_height(big),
-              opt.x_label, colors::black, big);
-  if (!opt.y_label.empty())
-    draw_text_up(img, 8, top + (ph + font::text_width(opt.y_label, big)) / 2, opt.y_label, colors::black, big);
-  // Legend: a framed box with a line sample per named series.
-  size_t named = 0;
-  int name_w = 0;
-  for (const Series& s : series)
-    if (!s.name.empty()) ++named, name_w = std::max(name_w, font::text_width(s.name, small));
-  if (named > 0 && opt.legend != LegendPosition::None) {
-    const int row_h = font::text_height(small) + 6, sample = 22;
-    const int bw = 8 + sample + 6 + name_w + 8, bh = 6 + int(named) * row_h + 2;
-    bool rightside = opt.legend == LegendPosition::TopRight || opt.legend == LegendPosition::BottomRight;
-    bool topside = opt.legend == LegendPosition::TopRight || opt.legend == LegendPosition::TopLeft;
-    int bx = rightside ? left + pw - bw - 8 : left + 8, by = topside ? top + 8 : top + ph - bh - 8;
-    fill_rectangle(img, bx, by, bx + bw, by + bh, colors::white);
-    draw_rectangle(img, bx, by, bx + bw, by + bh, colors::grey);
-    int row = 0;
-    for (size_t k = 0; k < series.size(); ++k) {
-      if (series[k].name.empty()) continue;
-      Color c = series[k].color.value_or(kPalette[k % std::size(kPalette)]);
-      int ry = by + 6 + row * row_h;
-      int mid = ry + font::text_height(small) / 2;
-      draw_line(img, bx + 8, mid, bx + 8 + sample, mid, c, opt.line_thickness);
-      draw_text(img, bx + 8 + sample + 6, ry, series[k].name, colors::black, small);
-      ++row;
-    }
-  }
-  return img;
-}
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/plot.hpp
-// ---- begin rfcf/io/recordio.hpp
-// MXNet RecordIO (.rec + .idx) as used by insightface; see docs/datasets.md and
-// shared/specs/formats.md section 4.
-//
-// RecordReader / RecordWriter: raw records (framing, split records, index).
-// IRHeader, parse_image_record, pack_image_record: the image-record payload.
-// ImageRecordFile: the insightface layout (header0, image records, identity records).
-// InsightFaceRecordWriter: packs your own images into that layout.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-#include <fstream>
-#include <memory>
-#include <optional>
-#include <span>
-#include <string>
-#include <unordered_map>
-#include <utility>
-#include <vector>
-
-
-namespace rfcf::io {
-
-inline constexpr uint32_t kRecordIOMagic = 0xCED7230Au;
-// Each part of a record is shorter than 2^29 bytes (29-bit length field).
-inline constexpr uint32_t kRecordIOMaxPart = (1u << 29) - 1;
-
-namespace recordio_detail {
-
-inline uint32_t load_u32(const uint8_t* p) {
-  return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
-}
-inline uint64_t load_u64(const uint8_t* p) { return uint64_t(load_u32(p)) | (uint64_t(load_u32(p + 4)) << 32); }
-inline void store_u32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i));
-}
-inline void store_u64(uint8_t* p, uint64_t v) {
-  store_u32(p, uint32_t(v));
-  store_u32(p + 4, uint32_t(v >> 32));
-}
-inline bool is_magic(const uint8_t* p) { return load_u32(p) == kRecordIOMagic; }
-inline uint64_t pad4(uint64_t n) { return (n + 3) & ~uint64_t(3); }
-
-inline std::string default_idx_path(const std::string& rec_path) {
-  if (rec_path.size() > 4 && rec_path.compare(rec_path.size() - 4, 4, ".rec") == 0)
-    return rec_path.substr(0, rec_path.size() - 4) + ".idx";
-  return rec_path + ".idx";
-}
-
-}  // namespace recordio_detail
-
-struct RecordReaderOptions {
-  // Upper bound for one assembled record (all parts), a guard against corrupt lengths.
-  uint64_t max_record_bytes = uint64_t(1) << 30;
-  // Without an .idx file the .rec is scanned once and records get keys 0, 1, 2, ...
-  bool scan_if_no_index = true;
-};
-
-// Random access to the records of a .rec file through its .idx. Reads use pread, so one
-// reader can serve several threads.
-class RecordReader {
- public:
-  // idx_path "" means rec_path with ".rec" replaced by ".idx".
-  explicit RecordReader(const std::string& rec_path, const std::string& idx_path = "",
-                        RecordReaderOptions opt = {})
-      : path_(rec_path), opt_(opt) {
-    fd_ = ::open(rec_path.c_str(), O_RDONLY | O_CLOEXEC);
-    check<IoError>(fd_ >= 0, "cannot open RecordIO file '", rec_path, "': ", std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0) {
-      ::close(fd_);
-      fail<IoError>("cannot stat '", rec_path, "'");
-    }
-    size_ = static_cast<uint64_t>(st.st_size);
-    try {
-      std::string idx = idx_path.empty() ? recordio_detail::default_idx_path(rec_path) : idx_path;
-      std::ifstream probe(idx);
-      if (probe) {
-        load_index(idx);
-      } else {
-        check<IoError>(idx_path.empty() && opt_.scan_if_no_index, "cannot open RecordIO index '", idx, "'");
-        scan_index();
-      }
-    } catch (...) {
-      ::close(fd_);
-      throw;
-    }
-  }
-  RecordReader(const RecordReader&) = delete;
-  RecordReader& operator=(const RecordReader&) = delete;
-  ~RecordReader() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
-  const std::string& path() const { return path_; }
-  uint64_t file_size() const { return size_; }
-  size_t size() const { return keys_.size(); }
-  // Keys in index-file order, and the byte offset of each.
-  const std::vector<int64_t>& keys() const { return keys_; }
-  const std::vector<uint64_t>& offsets() const { return offsets_; }
-  bool contains(int64_t key) const { return position_.count(key) != 0; }
-
-  // The payload of the record with this key (split records re-assembled).
-  std::vector<uint8_t> read(int64_t key) const {
-    auto it = position_.find(key);
-    check<FormatError>(it != position_.end(), "RecordIO '", path_, "': no record with key ", key);
-    return read_at(offsets_[it->second]);
-  }
-
-  // The payload of the record starting at `offset`; *next (optional) receives the offset
-  // just after it.
-  std::vector<uint8_t> read_at(uint64_t offset, uint64_t* next = nullptr) const {
-    std::vector<uint8_t> out;
-    uint64_t pos = offset;
-    bool first = true;
-    while (true) {
-      uint8_t head[8];
-      check<FormatError>(pos <= size_ && size_ - pos >= 8, "RecordIO '", path_, "': record header at byte ", pos,
-                         " runs past the end of the file (", size_, " bytes)");
-      pread_exact(head, 8, pos);
-      check<FormatError>(recordio_detail::is_magic(head), "RecordIO '", path_, "': bad magic at byte ", pos);
-      uint32_t lrec = recordio_detail::load_u32(head + 4);
-      uint32_t cflag = lrec >> 29;
-      uint64_t length = lrec & kRecordIOMaxPart;
-      check<FormatError>(size_ - pos - 8 >= length, "RecordIO '", path_, "': record at byte ", pos, " has length ",
-                         length, " past the end of the file");
-      if (first) {
-        check<FormatError>(cflag == 0 || cflag == 1, "RecordIO '", path_, "': record at byte ", pos,
-                           " starts with continuation flag ", cflag);
-      } else {
-        check<FormatError>(cflag == 2 || cflag == 3, "RecordIO '", path_, "': split record continues at byte ", pos,
-                           " with flag ", cflag, " (expected 2 or 3)");
-        uint8_t magic[4];
-        recordio_detail::store_u32(magic, kRecordIOMagic);
-        out.insert(out.end(), magic, magic + 4);
-      }
-      check<FormatError>(out.size() + length <= opt_.max_record_bytes, "RecordIO '", path_, "': record at byte ",
-                         offset, " exceeds ", opt_.max_record_bytes, " bytes");
-      size_t old = out.size();
-      out.resize(old + length);
-      if (length) pread_exact(out.data() + old, length, pos + 8);
-      pos += 8 + recordio_detail::pad4(length);
-      first = false;
-      if (cflag == 0 || cflag == 3) break;
-    }
-    if (next) *next = std::min(pos, size_);
-    return out;
-  }
-
- private:
-  void pread_exact(uint8_t* dst, uint64_t n, uint64_t pos) const {
-    while (n > 0) {
-      ssize_t k = ::pread(fd_, dst, n, static_cast<off_t>(pos));
-      if (k < 0 && errno == EINTR) continue;
-      check<IoError>(k > 0, "RecordIO '", path_, "': read failed at byte ", pos);
-      dst += k;
-      n -= static_cast<uint64_t>(k);
-      pos += static_cast<uint64_t>(k);
-    }
-  }
-
-  void add(int64_t key, uint64_t offset, const std::string& where) {
-    check<FormatError>(offset < size_, where, ": offset ", offset, " of key ", key, " is past the end of '", path_,
-                       "' (", size_, " bytes)");
-    check<FormatError>(position_.emplace(key, keys_.size()).second, where, ": duplicate key ", key);
-    keys_.push_back(key);
-    offsets_.push_back(offset);
-  }
-
-  void load_index(const std::string& idx) {
-    std::ifstream in(idx);
-    std::string line;
-    size_t line_no = 0;
-    while (std::getline(in, line)) {
-      ++line_no;
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.empty()) continue;
-      std::string where = idx + ":" + std::to_string(line_no);
-      std::vector<std::string> fields;
-      for (size_t p = 0; (p = line.find_first_not_of("\t ", p)) != std::string::npos;) {
-        size_t e = line.find_first_of("\t ", p);
-        fields.push_back(line.substr(p, e == std::string::npos ? std::string::npos : e - p));
-        p = e;
-      }
-      check<FormatError>(fields.size() == 2, where, ": expected 'key<TAB>offset', got '", line, "'");
-      int64_t key = parse_int(fields[0], where);
-      int64_t off = parse_int(fields[1], where);
-      check<FormatError>(off >= 0, where, ": negative offset");
-      add(key, static_cast<uint64_t>(off), where);
-    }
-  }
-
-  void scan_index() {
-    uint64_t pos = 0;
-    int64_t key = 0;
-    while (pos < size_) {
-      uint64_t next = 0;
-      read_at(pos, &next);
-      add(key++, pos, "RecordIO scan");
-      pos = next;
-    }
-  }
-
-  static int64_t parse_int(const std::string& s, const std::string& where) {
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(s, &used);
-    } catch (const std::exception&) {
-      fail<FormatError>(where, ": '", s, "' is not an integer");
-    }
-    check<FormatError>(used == s.size(), where, ": '", s, "' is not an integer");
-    return v;
-  }
-
-  std::string path_;
-  RecordReaderOptions opt_;
-  int fd_ = -1;
-  uint64_t size_ = 0;
-  std::vector<int64_t> keys_;
-  std::vector<uint64_t> offsets_;
-  std::unordered_map<int64_t, size_t> position_;
-};
-
-// Writes a .rec and its .idx. Both files appear only when close() succeeds; a writer
-// destroyed without close() leaves nothing behind.
-class RecordWriter {
- public:
-  explicit RecordWriter(const std::string& rec_path, const std::string& idx_path = "")
-      : rec_(rec_path), idx_(idx_path.empty() ? recordio_detail::default_idx_path(rec_path) : idx_path) {}
-
-  uint64_t tell() const { return rec_.size(); }
-
-  // Appends one record; returns its byte offset. The payload is split at every 4-byte-aligned
-  // occurrence of the magic (which is dropped and re-inserted by readers), like MXNet's writer.
-  uint64_t write(int64_t key, std::span<const uint8_t> payload) {
-    uint64_t offset = rec_.size();
-    size_t n = payload.size();
-    size_t start = 0;
-    const uint8_t* p = payload.data();
-    for (size_t i = 0; i + 4 <= n; i += 4) {
-      if (recordio_detail::is_magic(p + i)) {
-        write_part(start == 0 ? 1u : 2u, p + start, i - start);
-        start = i + 4;
-      }
-    }
-    write_part(start == 0 ? 0u : 3u, p + start, n - start);
-    idx_.write(std::to_string(key) + "\t" + std::to_string(offset) + "\n");
-    return offset;
-  }
-  uint64_t write(int64_t key, const std::vector<uint8_t>& payload) {
-    return write(key, std::span<const uint8_t>(payload.data(), payload.size()));
-  }
-
-  // Overwrites the payload of an earlier unsplit record with bytes of the same length.
-  void patch(uint64_t record_offset, std::span<const uint8_t> payload) {
-    rec_.write_at(record_offset + 8, payload.data(), payload.size());
-  }
-
-  void close() {
-    rec_.commit();
-    idx_.commit();
-  }
-
- private:
-  void write_part(uint32_t cflag, const uint8_t* data, size_t len) {
-    check<IoError>(len <= kRecordIOMaxPart, "RecordIO '", rec_.path(), "': record part of ", len,
-                   " bytes exceeds 2^29 - 1");
-    uint8_t head[8];
-    recordio_detail::store_u32(head, kRecordIOMagic);
-    recordio_detail::store_u32(head + 4, (cflag << 29) | static_cast<uint32_t>(len));
-    rec_.write(head, 8);
-    if (len) rec_.write(data, len);
-    static const uint8_t zeros[4] = {0, 0, 0, 0};
-    size_t pad = recordio_detail::pad4(len) - len;
-    if (pad) rec_.write(zeros, pad);
-  }
-
-  AtomicFile rec_;
-  AtomicFile idx_;
-};
-
-// ---- image records -------------------------------------------------------------------
-
-// MXNet's IRHeader: 24 bytes, little-endian, no padding.
-struct IRHeader {
-  uint32_t flag = 0;  // number of float labels following the header (0: use `label`)
-  float label = 0.f;
-  uint64_t id = 0;
-  uint64_t id2 = 0;
-};
-inline constexpr size_t kIRHeaderBytes = 24;
-
-struct ImageRecord {
-  IRHeader header;
-  std::vector<float> labels;    // header.flag values when flag > 0
-  std::vector<uint8_t> image;   // encoded image bytes (may be empty: header0, identity records)
-
-  // The class label: labels[0] when flag > 0, else the scalar label; cast to int64.
-  int64_t label() const { return static_cast<int64_t>(header.flag > 0 ? labels[0] : header.label); }
-};
-
-inline ImageRecord parse_image_record(std::span<const uint8_t> payload, const std::string& where = "<record>") {
-  check<FormatError>(payload.size() >= kIRHeaderBytes, where, ": image record of ", payload.size(),
-                     " bytes is shorter than the 24-byte IRHeader");
-  using namespace recordio_detail;
-  ImageRecord r;
-  r.header.flag = load_u32(payload.data());
-  uint32_t bits = load_u32(payload.data() + 4);
-  std::memcpy(&r.header.label, &bits, 4);
-  r.header.id = load_u64(payload.data() + 8);
-  r.header.id2 = load_u64(payload.data() + 16);
-  uint64_t label_bytes = uint64_t(r.header.flag) * 4;
-  check<FormatError>(label_bytes <= payload.size() - kIRHeaderBytes, where, ": IRHeader flag ", r.header.flag,
-                     " announces more labels than the record holds (", payload.size(), " bytes)");
-  r.labels.resize(r.header.flag);
-  for (uint32_t i = 0; i < r.header.flag; ++i) {
-    uint32_t b = load_u32(payload.data() + kIRHeaderBytes + 4 * i);
-    std::memcpy(&r.labels[i], &b, 4);
-  }
-  r.image.assign(payload.begin() + std::ptrdiff_t(kIRHeaderBytes + label_bytes), payload.end());
-  return r;
-}
-
-// Payload of an image record: IRHeader (flag = labels.size(), label = scalar_label when no
-// label array is given, else 0) + labels + image bytes.
-inline std::vector<uint8_t> pack_image_record(std::span<const float> labels, float scalar_label,
-                                              std::span<const uint8_t> image, uint64_t id = 0, uint64_t id2 = 0) {
-  using namespace recordio_detail;
-  std::vector<uint8_t> out(kIRHeaderBytes + 4 * labels.size() + image.size());
-  store_u32(out.data(), static_cast<uint32_t>(labels.size()));
-  float scalar = labels.empty() ? scalar_label : 0.f;
-  uint32_t bits;
-  std::memcpy(&bits, &scalar, 4);
-  store_u32(out.data() + 4, bits);
-  store_u64(out.data() + 8, id);
-  store_u64(out.data() + 16, id2);
-  for (size_t i = 0; i < labels.size(); ++i) {
-    std::memcpy(&bits, &labels[i], 4);
-    store_u32(out.data() + kIRHeaderBytes + 4 * i, bits);
-  }
-  if (!image.empty()) std::memcpy(out.data() + kIRHeaderBytes + 4 * labels.size(), image.data(), image.size());
-  return out;
-}
-
-// One identity of an insightface file: its image keys are [first, end).
-struct IdentityRange {
-  int64_t first = 0;
-  int64_t end = 0;
-};
-
-// A .rec/.idx pair in insightface's face-recognition layout (formats.md 4.4): when record 0
-// is a header0 (flag > 0) the images are keys 1 .. A-1 and records A .. B-1 describe the
-// identities; otherwise every key of the index is an image.
-class ImageRecordFile {
- public:
-  explicit ImageRecordFile(const std::string& rec_path, const std::string& idx_path = "",
-                           RecordReaderOptions opt = {})
-      : reader_(rec_path, idx_path, opt) {
-    if (reader_.size() > 0 && reader_.contains(0)) {
-      ImageRecord h0 = read(0);
-      if (h0.header.flag > 0) {
-        check<FormatError>(h0.labels.size() >= 2, where(0), ": header0 has ", h0.labels.size(), " labels, expected 2");
-        int64_t a = label_as_key(h0.labels[0], 0), b = label_as_key(h0.labels[1], 0);
-        check<FormatError>(a >= 1 && b >= a, where(0), ": header0 labels [", a, ", ", b, "] are not 1 <= A <= B");
-        has_header0_ = true;
-        identity_begin_ = a;
-        identity_end_ = b;
-        for (int64_t k = 1; k < a; ++k) {
-          check<FormatError>(reader_.contains(k), where(0), ": header0 announces image key ", k,
-                             " that is missing from the index");
-          image_keys_.push_back(k);
-        }
-        return;
-      }
-    }
-    image_keys_ = reader_.keys();
-  }
-
-  const RecordReader& records() const { return reader_; }
-  bool has_header0() const { return has_header0_; }
-  // Keys of the image records, in order.
-  const std::vector<int64_t>& image_keys() const { return image_keys_; }
-  size_t size() const { return image_keys_.size(); }
-  // Number of identity records announced by header0 (0 without header0).
-  int64_t num_identities() const { return identity_end_ - identity_begin_; }
-
-  // Identity i (0-based) from its identity record.
-  IdentityRange identity(int64_t i) const {
-    check<FormatError>(i >= 0 && i < num_identities(), "RecordIO '", reader_.path(), "': identity ", i,
-                       " out of range [0, ", num_identities(), ")");
-    int64_t key = identity_begin_ + i;
-    ImageRecord r = read(key);
-    check<FormatError>(r.labels.size() >= 2, where(key), ": identity record has ", r.labels.size(),
-                       " labels, expected 2");
-    IdentityRange range{label_as_key(r.labels[0], key), label_as_key(r.labels[1], key)};
-    check<FormatError>(range.first <= range.end, where(key), ": identity range [", range.first, ", ", range.end,
-                       ") is reversed");
-    return range;
-  }
-
-  ImageRecord read(int64_t key) const { return parse_image_record(reader_.read(key), where(key)); }
-
-  // Decoded image of an image record (insightface decodes to RGB).
-  Image read_image(int64_t key, ColorOrder order = ColorOrder::RGB, const DecodeOptions& opt = {}) const {
-    ImageRecord r = read(key);
-    return decode_image(r.image, order, opt, where(key));
-  }
-
- private:
-  std::string where(int64_t key) const { return "RecordIO '" + reader_.path() + "' key " + std::to_string(key); }
-  int64_t label_as_key(float v, int64_t key) const {
-    check<FormatError>(std::isfinite(v) && v >= 0.f && v < 9.0e15f && v == std::floor(v), where(key), ": label ", v,
-                       " is not a record index");
-    return static_cast<int64_t>(v);
-  }
-
-  RecordReader reader_;
-  bool has_header0_ = false;
-  int64_t identity_begin_ = 0;
-  int64_t identity_end_ = 0;
-  std::vector<int64_t> image_keys_;
-};
-
-// Packs labelled, already-encoded images into insightface's layout: header0, image records
-// 1..N (flag 2, labels [class, 0]) and one identity record per class. Images must be added
-// grouped by class, classes numbered 0, 1, 2, ... in order. Labels are stored as float32, so
-// N + K must stay below 2^24.
-class InsightFaceRecordWriter {
- public:
-  explicit InsightFaceRecordWriter(const std::string& rec_path, const std::string& idx_path = "")
-      : writer_(rec_path, idx_path) {
-    header0_offset_ = writer_.write(0, header0_payload(0, 0));
-  }
-
-  void add(int64_t class_id, std::span<const uint8_t> encoded_image) {
-    check<ConfigError>(class_id >= 0 && (class_id == current_class_ || class_id == current_class_ + 1), "InsightFaceRecordWriter: class ",
-                       class_id, " after class ", current_class_, " (add images grouped by class, classes 0, 1, 2, ...)");
-    check<ConfigError>(num_images_ + 2 < (int64_t(1) << 24), "InsightFaceRecordWriter: too many images for float labels");
-    if (class_id != current_class_) {
-      starts_.push_back(num_images_ + 1);
-      current_class_ = class_id;
-    }
-    const float labels[2] = {static_cast<float>(class_id), 0.f};
-    ++num_images_;
-    writer_.write(num_images_, pack_image_record(labels, 0.f, encoded_image));
-  }
-
-  void close() {
-    int64_t n = num_images_, k = static_cast<int64_t>(starts_.size());
-    int64_t a = n + 1, b = n + 1 + k;
-    check<ConfigError>(b < (int64_t(1) << 24), "InsightFaceRecordWriter: too many records for float labels");
-    for (int64_t i = 0; i < k; ++i) {
-      int64_t end = i + 1 < k ? starts_[size_t(i + 1)] : n + 1;
-      const float range[2] = {static_cast<float>(starts_[size_t(i)]), static_cast<float>(end)};
-      writer_.write(a + i, pack_image_record(range, 0.f, {}));
-    }
-    writer_.patch(header0_offset_, header0_payload(a, b));
-    writer_.close();
-  }
-
- private:
-  static std::vector<uint8_t> header0_payload(int64_t a, int64_t b) {
-    const float labels[2] = {static_cast<float>(a), static_cast<float>(b)};
-    return pack_image_record(labels, 0.f, {});
-  }
-
-  RecordWriter writer_;
-  uint64_t header0_offset_ = 0;
-  int64_t num_images_ = 0;
-  int64_t current_class_ = -1;
-  std::vector<int64_t> starts_;
-};
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/recordio.hpp
-// ---- begin rfcf/io/resize.hpp
-// Image resizing with OpenCV's cv::resize semantics (pixel centres at half-integers, the
-// source pixel grid mapped onto the destination grid by the ratio of sizes).
-//
-// uint8 accuracy against cv2.resize 4.6 (tests/io/resize_test.cpp):
-//   Nearest: exact. Linear: exact (same 11-bit fixed-point weights and rounding).
-//   Cubic, Lanczos4: same fixed-point weights and float vertical pass; exact on the test
-//   fixtures, allow 1 grey level. Area: exact for whole-number shrink factors, otherwise
-//   within 1 grey level (OpenCV accumulates in float, we in double).
-// Float bilinear (resize_bilinear): within 1e-4 of cv2.resize on float32 images.
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <numbers>
-#include <vector>
-
-
-namespace rfcf::io {
-
-enum class Interpolation { Nearest, Linear, Cubic, Area, Lanczos4 };
-
-inline const char* to_string(Interpolation i) {
-  switch (i) {
-    case Interpolation::Nearest: return "nearest";
-    case Interpolation::Linear: return "linear";
-    case Interpolation::Cubic: return "cubic";
-    case Interpolation::Area: return "area";
-    case Interpolation::Lanczos4: return "lanczos4";
-  }
-  return "?";
-}
-
-namespace resize_detail {
-
-constexpr int kCoefBits = 11;  // OpenCV's INTER_RESIZE_COEF_BITS
-constexpr int kCoefScale = 1 << kCoefBits;
-
-// For each destination index along one axis: `ksize` clamped source indices and weights.
-struct AxisTaps {
-  int ksize = 0;
-  std::vector<int> index;
-  std::vector<float> weight;
-  std::vector<int> iweight;  // weight * 2^11, rounded (OpenCV's fixed-point coefficients)
-};
-
-inline void cubic_weights(float x, float* w) {
-  const float A = -0.75f;  // Keys' cubic with a = -0.75, as OpenCV
-  w[0] = ((A * (x + 1) - 5 * A) * (x + 1) + 8 * A) * (x + 1) - 4 * A;
-  w[1] = ((A + 2) * x - (A + 3)) * x * x + 1;
-  w[2] = ((A + 2) * (1 - x) - (A + 3)) * (1 - x) * (1 - x) + 1;
-  w[3] = 1.f - w[0] - w[1] - w[2];
-}
-
-// Lanczos window a = 4: sinc(t) sinc(t / 4) for the 8 taps at distances x + 3 - i,
-// normalised to sum 1.
-inline void lanczos4_weights(float x, float* w) {
-  const double pi = std::numbers::pi;
-  float sum = 0;
-  for (int i = 0; i < 8; ++i) {
-    double t = double(x) + 3 - i;
-    double v;
-    if (std::abs(t) < 1e-7) {
-      v = 1.0;
-    } else {
-      v = 4.0 * std::sin(pi * t) * std::sin(pi * t / 4.0) / (pi * pi * t * t);
-    }
-    w[i] = float(v);
-    sum += w[i];
-  }
-  for (int i = 0; i < 8; ++i) w[i] /= sum;
-}
-
-inline int round_to_short(float v) {
-  long r = std::lrint(v);
-  return int(std::clamp<long>(r, -32768, 32767));
-}
-
-// Linear / cubic / Lanczos / area-upscale taps (OpenCV's coefficient tables). OpenCV moves
-// the 2-tap weights onto the edge pixel only along x; along y both taps read the (clamped)
-// edge row, which rounds differently in the fixed-point vertical pass, so we do the same.
-enum class Axis { X, Y };
-inline AxisTaps make_taps(int src, int dst, Interpolation interp, Axis axis) {
-  AxisTaps t;
-  const double inv_scale = double(dst) / src, scale = 1.0 / inv_scale;
-  t.ksize = interp == Interpolation::Cubic ? 4 : interp == Interpolation::Lanczos4 ? 8 : 2;
-  const int k2 = t.ksize / 2 - 1;
-  t.index.resize(size_t(dst) * size_t(t.ksize));
-  t.weight.resize(t.index.size());
-  t.iweight.resize(t.index.size());
-  for (int d = 0; d < dst; ++d) {
-    float f;
-    int s;
-    if (interp == Interpolation::Area) {  // only used when upscaling
-      s = int(std::floor(d * scale));
-      f = float((d + 1) - (s + 1) * inv_scale);
-      f = f <= 0 ? 0.f : f - std::floor(f);
-    } else {
-      f = float((d + 0.5) * scale - 0.5);
-      s = int(std::floor(f));
-      f -= float(s);
-    }
-    if (t.ksize == 2 && axis == Axis::X) {
-      if (s < 0) f = 0, s = 0;
-      if (s >= src - 1) f = 0, s = src - 1;
-    }
-    float w[8];
-    if (t.ksize == 2) {
-      w[0] = 1.f - f;
-      w[1] = f;
-    } else if (t.ksize == 4) {
-      cubic_weights(f, w);
-    } else {
-      lanczos4_weights(f, w);
-    }
-    for (int k = 0; k < t.ksize; ++k) {
-      size_t i = size_t(d) * size_t(t.ksize) + size_t(k);
-      t.index[i] = std::clamp(s - k2 + k, 0, src - 1);  // replicated border
-      t.weight[i] = w[k];
-      t.iweight[i] = round_to_short(w[k] * kCoefScale);
-    }
-  }
-  return t;
-}
-
-// Fixed-point separable resampling of uint8 images, OpenCV's arithmetic: horizontal sums in
-// int with 2^11 weights, then vertical combination with 2^11 weights and rounding.
-inline Image resample_fixed(const Image& src, int dw, int dh, Interpolation interp) {
-  AxisTaps tx = make_taps(src.width, dw, interp, Axis::X), ty = make_taps(src.height, dh, interp, Axis::Y);
-  const int C = src.channels;
-  const size_t rw = size_t(dw) * size_t(C);
-  std::vector<int32_t> rows(size_t(src.height) * rw);
-  for (int y = 0; y < src.height; ++y) {
-    const uint8_t* s = src.row(y);
-    int32_t* out = rows.data() + size_t(y) * rw;
-    for (int x = 0; x < dw; ++x)
-      for (int c = 0; c < C; ++c) {
-        int32_t acc = 0;
-        for (int k = 0; k < tx.ksize; ++k) {
-          size_t i = size_t(x) * size_t(tx.ksize) + size_t(k);
-          acc += int32_t(s[size_t(tx.index[i]) * size_t(C) + size_t(c)]) * tx.iweight[i];
-        }
-        out[size_t(x) * size_t(C) + size_t(c)] = acc;
-      }
-  }
-  Image dst(dw, dh, C, src.order);
-  for (int y = 0; y < dh; ++y) {
-    const int* idx = &ty.index[size_t(y) * size_t(ty.ksize)];
-    const int* wt = &ty.iweight[size_t(y) * size_t(ty.ksize)];
-    uint8_t* out = dst.row(y);
-    for (size_t j = 0; j < rw; ++j) {
-      int v;
-      if (ty.ksize == 2) {
-        // OpenCV's 8-bit linear vertical pass: pre-shifted products, then (+2) >> 2.
-        int32_t a = rows[size_t(idx[0]) * rw + j], b = rows[size_t(idx[1]) * rw + j];
-        v = (((wt[0] * (a >> 4)) >> 16) + ((wt[1] * (b >> 4)) >> 16) + 2) >> 2;
-      } else {
-        // OpenCV's cubic/Lanczos vertical pass accumulates in float: each product is rounded
-        // to float (explicitly here, so that no FMA contraction can change it) and summed.
-        const float unscale = 1.f / float(kCoefScale * kCoefScale);  // a power of two: exact
-        float acc = 0.f;
-        for (int k = 0; k < ty.ksize; ++k)
-          acc += float(int64_t(wt[k]) * rows[size_t(idx[k]) * rw + j]) * unscale;
-        v = int(std::lrint(acc));
-      }
-      out[j] = uint8_t(std::clamp(v, 0, 255));
-    }
-  }
-  return dst;
-}
-
-inline Image resample_nearest(const Image& src, int dw, int dh) {
-  const double fx = 1.0 / (double(dw) / src.width), fy = 1.0 / (double(dh) / src.height);
-  const int C = src.channels;
-  std::vector<int> xs(static_cast<size_t>(dw));
-  for (int x = 0; x < dw; ++x) xs[size_t(x)] = std::min(int(std::floor(x * fx)), src.width - 1);
-  Image dst(dw, dh, C, src.order);
-  for (int y = 0; y < dh; ++y) {
-    const uint8_t* s = src.row(std::min(int(std::floor(y * fy)), src.height - 1));
-    uint8_t* out = dst.row(y);
-    for (int x = 0; x < dw; ++x)
-      for (int c = 0; c < C; ++c) out[size_t(x) * size_t(C) + size_t(c)] = s[size_t(xs[size_t(x)]) * size_t(C) + size_t(c)];
-  }
-  return dst;
-}
-
-// Area weights of one axis for downscaling: destination cell [d*scale, (d+1)*scale) covers
-// whole source pixels with weight 1/cell and partial ones with their covered fraction.
-struct AreaTaps {
-  std::vector<int> begin;           // per destination index: first entry in src/weight
-  std::vector<int> src;
-  std::vector<double> weight;
-};
-
-inline AreaTaps make_area_taps(int src, int dst) {
-  AreaTaps t;
-  const double scale = double(src) / dst;
-  for (int d = 0; d < dst; ++d) {
-    t.begin.push_back(int(t.src.size()));
-    double f1 = d * scale, f2 = f1 + scale;
-    double cell = std::min(scale, src - f1);
-    int s1 = int(std::ceil(f1)), s2 = int(std::floor(f2));
-    s2 = std::min(s2, src - 1);
-    s1 = std::min(s1, s2);
-    if (s1 - f1 > 1e-3) {
-      t.src.push_back(s1 - 1);
-      t.weight.push_back((s1 - f1) / cell);
-    }
-    for (int s = s1; s < s2; ++s) {
-      t.src.push_back(s);
-      t.weight.push_back(1.0 / cell);
-    }
-    if (f2 - s2 > 1e-3) {
-      t.src.push_back(s2);
-      t.weight.push_back(std::min(std::min(f2 - s2, 1.0), cell) / cell);
-    }
-  }
-  t.begin.push_back(int(t.src.size()));
-  return t;
-}
-
-// Whole-number shrink factors: block averages, rounded as OpenCV's fast path does.
-inline Image resample_area_blocks(const Image& src, int dw, int dh, int fx, int fy) {
-  const int C = src.channels, area = fx * fy;
-  const float inv_area = 1.f / float(area);
-  Image dst(dw, dh, C, src.order);
-  for (int y = 0; y < dh; ++y)
-    for (int x = 0; x < dw; ++x)
-      for (int c = 0; c < C; ++c) {
-        int sum = 0;
-        for (int j = 0; j < fy; ++j)
-          for (int i = 0; i < fx; ++i) sum += src.at(x * fx + i, y * fy + j)[c];
-        int v = area == 4 ? (sum + 2) >> 2 : int(std::lrint(float(sum) * inv_area));
-        dst.at(x, y)[c] = uint8_t(std::clamp(v, 0, 255));
-      }
-  return dst;
-}
-
-inline Image resample_area_down(const Image& src, int dw, int dh) {
-  if (src.width % dw == 0 && src.height % dh == 0)
-    return resample_area_blocks(src, dw, dh, src.width / dw, src.height / dh);
-  AreaTaps tx = make_area_taps(src.width, dw), ty = make_area_taps(src.height, dh);
-  const int C = src.channels;
-  const size_t rw = size_t(dw) * size_t(C);
-  std::vector<double> rows(size_t(src.height) * rw, 0.0);
-  for (int y = 0; y < src.height; ++y) {
-    const uint8_t* s = src.row(y);
-    double* out = rows.data() + size_t(y) * rw;
-    for (int x = 0; x < dw; ++x)
-      for (int i = tx.begin[size_t(x)]; i < tx.begin[size_t(x) + 1]; ++i)
-        for (int c = 0; c < C; ++c)
-          out[size_t(x) * size_t(C) + size_t(c)] += tx.weight[size_t(i)] * s[size_t(tx.src[size_t(i)]) * size_t(C) + size_t(c)];
-  }
-  Image dst(dw, dh, C, src.order);
-  std::vector<double> acc(rw);
-  for (int y = 0; y < dh; ++y) {
-    std::fill(acc.begin(), acc.end(), 0.0);
-    for (int i = ty.begin[size_t(y)]; i < ty.begin[size_t(y) + 1]; ++i) {
-      const double* r = rows.data() + size_t(ty.src[size_t(i)]) * rw;
-      for (size_t j = 0; j < rw; ++j) acc[j] += ty.weight[size_t(i)] * r[j];
-    }
-    uint8_t* out = dst.row(y);
-    for (size_t j = 0; j < rw; ++j) out[j] = uint8_t(std::clamp<long>(std::lrint(acc[j]), 0, 255));
-  }
-  return dst;
-}
-
-}  // namespace resize_detail
-
-// Resizes an 8-bit image to dst_width x dst_height.
-inline Image resize(const Image& src, int dst_width, int dst_height, Interpolation interp = Interpolation::Linear) {
-  check<ShapeError>(!src.empty(), "resize: empty source image");
-  check<ShapeError>(dst_width > 0 && dst_height > 0, "resize: bad destination size ", dst_width, "x", dst_height);
-  if (dst_width == src.width && dst_height == src.height) return src;
-  switch (interp) {
-    case Interpolation::Nearest: return resize_detail::resample_nearest(src, dst_width, dst_height);
-    case Interpolation::Area:
-      if (dst_width <= src.width && dst_height <= src.height)
-        return resize_detail::resample_area_down(src, dst_width, dst_height);
-      return resize_detail::resample_fixed(src, dst_width, dst_height, interp);
-    default: return resize_detail::resample_fixed(src, dst_width, dst_height, interp);
-  }
-}
-
-// Bilinear resize of a float image with `channels` interleaved channels (HWC), as
-// cv2.resize(INTER_LINEAR) on float32.
-inline void resize_bilinear(const float* src, int width, int height, int channels, float* dst, int dst_width,
-                            int dst_height) {
-  check<ShapeError>(width > 0 && height > 0 && dst_width > 0 && dst_height > 0 && channels > 0,
-                    "resize_bilinear: bad sizes ", width, "x", height, " -> ", dst_width, "x", dst_height);
-  auto tx = resize_detail::make_taps(width, dst_width, Interpolation::Linear, resize_detail::Axis::X);
-  auto ty = resize_detail::make_taps(height, dst_height, Interpolation::Linear, resize_detail::Axis::Y);
-  const size_t C = size_t(channels), rw = size_t(dst_width) * C;
-  std::vector<float> rows(size_t(height) * rw);
-  for (int y = 0; y < height; ++y) {
-    const float* s = src + size_t(y) * size_t(width) * C;
-    float* out = rows.data() + size_t(y) * rw;
-    for (int x = 0; x < dst_width; ++x) {
-      size_t i = size_t(x) * 2;
-      const float* a = s + size_t(tx.index[i]) * C;
-      const float* b = s + size_t(tx.index[i + 1]) * C;
-      for (size_t c = 0; c < C; ++c) out[size_t(x) * C + c] = a[c] * tx.weight[i] + b[c] * tx.weight[i + 1];
-    }
-  }
-  for (int y = 0; y < dst_height; ++y) {
-    size_t i = size_t(y) * 2;
-    const float* a = rows.data() + size_t(ty.index[i]) * rw;
-    const float* b = rows.data() + size_t(ty.index[i + 1]) * rw;
-    float* out = dst + size_t(y) * rw;
-    for (size_t j = 0; j < rw; ++j) out[j] = a[j] * ty.weight[i] + b[j] * ty.weight[i + 1];
-  }
-}
-
-// Bilinear resize of every plane of an [N, C, H, W] tensor (the same arithmetic per plane).
-inline Tensor<float, cpu> resize_bilinear(const Tensor<float, cpu>& x, int out_h, int out_w) {
-  check<ShapeError>(x.rank() == 4, "resize_bilinear: expected [N, C, H, W], got ", x.shape().str());
-  Tensor<float, cpu> y(Shape{x.dim(0), x.dim(1), out_h, out_w});
-  const int64_t planes = x.dim(0) * x.dim(1);
-  const size_t in_plane = size_t(x.dim(2) * x.dim(3)), out_plane = size_t(out_h) * size_t(out_w);
-  for (int64_t p = 0; p < planes; ++p)
-    resize_bilinear(x.data() + size_t(p) * in_plane, int(x.dim(3)), int(x.dim(2)), 1, y.data() + size_t(p) * out_plane,
-                    out_w, out_h);
-  return y;
-}
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/resize.hpp
 // ---- begin rfcf/io/safetensors.hpp
 // safetensors reader and writer (formats.md section 3). The reader validates everything
 // before it trusts it: header size, JSON syntax, duplicate keys, dtype, shape/byte-size
@@ -5949,1205 +5958,10 @@ inline TensorMap strip_prefix(const TensorMap& m, const std::string& prefix = "m
 // ---- end rfcf/io/torch_file.hpp
 // ---- end rfcf/io.hpp
 // ---- begin rfcf/detection.hpp
-// detection: see docs/detection.md and the headers in rfcf/detection/.
-// ---- begin rfcf/detection/box_coding.hpp
-// Box and landmark coding against priors, retinaface.md section 5. The operation order follows
-// the float32 reference (so decoded boxes match the fixtures to the last bits except for exp()).
-// All functions are per prior; T is float (inference) or double (tests, gradient checks).
-#include <cmath>
-#include <cstdint>
-
-
-namespace rfcf::detection {
-
-struct Variances {
-  double center = 0.1;  // v0
-  double size = 0.2;    // v1
-};
-
-// prior = [cx, cy, w, h]; loc = [dx, dy, dw, dh]; out = [x1, y1, x2, y2] (normalised).
-template <class T>
-inline void decode_box(const T* prior, const T* loc, T* out, const Variances& v = {}) {
-  const T v0 = static_cast<T>(v.center), v1 = static_cast<T>(v.size);
-  const T cx = prior[0] + loc[0] * v0 * prior[2];
-  const T cy = prior[1] + loc[1] * v0 * prior[3];
-  const T w = prior[2] * std::exp(loc[2] * v1);
-  const T h = prior[3] * std::exp(loc[3] * v1);
-  out[0] = cx - w / T(2);
-  out[1] = cy - h / T(2);
-  out[2] = w + out[0];
-  out[3] = h + out[1];
-}
-
-// landm = 10 offsets (x0, y0, ..., x4, y4); out = 10 normalised coordinates.
-template <class T>
-inline void decode_landmarks(const T* prior, const T* landm, T* out, const Variances& v = {}) {
-  const T v0 = static_cast<T>(v.center);
-  for (int k = 0; k < 5; ++k) {
-    out[2 * k] = prior[0] + landm[2 * k] * v0 * prior[2];
-    out[2 * k + 1] = prior[1] + landm[2 * k + 1] * v0 * prior[3];
-  }
-}
-
-// box = [x1, y1, x2, y2] (normalised) -> regression target [tx, ty, tw, th]. Degenerate boxes
-// (w <= 0 or h <= 0) give -inf/NaN in the reference; callers filter them (retinaface.md 13.3).
-template <class T>
-inline void encode_box(const T* prior, const T* box, T* out, const Variances& v = {}) {
-  const T v0 = static_cast<T>(v.center), v1 = static_cast<T>(v.size);
-  out[0] = ((box[0] + box[2]) / T(2) - prior[0]) / (v0 * prior[2]);
-  out[1] = ((box[1] + box[3]) / T(2) - prior[1]) / (v0 * prior[3]);
-  out[2] = std::log((box[2] - box[0]) / prior[2]) / v1;
-  out[3] = std::log((box[3] - box[1]) / prior[3]) / v1;
-}
-
-// landmarks = 10 normalised coordinates -> 10 regression targets.
-template <class T>
-inline void encode_landmarks(const T* prior, const T* landmarks, T* out, const Variances& v = {}) {
-  const T v0 = static_cast<T>(v.center);
-  for (int k = 0; k < 5; ++k) {
-    out[2 * k] = (landmarks[2 * k] - prior[0]) / (v0 * prior[2]);
-    out[2 * k + 1] = (landmarks[2 * k + 1] - prior[1]) / (v0 * prior[3]);
-  }
-}
-
-}  // namespace rfcf::detection
-// ---- end rfcf/detection/box_coding.hpp
-// ---- begin rfcf/detection/detection_json.hpp
-// Detections as JSON:
-//   {"image", "width", "height", "faces": [{"box": [x1,y1,x2,y2], "score", "landmarks": [[x,y] x5]}]}
-// The reader also accepts the fixture layout of formats.md 9 ("detections", flat landmarks).
-#include <fstream>
-#include <string>
-#include <vector>
-
-#include <nlohmann/json.hpp>
-
-// ---- begin rfcf/detection/postprocess.hpp
-// RetinaFace post-processing (retinaface.md 9.2): decode, confidence threshold, top-k,
-// +1-convention NMS, keep-top-k, scaling to original-image pixels. Runs on CPU float arrays
-// (one image) or on Tensor<float, cpu> (one image or a batch).
-#include <algorithm>
-#include <cstdint>
-#include <numeric>
-#include <vector>
-
-// ---- begin rfcf/detection/nms.hpp
-// Greedy NMS with the reference's +1 pixel area convention (retinaface.md 9.2 step 5), in float32
-// like the reference. Input boxes must already be in the order of preference (descending
-// score); the result lists kept indices in that order, so ties keep their input order.
-#include <algorithm>
-#include <cstdint>
-#include <numeric>
-#include <vector>
-
-
-namespace rfcf::detection {
-
-// IoU with the +1 convention: area = (x2 - x1 + 1)(y2 - y1 + 1).
-inline float iou_plus_one(const float* a, const float* b) {
-  const float area_a = (a[2] - a[0] + 1.0f) * (a[3] - a[1] + 1.0f);
-  const float area_b = (b[2] - b[0] + 1.0f) * (b[3] - b[1] + 1.0f);
-  const float w = std::max(0.0f, std::min(a[2], b[2]) - std::max(a[0], b[0]) + 1.0f);
-  const float h = std::max(0.0f, std::min(a[3], b[3]) - std::max(a[1], b[1]) + 1.0f);
-  const float inter = w * h;
-  return inter / (area_a + area_b - inter);
-}
-
-// boxes: n rows of `stride` floats starting with [x1, y1, x2, y2]. A box is dropped when its IoU
-// with an already kept box is > threshold (IoU <= threshold survives).
-inline std::vector<int64_t> nms_plus_one(const float* boxes, int64_t n, int64_t stride, float threshold) {
-  check<ShapeError>(n >= 0 && stride >= 4, "nms: need n >= 0 boxes with at least 4 values each (got n=", n,
-                    ", stride=", stride, ")");
-  std::vector<int64_t> keep;
-  std::vector<char> removed(static_cast<size_t>(n), 0);
-  for (int64_t i = 0; i < n; ++i) {
-    if (removed[i]) continue;
-    keep.push_back(i);
-    const float* a = boxes + i * stride;
-    for (int64_t j = i + 1; j < n; ++j)
-      if (!removed[j] && iou_plus_one(a, boxes + j * stride) > threshold) removed[j] = 1;
-  }
-  return keep;
-}
-
-}  // namespace rfcf::detection
-// ---- end rfcf/detection/nms.hpp
-
-namespace rfcf::detection {
-
-struct Detection {
-  float box[4] = {0, 0, 0, 0};  // x1, y1, x2, y2 in original-image pixels
-  float score = 0;
-  float landmarks[10] = {};     // x0, y0, ..., x4, y4 (left eye, right eye, nose, left/right mouth)
-};
-
-struct PostprocessOptions {
-  float conf_threshold = 0.02f;  // keep score > conf_threshold (strict, compared in float32)
-  float nms_threshold = 0.4f;    // drop IoU > nms_threshold
-  int64_t top_k = 5000;          // candidates kept before NMS; < 0: all (WIDER test script)
-  int64_t keep_top_k = 750;      // detections kept after NMS; < 0: all
-  Variances variances{};
-
-  void validate() const {
-    check<ConfigError>(nms_threshold >= 0 && nms_threshold <= 1, "PostprocessOptions: nms_threshold ",
-                       nms_threshold, " outside [0, 1]");
-    check<ConfigError>(variances.center > 0 && variances.size > 0, "PostprocessOptions: variances must be positive");
-  }
-};
-
-// One image. loc [n,4], conf [n,2] (softmaxed, column 1 = face), landms [n,10] (may be null:
-// landmarks are then zero), priors [n,4]; input_w/input_h = network input size; resize = the
-// factor the original image was scaled by before the network (1 = original size).
-inline std::vector<Detection> postprocess(const float* loc, const float* conf, const float* landms,
-                                          const float* priors, int64_t n, int64_t input_w, int64_t input_h,
-                                          double resize = 1.0, const PostprocessOptions& o = {}) {
-  o.validate();
-  check<ShapeError>(n >= 0 && input_w > 0 && input_h > 0, "postprocess: bad sizes n=", n, " input ", input_w,
-                    "x", input_h);
-  check<ConfigError>(resize > 0, "postprocess: resize factor ", resize, " must be positive");
-  const float W = static_cast<float>(input_w), H = static_cast<float>(input_h);
-  const float r = static_cast<float>(resize);
-
-  std::vector<int64_t> cand;
-  for (int64_t i = 0; i < n; ++i)
-    if (conf[2 * i + 1] > o.conf_threshold) cand.push_back(i);
-  std::stable_sort(cand.begin(), cand.end(), [&](int64_t a, int64_t b) { return conf[2 * a + 1] > conf[2 * b + 1]; });
-  if (o.top_k >= 0 && static_cast<int64_t>(cand.size()) > o.top_k) cand.resize(static_cast<size_t>(o.top_k));
-
-  // Decoded boxes in pixels, in candidate order.
-  std::vector<float> boxes(cand.size() * 4);
-  for (size_t c = 0; c < cand.size(); ++c) {
-    const int64_t i = cand[c];
-    float* b = boxes.data() + 4 * c;
-    decode_box(priors + 4 * i, loc + 4 * i, b, o.variances);
-    b[0] = b[0] * W / r;
-    b[1] = b[1] * H / r;
-    b[2] = b[2] * W / r;
-    b[3] = b[3] * H / r;
-  }
-  std::vector<int64_t> keep = nms_plus_one(boxes.data(), static_cast<int64_t>(cand.size()), 4, o.nms_threshold);
-  if (o.keep_top_k >= 0 && static_cast<int64_t>(keep.size()) > o.keep_top_k) keep.resize(static_cast<size_t>(o.keep_top_k));
-
-  std::vector<Detection> out(keep.size());
-  for (size_t k = 0; k < keep.size(); ++k) {
-    const int64_t c = keep[k], i = cand[static_cast<size_t>(c)];
-    Detection& d = out[k];
-    std::copy_n(boxes.data() + 4 * c, 4, d.box);
-    d.score = conf[2 * i + 1];
-    if (landms) {
-      decode_landmarks(priors + 4 * i, landms + 10 * i, d.landmarks, o.variances);
-      for (int p = 0; p < 5; ++p) {
-        d.landmarks[2 * p] = d.landmarks[2 * p] * W / r;
-        d.landmarks[2 * p + 1] = d.landmarks[2 * p + 1] * H / r;
-      }
-    }
-  }
-  return out;
-}
-
-namespace detail {
-// Number of priors of a head output [n, cols] or [batch, n, cols].
-inline int64_t head_rows(const Tensor<float, cpu>& t, int64_t cols, const char* name) {
-  check<ShapeError>((t.rank() == 2 || t.rank() == 3) && t.dim(t.rank() - 1) == cols, "postprocess: ", name,
-                    " must be [n, ", cols, "] or [batch, n, ", cols, "], got ", t.shape().str());
-  return t.dim(t.rank() - 2);
-}
-inline int64_t head_batch(const Tensor<float, cpu>& t) { return t.rank() == 3 ? t.dim(0) : 1; }
-}  // namespace detail
-
-// A batch: loc [B,n,4], conf [B,n,2], landms [B,n,10] (or undefined), priors [n,4]; one resize
-// factor per image (or a single one for all). Rank-2 inputs are a batch of one.
-inline std::vector<std::vector<Detection>> postprocess(const Tensor<float, cpu>& loc, const Tensor<float, cpu>& conf,
-                                                       const Tensor<float, cpu>& landms,
-                                                       const Tensor<float, cpu>& priors, int64_t input_w,
-                                                       int64_t input_h, const std::vector<double>& resize = {1.0},
-                                                       const PostprocessOptions& o = {}) {
-  const int64_t n = detail::head_rows(loc, 4, "loc"), B = detail::head_batch(loc);
-  check<ShapeError>(detail::head_rows(conf, 2, "conf") == n && detail::head_batch(conf) == B,
-                    "postprocess: conf ", conf.shape().str(), " does not match loc ", loc.shape().str());
-  if (landms.defined())
-    check<ShapeError>(detail::head_rows(landms, 10, "landms") == n && detail::head_batch(landms) == B,
-                      "postprocess: landms ", landms.shape().str(), " does not match loc ", loc.shape().str());
-  check<ShapeError>(priors.rank() == 2 && priors.dim(0) == n && priors.dim(1) == 4, "postprocess: priors ",
-                    priors.shape().str(), " must be [", n, ", 4] to match loc ", loc.shape().str());
-  check<ConfigError>(resize.size() == 1 || static_cast<int64_t>(resize.size()) == B, "postprocess: ",
-                     resize.size(), " resize factors for a batch of ", B);
-  std::vector<std::vector<Detection>> out;
-  for (int64_t b = 0; b < B; ++b)
-    out.push_back(postprocess(loc.data() + b * n * 4, conf.data() + b * n * 2,
-                              landms.defined() ? landms.data() + b * n * 10 : nullptr, priors.data(), n, input_w,
-                              input_h, resize.size() == 1 ? resize[0] : resize[static_cast<size_t>(b)], o));
-  return out;
-}
-
-}  // namespace rfcf::detection
-// ---- end rfcf/detection/postprocess.hpp
-
-namespace rfcf::detection {
-
-struct ImageDetections {
-  std::string image;
-  int64_t width = 0, height = 0;
-  std::vector<Detection> faces;
-};
-
-inline nlohmann::json to_json(const ImageDetections& d) {
-  nlohmann::json faces = nlohmann::json::array();
-  for (const Detection& f : d.faces) {
-    nlohmann::json lm = nlohmann::json::array();
-    for (int k = 0; k < 5; ++k) lm.push_back({f.landmarks[2 * k], f.landmarks[2 * k + 1]});
-    faces.push_back({{"box", {f.box[0], f.box[1], f.box[2], f.box[3]}}, {"score", f.score}, {"landmarks", lm}});
-  }
-  return {{"image", d.image}, {"width", d.width}, {"height", d.height}, {"faces", faces}};
-}
-
-namespace detail {
-inline float json_float(const nlohmann::json& v, const std::string& what) {
-  check<FormatError>(v.is_number(), "detection JSON: ", what, " is not a number");
-  return v.get<float>();
-}
-}  // namespace detail
-
-inline ImageDetections detections_from_json(const nlohmann::json& j) {
-  check<FormatError>(j.is_object(), "detection JSON: top level is not an object");
-  ImageDetections d;
-  if (j.contains("image")) d.image = j.at("image").get<std::string>();
-  if (j.contains("width")) d.width = j.at("width").get<int64_t>();
-  if (j.contains("height")) d.height = j.at("height").get<int64_t>();
-  const char* key = j.contains("faces") ? "faces" : "detections";
-  check<FormatError>(j.contains(key) && j.at(key).is_array(), "detection JSON: no 'faces' (or 'detections') array");
-  for (const auto& f : j.at(key)) {
-    Detection det;
-    check<FormatError>(f.is_object() && f.contains("box") && f.at("box").is_array() && f.at("box").size() == 4,
-                       "detection JSON: a face needs 'box' [x1, y1, x2, y2]");
-    for (int k = 0; k < 4; ++k) det.box[k] = detail::json_float(f.at("box")[k], "box value");
-    det.score = detail::json_float(f.at("score"), "score");
-    if (f.contains("landmarks")) {
-      const auto& lm = f.at("landmarks");
-      check<FormatError>(lm.is_array() && (lm.size() == 5 || lm.size() == 10),
-                         "detection JSON: 'landmarks' must be 5 [x, y] pairs or 10 numbers");
-      for (int k = 0; k < 5; ++k) {
-        if (lm.size() == 10) {
-          det.landmarks[2 * k] = detail::json_float(lm[2 * k], "landmark");
-          det.landmarks[2 * k + 1] = detail::json_float(lm[2 * k + 1], "landmark");
-        } else {
-          check<FormatError>(lm[k].is_array() && lm[k].size() == 2, "detection JSON: landmark ", k, " is not [x, y]");
-          det.landmarks[2 * k] = detail::json_float(lm[k][0], "landmark");
-          det.landmarks[2 * k + 1] = detail::json_float(lm[k][1], "landmark");
-        }
-      }
-    }
-    d.faces.push_back(det);
-  }
-  return d;
-}
-
-inline ImageDetections read_detections_json(const std::string& path) {
-  std::ifstream in(path);
-  check<IoError>(static_cast<bool>(in), "cannot open detection JSON '", path, "'");
-  try {
-    return detections_from_json(nlohmann::json::parse(in));
-  } catch (const nlohmann::json::exception& e) {
-    fail<FormatError>("detection JSON '", path, "': ", e.what());
-  } catch (const FormatError& e) {
-    fail<FormatError>(e.what(), " (file '", path, "')");
-  }
-}
-
-// Written atomically (temporary file + rename): a failed write leaves no partial file.
-inline void write_detections_json(const std::string& path, const ImageDetections& d, int indent = 1) {
-  const std::string text = to_json(d).dump(indent) + "\n";
-  io::atomic_write(path, [&](io::FileWriter& w) { w.write(text); });
-}
-
-}  // namespace rfcf::detection
-// ---- end rfcf/detection/detection_json.hpp
-// ---- begin rfcf/detection/priors.hpp
-// RetinaFace prior (anchor) boxes, retinaface.md section 4. Priors are [cx, cy, w, h] in
-// coordinates normalised by the network input size; they depend on that size, so PriorCache
-// keeps one table per (height, width).
-#include <cmath>
-#include <cstdint>
-#include <map>
-#include <mutex>
-#include <utility>
-#include <vector>
-
-
-namespace rfcf::detection {
-
-struct PriorBoxOptions {
-  std::vector<std::vector<double>> min_sizes;  // per level, in input pixels
-  std::vector<int> steps;                       // feature stride per level
-  bool clip = false;                            // clamp to [0, 1] (the reference does not)
-
-  // Official Pytorch_Retinaface MobileNet-0.25 / ResNet-50 anchors (shared/models/retinaface_mnet025.pth).
-  static PriorBoxOptions official() { return {{{16, 32}, {64, 128}, {256, 512}}, {8, 16, 32}, false}; }
-  // Face-Detector-1MB mobilenet0.25 anchors (training size 300).
-  static PriorBoxOptions face_detector_1mb() { return {{{10, 20}, {32, 64}, {128, 256}}, {8, 16, 32}, false}; }
-
-  void validate() const {
-    check<ConfigError>(!min_sizes.empty() && min_sizes.size() == steps.size(), "PriorBoxOptions: ",
-                       min_sizes.size(), " min_sizes levels but ", steps.size(), " steps");
-    for (size_t k = 0; k < steps.size(); ++k) {
-      check<ConfigError>(steps[k] > 0, "PriorBoxOptions: step ", steps[k], " at level ", k, " must be positive");
-      check<ConfigError>(!min_sizes[k].empty(), "PriorBoxOptions: level ", k, " has no min_sizes");
-      for (double m : min_sizes[k])
-        check<ConfigError>(m > 0 && std::isfinite(m), "PriorBoxOptions: min_size ", m, " at level ", k,
-                           " must be positive");
-    }
-  }
-  int64_t count(int64_t height, int64_t width) const {
-    int64_t n = 0;
-    for (size_t k = 0; k < steps.size(); ++k)
-      n += ((height + steps[k] - 1) / steps[k]) * ((width + steps[k] - 1) / steps[k]) *
-           static_cast<int64_t>(min_sizes[k].size());
-    return n;
-  }
-};
-
-// Prior table [N, 4] for an input of height x width: level, row, column, min_size (innermost);
-// computed in double and rounded once to float.
-inline Tensor<float, cpu> make_priors(const PriorBoxOptions& o, int64_t height, int64_t width) {
-  o.validate();
-  check<ShapeError>(height > 0 && width > 0, "make_priors: input size ", height, "x", width, " must be positive");
-  Tensor<float, cpu> out(Shape{o.count(height, width), 4});
-  float* p = out.data();
-  const double W = static_cast<double>(width), H = static_cast<double>(height);
-  auto put = [&](double v) { *p++ = static_cast<float>(o.clip ? std::min(1.0, std::max(0.0, v)) : v); };
-  for (size_t k = 0; k < o.steps.size(); ++k) {
-    const int64_t s = o.steps[k];
-    const int64_t fh = (height + s - 1) / s, fw = (width + s - 1) / s;
-    for (int64_t i = 0; i < fh; ++i)
-      for (int64_t j = 0; j < fw; ++j)
-        for (double m : o.min_sizes[k]) {
-          put((static_cast<double>(j) + 0.5) * static_cast<double>(s) / W);
-          put((static_cast<double>(i) + 0.5) * static_cast<double>(s) / H);
-          put(m / W);
-          put(m / H);
-        }
-  }
-  return out;
-}
-
-// Thread-safe cache of prior tables keyed by input size. Returned tensors share storage
-// with the cache: treat them as read-only.
-class PriorCache {
- public:
-  explicit PriorCache(PriorBoxOptions o) : options_(std::move(o)) { options_.validate(); }
-  const PriorBoxOptions& options() const { return options_; }
-  Tensor<float, cpu> get(int64_t height, int64_t width) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto key = std::make_pair(height, width);
-    auto it = tables_.find(key);
-    if (it == tables_.end()) it = tables_.emplace(key, make_priors(options_, height, width)).first;
-    return it->second;
-  }
-  size_t size() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return tables_.size();
-  }
-
- private:
-  PriorBoxOptions options_;
-  mutable std::mutex mutex_;
-  std::map<std::pair<int64_t, int64_t>, Tensor<float, cpu>> tables_;
-};
-
-}  // namespace rfcf::detection
-// ---- end rfcf/detection/priors.hpp
-// ---- begin rfcf/detection/python_format.hpp
-// Text forms of floats exactly as Python/numpy print them, so result files written by rfcf are
-// byte-identical to the reference scripts' files.
-//  - numpy_float32_str(x): str() of a numpy.float32 scalar (what the WIDER test script writes:
-//    its score is an element of a float32 array): shortest digits that round-trip in float32,
-//    positional when 1e-4 <= |x| < 1e16 (or x == 0), else scientific with >= 2 exponent digits.
-//  - python_float_repr(x): repr()/str() of a Python float (double): shortest double digits,
-//    positional when the decimal exponent is in [-4, 16).
-#include <charconv>
-#include <cmath>
-#include <cstdlib>
-#include <string>
-
-namespace rfcf::detection {
-
-namespace detail {
-
-// Shortest round-trip digits of x (> 0, finite) and decimal exponent e: x ~ 0.d1d2... * 10^(e+1),
-// i.e. d1.d2d3... * 10^e.
-template <class F>
-inline void shortest_digits(F x, std::string& digits, int& exp10) {
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::scientific);
-  std::string s(buf, res.ptr);
-  size_t epos = s.find('e');
-  std::string mant = s.substr(0, epos);
-  exp10 = std::atoi(s.c_str() + epos + 1);
-  digits.clear();
-  for (char c : mant)
-    if (c != '.') digits += c;
-  while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
-}
-
-inline std::string positional(const std::string& digits, int e) {
-  std::string out;
-  const int n = static_cast<int>(digits.size());
-  if (e < 0) {
-    out = "0." + std::string(static_cast<size_t>(-e - 1), '0') + digits;
-  } else if (e + 1 >= n) {
-    out = digits + std::string(static_cast<size_t>(e + 1 - n), '0') + ".0";
-  } else {
-    out = digits.substr(0, static_cast<size_t>(e + 1)) + "." + digits.substr(static_cast<size_t>(e + 1));
-  }
-  return out;
-}
-
-inline std::string scientific(const std::string& digits, int e) {
-  std::string out = digits.substr(0, 1);
-  if (digits.size() > 1) out += "." + digits.substr(1);
-  out += e < 0 ? "e-" : "e+";
-  int a = std::abs(e);
-  if (a < 10) out += '0';
-  out += std::to_string(a);
-  return out;
-}
-
-inline bool special(double x, std::string& out) {
-  if (std::isnan(x)) { out = "nan"; return true; }
-  if (std::isinf(x)) { out = x < 0 ? "-inf" : "inf"; return true; }
-  if (x == 0) { out = std::signbit(x) ? "-0.0" : "0.0"; return true; }
-  return false;
-}
-
-}  // namespace detail
-
-inline std::string numpy_float32_str(float x) {
-  std::string out;
-  if (detail::special(x, out)) return out;
-  std::string digits;
-  int e = 0;
-  detail::shortest_digits(std::fabs(x), digits, e);
-  const double a = std::fabs(static_cast<double>(x));
-  out = (a >= 1e-4 && a < 1e16) ? detail::positional(digits, e) : detail::scientific(digits, e);
-  return x < 0 ? "-" + out : out;
-}
-
-inline std::string python_float_repr(double x) {
-  std::string out;
-  if (detail::special(x, out)) return out;
-  std::string digits;
-  int e = 0;
-  detail::shortest_digits(std::fabs(x), digits, e);
-  out = (e >= -4 && e < 16) ? detail::positional(digits, e) : detail::scientific(digits, e);
-  return x < 0 ? "-" + out : out;
-}
-
-}  // namespace rfcf::detection
-// ---- end rfcf/detection/python_format.hpp
-// ---- begin rfcf/detection/wider_results.hpp
-// WIDER FACE result files as written by the reference test script (retinaface.md 9.3):
-// <dir>/<event>/<stem>.txt with the stem, the box count, then "x y w h score " lines, where
-// x = int(x1), w = int(x2) - int(x1) (truncation toward zero) and score is numpy's str() of the
-// float32 score.
-#include <cmath>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <string>
-#include <vector>
-
-
-namespace rfcf::detection {
-
-// The text of one result file.
-inline std::string wider_result_text(const std::string& stem, const std::vector<Detection>& dets) {
-  std::string s = stem + "\n" + std::to_string(dets.size()) + "\n";
-  auto trunc = [](float v) {
-    check<Error>(std::isfinite(v) && std::fabs(v) < 9.0e18f, "WIDER result: box coordinate ", v, " is not finite");
-    return static_cast<long long>(v);  // C++ float->integer conversion truncates toward zero, as int()
-  };
-  for (const Detection& d : dets) {
-    const long long x = trunc(d.box[0]), y = trunc(d.box[1]);
-    const long long w = trunc(d.box[2]) - x, h = trunc(d.box[3]) - y;
-    s += std::to_string(x) + " " + std::to_string(y) + " " + std::to_string(w) + " " + std::to_string(h) + " " +
-         numpy_float32_str(d.score) + " \n";
-  }
-  return s;
-}
-
-// Writes <dir>/<event>/<stem>.txt (creating folders); returns the path.
-inline std::string write_wider_result(const std::string& dir, const std::string& event, const std::string& stem,
-                                      const std::vector<Detection>& dets) {
-  namespace fs = std::filesystem;
-  check<ConfigError>(!stem.empty() && stem.find('/') == std::string::npos && event.find("..") == std::string::npos,
-                     "WIDER result: bad event/stem '", event, "/", stem, "'");
-  const fs::path folder = fs::path(dir) / event;
-  std::error_code ec;
-  fs::create_directories(folder, ec);
-  check<IoError>(!ec, "cannot create folder '", folder.string(), "': ", ec.message());
-  const std::string text = wider_result_text(stem, dets);
-  const fs::path path = folder / (stem + ".txt");
-  io::atomic_write(path.string(), [&](io::FileWriter& w) { w.write(text); });
-  return path.string();
-}
-
-}  // namespace rfcf::detection
-// ---- end rfcf/detection/wider_results.hpp
-// ---- begin rfcf/detection/widerface_eval.hpp
-// WIDER FACE evaluation, the protocol of the reference Python evaluator (retinaface.md 11):
-// ground truth from the four .mat files, predictions from result-file folders or from memory,
-// global min-max score normalisation, per-image matching at IoU 0.5 with the +1 convention,
-// 1000 score thresholds, VOC all-point AP per setting (easy, medium, hard), optional subsets.
-#include <algorithm>
-#include <array>
-#include <charconv>
-#include <cmath>
-#include <cstdint>
-#include <filesystem>
-#include <fstream>
-#include <map>
-#include <set>
-#include <string>
-#include <vector>
-
-
-namespace rfcf::detection {
-
-inline constexpr std::array<const char*, 3> kWiderSettings = {"easy", "medium", "hard"};
-
-struct WiderImageGt {
-  std::string stem;                          // file name without .jpg
-  std::vector<std::array<double, 4>> boxes;  // [x, y, w, h] pixels, face_bbx_list order
-  std::array<std::vector<int64_t>, 3> keep;  // 0-based indices of the faces that count (easy/medium/hard)
-};
-
-struct WiderEventGt {
-  std::string name;  // e.g. "0--Parade"
-  std::vector<WiderImageGt> images;
-};
-
-struct WiderGroundTruth {
-  std::vector<WiderEventGt> events;  // .mat order
-  int64_t image_count() const {
-    int64_t n = 0;
-    for (const auto& e : events) n += static_cast<int64_t>(e.images.size());
-    return n;
-  }
-};
-
-// Loads wider_face_val.mat and wider_{easy,medium,hard}_val.mat from gt_dir.
-inline WiderGroundTruth load_wider_ground_truth(const std::string& gt_dir, const io::MatLimits& limits = {}) {
-  namespace fs = std::filesystem;
-  const io::MatFile face = io::read_mat((fs::path(gt_dir) / "wider_face_val.mat").string(), limits);
-  const io::MatArray& events = face["event_list"];
-  const io::MatArray& files = face["file_list"];
-  const io::MatArray& boxes = face["face_bbx_list"];
-  const int64_t n_events = events.numel();
-  check<FormatError>(events.cls == io::MatClass::cell && files.numel() == n_events && boxes.numel() == n_events,
-                     "wider_face_val.mat: event_list/file_list/face_bbx_list sizes differ (", n_events, ", ",
-                     files.numel(), ", ", boxes.numel(), ")");
-  WiderGroundTruth gt;
-  gt.events.resize(static_cast<size_t>(n_events));
-  for (int64_t i = 0; i < n_events; ++i) {
-    WiderEventGt& ev = gt.events[static_cast<size_t>(i)];
-    ev.name = events.cell(i).str();
-    const io::MatArray& fl = files.cell(i);
-    const io::MatArray& bl = boxes.cell(i);
-    check<FormatError>(fl.numel() == bl.numel(), "wider_face_val.mat: event ", ev.name, " has ", fl.numel(),
-                       " files but ", bl.numel(), " box lists");
-    ev.images.resize(static_cast<size_t>(fl.numel()));
-    for (int64_t j = 0; j < fl.numel(); ++j) {
-      WiderImageGt& im = ev.images[static_cast<size_t>(j)];
-      im.stem = fl.cell(j).str();
-      const io::MatArray& b = bl.cell(j);
-      if (b.is_empty()) continue;
-      check<FormatError>(b.is_numeric() && b.cols() == 4, "wider_face_val.mat: boxes of ", ev.name, "/", im.stem,
-                         " are not n x 4");
-      for (int64_t k = 0; k < b.rows(); ++k) im.boxes.push_back({b.at(k, 0), b.at(k, 1), b.at(k, 2), b.at(k, 3)});
-    }
-  }
-  for (size_t s = 0; s < 3; ++s) {
-    const std::string name = std::string("wider_") + kWiderSettings[s] + "_val.mat";
-    const io::MatFile f = io::read_mat((fs::path(gt_dir) / name).string(), limits);
-    const io::MatArray& gl = f["gt_list"];
-    check<FormatError>(gl.numel() == n_events, name, ": gt_list has ", gl.numel(), " events, expected ", n_events);
-    for (int64_t i = 0; i < n_events; ++i) {
-      WiderEventGt& ev = gt.events[static_cast<size_t>(i)];
-      check<FormatError>(f["event_list"].cell(i).str() == ev.name, name, ": event ", i, " is '",
-                         f["event_list"].cell(i).str(), "', expected '", ev.name, "'");
-      const io::MatArray& ge = gl.cell(i);
-      check<FormatError>(ge.numel() == static_cast<int64_t>(ev.images.size()), name, ": event ", ev.name, " has ",
-                         ge.numel(), " keep lists for ", ev.images.size(), " images");
-      for (size_t j = 0; j < ev.images.size(); ++j) {
-        WiderImageGt& im = ev.images[j];
-        const io::MatArray& k = ge.cell(static_cast<int64_t>(j));
-        for (double v : k.numeric) {
-          check<FormatError>(v >= 1 && v <= static_cast<double>(im.boxes.size()) && v == std::floor(v), name,
-                             ": keep index ", v, " of ", ev.name, "/", im.stem, " outside 1..", im.boxes.size());
-          im.keep[s].push_back(static_cast<int64_t>(v) - 1);
-        }
-      }
-    }
-  }
-  return gt;
-}
-
-// One prediction: [x, y, w, h, score] as float64 (the evaluator's view of a result-file line).
-using WiderBox = std::array<double, 5>;
-// event name -> image stem -> boxes in file order (expected in descending score order).
-using WiderPredictions = std::map<std::string, std::map<std::string, std::vector<WiderBox>>>;
-
-namespace detail {
-
-inline double parse_python_float(const std::string& tok, const std::string& where) {
-  double v = 0;
-  const char* b = tok.data();
-  const char* e = b + tok.size();
-  if (b != e && *b == '+') ++b;
-  auto res = std::from_chars(b, e, v);
-  check<FormatError>(res.ec == std::errc() && res.ptr == e && !tok.empty(), where, ": '", tok, "' is not a number");
-  return v;
-}
-
-// The reference's key: last '/' component, trailing characters in {'.','j','p','g'} stripped.
-inline std::string wider_key(std::string s) {
-  const size_t slash = s.rfind('/');
-  if (slash != std::string::npos) s = s.substr(slash + 1);
-  while (!s.empty() && (s.back() == '.' || s.back() == 'j' || s.back() == 'p' || s.back() == 'g')) s.pop_back();
-  return s;
-}
-
-}  // namespace detail
-
-// Reads one result file (format 9.3); returns the image key and its boxes.
-inline std::pair<std::string, std::vector<WiderBox>> read_wider_result(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  check<IoError>(static_cast<bool>(in), "cannot open WIDER result file '", path, "'");
-  std::string line;
-  check<FormatError>(static_cast<bool>(std::getline(in, line)), "WIDER result file '", path, "' is empty");
-  auto strip_eol = [](std::string& s) {
-    while (!s.empty() && (s.back() == '\r' || s.back() == '\n')) s.pop_back();
-  };
-  strip_eol(line);
-  std::pair<std::string, std::vector<WiderBox>> out{detail::wider_key(line), {}};
-  std::getline(in, line);  // the box count (not used by the evaluator)
-  int64_t lineno = 2;
-  while (std::getline(in, line)) {
-    ++lineno;
-    strip_eol(line);
-    std::vector<std::string> tok;
-    size_t p = 0;
-    for (;;) {  // split on single spaces, like str.split(' ')
-      size_t q = line.find(' ', p);
-      tok.push_back(line.substr(p, q == std::string::npos ? std::string::npos : q - p));
-      if (q == std::string::npos) break;
-      p = q + 1;
-    }
-    if (tok[0].empty()) continue;
-    const std::string where = "WIDER result file '" + path + "' line " + std::to_string(lineno);
-    check<FormatError>(tok.size() >= 5, where, ": expected 'x y w h score'");
-    WiderBox b;
-    for (int k = 0; k < 5; ++k) b[k] = detail::parse_python_float(tok[k], where);
-    out.second.push_back(b);
-  }
-  return out;
-}
-
-// Reads <pred_dir>/<event>/*.txt for every event folder.
-inline WiderPredictions read_wider_predictions(const std::string& pred_dir) {
-  namespace fs = std::filesystem;
-  check<IoError>(fs::is_directory(pred_dir), "WIDER prediction folder '", pred_dir, "' does not exist");
-  WiderPredictions preds;
-  for (const auto& ev : fs::directory_iterator(pred_dir)) {
-    if (!ev.is_directory()) continue;
-    auto& event = preds[ev.path().filename().string()];
-    for (const auto& f : fs::directory_iterator(ev.path())) {
-      if (!f.is_regular_file() || f.path().extension() != ".txt") continue;
-      auto [key, boxes] = read_wider_result(f.path().string());
-      event[key] = std::move(boxes);
-    }
-  }
-  return preds;
-}
-
-// The boxes the evaluator would read from the result file written for `dets`
-// (integer truncation of the box, score through numpy's float32 str()).
-inline std::vector<WiderBox> wider_boxes_from_detections(const std::vector<Detection>& dets) {
-  std::vector<WiderBox> out;
-  for (const Detection& d : dets) {
-    const double x = std::trunc(d.box[0]), y = std::trunc(d.box[1]);
-    out.push_back({x, y, std::trunc(d.box[2]) - x, std::trunc(d.box[3]) - y,
-                   detail::parse_python_float(numpy_float32_str(d.score), "score")});
-  }
-  return out;
-}
-
-struct WiderEvalOptions {
-  double iou_threshold = 0.5;
-  int thresholds = 1000;
-  // Images of the ground truth without predictions: error (reference behaviour) or no predictions.
-  bool missing_is_empty = false;
-  // Evaluate only these images ("<event>/<stem>", ".jpg" optional); empty = all (retinaface.md 11.6).
-  std::vector<std::string> subset;
-};
-
-struct WiderPRCurve {
-  std::vector<double> thresholds;  // 0.999, 0.998, ..., 0.0
-  std::vector<double> precision;   // NaN where nothing is proposed
-  std::vector<double> recall;
-};
-
-struct WiderEvalResult {
-  std::array<double, 3> ap{};  // easy, medium, hard
-  std::array<WiderPRCurve, 3> curves;
-  std::array<int64_t, 3> face_count{};
-  double score_min = 0, score_max = 0;  // normalisation range
-  int64_t images = 0;
-};
-
-// VOC all-point AP (11.5 step 2), NaN propagating like numpy.maximum.
-inline double voc_ap(const std::vector<double>& recall, const std::vector<double>& precision) {
-  std::vector<double> mrec{0.0}, mpre{0.0};
-  mrec.insert(mrec.end(), recall.begin(), recall.end());
-  mrec.push_back(1.0);
-  mpre.insert(mpre.end(), precision.begin(), precision.end());
-  mpre.push_back(0.0);
-  for (size_t i = mpre.size() - 1; i > 0; --i) {
-    const double a = mpre[i - 1], b = mpre[i];
-    mpre[i - 1] = (std::isnan(a) || std::isnan(b)) ? std::nan("") : std::max(a, b);
-  }
-  double ap = 0;
-  for (size_t i = 0; i + 1 < mrec.size(); ++i)
-    if (mrec[i + 1] != mrec[i]) ap += (mrec[i + 1] - mrec[i]) * mpre[i + 1];
-  return ap;
-}
-
-namespace detail {
-
-// Per-image evaluation (11.4 steps 4-7): proposal flags and true positives so far, per prediction.
-inline void wider_image_eval(const std::vector<WiderBox>& pred, const std::vector<std::array<double, 4>>& gt,
-                             const std::vector<char>& keep, double iou_threshold, std::vector<int>& proposal,
-                             std::vector<int64_t>& tp_so_far) {
-  const size_t P = pred.size(), G = gt.size();
-  proposal.assign(P, 1);
-  tp_so_far.assign(P, 0);
-  std::vector<int> recall(G, 0);
-  int64_t recalled = 0;
-  for (size_t h = 0; h < P; ++h) {
-    const double px1 = pred[h][0], py1 = pred[h][1], px2 = pred[h][2] + pred[h][0], py2 = pred[h][3] + pred[h][1];
-    double best = 0;
-    size_t best_g = 0;
-    for (size_t g = 0; g < G; ++g) {
-      const double gx1 = gt[g][0], gy1 = gt[g][1], gx2 = gt[g][2] + gt[g][0], gy2 = gt[g][3] + gt[g][1];
-      double iou = 0;
-      const double iw = std::min(px2, gx2) - std::max(px1, gx1) + 1;
-      if (iw > 0) {
-        const double ih = std::min(py2, gy2) - std::max(py1, gy1) + 1;
-        if (ih > 0) {
-          const double gt_area = (gx2 - gx1 + 1) * (gy2 - gy1 + 1);
-          const double ua = (px2 - px1 + 1) * (py2 - py1 + 1) + gt_area - iw * ih;
-          iou = iw * ih / ua;
-        }
-      }
-      if (g == 0 || iou > best) {  // argmax: first index on ties
-        best = iou;
-        best_g = g;
-      }
-    }
-    if (best >= iou_threshold) {
-      if (!keep[best_g]) {
-        if (recall[best_g] == 1) --recalled;
-        recall[best_g] = -1;
-        proposal[h] = -1;
-      } else if (recall[best_g] == 0) {
-        recall[best_g] = 1;
-        ++recalled;
-      }
-    }
-    tp_so_far[h] = recalled;
-  }
-}
-
-}  // namespace detail
-
-inline WiderEvalResult evaluate_widerface(const WiderGroundTruth& gt, const WiderPredictions& preds,
-                                          const WiderEvalOptions& o = {}) {
-  check<ConfigError>(o.thresholds > 0, "evaluate_widerface: thresholds must be positive");
-  // Images taking part, in ground-truth order.
-  std::set<std::string> subset;
-  for (std::string s : o.subset) {
-    if (!s.empty() && s.front() == '/') s.erase(0, 1);
-    if (s.size() > 4 && s.compare(s.size() - 4, 4, ".jpg") == 0) s.resize(s.size() - 4);
-    subset.insert(s);
-  }
-  struct Item {
-    const WiderImageGt* gt;
-    const std::vector<WiderBox>* pred;
-  };
-  static const std::vector<WiderBox> kNone;
-  std::vector<Item> items;
-  size_t matched_subset = 0;
-  for (const auto& ev : gt.events) {
-    auto pe = preds.find(ev.name);
-    for (const auto& im : ev.images) {
-      if (!subset.empty()) {
-        if (!subset.count(ev.name + "/" + im.stem)) continue;
-        ++matched_subset;
-      }
-      const std::vector<WiderBox>* p = nullptr;
-      if (pe != preds.end()) {
-        auto pi = pe->second.find(im.stem);
-        if (pi != pe->second.end()) p = &pi->second;
-      }
-      check<Error>(p != nullptr || o.missing_is_empty, "evaluate_widerface: no predictions for image ", ev.name,
-                   "/", im.stem);
-      items.push_back({&im, p ? p : &kNone});
-    }
-  }
-  check<ConfigError>(matched_subset == subset.size(), "evaluate_widerface: ", subset.size() - matched_subset,
-                     " subset images are not in the ground truth");
-
-  // Global min-max normalisation over the predictions taking part (all of them without a subset).
-  double mx = 0, mn = 1;
-  bool any = false;
-  auto scan = [&](const std::vector<WiderBox>& v) {
-    for (const auto& b : v) {
-      any = true;
-      mx = std::max(mx, b[4]);
-      mn = std::min(mn, b[4]);
-    }
-  };
-  if (subset.empty()) {
-    for (const auto& [e, ims] : preds)
-      for (const auto& [s, v] : ims) scan(v);
-  } else {
-    for (const auto& it : items) scan(*it.pred);
-  }
-  const double diff = mx - mn;
-  check<Error>(!any || diff > 0, "evaluate_widerface: all prediction scores are equal (", mn,
-               "): the reference min-max normalisation would divide by zero");
-
-  const int T = o.thresholds;
-  std::vector<double> thresh(static_cast<size_t>(T));
-  for (int t = 0; t < T; ++t) thresh[t] = 1.0 - static_cast<double>(t + 1) / static_cast<double>(T);
-
-  WiderEvalResult res;
-  res.score_min = mn;
-  res.score_max = mx;
-  res.images = static_cast<int64_t>(items.size());
-  std::vector<double> score;
-  std::vector<int> proposal;
-  std::vector<int64_t> tp_so_far, last_index, proposals_prefix;
-  std::vector<char> keep;
-  for (size_t s = 0; s < 3; ++s) {
-    std::vector<double> acc_prop(static_cast<size_t>(T), 0.0), acc_tp(static_cast<size_t>(T), 0.0);
-    int64_t count_face = 0;
-    for (const auto& it : items) {
-      const WiderImageGt& im = *it.gt;
-      const std::vector<WiderBox>& pred = *it.pred;
-      count_face += static_cast<int64_t>(im.keep[s].size());
-      if (im.boxes.empty() || pred.empty()) continue;
-      keep.assign(im.boxes.size(), 0);
-      for (int64_t k : im.keep[s]) keep[static_cast<size_t>(k)] = 1;
-      detail::wider_image_eval(pred, im.boxes, keep, o.iou_threshold, proposal, tp_so_far);
-      score.resize(pred.size());
-      for (size_t h = 0; h < pred.size(); ++h) score[h] = (pred[h][4] - mn) / diff;
-      // r(t) = largest h with score[h] >= thresh[t]; thresholds decrease, so prediction h
-      // qualifies from the first t with thresh[t] <= score[h] on.
-      last_index.assign(static_cast<size_t>(T), -1);
-      for (size_t h = 0; h < pred.size(); ++h) {
-        auto first = std::lower_bound(thresh.begin(), thresh.end(), score[h],
-                                      [](double th, double sc) { return !(sc >= th); });
-        if (first == thresh.end()) continue;
-        int64_t& slot = last_index[static_cast<size_t>(first - thresh.begin())];
-        slot = std::max<int64_t>(slot, static_cast<int64_t>(h));
-      }
-      proposals_prefix.assign(pred.size(), 0);
-      for (size_t h = 0; h < pred.size(); ++h)
-        proposals_prefix[h] = (h ? proposals_prefix[h - 1] : 0) + (proposal[h] == 1 ? 1 : 0);
-      int64_t r = -1;
-      for (int t = 0; t < T; ++t) {
-        r = std::max(r, last_index[static_cast<size_t>(t)]);
-        if (r < 0) continue;
-        acc_prop[static_cast<size_t>(t)] += static_cast<double>(proposals_prefix[static_cast<size_t>(r)]);
-        acc_tp[static_cast<size_t>(t)] += static_cast<double>(tp_so_far[static_cast<size_t>(r)]);
-      }
-    }
-    WiderPRCurve& c = res.curves[s];
-    c.thresholds = thresh;
-    c.precision.resize(static_cast<size_t>(T));
-    c.recall.resize(static_cast<size_t>(T));
-    for (int t = 0; t < T; ++t) {
-      c.precision[t] = acc_tp[t] / acc_prop[t];  // 0/0 = NaN like numpy
-      c.recall[t] = acc_tp[t] / static_cast<double>(count_face);
-    }
-    res.face_count[s] = count_face;
-    res.ap[s] = voc_ap(c.recall, c.precision);
-  }
-  return res;
-}
-
-// PR curves as CSV: threshold, then precision and recall per setting.
-inline void write_pr_curves_csv(const std::string& path, const WiderEvalResult& r) {
-  std::string out = "threshold";
-  for (const char* s : kWiderSettings) out += std::string(",") + s + "_precision," + s + "_recall";
-  out += "\n";
-  for (size_t t = 0; t < r.curves[0].thresholds.size(); ++t) {
-    out += python_float_repr(r.curves[0].thresholds[t]);
-    for (size_t s = 0; s < 3; ++s)
-      out += "," + python_float_repr(r.curves[s].precision[t]) + "," + python_float_repr(r.curves[s].recall[t]);
-    out += "\n";
-  }
-  io::atomic_write(path, [&](io::FileWriter& w) { w.write(out); });
-}
-
-}  // namespace rfcf::detection
-// ---- end rfcf/detection/widerface_eval.hpp
-// ---- begin rfcf/detection/widerface_plot.hpp
-// PR curves of a WIDER FACE evaluation as a PNG (precision over recall, one line per setting,
-// AP in the legend), rendered with io::plot_lines.
-#include <cstdio>
-#include <string>
-#include <vector>
-
-
-namespace rfcf::detection {
-
-inline io::Image plot_pr_curves(const WiderEvalResult& r, const std::string& title = "WIDER FACE val",
-                                int width = 640, int height = 480) {
-  std::vector<io::Series> series;
-  for (size_t s = 0; s < 3; ++s) {
-    char name[64];
-    std::snprintf(name, sizeof name, "%s AP %.4f", kWiderSettings[s], r.ap[s]);
-    // NaN precisions (thresholds with no proposals) are skipped by plot_lines.
-    series.push_back({name, r.curves[s].recall, r.curves[s].precision, std::nullopt});
-  }
-  io::PlotOptions o;
-  o.title = title;
-  o.x_label = "recall";
-  o.y_label = "precision";
-  o.x_min = 0;
-  o.x_max = 1;
-  o.y_min = 0;
-  o.y_max = 1;
-  o.width = width;
-  o.height = height;
-  o.legend = io::LegendPosition::BottomLeft;
-  return io::plot_lines(series, o);
-}
-
-inline void write_pr_curves_png(const std::string& path, const WiderEvalResult& r,
-                                const std::string& title = "WIDER FACE val") {
-  io::write_png(path, plot_pr_curves(r, title));
-}
-
-}  // namespace rfcf::detection
-// ---- end rfcf/detection/widerface_plot.hpp
+// detection: see docs/ and the headers in rfcf/detection/.
 // ---- end rfcf/detection.hpp
 // ---- begin rfcf/recognition.hpp
 // recognition: see docs/ and the headers in rfcf/recognition/.
-// ---- begin rfcf/recognition/alignment.hpp
-// 5-point face alignment (recognition.md 9): least-squares similarity transform (Umeyama,
-// rotation + uniform scale + translation, never a reflection) from detected landmarks to the
-// ArcFace / SphereFace templates, and an OpenCV-compatible bilinear affine warp of uint8 images.
-#include <array>
-#include <cmath>
-#include <cstdint>
-#include <vector>
-
-
-namespace rfcf::recognition {
-
-// Five (x, y) points in RetinaFace order: left eye, right eye, nose, left and right mouth corner.
-using Landmarks5 = std::array<std::array<double, 2>, 5>;
-
-// 2x3 affine matrix [[a, b, c], [d, e, f]] mapping (x, y) -> (a x + b y + c, d x + e y + f).
-struct Affine2x3 {
-  std::array<std::array<double, 3>, 2> m{{{1, 0, 0}, {0, 1, 0}}};
-
-  std::array<double, 2> apply(double x, double y) const {
-    return {m[0][0] * x + m[0][1] * y + m[0][2], m[1][0] * x + m[1][1] * y + m[1][2]};
-  }
-  // Inverse, computed like OpenCV's invertAffineTransform (used by warpAffine).
-  Affine2x3 inverse() const {
-    double D = m[0][0] * m[1][1] - m[0][1] * m[1][0];
-    check<Error>(D != 0 && std::isfinite(D), "Affine2x3::inverse: singular matrix");
-    D = 1.0 / D;
-    Affine2x3 r;
-    r.m[0][0] = m[1][1] * D;
-    r.m[0][1] = -m[0][1] * D;
-    r.m[1][0] = -m[1][0] * D;
-    r.m[1][1] = m[0][0] * D;
-    r.m[0][2] = -r.m[0][0] * m[0][2] - r.m[0][1] * m[1][2];
-    r.m[1][2] = -r.m[1][0] * m[0][2] - r.m[1][1] * m[1][2];
-    return r;
-  }
-};
-
-// The 96 x 112 (width x height) SphereFace template.
-inline Landmarks5 sphereface_template() {
-  return {{{30.2946, 51.6963}, {65.5318, 51.5014}, {48.0252, 71.7366}, {33.5493, 92.3655}, {62.7299, 92.2041}}};
-}
-
-// The ArcFace template for a square output of `size` pixels: size = 112 k scales the 112 template
-// by k; size = 128 k scales by k and shifts x by 8 k (insightface's estimate_norm rule).
-inline Landmarks5 arcface_template(int size = 112) {
-  check<ConfigError>(size > 0 && (size % 112 == 0 || size % 128 == 0), "arcface_template: output size ", size,
-                     " is not a multiple of 112 or 128");
-  Landmarks5 t = sphereface_template();
-  const double ratio = size % 112 == 0 ? size / 112.0 : size / 128.0;
-  const double diff_x = size % 112 == 0 ? 0.0 : 8.0 * ratio;
-  for (auto& p : t) {
-    p[0] = (p[0] + 8.0) * ratio + diff_x;
-    p[1] = p[1] * ratio;
-  }
-  return t;
-}
-
-// Least-squares similarity mapping src[k] -> dst[k] (n >= 2 points). For 2-D points the Umeyama
-// solution R = U diag(1, det(U V^T)) V^T, c = tr(diag(d) S) / var(src) reduces to the closed form
-// c R = [[a, -b], [b, a]] with a = sum(s.d) / sum|s|^2, b = sum(s x d) / sum|s|^2 over the
-// demeaned points: both minimise the same error over proper similarities (reflections
-// excluded), so they agree to rounding (checked against an SVD implementation in the tests).
-inline Affine2x3 similarity_transform(const double* src, const double* dst, int n) {
-  check<ShapeError>(n >= 2, "similarity_transform: need at least 2 points, got ", n);
-  double msx = 0, msy = 0, mdx = 0, mdy = 0;
-  for (int k = 0; k < n; ++k) {
-    msx += src[2 * k];
-    msy += src[2 * k + 1];
-    mdx += dst[2 * k];
-    mdy += dst[2 * k + 1];
-  }
-  msx /= n;
-  msy /= n;
-  mdx /= n;
-  mdy /= n;
-  double ss = 0, dot = 0, cross = 0;
-  for (int k = 0; k < n; ++k) {
-    const double sx = src[2 * k] - msx, sy = src[2 * k + 1] - msy;
-    const double dx = dst[2 * k] - mdx, dy = dst[2 * k + 1] - mdy;
-    ss += sx * sx + sy * sy;
-    dot += sx * dx + sy * dy;
-    cross += sx * dy - sy * dx;
-  }
-  check<Error>(ss > 0 && std::isfinite(ss) && std::isfinite(dot) && std::isfinite(cross),
-               "similarity_transform: source points are all equal or not finite");
-  const double a = dot / ss, b = cross / ss;
-  Affine2x3 M;
-  M.m[0] = {a, -b, mdx - (a * msx - b * msy)};
-  M.m[1] = {b, a, mdy - (b * msx + a * msy)};
-  return M;
-}
-
-inline Affine2x3 similarity_transform(const Landmarks5& src, const Landmarks5& dst) {
-  return similarity_transform(&src[0][0], &dst[0][0], 5);
-}
-
-// Landmarks (10 numbers x0, y0, ..., x4, y4, e.g. detection::Detection::landmarks) to the
-// ArcFace template of a size x size crop.
-template <class F>
-inline Affine2x3 estimate_norm(const F* landmarks10, int size = 112) {
-  Landmarks5 src;
-  for (int k = 0; k < 5; ++k) src[k] = {static_cast<double>(landmarks10[2 * k]), static_cast<double>(landmarks10[2 * k + 1])};
-  return similarity_transform(src, arcface_template(size));
-}
-
-enum class WarpInterpolation {
-  opencv_fixed_point,  // cv::warpAffine INTER_LINEAR on 8-bit images: 1/32-pixel coordinates, 15-bit weights
-  float_bilinear,      // exact bilinear in double, rounded to nearest
-};
-
-// dst (out_h x out_w x channels, HWC uint8) = src warped by M (source -> destination), sampling
-// src at M^-1 (x, y) for each destination pixel centre (x, y), bilinear, constant black border.
-inline void warp_affine(const uint8_t* src, int src_h, int src_w, int channels, const Affine2x3& M, uint8_t* dst,
-                        int out_h, int out_w, WarpInterpolation mode = WarpInterpolation::opencv_fixed_point) {
-  check<ShapeError>(src_h > 0 && src_w > 0 && channels > 0 && out_h > 0 && out_w > 0, "warp_affine: bad sizes src ",
-                    src_h, "x", src_w, "x", channels, " out ", out_h, "x", out_w);
-  const Affine2x3 inv = M.inverse();
-  const auto& A = inv.m;
-  auto pixel = [&](int x, int y, int c) -> int {
-    return (x >= 0 && y >= 0 && x < src_w && y < src_h) ? src[(static_cast<int64_t>(y) * src_w + x) * channels + c] : 0;
-  };
-  if (mode == WarpInterpolation::float_bilinear) {
-    for (int y = 0; y < out_h; ++y)
-      for (int x = 0; x < out_w; ++x) {
-        const double sx = A[0][0] * x + A[0][1] * y + A[0][2], sy = A[1][0] * x + A[1][1] * y + A[1][2];
-        const double fx0 = std::floor(sx), fy0 = std::floor(sy);
-        uint8_t* o = dst + (static_cast<int64_t>(y) * out_w + x) * channels;
-        if (!(std::fabs(sx) < 1e9 && std::fabs(sy) < 1e9)) {
-          for (int c = 0; c < channels; ++c) o[c] = 0;
-          continue;
-        }
-        const int x0 = static_cast<int>(fx0), y0 = static_cast<int>(fy0);
-        const double ax = sx - fx0, ay = sy - fy0;
-        for (int c = 0; c < channels; ++c) {
-          const double v = (1 - ay) * ((1 - ax) * pixel(x0, y0, c) + ax * pixel(x0 + 1, y0, c)) +
-                           ay * ((1 - ax) * pixel(x0, y0 + 1, c) + ax * pixel(x0 + 1, y0 + 1, c));
-          o[c] = static_cast<uint8_t>(std::min(255.0, std::max(0.0, std::nearbyint(v))));
-        }
-      }
-    return;
-  }
-  // OpenCV: coordinates in 1/1024 (rounded half to even), reduced to 1/32; weights in 1/32768.
-  auto round_int = [](double v) -> int64_t {
-    if (!(std::fabs(v) < 2.0e9)) return v > 0 ? INT32_MAX : INT32_MIN;  // saturate like saturate_cast<int>
-    return static_cast<int64_t>(std::nearbyint(v));
-  };
-  constexpr int kAbScale = 1024, kRound = kAbScale / 32 / 2;
-  std::vector<int64_t> adelta(static_cast<size_t>(out_w)), bdelta(static_cast<size_t>(out_w));
-  for (int x = 0; x < out_w; ++x) {
-    adelta[x] = round_int(A[0][0] * x * kAbScale);
-    bdelta[x] = round_int(A[1][0] * x * kAbScale);
-  }
-  for (int y = 0; y < out_h; ++y) {
-    const int64_t X0 = round_int((A[0][1] * y + A[0][2]) * kAbScale) + kRound;
-    const int64_t Y0 = round_int((A[1][1] * y + A[1][2]) * kAbScale) + kRound;
-    for (int x = 0; x < out_w; ++x) {
-      uint8_t* o = dst + (static_cast<int64_t>(y) * out_w + x) * channels;
-      const int64_t X = (X0 + adelta[x]) >> 5, Y = (Y0 + bdelta[x]) >> 5;
-      const int64_t sx = X >> 5, sy = Y >> 5;
-      const int fx = static_cast<int>(X & 31), fy = static_cast<int>(Y & 31);
-      if (sx >= src_w || sx + 1 < 0 || sy >= src_h || sy + 1 < 0) {
-        for (int c = 0; c < channels; ++c) o[c] = 0;
-        continue;
-      }
-      const int w00 = (32 - fy) * (32 - fx) * 32, w01 = (32 - fy) * fx * 32;
-      const int w10 = fy * (32 - fx) * 32, w11 = fy * fx * 32;
-      const int ix = static_cast<int>(sx), iy = static_cast<int>(sy);
-      for (int c = 0; c < channels; ++c) {
-        const int v = pixel(ix, iy, c) * w00 + pixel(ix + 1, iy, c) * w01 + pixel(ix, iy + 1, c) * w10 +
-                      pixel(ix + 1, iy + 1, c) * w11;
-        o[c] = static_cast<uint8_t>(std::min(255, std::max(0, (v + (1 << 14)) >> 15)));
-      }
-    }
-  }
-}
-
-// Aligned size x size crop (HWC uint8, same channel order as src) for 10 landmark coordinates.
-template <class F>
-inline std::vector<uint8_t> align_face(const uint8_t* src, int src_h, int src_w, int channels, const F* landmarks10,
-                                       int size = 112,
-                                       WarpInterpolation mode = WarpInterpolation::opencv_fixed_point) {
-  std::vector<uint8_t> out(static_cast<size_t>(size) * size * channels);
-  warp_affine(src, src_h, src_w, channels, estimate_norm(landmarks10, size), out.data(), size, size, mode);
-  return out;
-}
-
-// 112 (high) x 96 (wide) crop on the SphereFace template (MobileFaceNet-CASIA style input).
-template <class F>
-inline std::vector<uint8_t> align_face_112x96(const uint8_t* src, int src_h, int src_w, int channels,
-                                              const F* landmarks10,
-                                              WarpInterpolation mode = WarpInterpolation::opencv_fixed_point) {
-  Landmarks5 pts;
-  for (int k = 0; k < 5; ++k) pts[k] = {static_cast<double>(landmarks10[2 * k]), static_cast<double>(landmarks10[2 * k + 1])};
-  std::vector<uint8_t> out(static_cast<size_t>(112) * 96 * channels);
-  warp_affine(src, src_h, src_w, channels, similarity_transform(pts, sphereface_template()), out.data(), 112, 96,
-              mode);
-  return out;
-}
-
-}  // namespace rfcf::recognition
-// ---- end rfcf/recognition/alignment.hpp
 // ---- end rfcf/recognition.hpp
 // ---- begin rfcf/models.hpp
 // models: see docs/ and the headers in rfcf/models/.
@@ -7156,6 +5970,1017 @@ inline std::vector<uint8_t> align_face_112x96(const uint8_t* src, int src_h, int
 // data: see docs/ and the headers in rfcf/data/.
 // ---- end rfcf/data.hpp
 // ---- begin rfcf/train.hpp
-// train: see docs/ and the headers in rfcf/train/.
+// Training: optimizers over FlatParameters, learning-rate schedules, gradient clipping and
+// accumulation, NaN guards, progress, CSV logs and checkpoints (docs/training.md).
+// ---- begin rfcf/train/adamw.hpp
+// train::AdamW: torch.optim.AdamW (amsgrad = False) over a model's FlatParameters.
+//   p *= 1 - lr*wd                          (decoupled decay, segments with weight_decay only)
+//   m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2
+//   p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)     (t = 1, 2, ... is the step count)
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+// ---- begin rfcf/train/functors.hpp
+// Optimizer and gradient math as RFCF_HD functors: Executor<cpu> runs them in tests and CUDA
+// kernels run the same bodies. Each functor handles one element i of the flat parameter
+// buffer; `mask` (optional, nullptr = every element decays and is trainable) holds per-element
+// flags built from the parameter segments.
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::train::functors {
+
+// Bits of the per-element flag mask.
+inline constexpr uint8_t kDecay = 1;   // weight decay applies
+inline constexpr uint8_t kFrozen = 2;  // never updated (frozen parameters and alignment padding)
+
+RFCF_HD inline uint8_t flags_at(const uint8_t* mask, int64_t i) { return mask ? mask[i] : kDecay; }
+
+// torch.optim.SGD for one element: g = grad + wd*p; buf = g (first step) or
+// momentum*buf + (1-dampening)*g; g = g + momentum*buf (Nesterov) or buf; p -= lr*g.
+// buf == nullptr means momentum 0 (no buffer).
+template <class T>
+struct SgdStep {
+  T* param;
+  const T* grad;
+  T* buf;
+  const uint8_t* mask;
+  T lr, momentum, dampening, weight_decay;
+  bool nesterov, first_step;
+
+  RFCF_HD void operator()(int64_t i) const {
+    const uint8_t f = flags_at(mask, i);
+    if (f & kFrozen) return;
+    T d = grad[i];
+    if ((f & kDecay) && weight_decay != T(0)) d = d + weight_decay * param[i];
+    if (buf) {
+      const T b = first_step ? d : momentum * buf[i] + (T(1) - dampening) * d;
+      buf[i] = b;
+      d = nesterov ? d + momentum * b : b;
+    }
+    param[i] = param[i] - lr * d;
+  }
+};
+
+// torch.optim.AdamW (amsgrad=False) for one element: decoupled decay p *= 1 - lr*wd, then
+// m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; p -= step_size * m / (sqrt(v)/sqrt(bc2) + eps)
+// with step_size = lr/bc1, bc_k = 1 - b_k^step (computed on the host per step).
+template <class T>
+struct AdamWStep {
+  T* param;
+  const T* grad;
+  T* exp_avg;
+  T* exp_avg_sq;
+  const uint8_t* mask;
+  T decay_factor;  // 1 - lr*wd
+  T beta1, beta2, step_size, bias_correction2_sqrt, eps;
+
+  RFCF_HD void operator()(int64_t i) const {
+    const uint8_t f = flags_at(mask, i);
+    if (f & kFrozen) return;
+    const T g = grad[i];
+    T p = param[i];
+    if (f & kDecay) p = p * decay_factor;
+    const T m = beta1 * exp_avg[i] + (T(1) - beta1) * g;
+    const T v = beta2 * exp_avg_sq[i] + (T(1) - beta2) * g * g;
+    exp_avg[i] = m;
+    exp_avg_sq[i] = v;
+    using std::sqrt;
+    const T denom = sqrt(v) / bias_correction2_sqrt + eps;
+    param[i] = p - step_size * (m / denom);
+  }
+};
+
+// partial[c] = sum of grad[i]^2 over chunk c (trainable elements only), accumulated in double.
+// A fixed chunking makes the total independent of the thread count.
+template <class T>
+struct SumSquaresChunk {
+  const T* grad;
+  const uint8_t* mask;
+  double* partial;
+  int64_t n, chunk;
+
+  RFCF_HD void operator()(int64_t c) const {
+    const int64_t begin = c * chunk;
+    const int64_t end = begin + chunk < n ? begin + chunk : n;
+    double s = 0;
+    for (int64_t i = begin; i < end; ++i) {
+      if (flags_at(mask, i) & kFrozen) continue;
+      const double g = static_cast<double>(grad[i]);
+      s += g * g;
+    }
+    partial[c] = s;
+  }
+};
+
+// grad[i] *= factor on trainable elements.
+template <class T>
+struct ScaleTrainable {
+  T* grad;
+  const uint8_t* mask;
+  T factor;
+  RFCF_HD void operator()(int64_t i) const {
+    if (flags_at(mask, i) & kFrozen) return;
+    grad[i] = grad[i] * factor;
+  }
+};
+
+}  // namespace rfcf::train::functors
+// ---- end rfcf/train/functors.hpp
+// ---- begin rfcf/train/parameter_flags.hpp
+// Per-element flags (weight decay on/off, frozen) for a flat parameter buffer, so one pass of
+// an optimizer functor honours every segment's settings. When every parameter decays and none
+// is frozen no mask is stored (data() is nullptr) and the functors skip the lookup.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::train {
+
+template <class D>
+class ParameterFlags {
+ public:
+  ParameterFlags() = default;
+  explicit ParameterFlags(const std::vector<nn::ParameterSegment>& segments, int64_t numel) {
+    bool uniform = true;
+    for (const auto& s : segments) uniform = uniform && s.weight_decay && !s.frozen;
+    if (uniform) return;
+    // Alignment padding between segments is marked frozen: it is never touched.
+    std::vector<uint8_t> host(static_cast<size_t>(numel), functors::kFrozen);
+    for (const auto& s : segments) {
+      const uint8_t f = s.frozen ? functors::kFrozen : (s.weight_decay ? functors::kDecay : uint8_t(0));
+      for (int64_t i = 0; i < s.numel; ++i) host[static_cast<size_t>(s.offset + i)] = f;
+    }
+    mask_ = Tensor<uint8_t, D>::from_host(Shape{numel}, host);
+  }
+  // nullptr: every element decays and is trainable.
+  const uint8_t* data() const { return mask_.defined() ? mask_.data() : nullptr; }
+
+ private:
+  Tensor<uint8_t, D> mask_;
+};
+
+// Views of a flat per-parameter state buffer (momentum, exp_avg, ...) shaped like each
+// parameter, named "<parameter name>.<suffix>" so checkpoints survive layout changes.
+template <class T, class D, class F>
+void for_each_state_view(const std::vector<nn::ParameterSegment>& segments, const Tensor<T, D>& flat,
+                         const std::string& suffix, F&& f) {
+  for (const auto& s : segments) {
+    Tensor<T, D> v = flat.slice_batch(s.offset, s.numel);
+    f(nn::join_name(s.name, suffix), v);
+  }
+}
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/parameter_flags.hpp
+
+namespace rfcf::train {
+
+struct AdamWOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 1e-2;
+};
+
+template <class T, class D>
+class AdamW {
+ public:
+  AdamW(nn::FlatParameters<T, D>& params, AdamWOptions options) : params_(&params), options_(options) {
+    check<ConfigError>(options.lr >= 0, "AdamW: learning rate must be >= 0, got ", options.lr);
+    check<ConfigError>(options.eps >= 0, "AdamW: eps must be >= 0, got ", options.eps);
+    check<ConfigError>(options.beta1 >= 0 && options.beta1 < 1, "AdamW: beta1 must be in [0, 1), got ", options.beta1);
+    check<ConfigError>(options.beta2 >= 0 && options.beta2 < 1, "AdamW: beta2 must be in [0, 1), got ", options.beta2);
+    check<ConfigError>(options.weight_decay >= 0, "AdamW: weight_decay must be >= 0, got ", options.weight_decay);
+    flags_ = ParameterFlags<D>(params.segments(), params.numel());
+    exp_avg_ = zeros<T, D>(Shape{params.numel()});
+    exp_avg_sq_ = zeros<T, D>(Shape{params.numel()});
+  }
+
+  void step() {
+    ++steps_;
+    const int64_t n = params_->numel();
+    if (n == 0) return;
+    const double t = static_cast<double>(steps_);
+    const double bc1 = 1.0 - std::pow(options_.beta1, t);
+    const double bc2 = 1.0 - std::pow(options_.beta2, t);
+    functors::AdamWStep<T> f{params_->values().data(),
+                             params_->grads().data(),
+                             exp_avg_.data(),
+                             exp_avg_sq_.data(),
+                             flags_.data(),
+                             static_cast<T>(1.0 - options_.lr * options_.weight_decay),
+                             static_cast<T>(options_.beta1),
+                             static_cast<T>(options_.beta2),
+                             static_cast<T>(options_.lr / bc1),
+                             static_cast<T>(std::sqrt(bc2)),
+                             static_cast<T>(options_.eps)};
+    Executor<D>::for_each(n, f);
+  }
+
+  void zero_grad() { params_->zero_grad(); }
+  double lr() const { return options_.lr; }
+  void set_lr(double lr) {
+    check<ConfigError>(lr >= 0, "AdamW: learning rate must be >= 0, got ", lr);
+    options_.lr = lr;
+  }
+  const AdamWOptions& options() const { return options_; }
+  int64_t steps() const { return steps_; }
+  nn::FlatParameters<T, D>& parameters() { return *params_; }
+  Tensor<T, D>& exp_avg() { return exp_avg_; }
+  Tensor<T, D>& exp_avg_sq() { return exp_avg_sq_; }
+
+  // State for checkpoints: counter("step"), buffer("<param>.exp_avg"), buffer("<param>.exp_avg_sq").
+  template <class V>
+  void visit_state(V& v, const std::string& prefix = "optimizer") {
+    v.counter(nn::join_name(prefix, "step"), steps_);
+    auto emit = [&](const std::string& name, Tensor<T, D>& t) { v.buffer(nn::join_name(prefix, name), t); };
+    for_each_state_view(params_->segments(), exp_avg_, "exp_avg", emit);
+    for_each_state_view(params_->segments(), exp_avg_sq_, "exp_avg_sq", emit);
+  }
+
+ private:
+  nn::FlatParameters<T, D>* params_;
+  AdamWOptions options_;
+  ParameterFlags<D> flags_;
+  Tensor<T, D> exp_avg_, exp_avg_sq_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/adamw.hpp
+// ---- begin rfcf/train/checkpoint.hpp
+// Training checkpoints: model parameters, buffers and counters, optimizer state, training
+// counters (step, epoch, ...) and random generator states in ONE safetensors file, replaced
+// atomically (a crash while saving leaves the previous checkpoint intact).
+//
+// Layout of the file:
+//   <model names>                 parameters/buffers in their own dtype, counters as int64
+//                                 scalars: PyTorch names, so the weights load by name anywhere
+//   optimizer.step                int64 scalar
+//   optimizer.<param>.<state>     momentum_buffer / exp_avg / exp_avg_sq per parameter
+//   train.<name>                  int64 scalars registered with counter() (step, epoch, ...)
+//   __metadata__ rng.<name>       std::mt19937_64 state as text; plus user metadata
+//
+//   train::Checkpoint ckpt;
+//   ckpt.model(net).optimizer(sgd).counter("step", step).counter("epoch", epoch).generator("data", rng);
+//   ckpt.save("run/last.safetensors");   ...   ckpt.load("run/last.safetensors");
+// load() restores everything in place (the tensors keep their storage, so FlatParameters
+// views stay valid). It is strict: a missing key, a shape mismatch or an unused key in the
+// file is an error naming the key and the file, and nothing is modified unless all match.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::train {
+
+class Checkpoint {
+ public:
+  // Every parameter, buffer and counter of `model`, under its visitor names (prefix optional).
+  template <class Model>
+  Checkpoint& model(Model& m, const std::string& prefix = "") {
+    add_source([&m, prefix](auto& visitor) { m.visit(visitor, prefix); });
+    return *this;
+  }
+  // Optimizer state via Optimizer::visit_state (train::SGD, train::AdamW).
+  template <class Optimizer>
+  Checkpoint& optimizer(Optimizer& o, const std::string& prefix = "optimizer") {
+    add_source([&o, prefix](auto& visitor) { o.visit_state(visitor, prefix); });
+    return *this;
+  }
+  // An int64 training counter stored as "train.<name>".
+  Checkpoint& counter(const std::string& name, int64_t& value) {
+    counters_.push_back({nn::join_name("train", name), &value});
+    return *this;
+  }
+  // A generator whose exact state is restored (shuffling, augmentation, dropout).
+  Checkpoint& generator(const std::string& name, Generator& g) {
+    generators_.push_back({"rng." + name, &g});
+    return *this;
+  }
+  // Free-form metadata saved with the checkpoint (e.g. the configuration); read back by load().
+  Checkpoint& metadata(const std::string& key, std::string value) {
+    metadata_[key] = std::move(value);
+    return *this;
+  }
+  const io::Metadata& metadata() const { return metadata_; }
+
+  void save(const std::string& path) const {
+    io::TensorMap map;
+    SaveVisitor v{&map};
+    for (const auto& s : sources_) s.save(v);
+    for (const auto& [name, value] : counters_) map.insert_new(name, io::HostTensor::scalar<int64_t>(*value));
+    io::Metadata meta = metadata_;
+    meta["format"] = "rfcf-checkpoint-1";
+    for (const auto& [name, g] : generators_) {
+      std::ostringstream os;
+      os << g->engine();
+      meta[name] = os.str();
+    }
+    io::write_safetensors(path, map, meta);
+  }
+
+  void load(const std::string& path) {
+    io::Metadata meta;
+    const io::TensorMap map = io::read_safetensors(path, &meta);
+    std::vector<std::mt19937_64> engines;
+    for (const auto& [name, g] : generators_) {
+      auto it = meta.find(name);
+      check<FormatError>(it != meta.end(), "checkpoint ", path, ": no random generator state '", name, "'");
+      std::istringstream is(it->second);
+      engines.emplace_back();
+      is >> engines.back();
+      check<FormatError>(!is.fail(), "checkpoint ", path, ": malformed random generator state '", name, "'");
+    }
+    // The first pass checks every key and shape; only the second one copies.
+    for (int apply = 0; apply < 2; ++apply) {
+      LoadVisitor v{&map, &path, apply == 1, {}};
+      for (auto& s : sources_) s.load(v);
+      for (auto& [name, value] : counters_) v.counter(name, *value);
+      if (apply == 0) {
+        for (const auto& [name, t] : map) {
+          check<FormatError>(v.used.count(name) != 0, "checkpoint ", path, ": unexpected tensor '", name,
+                             "' (not part of the model, optimizer or counters being loaded)");
+        }
+      }
+    }
+    for (size_t i = 0; i < generators_.size(); ++i) {
+      generators_[i].second->engine() = engines[i];
+      meta.erase(generators_[i].first);
+    }
+    meta.erase("format");
+    metadata_ = std::move(meta);
+  }
+
+ private:
+  struct SaveVisitor {
+    io::TensorMap* map;
+    template <class P>
+    void parameter(const std::string& name, P& p) { buffer(name, p.value); }
+    template <class T, class D>
+    void buffer(const std::string& name, Tensor<T, D>& t) {
+      map->insert_new(name, io::HostTensor::from_tensor(t));
+    }
+    void counter(const std::string& name, int64_t& c) { map->insert_new(name, io::HostTensor::scalar<int64_t>(c)); }
+  };
+
+  struct LoadVisitor {
+    const io::TensorMap* map;
+    const std::string* path;
+    bool apply;
+    std::set<std::string> used;
+
+    const io::HostTensor& find(const std::string& name) {
+      const io::HostTensor* t = map->find(name);
+      check<FormatError>(t != nullptr, "checkpoint ", *path, ": missing tensor '", name, "'");
+      used.insert(name);
+      return *t;
+    }
+    template <class P>
+    void parameter(const std::string& name, P& p) { buffer(name, p.value); }
+    template <class T, class D>
+    void buffer(const std::string& name, Tensor<T, D>& t) {
+      const io::HostTensor& h = find(name);
+      check<ShapeError>(h.shape == t.shape().vec(), "checkpoint ", *path, ": '", name, "' has shape ",
+                        io::shape_str(h.shape), " but the model expects ", t.shape().str());
+      if (apply) t.copy_from(Tensor<T, cpu>::from_host(t.shape(), h.as<T>()));
+    }
+    void counter(const std::string& name, int64_t& c) {
+      const io::HostTensor& h = find(name);
+      check<ShapeError>(h.numel() == 1, "checkpoint ", *path, ": counter '", name, "' has shape ",
+                        io::shape_str(h.shape));
+      if (apply) c = h.item<int64_t>();
+    }
+  };
+
+  // A model or optimizer, walked with either visitor.
+  struct Source {
+    std::function<void(SaveVisitor&)> save;
+    std::function<void(LoadVisitor&)> load;
+  };
+  template <class Walk>
+  void add_source(Walk walk) {
+    sources_.push_back({[walk](SaveVisitor& v) { walk(v); }, [walk](LoadVisitor& v) { walk(v); }});
+  }
+
+  std::vector<Source> sources_;
+  std::vector<std::pair<std::string, int64_t*>> counters_;
+  std::vector<std::pair<std::string, Generator*>> generators_;
+  io::Metadata metadata_;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/checkpoint.hpp
+// ---- begin rfcf/train/csv_log.hpp
+// CSV metrics log, one row per call, flushed at once so a crash loses at most the row being
+// written. The file is opened in append mode: each row is a single write of a complete line,
+// so readers (plotting scripts, tail -f) never see half rows. An existing log is never
+// truncated unless CsvMode::truncate is asked for; resuming appends to it after checking that
+// its header matches the columns of this run.
+//   train::CsvLogger log("metrics.csv", {"step", "epoch", "loss", "lr"});
+//   log.row({step, epoch, loss, lr});
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <iterator>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::train {
+
+enum class CsvMode {
+  append,    // keep existing rows (resume); the header must match
+  truncate,  // start a fresh file
+};
+
+class CsvLogger {
+ public:
+  CsvLogger(std::string path, std::vector<std::string> columns, CsvMode mode = CsvMode::append)
+      : path_(std::move(path)), columns_(std::move(columns)) {
+    check<ConfigError>(!columns_.empty(), "CsvLogger ", path_, ": no columns");
+    for (const auto& c : columns_) {
+      check<ConfigError>(!c.empty() && c.find_first_of(",\"\n\r") == std::string::npos, "CsvLogger ", path_,
+                         ": invalid column name '", c, "'");
+    }
+    const std::string header = join(columns_);
+    bool needs_header = true;
+    bool needs_newline = false;
+    if (mode == CsvMode::append) {
+      std::ifstream in(path_, std::ios::binary);
+      if (in.good()) {
+        std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (!content.empty()) {
+          const std::string existing = content.substr(0, content.find('\n'));
+          check<ConfigError>(strip_cr(existing) == header, "CsvLogger: ", path_, " has columns '", existing,
+                             "' but this run logs '", header,
+                             "'; use another file or CsvMode::truncate to overwrite it");
+          needs_header = false;
+          needs_newline = content.back() != '\n';  // a row cut by a crash: start on a new line
+        }
+      }
+    }
+    file_ = std::fopen(path_.c_str(), mode == CsvMode::truncate ? "w" : "a");
+    check<IoError>(file_ != nullptr, "CsvLogger: cannot open ", path_, ": ", std::strerror(errno));
+    if (needs_newline) write_line("");
+    if (needs_header) write_line(header);
+  }
+  CsvLogger(const CsvLogger&) = delete;
+  CsvLogger& operator=(const CsvLogger&) = delete;
+  CsvLogger(CsvLogger&& o) noexcept : path_(std::move(o.path_)), columns_(std::move(o.columns_)), file_(o.file_) {
+    o.file_ = nullptr;
+  }
+  ~CsvLogger() {
+    if (file_) std::fclose(file_);
+  }
+
+  // One value per column, in column order. Integers print without a decimal point.
+  void row(const std::vector<double>& values) {
+    check<ConfigError>(values.size() == columns_.size(), "CsvLogger ", path_, ": row has ", values.size(),
+                       " values for ", columns_.size(), " columns");
+    std::string line;
+    char buf[40];
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (i) line += ',';
+      std::snprintf(buf, sizeof buf, "%.10g", values[i]);
+      line += buf;
+    }
+    write_line(line);
+  }
+  // Named values; every column must be given exactly once.
+  void row(const std::vector<std::pair<std::string, double>>& named) {
+    std::vector<double> values(columns_.size(), 0.0);
+    std::vector<bool> seen(columns_.size(), false);
+    for (const auto& [name, v] : named) {
+      size_t i = 0;
+      while (i < columns_.size() && columns_[i] != name) ++i;
+      check<ConfigError>(i < columns_.size(), "CsvLogger ", path_, ": unknown column '", name, "'");
+      check<ConfigError>(!seen[i], "CsvLogger ", path_, ": column '", name, "' given twice");
+      values[i] = v;
+      seen[i] = true;
+    }
+    for (size_t i = 0; i < columns_.size(); ++i)
+      check<ConfigError>(seen[i], "CsvLogger ", path_, ": no value for column '", columns_[i], "'");
+    row(values);
+  }
+
+  const std::string& path() const { return path_; }
+  const std::vector<std::string>& columns() const { return columns_; }
+
+ private:
+  static std::string join(const std::vector<std::string>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + v[i];
+    return s;
+  }
+  static std::string strip_cr(std::string s) {
+    if (!s.empty() && s.back() == '\r') s.pop_back();
+    return s;
+  }
+  void write_line(std::string line) {
+    line += '\n';
+    const bool ok = std::fwrite(line.data(), 1, line.size(), file_) == line.size() && std::fflush(file_) == 0;
+    check<IoError>(ok, "CsvLogger: cannot write to ", path_, ": ", std::strerror(errno));
+  }
+
+  std::string path_;
+  std::vector<std::string> columns_;
+  std::FILE* file_ = nullptr;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/csv_log.hpp
+// ---- begin rfcf/train/finite.hpp
+// NaN/Inf guards that stop training with a message a user can act on.
+#include <cmath>
+#include <cstdint>
+#include <string_view>
+
+
+namespace rfcf::train {
+
+// Throws rfcf::NumericError if `value` (a loss or loss part named `what`) is NaN or infinite.
+inline void check_finite(double value, int64_t step, std::string_view what = "loss") {
+  if (std::isfinite(value)) return;
+  fail<NumericError>("training diverged: ", what, " is ", std::isnan(value) ? "NaN" : (value > 0 ? "+Inf" : "-Inf"),
+                     " at step ", step,
+                     "; lower the learning rate, enable gradient clipping, or check the inputs and labels "
+                     "(resume from the last checkpoint)");
+}
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/finite.hpp
+// ---- begin rfcf/train/gradients.hpp
+// Whole-model gradient utilities over FlatParameters: global L2 norm, clipping by norm
+// (torch.nn.utils.clip_grad_norm_ semantics) and scaling (averaging micro-batch gradients).
+// Frozen parameters are left out, like PyTorch parameters without requires_grad.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+
+namespace rfcf::train {
+
+// sqrt(sum of squared gradients) over all trainable parameters, accumulated in double.
+template <class T, class D>
+double grad_norm(nn::FlatParameters<T, D>& params) {
+  const int64_t n = params.numel();
+  if (n == 0) return 0.0;
+  ParameterFlags<D> flags(params.segments(), n);
+  const int64_t chunks = std::min<int64_t>(n, 1024);
+  const int64_t chunk = (n + chunks - 1) / chunks;
+  Tensor<double, D> partial(Shape{chunks});
+  Executor<D>::for_each(chunks, functors::SumSquaresChunk<T>{params.grads().data(), flags.data(), partial.data(), n, chunk});
+  double total = 0;
+  for (double p : partial.to_vector()) total += p;
+  return std::sqrt(total);
+}
+
+// Multiplies every trainable gradient by `factor`.
+template <class T, class D>
+void scale_grads(nn::FlatParameters<T, D>& params, double factor) {
+  const int64_t n = params.numel();
+  if (n == 0) return;
+  ParameterFlags<D> flags(params.segments(), n);
+  Executor<D>::for_each(n, functors::ScaleTrainable<T>{params.grads().data(), flags.data(), static_cast<T>(factor)});
+}
+
+// torch.nn.utils.clip_grad_norm_(parameters, max_norm) with norm_type 2: scales all
+// gradients by min(1, max_norm / (norm + 1e-6)) and returns the norm before clipping.
+// A non-finite norm propagates into the gradients, as in PyTorch; check the returned value.
+template <class T, class D>
+double clip_grad_norm(nn::FlatParameters<T, D>& params, double max_norm) {
+  check<ConfigError>(max_norm > 0, "clip_grad_norm: max_norm must be > 0, got ", max_norm);
+  const double norm = grad_norm(params);
+  const double coef = max_norm / (norm + 1e-6);
+  const double clamped = std::isnan(coef) ? coef : std::min(coef, 1.0);
+  scale_grads(params, clamped);
+  return norm;
+}
+
+// Gradient accumulation over micro-batches. Layers' backward passes ADD into the gradients,
+// so a large batch split into k micro-batches is:
+//   acc.begin();                                  // zero the gradients
+//   for each micro-batch: forward, loss, backward; acc.add(samples);
+//   acc.finish();                                 // gradients /= k (or the sample-weighted mean)
+//   optimizer.step();
+// finish() averages the per-micro-batch gradients. When losses are means over unequal
+// micro-batch sizes, scale each micro-batch's loss gradient by loss_weight(samples) (which is
+// samples / total) before backward and call finish(/*average=*/false) instead.
+template <class T, class D>
+class GradAccumulator {
+ public:
+  explicit GradAccumulator(nn::FlatParameters<T, D>& params, int64_t total_samples = 0)
+      : params_(&params), total_samples_(total_samples) {}
+
+  void begin() {
+    params_->zero_grad();
+    micro_batches_ = 0;
+    samples_ = 0;
+  }
+  void add(int64_t samples = 1) {
+    check<ConfigError>(samples > 0, "GradAccumulator::add: micro-batch size must be > 0, got ", samples);
+    ++micro_batches_;
+    samples_ += samples;
+  }
+  // Weight of a micro-batch of `samples` in the full-batch mean (needs total_samples).
+  double loss_weight(int64_t samples) const {
+    check<ConfigError>(total_samples_ > 0, "GradAccumulator::loss_weight needs the total number of samples");
+    return static_cast<double>(samples) / static_cast<double>(total_samples_);
+  }
+  void finish(bool average = true) {
+    check<Error>(micro_batches_ > 0, "GradAccumulator::finish: no micro-batch was added");
+    if (average && micro_batches_ > 1) scale_grads(*params_, 1.0 / static_cast<double>(micro_batches_));
+  }
+  int64_t micro_batches() const { return micro_batches_; }
+  int64_t samples() const { return samples_; }
+
+ private:
+  nn::FlatParameters<T, D>* params_;
+  int64_t total_samples_ = 0;
+  int64_t micro_batches_ = 0, samples_ = 0;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/gradients.hpp
+// ---- begin rfcf/train/lr_schedule.hpp
+// Learning-rate schedules as pure functions of the iteration index: lr = schedule.at(step),
+// step = 0 for the first optimizer step. Being stateless, a schedule needs nothing in a
+// checkpoint beyond the step counter, and resuming at step s gives the same values.
+// Typical loop:   opt.set_lr(schedule.at(step)); opt.step();
+// Schedules given in epochs convert with steps_per_epoch (see MultiStepLr::from_epochs).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::train {
+
+class LrSchedule {
+ public:
+  virtual ~LrSchedule() = default;
+  virtual double at(int64_t step) const = 0;
+  double operator()(int64_t step) const { return at(step); }
+};
+
+class ConstantLr final : public LrSchedule {
+ public:
+  explicit ConstantLr(double lr) : lr_(lr) {}
+  double at(int64_t) const override { return lr_; }
+
+ private:
+  double lr_;
+};
+
+// torch.optim.lr_scheduler.MultiStepLR stepped every iteration: lr = base * gamma^k with
+// k = number of milestones <= step (RetinaFace: milestones decay1*epoch_size, decay2*epoch_size).
+class MultiStepLr final : public LrSchedule {
+ public:
+  MultiStepLr(double base_lr, std::vector<int64_t> milestones, double gamma = 0.1)
+      : base_(base_lr), milestones_(std::move(milestones)), gamma_(gamma) {
+    check<ConfigError>(std::is_sorted(milestones_.begin(), milestones_.end()),
+                       "MultiStepLr: milestones must be in increasing order");
+  }
+  // Milestones given in epochs, converted to iterations.
+  static MultiStepLr from_epochs(double base_lr, const std::vector<int64_t>& epochs, int64_t steps_per_epoch,
+                                 double gamma = 0.1) {
+    check<ConfigError>(steps_per_epoch > 0, "MultiStepLr: steps_per_epoch must be > 0, got ", steps_per_epoch);
+    std::vector<int64_t> m;
+    for (int64_t e : epochs) m.push_back(e * steps_per_epoch);
+    return MultiStepLr(base_lr, std::move(m), gamma);
+  }
+  double at(int64_t step) const override {
+    const auto k = std::upper_bound(milestones_.begin(), milestones_.end(), step) - milestones_.begin();
+    return base_ * std::pow(gamma_, static_cast<double>(k));
+  }
+
+ private:
+  double base_;
+  std::vector<int64_t> milestones_;
+  double gamma_;
+};
+
+// torch CosineAnnealingLR (closed form): eta_min + (base - eta_min) * (1 + cos(pi*step/T_max))/2
+// for step <= T_max; stays at eta_min afterwards (PyTorch would rise again).
+class CosineLr final : public LrSchedule {
+ public:
+  CosineLr(double base_lr, int64_t t_max, double eta_min = 0.0) : base_(base_lr), t_max_(t_max), eta_min_(eta_min) {
+    check<ConfigError>(t_max > 0, "CosineLr: T_max must be > 0, got ", t_max);
+  }
+  double at(int64_t step) const override {
+    if (step >= t_max_) return eta_min_;
+    const double pi = 3.14159265358979323846;
+    return eta_min_ + (base_ - eta_min_) * (1.0 + std::cos(pi * static_cast<double>(step) / static_cast<double>(t_max_))) / 2.0;
+  }
+
+ private:
+  double base_;
+  int64_t t_max_;
+  double eta_min_;
+};
+
+// Polynomial decay as in arcface_torch's PolyScheduler: a linear ramp base*step/warmup for
+// step < warmup, then base * (1 - (step - warmup)/(total - warmup))^power, 0 from `total` on.
+// With warmup 0 this is torch.optim.lr_scheduler.PolynomialLR. arcface_torch's PolyScheduler
+// hard-codes power 2, and because its constructor steps once the lr of iteration i >= 1 there
+// is at(i - 1); its newer PolynomialLRWarmup uses power 1 by default.
+class PolyLr final : public LrSchedule {
+ public:
+  PolyLr(double base_lr, int64_t total_steps, double power = 1.0, int64_t warmup_steps = 0)
+      : base_(base_lr), total_(total_steps), power_(power), warmup_(warmup_steps) {
+    check<ConfigError>(warmup_steps >= 0 && total_steps > warmup_steps, "PolyLr: need 0 <= warmup_steps (",
+                       warmup_steps, ") < total_steps (", total_steps, ")");
+  }
+  double at(int64_t step) const override {
+    if (step < warmup_) return base_ * static_cast<double>(step) / static_cast<double>(warmup_);
+    const double t = static_cast<double>(std::min(step, total_) - warmup_) / static_cast<double>(total_ - warmup_);
+    return base_ * std::pow(1.0 - t, power_);
+  }
+
+ private:
+  double base_;
+  int64_t total_;
+  double power_;
+  int64_t warmup_;
+};
+
+// Linear warm-up around any schedule: lr = f(step) * inner(step), f rising linearly from
+// start_factor at step 0 to 1 at warmup_steps (torch LinearLR(start_factor, 1, warmup_steps)
+// chained with the inner scheduler). warmup_steps 0 disables it.
+class WarmupLr final : public LrSchedule {
+ public:
+  WarmupLr(std::shared_ptr<const LrSchedule> inner, int64_t warmup_steps, double start_factor = 1.0 / 3.0)
+      : inner_(std::move(inner)), warmup_(warmup_steps), start_(start_factor) {
+    check<ConfigError>(inner_ != nullptr, "WarmupLr: no inner schedule");
+    check<ConfigError>(warmup_steps >= 0, "WarmupLr: warmup_steps must be >= 0, got ", warmup_steps);
+    check<ConfigError>(start_factor > 0 && start_factor <= 1, "WarmupLr: start_factor must be in (0, 1], got ",
+                       start_factor);
+  }
+  double at(int64_t step) const override {
+    double f = 1.0;
+    if (step < warmup_) f = start_ + (1.0 - start_) * static_cast<double>(step) / static_cast<double>(warmup_);
+    return f * inner_->at(step);
+  }
+
+ private:
+  std::shared_ptr<const LrSchedule> inner_;
+  int64_t warmup_;
+  double start_;
+};
+
+// Convenience: wraps a schedule value into a shared pointer for WarmupLr.
+template <class S>
+std::shared_ptr<const LrSchedule> share(S schedule) {
+  return std::make_shared<const S>(std::move(schedule));
+}
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/lr_schedule.hpp
+// ---- begin rfcf/train/progress.hpp
+// Console progress for training loops: step (and epoch), named loss parts, learning rate,
+// throughput in samples/s and an ETA from moving averages of the step time. Printed to
+// stderr (or any stream), at most once per `min_interval_s` seconds, plus the first and last
+// step, so a fast loop does not flood the terminal.
+//   train::ProgressReporter progress({.total_steps = 1000, .steps_per_epoch = 100});
+//   for (step ...) { ...; progress.update(step, batch, {{"loss", loss}, {"cls", cls}}, lr); }
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <limits>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::train {
+
+using LossParts = std::vector<std::pair<std::string, double>>;
+
+struct ProgressOptions {
+  int64_t total_steps = 0;      // 0: unknown (no ETA)
+  int64_t steps_per_epoch = 0;  // 0: no epoch column
+  double min_interval_s = 2.0;  // rate limit of printed lines
+  double smoothing = 0.1;       // weight of the newest step time in the moving average
+  std::string prefix = "train";
+  std::ostream* out = nullptr;              // nullptr: std::cerr
+  std::function<double()> clock = nullptr;  // seconds; nullptr: steady_clock (tests inject one)
+};
+
+// "1h02m03s" / "4m05s" / "6s".
+inline std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const auto s = static_cast<int64_t>(std::llround(seconds));
+  char buf[48];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%lldh%02lldm%02llds", static_cast<long long>(s / 3600),
+                               static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  else std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
+  return buf;
+}
+
+class ProgressReporter {
+ public:
+  explicit ProgressReporter(ProgressOptions options = {}) : opt_(std::move(options)) {
+    check<ConfigError>(opt_.min_interval_s >= 0, "ProgressReporter: min_interval_s must be >= 0");
+    check<ConfigError>(opt_.smoothing > 0 && opt_.smoothing <= 1, "ProgressReporter: smoothing must be in (0, 1]");
+    if (!opt_.clock) {
+      opt_.clock = [] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+      };
+    }
+    last_time_ = opt_.clock();
+  }
+
+  // Call after each completed step (0-based `step`) with the samples it processed. Returns
+  // true if a line was printed. lr is printed when finite.
+  bool update(int64_t step, int64_t samples, const LossParts& losses = {},
+              double lr = std::numeric_limits<double>::quiet_NaN()) {
+    const double now = opt_.clock();
+    // The first update after construction (or resume_at) covers one step.
+    const int64_t steps_done = last_step_ < 0 ? 1 : step - last_step_;
+    if (steps_done > 0) {
+      const double dt = (now - last_time_) / static_cast<double>(steps_done);
+      const double per_step_samples = static_cast<double>(samples);
+      if (step_time_ < 0) {
+        step_time_ = dt;
+        step_samples_ = per_step_samples;
+      } else {
+        step_time_ += opt_.smoothing * (dt - step_time_);
+        step_samples_ += opt_.smoothing * (per_step_samples - step_samples_);
+      }
+    }
+    last_time_ = now;
+    last_step_ = step;
+    const bool last = opt_.total_steps > 0 && step + 1 >= opt_.total_steps;
+    if (printed_ && !last && now - last_print_ < opt_.min_interval_s) return false;
+    printed_ = true;
+    last_print_ = now;
+    out() << line(step, losses, lr) << '\n';
+    out().flush();
+    return true;
+  }
+
+  // Smoothed throughput and remaining time (NaN until known).
+  double samples_per_second() const { return step_time_ > 0 ? step_samples_ / step_time_ : std::numeric_limits<double>::quiet_NaN(); }
+  double eta_seconds() const {
+    if (opt_.total_steps <= 0 || step_time_ < 0 || last_step_ < 0) return std::numeric_limits<double>::quiet_NaN();
+    return static_cast<double>(std::max<int64_t>(0, opt_.total_steps - last_step_ - 1)) * step_time_;
+  }
+  // Restarts the clock, e.g. after evaluation or loading a checkpoint, so the pause does not
+  // count as step time.
+  void restart_clock() {
+    last_time_ = opt_.clock();
+    last_step_ = -1;
+  }
+
+  std::string line(int64_t step, const LossParts& losses, double lr) const {
+    std::string s = "[" + opt_.prefix + "] step " + std::to_string(step + 1);
+    if (opt_.total_steps > 0) s += "/" + std::to_string(opt_.total_steps);
+    if (opt_.steps_per_epoch > 0) s += " epoch " + std::to_string(step / opt_.steps_per_epoch);
+    char buf[64];
+    for (const auto& [name, value] : losses) {
+      std::snprintf(buf, sizeof buf, " %.5g", value);
+      s += " " + name + buf;
+    }
+    if (std::isfinite(lr)) {
+      std::snprintf(buf, sizeof buf, " | lr %.3g", lr);
+      s += buf;
+    }
+    const double sps = samples_per_second();
+    if (std::isfinite(sps)) {
+      std::snprintf(buf, sizeof buf, " | %.1f samples/s", sps);
+      s += buf;
+    }
+    if (opt_.total_steps > 0 && std::isfinite(eta_seconds())) s += " | ETA " + format_duration(eta_seconds());
+    return s;
+  }
+
+ private:
+  std::ostream& out() const { return opt_.out ? *opt_.out : std::cerr; }
+
+  ProgressOptions opt_;
+  double last_time_ = 0, last_print_ = 0;
+  int64_t last_step_ = -1;
+  double step_time_ = -1, step_samples_ = 0;
+  bool printed_ = false;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/progress.hpp
+// ---- begin rfcf/train/sgd.hpp
+// train::SGD: torch.optim.SGD over a model's FlatParameters, one functor pass per step.
+//   g = grad + wd*p                         (only on segments with weight_decay = true)
+//   buf = g (first step) or momentum*buf + (1 - dampening)*g
+//   g = g + momentum*buf (nesterov) or buf
+//   p -= lr*g                               (frozen segments are never touched)
+// The learning rate is a runtime value: set it from a schedule with set_lr() before step().
+#include <cstdint>
+#include <string>
+
+
+namespace rfcf::train {
+
+struct SGDOptions {
+  double lr = 0.01;
+  double momentum = 0.0;
+  double dampening = 0.0;
+  double weight_decay = 0.0;
+  bool nesterov = false;
+};
+
+template <class T, class D>
+class SGD {
+ public:
+  // `params` must outlive the optimizer and keep its layout (build it once, before).
+  SGD(nn::FlatParameters<T, D>& params, SGDOptions options) : params_(&params), options_(options) {
+    check<ConfigError>(options.lr >= 0, "SGD: learning rate must be >= 0, got ", options.lr);
+    check<ConfigError>(options.momentum >= 0, "SGD: momentum must be >= 0, got ", options.momentum);
+    check<ConfigError>(options.weight_decay >= 0, "SGD: weight_decay must be >= 0, got ", options.weight_decay);
+    check<ConfigError>(!options.nesterov || (options.momentum > 0 && options.dampening == 0),
+                       "SGD: Nesterov momentum requires momentum > 0 and dampening 0 (got momentum ",
+                       options.momentum, ", dampening ", options.dampening, ")");
+    flags_ = ParameterFlags<D>(params.segments(), params.numel());
+    if (options.momentum != 0) momentum_buffer_ = zeros<T, D>(Shape{params.numel()});
+  }
+
+  void step() {
+    const int64_t n = params_->numel();
+    if (n == 0) {
+      ++steps_;
+      return;
+    }
+    functors::SgdStep<T> f{params_->values().data(),
+                           params_->grads().data(),
+                           momentum_buffer_.defined() ? momentum_buffer_.data() : nullptr,
+                           flags_.data(),
+                           static_cast<T>(options_.lr),
+                           static_cast<T>(options_.momentum),
+                           static_cast<T>(options_.dampening),
+                           static_cast<T>(options_.weight_decay),
+                           options_.nesterov,
+                           steps_ == 0};
+    Executor<D>::for_each(n, f);
+    ++steps_;
+  }
+
+  void zero_grad() { params_->zero_grad(); }
+  double lr() const { return options_.lr; }
+  void set_lr(double lr) {
+    check<ConfigError>(lr >= 0, "SGD: learning rate must be >= 0, got ", lr);
+    options_.lr = lr;
+  }
+  const SGDOptions& options() const { return options_; }
+  // Number of step() calls so far (the first step initialises the momentum buffer).
+  int64_t steps() const { return steps_; }
+  nn::FlatParameters<T, D>& parameters() { return *params_; }
+  // The flat momentum buffer (undefined when momentum is 0).
+  Tensor<T, D>& momentum_buffer() { return momentum_buffer_; }
+
+  // State for checkpoints, with the layer visitor protocol: buffer("<param>.momentum_buffer",
+  // view) per parameter and counter("step", steps). Views alias the flat buffer, so a loader
+  // that copies into them restores the state.
+  template <class V>
+  void visit_state(V& v, const std::string& prefix = "optimizer") {
+    v.counter(nn::join_name(prefix, "step"), steps_);
+    if (!momentum_buffer_.defined()) return;
+    for_each_state_view(params_->segments(), momentum_buffer_, "momentum_buffer",
+                        [&](const std::string& name, Tensor<T, D>& t) { v.buffer(nn::join_name(prefix, name), t); });
+  }
+
+ private:
+  nn::FlatParameters<T, D>* params_;
+  SGDOptions options_;
+  ParameterFlags<D> flags_;
+  Tensor<T, D> momentum_buffer_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/sgd.hpp
 // ---- end rfcf/train.hpp
 // ---- end rfcf/rfcf.hpp
