@@ -3,8 +3,6 @@
 // plots (docs/images.md), RecordIO and image folders (docs/datasets.md).
 #include "rfcf/io/atomic_file.hpp"
 #include "rfcf/io/atomic_stream.hpp"
-// io: checkpoint, image and data file readers/writers (see docs/).
-#include "rfcf/io/atomic_file.hpp"
 #include "rfcf/io/draw.hpp"
 #include "rfcf/io/dtype.hpp"
 #include "rfcf/io/file_bytes.hpp"

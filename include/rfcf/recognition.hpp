@@ -1,5 +1,7 @@
 #pragma once
-// Face recognition: margin policies and heads, verification metrics, embedding helpers, gallery.
+// Face recognition: alignment, margin policies and heads, verification metrics, embedding helpers,
+// gallery.
+#include "rfcf/recognition/alignment.hpp"
 #include "rfcf/recognition/embeddings.hpp"
 #include "rfcf/recognition/gallery.hpp"
 #include "rfcf/recognition/lfw_pairs.hpp"
@@ -8,5 +10,3 @@
 #include "rfcf/recognition/margin_loss.hpp"
 #include "rfcf/recognition/margin_policies.hpp"
 #include "rfcf/recognition/verification.hpp"
-// recognition: see docs/ and the headers in rfcf/recognition/.
-#include "rfcf/recognition/alignment.hpp"

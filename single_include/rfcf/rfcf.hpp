@@ -1539,8 +1539,44 @@ struct ReduceOp<cpu> {
 // Softmax and log-softmax over the last dimension (rows of [N, C]), stable by subtracting the
 // row maximum. Op family SoftmaxOp<D> (cpu: ops/cpu/softmax.hpp, cuda: ops/cuda/softmax.cuh):
 //   static void forward(const T* x, int64_t rows, int64_t cols, T* y, bool log);
+// The backward functions are device-generic (ReduceOp<D> row sums + functors).
 #include <cstdint>
 
+// ---- begin rfcf/ops/functors/softmax.hpp
+// Softmax / log-softmax backward over rows of [rows, cols], given per-row reductions.
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// dx = y * (dy - (dy . y)_row) for y = softmax(x).
+template <class T>
+struct SoftmaxBackward {
+  const T* y;
+  const T* dy;
+  const T* row_dot;
+  T* dx;
+  int64_t cols;
+  RFCF_HD void operator()(int64_t i) const { dx[i] = y[i] * (dy[i] - row_dot[i / cols]); }
+};
+
+// dx = dy - exp(logp) * (sum dy)_row for logp = log_softmax(x).
+template <class T>
+struct LogSoftmaxBackward {
+  const T* logp;
+  const T* dy;
+  const T* row_sum;
+  T* dx;
+  int64_t cols;
+  RFCF_HD void operator()(int64_t i) const {
+    using std::exp;
+    dx[i] = dy[i] - exp(logp[i]) * row_sum[i / cols];
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/softmax.hpp
 
 namespace rfcf::ops {
 
@@ -1569,6 +1605,28 @@ Tensor<T, D> softmax(const Tensor<T, D>& x) {
 template <class T, class D>
 Tensor<T, D> log_softmax(const Tensor<T, D>& x) {
   return detail::softmax_last_dim(x, true, "log_softmax");
+}
+
+// Gradient w.r.t. x of softmax, from its output y and the upstream gradient dy.
+template <class T, class D>
+Tensor<T, D> softmax_backward(const Tensor<T, D>& y, const Tensor<T, D>& dy) {
+  check_same_shape(y, dy, "softmax_backward");
+  const int64_t cols = y.numel() > 0 ? y.dim(-1) : 1, rows = y.numel() / cols;
+  Tensor<T, D> rd(Shape{rows}), dx(y.shape());
+  ReduceOp<D>::channel_dot(y.data(), dy.data(), 1, rows, cols, rd.data());
+  Executor<D>::for_each(y.numel(), functors::SoftmaxBackward<T>{y.data(), dy.data(), rd.data(), dx.data(), cols});
+  return dx;
+}
+
+// Gradient w.r.t. x of log_softmax, from its output logp and the upstream gradient dy.
+template <class T, class D>
+Tensor<T, D> log_softmax_backward(const Tensor<T, D>& logp, const Tensor<T, D>& dy) {
+  check_same_shape(logp, dy, "log_softmax_backward");
+  const int64_t cols = logp.numel() > 0 ? logp.dim(-1) : 1, rows = logp.numel() / cols;
+  Tensor<T, D> rs(Shape{rows}), dx(logp.shape());
+  ReduceOp<D>::channel_sum(dy.data(), 1, rows, cols, rs.data());
+  Executor<D>::for_each(logp.numel(), functors::LogSoftmaxBackward<T>{logp.data(), dy.data(), rs.data(), dx.data(), cols});
+  return dx;
 }
 
 }  // namespace rfcf::ops
@@ -1909,14 +1967,14 @@ struct BatchNormApply {
   }
 };
 
-// y = x * scale[ch] (the eval-mode batch-norm backward)
+// Eval-mode backward: dx = dy * scale[ch] (the statistics are constants).
 template <class T>
-struct ChannelScale {
-  const T* x;
+struct BatchNormBackwardEval {
+  const T* dy;
   const T* scale;
-  T* y;
+  T* dx;
   ChannelOf channel;
-  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] * scale[channel(i)]; }
+  RFCF_HD void operator()(int64_t i) const { dx[i] = dy[i] * scale[channel(i)]; }
 };
 
 // Train-mode backward through the batch statistics, with xhat = (x - mean) * invstd:
@@ -2733,7 +2791,7 @@ class BatchNormBase : public LayerBase {
                                             static_cast<T>(1.0 / static_cast<double>(m)),
                                             functors::ChannelOf(c, inner, dy.numel())});
     } else {
-      Executor<D>::for_each(dy.numel(), functors::ChannelScale<T>{dy.data(), cache_.scale.data(), dx.data(),
+      Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardEval<T>{dy.data(), cache_.scale.data(), dx.data(),
                                                                    functors::ChannelOf(c, inner, dy.numel())});
     }
     if (grad_w) ops::accumulate(weight_.grad, sum_dy_xhat);
@@ -3878,173 +3936,113 @@ class Sequential {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/sequential.hpp
-// ---- begin rfcf/nn/upsample.hpp
-// nn::UpsampleNearest: resize to an explicit size with PyTorch's legacy 'nearest' rule
-// (F.interpolate(x, size=(h, w), mode='nearest')), as the RetinaFace FPN does. Device-generic.
+// ---- begin rfcf/nn/squeeze_excitation.hpp
+// Squeeze-and-excitation (IR-SE units of the CurricularFace code, recognition.md 6.2):
+// global average pool -> fc1 (1x1 conv, no bias) -> ReLU -> fc2 -> sigmoid -> channel gating.
+#include <string>
+
+// ---- begin rfcf/ops/functors/channel_scale.hpp
+// y[n,c,p] = x[n,c,p] * s[n,c] (squeeze-and-excitation gating) and its gradients.
 #include <cstdint>
 
+
+namespace rfcf::functors {
+
+template <class T>
+struct SampleChannelScale {
+  const T* x;
+  const T* s;
+  T* y;
+  int64_t hw;
+  RFCF_HD void operator()(int64_t i) const { y[i] = x[i] * s[i / hw]; }
+};
+// ds[n,c] = sum_p dy[n,c,p] * x[n,c,p]; one index per (n,c).
+template <class T>
+struct SampleChannelScaleGrad {
+  const T* x;
+  const T* dy;
+  T* ds;
+  int64_t hw;
+  RFCF_HD void operator()(int64_t nc) const {
+    T acc = 0;
+    for (int64_t p = 0; p < hw; ++p) acc += dy[nc * hw + p] * x[nc * hw + p];
+    ds[nc] = acc;
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/channel_scale.hpp
 
 namespace rfcf::nn {
 
 template <class T, class D>
-class UpsampleNearest : public LayerBase {
+class SqueezeExcitation : public LayerBase {
  public:
   using value_type = T;
   using device_type = D;
-  using tensor_type = Tensor<T, D>;
 
-  // Without a size, use forward(x, out_h, out_w); with one, forward(x) resizes to it.
-  UpsampleNearest() = default;
-  UpsampleNearest(int64_t out_h, int64_t out_w) : out_h_(out_h), out_w_(out_w) {
-    check<ConfigError>(out_h > 0 && out_w > 0, "UpsampleNearest(", out_h, ", ", out_w, "): size must be positive");
-  }
+  SqueezeExcitation(int64_t channels, int64_t reduction = 16)
+      : fc1_(channels, channels / reduction, Conv2dOptions::k(1)), fc2_(channels / reduction, channels, Conv2dOptions::k(1)) {}
 
-  tensor_type forward(const tensor_type& x, int64_t out_h, int64_t out_w) {
-    tensor_type y = ops::upsample_nearest(x, out_h, out_w);
-    if (grad_enabled()) x_shape_ = x.shape();
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    Tensor<T, D> s = sigmoid_.forward(fc2_.forward(relu_.forward(fc1_.forward(pool_.forward(x)))));
+    Tensor<T, D> y(x.shape());
+    const int64_t hw = x.h() * x.w();
+    Executor<D>::for_each(x.numel(), functors::SampleChannelScale<T>{x.data(), s.data(), y.data(), hw});
+    if (grad_enabled()) x_ = x, s_ = s;
     return y;
   }
-  tensor_type forward(const tensor_type& x) {
-    check<ConfigError>(out_h_ > 0, "UpsampleNearest::forward(x) needs a size: construct with (out_h, out_w) or call "
-                                   "forward(x, out_h, out_w)");
-    return forward(x, out_h_, out_w_);
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    const int64_t hw = x_.h() * x_.w();
+    Tensor<T, D> dx(dy.shape()), ds(s_.shape());
+    Executor<D>::for_each(dy.numel(), functors::SampleChannelScale<T>{dy.data(), s_.data(), dx.data(), hw});
+    Executor<D>::for_each(ds.numel(), functors::SampleChannelScaleGrad<T>{x_.data(), dy.data(), ds.data(), hw});
+    ops::accumulate(dx, pool_.backward(fc1_.backward(relu_.backward(fc2_.backward(sigmoid_.backward(ds))))));
+    return dx;
   }
-  tensor_type backward(const tensor_type& dy) {
-    check<Error>(x_shape_.rank() == 4, "UpsampleNearest::backward called without a forward in grad mode");
-    return ops::upsample_nearest_backward(dy, x_shape_);
+  void train(bool on = true) {
+    training_ = on;
+    fc1_.train(on), fc2_.train(on);
+  }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    fc1_.visit(v, join_name(p, "fc1"));
+    fc2_.visit(v, join_name(p, "fc2"));
   }
 
  private:
-  int64_t out_h_ = 0, out_w_ = 0;
-  Shape x_shape_;
+  GlobalAvgPool2d<T, D> pool_;
+  Conv2d<T, D> fc1_, fc2_;
+  ReLU<T, D> relu_;
+  Sigmoid<T, D> sigmoid_;
+  Tensor<T, D> x_, s_;
 };
 
 }  // namespace rfcf::nn
-// ---- end rfcf/nn/upsample.hpp
-// ---- end rfcf/nn.hpp
-// ---- begin rfcf/io.hpp
-// io: checkpoint and data file readers/writers (see docs/checkpoints.md).
-// ---- begin rfcf/io/atomic_file.hpp
-// Atomic file replacement: the content goes to "<path>.tmp-<random>" in the same directory,
-// is flushed to disk (fsync), then renamed over <path>. Readers see either the old file or
-// the complete new one; on any failure the temporary file is removed and <path> is untouched.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
+// ---- end rfcf/nn/squeeze_excitation.hpp
+// ---- begin rfcf/nn/state_dict.hpp
+// State dicts: a model's parameters, buffers and counters as named host tensors, in visit
+// order with PyTorch names. load_state_dict checks everything first (missing, unexpected
+// and mis-shaped keys are reported together) and only then copies, so a failed strict load
+// leaves the model untouched. Values are converted to the model's element type.
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
-#include <functional>
-#include <random>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
+// ---- begin rfcf/io/host_tensor.hpp
+// HostTensor: a tensor read from (or about to be written to) a file — dtype, shape and raw
+// little-endian bytes in host memory. TensorMap: named HostTensors in insertion order (the
+// order of a state dict). Typed accessors convert between element types on request.
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
-namespace rfcf::io {
-
-// Buffered writer on a file descriptor, handed to atomic_write callbacks.
-class FileWriter {
- public:
-  FileWriter(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  void write(const void* data, size_t n) {
-    const auto* p = static_cast<const uint8_t*>(data);
-    if (buffer_.size() + n > kBuffer) flush();
-    if (n >= kBuffer) {
-      write_all(p, n);
-    } else {
-      buffer_.insert(buffer_.end(), p, p + n);
-    }
-  }
-  void write(const std::string& s) { write(s.data(), s.size()); }
-  void flush() {
-    write_all(buffer_.data(), buffer_.size());
-    buffer_.clear();
-  }
-  uint64_t bytes_written() const { return written_ + buffer_.size(); }
-
- private:
-  static constexpr size_t kBuffer = 1 << 20;
-  void write_all(const uint8_t* p, size_t n) {
-    while (n > 0) {
-      const ssize_t k = ::write(fd_, p, n);
-      if (k < 0 && errno == EINTR) continue;
-      if (k <= 0) fail<IoError>("cannot write '", path_, "': ", std::strerror(errno));
-      p += k;
-      n -= static_cast<size_t>(k);
-      written_ += static_cast<uint64_t>(k);
-    }
-  }
-  int fd_;
-  std::string path_;
-  std::vector<uint8_t> buffer_;
-  uint64_t written_ = 0;
-};
-
-namespace detail {
-inline std::string temp_suffix() {
-  static thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                          (static_cast<uint64_t>(::getpid()) << 32)};
-  static const char* digits = "0123456789abcdefghijklmnopqrstuvwxyz";
-  std::string s;
-  uint64_t x = rng();
-  for (int i = 0; i < 10; ++i, x /= 36) s += digits[x % 36];
-  return s;
-}
-inline std::string parent_dir(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-}  // namespace detail
-
-// Writes `path` atomically; `produce(FileWriter&)` writes the content. Exceptions thrown by
-// `produce` propagate after the temporary file has been removed.
-inline void atomic_write(const std::string& path, const std::function<void(FileWriter&)>& produce) {
-  std::string tmp;
-  int fd = -1;
-  for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
-    tmp = path + ".tmp-" + detail::temp_suffix();
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno != EEXIST) break;
-  }
-  if (fd < 0) fail<IoError>("cannot create '", tmp, "' (to write '", path, "'): ", std::strerror(errno));
-  try {
-    FileWriter w(fd, path);
-    produce(w);
-    w.flush();
-    if (::fsync(fd) != 0) fail<IoError>("cannot flush '", path, "' to disk: ", std::strerror(errno));
-    const int rc = ::close(fd);
-    fd = -1;
-    if (rc != 0) fail<IoError>("cannot close '", tmp, "': ", std::strerror(errno));
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-      fail<IoError>("cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno));
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  // Make the rename itself durable; failure here does not invalidate the written file.
-  const int dfd = ::open(detail::parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
-
-inline void atomic_write(const std::string& path, const void* data, size_t n) {
-  atomic_write(path, [&](FileWriter& w) { w.write(data, n); });
-}
-inline void atomic_write(const std::string& path, const std::vector<uint8_t>& bytes) {
-  atomic_write(path, bytes.data(), bytes.size());
-}
-inline void atomic_write(const std::string& path, const std::string& text) {
-  atomic_write(path, text.data(), text.size());
-}
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/atomic_file.hpp
 // ---- begin rfcf/io/dtype.hpp
 // Element types of tensors stored in checkpoint files, and the half/bfloat16 conversions
 // needed to turn them into float. Data in every supported file format is little-endian.
@@ -4168,59 +4166,6 @@ inline uint16_t float_to_bf16(float f) {
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/dtype.hpp
-// ---- begin rfcf/io/file_bytes.hpp
-// Reading whole files into memory (checkpoints are at most a few hundred MB) and
-// little-endian integer loads from byte buffers.
-#include <cerrno>
-#include <cstdint>
-#include <cstdio>
-#include <cstring>
-#include <string>
-#include <vector>
-
-
-namespace rfcf::io {
-
-// The whole content of a file; IoError if it cannot be opened or read.
-inline std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail<IoError>("cannot open '", path, "': ", std::strerror(errno));
-  std::vector<uint8_t> data;
-  uint8_t buf[1 << 16];
-  for (;;) {
-    const size_t got = std::fread(buf, 1, sizeof(buf), f);
-    data.insert(data.end(), buf, buf + got);
-    if (got < sizeof(buf)) break;
-  }
-  const bool error = std::ferror(f) != 0;
-  std::fclose(f);
-  if (error) fail<IoError>("error while reading '", path, "'");
-  return data;
-}
-
-namespace detail {
-template <class T>
-inline T load_le(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
-}
-}  // namespace detail
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/file_bytes.hpp
-// ---- begin rfcf/io/host_tensor.hpp
-// HostTensor: a tensor read from (or about to be written to) a file — dtype, shape and raw
-// little-endian bytes in host memory. TensorMap: named HostTensors in insertion order (the
-// order of a state dict). Typed accessors convert between element types on request.
-#include <cstdint>
-#include <cstring>
-#include <limits>
-#include <string>
-#include <unordered_map>
-#include <utility>
-#include <vector>
-
 
 namespace rfcf::io {
 
@@ -4313,11 +4258,12 @@ struct HostTensor {
     t.shape = std::move(shape);
     check<ShapeError>(static_cast<size_t>(t.numel()) == values.size(), "HostTensor::from_values: ",
                       values.size(), " values for shape ", shape_str(t.shape));
-    t.bytes.resize(values.size() * sizeof(T));
     if constexpr (std::is_same_v<T, bool>) {
+      t.bytes.resize(values.size());
       for (size_t i = 0; i < values.size(); ++i) t.bytes[i] = values[i] ? 1 : 0;
-    } else if (!values.empty()) {
-      std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+    } else {
+      const auto* src = reinterpret_cast<const uint8_t*>(values.data());
+      t.bytes.assign(src, src + values.size() * sizeof(T));
     }
     return t;
   }
@@ -4408,11 +4354,508 @@ class TensorMap {
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/host_tensor.hpp
-// ---- begin rfcf/io/insightface_bin.hpp
-// insightface verification sets (lfw.bin, cfp_fp.bin, agedb_30.bin; formats.md 5): a pickle of
-// (bins, issame_list). Images are encoded files (JPEG), either Python-2 byte strings or numpy
-// uint8 arrays; images 2k and 2k+1 form pair k.
+// ---- begin rfcf/io/safetensors.hpp
+// safetensors reader and writer (formats.md section 3). The reader validates everything
+// before it trusts it: header size, JSON syntax, duplicate keys, dtype, shape/byte-size
+// agreement (overflow-checked) and that the tensors' byte ranges tile the buffer exactly.
+// The writer pads the header to a multiple of 8, writes tensors in sorted key order back to
+// back, stores metadata as strings, and replaces the file atomically.
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+// ---- begin rfcf/io/atomic_file.hpp
+// Atomic file replacement: the content goes to "<path>.tmp-<random>" in the same directory,
+// is flushed to disk (fsync), then renamed over <path>. Readers see either the old file or
+// the complete new one; on any failure the temporary file is removed and <path> is untouched.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+
+namespace rfcf::io {
+
+// Buffered writer on a file descriptor, handed to atomic_write callbacks.
+class FileWriter {
+ public:
+  FileWriter(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  void write(const void* data, size_t n) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    if (buffer_.size() + n > kBuffer) flush();
+    if (n >= kBuffer) {
+      write_all(p, n);
+    } else {
+      buffer_.insert(buffer_.end(), p, p + n);
+    }
+  }
+  void write(const std::string& s) { write(s.data(), s.size()); }
+  void flush() {
+    write_all(buffer_.data(), buffer_.size());
+    buffer_.clear();
+  }
+  uint64_t bytes_written() const { return written_ + buffer_.size(); }
+
+ private:
+  static constexpr size_t kBuffer = 1 << 20;
+  void write_all(const uint8_t* p, size_t n) {
+    while (n > 0) {
+      const ssize_t k = ::write(fd_, p, n);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) fail<IoError>("cannot write '", path_, "': ", std::strerror(errno));
+      p += k;
+      n -= static_cast<size_t>(k);
+      written_ += static_cast<uint64_t>(k);
+    }
+  }
+  int fd_;
+  std::string path_;
+  std::vector<uint8_t> buffer_;
+  uint64_t written_ = 0;
+};
+
+// Streaming variant with random-access patching (used by RecordIO writers): the same
+// temporary-file + fsync + rename protocol, driven explicitly with commit()/abandon().
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path) : path_(std::move(path)) {
+    static std::atomic<uint64_t> counter{0};
+    tmp_ = path_ + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    check<IoError>(fd_ >= 0, "cannot create '", tmp_, "' (for '", path_, "'): ", std::strerror(errno));
+  }
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  // Not committed: the temporary file is removed and the destination is untouched.
+  ~AtomicFile() { abandon(); }
+
+  const std::string& path() const { return path_; }
+  uint64_t size() const { return written_; }
+
+  void write(const void* data, size_t n) {
+    check<IoError>(fd_ >= 0, "write to '", path_, "' after commit or failure");
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t k = ::write(fd_, p, n);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) {
+        int e = errno;
+        abandon();
+        fail<IoError>("cannot write '", path_, "': ", std::strerror(e));
+      }
+      p += k;
+      n -= static_cast<size_t>(k);
+      written_ += static_cast<uint64_t>(k);
+    }
+  }
+  void write(std::string_view s) { write(s.data(), s.size()); }
+
+  // Overwrites bytes already written (e.g. a header whose content is known only at the end).
+  void write_at(uint64_t offset, const void* data, size_t n) {
+    check<IoError>(fd_ >= 0, "write to '", path_, "' after commit or failure");
+    check<IoError>(offset + n <= written_, "write_at past the written part of '", path_, "'");
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t k = ::pwrite(fd_, p, n, static_cast<off_t>(offset));
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) {
+        int e = errno;
+        abandon();
+        fail<IoError>("cannot write '", path_, "': ", std::strerror(e));
+      }
+      p += k;
+      n -= static_cast<size_t>(k);
+      offset += static_cast<uint64_t>(k);
+    }
+  }
+
+  // fsync + rename over the destination.
+  void commit() {
+    check<IoError>(fd_ >= 0, "commit of '", path_, "' after commit or failure");
+    bool ok = ::fsync(fd_) == 0;
+    int e = errno;
+    ok = (::close(fd_) == 0) && ok;
+    fd_ = -1;
+    if (!ok) {
+      std::remove(tmp_.c_str());
+      fail<IoError>("cannot flush '", path_, "': ", std::strerror(e));
+    }
+    if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+      e = errno;
+      std::remove(tmp_.c_str());
+      fail<IoError>("cannot rename '", tmp_, "' to '", path_, "': ", std::strerror(e));
+    }
+    committed_ = true;
+  }
+
+ private:
+  void abandon() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    if (!committed_) std::remove(tmp_.c_str());
+  }
+
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+  uint64_t written_ = 0;
+};
+
+namespace detail {
+inline std::string temp_suffix() {
+  static thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                          (static_cast<uint64_t>(::getpid()) << 32)};
+  static const char* digits = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string s;
+  uint64_t x = rng();
+  for (int i = 0; i < 10; ++i, x /= 36) s += digits[x % 36];
+  return s;
+}
+inline std::string parent_dir(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+}  // namespace detail
+
+// Writes `path` atomically; `produce(FileWriter&)` writes the content. Exceptions thrown by
+// `produce` propagate after the temporary file has been removed.
+inline void atomic_write(const std::string& path, const std::function<void(FileWriter&)>& produce) {
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
+    tmp = path + ".tmp-" + detail::temp_suffix();
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) fail<IoError>("cannot create '", tmp, "' (to write '", path, "'): ", std::strerror(errno));
+  try {
+    FileWriter w(fd, path);
+    produce(w);
+    w.flush();
+    if (::fsync(fd) != 0) fail<IoError>("cannot flush '", path, "' to disk: ", std::strerror(errno));
+    const int rc = ::close(fd);
+    fd = -1;
+    if (rc != 0) fail<IoError>("cannot close '", tmp, "': ", std::strerror(errno));
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+      fail<IoError>("cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno));
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  // Make the rename itself durable; failure here does not invalidate the written file.
+  const int dfd = ::open(detail::parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+inline void atomic_write(const std::string& path, const void* data, size_t n) {
+  atomic_write(path, [&](FileWriter& w) { w.write(data, n); });
+}
+inline void atomic_write(const std::string& path, const std::vector<uint8_t>& bytes) {
+  atomic_write(path, bytes.data(), bytes.size());
+}
+inline void atomic_write(const std::string& path, const std::string& text) {
+  atomic_write(path, text.data(), text.size());
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/atomic_file.hpp
+// ---- begin rfcf/io/file_bytes.hpp
+// Reading whole files into memory (checkpoints are at most a few hundred MB) and
+// little-endian integer loads from byte buffers.
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+// The whole content of a file; IoError if it cannot be opened or read.
+inline std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail<IoError>("cannot open '", path, "': ", std::strerror(errno));
+  std::vector<uint8_t> data;
+  uint8_t buf[1 << 16];
+  for (;;) {
+    const size_t got = std::fread(buf, 1, sizeof(buf), f);
+    data.insert(data.end(), buf, buf + got);
+    if (got < sizeof(buf)) break;
+  }
+  const bool error = std::ferror(f) != 0;
+  std::fclose(f);
+  if (error) fail<IoError>("error while reading '", path, "'");
+  return data;
+}
+
+namespace detail {
+template <class T>
+inline T load_le(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+}  // namespace detail
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/file_bytes.hpp
+
+namespace rfcf::io {
+
+using Metadata = std::map<std::string, std::string>;
+
+struct SafetensorsFile {
+  TensorMap tensors;  // in the order of their data offsets
+  Metadata metadata;  // "__metadata__", empty if absent
+};
+
+struct SafetensorsLimits {
+  uint64_t max_header_bytes = 100ull * 1000 * 1000;  // as in the reference library
+  int max_rank = 8;
+};
+
+namespace detail {
+
+inline bool safetensors_dtype(const std::string& s, DType& out) {
+  static const std::pair<const char*, DType> known[] = {
+      {"BOOL", DType::Bool}, {"U8", DType::U8},   {"I8", DType::I8},     {"I16", DType::I16},
+      {"I32", DType::I32},   {"I64", DType::I64}, {"F16", DType::F16},   {"BF16", DType::BF16},
+      {"F32", DType::F32},   {"F64", DType::F64}};
+  for (auto& [name, t] : known)
+    if (s == name) {
+      out = t;
+      return true;
+    }
+  return false;
+}
+
+inline bool json_uint(const nlohmann::json& j, uint64_t& out) {
+  if (j.is_number_unsigned()) {
+    out = j.get<uint64_t>();
+    return true;
+  }
+  if (j.is_number_integer() && j.get<int64_t>() >= 0) {
+    out = static_cast<uint64_t>(j.get<int64_t>());
+    return true;
+  }
+  return false;
+}
+
+// Parses the JSON header; duplicate keys in any object and nesting deeper than the format
+// needs are errors (caught while parsing, before the document is built).
+inline nlohmann::json parse_header_json(const char* begin, const char* end, const std::string& where) {
+  std::vector<std::set<std::string>> keys;
+  auto cb = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (depth > 4) fail<FormatError>(where, ": header JSON is nested too deeply");
+    if (ev == E::object_start) keys.emplace_back();
+    else if (ev == E::object_end && !keys.empty()) keys.pop_back();
+    else if (ev == E::key && !keys.empty()) {
+      const std::string& k = parsed.get_ref<const std::string&>();
+      if (!keys.back().insert(k).second) fail<FormatError>(where, ": duplicate key '", k, "' in header");
+    }
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(begin, end, cb, /*allow_exceptions=*/true);
+  } catch (const nlohmann::json::exception& e) {
+    fail<FormatError>(where, ": header is not valid JSON: ", e.what());
+  }
+}
+
+}  // namespace detail
+
+// Parses a complete safetensors file held in memory. `where` names it in error messages.
+inline SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& where = "safetensors",
+                                         const SafetensorsLimits& limits = {}) {
+  check<FormatError>(size >= 8, where, ": file of ", size, " bytes is too short for a safetensors header");
+  const uint64_t n = detail::load_le<uint64_t>(data);
+  check<FormatError>(n <= limits.max_header_bytes, where, ": header length ", n, " exceeds the limit of ",
+                     limits.max_header_bytes, " bytes");
+  check<FormatError>(n <= size - 8, where, ": header length ", n, " runs past the end of the ", size, "-byte file");
+  check<FormatError>(n >= 2 && data[8] == '{', where, ": header must be a JSON object starting with '{' (offset 8)");
+  const char* hb = reinterpret_cast<const char*>(data + 8);
+  const nlohmann::json header = detail::parse_header_json(hb, hb + n, where);
+  check<FormatError>(header.is_object(), where, ": header is not a JSON object");
+
+  const uint8_t* buffer = data + 8 + n;
+  const uint64_t buffer_size = size - 8 - n;
+
+  struct Entry {
+    std::string name;
+    DType dtype;
+    std::vector<int64_t> shape;
+    uint64_t begin, end;
+  };
+  std::vector<Entry> entries;
+  SafetensorsFile out;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const nlohmann::json& v = it.value();
+    if (name == "__metadata__") {
+      check<FormatError>(v.is_object(), where, ": __metadata__ must be an object of strings");
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        check<FormatError>(m.value().is_string(), where, ": __metadata__ value of '", m.key(), "' is not a string");
+        out.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    const std::string what = where + ": tensor '" + name + "'";
+    check<FormatError>(v.is_object(), what, ": entry is not an object");
+    auto dt = v.find("dtype");
+    auto sh = v.find("shape");
+    auto off = v.find("data_offsets");
+    check<FormatError>(dt != v.end() && sh != v.end() && off != v.end(), what,
+                       ": entry needs 'dtype', 'shape' and 'data_offsets'");
+    check<FormatError>(dt->is_string(), what, ": dtype is not a string");
+    Entry e;
+    e.name = name;
+    const std::string dname = dt->get<std::string>();
+    if (!detail::safetensors_dtype(dname, e.dtype)) {
+      static const std::set<std::string> unsupported = {"U16", "U32", "U64", "F8_E4M3", "F8_E5M2"};
+      if (unsupported.count(dname)) fail<FormatError>(what, ": dtype ", dname, " is not supported by rfcf");
+      fail<FormatError>(what, ": unknown dtype '", dname, "'");
+    }
+    check<FormatError>(sh->is_array(), what, ": shape is not an array");
+    check<FormatError>(static_cast<int>(sh->size()) <= limits.max_rank, what, ": rank ", sh->size(),
+                       " exceeds the limit of ", limits.max_rank);
+    for (const auto& d : *sh) {
+      uint64_t u;
+      check<FormatError>(detail::json_uint(d, u) && u <= static_cast<uint64_t>(INT64_MAX), what,
+                         ": shape entries must be non-negative integers");
+      e.shape.push_back(static_cast<int64_t>(u));
+    }
+    check<FormatError>(off->is_array() && off->size() == 2, what, ": data_offsets must be [begin, end]");
+    check<FormatError>(detail::json_uint((*off)[0], e.begin) && detail::json_uint((*off)[1], e.end), what,
+                       ": data_offsets must be non-negative integers");
+    check<FormatError>(e.begin <= e.end, what, ": data_offsets [", e.begin, ", ", e.end, "] are reversed");
+    check<FormatError>(e.end <= buffer_size, what, ": data_offsets end ", e.end, " is past the ", buffer_size,
+                       "-byte buffer");
+    const int64_t numel = checked_numel(e.shape, what);
+    int64_t nbytes = 0;
+    check<FormatError>(detail::mul_ok(numel, static_cast<int64_t>(element_size(e.dtype)), nbytes), what,
+                       ": byte size overflows");
+    check<FormatError>(static_cast<uint64_t>(nbytes) == e.end - e.begin, what, ": shape ", shape_str(e.shape),
+                       " of ", dname, " needs ", nbytes, " bytes but data_offsets [", e.begin, ", ", e.end,
+                       ") hold ", e.end - e.begin);
+    entries.push_back(std::move(e));
+  }
+
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t pos = 0;
+  for (const Entry& e : entries) {
+    check<FormatError>(e.begin == pos, where, ": tensor '", e.name, "' starts at buffer offset ", e.begin,
+                       " but the previous tensor ends at ", pos, " (byte ranges must tile the buffer)");
+    pos = e.end;
+  }
+  check<FormatError>(pos == buffer_size, where, ": tensors end at buffer offset ", pos, " but the buffer has ",
+                     buffer_size, " bytes");
+
+  for (Entry& e : entries) {
+    HostTensor t;
+    t.dtype = e.dtype;
+    t.shape = std::move(e.shape);
+    t.bytes.assign(buffer + e.begin, buffer + e.end);
+    out.tensors.insert_new(e.name, std::move(t));
+  }
+  return out;
+}
+
+inline SafetensorsFile read_safetensors_file(const std::string& path, const SafetensorsLimits& limits = {}) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return parse_safetensors(bytes.data(), bytes.size(), path, limits);
+}
+
+// Tensors only (metadata dropped); see read_safetensors_file for both.
+inline TensorMap read_safetensors(const std::string& path, Metadata* metadata = nullptr) {
+  SafetensorsFile f = read_safetensors_file(path);
+  if (metadata) *metadata = std::move(f.metadata);
+  return std::move(f.tensors);
+}
+
+// The complete file content: 8-byte length, space-padded header, tensors in sorted key order.
+inline std::vector<uint8_t> serialize_safetensors(const TensorMap& tensors, const Metadata& metadata = {}) {
+  std::vector<const std::pair<std::string, HostTensor>*> sorted;
+  for (const auto& kv : tensors) sorted.push_back(&kv);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  uint64_t offset = 0;
+  for (auto* kv : sorted) {
+    const HostTensor& t = kv->second;
+    check<Error>(kv->first != "__metadata__", "safetensors: '__metadata__' cannot be a tensor name");
+    const int64_t numel = checked_numel(t.shape, "safetensors tensor '" + kv->first + "'");
+    check<Error>(static_cast<uint64_t>(numel) * element_size(t.dtype) == t.bytes.size(), "safetensors: tensor '",
+                 kv->first, "' of shape ", shape_str(t.shape), " and dtype ", dtype_name(t.dtype), " holds ",
+                 t.bytes.size(), " bytes");
+    nlohmann::ordered_json e = nlohmann::ordered_json::object();
+    e["dtype"] = dtype_name(t.dtype);
+    e["shape"] = t.shape;
+    e["data_offsets"] = {offset, offset + t.bytes.size()};
+    header[kv->first] = std::move(e);
+    offset += t.bytes.size();
+  }
+  if (!metadata.empty()) {  // after the tensors, as the Python library writes it
+    nlohmann::ordered_json m = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : metadata) m[k] = v;
+    header["__metadata__"] = std::move(m);
+  }
+  std::string h;
+  try {
+    h = header.dump();
+  } catch (const nlohmann::json::exception& e) {
+    fail<Error>("safetensors: cannot encode the header (tensor names and metadata must be UTF-8): ", e.what());
+  }
+  h.append((8 - (8 + h.size()) % 8) % 8, ' ');
+  std::vector<uint8_t> out(8 + h.size());
+  const uint64_t n = h.size();
+  std::memcpy(out.data(), &n, 8);
+  std::memcpy(out.data() + 8, h.data(), h.size());
+  out.reserve(out.size() + offset);
+  for (auto* kv : sorted) out.insert(out.end(), kv->second.bytes.begin(), kv->second.bytes.end());
+  return out;
+}
+
+// Writes a safetensors file atomically (temporary file + fsync + rename).
+inline void write_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {}) {
+  atomic_write(path, serialize_safetensors(tensors, metadata));
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/safetensors.hpp
+// ---- begin rfcf/io/torch_file.hpp
+// PyTorch checkpoints: legacy (torch < 1.6, formats.md 1) and zip (torch >= 1.6, formats.md
+// 2) files, read with the data-only pickle interpreter. load_torch() returns the whole
+// saved object as a PyValue tree with every tensor materialised (offset and strides
+// honoured). find_state_dict() locates the state dict inside nested checkpoints.
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -5071,7 +5514,8 @@ class Unpickler {
       return arr;
     }
     if (g == "numpy.dtype") {
-      if (a.size() != 3 || !a[0]->is(K::String)) error("numpy.dtype expects (code, align, copy)");
+      // Python 2 pickles hold the code as a byte string.
+      if (a.size() != 3 || !(a[0]->is(K::String) || a[0]->is(K::Bytes))) error("numpy.dtype expects (code, align, copy)");
       PyPtr dt = PyValue::make(K::NumpyDType);
       dt->set_text(a[0]->as_string());
       return dt;
@@ -5115,7 +5559,8 @@ class Unpickler {
       return;
     }
     if (obj.is(K::NumpyDType)) {
-      if (!state->is(K::Tuple) || state->items().size() < 2 || !state->items()[1]->is(K::String))
+      if (!state->is(K::Tuple) || state->items().size() < 2 ||
+          !(state->items()[1]->is(K::String) || state->items()[1]->is(K::Bytes)))
         error("numpy.dtype state must be a tuple (version, byte order, ...)");
       const auto& s = state->items();
       for (size_t i = 2; i < 5 && i < s.size(); ++i)
@@ -5212,312 +5657,6 @@ inline UnpickleResult unpickle(const uint8_t* data, size_t size, const std::stri
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/pickle.hpp
-
-namespace rfcf::io {
-
-struct VerificationBin {
-  std::vector<std::string> images;  // encoded image files, 2 per pair
-  std::vector<bool> issame;         // one per pair
-  size_t pairs() const { return issame.size(); }
-};
-
-inline VerificationBin parse_verification_bin(const uint8_t* data, size_t size, const std::string& where = "verification .bin",
-                                              const PickleLimits& limits = {}) {
-  using K = PyValue::Kind;
-  const UnpickleResult r = unpickle(data, size, where, 0, limits);
-  if (r.end != size) fail<FormatError>(where, ": ", size - r.end, " unexpected bytes after the pickle");
-  const PyValue& top = *r.value;
-  if (!top.is_sequence() || top.items().size() != 2)
-    fail<FormatError>(where, ": expected a pair (bins, issame_list), found a ", top.type_name());
-  const PyValue& bins = *top.items()[0];
-  const PyValue& same = *top.items()[1];
-  if (!bins.is_sequence() || !same.is_sequence()) fail<FormatError>(where, ": bins and issame_list must be lists");
-  VerificationBin out;
-  out.images.reserve(bins.items().size());
-  for (size_t i = 0; i < bins.items().size(); ++i) {
-    const PyValue& b = *bins.items()[i];
-    if (b.is(K::Bytes)) {
-      out.images.push_back(b.as_bytes());
-    } else if (b.is(K::Array)) {
-      const HostTensor& t = b.tensor();
-      if (t.dtype != DType::U8) fail<FormatError>(where, ": image ", i, " is an array of ", dtype_name(t.dtype), ", not uint8");
-      out.images.emplace_back(t.bytes.begin(), t.bytes.end());
-    } else {
-      fail<FormatError>(where, ": image ", i, " is a ", b.type_name(), ", not bytes or a uint8 array");
-    }
-  }
-  for (size_t i = 0; i < same.items().size(); ++i) {
-    const PyValue& s = *same.items()[i];
-    if (s.is(K::Bool)) out.issame.push_back(s.as_bool());
-    else if (s.is(K::Int) && (s.as_int() == 0 || s.as_int() == 1)) out.issame.push_back(s.as_int() == 1);
-    else fail<FormatError>(where, ": issame entry ", i, " is a ", s.type_name(), ", not a bool");
-  }
-  if (out.images.size() != 2 * out.issame.size())
-    fail<FormatError>(where, ": ", out.images.size(), " images for ", out.issame.size(), " pairs (expected 2 per pair)");
-  return out;
-}
-
-inline VerificationBin read_verification_bin(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
-  return parse_verification_bin(bytes.data(), bytes.size(), path);
-}
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/insightface_bin.hpp
-// ---- begin rfcf/io/safetensors.hpp
-// safetensors reader and writer (formats.md section 3). The reader validates everything
-// before it trusts it: header size, JSON syntax, duplicate keys, dtype, shape/byte-size
-// agreement (overflow-checked) and that the tensors' byte ranges tile the buffer exactly.
-// The writer pads the header to a multiple of 8, writes tensors in sorted key order back to
-// back, stores metadata as strings, and replaces the file atomically.
-#include <algorithm>
-#include <cstdint>
-#include <cstring>
-#include <map>
-#include <set>
-#include <string>
-#include <vector>
-
-#include <nlohmann/json.hpp>
-
-
-namespace rfcf::io {
-
-using Metadata = std::map<std::string, std::string>;
-
-struct SafetensorsFile {
-  TensorMap tensors;  // in the order of their data offsets
-  Metadata metadata;  // "__metadata__", empty if absent
-};
-
-struct SafetensorsLimits {
-  uint64_t max_header_bytes = 100ull * 1000 * 1000;  // as in the reference library
-  int max_rank = 8;
-};
-
-namespace detail {
-
-inline bool safetensors_dtype(const std::string& s, DType& out) {
-  static const std::pair<const char*, DType> known[] = {
-      {"BOOL", DType::Bool}, {"U8", DType::U8},   {"I8", DType::I8},     {"I16", DType::I16},
-      {"I32", DType::I32},   {"I64", DType::I64}, {"F16", DType::F16},   {"BF16", DType::BF16},
-      {"F32", DType::F32},   {"F64", DType::F64}};
-  for (auto& [name, t] : known)
-    if (s == name) {
-      out = t;
-      return true;
-    }
-  return false;
-}
-
-inline bool json_uint(const nlohmann::json& j, uint64_t& out) {
-  if (j.is_number_unsigned()) {
-    out = j.get<uint64_t>();
-    return true;
-  }
-  if (j.is_number_integer() && j.get<int64_t>() >= 0) {
-    out = static_cast<uint64_t>(j.get<int64_t>());
-    return true;
-  }
-  return false;
-}
-
-// Parses the JSON header; duplicate keys in any object and nesting deeper than the format
-// needs are errors (caught while parsing, before the document is built).
-inline nlohmann::json parse_header_json(const char* begin, const char* end, const std::string& where) {
-  std::vector<std::set<std::string>> keys;
-  auto cb = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
-    using E = nlohmann::json::parse_event_t;
-    if (depth > 4) fail<FormatError>(where, ": header JSON is nested too deeply");
-    if (ev == E::object_start) keys.emplace_back();
-    else if (ev == E::object_end && !keys.empty()) keys.pop_back();
-    else if (ev == E::key && !keys.empty()) {
-      const std::string& k = parsed.get_ref<const std::string&>();
-      if (!keys.back().insert(k).second) fail<FormatError>(where, ": duplicate key '", k, "' in header");
-    }
-    return true;
-  };
-  try {
-    return nlohmann::json::parse(begin, end, cb, /*allow_exceptions=*/true);
-  } catch (const nlohmann::json::exception& e) {
-    fail<FormatError>(where, ": header is not valid JSON: ", e.what());
-  }
-}
-
-}  // namespace detail
-
-// Parses a complete safetensors file held in memory. `where` names it in error messages.
-inline SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& where = "safetensors",
-                                         const SafetensorsLimits& limits = {}) {
-  check<FormatError>(size >= 8, where, ": file of ", size, " bytes is too short for a safetensors header");
-  const uint64_t n = detail::load_le<uint64_t>(data);
-  check<FormatError>(n <= limits.max_header_bytes, where, ": header length ", n, " exceeds the limit of ",
-                     limits.max_header_bytes, " bytes");
-  check<FormatError>(n <= size - 8, where, ": header length ", n, " runs past the end of the ", size, "-byte file");
-  check<FormatError>(n >= 2 && data[8] == '{', where, ": header must be a JSON object starting with '{' (offset 8)");
-  const char* hb = reinterpret_cast<const char*>(data + 8);
-  const nlohmann::json header = detail::parse_header_json(hb, hb + n, where);
-  check<FormatError>(header.is_object(), where, ": header is not a JSON object");
-
-  const uint8_t* buffer = data + 8 + n;
-  const uint64_t buffer_size = size - 8 - n;
-
-  struct Entry {
-    std::string name;
-    DType dtype;
-    std::vector<int64_t> shape;
-    uint64_t begin, end;
-  };
-  std::vector<Entry> entries;
-  SafetensorsFile out;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string& name = it.key();
-    const nlohmann::json& v = it.value();
-    if (name == "__metadata__") {
-      check<FormatError>(v.is_object(), where, ": __metadata__ must be an object of strings");
-      for (auto m = v.begin(); m != v.end(); ++m) {
-        check<FormatError>(m.value().is_string(), where, ": __metadata__ value of '", m.key(), "' is not a string");
-        out.metadata[m.key()] = m.value().get<std::string>();
-      }
-      continue;
-    }
-    const std::string what = where + ": tensor '" + name + "'";
-    check<FormatError>(v.is_object(), what, ": entry is not an object");
-    auto dt = v.find("dtype");
-    auto sh = v.find("shape");
-    auto off = v.find("data_offsets");
-    check<FormatError>(dt != v.end() && sh != v.end() && off != v.end(), what,
-                       ": entry needs 'dtype', 'shape' and 'data_offsets'");
-    check<FormatError>(dt->is_string(), what, ": dtype is not a string");
-    Entry e;
-    e.name = name;
-    const std::string dname = dt->get<std::string>();
-    if (!detail::safetensors_dtype(dname, e.dtype)) {
-      static const std::set<std::string> unsupported = {"U16", "U32", "U64", "F8_E4M3", "F8_E5M2"};
-      if (unsupported.count(dname)) fail<FormatError>(what, ": dtype ", dname, " is not supported by rfcf");
-      fail<FormatError>(what, ": unknown dtype '", dname, "'");
-    }
-    check<FormatError>(sh->is_array(), what, ": shape is not an array");
-    check<FormatError>(static_cast<int>(sh->size()) <= limits.max_rank, what, ": rank ", sh->size(),
-                       " exceeds the limit of ", limits.max_rank);
-    for (const auto& d : *sh) {
-      uint64_t u;
-      check<FormatError>(detail::json_uint(d, u) && u <= static_cast<uint64_t>(INT64_MAX), what,
-                         ": shape entries must be non-negative integers");
-      e.shape.push_back(static_cast<int64_t>(u));
-    }
-    check<FormatError>(off->is_array() && off->size() == 2, what, ": data_offsets must be [begin, end]");
-    check<FormatError>(detail::json_uint((*off)[0], e.begin) && detail::json_uint((*off)[1], e.end), what,
-                       ": data_offsets must be non-negative integers");
-    check<FormatError>(e.begin <= e.end, what, ": data_offsets [", e.begin, ", ", e.end, "] are reversed");
-    check<FormatError>(e.end <= buffer_size, what, ": data_offsets end ", e.end, " is past the ", buffer_size,
-                       "-byte buffer");
-    const int64_t numel = checked_numel(e.shape, what);
-    int64_t nbytes = 0;
-    check<FormatError>(detail::mul_ok(numel, static_cast<int64_t>(element_size(e.dtype)), nbytes), what,
-                       ": byte size overflows");
-    check<FormatError>(static_cast<uint64_t>(nbytes) == e.end - e.begin, what, ": shape ", shape_str(e.shape),
-                       " of ", dname, " needs ", nbytes, " bytes but data_offsets [", e.begin, ", ", e.end,
-                       ") hold ", e.end - e.begin);
-    entries.push_back(std::move(e));
-  }
-
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-  });
-  uint64_t pos = 0;
-  for (const Entry& e : entries) {
-    check<FormatError>(e.begin == pos, where, ": tensor '", e.name, "' starts at buffer offset ", e.begin,
-                       " but the previous tensor ends at ", pos, " (byte ranges must tile the buffer)");
-    pos = e.end;
-  }
-  check<FormatError>(pos == buffer_size, where, ": tensors end at buffer offset ", pos, " but the buffer has ",
-                     buffer_size, " bytes");
-
-  for (Entry& e : entries) {
-    HostTensor t;
-    t.dtype = e.dtype;
-    t.shape = std::move(e.shape);
-    t.bytes.assign(buffer + e.begin, buffer + e.end);
-    out.tensors.insert_new(e.name, std::move(t));
-  }
-  return out;
-}
-
-inline SafetensorsFile read_safetensors_file(const std::string& path, const SafetensorsLimits& limits = {}) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
-  return parse_safetensors(bytes.data(), bytes.size(), path, limits);
-}
-
-// Tensors only (metadata dropped); see read_safetensors_file for both.
-inline TensorMap read_safetensors(const std::string& path, Metadata* metadata = nullptr) {
-  SafetensorsFile f = read_safetensors_file(path);
-  if (metadata) *metadata = std::move(f.metadata);
-  return std::move(f.tensors);
-}
-
-// The complete file content: 8-byte length, space-padded header, tensors in sorted key order.
-inline std::vector<uint8_t> serialize_safetensors(const TensorMap& tensors, const Metadata& metadata = {}) {
-  std::vector<const std::pair<std::string, HostTensor>*> sorted;
-  for (const auto& kv : tensors) sorted.push_back(&kv);
-  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
-
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  uint64_t offset = 0;
-  for (auto* kv : sorted) {
-    const HostTensor& t = kv->second;
-    check<Error>(kv->first != "__metadata__", "safetensors: '__metadata__' cannot be a tensor name");
-    const int64_t numel = checked_numel(t.shape, "safetensors tensor '" + kv->first + "'");
-    check<Error>(static_cast<uint64_t>(numel) * element_size(t.dtype) == t.bytes.size(), "safetensors: tensor '",
-                 kv->first, "' of shape ", shape_str(t.shape), " and dtype ", dtype_name(t.dtype), " holds ",
-                 t.bytes.size(), " bytes");
-    nlohmann::ordered_json e = nlohmann::ordered_json::object();
-    e["dtype"] = dtype_name(t.dtype);
-    e["shape"] = t.shape;
-    e["data_offsets"] = {offset, offset + t.bytes.size()};
-    header[kv->first] = std::move(e);
-    offset += t.bytes.size();
-  }
-  if (!metadata.empty()) {  // after the tensors, as the Python library writes it
-    nlohmann::ordered_json m = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : metadata) m[k] = v;
-    header["__metadata__"] = std::move(m);
-  }
-  std::string h;
-  try {
-    h = header.dump();
-  } catch (const nlohmann::json::exception& e) {
-    fail<Error>("safetensors: cannot encode the header (tensor names and metadata must be UTF-8): ", e.what());
-  }
-  h.append((8 - (8 + h.size()) % 8) % 8, ' ');
-  std::vector<uint8_t> out(8 + h.size());
-  const uint64_t n = h.size();
-  std::memcpy(out.data(), &n, 8);
-  std::memcpy(out.data() + 8, h.data(), h.size());
-  out.reserve(out.size() + offset);
-  for (auto* kv : sorted) out.insert(out.end(), kv->second.bytes.begin(), kv->second.bytes.end());
-  return out;
-}
-
-// Writes a safetensors file atomically (temporary file + fsync + rename).
-inline void write_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {}) {
-  atomic_write(path, serialize_safetensors(tensors, metadata));
-}
-
-}  // namespace rfcf::io
-// ---- end rfcf/io/safetensors.hpp
-// ---- begin rfcf/io/torch_file.hpp
-// PyTorch checkpoints: legacy (torch < 1.6, formats.md 1) and zip (torch >= 1.6, formats.md
-// 2) files, read with the data-only pickle interpreter. load_torch() returns the whole
-// saved object as a PyValue tree with every tensor materialised (offset and strides
-// honoured). find_state_dict() locates the state dict inside nested checkpoints.
-#include <cstdint>
-#include <cstring>
-#include <map>
-#include <memory>
-#include <string>
-#include <vector>
-
 // ---- begin rfcf/io/zip.hpp
 // Read-only zip reader for archives held in memory, as torch >= 1.6 writes them
 // (formats.md 2): central directory (sizes are only valid there; local headers carry
@@ -5956,15 +6095,6160 @@ inline TensorMap strip_prefix(const TensorMap& m, const std::string& prefix = "m
 
 }  // namespace rfcf::io
 // ---- end rfcf/io/torch_file.hpp
+
+namespace rfcf::nn {
+
+struct LoadOptions {
+  bool strict = true;            // throw StateDictError unless every key matches exactly
+  bool ignore_counters = false;  // counters (num_batches_tracked) are neither required nor loaded
+};
+
+// What a load did; in strict mode a load with any problem throws instead of returning.
+struct LoadReport {
+  std::vector<std::string> missing;     // in the model, not in the file
+  std::vector<std::string> unexpected;  // in the file, not in the model
+  std::vector<std::string> mismatched;  // "name: model [..], file [..]" (shape or type)
+  size_t loaded = 0;
+  bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
+  std::string str() const {
+    std::string s;
+    auto list = [&](const char* what, const std::vector<std::string>& v) {
+      if (v.empty()) return;
+      s += std::string(s.empty() ? "" : "; ") + what + " (" + std::to_string(v.size()) + "): ";
+      for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+    };
+    list("missing keys", missing);
+    list("unexpected keys", unexpected);
+    list("mismatched", mismatched);
+    return s.empty() ? "ok" : s;
+  }
+};
+
+class StateDictError : public Error {
+ public:
+  explicit StateDictError(LoadReport r, const std::string& where)
+      : Error("cannot load state dict" + (where.empty() ? std::string() : " from '" + where + "'") + ": " + r.str()),
+        report_(std::move(r)) {}
+  const LoadReport& report() const { return report_; }
+
+ private:
+  LoadReport report_;
+};
+
+namespace detail {
+
+struct StateDictWriter {
+  io::TensorMap& out;
+  template <class P>
+  void parameter(const std::string& name, P& p) { out.insert_new(name, io::HostTensor::from_tensor(p.value)); }
+  template <class B>
+  void buffer(const std::string& name, B& b) { out.insert_new(name, io::HostTensor::from_tensor(b)); }
+  void counter(const std::string& name, int64_t& c) { out.insert_new(name, io::HostTensor::scalar<int64_t>(c)); }
+};
+
+// Pass 1 (apply == false) checks names and shapes; pass 2 (apply == true) copies values.
+struct StateDictReader {
+  const io::TensorMap& in;
+  const LoadOptions& opt;
+  bool apply;
+  LoadReport& report;
+  std::set<std::string> seen;
+
+  const io::HostTensor* lookup(const std::string& name, bool optional = false) {
+    if (!seen.insert(name).second) fail<Error>("model visits the name '", name, "' twice");
+    const io::HostTensor* t = in.find(name);
+    if (!t && !apply && !optional) report.missing.push_back(name);
+    return t;
+  }
+  template <class T, class D>
+  void tensor(const std::string& name, Tensor<T, D>& dst) {
+    const io::HostTensor* t = lookup(name);
+    if (!t) return;
+    if (t->shape != dst.shape().vec()) {
+      if (!apply) report.mismatched.push_back(name + ": model " + dst.shape().str() + ", file " + io::shape_str(t->shape));
+      return;
+    }
+    if (apply) {
+      dst.copy_from(t->to_tensor<T, cpu>());  // dst may be a view into a flat buffer
+      ++report.loaded;
+    }
+  }
+  template <class P>
+  void parameter(const std::string& name, P& p) { tensor(name, p.value); }
+  template <class B>
+  void buffer(const std::string& name, B& b) { tensor(name, b); }
+  void counter(const std::string& name, int64_t& c) {
+    const io::HostTensor* t = lookup(name, opt.ignore_counters);
+    if (!t || opt.ignore_counters) return;
+    const bool scalar = t->numel() == 1 && !io::is_floating(t->dtype);
+    if (!scalar) {
+      if (!apply) report.mismatched.push_back(name + ": model counter (one integer), file " +
+                                              io::dtype_name(t->dtype) + " " + io::shape_str(t->shape));
+      return;
+    }
+    if (apply) {
+      c = t->item<int64_t>();
+      ++report.loaded;
+    }
+  }
+};
+
+inline bool is_counter_name(const std::string& name) {
+  static const std::string suffix = "num_batches_tracked";
+  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace detail
+
+// Parameters, buffers and counters (as int64 scalars) of a model, in visit order.
+template <class Model>
+io::TensorMap state_dict(Model& model, const std::string& prefix = "") {
+  io::TensorMap out;
+  detail::StateDictWriter w{out};
+  model.visit(w, prefix);
+  return out;
+}
+
+// Copies a state dict into a model. Strict mode throws StateDictError (listing every
+// missing, unexpected and mis-shaped key) before changing anything; non-strict mode loads
+// what matches and returns the report. `where` names the source in messages.
+template <class Model>
+LoadReport load_state_dict(Model& model, const io::TensorMap& sd, const LoadOptions& opt = {},
+                           const std::string& where = "") {
+  LoadReport report;
+  detail::StateDictReader check{sd, opt, false, report, {}};
+  model.visit(check, "");
+  for (const auto& [name, t] : sd)
+    if (!check.seen.count(name) && !(opt.ignore_counters && detail::is_counter_name(name)))
+      report.unexpected.push_back(name);
+  if (opt.strict && !report.ok()) throw StateDictError(report, where);
+  detail::StateDictReader copy{sd, opt, true, report, {}};
+  model.visit(copy, "");
+  return report;
+}
+
+// Writes the model's state dict as safetensors (atomically).
+template <class Model>
+void save_safetensors(Model& model, const std::string& path, const io::Metadata& metadata = {}) {
+  io::write_safetensors(path, state_dict(model), metadata);
+}
+
+template <class Model>
+LoadReport load_safetensors(Model& model, const std::string& path, const LoadOptions& opt = {}) {
+  return load_state_dict(model, io::read_safetensors(path), opt, path);
+}
+
+// Loads a PyTorch checkpoint (.pth/.pt/.tar/.ckpt, legacy or zip): finds the state dict
+// (io::find_state_dict with `key`), strips a leading "module." and loads it.
+template <class Model>
+LoadReport load_pytorch(Model& model, const std::string& path, const LoadOptions& opt = {},
+                        const std::string& key = "", bool strip_module_prefix = true) {
+  io::PyPtr root = io::load_torch(path);
+  io::TensorMap sd = io::find_state_dict(*root, key);
+  if (strip_module_prefix) sd = io::strip_prefix(sd, "module.");
+  return load_state_dict(model, sd, opt, path);
+}
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/state_dict.hpp
+// ---- begin rfcf/nn/upsample.hpp
+// nn::UpsampleNearest: resize to an explicit size with PyTorch's legacy 'nearest' rule
+// (F.interpolate(x, size=(h, w), mode='nearest')), as the RetinaFace FPN does. Device-generic.
+#include <cstdint>
+
+
+namespace rfcf::nn {
+
+template <class T, class D>
+class UpsampleNearest : public LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  // Without a size, use forward(x, out_h, out_w); with one, forward(x) resizes to it.
+  UpsampleNearest() = default;
+  UpsampleNearest(int64_t out_h, int64_t out_w) : out_h_(out_h), out_w_(out_w) {
+    check<ConfigError>(out_h > 0 && out_w > 0, "UpsampleNearest(", out_h, ", ", out_w, "): size must be positive");
+  }
+
+  tensor_type forward(const tensor_type& x, int64_t out_h, int64_t out_w) {
+    tensor_type y = ops::upsample_nearest(x, out_h, out_w);
+    if (grad_enabled()) x_shape_ = x.shape();
+    return y;
+  }
+  tensor_type forward(const tensor_type& x) {
+    check<ConfigError>(out_h_ > 0, "UpsampleNearest::forward(x) needs a size: construct with (out_h, out_w) or call "
+                                   "forward(x, out_h, out_w)");
+    return forward(x, out_h_, out_w_);
+  }
+  tensor_type backward(const tensor_type& dy) {
+    check<Error>(x_shape_.rank() == 4, "UpsampleNearest::backward called without a forward in grad mode");
+    return ops::upsample_nearest_backward(dy, x_shape_);
+  }
+
+ private:
+  int64_t out_h_ = 0, out_w_ = 0;
+  Shape x_shape_;
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/upsample.hpp
+// ---- end rfcf/nn.hpp
+// ---- begin rfcf/io.hpp
+// io: checkpoint and data file readers/writers (docs/checkpoints.md), images, drawing and
+// plots (docs/images.md), RecordIO and image folders (docs/datasets.md).
+// ---- begin rfcf/io/atomic_stream.hpp
+// AtomicFile: the streaming counterpart of atomic_write (rfcf/io/atomic_file.hpp) for output
+// produced piece by piece over a long time (RecordIO packing) and for headers patched at the
+// end. Same guarantee: a temporary file in the destination's directory, fsync, rename on
+// commit(); destroyed without commit() it removes the temporary file and leaves the
+// destination untouched.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+
+namespace rfcf::io {
+
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path) : path_(std::move(path)) {
+    for (int attempt = 0; attempt < 16 && fd_ < 0; ++attempt) {
+      tmp_ = path_ + ".tmp-" + detail::temp_suffix();
+      fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd_ < 0 && errno != EEXIST) break;
+    }
+    check<IoError>(fd_ >= 0, "cannot create '", tmp_, "' (to write '", path_, "'): ", std::strerror(errno));
+  }
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  ~AtomicFile() { abandon(); }
+
+  const std::string& path() const { return path_; }
+  uint64_t size() const { return written_; }
+
+  void write(const void* data, size_t n) {
+    check<IoError>(fd_ >= 0, "write to '", path_, "' after commit or failure");
+    put(data, n, written_, "write");
+    written_ += n;
+  }
+  void write(std::string_view s) { write(s.data(), s.size()); }
+
+  // Overwrites bytes already written (a header whose content is known only at the end).
+  void write_at(uint64_t offset, const void* data, size_t n) {
+    check<IoError>(fd_ >= 0, "write to '", path_, "' after commit or failure");
+    check<IoError>(offset + n <= written_, "write_at past the written part of '", path_, "'");
+    put(data, n, offset, "write_at");
+  }
+
+  // fsync, then rename over the destination.
+  void commit() {
+    check<IoError>(fd_ >= 0, "commit of '", path_, "' after commit or failure");
+    int e = ::fsync(fd_) == 0 ? 0 : errno;
+    if (::close(fd_) != 0 && e == 0) e = errno;
+    fd_ = -1;
+    if (e == 0 && std::rename(tmp_.c_str(), path_.c_str()) != 0) e = errno;
+    if (e != 0) {
+      ::unlink(tmp_.c_str());
+      fail<IoError>("cannot write '", path_, "': ", std::strerror(e));
+    }
+    committed_ = true;
+  }
+
+ private:
+  void put(const void* data, size_t n, uint64_t offset, const char* what) {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t k = ::pwrite(fd_, p, n, static_cast<off_t>(offset));
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) {
+        int e = errno;
+        abandon();
+        fail<IoError>("cannot ", what, " '", path_, "': ", std::strerror(e));
+      }
+      p += k;
+      n -= static_cast<size_t>(k);
+      offset += static_cast<uint64_t>(k);
+    }
+  }
+  void abandon() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    if (!committed_ && !tmp_.empty()) ::unlink(tmp_.c_str());
+  }
+
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+  uint64_t written_ = 0;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/atomic_stream.hpp
+// ---- begin rfcf/io/draw.hpp
+// Drawing on io::Image: lines, rectangles, filled circles, text (rfcf/io/font.hpp), and
+// draw_detections for annotated face detections. Everything is clipped to the image (or
+// to an explicit clip rectangle), so shapes may extend past the border.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// ---- begin rfcf/io/font.hpp
+// A small 5x7 bitmap font (rfcf's own design) for labels on images and plots: digits,
+// upper-case letters (lower case is drawn with the upper-case glyphs) and . , % - + : / ( ) _ = < > ' # [ ] and space.
+#include <cstdint>
+#include <string_view>
+
+namespace rfcf::io::font {
+
+inline constexpr int kGlyphWidth = 5;
+inline constexpr int kGlyphHeight = 7;
+inline constexpr int kAdvance = 6;  // glyph width + 1 column of spacing
+
+struct Glyph {
+  char ch;
+  const char* rows;  // 7 rows of 5 cells, '#' = ink
+};
+
+// clang-format off
+inline constexpr Glyph kGlyphs[] = {
+  {'0', ".###." "#...#" "#..##" "#.#.#" "##..#" "#...#" ".###."},
+  {'1', "..#.." ".##.." "..#.." "..#.." "..#.." "..#.." ".###."},
+  {'2', ".###." "#...#" "....#" "...#." "..#.." ".#..." "#####"},
+  {'3', "####." "....#" "....#" ".###." "....#" "....#" "####."},
+  {'4', "...#." "..##." ".#.#." "#..#." "#####" "...#." "...#."},
+  {'5', "#####" "#...." "####." "....#" "....#" "#...#" ".###."},
+  {'6', "..##." ".#..." "#...." "####." "#...#" "#...#" ".###."},
+  {'7', "#####" "....#" "...#." "..#.." ".#..." ".#..." ".#..."},
+  {'8', ".###." "#...#" "#...#" ".###." "#...#" "#...#" ".###."},
+  {'9', ".###." "#...#" "#...#" ".####" "....#" "...#." ".##.."},
+  {'A', "..#.." ".#.#." "#...#" "#...#" "#####" "#...#" "#...#"},
+  {'B', "####." "#...#" "#...#" "####." "#...#" "#...#" "####."},
+  {'C', ".####" "#...." "#...." "#...." "#...." "#...." ".####"},
+  {'D', "####." "#...#" "#...#" "#...#" "#...#" "#...#" "####."},
+  {'E', "#####" "#...." "#...." "####." "#...." "#...." "#####"},
+  {'F', "#####" "#...." "#...." "####." "#...." "#...." "#...."},
+  {'G', ".####" "#...." "#...." "#..##" "#...#" "#...#" ".####"},
+  {'H', "#...#" "#...#" "#...#" "#####" "#...#" "#...#" "#...#"},
+  {'I', ".###." "..#.." "..#.." "..#.." "..#.." "..#.." ".###."},
+  {'J', "..###" "...#." "...#." "...#." "...#." "#..#." ".##.."},
+  {'K', "#...#" "#..#." "#.#.." "##..." "#.#.." "#..#." "#...#"},
+  {'L', "#...." "#...." "#...." "#...." "#...." "#...." "#####"},
+  {'M', "#...#" "##.##" "#.#.#" "#.#.#" "#...#" "#...#" "#...#"},
+  {'N', "#...#" "##..#" "#.#.#" "#..##" "#...#" "#...#" "#...#"},
+  {'O', ".###." "#...#" "#...#" "#...#" "#...#" "#...#" ".###."},
+  {'P', "####." "#...#" "#...#" "####." "#...." "#...." "#...."},
+  {'Q', ".###." "#...#" "#...#" "#...#" "#.#.#" "#..#." ".##.#"},
+  {'R', "####." "#...#" "#...#" "####." "#.#.." "#..#." "#...#"},
+  {'S', ".####" "#...." "#...." ".###." "....#" "....#" "####."},
+  {'T', "#####" "..#.." "..#.." "..#.." "..#.." "..#.." "..#.."},
+  {'U', "#...#" "#...#" "#...#" "#...#" "#...#" "#...#" ".###."},
+  {'V', "#...#" "#...#" "#...#" "#...#" ".#.#." ".#.#." "..#.."},
+  {'W', "#...#" "#...#" "#...#" "#.#.#" "#.#.#" "##.##" "#...#"},
+  {'X', "#...#" ".#.#." "..#.." "..#.." "..#.." ".#.#." "#...#"},
+  {'Y', "#...#" ".#.#." "..#.." "..#.." "..#.." "..#.." "..#.."},
+  {'Z', "#####" "....#" "...#." "..#.." ".#..." "#...." "#####"},
+  {'.', "....." "....." "....." "....." "....." ".##.." ".##.."},
+  {',', "....." "....." "....." "....." ".##.." "..#.." ".#..."},
+  {'%', "##..#" "##.#." "...#." "..#.." ".#..." ".#.##" "#..##"},
+  {'-', "....." "....." "....." "#####" "....." "....." "....."},
+  {'+', "....." "..#.." "..#.." "#####" "..#.." "..#.." "....."},
+  {':', "....." ".##.." ".##.." "....." ".##.." ".##.." "....."},
+  {'/', "....#" "....#" "...#." "..#.." ".#..." "#...." "#...."},
+  {'(', "...#." "..#.." ".#..." ".#..." ".#..." "..#.." "...#."},
+  {')', ".#..." "..#.." "...#." "...#." "...#." "..#.." ".#..."},
+  {'[', ".###." ".#..." ".#..." ".#..." ".#..." ".#..." ".###."},
+  {']', ".###." "...#." "...#." "...#." "...#." "...#." ".###."},
+  {'_', "....." "....." "....." "....." "....." "....." "#####"},
+  {'=', "....." "....." "#####" "....." "#####" "....." "....."},
+  {'<', "...#." "..#.." ".#..." "#...." ".#..." "..#.." "...#."},
+  {'>', ".#..." "..#.." "...#." "....#" "...#." "..#.." ".#..."},
+  {'\'', "..#.." "..#.." ".#..." "....." "....." "....." "....."},
+  {'#', ".#.#." ".#.#." "#####" ".#.#." "#####" ".#.#." ".#.#."},
+  {'?', ".###." "#...#" "....#" "...#." "..#.." "....." "..#.."},
+  {' ', "....." "....." "....." "....." "....." "....." "....."},
+};
+// clang-format on
+
+// The glyph of c (lower case maps to upper case); unknown characters give '?'.
+inline const Glyph& glyph(char c) {
+  if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  for (const Glyph& g : kGlyphs)
+    if (g.ch == c) return g;
+  for (const Glyph& g : kGlyphs)
+    if (g.ch == '?') return g;
+  return kGlyphs[0];
+}
+
+inline bool ink(const Glyph& g, int x, int y) { return g.rows[y * kGlyphWidth + x] == '#'; }
+
+// Size in pixels of a one-line text at integer scale s (no trailing spacing column).
+inline int text_width(std::string_view text, int s = 1) {
+  return text.empty() ? 0 : (static_cast<int>(text.size()) * kAdvance - 1) * s;
+}
+inline int text_height(int s = 1) { return kGlyphHeight * s; }
+
+}  // namespace rfcf::io::font
+// ---- end rfcf/io/font.hpp
+// ---- begin rfcf/io/image.hpp
+// 8-bit images: the Image type, JPEG/PNG decoding and PNG/JPEG encoding.
+//
+// Decoding: JPEG goes through libjpeg(-turbo) when RFCF_HAVE_LIBJPEG is defined (pixel-exact
+// with cv2.imread on Debian), otherwise through stb_image (within a few grey levels of
+// libjpeg; see docs/images.md). PNG always goes through stb_image. Incomplete or corrupt
+// files are rejected with FormatError naming the file.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <span>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/io/detail/libjpeg.hpp
+// JPEG decoding with libjpeg(-turbo), compiled when RFCF_HAVE_LIBJPEG is defined (the CMake
+// target defines it when find_package(JPEG) succeeds). This is the decoder OpenCV uses on
+// Debian, with the same default settings (islow IDCT, fancy upsampling), so its pixels are
+// identical to cv2.imread's.
+//
+// libjpeg reports fatal errors through a callback that must not return; we longjmp back.
+// The functions that call setjmp hold only trivially destructible locals, so the jump skips
+// no C++ destructor.
+#ifdef RFCF_HAVE_LIBJPEG
+#include <csetjmp>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+
+#include <jerror.h>
+#include <jpeglib.h>
+
+namespace rfcf::io::detail {
+
+struct JpegErrorManager {
+  jpeg_error_mgr pub;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+  bool truncated;  // set by warnings that mean "data missing" (we reject those files)
+};
+
+inline void jpeg_on_fatal(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<JpegErrorManager*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+inline void jpeg_on_message(j_common_ptr cinfo, int level) {
+  if (level != -1) return;  // trace messages
+  auto* err = reinterpret_cast<JpegErrorManager*>(cinfo->err);
+  int code = cinfo->err->msg_code;
+  // Premature end of file, or of an entropy-coded segment: the image is incomplete.
+  if ((code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER) && !err->truncated) {
+    err->truncated = true;
+    (*cinfo->err->format_message)(cinfo, err->message);
+  }
+  cinfo->err->num_warnings++;
+}
+
+// Decoder state that lives in the caller's frame between the two phases below.
+struct JpegDecoder {
+  jpeg_decompress_struct cinfo;
+  JpegErrorManager err;
+  bool created = false;
+};
+
+// Phase 1: parse headers. Returns false (with err.message) on error.
+// channels: 1 (grey) or 3; bgr selects the 3-channel byte order.
+inline bool jpeg_read_header_phase(JpegDecoder& d, const unsigned char* data, size_t size,
+                                   int channels, bool bgr, int* width, int* height) {
+  d.cinfo.err = jpeg_std_error(&d.err.pub);
+  d.err.pub.error_exit = jpeg_on_fatal;
+  d.err.pub.emit_message = jpeg_on_message;
+  d.err.truncated = false;
+  d.err.message[0] = 0;
+  if (setjmp(d.err.jump)) return false;
+  jpeg_create_decompress(&d.cinfo);
+  d.created = true;
+  jpeg_mem_src(&d.cinfo, data, static_cast<unsigned long>(size));
+  jpeg_read_header(&d.cinfo, TRUE);
+  if (channels == 1) {
+    d.cinfo.out_color_space = JCS_GRAYSCALE;
+  } else {
+#ifdef JCS_EXTENSIONS
+    d.cinfo.out_color_space = bgr ? JCS_EXT_BGR : JCS_RGB;
+#else
+    d.cinfo.out_color_space = JCS_RGB;  // caller swaps to BGR
+#endif
+  }
+  jpeg_calc_output_dimensions(&d.cinfo);
+  *width = static_cast<int>(d.cinfo.output_width);
+  *height = static_cast<int>(d.cinfo.output_height);
+  return true;
+}
+
+// Phase 2: decode all scanlines into out (height rows of width*channels bytes).
+inline bool jpeg_decode_phase(JpegDecoder& d, unsigned char* out, size_t row_bytes) {
+  if (setjmp(d.err.jump)) return false;
+  jpeg_start_decompress(&d.cinfo);
+  while (d.cinfo.output_scanline < d.cinfo.output_height) {
+    JSAMPROW row = out + static_cast<size_t>(d.cinfo.output_scanline) * row_bytes;
+    jpeg_read_scanlines(&d.cinfo, &row, 1);
+    if (d.err.truncated) return false;
+  }
+  jpeg_finish_decompress(&d.cinfo);
+  return !d.err.truncated;
+}
+
+inline void jpeg_release(JpegDecoder& d) {
+  if (d.created) jpeg_destroy_decompress(&d.cinfo);
+  d.created = false;
+}
+
+// True when the 3-channel output is already in BGR order for bgr == true.
+constexpr bool jpeg_native_bgr() {
+#ifdef JCS_EXTENSIONS
+  return true;
+#else
+  return false;
+#endif
+}
+
+}  // namespace rfcf::io::detail
+#endif  // RFCF_HAVE_LIBJPEG
+// ---- end rfcf/io/detail/libjpeg.hpp
+// ---- begin rfcf/io/detail/stb.hpp
+// stb_image / stb_image_write, compiled into every translation unit that includes rfcf.
+//
+// rfcf is header-only, so there is no single .cpp file to hold the stb implementation.
+// Instead the implementation is compiled with STB_IMAGE_STATIC / STB_IMAGE_WRITE_STATIC:
+// every function has internal linkage, each translation unit gets its own private copy
+// and no symbol can clash at link time (with another TU, or with a user's own stb copy).
+// Only the JPEG and PNG decoders are compiled (less code, less attack surface).
+//
+// Consequence for users: do not include <stb_image.h> or <stb_image_write.h> yourself
+// BEFORE rfcf in the same translation unit (the include guards would then keep rfcf's
+// static definitions out). Including them after rfcf, or in other translation units, is
+// fine: the declarations rfcf already made are reused.
+#if defined(STBI_INCLUDE_STB_IMAGE_H) && !defined(RFCF_STB_IMAGE_OWNED)
+#error "rfcf: include rfcf before <stb_image.h> in this translation unit (see rfcf/io/detail/stb.hpp)"
+#endif
+#if defined(INCLUDE_STB_IMAGE_WRITE_H) && !defined(RFCF_STB_IMAGE_OWNED)
+#error "rfcf: include rfcf before <stb_image_write.h> in this translation unit (see rfcf/io/detail/stb.hpp)"
+#endif
+#define RFCF_STB_IMAGE_OWNED 1
+
+#include <zlib.h>
+
+#include <cstdlib>
+
+namespace rfcf::io::detail {
+// stb_image_write's own deflate is slow and compresses poorly; zlib is a dependency anyway.
+inline unsigned char* zlib_compress_for_stb(unsigned char* data, int len, int* out_len, int quality) {
+  uLongf cap = compressBound(static_cast<uLong>(len));
+  auto* out = static_cast<unsigned char*>(std::malloc(cap));
+  if (!out) return nullptr;
+  if (compress2(out, &cap, data, static_cast<uLong>(len), 6) != Z_OK) {
+    std::free(out);
+    return nullptr;
+  }
+  *out_len = static_cast<int>(cap);
+  return out;
+}
+}  // namespace rfcf::io::detail
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#endif
+
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
+// Decoded images are bounded (a corrupt header cannot ask for 2^48 pixels).
+#define STBI_MAX_DIMENSIONS (1 << 16)
+#include <stb_image.h>
+
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STBI_WRITE_NO_STDIO
+#define STBIW_ZLIB_COMPRESS rfcf::io::detail::zlib_compress_for_stb
+#include <stb_image_write.h>
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+// ---- end rfcf/io/detail/stb.hpp
+
+namespace rfcf::io {
+
+// Byte order of the three channels of a colour image (ignored for grey images).
+enum class ColorOrder { RGB, BGR };
+
+inline const char* to_string(ColorOrder o) { return o == ColorOrder::RGB ? "RGB" : "BGR"; }
+
+// Interleaved (HWC) 8-bit image with 1 or 3 channels, rows packed without padding.
+struct Image {
+  int width = 0;
+  int height = 0;
+  int channels = 0;
+  ColorOrder order = ColorOrder::RGB;
+  std::vector<uint8_t> pixels;
+
+  Image() = default;
+  Image(int w, int h, int c, ColorOrder o = ColorOrder::RGB, uint8_t fill = 0) : width(w), height(h), channels(c), order(o) {
+    check<ShapeError>(w >= 0 && h >= 0, "Image: negative size ", w, "x", h);
+    check<ShapeError>(c == 1 || c == 3, "Image: channels must be 1 or 3, got ", c);
+    pixels.assign(static_cast<size_t>(w) * static_cast<size_t>(h) * static_cast<size_t>(c), fill);
+  }
+
+  bool empty() const { return width == 0 || height == 0; }
+  size_t row_bytes() const { return static_cast<size_t>(width) * static_cast<size_t>(channels); }
+  uint8_t* data() { return pixels.data(); }
+  const uint8_t* data() const { return pixels.data(); }
+  uint8_t* row(int y) { return pixels.data() + static_cast<size_t>(y) * row_bytes(); }
+  const uint8_t* row(int y) const { return pixels.data() + static_cast<size_t>(y) * row_bytes(); }
+  uint8_t* at(int x, int y) { return row(y) + static_cast<size_t>(x) * static_cast<size_t>(channels); }
+  const uint8_t* at(int x, int y) const { return row(y) + static_cast<size_t>(x) * static_cast<size_t>(channels); }
+};
+
+// Largest image the decoders accept (each side), as a guard against hostile headers.
+inline constexpr int kMaxImageSide = 1 << 16;
+inline constexpr uint64_t kMaxImagePixels = uint64_t(1) << 28;
+
+enum class ImageFormat { Unknown, Jpeg, Png };
+
+inline ImageFormat sniff_format(std::span<const uint8_t> b) {
+  if (b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return ImageFormat::Jpeg;
+  static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  if (b.size() >= 8 && std::memcmp(b.data(), png_sig, 8) == 0) return ImageFormat::Png;
+  return ImageFormat::Unknown;
+}
+
+namespace detail {
+
+inline uint32_t read_be32(const uint8_t* p) {
+  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
+}
+
+// Walks every marker segment of a JPEG with bounds checks and returns "" when the structure
+// is sound: segments fit in the file, Huffman tables (DHT) are well-formed (at most 256
+// codes, lengths that fit the code space; stb_image 2.27 overflows a table otherwise) and an
+// end-of-image marker follows the scans (a missing EOI means a truncated file). Inside
+// entropy-coded data every FF byte is followed by 00 or a restart marker, so the next other
+// marker ends the scan.
+inline std::string jpeg_dht_problem(const uint8_t* p, size_t len, unsigned& defined) {
+  size_t pos = 0;
+  while (pos < len) {
+    if (pos + 17 > len) return "Huffman table header runs past its segment";
+    if ((p[pos] >> 4) > 1 || (p[pos] & 15) > 3) return "bad Huffman table class/id";
+    defined |= 1u << ((p[pos] >> 4) * 4 + (p[pos] & 15));
+    size_t total = 0;
+    uint32_t code = 0;
+    for (int bits = 1; bits <= 16; ++bits) {
+      uint32_t count = p[pos + size_t(bits)];
+      total += count;
+      code = (code + count);
+      if (code > (1u << bits)) return "Huffman code lengths overflow the code space";
+      code <<= 1;
+    }
+    if (total > 256) return "Huffman table with more than 256 codes";
+    pos += 17 + total;
+    if (pos > len) return "Huffman table values run past their segment";
+  }
+  return "";
+}
+
+// stb_image 2.27 decodes with uninitialised tables when a scan names an undefined one.
+inline std::string jpeg_sos_problem(const uint8_t* p, size_t len, unsigned defined, bool progressive) {
+  if (len < 1) return "empty scan header";
+  size_t ns = p[0];
+  if (ns < 1 || ns > 4 || len < 1 + 2 * ns + 3) return "bad scan header";
+  uint8_t ss = p[1 + 2 * ns], ah = p[3 + 2 * ns] >> 4;
+  bool need_dc = !progressive || (ss == 0 && ah == 0);
+  bool need_ac = !progressive || ss > 0;
+  for (size_t i = 0; i < ns; ++i) {
+    uint8_t td = p[2 + 2 * i] >> 4, ta = p[2 + 2 * i] & 15;
+    if (td > 3 || ta > 3) return "bad Huffman table selector";
+    if (need_dc && !(defined & (1u << td))) return "scan uses an undefined DC Huffman table";
+    if (need_ac && !(defined & (1u << (4 + ta)))) return "scan uses an undefined AC Huffman table";
+  }
+  return "";
+}
+
+// for_stb: also reject scans that use undefined Huffman tables (libjpeg substitutes the
+// standard tables there, as Motion-JPEG frames need; stb_image reads uninitialised memory).
+inline std::string jpeg_structure_problem(std::span<const uint8_t> b, bool for_stb) {
+  size_t pos = 2;
+  bool seen_scan = false, progressive = false;
+  unsigned defined_tables = 0;  // bit (class * 4 + id)
+  while (true) {
+    if (pos + 2 > b.size()) return seen_scan ? "no end-of-image marker (truncated file)" : "file ends inside the headers";
+    if (b[pos] != 0xFF) return "marker expected at byte " + std::to_string(pos);
+    uint8_t m = b[pos + 1];
+    if (m == 0xFF) {  // fill byte
+      ++pos;
+      continue;
+    }
+    if (m == 0xD9) return seen_scan ? "" : "end of image before any scan";
+    if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {  // parameterless markers
+      pos += 2;
+      continue;
+    }
+    if (pos + 4 > b.size()) return "file ends inside a marker at byte " + std::to_string(pos);
+    size_t len = (size_t(b[pos + 2]) << 8) | b[pos + 3];
+    if (len < 2 || pos + 2 + len > b.size())
+      return "segment at byte " + std::to_string(pos) + " runs past the end (truncated file)";
+    if (m == 0xC4) {
+      std::string p = jpeg_dht_problem(&b[pos + 4], len - 2, defined_tables);
+      if (!p.empty()) return p + " (segment at byte " + std::to_string(pos) + ")";
+    }
+    if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) progressive = (m == 0xC2 || m == 0xC6);
+    if (m == 0xDA && for_stb) {  // a scan may only use Huffman tables defined before it
+      std::string p = jpeg_sos_problem(&b[pos + 4], len - 2, defined_tables, progressive);
+      if (!p.empty()) return p + " (scan at byte " + std::to_string(pos) + ")";
+    }
+    pos += 2 + len;
+    if (m == 0xDA) {  // entropy-coded data follows until the next non-restart marker
+      seen_scan = true;
+      while (true) {
+        const void* ff = pos < b.size() ? std::memchr(&b[pos], 0xFF, b.size() - pos) : nullptr;
+        if (!ff) return "no end-of-image marker (truncated file)";
+        pos = size_t(static_cast<const uint8_t*>(ff) - b.data());
+        if (pos + 1 >= b.size()) return "no end-of-image marker (truncated file)";
+        uint8_t n = b[pos + 1];
+        if (n == 0x00 || (n >= 0xD0 && n <= 0xD7)) {
+          pos += 2;
+          continue;
+        }
+        if (n == 0xFF) {
+          ++pos;
+          continue;
+        }
+        break;  // a real marker
+      }
+    }
+  }
+}
+
+// Every PNG chunk must fit in the file and carry a correct CRC, and the file must reach IEND.
+inline std::string png_structure_problem(std::span<const uint8_t> b) {
+  size_t pos = 8;
+  while (true) {
+    if (pos + 12 > b.size()) return "truncated before IEND";
+    uint64_t len = read_be32(&b[pos]);
+    if (len > b.size() - pos - 12) return "chunk at byte " + std::to_string(pos) + " runs past the end";
+    const uint8_t* type = &b[pos + 4];
+    uLong crc = crc32(0L, type, static_cast<uInt>(len + 4));
+    if (crc != read_be32(&b[pos + 8 + len])) return "CRC mismatch in chunk at byte " + std::to_string(pos);
+    if (std::memcmp(type, "IEND", 4) == 0) return "";
+    pos += 12 + len;
+  }
+}
+
+inline void swap_red_blue(Image& img) {
+  if (img.channels != 3) return;
+  uint8_t* p = img.pixels.data();
+  size_t n = img.pixels.size();
+  for (size_t i = 0; i + 2 < n; i += 3) std::swap(p[i], p[i + 2]);
+}
+
+inline void check_decoded_size(int w, int h, uint64_t max_pixels, const std::string& name) {
+  check<FormatError>(w > 0 && h > 0 && w <= kMaxImageSide && h <= kMaxImageSide &&
+                         uint64_t(w) * uint64_t(h) <= max_pixels,
+                     "image '", name, "': unsupported size ", w, "x", h);
+}
+
+inline Image decode_with_stb(std::span<const uint8_t> bytes, ColorOrder order, int channels, uint64_t max_pixels,
+                             const std::string& name) {
+  check<FormatError>(bytes.size() <= size_t(INT32_MAX), "image '", name, "': file too large");
+  int w = 0, h = 0, file_channels = 0;
+  // Size check before decoding, so that a hostile header cannot make stb allocate gigabytes.
+  if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels))
+    fail<FormatError>("image '", name, "': cannot decode (", stbi_failure_reason(), ")");
+  check_decoded_size(w, h, max_pixels, name);
+  uint8_t* data = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels, channels);
+  if (!data) fail<FormatError>("image '", name, "': cannot decode (", stbi_failure_reason(), ")");
+  Image img;
+  try {
+    check_decoded_size(w, h, max_pixels, name);
+    img = Image(w, h, channels, ColorOrder::RGB);
+    std::memcpy(img.pixels.data(), data, img.pixels.size());
+  } catch (...) {
+    stbi_image_free(data);
+    throw;
+  }
+  stbi_image_free(data);
+  if (order == ColorOrder::BGR && channels == 3) swap_red_blue(img);
+  img.order = order;
+  return img;
+}
+
+#ifdef RFCF_HAVE_LIBJPEG
+inline Image decode_with_libjpeg(std::span<const uint8_t> bytes, ColorOrder order, int channels,
+                                 uint64_t max_pixels, const std::string& name) {
+  JpegDecoder d;
+  int w = 0, h = 0;
+  bool bgr = order == ColorOrder::BGR;
+  if (!jpeg_read_header_phase(d, bytes.data(), bytes.size(), channels, bgr, &w, &h)) {
+    std::string msg = d.err.message;
+    jpeg_release(d);
+    fail<FormatError>("image '", name, "': cannot decode JPEG (", msg, ")");
+  }
+  Image img;
+  try {
+    check_decoded_size(w, h, max_pixels, name);
+    img = Image(w, h, channels, order);
+  } catch (...) {
+    jpeg_release(d);
+    throw;
+  }
+  bool ok = jpeg_decode_phase(d, img.pixels.data(), img.row_bytes());
+  std::string msg = d.err.message;
+  jpeg_release(d);
+  if (!ok) fail<FormatError>("image '", name, "': corrupt or truncated JPEG (", msg, ")");
+  if (bgr && channels == 3 && !jpeg_native_bgr()) swap_red_blue(img);
+  return img;
+}
+#endif
+
+}  // namespace detail
+
+enum class JpegBackend { Default, Stb, LibJpeg };
+
+struct DecodeOptions {
+  int channels = 3;  // 3: colour (grey files are expanded), 1: grey
+  // Default: libjpeg when compiled in (RFCF_HAVE_LIBJPEG), else stb_image.
+  JpegBackend jpeg_decoder = JpegBackend::Default;
+  // Larger images are rejected before decoding (a few bytes of header can ask for gigabytes).
+  uint64_t max_pixels = kMaxImagePixels;
+};
+
+inline bool have_libjpeg() {
+#ifdef RFCF_HAVE_LIBJPEG
+  return true;
+#else
+  return false;
+#endif
+}
+
+// Decodes a JPEG or PNG held in memory. `name` only labels error messages. Alpha is dropped.
+inline Image decode_image(std::span<const uint8_t> bytes, ColorOrder order = ColorOrder::RGB,
+                          const DecodeOptions& opt = {}, const std::string& name = "<memory>") {
+  check<ConfigError>(opt.channels == 1 || opt.channels == 3, "decode_image: channels must be 1 or 3, got ", opt.channels);
+  ImageFormat fmt = sniff_format(bytes);
+  if (fmt == ImageFormat::Jpeg) {
+    bool use_libjpeg = opt.jpeg_decoder == JpegBackend::LibJpeg ||
+                       (opt.jpeg_decoder == JpegBackend::Default && have_libjpeg());
+    std::string problem = detail::jpeg_structure_problem(bytes, !use_libjpeg);
+    check<FormatError>(problem.empty(), "image '", name, "': corrupt JPEG: ", problem);
+    if (use_libjpeg) {
+#ifdef RFCF_HAVE_LIBJPEG
+      return detail::decode_with_libjpeg(bytes, order, opt.channels, opt.max_pixels, name);
+#else
+      fail<ConfigError>("decode_image: libjpeg requested but rfcf was built without RFCF_HAVE_LIBJPEG");
+#endif
+    }
+    return detail::decode_with_stb(bytes, order, opt.channels, opt.max_pixels, name);
+  }
+  if (fmt == ImageFormat::Png) {
+    std::string problem = detail::png_structure_problem(bytes);
+    check<FormatError>(problem.empty(), "image '", name, "': corrupt PNG: ", problem);
+    return detail::decode_with_stb(bytes, order, opt.channels, opt.max_pixels, name);
+  }
+  fail<FormatError>("image '", name, "': not a JPEG or PNG file (", bytes.size(), " bytes)");
+}
+
+inline Image read_image(const std::string& path, ColorOrder order = ColorOrder::RGB, const DecodeOptions& opt = {}) {
+  std::vector<uint8_t> bytes = read_file_bytes(path);
+  return decode_image(bytes, order, opt, path);
+}
+
+namespace detail {
+inline void append_bytes(void* ctx, void* data, int size) {
+  auto* v = static_cast<std::vector<uint8_t>*>(ctx);
+  auto* p = static_cast<const uint8_t*>(data);
+  v->insert(v->end(), p, p + size);
+}
+// stb_image_write wants RGB order.
+inline const uint8_t* rgb_pixels(const Image& img, Image& scratch) {
+  if (img.channels == 3 && img.order == ColorOrder::BGR) {
+    scratch = img;
+    swap_red_blue(scratch);
+    return scratch.pixels.data();
+  }
+  return img.pixels.data();
+}
+inline void check_encodable(const Image& img, const char* what) {
+  check<ShapeError>(!img.empty(), what, ": empty image");
+  check<ShapeError>(img.channels == 1 || img.channels == 3, what, ": channels must be 1 or 3, got ", img.channels);
+  check<ShapeError>(img.pixels.size() == size_t(img.width) * size_t(img.height) * size_t(img.channels), what,
+                    ": pixel buffer size ", img.pixels.size(), " does not match ", img.width, "x", img.height, "x",
+                    img.channels);
+}
+}  // namespace detail
+
+inline std::vector<uint8_t> encode_png(const Image& img) {
+  detail::check_encodable(img, "encode_png");
+  Image scratch;
+  std::vector<uint8_t> out;
+  int ok = stbi_write_png_to_func(detail::append_bytes, &out, img.width, img.height, img.channels,
+                                  detail::rgb_pixels(img, scratch), static_cast<int>(img.row_bytes()));
+  check<IoError>(ok != 0 && !out.empty(), "encode_png: encoder failed");
+  return out;
+}
+
+// quality 1..100 (baseline JPEG written by stb_image_write).
+inline std::vector<uint8_t> encode_jpeg(const Image& img, int quality = 95) {
+  detail::check_encodable(img, "encode_jpeg");
+  check<ConfigError>(quality >= 1 && quality <= 100, "encode_jpeg: quality must be in [1, 100], got ", quality);
+  Image scratch;
+  std::vector<uint8_t> out;
+  int ok = stbi_write_jpg_to_func(detail::append_bytes, &out, img.width, img.height, img.channels,
+                                  detail::rgb_pixels(img, scratch), quality);
+  check<IoError>(ok != 0 && !out.empty(), "encode_jpeg: encoder failed");
+  return out;
+}
+
+// Atomic: the file appears complete or not at all.
+inline void write_png(const std::string& path, const Image& img) {
+  std::vector<uint8_t> bytes = encode_png(img);
+  atomic_write(path, bytes.data(), bytes.size());
+}
+
+inline void write_jpeg(const std::string& path, const Image& img, int quality = 95) {
+  std::vector<uint8_t> bytes = encode_jpeg(img, quality);
+  atomic_write(path, bytes.data(), bytes.size());
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/image.hpp
+
+namespace rfcf::io {
+
+// An RGB colour; drawing writes it in the image's channel order (grey: the luma).
+struct Color {
+  uint8_t r = 0, g = 0, b = 0;
+};
+
+namespace colors {
+inline constexpr Color black{0, 0, 0}, white{255, 255, 255}, red{230, 25, 25}, green{30, 180, 60},
+    blue{30, 90, 220}, yellow{250, 210, 0}, cyan{0, 190, 210}, magenta{210, 40, 200}, orange{245, 130, 20},
+    grey{128, 128, 128}, light_grey{225, 225, 225};
+}  // namespace colors
+
+// Half-open pixel rectangle [x0, x1) x [y0, y1).
+struct ClipRect {
+  int x0, y0, x1, y1;
+};
+
+inline ClipRect full_rect(const Image& img) { return {0, 0, img.width, img.height}; }
+
+namespace draw_detail {
+// Pixel coordinate for possibly wild doubles (huge or NaN): clamped into int range.
+inline int to_px(double v) {
+  if (!(v == v)) return -1000000;
+  return int(std::lround(std::clamp(v, -1.0e6, 1.0e6)));
+}
+}  // namespace draw_detail
+
+inline void put_pixel(Image& img, int x, int y, Color c, const ClipRect& clip) {
+  if (x < clip.x0 || y < clip.y0 || x >= clip.x1 || y >= clip.y1) return;
+  if (x < 0 || y < 0 || x >= img.width || y >= img.height) return;
+  uint8_t* p = img.at(x, y);
+  if (img.channels == 1) {
+    p[0] = static_cast<uint8_t>((299 * c.r + 587 * c.g + 114 * c.b + 500) / 1000);
+  } else if (img.order == ColorOrder::RGB) {
+    p[0] = c.r, p[1] = c.g, p[2] = c.b;
+  } else {
+    p[0] = c.b, p[1] = c.g, p[2] = c.r;
+  }
+}
+inline void put_pixel(Image& img, int x, int y, Color c) { put_pixel(img, x, y, c, full_rect(img)); }
+
+// Axis-aligned filled rectangle with corners (x0, y0) and (x1, y1), both inclusive.
+inline void fill_rectangle(Image& img, int x0, int y0, int x1, int y1, Color c, const ClipRect* clip = nullptr) {
+  ClipRect r = clip ? *clip : full_rect(img);
+  if (x0 > x1) std::swap(x0, x1);
+  if (y0 > y1) std::swap(y0, y1);
+  x0 = std::max({x0, r.x0, 0});
+  y0 = std::max({y0, r.y0, 0});
+  x1 = std::min({x1, r.x1 - 1, img.width - 1});
+  y1 = std::min({y1, r.y1 - 1, img.height - 1});
+  for (int y = y0; y <= y1; ++y)
+    for (int x = x0; x <= x1; ++x) put_pixel(img, x, y, c, r);
+}
+
+inline void fill_circle(Image& img, double cx, double cy, double radius, Color c, const ClipRect* clip = nullptr) {
+  ClipRect r = clip ? *clip : full_rect(img);
+  if (!std::isfinite(cx) || !std::isfinite(cy) || !std::isfinite(radius)) return;
+  radius = std::min(radius, 1.0e5);
+  int x0 = draw_detail::to_px(std::floor(cx - radius)), x1 = draw_detail::to_px(std::ceil(cx + radius));
+  int y0 = draw_detail::to_px(std::floor(cy - radius)), y1 = draw_detail::to_px(std::ceil(cy + radius));
+  double r2 = radius * radius;
+  for (int y = std::max(y0, r.y0); y <= std::min(y1, r.y1 - 1); ++y)
+    for (int x = std::max(x0, r.x0); x <= std::min(x1, r.x1 - 1); ++x)
+      if ((x - cx) * (x - cx) + (y - cy) * (y - cy) <= r2) put_pixel(img, x, y, c, r);
+}
+
+// Line from (x0, y0) to (x1, y1) with a square pen of `thickness` pixels.
+inline void draw_line(Image& img, double x0, double y0, double x1, double y1, Color c, int thickness = 1,
+                      const ClipRect* clip = nullptr) {
+  ClipRect r = clip ? *clip : full_rect(img);
+  if (!std::isfinite(x0) || !std::isfinite(y0) || !std::isfinite(x1) || !std::isfinite(y1)) return;
+  // Keep the step count bounded for wild coordinates: clamp to a margin around the image.
+  const double lim = 4.0 * (img.width + img.height) + 16;
+  auto clampd = [&](double v) { return std::clamp(v, -lim, lim); };
+  x0 = clampd(x0), y0 = clampd(y0), x1 = clampd(x1), y1 = clampd(y1);
+  int steps = int(std::ceil(std::max(std::abs(x1 - x0), std::abs(y1 - y0)))) + 1;
+  int lo = -(thickness - 1) / 2, hi = thickness / 2;
+  for (int i = 0; i < steps; ++i) {
+    double t = steps == 1 ? 0.0 : double(i) / (steps - 1);
+    int x = int(std::lround(x0 + t * (x1 - x0))), y = int(std::lround(y0 + t * (y1 - y0)));
+    for (int dy = lo; dy <= hi; ++dy)
+      for (int dx = lo; dx <= hi; ++dx) put_pixel(img, x + dx, y + dy, c, r);
+  }
+}
+
+// Outline of the box with corners (x1, y1) and (x2, y2).
+inline void draw_rectangle(Image& img, double x1, double y1, double x2, double y2, Color c, int thickness = 1) {
+  draw_line(img, x1, y1, x2, y1, c, thickness);
+  draw_line(img, x2, y1, x2, y2, c, thickness);
+  draw_line(img, x2, y2, x1, y2, c, thickness);
+  draw_line(img, x1, y2, x1, y1, c, thickness);
+}
+
+// Text with its top-left corner at (x, y), each font pixel drawn as a scale x scale block.
+inline void draw_text(Image& img, int x, int y, std::string_view text, Color c, int scale = 1,
+                      const ClipRect* clip = nullptr) {
+  ClipRect r = clip ? *clip : full_rect(img);
+  scale = std::max(scale, 1);
+  for (size_t i = 0; i < text.size(); ++i) {
+    const font::Glyph& g = font::glyph(text[i]);
+    int gx = x + int(i) * font::kAdvance * scale;
+    for (int row = 0; row < font::kGlyphHeight; ++row)
+      for (int col = 0; col < font::kGlyphWidth; ++col)
+        if (font::ink(g, col, row))
+          for (int sy = 0; sy < scale; ++sy)
+            for (int sx = 0; sx < scale; ++sx) put_pixel(img, gx + col * scale + sx, y + row * scale + sy, c, r);
+  }
+}
+
+// Text on a filled background box with a 2-pixel margin (readable on photos).
+inline void draw_label(Image& img, int x, int y, std::string_view text, Color fg, Color bg, int scale = 1) {
+  fill_rectangle(img, x, y, x + font::text_width(text, scale) + 3, y + font::text_height(scale) + 3, bg);
+  draw_text(img, x + 2, y + 2, text, fg, scale);
+}
+
+// Boxes [x1, y1, x2, y2] in pixels, one score per box, optional 5-point landmarks
+// [x0, y0, ..., x4, y4]. Landmark colours follow the usual RetinaFace demo order: left eye,
+// right eye, nose, left and right mouth corner.
+inline void draw_detections(Image& img, const std::vector<std::array<float, 4>>& boxes,
+                            const std::vector<float>& scores,
+                            const std::vector<std::array<float, 10>>& landmarks = {}, Color box_color = colors::red) {
+  check<ShapeError>(scores.empty() || scores.size() == boxes.size(), "draw_detections: ", boxes.size(), " boxes but ",
+                    scores.size(), " scores");
+  check<ShapeError>(landmarks.empty() || landmarks.size() == boxes.size(), "draw_detections: ", boxes.size(),
+                    " boxes but ", landmarks.size(), " landmark sets");
+  const int short_side = std::min(img.width, img.height);
+  const int thickness = std::max(1, short_side / 300);
+  const int scale = std::max(1, short_side / 400);
+  const Color point_colors[5] = {colors::red, colors::yellow, colors::magenta, colors::green, colors::blue};
+  for (size_t i = 0; i < boxes.size(); ++i) {
+    const auto& b = boxes[i];
+    draw_rectangle(img, b[0], b[1], b[2], b[3], box_color, thickness);
+    if (!landmarks.empty())
+      for (int k = 0; k < 5; ++k)
+        fill_circle(img, landmarks[i][size_t(2 * k)], landmarks[i][size_t(2 * k + 1)], 1.5 + thickness, point_colors[k]);
+    if (!scores.empty()) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.2f", double(scores[i]));
+      int ty = draw_detail::to_px(b[1]) - font::text_height(scale) - 4;
+      if (ty < 0) ty = draw_detail::to_px(b[1]) + thickness;
+      draw_label(img, draw_detail::to_px(b[0]), ty, buf, colors::white, box_color, scale);
+    }
+  }
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/draw.hpp
+// ---- begin rfcf/io/image_folder.hpp
+// Image folders: root/<class_dir>/<image>. The class index of a directory is its position
+// in the sorted list of class directories; the images of a class are taken in sorted order
+// (byte-wise name order, which is Python's sorted() order for UTF-8 names).
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+struct ImageFolderEntry {
+  std::string path;  // full path of the image file
+  int64_t label = 0;  // class index
+};
+
+class ImageFolder {
+ public:
+  // Only files whose extension (case-insensitive) is in `extensions` are listed; files
+  // directly in root and nested sub-directories of class directories are ignored.
+  explicit ImageFolder(const std::string& root,
+                       std::vector<std::string> extensions = {".jpg", ".jpeg", ".png"})
+      : root_(root) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    check<IoError>(fs::is_directory(root, ec), "ImageFolder: '", root, "' is not a directory");
+    for (auto& ext : extensions) ext = lower(ext);
+    for (const auto& e : fs::directory_iterator(root, ec))
+      if (e.is_directory()) classes_.push_back(e.path().filename().string());
+    check<IoError>(!ec, "ImageFolder: cannot list '", root, "': ", ec.message());
+    std::sort(classes_.begin(), classes_.end());
+    for (size_t c = 0; c < classes_.size(); ++c) {
+      std::vector<std::string> names;
+      fs::path dir = fs::path(root) / classes_[c];
+      for (const auto& e : fs::directory_iterator(dir, ec)) {
+        if (!e.is_regular_file()) continue;
+        std::string ext = lower(e.path().extension().string());
+        if (std::find(extensions.begin(), extensions.end(), ext) != extensions.end())
+          names.push_back(e.path().filename().string());
+      }
+      check<IoError>(!ec, "ImageFolder: cannot list '", dir.string(), "': ", ec.message());
+      std::sort(names.begin(), names.end());
+      for (const auto& n : names) entries_.push_back({(dir / n).string(), static_cast<int64_t>(c)});
+    }
+  }
+
+  const std::string& root() const { return root_; }
+  // Class directory names; the label of classes()[i] is i.
+  const std::vector<std::string>& classes() const { return classes_; }
+  const std::vector<ImageFolderEntry>& entries() const { return entries_; }
+  size_t size() const { return entries_.size(); }
+  const ImageFolderEntry& operator[](size_t i) const { return entries_.at(i); }
+
+ private:
+  static std::string lower(std::string s) {
+    for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return s;
+  }
+  std::string root_;
+  std::vector<std::string> classes_;
+  std::vector<ImageFolderEntry> entries_;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/image_folder.hpp
+// ---- begin rfcf/io/image_ops.hpp
+// Pixel-level conversions of io::Image: channel order, crop, flip, pad, and the conversion to
+// a float NCHW tensor that the networks take.
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+
+
+namespace rfcf::io {
+
+// The same pixels with the channel bytes in `order` (grey images are returned unchanged).
+inline Image with_order(const Image& img, ColorOrder order) {
+  Image out = img;
+  if (img.channels == 3 && img.order != order) detail::swap_red_blue(out);
+  out.order = order;
+  return out;
+}
+inline Image to_rgb(const Image& img) { return with_order(img, ColorOrder::RGB); }
+inline Image to_bgr(const Image& img) { return with_order(img, ColorOrder::BGR); }
+
+// Float tensor [1, C, H, W] with value = (pixel - mean[c]) * scale[c], channels in the
+// image's own order (a BGR image gives B, G, R planes). RetinaFace: BGR, mean (104, 117,
+// 123), scale 1. insightface recognition: RGB, mean 127.5, scale 1/127.5.
+inline void to_tensor_into(const Image& img, const std::array<float, 3>& mean, const std::array<float, 3>& scale,
+                           float* dst) {
+  const size_t plane = size_t(img.width) * size_t(img.height);
+  const int C = img.channels;
+  for (int c = 0; c < C; ++c) {
+    const float m = mean[size_t(c)], s = scale[size_t(c)];
+    float* out = dst + size_t(c) * plane;
+    const uint8_t* in = img.pixels.data() + c;
+    for (size_t i = 0; i < plane; ++i) out[i] = (float(in[i * size_t(C)]) - m) * s;
+  }
+}
+
+inline Tensor<float, cpu> to_tensor(const Image& img, const std::array<float, 3>& mean = {0.f, 0.f, 0.f},
+                                    const std::array<float, 3>& scale = {1.f, 1.f, 1.f}) {
+  check<ShapeError>(!img.empty(), "to_tensor: empty image");
+  Tensor<float, cpu> t(Shape{1, img.channels, img.height, img.width});
+  to_tensor_into(img, mean, scale, t.data());
+  return t;
+}
+
+// The rectangle [x, x + w) x [y, y + h); it must lie inside the image.
+inline Image crop(const Image& img, int x, int y, int w, int h) {
+  check<ShapeError>(x >= 0 && y >= 0 && w >= 0 && h >= 0 && int64_t(x) + w <= img.width &&
+                        int64_t(y) + h <= img.height,
+                    "crop: rectangle (", x, ", ", y, ", ", w, "x", h, ") is not inside the ", img.width, "x",
+                    img.height, " image");
+  Image out(w, h, img.channels, img.order);
+  for (int r = 0; r < h; ++r)
+    std::memcpy(out.row(r), img.at(x, y + r), size_t(w) * size_t(img.channels));
+  return out;
+}
+
+inline Image flip_horizontal(const Image& img) {
+  Image out(img.width, img.height, img.channels, img.order);
+  const int C = img.channels;
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x) std::memcpy(out.at(img.width - 1 - x, y), img.at(x, y), size_t(C));
+  return out;
+}
+
+inline Image flip_vertical(const Image& img) {
+  Image out(img.width, img.height, img.channels, img.order);
+  for (int y = 0; y < img.height; ++y) std::memcpy(out.row(img.height - 1 - y), img.row(y), img.row_bytes());
+  return out;
+}
+
+// Constant border; `fill` is in the image's channel order (only fill[0] for grey images).
+inline Image pad(const Image& img, int top, int bottom, int left, int right,
+                 const std::array<uint8_t, 3>& fill = {0, 0, 0}) {
+  check<ShapeError>(top >= 0 && bottom >= 0 && left >= 0 && right >= 0, "pad: negative padding (", top, ", ",
+                    bottom, ", ", left, ", ", right, ")");
+  Image out(img.width + left + right, img.height + top + bottom, img.channels, img.order);
+  const int C = img.channels;
+  for (size_t i = 0; i < out.pixels.size(); ++i) out.pixels[i] = fill[i % size_t(C)];
+  for (int y = 0; y < img.height; ++y) std::memcpy(out.at(left, top + y), img.row(y), img.row_bytes());
+  return out;
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/image_ops.hpp
+// ---- begin rfcf/io/insightface_bin.hpp
+// insightface verification sets (lfw.bin, cfp_fp.bin, agedb_30.bin; formats.md 5): a pickle of
+// (bins, issame_list). Images are encoded files (JPEG), either Python-2 byte strings or numpy
+// uint8 arrays; images 2k and 2k+1 form pair k.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+struct VerificationBin {
+  std::vector<std::string> images;  // encoded image files, 2 per pair
+  std::vector<bool> issame;         // one per pair
+  size_t pairs() const { return issame.size(); }
+};
+
+inline VerificationBin parse_verification_bin(const uint8_t* data, size_t size, const std::string& where = "verification .bin",
+                                              const PickleLimits& limits = {}) {
+  using K = PyValue::Kind;
+  const UnpickleResult r = unpickle(data, size, where, 0, limits);
+  if (r.end != size) fail<FormatError>(where, ": ", size - r.end, " unexpected bytes after the pickle");
+  const PyValue& top = *r.value;
+  if (!top.is_sequence() || top.items().size() != 2)
+    fail<FormatError>(where, ": expected a pair (bins, issame_list), found a ", top.type_name());
+  const PyValue& bins = *top.items()[0];
+  const PyValue& same = *top.items()[1];
+  if (!bins.is_sequence() || !same.is_sequence()) fail<FormatError>(where, ": bins and issame_list must be lists");
+  VerificationBin out;
+  out.images.reserve(bins.items().size());
+  for (size_t i = 0; i < bins.items().size(); ++i) {
+    const PyValue& b = *bins.items()[i];
+    if (b.is(K::Bytes)) {
+      out.images.push_back(b.as_bytes());
+    } else if (b.is(K::Array)) {
+      const HostTensor& t = b.tensor();
+      if (t.dtype != DType::U8) fail<FormatError>(where, ": image ", i, " is an array of ", dtype_name(t.dtype), ", not uint8");
+      out.images.emplace_back(t.bytes.begin(), t.bytes.end());
+    } else {
+      fail<FormatError>(where, ": image ", i, " is a ", b.type_name(), ", not bytes or a uint8 array");
+    }
+  }
+  for (size_t i = 0; i < same.items().size(); ++i) {
+    const PyValue& s = *same.items()[i];
+    if (s.is(K::Bool)) out.issame.push_back(s.as_bool());
+    else if (s.is(K::Int) && (s.as_int() == 0 || s.as_int() == 1)) out.issame.push_back(s.as_int() == 1);
+    else fail<FormatError>(where, ": issame entry ", i, " is a ", s.type_name(), ", not a bool");
+  }
+  if (out.images.size() != 2 * out.issame.size())
+    fail<FormatError>(where, ": ", out.images.size(), " images for ", out.issame.size(), " pairs (expected 2 per pair)");
+  return out;
+}
+
+inline VerificationBin read_verification_bin(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return parse_verification_bin(bytes.data(), bytes.size(), path);
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/insightface_bin.hpp
+// ---- begin rfcf/io/mat.hpp
+// MATLAB v5 .mat reader for the subset used by the WIDER FACE ground truth (formats.md 6):
+// little-endian files, miCOMPRESSED (zlib) and plain miMATRIX variables, small data elements,
+// cell / char / numeric arrays (numeric data may be stored in a narrower type than its class).
+// Every length is bounds-checked against its parent element and inflation is size-limited,
+// so a malformed file throws FormatError (with the byte offset) instead of crashing.
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+// MATLAB array classes (the low byte of the array flags).
+enum class MatClass : uint8_t {
+  empty = 0,  // an miMATRIX with byte count 0
+  cell = 1,
+  character = 4,
+  float64 = 6,
+  float32 = 7,
+  int8 = 8,
+  uint8 = 9,
+  int16 = 10,
+  uint16 = 11,
+  int32 = 12,
+  uint32 = 13,
+  int64 = 14,
+  uint64 = 15,
+};
+
+struct MatLimits {
+  size_t max_inflated_bytes = size_t(512) << 20;  // per miCOMPRESSED element
+  int max_depth = 32;                              // nested cells
+  int max_rank = 8;
+  size_t max_arrays = size_t(4) << 20;  // arrays in the file (cells included); WIDER hard has 29,654
+};
+
+// One array. Numeric values of every class are kept as double (exact for the classes that
+// occur: int32, uint8, small doubles; 64-bit integers beyond 2^53 lose precision).
+struct MatArray {
+  MatClass cls = MatClass::empty;
+  std::string name;
+  std::vector<int64_t> dims;     // MATLAB dimensions (column-major storage)
+  std::vector<double> numeric;   // numeric classes, column-major
+  std::string text;              // char arrays (column-major characters)
+  std::vector<MatArray> cells;   // cell arrays, column-major
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    return dims.empty() ? 0 : n;
+  }
+  int64_t rows() const { return dims.empty() ? 0 : dims[0]; }
+  int64_t cols() const {
+    int64_t n = 1;
+    for (size_t i = 1; i < dims.size(); ++i) n *= dims[i];
+    return dims.empty() ? 0 : n;
+  }
+  bool is_numeric() const { return cls != MatClass::empty && cls != MatClass::cell && cls != MatClass::character; }
+  bool is_empty() const { return numel() == 0; }
+  // Element (r, c) of a 2-D numeric array (column-major).
+  double at(int64_t r, int64_t c) const {
+    check<FormatError>(is_numeric(), "MatArray '", name, "': at() on a non-numeric array");
+    check<FormatError>(r >= 0 && r < rows() && c >= 0 && c < cols(), "MatArray '", name, "': index (", r, ", ",
+                       c, ") out of range for ", rows(), "x", cols());
+    return numeric[static_cast<size_t>(c * rows() + r)];
+  }
+  const MatArray& cell(int64_t i) const {
+    check<FormatError>(cls == MatClass::cell, "MatArray '", name, "' is not a cell array");
+    check<FormatError>(i >= 0 && i < static_cast<int64_t>(cells.size()), "MatArray '", name, "': cell index ",
+                       i, " out of range (", cells.size(), " cells)");
+    return cells[static_cast<size_t>(i)];
+  }
+  const std::string& str() const {
+    check<FormatError>(cls == MatClass::character || (cls == MatClass::empty), "MatArray '", name,
+                       "' is not a char array");
+    return text;
+  }
+};
+
+struct MatFile {
+  std::string header_text;
+  std::vector<MatArray> variables;  // in file order
+
+  const MatArray* find(const std::string& name) const {
+    for (const auto& v : variables)
+      if (v.name == name) return &v;
+    return nullptr;
+  }
+  const MatArray& operator[](const std::string& name) const {
+    const MatArray* v = find(name);
+    check<FormatError>(v != nullptr, "MAT file has no variable '", name, "'");
+    return *v;
+  }
+};
+
+namespace detail::mat {
+
+enum : uint32_t {
+  miINT8 = 1, miUINT8 = 2, miINT16 = 3, miUINT16 = 4, miINT32 = 5, miUINT32 = 6, miSINGLE = 7,
+  miDOUBLE = 9, miINT64 = 12, miUINT64 = 13, miMATRIX = 14, miCOMPRESSED = 15, miUTF8 = 16,
+  miUTF16 = 17, miUTF32 = 18,
+};
+
+inline uint32_t load_u32(const uint8_t* p) {
+  return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
+}
+
+// One data element: [data, data + bytes) of type `type`; `next` is where the following element starts.
+struct Element {
+  uint32_t type = 0;
+  const uint8_t* data = nullptr;
+  size_t bytes = 0;
+  size_t offset = 0;  // absolute byte offset of the tag (for messages)
+};
+
+// Sequential reader over [begin, end); `base` is the absolute offset of `begin` for messages.
+class Reader {
+ public:
+  Reader(const uint8_t* begin, const uint8_t* end, size_t base, const char* what)
+      : p_(begin), begin_(begin), end_(end), base_(base), what_(what) {}
+
+  bool done() const { return p_ == end_; }
+  size_t remaining() const { return static_cast<size_t>(end_ - p_); }
+  size_t offset() const { return base_ + static_cast<size_t>(p_ - begin_); }
+
+  // Reads a tag. Elements are padded to 8 bytes, except top-level miCOMPRESSED ones
+  // (pad_compressed = false); padding missing at the very end is tolerated.
+  Element next(bool pad_compressed = true) {
+    Element e;
+    e.offset = offset();
+    check<FormatError>(remaining() >= 8, what_, ": truncated data element tag at byte ", e.offset, " (",
+                       remaining(), " bytes left)");
+    uint32_t w0 = load_u32(p_), w1 = load_u32(p_ + 4);
+    if ((w0 >> 16) != 0) {  // small data element: bytes in the upper half, data in the tag's second word
+      e.type = w0 & 0xFFFFu;
+      e.bytes = w0 >> 16;
+      check<FormatError>(e.bytes <= 4, what_, ": small data element at byte ", e.offset, " claims ", e.bytes,
+                         " bytes (at most 4)");
+      e.data = p_ + 4;
+      p_ += 8;
+      return e;
+    }
+    e.type = w0;
+    e.bytes = w1;
+    check<FormatError>(e.bytes <= remaining() - 8, what_, ": data element at byte ", e.offset, " (type ",
+                       e.type, ") claims ", e.bytes, " bytes but only ", remaining() - 8, " remain");
+    e.data = p_ + 8;
+    size_t step = 8 + e.bytes;
+    if (pad_compressed || e.type != miCOMPRESSED) step = std::min(remaining(), 8 + ((e.bytes + 7) & ~size_t(7)));
+    p_ += step;
+    return e;
+  }
+
+ private:
+  const uint8_t* p_;
+  const uint8_t* begin_;
+  const uint8_t* end_;
+  size_t base_;
+  const char* what_;
+};
+
+inline size_t mi_size(uint32_t type) {
+  switch (type) {
+    case miINT8: case miUINT8: case miUTF8: return 1;
+    case miINT16: case miUINT16: case miUTF16: return 2;
+    case miINT32: case miUINT32: case miSINGLE: case miUTF32: return 4;
+    case miDOUBLE: case miINT64: case miUINT64: return 8;
+    default: return 0;
+  }
+}
+
+inline double mi_value(uint32_t type, const uint8_t* p) {
+  switch (type) {
+    case miINT8: return static_cast<int8_t>(p[0]);
+    case miUINT8: return p[0];
+    case miINT16: { int16_t v; std::memcpy(&v, p, 2); return v; }
+    case miUINT16: { uint16_t v; std::memcpy(&v, p, 2); return v; }
+    case miINT32: { int32_t v; std::memcpy(&v, p, 4); return v; }
+    case miUINT32: { uint32_t v; std::memcpy(&v, p, 4); return v; }
+    case miSINGLE: { float v; std::memcpy(&v, p, 4); return v; }
+    case miDOUBLE: { double v; std::memcpy(&v, p, 8); return v; }
+    case miINT64: { int64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
+    case miUINT64: { uint64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
+    default: return 0.0;
+  }
+}
+
+inline bool numeric_class(uint32_t c) { return c >= 6 && c <= 15; }
+
+// zlib inflate of one miCOMPRESSED payload, refusing to produce more than `limit` bytes.
+inline std::vector<uint8_t> inflate_limited(const uint8_t* data, size_t bytes, size_t limit, size_t offset) {
+  z_stream zs{};
+  check<FormatError>(inflateInit(&zs) == Z_OK, "MAT: inflateInit failed");
+  std::vector<uint8_t> out;
+  size_t chunk = std::min<size_t>(limit, std::max<size_t>(4 * bytes, 1 << 16));
+  out.resize(chunk);
+  zs.next_in = const_cast<Bytef*>(data);
+  size_t fed = 0;
+  int ret = Z_OK;
+  for (;;) {
+    // avail_in/avail_out are 32-bit: feed in pieces.
+    if (zs.avail_in == 0 && fed < bytes) {
+      size_t n = std::min<size_t>(bytes - fed, 1u << 30);
+      zs.next_in = const_cast<Bytef*>(data + fed);
+      zs.avail_in = static_cast<uInt>(n);
+      fed += n;
+    }
+    if (zs.total_out == out.size()) {
+      if (out.size() >= limit) {
+        inflateEnd(&zs);
+        fail<FormatError>("MAT: miCOMPRESSED element at byte ", offset, " inflates to more than the limit of ",
+                          limit, " bytes");
+      }
+      out.resize(std::min(limit, out.size() * 2));
+    }
+    size_t room = std::min<size_t>(out.size() - zs.total_out, 1u << 30);
+    zs.next_out = out.data() + zs.total_out;
+    zs.avail_out = static_cast<uInt>(room);
+    ret = inflate(&zs, Z_NO_FLUSH);
+    if (ret == Z_STREAM_END) break;
+    if (ret != Z_OK && !(ret == Z_BUF_ERROR && zs.avail_out == 0)) {
+      inflateEnd(&zs);
+      fail<FormatError>("MAT: corrupt zlib stream in miCOMPRESSED element at byte ", offset, " (zlib code ", ret,
+                        ")");
+    }
+    if (ret == Z_OK && zs.avail_in == 0 && fed == bytes && zs.avail_out != 0) {
+      inflateEnd(&zs);
+      fail<FormatError>("MAT: truncated zlib stream in miCOMPRESSED element at byte ", offset);
+    }
+  }
+  out.resize(zs.total_out);
+  inflateEnd(&zs);
+  return out;
+}
+
+class Parser {
+ public:
+  explicit Parser(const MatLimits& limits) : limits_(limits) {}
+
+  // Parses the payload of an miMATRIX element (e.data, e.bytes).
+  MatArray matrix(const Element& e, int depth) {
+    check<FormatError>(depth <= limits_.max_depth, "MAT: cell nesting deeper than ", limits_.max_depth,
+                       " at byte ", e.offset);
+    check<FormatError>(++arrays_ <= limits_.max_arrays, "MAT: more than ", limits_.max_arrays,
+                       " arrays (MatLimits::max_arrays) at byte ", e.offset);
+    MatArray a;
+    if (e.bytes == 0) return a;  // empty array
+    Reader r(e.data, e.data + e.bytes, e.offset + 8, "MAT miMATRIX");
+
+    Element flags = r.next();
+    check<FormatError>(flags.type == miUINT32 && flags.bytes == 8, "MAT: array flags at byte ", flags.offset,
+                       " must be miUINT32 x 2 (got type ", flags.type, ", ", flags.bytes, " bytes)");
+    uint32_t f0 = load_u32(flags.data);
+    uint32_t cls = f0 & 0xFFu;
+    check<FormatError>((f0 & 0x0800u) == 0, "MAT: complex arrays are not supported (byte ", flags.offset, ")");
+    check<FormatError>(cls == 1 || cls == 4 || numeric_class(cls), "MAT: array class ", cls, " at byte ",
+                       flags.offset, " is not supported (cell, char and numeric only)");
+    a.cls = static_cast<MatClass>(cls);
+
+    Element dims = r.next();
+    check<FormatError>(dims.type == miINT32 && dims.bytes % 4 == 0 && dims.bytes >= 8 &&
+                           dims.bytes / 4 <= static_cast<size_t>(limits_.max_rank),
+                       "MAT: dimensions at byte ", dims.offset, " must be 2..", limits_.max_rank,
+                       " miINT32 values (got type ", dims.type, ", ", dims.bytes, " bytes)");
+    int64_t numel = 1;
+    for (size_t i = 0; i < dims.bytes / 4; ++i) {
+      int32_t d = static_cast<int32_t>(load_u32(dims.data + 4 * i));
+      check<FormatError>(d >= 0, "MAT: negative dimension ", d, " at byte ", dims.offset);
+      a.dims.push_back(d);
+      check<FormatError>(d == 0 || numel <= std::numeric_limits<int32_t>::max() / d, "MAT: element count overflows at byte ",
+                         dims.offset);
+      numel *= d;
+    }
+
+    Element name = r.next();
+    check<FormatError>(name.type == miINT8 || name.type == miUTF8 || name.type == miUINT8,
+                       "MAT: array name at byte ", name.offset, " must be miINT8 (got type ", name.type, ")");
+    a.name.assign(reinterpret_cast<const char*>(name.data), name.bytes);
+
+    const size_t n = static_cast<size_t>(numel);
+    if (a.cls == MatClass::cell) {
+      // Every cell needs at least an 8-byte tag: reject impossible counts before allocating.
+      check<FormatError>(n <= r.remaining() / 8, "MAT: cell array '", a.name, "' at byte ", e.offset, " has ", n,
+                         " cells but only ", r.remaining(), " bytes");
+      a.cells.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        Element c = r.next();
+        check<FormatError>(c.type == miMATRIX, "MAT: cell ", i, " of '", a.name, "' at byte ", c.offset,
+                           " is type ", c.type, ", expected miMATRIX");
+        a.cells.push_back(matrix(c, depth + 1));
+      }
+    } else if (a.cls == MatClass::character) {
+      if (n == 0 && r.done()) return a;
+      Element d = r.next();
+      size_t w = mi_size(d.type);
+      check<FormatError>(d.type == miUTF8 || d.type == miUINT8 || d.type == miINT8 || d.type == miUINT16 ||
+                             d.type == miUTF16,
+                         "MAT: char data of '", a.name, "' at byte ", d.offset, " has unsupported type ", d.type);
+      check<FormatError>(d.bytes == n * w, "MAT: char array '", a.name, "' at byte ", d.offset, " has ", d.bytes,
+                         " bytes for ", n, " characters");
+      a.text.resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        uint32_t ch = w == 1 ? d.data[i] : uint32_t(d.data[2 * i]) | (uint32_t(d.data[2 * i + 1]) << 8);
+        a.text[i] = ch < 128 ? static_cast<char>(ch) : '?';
+      }
+    } else {
+      if (n == 0 && r.done()) return a;
+      Element d = r.next();
+      size_t w = mi_size(d.type);
+      check<FormatError>(w != 0 && d.type != miUTF8 && d.type != miUTF16 && d.type != miUTF32,
+                         "MAT: numeric data of '", a.name, "' at byte ", d.offset, " has unsupported type ", d.type);
+      check<FormatError>(d.bytes == n * w, "MAT: numeric array '", a.name, "' at byte ", d.offset, " has ",
+                         d.bytes, " bytes for ", n, " elements of ", w, " bytes");
+      a.numeric.resize(n);
+      for (size_t i = 0; i < n; ++i) a.numeric[i] = mi_value(d.type, d.data + i * w);
+    }
+    return a;
+  }
+
+ private:
+  MatLimits limits_;
+  size_t arrays_ = 0;
+};
+
+}  // namespace detail::mat
+
+// Parses a complete .mat file held in memory.
+inline MatFile parse_mat(const uint8_t* data, size_t size, const MatLimits& limits = {}) {
+  using namespace detail::mat;
+  check<FormatError>(size >= 128, "MAT: file of ", size, " bytes is shorter than the 128-byte header");
+  MatFile file;
+  size_t text_end = 116;
+  while (text_end > 0 && (data[text_end - 1] == ' ' || data[text_end - 1] == 0)) --text_end;
+  file.header_text.assign(reinterpret_cast<const char*>(data), text_end);
+  check<FormatError>(data[126] == 'I' && data[127] == 'M', "MAT: endian indicator at byte 126 is not 'IM' ",
+                     "(big-endian or not a v5 MAT file)");
+  uint16_t version = static_cast<uint16_t>(data[124] | (data[125] << 8));
+  check<FormatError>(version == 0x0100, "MAT: version 0x", std::hex, version, " at byte 124 is not 0x0100");
+
+  Parser parser(limits);
+  Reader top(data + 128, data + size, 128, "MAT file");
+  while (!top.done()) {
+    Element e = top.next(/*pad=*/false);
+    if (e.type == miCOMPRESSED) {
+      std::vector<uint8_t> raw = inflate_limited(e.data, e.bytes, limits.max_inflated_bytes, e.offset);
+      Reader inner(raw.data(), raw.data() + raw.size(), 0, "MAT compressed variable");
+      Element m = inner.next();
+      check<FormatError>(m.type == miMATRIX, "MAT: compressed element at byte ", e.offset,
+                         " holds type ", m.type, ", expected miMATRIX");
+      file.variables.push_back(parser.matrix(m, 0));
+    } else if (e.type == miMATRIX) {
+      file.variables.push_back(parser.matrix(e, 0));
+    } else {
+      fail<FormatError>("MAT: top-level element at byte ", e.offset, " has type ", e.type,
+                        " (expected miMATRIX or miCOMPRESSED)");
+    }
+  }
+  return file;
+}
+
+inline MatFile read_mat(const std::string& path, const MatLimits& limits = {}) {
+  std::ifstream in(path, std::ios::binary);
+  check<IoError>(static_cast<bool>(in), "cannot open MAT file '", path, "'");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  check<IoError>(!in.bad(), "error reading MAT file '", path, "'");
+  try {
+    return parse_mat(bytes.data(), bytes.size(), limits);
+  } catch (const FormatError& e) {
+    throw FormatError(std::string(e.what()) + " (file '" + path + "')");
+  }
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/mat.hpp
+// ---- begin rfcf/io/plot.hpp
+// Line plots rendered to an io::Image (save with write_png): PR curves, ROC curves, loss
+// curves. Axes with "nice" ticks (1, 2, 5 x 10^k), tick labels, grid, title, axis labels
+// and a legend; optional logarithmic x axis (ROC curves over false-positive rates).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::io {
+
+struct Series {
+  std::string name;
+  std::vector<double> x, y;
+  std::optional<Color> color;  // default: a fixed palette by series index
+};
+
+enum class LegendPosition { TopRight, TopLeft, BottomRight, BottomLeft, None };
+
+struct PlotOptions {
+  std::string title, x_label, y_label;
+  std::optional<double> x_min, x_max, y_min, y_max;  // default: the data range
+  int width = 640, height = 480;
+  bool log_x = false;  // x must then be > 0 (non-positive points are skipped)
+  LegendPosition legend = LegendPosition::TopRight;
+  int line_thickness = 2;
+};
+
+namespace plot_detail {
+
+inline const Color kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
+                                 {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
+
+// About `target` round tick values covering [lo, hi].
+inline std::vector<double> nice_ticks(double lo, double hi, int target, double* step_out) {
+  double span = hi - lo, raw = span / std::max(target, 1);
+  double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = mag;
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (m * mag >= raw) {
+      step = m * mag;
+      break;
+    }
+  std::vector<double> ticks;
+  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step)
+    ticks.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
+  *step_out = step;
+  return ticks;
+}
+
+inline std::string format_tick(double v, double step) {
+  int decimals = std::max(0, int(-std::floor(std::log10(step) + 1e-9)));
+  char buf[48];
+  if (std::abs(v) >= 1e6 || (v != 0 && std::abs(v) < 1e-4))
+    std::snprintf(buf, sizeof buf, "%.0e", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.*f", std::min(decimals, 6), v);
+  return buf;
+}
+
+inline std::string format_power(int e) {
+  char buf[24];
+  if (e >= 0 && e <= 3) std::snprintf(buf, sizeof buf, "%d", int(std::lround(std::pow(10, e))));
+  else std::snprintf(buf, sizeof buf, "1e%d", e);
+  return buf;
+}
+
+// Text running bottom-to-top with its lower-left corner at (x, y).
+inline void draw_text_up(Image& img, int x, int y, std::string_view text, Color c, int scale) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const font::Glyph& g = font::glyph(text[i]);
+    for (int row = 0; row < font::kGlyphHeight; ++row)
+      for (int col = 0; col < font::kGlyphWidth; ++col)
+        if (font::ink(g, col, row))
+          for (int s1 = 0; s1 < scale; ++s1)
+            for (int s2 = 0; s2 < scale; ++s2) {
+              int u = int(i) * font::kAdvance * scale + col * scale + s1;  // along the text
+              int v = row * scale + s2;                                     // across the text
+              put_pixel(img, x + v, y - u, c);
+            }
+  }
+}
+
+}  // namespace plot_detail
+
+inline Image plot_lines(const std::vector<Series>& series, const PlotOptions& opt = {}) {
+  using namespace plot_detail;
+  check<ConfigError>(opt.width >= 160 && opt.height >= 120 && opt.width <= 8192 && opt.height <= 8192,
+                     "plot_lines: size ", opt.width, "x", opt.height, " outside [160, 8192] x [120, 8192]");
+  for (const Series& s : series)
+    check<ShapeError>(s.x.size() == s.y.size(), "plot_lines: series '", s.name, "' has ", s.x.size(), " x and ",
+                      s.y.size(), " y values");
+  auto usable = [&](double x, double y) { return std::isfinite(x) && std::isfinite(y) && (!opt.log_x || x > 0); };
+  // Data range over finite points; the options override it.
+  double dx0 = std::numeric_limits<double>::infinity(), dx1 = -dx0, dy0 = dx0, dy1 = -dx0;
+  for (const Series& s : series)
+    for (size_t i = 0; i < s.x.size(); ++i)
+      if (usable(s.x[i], s.y[i])) {
+        dx0 = std::min(dx0, s.x[i]), dx1 = std::max(dx1, s.x[i]);
+        dy0 = std::min(dy0, s.y[i]), dy1 = std::max(dy1, s.y[i]);
+      }
+  if (!std::isfinite(dx0)) dx0 = opt.log_x ? 1e-3 : 0, dx1 = 1, dy0 = 0, dy1 = 1;
+  double x0 = opt.x_min.value_or(dx0), x1 = opt.x_max.value_or(dx1);
+  double y0 = opt.y_min.value_or(dy0), y1 = opt.y_max.value_or(dy1);
+  check<ConfigError>(std::isfinite(x0) && std::isfinite(x1) && std::isfinite(y0) && std::isfinite(y1),
+                     "plot_lines: non-finite axis range");
+  check<ConfigError>(!opt.log_x || (x0 > 0 && x1 > 0), "plot_lines: log x axis needs a positive range");
+  if (x1 <= x0) x0 -= opt.log_x ? x0 * 0.5 : 0.5, x1 = x0 * (opt.log_x ? 4 : 1) + (opt.log_x ? 0 : 1);
+  if (y1 <= y0) y0 -= 0.5, y1 = y0 + 1;
+  if (!opt.y_min && !opt.y_max) {  // a little headroom for auto ranges
+    double pad = (y1 - y0) * 0.04;
+    y0 -= pad, y1 += pad;
+  }
+  const double lx0 = opt.log_x ? std::log10(x0) : x0, lx1 = opt.log_x ? std::log10(x1) : x1;
+
+  const int big = std::max(1, std::min(opt.width, opt.height) / 300);  // text scale
+  const int small = std::max(1, big - (big > 1 ? 1 : 0));
+  const int title_scale = big + (opt.width >= 480 ? 1 : 0);
+  const int left = 14 + font::text_height(big) + 8 * font::kAdvance * small;
+  const int right = 20, top = 16 + (opt.title.empty() ? 0 : font::text_height(title_scale) + 10);
+  const int bottom = 20 + font::text_height(small) + (opt.x_label.empty() ? 0 : font::text_height(big) + 10);
+  const int pw = opt.width - left - right, ph = opt.height - top - bottom;
+  check<ConfigError>(pw > 20 && ph > 20, "plot_lines: ", opt.width, "x", opt.height, " leaves no room to plot");
+  const ClipRect area{left, top, left + pw, top + ph};
+  auto px = [&](double x) {
+    double t = ((opt.log_x ? std::log10(x) : x) - lx0) / (lx1 - lx0);
+    return left + std::clamp(t, -10.0, 10.0) * (pw - 1);
+  };
+  auto py = [&](double y) { return top + (1.0 - std::clamp((y - y0) / (y1 - y0), -10.0, 10.0)) * (ph - 1); };
+
+  Image img(opt.width, opt.height, 3, ColorOrder::RGB, 255);
+  // Grid, ticks and tick labels.
+  std::vector<std::pair<double, std::string>> xt, yt;
+  if (opt.log_x) {
+    for (int e = int(std::ceil(lx0 - 1e-9)); e <= int(std::floor(lx1 + 1e-9)); ++e)
+      xt.push_back({std::pow(10.0, e), format_power(e)});
+  } else {
+    double step = 1;
+    for (double t : nice_ticks(x0, x1, std::max(3, pw / 90), &step)) xt.push_back({t, format_tick(t, step)});
+  }
+  double ystep = 1;
+  for (double t : nice_ticks(y0, y1, std::max(3, ph / 60), &ystep)) yt.push_back({t, format_tick(t, ystep)});
+  for (const auto& [v, label] : xt) {
+    int x = int(std::lround(px(v)));
+    draw_line(img, x, top, x, top + ph - 1, colors::light_grey);
+    draw_line(img, x, top + ph, x, top + ph + 4, colors::black);
+    draw_text(img, x - font::text_width(label, small) / 2, top + ph + 8, label, colors::black, small);
+  }
+  for (const auto& [v, label] : yt) {
+    int y = int(std::lround(py(v)));
+    draw_line(img, left, y, left + pw - 1, y, colors::light_grey);
+    draw_line(img, left - 5, y, left - 1, y, colors::black);
+    draw_text(img, left - 8 - font::text_width(label, small), y - font::text_height(small) / 2, label, colors::black,
+              small);
+  }
+  // Series, clipped to the plot area.
+  for (size_t k = 0; k < series.size(); ++k) {
+    const Series& s = series[k];
+    Color c = s.color.value_or(kPalette[k % std::size(kPalette)]);
+    bool have_prev = false;
+    double qx = 0, qy = 0;
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      if (!usable(s.x[i], s.y[i])) {
+        have_prev = false;
+        continue;
+      }
+      double cx = px(s.x[i]), cy = py(s.y[i]);
+      if (have_prev) draw_line(img, qx, qy, cx, cy, c, opt.line_thickness, &area);
+      else if (s.x.size() == 1) fill_circle(img, cx, cy, opt.line_thickness + 1, c, &area);
+      qx = cx, qy = cy, have_prev = true;
+    }
+  }
+  draw_rectangle(img, left - 1, top - 1, left + pw, top + ph, colors::black);
+  // Title, axis labels.
+  if (!opt.title.empty())
+    draw_text(img, (opt.width - font::text_width(opt.title, title_scale)) / 2, 10, opt.title, colors::black,
+              title_scale);
+  if (!opt.x_label.empty())
+    draw_text(img, left + (pw - font::text_width(opt.x_label, big)) / 2, opt.height - 8 - font::text_height(big),
+              opt.x_label, colors::black, big);
+  if (!opt.y_label.empty())
+    draw_text_up(img, 8, top + (ph + font::text_width(opt.y_label, big)) / 2, opt.y_label, colors::black, big);
+  // Legend: a framed box with a line sample per named series.
+  size_t named = 0;
+  int name_w = 0;
+  for (const Series& s : series)
+    if (!s.name.empty()) ++named, name_w = std::max(name_w, font::text_width(s.name, small));
+  if (named > 0 && opt.legend != LegendPosition::None) {
+    const int row_h = font::text_height(small) + 6, sample = 22;
+    const int bw = 8 + sample + 6 + name_w + 8, bh = 6 + int(named) * row_h + 2;
+    bool rightside = opt.legend == LegendPosition::TopRight || opt.legend == LegendPosition::BottomRight;
+    bool topside = opt.legend == LegendPosition::TopRight || opt.legend == LegendPosition::TopLeft;
+    int bx = rightside ? left + pw - bw - 8 : left + 8, by = topside ? top + 8 : top + ph - bh - 8;
+    fill_rectangle(img, bx, by, bx + bw, by + bh, colors::white);
+    draw_rectangle(img, bx, by, bx + bw, by + bh, colors::grey);
+    int row = 0;
+    for (size_t k = 0; k < series.size(); ++k) {
+      if (series[k].name.empty()) continue;
+      Color c = series[k].color.value_or(kPalette[k % std::size(kPalette)]);
+      int ry = by + 6 + row * row_h;
+      int mid = ry + font::text_height(small) / 2;
+      draw_line(img, bx + 8, mid, bx + 8 + sample, mid, c, opt.line_thickness);
+      draw_text(img, bx + 8 + sample + 6, ry, series[k].name, colors::black, small);
+      ++row;
+    }
+  }
+  return img;
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/plot.hpp
+// ---- begin rfcf/io/recordio.hpp
+// MXNet RecordIO (.rec + .idx) as used by insightface; see docs/datasets.md and
+// shared/specs/formats.md section 4.
+//
+// RecordReader / RecordWriter: raw records (framing, split records, index).
+// IRHeader, parse_image_record, pack_image_record: the image-record payload.
+// ImageRecordFile: the insightface layout (header0, image records, identity records).
+// InsightFaceRecordWriter: packs your own images into that layout.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::io {
+
+inline constexpr uint32_t kRecordIOMagic = 0xCED7230Au;
+// Each part of a record is shorter than 2^29 bytes (29-bit length field).
+inline constexpr uint32_t kRecordIOMaxPart = (1u << 29) - 1;
+
+namespace recordio_detail {
+
+inline uint32_t load_u32(const uint8_t* p) {
+  return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
+}
+inline uint64_t load_u64(const uint8_t* p) { return uint64_t(load_u32(p)) | (uint64_t(load_u32(p + 4)) << 32); }
+inline void store_u32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i));
+}
+inline void store_u64(uint8_t* p, uint64_t v) {
+  store_u32(p, uint32_t(v));
+  store_u32(p + 4, uint32_t(v >> 32));
+}
+inline bool is_magic(const uint8_t* p) { return load_u32(p) == kRecordIOMagic; }
+inline uint64_t pad4(uint64_t n) { return (n + 3) & ~uint64_t(3); }
+
+inline std::string default_idx_path(const std::string& rec_path) {
+  if (rec_path.size() > 4 && rec_path.compare(rec_path.size() - 4, 4, ".rec") == 0)
+    return rec_path.substr(0, rec_path.size() - 4) + ".idx";
+  return rec_path + ".idx";
+}
+
+}  // namespace recordio_detail
+
+struct RecordReaderOptions {
+  // Upper bound for one assembled record (all parts), a guard against corrupt lengths.
+  uint64_t max_record_bytes = uint64_t(1) << 30;
+  // Without an .idx file the .rec is scanned once and records get keys 0, 1, 2, ...
+  bool scan_if_no_index = true;
+};
+
+// Random access to the records of a .rec file through its .idx. Reads use pread, so one
+// reader can serve several threads.
+class RecordReader {
+ public:
+  // idx_path "" means rec_path with ".rec" replaced by ".idx".
+  explicit RecordReader(const std::string& rec_path, const std::string& idx_path = "",
+                        RecordReaderOptions opt = {})
+      : path_(rec_path), opt_(opt) {
+    fd_ = ::open(rec_path.c_str(), O_RDONLY | O_CLOEXEC);
+    check<IoError>(fd_ >= 0, "cannot open RecordIO file '", rec_path, "': ", std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) {
+      ::close(fd_);
+      fail<IoError>("cannot stat '", rec_path, "'");
+    }
+    size_ = static_cast<uint64_t>(st.st_size);
+    try {
+      std::string idx = idx_path.empty() ? recordio_detail::default_idx_path(rec_path) : idx_path;
+      std::ifstream probe(idx);
+      if (probe) {
+        load_index(idx);
+      } else {
+        check<IoError>(idx_path.empty() && opt_.scan_if_no_index, "cannot open RecordIO index '", idx, "'");
+        scan_index();
+      }
+    } catch (...) {
+      ::close(fd_);
+      throw;
+    }
+  }
+  RecordReader(const RecordReader&) = delete;
+  RecordReader& operator=(const RecordReader&) = delete;
+  ~RecordReader() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  const std::string& path() const { return path_; }
+  uint64_t file_size() const { return size_; }
+  size_t size() const { return keys_.size(); }
+  // Keys in index-file order, and the byte offset of each.
+  const std::vector<int64_t>& keys() const { return keys_; }
+  const std::vector<uint64_t>& offsets() const { return offsets_; }
+  bool contains(int64_t key) const { return position_.count(key) != 0; }
+
+  // The payload of the record with this key (split records re-assembled).
+  std::vector<uint8_t> read(int64_t key) const {
+    auto it = position_.find(key);
+    check<FormatError>(it != position_.end(), "RecordIO '", path_, "': no record with key ", key);
+    return read_at(offsets_[it->second]);
+  }
+
+  // The payload of the record starting at `offset`; *next (optional) receives the offset
+  // just after it.
+  std::vector<uint8_t> read_at(uint64_t offset, uint64_t* next = nullptr) const {
+    std::vector<uint8_t> out;
+    uint64_t pos = offset;
+    bool first = true;
+    while (true) {
+      uint8_t head[8];
+      check<FormatError>(pos <= size_ && size_ - pos >= 8, "RecordIO '", path_, "': record header at byte ", pos,
+                         " runs past the end of the file (", size_, " bytes)");
+      pread_exact(head, 8, pos);
+      check<FormatError>(recordio_detail::is_magic(head), "RecordIO '", path_, "': bad magic at byte ", pos);
+      uint32_t lrec = recordio_detail::load_u32(head + 4);
+      uint32_t cflag = lrec >> 29;
+      uint64_t length = lrec & kRecordIOMaxPart;
+      check<FormatError>(size_ - pos - 8 >= length, "RecordIO '", path_, "': record at byte ", pos, " has length ",
+                         length, " past the end of the file");
+      if (first) {
+        check<FormatError>(cflag == 0 || cflag == 1, "RecordIO '", path_, "': record at byte ", pos,
+                           " starts with continuation flag ", cflag);
+      } else {
+        check<FormatError>(cflag == 2 || cflag == 3, "RecordIO '", path_, "': split record continues at byte ", pos,
+                           " with flag ", cflag, " (expected 2 or 3)");
+        uint8_t magic[4];
+        recordio_detail::store_u32(magic, kRecordIOMagic);
+        out.insert(out.end(), magic, magic + 4);
+      }
+      check<FormatError>(out.size() + length <= opt_.max_record_bytes, "RecordIO '", path_, "': record at byte ",
+                         offset, " exceeds ", opt_.max_record_bytes, " bytes");
+      size_t old = out.size();
+      out.resize(old + length);
+      if (length) pread_exact(out.data() + old, length, pos + 8);
+      pos += 8 + recordio_detail::pad4(length);
+      first = false;
+      if (cflag == 0 || cflag == 3) break;
+    }
+    if (next) *next = std::min(pos, size_);
+    return out;
+  }
+
+ private:
+  void pread_exact(uint8_t* dst, uint64_t n, uint64_t pos) const {
+    while (n > 0) {
+      ssize_t k = ::pread(fd_, dst, n, static_cast<off_t>(pos));
+      if (k < 0 && errno == EINTR) continue;
+      check<IoError>(k > 0, "RecordIO '", path_, "': read failed at byte ", pos);
+      dst += k;
+      n -= static_cast<uint64_t>(k);
+      pos += static_cast<uint64_t>(k);
+    }
+  }
+
+  void add(int64_t key, uint64_t offset, const std::string& where) {
+    check<FormatError>(offset < size_, where, ": offset ", offset, " of key ", key, " is past the end of '", path_,
+                       "' (", size_, " bytes)");
+    check<FormatError>(position_.emplace(key, keys_.size()).second, where, ": duplicate key ", key);
+    keys_.push_back(key);
+    offsets_.push_back(offset);
+  }
+
+  void load_index(const std::string& idx) {
+    std::ifstream in(idx);
+    std::string line;
+    size_t line_no = 0;
+    while (std::getline(in, line)) {
+      ++line_no;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty()) continue;
+      std::string where = idx + ":" + std::to_string(line_no);
+      std::vector<std::string> fields;
+      for (size_t p = 0; (p = line.find_first_not_of("\t ", p)) != std::string::npos;) {
+        size_t e = line.find_first_of("\t ", p);
+        fields.push_back(line.substr(p, e == std::string::npos ? std::string::npos : e - p));
+        p = e;
+      }
+      check<FormatError>(fields.size() == 2, where, ": expected 'key<TAB>offset', got '", line, "'");
+      int64_t key = parse_int(fields[0], where);
+      int64_t off = parse_int(fields[1], where);
+      check<FormatError>(off >= 0, where, ": negative offset");
+      add(key, static_cast<uint64_t>(off), where);
+    }
+  }
+
+  void scan_index() {
+    uint64_t pos = 0;
+    int64_t key = 0;
+    while (pos < size_) {
+      uint64_t next = 0;
+      read_at(pos, &next);
+      add(key++, pos, "RecordIO scan");
+      pos = next;
+    }
+  }
+
+  static int64_t parse_int(const std::string& s, const std::string& where) {
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(s, &used);
+    } catch (const std::exception&) {
+      fail<FormatError>(where, ": '", s, "' is not an integer");
+    }
+    check<FormatError>(used == s.size(), where, ": '", s, "' is not an integer");
+    return v;
+  }
+
+  std::string path_;
+  RecordReaderOptions opt_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  std::vector<int64_t> keys_;
+  std::vector<uint64_t> offsets_;
+  std::unordered_map<int64_t, size_t> position_;
+};
+
+// Writes a .rec and its .idx. Both files appear only when close() succeeds; a writer
+// destroyed without close() leaves nothing behind.
+class RecordWriter {
+ public:
+  explicit RecordWriter(const std::string& rec_path, const std::string& idx_path = "")
+      : rec_(rec_path), idx_(idx_path.empty() ? recordio_detail::default_idx_path(rec_path) : idx_path) {}
+
+  uint64_t tell() const { return rec_.size(); }
+
+  // Appends one record; returns its byte offset. The payload is split at every 4-byte-aligned
+  // occurrence of the magic (which is dropped and re-inserted by readers), like MXNet's writer.
+  uint64_t write(int64_t key, std::span<const uint8_t> payload) {
+    uint64_t offset = rec_.size();
+    size_t n = payload.size();
+    size_t start = 0;
+    const uint8_t* p = payload.data();
+    for (size_t i = 0; i + 4 <= n; i += 4) {
+      if (recordio_detail::is_magic(p + i)) {
+        write_part(start == 0 ? 1u : 2u, p + start, i - start);
+        start = i + 4;
+      }
+    }
+    write_part(start == 0 ? 0u : 3u, p + start, n - start);
+    idx_.write(std::to_string(key) + "\t" + std::to_string(offset) + "\n");
+    return offset;
+  }
+  uint64_t write(int64_t key, const std::vector<uint8_t>& payload) {
+    return write(key, std::span<const uint8_t>(payload.data(), payload.size()));
+  }
+
+  // Overwrites the payload of an earlier unsplit record with bytes of the same length.
+  void patch(uint64_t record_offset, std::span<const uint8_t> payload) {
+    rec_.write_at(record_offset + 8, payload.data(), payload.size());
+  }
+
+  void close() {
+    rec_.commit();
+    idx_.commit();
+  }
+
+ private:
+  void write_part(uint32_t cflag, const uint8_t* data, size_t len) {
+    check<IoError>(len <= kRecordIOMaxPart, "RecordIO '", rec_.path(), "': record part of ", len,
+                   " bytes exceeds 2^29 - 1");
+    uint8_t head[8];
+    recordio_detail::store_u32(head, kRecordIOMagic);
+    recordio_detail::store_u32(head + 4, (cflag << 29) | static_cast<uint32_t>(len));
+    rec_.write(head, 8);
+    if (len) rec_.write(data, len);
+    static const uint8_t zeros[4] = {0, 0, 0, 0};
+    size_t pad = recordio_detail::pad4(len) - len;
+    if (pad) rec_.write(zeros, pad);
+  }
+
+  AtomicFile rec_;
+  AtomicFile idx_;
+};
+
+// ---- image records -------------------------------------------------------------------
+
+// MXNet's IRHeader: 24 bytes, little-endian, no padding.
+struct IRHeader {
+  uint32_t flag = 0;  // number of float labels following the header (0: use `label`)
+  float label = 0.f;
+  uint64_t id = 0;
+  uint64_t id2 = 0;
+};
+inline constexpr size_t kIRHeaderBytes = 24;
+
+struct ImageRecord {
+  IRHeader header;
+  std::vector<float> labels;    // header.flag values when flag > 0
+  std::vector<uint8_t> image;   // encoded image bytes (may be empty: header0, identity records)
+
+  // The class label: labels[0] when flag > 0, else the scalar label; cast to int64.
+  int64_t label() const { return static_cast<int64_t>(header.flag > 0 ? labels[0] : header.label); }
+};
+
+inline ImageRecord parse_image_record(std::span<const uint8_t> payload, const std::string& where = "<record>") {
+  check<FormatError>(payload.size() >= kIRHeaderBytes, where, ": image record of ", payload.size(),
+                     " bytes is shorter than the 24-byte IRHeader");
+  using namespace recordio_detail;
+  ImageRecord r;
+  r.header.flag = load_u32(payload.data());
+  uint32_t bits = load_u32(payload.data() + 4);
+  std::memcpy(&r.header.label, &bits, 4);
+  r.header.id = load_u64(payload.data() + 8);
+  r.header.id2 = load_u64(payload.data() + 16);
+  uint64_t label_bytes = uint64_t(r.header.flag) * 4;
+  check<FormatError>(label_bytes <= payload.size() - kIRHeaderBytes, where, ": IRHeader flag ", r.header.flag,
+                     " announces more labels than the record holds (", payload.size(), " bytes)");
+  r.labels.resize(r.header.flag);
+  for (uint32_t i = 0; i < r.header.flag; ++i) {
+    uint32_t b = load_u32(payload.data() + kIRHeaderBytes + 4 * i);
+    std::memcpy(&r.labels[i], &b, 4);
+  }
+  r.image.assign(payload.begin() + std::ptrdiff_t(kIRHeaderBytes + label_bytes), payload.end());
+  return r;
+}
+
+// Payload of an image record: IRHeader (flag = labels.size(), label = scalar_label when no
+// label array is given, else 0) + labels + image bytes.
+inline std::vector<uint8_t> pack_image_record(std::span<const float> labels, float scalar_label,
+                                              std::span<const uint8_t> image, uint64_t id = 0, uint64_t id2 = 0) {
+  using namespace recordio_detail;
+  std::vector<uint8_t> out(kIRHeaderBytes + 4 * labels.size() + image.size());
+  store_u32(out.data(), static_cast<uint32_t>(labels.size()));
+  float scalar = labels.empty() ? scalar_label : 0.f;
+  uint32_t bits;
+  std::memcpy(&bits, &scalar, 4);
+  store_u32(out.data() + 4, bits);
+  store_u64(out.data() + 8, id);
+  store_u64(out.data() + 16, id2);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    std::memcpy(&bits, &labels[i], 4);
+    store_u32(out.data() + kIRHeaderBytes + 4 * i, bits);
+  }
+  if (!image.empty()) std::memcpy(out.data() + kIRHeaderBytes + 4 * labels.size(), image.data(), image.size());
+  return out;
+}
+
+// One identity of an insightface file: its image keys are [first, end).
+struct IdentityRange {
+  int64_t first = 0;
+  int64_t end = 0;
+};
+
+// A .rec/.idx pair in insightface's face-recognition layout (formats.md 4.4): when record 0
+// is a header0 (flag > 0) the images are keys 1 .. A-1 and records A .. B-1 describe the
+// identities; otherwise every key of the index is an image.
+class ImageRecordFile {
+ public:
+  explicit ImageRecordFile(const std::string& rec_path, const std::string& idx_path = "",
+                           RecordReaderOptions opt = {})
+      : reader_(rec_path, idx_path, opt) {
+    if (reader_.size() > 0 && reader_.contains(0)) {
+      ImageRecord h0 = read(0);
+      if (h0.header.flag > 0) {
+        check<FormatError>(h0.labels.size() >= 2, where(0), ": header0 has ", h0.labels.size(), " labels, expected 2");
+        int64_t a = label_as_key(h0.labels[0], 0), b = label_as_key(h0.labels[1], 0);
+        check<FormatError>(a >= 1 && b >= a, where(0), ": header0 labels [", a, ", ", b, "] are not 1 <= A <= B");
+        has_header0_ = true;
+        identity_begin_ = a;
+        identity_end_ = b;
+        for (int64_t k = 1; k < a; ++k) {
+          check<FormatError>(reader_.contains(k), where(0), ": header0 announces image key ", k,
+                             " that is missing from the index");
+          image_keys_.push_back(k);
+        }
+        return;
+      }
+    }
+    image_keys_ = reader_.keys();
+  }
+
+  const RecordReader& records() const { return reader_; }
+  bool has_header0() const { return has_header0_; }
+  // Keys of the image records, in order.
+  const std::vector<int64_t>& image_keys() const { return image_keys_; }
+  size_t size() const { return image_keys_.size(); }
+  // Number of identity records announced by header0 (0 without header0).
+  int64_t num_identities() const { return identity_end_ - identity_begin_; }
+
+  // Identity i (0-based) from its identity record.
+  IdentityRange identity(int64_t i) const {
+    check<FormatError>(i >= 0 && i < num_identities(), "RecordIO '", reader_.path(), "': identity ", i,
+                       " out of range [0, ", num_identities(), ")");
+    int64_t key = identity_begin_ + i;
+    ImageRecord r = read(key);
+    check<FormatError>(r.labels.size() >= 2, where(key), ": identity record has ", r.labels.size(),
+                       " labels, expected 2");
+    IdentityRange range{label_as_key(r.labels[0], key), label_as_key(r.labels[1], key)};
+    check<FormatError>(range.first <= range.end, where(key), ": identity range [", range.first, ", ", range.end,
+                       ") is reversed");
+    return range;
+  }
+
+  ImageRecord read(int64_t key) const { return parse_image_record(reader_.read(key), where(key)); }
+
+  // Decoded image of an image record (insightface decodes to RGB).
+  Image read_image(int64_t key, ColorOrder order = ColorOrder::RGB, const DecodeOptions& opt = {}) const {
+    ImageRecord r = read(key);
+    return decode_image(r.image, order, opt, where(key));
+  }
+
+ private:
+  std::string where(int64_t key) const { return "RecordIO '" + reader_.path() + "' key " + std::to_string(key); }
+  int64_t label_as_key(float v, int64_t key) const {
+    check<FormatError>(std::isfinite(v) && v >= 0.f && v < 9.0e15f && v == std::floor(v), where(key), ": label ", v,
+                       " is not a record index");
+    return static_cast<int64_t>(v);
+  }
+
+  RecordReader reader_;
+  bool has_header0_ = false;
+  int64_t identity_begin_ = 0;
+  int64_t identity_end_ = 0;
+  std::vector<int64_t> image_keys_;
+};
+
+// Packs labelled, already-encoded images into insightface's layout: header0, image records
+// 1..N (flag 2, labels [class, 0]) and one identity record per class. Images must be added
+// grouped by class, classes numbered 0, 1, 2, ... in order. Labels are stored as float32, so
+// N + K must stay below 2^24.
+class InsightFaceRecordWriter {
+ public:
+  explicit InsightFaceRecordWriter(const std::string& rec_path, const std::string& idx_path = "")
+      : writer_(rec_path, idx_path) {
+    header0_offset_ = writer_.write(0, header0_payload(0, 0));
+  }
+
+  void add(int64_t class_id, std::span<const uint8_t> encoded_image) {
+    check<ConfigError>(class_id >= 0 && (class_id == current_class_ || class_id == current_class_ + 1), "InsightFaceRecordWriter: class ",
+                       class_id, " after class ", current_class_, " (add images grouped by class, classes 0, 1, 2, ...)");
+    check<ConfigError>(num_images_ + 2 < (int64_t(1) << 24), "InsightFaceRecordWriter: too many images for float labels");
+    if (class_id != current_class_) {
+      starts_.push_back(num_images_ + 1);
+      current_class_ = class_id;
+    }
+    const float labels[2] = {static_cast<float>(class_id), 0.f};
+    ++num_images_;
+    writer_.write(num_images_, pack_image_record(labels, 0.f, encoded_image));
+  }
+
+  void close() {
+    int64_t n = num_images_, k = static_cast<int64_t>(starts_.size());
+    int64_t a = n + 1, b = n + 1 + k;
+    check<ConfigError>(b < (int64_t(1) << 24), "InsightFaceRecordWriter: too many records for float labels");
+    for (int64_t i = 0; i < k; ++i) {
+      int64_t end = i + 1 < k ? starts_[size_t(i + 1)] : n + 1;
+      const float range[2] = {static_cast<float>(starts_[size_t(i)]), static_cast<float>(end)};
+      writer_.write(a + i, pack_image_record(range, 0.f, {}));
+    }
+    writer_.patch(header0_offset_, header0_payload(a, b));
+    writer_.close();
+  }
+
+ private:
+  static std::vector<uint8_t> header0_payload(int64_t a, int64_t b) {
+    const float labels[2] = {static_cast<float>(a), static_cast<float>(b)};
+    return pack_image_record(labels, 0.f, {});
+  }
+
+  RecordWriter writer_;
+  uint64_t header0_offset_ = 0;
+  int64_t num_images_ = 0;
+  int64_t current_class_ = -1;
+  std::vector<int64_t> starts_;
+};
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/recordio.hpp
+// ---- begin rfcf/io/resize.hpp
+// Image resizing with OpenCV's cv::resize semantics (pixel centres at half-integers, the
+// source pixel grid mapped onto the destination grid by the ratio of sizes).
+//
+// uint8 accuracy against cv2.resize 4.6 (tests/io/resize_test.cpp):
+//   Nearest: exact. Linear: exact (same 11-bit fixed-point weights and rounding).
+//   Cubic, Lanczos4: same fixed-point weights and float vertical pass; exact on the test
+//   fixtures, allow 1 grey level. Area: exact for whole-number shrink factors, otherwise
+//   within 1 grey level (OpenCV accumulates in float, we in double).
+// Float bilinear (resize_bilinear): within 1e-4 of cv2.resize on float32 images.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <numbers>
+#include <vector>
+
+
+namespace rfcf::io {
+
+enum class Interpolation { Nearest, Linear, Cubic, Area, Lanczos4 };
+
+inline const char* to_string(Interpolation i) {
+  switch (i) {
+    case Interpolation::Nearest: return "nearest";
+    case Interpolation::Linear: return "linear";
+    case Interpolation::Cubic: return "cubic";
+    case Interpolation::Area: return "area";
+    case Interpolation::Lanczos4: return "lanczos4";
+  }
+  return "?";
+}
+
+namespace resize_detail {
+
+constexpr int kCoefBits = 11;  // OpenCV's INTER_RESIZE_COEF_BITS
+constexpr int kCoefScale = 1 << kCoefBits;
+
+// For each destination index along one axis: `ksize` clamped source indices and weights.
+struct AxisTaps {
+  int ksize = 0;
+  std::vector<int> index;
+  std::vector<float> weight;
+  std::vector<int> iweight;  // weight * 2^11, rounded (OpenCV's fixed-point coefficients)
+};
+
+inline void cubic_weights(float x, float* w) {
+  const float A = -0.75f;  // Keys' cubic with a = -0.75, as OpenCV
+  w[0] = ((A * (x + 1) - 5 * A) * (x + 1) + 8 * A) * (x + 1) - 4 * A;
+  w[1] = ((A + 2) * x - (A + 3)) * x * x + 1;
+  w[2] = ((A + 2) * (1 - x) - (A + 3)) * (1 - x) * (1 - x) + 1;
+  w[3] = 1.f - w[0] - w[1] - w[2];
+}
+
+// Lanczos window a = 4: sinc(t) sinc(t / 4) for the 8 taps at distances x + 3 - i,
+// normalised to sum 1.
+inline void lanczos4_weights(float x, float* w) {
+  const double pi = std::numbers::pi;
+  float sum = 0;
+  for (int i = 0; i < 8; ++i) {
+    double t = double(x) + 3 - i;
+    double v;
+    if (std::abs(t) < 1e-7) {
+      v = 1.0;
+    } else {
+      v = 4.0 * std::sin(pi * t) * std::sin(pi * t / 4.0) / (pi * pi * t * t);
+    }
+    w[i] = float(v);
+    sum += w[i];
+  }
+  for (int i = 0; i < 8; ++i) w[i] /= sum;
+}
+
+inline int round_to_short(float v) {
+  long r = std::lrint(v);
+  return int(std::clamp<long>(r, -32768, 32767));
+}
+
+// Linear / cubic / Lanczos / area-upscale taps (OpenCV's coefficient tables). OpenCV moves
+// the 2-tap weights onto the edge pixel only along x; along y both taps read the (clamped)
+// edge row, which rounds differently in the fixed-point vertical pass, so we do the same.
+enum class Axis { X, Y };
+inline AxisTaps make_taps(int src, int dst, Interpolation interp, Axis axis) {
+  AxisTaps t;
+  const double inv_scale = double(dst) / src, scale = 1.0 / inv_scale;
+  t.ksize = interp == Interpolation::Cubic ? 4 : interp == Interpolation::Lanczos4 ? 8 : 2;
+  const int k2 = t.ksize / 2 - 1;
+  t.index.resize(size_t(dst) * size_t(t.ksize));
+  t.weight.resize(t.index.size());
+  t.iweight.resize(t.index.size());
+  for (int d = 0; d < dst; ++d) {
+    float f;
+    int s;
+    if (interp == Interpolation::Area) {  // only used when upscaling
+      s = int(std::floor(d * scale));
+      f = float((d + 1) - (s + 1) * inv_scale);
+      f = f <= 0 ? 0.f : f - std::floor(f);
+    } else {
+      f = float((d + 0.5) * scale - 0.5);
+      s = int(std::floor(f));
+      f -= float(s);
+    }
+    if (t.ksize == 2 && axis == Axis::X) {
+      if (s < 0) f = 0, s = 0;
+      if (s >= src - 1) f = 0, s = src - 1;
+    }
+    float w[8];
+    if (t.ksize == 2) {
+      w[0] = 1.f - f;
+      w[1] = f;
+    } else if (t.ksize == 4) {
+      cubic_weights(f, w);
+    } else {
+      lanczos4_weights(f, w);
+    }
+    for (int k = 0; k < t.ksize; ++k) {
+      size_t i = size_t(d) * size_t(t.ksize) + size_t(k);
+      t.index[i] = std::clamp(s - k2 + k, 0, src - 1);  // replicated border
+      t.weight[i] = w[k];
+      t.iweight[i] = round_to_short(w[k] * kCoefScale);
+    }
+  }
+  return t;
+}
+
+// Fixed-point separable resampling of uint8 images, OpenCV's arithmetic: horizontal sums in
+// int with 2^11 weights, then vertical combination with 2^11 weights and rounding.
+inline Image resample_fixed(const Image& src, int dw, int dh, Interpolation interp) {
+  AxisTaps tx = make_taps(src.width, dw, interp, Axis::X), ty = make_taps(src.height, dh, interp, Axis::Y);
+  const int C = src.channels;
+  const size_t rw = size_t(dw) * size_t(C);
+  std::vector<int32_t> rows(size_t(src.height) * rw);
+  for (int y = 0; y < src.height; ++y) {
+    const uint8_t* s = src.row(y);
+    int32_t* out = rows.data() + size_t(y) * rw;
+    for (int x = 0; x < dw; ++x)
+      for (int c = 0; c < C; ++c) {
+        int32_t acc = 0;
+        for (int k = 0; k < tx.ksize; ++k) {
+          size_t i = size_t(x) * size_t(tx.ksize) + size_t(k);
+          acc += int32_t(s[size_t(tx.index[i]) * size_t(C) + size_t(c)]) * tx.iweight[i];
+        }
+        out[size_t(x) * size_t(C) + size_t(c)] = acc;
+      }
+  }
+  Image dst(dw, dh, C, src.order);
+  for (int y = 0; y < dh; ++y) {
+    const int* idx = &ty.index[size_t(y) * size_t(ty.ksize)];
+    const int* wt = &ty.iweight[size_t(y) * size_t(ty.ksize)];
+    uint8_t* out = dst.row(y);
+    for (size_t j = 0; j < rw; ++j) {
+      int v;
+      if (ty.ksize == 2) {
+        // OpenCV's 8-bit linear vertical pass: pre-shifted products, then (+2) >> 2.
+        int32_t a = rows[size_t(idx[0]) * rw + j], b = rows[size_t(idx[1]) * rw + j];
+        v = (((wt[0] * (a >> 4)) >> 16) + ((wt[1] * (b >> 4)) >> 16) + 2) >> 2;
+      } else {
+        // OpenCV's cubic/Lanczos vertical pass accumulates in float: each product is rounded
+        // to float (explicitly here, so that no FMA contraction can change it) and summed.
+        const float unscale = 1.f / float(kCoefScale * kCoefScale);  // a power of two: exact
+        float acc = 0.f;
+        for (int k = 0; k < ty.ksize; ++k)
+          acc += float(int64_t(wt[k]) * rows[size_t(idx[k]) * rw + j]) * unscale;
+        v = int(std::lrint(acc));
+      }
+      out[j] = uint8_t(std::clamp(v, 0, 255));
+    }
+  }
+  return dst;
+}
+
+inline Image resample_nearest(const Image& src, int dw, int dh) {
+  const double fx = 1.0 / (double(dw) / src.width), fy = 1.0 / (double(dh) / src.height);
+  const int C = src.channels;
+  std::vector<int> xs(static_cast<size_t>(dw));
+  for (int x = 0; x < dw; ++x) xs[size_t(x)] = std::min(int(std::floor(x * fx)), src.width - 1);
+  Image dst(dw, dh, C, src.order);
+  for (int y = 0; y < dh; ++y) {
+    const uint8_t* s = src.row(std::min(int(std::floor(y * fy)), src.height - 1));
+    uint8_t* out = dst.row(y);
+    for (int x = 0; x < dw; ++x)
+      for (int c = 0; c < C; ++c) out[size_t(x) * size_t(C) + size_t(c)] = s[size_t(xs[size_t(x)]) * size_t(C) + size_t(c)];
+  }
+  return dst;
+}
+
+// Area weights of one axis for downscaling: destination cell [d*scale, (d+1)*scale) covers
+// whole source pixels with weight 1/cell and partial ones with their covered fraction.
+struct AreaTaps {
+  std::vector<int> begin;           // per destination index: first entry in src/weight
+  std::vector<int> src;
+  std::vector<double> weight;
+};
+
+inline AreaTaps make_area_taps(int src, int dst) {
+  AreaTaps t;
+  const double scale = double(src) / dst;
+  for (int d = 0; d < dst; ++d) {
+    t.begin.push_back(int(t.src.size()));
+    double f1 = d * scale, f2 = f1 + scale;
+    double cell = std::min(scale, src - f1);
+    int s1 = int(std::ceil(f1)), s2 = int(std::floor(f2));
+    s2 = std::min(s2, src - 1);
+    s1 = std::min(s1, s2);
+    if (s1 - f1 > 1e-3) {
+      t.src.push_back(s1 - 1);
+      t.weight.push_back((s1 - f1) / cell);
+    }
+    for (int s = s1; s < s2; ++s) {
+      t.src.push_back(s);
+      t.weight.push_back(1.0 / cell);
+    }
+    if (f2 - s2 > 1e-3) {
+      t.src.push_back(s2);
+      t.weight.push_back(std::min(std::min(f2 - s2, 1.0), cell) / cell);
+    }
+  }
+  t.begin.push_back(int(t.src.size()));
+  return t;
+}
+
+// Whole-number shrink factors: block averages, rounded as OpenCV's fast path does.
+inline Image resample_area_blocks(const Image& src, int dw, int dh, int fx, int fy) {
+  const int C = src.channels, area = fx * fy;
+  const float inv_area = 1.f / float(area);
+  Image dst(dw, dh, C, src.order);
+  for (int y = 0; y < dh; ++y)
+    for (int x = 0; x < dw; ++x)
+      for (int c = 0; c < C; ++c) {
+        int sum = 0;
+        for (int j = 0; j < fy; ++j)
+          for (int i = 0; i < fx; ++i) sum += src.at(x * fx + i, y * fy + j)[c];
+        int v = area == 4 ? (sum + 2) >> 2 : int(std::lrint(float(sum) * inv_area));
+        dst.at(x, y)[c] = uint8_t(std::clamp(v, 0, 255));
+      }
+  return dst;
+}
+
+inline Image resample_area_down(const Image& src, int dw, int dh) {
+  if (src.width % dw == 0 && src.height % dh == 0)
+    return resample_area_blocks(src, dw, dh, src.width / dw, src.height / dh);
+  AreaTaps tx = make_area_taps(src.width, dw), ty = make_area_taps(src.height, dh);
+  const int C = src.channels;
+  const size_t rw = size_t(dw) * size_t(C);
+  std::vector<double> rows(size_t(src.height) * rw, 0.0);
+  for (int y = 0; y < src.height; ++y) {
+    const uint8_t* s = src.row(y);
+    double* out = rows.data() + size_t(y) * rw;
+    for (int x = 0; x < dw; ++x)
+      for (int i = tx.begin[size_t(x)]; i < tx.begin[size_t(x) + 1]; ++i)
+        for (int c = 0; c < C; ++c)
+          out[size_t(x) * size_t(C) + size_t(c)] += tx.weight[size_t(i)] * s[size_t(tx.src[size_t(i)]) * size_t(C) + size_t(c)];
+  }
+  Image dst(dw, dh, C, src.order);
+  std::vector<double> acc(rw);
+  for (int y = 0; y < dh; ++y) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int i = ty.begin[size_t(y)]; i < ty.begin[size_t(y) + 1]; ++i) {
+      const double* r = rows.data() + size_t(ty.src[size_t(i)]) * rw;
+      for (size_t j = 0; j < rw; ++j) acc[j] += ty.weight[size_t(i)] * r[j];
+    }
+    uint8_t* out = dst.row(y);
+    for (size_t j = 0; j < rw; ++j) out[j] = uint8_t(std::clamp<long>(std::lrint(acc[j]), 0, 255));
+  }
+  return dst;
+}
+
+}  // namespace resize_detail
+
+// Resizes an 8-bit image to dst_width x dst_height.
+inline Image resize(const Image& src, int dst_width, int dst_height, Interpolation interp = Interpolation::Linear) {
+  check<ShapeError>(!src.empty(), "resize: empty source image");
+  check<ShapeError>(dst_width > 0 && dst_height > 0, "resize: bad destination size ", dst_width, "x", dst_height);
+  if (dst_width == src.width && dst_height == src.height) return src;
+  switch (interp) {
+    case Interpolation::Nearest: return resize_detail::resample_nearest(src, dst_width, dst_height);
+    case Interpolation::Area:
+      if (dst_width <= src.width && dst_height <= src.height)
+        return resize_detail::resample_area_down(src, dst_width, dst_height);
+      return resize_detail::resample_fixed(src, dst_width, dst_height, interp);
+    default: return resize_detail::resample_fixed(src, dst_width, dst_height, interp);
+  }
+}
+
+// Bilinear resize of a float image with `channels` interleaved channels (HWC), as
+// cv2.resize(INTER_LINEAR) on float32.
+inline void resize_bilinear(const float* src, int width, int height, int channels, float* dst, int dst_width,
+                            int dst_height) {
+  check<ShapeError>(width > 0 && height > 0 && dst_width > 0 && dst_height > 0 && channels > 0,
+                    "resize_bilinear: bad sizes ", width, "x", height, " -> ", dst_width, "x", dst_height);
+  auto tx = resize_detail::make_taps(width, dst_width, Interpolation::Linear, resize_detail::Axis::X);
+  auto ty = resize_detail::make_taps(height, dst_height, Interpolation::Linear, resize_detail::Axis::Y);
+  const size_t C = size_t(channels), rw = size_t(dst_width) * C;
+  std::vector<float> rows(size_t(height) * rw);
+  for (int y = 0; y < height; ++y) {
+    const float* s = src + size_t(y) * size_t(width) * C;
+    float* out = rows.data() + size_t(y) * rw;
+    for (int x = 0; x < dst_width; ++x) {
+      size_t i = size_t(x) * 2;
+      const float* a = s + size_t(tx.index[i]) * C;
+      const float* b = s + size_t(tx.index[i + 1]) * C;
+      for (size_t c = 0; c < C; ++c) out[size_t(x) * C + c] = a[c] * tx.weight[i] + b[c] * tx.weight[i + 1];
+    }
+  }
+  for (int y = 0; y < dst_height; ++y) {
+    size_t i = size_t(y) * 2;
+    const float* a = rows.data() + size_t(ty.index[i]) * rw;
+    const float* b = rows.data() + size_t(ty.index[i + 1]) * rw;
+    float* out = dst + size_t(y) * rw;
+    for (size_t j = 0; j < rw; ++j) out[j] = a[j] * ty.weight[i] + b[j] * ty.weight[i + 1];
+  }
+}
+
+// Bilinear resize of every plane of an [N, C, H, W] tensor (the same arithmetic per plane).
+inline Tensor<float, cpu> resize_bilinear(const Tensor<float, cpu>& x, int out_h, int out_w) {
+  check<ShapeError>(x.rank() == 4, "resize_bilinear: expected [N, C, H, W], got ", x.shape().str());
+  Tensor<float, cpu> y(Shape{x.dim(0), x.dim(1), out_h, out_w});
+  const int64_t planes = x.dim(0) * x.dim(1);
+  const size_t in_plane = size_t(x.dim(2) * x.dim(3)), out_plane = size_t(out_h) * size_t(out_w);
+  for (int64_t p = 0; p < planes; ++p)
+    resize_bilinear(x.data() + size_t(p) * in_plane, int(x.dim(3)), int(x.dim(2)), 1, y.data() + size_t(p) * out_plane,
+                    out_w, out_h);
+  return y;
+}
+
+}  // namespace rfcf::io
+// ---- end rfcf/io/resize.hpp
 // ---- end rfcf/io.hpp
 // ---- begin rfcf/detection.hpp
-// detection: see docs/ and the headers in rfcf/detection/.
+// detection: see docs/detection.md and the headers in rfcf/detection/.
+// ---- begin rfcf/detection/box_coding.hpp
+// Box and landmark coding against priors, retinaface.md section 5. The operation order follows
+// the float32 reference (so decoded boxes match the fixtures to the last bits except for exp()).
+// All functions are per prior; T is float (inference) or double (tests, gradient checks).
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::detection {
+
+struct Variances {
+  double center = 0.1;  // v0
+  double size = 0.2;    // v1
+};
+
+// prior = [cx, cy, w, h]; loc = [dx, dy, dw, dh]; out = [x1, y1, x2, y2] (normalised).
+template <class T>
+inline void decode_box(const T* prior, const T* loc, T* out, const Variances& v = {}) {
+  const T v0 = static_cast<T>(v.center), v1 = static_cast<T>(v.size);
+  const T cx = prior[0] + loc[0] * v0 * prior[2];
+  const T cy = prior[1] + loc[1] * v0 * prior[3];
+  const T w = prior[2] * std::exp(loc[2] * v1);
+  const T h = prior[3] * std::exp(loc[3] * v1);
+  out[0] = cx - w / T(2);
+  out[1] = cy - h / T(2);
+  out[2] = w + out[0];
+  out[3] = h + out[1];
+}
+
+// landm = 10 offsets (x0, y0, ..., x4, y4); out = 10 normalised coordinates.
+template <class T>
+inline void decode_landmarks(const T* prior, const T* landm, T* out, const Variances& v = {}) {
+  const T v0 = static_cast<T>(v.center);
+  for (int k = 0; k < 5; ++k) {
+    out[2 * k] = prior[0] + landm[2 * k] * v0 * prior[2];
+    out[2 * k + 1] = prior[1] + landm[2 * k + 1] * v0 * prior[3];
+  }
+}
+
+// box = [x1, y1, x2, y2] (normalised) -> regression target [tx, ty, tw, th]. Degenerate boxes
+// (w <= 0 or h <= 0) give -inf/NaN in the reference; callers filter them (retinaface.md 13.3).
+template <class T>
+inline void encode_box(const T* prior, const T* box, T* out, const Variances& v = {}) {
+  const T v0 = static_cast<T>(v.center), v1 = static_cast<T>(v.size);
+  out[0] = ((box[0] + box[2]) / T(2) - prior[0]) / (v0 * prior[2]);
+  out[1] = ((box[1] + box[3]) / T(2) - prior[1]) / (v0 * prior[3]);
+  out[2] = std::log((box[2] - box[0]) / prior[2]) / v1;
+  out[3] = std::log((box[3] - box[1]) / prior[3]) / v1;
+}
+
+// landmarks = 10 normalised coordinates -> 10 regression targets.
+template <class T>
+inline void encode_landmarks(const T* prior, const T* landmarks, T* out, const Variances& v = {}) {
+  const T v0 = static_cast<T>(v.center);
+  for (int k = 0; k < 5; ++k) {
+    out[2 * k] = (landmarks[2 * k] - prior[0]) / (v0 * prior[2]);
+    out[2 * k + 1] = (landmarks[2 * k + 1] - prior[1]) / (v0 * prior[3]);
+  }
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/box_coding.hpp
+// ---- begin rfcf/detection/detection_json.hpp
+// Detections as JSON:
+//   {"image", "width", "height", "faces": [{"box": [x1,y1,x2,y2], "score", "landmarks": [[x,y] x5]}]}
+// The reader also accepts the fixture layout of formats.md 9 ("detections", flat landmarks).
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+// ---- begin rfcf/detection/postprocess.hpp
+// RetinaFace post-processing (retinaface.md 9.2): decode, confidence threshold, top-k,
+// +1-convention NMS, keep-top-k, scaling to original-image pixels. Runs on CPU float arrays
+// (one image) or on Tensor<float, cpu> (one image or a batch).
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+// ---- begin rfcf/detection/nms.hpp
+// Greedy NMS with the reference's +1 pixel area convention (retinaface.md 9.2 step 5), in float32
+// like the reference. Input boxes must already be in the order of preference (descending
+// score); the result lists kept indices in that order, so ties keep their input order.
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+// IoU with the +1 convention: area = (x2 - x1 + 1)(y2 - y1 + 1).
+inline float iou_plus_one(const float* a, const float* b) {
+  const float area_a = (a[2] - a[0] + 1.0f) * (a[3] - a[1] + 1.0f);
+  const float area_b = (b[2] - b[0] + 1.0f) * (b[3] - b[1] + 1.0f);
+  const float w = std::max(0.0f, std::min(a[2], b[2]) - std::max(a[0], b[0]) + 1.0f);
+  const float h = std::max(0.0f, std::min(a[3], b[3]) - std::max(a[1], b[1]) + 1.0f);
+  const float inter = w * h;
+  return inter / (area_a + area_b - inter);
+}
+
+// boxes: n rows of `stride` floats starting with [x1, y1, x2, y2]. A box is dropped when its IoU
+// with an already kept box is > threshold (IoU <= threshold survives).
+inline std::vector<int64_t> nms_plus_one(const float* boxes, int64_t n, int64_t stride, float threshold) {
+  check<ShapeError>(n >= 0 && stride >= 4, "nms: need n >= 0 boxes with at least 4 values each (got n=", n,
+                    ", stride=", stride, ")");
+  std::vector<int64_t> keep;
+  std::vector<char> removed(static_cast<size_t>(n), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    if (removed[i]) continue;
+    keep.push_back(i);
+    const float* a = boxes + i * stride;
+    for (int64_t j = i + 1; j < n; ++j)
+      if (!removed[j] && iou_plus_one(a, boxes + j * stride) > threshold) removed[j] = 1;
+  }
+  return keep;
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/nms.hpp
+
+namespace rfcf::detection {
+
+struct Detection {
+  float box[4] = {0, 0, 0, 0};  // x1, y1, x2, y2 in original-image pixels
+  float score = 0;
+  float landmarks[10] = {};     // x0, y0, ..., x4, y4 (left eye, right eye, nose, left/right mouth)
+};
+
+struct PostprocessOptions {
+  float conf_threshold = 0.02f;  // keep score > conf_threshold (strict, compared in float32)
+  float nms_threshold = 0.4f;    // drop IoU > nms_threshold
+  int64_t top_k = 5000;          // candidates kept before NMS; < 0: all (WIDER test script)
+  int64_t keep_top_k = 750;      // detections kept after NMS; < 0: all
+  Variances variances{};
+
+  void validate() const {
+    check<ConfigError>(nms_threshold >= 0 && nms_threshold <= 1, "PostprocessOptions: nms_threshold ",
+                       nms_threshold, " outside [0, 1]");
+    check<ConfigError>(variances.center > 0 && variances.size > 0, "PostprocessOptions: variances must be positive");
+  }
+};
+
+// One image. loc [n,4], conf [n,2] (softmaxed, column 1 = face), landms [n,10] (may be null:
+// landmarks are then zero), priors [n,4]; input_w/input_h = network input size; resize = the
+// factor the original image was scaled by before the network (1 = original size).
+inline std::vector<Detection> postprocess(const float* loc, const float* conf, const float* landms,
+                                          const float* priors, int64_t n, int64_t input_w, int64_t input_h,
+                                          double resize = 1.0, const PostprocessOptions& o = {}) {
+  o.validate();
+  check<ShapeError>(n >= 0 && input_w > 0 && input_h > 0, "postprocess: bad sizes n=", n, " input ", input_w,
+                    "x", input_h);
+  check<ConfigError>(resize > 0, "postprocess: resize factor ", resize, " must be positive");
+  const float W = static_cast<float>(input_w), H = static_cast<float>(input_h);
+  const float r = static_cast<float>(resize);
+
+  std::vector<int64_t> cand;
+  for (int64_t i = 0; i < n; ++i)
+    if (conf[2 * i + 1] > o.conf_threshold) cand.push_back(i);
+  std::stable_sort(cand.begin(), cand.end(), [&](int64_t a, int64_t b) { return conf[2 * a + 1] > conf[2 * b + 1]; });
+  if (o.top_k >= 0 && static_cast<int64_t>(cand.size()) > o.top_k) cand.resize(static_cast<size_t>(o.top_k));
+
+  // Decoded boxes in pixels, in candidate order.
+  std::vector<float> boxes(cand.size() * 4);
+  for (size_t c = 0; c < cand.size(); ++c) {
+    const int64_t i = cand[c];
+    float* b = boxes.data() + 4 * c;
+    decode_box(priors + 4 * i, loc + 4 * i, b, o.variances);
+    b[0] = b[0] * W / r;
+    b[1] = b[1] * H / r;
+    b[2] = b[2] * W / r;
+    b[3] = b[3] * H / r;
+  }
+  std::vector<int64_t> keep = nms_plus_one(boxes.data(), static_cast<int64_t>(cand.size()), 4, o.nms_threshold);
+  if (o.keep_top_k >= 0 && static_cast<int64_t>(keep.size()) > o.keep_top_k) keep.resize(static_cast<size_t>(o.keep_top_k));
+
+  std::vector<Detection> out(keep.size());
+  for (size_t k = 0; k < keep.size(); ++k) {
+    const int64_t c = keep[k], i = cand[static_cast<size_t>(c)];
+    Detection& d = out[k];
+    std::copy_n(boxes.data() + 4 * c, 4, d.box);
+    d.score = conf[2 * i + 1];
+    if (landms) {
+      decode_landmarks(priors + 4 * i, landms + 10 * i, d.landmarks, o.variances);
+      for (int p = 0; p < 5; ++p) {
+        d.landmarks[2 * p] = d.landmarks[2 * p] * W / r;
+        d.landmarks[2 * p + 1] = d.landmarks[2 * p + 1] * H / r;
+      }
+    }
+  }
+  return out;
+}
+
+namespace detail {
+// Number of priors of a head output [n, cols] or [batch, n, cols].
+inline int64_t head_rows(const Tensor<float, cpu>& t, int64_t cols, const char* name) {
+  check<ShapeError>((t.rank() == 2 || t.rank() == 3) && t.dim(t.rank() - 1) == cols, "postprocess: ", name,
+                    " must be [n, ", cols, "] or [batch, n, ", cols, "], got ", t.shape().str());
+  return t.dim(t.rank() - 2);
+}
+inline int64_t head_batch(const Tensor<float, cpu>& t) { return t.rank() == 3 ? t.dim(0) : 1; }
+}  // namespace detail
+
+// A batch: loc [B,n,4], conf [B,n,2], landms [B,n,10] (or undefined), priors [n,4]; one resize
+// factor per image (or a single one for all). Rank-2 inputs are a batch of one.
+inline std::vector<std::vector<Detection>> postprocess(const Tensor<float, cpu>& loc, const Tensor<float, cpu>& conf,
+                                                       const Tensor<float, cpu>& landms,
+                                                       const Tensor<float, cpu>& priors, int64_t input_w,
+                                                       int64_t input_h, const std::vector<double>& resize = {1.0},
+                                                       const PostprocessOptions& o = {}) {
+  const int64_t n = detail::head_rows(loc, 4, "loc"), B = detail::head_batch(loc);
+  check<ShapeError>(detail::head_rows(conf, 2, "conf") == n && detail::head_batch(conf) == B,
+                    "postprocess: conf ", conf.shape().str(), " does not match loc ", loc.shape().str());
+  if (landms.defined())
+    check<ShapeError>(detail::head_rows(landms, 10, "landms") == n && detail::head_batch(landms) == B,
+                      "postprocess: landms ", landms.shape().str(), " does not match loc ", loc.shape().str());
+  check<ShapeError>(priors.rank() == 2 && priors.dim(0) == n && priors.dim(1) == 4, "postprocess: priors ",
+                    priors.shape().str(), " must be [", n, ", 4] to match loc ", loc.shape().str());
+  check<ConfigError>(resize.size() == 1 || static_cast<int64_t>(resize.size()) == B, "postprocess: ",
+                     resize.size(), " resize factors for a batch of ", B);
+  std::vector<std::vector<Detection>> out;
+  for (int64_t b = 0; b < B; ++b)
+    out.push_back(postprocess(loc.data() + b * n * 4, conf.data() + b * n * 2,
+                              landms.defined() ? landms.data() + b * n * 10 : nullptr, priors.data(), n, input_w,
+                              input_h, resize.size() == 1 ? resize[0] : resize[static_cast<size_t>(b)], o));
+  return out;
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/postprocess.hpp
+
+namespace rfcf::detection {
+
+struct ImageDetections {
+  std::string image;
+  int64_t width = 0, height = 0;
+  std::vector<Detection> faces;
+};
+
+inline nlohmann::json to_json(const ImageDetections& d) {
+  nlohmann::json faces = nlohmann::json::array();
+  for (const Detection& f : d.faces) {
+    nlohmann::json lm = nlohmann::json::array();
+    for (int k = 0; k < 5; ++k) lm.push_back({f.landmarks[2 * k], f.landmarks[2 * k + 1]});
+    faces.push_back({{"box", {f.box[0], f.box[1], f.box[2], f.box[3]}}, {"score", f.score}, {"landmarks", lm}});
+  }
+  return {{"image", d.image}, {"width", d.width}, {"height", d.height}, {"faces", faces}};
+}
+
+namespace detail {
+inline float json_float(const nlohmann::json& v, const std::string& what) {
+  check<FormatError>(v.is_number(), "detection JSON: ", what, " is not a number");
+  return v.get<float>();
+}
+}  // namespace detail
+
+inline ImageDetections detections_from_json(const nlohmann::json& j) {
+  check<FormatError>(j.is_object(), "detection JSON: top level is not an object");
+  ImageDetections d;
+  if (j.contains("image")) d.image = j.at("image").get<std::string>();
+  if (j.contains("width")) d.width = j.at("width").get<int64_t>();
+  if (j.contains("height")) d.height = j.at("height").get<int64_t>();
+  const char* key = j.contains("faces") ? "faces" : "detections";
+  check<FormatError>(j.contains(key) && j.at(key).is_array(), "detection JSON: no 'faces' (or 'detections') array");
+  for (const auto& f : j.at(key)) {
+    Detection det;
+    check<FormatError>(f.is_object() && f.contains("box") && f.at("box").is_array() && f.at("box").size() == 4,
+                       "detection JSON: a face needs 'box' [x1, y1, x2, y2]");
+    for (int k = 0; k < 4; ++k) det.box[k] = detail::json_float(f.at("box")[k], "box value");
+    det.score = detail::json_float(f.at("score"), "score");
+    if (f.contains("landmarks")) {
+      const auto& lm = f.at("landmarks");
+      check<FormatError>(lm.is_array() && (lm.size() == 5 || lm.size() == 10),
+                         "detection JSON: 'landmarks' must be 5 [x, y] pairs or 10 numbers");
+      for (int k = 0; k < 5; ++k) {
+        if (lm.size() == 10) {
+          det.landmarks[2 * k] = detail::json_float(lm[2 * k], "landmark");
+          det.landmarks[2 * k + 1] = detail::json_float(lm[2 * k + 1], "landmark");
+        } else {
+          check<FormatError>(lm[k].is_array() && lm[k].size() == 2, "detection JSON: landmark ", k, " is not [x, y]");
+          det.landmarks[2 * k] = detail::json_float(lm[k][0], "landmark");
+          det.landmarks[2 * k + 1] = detail::json_float(lm[k][1], "landmark");
+        }
+      }
+    }
+    d.faces.push_back(det);
+  }
+  return d;
+}
+
+inline ImageDetections read_detections_json(const std::string& path) {
+  std::ifstream in(path);
+  check<IoError>(static_cast<bool>(in), "cannot open detection JSON '", path, "'");
+  try {
+    return detections_from_json(nlohmann::json::parse(in));
+  } catch (const nlohmann::json::exception& e) {
+    fail<FormatError>("detection JSON '", path, "': ", e.what());
+  } catch (const FormatError& e) {
+    fail<FormatError>(e.what(), " (file '", path, "')");
+  }
+}
+
+// Written atomically (temporary file + rename): a failed write leaves no partial file.
+inline void write_detections_json(const std::string& path, const ImageDetections& d, int indent = 1) {
+  const std::string text = to_json(d).dump(indent) + "\n";
+  io::atomic_write(path, [&](io::FileWriter& w) { w.write(text); });
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/detection_json.hpp
+// ---- begin rfcf/detection/priors.hpp
+// RetinaFace prior (anchor) boxes, retinaface.md section 4. Priors are [cx, cy, w, h] in
+// coordinates normalised by the network input size; they depend on that size, so PriorCache
+// keeps one table per (height, width).
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+struct PriorBoxOptions {
+  std::vector<std::vector<double>> min_sizes;  // per level, in input pixels
+  std::vector<int> steps;                       // feature stride per level
+  bool clip = false;                            // clamp to [0, 1] (the reference does not)
+
+  // Official Pytorch_Retinaface MobileNet-0.25 / ResNet-50 anchors (shared/models/retinaface_mnet025.pth).
+  static PriorBoxOptions official() { return {{{16, 32}, {64, 128}, {256, 512}}, {8, 16, 32}, false}; }
+  // Face-Detector-1MB mobilenet0.25 anchors (training size 300).
+  static PriorBoxOptions face_detector_1mb() { return {{{10, 20}, {32, 64}, {128, 256}}, {8, 16, 32}, false}; }
+
+  void validate() const {
+    check<ConfigError>(!min_sizes.empty() && min_sizes.size() == steps.size(), "PriorBoxOptions: ",
+                       min_sizes.size(), " min_sizes levels but ", steps.size(), " steps");
+    for (size_t k = 0; k < steps.size(); ++k) {
+      check<ConfigError>(steps[k] > 0, "PriorBoxOptions: step ", steps[k], " at level ", k, " must be positive");
+      check<ConfigError>(!min_sizes[k].empty(), "PriorBoxOptions: level ", k, " has no min_sizes");
+      for (double m : min_sizes[k])
+        check<ConfigError>(m > 0 && std::isfinite(m), "PriorBoxOptions: min_size ", m, " at level ", k,
+                           " must be positive");
+    }
+  }
+  int64_t count(int64_t height, int64_t width) const {
+    int64_t n = 0;
+    for (size_t k = 0; k < steps.size(); ++k)
+      n += ((height + steps[k] - 1) / steps[k]) * ((width + steps[k] - 1) / steps[k]) *
+           static_cast<int64_t>(min_sizes[k].size());
+    return n;
+  }
+};
+
+// Prior table [N, 4] for an input of height x width: level, row, column, min_size (innermost);
+// computed in double and rounded once to float.
+inline Tensor<float, cpu> make_priors(const PriorBoxOptions& o, int64_t height, int64_t width) {
+  o.validate();
+  check<ShapeError>(height > 0 && width > 0, "make_priors: input size ", height, "x", width, " must be positive");
+  Tensor<float, cpu> out(Shape{o.count(height, width), 4});
+  float* p = out.data();
+  const double W = static_cast<double>(width), H = static_cast<double>(height);
+  auto put = [&](double v) { *p++ = static_cast<float>(o.clip ? std::min(1.0, std::max(0.0, v)) : v); };
+  for (size_t k = 0; k < o.steps.size(); ++k) {
+    const int64_t s = o.steps[k];
+    const int64_t fh = (height + s - 1) / s, fw = (width + s - 1) / s;
+    for (int64_t i = 0; i < fh; ++i)
+      for (int64_t j = 0; j < fw; ++j)
+        for (double m : o.min_sizes[k]) {
+          put((static_cast<double>(j) + 0.5) * static_cast<double>(s) / W);
+          put((static_cast<double>(i) + 0.5) * static_cast<double>(s) / H);
+          put(m / W);
+          put(m / H);
+        }
+  }
+  return out;
+}
+
+// Thread-safe cache of prior tables keyed by input size. Returned tensors share storage
+// with the cache: treat them as read-only.
+class PriorCache {
+ public:
+  explicit PriorCache(PriorBoxOptions o) : options_(std::move(o)) { options_.validate(); }
+  const PriorBoxOptions& options() const { return options_; }
+  Tensor<float, cpu> get(int64_t height, int64_t width) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto key = std::make_pair(height, width);
+    auto it = tables_.find(key);
+    if (it == tables_.end()) it = tables_.emplace(key, make_priors(options_, height, width)).first;
+    return it->second;
+  }
+  size_t size() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return tables_.size();
+  }
+
+ private:
+  PriorBoxOptions options_;
+  mutable std::mutex mutex_;
+  std::map<std::pair<int64_t, int64_t>, Tensor<float, cpu>> tables_;
+};
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/priors.hpp
+// ---- begin rfcf/detection/python_format.hpp
+// Text forms of floats exactly as Python/numpy print them, so result files written by rfcf are
+// byte-identical to the reference scripts' files.
+//  - numpy_float32_str(x): str() of a numpy.float32 scalar (what the WIDER test script writes:
+//    its score is an element of a float32 array): shortest digits that round-trip in float32,
+//    positional when 1e-4 <= |x| < 1e16 (or x == 0), else scientific with >= 2 exponent digits.
+//  - python_float_repr(x): repr()/str() of a Python float (double): shortest double digits,
+//    positional when the decimal exponent is in [-4, 16).
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+namespace rfcf::detection {
+
+namespace detail {
+
+// Shortest round-trip digits of x (> 0, finite) and decimal exponent e: x ~ 0.d1d2... * 10^(e+1),
+// i.e. d1.d2d3... * 10^e.
+template <class F>
+inline void shortest_digits(F x, std::string& digits, int& exp10) {
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::scientific);
+  std::string s(buf, res.ptr);
+  size_t epos = s.find('e');
+  std::string mant = s.substr(0, epos);
+  exp10 = std::atoi(s.c_str() + epos + 1);
+  digits.clear();
+  for (char c : mant)
+    if (c != '.') digits += c;
+  while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+}
+
+inline std::string positional(const std::string& digits, int e) {
+  std::string out;
+  const int n = static_cast<int>(digits.size());
+  if (e < 0) {
+    out = "0." + std::string(static_cast<size_t>(-e - 1), '0') + digits;
+  } else if (e + 1 >= n) {
+    out = digits + std::string(static_cast<size_t>(e + 1 - n), '0') + ".0";
+  } else {
+    out = digits.substr(0, static_cast<size_t>(e + 1)) + "." + digits.substr(static_cast<size_t>(e + 1));
+  }
+  return out;
+}
+
+inline std::string scientific(const std::string& digits, int e) {
+  std::string out = digits.substr(0, 1);
+  if (digits.size() > 1) out += "." + digits.substr(1);
+  out += e < 0 ? "e-" : "e+";
+  int a = std::abs(e);
+  if (a < 10) out += '0';
+  out += std::to_string(a);
+  return out;
+}
+
+inline bool special(double x, std::string& out) {
+  if (std::isnan(x)) { out = "nan"; return true; }
+  if (std::isinf(x)) { out = x < 0 ? "-inf" : "inf"; return true; }
+  if (x == 0) { out = std::signbit(x) ? "-0.0" : "0.0"; return true; }
+  return false;
+}
+
+}  // namespace detail
+
+inline std::string numpy_float32_str(float x) {
+  std::string out;
+  if (detail::special(x, out)) return out;
+  std::string digits;
+  int e = 0;
+  detail::shortest_digits(std::fabs(x), digits, e);
+  const double a = std::fabs(static_cast<double>(x));
+  out = (a >= 1e-4 && a < 1e16) ? detail::positional(digits, e) : detail::scientific(digits, e);
+  return x < 0 ? "-" + out : out;
+}
+
+inline std::string python_float_repr(double x) {
+  std::string out;
+  if (detail::special(x, out)) return out;
+  std::string digits;
+  int e = 0;
+  detail::shortest_digits(std::fabs(x), digits, e);
+  out = (e >= -4 && e < 16) ? detail::positional(digits, e) : detail::scientific(digits, e);
+  return x < 0 ? "-" + out : out;
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/python_format.hpp
+// ---- begin rfcf/detection/wider_results.hpp
+// WIDER FACE result files as written by the reference test script (retinaface.md 9.3):
+// <dir>/<event>/<stem>.txt with the stem, the box count, then "x y w h score " lines, where
+// x = int(x1), w = int(x2) - int(x1) (truncation toward zero) and score is numpy's str() of the
+// float32 score.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+// The text of one result file.
+inline std::string wider_result_text(const std::string& stem, const std::vector<Detection>& dets) {
+  std::string s = stem + "\n" + std::to_string(dets.size()) + "\n";
+  auto trunc = [](float v) {
+    check<Error>(std::isfinite(v) && std::fabs(v) < 9.0e18f, "WIDER result: box coordinate ", v, " is not finite");
+    return static_cast<long long>(v);  // C++ float->integer conversion truncates toward zero, as int()
+  };
+  for (const Detection& d : dets) {
+    const long long x = trunc(d.box[0]), y = trunc(d.box[1]);
+    const long long w = trunc(d.box[2]) - x, h = trunc(d.box[3]) - y;
+    s += std::to_string(x) + " " + std::to_string(y) + " " + std::to_string(w) + " " + std::to_string(h) + " " +
+         numpy_float32_str(d.score) + " \n";
+  }
+  return s;
+}
+
+// Writes <dir>/<event>/<stem>.txt (creating folders); returns the path.
+inline std::string write_wider_result(const std::string& dir, const std::string& event, const std::string& stem,
+                                      const std::vector<Detection>& dets) {
+  namespace fs = std::filesystem;
+  check<ConfigError>(!stem.empty() && stem.find('/') == std::string::npos && event.find("..") == std::string::npos,
+                     "WIDER result: bad event/stem '", event, "/", stem, "'");
+  const fs::path folder = fs::path(dir) / event;
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  check<IoError>(!ec, "cannot create folder '", folder.string(), "': ", ec.message());
+  const std::string text = wider_result_text(stem, dets);
+  const fs::path path = folder / (stem + ".txt");
+  io::atomic_write(path.string(), [&](io::FileWriter& w) { w.write(text); });
+  return path.string();
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/wider_results.hpp
+// ---- begin rfcf/detection/widerface_eval.hpp
+// WIDER FACE evaluation, the protocol of the reference Python evaluator (retinaface.md 11):
+// ground truth from the four .mat files, predictions from result-file folders or from memory,
+// global min-max score normalisation, per-image matching at IoU 0.5 with the +1 convention,
+// 1000 score thresholds, VOC all-point AP per setting (easy, medium, hard), optional subsets.
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+inline constexpr std::array<const char*, 3> kWiderSettings = {"easy", "medium", "hard"};
+
+struct WiderImageGt {
+  std::string stem;                          // file name without .jpg
+  std::vector<std::array<double, 4>> boxes;  // [x, y, w, h] pixels, face_bbx_list order
+  std::array<std::vector<int64_t>, 3> keep;  // 0-based indices of the faces that count (easy/medium/hard)
+};
+
+struct WiderEventGt {
+  std::string name;  // e.g. "0--Parade"
+  std::vector<WiderImageGt> images;
+};
+
+struct WiderGroundTruth {
+  std::vector<WiderEventGt> events;  // .mat order
+  int64_t image_count() const {
+    int64_t n = 0;
+    for (const auto& e : events) n += static_cast<int64_t>(e.images.size());
+    return n;
+  }
+};
+
+// Loads wider_face_val.mat and wider_{easy,medium,hard}_val.mat from gt_dir.
+inline WiderGroundTruth load_wider_ground_truth(const std::string& gt_dir, const io::MatLimits& limits = {}) {
+  namespace fs = std::filesystem;
+  const io::MatFile face = io::read_mat((fs::path(gt_dir) / "wider_face_val.mat").string(), limits);
+  const io::MatArray& events = face["event_list"];
+  const io::MatArray& files = face["file_list"];
+  const io::MatArray& boxes = face["face_bbx_list"];
+  const int64_t n_events = events.numel();
+  check<FormatError>(events.cls == io::MatClass::cell && files.numel() == n_events && boxes.numel() == n_events,
+                     "wider_face_val.mat: event_list/file_list/face_bbx_list sizes differ (", n_events, ", ",
+                     files.numel(), ", ", boxes.numel(), ")");
+  WiderGroundTruth gt;
+  gt.events.resize(static_cast<size_t>(n_events));
+  for (int64_t i = 0; i < n_events; ++i) {
+    WiderEventGt& ev = gt.events[static_cast<size_t>(i)];
+    ev.name = events.cell(i).str();
+    const io::MatArray& fl = files.cell(i);
+    const io::MatArray& bl = boxes.cell(i);
+    check<FormatError>(fl.numel() == bl.numel(), "wider_face_val.mat: event ", ev.name, " has ", fl.numel(),
+                       " files but ", bl.numel(), " box lists");
+    ev.images.resize(static_cast<size_t>(fl.numel()));
+    for (int64_t j = 0; j < fl.numel(); ++j) {
+      WiderImageGt& im = ev.images[static_cast<size_t>(j)];
+      im.stem = fl.cell(j).str();
+      const io::MatArray& b = bl.cell(j);
+      if (b.is_empty()) continue;
+      check<FormatError>(b.is_numeric() && b.cols() == 4, "wider_face_val.mat: boxes of ", ev.name, "/", im.stem,
+                         " are not n x 4");
+      for (int64_t k = 0; k < b.rows(); ++k) im.boxes.push_back({b.at(k, 0), b.at(k, 1), b.at(k, 2), b.at(k, 3)});
+    }
+  }
+  for (size_t s = 0; s < 3; ++s) {
+    const std::string name = std::string("wider_") + kWiderSettings[s] + "_val.mat";
+    const io::MatFile f = io::read_mat((fs::path(gt_dir) / name).string(), limits);
+    const io::MatArray& gl = f["gt_list"];
+    check<FormatError>(gl.numel() == n_events, name, ": gt_list has ", gl.numel(), " events, expected ", n_events);
+    for (int64_t i = 0; i < n_events; ++i) {
+      WiderEventGt& ev = gt.events[static_cast<size_t>(i)];
+      check<FormatError>(f["event_list"].cell(i).str() == ev.name, name, ": event ", i, " is '",
+                         f["event_list"].cell(i).str(), "', expected '", ev.name, "'");
+      const io::MatArray& ge = gl.cell(i);
+      check<FormatError>(ge.numel() == static_cast<int64_t>(ev.images.size()), name, ": event ", ev.name, " has ",
+                         ge.numel(), " keep lists for ", ev.images.size(), " images");
+      for (size_t j = 0; j < ev.images.size(); ++j) {
+        WiderImageGt& im = ev.images[j];
+        const io::MatArray& k = ge.cell(static_cast<int64_t>(j));
+        for (double v : k.numeric) {
+          check<FormatError>(v >= 1 && v <= static_cast<double>(im.boxes.size()) && v == std::floor(v), name,
+                             ": keep index ", v, " of ", ev.name, "/", im.stem, " outside 1..", im.boxes.size());
+          im.keep[s].push_back(static_cast<int64_t>(v) - 1);
+        }
+      }
+    }
+  }
+  return gt;
+}
+
+// One prediction: [x, y, w, h, score] as float64 (the evaluator's view of a result-file line).
+using WiderBox = std::array<double, 5>;
+// event name -> image stem -> boxes in file order (expected in descending score order).
+using WiderPredictions = std::map<std::string, std::map<std::string, std::vector<WiderBox>>>;
+
+namespace detail {
+
+inline double parse_python_float(const std::string& tok, const std::string& where) {
+  double v = 0;
+  const char* b = tok.data();
+  const char* e = b + tok.size();
+  if (b != e && *b == '+') ++b;
+  auto res = std::from_chars(b, e, v);
+  check<FormatError>(res.ec == std::errc() && res.ptr == e && !tok.empty(), where, ": '", tok, "' is not a number");
+  return v;
+}
+
+// The reference's key: last '/' component, trailing characters in {'.','j','p','g'} stripped.
+inline std::string wider_key(std::string s) {
+  const size_t slash = s.rfind('/');
+  if (slash != std::string::npos) s = s.substr(slash + 1);
+  while (!s.empty() && (s.back() == '.' || s.back() == 'j' || s.back() == 'p' || s.back() == 'g')) s.pop_back();
+  return s;
+}
+
+}  // namespace detail
+
+// Reads one result file (format 9.3); returns the image key and its boxes.
+inline std::pair<std::string, std::vector<WiderBox>> read_wider_result(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  check<IoError>(static_cast<bool>(in), "cannot open WIDER result file '", path, "'");
+  std::string line;
+  check<FormatError>(static_cast<bool>(std::getline(in, line)), "WIDER result file '", path, "' is empty");
+  auto strip_eol = [](std::string& s) {
+    while (!s.empty() && (s.back() == '\r' || s.back() == '\n')) s.pop_back();
+  };
+  strip_eol(line);
+  std::pair<std::string, std::vector<WiderBox>> out{detail::wider_key(line), {}};
+  std::getline(in, line);  // the box count (not used by the evaluator)
+  int64_t lineno = 2;
+  while (std::getline(in, line)) {
+    ++lineno;
+    strip_eol(line);
+    std::vector<std::string> tok;
+    size_t p = 0;
+    for (;;) {  // split on single spaces, like str.split(' ')
+      size_t q = line.find(' ', p);
+      tok.push_back(line.substr(p, q == std::string::npos ? std::string::npos : q - p));
+      if (q == std::string::npos) break;
+      p = q + 1;
+    }
+    if (tok[0].empty()) continue;
+    const std::string where = "WIDER result file '" + path + "' line " + std::to_string(lineno);
+    check<FormatError>(tok.size() >= 5, where, ": expected 'x y w h score'");
+    WiderBox b;
+    for (int k = 0; k < 5; ++k) b[k] = detail::parse_python_float(tok[k], where);
+    out.second.push_back(b);
+  }
+  return out;
+}
+
+// Reads <pred_dir>/<event>/*.txt for every event folder.
+inline WiderPredictions read_wider_predictions(const std::string& pred_dir) {
+  namespace fs = std::filesystem;
+  check<IoError>(fs::is_directory(pred_dir), "WIDER prediction folder '", pred_dir, "' does not exist");
+  WiderPredictions preds;
+  for (const auto& ev : fs::directory_iterator(pred_dir)) {
+    if (!ev.is_directory()) continue;
+    auto& event = preds[ev.path().filename().string()];
+    for (const auto& f : fs::directory_iterator(ev.path())) {
+      if (!f.is_regular_file() || f.path().extension() != ".txt") continue;
+      auto [key, boxes] = read_wider_result(f.path().string());
+      event[key] = std::move(boxes);
+    }
+  }
+  return preds;
+}
+
+// The boxes the evaluator would read from the result file written for `dets`
+// (integer truncation of the box, score through numpy's float32 str()).
+inline std::vector<WiderBox> wider_boxes_from_detections(const std::vector<Detection>& dets) {
+  std::vector<WiderBox> out;
+  for (const Detection& d : dets) {
+    const double x = std::trunc(d.box[0]), y = std::trunc(d.box[1]);
+    out.push_back({x, y, std::trunc(d.box[2]) - x, std::trunc(d.box[3]) - y,
+                   detail::parse_python_float(numpy_float32_str(d.score), "score")});
+  }
+  return out;
+}
+
+struct WiderEvalOptions {
+  double iou_threshold = 0.5;
+  int thresholds = 1000;
+  // Images of the ground truth without predictions: error (reference behaviour) or no predictions.
+  bool missing_is_empty = false;
+  // Evaluate only these images ("<event>/<stem>", ".jpg" optional); empty = all (retinaface.md 11.6).
+  std::vector<std::string> subset;
+};
+
+struct WiderPRCurve {
+  std::vector<double> thresholds;  // 0.999, 0.998, ..., 0.0
+  std::vector<double> precision;   // NaN where nothing is proposed
+  std::vector<double> recall;
+};
+
+struct WiderEvalResult {
+  std::array<double, 3> ap{};  // easy, medium, hard
+  std::array<WiderPRCurve, 3> curves;
+  std::array<int64_t, 3> face_count{};
+  double score_min = 0, score_max = 0;  // normalisation range
+  int64_t images = 0;
+};
+
+// VOC all-point AP (11.5 step 2), NaN propagating like numpy.maximum.
+inline double voc_ap(const std::vector<double>& recall, const std::vector<double>& precision) {
+  std::vector<double> mrec{0.0}, mpre{0.0};
+  mrec.insert(mrec.end(), recall.begin(), recall.end());
+  mrec.push_back(1.0);
+  mpre.insert(mpre.end(), precision.begin(), precision.end());
+  mpre.push_back(0.0);
+  for (size_t i = mpre.size() - 1; i > 0; --i) {
+    const double a = mpre[i - 1], b = mpre[i];
+    mpre[i - 1] = (std::isnan(a) || std::isnan(b)) ? std::nan("") : std::max(a, b);
+  }
+  double ap = 0;
+  for (size_t i = 0; i + 1 < mrec.size(); ++i)
+    if (mrec[i + 1] != mrec[i]) ap += (mrec[i + 1] - mrec[i]) * mpre[i + 1];
+  return ap;
+}
+
+namespace detail {
+
+// Per-image evaluation (11.4 steps 4-7): proposal flags and true positives so far, per prediction.
+inline void wider_image_eval(const std::vector<WiderBox>& pred, const std::vector<std::array<double, 4>>& gt,
+                             const std::vector<char>& keep, double iou_threshold, std::vector<int>& proposal,
+                             std::vector<int64_t>& tp_so_far) {
+  const size_t P = pred.size(), G = gt.size();
+  proposal.assign(P, 1);
+  tp_so_far.assign(P, 0);
+  std::vector<int> recall(G, 0);
+  int64_t recalled = 0;
+  for (size_t h = 0; h < P; ++h) {
+    const double px1 = pred[h][0], py1 = pred[h][1], px2 = pred[h][2] + pred[h][0], py2 = pred[h][3] + pred[h][1];
+    double best = 0;
+    size_t best_g = 0;
+    for (size_t g = 0; g < G; ++g) {
+      const double gx1 = gt[g][0], gy1 = gt[g][1], gx2 = gt[g][2] + gt[g][0], gy2 = gt[g][3] + gt[g][1];
+      double iou = 0;
+      const double iw = std::min(px2, gx2) - std::max(px1, gx1) + 1;
+      if (iw > 0) {
+        const double ih = std::min(py2, gy2) - std::max(py1, gy1) + 1;
+        if (ih > 0) {
+          const double gt_area = (gx2 - gx1 + 1) * (gy2 - gy1 + 1);
+          const double ua = (px2 - px1 + 1) * (py2 - py1 + 1) + gt_area - iw * ih;
+          iou = iw * ih / ua;
+        }
+      }
+      if (g == 0 || iou > best) {  // argmax: first index on ties
+        best = iou;
+        best_g = g;
+      }
+    }
+    if (best >= iou_threshold) {
+      if (!keep[best_g]) {
+        if (recall[best_g] == 1) --recalled;
+        recall[best_g] = -1;
+        proposal[h] = -1;
+      } else if (recall[best_g] == 0) {
+        recall[best_g] = 1;
+        ++recalled;
+      }
+    }
+    tp_so_far[h] = recalled;
+  }
+}
+
+}  // namespace detail
+
+inline WiderEvalResult evaluate_widerface(const WiderGroundTruth& gt, const WiderPredictions& preds,
+                                          const WiderEvalOptions& o = {}) {
+  check<ConfigError>(o.thresholds > 0, "evaluate_widerface: thresholds must be positive");
+  // Images taking part, in ground-truth order.
+  std::set<std::string> subset;
+  for (std::string s : o.subset) {
+    if (!s.empty() && s.front() == '/') s.erase(0, 1);
+    if (s.size() > 4 && s.compare(s.size() - 4, 4, ".jpg") == 0) s.resize(s.size() - 4);
+    subset.insert(s);
+  }
+  struct Item {
+    const WiderImageGt* gt;
+    const std::vector<WiderBox>* pred;
+  };
+  static const std::vector<WiderBox> kNone;
+  std::vector<Item> items;
+  size_t matched_subset = 0;
+  for (const auto& ev : gt.events) {
+    auto pe = preds.find(ev.name);
+    for (const auto& im : ev.images) {
+      if (!subset.empty()) {
+        if (!subset.count(ev.name + "/" + im.stem)) continue;
+        ++matched_subset;
+      }
+      const std::vector<WiderBox>* p = nullptr;
+      if (pe != preds.end()) {
+        auto pi = pe->second.find(im.stem);
+        if (pi != pe->second.end()) p = &pi->second;
+      }
+      check<Error>(p != nullptr || o.missing_is_empty, "evaluate_widerface: no predictions for image ", ev.name,
+                   "/", im.stem);
+      items.push_back({&im, p ? p : &kNone});
+    }
+  }
+  check<ConfigError>(matched_subset == subset.size(), "evaluate_widerface: ", subset.size() - matched_subset,
+                     " subset images are not in the ground truth");
+
+  // Global min-max normalisation over the predictions taking part (all of them without a subset).
+  double mx = 0, mn = 1;
+  bool any = false;
+  auto scan = [&](const std::vector<WiderBox>& v) {
+    for (const auto& b : v) {
+      any = true;
+      mx = std::max(mx, b[4]);
+      mn = std::min(mn, b[4]);
+    }
+  };
+  if (subset.empty()) {
+    for (const auto& [e, ims] : preds)
+      for (const auto& [s, v] : ims) scan(v);
+  } else {
+    for (const auto& it : items) scan(*it.pred);
+  }
+  const double diff = mx - mn;
+  check<Error>(!any || diff > 0, "evaluate_widerface: all prediction scores are equal (", mn,
+               "): the reference min-max normalisation would divide by zero");
+
+  const int T = o.thresholds;
+  std::vector<double> thresh(static_cast<size_t>(T));
+  for (int t = 0; t < T; ++t) thresh[t] = 1.0 - static_cast<double>(t + 1) / static_cast<double>(T);
+
+  WiderEvalResult res;
+  res.score_min = mn;
+  res.score_max = mx;
+  res.images = static_cast<int64_t>(items.size());
+  std::vector<double> score;
+  std::vector<int> proposal;
+  std::vector<int64_t> tp_so_far, last_index, proposals_prefix;
+  std::vector<char> keep;
+  for (size_t s = 0; s < 3; ++s) {
+    std::vector<double> acc_prop(static_cast<size_t>(T), 0.0), acc_tp(static_cast<size_t>(T), 0.0);
+    int64_t count_face = 0;
+    for (const auto& it : items) {
+      const WiderImageGt& im = *it.gt;
+      const std::vector<WiderBox>& pred = *it.pred;
+      count_face += static_cast<int64_t>(im.keep[s].size());
+      if (im.boxes.empty() || pred.empty()) continue;
+      keep.assign(im.boxes.size(), 0);
+      for (int64_t k : im.keep[s]) keep[static_cast<size_t>(k)] = 1;
+      detail::wider_image_eval(pred, im.boxes, keep, o.iou_threshold, proposal, tp_so_far);
+      score.resize(pred.size());
+      for (size_t h = 0; h < pred.size(); ++h) score[h] = (pred[h][4] - mn) / diff;
+      // r(t) = largest h with score[h] >= thresh[t]; thresholds decrease, so prediction h
+      // qualifies from the first t with thresh[t] <= score[h] on.
+      last_index.assign(static_cast<size_t>(T), -1);
+      for (size_t h = 0; h < pred.size(); ++h) {
+        auto first = std::lower_bound(thresh.begin(), thresh.end(), score[h],
+                                      [](double th, double sc) { return !(sc >= th); });
+        if (first == thresh.end()) continue;
+        int64_t& slot = last_index[static_cast<size_t>(first - thresh.begin())];
+        slot = std::max<int64_t>(slot, static_cast<int64_t>(h));
+      }
+      proposals_prefix.assign(pred.size(), 0);
+      for (size_t h = 0; h < pred.size(); ++h)
+        proposals_prefix[h] = (h ? proposals_prefix[h - 1] : 0) + (proposal[h] == 1 ? 1 : 0);
+      int64_t r = -1;
+      for (int t = 0; t < T; ++t) {
+        r = std::max(r, last_index[static_cast<size_t>(t)]);
+        if (r < 0) continue;
+        acc_prop[static_cast<size_t>(t)] += static_cast<double>(proposals_prefix[static_cast<size_t>(r)]);
+        acc_tp[static_cast<size_t>(t)] += static_cast<double>(tp_so_far[static_cast<size_t>(r)]);
+      }
+    }
+    WiderPRCurve& c = res.curves[s];
+    c.thresholds = thresh;
+    c.precision.resize(static_cast<size_t>(T));
+    c.recall.resize(static_cast<size_t>(T));
+    for (int t = 0; t < T; ++t) {
+      c.precision[t] = acc_tp[t] / acc_prop[t];  // 0/0 = NaN like numpy
+      c.recall[t] = acc_tp[t] / static_cast<double>(count_face);
+    }
+    res.face_count[s] = count_face;
+    res.ap[s] = voc_ap(c.recall, c.precision);
+  }
+  return res;
+}
+
+// PR curves as CSV: threshold, then precision and recall per setting.
+inline void write_pr_curves_csv(const std::string& path, const WiderEvalResult& r) {
+  std::string out = "threshold";
+  for (const char* s : kWiderSettings) out += std::string(",") + s + "_precision," + s + "_recall";
+  out += "\n";
+  for (size_t t = 0; t < r.curves[0].thresholds.size(); ++t) {
+    out += python_float_repr(r.curves[0].thresholds[t]);
+    for (size_t s = 0; s < 3; ++s)
+      out += "," + python_float_repr(r.curves[s].precision[t]) + "," + python_float_repr(r.curves[s].recall[t]);
+    out += "\n";
+  }
+  io::atomic_write(path, [&](io::FileWriter& w) { w.write(out); });
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/widerface_eval.hpp
+// ---- begin rfcf/detection/widerface_plot.hpp
+// PR curves of a WIDER FACE evaluation as a PNG (precision over recall, one line per setting,
+// AP in the legend), rendered with io::plot_lines.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::detection {
+
+inline io::Image plot_pr_curves(const WiderEvalResult& r, const std::string& title = "WIDER FACE val",
+                                int width = 640, int height = 480) {
+  std::vector<io::Series> series;
+  for (size_t s = 0; s < 3; ++s) {
+    char name[64];
+    std::snprintf(name, sizeof name, "%s AP %.4f", kWiderSettings[s], r.ap[s]);
+    // NaN precisions (thresholds with no proposals) are skipped by plot_lines.
+    series.push_back({name, r.curves[s].recall, r.curves[s].precision, std::nullopt});
+  }
+  io::PlotOptions o;
+  o.title = title;
+  o.x_label = "recall";
+  o.y_label = "precision";
+  o.x_min = 0;
+  o.x_max = 1;
+  o.y_min = 0;
+  o.y_max = 1;
+  o.width = width;
+  o.height = height;
+  o.legend = io::LegendPosition::BottomLeft;
+  return io::plot_lines(series, o);
+}
+
+inline void write_pr_curves_png(const std::string& path, const WiderEvalResult& r,
+                                const std::string& title = "WIDER FACE val") {
+  io::write_png(path, plot_pr_curves(r, title));
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/widerface_plot.hpp
 // ---- end rfcf/detection.hpp
 // ---- begin rfcf/recognition.hpp
-// recognition: see docs/ and the headers in rfcf/recognition/.
+// Face recognition: alignment, margin policies and heads, verification metrics, embedding helpers,
+// gallery.
+// ---- begin rfcf/recognition/alignment.hpp
+// 5-point face alignment (recognition.md 9): least-squares similarity transform (Umeyama,
+// rotation + uniform scale + translation, never a reflection) from detected landmarks to the
+// ArcFace / SphereFace templates, and an OpenCV-compatible bilinear affine warp of uint8 images.
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+
+namespace rfcf::recognition {
+
+// Five (x, y) points in RetinaFace order: left eye, right eye, nose, left and right mouth corner.
+using Landmarks5 = std::array<std::array<double, 2>, 5>;
+
+// 2x3 affine matrix [[a, b, c], [d, e, f]] mapping (x, y) -> (a x + b y + c, d x + e y + f).
+struct Affine2x3 {
+  std::array<std::array<double, 3>, 2> m{{{1, 0, 0}, {0, 1, 0}}};
+
+  std::array<double, 2> apply(double x, double y) const {
+    return {m[0][0] * x + m[0][1] * y + m[0][2], m[1][0] * x + m[1][1] * y + m[1][2]};
+  }
+  // Inverse, computed like OpenCV's invertAffineTransform (used by warpAffine).
+  Affine2x3 inverse() const {
+    double D = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+    check<Error>(D != 0 && std::isfinite(D), "Affine2x3::inverse: singular matrix");
+    D = 1.0 / D;
+    Affine2x3 r;
+    r.m[0][0] = m[1][1] * D;
+    r.m[0][1] = -m[0][1] * D;
+    r.m[1][0] = -m[1][0] * D;
+    r.m[1][1] = m[0][0] * D;
+    r.m[0][2] = -r.m[0][0] * m[0][2] - r.m[0][1] * m[1][2];
+    r.m[1][2] = -r.m[1][0] * m[0][2] - r.m[1][1] * m[1][2];
+    return r;
+  }
+};
+
+// The 96 x 112 (width x height) SphereFace template.
+inline Landmarks5 sphereface_template() {
+  return {{{30.2946, 51.6963}, {65.5318, 51.5014}, {48.0252, 71.7366}, {33.5493, 92.3655}, {62.7299, 92.2041}}};
+}
+
+// The ArcFace template for a square output of `size` pixels: size = 112 k scales the 112 template
+// by k; size = 128 k scales by k and shifts x by 8 k (insightface's estimate_norm rule).
+inline Landmarks5 arcface_template(int size = 112) {
+  check<ConfigError>(size > 0 && (size % 112 == 0 || size % 128 == 0), "arcface_template: output size ", size,
+                     " is not a multiple of 112 or 128");
+  Landmarks5 t = sphereface_template();
+  const double ratio = size % 112 == 0 ? size / 112.0 : size / 128.0;
+  const double diff_x = size % 112 == 0 ? 0.0 : 8.0 * ratio;
+  for (auto& p : t) {
+    p[0] = (p[0] + 8.0) * ratio + diff_x;
+    p[1] = p[1] * ratio;
+  }
+  return t;
+}
+
+// Least-squares similarity mapping src[k] -> dst[k] (n >= 2 points). For 2-D points the Umeyama
+// solution R = U diag(1, det(U V^T)) V^T, c = tr(diag(d) S) / var(src) reduces to the closed form
+// c R = [[a, -b], [b, a]] with a = sum(s.d) / sum|s|^2, b = sum(s x d) / sum|s|^2 over the
+// demeaned points: both minimise the same error over proper similarities (reflections
+// excluded), so they agree to rounding (checked against an SVD implementation in the tests).
+inline Affine2x3 similarity_transform(const double* src, const double* dst, int n) {
+  check<ShapeError>(n >= 2, "similarity_transform: need at least 2 points, got ", n);
+  double msx = 0, msy = 0, mdx = 0, mdy = 0;
+  for (int k = 0; k < n; ++k) {
+    msx += src[2 * k];
+    msy += src[2 * k + 1];
+    mdx += dst[2 * k];
+    mdy += dst[2 * k + 1];
+  }
+  msx /= n;
+  msy /= n;
+  mdx /= n;
+  mdy /= n;
+  double ss = 0, dot = 0, cross = 0;
+  for (int k = 0; k < n; ++k) {
+    const double sx = src[2 * k] - msx, sy = src[2 * k + 1] - msy;
+    const double dx = dst[2 * k] - mdx, dy = dst[2 * k + 1] - mdy;
+    ss += sx * sx + sy * sy;
+    dot += sx * dx + sy * dy;
+    cross += sx * dy - sy * dx;
+  }
+  check<Error>(ss > 0 && std::isfinite(ss) && std::isfinite(dot) && std::isfinite(cross),
+               "similarity_transform: source points are all equal or not finite");
+  const double a = dot / ss, b = cross / ss;
+  Affine2x3 M;
+  M.m[0] = {a, -b, mdx - (a * msx - b * msy)};
+  M.m[1] = {b, a, mdy - (b * msx + a * msy)};
+  return M;
+}
+
+inline Affine2x3 similarity_transform(const Landmarks5& src, const Landmarks5& dst) {
+  return similarity_transform(&src[0][0], &dst[0][0], 5);
+}
+
+// Landmarks (10 numbers x0, y0, ..., x4, y4, e.g. detection::Detection::landmarks) to the
+// ArcFace template of a size x size crop.
+template <class F>
+inline Affine2x3 estimate_norm(const F* landmarks10, int size = 112) {
+  Landmarks5 src;
+  for (int k = 0; k < 5; ++k) src[k] = {static_cast<double>(landmarks10[2 * k]), static_cast<double>(landmarks10[2 * k + 1])};
+  return similarity_transform(src, arcface_template(size));
+}
+
+enum class WarpInterpolation {
+  opencv_fixed_point,  // cv::warpAffine INTER_LINEAR on 8-bit images: 1/32-pixel coordinates, 15-bit weights
+  float_bilinear,      // exact bilinear in double, rounded to nearest
+};
+
+// dst (out_h x out_w x channels, HWC uint8) = src warped by M (source -> destination), sampling
+// src at M^-1 (x, y) for each destination pixel centre (x, y), bilinear, constant black border.
+inline void warp_affine(const uint8_t* src, int src_h, int src_w, int channels, const Affine2x3& M, uint8_t* dst,
+                        int out_h, int out_w, WarpInterpolation mode = WarpInterpolation::opencv_fixed_point) {
+  check<ShapeError>(src_h > 0 && src_w > 0 && channels > 0 && out_h > 0 && out_w > 0, "warp_affine: bad sizes src ",
+                    src_h, "x", src_w, "x", channels, " out ", out_h, "x", out_w);
+  const Affine2x3 inv = M.inverse();
+  const auto& A = inv.m;
+  auto pixel = [&](int x, int y, int c) -> int {
+    return (x >= 0 && y >= 0 && x < src_w && y < src_h) ? src[(static_cast<int64_t>(y) * src_w + x) * channels + c] : 0;
+  };
+  if (mode == WarpInterpolation::float_bilinear) {
+    for (int y = 0; y < out_h; ++y)
+      for (int x = 0; x < out_w; ++x) {
+        const double sx = A[0][0] * x + A[0][1] * y + A[0][2], sy = A[1][0] * x + A[1][1] * y + A[1][2];
+        const double fx0 = std::floor(sx), fy0 = std::floor(sy);
+        uint8_t* o = dst + (static_cast<int64_t>(y) * out_w + x) * channels;
+        if (!(std::fabs(sx) < 1e9 && std::fabs(sy) < 1e9)) {
+          for (int c = 0; c < channels; ++c) o[c] = 0;
+          continue;
+        }
+        const int x0 = static_cast<int>(fx0), y0 = static_cast<int>(fy0);
+        const double ax = sx - fx0, ay = sy - fy0;
+        for (int c = 0; c < channels; ++c) {
+          const double v = (1 - ay) * ((1 - ax) * pixel(x0, y0, c) + ax * pixel(x0 + 1, y0, c)) +
+                           ay * ((1 - ax) * pixel(x0, y0 + 1, c) + ax * pixel(x0 + 1, y0 + 1, c));
+          o[c] = static_cast<uint8_t>(std::min(255.0, std::max(0.0, std::nearbyint(v))));
+        }
+      }
+    return;
+  }
+  // OpenCV: coordinates in 1/1024 (rounded half to even), reduced to 1/32; weights in 1/32768.
+  auto round_int = [](double v) -> int64_t {
+    if (!(std::fabs(v) < 2.0e9)) return v > 0 ? INT32_MAX : INT32_MIN;  // saturate like saturate_cast<int>
+    return static_cast<int64_t>(std::nearbyint(v));
+  };
+  constexpr int kAbScale = 1024, kRound = kAbScale / 32 / 2;
+  std::vector<int64_t> adelta(static_cast<size_t>(out_w)), bdelta(static_cast<size_t>(out_w));
+  for (int x = 0; x < out_w; ++x) {
+    adelta[x] = round_int(A[0][0] * x * kAbScale);
+    bdelta[x] = round_int(A[1][0] * x * kAbScale);
+  }
+  for (int y = 0; y < out_h; ++y) {
+    const int64_t X0 = round_int((A[0][1] * y + A[0][2]) * kAbScale) + kRound;
+    const int64_t Y0 = round_int((A[1][1] * y + A[1][2]) * kAbScale) + kRound;
+    for (int x = 0; x < out_w; ++x) {
+      uint8_t* o = dst + (static_cast<int64_t>(y) * out_w + x) * channels;
+      const int64_t X = (X0 + adelta[x]) >> 5, Y = (Y0 + bdelta[x]) >> 5;
+      const int64_t sx = X >> 5, sy = Y >> 5;
+      const int fx = static_cast<int>(X & 31), fy = static_cast<int>(Y & 31);
+      if (sx >= src_w || sx + 1 < 0 || sy >= src_h || sy + 1 < 0) {
+        for (int c = 0; c < channels; ++c) o[c] = 0;
+        continue;
+      }
+      const int w00 = (32 - fy) * (32 - fx) * 32, w01 = (32 - fy) * fx * 32;
+      const int w10 = fy * (32 - fx) * 32, w11 = fy * fx * 32;
+      const int ix = static_cast<int>(sx), iy = static_cast<int>(sy);
+      for (int c = 0; c < channels; ++c) {
+        const int v = pixel(ix, iy, c) * w00 + pixel(ix + 1, iy, c) * w01 + pixel(ix, iy + 1, c) * w10 +
+                      pixel(ix + 1, iy + 1, c) * w11;
+        o[c] = static_cast<uint8_t>(std::min(255, std::max(0, (v + (1 << 14)) >> 15)));
+      }
+    }
+  }
+}
+
+// Aligned size x size crop (HWC uint8, same channel order as src) for 10 landmark coordinates.
+template <class F>
+inline std::vector<uint8_t> align_face(const uint8_t* src, int src_h, int src_w, int channels, const F* landmarks10,
+                                       int size = 112,
+                                       WarpInterpolation mode = WarpInterpolation::opencv_fixed_point) {
+  std::vector<uint8_t> out(static_cast<size_t>(size) * size * channels);
+  warp_affine(src, src_h, src_w, channels, estimate_norm(landmarks10, size), out.data(), size, size, mode);
+  return out;
+}
+
+// 112 (high) x 96 (wide) crop on the SphereFace template (MobileFaceNet-CASIA style input).
+template <class F>
+inline std::vector<uint8_t> align_face_112x96(const uint8_t* src, int src_h, int src_w, int channels,
+                                              const F* landmarks10,
+                                              WarpInterpolation mode = WarpInterpolation::opencv_fixed_point) {
+  Landmarks5 pts;
+  for (int k = 0; k < 5; ++k) pts[k] = {static_cast<double>(landmarks10[2 * k]), static_cast<double>(landmarks10[2 * k + 1])};
+  std::vector<uint8_t> out(static_cast<size_t>(112) * 96 * channels);
+  warp_affine(src, src_h, src_w, channels, similarity_transform(pts, sphereface_template()), out.data(), 112, 96,
+              mode);
+  return out;
+}
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/alignment.hpp
+// ---- begin rfcf/recognition/embeddings.hpp
+// Embedding helpers on any device: row-wise L2 normalisation and the two flip-test
+// combinations (recognition.md 7.5 step 3: concatenation; 10.2 step 2: sum).
+#include <cstdint>
+
+// ---- begin rfcf/recognition/margin_functors.hpp
+// Per-row and per-element math of the margin heads, run by Executor<D>::for_each on any device:
+// L2 normalisation of rows and its backward, margin logits, row-wise softmax cross-entropy and
+// its gradient. Kept inside recognition/ so the heads do not depend on the generic loss code.
+#include <cmath>
+#include <cstdint>
+
+// ---- begin rfcf/recognition/margin_policies.hpp
+// Margin policies of the face-recognition heads (recognition.md 1-4). A policy maps the clamped
+// cosine c of each (sample, class) pair to the value f(c) that is multiplied by the scale s to give
+// the logit, together with the derivative df/dc that backward uses. The math is written once as
+// RFCF_HD member functions so that the host executor and CUDA kernels share it.
+//
+// Interface of a policy P (all members trivially copyable, so P can be passed to a kernel):
+//   double s;                                     logit scale
+//   static constexpr bool uses_t;                 true for CurricularFace (adaptive t buffer)
+//   RowState<T> row_state(T c_y, T t) const;      per-row context (phi of the hard mask, t)
+//   MarginValue<T> target(T c_y) const;           f and df/dc of the target column
+//   MarginValue<T> negative(T c, RowState<T>) const;  f and df/dc of a non-target column
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::recognition {
+
+// f(c) and df/dc.
+template <class T>
+struct MarginValue {
+  T value;
+  T grad;
+};
+
+// What the negatives of one row need: the (un-thresholded) cos(theta_y + m) of the hard mask
+// and the adaptive t. Policies without modulation ignore it.
+template <class T>
+struct RowState {
+  T phi;
+  T t;
+};
+
+namespace margin_math {
+
+// 1 - c^2 is clamped at this value where it divides (recognition.md 12.1): at c = +-1 the exact
+// derivative of cos(acos(c) + m) is infinite; the guard keeps it finite (about 3.2e4 * sin m).
+inline constexpr double kSinGuard = 1e-9;
+
+// sin(theta) = sqrt(1 - c^2) for c in [-1, 1] (value exact, no epsilon).
+template <class T>
+RFCF_HD inline T sin_of(T c) {
+  const T r = T(1) - c * c;
+  return r > T(0) ? std::sqrt(r) : T(0);
+}
+// sin(theta) for use as a divisor: sqrt(max(1 - c^2, 1e-9)).
+template <class T>
+RFCF_HD inline T guarded_sin_of(T c) {
+  const T r = T(1) - c * c;
+  return std::sqrt(r > T(kSinGuard) ? r : T(kSinGuard));
+}
+// cos(theta + m) = c cos m - sin(theta) sin m, and its exact derivative
+// d/dc = cos m + sin m * c / sin(theta) (= sin(theta + m) / sin(theta)).
+template <class T>
+RFCF_HD inline MarginValue<T> cos_plus_margin(T c, T cos_m, T sin_m) {
+  return {c * cos_m - sin_of(c) * sin_m, cos_m + sin_m * c / guarded_sin_of(c)};
+}
+// cos(m1 * theta + m2) - m3 and its derivative m1 * sin(m1 theta + m2) / sin(theta).
+template <class T>
+RFCF_HD inline MarginValue<T> combined_margin(T c, T m1, T m2, T m3) {
+  const T cc = c > T(1) ? T(1) : (c < T(-1) ? T(-1) : c);
+  const T angle = m1 * std::acos(cc) + m2;
+  return {std::cos(angle) - m3, m1 * std::sin(angle) / guarded_sin_of(cc)};
+}
+
+}  // namespace margin_math
+
+// Normalised softmax (no margin): f(c) = c. Combined (1, 0, 0) in the MXNet presets.
+struct Softmax {
+  double s = 64.0;
+  static constexpr bool uses_t = false;
+
+  Softmax() = default;
+  explicit Softmax(double scale) : s(scale) {}
+
+  template <class T>
+  RFCF_HD RowState<T> row_state(T, T t) const { return {T(0), t}; }
+  template <class T>
+  RFCF_HD MarginValue<T> target(T c) const { return {c, T(1)}; }
+  template <class T>
+  RFCF_HD MarginValue<T> negative(T c, const RowState<T>&) const { return {c, T(1)}; }
+};
+
+// CosFace (recognition.md 4.1): target c_y - m3.
+struct CosFace {
+  double s = 64.0;
+  double m3 = 0.4;
+  static constexpr bool uses_t = false;
+
+  CosFace() = default;
+  explicit CosFace(double margin, double scale = 64.0) : s(scale), m3(margin) {}
+
+  template <class T>
+  RFCF_HD RowState<T> row_state(T, T t) const { return {T(0), t}; }
+  template <class T>
+  RFCF_HD MarginValue<T> target(T c) const { return {c - T(m3), T(1)}; }
+  template <class T>
+  RFCF_HD MarginValue<T> negative(T c, const RowState<T>&) const { return {c, T(1)}; }
+};
+
+// Which branch ArcFace takes where cos(theta + m) is not monotone (recognition.md 3.1).
+enum class ArcFaceVariant {
+  non_easy,  // phi if c_y > cos(pi - m), else c_y - m sin m (official default)
+  easy,      // phi if c_y > 0, else c_y (easy_margin)
+  none,      // phi = cos(theta + m) everywhere (arcface_torch 2021-03 and since 2022-12)
+};
+// How the gradient flows through the target (recognition.md 3.2).
+enum class MarginGradient {
+  exact,             // derivative of the target expression (autograd of the official code)
+  straight_through,  // derivative 1, as if the margin were added without autograd (arcface_torch >= 2022-12)
+};
+
+// ArcFace (recognition.md 3): target cos(theta_y + m2).
+struct ArcFace {
+  double s = 64.0;
+  double m = 0.5;
+  ArcFaceVariant variant = ArcFaceVariant::non_easy;
+  MarginGradient gradient = MarginGradient::exact;
+  double cos_m = 0, sin_m = 0, threshold = 0, mm = 0;
+  static constexpr bool uses_t = false;
+
+  ArcFace() : ArcFace(0.5) {}
+  explicit ArcFace(double margin, double scale = 64.0, ArcFaceVariant v = ArcFaceVariant::non_easy,
+                   MarginGradient g = MarginGradient::exact)
+      : s(scale), m(margin), variant(v), gradient(g) {
+    check<ConfigError>(margin >= 0 && margin < 3.14159265358979, "ArcFace: margin ", margin,
+                       " must lie in [0, pi)");
+    cos_m = std::cos(m);
+    sin_m = std::sin(m);
+    threshold = std::cos(3.14159265358979323846 - m);
+    mm = std::sin(3.14159265358979323846 - m) * m;
+  }
+  // The arcface_torch head since December 2022: no threshold, straight-through gradient.
+  static ArcFace arcface_torch(double margin = 0.5, double scale = 64.0) {
+    return ArcFace(margin, scale, ArcFaceVariant::none, MarginGradient::straight_through);
+  }
+
+  template <class T>
+  RFCF_HD RowState<T> row_state(T, T t) const { return {T(0), t}; }
+  template <class T>
+  RFCF_HD MarginValue<T> target(T c) const {
+    MarginValue<T> r;
+    if (variant == ArcFaceVariant::non_easy && !(c > T(threshold))) r = {c - T(mm), T(1)};
+    else if (variant == ArcFaceVariant::easy && !(c > T(0))) r = {c, T(1)};
+    else r = margin_math::cos_plus_margin(c, T(cos_m), T(sin_m));
+    if (gradient == MarginGradient::straight_through) r.grad = T(1);
+    return r;
+  }
+  template <class T>
+  RFCF_HD MarginValue<T> negative(T c, const RowState<T>&) const { return {c, T(1)}; }
+};
+
+// How Combined interprets (m1, m2, m3) (recognition.md 4.2).
+enum class CombinedMode {
+  mxnet,          // cos(m1 theta + m2) - m3 with gradient through arccos; (1, 0, m3) is c - m3
+  arcface_torch,  // m1 = 1 and m3 = 0: ArcFace straight-through; else m3 > 0: CosFace m3 only
+};
+
+struct Combined {
+  double s = 64.0;
+  double m1 = 1.0, m2 = 0.3, m3 = 0.2;
+  CombinedMode mode = CombinedMode::mxnet;
+  static constexpr bool uses_t = false;
+
+  Combined() = default;
+  Combined(double a, double b, double c, double scale = 64.0, CombinedMode md = CombinedMode::mxnet)
+      : s(scale), m1(a), m2(b), m3(c), mode(md) {
+    check<ConfigError>(m1 > 0, "Combined margin: m1 = ", m1, " must be positive");
+    if (mode == CombinedMode::arcface_torch)
+      check<ConfigError>((m1 == 1.0 && m3 == 0.0) || m3 > 0.0, "Combined margin (arcface_torch mode): (",
+                         m1, ", ", m2, ", ", m3, ") is neither ArcFace (m1 = 1, m3 = 0) nor CosFace (m3 > 0)");
+  }
+
+  template <class T>
+  RFCF_HD RowState<T> row_state(T, T t) const { return {T(0), t}; }
+  template <class T>
+  RFCF_HD MarginValue<T> target(T c) const {
+    if (mode == CombinedMode::arcface_torch) {
+      if (m1 == 1.0 && m3 == 0.0) return {margin_math::combined_margin(c, T(1), T(m2), T(0)).value, T(1)};
+      return {c - T(m3), T(1)};  // m1 and m2 are ignored, as in arcface_torch
+    }
+    if (m1 == 1.0 && m2 == 0.0) return {c - T(m3), T(1)};
+    return margin_math::combined_margin(c, T(m1), T(m2), T(m3));
+  }
+  template <class T>
+  RFCF_HD MarginValue<T> negative(T c, const RowState<T>&) const { return {c, T(1)}; }
+};
+
+// CurricularFace as the official code (recognition.md 2): ArcFace non-easy target; negatives with
+// c > phi (strict; phi the un-thresholded cos(theta_y + m)) become c (t + c). t is a constant for the
+// gradient and is updated before use by the head: t <- alpha mean(c_y) + (1 - alpha) t.
+struct CurricularFace {
+  double s = 64.0;
+  double m = 0.5;
+  double alpha = 0.01;  // weight of the new batch mean (0.01 in the code; TFace uses 0.1)
+  double cos_m = 0, sin_m = 0, threshold = 0, mm = 0;
+  static constexpr bool uses_t = true;
+
+  CurricularFace() : CurricularFace(0.5) {}
+  explicit CurricularFace(double margin, double scale = 64.0, double momentum_alpha = 0.01)
+      : s(scale), m(margin), alpha(momentum_alpha) {
+    check<ConfigError>(margin >= 0 && margin < 3.14159265358979, "CurricularFace: margin ", margin,
+                       " must lie in [0, pi)");
+    check<ConfigError>(alpha >= 0 && alpha <= 1, "CurricularFace: alpha ", alpha, " must lie in [0, 1]");
+    cos_m = std::cos(m);
+    sin_m = std::sin(m);
+    threshold = std::cos(3.14159265358979323846 - m);
+    mm = std::sin(3.14159265358979323846 - m) * m;
+  }
+
+  template <class T>
+  RFCF_HD RowState<T> row_state(T c_y, T t) const {
+    return {c_y * T(cos_m) - margin_math::sin_of(c_y) * T(sin_m), t};
+  }
+  template <class T>
+  RFCF_HD MarginValue<T> target(T c) const {
+    if (c > T(threshold)) return margin_math::cos_plus_margin(c, T(cos_m), T(sin_m));
+    return {c - T(mm), T(1)};
+  }
+  template <class T>
+  RFCF_HD MarginValue<T> negative(T c, const RowState<T>& row) const {
+    if (c > row.phi) return {c * (row.t + c), row.t + T(2) * c};
+    return {c, T(1)};
+  }
+  // The t update of one step from the mean target cosine (done on the host, without gradient).
+  double updated_t(double mean_c_y, double t) const { return alpha * mean_c_y + (1.0 - alpha) * t; }
+};
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/margin_policies.hpp
+
+namespace rfcf::recognition::functors {
+
+template <class T>
+RFCF_HD inline T clamp_unit(T x) {
+  return x > T(1) ? T(1) : (x < T(-1) ? T(-1) : x);
+}
+
+// Row i of x [rows, d] -> y = x / max(|x|, eps); norm[i] = |x| (unclamped).
+template <class T>
+struct RowL2Normalize {
+  const T* x;
+  T* y;
+  T* norm;
+  int64_t d;
+  T eps;
+  RFCF_HD void operator()(int64_t i) const {
+    const T* xi = x + i * d;
+    T ss = T(0);
+    for (int64_t k = 0; k < d; ++k) ss += xi[k] * xi[k];
+    const T n = std::sqrt(ss);
+    norm[i] = n;
+    const T inv = T(1) / (n > eps ? n : eps);
+    for (int64_t k = 0; k < d; ++k) y[i * d + k] = xi[k] * inv;
+  }
+};
+
+// Backward of RowL2Normalize for row i: dx = (dy - y (y . dy)) / |x| (the projection removes the
+// radial part), or dy / eps where the norm was clamped. With accumulate, dx += instead of =.
+template <class T>
+struct RowL2NormalizeBackward {
+  const T* y;
+  const T* dy;
+  const T* norm;
+  T* dx;
+  int64_t d;
+  T eps;
+  bool accumulate;
+  RFCF_HD void operator()(int64_t i) const {
+    const T* yi = y + i * d;
+    const T* gi = dy + i * d;
+    T* out = dx + i * d;
+    const T n = norm[i];
+    if (n > eps) {
+      T dot = T(0);
+      for (int64_t k = 0; k < d; ++k) dot += yi[k] * gi[k];
+      const T inv = T(1) / n;
+      for (int64_t k = 0; k < d; ++k) {
+        const T v = (gi[k] - yi[k] * dot) * inv;
+        out[k] = accumulate ? out[k] + v : v;
+      }
+    } else {
+      const T inv = T(1) / eps;
+      for (int64_t k = 0; k < d; ++k) out[k] = accumulate ? out[k] + gi[k] * inv : gi[k] * inv;
+    }
+  }
+};
+
+// c_y[i] = clamp(raw[i, labels[i]]).
+template <class T>
+struct TargetCosine {
+  const T* raw;
+  const int64_t* labels;
+  T* c_y;
+  int64_t classes;
+  RFCF_HD void operator()(int64_t i) const { c_y[i] = clamp_unit(raw[i * classes + labels[i]]); }
+};
+
+// Element e = (i, j) of the [B, C] cosines: logit s f(c) and df/dc, where c = clamp(raw) and the
+// clamp passes the gradient for raw in [-1, 1] (boundaries included) and blocks it outside.
+template <class Policy, class T>
+struct MarginLogits {
+  Policy policy;
+  const T* raw;
+  const int64_t* labels;
+  const T* c_y;
+  T t;
+  T* logits;
+  T* dfdc;
+  int64_t classes;
+  RFCF_HD void operator()(int64_t e) const {
+    const int64_t i = e / classes, j = e - i * classes;
+    const T r = raw[e];
+    MarginValue<T> v;
+    if (j == labels[i]) v = policy.target(c_y[i]);
+    else v = policy.negative(clamp_unit(r), policy.row_state(c_y[i], t));
+    logits[e] = T(policy.s) * v.value;
+    dfdc[e] = (r >= T(-1) && r <= T(1)) ? v.grad : T(0);
+  }
+};
+
+// Row i: lse[i] = logsumexp(z_i), loss[i] = lse - z_iy, correct[i] = 1 if the first argmax of the
+// clamped raw cosines (origin_cos) is the label.
+template <class T>
+struct RowSoftmaxCrossEntropy {
+  const T* logits;
+  const T* raw;
+  const int64_t* labels;
+  T* lse;
+  T* loss;
+  T* correct;
+  int64_t classes;
+  RFCF_HD void operator()(int64_t i) const {
+    const T* z = logits + i * classes;
+    const T* c = raw + i * classes;
+    T zmax = z[0];
+    int64_t best = 0;
+    T cbest = clamp_unit(c[0]);
+    for (int64_t j = 1; j < classes; ++j) {
+      if (z[j] > zmax) zmax = z[j];
+      const T cj = clamp_unit(c[j]);
+      if (cj > cbest) {
+        cbest = cj;
+        best = j;
+      }
+    }
+    T sum = T(0);
+    for (int64_t j = 0; j < classes; ++j) sum += std::exp(z[j] - zmax);
+    const T l = zmax + std::log(sum);
+    lse[i] = l;
+    loss[i] = l - z[labels[i]];
+    correct[i] = best == labels[i] ? T(1) : T(0);
+  }
+};
+
+// dL/draw[i, j] = scale (softmax_ij - [j == y_i]) df/dc_ij with scale = s * dL / B.
+template <class T>
+struct MarginCrossEntropyGrad {
+  const T* logits;
+  const T* lse;
+  const T* dfdc;
+  const int64_t* labels;
+  T* grad;
+  int64_t classes;
+  T scale;
+  RFCF_HD void operator()(int64_t e) const {
+    const int64_t i = e / classes, j = e - i * classes;
+    const T p = std::exp(logits[e] - lse[i]);
+    grad[e] = scale * (j == labels[i] ? p - T(1) : p) * dfdc[e];
+  }
+};
+
+// out = s * clamp(raw): the logits of training accuracy (origin_cos of the official code).
+template <class T>
+struct ScaledClamp {
+  const T* raw;
+  T* out;
+  T s;
+  RFCF_HD void operator()(int64_t e) const { out[e] = s * clamp_unit(raw[e]); }
+};
+
+}  // namespace rfcf::recognition::functors
+// ---- end rfcf/recognition/margin_functors.hpp
+
+namespace rfcf::recognition {
+
+namespace functors {
+// out[i] = [a_i | b_i] for rows of a [n, da] and b [n, db].
+template <class T>
+struct ConcatRows {
+  const T* a;
+  const T* b;
+  T* out;
+  int64_t da, db;
+  RFCF_HD void operator()(int64_t e) const {
+    const int64_t w = da + db, i = e / w, k = e - i * w;
+    out[e] = k < da ? a[i * da + k] : b[i * db + k - da];
+  }
+};
+}  // namespace functors
+
+// Rows divided by their L2 norm (norms below eps are replaced by eps, so zero rows stay zero).
+template <class T, class D>
+Tensor<T, D> l2_normalize(const Tensor<T, D>& x, double eps = 1e-12) {
+  check_rank(x, 2, "l2_normalize (embeddings [n, d])");
+  Tensor<T, D> y(x.shape()), norms(Shape{x.dim(0)});
+  Executor<D>::for_each(x.dim(0), functors::RowL2Normalize<T>{x.data(), y.data(), norms.data(), x.dim(1),
+                                                              static_cast<T>(eps)});
+  return y;
+}
+
+// insightface flip test: f(x) + f(flip(x)) (normalise afterwards).
+template <class T, class D>
+Tensor<T, D> flip_sum(const Tensor<T, D>& f, const Tensor<T, D>& f_flip) {
+  check_same_shape(f, f_flip, "flip_sum");
+  return ops::add(f, f_flip);
+}
+
+// CASIA MobileFaceNet flip test: [f(x) | f(flip(x))], raw halves (not normalised).
+template <class T, class D>
+Tensor<T, D> flip_concat(const Tensor<T, D>& f, const Tensor<T, D>& f_flip) {
+  check_same_shape(f, f_flip, "flip_concat");
+  check_rank(f, 2, "flip_concat (embeddings [n, d])");
+  const int64_t n = f.dim(0), d = f.dim(1);
+  Tensor<T, D> out(Shape{n, 2 * d});
+  Executor<D>::for_each(out.numel(), functors::ConcatRows<T>{f.data(), f_flip.data(), out.data(), d, d});
+  return out;
+}
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/embeddings.hpp
+// ---- begin rfcf/recognition/gallery.hpp
+// Gallery<T, D>: 1:N identification. Stores L2-normalised embeddings with an integer id and a
+// name on device D; search() ranks them by cosine similarity with one GEMM per query batch.
+//
+//   recognition::Gallery<float, cpu> g(512);
+//   g.add(embeddings, ids, names);            // [n, 512]
+//   auto hits = g.search(queries, 5);         // hits[q] = top-5 {index, id, name, score}
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::recognition {
+
+struct GalleryHit {
+  int64_t index = -1;  // row in the gallery
+  int64_t id = -1;
+  std::string name;
+  double score = 0;  // cosine similarity
+};
+
+template <class T, class D>
+class Gallery {
+ public:
+  explicit Gallery(int64_t dim) : dim_(dim) {
+    check<ConfigError>(dim > 0, "Gallery: embedding size must be positive, got ", dim);
+  }
+
+  int64_t dim() const { return dim_; }
+  int64_t size() const { return static_cast<int64_t>(ids_.size()); }
+
+  // Appends embeddings [n, dim] (normalised here) with their ids and optional names.
+  void add(const Tensor<T, D>& embeddings, const std::vector<int64_t>& ids, const std::vector<std::string>& names = {}) {
+    check_rank(embeddings, 2, "Gallery::add (embeddings [n, d])");
+    check<ShapeError>(embeddings.dim(1) == dim_, "Gallery::add: embeddings ", embeddings.shape().str(),
+                      " do not have the gallery's size ", dim_);
+    const int64_t n = embeddings.dim(0);
+    check<ShapeError>(static_cast<int64_t>(ids.size()) == n, "Gallery::add: ", ids.size(), " ids for ", n,
+                      " embeddings");
+    check<ShapeError>(names.empty() || static_cast<int64_t>(names.size()) == n, "Gallery::add: ", names.size(),
+                      " names for ", n, " embeddings");
+    Tensor<T, D> normed = l2_normalize(embeddings);
+    Tensor<T, D> all(Shape{size() + n, dim_});
+    if (size() > 0) all.slice_batch(0, size()).copy_from(matrix_);
+    if (n > 0) all.slice_batch(size(), n).copy_from(normed);
+    matrix_ = all;
+    ids_.insert(ids_.end(), ids.begin(), ids.end());
+    for (int64_t i = 0; i < n; ++i) names_.push_back(names.empty() ? std::string() : names[static_cast<size_t>(i)]);
+  }
+
+  // Top-k gallery entries per query row, best first (ties: lower gallery index first).
+  std::vector<std::vector<GalleryHit>> search(const Tensor<T, D>& queries, int64_t k) const {
+    check_rank(queries, 2, "Gallery::search (queries [q, d])");
+    check<ShapeError>(queries.dim(1) == dim_, "Gallery::search: queries ", queries.shape().str(),
+                      " do not have the gallery's size ", dim_);
+    check<ConfigError>(k > 0, "Gallery::search: k must be positive, got ", k);
+    const int64_t q = queries.dim(0), n = size();
+    std::vector<std::vector<GalleryHit>> out(static_cast<size_t>(q));
+    if (n == 0 || q == 0) return out;
+    Tensor<T, D> qn = l2_normalize(queries);
+    Tensor<T, D> scores(Shape{q, n});
+    ops::Gemm<D>::run(false, true, q, n, dim_, T(1), qn.data(), dim_, matrix_.data(), dim_, T(0), scores.data(), n);
+    const std::vector<T> s = scores.to_vector();
+    const int64_t kk = std::min(k, n);
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    for (int64_t r = 0; r < q; ++r) {
+      for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+      const T* row = s.data() + r * n;
+      std::partial_sort(order.begin(), order.begin() + kk, order.end(), [&](int64_t a, int64_t b) {
+        return row[a] > row[b] || (row[a] == row[b] && a < b);
+      });
+      for (int64_t j = 0; j < kk; ++j) {
+        const int64_t i = order[static_cast<size_t>(j)];
+        out[static_cast<size_t>(r)].push_back(
+            {i, ids_[static_cast<size_t>(i)], names_[static_cast<size_t>(i)], static_cast<double>(row[i])});
+      }
+    }
+    return out;
+  }
+
+  const Tensor<T, D>& embeddings() const { return matrix_; }
+  const std::vector<int64_t>& ids() const { return ids_; }
+
+ private:
+  int64_t dim_;
+  Tensor<T, D> matrix_;
+  std::vector<int64_t> ids_;
+  std::vector<std::string> names_;
+};
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/gallery.hpp
+// ---- begin rfcf/recognition/lfw_pairs.hpp
+// LFW pairs.txt (official view 2; formats.md 7, recognition.md 10.1): header "<folds>\t<n>", then
+// per fold n "same" lines (name, n1, n2) followed by n "different" lines (name1, n1, name2, n2).
+#include <cstdint>
+#include <fstream>
+#include <istream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::recognition {
+
+struct LfwPair {
+  std::string name1;
+  int n1 = 0;
+  std::string name2;
+  int n2 = 0;
+  bool same = false;
+  int fold = 0;
+  // "<name>/<name>_<n as 4 digits>.jpg", relative to the image root.
+  static std::string image_path(const std::string& name, int n) {
+    std::string num = std::to_string(n);
+    if (num.size() < 4) num.insert(0, 4 - num.size(), '0');
+    return name + "/" + name + "_" + num + ".jpg";
+  }
+  std::string path1() const { return image_path(name1, n1); }
+  std::string path2() const { return image_path(name2, n2); }
+};
+
+struct LfwPairs {
+  int folds = 0;
+  int pairs_per_class = 0;  // per fold: this many same pairs, then as many different pairs
+  std::vector<LfwPair> pairs;
+
+  // Image paths referenced by the pairs, each once, sorted.
+  std::vector<std::string> distinct_images() const {
+    std::set<std::string> s;
+    for (const auto& p : pairs) {
+      s.insert(p.path1());
+      s.insert(p.path2());
+    }
+    return {s.begin(), s.end()};
+  }
+  std::vector<uint8_t> same_flags() const {
+    std::vector<uint8_t> v;
+    v.reserve(pairs.size());
+    for (const auto& p : pairs) v.push_back(p.same ? 1 : 0);
+    return v;
+  }
+};
+
+namespace detail {
+
+inline std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> f;
+  size_t start = 0;
+  while (true) {
+    const size_t tab = line.find('\t', start);
+    f.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
+    if (tab == std::string::npos) break;
+    start = tab + 1;
+  }
+  return f;
+}
+
+inline int parse_positive(const std::string& s, const std::string& where) {
+  check<FormatError>(!s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos, where,
+                     ": expected a positive integer, got '", s, "'");
+  const int v = std::stoi(s);
+  check<FormatError>(v > 0, where, ": expected a positive integer, got ", v);
+  return v;
+}
+
+inline const std::string& checked_name(const std::string& s, const std::string& where) {
+  check<FormatError>(!s.empty() && s.find_first_of(" /\\") == std::string::npos && s != "." && s != "..", where,
+                     ": invalid person name '", s, "'");
+  return s;
+}
+
+}  // namespace detail
+
+// Parses and validates pairs.txt content; `source` names the input in error messages.
+inline LfwPairs parse_lfw_pairs(std::istream& in, const std::string& source = "pairs.txt") {
+  LfwPairs out;
+  std::string line;
+  int64_t line_no = 0;
+  auto next_line = [&](bool& ok) {
+    ok = static_cast<bool>(std::getline(in, line));
+    if (ok) {
+      ++line_no;
+      if (!line.empty() && line.back() == '\r') line.pop_back();  // tolerate CRLF
+    }
+  };
+  bool ok = false;
+  next_line(ok);
+  check<FormatError>(ok, source, ": empty file");
+  auto head = detail::split_tabs(line);
+  check<FormatError>(head.size() == 2, source, ":1: header must be '<folds>\\t<pairs per class>', got '", line, "'");
+  out.folds = detail::parse_positive(head[0], source + ":1 folds");
+  out.pairs_per_class = detail::parse_positive(head[1], source + ":1 pairs per class");
+  check<FormatError>(static_cast<int64_t>(out.folds) * out.pairs_per_class <= 10'000'000, source,
+                     ":1: implausible header counts ", out.folds, " x ", out.pairs_per_class);
+  const int64_t expected = static_cast<int64_t>(out.folds) * 2 * out.pairs_per_class;
+  out.pairs.reserve(static_cast<size_t>(expected));
+  for (int64_t k = 0; k < expected; ++k) {
+    next_line(ok);
+    check<FormatError>(ok, source, ": the header announces ", expected, " pairs (", out.folds, " folds x 2 x ",
+                       out.pairs_per_class, ") but the file ends after ", k);
+    const std::string where = source + ":" + std::to_string(line_no);
+    auto f = detail::split_tabs(line);
+    LfwPair p;
+    p.fold = static_cast<int>(k / (2 * out.pairs_per_class));
+    p.same = (k % (2 * out.pairs_per_class)) < out.pairs_per_class;
+    if (p.same) {
+      check<FormatError>(f.size() == 3, where, ": a 'same' line needs 3 tab-separated fields, got ", f.size(),
+                         ": '", line, "'");
+      p.name1 = p.name2 = detail::checked_name(f[0], where);
+      p.n1 = detail::parse_positive(f[1], where);
+      p.n2 = detail::parse_positive(f[2], where);
+    } else {
+      check<FormatError>(f.size() == 4, where, ": a 'different' line needs 4 tab-separated fields, got ", f.size(),
+                         ": '", line, "'");
+      p.name1 = detail::checked_name(f[0], where);
+      p.n1 = detail::parse_positive(f[1], where);
+      p.name2 = detail::checked_name(f[2], where);
+      p.n2 = detail::parse_positive(f[3], where);
+    }
+    out.pairs.push_back(std::move(p));
+  }
+  while (std::getline(in, line)) {
+    ++line_no;
+    check<FormatError>(line.empty() || line == "\r", source, ":", line_no, ": unexpected content after the ",
+                       expected, " pairs announced by the header: '", line, "'");
+  }
+  return out;
+}
+
+inline LfwPairs read_lfw_pairs(const std::string& path) {
+  std::ifstream in(path);
+  check<IoError>(in.good(), "cannot open LFW pairs file ", path);
+  return parse_lfw_pairs(in, path);
+}
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/lfw_pairs.hpp
+// ---- begin rfcf/recognition/margin_head.hpp
+// MarginHead<Policy, T, D>: the classification head of face-recognition training
+// (recognition.md 1-4). Holds the class matrix "weight" in the arcface_torch layout (C, d),
+// normalises embeddings and class vectors, takes their cosines with one GEMM and applies the
+// margin policy and softmax cross-entropy (MarginLoss). backward() returns dL/d(embeddings) and
+// accumulates dL/d(weight) through the clamp and both L2 normalisations (recognition.md 2.3-2.4).
+//
+//   recognition::MarginHead<recognition::CurricularFace, float, cpu> head(512, num_classes);
+//   auto out = head.forward(embeddings, labels);   // out.loss, out.accuracy, out.logits
+//   Tensor<float, cpu> d_emb = head.backward();
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+// ---- begin rfcf/recognition/margin_loss.hpp
+// MarginLoss<Policy, T, D>: the cosine-level part of a margin head. Takes the raw cosines
+// [B, C] (before the clamp), applies clamp + margin policy + scale, and returns the mean softmax
+// cross-entropy; backward() returns dL/d(raw cosines). For CurricularFace it owns the buffer t
+// and updates it before use (recognition.md 2.2 step 8), without gradient.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::recognition {
+
+// Where the batch mean of c_y that updates t comes from (recognition.md 2.5).
+enum class TMode {
+  local,   // this device's batch only (the official runs; the default)
+  global,  // sum and count all-reduced over ranks by the reducer hook before the EMA
+};
+
+// All-reduces (sums) the two values in place across ranks. Used by TMode::global.
+using TReducer = std::function<void(double& sum, double& count)>;
+
+template <class Policy, class T, class D>
+class MarginLoss {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  explicit MarginLoss(Policy policy = Policy{}, TMode mode = TMode::local)
+      : policy_(policy), t_mode_(mode), t_(zeros<T, D>(Shape{1})) {}
+
+  // Mean cross-entropy of the margin logits. In training mode t is updated first (CurricularFace).
+  T forward(const Tensor<T, D>& raw_cos, const std::vector<int64_t>& labels) {
+    check_rank(raw_cos, 2, "MarginLoss::forward (cosines [B, C])");
+    const int64_t B = raw_cos.dim(0), C = raw_cos.dim(1);
+    check<ShapeError>(B > 0 && C > 0, "MarginLoss::forward: empty cosine matrix ", raw_cos.shape().str());
+    check<ShapeError>(static_cast<int64_t>(labels.size()) == B, "MarginLoss::forward: ", labels.size(),
+                      " labels for a batch of ", B);
+    for (size_t i = 0; i < labels.size(); ++i)
+      check<ShapeError>(labels[i] >= 0 && labels[i] < C, "MarginLoss::forward: label ", labels[i],
+                        " of sample ", i, " is outside [0, ", C, ")");
+
+    raw_ = raw_cos;
+    labels_ = Tensor<int64_t, D>::from_host(Shape{B}, labels);
+    c_y_ = Tensor<T, D>(Shape{B});
+    Executor<D>::for_each(B, functors::TargetCosine<T>{raw_.data(), labels_.data(), c_y_.data(), C});
+    if constexpr (Policy::uses_t) {
+      if (training_) update_t();
+    }
+    const T t = t_value_as_t();
+
+    logits_ = Tensor<T, D>(Shape{B, C});
+    dfdc_ = Tensor<T, D>(Shape{B, C});
+    Executor<D>::for_each(B * C, functors::MarginLogits<Policy, T>{policy_, raw_.data(), labels_.data(), c_y_.data(),
+                                                                   t, logits_.data(), dfdc_.data(), C});
+    lse_ = Tensor<T, D>(Shape{B});
+    Tensor<T, D> row_loss(Shape{B}), correct(Shape{B});
+    Executor<D>::for_each(B, functors::RowSoftmaxCrossEntropy<T>{logits_.data(), raw_.data(), labels_.data(),
+                                                                 lse_.data(), row_loss.data(), correct.data(), C});
+    double loss = 0, hits = 0;
+    for (T v : row_loss.to_vector()) loss += static_cast<double>(v);
+    for (T v : correct.to_vector()) hits += static_cast<double>(v);
+    accuracy_ = hits / static_cast<double>(B);
+    has_cache_ = nn::grad_enabled();
+    return static_cast<T>(loss / static_cast<double>(B));
+  }
+
+  // dL/d(raw cosines) [B, C] for an upstream gradient dloss of the mean loss.
+  Tensor<T, D> backward(T dloss = T(1)) {
+    check<Error>(has_cache_, "MarginLoss::backward called without a forward in grad mode");
+    const int64_t B = raw_.dim(0), C = raw_.dim(1);
+    Tensor<T, D> g(Shape{B, C});
+    const T scale = static_cast<T>(policy_.s * static_cast<double>(dloss) / static_cast<double>(B));
+    Executor<D>::for_each(B * C, functors::MarginCrossEntropyGrad<T>{logits_.data(), lse_.data(), dfdc_.data(),
+                                                                     labels_.data(), g.data(), C, scale});
+    return g;
+  }
+
+  // Logits of the last forward: with margin (what the loss saw) and s * clamp(cos) (origin_cos).
+  const Tensor<T, D>& margin_logits() const { return logits_; }
+  Tensor<T, D> origin_logits() const {
+    check<Error>(raw_.defined(), "MarginLoss::origin_logits before any forward");
+    Tensor<T, D> out(raw_.shape());
+    Executor<D>::for_each(out.numel(), functors::ScaledClamp<T>{raw_.data(), out.data(), static_cast<T>(policy_.s)});
+    return out;
+  }
+  // Fraction of the last batch whose argmax of origin_cos is the label.
+  double accuracy() const { return accuracy_; }
+
+  const Policy& policy() const { return policy_; }
+  // The adaptive t (CurricularFace; 0 and unused for the other policies).
+  Tensor<T, D>& t() { return t_; }
+  double t_value() const { return static_cast<double>(t_.to_vector()[0]); }
+  void set_t(double v) {
+    const T x = static_cast<T>(v);
+    check<ShapeError>(t_.numel() == 1, "MarginLoss: buffer t has shape ", t_.shape().str(), ", expected [1]");
+    DeviceCopy<D, cpu>::copy(t_.data(), &x, sizeof(T));  // in place: visitors may hold the tensor
+  }
+  TMode t_mode() const { return t_mode_; }
+  void set_t_mode(TMode m) { t_mode_ = m; }
+  // Hook for TMode::global: called with the local (sum of c_y, count); must sum both over ranks.
+  void set_t_reducer(TReducer r) { reducer_ = std::move(r); }
+
+  void train(bool on = true) { training_ = on; }
+  void eval() { training_ = false; }
+  bool is_training() const { return training_; }
+
+ private:
+  void update_t() {
+    double sum = 0;
+    for (T v : c_y_.to_vector()) sum += static_cast<double>(v);
+    double count = static_cast<double>(c_y_.numel());
+    if (t_mode_ == TMode::global) {
+      check<ConfigError>(static_cast<bool>(reducer_),
+                         "MarginLoss: t mode 'global' needs a reducer (set_t_reducer) to all-reduce sum and count");
+      reducer_(sum, count);
+      check<NumericError>(count > 0, "MarginLoss: the t reducer returned a count of ", count);
+    }
+    // Stored in T like the PyTorch buffer; the EMA itself is evaluated in double.
+    const double old_t = static_cast<double>(static_cast<T>(t_value()));
+    set_t(policy_.updated_t(sum / count, old_t));
+  }
+  T t_value_as_t() const {
+    if constexpr (Policy::uses_t) return t_.to_vector()[0];
+    else return T(0);
+  }
+
+  Policy policy_;
+  TMode t_mode_;
+  TReducer reducer_;
+  Tensor<T, D> t_;
+  bool training_ = true;
+  bool has_cache_ = false;
+  double accuracy_ = 0;
+  Tensor<T, D> raw_, c_y_, logits_, dfdc_, lse_;
+  Tensor<int64_t, D> labels_;
+};
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/margin_loss.hpp
+
+namespace rfcf::recognition {
+
+enum class HeadInit {
+  normal,          // N(0, init_std^2), std 0.01 in both reference codebases
+  xavier_uniform,  // the CASIA MobileFaceNet ArcFace head
+};
+
+struct MarginHeadOptions {
+  HeadInit init = HeadInit::normal;
+  double init_std = 0.01;
+  TMode t_mode = TMode::local;
+  // Norms below eps are replaced by eps (F.normalize semantics). The references have no epsilon
+  // (a zero vector gives NaN there); for any non-degenerate input the result is identical.
+  double eps = 1e-12;
+};
+
+template <class T, class D>
+struct MarginOutput {
+  T loss;             // mean cross-entropy over the batch
+  double accuracy;    // fraction of argmax(origin_cos) == label
+  Tensor<T, D> logits;  // s * clamp(cos) without margin (origin_cos of the official code)
+};
+
+template <class Policy, class T, class D>
+class MarginHead : public nn::LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using policy_type = Policy;
+
+  MarginHead(int64_t embedding_size, int64_t num_classes, Policy policy = Policy{},
+             MarginHeadOptions options = {}, Generator& gen = default_generator())
+      : options_(options), weight_(Shape{checked(num_classes, "classes"), checked(embedding_size, "embedding size")}),
+        loss_(policy, options.t_mode) {
+    if (options.init == HeadInit::xavier_uniform) init::xavier_uniform(weight_.value, gen);
+    else init::normal(weight_.value, gen, 0.0, options.init_std);
+  }
+
+  int64_t embedding_size() const { return weight_.value.dim(1); }
+  int64_t num_classes() const { return weight_.value.dim(0); }
+
+  MarginOutput<T, D> forward(const Tensor<T, D>& embeddings, const std::vector<int64_t>& labels) {
+    check_rank(embeddings, 2, "MarginHead::forward (embeddings [B, d])");
+    check<ShapeError>(embeddings.dim(1) == embedding_size(), "MarginHead::forward: embeddings ",
+                      embeddings.shape().str(), " do not match the class matrix ", weight_.value.shape().str());
+    const int64_t B = embeddings.dim(0), C = num_classes(), d = embedding_size();
+    const T eps = static_cast<T>(options_.eps);
+
+    e_hat_ = Tensor<T, D>(Shape{B, d});
+    e_norm_ = Tensor<T, D>(Shape{B});
+    Executor<D>::for_each(B, functors::RowL2Normalize<T>{embeddings.data(), e_hat_.data(), e_norm_.data(), d, eps});
+    w_hat_ = Tensor<T, D>(Shape{C, d});
+    w_norm_ = Tensor<T, D>(Shape{C});
+    Executor<D>::for_each(C, functors::RowL2Normalize<T>{weight_.value.data(), w_hat_.data(), w_norm_.data(), d, eps});
+
+    Tensor<T, D> cos(Shape{B, C});  // ê Ŵᵀ
+    ops::Gemm<D>::run(false, true, B, C, d, T(1), e_hat_.data(), d, w_hat_.data(), d, T(0), cos.data(), C);
+
+    loss_.train(is_training());
+    MarginOutput<T, D> out{loss_.forward(cos, labels), 0.0, {}};
+    out.accuracy = loss_.accuracy();
+    out.logits = loss_.origin_logits();
+    has_cache_ = nn::grad_enabled();
+    if (!has_cache_) e_hat_ = w_hat_ = e_norm_ = w_norm_ = Tensor<T, D>();
+    return out;
+  }
+
+  // dL/d(embeddings) for an upstream gradient dloss of the mean loss; accumulates dL/d(weight)
+  // unless the weight is frozen.
+  Tensor<T, D> backward(T dloss = T(1)) {
+    check<Error>(has_cache_, "MarginHead::backward called without a forward in grad mode");
+    const int64_t B = e_hat_.dim(0), C = num_classes(), d = embedding_size();
+    const T eps = static_cast<T>(options_.eps);
+    Tensor<T, D> g = loss_.backward(dloss);  // dL/dcos [B, C]
+
+    Tensor<T, D> d_ehat(Shape{B, d});
+    ops::Gemm<D>::run(false, false, B, d, C, T(1), g.data(), C, w_hat_.data(), d, T(0), d_ehat.data(), d);
+    Tensor<T, D> d_emb(Shape{B, d});
+    Executor<D>::for_each(B, functors::RowL2NormalizeBackward<T>{e_hat_.data(), d_ehat.data(), e_norm_.data(),
+                                                                 d_emb.data(), d, eps, false});
+    if (!weight_.frozen) {
+      Tensor<T, D> d_what(Shape{C, d});
+      ops::Gemm<D>::run(true, false, C, d, B, T(1), g.data(), C, e_hat_.data(), d, T(0), d_what.data(), d);
+      Executor<D>::for_each(C, functors::RowL2NormalizeBackward<T>{w_hat_.data(), d_what.data(), w_norm_.data(),
+                                                                   weight_.grad.data(), d, eps, true});
+    }
+    return d_emb;
+  }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    v.parameter(nn::join_name(prefix, "weight"), weight_);
+    if constexpr (Policy::uses_t) v.buffer(nn::join_name(prefix, "t"), loss_.t());
+  }
+
+  nn::Parameter<T, D>& weight() { return weight_; }
+  MarginLoss<Policy, T, D>& loss() { return loss_; }
+  const Policy& policy() const { return loss_.policy(); }
+  // Logits with margin of the last forward (what the cross-entropy saw).
+  const Tensor<T, D>& margin_logits() const { return loss_.margin_logits(); }
+
+  // CurricularFace t: value, and the hook used by TMode::global.
+  double t_value() const { return loss_.t_value(); }
+  void set_t(double v) { loss_.set_t(v); }
+  void set_t_mode(TMode m) { loss_.set_t_mode(m); }
+  void set_t_reducer(TReducer r) { loss_.set_t_reducer(std::move(r)); }
+
+  // Loads the class matrix from the arcface_torch layout (C, d) ...
+  void load_weight(const Tensor<T, D>& w_cd) {
+    check<ShapeError>(w_cd.shape() == weight_.value.shape(), "MarginHead::load_weight: got ", w_cd.shape().str(),
+                      ", expected (C, d) = ", weight_.value.shape().str());
+    weight_.value.copy_from(w_cd);
+  }
+  // ... or from the CurricularFace layout: `kernel` (d, C), one column per class.
+  template <class D2>
+  void load_kernel(const Tensor<T, D2>& kernel_dc) {
+    weight_.value.copy_from(kernel_to_weight(kernel_dc.template to<cpu>(), embedding_size(), num_classes())
+                                .template to<D>());
+  }
+  // (d, C) -> (C, d) on the host.
+  static Tensor<T, cpu> kernel_to_weight(const Tensor<T, cpu>& kernel, int64_t d, int64_t C) {
+    check<ShapeError>(kernel.rank() == 2 && kernel.dim(0) == d && kernel.dim(1) == C,
+                      "MarginHead::load_kernel: kernel has shape ", kernel.shape().str(), ", expected (d, C) = [", d,
+                      ", ", C, "]");
+    Tensor<T, cpu> w(Shape{C, d});
+    for (int64_t k = 0; k < d; ++k)
+      for (int64_t j = 0; j < C; ++j) w.data()[j * d + k] = kernel.data()[k * C + j];
+    return w;
+  }
+
+ private:
+  static int64_t checked(int64_t n, const char* what) {
+    check<ConfigError>(n > 0, "MarginHead: number of ", what, " must be positive, got ", n);
+    return n;
+  }
+
+  MarginHeadOptions options_;
+  nn::Parameter<T, D> weight_;
+  MarginLoss<Policy, T, D> loss_;
+  bool has_cache_ = false;
+  Tensor<T, D> e_hat_, e_norm_, w_hat_, w_norm_;
+};
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/margin_head.hpp
+// ---- begin rfcf/recognition/verification.hpp
+// Face verification metrics on pair scores (recognition.md 7.5, 10.2, 10.3), on the host:
+// threshold accuracy, k-fold accuracy with the LFW cosine protocols P1/P2 and the insightface
+// protocol, best threshold, ROC (TPR/FPR per threshold, CSV), TAR at a target FAR.
+// Pairs are given as scores plus "same" flags (1 = same identity).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::recognition {
+
+// How a score is compared with a threshold.
+enum class ScoreRule {
+  // Similarity (P1/P2 of recognition.md 7.5): a same pair is correct iff score > thr, a different
+  // pair iff score < thr (a score equal to the threshold is wrong for both).
+  similarity_strict,
+  // Distance (insightface, 10.2): predict "same" iff score < thr; correct iff the prediction matches.
+  distance,
+};
+
+// Which threshold wins when several maximise the training accuracy.
+enum class ThresholdChoice {
+  mean_of_maxima,  // mean of all maximising grid values (7.5)
+  first_maximum,   // the first (smallest) maximising grid value (10.2)
+};
+
+struct VerificationProtocol {
+  std::vector<double> thresholds;
+  ScoreRule rule = ScoreRule::similarity_strict;
+  ThresholdChoice choice = ThresholdChoice::mean_of_maxima;
+  int folds = 10;
+
+  // P1/P2: cosine scores, thresholds i/10000 for i = -10000..10000, mean of maximising thresholds.
+  static VerificationProtocol lfw_cosine() {
+    VerificationProtocol p;
+    for (int i = -10000; i <= 10000; ++i) p.thresholds.push_back(i / 10000.0);
+    return p;
+  }
+  // insightface: squared distances, thresholds 0.00..3.99 step 0.01, first maximum.
+  static VerificationProtocol insightface() {
+    VerificationProtocol p;
+    for (int i = 0; i < 400; ++i) p.thresholds.push_back(i * 0.01);
+    p.rule = ScoreRule::distance;
+    p.choice = ThresholdChoice::first_maximum;
+    return p;
+  }
+};
+
+namespace detail {
+inline void check_pairs(size_t scores, size_t same, const char* what) {
+  check<ShapeError>(scores == same, what, ": ", scores, " scores but ", same, " same flags");
+}
+// Correct decisions among pairs idx at thr.
+inline int64_t correct_count(const std::vector<double>& s, const std::vector<uint8_t>& same,
+                             const std::vector<int64_t>& idx, double thr, ScoreRule rule) {
+  int64_t n = 0;
+  for (int64_t i : idx) {
+    const double v = s[static_cast<size_t>(i)];
+    const bool is_same = same[static_cast<size_t>(i)] != 0;
+    if (rule == ScoreRule::similarity_strict) n += is_same ? (v > thr) : (v < thr);
+    else n += (v < thr) == is_same;
+  }
+  return n;
+}
+inline std::vector<int64_t> all_indices(size_t n) {
+  std::vector<int64_t> idx(n);
+  for (size_t i = 0; i < n; ++i) idx[i] = static_cast<int64_t>(i);
+  return idx;
+}
+}  // namespace detail
+
+// Accuracy of the pairs idx (all pairs when empty) at one threshold.
+inline double accuracy_at(const std::vector<double>& scores, const std::vector<uint8_t>& same, double threshold,
+                          ScoreRule rule, std::vector<int64_t> idx = {}) {
+  detail::check_pairs(scores.size(), same.size(), "accuracy_at");
+  if (idx.empty()) idx = detail::all_indices(scores.size());
+  return static_cast<double>(detail::correct_count(scores, same, idx, threshold, rule)) / static_cast<double>(idx.size());
+}
+
+struct ThresholdResult {
+  double threshold = 0;
+  double accuracy = 0;  // on the pairs the threshold was chosen on
+};
+
+// The protocol's threshold over the pairs idx (all pairs when empty).
+inline ThresholdResult best_threshold(const std::vector<double>& scores, const std::vector<uint8_t>& same,
+                                      const VerificationProtocol& p, std::vector<int64_t> idx = {}) {
+  detail::check_pairs(scores.size(), same.size(), "best_threshold");
+  check<ConfigError>(!p.thresholds.empty(), "best_threshold: empty threshold grid");
+  if (idx.empty()) idx = detail::all_indices(scores.size());
+  check<ShapeError>(!idx.empty(), "best_threshold: no pairs");
+  int64_t best = -1, count = 0;
+  double sum = 0, first = 0;
+  for (double thr : p.thresholds) {
+    const int64_t c = detail::correct_count(scores, same, idx, thr, p.rule);
+    if (c > best) {
+      best = c;
+      first = thr;
+      sum = thr;
+      count = 1;
+    } else if (c == best) {
+      sum += thr;
+      ++count;
+    }
+  }
+  const double thr = p.choice == ThresholdChoice::first_maximum ? first : sum / static_cast<double>(count);
+  return {thr, static_cast<double>(best) / static_cast<double>(idx.size())};
+}
+
+struct KFoldResult {
+  std::vector<double> fold_accuracy;
+  std::vector<double> fold_threshold;
+  double mean_accuracy = 0;
+  double std_accuracy = 0;  // population standard deviation over folds
+};
+
+// Fold k = the k-th contiguous block of n / folds pairs (n must divide evenly).
+inline std::vector<int64_t> fold_indices(size_t n, int folds, int k, bool test) {
+  check<ShapeError>(folds > 1 && n % static_cast<size_t>(folds) == 0, "k-fold: ", n,
+                    " pairs do not split into ", folds, " equal folds");
+  const int64_t per = static_cast<int64_t>(n) / folds;
+  std::vector<int64_t> idx;
+  for (int64_t i = 0; i < static_cast<int64_t>(n); ++i)
+    if ((i / per == k) == test) idx.push_back(i);
+  return idx;
+}
+
+namespace detail {
+inline void finish(KFoldResult& r) {
+  double s = 0, ss = 0;
+  for (double a : r.fold_accuracy) s += a;
+  r.mean_accuracy = s / static_cast<double>(r.fold_accuracy.size());
+  for (double a : r.fold_accuracy) ss += (a - r.mean_accuracy) * (a - r.mean_accuracy);
+  r.std_accuracy = std::sqrt(ss / static_cast<double>(r.fold_accuracy.size()));
+}
+}  // namespace detail
+
+// k-fold accuracy on fixed scores (P1 with cosine scores; insightface with squared distances).
+inline KFoldResult kfold_accuracy(const std::vector<double>& scores, const std::vector<uint8_t>& same,
+                                  const VerificationProtocol& p) {
+  detail::check_pairs(scores.size(), same.size(), "kfold_accuracy");
+  KFoldResult r;
+  for (int k = 0; k < p.folds; ++k) {
+    const auto thr = best_threshold(scores, same, p, fold_indices(scores.size(), p.folds, k, false)).threshold;
+    r.fold_threshold.push_back(thr);
+    r.fold_accuracy.push_back(accuracy_at(scores, same, thr, p.rule, fold_indices(scores.size(), p.folds, k, true)));
+  }
+  detail::finish(r);
+  return r;
+}
+
+// Cosine of two vectors (NaN-free: 0 when a norm is 0).
+template <class T>
+double cosine_similarity(const T* a, const T* b, int64_t d) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t k = 0; k < d; ++k) {
+    ab += static_cast<double>(a[k]) * b[k];
+    aa += static_cast<double>(a[k]) * a[k];
+    bb += static_cast<double>(b[k]) * b[k];
+  }
+  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
+}
+template <class T>
+double squared_distance(const T* a, const T* b, int64_t d) {
+  double s = 0;
+  for (int64_t k = 0; k < d; ++k) s += (static_cast<double>(a[k]) - b[k]) * (static_cast<double>(a[k]) - b[k]);
+  return s;
+}
+
+// Cosines of the rows of a and b (host tensors [n, d]): P1 scores.
+template <class T>
+std::vector<double> pair_cosines(const Tensor<T, cpu>& a, const Tensor<T, cpu>& b) {
+  check_same_shape(a, b, "pair_cosines");
+  check_rank(a, 2, "pair_cosines");
+  std::vector<double> s(static_cast<size_t>(a.dim(0)));
+  for (int64_t i = 0; i < a.dim(0); ++i) s[static_cast<size_t>(i)] = cosine_similarity(a.data() + i * a.dim(1), b.data() + i * a.dim(1), a.dim(1));
+  return s;
+}
+
+// Squared Euclidean distances of the rows of a and b (insightface scores; 2 - 2 cos for unit rows).
+template <class T>
+std::vector<double> pair_squared_distances(const Tensor<T, cpu>& a, const Tensor<T, cpu>& b) {
+  check_same_shape(a, b, "pair_squared_distances");
+  check_rank(a, 2, "pair_squared_distances");
+  std::vector<double> s(static_cast<size_t>(a.dim(0)));
+  for (int64_t i = 0; i < a.dim(0); ++i)
+    s[static_cast<size_t>(i)] = squared_distance(a.data() + i * a.dim(1), b.data() + i * a.dim(1), a.dim(1));
+  return s;
+}
+
+// P2 (recognition.md 7.5): per fold, subtract the mean feature of both images of all training-fold
+// pairs, L2-normalise, score = dot product; threshold as the protocol says (lfw_cosine()).
+template <class T>
+KFoldResult kfold_accuracy_mean_subtracted(const Tensor<T, cpu>& a, const Tensor<T, cpu>& b,
+                                           const std::vector<uint8_t>& same, const VerificationProtocol& p) {
+  check_same_shape(a, b, "kfold_accuracy_mean_subtracted");
+  check_rank(a, 2, "kfold_accuracy_mean_subtracted");
+  const int64_t n = a.dim(0), d = a.dim(1);
+  detail::check_pairs(static_cast<size_t>(n), same.size(), "kfold_accuracy_mean_subtracted");
+  KFoldResult r;
+  std::vector<double> ca(static_cast<size_t>(d)), cb(static_cast<size_t>(d)), mu(static_cast<size_t>(d));
+  for (int k = 0; k < p.folds; ++k) {
+    const auto train = fold_indices(static_cast<size_t>(n), p.folds, k, false);
+    std::fill(mu.begin(), mu.end(), 0.0);
+    for (int64_t i : train)
+      for (int64_t j = 0; j < d; ++j) mu[j] += static_cast<double>(a.data()[i * d + j]) + b.data()[i * d + j];
+    for (auto& v : mu) v /= static_cast<double>(2 * train.size());
+    std::vector<double> scores(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j < d; ++j) {
+        ca[j] = a.data()[i * d + j] - mu[j];
+        cb[j] = b.data()[i * d + j] - mu[j];
+      }
+      scores[static_cast<size_t>(i)] = cosine_similarity(ca.data(), cb.data(), d);
+    }
+    const double thr = best_threshold(scores, same, p, train).threshold;
+    r.fold_threshold.push_back(thr);
+    r.fold_accuracy.push_back(accuracy_at(scores, same, thr, p.rule, fold_indices(static_cast<size_t>(n), p.folds, k, true)));
+  }
+  detail::finish(r);
+  return r;
+}
+
+struct RocPoint {
+  double threshold, tpr, fpr;
+};
+
+// TPR = TP / (TP + FN), FPR = FP / (FP + TN) per threshold (0 when a denominator is 0), with
+// "accepted as same" = score > thr (similarity) or score < thr (distance).
+inline std::vector<RocPoint> roc(const std::vector<double>& scores, const std::vector<uint8_t>& same,
+                                 const std::vector<double>& thresholds, ScoreRule rule) {
+  detail::check_pairs(scores.size(), same.size(), "roc");
+  std::vector<RocPoint> out;
+  for (double thr : thresholds) {
+    int64_t tp = 0, fn = 0, fp = 0, tn = 0;
+    for (size_t i = 0; i < scores.size(); ++i) {
+      const bool accept = rule == ScoreRule::distance ? scores[i] < thr : scores[i] > thr;
+      if (same[i]) accept ? ++tp : ++fn;
+      else accept ? ++fp : ++tn;
+    }
+    out.push_back({thr, tp + fn ? double(tp) / double(tp + fn) : 0.0, fp + tn ? double(fp) / double(fp + tn) : 0.0});
+  }
+  return out;
+}
+
+// insightface ROC (10.2 step 6): TPR and FPR per threshold on each test fold, averaged over folds.
+inline std::vector<RocPoint> kfold_roc(const std::vector<double>& scores, const std::vector<uint8_t>& same,
+                                       const VerificationProtocol& p) {
+  detail::check_pairs(scores.size(), same.size(), "kfold_roc");
+  std::vector<RocPoint> mean;
+  for (int k = 0; k < p.folds; ++k) {
+    std::vector<double> s;
+    std::vector<uint8_t> f;
+    for (int64_t i : fold_indices(scores.size(), p.folds, k, true)) {
+      s.push_back(scores[static_cast<size_t>(i)]);
+      f.push_back(same[static_cast<size_t>(i)]);
+    }
+    auto r = roc(s, f, p.thresholds, p.rule);
+    if (mean.empty()) mean.assign(r.size(), RocPoint{0, 0, 0});
+    for (size_t j = 0; j < r.size(); ++j) {
+      mean[j].threshold = r[j].threshold;
+      mean[j].tpr += r[j].tpr;
+      mean[j].fpr += r[j].fpr;
+    }
+  }
+  for (auto& m : mean) {
+    m.tpr /= p.folds;
+    m.fpr /= p.folds;
+  }
+  return mean;
+}
+
+// Writes "threshold,tpr,fpr" rows; the file appears complete or not at all (tmp + rename).
+inline void write_roc_csv(const std::string& path, const std::vector<RocPoint>& points) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    check<IoError>(f.good(), "write_roc_csv: cannot open ", tmp, " for writing");
+    f.precision(10);
+    f << "threshold,tpr,fpr\n";
+    for (const auto& p : points) f << p.threshold << ',' << p.tpr << ',' << p.fpr << '\n';
+    f.flush();
+    if (!f.good()) {
+      std::remove(tmp.c_str());
+      fail<IoError>("write_roc_csv: error while writing ", tmp);
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    fail<IoError>("write_roc_csv: cannot rename ", tmp, " to ", path);
+  }
+}
+
+struct TarAtFar {
+  double tar = 0;        // fraction of genuine pairs accepted
+  double far = 0;        // achieved fraction of impostor pairs accepted (<= target)
+  double threshold = 0;  // accept iff score > threshold (similarity) or score < threshold (distance)
+};
+
+// TAR at the largest achievable FAR not above far_target. Tie rule: pairs with equal scores are
+// accepted or rejected together; with k = floor(far_target * impostors), the threshold is the
+// (k+1)-th most impostor-like score and only scores strictly beyond it are accepted, so at most
+// k impostors pass (FAR may end below the target when impostor scores tie). For similarity scores
+// "beyond" means greater, for distances smaller. If k >= impostors everything is accepted.
+inline TarAtFar tar_at_far(const std::vector<double>& scores, const std::vector<uint8_t>& same, double far_target,
+                           ScoreRule rule = ScoreRule::similarity_strict) {
+  detail::check_pairs(scores.size(), same.size(), "tar_at_far");
+  check<ConfigError>(far_target >= 0 && far_target <= 1, "tar_at_far: target FAR ", far_target, " not in [0, 1]");
+  const double sign = rule == ScoreRule::distance ? -1.0 : 1.0;  // work on "higher = more similar"
+  std::vector<double> imp, gen;
+  for (size_t i = 0; i < scores.size(); ++i) (same[i] ? gen : imp).push_back(sign * scores[i]);
+  check<ShapeError>(!imp.empty() && !gen.empty(), "tar_at_far: needs genuine and impostor pairs, got ", gen.size(),
+                    " and ", imp.size());
+  std::sort(imp.begin(), imp.end(), std::greater<double>());
+  const auto k = static_cast<size_t>(std::floor(far_target * static_cast<double>(imp.size()) + 1e-9));
+  TarAtFar r;
+  if (k >= imp.size()) {
+    r.threshold = -std::numeric_limits<double>::infinity();
+    r.tar = r.far = 1.0;
+  } else {
+    r.threshold = imp[k];
+    int64_t fa = 0, ta = 0;
+    for (double v : imp) fa += v > r.threshold;
+    for (double v : gen) ta += v > r.threshold;
+    r.far = double(fa) / double(imp.size());
+    r.tar = double(ta) / double(gen.size());
+  }
+  r.threshold *= sign;
+  return r;
+}
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/verification.hpp
 // ---- end rfcf/recognition.hpp
 // ---- begin rfcf/models.hpp
-// models: see docs/ and the headers in rfcf/models/.
+// Network definitions: RetinaFace (MobileNetV1-0.25, ResNet-50 bodies), IResNet, MobileFaceNet.
+// ---- begin rfcf/models/conv_blocks.hpp
+// Conv + BatchNorm (+ activation) blocks named as PyTorch's nn.Sequential children
+// ("0" conv, "1" bn, "2" activation), shared by the backbones and the detector neck.
+#include <cstdint>
+
+
+namespace rfcf::models {
+
+template <class T, class D>
+using ConvBn = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>>;
+template <class T, class D>
+using ConvBnAct = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::LeakyReLU<T, D>>;
+// Depthwise 3x3 (carries the stride) then pointwise 1x1, each with BN and activation.
+template <class T, class D>
+using ConvDw = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::LeakyReLU<T, D>, nn::Conv2d<T, D>,
+                              nn::BatchNorm2d<T, D>, nn::LeakyReLU<T, D>>;
+
+template <class T, class D>
+ConvBn<T, D> conv_bn_no_act(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
+  return ConvBn<T, D>(nn::Conv2d<T, D>(in, out, nn::Conv2dOptions::k(kernel).strided(stride).padded(kernel / 2)),
+                      nn::BatchNorm2d<T, D>(out));
+}
+
+template <class T, class D>
+ConvBnAct<T, D> conv_bn_act(int64_t in, int64_t out, int64_t kernel, int64_t stride, double slope) {
+  return ConvBnAct<T, D>(nn::Conv2d<T, D>(in, out, nn::Conv2dOptions::k(kernel).strided(stride).padded(kernel / 2)),
+                         nn::BatchNorm2d<T, D>(out), nn::LeakyReLU<T, D>(slope));
+}
+
+template <class T, class D>
+ConvDw<T, D> conv_dw(int64_t in, int64_t out, int64_t stride, double slope) {
+  return ConvDw<T, D>(nn::Conv2d<T, D>(in, in, nn::Conv2dOptions::k(3).strided(stride).padded(1).grouped(in)),
+                      nn::BatchNorm2d<T, D>(in), nn::LeakyReLU<T, D>(slope),
+                      nn::Conv2d<T, D>(in, out, nn::Conv2dOptions::k(1)), nn::BatchNorm2d<T, D>(out),
+                      nn::LeakyReLU<T, D>(slope));
+}
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/conv_blocks.hpp
+// ---- begin rfcf/models/detection_head.hpp
+// One RetinaFace head level (retinaface.md 2.5): a 1x1 conv with bias, output permuted to
+// channel-last and flattened to [N, H*W*anchors, k].
+#include <string>
+
+// ---- begin rfcf/ops/layout.hpp
+// Layout permutations between NCHW and NHWC, device-generic.
+// ---- begin rfcf/ops/functors/layout.hpp
+// NCHW <-> NHWC permutations (RetinaFace heads flatten their maps channel-last).
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// out[n, y, x, c] = in[n, c, y, x]; i indexes out.
+template <class T>
+struct NchwToNhwc {
+  const T* in;
+  T* out;
+  int64_t c, hw;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ch = i % c, p = (i / c) % hw, n = i / (c * hw);
+    out[i] = in[(n * c + ch) * hw + p];
+  }
+};
+// out[n, c, y, x] = in[n, y, x, c]; i indexes out.
+template <class T>
+struct NhwcToNchw {
+  const T* in;
+  T* out;
+  int64_t c, hw;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t p = i % hw, ch = (i / hw) % c, n = i / (c * hw);
+    out[i] = in[(n * hw + p) * c + ch];
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/layout.hpp
+
+namespace rfcf::ops {
+
+// [N,C,H,W] -> [N,H,W,C]
+template <class T, class D>
+Tensor<T, D> nchw_to_nhwc(const Tensor<T, D>& x) {
+  check_rank(x, 4, "nchw_to_nhwc");
+  Tensor<T, D> y(Shape{x.n(), x.h(), x.w(), x.c()});
+  Executor<D>::for_each(x.numel(), functors::NchwToNhwc<T>{x.data(), y.data(), x.c(), x.h() * x.w()});
+  return y;
+}
+// [N,H,W,C] -> [N,C,H,W]
+template <class T, class D>
+Tensor<T, D> nhwc_to_nchw(const Tensor<T, D>& x) {
+  check_rank(x, 4, "nhwc_to_nchw");
+  Tensor<T, D> y(Shape{x.dim(0), x.dim(3), x.dim(1), x.dim(2)});
+  Executor<D>::for_each(x.numel(), functors::NhwcToNchw<T>{x.data(), y.data(), x.dim(3), x.dim(1) * x.dim(2)});
+  return y;
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/layout.hpp
+
+namespace rfcf::models {
+
+template <class T, class D>
+class HeadConv {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  HeadConv(int64_t in, int64_t anchors, int64_t k)
+      : conv1x1_(in, anchors * k, nn::Conv2dOptions::k(1).with_bias()), k_(k) {}
+
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    Tensor<T, D> y = ops::nchw_to_nhwc(conv1x1_.forward(x));
+    nhwc_shape_ = y.shape();
+    return y.reshape(Shape{y.dim(0), y.dim(1) * y.dim(2) * y.dim(3) / k_, k_});
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    return conv1x1_.backward(ops::nhwc_to_nchw(dy.reshape(nhwc_shape_)));
+  }
+  void train(bool on = true) { conv1x1_.train(on); }
+  bool is_training() const { return conv1x1_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) { conv1x1_.visit(v, nn::join_name(p, "conv1x1")); }
+
+ private:
+  nn::Conv2d<T, D> conv1x1_;
+  int64_t k_;
+  Shape nhwc_shape_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/detection_head.hpp
+// ---- begin rfcf/models/fpn.hpp
+// RetinaFace FPN (retinaface.md 2.3): 1x1 lateral convs, top-down nearest upsampling with
+// PyTorch's legacy rule, 3x3 merge convs on the two finer levels.
+#include <array>
+#include <string>
+
+// ---- begin rfcf/models/multiscale.hpp
+// Three feature maps (strides 8, 16, 32) passed between backbone, FPN, SSH and heads.
+#include <array>
+
+
+namespace rfcf::models {
+
+template <class T, class D>
+using FeatureMaps = std::array<Tensor<T, D>, 3>;
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/multiscale.hpp
+
+namespace rfcf::models {
+
+template <class T, class D>
+class FPN {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  FPN(const std::array<int64_t, 3>& in_channels, int64_t out, double slope)
+      : output1_(conv_bn_act<T, D>(in_channels[0], out, 1, 1, slope)),
+        output2_(conv_bn_act<T, D>(in_channels[1], out, 1, 1, slope)),
+        output3_(conv_bn_act<T, D>(in_channels[2], out, 1, 1, slope)),
+        merge1_(conv_bn_act<T, D>(out, out, 3, 1, slope)),
+        merge2_(conv_bn_act<T, D>(out, out, 3, 1, slope)) {}
+
+  FeatureMaps<T, D> forward(const FeatureMaps<T, D>& c) {
+    FeatureMaps<T, D> o;
+    o[0] = output1_.forward(c[0]);
+    o[1] = output2_.forward(c[1]);
+    o[2] = output3_.forward(c[2]);
+    o[1] = merge2_.forward(ops::add(o[1], up3_.forward(o[2], o[1].h(), o[1].w())));
+    o[0] = merge1_.forward(ops::add(o[0], up2_.forward(o[1], o[0].h(), o[0].w())));
+    return o;
+  }
+
+  FeatureMaps<T, D> backward(const FeatureMaps<T, D>& d) {
+    Tensor<T, D> g1 = merge1_.backward(d[0]);  // gradient of (o1 + up(o2))
+    Tensor<T, D> d2 = up2_.backward(g1);
+    ops::accumulate(d2, d[1]);
+    Tensor<T, D> g2 = merge2_.backward(d2);  // gradient of (o2 + up(o3))
+    Tensor<T, D> d3 = up3_.backward(g2);
+    ops::accumulate(d3, d[2]);
+    return {output1_.backward(g1), output2_.backward(g2), output3_.backward(d3)};
+  }
+
+  void train(bool on = true) {
+    output1_.train(on), output2_.train(on), output3_.train(on), merge1_.train(on), merge2_.train(on);
+  }
+  bool is_training() const { return output1_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    output1_.visit(v, nn::join_name(p, "output1"));
+    output2_.visit(v, nn::join_name(p, "output2"));
+    output3_.visit(v, nn::join_name(p, "output3"));
+    merge1_.visit(v, nn::join_name(p, "merge1"));
+    merge2_.visit(v, nn::join_name(p, "merge2"));
+  }
+
+ private:
+  ConvBnAct<T, D> output1_, output2_, output3_, merge1_, merge2_;
+  nn::UpsampleNearest<T, D> up2_, up3_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/fpn.hpp
+// ---- begin rfcf/models/iresnet.hpp
+// IResNet-18/34/50/100/200 of insightface's arcface_torch (recognition.md 6.1), with its
+// parameter names so its checkpoints load: conv1/bn1/prelu stem, IBasicBlocks
+// (bn1-conv1-bn2-prelu-conv2(stride)-bn3 + shortcut, no activation after the add), then
+// bn2 -> dropout -> flatten -> fc -> features (BatchNorm1d with its weight fixed at 1).
+#include <optional>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::models {
+
+struct IResNetOptions {
+  int depth = 50;  // 18, 34, 50, 100 or 200
+  int64_t embedding_size = 512;
+  double dropout = 0.0;
+  int64_t input_h = 112, input_w = 112;
+
+  std::vector<int64_t> blocks() const {
+    switch (depth) {
+      case 18: return {2, 2, 2, 2};
+      case 34: return {3, 4, 6, 3};
+      case 50: return {3, 4, 14, 3};
+      case 100: return {3, 13, 30, 3};
+      case 200: return {6, 26, 60, 6};
+      default: fail<ConfigError>("IResNet: unsupported depth ", depth, " (use 18, 34, 50, 100 or 200)");
+    }
+  }
+};
+
+template <class T, class D>
+class IBasicBlock {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  IBasicBlock(int64_t in, int64_t planes, int64_t stride)
+      : bn1_(in), conv1_(in, planes, nn::Conv2dOptions::k(3).padded(1)), bn2_(planes), prelu_(planes),
+        conv2_(planes, planes, nn::Conv2dOptions::k(3).strided(stride).padded(1)), bn3_(planes) {
+    if (stride != 1 || in != planes)
+      downsample_.emplace(nn::Conv2d<T, D>(in, planes, nn::Conv2dOptions::k(1).strided(stride)),
+                          nn::BatchNorm2d<T, D>(planes));
+  }
+
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    Tensor<T, D> y = bn3_.forward(conv2_.forward(prelu_.forward(bn2_.forward(conv1_.forward(bn1_.forward(x))))));
+    return ops::add(y, downsample_ ? downsample_->forward(x) : x);
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    Tensor<T, D> dx =
+        bn1_.backward(conv1_.backward(bn2_.backward(prelu_.backward(conv2_.backward(bn3_.backward(dy))))));
+    ops::accumulate(dx, downsample_ ? downsample_->backward(dy) : dy);
+    return dx;
+  }
+  void train(bool on = true) {
+    bn1_.train(on), conv1_.train(on), bn2_.train(on), prelu_.train(on), conv2_.train(on), bn3_.train(on);
+    if (downsample_) downsample_->train(on);
+  }
+  bool is_training() const { return bn1_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    bn1_.visit(v, nn::join_name(p, "bn1"));
+    conv1_.visit(v, nn::join_name(p, "conv1"));
+    bn2_.visit(v, nn::join_name(p, "bn2"));
+    prelu_.visit(v, nn::join_name(p, "prelu"));
+    conv2_.visit(v, nn::join_name(p, "conv2"));
+    bn3_.visit(v, nn::join_name(p, "bn3"));
+    if (downsample_) downsample_->visit(v, nn::join_name(p, "downsample"));
+  }
+
+ private:
+  nn::BatchNorm2d<T, D> bn1_;
+  nn::Conv2d<T, D> conv1_;
+  nn::BatchNorm2d<T, D> bn2_;
+  nn::PReLU<T, D> prelu_;
+  nn::Conv2d<T, D> conv2_;
+  nn::BatchNorm2d<T, D> bn3_;
+  std::optional<ConvBn<T, D>> downsample_;
+};
+
+template <class T, class D>
+class IResNet {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  explicit IResNet(const IResNetOptions& o = {})
+      : options_(o), conv1_(3, 64, nn::Conv2dOptions::k(3).padded(1)), bn1_(64), prelu_(64), bn2_(512),
+        dropout_(o.dropout), fc_(512 * out_cells(o.input_h) * out_cells(o.input_w), o.embedding_size),
+        features_(o.embedding_size) {
+    conv1_.set_input_grad(false);
+    const std::vector<int64_t> blocks = o.blocks();
+    const int64_t widths[4] = {64, 128, 256, 512};
+    int64_t in = 64;
+    for (int s = 0; s < 4; ++s) {
+      for (int64_t b = 0; b < blocks[s]; ++b) {
+        layers_[s].push_back(IBasicBlock<T, D>(in, widths[s], b == 0 ? 2 : 1));
+        in = widths[s];
+      }
+    }
+    // arcface_torch fixes the feature BN's weight at 1 and does not train it.
+    nn::for_each_parameter(features_, [](const std::string& name, nn::Parameter<T, D>& p) {
+      if (name == "weight") {
+        fill(p.value, T(1));
+        p.frozen = true;
+      }
+    });
+  }
+
+  // x: [N, 3, H, W] RGB normalised; returns the embedding [N, embedding_size].
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    check<ShapeError>(x.rank() == 4 && x.c() == 3 && x.h() == options_.input_h && x.w() == options_.input_w,
+                      "IResNet: expected input [N, 3, ", options_.input_h, ", ", options_.input_w, "], got ",
+                      x.shape().str());
+    Tensor<T, D> y = prelu_.forward(bn1_.forward(conv1_.forward(x)));
+    for (auto& l : layers_) y = l.forward(y);
+    y = dropout_.forward(bn2_.forward(y));
+    map_shape_ = y.shape();
+    y = fc_.forward(y.reshape(Shape{y.n(), y.numel() / y.n()}));
+    return features_.forward(y);
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    Tensor<T, D> g = fc_.backward(features_.backward(dy)).reshape(map_shape_);
+    g = bn2_.backward(dropout_.backward(g));
+    for (int s = 3; s >= 0; --s) g = layers_[s].backward(g);
+    return conv1_.backward(bn1_.backward(prelu_.backward(g)));
+  }
+  void train(bool on = true) {
+    conv1_.train(on), bn1_.train(on), prelu_.train(on), bn2_.train(on), dropout_.train(on), fc_.train(on),
+        features_.train(on);
+    for (auto& l : layers_) l.train(on);
+  }
+  void eval() { train(false); }
+  bool is_training() const { return bn1_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    conv1_.visit(v, nn::join_name(p, "conv1"));
+    bn1_.visit(v, nn::join_name(p, "bn1"));
+    prelu_.visit(v, nn::join_name(p, "prelu"));
+    for (int s = 0; s < 4; ++s) layers_[s].visit(v, nn::join_name(p, "layer" + std::to_string(s + 1)));
+    bn2_.visit(v, nn::join_name(p, "bn2"));
+    fc_.visit(v, nn::join_name(p, "fc"));
+    features_.visit(v, nn::join_name(p, "features"));
+  }
+  const IResNetOptions& options() const { return options_; }
+
+ private:
+  static int64_t out_cells(int64_t size) {
+    for (int i = 0; i < 4; ++i) size = (size + 1) / 2;  // four stride-2 3x3 convs with padding 1
+    return size;
+  }
+  IResNetOptions options_;
+  nn::Conv2d<T, D> conv1_;
+  nn::BatchNorm2d<T, D> bn1_;
+  nn::PReLU<T, D> prelu_;
+  nn::Repeat<IBasicBlock<T, D>> layers_[4];
+  nn::BatchNorm2d<T, D> bn2_;
+  nn::Dropout<T, D> dropout_;
+  nn::Linear<T, D> fc_;
+  nn::BatchNorm1d<T, D> features_;
+  Shape map_shape_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/iresnet.hpp
+// ---- begin rfcf/models/mobilefacenet.hpp
+// MobileFaceNet in the layout of shared/models/mobilefacenet_casia.ckpt (recognition.md 7.3):
+// ConvBlocks conv1/dw_conv1/conv2/linear7/linear1 (keys conv/bn/prelu), bottlenecks
+// blocks.n.conv.{0..7} with a residual add when stride 1 and channels are unchanged.
+// Input 112x96 by default (the linear7 kernel covers the whole final map), 128-d output.
+#include <array>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::models {
+
+template <class T, class D>
+using ConvBnPrelu = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::PReLU<T, D>>;
+
+// A ConvBlock named {conv, bn, prelu} (linear blocks have no prelu).
+template <class T, class D>
+ConvBnPrelu<T, D> conv_block(int64_t in, int64_t out, nn::Conv2dOptions o) {
+  ConvBnPrelu<T, D> b(nn::Conv2d<T, D>(in, out, o), nn::BatchNorm2d<T, D>(out), nn::PReLU<T, D>(out));
+  b.named({"conv", "bn", "prelu"});
+  return b;
+}
+template <class T, class D>
+ConvBn<T, D> linear_block(int64_t in, int64_t out, nn::Conv2dOptions o) {
+  ConvBn<T, D> b(nn::Conv2d<T, D>(in, out, o), nn::BatchNorm2d<T, D>(out));
+  b.named({"conv", "bn"});
+  return b;
+}
+
+// Inverted residual: 1x1 expand + BN + PReLU, depthwise 3x3 + BN + PReLU, 1x1 project + BN.
+template <class T, class D>
+class MobileFaceBottleneck {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using Body = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::PReLU<T, D>, nn::Conv2d<T, D>,
+                              nn::BatchNorm2d<T, D>, nn::PReLU<T, D>, nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>>;
+
+  MobileFaceBottleneck(int64_t in, int64_t out, int64_t stride, int64_t expansion)
+      : conv_(nn::Conv2d<T, D>(in, in * expansion, nn::Conv2dOptions::k(1)), nn::BatchNorm2d<T, D>(in * expansion),
+              nn::PReLU<T, D>(in * expansion),
+              nn::Conv2d<T, D>(in * expansion, in * expansion,
+                               nn::Conv2dOptions::k(3).strided(stride).padded(1).grouped(in * expansion)),
+              nn::BatchNorm2d<T, D>(in * expansion), nn::PReLU<T, D>(in * expansion),
+              nn::Conv2d<T, D>(in * expansion, out, nn::Conv2dOptions::k(1)), nn::BatchNorm2d<T, D>(out)),
+        residual_(stride == 1 && in == out) {}
+
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    Tensor<T, D> y = conv_.forward(x);
+    return residual_ ? ops::add(x, y) : y;
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    Tensor<T, D> dx = conv_.backward(dy);
+    if (residual_) ops::accumulate(dx, dy);
+    return dx;
+  }
+  void train(bool on = true) { conv_.train(on); }
+  bool is_training() const { return conv_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) { conv_.visit(v, nn::join_name(p, "conv")); }
+
+ private:
+  Body conv_;
+  bool residual_;
+};
+
+struct MobileFaceNetOptions {
+  int64_t embedding_size = 128;
+  int64_t input_h = 112, input_w = 96;
+};
+
+template <class T, class D>
+class MobileFaceNet {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  explicit MobileFaceNet(const MobileFaceNetOptions& o = {})
+      : options_(o),
+        conv1_(conv_block<T, D>(3, 64, nn::Conv2dOptions::k(3).strided(2).padded(1))),
+        dw_conv1_(conv_block<T, D>(64, 64, nn::Conv2dOptions::k(3).padded(1).grouped(64))),
+        conv2_(conv_block<T, D>(128, 512, nn::Conv2dOptions::k(1))),
+        linear7_(linear_block<T, D>(512, 512, linear7_options(o))),
+        linear1_(linear_block<T, D>(512, o.embedding_size, nn::Conv2dOptions::k(1))) {
+    conv1_.template get<0>().set_input_grad(false);
+    // (expansion t, output channels c, repeats n, first stride s) as in the paper's table.
+    const std::array<std::array<int64_t, 4>, 5> setting{{{2, 64, 5, 2}, {4, 128, 1, 2}, {2, 128, 6, 1},
+                                                         {4, 128, 1, 2}, {2, 128, 2, 1}}};
+    int64_t in = 64;
+    for (const auto& [t, c, n, s] : setting) {
+      for (int64_t i = 0; i < n; ++i) {
+        blocks_.push_back(MobileFaceBottleneck<T, D>(in, c, i == 0 ? s : 1, t));
+        in = c;
+      }
+    }
+  }
+
+  // x: [N, 3, input_h, input_w] RGB, (x - 127.5) / 128; returns [N, embedding_size].
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    check<ShapeError>(x.rank() == 4 && x.c() == 3 && x.h() == options_.input_h && x.w() == options_.input_w,
+                      "MobileFaceNet: expected input [N, 3, ", options_.input_h, ", ", options_.input_w, "], got ",
+                      x.shape().str());
+    Tensor<T, D> y = blocks_.forward(dw_conv1_.forward(conv1_.forward(x)));
+    y = linear1_.forward(linear7_.forward(conv2_.forward(y)));
+    return y.reshape(Shape{y.n(), y.c()});
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    Tensor<T, D> g = linear7_.backward(linear1_.backward(dy.reshape(Shape{dy.dim(0), dy.dim(1), 1, 1})));
+    return conv1_.backward(dw_conv1_.backward(blocks_.backward(conv2_.backward(g))));
+  }
+  void train(bool on = true) {
+    conv1_.train(on), dw_conv1_.train(on), blocks_.train(on), conv2_.train(on), linear7_.train(on),
+        linear1_.train(on);
+  }
+  void eval() { train(false); }
+  bool is_training() const { return conv1_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    conv1_.visit(v, nn::join_name(p, "conv1"));
+    dw_conv1_.visit(v, nn::join_name(p, "dw_conv1"));
+    blocks_.visit(v, nn::join_name(p, "blocks"));
+    conv2_.visit(v, nn::join_name(p, "conv2"));
+    linear7_.visit(v, nn::join_name(p, "linear7"));
+    linear1_.visit(v, nn::join_name(p, "linear1"));
+  }
+  const MobileFaceNetOptions& options() const { return options_; }
+
+ private:
+  static nn::Conv2dOptions linear7_options(const MobileFaceNetOptions& o) {
+    nn::Conv2dOptions c;
+    c.kernel_h = (o.input_h + 15) / 16;
+    c.kernel_w = (o.input_w + 15) / 16;
+    c.groups = 512;
+    return c;
+  }
+  MobileFaceNetOptions options_;
+  ConvBnPrelu<T, D> conv1_, dw_conv1_;
+  nn::Repeat<MobileFaceBottleneck<T, D>> blocks_;
+  ConvBnPrelu<T, D> conv2_;
+  ConvBn<T, D> linear7_, linear1_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/mobilefacenet.hpp
+// ---- begin rfcf/models/mobilenet_v1.hpp
+// MobileNetV1 x0.25 as the RetinaFace body (spec retinaface.md 2.2): stage1 (stride 8,
+// 64 ch), stage2 (stride 16, 128 ch), stage3 (stride 32, 256 ch).
+#include <string>
+
+
+namespace rfcf::models {
+
+template <class T, class D>
+class MobileNetV1025 {
+ public:
+  using value_type = T;
+  using device_type = D;
+  static constexpr std::array<int64_t, 3> out_channels{64, 128, 256};
+
+  // slope: 0.1 for the official Pytorch_Retinaface weights, 0 (ReLU) for the 1MB family.
+  explicit MobileNetV1025(double slope = 0.1)
+      : stage1_(conv_bn_act<T, D>(3, 8, 3, 2, slope), conv_dw<T, D>(8, 16, 1, slope), conv_dw<T, D>(16, 32, 2, slope),
+                conv_dw<T, D>(32, 32, 1, slope), conv_dw<T, D>(32, 64, 2, slope), conv_dw<T, D>(64, 64, 1, slope)) {
+    stage2_.push_back(conv_dw<T, D>(64, 128, 2, slope));
+    for (int i = 0; i < 5; ++i) stage2_.push_back(conv_dw<T, D>(128, 128, 1, slope));
+    stage3_.push_back(conv_dw<T, D>(128, 256, 2, slope));
+    stage3_.push_back(conv_dw<T, D>(256, 256, 1, slope));
+    stage1_.template get<0>().template get<0>().set_input_grad(false);  // the image needs no gradient
+  }
+
+  FeatureMaps<T, D> forward(const Tensor<T, D>& x) {
+    check<ShapeError>(x.rank() == 4 && x.c() == 3, "MobileNetV1025: expected input [N, 3, H, W], got ",
+                      x.shape().str());
+    FeatureMaps<T, D> f;
+    f[0] = stage1_.forward(x);
+    f[1] = stage2_.forward(f[0]);
+    f[2] = stage3_.forward(f[1]);
+    return f;
+  }
+
+  // Gradients w.r.t. the three outputs; returns dL/dx (empty: the stem skips it).
+  Tensor<T, D> backward(const FeatureMaps<T, D>& dy) {
+    Tensor<T, D> g = stage3_.backward(dy[2]);
+    ops::accumulate(g, dy[1]);
+    g = stage2_.backward(g);
+    ops::accumulate(g, dy[0]);
+    return stage1_.backward(g);
+  }
+
+  void train(bool on = true) {
+    stage1_.train(on);
+    stage2_.train(on);
+    stage3_.train(on);
+  }
+  bool is_training() const { return stage1_.is_training(); }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    stage1_.visit(v, nn::join_name(prefix, "stage1"));
+    stage2_.visit(v, nn::join_name(prefix, "stage2"));
+    stage3_.visit(v, nn::join_name(prefix, "stage3"));
+  }
+
+ private:
+  nn::Sequential<ConvBnAct<T, D>, ConvDw<T, D>, ConvDw<T, D>, ConvDw<T, D>, ConvDw<T, D>, ConvDw<T, D>> stage1_;
+  nn::Repeat<ConvDw<T, D>> stage2_, stage3_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/mobilenet_v1.hpp
+// ---- begin rfcf/models/resnet50.hpp
+// torchvision ResNet-50 (v1.5: stride on the 3x3 conv) as the RetinaFace body
+// (retinaface.md 2.8). Outputs layer2 (stride 8, 512 ch), layer3 (16, 1024), layer4 (32, 2048).
+#include <optional>
+#include <string>
+
+
+namespace rfcf::models {
+
+template <class T, class D>
+class Bottleneck {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  Bottleneck(int64_t in, int64_t width, int64_t stride)
+      : conv1_(in, width, nn::Conv2dOptions::k(1)), bn1_(width),
+        conv2_(width, width, nn::Conv2dOptions::k(3).strided(stride).padded(1)), bn2_(width),
+        conv3_(width, width * 4, nn::Conv2dOptions::k(1)), bn3_(width * 4) {
+    if (stride != 1 || in != width * 4)
+      downsample_.emplace(nn::Conv2d<T, D>(in, width * 4, nn::Conv2dOptions::k(1).strided(stride)),
+                          nn::BatchNorm2d<T, D>(width * 4));
+  }
+
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    Tensor<T, D> y = relu1_.forward(bn1_.forward(conv1_.forward(x)));
+    y = relu2_.forward(bn2_.forward(conv2_.forward(y)));
+    y = bn3_.forward(conv3_.forward(y));
+    return relu3_.forward(ops::add(y, downsample_ ? downsample_->forward(x) : x));
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    Tensor<T, D> g = relu3_.backward(dy);
+    Tensor<T, D> dx = conv1_.backward(bn1_.backward(relu1_.backward(
+        conv2_.backward(bn2_.backward(relu2_.backward(conv3_.backward(bn3_.backward(g))))))));
+    ops::accumulate(dx, downsample_ ? downsample_->backward(g) : g);
+    return dx;
+  }
+  void train(bool on = true) {
+    for_each_layer([&](auto& l) { l.train(on); });
+    if (downsample_) downsample_->train(on);
+  }
+  bool is_training() const { return bn1_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    conv1_.visit(v, nn::join_name(p, "conv1"));
+    bn1_.visit(v, nn::join_name(p, "bn1"));
+    conv2_.visit(v, nn::join_name(p, "conv2"));
+    bn2_.visit(v, nn::join_name(p, "bn2"));
+    conv3_.visit(v, nn::join_name(p, "conv3"));
+    bn3_.visit(v, nn::join_name(p, "bn3"));
+    if (downsample_) downsample_->visit(v, nn::join_name(p, "downsample"));
+  }
+
+ private:
+  template <class F>
+  void for_each_layer(F&& f) {
+    f(conv1_), f(bn1_), f(relu1_), f(conv2_), f(bn2_), f(relu2_), f(conv3_), f(bn3_), f(relu3_);
+  }
+  nn::Conv2d<T, D> conv1_;
+  nn::BatchNorm2d<T, D> bn1_;
+  nn::ReLU<T, D> relu1_;
+  nn::Conv2d<T, D> conv2_;
+  nn::BatchNorm2d<T, D> bn2_;
+  nn::ReLU<T, D> relu2_;
+  nn::Conv2d<T, D> conv3_;
+  nn::BatchNorm2d<T, D> bn3_;
+  nn::ReLU<T, D> relu3_;
+  std::optional<ConvBn<T, D>> downsample_;
+};
+
+template <class T, class D>
+class ResNet50 {
+ public:
+  using value_type = T;
+  using device_type = D;
+  static constexpr std::array<int64_t, 3> out_channels{512, 1024, 2048};
+
+  explicit ResNet50(double /*slope: the torchvision body always uses ReLU*/ = 0.0)
+      : conv1_(3, 64, nn::Conv2dOptions::k(7).strided(2).padded(3)), bn1_(64), pool_(3, 2, 1) {
+    conv1_.set_input_grad(false);
+    const int64_t widths[4] = {64, 128, 256, 512}, blocks[4] = {3, 4, 6, 3};
+    int64_t in = 64;
+    for (int s = 0; s < 4; ++s) {
+      for (int64_t b = 0; b < blocks[s]; ++b) {
+        layers_[s].push_back(Bottleneck<T, D>(in, widths[s], b == 0 && s > 0 ? 2 : 1));
+        in = widths[s] * 4;
+      }
+    }
+  }
+
+  FeatureMaps<T, D> forward(const Tensor<T, D>& x) {
+    check<ShapeError>(x.rank() == 4 && x.c() == 3, "ResNet50: expected input [N, 3, H, W], got ", x.shape().str());
+    Tensor<T, D> y = pool_.forward(relu_.forward(bn1_.forward(conv1_.forward(x))));
+    y = layers_[0].forward(y);
+    FeatureMaps<T, D> f;
+    f[0] = layers_[1].forward(y);
+    f[1] = layers_[2].forward(f[0]);
+    f[2] = layers_[3].forward(f[1]);
+    return f;
+  }
+  Tensor<T, D> backward(const FeatureMaps<T, D>& dy) {
+    Tensor<T, D> g = layers_[3].backward(dy[2]);
+    ops::accumulate(g, dy[1]);
+    g = layers_[2].backward(g);
+    ops::accumulate(g, dy[0]);
+    g = layers_[0].backward(layers_[1].backward(g));
+    return conv1_.backward(bn1_.backward(relu_.backward(pool_.backward(g))));
+  }
+  void train(bool on = true) {
+    conv1_.train(on), bn1_.train(on), relu_.train(on), pool_.train(on);
+    for (auto& l : layers_) l.train(on);
+  }
+  bool is_training() const { return bn1_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    conv1_.visit(v, nn::join_name(p, "conv1"));
+    bn1_.visit(v, nn::join_name(p, "bn1"));
+    for (int s = 0; s < 4; ++s) layers_[s].visit(v, nn::join_name(p, "layer" + std::to_string(s + 1)));
+  }
+
+ private:
+  nn::Conv2d<T, D> conv1_;
+  nn::BatchNorm2d<T, D> bn1_;
+  nn::ReLU<T, D> relu_;
+  nn::MaxPool2d<T, D> pool_;
+  nn::Repeat<Bottleneck<T, D>> layers_[4];
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/resnet50.hpp
+// ---- begin rfcf/models/retinaface.hpp
+// RetinaFace<Backbone, Device>: backbone -> FPN -> SSH per level -> class/box/landmark
+// heads, with parameter names exactly as the PyTorch checkpoints (retinaface.md 2).
+// Structure is in the type; channel counts, slopes and anchors are runtime options.
+#include <array>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/models/ssh.hpp
+// SSH context module (retinaface.md 2.4): three branches of 3x3 convs (receptive fields
+// 3, 5 and 7), concatenated and passed through a ReLU. The 7x7 branch starts from the
+// output of conv5X5_1, so this is not a plain parallel composite.
+#include <string>
+
+
+namespace rfcf::models {
+
+template <class T, class D>
+class SSH {
+ public:
+  using value_type = T;
+  using device_type = D;
+
+  SSH(int64_t in, int64_t out, double slope)
+      : conv3X3_(conv_bn_no_act<T, D>(in, out / 2, 3, 1)),
+        conv5X5_1_(conv_bn_act<T, D>(in, out / 4, 3, 1, slope)),
+        conv5X5_2_(conv_bn_no_act<T, D>(out / 4, out / 4, 3, 1)),
+        conv7X7_2_(conv_bn_act<T, D>(out / 4, out / 4, 3, 1, slope)),
+        conv7x7_3_(conv_bn_no_act<T, D>(out / 4, out / 4, 3, 1)) {
+    check<ConfigError>(out % 4 == 0, "SSH: out channels must be a multiple of 4, got ", out);
+  }
+
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    Tensor<T, D> a = conv3X3_.forward(x);
+    Tensor<T, D> b1 = conv5X5_1_.forward(x);
+    Tensor<T, D> b = conv5X5_2_.forward(b1);
+    Tensor<T, D> c = conv7x7_3_.forward(conv7X7_2_.forward(b1));
+    return relu_.forward(ops::concat_channels<T, D>({a, b, c}));
+  }
+
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    Tensor<T, D> g = relu_.backward(dy);
+    const int64_t half = g.c() / 2, quarter = g.c() / 4;
+    Tensor<T, D> dx = conv3X3_.backward(ops::slice_channels(g, 0, half));
+    Tensor<T, D> db1 = conv5X5_2_.backward(ops::slice_channels(g, half, quarter));
+    ops::accumulate(db1, conv7X7_2_.backward(conv7x7_3_.backward(ops::slice_channels(g, half + quarter, quarter))));
+    ops::accumulate(dx, conv5X5_1_.backward(db1));
+    return dx;
+  }
+
+  void train(bool on = true) {
+    conv3X3_.train(on), conv5X5_1_.train(on), conv5X5_2_.train(on), conv7X7_2_.train(on), conv7x7_3_.train(on);
+  }
+  bool is_training() const { return conv3X3_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    conv3X3_.visit(v, nn::join_name(p, "conv3X3"));
+    conv5X5_1_.visit(v, nn::join_name(p, "conv5X5_1"));
+    conv5X5_2_.visit(v, nn::join_name(p, "conv5X5_2"));
+    conv7X7_2_.visit(v, nn::join_name(p, "conv7X7_2"));
+    conv7x7_3_.visit(v, nn::join_name(p, "conv7x7_3"));
+  }
+
+ private:
+  ConvBn<T, D> conv3X3_;
+  ConvBnAct<T, D> conv5X5_1_;
+  ConvBn<T, D> conv5X5_2_;
+  ConvBnAct<T, D> conv7X7_2_;
+  ConvBn<T, D> conv7x7_3_;
+  nn::ReLU<T, D> relu_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/ssh.hpp
+
+namespace rfcf::models {
+
+struct RetinaFaceOptions {
+  double backbone_slope = 0.1;  // LeakyReLU slope of the body (0 = ReLU)
+  double neck_slope = 0.1;      // slope in FPN and SSH
+  int64_t out_channels = 64;    // FPN/SSH width (64 mobilenet, 256 resnet50)
+  int64_t anchors_per_cell = 2;
+  std::array<std::array<double, 2>, 3> min_sizes{{{16, 32}, {64, 128}, {256, 512}}};
+  std::array<int64_t, 3> steps{8, 16, 32};
+  std::array<double, 2> variances{0.1, 0.2};
+
+  // biubug6/Pytorch_Retinaface mobilenet0.25 (shared/models/retinaface_mnet025.pth).
+  static RetinaFaceOptions mobilenet025() { return {}; }
+  // Face-Detector-1MB mobilenet0.25 checkpoints: ReLU everywhere, smaller anchors.
+  static RetinaFaceOptions mobilenet025_1mb() {
+    RetinaFaceOptions o;
+    o.backbone_slope = o.neck_slope = 0.0;
+    o.min_sizes = {{{10, 20}, {32, 64}, {128, 256}}};
+    return o;
+  }
+  // Pytorch_Retinaface ResNet-50.
+  static RetinaFaceOptions resnet50() {
+    RetinaFaceOptions o;
+    o.backbone_slope = o.neck_slope = 0.0;
+    o.out_channels = 256;
+    return o;
+  }
+};
+
+// Raw head outputs: loc [N,A,4], conf [N,A,2] logits, landms [N,A,10].
+template <class T, class D>
+struct RetinaFaceOutput {
+  Tensor<T, D> loc, conf, landms;
+};
+
+// Intermediate activations for layer-by-layer checks (NCHW).
+template <class T, class D>
+struct RetinaFaceTrace {
+  FeatureMaps<T, D> body, fpn, ssh;
+};
+
+template <template <class, class> class Backbone, class D, class T = float>
+class RetinaFace {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = Tensor<T, D>;
+
+  explicit RetinaFace(const RetinaFaceOptions& o = RetinaFaceOptions::mobilenet025())
+      : options_(o),
+        body_(o.backbone_slope),
+        fpn_(Backbone<T, D>::out_channels, o.out_channels, o.neck_slope),
+        ssh_{SSH<T, D>(o.out_channels, o.out_channels, o.neck_slope),
+             SSH<T, D>(o.out_channels, o.out_channels, o.neck_slope),
+             SSH<T, D>(o.out_channels, o.out_channels, o.neck_slope)} {
+    for (int i = 0; i < 3; ++i) {
+      class_head_.push_back(HeadConv<T, D>(o.out_channels, o.anchors_per_cell, 2));
+      bbox_head_.push_back(HeadConv<T, D>(o.out_channels, o.anchors_per_cell, 4));
+      landmark_head_.push_back(HeadConv<T, D>(o.out_channels, o.anchors_per_cell, 10));
+    }
+  }
+
+  const RetinaFaceOptions& options() const { return options_; }
+
+  // x: [N, 3, H, W] BGR minus (104, 117, 123). conf holds logits (apply softmax for scores).
+  RetinaFaceOutput<T, D> forward(const tensor_type& x, RetinaFaceTrace<T, D>* trace = nullptr) {
+    FeatureMaps<T, D> f = body_.forward(x);
+    FeatureMaps<T, D> p = fpn_.forward(f);
+    FeatureMaps<T, D> s;
+    for (int i = 0; i < 3; ++i) s[i] = ssh_[i].forward(p[i]);
+    if (trace) *trace = {f, p, s};
+    std::vector<tensor_type> loc(3), conf(3), landms(3);
+    for (int i = 0; i < 3; ++i) {
+      loc[i] = bbox_head_[i].forward(s[i]);
+      conf[i] = class_head_[i].forward(s[i]);
+      landms[i] = landmark_head_[i].forward(s[i]);
+      anchors_[i] = loc[i].dim(1);
+    }
+    return {ops::concat_channels(loc), ops::concat_channels(conf), ops::concat_channels(landms)};
+  }
+
+  // Gradients w.r.t. loc, conf (logits) and landms; accumulates parameter gradients.
+  void backward(const RetinaFaceOutput<T, D>& d) {
+    FeatureMaps<T, D> ds;
+    int64_t offset = 0;
+    for (int i = 0; i < 3; ++i) {
+      ds[i] = bbox_head_[i].backward(ops::slice_channels(d.loc, offset, anchors_[i]));
+      ops::accumulate(ds[i], class_head_[i].backward(ops::slice_channels(d.conf, offset, anchors_[i])));
+      ops::accumulate(ds[i], landmark_head_[i].backward(ops::slice_channels(d.landms, offset, anchors_[i])));
+      offset += anchors_[i];
+    }
+    FeatureMaps<T, D> dp;
+    for (int i = 0; i < 3; ++i) dp[i] = ssh_[i].backward(ds[i]);
+    body_.backward(fpn_.backward(dp));
+  }
+
+  void train(bool on = true) {
+    body_.train(on);
+    fpn_.train(on);
+    for (auto& s : ssh_) s.train(on);
+    class_head_.train(on), bbox_head_.train(on), landmark_head_.train(on);
+  }
+  void eval() { train(false); }
+  bool is_training() const { return body_.is_training(); }
+
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    body_.visit(v, nn::join_name(p, "body"));
+    fpn_.visit(v, nn::join_name(p, "fpn"));
+    for (int i = 0; i < 3; ++i) ssh_[i].visit(v, nn::join_name(p, "ssh" + std::to_string(i + 1)));
+    class_head_.visit(v, nn::join_name(p, "ClassHead"));
+    bbox_head_.visit(v, nn::join_name(p, "BboxHead"));
+    landmark_head_.visit(v, nn::join_name(p, "LandmarkHead"));
+  }
+
+  Backbone<T, D>& body() { return body_; }
+
+ private:
+  RetinaFaceOptions options_;
+  Backbone<T, D> body_;
+  FPN<T, D> fpn_;
+  std::array<SSH<T, D>, 3> ssh_;
+  nn::Repeat<HeadConv<T, D>> class_head_, bbox_head_, landmark_head_;
+  std::array<int64_t, 3> anchors_{};
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/retinaface.hpp
 // ---- end rfcf/models.hpp
 // ---- begin rfcf/data.hpp
 // data: see docs/ and the headers in rfcf/data/.
