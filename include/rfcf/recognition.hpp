@@ -2,6 +2,7 @@
 // Face recognition: alignment, margin policies and heads, verification metrics, embedding helpers,
 // gallery.
 #include "rfcf/recognition/alignment.hpp"
+#include "rfcf/recognition/embedder.hpp"
 #include "rfcf/recognition/embeddings.hpp"
 #include "rfcf/recognition/gallery.hpp"
 #include "rfcf/recognition/lfw_pairs.hpp"
