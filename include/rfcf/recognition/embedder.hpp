@@ -90,7 +90,7 @@ class Embedder {
     for (size_t begin = 0; begin < images.size(); begin += static_cast<size_t>(o_.batch_size)) {
       const size_t end = std::min(images.size(), begin + static_cast<size_t>(o_.batch_size));
       Tensor<T, cpu> part = embed_batch(images, begin, end);
-      if (out.numel() == 0) out = Tensor<T, cpu>(Shape{static_cast<int64_t>(images.size()), part.dim(1)});
+      if (begin == 0) out = Tensor<T, cpu>(Shape{static_cast<int64_t>(images.size()), part.dim(1)});
       std::copy(part.data(), part.data() + part.numel(), out.data() + static_cast<int64_t>(begin) * part.dim(1));
     }
     return out;
