@@ -127,3 +127,33 @@ TEST_CASE("MobileFaceNet CASIA checkpoint: strict load and recognition.md 7.6 re
     CHECK(cosine_similarity(ab.data(), ab.data() + 256, 256) == Approx(ref_cos[k]).margin(1e-3));
   }
 }
+
+TEST_CASE("MobileFaceNet CASIA on LFW fold 1: P1 accuracy at the reference threshold (recognition.md 7.6)",
+          "[recognition][embedder][weights][lfw]") {
+  models::MobileFaceNet<float, cpu> net;
+  nn::load_pytorch(net, kShared + "/models/mobilefacenet_casia.ckpt");
+  Embedder<models::MobileFaceNet<float, cpu>> e(net, EmbedderOptions::casia_mobilefacenet());
+  const std::string root = kShared + "/lfw/lfw_112x112/";
+  const LfwPairs pairs = read_lfw_pairs(kShared + "/lfw/pairs.txt");
+  std::vector<double> cos;
+  std::vector<uint8_t> same;
+  double same_sum = 0, diff_sum = 0;
+  for (size_t i = 0; i < 600; i += 50) {  // 12 batches of 50 pairs (100 crops, 200 with the flips)
+    std::vector<io::Image> imgs;
+    for (size_t j = i; j < i + 50; ++j) {
+      imgs.push_back(io::read_image(root + pairs.pairs[j].path1()));
+      imgs.push_back(io::read_image(root + pairs.pairs[j].path2()));
+    }
+    const Tensor<float, cpu> f = e.embed(imgs);
+    for (size_t j = 0; j < 50; ++j) {
+      cos.push_back(cosine_similarity(f.data() + 2 * j * 256, f.data() + (2 * j + 1) * 256, 256));
+      same.push_back(pairs.pairs[i + j].same ? 1 : 0);
+      (same.back() ? same_sum : diff_sum) += cos.back();
+    }
+  }
+  // Fold 1 P1: threshold 0.29056 (chosen on folds 2-10) gives 98.67% = 592 / 600 correct.
+  CHECK(accuracy_at(cos, same, 0.29056, ScoreRule::similarity_strict, {}) == Approx(592.0 / 600).margin(1.5 / 600));
+  INFO("mean cosine same " << same_sum / 300 << ", different " << diff_sum / 300);
+  CHECK(same_sum / 300 > 0.55);
+  CHECK(diff_sum / 300 < 0.1);
+}
