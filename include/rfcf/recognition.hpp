@@ -1,6 +1,7 @@
 #pragma once
 // Face recognition: margin policies and heads, verification metrics, embedding helpers, gallery.
 #include "rfcf/recognition/alignment.hpp"
+#include "rfcf/recognition/embedder.hpp"
 #include "rfcf/recognition/embeddings.hpp"
 #include "rfcf/recognition/gallery.hpp"
 #include "rfcf/recognition/lfw_pairs.hpp"

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "rfcf/models/conv_blocks.hpp"
 #include "rfcf/nn/activation.hpp"
 #include "rfcf/nn/batch_norm.hpp"
 #include "rfcf/nn/composite.hpp"
