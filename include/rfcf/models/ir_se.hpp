@@ -86,10 +86,11 @@ class IRUnit {
   bool is_training() const { return res_.is_training(); }
   template <class V>
   void visit(V& v, const std::string& p) {
+    // The repository registers shortcut_layer before res_layer: same state_dict order here.
+    if (conv_shortcut_) conv_shortcut_->visit(v, nn::join_name(p, "shortcut_layer"));
     const std::string res = nn::join_name(p, "res_layer");
     res_.visit(v, res);
     if (se_) se_->visit(v, nn::join_name(res, "5"));
-    if (conv_shortcut_) conv_shortcut_->visit(v, nn::join_name(p, "shortcut_layer"));
   }
 
  private:
