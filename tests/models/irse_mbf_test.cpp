@@ -197,3 +197,56 @@ TEST_CASE("IR-SE unit and mbf DepthWise unit pass the gradient check", "[models]
     require_gradcheck(u, Shape{2, 8, 6, 5}, 1e-4);
   }
 }
+
+namespace {
+// Whole-model backward: analytic gradients of a few named parameter entries against central
+// differences of loss = sum(r * forward(x)), in double and eval mode (BN with running statistics).
+template <class Model>
+void require_model_gradients(Model& net, const Shape& input, const std::vector<std::pair<std::string, int64_t>>& probes) {
+  Generator g(5);
+  const auto x = random_tensor(input, g);
+  net.eval();
+  nn::zero_grad(net);
+  const auto r = random_tensor(net.forward(x).shape(), g);
+  net.backward(r);
+  for (const auto& probe : probes) {
+    const std::string name = probe.first;
+    const int64_t index = probe.second;
+    bool found = false;
+    nn::for_each_parameter(net, [&](const std::string& n, nn::Parameter<double, cpu>& p) {
+      if (n != name) return;
+      found = true;
+      const double analytic = p.grad.data()[index];
+      const double saved = p.value.data()[index], eps = 1e-5;
+      p.value.data()[index] = saved + eps;
+      const double lp = testing::dot(r, net.forward(x));
+      p.value.data()[index] = saved - eps;
+      const double lm = testing::dot(r, net.forward(x));
+      p.value.data()[index] = saved;
+      const double numeric = (lp - lm) / (2 * eps);
+      INFO(name << "[" << index << "]: analytic " << analytic << ", numeric " << numeric);
+      REQUIRE(std::abs(analytic - numeric) <= 1e-6 * std::max(1.0, std::abs(numeric)));
+      REQUIRE(numeric != 0.0);
+    });
+    INFO(name);
+    REQUIRE(found);
+  }
+}
+}  // namespace
+
+TEST_CASE("IR-SE-50 and mbf backward agree with finite differences", "[models][gradcheck]") {
+  SECTION("IR-SE-50 at 16x16") {
+    models::IRNet<double, cpu> net(models::IRNetOptions{.depth = 50, .se = true, .dropout = 0.0, .input_h = 16,
+                                                        .input_w = 16});
+    require_model_gradients(net, Shape{2, 3, 16, 16},
+                            {{"input_layer.0.weight", 5}, {"body.10.res_layer.5.fc1.weight", 3},
+                             {"body.3.shortcut_layer.1.weight", 7}, {"output_layer.3.bias", 1}});
+  }
+  SECTION("mbf at 32x32") {
+    models::MobileFaceNetInsightface<double, cpu> net(
+        models::MobileFaceNetInsightfaceOptions{.input_h = 32, .input_w = 32});
+    require_model_gradients(net, Shape{2, 3, 32, 32},
+                            {{"layers.0.layers.2.weight", 4}, {"layers.3.layers.1.layers.1.layers.1.weight", 9},
+                             {"features.layers.0.layers.0.weight", 11}, {"features.layers.3.bias", 2}});
+  }
+}
