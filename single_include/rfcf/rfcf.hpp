@@ -12763,7 +12763,172 @@ inline TarAtFar tar_at_far(const std::vector<double>& scores, const std::vector<
 // ---- end rfcf/recognition/verification.hpp
 // ---- end rfcf/recognition.hpp
 // ---- begin rfcf/models.hpp
-// Network definitions: RetinaFace (MobileNetV1-0.25, ResNet-50 bodies), IResNet, MobileFaceNet.
+// Network definitions: RetinaFace (MobileNetV1-0.25, ResNet-50 bodies), IResNet, IR/IR-SE,
+// MobileFaceNet (CASIA layout) and arcface_torch "mbf".
+// ---- begin rfcf/models/ir_se.hpp
+// IR and IR-SE networks of the CurricularFace repository (recognition.md 6.2), with its parameter
+// names so its checkpoints load: input_layer.{0 conv, 1 BN, 2 PReLU}, units body.{n} numbered over
+// all stages, output_layer.{0 BN2d, 1 dropout, 2 flatten, 3 Linear, 4 BatchNorm1d without affine}.
+// Differs from IResNet (iresnet.hpp): no BN between the PReLU and the second conv, an optional
+// SE module at res_layer.5, and a parameter-free MaxPool2d(1, s) shortcut when channels agree.
+#include <optional>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::models {
+
+struct IRNetOptions {
+  int depth = 50;  // 50, 100 or 152
+  bool se = false;  // true: IR-SE
+  int64_t embedding_size = 512;
+  double dropout = 0.4;  // the repository's Dropout(0.4) before the Linear
+  int64_t input_h = 112, input_w = 112;
+
+  std::vector<int64_t> blocks() const {
+    switch (depth) {
+      case 50: return {3, 4, 14, 3};
+      case 100: return {3, 13, 30, 3};
+      case 152: return {3, 8, 36, 3};
+      default: fail<ConfigError>("IRNet: unsupported depth ", depth, " (use 50, 100 or 152)");
+    }
+  }
+};
+
+// One unit body.n: res_layer (BN, conv3x3, PReLU, conv3x3 stride s, BN [, SE]) + shortcut_layer.
+template <class T, class D>
+class IRUnit {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using ResLayer = nn::Sequential<nn::BatchNorm2d<T, D>, nn::Conv2d<T, D>, nn::PReLU<T, D>, nn::Conv2d<T, D>,
+                                  nn::BatchNorm2d<T, D>>;
+
+  IRUnit(int64_t in, int64_t depth, int64_t stride, bool se)
+      : res_(nn::BatchNorm2d<T, D>(in), nn::Conv2d<T, D>(in, depth, nn::Conv2dOptions::k(3).padded(1)),
+             nn::PReLU<T, D>(depth), nn::Conv2d<T, D>(depth, depth, nn::Conv2dOptions::k(3).strided(stride).padded(1)),
+             nn::BatchNorm2d<T, D>(depth)) {
+    check<ConfigError>(in > 0 && depth > 0 && stride >= 1, "IRUnit(", in, ", ", depth, ", stride ", stride,
+                       "): invalid configuration");
+    if (se) se_.emplace(depth, 16);
+    if (in != depth) {
+      conv_shortcut_.emplace(nn::Conv2d<T, D>(in, depth, nn::Conv2dOptions::k(1).strided(stride)),
+                             nn::BatchNorm2d<T, D>(depth));
+    } else if (stride != 1) {
+      pool_shortcut_.emplace(1, stride);  // MaxPool2d(1, s): plain subsampling
+    }
+  }
+
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    Tensor<T, D> y = res_.forward(x);
+    if (se_) y = se_->forward(y);
+    Tensor<T, D> s = conv_shortcut_ ? conv_shortcut_->forward(x) : pool_shortcut_ ? pool_shortcut_->forward(x) : x;
+    check<ShapeError>(y.shape() == s.shape(), "IRUnit: residual ", y.shape().str(), " and shortcut ",
+                      s.shape().str(), " differ");
+    return ops::add(y, s);
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    Tensor<T, D> dx = res_.backward(se_ ? se_->backward(dy) : dy);
+    if (dx.shares_storage_with(dy)) dx = dx.clone();
+    ops::accumulate(dx, conv_shortcut_ ? conv_shortcut_->backward(dy)
+                        : pool_shortcut_ ? pool_shortcut_->backward(dy)
+                                         : dy);
+    return dx;
+  }
+  void train(bool on = true) {
+    res_.train(on);
+    if (se_) se_->train(on);
+    if (conv_shortcut_) conv_shortcut_->train(on);
+  }
+  bool is_training() const { return res_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    // The repository registers shortcut_layer before res_layer: same state_dict order here.
+    if (conv_shortcut_) conv_shortcut_->visit(v, nn::join_name(p, "shortcut_layer"));
+    const std::string res = nn::join_name(p, "res_layer");
+    res_.visit(v, res);
+    if (se_) se_->visit(v, nn::join_name(res, "5"));
+  }
+
+ private:
+  ResLayer res_;
+  std::optional<nn::SqueezeExcitation<T, D>> se_;
+  std::optional<ConvBn<T, D>> conv_shortcut_;
+  std::optional<nn::MaxPool2d<T, D>> pool_shortcut_;
+};
+
+template <class T, class D>
+class IRNet {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using InputLayer = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::PReLU<T, D>>;
+  using OutputLayer = nn::Sequential<nn::BatchNorm2d<T, D>, nn::Dropout<T, D>, nn::Flatten<T, D>, nn::Linear<T, D>,
+                                     nn::BatchNorm1d<T, D>>;
+
+  explicit IRNet(const IRNetOptions& o = {})
+      : options_(o),
+        input_layer_(nn::Conv2d<T, D>(3, 64, nn::Conv2dOptions::k(3).padded(1)), nn::BatchNorm2d<T, D>(64),
+                     nn::PReLU<T, D>(64)),
+        output_layer_(nn::BatchNorm2d<T, D>(512), nn::Dropout<T, D>(o.dropout), nn::Flatten<T, D>(),
+                      nn::Linear<T, D>(512 * out_cells(o.input_h) * out_cells(o.input_w), o.embedding_size),
+                      nn::BatchNorm1d<T, D>(o.embedding_size, nn::BatchNormOptions{.affine = false})) {
+    check<ConfigError>(o.embedding_size > 0 && o.input_h > 0 && o.input_w > 0, "IRNet: embedding size ",
+                       o.embedding_size, " and input ", o.input_h, "x", o.input_w, " must be positive");
+    input_layer_.template get<0>().set_input_grad(false);
+    const std::vector<int64_t> blocks = o.blocks();
+    const int64_t depths[4] = {64, 128, 256, 512};
+    int64_t in = 64;
+    for (int s = 0; s < 4; ++s) {
+      for (int64_t b = 0; b < blocks[s]; ++b) {
+        body_.push_back(IRUnit<T, D>(in, depths[s], b == 0 ? 2 : 1, o.se));
+        in = depths[s];
+      }
+    }
+  }
+
+  // x: [N, 3, input_h, input_w] RGB, (x - 127.5) / 127.5; returns the embedding [N, embedding_size]
+  // (the repository's forward also returns the flattened map; conv_map() gives it after forward).
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    check<ShapeError>(x.rank() == 4 && x.c() == 3 && x.h() == options_.input_h && x.w() == options_.input_w,
+                      "IRNet: expected input [N, 3, ", options_.input_h, ", ", options_.input_w, "], got ",
+                      x.shape().str());
+    conv_map_ = body_.forward(input_layer_.forward(x));
+    return output_layer_.forward(conv_map_);
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    return input_layer_.backward(body_.backward(output_layer_.backward(dy)));
+  }
+  // The last body output [N, 512, h, w] of the latest forward.
+  const Tensor<T, D>& conv_map() const { return conv_map_; }
+
+  void train(bool on = true) { input_layer_.train(on), body_.train(on), output_layer_.train(on); }
+  void eval() { train(false); }
+  bool is_training() const { return input_layer_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    input_layer_.visit(v, nn::join_name(p, "input_layer"));
+    body_.visit(v, nn::join_name(p, "body"));
+    output_layer_.visit(v, nn::join_name(p, "output_layer"));
+  }
+  const IRNetOptions& options() const { return options_; }
+  IRUnit<T, D>& unit(size_t i) { return body_[i]; }
+  size_t units() const { return body_.size(); }
+
+ private:
+  static int64_t out_cells(int64_t size) {
+    for (int i = 0; i < 4; ++i) size = (size + 1) / 2;  // four stride-2 stages (3x3 pad 1 / 1x1 pool)
+    return size;
+  }
+  IRNetOptions options_;
+  InputLayer input_layer_;
+  nn::Repeat<IRUnit<T, D>> body_;
+  OutputLayer output_layer_;
+  Tensor<T, D> conv_map_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/ir_se.hpp
 // ---- begin rfcf/models/iresnet.hpp
 // IResNet-18/34/50/100/200 of insightface's arcface_torch (recognition.md 6.1), with its
 // parameter names so its checkpoints load: conv1/bn1/prelu stem, IBasicBlocks
@@ -13080,6 +13245,194 @@ class MobileFaceNet {
 
 }  // namespace rfcf::models
 // ---- end rfcf/models/mobilefacenet.hpp
+// ---- begin rfcf/models/mobilefacenet_insightface.hpp
+// arcface_torch's "mbf" MobileFaceNet (recognition.md 6.3), with its parameter names: every conv
+// block is a module whose children sit under ".layers", so keys read e.g.
+// layers.2.layers.0.layers.0.weight. Layout (scale 2, blocks (1, 4, 6, 2), 512-d):
+//   layers.0 conv3x3 s2 3->128 | layers.1 conv3x3 128->128 groups 64 | layers.2..7 DepthWise
+//   units and residual stacks | conv_sep 1x1 256->512 | features: GDC 7x7 depthwise + BN,
+//   flatten, Linear without bias, affine BatchNorm1d.
+#include <array>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::models {
+
+// Puts a child under the name "layers" (arcface_torch wraps each block's nn.Sequential that way).
+template <class L>
+class LayersWrapper {
+ public:
+  using value_type = typename L::value_type;
+  using device_type = typename L::device_type;
+  using tensor_type = Tensor<value_type, device_type>;
+
+  explicit LayersWrapper(L inner) : inner_(std::move(inner)) {}
+  tensor_type forward(const tensor_type& x) { return inner_.forward(x); }
+  tensor_type backward(const tensor_type& dy) { return inner_.backward(dy); }
+  void train(bool on = true) { inner_.train(on); }
+  void eval() { train(false); }
+  bool is_training() const { return inner_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) { inner_.visit(v, nn::join_name(p, "layers")); }
+  L& inner() { return inner_; }
+
+ private:
+  L inner_;
+};
+
+template <class T, class D>
+using MbfConvBlock = LayersWrapper<nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::PReLU<T, D>>>;
+template <class T, class D>
+using MbfLinearBlock = LayersWrapper<nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>>>;
+
+template <class T, class D>
+MbfConvBlock<T, D> mbf_conv_block(int64_t in, int64_t out, nn::Conv2dOptions o) {
+  using Inner = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::PReLU<T, D>>;
+  return MbfConvBlock<T, D>(Inner(nn::Conv2d<T, D>(in, out, o), nn::BatchNorm2d<T, D>(out), nn::PReLU<T, D>(out)));
+}
+template <class T, class D>
+MbfLinearBlock<T, D> mbf_linear_block(int64_t in, int64_t out, nn::Conv2dOptions o) {
+  using Inner = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>>;
+  return MbfLinearBlock<T, D>(Inner(nn::Conv2d<T, D>(in, out, o), nn::BatchNorm2d<T, D>(out)));
+}
+
+// DepthWise unit: 1x1 in->width (BN, PReLU), depthwise 3x3 stride s (BN, PReLU), 1x1 width->out
+// (BN, linear); `residual` adds the input (only used with stride 1 and in == out).
+template <class T, class D>
+class MbfDepthWise {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using Inner = nn::Sequential<MbfConvBlock<T, D>, MbfConvBlock<T, D>, MbfLinearBlock<T, D>>;
+  using Body = LayersWrapper<Inner>;
+
+  MbfDepthWise(int64_t in, int64_t out, int64_t width, int64_t stride, bool residual)
+      : body_(Inner(mbf_conv_block<T, D>(in, width, nn::Conv2dOptions::k(1)),
+               mbf_conv_block<T, D>(width, width, nn::Conv2dOptions::k(3).strided(stride).padded(1).grouped(width)),
+               mbf_linear_block<T, D>(width, out, nn::Conv2dOptions::k(1)))),
+        residual_(residual) {
+    check<ConfigError>(!residual || (stride == 1 && in == out), "MbfDepthWise(", in, "->", out, ", stride ", stride,
+                       "): a residual unit needs stride 1 and equal channels");
+  }
+
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    Tensor<T, D> y = body_.forward(x);
+    return residual_ ? ops::add(x, y) : y;
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    Tensor<T, D> dx = body_.backward(dy);
+    if (residual_) {
+      if (dx.shares_storage_with(dy)) dx = dx.clone();
+      ops::accumulate(dx, dy);
+    }
+    return dx;
+  }
+  void train(bool on = true) { body_.train(on); }
+  bool is_training() const { return body_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) { body_.visit(v, p); }
+
+ private:
+  Body body_;
+  bool residual_;
+};
+
+// arcface_torch's Residual: n residual DepthWise units under ".layers.{i}".
+template <class T, class D>
+using MbfResidualStack = LayersWrapper<nn::Repeat<MbfDepthWise<T, D>>>;
+
+template <class T, class D>
+MbfResidualStack<T, D> mbf_residual_stack(int64_t channels, int64_t width, int64_t units) {
+  nn::Repeat<MbfDepthWise<T, D>> r;
+  for (int64_t i = 0; i < units; ++i) r.push_back(MbfDepthWise<T, D>(channels, channels, width, 1, true));
+  return MbfResidualStack<T, D>(std::move(r));
+}
+
+struct MobileFaceNetInsightfaceOptions {
+  std::array<int64_t, 4> blocks{1, 4, 6, 2};  // "mbf"; blocks[0] must be 1 (mbf_large is not supported)
+  int64_t scale = 2;
+  int64_t embedding_size = 512;
+  int64_t input_h = 112, input_w = 112;
+};
+
+template <class T, class D>
+class MobileFaceNetInsightface {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using BodyList = nn::Sequential<MbfConvBlock<T, D>, MbfConvBlock<T, D>, MbfDepthWise<T, D>, MbfResidualStack<T, D>,
+                                  MbfDepthWise<T, D>, MbfResidualStack<T, D>, MbfDepthWise<T, D>,
+                                  MbfResidualStack<T, D>>;
+  using Body = LayersWrapper<BodyList>;
+  using Gdc = nn::Sequential<MbfLinearBlock<T, D>, nn::Flatten<T, D>, nn::Linear<T, D>, nn::BatchNorm1d<T, D>>;
+  using Features = LayersWrapper<Gdc>;
+
+  explicit MobileFaceNetInsightface(const MobileFaceNetInsightfaceOptions& o = {})
+      : options_(validated(o)), body_(make_body(o)),
+        conv_sep_(mbf_conv_block<T, D>(128 * o.scale, 512, nn::Conv2dOptions::k(1))),
+        features_(Gdc(mbf_linear_block<T, D>(512, 512, gdc_options(o)), nn::Flatten<T, D>(),
+                      nn::Linear<T, D>(512, o.embedding_size, false), nn::BatchNorm1d<T, D>(o.embedding_size))) {
+    body_.inner().template get<0>().inner().template get<0>().set_input_grad(false);
+  }
+
+  // x: [N, 3, input_h, input_w] RGB, (x - 127.5) / 127.5; returns [N, embedding_size].
+  Tensor<T, D> forward(const Tensor<T, D>& x) {
+    check<ShapeError>(x.rank() == 4 && x.c() == 3 && x.h() == options_.input_h && x.w() == options_.input_w,
+                      "MobileFaceNetInsightface: expected input [N, 3, ", options_.input_h, ", ", options_.input_w,
+                      "], got ", x.shape().str());
+    return features_.forward(conv_sep_.forward(body_.forward(x)));
+  }
+  Tensor<T, D> backward(const Tensor<T, D>& dy) {
+    return body_.backward(conv_sep_.backward(features_.backward(dy)));
+  }
+  void train(bool on = true) { body_.train(on), conv_sep_.train(on), features_.train(on); }
+  void eval() { train(false); }
+  bool is_training() const { return body_.is_training(); }
+  template <class V>
+  void visit(V& v, const std::string& p) {
+    body_.visit(v, p);  // the ModuleList "layers"
+    conv_sep_.visit(v, nn::join_name(p, "conv_sep"));
+    features_.visit(v, nn::join_name(p, "features"));
+  }
+  const MobileFaceNetInsightfaceOptions& options() const { return options_; }
+
+ private:
+  static const MobileFaceNetInsightfaceOptions& validated(const MobileFaceNetInsightfaceOptions& o) {
+    check<ConfigError>(o.blocks[0] == 1, "MobileFaceNetInsightface: blocks[0] must be 1 (got ", o.blocks[0],
+                       "; the mbf_large layout with a residual stack at layers.1 is not implemented)");
+    check<ConfigError>(o.scale >= 1 && o.embedding_size > 0 && o.blocks[1] >= 0 && o.blocks[2] >= 0 &&
+                           o.blocks[3] >= 0 && o.input_h > 0 && o.input_w > 0,
+                       "MobileFaceNetInsightface: invalid options (scale ", o.scale, ", embedding ",
+                       o.embedding_size, ", input ", o.input_h, "x", o.input_w, ")");
+    return o;
+  }
+  // Expansion widths are fixed (128, 256, 512) as in arcface_torch; channels scale with `scale`.
+  static Body make_body(const MobileFaceNetInsightfaceOptions& o) {
+    const int64_t c1 = 64 * o.scale, c2 = 128 * o.scale;
+    return Body(BodyList(mbf_conv_block<T, D>(3, c1, nn::Conv2dOptions::k(3).strided(2).padded(1)),
+                 mbf_conv_block<T, D>(c1, c1, nn::Conv2dOptions::k(3).padded(1).grouped(64)),
+                 MbfDepthWise<T, D>(c1, c1, 128, 2, false), mbf_residual_stack<T, D>(c1, 128, o.blocks[1]),
+                 MbfDepthWise<T, D>(c1, c2, 256, 2, false), mbf_residual_stack<T, D>(c2, 256, o.blocks[2]),
+                 MbfDepthWise<T, D>(c2, c2, 512, 2, false), mbf_residual_stack<T, D>(c2, 256, o.blocks[3])));
+  }
+  // Global depthwise conv over the whole final map (7x7 at 112x112).
+  static nn::Conv2dOptions gdc_options(const MobileFaceNetInsightfaceOptions& o) {
+    nn::Conv2dOptions c;
+    c.kernel_h = (o.input_h + 15) / 16;
+    c.kernel_w = (o.input_w + 15) / 16;
+    c.groups = 512;
+    return c;
+  }
+  MobileFaceNetInsightfaceOptions options_;
+  Body body_;
+  MbfConvBlock<T, D> conv_sep_;
+  Features features_;
+};
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/mobilefacenet_insightface.hpp
 // ---- begin rfcf/models/resnet50.hpp
 // torchvision ResNet-50 (v1.5: stride on the 3x3 conv) as the RetinaFace body
 // (retinaface.md 2.8). Outputs layer2 (stride 8, 512 ch), layer3 (16, 1024), layer4 (32, 2048).
