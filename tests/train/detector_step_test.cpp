@@ -1,0 +1,180 @@
+// RetinaFace-MobileNet0.25 training steps against PyTorch (tests/fixtures/detection_train/
+// make_step_fixture.py): one fixed batch of two real 96x96 crops, MultiBoxLoss, SGD (lr 1e-3,
+// momentum 0.9, wd 5e-4), five steps, float32 on both sides. Checks the loss parts of every
+// step, the step-1 hard negatives, the step-1 gradient of every parameter and the weights and
+// BatchNorm buffers after five steps. Plus: resuming from a train::Checkpoint equals training
+// straight through.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "rfcf/cpu.hpp"
+#include "rfcf/detection.hpp"
+#include "rfcf/models.hpp"
+#include "rfcf/nn.hpp"
+#include "rfcf/train.hpp"
+#include "train/fixture_io.hpp"
+
+using namespace rfcf;
+using rfcf::testing::Fixture;
+using Net = models::RetinaFace<models::MobileNetV1025, cpu>;
+
+namespace {
+
+const std::string kShared = RFCF_SHARED_DIR;
+const std::string kWeights = kShared + "/models/retinaface_mnet025.pth";
+
+std::string step_fixture() {
+  return std::string(RFCF_SOURCE_DIR) + "/tests/fixtures/detection_train/step_fixture.safetensors";
+}
+
+// Collects parameter values/grads and buffers of a model by name (visitor protocol).
+struct Collector {
+  std::map<std::string, Tensor<float, cpu>> values, grads, buffers;
+  template <class P>
+  void parameter(const std::string& name, P& p) {
+    values[name] = p.value;
+    grads[name] = p.grad;
+  }
+  template <class B>
+  void buffer(const std::string& name, B& b) { buffers[name] = b; }
+  void counter(const std::string&, int64_t&) {}
+};
+
+template <class M>
+Collector collect(M& m) {
+  Collector c;
+  m.visit(c, "");
+  return c;
+}
+
+// max |a - b| / max |b| over one tensor.
+double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num = std::max(num, std::abs(double(a[i]) - double(b[i])));
+    den = std::max(den, std::abs(double(b[i])));
+  }
+  return den > 0 ? num / den : num;
+}
+
+std::vector<float> delta(const std::vector<float>& a, const std::vector<float>& b) {
+  std::vector<float> d(a.size());
+  for (size_t i = 0; i < a.size(); ++i) d[i] = a[i] - b[i];
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("RetinaFace training steps match PyTorch (float32)", "[train][detector]") {
+  const Fixture fx(step_fixture());
+  Net net;
+  nn::load_pytorch(net, kWeights);
+  const Collector initial = collect(net);
+  std::map<std::string, std::vector<float>> w0;
+  for (const auto& [name, t] : initial.values) w0[name] = t.to_vector();
+  net.train();
+  nn::FlatParameters<float, cpu> params(net);
+  train::SGD<float, cpu> sgd(params, train::SGDOptions{1e-3, 0.9, 0.0, 5e-4, false});
+  detection::MultiBoxLoss<float, cpu> criterion;
+  detection::PriorCache prior_cache(detection::PriorBoxOptions::official());
+  const Tensor<float, cpu> priors = prior_cache.get(96, 96);
+  REQUIRE(rel_diff(priors.to_vector(), fx.values<float>("priors")) == 0.0);
+
+  const Tensor<float, cpu> input = fx.tensor<float>("input");
+  REQUIRE(input.shape() == Shape{2, 3, 96, 96});
+  const std::vector<std::vector<float>> targets{fx.values<float>("targets_0"), fx.values<float>("targets_1")};
+  const std::vector<double> losses = fx.values<double>("losses");
+  const std::vector<int64_t> counts = fx.values<int64_t>("counts");
+  const int64_t A = priors.dim(0);
+
+  double worst_loss = 0, worst_grad = 0;
+  for (int step = 0; step < 5; ++step) {
+    sgd.zero_grad();
+    const auto pred = net.forward(input);
+    const auto parts = criterion.forward(pred, targets, priors);
+    net.backward(criterion.backward());
+    const double got[4] = {parts.loc, parts.conf, parts.landm, parts.total};
+    for (int k = 0; k < 4; ++k) {
+      const double want = losses[step * 4 + k];
+      const double rel = std::abs(got[k] - want) / std::abs(want);
+      worst_loss = std::max(worst_loss, rel);
+      INFO("step " << step << " loss part " << k << ": " << got[k] << " vs " << want);
+      CHECK(rel < 1e-4);
+    }
+    CHECK(parts.num_pos == counts[step * 3]);
+    CHECK(parts.num_pos_landm == counts[step * 3 + 1]);
+    CHECK(parts.num_neg == counts[step * 3 + 2]);
+
+    if (step == 0) {
+      // Hard negatives of step 1, exactly.
+      const std::vector<int64_t> mask = fx.values<int64_t>("neg_mask");
+      for (int64_t b = 0; b < 2; ++b) {
+        std::vector<int64_t> want;
+        for (int64_t p = 0; p < A; ++p)
+          if (mask[b * A + p]) want.push_back(p);
+        INFO("image " << b);
+        CHECK(criterion.negatives()[b] == want);
+      }
+      // Gradients of every parameter.
+      const Collector c = collect(net);
+      int64_t checked = 0;
+      for (const auto& [name, g] : c.grads) {
+        INFO("gradient of " << name);
+        const std::vector<float> v = g.to_vector();
+        double rel = 0;
+        if (fx.has("grad." + name)) {
+          REQUIRE(fx.shape("grad." + name) == g.shape());
+          rel = rel_diff(v, fx.values<float>("grad." + name));
+        } else {
+          // Large tensor: sum, sum of squares and every 97th value, relative to the max |g|.
+          const double maxabs = fx.values<double>("grad_maxabs." + name)[0];
+          double s = 0, sq = 0, m = 0;
+          for (float x : v) s += x, sq += double(x) * x, m = std::max(m, std::abs(double(x)));
+          const std::vector<float> sample = fx.values<float>("grad_sample." + name);
+          std::vector<float> mine;
+          for (size_t i = 0; i < v.size(); i += 97) mine.push_back(v[i]);
+          const double n = static_cast<double>(v.size());
+          rel = std::max({std::abs(m - maxabs) / maxabs,
+                          std::abs(s - fx.values<double>("grad_sum." + name)[0]) / (maxabs * n),
+                          std::abs(sq - fx.values<double>("grad_sqsum." + name)[0]) / (maxabs * maxabs * n),
+                          rel_diff(mine, sample) * (std::abs(*std::max_element(sample.begin(), sample.end(),
+                                                    [](float a, float b) { return std::abs(a) < std::abs(b); })) /
+                                                    maxabs)});
+        }
+        worst_grad = std::max(worst_grad, rel);
+        CHECK(rel < 1e-4);
+        ++checked;
+      }
+      CHECK(checked == static_cast<int64_t>(initial.values.size()));
+    }
+    sgd.step();
+  }
+
+  // Weights and BN buffers after five steps; the update (w5 - w0) separately, since it is small.
+  const Collector after = collect(net);
+  double worst_w = 0, worst_dw = 0;
+  for (const auto& [name, t] : after.values) {
+    INFO("parameter " << name);
+    const std::vector<float> want = fx.values<float>("after." + name), got = t.to_vector();
+    const double rw = rel_diff(got, want), rdw = rel_diff(delta(got, w0[name]), delta(want, w0[name]));
+    worst_w = std::max(worst_w, rw), worst_dw = std::max(worst_dw, rdw);
+    CHECK(rw < 1e-4);
+    CHECK(rdw < 1e-3);
+  }
+  for (const auto& [name, t] : after.buffers) {
+    INFO("buffer " << name);
+    const double r = rel_diff(t.to_vector(), fx.values<float>("after." + name));
+    worst_w = std::max(worst_w, r);
+    CHECK(r < 1e-4);
+  }
+  std::printf("detector steps vs PyTorch: loss rel %.2e, grad rel %.2e, weights rel %.2e, update rel %.2e\n",
+              worst_loss, worst_grad, worst_w, worst_dw);
+}
