@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "rfcf/cpu.hpp"
@@ -36,8 +37,9 @@ std::string step_fixture() {
 }
 
 // Collects parameter values/grads and buffers of a model by name (visitor protocol).
-struct Collector {
-  std::map<std::string, Tensor<float, cpu>> values, grads, buffers;
+template <class T>
+struct CollectorT {
+  std::map<std::string, Tensor<T, cpu>> values, grads, buffers;
   template <class P>
   void parameter(const std::string& name, P& p) {
     values[name] = p.value;
@@ -48,15 +50,18 @@ struct Collector {
   void counter(const std::string&, int64_t&) {}
 };
 
+using Collector = CollectorT<float>;
+
 template <class M>
-Collector collect(M& m) {
-  Collector c;
+CollectorT<typename M::value_type> collect(M& m) {
+  CollectorT<typename M::value_type> c;
   m.visit(c, "");
   return c;
 }
 
 // max |a - b| / max |b| over one tensor.
-double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+template <class T>
+double rel_diff(const std::vector<T>& a, const std::vector<float>& b) {
   REQUIRE(a.size() == b.size());
   double num = 0, den = 0;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -66,33 +71,40 @@ double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return den > 0 ? num / den : num;
 }
 
-std::vector<float> delta(const std::vector<float>& a, const std::vector<float>& b) {
+template <class T>
+std::vector<float> delta(const std::vector<T>& a, const std::vector<float>& b) {
   std::vector<float> d(a.size());
   for (size_t i = 0; i < a.size(); ++i) d[i] = a[i] - b[i];
   return d;
 }
 
-}  // namespace
-
-TEST_CASE("RetinaFace training steps match PyTorch (float32)", "[train][detector]") {
+// float: every loss part/count, step-1 gradients and negatives against the PyTorch float32 run; the
+// loss parts only for steps 1-2 at 1e-4 (float32 training diverges afterwards, see the generator).
+// double: loss parts of all steps and the weights after five steps against the float64 run.
+template <class T>
+void run_steps() {
+  constexpr bool f64 = std::is_same_v<T, double>;
   const Fixture fx(step_fixture());
-  Net net;
+  models::RetinaFace<models::MobileNetV1025, cpu, T> net;
   nn::load_pytorch(net, kWeights);
-  const Collector initial = collect(net);
+  const auto initial = collect(net);
   std::map<std::string, std::vector<float>> w0;
-  for (const auto& [name, t] : initial.values) w0[name] = t.to_vector();
+  for (const auto& [name, t] : initial.values) {
+    const auto v = t.to_vector();
+    w0[name] = std::vector<float>(v.begin(), v.end());
+  }
   net.train();
-  nn::FlatParameters<float, cpu> params(net);
-  train::SGD<float, cpu> sgd(params, train::SGDOptions{1e-3, 0.9, 0.0, 5e-4, false});
-  detection::MultiBoxLoss<float, cpu> criterion;
+  nn::FlatParameters<T, cpu> params(net);
+  train::SGD<T, cpu> sgd(params, train::SGDOptions{1e-3, 0.9, 0.0, 5e-4, false});
+  detection::MultiBoxLoss<T, cpu> criterion;
   detection::PriorCache prior_cache(detection::PriorBoxOptions::official());
   const Tensor<float, cpu> priors = prior_cache.get(96, 96);
   REQUIRE(rel_diff(priors.to_vector(), fx.values<float>("priors")) == 0.0);
 
-  const Tensor<float, cpu> input = fx.tensor<float>("input");
+  const Tensor<T, cpu> input = fx.tensor<T>("input");
   REQUIRE(input.shape() == Shape{2, 3, 96, 96});
   const std::vector<std::vector<float>> targets{fx.values<float>("targets_0"), fx.values<float>("targets_1")};
-  const std::vector<double> losses = fx.values<double>("losses");
+  const std::vector<double> losses = fx.values<double>(f64 ? "losses_f64" : "losses");
   const std::vector<int64_t> counts = fx.values<int64_t>("counts");
   const int64_t A = priors.dim(0);
 
@@ -106,15 +118,17 @@ TEST_CASE("RetinaFace training steps match PyTorch (float32)", "[train][detector
     for (int k = 0; k < 4; ++k) {
       const double want = losses[step * 4 + k];
       const double rel = std::abs(got[k] - want) / std::abs(want);
-      worst_loss = std::max(worst_loss, rel);
+      if (step < 2 || f64) worst_loss = std::max(worst_loss, rel);
+      else std::printf("float32 step %d loss part %d: rel %.2e\n", step + 1, k, rel);
+      if (!f64 && step >= 2) continue;
       INFO("step " << step << " loss part " << k << ": " << got[k] << " vs " << want);
-      CHECK(rel < 1e-4);
+      CHECK(rel < (f64 ? 1e-6 : 1e-4));
     }
     CHECK(parts.num_pos == counts[step * 3]);
     CHECK(parts.num_pos_landm == counts[step * 3 + 1]);
     CHECK(parts.num_neg == counts[step * 3 + 2]);
 
-    if (step == 0) {
+    if (step == 0 && !f64) {
       // Hard negatives of step 1, exactly.
       const std::vector<int64_t> mask = fx.values<int64_t>("neg_mask");
       for (int64_t b = 0; b < 2; ++b) {
@@ -125,11 +139,11 @@ TEST_CASE("RetinaFace training steps match PyTorch (float32)", "[train][detector
         CHECK(criterion.negatives()[b] == want);
       }
       // Gradients of every parameter.
-      const Collector c = collect(net);
+      const auto c = collect(net);
       int64_t checked = 0;
       for (const auto& [name, g] : c.grads) {
         INFO("gradient of " << name);
-        const std::vector<float> v = g.to_vector();
+        const std::vector<T> v = g.to_vector();
         double rel = 0;
         if (fx.has("grad." + name)) {
           REQUIRE(fx.shape("grad." + name) == g.shape());
@@ -138,9 +152,9 @@ TEST_CASE("RetinaFace training steps match PyTorch (float32)", "[train][detector
           // Large tensor: sum, sum of squares and every 97th value, relative to the max |g|.
           const double maxabs = fx.values<double>("grad_maxabs." + name)[0];
           double s = 0, sq = 0, m = 0;
-          for (float x : v) s += x, sq += double(x) * x, m = std::max(m, std::abs(double(x)));
+          for (T x : v) s += x, sq += double(x) * x, m = std::max(m, std::abs(double(x)));
           const std::vector<float> sample = fx.values<float>("grad_sample." + name);
-          std::vector<float> mine;
+          std::vector<T> mine;
           for (size_t i = 0; i < v.size(); i += 97) mine.push_back(v[i]);
           const double n = static_cast<double>(v.size());
           rel = std::max({std::abs(m - maxabs) / maxabs,
@@ -160,25 +174,35 @@ TEST_CASE("RetinaFace training steps match PyTorch (float32)", "[train][detector
   }
 
   // Weights and BN buffers after five steps; the update (w5 - w0) separately, since it is small.
-  const Collector after = collect(net);
+  if constexpr (!f64) {
+    std::printf("detector steps vs PyTorch float32: loss rel %.2e (steps 1-2), grad rel %.2e\n", worst_loss, worst_grad);
+    return;
+  }
+  const auto after = collect(net);
   double worst_w = 0, worst_dw = 0;
   for (const auto& [name, t] : after.values) {
     INFO("parameter " << name);
-    const std::vector<float> want = fx.values<float>("after." + name), got = t.to_vector();
+    const std::vector<float> want = fx.values<float>("after." + name);
+    const std::vector<T> got = t.to_vector();
     const double rw = rel_diff(got, want), rdw = rel_diff(delta(got, w0[name]), delta(want, w0[name]));
     worst_w = std::max(worst_w, rw), worst_dw = std::max(worst_dw, rdw);
-    CHECK(rw < 1e-4);
-    CHECK(rdw < 1e-3);
+    CHECK(rw < 1e-6);
+    CHECK(rdw < 1e-4);
   }
   for (const auto& [name, t] : after.buffers) {
     INFO("buffer " << name);
     const double r = rel_diff(t.to_vector(), fx.values<float>("after." + name));
     worst_w = std::max(worst_w, r);
-    CHECK(r < 1e-4);
+    CHECK(r < 1e-6);
   }
-  std::printf("detector steps vs PyTorch: loss rel %.2e, grad rel %.2e, weights rel %.2e, update rel %.2e\n",
-              worst_loss, worst_grad, worst_w, worst_dw);
+  std::printf("detector steps vs PyTorch float64: loss rel %.2e, weights rel %.2e, update rel %.2e\n", worst_loss,
+              worst_w, worst_dw);
 }
+
+}  // namespace
+
+TEST_CASE("RetinaFace training steps match PyTorch (float32)", "[train][detector]") { run_steps<float>(); }
+TEST_CASE("RetinaFace five training steps match PyTorch (float64)", "[train][detector]") { run_steps<double>(); }
 
 namespace {
 
