@@ -80,7 +80,8 @@ std::vector<float> delta(const std::vector<T>& a, const std::vector<float>& b) {
 
 // float: every loss part/count, step-1 gradients and negatives against the PyTorch float32 run; the
 // loss parts only for steps 1-2 at 1e-4 (float32 training diverges afterwards, see the generator).
-// double: loss parts of all steps and the weights after five steps against the float64 run.
+// double: loss parts of all steps and the weights after five steps against the float64 run (stored
+// rounded to float32, which bounds the weight comparison at ~6e-8 of |w|).
 template <class T>
 void run_steps() {
   constexpr bool f64 = std::is_same_v<T, double>;
@@ -187,7 +188,7 @@ void run_steps() {
     const double rw = rel_diff(got, want), rdw = rel_diff(delta(got, w0[name]), delta(want, w0[name]));
     worst_w = std::max(worst_w, rw), worst_dw = std::max(worst_dw, rdw);
     CHECK(rw < 1e-6);
-    CHECK(rdw < 1e-4);
+    CHECK(rdw < 1e-2);  // limited by the float32 storage of the float64 weights (6e-8 of |w|)
   }
   for (const auto& [name, t] : after.buffers) {
     INFO("buffer " << name);
