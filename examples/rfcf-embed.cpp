@@ -13,6 +13,7 @@
 #include "rfcf/io.hpp"
 #include "rfcf/models/iresnet.hpp"
 #include "rfcf/models/mobilefacenet.hpp"
+#include "rfcf/nn/state_dict.hpp"
 #include "rfcf/recognition.hpp"
 #include "rfcf/train/progress.hpp"
 
