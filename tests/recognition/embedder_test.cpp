@@ -129,7 +129,7 @@ TEST_CASE("MobileFaceNet CASIA checkpoint: strict load and recognition.md 7.6 re
 }
 
 TEST_CASE("MobileFaceNet CASIA on LFW fold 1: P1 accuracy at the reference threshold (recognition.md 7.6)",
-          "[.][recognition][embedder][weights][lfw]") {  // hidden: ~2,400 forwards; run with [lfw]
+          "[recognition][embedder][weights][lfw]") {
   models::MobileFaceNet<float, cpu> net;
   nn::load_pytorch(net, kShared + "/models/mobilefacenet_casia.ckpt");
   Embedder<models::MobileFaceNet<float, cpu>> e(net, EmbedderOptions::casia_mobilefacenet());
