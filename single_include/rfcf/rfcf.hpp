@@ -304,11 +304,10 @@ namespace rfcf {
 template <>
 struct Executor<cpu> {
   // Calls f(i) for every i in [0, n). Iterations must be independent (the CUDA executor runs
-  // them concurrently too), which is what lets the compiler vectorise the loop.
+  // them concurrently too).
   template <class F>
   static void for_each(int64_t n, const F& f) {
     parallel_for(n, 1 << 14, [&](int64_t begin, int64_t end) {
-#pragma omp simd
       for (int64_t i = begin; i < end; ++i) f(i);
     });
   }
