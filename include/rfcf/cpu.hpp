@@ -7,3 +7,4 @@
 #include "rfcf/ops/cpu/gemm.hpp"
 #include "rfcf/ops/cpu/reduce.hpp"
 #include "rfcf/ops/cpu/softmax.hpp"
+#include "rfcf/ops/cpu/sort.hpp"

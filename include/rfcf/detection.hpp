@@ -7,6 +7,8 @@
 #include "rfcf/detection/multibox_loss.hpp"
 #include "rfcf/detection/nms.hpp"
 #include "rfcf/detection/postprocess.hpp"
+#include "rfcf/detection/postprocess_device.hpp"
+#include "rfcf/detection/postprocess_functors.hpp"
 #include "rfcf/detection/priors.hpp"
 #include "rfcf/detection/python_format.hpp"
 #include "rfcf/detection/wider_results.hpp"

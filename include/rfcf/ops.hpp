@@ -10,4 +10,5 @@
 #include "rfcf/ops/pooling.hpp"
 #include "rfcf/ops/reduce.hpp"
 #include "rfcf/ops/softmax.hpp"
+#include "rfcf/ops/sort.hpp"
 #include "rfcf/ops/upsample.hpp"

@@ -1919,6 +1919,95 @@ struct SoftmaxOp<cpu> {
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/cpu/softmax.hpp
+// ---- begin rfcf/ops/cpu/sort.hpp
+// SortOp<cpu>: std::stable_sort of indices; runs of a segmented sort in parallel.
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+
+// ---- begin rfcf/ops/sort.hpp
+// Stable descending key sorts (float or double keys) with their indices: the top-k of detection post-processing and the
+// hard-negative ranking of MultiBoxLoss. Device-independent: SortOp<D> is specialised per device
+// (cpu: ops/cpu/sort.hpp, cuda: ops/cuda/sort.cuh, CUB radix sort). Interface of SortOp<D>:
+//   // index_out[r] = position of the r-th largest key, keys_out[r] = that key. Equal keys keep
+//   // ascending index order (as std::stable_sort with >), on every device.
+//   template <class K> (float or double)
+//   static void sort_descending(const K* keys, int64_t n, K* keys_out, int32_t* index_out);
+//   // The same for `segments` consecutive runs of `length` keys; indices count within a run.
+//   template <class K>
+//   static void segmented_sort_descending(const K* keys, int64_t segments, int64_t length,
+//                                         K* keys_out, int32_t* index_out);
+// Keys must not be NaN (callers map unwanted entries to -inf first). -0.0 and +0.0 may order
+// differently between devices (CUB compares bit patterns); no caller depends on it.
+#include <cstdint>
+#include <limits>
+
+
+namespace rfcf::ops {
+
+template <class D>
+struct SortOp;
+
+namespace detail {
+inline void check_sort_sizes(int64_t segments, int64_t length, const char* what) {
+  check<ShapeError>(segments >= 0 && length >= 0, what, ": negative size (", segments, " x ", length, ")");
+  check<ShapeError>(length <= std::numeric_limits<int32_t>::max(), what, ": ", length,
+                    " keys per run exceed the int32 index range");
+}
+}  // namespace detail
+
+// Sorted keys and their indices of a 1-d tensor.
+template <class K, class D>
+void sort_descending(const Tensor<K, D>& keys, Tensor<K, D>& keys_out, Tensor<int32_t, D>& index_out) {
+  detail::check_sort_sizes(1, keys.numel(), "sort_descending");
+  check<ShapeError>(keys_out.numel() == keys.numel() && index_out.numel() == keys.numel(),
+                    "sort_descending: outputs must hold ", keys.numel(), " entries");
+  SortOp<D>::sort_descending(keys.data(), keys.numel(), keys_out.data(), index_out.data());
+}
+
+// Row-wise sort of a [rows, length] tensor.
+template <class K, class D>
+void segmented_sort_descending(const Tensor<K, D>& keys, Tensor<K, D>& keys_out,
+                               Tensor<int32_t, D>& index_out) {
+  check<ShapeError>(keys.rank() == 2, "segmented_sort_descending: keys must be [rows, length], got ",
+                    keys.shape().str());
+  detail::check_sort_sizes(keys.dim(0), keys.dim(1), "segmented_sort_descending");
+  check<ShapeError>(keys_out.numel() == keys.numel() && index_out.numel() == keys.numel(),
+                    "segmented_sort_descending: outputs must hold ", keys.numel(), " entries");
+  SortOp<D>::segmented_sort_descending(keys.data(), keys.dim(0), keys.dim(1), keys_out.data(), index_out.data());
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/sort.hpp
+
+namespace rfcf::ops {
+
+template <>
+struct SortOp<cpu> {
+  template <class K>
+  static void sort_descending(const K* keys, int64_t n, K* keys_out, int32_t* index_out) {
+    sort_run(keys, n, keys_out, index_out);
+  }
+  template <class K>
+  static void segmented_sort_descending(const K* keys, int64_t segments, int64_t length, K* keys_out,
+                                        int32_t* index_out) {
+    parallel_for(segments, 1, [&](int64_t b, int64_t e) {
+      for (int64_t s = b; s < e; ++s)
+        sort_run(keys + s * length, length, keys_out + s * length, index_out + s * length);
+    });
+  }
+
+ private:
+  template <class K>
+  static void sort_run(const K* keys, int64_t n, K* keys_out, int32_t* index_out) {
+    std::iota(index_out, index_out + n, int32_t(0));
+    std::stable_sort(index_out, index_out + n, [&](int32_t a, int32_t b) { return keys[a] > keys[b]; });
+    for (int64_t r = 0; r < n; ++r) keys_out[r] = keys[index_out[r]];
+  }
+};
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/cpu/sort.hpp
 // ---- end rfcf/cpu.hpp
 // ---- begin rfcf/ops.hpp
 // Primitive ops (device-independent declarations and functor ops).
@@ -9098,13 +9187,15 @@ struct Variances {
 };
 
 // prior = [cx, cy, w, h]; loc = [dx, dy, dw, dh]; out = [x1, y1, x2, y2] (normalised).
+// RFCF_HD: the GPU post-processing decodes with the same code.
 template <class T>
-inline void decode_box(const T* prior, const T* loc, T* out, const Variances& v = {}) {
+RFCF_HD inline void decode_box(const T* prior, const T* loc, T* out, const Variances& v = {}) {
+  using std::exp;
   const T v0 = static_cast<T>(v.center), v1 = static_cast<T>(v.size);
   const T cx = prior[0] + loc[0] * v0 * prior[2];
   const T cy = prior[1] + loc[1] * v0 * prior[3];
-  const T w = prior[2] * std::exp(loc[2] * v1);
-  const T h = prior[3] * std::exp(loc[3] * v1);
+  const T w = prior[2] * exp(loc[2] * v1);
+  const T h = prior[3] * exp(loc[3] * v1);
   out[0] = cx - w / T(2);
   out[1] = cy - h / T(2);
   out[2] = w + out[0];
@@ -9113,7 +9204,7 @@ inline void decode_box(const T* prior, const T* loc, T* out, const Variances& v 
 
 // landm = 10 offsets (x0, y0, ..., x4, y4); out = 10 normalised coordinates.
 template <class T>
-inline void decode_landmarks(const T* prior, const T* landm, T* out, const Variances& v = {}) {
+RFCF_HD inline void decode_landmarks(const T* prior, const T* landm, T* out, const Variances& v = {}) {
   const T v0 = static_cast<T>(v.center);
   for (int k = 0; k < 5; ++k) {
     out[2 * k] = prior[0] + landm[2 * k] * v0 * prior[2];
@@ -9175,12 +9266,14 @@ inline void encode_landmarks(const T* prior, const T* landmarks, T* out, const V
 
 namespace rfcf::detection {
 
-// IoU with the +1 convention: area = (x2 - x1 + 1)(y2 - y1 + 1).
-inline float iou_plus_one(const float* a, const float* b) {
+// IoU with the +1 convention: area = (x2 - x1 + 1)(y2 - y1 + 1). RFCF_HD: the GPU NMS mask uses it.
+RFCF_HD inline float iou_plus_one(const float* a, const float* b) {
   const float area_a = (a[2] - a[0] + 1.0f) * (a[3] - a[1] + 1.0f);
   const float area_b = (b[2] - b[0] + 1.0f) * (b[3] - b[1] + 1.0f);
-  const float w = std::max(0.0f, std::min(a[2], b[2]) - std::max(a[0], b[0]) + 1.0f);
-  const float h = std::max(0.0f, std::min(a[3], b[3]) - std::max(a[1], b[1]) + 1.0f);
+  const float x1 = a[0] > b[0] ? a[0] : b[0], y1 = a[1] > b[1] ? a[1] : b[1];
+  const float x2 = a[2] < b[2] ? a[2] : b[2], y2 = a[3] < b[3] ? a[3] : b[3];
+  const float w = x2 - x1 + 1.0f > 0.0f ? x2 - x1 + 1.0f : 0.0f;
+  const float h = y2 - y1 + 1.0f > 0.0f ? y2 - y1 + 1.0f : 0.0f;
   const float inter = w * h;
   return inter / (area_a + area_b - inter);
 }
@@ -9400,9 +9493,190 @@ inline void write_detections_json(const std::string& path, const ImageDetections
 // original size by default, or the long side scaled to a given length.
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+// ---- begin rfcf/detection/postprocess_device.hpp
+// RetinaFace post-processing on the device that ran the network (retinaface.md 9.2, the same
+// result as postprocess.hpp): scores thresholded and sorted on the device (CUB radix sort on
+// cuda), the top-k candidates decoded there, and a bitmask NMS computed there. Only the candidate
+// count, the k x ceil(k/64) NMS mask and the k decoded candidates reach the host; no per-prior
+// data does. Device-generic: needs SortOp<D> and ReduceOp<D> (rfcf/cpu.hpp or rfcf/cuda.cuh).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+// ---- begin rfcf/detection/postprocess_functors.hpp
+// Per-prior and per-candidate math of the device post-processing (postprocess_device.hpp), shared
+// by the cpu and cuda executors; the same expressions as postprocess.hpp so both paths agree.
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+
+namespace rfcf::detection::postproc {
+
+// keys[i] = face score of prior i when above the threshold, else -inf (a descending sort puts
+// the candidates first); is_candidate[i] = 1 or 0 (summed to count them). NaN scores are not
+// candidates, as on the host path.
+struct CandidateKeys {
+  const float* conf;  // [n, 2], column 1 = face
+  float threshold;
+  float* keys;
+  float* is_candidate;
+  RFCF_HD void operator()(int64_t i) const {
+    const float s = conf[2 * i + 1];
+    const bool c = s > threshold;
+    keys[i] = c ? s : -std::numeric_limits<float>::infinity();
+    is_candidate[i] = c ? 1.0f : 0.0f;
+  }
+};
+
+// Candidate c (the c-th best prior, order[c]): decoded box and landmarks in original pixels.
+struct DecodeCandidate {
+  const int32_t* order;
+  const float* loc;     // [n, 4]
+  const float* landms;  // [n, 10] or null (landmarks are then 0)
+  const float* priors;  // [n, 4]
+  float width, height, resize;
+  Variances variances;
+  float* boxes;      // [k, 4]
+  float* landmarks;  // [k, 10]
+  RFCF_HD void operator()(int64_t c) const {
+    const int64_t i = order[c];
+    float* b = boxes + 4 * c;
+    decode_box(priors + 4 * i, loc + 4 * i, b, variances);
+    b[0] = b[0] * width / resize;
+    b[1] = b[1] * height / resize;
+    b[2] = b[2] * width / resize;
+    b[3] = b[3] * height / resize;
+    float* l = landmarks + 10 * c;
+    if (!landms) {
+      for (int k = 0; k < 10; ++k) l[k] = 0.0f;
+      return;
+    }
+    decode_landmarks(priors + 4 * i, landms + 10 * i, l, variances);
+    for (int p = 0; p < 5; ++p) {
+      l[2 * p] = l[2 * p] * width / resize;
+      l[2 * p + 1] = l[2 * p + 1] * height / resize;
+    }
+  }
+};
+
+// Bitmask NMS: word w of row i has bit k set when box j = 64 w + k comes after box i and
+// overlaps it by more than the threshold (IoU with the +1 convention). One entry per (i, w).
+struct NmsMask {
+  const float* boxes;  // [n, 4], best first
+  int64_t n;
+  int64_t words;  // ceil(n / 64)
+  float threshold;
+  uint64_t* mask;  // [n, words]
+  RFCF_HD void operator()(int64_t entry) const {
+    const int64_t i = entry / words, j0 = (entry % words) * 64;
+    uint64_t bits = 0;
+    for (int64_t k = 0; k < 64 && j0 + k < n; ++k) {
+      const int64_t j = j0 + k;
+      if (j > i && iou_plus_one(boxes + 4 * i, boxes + 4 * j) > threshold) bits |= uint64_t(1) << k;
+    }
+    mask[entry] = bits;
+  }
+};
+
+// Greedy pass over the mask on the host: box i survives unless an earlier survivor masks it
+// (the same result as nms_plus_one on the same boxes).
+inline std::vector<int64_t> nms_keep_from_mask(const uint64_t* mask, int64_t n, int64_t words) {
+  std::vector<uint64_t> removed(static_cast<size_t>(words), 0);
+  std::vector<int64_t> keep;
+  for (int64_t i = 0; i < n; ++i) {
+    if ((removed[static_cast<size_t>(i / 64)] >> (i % 64)) & 1u) continue;
+    keep.push_back(i);
+    for (int64_t w = i / 64; w < words; ++w) removed[static_cast<size_t>(w)] |= mask[i * words + w];
+  }
+  return keep;
+}
+
+}  // namespace rfcf::detection::postproc
+// ---- end rfcf/detection/postprocess_functors.hpp
+
+namespace rfcf::detection {
+
+// One image; every pointer is memory of device D: loc [n,4], conf [n,2] (softmaxed), landms
+// [n,10] or null, priors [n,4].
+template <class D>
+std::vector<Detection> postprocess_on_device(const float* loc, const float* conf, const float* landms,
+                                             const float* priors, int64_t n, int64_t input_w, int64_t input_h,
+                                             double resize = 1.0, const PostprocessOptions& o = {}) {
+  o.validate();
+  check<ShapeError>(n >= 0 && input_w > 0 && input_h > 0, "postprocess_on_device: bad sizes n=", n, " input ",
+                    input_w, "x", input_h);
+  check<ConfigError>(resize > 0, "postprocess_on_device: resize factor ", resize, " must be positive");
+  if (n == 0) return {};
+  Tensor<float, D> keys(Shape{n}), is_candidate(Shape{n});
+  Executor<D>::for_each(n, postproc::CandidateKeys{conf, o.conf_threshold, keys.data(), is_candidate.data()});
+  int64_t k = std::llround(ops::ReduceOp<D>::sum(is_candidate.data(), n));
+  if (o.top_k >= 0) k = std::min(k, o.top_k);
+  if (k == 0) return {};
+
+  Tensor<float, D> sorted(Shape{n});
+  Tensor<int32_t, D> order(Shape{n});
+  ops::SortOp<D>::sort_descending(keys.data(), n, sorted.data(), order.data());
+  Tensor<float, D> boxes(Shape{k, 4}), landmarks(Shape{k, 10});
+  Executor<D>::for_each(k, postproc::DecodeCandidate{order.data(), loc, landms, priors, static_cast<float>(input_w),
+                                                     static_cast<float>(input_h), static_cast<float>(resize),
+                                                     o.variances, boxes.data(), landmarks.data()});
+  const int64_t words = (k + 63) / 64;
+  Tensor<uint64_t, D> mask(Shape{k, words});
+  Executor<D>::for_each(k * words, postproc::NmsMask{boxes.data(), k, words, o.nms_threshold, mask.data()});
+
+  const std::vector<uint64_t> host_mask = mask.to_vector();
+  std::vector<int64_t> keep = postproc::nms_keep_from_mask(host_mask.data(), k, words);
+  if (o.keep_top_k >= 0 && static_cast<int64_t>(keep.size()) > o.keep_top_k)
+    keep.resize(static_cast<size_t>(o.keep_top_k));
+  const std::vector<float> host_boxes = boxes.to_vector(), host_landmarks = landmarks.to_vector();
+  const std::vector<float> scores = sorted.slice_batch(0, k).to_vector();
+  std::vector<Detection> out(keep.size());
+  for (size_t d = 0; d < keep.size(); ++d) {
+    const size_t c = static_cast<size_t>(keep[d]);
+    std::copy_n(host_boxes.data() + 4 * c, 4, out[d].box);
+    std::copy_n(host_landmarks.data() + 10 * c, 10, out[d].landmarks);
+    out[d].score = scores[c];
+  }
+  return out;
+}
+
+// A batch on device D: loc [B,n,4], conf [B,n,2], landms [B,n,10] (or undefined), priors [n,4];
+// one resize factor per image or one for all.
+template <class D>
+std::vector<std::vector<Detection>> postprocess_on_device(const Tensor<float, D>& loc, const Tensor<float, D>& conf,
+                                                          const Tensor<float, D>& landms,
+                                                          const Tensor<float, D>& priors, int64_t input_w,
+                                                          int64_t input_h, const std::vector<double>& resize = {1.0},
+                                                          const PostprocessOptions& o = {}) {
+  check<ShapeError>(loc.rank() == 3 && loc.dim(2) == 4, "postprocess_on_device: loc must be [B, n, 4], got ",
+                    loc.shape().str());
+  const int64_t B = loc.dim(0), n = loc.dim(1);
+  check<ShapeError>(conf.rank() == 3 && conf.dim(0) == B && conf.dim(1) == n && conf.dim(2) == 2,
+                    "postprocess_on_device: conf ", conf.shape().str(), " does not match loc ", loc.shape().str());
+  if (landms.defined())
+    check<ShapeError>(landms.rank() == 3 && landms.dim(0) == B && landms.dim(1) == n && landms.dim(2) == 10,
+                      "postprocess_on_device: landms ", landms.shape().str(), " does not match loc ",
+                      loc.shape().str());
+  check<ShapeError>(priors.rank() == 2 && priors.dim(0) == n && priors.dim(1) == 4, "postprocess_on_device: priors ",
+                    priors.shape().str(), " must be [", n, ", 4]");
+  check<ConfigError>(resize.size() == 1 || static_cast<int64_t>(resize.size()) == B, "postprocess_on_device: ",
+                     resize.size(), " resize factors for a batch of ", B);
+  std::vector<std::vector<Detection>> out;
+  for (int64_t b = 0; b < B; ++b)
+    out.push_back(postprocess_on_device<D>(loc.data() + b * n * 4, conf.data() + b * n * 2,
+                                           landms.defined() ? landms.data() + b * n * 10 : nullptr, priors.data(), n,
+                                           input_w, input_h, resize.size() == 1 ? resize[0] : resize[size_t(b)], o));
+  return out;
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/postprocess_device.hpp
 // ---- begin rfcf/detection/priors.hpp
 // RetinaFace prior (anchor) boxes, retinaface.md section 4. Priors are [cx, cy, w, h] in
 // coordinates normalised by the network input size; they depend on that size, so PriorCache
@@ -10072,11 +10346,18 @@ class Detector {
     }
     nn::NoGradGuard no_grad;
     auto out = net_.forward(batch.template to<D>());
-    Tensor<float, cpu> loc = out.loc.template to<cpu>(), landms = out.landms.template to<cpu>();
-    Tensor<float, cpu> conf = ops::softmax(out.conf).template to<cpu>();
     PostprocessOptions post = options_.post;
     post.variances = {options_.model.variances[0], options_.model.variances[1]};
-    return postprocess(loc, conf, landms, priors(H, W), W, H, factors, post);
+    if constexpr (std::is_same_v<D, cpu>) {
+      return postprocess(out.loc, ops::softmax(out.conf), out.landms, priors(H, W), W, H, factors, post);
+    } else {
+      // Post-processing stays on the device: only candidates and the NMS mask come back.
+      if (device_prior_size_ != std::pair<int64_t, int64_t>{H, W}) {
+        device_priors_ = priors(H, W).template to<D>();
+        device_prior_size_ = {H, W};
+      }
+      return postprocess_on_device<D>(out.loc, ops::softmax(out.conf), out.landms, device_priors_, W, H, factors, post);
+    }
   }
 
   // Priors for a network input size, cached (they depend only on the size).
@@ -10101,6 +10382,8 @@ class Detector {
   Network net_;
   Tensor<float, cpu> priors_;
   std::pair<int64_t, int64_t> prior_size_{-1, -1};
+  Tensor<float, D> device_priors_;
+  std::pair<int64_t, int64_t> device_prior_size_{-1, -1};
 };
 
 }  // namespace rfcf::detection
@@ -10234,9 +10517,10 @@ inline int64_t match_priors(const U* truths, int64_t n, const P* priors, int64_t
 // landms [B, A, 10]; backward() returns gradients of L in the same layout, ready for
 // RetinaFace::backward.
 //
-// Matching and the per-image negative ranking run on the host (the sort is host-only for now);
-// predictions on another device are copied to the host and the gradients copied back. The
-// per-prior math is in functors/multibox.hpp.
+// Matching runs on the host (the ground truth is host data) and its per-prior targets are
+// uploaded; everything after it stays on the predictions' device: the per-prior losses
+// (functors/multibox.hpp), the per-image negative ranking (ops::SortOp<D>, a CUB segmented radix
+// sort on cuda) and the gradients. Only scalar sums come back to the host.
 //
 // Ranking uses a STABLE descending sort of the mining loss, so among exactly tied losses the
 // lower prior index ranks first (the reference sort is unstable: it differs only on exact ties).
@@ -10334,6 +10618,23 @@ struct SelectedCrossEntropy {
   }
 };
 
+// Hard-negative selection after the per-image ranking: entry i = (image b, rank r) marks the prior
+// ranked r in image b when r < num_neg[b] and it is not a positive (positives are selected
+// already). `order` is a permutation per image, so every entry writes its own prior.
+struct MarkMinedNegatives {
+  const int32_t* order;    // [B, A]: prior of each rank
+  const int64_t* num_neg;  // [B]
+  const char* pos;         // [B, A]
+  char* selected;          // [B, A]
+  int64_t priors;          // A
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t b = i / priors, r = i % priors;
+    if (r >= num_neg[b]) return;
+    const int64_t p = b * priors + order[i];
+    if (!pos[p]) selected[p] = 1;
+  }
+};
+
 }  // namespace rfcf::functors
 // ---- end rfcf/ops/functors/multibox.hpp
 
@@ -10357,7 +10658,6 @@ template <class T, class D>
 class MultiBoxLoss {
  public:
   using tensor_type = Tensor<T, D>;
-  using host_tensor = Tensor<T, cpu>;
 
   explicit MultiBoxLoss(MultiBoxLossOptions o = {}) : options_(o) {
     check<ConfigError>(o.negpos_ratio >= 0, "MultiBoxLoss: negpos_ratio ", o.negpos_ratio, " must be >= 0");
@@ -10379,9 +10679,7 @@ class MultiBoxLoss {
                       priors.shape().str());
     check<ShapeError>(static_cast<int64_t>(targets.size()) == B, "MultiBoxLoss: ", targets.size(),
                       " target lists for a batch of ", B);
-    const host_tensor loc = to_host(pred.loc), conf = to_host(pred.conf), landm = to_host(pred.landms);
-
-    // 1. Match every image.
+    // 1. Match every image (host), upload targets and masks.
     std::vector<T> loc_t(B * A * 4), landm_t(B * A * 10);
     std::vector<int64_t> conf_t(B * A);
     for (int64_t b = 0; b < B; ++b) {
@@ -10391,55 +10689,57 @@ class MultiBoxLoss {
                    options_.match, loc_t.data() + b * A * 4, landm_t.data() + b * A * 10, conf_t.data() + b * A);
     }
     const int64_t n = B * A;
-    std::vector<char> pos(n), pos1(n), selected(n);
+    std::vector<char> pos_h(n), pos1_h(n);
+    std::vector<int64_t> num_neg_h(B, 0);
     MultiBoxLossParts<T> parts;
-    for (int64_t i = 0; i < n; ++i) {
-      pos1[i] = conf_t[i] > 0;
-      pos[i] = conf_t[i] != 0;
-      parts.num_pos_landm += pos1[i];
-      parts.num_pos += pos[i];
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t image_pos = 0;
+      for (int64_t i = b * A; i < (b + 1) * A; ++i) {
+        pos1_h[i] = conf_t[i] > 0;
+        pos_h[i] = conf_t[i] != 0;
+        parts.num_pos_landm += pos1_h[i];
+        image_pos += pos_h[i];
+      }
+      parts.num_pos += image_pos;
+      num_neg_h[b] = std::min(options_.negpos_ratio * image_pos, A - 1);
     }
     const T N1 = static_cast<T>(std::max<int64_t>(parts.num_pos_landm, 1));
     const T N = static_cast<T>(std::max<int64_t>(parts.num_pos, 1));
+    const auto loc_target = upload<T>(loc_t, Shape{B, A, 4}), landm_target = upload<T>(landm_t, Shape{B, A, 10});
+    const auto pos1 = upload<char>(pos1_h, Shape{n});
+    pos_ = upload<char>(pos_h, Shape{n});
 
-    dloc_ = host_tensor(Shape{B, A, 4});
-    dconf_ = host_tensor(Shape{B, A, 2});
-    dlandm_ = host_tensor(Shape{B, A, 10});
-    std::vector<T> per_prior(n);
+    dloc_ = tensor_type(Shape{B, A, 4});
+    dconf_ = tensor_type(Shape{B, A, 2});
+    dlandm_ = tensor_type(Shape{B, A, 10});
+    tensor_type per_prior(Shape{B, A});
 
     // 2. Landmark loss on conf_t > 0.
-    Executor<cpu>::for_each(n, functors::MaskedSmoothL1<T>{landm.data(), landm_t.data(), pos1.data(),
-                                                           per_prior.data(), dlandm_.data(), 10, T(1) / N1});
+    Executor<D>::for_each(n, functors::MaskedSmoothL1<T>{pred.landms.data(), landm_target.data(), pos1.data(),
+                                                         per_prior.data(), dlandm_.data(), 10, T(1) / N1});
     parts.landm = sum(per_prior) / N1;
     // 4. Localisation loss on conf_t != 0, weighted into the gradient.
     const T lw = static_cast<T>(options_.loc_weight);
-    Executor<cpu>::for_each(n, functors::MaskedSmoothL1<T>{loc.data(), loc_t.data(), pos.data(), per_prior.data(),
-                                                           dloc_.data(), 4, lw / N});
+    Executor<D>::for_each(n, functors::MaskedSmoothL1<T>{pred.loc.data(), loc_target.data(), pos_.data(),
+                                                         per_prior.data(), dloc_.data(), 4, lw / N});
     parts.loc = sum(per_prior) / N;
-    // 5. Hard negative mining per image.
-    Executor<cpu>::for_each(n, functors::MiningLoss<T>{conf.data(), pos.data(), per_prior.data()});
-    negatives_.assign(B, {});
-    std::vector<int64_t> order(A);
-    for (int64_t b = 0; b < B; ++b) {
-      int64_t num_pos = 0;
-      for (int64_t p = 0; p < A; ++p) num_pos += pos[b * A + p], selected[b * A + p] = pos[b * A + p];
-      const int64_t num_neg = std::min(options_.negpos_ratio * num_pos, A - 1);
-      if (num_neg <= 0) continue;
-      const T* score = per_prior.data() + b * A;
-      std::iota(order.begin(), order.end(), int64_t{0});
-      std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return score[x] > score[y]; });
-      for (int64_t r = 0; r < num_neg; ++r) {
-        const int64_t p = order[r];
-        if (pos[b * A + p]) continue;  // ranked among the negatives only when losses run out; already selected
-        selected[b * A + p] = 1;
-        negatives_[b].push_back(p);
-      }
-      std::sort(negatives_[b].begin(), negatives_[b].end());
-      parts.num_neg += static_cast<int64_t>(negatives_[b].size());
+    // 5. Hard negative mining per image: rank the mining loss, mark the top num_neg negatives.
+    Executor<D>::for_each(n, functors::MiningLoss<T>{pred.conf.data(), pos_.data(), per_prior.data()});
+    selected_ = pos_.clone();
+    if (B > 0 && *std::max_element(num_neg_h.begin(), num_neg_h.end()) > 0) {
+      tensor_type ranked(Shape{B, A});
+      Tensor<int32_t, D> order(Shape{B, A});
+      ops::segmented_sort_descending(per_prior, ranked, order);
+      const auto num_neg = upload<int64_t>(num_neg_h, Shape{B});
+      Executor<D>::for_each(n, functors::MarkMinedNegatives{order.data(), num_neg.data(), pos_.data(),
+                                                            selected_.data(), A});
     }
+    parts.num_neg = std::llround(ops::ReduceOp<D>::sum(selected_.data(), n)) - parts.num_pos;
+    priors_per_image_ = A;
+    negatives_.clear();
     // 6. Confidence loss over positives and mined negatives.
-    Executor<cpu>::for_each(n, functors::SelectedCrossEntropy<T>{conf.data(), selected.data(), pos.data(),
-                                                                 per_prior.data(), dconf_.data(), T(1) / N});
+    Executor<D>::for_each(n, functors::SelectedCrossEntropy<T>{pred.conf.data(), selected_.data(), pos_.data(),
+                                                               per_prior.data(), dconf_.data(), T(1) / N});
     parts.conf = sum(per_prior) / N;
     // 7. Total.
     parts.total = lw * parts.loc + parts.conf + parts.landm;
@@ -10450,36 +10750,48 @@ class MultiBoxLoss {
   // Gradients of the last forward's total loss (times `scale`, e.g. a loss-scaling factor).
   models::RetinaFaceOutput<T, D> backward(T scale = T(1)) const {
     check<Error>(has_grad_, "MultiBoxLoss::backward called before forward");
-    return {to_device(dloc_, scale), to_device(dconf_, scale), to_device(dlandm_, scale)};
+    return {scaled(dloc_, scale), scaled(dconf_, scale), scaled(dlandm_, scale)};
   }
 
-  // Mined negative prior indices (ascending, positives excluded) per image of the last forward.
-  const std::vector<std::vector<int64_t>>& negatives() const { return negatives_; }
+  // Mined negative prior indices (ascending, positives excluded) per image of the last forward
+  // (copied from the device on the first call: for tests and inspection).
+  const std::vector<std::vector<int64_t>>& negatives() const {
+    if (negatives_.empty() && has_grad_) {
+      const std::vector<char> sel = selected_.to_vector(), pos = pos_.to_vector();
+      const int64_t B = static_cast<int64_t>(sel.size()) / priors_per_image_;
+      negatives_.assign(static_cast<size_t>(B), {});
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t p = 0; p < priors_per_image_; ++p) {
+          const int64_t i = b * priors_per_image_ + p;
+          if (sel[i] && !pos[i]) negatives_[b].push_back(p);
+        }
+    }
+    return negatives_;
+  }
 
  private:
-  static host_tensor to_host(const tensor_type& t) {
-    if constexpr (std::is_same_v<D, cpu>) return t;
-    else return t.template to<cpu>();
+  template <class V>
+  static Tensor<V, D> upload(const std::vector<V>& host, const Shape& shape) {
+    return Tensor<V, D>::from_host(shape, host);
   }
-  static tensor_type to_device(const host_tensor& t, T scale) {
-    host_tensor s = t;
-    if (scale != T(1)) {
-      s = t.clone();
-      for (int64_t i = 0; i < s.numel(); ++i) s.data()[i] *= scale;
+  static tensor_type scaled(const tensor_type& t, T scale) { return scale != T(1) ? ops::scale(t, scale) : t.clone(); }
+  // Host: in index order in long double (deterministic, float32 sums of ~17k terms stay exact
+  // enough); other devices: ReduceOp's double accumulation.
+  static T sum(const tensor_type& v) {
+    if constexpr (std::is_same_v<D, cpu>) {
+      long double s = 0;
+      for (int64_t i = 0; i < v.numel(); ++i) s += v.data()[i];
+      return static_cast<T>(s);
+    } else {
+      return static_cast<T>(ops::ReduceOp<D>::sum(v.data(), v.numel()));
     }
-    if constexpr (std::is_same_v<D, cpu>) return scale != T(1) ? s : t.clone();
-    else return s.template to<D>();
-  }
-  // Sum in index order (deterministic); long double keeps float32 sums of ~17k terms exact enough.
-  static T sum(const std::vector<T>& v) {
-    long double s = 0;
-    for (T x : v) s += x;
-    return static_cast<T>(s);
   }
 
   MultiBoxLossOptions options_;
-  host_tensor dloc_, dconf_, dlandm_;
-  std::vector<std::vector<int64_t>> negatives_;
+  tensor_type dloc_, dconf_, dlandm_;
+  Tensor<char, D> pos_, selected_;
+  int64_t priors_per_image_ = 1;
+  mutable std::vector<std::vector<int64_t>> negatives_;
   bool has_grad_ = false;
 };
 

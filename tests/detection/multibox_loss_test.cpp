@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "rfcf/cpu.hpp"
 #include "rfcf/detection/matching.hpp"
 #include "rfcf/detection/multibox_loss.hpp"
 #include "rfcf/detection/priors.hpp"

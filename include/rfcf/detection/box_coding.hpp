@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "rfcf/core/error.hpp"
+#include "rfcf/core/hd.hpp"
 
 namespace rfcf::detection {
 
@@ -15,13 +16,15 @@ struct Variances {
 };
 
 // prior = [cx, cy, w, h]; loc = [dx, dy, dw, dh]; out = [x1, y1, x2, y2] (normalised).
+// RFCF_HD: the GPU post-processing decodes with the same code.
 template <class T>
-inline void decode_box(const T* prior, const T* loc, T* out, const Variances& v = {}) {
+RFCF_HD inline void decode_box(const T* prior, const T* loc, T* out, const Variances& v = {}) {
+  using std::exp;
   const T v0 = static_cast<T>(v.center), v1 = static_cast<T>(v.size);
   const T cx = prior[0] + loc[0] * v0 * prior[2];
   const T cy = prior[1] + loc[1] * v0 * prior[3];
-  const T w = prior[2] * std::exp(loc[2] * v1);
-  const T h = prior[3] * std::exp(loc[3] * v1);
+  const T w = prior[2] * exp(loc[2] * v1);
+  const T h = prior[3] * exp(loc[3] * v1);
   out[0] = cx - w / T(2);
   out[1] = cy - h / T(2);
   out[2] = w + out[0];
@@ -30,7 +33,7 @@ inline void decode_box(const T* prior, const T* loc, T* out, const Variances& v 
 
 // landm = 10 offsets (x0, y0, ..., x4, y4); out = 10 normalised coordinates.
 template <class T>
-inline void decode_landmarks(const T* prior, const T* landm, T* out, const Variances& v = {}) {
+RFCF_HD inline void decode_landmarks(const T* prior, const T* landm, T* out, const Variances& v = {}) {
   const T v0 = static_cast<T>(v.center);
   for (int k = 0; k < 5; ++k) {
     out[2 * k] = prior[0] + landm[2 * k] * v0 * prior[2];

@@ -4,10 +4,12 @@
 // original size by default, or the long side scaled to a given length.
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "rfcf/detection/postprocess.hpp"
+#include "rfcf/detection/postprocess_device.hpp"
 #include "rfcf/detection/priors.hpp"
 #include "rfcf/io/image.hpp"
 #include "rfcf/io/resize.hpp"
@@ -93,11 +95,18 @@ class Detector {
     }
     nn::NoGradGuard no_grad;
     auto out = net_.forward(batch.template to<D>());
-    Tensor<float, cpu> loc = out.loc.template to<cpu>(), landms = out.landms.template to<cpu>();
-    Tensor<float, cpu> conf = ops::softmax(out.conf).template to<cpu>();
     PostprocessOptions post = options_.post;
     post.variances = {options_.model.variances[0], options_.model.variances[1]};
-    return postprocess(loc, conf, landms, priors(H, W), W, H, factors, post);
+    if constexpr (std::is_same_v<D, cpu>) {
+      return postprocess(out.loc, ops::softmax(out.conf), out.landms, priors(H, W), W, H, factors, post);
+    } else {
+      // Post-processing stays on the device: only candidates and the NMS mask come back.
+      if (device_prior_size_ != std::pair<int64_t, int64_t>{H, W}) {
+        device_priors_ = priors(H, W).template to<D>();
+        device_prior_size_ = {H, W};
+      }
+      return postprocess_on_device<D>(out.loc, ops::softmax(out.conf), out.landms, device_priors_, W, H, factors, post);
+    }
   }
 
   // Priors for a network input size, cached (they depend only on the size).
@@ -122,6 +131,8 @@ class Detector {
   Network net_;
   Tensor<float, cpu> priors_;
   std::pair<int64_t, int64_t> prior_size_{-1, -1};
+  Tensor<float, D> device_priors_;
+  std::pair<int64_t, int64_t> device_prior_size_{-1, -1};
 };
 
 }  // namespace rfcf::detection

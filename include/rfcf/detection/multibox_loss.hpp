@@ -5,9 +5,10 @@
 // landms [B, A, 10]; backward() returns gradients of L in the same layout, ready for
 // RetinaFace::backward.
 //
-// Matching and the per-image negative ranking run on the host (the sort is host-only for now);
-// predictions on another device are copied to the host and the gradients copied back. The
-// per-prior math is in functors/multibox.hpp.
+// Matching runs on the host (the ground truth is host data) and its per-prior targets are
+// uploaded; everything after it stays on the predictions' device: the per-prior losses
+// (functors/multibox.hpp), the per-image negative ranking (ops::SortOp<D>, a CUB segmented radix
+// sort on cuda) and the gradients. Only scalar sums come back to the host.
 //
 // Ranking uses a STABLE descending sort of the mining loss, so among exactly tied losses the
 // lower prior index ranks first (the reference sort is unstable: it differs only on exact ties).
@@ -22,7 +23,10 @@
 #include "rfcf/core/tensor.hpp"
 #include "rfcf/detection/matching.hpp"
 #include "rfcf/models/retinaface.hpp"
+#include "rfcf/ops/elementwise.hpp"
 #include "rfcf/ops/functors/multibox.hpp"
+#include "rfcf/ops/reduce.hpp"
+#include "rfcf/ops/sort.hpp"
 
 namespace rfcf::detection {
 
@@ -44,7 +48,6 @@ template <class T, class D>
 class MultiBoxLoss {
  public:
   using tensor_type = Tensor<T, D>;
-  using host_tensor = Tensor<T, cpu>;
 
   explicit MultiBoxLoss(MultiBoxLossOptions o = {}) : options_(o) {
     check<ConfigError>(o.negpos_ratio >= 0, "MultiBoxLoss: negpos_ratio ", o.negpos_ratio, " must be >= 0");
@@ -66,9 +69,7 @@ class MultiBoxLoss {
                       priors.shape().str());
     check<ShapeError>(static_cast<int64_t>(targets.size()) == B, "MultiBoxLoss: ", targets.size(),
                       " target lists for a batch of ", B);
-    const host_tensor loc = to_host(pred.loc), conf = to_host(pred.conf), landm = to_host(pred.landms);
-
-    // 1. Match every image.
+    // 1. Match every image (host), upload targets and masks.
     std::vector<T> loc_t(B * A * 4), landm_t(B * A * 10);
     std::vector<int64_t> conf_t(B * A);
     for (int64_t b = 0; b < B; ++b) {
@@ -78,55 +79,57 @@ class MultiBoxLoss {
                    options_.match, loc_t.data() + b * A * 4, landm_t.data() + b * A * 10, conf_t.data() + b * A);
     }
     const int64_t n = B * A;
-    std::vector<char> pos(n), pos1(n), selected(n);
+    std::vector<char> pos_h(n), pos1_h(n);
+    std::vector<int64_t> num_neg_h(B, 0);
     MultiBoxLossParts<T> parts;
-    for (int64_t i = 0; i < n; ++i) {
-      pos1[i] = conf_t[i] > 0;
-      pos[i] = conf_t[i] != 0;
-      parts.num_pos_landm += pos1[i];
-      parts.num_pos += pos[i];
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t image_pos = 0;
+      for (int64_t i = b * A; i < (b + 1) * A; ++i) {
+        pos1_h[i] = conf_t[i] > 0;
+        pos_h[i] = conf_t[i] != 0;
+        parts.num_pos_landm += pos1_h[i];
+        image_pos += pos_h[i];
+      }
+      parts.num_pos += image_pos;
+      num_neg_h[b] = std::min(options_.negpos_ratio * image_pos, A - 1);
     }
     const T N1 = static_cast<T>(std::max<int64_t>(parts.num_pos_landm, 1));
     const T N = static_cast<T>(std::max<int64_t>(parts.num_pos, 1));
+    const auto loc_target = upload<T>(loc_t, Shape{B, A, 4}), landm_target = upload<T>(landm_t, Shape{B, A, 10});
+    const auto pos1 = upload<char>(pos1_h, Shape{n});
+    pos_ = upload<char>(pos_h, Shape{n});
 
-    dloc_ = host_tensor(Shape{B, A, 4});
-    dconf_ = host_tensor(Shape{B, A, 2});
-    dlandm_ = host_tensor(Shape{B, A, 10});
-    std::vector<T> per_prior(n);
+    dloc_ = tensor_type(Shape{B, A, 4});
+    dconf_ = tensor_type(Shape{B, A, 2});
+    dlandm_ = tensor_type(Shape{B, A, 10});
+    tensor_type per_prior(Shape{B, A});
 
     // 2. Landmark loss on conf_t > 0.
-    Executor<cpu>::for_each(n, functors::MaskedSmoothL1<T>{landm.data(), landm_t.data(), pos1.data(),
-                                                           per_prior.data(), dlandm_.data(), 10, T(1) / N1});
+    Executor<D>::for_each(n, functors::MaskedSmoothL1<T>{pred.landms.data(), landm_target.data(), pos1.data(),
+                                                         per_prior.data(), dlandm_.data(), 10, T(1) / N1});
     parts.landm = sum(per_prior) / N1;
     // 4. Localisation loss on conf_t != 0, weighted into the gradient.
     const T lw = static_cast<T>(options_.loc_weight);
-    Executor<cpu>::for_each(n, functors::MaskedSmoothL1<T>{loc.data(), loc_t.data(), pos.data(), per_prior.data(),
-                                                           dloc_.data(), 4, lw / N});
+    Executor<D>::for_each(n, functors::MaskedSmoothL1<T>{pred.loc.data(), loc_target.data(), pos_.data(),
+                                                         per_prior.data(), dloc_.data(), 4, lw / N});
     parts.loc = sum(per_prior) / N;
-    // 5. Hard negative mining per image.
-    Executor<cpu>::for_each(n, functors::MiningLoss<T>{conf.data(), pos.data(), per_prior.data()});
-    negatives_.assign(B, {});
-    std::vector<int64_t> order(A);
-    for (int64_t b = 0; b < B; ++b) {
-      int64_t num_pos = 0;
-      for (int64_t p = 0; p < A; ++p) num_pos += pos[b * A + p], selected[b * A + p] = pos[b * A + p];
-      const int64_t num_neg = std::min(options_.negpos_ratio * num_pos, A - 1);
-      if (num_neg <= 0) continue;
-      const T* score = per_prior.data() + b * A;
-      std::iota(order.begin(), order.end(), int64_t{0});
-      std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return score[x] > score[y]; });
-      for (int64_t r = 0; r < num_neg; ++r) {
-        const int64_t p = order[r];
-        if (pos[b * A + p]) continue;  // ranked among the negatives only when losses run out; already selected
-        selected[b * A + p] = 1;
-        negatives_[b].push_back(p);
-      }
-      std::sort(negatives_[b].begin(), negatives_[b].end());
-      parts.num_neg += static_cast<int64_t>(negatives_[b].size());
+    // 5. Hard negative mining per image: rank the mining loss, mark the top num_neg negatives.
+    Executor<D>::for_each(n, functors::MiningLoss<T>{pred.conf.data(), pos_.data(), per_prior.data()});
+    selected_ = pos_.clone();
+    if (B > 0 && *std::max_element(num_neg_h.begin(), num_neg_h.end()) > 0) {
+      tensor_type ranked(Shape{B, A});
+      Tensor<int32_t, D> order(Shape{B, A});
+      ops::segmented_sort_descending(per_prior, ranked, order);
+      const auto num_neg = upload<int64_t>(num_neg_h, Shape{B});
+      Executor<D>::for_each(n, functors::MarkMinedNegatives{order.data(), num_neg.data(), pos_.data(),
+                                                            selected_.data(), A});
     }
+    parts.num_neg = std::llround(ops::ReduceOp<D>::sum(selected_.data(), n)) - parts.num_pos;
+    priors_per_image_ = A;
+    negatives_.clear();
     // 6. Confidence loss over positives and mined negatives.
-    Executor<cpu>::for_each(n, functors::SelectedCrossEntropy<T>{conf.data(), selected.data(), pos.data(),
-                                                                 per_prior.data(), dconf_.data(), T(1) / N});
+    Executor<D>::for_each(n, functors::SelectedCrossEntropy<T>{pred.conf.data(), selected_.data(), pos_.data(),
+                                                               per_prior.data(), dconf_.data(), T(1) / N});
     parts.conf = sum(per_prior) / N;
     // 7. Total.
     parts.total = lw * parts.loc + parts.conf + parts.landm;
@@ -137,36 +140,48 @@ class MultiBoxLoss {
   // Gradients of the last forward's total loss (times `scale`, e.g. a loss-scaling factor).
   models::RetinaFaceOutput<T, D> backward(T scale = T(1)) const {
     check<Error>(has_grad_, "MultiBoxLoss::backward called before forward");
-    return {to_device(dloc_, scale), to_device(dconf_, scale), to_device(dlandm_, scale)};
+    return {scaled(dloc_, scale), scaled(dconf_, scale), scaled(dlandm_, scale)};
   }
 
-  // Mined negative prior indices (ascending, positives excluded) per image of the last forward.
-  const std::vector<std::vector<int64_t>>& negatives() const { return negatives_; }
+  // Mined negative prior indices (ascending, positives excluded) per image of the last forward
+  // (copied from the device on the first call: for tests and inspection).
+  const std::vector<std::vector<int64_t>>& negatives() const {
+    if (negatives_.empty() && has_grad_) {
+      const std::vector<char> sel = selected_.to_vector(), pos = pos_.to_vector();
+      const int64_t B = static_cast<int64_t>(sel.size()) / priors_per_image_;
+      negatives_.assign(static_cast<size_t>(B), {});
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t p = 0; p < priors_per_image_; ++p) {
+          const int64_t i = b * priors_per_image_ + p;
+          if (sel[i] && !pos[i]) negatives_[b].push_back(p);
+        }
+    }
+    return negatives_;
+  }
 
  private:
-  static host_tensor to_host(const tensor_type& t) {
-    if constexpr (std::is_same_v<D, cpu>) return t;
-    else return t.template to<cpu>();
+  template <class V>
+  static Tensor<V, D> upload(const std::vector<V>& host, const Shape& shape) {
+    return Tensor<V, D>::from_host(shape, host);
   }
-  static tensor_type to_device(const host_tensor& t, T scale) {
-    host_tensor s = t;
-    if (scale != T(1)) {
-      s = t.clone();
-      for (int64_t i = 0; i < s.numel(); ++i) s.data()[i] *= scale;
+  static tensor_type scaled(const tensor_type& t, T scale) { return scale != T(1) ? ops::scale(t, scale) : t.clone(); }
+  // Host: in index order in long double (deterministic, float32 sums of ~17k terms stay exact
+  // enough); other devices: ReduceOp's double accumulation.
+  static T sum(const tensor_type& v) {
+    if constexpr (std::is_same_v<D, cpu>) {
+      long double s = 0;
+      for (int64_t i = 0; i < v.numel(); ++i) s += v.data()[i];
+      return static_cast<T>(s);
+    } else {
+      return static_cast<T>(ops::ReduceOp<D>::sum(v.data(), v.numel()));
     }
-    if constexpr (std::is_same_v<D, cpu>) return scale != T(1) ? s : t.clone();
-    else return s.template to<D>();
-  }
-  // Sum in index order (deterministic); long double keeps float32 sums of ~17k terms exact enough.
-  static T sum(const std::vector<T>& v) {
-    long double s = 0;
-    for (T x : v) s += x;
-    return static_cast<T>(s);
   }
 
   MultiBoxLossOptions options_;
-  host_tensor dloc_, dconf_, dlandm_;
-  std::vector<std::vector<int64_t>> negatives_;
+  tensor_type dloc_, dconf_, dlandm_;
+  Tensor<char, D> pos_, selected_;
+  int64_t priors_per_image_ = 1;
+  mutable std::vector<std::vector<int64_t>> negatives_;
   bool has_grad_ = false;
 };
 

@@ -8,15 +8,18 @@
 #include <vector>
 
 #include "rfcf/core/error.hpp"
+#include "rfcf/core/hd.hpp"
 
 namespace rfcf::detection {
 
-// IoU with the +1 convention: area = (x2 - x1 + 1)(y2 - y1 + 1).
-inline float iou_plus_one(const float* a, const float* b) {
+// IoU with the +1 convention: area = (x2 - x1 + 1)(y2 - y1 + 1). RFCF_HD: the GPU NMS mask uses it.
+RFCF_HD inline float iou_plus_one(const float* a, const float* b) {
   const float area_a = (a[2] - a[0] + 1.0f) * (a[3] - a[1] + 1.0f);
   const float area_b = (b[2] - b[0] + 1.0f) * (b[3] - b[1] + 1.0f);
-  const float w = std::max(0.0f, std::min(a[2], b[2]) - std::max(a[0], b[0]) + 1.0f);
-  const float h = std::max(0.0f, std::min(a[3], b[3]) - std::max(a[1], b[1]) + 1.0f);
+  const float x1 = a[0] > b[0] ? a[0] : b[0], y1 = a[1] > b[1] ? a[1] : b[1];
+  const float x2 = a[2] < b[2] ? a[2] : b[2], y2 = a[3] < b[3] ? a[3] : b[3];
+  const float w = x2 - x1 + 1.0f > 0.0f ? x2 - x1 + 1.0f : 0.0f;
+  const float h = y2 - y1 + 1.0f > 0.0f ? y2 - y1 + 1.0f : 0.0f;
   const float inter = w * h;
   return inter / (area_a + area_b - inter);
 }

@@ -87,4 +87,21 @@ struct SelectedCrossEntropy {
   }
 };
 
+// Hard-negative selection after the per-image ranking: entry i = (image b, rank r) marks the prior
+// ranked r in image b when r < num_neg[b] and it is not a positive (positives are selected
+// already). `order` is a permutation per image, so every entry writes its own prior.
+struct MarkMinedNegatives {
+  const int32_t* order;    // [B, A]: prior of each rank
+  const int64_t* num_neg;  // [B]
+  const char* pos;         // [B, A]
+  char* selected;          // [B, A]
+  int64_t priors;          // A
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t b = i / priors, r = i % priors;
+    if (r >= num_neg[b]) return;
+    const int64_t p = b * priors + order[i];
+    if (!pos[p]) selected[p] = 1;
+  }
+};
+
 }  // namespace rfcf::functors

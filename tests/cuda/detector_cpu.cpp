@@ -1,0 +1,42 @@
+#include "cuda/detector_cpu.hpp"
+
+#include "rfcf/cpu.hpp"
+#include "rfcf/detection.hpp"
+
+namespace rfcf::test {
+
+io::Image read_image_on_cpu(const std::string& path) { return io::read_image(path); }
+
+std::vector<detection::Detection> detect_on_cpu(const std::string& weights, const std::string& image) {
+  detection::Detector<models::MobileNetV1025, cpu> detector(weights);
+  return detector.detect(read_image_on_cpu(image));
+}
+
+std::vector<detection::Detection> postprocess_on_cpu(const std::vector<float>& loc, const std::vector<float>& conf,
+                                                     const std::vector<float>& landms,
+                                                     const std::vector<float>& priors, int64_t width, int64_t height,
+                                                     double resize) {
+  const int64_t n = static_cast<int64_t>(priors.size() / 4);
+  return detection::postprocess(loc.data(), conf.data(), landms.data(), priors.data(), n, width, height, resize);
+}
+
+MultiBoxRun multibox_on_cpu(int64_t batch, int64_t priors, const std::vector<float>& loc, const std::vector<float>& conf,
+                            const std::vector<float>& landms, const std::vector<std::vector<float>>& targets,
+                            const std::vector<float>& prior_boxes) {
+  models::RetinaFaceOutput<float, cpu> pred{Tensor<float, cpu>::from_host(Shape{batch, priors, 4}, loc),
+                                            Tensor<float, cpu>::from_host(Shape{batch, priors, 2}, conf),
+                                            Tensor<float, cpu>::from_host(Shape{batch, priors, 10}, landms)};
+  detection::MultiBoxLoss<float, cpu> loss;
+  const auto parts = loss.forward(pred, targets, Tensor<float, cpu>::from_host(Shape{priors, 4}, prior_boxes));
+  const auto g = loss.backward();
+  MultiBoxRun r;
+  r.parts = {parts.loc, parts.conf, parts.landm, parts.total};
+  for (const auto* t : {&g.loc, &g.conf, &g.landms}) {
+    const auto v = t->to_vector();
+    r.grads.insert(r.grads.end(), v.begin(), v.end());
+  }
+  r.negatives = loss.negatives();
+  return r;
+}
+
+}  // namespace rfcf::test
