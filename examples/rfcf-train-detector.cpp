@@ -103,6 +103,10 @@ int main(int argc, char** argv) {
   app.add_option("--eval-gt", o.eval_gt, "folder with wider_face_val.mat and wider_{easy,medium,hard}_val.mat");
   app.add_option("--eval-long-side", o.eval_long_side, "evaluation resize of the long side (0: original size)")
       ->capture_default_str();
+  app.add_flag("--eval-at-start", o.eval_at_start, "also evaluate the initial model (logged as epoch 0)");
+  app.add_option("--eval-top-k", o.eval_top_k, "evaluation: candidates kept before NMS (-1: all)")->capture_default_str();
+  app.add_option("--eval-keep-top-k", o.eval_keep_top_k, "evaluation: detections kept after NMS (-1: all)")
+      ->capture_default_str();
   app.add_flag("--print-config", f.print_config, "print the effective configuration as TOML and exit");
   CLI11_PARSE(app, argc, argv);
   if (f.print_config) {

@@ -91,6 +91,10 @@ struct DetectorTrainOptions {
   int64_t eval_every = 0;
   std::string eval_images, eval_list, eval_gt;
   int64_t eval_long_side = 0;          // 0: original size (the reference protocol)
+  bool eval_at_start = false;          // also evaluate before the first step (row "epoch 0")
+  // Post-processing for the periodic evaluation: conf 0.02 and NMS 0.4 as the reference; the
+  // top-k caps bound the cost of an untrained model that scores every anchor (-1: no cap).
+  int64_t eval_top_k = 5000, eval_keep_top_k = 750;
 
   std::string last_checkpoint() const { return out_dir + "/last.safetensors"; }
   std::string weights_file() const { return out_dir + "/model.safetensors"; }
@@ -181,6 +185,12 @@ class DetectorTrainer {
     po.prefix = "detector";
     po.out = &out();
     progress_ = std::make_unique<ProgressReporter>(po);
+    if (o_.eval_every > 0 && o_.eval_at_start && epoch_ == 0 && step_ == 0) {
+      DetectorEpochStats st;
+      st.eval = evaluate();
+      st.loss = st.loc = st.conf = st.landm = st.lr = std::numeric_limits<double>::quiet_NaN();
+      if (o_.main_process) log_epoch(st);
+    }
     while (epoch_ < o_.epochs && !max_steps_reached()) all.push_back(train_epoch());
     if (o_.main_process) {
       save_weights();
@@ -282,8 +292,8 @@ class DetectorTrainer {
     detection::DetectorOptions dopt;
     dopt.model = o_.model;
     dopt.long_side = o_.eval_long_side;
-    dopt.post.top_k = -1;  // the reference WIDER test keeps everything after NMS
-    dopt.post.keep_top_k = -1;
+    dopt.post.top_k = o_.eval_top_k;
+    dopt.post.keep_top_k = o_.eval_keep_top_k;
     detection::Detector<Backbone, D> det(tmp, dopt);
     std::filesystem::remove(tmp);
     auto r = detection::evaluate_wider_images(det, o_.eval_images, eval_list_, *gt_);
@@ -406,17 +416,21 @@ class DetectorTrainer {
       if (o_.snapshot_every > 0 && epoch_ % o_.snapshot_every == 0)
         ckpt_.save(o_.out_dir + "/epoch_" + std::to_string(epoch_) + ".safetensors");
       save_weights();
-      const double nan = std::numeric_limits<double>::quiet_NaN();
-      epoch_log_->row({double(epoch_), double(step_), st.lr, st.loss, st.loc, st.conf, st.landm, st.images_per_s,
-                       st.seconds, st.min_face, st.eval ? st.eval->ap[0] : nan, st.eval ? st.eval->ap[1] : nan,
-                       st.eval ? st.eval->ap[2] : nan});
-      write_curves();
+      log_epoch(st);
       char buf[200];
       std::snprintf(buf, sizeof buf, "epoch %lld done: loss %.4f (loc %.4f conf %.4f landm %.4f) %.1f images/s, %.0f s",
                     static_cast<long long>(epoch_), st.loss, st.loc, st.conf, st.landm, st.images_per_s, st.seconds);
       say(buf);
     }
     if (epoch_end_) epoch_end_(st);
+  }
+
+  void log_epoch(const DetectorEpochStats& st) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    epoch_log_->row({double(epoch_), double(step_), st.lr, st.loss, st.loc, st.conf, st.landm, st.images_per_s,
+                     st.seconds, st.min_face, st.eval ? st.eval->ap[0] : nan, st.eval ? st.eval->ap[1] : nan,
+                     st.eval ? st.eval->ap[2] : nan});
+    write_curves();
   }
 
   // loss_curve.png: per-step total loss and per-epoch means of the parts, against epochs.
@@ -436,6 +450,25 @@ class DetectorTrainer {
     po.y_label = "loss";
     po.y_min = 0.0;
     io::write_png(o_.out_dir + "/loss_curve.png", io::plot_lines(series, po));
+    // ap_curve.png when evaluations were logged.
+    std::vector<io::Series> ap;
+    for (const char* c : {"easy_ap", "medium_ap", "hard_ap"}) {
+      io::Series s{c, {}, {}, std::nullopt};
+      const auto& e = epochs.column("epoch");
+      const auto& v = epochs.column(c);
+      for (size_t i = 0; i < v.size(); ++i)
+        if (std::isfinite(v[i])) s.x.push_back(e[i]), s.y.push_back(v[i]);
+      if (!s.x.empty()) ap.push_back(std::move(s));
+    }
+    if (ap.empty()) return;
+    io::PlotOptions pa;
+    pa.title = "WIDER FACE AP (evaluation list)";
+    pa.x_label = "epoch";
+    pa.y_label = "AP";
+    pa.y_min = 0.0;
+    pa.y_max = 1.0;
+    pa.legend = io::LegendPosition::BottomRight;
+    io::write_png(o_.out_dir + "/ap_curve.png", io::plot_lines(ap, pa));
   }
 
   DetectorTrainOptions o_;
