@@ -5,7 +5,7 @@
 # Not a benchmark: a CPU-budget check that the whole training path learns.
 #
 #   scripts/widerface_learning_run.sh             # uses build/examples, writes runs/widerface_learning/
-#   EPOCHS=12 IMG_DIM=320 scripts/widerface_learning_run.sh
+#   EPOCHS=8 IMG_DIM=320 scripts/widerface_learning_run.sh
 #
 # Split: the 323 subset images sorted by path; even positions train (162), odd positions are held
 # out (161). Output: split/*.txt, train/label.txt, run/ (checkpoints, log.csv, epochs.csv,
@@ -16,8 +16,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=${SHARED:-$ROOT/../shared}
 BIN=${BIN:-$ROOT/build/examples}
 OUT=${OUT:-$ROOT/out/widerface_learning}
-EPOCHS=${EPOCHS:-12}
-IMG_DIM=${IMG_DIM:-320}
+EPOCHS=${EPOCHS:-5}
+IMG_DIM=${IMG_DIM:-256}
 BATCH=${BATCH:-8}
 LR=${LR:-1e-2}
 WARMUP=${WARMUP:-1}
