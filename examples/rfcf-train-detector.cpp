@@ -107,7 +107,8 @@ int main(int argc, char** argv) {
   app.add_option("--eval-top-k", o.eval_top_k, "evaluation: candidates kept before NMS (-1: all)")->capture_default_str();
   app.add_option("--eval-keep-top-k", o.eval_keep_top_k, "evaluation: detections kept after NMS (-1: all)")
       ->capture_default_str();
-  app.add_flag("--print-config", f.print_config, "print the effective configuration as TOML and exit");
+  app.add_flag("--print-config", f.print_config, "print the effective configuration as TOML and exit")
+      ->configurable(false);
   CLI11_PARSE(app, argc, argv);
   if (f.print_config) {
     std::cout << app.config_to_str(true, true);
