@@ -10618,18 +10618,32 @@ struct SelectedCrossEntropy {
   }
 };
 
+// Priors near ignored faces get mining score -1: below every cross-entropy (which is >= 0), so
+// they rank last and are never selected.
+template <class T>
+struct ExcludeFromMining {
+  const char* ignore;
+  T* score;
+  RFCF_HD void operator()(int64_t i) const {
+    if (ignore[i]) score[i] = T(-1);
+  }
+};
+
 // Hard-negative selection after the per-image ranking: entry i = (image b, rank r) marks the prior
-// ranked r in image b when r < num_neg[b] and it is not a positive (positives are selected
-// already). `order` is a permutation per image, so every entry writes its own prior.
+// ranked r in image b when r < num_neg[b], it is not a positive (positives are selected already)
+// and not excluded (ranked score < 0). `order` is a permutation per image, so every entry writes
+// its own prior.
+template <class T>
 struct MarkMinedNegatives {
   const int32_t* order;    // [B, A]: prior of each rank
+  const T* ranked;         // [B, A]: mining score of each rank
   const int64_t* num_neg;  // [B]
   const char* pos;         // [B, A]
   char* selected;          // [B, A]
   int64_t priors;          // A
   RFCF_HD void operator()(int64_t i) const {
     const int64_t b = i / priors, r = i % priors;
-    if (r >= num_neg[b]) return;
+    if (r >= num_neg[b] || ranked[i] < T(0)) return;
     const int64_t p = b * priors + order[i];
     if (!pos[p]) selected[p] = 1;
   }
@@ -10665,9 +10679,14 @@ class MultiBoxLoss {
   const MultiBoxLossOptions& options() const { return options_; }
 
   // targets[b]: rows of kFaceFields values (normalised) for image b; priors [A, 4].
+  // ignored (optional, same layout): faces that must not be learnt as faces nor as background
+  // (e.g. faces below the size threshold of a progressive schedule): they take no part in
+  // matching, and priors whose IoU with one of them reaches the match threshold are never mined
+  // as negatives (unless matched to a face in `targets`).
   template <class U>
   MultiBoxLossParts<T> forward(const models::RetinaFaceOutput<T, D>& pred, const std::vector<std::vector<U>>& targets,
-                               const Tensor<float, cpu>& priors) {
+                               const Tensor<float, cpu>& priors,
+                               const std::vector<std::vector<U>>* ignored = nullptr) {
     const int64_t B = pred.loc.dim(0), A = pred.loc.dim(1);
     check<ShapeError>(pred.loc.rank() == 3 && pred.loc.dim(2) == 4, "MultiBoxLoss: loc must be [B, A, 4], got ",
                       pred.loc.shape().str());
@@ -10725,14 +10744,18 @@ class MultiBoxLoss {
     parts.loc = sum(per_prior) / N;
     // 5. Hard negative mining per image: rank the mining loss, mark the top num_neg negatives.
     Executor<D>::for_each(n, functors::MiningLoss<T>{pred.conf.data(), pos_.data(), per_prior.data()});
+    if (ignored) {
+      const auto ignore = upload<char>(ignore_mask(*ignored, priors, pos_h, B, A), Shape{n});
+      Executor<D>::for_each(n, functors::ExcludeFromMining<T>{ignore.data(), per_prior.data()});
+    }
     selected_ = pos_.clone();
     if (B > 0 && *std::max_element(num_neg_h.begin(), num_neg_h.end()) > 0) {
       tensor_type ranked(Shape{B, A});
       Tensor<int32_t, D> order(Shape{B, A});
       ops::segmented_sort_descending(per_prior, ranked, order);
       const auto num_neg = upload<int64_t>(num_neg_h, Shape{B});
-      Executor<D>::for_each(n, functors::MarkMinedNegatives{order.data(), num_neg.data(), pos_.data(),
-                                                            selected_.data(), A});
+      Executor<D>::for_each(n, functors::MarkMinedNegatives<T>{order.data(), ranked.data(), num_neg.data(),
+                                                               pos_.data(), selected_.data(), A});
     }
     parts.num_neg = std::llround(ops::ReduceOp<D>::sum(selected_.data(), n)) - parts.num_pos;
     priors_per_image_ = A;
@@ -10770,6 +10793,32 @@ class MultiBoxLoss {
   }
 
  private:
+  // 1 for non-positive priors whose IoU with an ignored face reaches the match threshold.
+  template <class U>
+  std::vector<char> ignore_mask(const std::vector<std::vector<U>>& ignored, const Tensor<float, cpu>& priors,
+                                const std::vector<char>& pos, int64_t B, int64_t A) const {
+    check<ShapeError>(static_cast<int64_t>(ignored.size()) == B, "MultiBoxLoss: ", ignored.size(),
+                      " ignored-face lists for a batch of ", B);
+    std::vector<char> mask(static_cast<size_t>(B * A), 0);
+    const float* pr = priors.data();
+    for (int64_t b = 0; b < B; ++b) {
+      check<ShapeError>(ignored[b].size() % kFaceFields == 0, "MultiBoxLoss: ignored faces of image ", b, " hold ",
+                        ignored[b].size(), " values, not a multiple of ", kFaceFields);
+      const int64_t m = static_cast<int64_t>(ignored[b].size()) / kFaceFields;
+      for (int64_t g = 0; g < m; ++g) {
+        const U* r = ignored[b].data() + g * kFaceFields;
+        const double box[4] = {double(r[0]), double(r[1]), double(r[2]), double(r[3])};
+        for (int64_t p = 0; p < A; ++p) {
+          if (pos[b * A + p]) continue;
+          const double pf[4] = {pr[p * 4] - pr[p * 4 + 2] / 2.0, pr[p * 4 + 1] - pr[p * 4 + 3] / 2.0,
+                                pr[p * 4] + pr[p * 4 + 2] / 2.0, pr[p * 4 + 1] + pr[p * 4 + 3] / 2.0};
+          if (match_iou(box, pf) >= options_.match.threshold) mask[b * A + p] = 1;
+        }
+      }
+    }
+    return mask;
+  }
+
   template <class V>
   static Tensor<V, D> upload(const std::vector<V>& host, const Shape& shape) {
     return Tensor<V, D>::from_host(shape, host);
@@ -10885,6 +10934,17 @@ inline std::string python_float_repr(double x) {
 
 }  // namespace rfcf::detection
 // ---- end rfcf/detection/python_format.hpp
+// ---- begin rfcf/detection/wider_eval_run.hpp
+// Runs a detector on a list of WIDER FACE images and scores the detections with the reference
+// protocol (retinaface.md 11; only the listed images count, 11.6). Used by rfcf-train-detector's
+// periodic evaluation; rfcf-eval-widerface does the same from the command line.
+//   auto list = detection::read_image_list("split/heldout.txt");      // "<event>/<stem>.jpg" lines
+//   auto r = detection::evaluate_wider_images(det, "val/images", list, gt);   r.ap = {easy, medium, hard}
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
 // ---- begin rfcf/detection/wider_results.hpp
 // WIDER FACE result files as written by the reference test script (retinaface.md 9.3):
 // <dir>/<event>/<stem>.txt with the stem, the box count, then "x y w h score " lines, where
@@ -11344,6 +11404,45 @@ inline void write_pr_curves_csv(const std::string& path, const WiderEvalResult& 
 
 }  // namespace rfcf::detection
 // ---- end rfcf/detection/widerface_eval.hpp
+
+namespace rfcf::detection {
+
+// Non-empty lines of a list file ("<event>/<stem>.jpg"; a leading '/' and trailing blanks removed).
+inline std::vector<std::string> read_image_list(const std::string& path) {
+  std::ifstream in(path);
+  check<IoError>(in.good(), "cannot read image list '", path, "'");
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    if (!line.empty() && line[0] == '/') line.erase(0, 1);
+    if (!line.empty()) out.push_back(line);
+  }
+  check<IoError>(!out.empty(), "image list '", path, "' is empty");
+  return out;
+}
+
+// Detects on every listed image (<images_root>/<event>/<stem>.jpg) and evaluates. When
+// `results_dir` is given the reference result files are written there too.
+template <class Det>
+WiderEvalResult evaluate_wider_images(Det& det, const std::string& images_root, const std::vector<std::string>& list,
+                                      const WiderGroundTruth& gt, const std::string& results_dir = "") {
+  namespace fs = std::filesystem;
+  WiderPredictions preds;
+  WiderEvalOptions eo;
+  for (const std::string& rel_path : list) {
+    const fs::path rel(rel_path);
+    const std::string event = rel.parent_path().string(), stem = rel.stem().string();
+    check<ConfigError>(!event.empty(), "WIDER image '", rel_path, "' must be <event>/<stem>.jpg");
+    const auto faces = det.detect(io::read_image((fs::path(images_root) / rel).string(), io::ColorOrder::BGR));
+    if (!results_dir.empty()) write_wider_result(results_dir, event, stem, faces);
+    preds[event][stem] = wider_boxes_from_detections(faces);
+    eo.subset.push_back(event + "/" + stem);
+  }
+  return evaluate_widerface(gt, preds, eo);
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/wider_eval_run.hpp
 // ---- begin rfcf/detection/widerface_plot.hpp
 // PR curves of a WIDER FACE evaluation as a PNG (precision over recall, one line per setting,
 // AP in the legend), rendered with io::plot_lines.
@@ -13076,6 +13175,70 @@ inline TarAtFar tar_at_far(const std::vector<double>& scores, const std::vector<
 // ---- begin rfcf/models.hpp
 // Network definitions: RetinaFace (MobileNetV1-0.25, ResNet-50 bodies), IResNet, IR/IR-SE,
 // MobileFaceNet (CASIA layout) and arcface_torch "mbf".
+// ---- begin rfcf/models/imagenet_backbone.hpp
+// Initialises a detector body from an ImageNet classification checkpoint (retinaface.md 2.9):
+// shared/models/mobilenetv1_025_imagenet.tar holds {'state_dict': {'module.stage1.0.0.weight', ...,
+// 'module.fc.weight', 'module.fc.bias'}, ...}. The `module.` prefix is stripped, the classifier
+// (`fc.*`) is dropped, and the rest must match the body exactly (strict: every parameter,
+// running statistic and counter, same shapes), so a wrong architecture fails loudly.
+//   auto r = models::load_imagenet_backbone(net.body(), "mobilenetv1_025_imagenet.tar");
+//   std::printf("%s\n", r.str().c_str());
+#include <string>
+#include <vector>
+
+
+namespace rfcf::models {
+
+struct BackboneLoadReport {
+  std::string source;
+  size_t loaded = 0;                  // tensors and counters copied into the body
+  std::vector<std::string> dropped;   // classifier keys left out
+  std::string str() const {
+    std::string s = "backbone: " + std::to_string(loaded) + " tensors loaded from " + source;
+    if (!dropped.empty()) {
+      s += "; dropped " + std::to_string(dropped.size()) + " classifier keys (";
+      for (size_t i = 0; i < dropped.size(); ++i) s += (i ? ", " : "") + dropped[i];
+      s += ")";
+    }
+    return s;
+  }
+};
+
+// The body's keys from a classification state dict: `prefix` stripped, keys starting with any of
+// `drop` removed (reported).
+inline io::TensorMap backbone_state_dict(const io::TensorMap& sd, std::vector<std::string>* dropped,
+                                         const std::vector<std::string>& drop = {"fc.", "avg."},
+                                         const std::string& prefix = "module.") {
+  io::TensorMap out;
+  for (const auto& [name, t] : io::strip_prefix(sd, prefix)) {
+    bool skip = false;
+    for (const auto& d : drop) skip |= name.compare(0, d.size(), d) == 0;
+    if (skip) {
+      if (dropped) dropped->push_back(name);
+      continue;
+    }
+    out.insert_new(name, t);
+  }
+  return out;
+}
+
+// Loads an ImageNet checkpoint (.tar/.pth, legacy or zip, nested or plain) into `body` (strict).
+// Throws nn::StateDictError listing every missing, unexpected or mis-shaped key.
+template <class Backbone>
+BackboneLoadReport load_imagenet_backbone(Backbone& body, const std::string& path,
+                                          const std::vector<std::string>& drop = {"fc.", "avg."}) {
+  const io::PyPtr root = io::load_torch(path);
+  BackboneLoadReport r;
+  r.source = path;
+  const io::TensorMap sd = backbone_state_dict(io::find_state_dict(*root), &r.dropped, drop);
+  r.loaded = nn::load_state_dict(body, sd, nn::LoadOptions{.strict = true, .ignore_counters = false},
+                                 path + " (as the detector body)")
+                 .loaded;
+  return r;
+}
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/imagenet_backbone.hpp
 // ---- begin rfcf/models/ir_se.hpp
 // IR and IR-SE networks of the CurricularFace repository (recognition.md 6.2), with its parameter
 // names so its checkpoints load: input_layer.{0 conv, 1 BN, 2 PReLU}, units body.{n} numbered over
@@ -14192,6 +14355,12 @@ inline AugmentedSample augment_detection(const io::Image& img, const FaceRows& f
 //     while (auto batch = loader.next()) { ... batch->images [B,3,D,D], batch->targets[b] ... }
 //   }
 //
+// Data-parallel sharding (DistributedSampler semantics): with shard(rank, world) every rank sees
+// the same (seed, epoch) permutation, padded by wrapping to a multiple of `world`, and takes the
+// positions rank, rank + world, ...; so all ranks have ceil(n / world) images per epoch and the
+// same number of batches. Augmentation seeds use the global position, so the union over ranks
+// equals the single-process stream position by position (world = 1 is the plain loader).
+//
 // An exception in a worker (decode error, bad annotation) stops the epoch and is rethrown by
 // next() as rfcf::Error naming the image path. The destructor stops and joins the workers.
 #include <algorithm>
@@ -14413,6 +14582,8 @@ struct DetectionLoaderOptions {
   uint64_t seed = 0;
   bool shuffle = true;
   bool drop_last = false;  // the reference keeps the partial last batch
+  int64_t shard_rank = 0;  // data-parallel shard (see shard())
+  int64_t shard_count = 1;
   DetectionAugmentOptions augment{};
 };
 
@@ -14437,6 +14608,7 @@ class DetectionLoader {
                        "DetectionLoader: workers, batch_size and prefetch_batches must be >= 1 (got ", o_.workers, ", ",
                        o_.batch_size, ", ", o_.prefetch_batches, ")");
     check<ConfigError>(!images_.empty(), "DetectionLoader: no images");
+    shard(o_.shard_rank, o_.shard_count);
     for (const auto& im : images_)
       check<ConfigError>(!im.faces.empty(), "DetectionLoader: image '", im.path, "' has no faces");
   }
@@ -14444,13 +14616,27 @@ class DetectionLoader {
   DetectionLoader(const DetectionLoader&) = delete;
   DetectionLoader& operator=(const DetectionLoader&) = delete;
 
-  int64_t size() const { return static_cast<int64_t>(images_.size()); }
+  // This rank's share of the data set: rank in [0, world). Call before start_epoch.
+  void shard(int64_t rank, int64_t world) {
+    check<ConfigError>(world >= 1 && rank >= 0 && rank < world, "DetectionLoader::shard: need 0 <= rank < world, got rank ",
+                       rank, ", world ", world);
+    check<Error>(threads_.empty(), "DetectionLoader::shard: called during an epoch");
+    o_.shard_rank = rank;
+    o_.shard_count = world;
+  }
+  int64_t shard_rank() const { return o_.shard_rank; }
+  int64_t shard_count() const { return o_.shard_count; }
+  // Images of the whole data set, and per epoch on this rank.
+  int64_t dataset_size() const { return static_cast<int64_t>(images_.size()); }
+  int64_t size() const { return (dataset_size() + o_.shard_count - 1) / o_.shard_count; }
+  const DetectionLoaderOptions& options() const { return o_; }
   int64_t batches_per_epoch() const {
     const int64_t n = size(), b = o_.batch_size;
     return o_.drop_last ? n / b : (n + b - 1) / b;
   }
 
-  // The image order of an epoch (a permutation of [0, size())).
+  // This rank's image order of an epoch: size() indices into the data set (with one shard, a
+  // permutation of [0, size())).
   std::vector<int64_t> epoch_order(int64_t epoch) const {
     std::vector<int64_t> order(images_.size());
     std::iota(order.begin(), order.end(), int64_t{0});
@@ -14458,7 +14644,11 @@ class DetectionLoader {
       Generator g(detail::mix64(o_.seed ^ detail::mix64(static_cast<uint64_t>(epoch) + 1)));
       for (int64_t i = static_cast<int64_t>(order.size()) - 1; i > 0; --i) std::swap(order[i], order[g.integer(0, i)]);
     }
-    return order;
+    if (o_.shard_count == 1) return order;
+    std::vector<int64_t> mine;
+    for (int64_t k = 0; k < size(); ++k)
+      mine.push_back(order[static_cast<size_t>((k * o_.shard_count + o_.shard_rank) % dataset_size())]);
+    return mine;
   }
 
   void start_epoch(int64_t epoch) {
@@ -14542,8 +14732,9 @@ class DetectionLoader {
       path = im.path;
       FaceRows faces;
       for (const auto& f : im.faces) faces.insert(faces.end(), f.values, f.values + kFaceValues);
+      const int64_t global_position = (begin + i) * o_.shard_count + o_.shard_rank;
       Generator g(detail::mix64(o_.seed ^ detail::mix64((static_cast<uint64_t>(epoch_) << 32) ^
-                                                        static_cast<uint64_t>(begin + i) ^ 0x5bd1e995ull)));
+                                                        static_cast<uint64_t>(global_position) ^ 0x5bd1e995ull)));
       const io::Image img = decode_(im.path);
       check<FormatError>(img.channels == 3, "decoded image has ", img.channels, " channels, need 3");
       AugmentedSample s = augment_detection(img, faces, g, o_.augment);
@@ -15110,6 +15301,42 @@ class CsvLogger {
 
 }  // namespace rfcf::train
 // ---- end rfcf/train/csv_log.hpp
+// ---- begin rfcf/train/detector_trainer.hpp
+// RetinaFace training loop (retinaface.md 8; docs/detector_training.md): threaded loader ->
+// RetinaFace -> MultiBoxLoss -> gradient accumulation -> SGD with a multi-step or cosine
+// schedule (optional linear warm-up), a progressive small-face schedule, progress lines, CSV logs,
+// a loss-curve PNG, atomic checkpoints with optimizer state every epoch, resume, NaN/Inf guards
+// and optional periodic WIDER FACE evaluation. rfcf-train-detector is a thin CLI over it.
+//
+//   train::DetectorTrainOptions o;  o.out_dir = "run";  o.epochs = 250;
+//   train::DetectorTrainer<models::MobileNetV1025> t(data::read_wider_labels(path).images, o);
+//   t.load_pretrained_backbone("mobilenetv1_025_imagenet.tar");
+//   if (resume) t.resume();            // from <out_dir>/last.safetensors
+//   t.fit();
+//
+// Resume contract: a checkpoint is written after each completed epoch and holds the weights,
+// BatchNorm statistics and counters, the SGD momentum and step count, and the step/epoch
+// counters. The data order and augmentation of an epoch depend only on (seed, epoch) and the
+// schedules only on the step, so 2 epochs straight equal 1 epoch + resume + 1 epoch bit for bit.
+//
+// Data-parallel hook: set_post_backward(f) is called once per optimizer step with the averaged
+// gradients (after the last micro-batch's backward, before the update), e.g. to all-reduce them;
+// loader_options.shard_rank / shard_count (or loader().shard()) select this rank's data share;
+// main_process = false keeps a rank from writing files and printing.
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
 // ---- begin rfcf/train/finite.hpp
 // NaN/Inf guards that stop training with a message a user can act on.
 #include <cmath>
@@ -15224,6 +15451,78 @@ class GradAccumulator {
 
 }  // namespace rfcf::train
 // ---- end rfcf/train/gradients.hpp
+// ---- begin rfcf/train/loss_curve.hpp
+// Loss curves from training CSV logs (train::CsvLogger files): read the columns back and plot
+// chosen columns against another one into a PNG (io/plot.hpp). Reading the log instead of
+// keeping values in memory makes the curve of a resumed run include the earlier epochs.
+//   auto t = train::read_csv_table("run/epochs.csv");
+//   train::plot_csv_columns(t, "epoch", {"loss", "loc", "conf", "landm"}, "run/loss_curve.png", {...});
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::train {
+
+struct CsvTable {
+  std::vector<std::string> columns;
+  std::map<std::string, std::vector<double>> values;  // column -> one value per row (NaN if unparsable)
+  size_t rows() const { return values.empty() ? 0 : values.begin()->second.size(); }
+  const std::vector<double>& column(const std::string& name) const {
+    auto it = values.find(name);
+    check<ConfigError>(it != values.end(), "CSV table has no column '", name, "'");
+    return it->second;
+  }
+};
+
+// Reads a header line and numeric rows; rows with the wrong field count (a line cut by a crash)
+// are skipped.
+inline CsvTable read_csv_table(const std::string& path) {
+  std::ifstream in(path);
+  check<IoError>(in.good(), "cannot read CSV file '", path, "'");
+  CsvTable t;
+  auto split = [](const std::string& line) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
+    if (!line.empty() && line.back() == ',') f.emplace_back();
+    return f;
+  };
+  std::string line;
+  check<FormatError>(static_cast<bool>(std::getline(in, line)), path, ": empty CSV file");
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  t.columns = split(line);
+  for (const auto& c : t.columns) t.values[c];
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const auto f = split(line);
+    if (f.size() != t.columns.size()) continue;
+    for (size_t i = 0; i < f.size(); ++i) {
+      char* end = nullptr;
+      double v = std::strtod(f[i].c_str(), &end);
+      if (f[i].empty() || end != f[i].c_str() + f[i].size()) v = std::numeric_limits<double>::quiet_NaN();
+      t.values[t.columns[i]].push_back(v);
+    }
+  }
+  return t;
+}
+
+// One series per y column against column x (scaled by x_scale), saved as PNG.
+inline void plot_csv_columns(const CsvTable& t, const std::string& x, const std::vector<std::string>& ys,
+                             const std::string& png, io::PlotOptions opt = {}, double x_scale = 1.0) {
+  std::vector<io::Series> series;
+  std::vector<double> xs = t.column(x);
+  for (double& v : xs) v *= x_scale;
+  for (const auto& y : ys) series.push_back({y, xs, t.column(y), std::nullopt});
+  io::write_png(png, io::plot_lines(series, opt));
+}
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/loss_curve.hpp
 // ---- begin rfcf/train/lr_schedule.hpp
 // Learning-rate schedules as pure functions of the iteration index: lr = schedule.at(step),
 // step = 0 for the first optimizer step. Being stateless, a schedule needs nothing in a
@@ -15586,5 +15885,441 @@ class SGD {
 
 }  // namespace rfcf::train
 // ---- end rfcf/train/sgd.hpp
+
+namespace rfcf::train {
+
+struct DetectorTrainOptions {
+  models::RetinaFaceOptions model = models::RetinaFaceOptions::mobilenet025();
+  // Data: the loader's batch_size is the micro-batch; img_dim, crop scales etc. are in augment.
+  data::DetectionLoaderOptions loader{};
+  // Recipe (retinaface.md 8.1): SGD lr 1e-3, momentum 0.9, wd 5e-4 on every parameter,
+  // x0.1 at epochs 190 and 220 of 250, no warm-up.
+  int64_t epochs = 250;
+  double lr = 1e-3, momentum = 0.9, weight_decay = 5e-4;
+  std::string schedule = "multistep";  // "multistep" | "cosine" (to min_lr at the last step)
+  std::vector<int64_t> decay_epochs{190, 220};
+  double gamma = 0.1;
+  double min_lr = 0.0;
+  double warmup_epochs = 0;            // linear warm-up from lr * warmup_start_factor
+  double warmup_start_factor = 1.0 / 3.0;
+  int64_t accumulate = 1;              // micro-batches per optimizer step (gradients averaged)
+  bool guarded = false;                // guarded matching (retinaface.md 6, recommendation)
+  // Progressive schedule: during epoch e < progressive_epochs, faces whose shorter side at the
+  // training resolution is below progressive_min_face * (1 - e / progressive_epochs) pixels are
+  // ignored (neither faces nor background, see MultiBoxLoss::forward). 0 epochs: off.
+  int64_t progressive_epochs = 0;
+  double progressive_min_face = 0;
+  // Output (only written when main_process).
+  std::string out_dir = "run";
+  int64_t snapshot_every = 0;          // also keep epoch_<e>.safetensors every N epochs (0: no)
+  int64_t max_steps = 0;               // stop after this many optimizer steps in total (0: no limit)
+  double progress_interval_s = 10;
+  bool main_process = true;
+  std::ostream* out = nullptr;         // progress and messages (nullptr: std::cerr)
+  // Periodic WIDER evaluation every eval_every epochs (and after the last one) on eval_list
+  // (<event>/<stem>.jpg lines) under eval_images, ground truth .mat files in eval_gt.
+  int64_t eval_every = 0;
+  std::string eval_images, eval_list, eval_gt;
+  int64_t eval_long_side = 0;          // 0: original size (the reference protocol)
+  bool eval_at_start = false;          // also evaluate before the first step (row "epoch 0")
+  // Post-processing for the periodic evaluation: conf 0.02 and NMS 0.4 as the reference; the
+  // top-k caps bound the cost of an untrained model that scores every anchor (-1: no cap).
+  int64_t eval_top_k = 5000, eval_keep_top_k = 750;
+
+  std::string last_checkpoint() const { return out_dir + "/last.safetensors"; }
+  std::string weights_file() const { return out_dir + "/model.safetensors"; }
+};
+
+// Faces of one image (rows of 15 normalised values) split by the progressive threshold.
+inline void split_by_face_size(const std::vector<float>& faces, double min_side, std::vector<float>& kept,
+                               std::vector<float>& ignored) {
+  kept.clear();
+  ignored.clear();
+  for (size_t i = 0; i + data::kFaceRow <= faces.size(); i += data::kFaceRow) {
+    const float* f = faces.data() + i;
+    const double side = std::min(f[2] - f[0], f[3] - f[1]);
+    auto& dst = side < min_side ? ignored : kept;
+    dst.insert(dst.end(), f, f + data::kFaceRow);
+  }
+}
+
+// Minimum face side (pixels at the training size) of the progressive schedule in `epoch`.
+inline double progressive_min_face(const DetectorTrainOptions& o, int64_t epoch) {
+  if (o.progressive_epochs <= 0 || epoch >= o.progressive_epochs) return 0.0;
+  return o.progressive_min_face * (1.0 - static_cast<double>(epoch) / static_cast<double>(o.progressive_epochs));
+}
+
+struct DetectorEpochStats {
+  int64_t epoch = 0, steps = 0, images = 0;
+  double loss = 0, loc = 0, conf = 0, landm = 0;  // means over the epoch's micro-batches
+  double lr = 0, images_per_s = 0, seconds = 0, min_face = 0;
+  std::optional<detection::WiderEvalResult> eval;
+};
+
+template <template <class, class> class Backbone = models::MobileNetV1025, class D = cpu>
+class DetectorTrainer {
+ public:
+  using Network = models::RetinaFace<Backbone, D>;
+  using Params = nn::FlatParameters<float, D>;
+  using PostBackward = std::function<void(Params& params, int64_t step)>;
+  using EpochEnd = std::function<void(const DetectorEpochStats&)>;
+
+  DetectorTrainer(std::vector<data::AnnotatedImage> images, DetectorTrainOptions o,
+                  data::ImageDecoder decode = data::decode_bgr)
+      : o_(std::move(o)),
+        loader_(std::move(images), o_.loader, std::move(decode)),
+        net_(seeded_model_options(o_)),
+        params_(net_),
+        sgd_(params_, SGDOptions{o_.lr, o_.momentum, 0.0, o_.weight_decay, false}),
+        criterion_(make_loss_options(o_)),
+        priors_(prior_options(o_.model)) {
+    check<ConfigError>(o_.epochs >= 1, "detector training: epochs must be >= 1, got ", o_.epochs);
+    check<ConfigError>(o_.accumulate >= 1, "detector training: accumulate must be >= 1, got ", o_.accumulate);
+    check<ConfigError>(o_.schedule == "multistep" || o_.schedule == "cosine", "detector training: unknown schedule '",
+                       o_.schedule, "' (multistep | cosine)");
+    check<ConfigError>(o_.warmup_epochs >= 0, "detector training: warmup_epochs must be >= 0");
+    check<ConfigError>(o_.progressive_epochs >= 0 && o_.progressive_min_face >= 0,
+                       "detector training: progressive epochs and minimum face size must be >= 0");
+    check<ConfigError>(o_.eval_every == 0 || (!o_.eval_images.empty() && !o_.eval_list.empty() && !o_.eval_gt.empty()),
+                       "detector training: evaluation needs the images folder, the image list and the ground truth");
+    net_.train();
+    schedule_ = make_schedule();
+    ckpt_.model(net_).optimizer(sgd_).counter("step", step_).counter("epoch", epoch_);
+  }
+
+  // --- setup ---------------------------------------------------------------------------------
+  // ImageNet initialisation of the body (strict on the body; heads stay randomly initialised).
+  models::BackboneLoadReport load_pretrained_backbone(const std::string& path) {
+    return models::load_imagenet_backbone(net_.body(), path);
+  }
+  // Restores a checkpoint written by this trainer (default: <out_dir>/last.safetensors).
+  void resume(const std::string& path = "") {
+    const std::string p = path.empty() ? o_.last_checkpoint() : path;
+    check<IoError>(std::filesystem::exists(p), "cannot resume: no checkpoint '", p, "'");
+    ckpt_.load(p);
+    say("resumed from " + p + " at epoch " + std::to_string(epoch_) + ", step " + std::to_string(step_));
+  }
+  void set_post_backward(PostBackward f) { post_backward_ = std::move(f); }
+  void set_epoch_end(EpochEnd f) { epoch_end_ = std::move(f); }
+
+  // --- training ------------------------------------------------------------------------------
+  // Trains until `epochs` epochs are complete (or max_steps). Returns the stats of each epoch run.
+  std::vector<DetectorEpochStats> fit() {
+    std::vector<DetectorEpochStats> all;
+    if (o_.main_process) std::filesystem::create_directories(o_.out_dir);
+    open_logs();
+    ProgressOptions po;
+    po.total_steps = o_.epochs * steps_per_epoch();
+    po.steps_per_epoch = steps_per_epoch();
+    po.min_interval_s = o_.progress_interval_s;
+    po.prefix = "detector";
+    po.out = &out();
+    progress_ = std::make_unique<ProgressReporter>(po);
+    if (o_.eval_every > 0 && o_.eval_at_start && epoch_ == 0 && step_ == 0) {
+      DetectorEpochStats st;
+      st.eval = evaluate();
+      st.loss = st.loc = st.conf = st.landm = st.lr = std::numeric_limits<double>::quiet_NaN();
+      if (o_.main_process) log_epoch(st);
+    }
+    while (epoch_ < o_.epochs && !max_steps_reached()) all.push_back(train_epoch());
+    if (o_.main_process) {
+      save_weights();
+      say("weights: " + o_.weights_file());
+    }
+    return all;
+  }
+
+  // One epoch (the next one). Writes the checkpoint at its end unless max_steps cut it short.
+  DetectorEpochStats train_epoch() {
+    if (!progress_) {
+      ProgressOptions po;
+      po.min_interval_s = o_.progress_interval_s;
+      po.prefix = "detector";
+      po.out = &out();
+      progress_ = std::make_unique<ProgressReporter>(po);
+      open_logs();
+    }
+    DetectorEpochStats st;
+    st.epoch = epoch_;
+    st.min_face = progressive_min_face(o_, epoch_);
+    const int64_t dim = o_.loader.augment.img_dim;
+    const Tensor<float, cpu> priors = priors_.get(dim, dim);
+    const double min_side = st.min_face / static_cast<double>(dim);
+    const auto t0 = std::chrono::steady_clock::now();
+    progress_->restart_clock();
+    loader_.start_epoch(epoch_);
+    GradAccumulator<float, D> acc(params_);
+    acc.begin();
+    int64_t micro = 0, batch_index = 0, step_images = 0, micro_total = 0;
+    double s_loss = 0, s_loc = 0, s_conf = 0, s_landm = 0;  // sums over micro-batches of this step
+    const int64_t batches = loader_.batches_per_epoch();
+    std::vector<std::vector<float>> kept, ignored;
+    while (auto b = loader_.next()) {
+      ++batch_index;
+      const int64_t B = b->images.dim(0);
+      kept.resize(static_cast<size_t>(B));
+      ignored.resize(static_cast<size_t>(B));
+      bool any_ignored = false;
+      for (int64_t i = 0; i < B; ++i) {
+        split_by_face_size(b->targets[static_cast<size_t>(i)], min_side, kept[i], ignored[i]);
+        any_ignored |= !ignored[i].empty();
+      }
+      const auto pred = net_.forward(b->images.template to<D>());
+      guard_finite_output(pred);  // before the loss: NaN scores must not reach the negative ranking
+      const auto parts = criterion_.forward(pred, kept, priors, any_ignored ? &ignored : nullptr);
+      guard_finite(parts);
+      net_.backward(criterion_.backward());
+      acc.add(B);
+      ++micro;
+      step_images += B;
+      s_loss += parts.total, s_loc += parts.loc, s_conf += parts.conf, s_landm += parts.landm;
+      st.loss += parts.total, st.loc += parts.loc, st.conf += parts.conf, st.landm += parts.landm;
+      ++micro_total;
+      if (micro < o_.accumulate && batch_index < batches) continue;
+      // One optimizer step over the accumulated micro-batches.
+      acc.finish();
+      if (post_backward_) post_backward_(params_, step_);  // e.g. all-reduce across ranks
+      const double gnorm = grad_norm(params_);
+      if (!std::isfinite(gnorm)) guard_fail("gradient norm", gnorm);
+      sgd_.set_lr(schedule_->at(step_));
+      sgd_.step();
+      const double m = static_cast<double>(micro);
+      const LossParts lp{{"loss", s_loss / m}, {"loc", s_loc / m}, {"conf", s_conf / m}, {"landm", s_landm / m}};
+      progress_->update(step_, step_images, lp, sgd_.lr());
+      if (step_log_)
+        step_log_->row({double(step_), double(epoch_), sgd_.lr(), s_loss / m, s_loc / m, s_conf / m, s_landm / m,
+                        progress_->samples_per_second(), st.min_face});
+      st.lr = sgd_.lr();
+      st.images += step_images;
+      ++st.steps;
+      ++step_;
+      acc.begin();
+      micro = 0, step_images = 0, s_loss = s_loc = s_conf = s_landm = 0;
+      if (max_steps_reached()) break;
+    }
+    if (max_steps_reached() && batch_index < batches) {
+      loader_.stop();
+      say("stopped after " + std::to_string(step_) + " steps (max_steps) in epoch " + std::to_string(epoch_) +
+          "; the last checkpoint stays at the end of the previous epoch");
+      finish_stats(st, micro_total, t0);
+      return st;
+    }
+    ++epoch_;
+    finish_stats(st, micro_total, t0);
+    if (o_.eval_every > 0 && (epoch_ % o_.eval_every == 0 || epoch_ == o_.epochs)) st.eval = evaluate();
+    end_of_epoch(st);
+    return st;
+  }
+
+  // WIDER AP of the current weights on the configured list (see DetectorTrainOptions).
+  detection::WiderEvalResult evaluate() {
+    check<ConfigError>(!o_.eval_list.empty(), "evaluate: no evaluation list configured");
+    if (!gt_) gt_ = detection::load_wider_ground_truth(o_.eval_gt);
+    if (eval_list_.empty()) eval_list_ = detection::read_image_list(o_.eval_list);
+    const std::string tmp = o_.out_dir + "/.eval_weights.safetensors";
+    std::filesystem::create_directories(o_.out_dir);
+    nn::save_safetensors(net_, tmp);
+    detection::DetectorOptions dopt;
+    dopt.model = o_.model;
+    dopt.long_side = o_.eval_long_side;
+    dopt.post.top_k = o_.eval_top_k;
+    dopt.post.keep_top_k = o_.eval_keep_top_k;
+    detection::Detector<Backbone, D> det(tmp, dopt);
+    std::filesystem::remove(tmp);
+    auto r = detection::evaluate_wider_images(det, o_.eval_images, eval_list_, *gt_);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "eval after epoch %lld: easy %.4f medium %.4f hard %.4f (%lld images)",
+                  static_cast<long long>(epoch_), r.ap[0], r.ap[1], r.ap[2], static_cast<long long>(r.images));
+    say(buf);
+    if (progress_) progress_->restart_clock();
+    return r;
+  }
+
+  // --- access --------------------------------------------------------------------------------
+  Network& network() { return net_; }
+  Params& parameters() { return params_; }
+  SGD<float, D>& optimizer() { return sgd_; }
+  data::DetectionLoader& loader() { return loader_; }
+  Checkpoint& checkpoint() { return ckpt_; }
+  const DetectorTrainOptions& options() const { return o_; }
+  const LrSchedule& schedule() const { return *schedule_; }
+  int64_t step() const { return step_; }
+  int64_t epoch() const { return epoch_; }
+  int64_t steps_per_epoch() const { return (loader_.batches_per_epoch() + o_.accumulate - 1) / o_.accumulate; }
+
+ private:
+  // Random initialisation comes from the default generator: seed it, so the seed fixes the run.
+  static const models::RetinaFaceOptions& seeded_model_options(const DetectorTrainOptions& o) {
+    default_generator().seed(o.loader.seed);
+    return o.model;
+  }
+  static detection::MultiBoxLossOptions make_loss_options(const DetectorTrainOptions& o) {
+    detection::MultiBoxLossOptions lo;
+    lo.match.guarded = o.guarded;
+    lo.match.variances = {o.model.variances[0], o.model.variances[1]};
+    return lo;
+  }
+  static detection::PriorBoxOptions prior_options(const models::RetinaFaceOptions& m) {
+    detection::PriorBoxOptions po;
+    po.min_sizes.clear();
+    po.steps.clear();
+    for (int l = 0; l < 3; ++l) {
+      po.min_sizes.push_back({m.min_sizes[l][0], m.min_sizes[l][1]});
+      po.steps.push_back(static_cast<int>(m.steps[l]));
+    }
+    return po;
+  }
+  std::shared_ptr<const LrSchedule> make_schedule() const {
+    const int64_t spe = steps_per_epoch();
+    std::shared_ptr<const LrSchedule> s;
+    if (o_.schedule == "cosine") s = share(CosineLr(o_.lr, std::max<int64_t>(1, o_.epochs * spe), o_.min_lr));
+    else s = share(MultiStepLr::from_epochs(o_.lr, o_.decay_epochs, spe, o_.gamma));
+    const auto warm = static_cast<int64_t>(std::llround(o_.warmup_epochs * static_cast<double>(spe)));
+    if (warm > 0) s = share(WarmupLr(s, warm, o_.warmup_start_factor));
+    return s;
+  }
+  bool max_steps_reached() const { return o_.max_steps > 0 && step_ >= o_.max_steps; }
+  std::ostream& out() const { return o_.out ? *o_.out : std::cerr; }
+  void say(const std::string& s) const {
+    if (o_.main_process) out() << "[detector] " << s << std::endl;
+  }
+
+  void open_logs() {
+    if (!o_.main_process || step_log_) return;
+    std::filesystem::create_directories(o_.out_dir);
+    // A fresh run starts fresh logs; a resumed one appends.
+    const CsvMode mode = step_ == 0 ? CsvMode::truncate : CsvMode::append;
+    step_log_ = std::make_unique<CsvLogger>(o_.out_dir + "/log.csv",
+                                            std::vector<std::string>{"step", "epoch", "lr", "loss", "loc", "conf",
+                                                                     "landm", "images_per_s", "min_face"},
+                                            mode);
+    epoch_log_ = std::make_unique<CsvLogger>(
+        o_.out_dir + "/epochs.csv",
+        std::vector<std::string>{"epoch", "step", "lr", "loss", "loc", "conf", "landm", "images_per_s", "seconds",
+                                 "min_face", "easy_ap", "medium_ap", "hard_ap"},
+        mode);
+  }
+
+  template <class Parts>
+  void guard_finite(const Parts& p) {
+    const std::pair<const char*, double> v[] = {
+        {"loss", p.total}, {"loc loss", p.loc}, {"conf loss", p.conf}, {"landm loss", p.landm}};
+    for (const auto& [name, x] : v)
+      if (!std::isfinite(x)) guard_fail(name, x);
+  }
+  void guard_finite_output(const models::RetinaFaceOutput<float, D>& pred) {
+    for (const auto* t : {&pred.loc, &pred.conf, &pred.landms}) {
+      const Tensor<float, cpu> h = t->template to<cpu>();
+      const float* p = h.data();
+      for (int64_t i = 0, n = h.numel(); i < n; ++i)
+        if (!std::isfinite(p[i])) guard_fail("loss (network output)", p[i]);
+    }
+  }
+  [[noreturn]] void guard_fail(const char* what, double value) {
+    loader_.stop();
+    std::string msg;
+    try {
+      check_finite(value, step_, what);
+    } catch (const NumericError& e) {
+      msg = e.what();
+    }
+    const bool have = std::filesystem::exists(o_.last_checkpoint());
+    msg += have ? "; weights not updated; the last good checkpoint is " + o_.last_checkpoint() +
+                      " (epoch " + std::to_string(epoch_) + ")"
+                : "; weights not updated; no checkpoint was written yet";
+    throw NumericError(msg);
+  }
+
+  void finish_stats(DetectorEpochStats& st, int64_t micro_total, std::chrono::steady_clock::time_point t0) {
+    const double n = static_cast<double>(std::max<int64_t>(micro_total, 1));
+    st.loss /= n, st.loc /= n, st.conf /= n, st.landm /= n;
+    st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    st.images_per_s = st.seconds > 0 ? static_cast<double>(st.images) / st.seconds : 0.0;
+  }
+
+  void save_weights() { nn::save_safetensors(net_, o_.weights_file()); }
+
+  void end_of_epoch(const DetectorEpochStats& st) {
+    if (o_.main_process) {
+      // Checkpoint first (atomic), then the logs that refer to it.
+      ckpt_.save(o_.last_checkpoint());
+      if (o_.snapshot_every > 0 && epoch_ % o_.snapshot_every == 0)
+        ckpt_.save(o_.out_dir + "/epoch_" + std::to_string(epoch_) + ".safetensors");
+      save_weights();
+      log_epoch(st);
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "epoch %lld done: loss %.4f (loc %.4f conf %.4f landm %.4f) %.1f images/s, %.0f s",
+                    static_cast<long long>(epoch_), st.loss, st.loc, st.conf, st.landm, st.images_per_s, st.seconds);
+      say(buf);
+    }
+    if (epoch_end_) epoch_end_(st);
+  }
+
+  void log_epoch(const DetectorEpochStats& st) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    epoch_log_->row({double(epoch_), double(step_), st.lr, st.loss, st.loc, st.conf, st.landm, st.images_per_s,
+                     st.seconds, st.min_face, st.eval ? st.eval->ap[0] : nan, st.eval ? st.eval->ap[1] : nan,
+                     st.eval ? st.eval->ap[2] : nan});
+    write_curves();
+  }
+
+  // loss_curve.png: per-step total loss and per-epoch means of the parts, against epochs.
+  void write_curves() {
+    const CsvTable steps = read_csv_table(o_.out_dir + "/log.csv");
+    const CsvTable epochs = read_csv_table(o_.out_dir + "/epochs.csv");
+    std::vector<io::Series> series;
+    const double spe = static_cast<double>(steps_per_epoch());
+    std::vector<double> sx = steps.column("step");
+    for (double& x : sx) x = (x + 1) / spe;
+    series.push_back({"loss per step", sx, steps.column("loss"), io::Color{190, 190, 190}});
+    for (const char* c : {"loss", "loc", "conf", "landm"})
+      series.push_back({std::string(c) + " (epoch mean)", epochs.column("epoch"), epochs.column(c), std::nullopt});
+    io::PlotOptions po;
+    po.title = "RetinaFace training loss";
+    po.x_label = "epoch";
+    po.y_label = "loss";
+    po.y_min = 0.0;
+    io::write_png(o_.out_dir + "/loss_curve.png", io::plot_lines(series, po));
+    // ap_curve.png when evaluations were logged.
+    std::vector<io::Series> ap;
+    for (const char* c : {"easy_ap", "medium_ap", "hard_ap"}) {
+      io::Series s{c, {}, {}, std::nullopt};
+      const auto& e = epochs.column("epoch");
+      const auto& v = epochs.column(c);
+      for (size_t i = 0; i < v.size(); ++i)
+        if (std::isfinite(v[i])) s.x.push_back(e[i]), s.y.push_back(v[i]);
+      if (!s.x.empty()) ap.push_back(std::move(s));
+    }
+    if (ap.empty()) return;
+    io::PlotOptions pa;
+    pa.title = "WIDER FACE AP (evaluation list)";
+    pa.x_label = "epoch";
+    pa.y_label = "AP";
+    pa.y_min = 0.0;
+    pa.y_max = 1.0;
+    pa.legend = io::LegendPosition::BottomRight;
+    io::write_png(o_.out_dir + "/ap_curve.png", io::plot_lines(ap, pa));
+  }
+
+  DetectorTrainOptions o_;
+  data::DetectionLoader loader_;
+  Network net_;
+  Params params_;
+  SGD<float, D> sgd_;
+  detection::MultiBoxLoss<float, D> criterion_;
+  detection::PriorCache priors_;
+  std::shared_ptr<const LrSchedule> schedule_;
+  Checkpoint ckpt_;
+  int64_t step_ = 0, epoch_ = 0;
+  PostBackward post_backward_;
+  EpochEnd epoch_end_;
+  std::unique_ptr<ProgressReporter> progress_;
+  std::unique_ptr<CsvLogger> step_log_, epoch_log_;
+  std::optional<detection::WiderGroundTruth> gt_;
+  std::vector<std::string> eval_list_;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/detector_trainer.hpp
 // ---- end rfcf/train.hpp
 // ---- end rfcf/rfcf.hpp

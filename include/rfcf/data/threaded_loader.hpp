@@ -10,6 +10,12 @@
 //     while (auto batch = loader.next()) { ... batch->images [B,3,D,D], batch->targets[b] ... }
 //   }
 //
+// Data-parallel sharding (DistributedSampler semantics): with shard(rank, world) every rank sees
+// the same (seed, epoch) permutation, padded by wrapping to a multiple of `world`, and takes the
+// positions rank, rank + world, ...; so all ranks have ceil(n / world) images per epoch and the
+// same number of batches. Augmentation seeds use the global position, so the union over ranks
+// equals the single-process stream position by position (world = 1 is the plain loader).
+//
 // An exception in a worker (decode error, bad annotation) stops the epoch and is rethrown by
 // next() as rfcf::Error naming the image path. The destructor stops and joins the workers.
 #include <algorithm>
@@ -49,6 +55,8 @@ struct DetectionLoaderOptions {
   uint64_t seed = 0;
   bool shuffle = true;
   bool drop_last = false;  // the reference keeps the partial last batch
+  int64_t shard_rank = 0;  // data-parallel shard (see shard())
+  int64_t shard_count = 1;
   DetectionAugmentOptions augment{};
 };
 
@@ -73,6 +81,7 @@ class DetectionLoader {
                        "DetectionLoader: workers, batch_size and prefetch_batches must be >= 1 (got ", o_.workers, ", ",
                        o_.batch_size, ", ", o_.prefetch_batches, ")");
     check<ConfigError>(!images_.empty(), "DetectionLoader: no images");
+    shard(o_.shard_rank, o_.shard_count);
     for (const auto& im : images_)
       check<ConfigError>(!im.faces.empty(), "DetectionLoader: image '", im.path, "' has no faces");
   }
@@ -80,13 +89,27 @@ class DetectionLoader {
   DetectionLoader(const DetectionLoader&) = delete;
   DetectionLoader& operator=(const DetectionLoader&) = delete;
 
-  int64_t size() const { return static_cast<int64_t>(images_.size()); }
+  // This rank's share of the data set: rank in [0, world). Call before start_epoch.
+  void shard(int64_t rank, int64_t world) {
+    check<ConfigError>(world >= 1 && rank >= 0 && rank < world, "DetectionLoader::shard: need 0 <= rank < world, got rank ",
+                       rank, ", world ", world);
+    check<Error>(threads_.empty(), "DetectionLoader::shard: called during an epoch");
+    o_.shard_rank = rank;
+    o_.shard_count = world;
+  }
+  int64_t shard_rank() const { return o_.shard_rank; }
+  int64_t shard_count() const { return o_.shard_count; }
+  // Images of the whole data set, and per epoch on this rank.
+  int64_t dataset_size() const { return static_cast<int64_t>(images_.size()); }
+  int64_t size() const { return (dataset_size() + o_.shard_count - 1) / o_.shard_count; }
+  const DetectionLoaderOptions& options() const { return o_; }
   int64_t batches_per_epoch() const {
     const int64_t n = size(), b = o_.batch_size;
     return o_.drop_last ? n / b : (n + b - 1) / b;
   }
 
-  // The image order of an epoch (a permutation of [0, size())).
+  // This rank's image order of an epoch: size() indices into the data set (with one shard, a
+  // permutation of [0, size())).
   std::vector<int64_t> epoch_order(int64_t epoch) const {
     std::vector<int64_t> order(images_.size());
     std::iota(order.begin(), order.end(), int64_t{0});
@@ -94,7 +117,11 @@ class DetectionLoader {
       Generator g(detail::mix64(o_.seed ^ detail::mix64(static_cast<uint64_t>(epoch) + 1)));
       for (int64_t i = static_cast<int64_t>(order.size()) - 1; i > 0; --i) std::swap(order[i], order[g.integer(0, i)]);
     }
-    return order;
+    if (o_.shard_count == 1) return order;
+    std::vector<int64_t> mine;
+    for (int64_t k = 0; k < size(); ++k)
+      mine.push_back(order[static_cast<size_t>((k * o_.shard_count + o_.shard_rank) % dataset_size())]);
+    return mine;
   }
 
   void start_epoch(int64_t epoch) {
@@ -178,8 +205,9 @@ class DetectionLoader {
       path = im.path;
       FaceRows faces;
       for (const auto& f : im.faces) faces.insert(faces.end(), f.values, f.values + kFaceValues);
+      const int64_t global_position = (begin + i) * o_.shard_count + o_.shard_rank;
       Generator g(detail::mix64(o_.seed ^ detail::mix64((static_cast<uint64_t>(epoch_) << 32) ^
-                                                        static_cast<uint64_t>(begin + i) ^ 0x5bd1e995ull)));
+                                                        static_cast<uint64_t>(global_position) ^ 0x5bd1e995ull)));
       const io::Image img = decode_(im.path);
       check<FormatError>(img.channels == 3, "decoded image has ", img.channels, " channels, need 3");
       AugmentedSample s = augment_detection(img, faces, g, o_.augment);

@@ -55,9 +55,14 @@ class MultiBoxLoss {
   const MultiBoxLossOptions& options() const { return options_; }
 
   // targets[b]: rows of kFaceFields values (normalised) for image b; priors [A, 4].
+  // ignored (optional, same layout): faces that must not be learnt as faces nor as background
+  // (e.g. faces below the size threshold of a progressive schedule): they take no part in
+  // matching, and priors whose IoU with one of them reaches the match threshold are never mined
+  // as negatives (unless matched to a face in `targets`).
   template <class U>
   MultiBoxLossParts<T> forward(const models::RetinaFaceOutput<T, D>& pred, const std::vector<std::vector<U>>& targets,
-                               const Tensor<float, cpu>& priors) {
+                               const Tensor<float, cpu>& priors,
+                               const std::vector<std::vector<U>>* ignored = nullptr) {
     const int64_t B = pred.loc.dim(0), A = pred.loc.dim(1);
     check<ShapeError>(pred.loc.rank() == 3 && pred.loc.dim(2) == 4, "MultiBoxLoss: loc must be [B, A, 4], got ",
                       pred.loc.shape().str());
@@ -115,14 +120,18 @@ class MultiBoxLoss {
     parts.loc = sum(per_prior) / N;
     // 5. Hard negative mining per image: rank the mining loss, mark the top num_neg negatives.
     Executor<D>::for_each(n, functors::MiningLoss<T>{pred.conf.data(), pos_.data(), per_prior.data()});
+    if (ignored) {
+      const auto ignore = upload<char>(ignore_mask(*ignored, priors, pos_h, B, A), Shape{n});
+      Executor<D>::for_each(n, functors::ExcludeFromMining<T>{ignore.data(), per_prior.data()});
+    }
     selected_ = pos_.clone();
     if (B > 0 && *std::max_element(num_neg_h.begin(), num_neg_h.end()) > 0) {
       tensor_type ranked(Shape{B, A});
       Tensor<int32_t, D> order(Shape{B, A});
       ops::segmented_sort_descending(per_prior, ranked, order);
       const auto num_neg = upload<int64_t>(num_neg_h, Shape{B});
-      Executor<D>::for_each(n, functors::MarkMinedNegatives{order.data(), num_neg.data(), pos_.data(),
-                                                            selected_.data(), A});
+      Executor<D>::for_each(n, functors::MarkMinedNegatives<T>{order.data(), ranked.data(), num_neg.data(),
+                                                               pos_.data(), selected_.data(), A});
     }
     parts.num_neg = std::llround(ops::ReduceOp<D>::sum(selected_.data(), n)) - parts.num_pos;
     priors_per_image_ = A;
@@ -160,6 +169,32 @@ class MultiBoxLoss {
   }
 
  private:
+  // 1 for non-positive priors whose IoU with an ignored face reaches the match threshold.
+  template <class U>
+  std::vector<char> ignore_mask(const std::vector<std::vector<U>>& ignored, const Tensor<float, cpu>& priors,
+                                const std::vector<char>& pos, int64_t B, int64_t A) const {
+    check<ShapeError>(static_cast<int64_t>(ignored.size()) == B, "MultiBoxLoss: ", ignored.size(),
+                      " ignored-face lists for a batch of ", B);
+    std::vector<char> mask(static_cast<size_t>(B * A), 0);
+    const float* pr = priors.data();
+    for (int64_t b = 0; b < B; ++b) {
+      check<ShapeError>(ignored[b].size() % kFaceFields == 0, "MultiBoxLoss: ignored faces of image ", b, " hold ",
+                        ignored[b].size(), " values, not a multiple of ", kFaceFields);
+      const int64_t m = static_cast<int64_t>(ignored[b].size()) / kFaceFields;
+      for (int64_t g = 0; g < m; ++g) {
+        const U* r = ignored[b].data() + g * kFaceFields;
+        const double box[4] = {double(r[0]), double(r[1]), double(r[2]), double(r[3])};
+        for (int64_t p = 0; p < A; ++p) {
+          if (pos[b * A + p]) continue;
+          const double pf[4] = {pr[p * 4] - pr[p * 4 + 2] / 2.0, pr[p * 4 + 1] - pr[p * 4 + 3] / 2.0,
+                                pr[p * 4] + pr[p * 4 + 2] / 2.0, pr[p * 4 + 1] + pr[p * 4 + 3] / 2.0};
+          if (match_iou(box, pf) >= options_.match.threshold) mask[b * A + p] = 1;
+        }
+      }
+    }
+    return mask;
+  }
+
   template <class V>
   static Tensor<V, D> upload(const std::vector<V>& host, const Shape& shape) {
     return Tensor<V, D>::from_host(shape, host);

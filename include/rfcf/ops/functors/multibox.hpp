@@ -87,18 +87,32 @@ struct SelectedCrossEntropy {
   }
 };
 
+// Priors near ignored faces get mining score -1: below every cross-entropy (which is >= 0), so
+// they rank last and are never selected.
+template <class T>
+struct ExcludeFromMining {
+  const char* ignore;
+  T* score;
+  RFCF_HD void operator()(int64_t i) const {
+    if (ignore[i]) score[i] = T(-1);
+  }
+};
+
 // Hard-negative selection after the per-image ranking: entry i = (image b, rank r) marks the prior
-// ranked r in image b when r < num_neg[b] and it is not a positive (positives are selected
-// already). `order` is a permutation per image, so every entry writes its own prior.
+// ranked r in image b when r < num_neg[b], it is not a positive (positives are selected already)
+// and not excluded (ranked score < 0). `order` is a permutation per image, so every entry writes
+// its own prior.
+template <class T>
 struct MarkMinedNegatives {
   const int32_t* order;    // [B, A]: prior of each rank
+  const T* ranked;         // [B, A]: mining score of each rank
   const int64_t* num_neg;  // [B]
   const char* pos;         // [B, A]
   char* selected;          // [B, A]
   int64_t priors;          // A
   RFCF_HD void operator()(int64_t i) const {
     const int64_t b = i / priors, r = i % priors;
-    if (r >= num_neg[b]) return;
+    if (r >= num_neg[b] || ranked[i] < T(0)) return;
     const int64_t p = b * priors + order[i];
     if (!pos[p]) selected[p] = 1;
   }
