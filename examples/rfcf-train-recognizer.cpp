@@ -3,7 +3,7 @@
 // warm-up and a schedule, gradient accumulation; per-step CSV log, progress line (loss, accuracy,
 // samples/s, ETA), periodic 10-fold verification on LFW-style pairs or an insightface .bin, curve
 // images, atomic resumable checkpoints. See docs/recognition_training.md.
-//   rfcf-train-recognizer --data faces/ --backbone mobilefacenet-casia --head curricularface \
+//   rfcf-train-recognizer --data faces/ --backbone mobilefacenet-casia --head curricularface
 //       --crop-w 96 --epochs 20 --batch 64 --lr 0.1 --out run/ [--eval-pairs pairs.txt --eval-images faces/]
 #include <CLI/CLI.hpp>
 
@@ -263,13 +263,13 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
   }
   const double t0 = now_s();
   double best = -1;
-  auto run_eval = [&](int64_t epoch, double train_loss, double train_acc) {
+  auto run_eval = [&](double epoch, double train_loss, double train_acc) {
     const double te = now_s();
     const EvalResult r = evaluate(tr.backbone(), eval_set, a);
-    std::printf("[eval] epoch %lld: verification accuracy %.2f%% +- %.2f%% (threshold %.3f; mean cosine same %.3f, different %.3f) in %.0f s\n",
-                static_cast<long long>(epoch), 100 * r.accuracy, 100 * r.std, r.threshold, r.same_cos, r.diff_cos, now_s() - te);
+    std::printf("[eval] epoch %g: verification accuracy %.2f%% +- %.2f%% (threshold %.3f; mean cosine same %.3f, different %.3f) in %.0f s\n",
+                epoch, 100 * r.accuracy, 100 * r.std, r.threshold, r.same_cos, r.diff_cos, now_s() - te);
     std::fflush(stdout);
-    evlog.row({double(epoch), double(tr.steps_done()), train_loss, train_acc, r.accuracy, r.std, r.threshold, r.same_cos,
+    evlog.row({epoch, double(tr.steps_done()), train_loss, train_acc, r.accuracy, r.std, r.threshold, r.same_cos,
                r.diff_cos, now_s() - t0});
     if (r.accuracy > best) {
       best = r.accuracy;
@@ -316,8 +316,11 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
     std::printf("[epoch %lld] mean loss %.4f, training accuracy %.2f%%, %.0f s elapsed\n", static_cast<long long>(epoch),
                 mean_loss, 100 * mean_acc, now_s() - t0);
     std::fflush(stdout);
-    if (do_eval && ((epoch + 1) % a.eval_every == 0 || epoch + 1 == a.epochs || stop)) run_eval(epoch + 1, mean_loss, mean_acc);
-    else evlog.row({double(epoch + 1), double(tr.steps_done()), mean_loss, mean_acc, std::nan(""), std::nan(""), std::nan(""),
+    // A run stopped by --max-steps records the fraction of the epoch it reached.
+    const double epochs_done = stop ? static_cast<double>(epoch) + static_cast<double>(b) / static_cast<double>(bpe)
+                                    : static_cast<double>(epoch + 1);
+    if (do_eval && ((epoch + 1) % a.eval_every == 0 || epoch + 1 == a.epochs || stop)) run_eval(epochs_done, mean_loss, mean_acc);
+    else evlog.row({epochs_done, double(tr.steps_done()), mean_loss, mean_acc, std::nan(""), std::nan(""), std::nan(""),
                     std::nan(""), std::nan(""), now_s() - t0});
     write_curves(a.out);
     progress.restart_clock();
@@ -456,8 +459,12 @@ int main(int argc, char** argv) {
     if (a.threads > 0) set_num_threads(a.threads);
     return run(a);
   } catch (const NumericError& e) {
-    std::fprintf(stderr, "rfcf-train-recognizer: %s\nThe last good checkpoint is %s/last.safetensors (not overwritten); "
-                 "resume with --resume and a lower --lr.\n", e.what(), a.out.c_str());
+    const std::string last = a.out + "/last.safetensors";
+    if (std::filesystem::exists(last))
+      std::fprintf(stderr, "rfcf-train-recognizer: %s\nThe last good checkpoint is %s (not overwritten); resume with "
+                   "--resume and a lower --lr.\n", e.what(), last.c_str());
+    else
+      std::fprintf(stderr, "rfcf-train-recognizer: %s\nNo checkpoint was written before; restart with a lower --lr.\n", e.what());
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rfcf-train-recognizer: %s\n", e.what());
