@@ -14517,8 +14517,9 @@ class ResNet50 {
 //   p.start(num_batches, [&](int64_t b) { return make_batch(b); });
 //   while (auto batch = p.next()) { ... }
 //
-// The first exception thrown by the function stops the pipeline and is rethrown by next().
-// stop() (and the destructor) joins the workers.
+// An exception thrown by the function stops the pipeline: next() still delivers the batches before
+// the failing one, then rethrows it (the failing batch with the lowest index, so the behaviour does
+// not depend on thread timing). stop() (and the destructor) joins the workers.
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -14563,6 +14564,7 @@ class BatchPipeline {
     next_take_ = next_deliver_ = 0;
     ready_.clear();
     error_ = nullptr;
+    error_index_ = 0;
     stopping_ = false;
     started_ = true;
     for (int i = 0; i < workers_; ++i) threads_.emplace_back([this] { work(); });
@@ -14573,8 +14575,9 @@ class BatchPipeline {
     check<Error>(started_, "BatchPipeline::next before start");
     std::unique_lock<std::mutex> lock(mutex_);
     if (next_deliver_ >= total_) return std::nullopt;
-    cv_.wait(lock, [&] { return error_ || ready_.count(next_deliver_); });
-    if (error_) {
+    // Batches below the failing index were all taken before it, so they complete (or fail too).
+    cv_.wait(lock, [&] { return ready_.count(next_deliver_) || (error_ && error_index_ <= next_deliver_); });
+    if (!ready_.count(next_deliver_)) {
       std::exception_ptr e = error_;
       lock.unlock();
       stop();
@@ -14615,7 +14618,10 @@ class BatchPipeline {
         ready_.emplace(b, std::move(batch));
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (!error_) error_ = std::current_exception();
+        if (!error_ || b < error_index_) {
+          error_ = std::current_exception();
+          error_index_ = b;
+        }
       }
       cv_.notify_all();
     }
@@ -14628,7 +14634,7 @@ class BatchPipeline {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::map<int64_t, Batch> ready_;
-  int64_t total_ = 0, next_take_ = 0, next_deliver_ = 0;
+  int64_t total_ = 0, next_take_ = 0, next_deliver_ = 0, error_index_ = 0;
   bool stopping_ = false, started_ = false;
   std::exception_ptr error_;
 };

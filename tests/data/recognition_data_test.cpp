@@ -383,7 +383,7 @@ TEST_CASE("identity split and verification pairs are deterministic and identity-
   CHECK(make_verification_pairs(few, 2, 10, 0).pairs_per_class == 2);
 }
 
-TEST_CASE("BatchPipeline: batches in order, the first worker exception is rethrown", "[data][recloader]") {
+TEST_CASE("BatchPipeline: batches in order; batches before a failing one, then its exception", "[data][recloader]") {
   BatchPipeline<int> p(2, 2);
   CHECK_THROWS_AS(p.next(), Error);
   p.start(5, [](int64_t b) {
@@ -394,4 +394,15 @@ TEST_CASE("BatchPipeline: batches in order, the first worker exception is rethro
   CHECK(*p.next() == 10);
   CHECK(*p.next() == 20);
   CHECK_THROWS_AS(p.next(), FormatError);
+  // Two failing batches: the lower index is reported, whatever the thread timing.
+  for (int run = 0; run < 20; ++run) {
+    BatchPipeline<int> q(3, 4);
+    q.start(8, [](int64_t b) -> int {
+      if (b == 2 || b == 5) throw FormatError("batch " + std::to_string(b));
+      return static_cast<int>(b);
+    });
+    CHECK(*q.next() == 0);
+    CHECK(*q.next() == 1);
+    CHECK_THROWS_WITH(q.next(), "batch 2");
+  }
 }
