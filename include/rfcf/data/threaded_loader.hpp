@@ -21,21 +21,18 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <map>
-#include <mutex>
 #include <numeric>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "rfcf/core/error.hpp"
 #include "rfcf/core/random.hpp"
 #include "rfcf/core/tensor.hpp"
+#include "rfcf/data/batch_pipeline.hpp"
 #include "rfcf/data/detection_augment.hpp"
 #include "rfcf/data/wider_labels.hpp"
 #include "rfcf/io/image.hpp"
@@ -63,15 +60,6 @@ struct DetectionLoaderOptions {
 // Image decoder: path -> BGR uint8 image (replaceable, e.g. for tests or RecordIO).
 using ImageDecoder = std::function<io::Image(const std::string&)>;
 inline io::Image decode_bgr(const std::string& path) { return io::read_image(path, io::ColorOrder::BGR); }
-
-namespace detail {
-inline uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-}  // namespace detail
 
 class DetectionLoader {
  public:
@@ -125,35 +113,25 @@ class DetectionLoader {
   }
 
   void start_epoch(int64_t epoch) {
-    stop();
+    pipeline_.stop();
     epoch_ = epoch;
     order_ = epoch_order(epoch);
-    next_take_ = 0;
-    next_deliver_ = 0;
-    ready_.clear();
-    error_ = nullptr;
-    stopping_ = false;
     images_done_ = 0;
     started_ = std::chrono::steady_clock::now();
-    for (int i = 0; i < o_.workers; ++i) threads_.emplace_back([this] { work(); });
+    pipeline_.start(batches_per_epoch(), [this](int64_t b) {
+      std::string path;
+      try {
+        return make_batch(b, path);
+      } catch (const std::exception& e) {
+        throw Error(std::string("DetectionLoader: ") + path + ": " + e.what());
+      }
+    });
   }
 
   // The next batch of the epoch in order, or nullopt at its end. Rethrows worker errors.
   std::optional<DetectionBatch> next() {
-    check<Error>(!threads_.empty() || next_deliver_ >= batches_per_epoch(), "DetectionLoader::next before start_epoch");
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (next_deliver_ >= batches_per_epoch()) return std::nullopt;
-    cv_.wait(lock, [&] { return error_ || ready_.count(next_deliver_); });
-    if (error_) {
-      std::exception_ptr e = error_;
-      lock.unlock();
-      stop();
-      std::rethrow_exception(e);
-    }
-    DetectionBatch b = std::move(ready_[next_deliver_]);
-    ready_.erase(next_deliver_++);
-    cv_.notify_all();
-    return b;
+    check<Error>(pipeline_.started(), "DetectionLoader::next before start_epoch");
+    return pipeline_.next();
   }
 
   // Images decoded + augmented per second since start_epoch.
@@ -162,39 +140,9 @@ class DetectionLoader {
     return s > 0 ? static_cast<double>(images_done_.load()) / s : 0.0;
   }
 
-  void stop() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
+  void stop() { pipeline_.stop(); }
 
  private:
-  void work() {
-    for (;;) {
-      int64_t b = 0;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return stopping_ || error_ || next_take_ < next_deliver_ + o_.prefetch_batches; });
-        if (stopping_ || error_ || next_take_ >= batches_per_epoch()) return;
-        b = next_take_++;
-      }
-      std::string path;
-      try {
-        DetectionBatch batch = make_batch(b, path);
-        std::lock_guard<std::mutex> lock(mutex_);
-        ready_.emplace(b, std::move(batch));
-      } catch (const std::exception& e) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (!error_) error_ = std::make_exception_ptr(Error(std::string("DetectionLoader: ") + path + ": " + e.what()));
-      }
-      cv_.notify_all();
-    }
-  }
-
   DetectionBatch make_batch(int64_t b, std::string& path) {
     const int64_t begin = b * o_.batch_size;
     const int64_t count = std::min(o_.batch_size, size() - begin);
@@ -222,16 +170,11 @@ class DetectionLoader {
   std::vector<AnnotatedImage> images_;
   DetectionLoaderOptions o_;
   ImageDecoder decode_;
-  std::vector<std::thread> threads_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::map<int64_t, DetectionBatch> ready_;
   std::vector<int64_t> order_;
-  int64_t epoch_ = 0, next_take_ = 0, next_deliver_ = 0;
-  bool stopping_ = false;
-  std::exception_ptr error_;
+  int64_t epoch_ = 0;
   std::atomic<int64_t> images_done_{0};
   std::chrono::steady_clock::time_point started_{};
+  BatchPipeline<DetectionBatch> pipeline_{o_.workers, o_.prefetch_batches};  // last: joined first
 };
 
 }  // namespace rfcf::data
