@@ -11485,7 +11485,8 @@ inline void write_pr_curves_png(const std::string& path, const WiderEvalResult& 
 // ---- end rfcf/detection/widerface_plot.hpp
 // ---- end rfcf/detection.hpp
 // ---- begin rfcf/recognition.hpp
-// Face recognition: margin policies and heads, verification metrics, embedding helpers, gallery.
+// Face recognition: margin policies and heads, verification metrics, embedding helpers, gallery,
+// the training loop (trainer.hpp).
 // ---- begin rfcf/recognition/alignment.hpp
 // 5-point face alignment (recognition.md 9): least-squares similarity transform (Umeyama,
 // rotation + uniform scale + translation, never a reflection) from detected landmarks to the
@@ -12831,6 +12832,926 @@ class MarginHead : public nn::LayerBase {
 
 }  // namespace rfcf::recognition
 // ---- end rfcf/recognition/margin_head.hpp
+// ---- begin rfcf/recognition/trainer.hpp
+// RecognitionTrainer<Backbone, Policy, T, D>: one object that owns a backbone, a MarginHead<Policy>
+// and an SGD optimizer over both, and performs training steps (recognition.md 8):
+//   backbone.forward -> head.forward (margin + cross-entropy, accuracy of argmax(origin_cos))
+//   -> head.backward -> backbone.backward            (per micro-batch; gradients accumulate)
+//   -> average over micro-batches -> grad_hook -> optional clipping -> NaN/Inf check
+//   -> lr from the schedule -> SGD step.
+// Defaults follow insightface's arcface_torch: SGD momentum 0.9, weight decay 5e-4 on every
+// parameter, polynomial (power 1) decay to 0 without warm-up. The CurricularFace recipe is
+// multistep (x0.1 at epochs 10, 18, 22) with no decay on batch-norm parameters.
+//
+//   recognition::RecognitionTrainer<models::MobileFaceNet<float, cpu>, recognition::CurricularFace> tr(
+//       models::MobileFaceNet<float, cpu>(), 128, num_classes, recognition::CurricularFace(0.5, 64), opts);
+//   auto r = tr.step(images, labels);            // r.loss, r.accuracy, r.lr
+//   tr.save("run/last.safetensors");  ...  tr.load("run/last.safetensors");
+//
+// Data parallelism: set_grad_hook(f) runs f(parameters) after the micro-batch gradients are
+// averaged and before clipping and the optimizer step (e.g. an all-reduce that averages the flat
+// gradient buffer over ranks); the CurricularFace t reduction is head().set_t_reducer(...).
+// A NaN/Inf loss or gradient throws rfcf::NumericError; the trainer then refuses to save, so the
+// last checkpoint on disk stays the last good one.
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+// ---- begin rfcf/train/checkpoint.hpp
+// Training checkpoints: model parameters, buffers and counters, optimizer state, training
+// counters (step, epoch, ...) and random generator states in ONE safetensors file, replaced
+// atomically (a crash while saving leaves the previous checkpoint intact).
+//
+// Layout of the file:
+//   <model names>                 parameters/buffers in their own dtype, counters as int64
+//                                 scalars: PyTorch names, so the weights load by name anywhere
+//   optimizer.step                int64 scalar
+//   optimizer.<param>.<state>     momentum_buffer / exp_avg / exp_avg_sq per parameter
+//   train.<name>                  int64 scalars registered with counter() (step, epoch, ...)
+//   __metadata__ rng.<name>       std::mt19937_64 state as text; plus user metadata
+//
+//   train::Checkpoint ckpt;
+//   ckpt.model(net).optimizer(sgd).counter("step", step).counter("epoch", epoch).generator("data", rng);
+//   ckpt.save("run/last.safetensors");   ...   ckpt.load("run/last.safetensors");
+// load() restores everything in place (the tensors keep their storage, so FlatParameters
+// views stay valid). It is strict: a missing key, a shape mismatch or an unused key in the
+// file is an error naming the key and the file, and nothing is modified unless all match.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::train {
+
+class Checkpoint {
+ public:
+  // Every parameter, buffer and counter of `model`, under its visitor names (prefix optional).
+  template <class Model>
+  Checkpoint& model(Model& m, const std::string& prefix = "") {
+    add_source([&m, prefix](auto& visitor) { m.visit(visitor, prefix); });
+    return *this;
+  }
+  // Optimizer state via Optimizer::visit_state (train::SGD, train::AdamW).
+  template <class Optimizer>
+  Checkpoint& optimizer(Optimizer& o, const std::string& prefix = "optimizer") {
+    add_source([&o, prefix](auto& visitor) { o.visit_state(visitor, prefix); });
+    return *this;
+  }
+  // An int64 training counter stored as "train.<name>".
+  Checkpoint& counter(const std::string& name, int64_t& value) {
+    counters_.push_back({nn::join_name("train", name), &value});
+    return *this;
+  }
+  // A generator whose exact state is restored (shuffling, augmentation, dropout).
+  Checkpoint& generator(const std::string& name, Generator& g) {
+    generators_.push_back({"rng." + name, &g});
+    return *this;
+  }
+  // Free-form metadata saved with the checkpoint (e.g. the configuration); read back by load().
+  Checkpoint& metadata(const std::string& key, std::string value) {
+    metadata_[key] = std::move(value);
+    return *this;
+  }
+  const io::Metadata& metadata() const { return metadata_; }
+
+  void save(const std::string& path) const {
+    io::TensorMap map;
+    SaveVisitor v{&map};
+    for (const auto& s : sources_) s.save(v);
+    for (const auto& [name, value] : counters_) map.insert_new(name, io::HostTensor::scalar<int64_t>(*value));
+    io::Metadata meta = metadata_;
+    meta["format"] = "rfcf-checkpoint-1";
+    for (const auto& [name, g] : generators_) {
+      std::ostringstream os;
+      os << g->engine();
+      meta[name] = os.str();
+    }
+    io::write_safetensors(path, map, meta);
+  }
+
+  void load(const std::string& path) {
+    io::Metadata meta;
+    const io::TensorMap map = io::read_safetensors(path, &meta);
+    std::vector<std::mt19937_64> engines;
+    for (const auto& [name, g] : generators_) {
+      auto it = meta.find(name);
+      check<FormatError>(it != meta.end(), "checkpoint ", path, ": no random generator state '", name, "'");
+      std::istringstream is(it->second);
+      engines.emplace_back();
+      is >> engines.back();
+      check<FormatError>(!is.fail(), "checkpoint ", path, ": malformed random generator state '", name, "'");
+    }
+    // The first pass checks every key and shape; only the second one copies.
+    for (int apply = 0; apply < 2; ++apply) {
+      LoadVisitor v{&map, &path, apply == 1, {}};
+      for (auto& s : sources_) s.load(v);
+      for (auto& [name, value] : counters_) v.counter(name, *value);
+      if (apply == 0) {
+        for (const auto& [name, t] : map) {
+          check<FormatError>(v.used.count(name) != 0, "checkpoint ", path, ": unexpected tensor '", name,
+                             "' (not part of the model, optimizer or counters being loaded)");
+        }
+      }
+    }
+    for (size_t i = 0; i < generators_.size(); ++i) {
+      generators_[i].second->engine() = engines[i];
+      meta.erase(generators_[i].first);
+    }
+    meta.erase("format");
+    metadata_ = std::move(meta);
+  }
+
+ private:
+  struct SaveVisitor {
+    io::TensorMap* map;
+    template <class P>
+    void parameter(const std::string& name, P& p) { buffer(name, p.value); }
+    template <class T, class D>
+    void buffer(const std::string& name, Tensor<T, D>& t) {
+      map->insert_new(name, io::HostTensor::from_tensor(t));
+    }
+    void counter(const std::string& name, int64_t& c) { map->insert_new(name, io::HostTensor::scalar<int64_t>(c)); }
+  };
+
+  struct LoadVisitor {
+    const io::TensorMap* map;
+    const std::string* path;
+    bool apply;
+    std::set<std::string> used;
+
+    const io::HostTensor& find(const std::string& name) {
+      const io::HostTensor* t = map->find(name);
+      check<FormatError>(t != nullptr, "checkpoint ", *path, ": missing tensor '", name, "'");
+      used.insert(name);
+      return *t;
+    }
+    template <class P>
+    void parameter(const std::string& name, P& p) { buffer(name, p.value); }
+    template <class T, class D>
+    void buffer(const std::string& name, Tensor<T, D>& t) {
+      const io::HostTensor& h = find(name);
+      check<ShapeError>(h.shape == t.shape().vec(), "checkpoint ", *path, ": '", name, "' has shape ",
+                        io::shape_str(h.shape), " but the model expects ", t.shape().str());
+      if (apply) t.copy_from(Tensor<T, cpu>::from_host(t.shape(), h.as<T>()));
+    }
+    void counter(const std::string& name, int64_t& c) {
+      const io::HostTensor& h = find(name);
+      check<ShapeError>(h.numel() == 1, "checkpoint ", *path, ": counter '", name, "' has shape ",
+                        io::shape_str(h.shape));
+      if (apply) c = h.item<int64_t>();
+    }
+  };
+
+  // A model or optimizer, walked with either visitor.
+  struct Source {
+    std::function<void(SaveVisitor&)> save;
+    std::function<void(LoadVisitor&)> load;
+  };
+  template <class Walk>
+  void add_source(Walk walk) {
+    sources_.push_back({[walk](SaveVisitor& v) { walk(v); }, [walk](LoadVisitor& v) { walk(v); }});
+  }
+
+  std::vector<Source> sources_;
+  std::vector<std::pair<std::string, int64_t*>> counters_;
+  std::vector<std::pair<std::string, Generator*>> generators_;
+  io::Metadata metadata_;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/checkpoint.hpp
+// ---- begin rfcf/train/finite.hpp
+// NaN/Inf guards that stop training with a message a user can act on.
+#include <cmath>
+#include <cstdint>
+#include <string_view>
+
+
+namespace rfcf::train {
+
+// Throws rfcf::NumericError if `value` (a loss or loss part named `what`) is NaN or infinite.
+inline void check_finite(double value, int64_t step, std::string_view what = "loss") {
+  if (std::isfinite(value)) return;
+  fail<NumericError>("training diverged: ", what, " is ", std::isnan(value) ? "NaN" : (value > 0 ? "+Inf" : "-Inf"),
+                     " at step ", step,
+                     "; lower the learning rate, enable gradient clipping, or check the inputs and labels "
+                     "(resume from the last checkpoint)");
+}
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/finite.hpp
+// ---- begin rfcf/train/gradients.hpp
+// Whole-model gradient utilities over FlatParameters: global L2 norm, clipping by norm
+// (torch.nn.utils.clip_grad_norm_ semantics) and scaling (averaging micro-batch gradients).
+// Frozen parameters are left out, like PyTorch parameters without requires_grad.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+// ---- begin rfcf/train/functors.hpp
+// Optimizer and gradient math as RFCF_HD functors: Executor<cpu> runs them in tests and CUDA
+// kernels run the same bodies. Each functor handles one element i of the flat parameter
+// buffer; `mask` (optional, nullptr = every element decays and is trainable) holds per-element
+// flags built from the parameter segments.
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::train::functors {
+
+// Bits of the per-element flag mask.
+inline constexpr uint8_t kDecay = 1;   // weight decay applies
+inline constexpr uint8_t kFrozen = 2;  // never updated (frozen parameters and alignment padding)
+
+RFCF_HD inline uint8_t flags_at(const uint8_t* mask, int64_t i) { return mask ? mask[i] : kDecay; }
+
+// torch.optim.SGD for one element: g = grad + wd*p; buf = g (first step) or
+// momentum*buf + (1-dampening)*g; g = g + momentum*buf (Nesterov) or buf; p -= lr*g.
+// buf == nullptr means momentum 0 (no buffer).
+template <class T>
+struct SgdStep {
+  T* param;
+  const T* grad;
+  T* buf;
+  const uint8_t* mask;
+  T lr, momentum, dampening, weight_decay;
+  bool nesterov, first_step;
+
+  RFCF_HD void operator()(int64_t i) const {
+    const uint8_t f = flags_at(mask, i);
+    if (f & kFrozen) return;
+    T d = grad[i];
+    if ((f & kDecay) && weight_decay != T(0)) d = d + weight_decay * param[i];
+    if (buf) {
+      const T b = first_step ? d : momentum * buf[i] + (T(1) - dampening) * d;
+      buf[i] = b;
+      d = nesterov ? d + momentum * b : b;
+    }
+    param[i] = param[i] - lr * d;
+  }
+};
+
+// torch.optim.AdamW (amsgrad=False) for one element: decoupled decay p *= 1 - lr*wd, then
+// m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; p -= step_size * m / (sqrt(v)/sqrt(bc2) + eps)
+// with step_size = lr/bc1, bc_k = 1 - b_k^step (computed on the host per step).
+template <class T>
+struct AdamWStep {
+  T* param;
+  const T* grad;
+  T* exp_avg;
+  T* exp_avg_sq;
+  const uint8_t* mask;
+  T decay_factor;  // 1 - lr*wd
+  T beta1, beta2, step_size, bias_correction2_sqrt, eps;
+
+  RFCF_HD void operator()(int64_t i) const {
+    const uint8_t f = flags_at(mask, i);
+    if (f & kFrozen) return;
+    const T g = grad[i];
+    T p = param[i];
+    if (f & kDecay) p = p * decay_factor;
+    const T m = beta1 * exp_avg[i] + (T(1) - beta1) * g;
+    const T v = beta2 * exp_avg_sq[i] + (T(1) - beta2) * g * g;
+    exp_avg[i] = m;
+    exp_avg_sq[i] = v;
+    using std::sqrt;
+    const T denom = sqrt(v) / bias_correction2_sqrt + eps;
+    param[i] = p - step_size * (m / denom);
+  }
+};
+
+// partial[c] = sum of grad[i]^2 over chunk c (trainable elements only), accumulated in double.
+// A fixed chunking makes the total independent of the thread count.
+template <class T>
+struct SumSquaresChunk {
+  const T* grad;
+  const uint8_t* mask;
+  double* partial;
+  int64_t n, chunk;
+
+  RFCF_HD void operator()(int64_t c) const {
+    const int64_t begin = c * chunk;
+    const int64_t end = begin + chunk < n ? begin + chunk : n;
+    double s = 0;
+    for (int64_t i = begin; i < end; ++i) {
+      if (flags_at(mask, i) & kFrozen) continue;
+      const double g = static_cast<double>(grad[i]);
+      s += g * g;
+    }
+    partial[c] = s;
+  }
+};
+
+// grad[i] *= factor on trainable elements.
+template <class T>
+struct ScaleTrainable {
+  T* grad;
+  const uint8_t* mask;
+  T factor;
+  RFCF_HD void operator()(int64_t i) const {
+    if (flags_at(mask, i) & kFrozen) return;
+    grad[i] = grad[i] * factor;
+  }
+};
+
+}  // namespace rfcf::train::functors
+// ---- end rfcf/train/functors.hpp
+// ---- begin rfcf/train/parameter_flags.hpp
+// Per-element flags (weight decay on/off, frozen) for a flat parameter buffer, so one pass of
+// an optimizer functor honours every segment's settings. When every parameter decays and none
+// is frozen no mask is stored (data() is nullptr) and the functors skip the lookup.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::train {
+
+template <class D>
+class ParameterFlags {
+ public:
+  ParameterFlags() = default;
+  explicit ParameterFlags(const std::vector<nn::ParameterSegment>& segments, int64_t numel) {
+    bool uniform = true;
+    for (const auto& s : segments) uniform = uniform && s.weight_decay && !s.frozen;
+    if (uniform) return;
+    // Alignment padding between segments is marked frozen: it is never touched.
+    std::vector<uint8_t> host(static_cast<size_t>(numel), functors::kFrozen);
+    for (const auto& s : segments) {
+      const uint8_t f = s.frozen ? functors::kFrozen : (s.weight_decay ? functors::kDecay : uint8_t(0));
+      for (int64_t i = 0; i < s.numel; ++i) host[static_cast<size_t>(s.offset + i)] = f;
+    }
+    mask_ = Tensor<uint8_t, D>::from_host(Shape{numel}, host);
+  }
+  // nullptr: every element decays and is trainable.
+  const uint8_t* data() const { return mask_.defined() ? mask_.data() : nullptr; }
+
+ private:
+  Tensor<uint8_t, D> mask_;
+};
+
+// Views of a flat per-parameter state buffer (momentum, exp_avg, ...) shaped like each
+// parameter, named "<parameter name>.<suffix>" so checkpoints survive layout changes.
+template <class T, class D, class F>
+void for_each_state_view(const std::vector<nn::ParameterSegment>& segments, const Tensor<T, D>& flat,
+                         const std::string& suffix, F&& f) {
+  for (const auto& s : segments) {
+    Tensor<T, D> v = flat.slice_batch(s.offset, s.numel);
+    f(nn::join_name(s.name, suffix), v);
+  }
+}
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/parameter_flags.hpp
+
+namespace rfcf::train {
+
+// sqrt(sum of squared gradients) over all trainable parameters, accumulated in double.
+template <class T, class D>
+double grad_norm(nn::FlatParameters<T, D>& params) {
+  const int64_t n = params.numel();
+  if (n == 0) return 0.0;
+  ParameterFlags<D> flags(params.segments(), n);
+  const int64_t chunks = std::min<int64_t>(n, 1024);
+  const int64_t chunk = (n + chunks - 1) / chunks;
+  Tensor<double, D> partial(Shape{chunks});
+  Executor<D>::for_each(chunks, functors::SumSquaresChunk<T>{params.grads().data(), flags.data(), partial.data(), n, chunk});
+  double total = 0;
+  for (double p : partial.to_vector()) total += p;
+  return std::sqrt(total);
+}
+
+// Multiplies every trainable gradient by `factor`.
+template <class T, class D>
+void scale_grads(nn::FlatParameters<T, D>& params, double factor) {
+  const int64_t n = params.numel();
+  if (n == 0) return;
+  ParameterFlags<D> flags(params.segments(), n);
+  Executor<D>::for_each(n, functors::ScaleTrainable<T>{params.grads().data(), flags.data(), static_cast<T>(factor)});
+}
+
+// torch.nn.utils.clip_grad_norm_(parameters, max_norm) with norm_type 2: scales all
+// gradients by min(1, max_norm / (norm + 1e-6)) and returns the norm before clipping.
+// A non-finite norm propagates into the gradients, as in PyTorch; check the returned value.
+template <class T, class D>
+double clip_grad_norm(nn::FlatParameters<T, D>& params, double max_norm) {
+  check<ConfigError>(max_norm > 0, "clip_grad_norm: max_norm must be > 0, got ", max_norm);
+  const double norm = grad_norm(params);
+  const double coef = max_norm / (norm + 1e-6);
+  const double clamped = std::isnan(coef) ? coef : std::min(coef, 1.0);
+  scale_grads(params, clamped);
+  return norm;
+}
+
+// Gradient accumulation over micro-batches. Layers' backward passes ADD into the gradients,
+// so a large batch split into k micro-batches is:
+//   acc.begin();                                  // zero the gradients
+//   for each micro-batch: forward, loss, backward; acc.add(samples);
+//   acc.finish();                                 // gradients /= k (or the sample-weighted mean)
+//   optimizer.step();
+// finish() averages the per-micro-batch gradients. When losses are means over unequal
+// micro-batch sizes, scale each micro-batch's loss gradient by loss_weight(samples) (which is
+// samples / total) before backward and call finish(/*average=*/false) instead.
+template <class T, class D>
+class GradAccumulator {
+ public:
+  explicit GradAccumulator(nn::FlatParameters<T, D>& params, int64_t total_samples = 0)
+      : params_(&params), total_samples_(total_samples) {}
+
+  void begin() {
+    params_->zero_grad();
+    micro_batches_ = 0;
+    samples_ = 0;
+  }
+  void add(int64_t samples = 1) {
+    check<ConfigError>(samples > 0, "GradAccumulator::add: micro-batch size must be > 0, got ", samples);
+    ++micro_batches_;
+    samples_ += samples;
+  }
+  // Weight of a micro-batch of `samples` in the full-batch mean (needs total_samples).
+  double loss_weight(int64_t samples) const {
+    check<ConfigError>(total_samples_ > 0, "GradAccumulator::loss_weight needs the total number of samples");
+    return static_cast<double>(samples) / static_cast<double>(total_samples_);
+  }
+  void finish(bool average = true) {
+    check<Error>(micro_batches_ > 0, "GradAccumulator::finish: no micro-batch was added");
+    if (average && micro_batches_ > 1) scale_grads(*params_, 1.0 / static_cast<double>(micro_batches_));
+  }
+  int64_t micro_batches() const { return micro_batches_; }
+  int64_t samples() const { return samples_; }
+
+ private:
+  nn::FlatParameters<T, D>* params_;
+  int64_t total_samples_ = 0;
+  int64_t micro_batches_ = 0, samples_ = 0;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/gradients.hpp
+// ---- begin rfcf/train/lr_schedule.hpp
+// Learning-rate schedules as pure functions of the iteration index: lr = schedule.at(step),
+// step = 0 for the first optimizer step. Being stateless, a schedule needs nothing in a
+// checkpoint beyond the step counter, and resuming at step s gives the same values.
+// Typical loop:   opt.set_lr(schedule.at(step)); opt.step();
+// Schedules given in epochs convert with steps_per_epoch (see MultiStepLr::from_epochs).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::train {
+
+class LrSchedule {
+ public:
+  virtual ~LrSchedule() = default;
+  virtual double at(int64_t step) const = 0;
+  double operator()(int64_t step) const { return at(step); }
+};
+
+class ConstantLr final : public LrSchedule {
+ public:
+  explicit ConstantLr(double lr) : lr_(lr) {}
+  double at(int64_t) const override { return lr_; }
+
+ private:
+  double lr_;
+};
+
+// torch.optim.lr_scheduler.MultiStepLR stepped every iteration: lr = base * gamma^k with
+// k = number of milestones <= step (RetinaFace: milestones decay1*epoch_size, decay2*epoch_size).
+class MultiStepLr final : public LrSchedule {
+ public:
+  MultiStepLr(double base_lr, std::vector<int64_t> milestones, double gamma = 0.1)
+      : base_(base_lr), milestones_(std::move(milestones)), gamma_(gamma) {
+    check<ConfigError>(std::is_sorted(milestones_.begin(), milestones_.end()),
+                       "MultiStepLr: milestones must be in increasing order");
+  }
+  // Milestones given in epochs, converted to iterations.
+  static MultiStepLr from_epochs(double base_lr, const std::vector<int64_t>& epochs, int64_t steps_per_epoch,
+                                 double gamma = 0.1) {
+    check<ConfigError>(steps_per_epoch > 0, "MultiStepLr: steps_per_epoch must be > 0, got ", steps_per_epoch);
+    std::vector<int64_t> m;
+    for (int64_t e : epochs) m.push_back(e * steps_per_epoch);
+    return MultiStepLr(base_lr, std::move(m), gamma);
+  }
+  double at(int64_t step) const override {
+    const auto k = std::upper_bound(milestones_.begin(), milestones_.end(), step) - milestones_.begin();
+    return base_ * std::pow(gamma_, static_cast<double>(k));
+  }
+
+ private:
+  double base_;
+  std::vector<int64_t> milestones_;
+  double gamma_;
+};
+
+// torch CosineAnnealingLR (closed form): eta_min + (base - eta_min) * (1 + cos(pi*step/T_max))/2
+// for step <= T_max; stays at eta_min afterwards (PyTorch would rise again).
+class CosineLr final : public LrSchedule {
+ public:
+  CosineLr(double base_lr, int64_t t_max, double eta_min = 0.0) : base_(base_lr), t_max_(t_max), eta_min_(eta_min) {
+    check<ConfigError>(t_max > 0, "CosineLr: T_max must be > 0, got ", t_max);
+  }
+  double at(int64_t step) const override {
+    if (step >= t_max_) return eta_min_;
+    const double pi = 3.14159265358979323846;
+    return eta_min_ + (base_ - eta_min_) * (1.0 + std::cos(pi * static_cast<double>(step) / static_cast<double>(t_max_))) / 2.0;
+  }
+
+ private:
+  double base_;
+  int64_t t_max_;
+  double eta_min_;
+};
+
+// Polynomial decay as in arcface_torch's PolyScheduler: a linear ramp base*step/warmup for
+// step < warmup, then base * (1 - (step - warmup)/(total - warmup))^power, 0 from `total` on.
+// With warmup 0 this is torch.optim.lr_scheduler.PolynomialLR. arcface_torch's PolyScheduler
+// hard-codes power 2, and because its constructor steps once the lr of iteration i >= 1 there
+// is at(i - 1); its newer PolynomialLRWarmup uses power 1 by default.
+class PolyLr final : public LrSchedule {
+ public:
+  PolyLr(double base_lr, int64_t total_steps, double power = 1.0, int64_t warmup_steps = 0)
+      : base_(base_lr), total_(total_steps), power_(power), warmup_(warmup_steps) {
+    check<ConfigError>(warmup_steps >= 0 && total_steps > warmup_steps, "PolyLr: need 0 <= warmup_steps (",
+                       warmup_steps, ") < total_steps (", total_steps, ")");
+  }
+  double at(int64_t step) const override {
+    if (step < warmup_) return base_ * static_cast<double>(step) / static_cast<double>(warmup_);
+    const double t = static_cast<double>(std::min(step, total_) - warmup_) / static_cast<double>(total_ - warmup_);
+    return base_ * std::pow(1.0 - t, power_);
+  }
+
+ private:
+  double base_;
+  int64_t total_;
+  double power_;
+  int64_t warmup_;
+};
+
+// Linear warm-up around any schedule: lr = f(step) * inner(step), f rising linearly from
+// start_factor at step 0 to 1 at warmup_steps (torch LinearLR(start_factor, 1, warmup_steps)
+// chained with the inner scheduler). warmup_steps 0 disables it.
+class WarmupLr final : public LrSchedule {
+ public:
+  WarmupLr(std::shared_ptr<const LrSchedule> inner, int64_t warmup_steps, double start_factor = 1.0 / 3.0)
+      : inner_(std::move(inner)), warmup_(warmup_steps), start_(start_factor) {
+    check<ConfigError>(inner_ != nullptr, "WarmupLr: no inner schedule");
+    check<ConfigError>(warmup_steps >= 0, "WarmupLr: warmup_steps must be >= 0, got ", warmup_steps);
+    check<ConfigError>(start_factor > 0 && start_factor <= 1, "WarmupLr: start_factor must be in (0, 1], got ",
+                       start_factor);
+  }
+  double at(int64_t step) const override {
+    double f = 1.0;
+    if (step < warmup_) f = start_ + (1.0 - start_) * static_cast<double>(step) / static_cast<double>(warmup_);
+    return f * inner_->at(step);
+  }
+
+ private:
+  std::shared_ptr<const LrSchedule> inner_;
+  int64_t warmup_;
+  double start_;
+};
+
+// Convenience: wraps a schedule value into a shared pointer for WarmupLr.
+template <class S>
+std::shared_ptr<const LrSchedule> share(S schedule) {
+  return std::make_shared<const S>(std::move(schedule));
+}
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/lr_schedule.hpp
+// ---- begin rfcf/train/sgd.hpp
+// train::SGD: torch.optim.SGD over a model's FlatParameters, one functor pass per step.
+//   g = grad + wd*p                         (only on segments with weight_decay = true)
+//   buf = g (first step) or momentum*buf + (1 - dampening)*g
+//   g = g + momentum*buf (nesterov) or buf
+//   p -= lr*g                               (frozen segments are never touched)
+// The learning rate is a runtime value: set it from a schedule with set_lr() before step().
+#include <cstdint>
+#include <string>
+
+
+namespace rfcf::train {
+
+struct SGDOptions {
+  double lr = 0.01;
+  double momentum = 0.0;
+  double dampening = 0.0;
+  double weight_decay = 0.0;
+  bool nesterov = false;
+};
+
+template <class T, class D>
+class SGD {
+ public:
+  // `params` must outlive the optimizer and keep its layout (build it once, before).
+  SGD(nn::FlatParameters<T, D>& params, SGDOptions options) : params_(&params), options_(options) {
+    check<ConfigError>(options.lr >= 0, "SGD: learning rate must be >= 0, got ", options.lr);
+    check<ConfigError>(options.momentum >= 0, "SGD: momentum must be >= 0, got ", options.momentum);
+    check<ConfigError>(options.weight_decay >= 0, "SGD: weight_decay must be >= 0, got ", options.weight_decay);
+    check<ConfigError>(!options.nesterov || (options.momentum > 0 && options.dampening == 0),
+                       "SGD: Nesterov momentum requires momentum > 0 and dampening 0 (got momentum ",
+                       options.momentum, ", dampening ", options.dampening, ")");
+    flags_ = ParameterFlags<D>(params.segments(), params.numel());
+    if (options.momentum != 0) momentum_buffer_ = zeros<T, D>(Shape{params.numel()});
+  }
+
+  void step() {
+    const int64_t n = params_->numel();
+    if (n == 0) {
+      ++steps_;
+      return;
+    }
+    functors::SgdStep<T> f{params_->values().data(),
+                           params_->grads().data(),
+                           momentum_buffer_.defined() ? momentum_buffer_.data() : nullptr,
+                           flags_.data(),
+                           static_cast<T>(options_.lr),
+                           static_cast<T>(options_.momentum),
+                           static_cast<T>(options_.dampening),
+                           static_cast<T>(options_.weight_decay),
+                           options_.nesterov,
+                           steps_ == 0};
+    Executor<D>::for_each(n, f);
+    ++steps_;
+  }
+
+  void zero_grad() { params_->zero_grad(); }
+  double lr() const { return options_.lr; }
+  void set_lr(double lr) {
+    check<ConfigError>(lr >= 0, "SGD: learning rate must be >= 0, got ", lr);
+    options_.lr = lr;
+  }
+  const SGDOptions& options() const { return options_; }
+  // Number of step() calls so far (the first step initialises the momentum buffer).
+  int64_t steps() const { return steps_; }
+  nn::FlatParameters<T, D>& parameters() { return *params_; }
+  // The flat momentum buffer (undefined when momentum is 0).
+  Tensor<T, D>& momentum_buffer() { return momentum_buffer_; }
+
+  // State for checkpoints, with the layer visitor protocol: buffer("<param>.momentum_buffer",
+  // view) per parameter and counter("step", steps). Views alias the flat buffer, so a loader
+  // that copies into them restores the state.
+  template <class V>
+  void visit_state(V& v, const std::string& prefix = "optimizer") {
+    v.counter(nn::join_name(prefix, "step"), steps_);
+    if (!momentum_buffer_.defined()) return;
+    for_each_state_view(params_->segments(), momentum_buffer_, "momentum_buffer",
+                        [&](const std::string& name, Tensor<T, D>& t) { v.buffer(nn::join_name(prefix, name), t); });
+  }
+
+ private:
+  nn::FlatParameters<T, D>* params_;
+  SGDOptions options_;
+  ParameterFlags<D> flags_;
+  Tensor<T, D> momentum_buffer_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/sgd.hpp
+
+namespace rfcf::recognition {
+
+struct RecognitionTrainerOptions {
+  // Optimizer.
+  double lr = 0.1;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  bool no_decay_on_batchnorm = false;  // CurricularFace recipe: true
+  // Schedule (stepped per optimizer step): "constant", "multistep" (x gamma at each milestone
+  // epoch), "cosine" (to 0 at the end), "poly" (linear for power 1, to 0 at the end).
+  std::string schedule = "poly";
+  std::vector<int64_t> milestones{};  // epochs, for multistep
+  double gamma = 0.1;
+  double poly_power = 1.0;
+  double warmup_epochs = 0.0;  // linear warm-up (from 0 for poly, from 1% of lr otherwise)
+  int64_t epochs = 1;
+  int64_t steps_per_epoch = 1;  // optimizer steps per epoch (loader batches / accumulate)
+  // Micro-batches per optimizer step (gradient accumulation for small memory).
+  int accumulate = 1;
+  double clip_grad_norm = 0.0;  // 0: off (arcface_torch clips the backbone at 5)
+
+  int64_t total_steps() const { return epochs * steps_per_epoch; }
+  int64_t warmup_steps() const { return static_cast<int64_t>(std::llround(warmup_epochs * static_cast<double>(steps_per_epoch))); }
+};
+
+// The learning-rate schedule of the options.
+inline std::shared_ptr<const train::LrSchedule> make_schedule(const RecognitionTrainerOptions& o) {
+  check<ConfigError>(o.epochs >= 1 && o.steps_per_epoch >= 1, "trainer: epochs (", o.epochs, ") and steps_per_epoch (",
+                     o.steps_per_epoch, ") must be >= 1");
+  check<ConfigError>(o.warmup_epochs >= 0 && o.warmup_steps() < o.total_steps(), "trainer: warm-up of ", o.warmup_epochs,
+                     " epochs must be shorter than the ", o.epochs, " epochs of training");
+  const int64_t total = o.total_steps(), warm = o.warmup_steps();
+  std::shared_ptr<const train::LrSchedule> inner;
+  if (o.schedule == "poly") return train::share(train::PolyLr(o.lr, total, o.poly_power, warm));
+  if (o.schedule == "constant") inner = train::share(train::ConstantLr(o.lr));
+  else if (o.schedule == "multistep") inner = train::share(train::MultiStepLr::from_epochs(o.lr, o.milestones, o.steps_per_epoch, o.gamma));
+  else if (o.schedule == "cosine") inner = train::share(train::CosineLr(o.lr, total));
+  else fail<ConfigError>("trainer: unknown schedule '", o.schedule, "' (constant, multistep, cosine or poly)");
+  if (warm == 0) return inner;
+  return train::share(train::WarmupLr(inner, warm, 0.01));
+}
+
+// Turns weight decay off for batch-norm parameters: those whose layer also has a running_mean buffer.
+template <class Model>
+void no_weight_decay_on_batchnorm(Model& model) {
+  std::set<std::string> bn_layers;
+  const std::string suffix = "running_mean";
+  nn::for_each_buffer(model, [&](const std::string& name, auto&) {
+    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      bn_layers.insert(name.substr(0, name.size() - suffix.size()));  // keeps the trailing '.'
+  });
+  nn::for_each_parameter(model, [&](const std::string& name, auto& p) {
+    const auto dot = name.rfind('.');
+    const std::string layer = dot == std::string::npos ? std::string() : name.substr(0, dot + 1);
+    if (bn_layers.count(layer)) p.weight_decay = false;
+  });
+}
+
+struct TrainStepResult {
+  double loss = 0;       // mean over the micro-batches
+  double accuracy = 0;   // argmax of the un-margined cosines, mean over the micro-batches
+  double lr = 0;         // the rate this step used
+  double grad_norm = 0;  // before clipping
+  int64_t samples = 0;
+  int64_t step = 0;      // index of this step (0-based)
+};
+
+template <class Backbone, class Policy, class T = float, class D = cpu>
+class RecognitionTrainer {
+ public:
+  using Head = MarginHead<Policy, T, D>;
+  using GradHook = std::function<void(nn::FlatParameters<T, D>&)>;
+
+  RecognitionTrainer(Backbone backbone, int64_t embedding_size, int64_t num_classes, Policy policy = Policy{},
+                     RecognitionTrainerOptions options = {}, MarginHeadOptions head_options = {},
+                     Generator& gen = default_generator())
+      : o_(std::move(options)),
+        backbone_(std::move(backbone)),
+        head_(embedding_size, num_classes, policy, head_options, gen),
+        joint_{&backbone_, &head_} {
+    check<ConfigError>(o_.accumulate >= 1, "trainer: accumulate must be >= 1, got ", o_.accumulate);
+    check<ConfigError>(o_.clip_grad_norm >= 0, "trainer: clip_grad_norm must be >= 0, got ", o_.clip_grad_norm);
+    schedule_ = make_schedule(o_);
+    if (o_.no_decay_on_batchnorm) no_weight_decay_on_batchnorm(joint_);
+    params_ = std::make_unique<nn::FlatParameters<T, D>>(joint_);
+    sgd_ = std::make_unique<train::SGD<T, D>>(*params_, train::SGDOptions{o_.lr, o_.momentum, 0.0, o_.weight_decay, false});
+    acc_ = std::make_unique<train::GradAccumulator<T, D>>(*params_);
+    ckpt_.model(backbone_).model(head_, "head").optimizer(*sgd_).counter("step", step_).counter("epoch", epoch_).counter(
+        "batch_in_epoch", batch_in_epoch_);
+  }
+  RecognitionTrainer(const RecognitionTrainer&) = delete;
+  RecognitionTrainer& operator=(const RecognitionTrainer&) = delete;
+
+  // One micro-batch: forward, loss, backward (gradients accumulate). Throws NumericError on a
+  // non-finite loss.
+  void accumulate(const Tensor<T, D>& images, const std::vector<int64_t>& labels) {
+    check<Error>(!diverged_, "trainer: training diverged earlier; load a checkpoint first");
+    check<ShapeError>(images.rank() == 4 && images.dim(0) == static_cast<int64_t>(labels.size()), "trainer: images ",
+                      images.shape().str(), " do not match ", labels.size(), " labels");
+    if (micro_ == 0) {
+      acc_->begin();
+      loss_sum_ = acc_sum_ = 0;
+    }
+    backbone_.train(true);
+    head_.train(true);
+    Tensor<T, D> emb = backbone_.forward(images);
+    auto out = head_.forward(emb, labels);
+    const double loss = static_cast<double>(out.loss);
+    if (!std::isfinite(loss)) {
+      diverged_ = true;
+      micro_ = 0;
+      train::check_finite(loss, step_, "loss");
+    }
+    backbone_.backward(head_.backward(T(1)));
+    acc_->add(images.dim(0));
+    loss_sum_ += loss;
+    acc_sum_ += out.accuracy;
+    ++micro_;
+  }
+
+  // Ends the optimizer step: averages the accumulated gradients, runs the gradient hook, checks,
+  // clips and steps. Throws NumericError on a non-finite gradient.
+  TrainStepResult apply() {
+    check<Error>(micro_ > 0, "trainer: apply() without a micro-batch");
+    acc_->finish(true);
+    if (hook_) hook_(*params_);
+    TrainStepResult r;
+    r.loss = loss_sum_ / micro_;
+    r.accuracy = acc_sum_ / micro_;
+    r.samples = acc_->samples();
+    r.step = step_;
+    r.grad_norm = o_.clip_grad_norm > 0 ? train::clip_grad_norm(*params_, o_.clip_grad_norm) : train::grad_norm(*params_);
+    micro_ = 0;
+    if (!std::isfinite(r.grad_norm)) {
+      diverged_ = true;
+      train::check_finite(r.grad_norm, step_, "gradient norm");
+    }
+    r.lr = schedule_->at(step_);
+    sgd_->set_lr(r.lr);
+    sgd_->step();
+    ++step_;
+    return r;
+  }
+
+  // One optimizer step on one batch (ignores options().accumulate).
+  TrainStepResult step(const Tensor<T, D>& images, const std::vector<int64_t>& labels) {
+    accumulate(images, labels);
+    return apply();
+  }
+
+  // Feeds one loader batch; every options().accumulate-th call completes an optimizer step and
+  // returns its result.
+  std::optional<TrainStepResult> feed(const Tensor<T, D>& images, const std::vector<int64_t>& labels) {
+    accumulate(images, labels);
+    if (micro_ < o_.accumulate) return std::nullopt;
+    return apply();
+  }
+
+  // Full training state: backbone (its own names), head ("head.weight", "head.t"), optimizer,
+  // counters train.step / train.epoch / train.batch_in_epoch, plus metadata.
+  void save(const std::string& path) {
+    check<Error>(!diverged_, "trainer: refusing to save a diverged model over '", path, "' (the file there is the last good checkpoint)");
+    check<Error>(micro_ == 0, "trainer: save() in the middle of an accumulated step");
+    ckpt_.save(path);
+  }
+  void load(const std::string& path) {
+    ckpt_.load(path);
+    micro_ = 0;
+    diverged_ = false;
+  }
+  // Metadata saved with every checkpoint (e.g. the configuration); after load(), what the file had.
+  train::Checkpoint& checkpoint() { return ckpt_; }
+
+  // Training position (saved in checkpoints): optimizer steps done, current epoch, loader batches
+  // consumed in that epoch.
+  int64_t steps_done() const { return step_; }
+  int64_t epoch() const { return epoch_; }
+  int64_t batch_in_epoch() const { return batch_in_epoch_; }
+  void set_position(int64_t epoch, int64_t batch_in_epoch) {
+    epoch_ = epoch;
+    batch_in_epoch_ = batch_in_epoch;
+  }
+
+  void set_grad_hook(GradHook hook) { hook_ = std::move(hook); }
+  double lr_at(int64_t step) const { return schedule_->at(step); }
+  bool diverged() const { return diverged_; }
+  bool in_step() const { return micro_ > 0; }
+
+  Backbone& backbone() { return backbone_; }
+  Head& head() { return head_; }
+  nn::FlatParameters<T, D>& parameters() { return *params_; }
+  train::SGD<T, D>& optimizer() { return *sgd_; }
+  const RecognitionTrainerOptions& options() const { return o_; }
+
+ private:
+  // Backbone and head as one model for FlatParameters and the BN weight-decay rule.
+  struct Joint {
+    Backbone* b;
+    Head* h;
+    template <class V>
+    void visit(V& v, const std::string& prefix) {
+      b->visit(v, prefix);
+      h->visit(v, nn::join_name(prefix, "head"));
+    }
+  };
+
+  RecognitionTrainerOptions o_;
+  Backbone backbone_;
+  Head head_;
+  Joint joint_;
+  std::shared_ptr<const train::LrSchedule> schedule_;
+  std::unique_ptr<nn::FlatParameters<T, D>> params_;
+  std::unique_ptr<train::SGD<T, D>> sgd_;
+  std::unique_ptr<train::GradAccumulator<T, D>> acc_;
+  train::Checkpoint ckpt_;
+  GradHook hook_;
+  int64_t step_ = 0, epoch_ = 0, batch_in_epoch_ = 0;
+  int micro_ = 0;
+  double loss_sum_ = 0, acc_sum_ = 0;
+  bool diverged_ = false;
+};
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/trainer.hpp
 // ---- begin rfcf/recognition/verification.hpp
 // Face verification metrics on pair scores (recognition.md 7.5, 10.2, 10.3), on the host:
 // threshold accuracy, k-fold accuracy with the LFW cosine protocols P1/P2 and the insightface
@@ -14061,6 +14982,140 @@ class ResNet50 {
 // ---- end rfcf/models.hpp
 // ---- begin rfcf/data.hpp
 // data: see docs/ and the headers in rfcf/data/.
+// ---- begin rfcf/data/batch_pipeline.hpp
+// The threading core of the data loaders (DetectionLoader, RecognitionLoader): N worker threads
+// build batches 0 .. n-1 with a user function into a bounded, in-order prefetch window. A
+// batch's content depends only on its index (the function must be deterministic in it), so
+// results do not depend on the number of threads or their timing.
+//
+//   BatchPipeline<MyBatch> p(workers, prefetch);
+//   p.start(num_batches, [&](int64_t b) { return make_batch(b); });
+//   while (auto batch = p.next()) { ... }
+//
+// An exception thrown by the function stops the pipeline: next() still delivers the batches before
+// the failing one, then rethrows it (the failing batch with the lowest index, so the behaviour does
+// not depend on thread timing). stop() (and the destructor) joins the workers.
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::data {
+
+namespace detail {
+inline uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+}  // namespace detail
+
+template <class Batch>
+class BatchPipeline {
+ public:
+  using MakeBatch = std::function<Batch(int64_t)>;
+
+  BatchPipeline(int workers, int64_t prefetch_batches) : workers_(workers), prefetch_(prefetch_batches) {
+    check<ConfigError>(workers >= 1 && prefetch_batches >= 1, "BatchPipeline: workers and prefetch_batches must be >= 1 (got ",
+                       workers, ", ", prefetch_batches, ")");
+  }
+  ~BatchPipeline() { stop(); }
+  BatchPipeline(const BatchPipeline&) = delete;
+  BatchPipeline& operator=(const BatchPipeline&) = delete;
+
+  // Starts building batches [0, num_batches) (stops a previous run first).
+  void start(int64_t num_batches, MakeBatch make) {
+    stop();
+    make_ = std::move(make);
+    total_ = num_batches;
+    next_take_ = next_deliver_ = 0;
+    ready_.clear();
+    error_ = nullptr;
+    error_index_ = 0;
+    stopping_ = false;
+    started_ = true;
+    for (int i = 0; i < workers_; ++i) threads_.emplace_back([this] { work(); });
+  }
+
+  // The next batch in order, or nullopt after the last one. Rethrows a worker's exception.
+  std::optional<Batch> next() {
+    check<Error>(started_, "BatchPipeline::next before start");
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (next_deliver_ >= total_) return std::nullopt;
+    // Batches below the failing index were all taken before it, so they complete (or fail too).
+    cv_.wait(lock, [&] { return ready_.count(next_deliver_) || (error_ && error_index_ <= next_deliver_); });
+    if (!ready_.count(next_deliver_)) {
+      std::exception_ptr e = error_;
+      lock.unlock();
+      stop();
+      std::rethrow_exception(e);
+    }
+    Batch b = std::move(ready_.at(next_deliver_));
+    ready_.erase(next_deliver_++);
+    cv_.notify_all();
+    return b;
+  }
+
+  bool started() const { return started_; }
+  int64_t delivered() const { return next_deliver_; }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      int64_t b = 0;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return stopping_ || error_ || next_take_ < next_deliver_ + prefetch_; });
+        if (stopping_ || error_ || next_take_ >= total_) return;
+        b = next_take_++;
+      }
+      try {
+        Batch batch = make_(b);
+        std::lock_guard<std::mutex> lock(mutex_);
+        ready_.emplace(b, std::move(batch));
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_ || b < error_index_) {
+          error_ = std::current_exception();
+          error_index_ = b;
+        }
+      }
+      cv_.notify_all();
+    }
+  }
+
+  int workers_;
+  int64_t prefetch_;
+  MakeBatch make_;
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<int64_t, Batch> ready_;
+  int64_t total_ = 0, next_take_ = 0, next_deliver_ = 0, error_index_ = 0;
+  bool stopping_ = false, started_ = false;
+  std::exception_ptr error_;
+};
+
+}  // namespace rfcf::data
+// ---- end rfcf/data/batch_pipeline.hpp
 // ---- begin rfcf/data/detection_augment.hpp
 // RetinaFace training augmentation (`preproc`), retinaface.md section 8.3, in the reference order:
 // random square crop -> photometric distortion -> pad to square (crop failed) -> horizontal flip ->
@@ -14343,6 +15398,808 @@ inline AugmentedSample augment_detection(const io::Image& img, const FaceRows& f
 
 }  // namespace rfcf::data
 // ---- end rfcf/data/detection_augment.hpp
+// ---- begin rfcf/data/identity_split.hpp
+// Identity-disjoint train/test splits and verification pairs for held-out identities, for
+// learning experiments on LFW-style folders (<name>/<name>_<NNNN>.jpg). Everything is a pure
+// function of the inputs and the seed.
+//
+//   auto split = data::split_identities(names, 0.2, seed);           // sorted train / test names
+//   auto pairs = data::make_verification_pairs(test_images, 10, 300, seed);
+//   data::write_lfw_pairs("test_pairs.txt", pairs);                  // read back with read_lfw_pairs
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::data {
+
+struct IdentitySplit {
+  std::vector<std::string> train, test;  // each sorted
+};
+
+// round(test_fraction * n) identities (at least 1 and at most n - 1) go to the test side,
+// chosen by a shuffle seeded by `seed` of the sorted names.
+inline IdentitySplit split_identities(std::vector<std::string> names, double test_fraction, uint64_t seed) {
+  check<ConfigError>(test_fraction > 0 && test_fraction < 1, "split_identities: test fraction ", test_fraction,
+                     " is not in (0, 1)");
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  check<ConfigError>(names.size() >= 2, "split_identities: need at least 2 identities, got ", names.size());
+  Generator g(detail::mix64(seed ^ 0x73706c6974ull));
+  for (int64_t i = static_cast<int64_t>(names.size()) - 1; i > 0; --i) std::swap(names[i], names[g.integer(0, i)]);
+  const auto n = static_cast<int64_t>(names.size());
+  const int64_t n_test = std::clamp<int64_t>(std::llround(test_fraction * static_cast<double>(n)), 1, n - 1);
+  IdentitySplit s{{names.begin() + n_test, names.end()}, {names.begin(), names.begin() + n_test}};
+  std::sort(s.train.begin(), s.train.end());
+  std::sort(s.test.begin(), s.test.end());
+  return s;
+}
+
+// The image number of an LFW file name "<name>_<NNNN>.<ext>" (-1 if it does not have that form).
+inline int lfw_image_number(const std::string& identity, const std::string& filename) {
+  const std::string prefix = identity + "_";
+  const auto dot = filename.rfind('.');
+  if (filename.compare(0, prefix.size(), prefix) != 0 || dot == std::string::npos || dot <= prefix.size()) return -1;
+  const std::string digits = filename.substr(prefix.size(), dot - prefix.size());
+  if (digits.size() > 6 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) return -1;
+  return std::stoi(digits);
+}
+
+// `folds` folds of `per_fold` same and `per_fold` different pairs over the identities given as
+// name -> image numbers (each needs >= 2 images for same pairs). Same pairs are drawn without
+// repetition from all within-identity pairs of at most `max_images_per_identity` images of each
+// identity; different pairs join random images of two distinct identities. If fewer distinct
+// same pairs exist, per_fold shrinks to what fills every fold equally (error if that is 0).
+inline recognition::LfwPairs make_verification_pairs(const std::map<std::string, std::vector<int>>& images, int folds,
+                                                     int per_fold, uint64_t seed, int max_images_per_identity = 40) {
+  check<ConfigError>(folds >= 1 && per_fold >= 1 && max_images_per_identity >= 2,
+                     "make_verification_pairs: folds, per_fold >= 1 and max_images_per_identity >= 2 required");
+  check<ConfigError>(images.size() >= 2, "make_verification_pairs: need at least 2 identities, got ", images.size());
+  Generator g(detail::mix64(seed ^ 0x7061697273ull));
+  auto shuffle = [&](auto& v) {
+    for (int64_t i = static_cast<int64_t>(v.size()) - 1; i > 0; --i) std::swap(v[static_cast<size_t>(i)], v[static_cast<size_t>(g.integer(0, i))]);
+  };
+  std::vector<recognition::LfwPair> same;
+  for (const auto& [name, nums] : images) {
+    std::vector<int> n(nums.begin(), nums.end());
+    std::sort(n.begin(), n.end());
+    if (static_cast<int>(n.size()) > max_images_per_identity) n.resize(static_cast<size_t>(max_images_per_identity));
+    for (size_t i = 0; i < n.size(); ++i)
+      for (size_t j = i + 1; j < n.size(); ++j) same.push_back({name, n[i], name, n[j], true, 0});
+  }
+  shuffle(same);
+  per_fold = std::min<int>(per_fold, static_cast<int>(same.size() / static_cast<size_t>(folds)));
+  check<ConfigError>(per_fold >= 1, "make_verification_pairs: only ", same.size(), " same pairs for ", folds, " folds");
+  std::vector<const std::pair<const std::string, std::vector<int>>*> ids;
+  for (const auto& e : images)
+    if (!e.second.empty()) ids.push_back(&e);
+  check<ConfigError>(ids.size() >= 2, "make_verification_pairs: need 2 identities with images");
+  std::set<std::pair<std::pair<std::string, int>, std::pair<std::string, int>>> seen;
+  std::vector<recognition::LfwPair> diff;
+  const size_t needed = static_cast<size_t>(folds) * static_cast<size_t>(per_fold);
+  for (size_t attempts = 0; diff.size() < needed; ++attempts) {
+    check<ConfigError>(attempts < 100 * needed + 1000, "make_verification_pairs: cannot draw ", needed, " distinct different pairs");
+    size_t a = static_cast<size_t>(g.integer(0, static_cast<int64_t>(ids.size()) - 1));
+    size_t b = static_cast<size_t>(g.integer(0, static_cast<int64_t>(ids.size()) - 2));
+    if (b >= a) ++b;
+    if (ids[b]->first < ids[a]->first) std::swap(a, b);
+    const auto& na = ids[a]->second;
+    const auto& nb = ids[b]->second;
+    const int ia = na[static_cast<size_t>(g.integer(0, static_cast<int64_t>(na.size()) - 1))];
+    const int ib = nb[static_cast<size_t>(g.integer(0, static_cast<int64_t>(nb.size()) - 1))];
+    if (!seen.insert({{ids[a]->first, ia}, {ids[b]->first, ib}}).second) continue;
+    diff.push_back({ids[a]->first, ia, ids[b]->first, ib, false, 0});
+  }
+  recognition::LfwPairs out;
+  out.folds = folds;
+  out.pairs_per_class = per_fold;
+  for (int k = 0; k < folds; ++k) {
+    for (int i = 0; i < per_fold; ++i) {
+      auto p = same[static_cast<size_t>(k * per_fold + i)];
+      p.fold = k;
+      out.pairs.push_back(p);
+    }
+    for (int i = 0; i < per_fold; ++i) {
+      auto p = diff[static_cast<size_t>(k * per_fold + i)];
+      p.fold = k;
+      out.pairs.push_back(p);
+    }
+  }
+  return out;
+}
+
+// pairs.txt format (recognition.md 10.1), written atomically.
+inline std::string format_lfw_pairs(const recognition::LfwPairs& p) {
+  std::string s = std::to_string(p.folds) + "\t" + std::to_string(p.pairs_per_class) + "\n";
+  for (const auto& q : p.pairs) {
+    if (q.same) s += q.name1 + "\t" + std::to_string(q.n1) + "\t" + std::to_string(q.n2) + "\n";
+    else s += q.name1 + "\t" + std::to_string(q.n1) + "\t" + q.name2 + "\t" + std::to_string(q.n2) + "\n";
+  }
+  return s;
+}
+inline void write_lfw_pairs(const std::string& path, const recognition::LfwPairs& p) { io::atomic_write(path, format_lfw_pairs(p)); }
+
+inline void write_identity_list(const std::string& path, const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) s += n + "\n";
+  io::atomic_write(path, s);
+}
+
+}  // namespace rfcf::data
+// ---- end rfcf/data/identity_split.hpp
+// ---- begin rfcf/data/pixel_functors.hpp
+// Per-pixel math of the recognition augmentation (recognition_augment.hpp), written once as
+// RFCF_HD functors over interleaved 8-bit pixels so that the same bodies can run in a CUDA
+// kernel. The host augmentation calls them in a plain serial loop (for_each_serial): it already
+// runs inside the loader's worker threads, where an OpenMP team per image would oversubscribe.
+#include <cstdint>
+
+
+namespace rfcf::data::functors {
+
+// Calls f(i) for i in [0, n) on the calling thread.
+template <class F>
+inline void for_each_serial(int64_t n, const F& f) {
+  for (int64_t i = 0; i < n; ++i) f(i);
+}
+
+// dst[i] = lut[src[i]]: brightness/contrast/gamma are all 256-entry tables on 8-bit values.
+struct ApplyLut {
+  const uint8_t* src;
+  uint8_t* dst;
+  const uint8_t* lut;
+  RFCF_HD void operator()(int64_t i) const { dst[i] = lut[src[i]]; }
+};
+
+// One output value of a 2-D correlation with a kh x kw float kernel (centre at (kh/2, kw/2)),
+// replicated border, rounded to nearest and saturated. Index i runs over height*width*channels.
+struct Convolve2dU8 {
+  const uint8_t* src;
+  uint8_t* dst;
+  const float* kernel;
+  int height, width, channels, kh, kw;
+  RFCF_HD void operator()(int64_t i) const {
+    const int c = static_cast<int>(i % channels);
+    const int64_t p = i / channels;
+    const int x = static_cast<int>(p % width), y = static_cast<int>(p / width);
+    float acc = 0.f;
+    for (int dy = 0; dy < kh; ++dy) {
+      int sy = y + dy - kh / 2;
+      sy = sy < 0 ? 0 : (sy >= height ? height - 1 : sy);
+      for (int dx = 0; dx < kw; ++dx) {
+        int sx = x + dx - kw / 2;
+        sx = sx < 0 ? 0 : (sx >= width ? width - 1 : sx);
+        acc += kernel[dy * kw + dx] * static_cast<float>(src[(static_cast<int64_t>(sy) * width + sx) * channels + c]);
+      }
+    }
+    const float r = acc + 0.5f;
+    dst[i] = r <= 0.f ? uint8_t(0) : (r >= 255.f ? uint8_t(255) : static_cast<uint8_t>(r));
+  }
+};
+
+// Normalised float planes from an interleaved RGB image: dst[c][y][x] = (src[y][x][c] - mean) * scale.
+// Index i runs over height*width (one pixel, all three channels).
+struct NormalizeToPlanes {
+  const uint8_t* src;
+  float* dst;
+  int64_t plane;
+  float mean0, mean1, mean2, scale0, scale1, scale2;
+  RFCF_HD void operator()(int64_t i) const {
+    const uint8_t* p = src + i * 3;
+    dst[i] = (static_cast<float>(p[0]) - mean0) * scale0;
+    dst[plane + i] = (static_cast<float>(p[1]) - mean1) * scale1;
+    dst[2 * plane + i] = (static_cast<float>(p[2]) - mean2) * scale2;
+  }
+};
+
+}  // namespace rfcf::data::functors
+// ---- end rfcf/data/pixel_functors.hpp
+// ---- begin rfcf/data/recognition_augment.hpp
+// Augmentation for face-recognition training on aligned crops (recognition.md 8.2). insightface and
+// the CurricularFace code use a random horizontal flip with p = 0.5 only, which is the default here.
+// Mild photometric changes and blur are optional (strong distortions hurt identity features); each
+// has a probability and a strength:
+//   brightness  v * f,                       f ~ U[1 - b, 1 + b]
+//   contrast    (v - m) * f + m,             f ~ U[1 - c, 1 + c], m = mean luma of the image
+//   hue/sat.    OpenCV 8-bit HSV (data/hsv.hpp): H + dh (mod 180), S * f; dh ~ U[-hue, hue], f ~ U[1 - s, 1 + s]
+//   gamma       255 * (v / 255)^g,           log g ~ U[-log(1 + gamma), log(1 + gamma)]
+//   blur        Gaussian, sigma ~ U[sigma_min, sigma_max], kernel 2*ceil(3 sigma) + 1
+//   motion blur a line kernel of length L ~ U{min, max} at an angle ~ U[0, 180) degrees
+// Results are rounded to nearest and saturated; borders are replicated. Every random number comes
+// from the Generator passed in, so a seed fixes the result.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+
+namespace rfcf::data {
+
+struct RecognitionAugmentOptions {
+  double flip_p = 0.5;
+  double brightness_p = 0.0, brightness = 0.2;
+  double contrast_p = 0.0, contrast = 0.2;
+  double hue_saturation_p = 0.0, hue = 5.0, saturation = 0.2;  // hue in OpenCV units (2 degrees)
+  double gamma_p = 0.0, gamma = 0.2;
+  double blur_p = 0.0, blur_sigma_min = 0.3, blur_sigma_max = 1.0;
+  double motion_blur_p = 0.0;
+  int motion_blur_min_length = 3, motion_blur_max_length = 7;
+
+  // Horizontal flip only (insightface / CurricularFace).
+  static RecognitionAugmentOptions flip_only() { return {}; }
+  // Flip plus every mild distortion with a small probability.
+  static RecognitionAugmentOptions mild() {
+    RecognitionAugmentOptions o;
+    o.brightness_p = o.contrast_p = o.hue_saturation_p = o.gamma_p = 0.2;
+    o.blur_p = o.motion_blur_p = 0.1;
+    return o;
+  }
+  // No augmentation at all (evaluation, tests).
+  static RecognitionAugmentOptions none() {
+    RecognitionAugmentOptions o;
+    o.flip_p = 0.0;
+    return o;
+  }
+
+  void validate() const {
+    for (double p : {flip_p, brightness_p, contrast_p, hue_saturation_p, gamma_p, blur_p, motion_blur_p})
+      check<ConfigError>(p >= 0 && p <= 1, "RecognitionAugmentOptions: probability ", p, " is not in [0, 1]");
+    check<ConfigError>(brightness >= 0 && brightness < 1 && contrast >= 0 && contrast < 1 && saturation >= 0 &&
+                           saturation <= 1 && gamma >= 0 && hue >= 0 && hue <= 90,
+                       "RecognitionAugmentOptions: strengths must satisfy 0 <= brightness, contrast < 1, "
+                       "0 <= saturation <= 1, gamma >= 0, 0 <= hue <= 90 (got ", brightness, ", ", contrast, ", ",
+                       saturation, ", ", gamma, ", ", hue, ")");
+    check<ConfigError>(blur_sigma_min > 0 && blur_sigma_max >= blur_sigma_min && blur_sigma_max <= 10,
+                       "RecognitionAugmentOptions: need 0 < blur_sigma_min <= blur_sigma_max <= 10 (got ",
+                       blur_sigma_min, ", ", blur_sigma_max, ")");
+    check<ConfigError>(motion_blur_min_length >= 1 && motion_blur_max_length >= motion_blur_min_length &&
+                           motion_blur_max_length <= 31,
+                       "RecognitionAugmentOptions: need 1 <= motion_blur_min_length <= motion_blur_max_length <= 31 (got ",
+                       motion_blur_min_length, ", ", motion_blur_max_length, ")");
+  }
+};
+
+namespace augment_detail {
+inline uint8_t round_saturate(double v) {
+  const double r = std::floor(v + 0.5);
+  return static_cast<uint8_t>(r < 0 ? 0 : (r > 255 ? 255 : r));
+}
+inline io::Image apply_lut(const io::Image& img, const uint8_t (&lut)[256]) {
+  io::Image out(img.width, img.height, img.channels, img.order);
+  functors::for_each_serial(static_cast<int64_t>(img.pixels.size()), functors::ApplyLut{img.data(), out.data(), lut});
+  return out;
+}
+inline void check_colour(const io::Image& img, const char* what) {
+  check<ShapeError>(img.channels == 3 && !img.empty(), what, ": need a non-empty 3-channel image, got ", img.width, "x",
+                    img.height, "x", img.channels);
+}
+}  // namespace augment_detail
+
+// v * factor.
+inline io::Image adjust_brightness(const io::Image& img, double factor) {
+  uint8_t lut[256];
+  for (int v = 0; v < 256; ++v) lut[v] = augment_detail::round_saturate(v * factor);
+  return augment_detail::apply_lut(img, lut);
+}
+
+// Mean luma (0.299 R + 0.587 G + 0.114 B) of a colour image.
+inline double mean_luma(const io::Image& img) {
+  augment_detail::check_colour(img, "mean_luma");
+  const int r = img.order == io::ColorOrder::RGB ? 0 : 2, b = 2 - r;
+  double sum = 0;
+  const size_t n = static_cast<size_t>(img.width) * static_cast<size_t>(img.height);
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* p = img.data() + 3 * i;
+    sum += 0.299 * p[r] + 0.587 * p[1] + 0.114 * p[b];
+  }
+  return sum / static_cast<double>(n);
+}
+
+// (v - m) * factor + m with m the mean luma.
+inline io::Image adjust_contrast(const io::Image& img, double factor) {
+  const double m = mean_luma(img);
+  uint8_t lut[256];
+  for (int v = 0; v < 256; ++v) lut[v] = augment_detail::round_saturate((v - m) * factor + m);
+  return augment_detail::apply_lut(img, lut);
+}
+
+// 255 * (v / 255)^gamma.
+inline io::Image adjust_gamma(const io::Image& img, double gamma) {
+  check<ConfigError>(gamma > 0, "adjust_gamma: gamma must be > 0, got ", gamma);
+  uint8_t lut[256];
+  for (int v = 0; v < 256; ++v) lut[v] = augment_detail::round_saturate(255.0 * std::pow(v / 255.0, gamma));
+  return augment_detail::apply_lut(img, lut);
+}
+
+// Hue shift (OpenCV units, H in [0, 180)) and saturation factor in OpenCV's 8-bit HSV.
+inline io::Image adjust_hue_saturation(const io::Image& img, double hue_shift, double saturation_factor) {
+  augment_detail::check_colour(img, "adjust_hue_saturation");
+  io::Image out = io::to_bgr(img);
+  const int64_t n = static_cast<int64_t>(out.width) * out.height;
+  hsv::bgr_to_hsv(out.data(), n);
+  const int shift = static_cast<int>(std::lround(hue_shift));
+  for (int64_t i = 0; i < n; ++i) {
+    uint8_t* p = out.data() + 3 * i;
+    p[0] = static_cast<uint8_t>(((p[0] + shift) % 180 + 180) % 180);
+    p[1] = augment_detail::round_saturate(p[1] * saturation_factor);
+  }
+  hsv::hsv_to_bgr(out.data(), n);
+  return io::with_order(out, img.order);
+}
+
+// A 2-D correlation kernel (row-major, odd sizes, centre at the middle).
+struct ImageKernel {
+  int height = 1, width = 1;
+  std::vector<float> weights{1.f};
+};
+
+// Correlation with a kernel, replicated border, rounded and saturated.
+inline io::Image convolve(const io::Image& img, const ImageKernel& k) {
+  check<ShapeError>(!img.empty(), "convolve: empty image");
+  check<ShapeError>(k.height % 2 == 1 && k.width % 2 == 1 &&
+                        k.weights.size() == static_cast<size_t>(k.height) * static_cast<size_t>(k.width),
+                    "convolve: kernel must have odd sizes and height*width weights (got ", k.height, "x", k.width, ", ",
+                    k.weights.size(), " weights)");
+  io::Image out(img.width, img.height, img.channels, img.order);
+  functors::for_each_serial(static_cast<int64_t>(img.pixels.size()),
+                            functors::Convolve2dU8{img.data(), out.data(), k.weights.data(), img.height, img.width,
+                                                   img.channels, k.height, k.width});
+  return out;
+}
+
+// Normalised 1-D Gaussian of 2*ceil(3 sigma) + 1 taps.
+inline std::vector<float> gaussian_kernel_1d(double sigma) {
+  check<ConfigError>(sigma > 0 && sigma <= 10, "gaussian_kernel_1d: sigma must be in (0, 10], got ", sigma);
+  const int r = static_cast<int>(std::ceil(3 * sigma));
+  std::vector<double> w(static_cast<size_t>(2 * r + 1));
+  double sum = 0;
+  for (int i = -r; i <= r; ++i) sum += w[static_cast<size_t>(i + r)] = std::exp(-0.5 * i * i / (sigma * sigma));
+  std::vector<float> out(w.size());
+  for (size_t i = 0; i < w.size(); ++i) out[i] = static_cast<float>(w[i] / sum);
+  return out;
+}
+
+// The separable Gaussian as one 2-D kernel (outer product; one rounding per pixel).
+inline ImageKernel gaussian_kernel(double sigma) {
+  const std::vector<float> g = gaussian_kernel_1d(sigma);
+  const int n = static_cast<int>(g.size());
+  ImageKernel k{n, n, std::vector<float>(static_cast<size_t>(n) * n)};
+  for (int y = 0; y < n; ++y)
+    for (int x = 0; x < n; ++x) k.weights[static_cast<size_t>(y * n + x)] = g[static_cast<size_t>(y)] * g[static_cast<size_t>(x)];
+  return k;
+}
+
+inline io::Image gaussian_blur(const io::Image& img, double sigma) { return convolve(img, gaussian_kernel(sigma)); }
+
+// A line of `length` pixels through the centre at `angle_deg` (0: horizontal, 90: vertical, counted
+// anticlockwise on screen), rasterised by sampling and normalised to sum 1. Size: the smallest odd
+// square holding the line.
+inline ImageKernel motion_blur_kernel(int length, double angle_deg) {
+  check<ConfigError>(length >= 1 && length <= 31, "motion_blur_kernel: length must be in [1, 31], got ", length);
+  const int size = length % 2 == 1 ? length : length + 1;
+  const int c = size / 2;
+  ImageKernel k{size, size, std::vector<float>(static_cast<size_t>(size) * size, 0.f)};
+  const double a = angle_deg * 3.14159265358979323846 / 180.0;
+  const double dx = std::cos(a), dy = -std::sin(a);  // image y grows downwards
+  const int samples = 8 * length;
+  for (int s = 0; s < samples; ++s) {
+    const double t = length == 1 ? 0.0 : -(length - 1) / 2.0 + (length - 1) * s / static_cast<double>(samples - 1);
+    const int x = c + static_cast<int>(std::lround(t * dx)), y = c + static_cast<int>(std::lround(t * dy));
+    k.weights[static_cast<size_t>(y * size + x)] += 1.f;
+  }
+  for (float& w : k.weights) w /= static_cast<float>(samples);
+  return k;
+}
+
+inline io::Image motion_blur(const io::Image& img, int length, double angle_deg) {
+  return convolve(img, motion_blur_kernel(length, angle_deg));
+}
+
+// Applies the enabled augmentations in a fixed order: flip, brightness, contrast, hue/saturation,
+// gamma, Gaussian blur, motion blur. Each one first draws its coin from `gen`.
+inline io::Image augment_recognition(const io::Image& img, Generator& gen, const RecognitionAugmentOptions& o) {
+  augment_detail::check_colour(img, "augment_recognition");
+  io::Image out = img;
+  auto coin = [&](double p) { return p > 0 && gen.uniform() < p; };
+  if (coin(o.flip_p)) out = io::flip_horizontal(out);
+  if (coin(o.brightness_p)) out = adjust_brightness(out, gen.uniform(1 - o.brightness, 1 + o.brightness));
+  if (coin(o.contrast_p)) out = adjust_contrast(out, gen.uniform(1 - o.contrast, 1 + o.contrast));
+  if (coin(o.hue_saturation_p)) {
+    const double dh = gen.uniform(-o.hue, o.hue);
+    out = adjust_hue_saturation(out, dh, gen.uniform(1 - o.saturation, 1 + o.saturation));
+  }
+  if (coin(o.gamma_p)) {
+    const double l = std::log1p(o.gamma);
+    out = adjust_gamma(out, std::exp(gen.uniform(-l, l)));
+  }
+  if (coin(o.blur_p)) out = gaussian_blur(out, gen.uniform(o.blur_sigma_min, o.blur_sigma_max));
+  if (coin(o.motion_blur_p)) {
+    const int len = static_cast<int>(gen.integer(o.motion_blur_min_length, o.motion_blur_max_length));
+    out = motion_blur(out, len, gen.uniform(0.0, 180.0));
+  }
+  return out;
+}
+
+}  // namespace rfcf::data
+// ---- end rfcf/data/recognition_augment.hpp
+// ---- begin rfcf/data/recognition_dataset.hpp
+// Labelled face crops for recognition training, from an ImageFolder (root/<identity>/<image>) or
+// an insightface RecordIO file (.rec + .idx; formats.md 4.4). Identities can be filtered (an
+// allow-list, a minimum and a maximum number of images); the kept identities are numbered
+// 0 .. K-1 in their source order (sorted folder names; RecordIO labels ascending).
+//
+//   auto ds = data::RecognitionDataset::open("faces/", {.min_images = 5});
+//   io::Image img = ds.load(i);  int64_t y = ds.label(i);
+// load() is safe to call from several threads.
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::data {
+
+struct IdentityFilter {
+  std::vector<std::string> allow;  // identity names to keep (empty: all); unknown names are an error
+  int64_t min_images = 1;          // drop identities with fewer images
+  int64_t max_images = 0;          // keep at most this many images per identity (the first ones; 0: all)
+};
+
+// One identity name per line (blank lines and lines starting with '#' are skipped).
+inline std::vector<std::string> read_identity_list(const std::string& path) {
+  std::ifstream in(path);
+  check<IoError>(in.good(), "identity list '", path, "': cannot open");
+  std::vector<std::string> names;
+  std::string line;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    names.push_back(line);
+  }
+  return names;
+}
+
+class RecognitionDataset {
+ public:
+  struct Sample {
+    std::string path;  // image file (ImageFolder) ...
+    int64_t key = -1;  // ... or RecordIO key
+    int64_t label = 0;
+  };
+
+  // An ImageFolder root (one directory per identity).
+  static RecognitionDataset image_folder(const std::string& root, const IdentityFilter& filter = {}) {
+    io::ImageFolder folder(root);
+    std::vector<std::vector<Sample>> per_class(folder.classes().size());
+    for (const auto& e : folder.entries())
+      per_class[static_cast<size_t>(e.label)].push_back({e.path, -1, e.label});
+    RecognitionDataset ds;
+    ds.source_ = root;
+    ds.build(folder.classes(), std::move(per_class), filter);
+    return ds;
+  }
+
+  // An insightface RecordIO file. With header0 the identity records give the labels without
+  // reading the images; otherwise every record's label is read once.
+  static RecognitionDataset recordio(const std::string& rec, const std::string& idx = "", const IdentityFilter& filter = {}) {
+    auto file = std::make_shared<io::ImageRecordFile>(rec, idx);
+    std::map<int64_t, std::vector<Sample>> by_label;
+    if (file->has_header0() && file->num_identities() > 0) {
+      for (int64_t i = 0; i < file->num_identities(); ++i) {
+        const io::IdentityRange r = file->identity(i);
+        for (int64_t k = r.first; k < r.end; ++k) by_label[i].push_back({"", k, i});
+      }
+    } else {
+      for (int64_t k : file->image_keys()) {
+        const int64_t y = file->read(k).label();
+        check<FormatError>(y >= 0, "RecordIO '", rec, "' key ", k, ": negative label ", y);
+        by_label[y].push_back({"", k, y});
+      }
+    }
+    std::vector<std::string> names;
+    std::vector<std::vector<Sample>> per_class;
+    for (auto& [y, s] : by_label) {
+      names.push_back(std::to_string(y));
+      per_class.push_back(std::move(s));
+    }
+    RecognitionDataset ds;
+    ds.source_ = rec;
+    ds.records_ = std::move(file);
+    ds.build(names, std::move(per_class), filter);
+    return ds;
+  }
+
+  // A directory is an ImageFolder; a file ending in .rec is RecordIO (index: same name .idx).
+  static RecognitionDataset open(const std::string& path, const IdentityFilter& filter = {}) {
+    if (path.size() > 4 && path.compare(path.size() - 4, 4, ".rec") == 0) return recordio(path, "", filter);
+    std::error_code ec;
+    check<IoError>(std::filesystem::is_directory(path, ec), "recognition data '", path,
+                   "' is neither a directory (ImageFolder) nor a .rec file");
+    return image_folder(path, filter);
+  }
+
+  size_t size() const { return samples_.size(); }
+  int64_t num_classes() const { return static_cast<int64_t>(class_names_.size()); }
+  // Name of class y: the folder name, or the original RecordIO label as text.
+  const std::vector<std::string>& class_names() const { return class_names_; }
+  const Sample& sample(size_t i) const { return samples_.at(i); }
+  int64_t label(size_t i) const { return samples_.at(i).label; }
+  const std::string& source() const { return source_; }
+  // "path" or "file.rec key N", for messages.
+  std::string describe(size_t i) const {
+    const Sample& s = samples_.at(i);
+    return records_ ? source_ + " key " + std::to_string(s.key) : s.path;
+  }
+
+  // The decoded image as RGB.
+  io::Image load(size_t i) const {
+    const Sample& s = samples_.at(i);
+    io::Image img = records_ ? records_->read_image(s.key, io::ColorOrder::RGB) : io::read_image(s.path, io::ColorOrder::RGB);
+    check<FormatError>(img.channels == 3, describe(i), ": decoded image has ", img.channels, " channels, need 3");
+    return img;
+  }
+
+ private:
+  void build(const std::vector<std::string>& names, std::vector<std::vector<Sample>> per_class, const IdentityFilter& f) {
+    check<ConfigError>(f.min_images >= 1 && f.max_images >= 0, "IdentityFilter: min_images must be >= 1 and max_images >= 0 (got ",
+                       f.min_images, ", ", f.max_images, ")");
+    std::set<std::string> allow(f.allow.begin(), f.allow.end());
+    for (const auto& a : allow)
+      check<ConfigError>(std::find(names.begin(), names.end(), a) != names.end(), "recognition data '", source_,
+                         "': identity '", a, "' of the identity list does not exist");
+    for (size_t c = 0; c < names.size(); ++c) {
+      auto& s = per_class[c];
+      if (!allow.empty() && !allow.count(names[c])) continue;
+      if (static_cast<int64_t>(s.size()) < f.min_images) continue;
+      if (f.max_images > 0 && static_cast<int64_t>(s.size()) > f.max_images) s.resize(static_cast<size_t>(f.max_images));
+      const int64_t y = static_cast<int64_t>(class_names_.size());
+      class_names_.push_back(names[c]);
+      for (auto& x : s) {
+        x.label = y;
+        samples_.push_back(std::move(x));
+      }
+    }
+    check<ConfigError>(!samples_.empty(), "recognition data '", source_, "': no images left after filtering (min_images ",
+                       f.min_images, ", ", f.allow.size(), " listed identities)");
+  }
+
+  std::string source_;
+  std::shared_ptr<const io::ImageRecordFile> records_;
+  std::vector<std::string> class_names_;
+  std::vector<Sample> samples_;
+};
+
+}  // namespace rfcf::data
+// ---- end rfcf/data/recognition_dataset.hpp
+// ---- begin rfcf/data/recognition_loader.hpp
+// Threaded loader for recognition training: decode -> window (crop) -> optional resize ->
+// augmentation -> (x - mean) * scale, batched as [B, 3, H, W] float RGB planes with int64 labels.
+// Worker threads and the bounded in-order prefetch window come from BatchPipeline.
+//
+// Determinism: the epoch order is a permutation seeded by (seed, epoch); each sample's augmentation
+// uses a Generator seeded by (seed, epoch, position in that permutation). Neither depends on the
+// number of threads, the batch size or the sharding.
+//
+// Sharding for data parallelism: shard(rank, world) makes rank r read positions r, r + world,
+// r + 2 world, ... of every epoch's permutation, floor(N / world) samples per rank, so the ranks'
+// parts are disjoint and equally long (the remainder of the epoch is dropped).
+//
+//   data::RecognitionLoader loader(std::move(dataset), opts);
+//   loader.shard(rank, world);
+//   loader.start_epoch(e);
+//   while (auto b = loader.next()) { ... b->images, b->labels ... }
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::data {
+
+struct RecognitionBatch {
+  Tensor<float, cpu> images;     // [B, 3, H, W]
+  std::vector<int64_t> labels;   // B class indices
+  std::vector<int64_t> indices;  // B dataset indices
+};
+
+struct RecognitionLoaderOptions {
+  int workers = 2;
+  int64_t batch_size = 128;
+  int64_t prefetch_batches = 4;
+  uint64_t seed = 0;
+  bool shuffle = true;
+  bool drop_last = true;  // insightface and CurricularFace drop the partial last batch
+  // Window [crop_x, crop_x + crop_w) x [crop_y, crop_y + crop_h) of every image (0: to the edge).
+  // CASIA MobileFaceNet on 112x112 LFW-style crops: crop_w = 96 (columns 0..95).
+  int crop_x = 0, crop_y = 0, crop_w = 0, crop_h = 0;
+  // Resize the window to this size (bilinear) before augmentation; 0: keep the window size.
+  int resize_w = 0, resize_h = 0;
+  // Per RGB channel: (x - mean) * scale. Default (x - 127.5) / 128 (CASIA MobileFaceNet);
+  // insightface uses scale 1 / 127.5.
+  std::array<float, 3> mean{127.5f, 127.5f, 127.5f};
+  std::array<float, 3> scale{1.f / 128.f, 1.f / 128.f, 1.f / 128.f};
+  RecognitionAugmentOptions augment{};
+};
+
+class RecognitionLoader {
+ public:
+  RecognitionLoader(RecognitionDataset dataset, RecognitionLoaderOptions o)
+      : ds_(std::move(dataset)), o_(std::move(o)) {
+    check<ConfigError>(o_.batch_size >= 1, "RecognitionLoader: batch_size must be >= 1, got ", o_.batch_size);
+    check<ConfigError>(o_.crop_x >= 0 && o_.crop_y >= 0 && o_.crop_w >= 0 && o_.crop_h >= 0 && o_.resize_w >= 0 &&
+                           o_.resize_h >= 0 && (o_.resize_w == 0) == (o_.resize_h == 0),
+                       "RecognitionLoader: negative crop/resize, or only one of resize_w/resize_h set");
+    o_.augment.validate();
+    pipeline_ = std::make_unique<BatchPipeline<RecognitionBatch>>(o_.workers, o_.prefetch_batches);
+    // The input size is fixed by the first image (all must share it).
+    const io::Image first = ds_.load(0);
+    src_w_ = first.width;
+    src_h_ = first.height;
+    window_w_ = o_.crop_w ? o_.crop_w : src_w_ - o_.crop_x;
+    window_h_ = o_.crop_h ? o_.crop_h : src_h_ - o_.crop_y;
+    check<ConfigError>(window_w_ > 0 && window_h_ > 0 && o_.crop_x + window_w_ <= src_w_ && o_.crop_y + window_h_ <= src_h_,
+                       "RecognitionLoader: window x ", o_.crop_x, " y ", o_.crop_y, " w ", window_w_, " h ", window_h_,
+                       " does not fit the ", src_w_, "x", src_h_, " images of ", ds_.source());
+    check<ConfigError>(samples_per_epoch() >= (o_.drop_last ? o_.batch_size : 1), "RecognitionLoader: ",
+                       samples_per_epoch(), " samples per epoch (rank ", rank_, " of ", world_, ") for batch size ",
+                       o_.batch_size, " with drop_last");
+  }
+  ~RecognitionLoader() { stop(); }
+  RecognitionLoader(const RecognitionLoader&) = delete;
+  RecognitionLoader& operator=(const RecognitionLoader&) = delete;
+
+  // Read only this rank's part of every epoch (see the header comment).
+  void shard(int rank, int world_size) {
+    check<ConfigError>(world_size >= 1 && rank >= 0 && rank < world_size, "RecognitionLoader::shard: rank ", rank,
+                       " is not in [0, ", world_size, ")");
+    check<ConfigError>(static_cast<int64_t>(ds_.size()) / world_size >= (o_.drop_last ? o_.batch_size : 1),
+                       "RecognitionLoader::shard: ", ds_.size(), " samples over ", world_size, " ranks leave fewer than ",
+                       "one batch of ", o_.batch_size, " per rank");
+    stop();
+    rank_ = rank;
+    world_ = world_size;
+  }
+  int rank() const { return rank_; }
+  int world_size() const { return world_; }
+
+  const RecognitionDataset& dataset() const { return ds_; }
+  const RecognitionLoaderOptions& options() const { return o_; }
+  int64_t num_classes() const { return ds_.num_classes(); }
+  // Network input size.
+  int input_h() const { return o_.resize_h ? o_.resize_h : window_h_; }
+  int input_w() const { return o_.resize_w ? o_.resize_w : window_w_; }
+
+  // Samples this rank reads per epoch.
+  int64_t samples_per_epoch() const { return static_cast<int64_t>(ds_.size()) / world_; }
+  int64_t batches_per_epoch() const {
+    const int64_t n = samples_per_epoch(), b = o_.batch_size;
+    return o_.drop_last ? n / b : (n + b - 1) / b;
+  }
+
+  // The global sample order of an epoch (a permutation of the dataset, the same on every rank).
+  std::vector<int64_t> epoch_order(int64_t epoch) const {
+    std::vector<int64_t> order(ds_.size());
+    std::iota(order.begin(), order.end(), int64_t{0});
+    if (o_.shuffle) {
+      Generator g(detail::mix64(o_.seed ^ detail::mix64(static_cast<uint64_t>(epoch) + 0x7265636f67ull)));
+      for (int64_t i = static_cast<int64_t>(order.size()) - 1; i > 0; --i) std::swap(order[i], order[g.integer(0, i)]);
+    }
+    return order;
+  }
+  // Positions (in epoch_order) that this rank reads, in order.
+  std::vector<int64_t> shard_positions() const {
+    std::vector<int64_t> pos(static_cast<size_t>(samples_per_epoch()));
+    for (size_t k = 0; k < pos.size(); ++k) pos[k] = rank_ + static_cast<int64_t>(k) * world_;
+    return pos;
+  }
+  // Dataset indices this rank reads in an epoch, in order.
+  std::vector<int64_t> shard_indices(int64_t epoch) const {
+    const std::vector<int64_t> order = epoch_order(epoch);
+    std::vector<int64_t> out;
+    for (int64_t p : shard_positions()) out.push_back(order[static_cast<size_t>(p)]);
+    return out;
+  }
+
+  // Starts delivering batches first_batch, first_batch + 1, ... of the epoch (first_batch > 0
+  // resumes inside an epoch).
+  void start_epoch(int64_t epoch, int64_t first_batch = 0) {
+    check<ConfigError>(first_batch >= 0 && first_batch <= batches_per_epoch(), "RecognitionLoader::start_epoch: batch ",
+                       first_batch, " is not in [0, ", batches_per_epoch(), "]");
+    stop();
+    epoch_ = epoch;
+    order_ = epoch_order(epoch);
+    positions_ = shard_positions();
+    samples_done_ = 0;
+    started_ = std::chrono::steady_clock::now();
+    pipeline_->start(batches_per_epoch() - first_batch, [this, first_batch](int64_t b) { return make_batch(first_batch + b); });
+  }
+
+  // The next batch in order, or nullopt at the end of the epoch. Rethrows decode errors (naming the image).
+  std::optional<RecognitionBatch> next() {
+    check<Error>(pipeline_->started(), "RecognitionLoader::next before start_epoch");
+    return pipeline_->next();
+  }
+  void stop() {
+    if (pipeline_) pipeline_->stop();
+  }
+
+  // Batch b of the epoch last started, built on the calling thread (what the workers run).
+  RecognitionBatch make_batch(int64_t b) const {
+    check<Error>(!positions_.empty(), "RecognitionLoader::make_batch before start_epoch");
+    check<ConfigError>(b >= 0 && b < batches_per_epoch(), "RecognitionLoader::make_batch: batch ", b, " is not in [0, ",
+                       batches_per_epoch(), ")");
+    const int64_t begin = b * o_.batch_size;
+    const int64_t count = std::min(o_.batch_size, samples_per_epoch() - begin);
+    const int64_t H = input_h(), W = input_w(), plane = H * W;
+    RecognitionBatch out{Tensor<float, cpu>(Shape{count, 3, H, W}), {}, {}};
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t pos = positions_[static_cast<size_t>(begin + i)];
+      const size_t idx = static_cast<size_t>(order_[static_cast<size_t>(pos)]);
+      try {
+        const io::Image img = prepare(idx, pos);
+        functors::for_each_serial(plane, functors::NormalizeToPlanes{img.data(), out.images.data() + i * 3 * plane, plane,
+                                                                     o_.mean[0], o_.mean[1], o_.mean[2], o_.scale[0],
+                                                                     o_.scale[1], o_.scale[2]});
+      } catch (const std::exception& e) {
+        throw Error("RecognitionLoader: " + ds_.describe(idx) + ": " + e.what());
+      }
+      out.labels.push_back(ds_.label(idx));
+      out.indices.push_back(static_cast<int64_t>(idx));
+    }
+    samples_done_ += count;
+    return out;
+  }
+
+  // Samples per second delivered since start_epoch.
+  double samples_per_second() const {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    return s > 0 ? static_cast<double>(samples_done_.load()) / s : 0.0;
+  }
+
+ private:
+  // Decoded, windowed, resized and augmented RGB image of dataset sample idx at epoch position pos.
+  io::Image prepare(size_t idx, int64_t pos) const {
+    io::Image img = ds_.load(idx);
+    check<ShapeError>(img.width == src_w_ && img.height == src_h_, "image is ", img.width, "x", img.height,
+                      ", the dataset's first image is ", src_w_, "x", src_h_);
+    if (window_w_ != src_w_ || window_h_ != src_h_) img = io::crop(img, o_.crop_x, o_.crop_y, window_w_, window_h_);
+    if (o_.resize_w) img = io::resize(img, o_.resize_w, o_.resize_h);
+    Generator g(detail::mix64(o_.seed ^ detail::mix64((static_cast<uint64_t>(epoch_) << 32) ^ static_cast<uint64_t>(pos) ^
+                                                      0x5bd1e995ull)));
+    return augment_recognition(img, g, o_.augment);
+  }
+
+  RecognitionDataset ds_;
+  RecognitionLoaderOptions o_;
+  int src_w_ = 0, src_h_ = 0, window_w_ = 0, window_h_ = 0;
+  int rank_ = 0, world_ = 1;
+  int64_t epoch_ = 0;
+  std::vector<int64_t> order_, positions_;
+  mutable std::atomic<int64_t> samples_done_{0};
+  std::chrono::steady_clock::time_point started_{};
+  std::unique_ptr<BatchPipeline<RecognitionBatch>> pipeline_;  // last: its workers stop first
+};
+
+}  // namespace rfcf::data
+// ---- end rfcf/data/recognition_loader.hpp
 // ---- begin rfcf/data/threaded_loader.hpp
 // Multi-threaded detection data loader: N worker threads decode + augment whole batches into a
 // bounded, in-order prefetch window. Results do not depend on the number of threads or their
@@ -14366,16 +16223,12 @@ inline AugmentedSample augment_detection(const io::Image& img, const FaceRows& f
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <map>
-#include <mutex>
 #include <numeric>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 // ---- begin rfcf/data/wider_labels.hpp
@@ -14591,15 +16444,6 @@ struct DetectionLoaderOptions {
 using ImageDecoder = std::function<io::Image(const std::string&)>;
 inline io::Image decode_bgr(const std::string& path) { return io::read_image(path, io::ColorOrder::BGR); }
 
-namespace detail {
-inline uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-}  // namespace detail
-
 class DetectionLoader {
  public:
   DetectionLoader(std::vector<AnnotatedImage> images, DetectionLoaderOptions o, ImageDecoder decode = decode_bgr)
@@ -14652,35 +16496,25 @@ class DetectionLoader {
   }
 
   void start_epoch(int64_t epoch) {
-    stop();
+    pipeline_.stop();
     epoch_ = epoch;
     order_ = epoch_order(epoch);
-    next_take_ = 0;
-    next_deliver_ = 0;
-    ready_.clear();
-    error_ = nullptr;
-    stopping_ = false;
     images_done_ = 0;
     started_ = std::chrono::steady_clock::now();
-    for (int i = 0; i < o_.workers; ++i) threads_.emplace_back([this] { work(); });
+    pipeline_.start(batches_per_epoch(), [this](int64_t b) {
+      std::string path;
+      try {
+        return make_batch(b, path);
+      } catch (const std::exception& e) {
+        throw Error(std::string("DetectionLoader: ") + path + ": " + e.what());
+      }
+    });
   }
 
   // The next batch of the epoch in order, or nullopt at its end. Rethrows worker errors.
   std::optional<DetectionBatch> next() {
-    check<Error>(!threads_.empty() || next_deliver_ >= batches_per_epoch(), "DetectionLoader::next before start_epoch");
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (next_deliver_ >= batches_per_epoch()) return std::nullopt;
-    cv_.wait(lock, [&] { return error_ || ready_.count(next_deliver_); });
-    if (error_) {
-      std::exception_ptr e = error_;
-      lock.unlock();
-      stop();
-      std::rethrow_exception(e);
-    }
-    DetectionBatch b = std::move(ready_[next_deliver_]);
-    ready_.erase(next_deliver_++);
-    cv_.notify_all();
-    return b;
+    check<Error>(pipeline_.started(), "DetectionLoader::next before start_epoch");
+    return pipeline_.next();
   }
 
   // Images decoded + augmented per second since start_epoch.
@@ -14689,39 +16523,9 @@ class DetectionLoader {
     return s > 0 ? static_cast<double>(images_done_.load()) / s : 0.0;
   }
 
-  void stop() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
+  void stop() { pipeline_.stop(); }
 
  private:
-  void work() {
-    for (;;) {
-      int64_t b = 0;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return stopping_ || error_ || next_take_ < next_deliver_ + o_.prefetch_batches; });
-        if (stopping_ || error_ || next_take_ >= batches_per_epoch()) return;
-        b = next_take_++;
-      }
-      std::string path;
-      try {
-        DetectionBatch batch = make_batch(b, path);
-        std::lock_guard<std::mutex> lock(mutex_);
-        ready_.emplace(b, std::move(batch));
-      } catch (const std::exception& e) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (!error_) error_ = std::make_exception_ptr(Error(std::string("DetectionLoader: ") + path + ": " + e.what()));
-      }
-      cv_.notify_all();
-    }
-  }
-
   DetectionBatch make_batch(int64_t b, std::string& path) {
     const int64_t begin = b * o_.batch_size;
     const int64_t count = std::min(o_.batch_size, size() - begin);
@@ -14749,16 +16553,11 @@ class DetectionLoader {
   std::vector<AnnotatedImage> images_;
   DetectionLoaderOptions o_;
   ImageDecoder decode_;
-  std::vector<std::thread> threads_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::map<int64_t, DetectionBatch> ready_;
   std::vector<int64_t> order_;
-  int64_t epoch_ = 0, next_take_ = 0, next_deliver_ = 0;
-  bool stopping_ = false;
-  std::exception_ptr error_;
+  int64_t epoch_ = 0;
   std::atomic<int64_t> images_done_{0};
   std::chrono::steady_clock::time_point started_{};
+  BatchPipeline<DetectionBatch> pipeline_{o_.workers, o_.prefetch_batches};  // last: joined first
 };
 
 }  // namespace rfcf::data
@@ -14776,161 +16575,6 @@ class DetectionLoader {
 #include <cstdint>
 #include <string>
 
-// ---- begin rfcf/train/functors.hpp
-// Optimizer and gradient math as RFCF_HD functors: Executor<cpu> runs them in tests and CUDA
-// kernels run the same bodies. Each functor handles one element i of the flat parameter
-// buffer; `mask` (optional, nullptr = every element decays and is trainable) holds per-element
-// flags built from the parameter segments.
-#include <cmath>
-#include <cstdint>
-
-
-namespace rfcf::train::functors {
-
-// Bits of the per-element flag mask.
-inline constexpr uint8_t kDecay = 1;   // weight decay applies
-inline constexpr uint8_t kFrozen = 2;  // never updated (frozen parameters and alignment padding)
-
-RFCF_HD inline uint8_t flags_at(const uint8_t* mask, int64_t i) { return mask ? mask[i] : kDecay; }
-
-// torch.optim.SGD for one element: g = grad + wd*p; buf = g (first step) or
-// momentum*buf + (1-dampening)*g; g = g + momentum*buf (Nesterov) or buf; p -= lr*g.
-// buf == nullptr means momentum 0 (no buffer).
-template <class T>
-struct SgdStep {
-  T* param;
-  const T* grad;
-  T* buf;
-  const uint8_t* mask;
-  T lr, momentum, dampening, weight_decay;
-  bool nesterov, first_step;
-
-  RFCF_HD void operator()(int64_t i) const {
-    const uint8_t f = flags_at(mask, i);
-    if (f & kFrozen) return;
-    T d = grad[i];
-    if ((f & kDecay) && weight_decay != T(0)) d = d + weight_decay * param[i];
-    if (buf) {
-      const T b = first_step ? d : momentum * buf[i] + (T(1) - dampening) * d;
-      buf[i] = b;
-      d = nesterov ? d + momentum * b : b;
-    }
-    param[i] = param[i] - lr * d;
-  }
-};
-
-// torch.optim.AdamW (amsgrad=False) for one element: decoupled decay p *= 1 - lr*wd, then
-// m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; p -= step_size * m / (sqrt(v)/sqrt(bc2) + eps)
-// with step_size = lr/bc1, bc_k = 1 - b_k^step (computed on the host per step).
-template <class T>
-struct AdamWStep {
-  T* param;
-  const T* grad;
-  T* exp_avg;
-  T* exp_avg_sq;
-  const uint8_t* mask;
-  T decay_factor;  // 1 - lr*wd
-  T beta1, beta2, step_size, bias_correction2_sqrt, eps;
-
-  RFCF_HD void operator()(int64_t i) const {
-    const uint8_t f = flags_at(mask, i);
-    if (f & kFrozen) return;
-    const T g = grad[i];
-    T p = param[i];
-    if (f & kDecay) p = p * decay_factor;
-    const T m = beta1 * exp_avg[i] + (T(1) - beta1) * g;
-    const T v = beta2 * exp_avg_sq[i] + (T(1) - beta2) * g * g;
-    exp_avg[i] = m;
-    exp_avg_sq[i] = v;
-    using std::sqrt;
-    const T denom = sqrt(v) / bias_correction2_sqrt + eps;
-    param[i] = p - step_size * (m / denom);
-  }
-};
-
-// partial[c] = sum of grad[i]^2 over chunk c (trainable elements only), accumulated in double.
-// A fixed chunking makes the total independent of the thread count.
-template <class T>
-struct SumSquaresChunk {
-  const T* grad;
-  const uint8_t* mask;
-  double* partial;
-  int64_t n, chunk;
-
-  RFCF_HD void operator()(int64_t c) const {
-    const int64_t begin = c * chunk;
-    const int64_t end = begin + chunk < n ? begin + chunk : n;
-    double s = 0;
-    for (int64_t i = begin; i < end; ++i) {
-      if (flags_at(mask, i) & kFrozen) continue;
-      const double g = static_cast<double>(grad[i]);
-      s += g * g;
-    }
-    partial[c] = s;
-  }
-};
-
-// grad[i] *= factor on trainable elements.
-template <class T>
-struct ScaleTrainable {
-  T* grad;
-  const uint8_t* mask;
-  T factor;
-  RFCF_HD void operator()(int64_t i) const {
-    if (flags_at(mask, i) & kFrozen) return;
-    grad[i] = grad[i] * factor;
-  }
-};
-
-}  // namespace rfcf::train::functors
-// ---- end rfcf/train/functors.hpp
-// ---- begin rfcf/train/parameter_flags.hpp
-// Per-element flags (weight decay on/off, frozen) for a flat parameter buffer, so one pass of
-// an optimizer functor honours every segment's settings. When every parameter decays and none
-// is frozen no mask is stored (data() is nullptr) and the functors skip the lookup.
-#include <cstdint>
-#include <string>
-#include <vector>
-
-
-namespace rfcf::train {
-
-template <class D>
-class ParameterFlags {
- public:
-  ParameterFlags() = default;
-  explicit ParameterFlags(const std::vector<nn::ParameterSegment>& segments, int64_t numel) {
-    bool uniform = true;
-    for (const auto& s : segments) uniform = uniform && s.weight_decay && !s.frozen;
-    if (uniform) return;
-    // Alignment padding between segments is marked frozen: it is never touched.
-    std::vector<uint8_t> host(static_cast<size_t>(numel), functors::kFrozen);
-    for (const auto& s : segments) {
-      const uint8_t f = s.frozen ? functors::kFrozen : (s.weight_decay ? functors::kDecay : uint8_t(0));
-      for (int64_t i = 0; i < s.numel; ++i) host[static_cast<size_t>(s.offset + i)] = f;
-    }
-    mask_ = Tensor<uint8_t, D>::from_host(Shape{numel}, host);
-  }
-  // nullptr: every element decays and is trainable.
-  const uint8_t* data() const { return mask_.defined() ? mask_.data() : nullptr; }
-
- private:
-  Tensor<uint8_t, D> mask_;
-};
-
-// Views of a flat per-parameter state buffer (momentum, exp_avg, ...) shaped like each
-// parameter, named "<parameter name>.<suffix>" so checkpoints survive layout changes.
-template <class T, class D, class F>
-void for_each_state_view(const std::vector<nn::ParameterSegment>& segments, const Tensor<T, D>& flat,
-                         const std::string& suffix, F&& f) {
-  for (const auto& s : segments) {
-    Tensor<T, D> v = flat.slice_batch(s.offset, s.numel);
-    f(nn::join_name(s.name, suffix), v);
-  }
-}
-
-}  // namespace rfcf::train
-// ---- end rfcf/train/parameter_flags.hpp
 
 namespace rfcf::train {
 
@@ -15008,175 +16652,6 @@ class AdamW {
 
 }  // namespace rfcf::train
 // ---- end rfcf/train/adamw.hpp
-// ---- begin rfcf/train/checkpoint.hpp
-// Training checkpoints: model parameters, buffers and counters, optimizer state, training
-// counters (step, epoch, ...) and random generator states in ONE safetensors file, replaced
-// atomically (a crash while saving leaves the previous checkpoint intact).
-//
-// Layout of the file:
-//   <model names>                 parameters/buffers in their own dtype, counters as int64
-//                                 scalars: PyTorch names, so the weights load by name anywhere
-//   optimizer.step                int64 scalar
-//   optimizer.<param>.<state>     momentum_buffer / exp_avg / exp_avg_sq per parameter
-//   train.<name>                  int64 scalars registered with counter() (step, epoch, ...)
-//   __metadata__ rng.<name>       std::mt19937_64 state as text; plus user metadata
-//
-//   train::Checkpoint ckpt;
-//   ckpt.model(net).optimizer(sgd).counter("step", step).counter("epoch", epoch).generator("data", rng);
-//   ckpt.save("run/last.safetensors");   ...   ckpt.load("run/last.safetensors");
-// load() restores everything in place (the tensors keep their storage, so FlatParameters
-// views stay valid). It is strict: a missing key, a shape mismatch or an unused key in the
-// file is an error naming the key and the file, and nothing is modified unless all match.
-#include <cstdint>
-#include <functional>
-#include <map>
-#include <random>
-#include <set>
-#include <sstream>
-#include <string>
-#include <utility>
-#include <vector>
-
-
-namespace rfcf::train {
-
-class Checkpoint {
- public:
-  // Every parameter, buffer and counter of `model`, under its visitor names (prefix optional).
-  template <class Model>
-  Checkpoint& model(Model& m, const std::string& prefix = "") {
-    add_source([&m, prefix](auto& visitor) { m.visit(visitor, prefix); });
-    return *this;
-  }
-  // Optimizer state via Optimizer::visit_state (train::SGD, train::AdamW).
-  template <class Optimizer>
-  Checkpoint& optimizer(Optimizer& o, const std::string& prefix = "optimizer") {
-    add_source([&o, prefix](auto& visitor) { o.visit_state(visitor, prefix); });
-    return *this;
-  }
-  // An int64 training counter stored as "train.<name>".
-  Checkpoint& counter(const std::string& name, int64_t& value) {
-    counters_.push_back({nn::join_name("train", name), &value});
-    return *this;
-  }
-  // A generator whose exact state is restored (shuffling, augmentation, dropout).
-  Checkpoint& generator(const std::string& name, Generator& g) {
-    generators_.push_back({"rng." + name, &g});
-    return *this;
-  }
-  // Free-form metadata saved with the checkpoint (e.g. the configuration); read back by load().
-  Checkpoint& metadata(const std::string& key, std::string value) {
-    metadata_[key] = std::move(value);
-    return *this;
-  }
-  const io::Metadata& metadata() const { return metadata_; }
-
-  void save(const std::string& path) const {
-    io::TensorMap map;
-    SaveVisitor v{&map};
-    for (const auto& s : sources_) s.save(v);
-    for (const auto& [name, value] : counters_) map.insert_new(name, io::HostTensor::scalar<int64_t>(*value));
-    io::Metadata meta = metadata_;
-    meta["format"] = "rfcf-checkpoint-1";
-    for (const auto& [name, g] : generators_) {
-      std::ostringstream os;
-      os << g->engine();
-      meta[name] = os.str();
-    }
-    io::write_safetensors(path, map, meta);
-  }
-
-  void load(const std::string& path) {
-    io::Metadata meta;
-    const io::TensorMap map = io::read_safetensors(path, &meta);
-    std::vector<std::mt19937_64> engines;
-    for (const auto& [name, g] : generators_) {
-      auto it = meta.find(name);
-      check<FormatError>(it != meta.end(), "checkpoint ", path, ": no random generator state '", name, "'");
-      std::istringstream is(it->second);
-      engines.emplace_back();
-      is >> engines.back();
-      check<FormatError>(!is.fail(), "checkpoint ", path, ": malformed random generator state '", name, "'");
-    }
-    // The first pass checks every key and shape; only the second one copies.
-    for (int apply = 0; apply < 2; ++apply) {
-      LoadVisitor v{&map, &path, apply == 1, {}};
-      for (auto& s : sources_) s.load(v);
-      for (auto& [name, value] : counters_) v.counter(name, *value);
-      if (apply == 0) {
-        for (const auto& [name, t] : map) {
-          check<FormatError>(v.used.count(name) != 0, "checkpoint ", path, ": unexpected tensor '", name,
-                             "' (not part of the model, optimizer or counters being loaded)");
-        }
-      }
-    }
-    for (size_t i = 0; i < generators_.size(); ++i) {
-      generators_[i].second->engine() = engines[i];
-      meta.erase(generators_[i].first);
-    }
-    meta.erase("format");
-    metadata_ = std::move(meta);
-  }
-
- private:
-  struct SaveVisitor {
-    io::TensorMap* map;
-    template <class P>
-    void parameter(const std::string& name, P& p) { buffer(name, p.value); }
-    template <class T, class D>
-    void buffer(const std::string& name, Tensor<T, D>& t) {
-      map->insert_new(name, io::HostTensor::from_tensor(t));
-    }
-    void counter(const std::string& name, int64_t& c) { map->insert_new(name, io::HostTensor::scalar<int64_t>(c)); }
-  };
-
-  struct LoadVisitor {
-    const io::TensorMap* map;
-    const std::string* path;
-    bool apply;
-    std::set<std::string> used;
-
-    const io::HostTensor& find(const std::string& name) {
-      const io::HostTensor* t = map->find(name);
-      check<FormatError>(t != nullptr, "checkpoint ", *path, ": missing tensor '", name, "'");
-      used.insert(name);
-      return *t;
-    }
-    template <class P>
-    void parameter(const std::string& name, P& p) { buffer(name, p.value); }
-    template <class T, class D>
-    void buffer(const std::string& name, Tensor<T, D>& t) {
-      const io::HostTensor& h = find(name);
-      check<ShapeError>(h.shape == t.shape().vec(), "checkpoint ", *path, ": '", name, "' has shape ",
-                        io::shape_str(h.shape), " but the model expects ", t.shape().str());
-      if (apply) t.copy_from(Tensor<T, cpu>::from_host(t.shape(), h.as<T>()));
-    }
-    void counter(const std::string& name, int64_t& c) {
-      const io::HostTensor& h = find(name);
-      check<ShapeError>(h.numel() == 1, "checkpoint ", *path, ": counter '", name, "' has shape ",
-                        io::shape_str(h.shape));
-      if (apply) c = h.item<int64_t>();
-    }
-  };
-
-  // A model or optimizer, walked with either visitor.
-  struct Source {
-    std::function<void(SaveVisitor&)> save;
-    std::function<void(LoadVisitor&)> load;
-  };
-  template <class Walk>
-  void add_source(Walk walk) {
-    sources_.push_back({[walk](SaveVisitor& v) { walk(v); }, [walk](LoadVisitor& v) { walk(v); }});
-  }
-
-  std::vector<Source> sources_;
-  std::vector<std::pair<std::string, int64_t*>> counters_;
-  std::vector<std::pair<std::string, Generator*>> generators_;
-  io::Metadata metadata_;
-};
-
-}  // namespace rfcf::train
-// ---- end rfcf/train/checkpoint.hpp
 // ---- begin rfcf/train/csv_log.hpp
 // CSV metrics log, one row per call, flushed at once so a crash loses at most the row being
 // written. The file is opened in append mode: each row is a single write of a complete line,
@@ -15337,120 +16812,6 @@ class CsvLogger {
 #include <utility>
 #include <vector>
 
-// ---- begin rfcf/train/finite.hpp
-// NaN/Inf guards that stop training with a message a user can act on.
-#include <cmath>
-#include <cstdint>
-#include <string_view>
-
-
-namespace rfcf::train {
-
-// Throws rfcf::NumericError if `value` (a loss or loss part named `what`) is NaN or infinite.
-inline void check_finite(double value, int64_t step, std::string_view what = "loss") {
-  if (std::isfinite(value)) return;
-  fail<NumericError>("training diverged: ", what, " is ", std::isnan(value) ? "NaN" : (value > 0 ? "+Inf" : "-Inf"),
-                     " at step ", step,
-                     "; lower the learning rate, enable gradient clipping, or check the inputs and labels "
-                     "(resume from the last checkpoint)");
-}
-
-}  // namespace rfcf::train
-// ---- end rfcf/train/finite.hpp
-// ---- begin rfcf/train/gradients.hpp
-// Whole-model gradient utilities over FlatParameters: global L2 norm, clipping by norm
-// (torch.nn.utils.clip_grad_norm_ semantics) and scaling (averaging micro-batch gradients).
-// Frozen parameters are left out, like PyTorch parameters without requires_grad.
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <vector>
-
-
-namespace rfcf::train {
-
-// sqrt(sum of squared gradients) over all trainable parameters, accumulated in double.
-template <class T, class D>
-double grad_norm(nn::FlatParameters<T, D>& params) {
-  const int64_t n = params.numel();
-  if (n == 0) return 0.0;
-  ParameterFlags<D> flags(params.segments(), n);
-  const int64_t chunks = std::min<int64_t>(n, 1024);
-  const int64_t chunk = (n + chunks - 1) / chunks;
-  Tensor<double, D> partial(Shape{chunks});
-  Executor<D>::for_each(chunks, functors::SumSquaresChunk<T>{params.grads().data(), flags.data(), partial.data(), n, chunk});
-  double total = 0;
-  for (double p : partial.to_vector()) total += p;
-  return std::sqrt(total);
-}
-
-// Multiplies every trainable gradient by `factor`.
-template <class T, class D>
-void scale_grads(nn::FlatParameters<T, D>& params, double factor) {
-  const int64_t n = params.numel();
-  if (n == 0) return;
-  ParameterFlags<D> flags(params.segments(), n);
-  Executor<D>::for_each(n, functors::ScaleTrainable<T>{params.grads().data(), flags.data(), static_cast<T>(factor)});
-}
-
-// torch.nn.utils.clip_grad_norm_(parameters, max_norm) with norm_type 2: scales all
-// gradients by min(1, max_norm / (norm + 1e-6)) and returns the norm before clipping.
-// A non-finite norm propagates into the gradients, as in PyTorch; check the returned value.
-template <class T, class D>
-double clip_grad_norm(nn::FlatParameters<T, D>& params, double max_norm) {
-  check<ConfigError>(max_norm > 0, "clip_grad_norm: max_norm must be > 0, got ", max_norm);
-  const double norm = grad_norm(params);
-  const double coef = max_norm / (norm + 1e-6);
-  const double clamped = std::isnan(coef) ? coef : std::min(coef, 1.0);
-  scale_grads(params, clamped);
-  return norm;
-}
-
-// Gradient accumulation over micro-batches. Layers' backward passes ADD into the gradients,
-// so a large batch split into k micro-batches is:
-//   acc.begin();                                  // zero the gradients
-//   for each micro-batch: forward, loss, backward; acc.add(samples);
-//   acc.finish();                                 // gradients /= k (or the sample-weighted mean)
-//   optimizer.step();
-// finish() averages the per-micro-batch gradients. When losses are means over unequal
-// micro-batch sizes, scale each micro-batch's loss gradient by loss_weight(samples) (which is
-// samples / total) before backward and call finish(/*average=*/false) instead.
-template <class T, class D>
-class GradAccumulator {
- public:
-  explicit GradAccumulator(nn::FlatParameters<T, D>& params, int64_t total_samples = 0)
-      : params_(&params), total_samples_(total_samples) {}
-
-  void begin() {
-    params_->zero_grad();
-    micro_batches_ = 0;
-    samples_ = 0;
-  }
-  void add(int64_t samples = 1) {
-    check<ConfigError>(samples > 0, "GradAccumulator::add: micro-batch size must be > 0, got ", samples);
-    ++micro_batches_;
-    samples_ += samples;
-  }
-  // Weight of a micro-batch of `samples` in the full-batch mean (needs total_samples).
-  double loss_weight(int64_t samples) const {
-    check<ConfigError>(total_samples_ > 0, "GradAccumulator::loss_weight needs the total number of samples");
-    return static_cast<double>(samples) / static_cast<double>(total_samples_);
-  }
-  void finish(bool average = true) {
-    check<Error>(micro_batches_ > 0, "GradAccumulator::finish: no micro-batch was added");
-    if (average && micro_batches_ > 1) scale_grads(*params_, 1.0 / static_cast<double>(micro_batches_));
-  }
-  int64_t micro_batches() const { return micro_batches_; }
-  int64_t samples() const { return samples_; }
-
- private:
-  nn::FlatParameters<T, D>* params_;
-  int64_t total_samples_ = 0;
-  int64_t micro_batches_ = 0, samples_ = 0;
-};
-
-}  // namespace rfcf::train
-// ---- end rfcf/train/gradients.hpp
 // ---- begin rfcf/train/loss_curve.hpp
 // Loss curves from training CSV logs (train::CsvLogger files): read the columns back and plot
 // chosen columns against another one into a PNG (io/plot.hpp). Reading the log instead of
@@ -15523,142 +16884,6 @@ inline void plot_csv_columns(const CsvTable& t, const std::string& x, const std:
 
 }  // namespace rfcf::train
 // ---- end rfcf/train/loss_curve.hpp
-// ---- begin rfcf/train/lr_schedule.hpp
-// Learning-rate schedules as pure functions of the iteration index: lr = schedule.at(step),
-// step = 0 for the first optimizer step. Being stateless, a schedule needs nothing in a
-// checkpoint beyond the step counter, and resuming at step s gives the same values.
-// Typical loop:   opt.set_lr(schedule.at(step)); opt.step();
-// Schedules given in epochs convert with steps_per_epoch (see MultiStepLr::from_epochs).
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <memory>
-#include <utility>
-#include <vector>
-
-
-namespace rfcf::train {
-
-class LrSchedule {
- public:
-  virtual ~LrSchedule() = default;
-  virtual double at(int64_t step) const = 0;
-  double operator()(int64_t step) const { return at(step); }
-};
-
-class ConstantLr final : public LrSchedule {
- public:
-  explicit ConstantLr(double lr) : lr_(lr) {}
-  double at(int64_t) const override { return lr_; }
-
- private:
-  double lr_;
-};
-
-// torch.optim.lr_scheduler.MultiStepLR stepped every iteration: lr = base * gamma^k with
-// k = number of milestones <= step (RetinaFace: milestones decay1*epoch_size, decay2*epoch_size).
-class MultiStepLr final : public LrSchedule {
- public:
-  MultiStepLr(double base_lr, std::vector<int64_t> milestones, double gamma = 0.1)
-      : base_(base_lr), milestones_(std::move(milestones)), gamma_(gamma) {
-    check<ConfigError>(std::is_sorted(milestones_.begin(), milestones_.end()),
-                       "MultiStepLr: milestones must be in increasing order");
-  }
-  // Milestones given in epochs, converted to iterations.
-  static MultiStepLr from_epochs(double base_lr, const std::vector<int64_t>& epochs, int64_t steps_per_epoch,
-                                 double gamma = 0.1) {
-    check<ConfigError>(steps_per_epoch > 0, "MultiStepLr: steps_per_epoch must be > 0, got ", steps_per_epoch);
-    std::vector<int64_t> m;
-    for (int64_t e : epochs) m.push_back(e * steps_per_epoch);
-    return MultiStepLr(base_lr, std::move(m), gamma);
-  }
-  double at(int64_t step) const override {
-    const auto k = std::upper_bound(milestones_.begin(), milestones_.end(), step) - milestones_.begin();
-    return base_ * std::pow(gamma_, static_cast<double>(k));
-  }
-
- private:
-  double base_;
-  std::vector<int64_t> milestones_;
-  double gamma_;
-};
-
-// torch CosineAnnealingLR (closed form): eta_min + (base - eta_min) * (1 + cos(pi*step/T_max))/2
-// for step <= T_max; stays at eta_min afterwards (PyTorch would rise again).
-class CosineLr final : public LrSchedule {
- public:
-  CosineLr(double base_lr, int64_t t_max, double eta_min = 0.0) : base_(base_lr), t_max_(t_max), eta_min_(eta_min) {
-    check<ConfigError>(t_max > 0, "CosineLr: T_max must be > 0, got ", t_max);
-  }
-  double at(int64_t step) const override {
-    if (step >= t_max_) return eta_min_;
-    const double pi = 3.14159265358979323846;
-    return eta_min_ + (base_ - eta_min_) * (1.0 + std::cos(pi * static_cast<double>(step) / static_cast<double>(t_max_))) / 2.0;
-  }
-
- private:
-  double base_;
-  int64_t t_max_;
-  double eta_min_;
-};
-
-// Polynomial decay as in arcface_torch's PolyScheduler: a linear ramp base*step/warmup for
-// step < warmup, then base * (1 - (step - warmup)/(total - warmup))^power, 0 from `total` on.
-// With warmup 0 this is torch.optim.lr_scheduler.PolynomialLR. arcface_torch's PolyScheduler
-// hard-codes power 2, and because its constructor steps once the lr of iteration i >= 1 there
-// is at(i - 1); its newer PolynomialLRWarmup uses power 1 by default.
-class PolyLr final : public LrSchedule {
- public:
-  PolyLr(double base_lr, int64_t total_steps, double power = 1.0, int64_t warmup_steps = 0)
-      : base_(base_lr), total_(total_steps), power_(power), warmup_(warmup_steps) {
-    check<ConfigError>(warmup_steps >= 0 && total_steps > warmup_steps, "PolyLr: need 0 <= warmup_steps (",
-                       warmup_steps, ") < total_steps (", total_steps, ")");
-  }
-  double at(int64_t step) const override {
-    if (step < warmup_) return base_ * static_cast<double>(step) / static_cast<double>(warmup_);
-    const double t = static_cast<double>(std::min(step, total_) - warmup_) / static_cast<double>(total_ - warmup_);
-    return base_ * std::pow(1.0 - t, power_);
-  }
-
- private:
-  double base_;
-  int64_t total_;
-  double power_;
-  int64_t warmup_;
-};
-
-// Linear warm-up around any schedule: lr = f(step) * inner(step), f rising linearly from
-// start_factor at step 0 to 1 at warmup_steps (torch LinearLR(start_factor, 1, warmup_steps)
-// chained with the inner scheduler). warmup_steps 0 disables it.
-class WarmupLr final : public LrSchedule {
- public:
-  WarmupLr(std::shared_ptr<const LrSchedule> inner, int64_t warmup_steps, double start_factor = 1.0 / 3.0)
-      : inner_(std::move(inner)), warmup_(warmup_steps), start_(start_factor) {
-    check<ConfigError>(inner_ != nullptr, "WarmupLr: no inner schedule");
-    check<ConfigError>(warmup_steps >= 0, "WarmupLr: warmup_steps must be >= 0, got ", warmup_steps);
-    check<ConfigError>(start_factor > 0 && start_factor <= 1, "WarmupLr: start_factor must be in (0, 1], got ",
-                       start_factor);
-  }
-  double at(int64_t step) const override {
-    double f = 1.0;
-    if (step < warmup_) f = start_ + (1.0 - start_) * static_cast<double>(step) / static_cast<double>(warmup_);
-    return f * inner_->at(step);
-  }
-
- private:
-  std::shared_ptr<const LrSchedule> inner_;
-  int64_t warmup_;
-  double start_;
-};
-
-// Convenience: wraps a schedule value into a shared pointer for WarmupLr.
-template <class S>
-std::shared_ptr<const LrSchedule> share(S schedule) {
-  return std::make_shared<const S>(std::move(schedule));
-}
-
-}  // namespace rfcf::train
-// ---- end rfcf/train/lr_schedule.hpp
 // ---- begin rfcf/train/progress.hpp
 // Console progress for training loops: step (and epoch), named loss parts, learning rate,
 // throughput in samples/s and an ETA from moving averages of the step time. Printed to
@@ -15795,96 +17020,6 @@ class ProgressReporter {
 
 }  // namespace rfcf::train
 // ---- end rfcf/train/progress.hpp
-// ---- begin rfcf/train/sgd.hpp
-// train::SGD: torch.optim.SGD over a model's FlatParameters, one functor pass per step.
-//   g = grad + wd*p                         (only on segments with weight_decay = true)
-//   buf = g (first step) or momentum*buf + (1 - dampening)*g
-//   g = g + momentum*buf (nesterov) or buf
-//   p -= lr*g                               (frozen segments are never touched)
-// The learning rate is a runtime value: set it from a schedule with set_lr() before step().
-#include <cstdint>
-#include <string>
-
-
-namespace rfcf::train {
-
-struct SGDOptions {
-  double lr = 0.01;
-  double momentum = 0.0;
-  double dampening = 0.0;
-  double weight_decay = 0.0;
-  bool nesterov = false;
-};
-
-template <class T, class D>
-class SGD {
- public:
-  // `params` must outlive the optimizer and keep its layout (build it once, before).
-  SGD(nn::FlatParameters<T, D>& params, SGDOptions options) : params_(&params), options_(options) {
-    check<ConfigError>(options.lr >= 0, "SGD: learning rate must be >= 0, got ", options.lr);
-    check<ConfigError>(options.momentum >= 0, "SGD: momentum must be >= 0, got ", options.momentum);
-    check<ConfigError>(options.weight_decay >= 0, "SGD: weight_decay must be >= 0, got ", options.weight_decay);
-    check<ConfigError>(!options.nesterov || (options.momentum > 0 && options.dampening == 0),
-                       "SGD: Nesterov momentum requires momentum > 0 and dampening 0 (got momentum ",
-                       options.momentum, ", dampening ", options.dampening, ")");
-    flags_ = ParameterFlags<D>(params.segments(), params.numel());
-    if (options.momentum != 0) momentum_buffer_ = zeros<T, D>(Shape{params.numel()});
-  }
-
-  void step() {
-    const int64_t n = params_->numel();
-    if (n == 0) {
-      ++steps_;
-      return;
-    }
-    functors::SgdStep<T> f{params_->values().data(),
-                           params_->grads().data(),
-                           momentum_buffer_.defined() ? momentum_buffer_.data() : nullptr,
-                           flags_.data(),
-                           static_cast<T>(options_.lr),
-                           static_cast<T>(options_.momentum),
-                           static_cast<T>(options_.dampening),
-                           static_cast<T>(options_.weight_decay),
-                           options_.nesterov,
-                           steps_ == 0};
-    Executor<D>::for_each(n, f);
-    ++steps_;
-  }
-
-  void zero_grad() { params_->zero_grad(); }
-  double lr() const { return options_.lr; }
-  void set_lr(double lr) {
-    check<ConfigError>(lr >= 0, "SGD: learning rate must be >= 0, got ", lr);
-    options_.lr = lr;
-  }
-  const SGDOptions& options() const { return options_; }
-  // Number of step() calls so far (the first step initialises the momentum buffer).
-  int64_t steps() const { return steps_; }
-  nn::FlatParameters<T, D>& parameters() { return *params_; }
-  // The flat momentum buffer (undefined when momentum is 0).
-  Tensor<T, D>& momentum_buffer() { return momentum_buffer_; }
-
-  // State for checkpoints, with the layer visitor protocol: buffer("<param>.momentum_buffer",
-  // view) per parameter and counter("step", steps). Views alias the flat buffer, so a loader
-  // that copies into them restores the state.
-  template <class V>
-  void visit_state(V& v, const std::string& prefix = "optimizer") {
-    v.counter(nn::join_name(prefix, "step"), steps_);
-    if (!momentum_buffer_.defined()) return;
-    for_each_state_view(params_->segments(), momentum_buffer_, "momentum_buffer",
-                        [&](const std::string& name, Tensor<T, D>& t) { v.buffer(nn::join_name(prefix, name), t); });
-  }
-
- private:
-  nn::FlatParameters<T, D>* params_;
-  SGDOptions options_;
-  ParameterFlags<D> flags_;
-  Tensor<T, D> momentum_buffer_;
-  int64_t steps_ = 0;
-};
-
-}  // namespace rfcf::train
-// ---- end rfcf/train/sgd.hpp
 
 namespace rfcf::train {
 
