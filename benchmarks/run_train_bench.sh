@@ -9,8 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-cpu}; shared=${2:-../shared}; threads=${3:-2}; steps=${4:-5}
 build=${RFCF_BUILD_DIR:-build-bench}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRFCF_BUILD_BENCHMARKS=ON -DRFCF_BUILD_TESTS=OFF \
-  -DRFCF_BUILD_EXAMPLES=OFF -DRFCF_WITH_CUDA=OFF >/dev/null
+if [ ! -f "$build/CMakeCache.txt" ]; then  # an existing build dir (RFCF_BUILD_DIR) keeps its settings
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRFCF_BUILD_BENCHMARKS=ON -DRFCF_BUILD_TESTS=OFF \
+    -DRFCF_BUILD_EXAMPLES=OFF -DRFCF_WITH_CUDA=OFF >/dev/null
+fi
 cmake --build "$build" -j "$(nproc)" --target bench_train_detector >/dev/null
 bench="$build/benchmarks/bench_train_detector"
 py=/usr/bin/python3
@@ -18,7 +20,7 @@ labels=$(mktemp /tmp/rfcf_val_subset_label.XXXXXX.txt)
 trap 'rm -f "$labels"' EXIT
 "$bench" labels "$shared" "$labels"
 [ "$mode" = cpu ] && n=1 || n=$threads
-out=$(mktemp); trap 'rm -f "$labels" "$out"' EXIT
+out=${RFCF_BENCH_LOG:-$(mktemp)}
 {
   OMP_NUM_THREADS=$n "$bench" step "$shared" 8 640 "$steps" "$n"
   OMP_NUM_THREADS=$n $py benchmarks/python/train_step_torch.py "$shared" 8 640 "$steps" "$n"
