@@ -74,6 +74,7 @@ int bench_step(const std::string& shared, int64_t B, int64_t D, int steps, int t
     return parts.total;
   };
   std::cout << "first loss " << step() << "\n";  // warm-up (allocator cache, priors)
+  const size_t raw0 = Allocator<cpu>::stats().raw_allocations;
   std::vector<double> cpu_ms;
   Clock all;
   for (int i = 0; i < steps; ++i) {
@@ -82,6 +83,8 @@ int bench_step(const std::string& shared, int64_t B, int64_t D, int steps, int t
     cpu_ms.push_back(c.cpu_s() * 1e3 / double(B));
   }
   const double wall = all.wall_s();
+  std::cout << "host pool: " << Allocator<cpu>::stats().raw_allocations - raw0 << " new blocks in the timed steps, peak "
+            << Allocator<cpu>::stats().peak_bytes / (1 << 20) << " MiB\n";
   std::sort(cpu_ms.begin(), cpu_ms.end());
   std::cout << "RESULT step_cpu_ms_per_image " << cpu_ms[cpu_ms.size() / 2] << "\n";
   std::cout << "RESULT step_wall_images_per_s " << double(steps * B) / wall << "\n";
