@@ -699,7 +699,11 @@ inline Generator& default_generator() {
 // The cpu backend of every op family (Eigen GEMM, OpenMP). Not for nvcc translation units.
 // ---- begin rfcf/ops/cpu/batch_norm.hpp
 // Batch-norm reductions on the host: OpenMP over channels, double accumulators, two passes
-// for the variance (no catastrophic cancellation of E[x^2] - E[x]^2).
+// for the variance (no catastrophic cancellation of E[x^2] - E[x]^2). The sums use four
+// independent accumulators (one serial chain of double adds is latency-bound: ~4 cycles per value).
+// apply / backward_train: the per-element math of ops/functors/batch_norm.hpp run plane by plane
+// ([outer, c] planes of `inner` values) with the channel's constants hoisted, so the inner loop
+// vectorises (the per-element functors gather the constants through a channel index).
 #include <algorithm>
 #include <cstdint>
 
@@ -722,6 +726,185 @@ struct BatchNormOp;
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/batch_norm.hpp
+// ---- begin rfcf/ops/functors/batch_norm.hpp
+// Batch-norm math shared by host and CUDA executors. Tensors are viewed as [outer, c, inner]
+// (outer = N, inner = H*W or 1); the channel of flat index i is channel(i) = (i / inner) % c.
+// Per-channel functors run over c indices, per-element functors over the whole tensor.
+#include <cmath>
+#include <cstdint>
+
+// ---- begin rfcf/ops/functors/channel_index.hpp
+// Channel of a flat index in a [outer, c, inner] tensor, (i / inner) % c, without hardware
+// division: a 64-bit integer division costs ~40 cycles on a CPU (and is emulated on a GPU),
+// more than the arithmetic of a whole batch-norm or PReLU element. Divisions by a runtime
+// constant become a multiply-high and a shift (Granlund-Montgomery, round-up variant), exact for
+// every 32-bit dividend. Tensors with 2^32 elements or more fall back to plain division.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+// q = n / d for 0 <= n < 2^32 and 1 <= d < 2^32.
+struct FastDivisor {
+  uint64_t multiplier = 1;  // < 2^32
+  uint32_t shift = 0;
+
+  FastDivisor() = default;
+  explicit FastDivisor(uint64_t d) {
+    uint32_t l = 0;
+    while ((uint64_t{1} << l) < d) ++l;  // l = ceil(log2(d))
+    shift = l;
+    multiplier = ((uint64_t{1} << 32) * ((uint64_t{1} << l) - d)) / d + 1;
+  }
+  RFCF_HD uint64_t divide(uint64_t n) const {
+    const uint64_t t = (n * multiplier) >> 32;
+    return (t + n) >> shift;
+  }
+};
+
+struct ChannelOf {
+  int64_t c = 1, inner = 1;
+  bool fast = true;
+  FastDivisor by_inner, by_c;
+
+  ChannelOf() = default;
+  // numel: the number of elements the functor runs over (decides whether 32-bit math is exact).
+  ChannelOf(int64_t c_, int64_t inner_, int64_t numel)
+      : c(c_ > 0 ? c_ : 1), inner(inner_ > 0 ? inner_ : 1), fast(numel < (int64_t{1} << 32)),
+        by_inner(static_cast<uint64_t>(inner)), by_c(static_cast<uint64_t>(c)) {}
+
+  RFCF_HD int64_t operator()(int64_t i) const {
+    if (!fast) return (i / inner) % c;
+    const uint64_t q = by_inner.divide(static_cast<uint64_t>(i));
+    return static_cast<int64_t>(q - by_c.divide(q) * static_cast<uint64_t>(c));
+  }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/channel_index.hpp
+
+namespace rfcf::functors {
+
+// From per-channel statistics (mean, biased var) and the optional affine parameters:
+// invstd = 1/sqrt(var + eps), scale = weight * invstd, shift = bias - mean * scale, so that
+// y = x * scale + shift. weight/bias may be null (affine = false: weight 1, bias 0); shift may be
+// null when only scale is needed.
+template <class T>
+struct BatchNormChannelAffine {
+  const T* mean;
+  const T* var;
+  const T* weight;
+  const T* bias;
+  T* invstd;
+  T* scale;
+  T* shift;
+  T eps;
+  RFCF_HD void operator()(int64_t c) const {
+    using std::sqrt;
+    const T is = T(1) / sqrt(var[c] + eps);
+    const T s = (weight ? weight[c] : T(1)) * is;
+    invstd[c] = is;
+    scale[c] = s;
+    if (shift) shift[c] = (bias ? bias[c] : T(0)) - mean[c] * s;
+  }
+};
+
+// running = (1 - momentum) * running + momentum * batch, with the unbiased variance
+// (unbias = M / (M - 1), M = values per channel), exactly as PyTorch.
+template <class T>
+struct BatchNormRunningUpdate {
+  const T* mean;
+  const T* var;
+  T* running_mean;
+  T* running_var;
+  T momentum;
+  T unbias;
+  RFCF_HD void operator()(int64_t c) const {
+    running_mean[c] = (T(1) - momentum) * running_mean[c] + momentum * mean[c];
+    running_var[c] = (T(1) - momentum) * running_var[c] + momentum * var[c] * unbias;
+  }
+};
+
+// The per-element formulas, shared by the per-element functors below and the host's per-plane
+// loops (ops/cpu/batch_norm.hpp): one formula for both.
+template <class T>
+RFCF_HD inline T batch_norm_apply(T x, T mean, T scale, T bias) {
+  return (x - mean) * scale + bias;
+}
+// Train-mode dx with m values per channel (inv_m = 1/m), sum_dy and sum_dy_xhat over the channel.
+template <class T>
+RFCF_HD inline T batch_norm_backward_train(T x, T dy, T mean, T invstd, T scale, T sum_dy, T sum_dy_xhat, T inv_m) {
+  const T xhat = (x - mean) * invstd;
+  return scale * (dy - sum_dy * inv_m - xhat * sum_dy_xhat * inv_m);
+}
+
+// y = (x - mean[ch]) * scale[ch] + bias[ch] (bias may be null). Subtracting the mean first
+// keeps fp32 exact for inputs with a large offset (x * scale + shift would cancel digits).
+template <class T>
+struct BatchNormApply {
+  const T* x;
+  const T* mean;
+  const T* scale;
+  const T* bias;
+  T* y;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ch = channel(i);
+    y[i] = batch_norm_apply(x[i], mean[ch], scale[ch], bias ? bias[ch] : T(0));
+  }
+};
+
+// Eval-mode backward: dx = dy * scale[ch] (the statistics are constants).
+template <class T>
+struct BatchNormBackwardEval {
+  const T* dy;
+  const T* scale;
+  T* dx;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const { dx[i] = dy[i] * scale[channel(i)]; }
+};
+
+// Train-mode backward through the batch statistics, with xhat = (x - mean) * invstd:
+//   dx = scale * (dy - sum_dy / M - xhat * sum_dy_xhat / M),  scale = weight * invstd.
+template <class T>
+struct BatchNormBackwardTrain {
+  const T* x;
+  const T* dy;
+  const T* mean;
+  const T* invstd;
+  const T* scale;
+  const T* sum_dy;
+  const T* sum_dy_xhat;
+  T* dx;
+  T inv_m;
+  ChannelOf channel;
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t ch = channel(i);
+    dx[i] = batch_norm_backward_train(x[i], dy[i], mean[ch], invstd[ch], scale[ch], sum_dy[ch], sum_dy_xhat[ch], inv_m);
+  }
+};
+
+// Folding a batch norm into the preceding conv: w'[o, ...] = w[o, ...] * scale[o].
+template <class T>
+struct FoldWeight {
+  const T* w;
+  const T* scale;
+  T* out;
+  int64_t per_out;  // elements per output channel
+  RFCF_HD void operator()(int64_t i) const { out[i] = w[i] * scale[i / per_out]; }
+};
+// b'[o] = b[o] * scale[o] + shift[o] (b may be null: no conv bias).
+template <class T>
+struct FoldBias {
+  const T* b;
+  const T* scale;
+  const T* shift;
+  T* out;
+  RFCF_HD void operator()(int64_t o) const { out[o] = (b ? b[o] * scale[o] : T(0)) + shift[o]; }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/batch_norm.hpp
 
 namespace rfcf::ops {
 
@@ -732,19 +915,11 @@ struct BatchNormOp<cpu> {
     const double m = static_cast<double>(outer * inner);
     for_channels(outer, c, inner, [&](int64_t k) {
       double s = 0.0;
-      for (int64_t o = 0; o < outer; ++o) {
-        const T* p = x + (o * c + k) * inner;
-        for (int64_t j = 0; j < inner; ++j) s += static_cast<double>(p[j]);
-      }
+      for (int64_t o = 0; o < outer; ++o) s += sum4(x + (o * c + k) * inner, inner, [](double v) { return v; });
       const double mu = m > 0 ? s / m : 0.0;
       double ss = 0.0;
-      for (int64_t o = 0; o < outer; ++o) {
-        const T* p = x + (o * c + k) * inner;
-        for (int64_t j = 0; j < inner; ++j) {
-          const double d = static_cast<double>(p[j]) - mu;
-          ss += d * d;
-        }
-      }
+      for (int64_t o = 0; o < outer; ++o)
+        ss += sum4(x + (o * c + k) * inner, inner, [mu](double v) { return (v - mu) * (v - mu); });
       mean[k] = static_cast<T>(mu);
       var[k] = static_cast<T>(m > 0 ? ss / m : 0.0);
     });
@@ -758,18 +933,76 @@ struct BatchNormOp<cpu> {
       double s = 0.0, sx = 0.0;
       for (int64_t o = 0; o < outer; ++o) {
         const int64_t base = (o * c + k) * inner;
-        for (int64_t j = 0; j < inner; ++j) {
-          const double g = static_cast<double>(dy[base + j]);
-          s += g;
-          sx += g * (static_cast<double>(x[base + j]) - mu);
+        const T* g = dy + base;
+        const T* xv = x + base;
+        double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
+        int64_t j = 0;
+        for (; j + 4 <= inner; j += 4)
+          for (int l = 0; l < 4; ++l) {
+            const double gl = static_cast<double>(g[j + l]);
+            a[l] += gl;
+            b[l] += gl * (static_cast<double>(xv[j + l]) - mu);
+          }
+        for (; j < inner; ++j) {
+          const double gl = static_cast<double>(g[j]);
+          a[0] += gl;
+          b[0] += gl * (static_cast<double>(xv[j]) - mu);
         }
+        s += (a[0] + a[1]) + (a[2] + a[3]);
+        sx += (b[0] + b[1]) + (b[2] + b[3]);
       }
       sum_dy[k] = static_cast<T>(s);
       sum_dy_xhat[k] = static_cast<T>(sx * static_cast<double>(invstd[k]));
     });
   }
 
+  // y = (x - mean) * scale + bias per channel (bias may be null); same values as functors::BatchNormApply.
+  template <class T>
+  static void apply(const T* x, const T* mean, const T* scale, const T* bias, T* y, int64_t outer, int64_t c,
+                    int64_t inner) {
+    for_planes(outer, c, inner, [&](int64_t o, int64_t k) {
+      const T m = mean[k], s = scale[k], b = bias ? bias[k] : T(0);
+      const T* __restrict xp = x + (o * c + k) * inner;
+      T* __restrict yp = y + (o * c + k) * inner;
+      for (int64_t j = 0; j < inner; ++j) yp[j] = functors::batch_norm_apply(xp[j], m, s, b);
+    });
+  }
+
+  // Train-mode dx; same values as functors::BatchNormBackwardTrain.
+  template <class T>
+  static void backward_train(const T* x, const T* dy, const T* mean, const T* invstd, const T* scale,
+                             const T* sum_dy, const T* sum_dy_xhat, T* dx, T inv_m, int64_t outer, int64_t c,
+                             int64_t inner) {
+    for_planes(outer, c, inner, [&](int64_t o, int64_t k) {
+      const T m = mean[k], is = invstd[k], s = scale[k], sd = sum_dy[k], sdx = sum_dy_xhat[k];
+      const int64_t base = (o * c + k) * inner;
+      const T* __restrict xp = x + base;
+      const T* __restrict gp = dy + base;
+      T* __restrict dp = dx + base;
+      for (int64_t j = 0; j < inner; ++j)
+        dp[j] = functors::batch_norm_backward_train(xp[j], gp[j], m, is, s, sd, sdx, inv_m);
+    });
+  }
+
  private:
+  // Sum of f(p[j]) over n values in double, four independent accumulators.
+  template <class T, class F>
+  static double sum4(const T* p, int64_t n, const F& f) {
+    double a[4] = {0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4)
+      for (int l = 0; l < 4; ++l) a[l] += f(static_cast<double>(p[j + l]));
+    for (; j < n; ++j) a[0] += f(static_cast<double>(p[j]));
+    return (a[0] + a[1]) + (a[2] + a[3]);
+  }
+  // f(o, k) for every [outer, c] plane of `inner` values, in parallel.
+  template <class F>
+  static void for_planes(int64_t outer, int64_t c, int64_t inner, const F& f) {
+    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1));
+    parallel_for(outer * c, grain, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) f(p / c, p % c);
+    });
+  }
   template <class F>
   static void for_channels(int64_t outer, int64_t c, int64_t inner, const F& f) {
     const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(outer * inner, 1));
@@ -2200,173 +2433,6 @@ Tensor<T, D> multiply(const Tensor<T, D>& a, const Tensor<T, D>& b) {
 // Device-generic (functors run by Executor<D>).
 #include <cstdint>
 
-// ---- begin rfcf/ops/functors/batch_norm.hpp
-// Batch-norm math shared by host and CUDA executors. Tensors are viewed as [outer, c, inner]
-// (outer = N, inner = H*W or 1); the channel of flat index i is channel(i) = (i / inner) % c.
-// Per-channel functors run over c indices, per-element functors over the whole tensor.
-#include <cmath>
-#include <cstdint>
-
-// ---- begin rfcf/ops/functors/channel_index.hpp
-// Channel of a flat index in a [outer, c, inner] tensor, (i / inner) % c, without hardware
-// division: a 64-bit integer division costs ~40 cycles on a CPU (and is emulated on a GPU),
-// more than the arithmetic of a whole batch-norm or PReLU element. Divisions by a runtime
-// constant become a multiply-high and a shift (Granlund-Montgomery, round-up variant), exact for
-// every 32-bit dividend. Tensors with 2^32 elements or more fall back to plain division.
-#include <cstdint>
-
-
-namespace rfcf::functors {
-
-// q = n / d for 0 <= n < 2^32 and 1 <= d < 2^32.
-struct FastDivisor {
-  uint64_t multiplier = 1;  // < 2^32
-  uint32_t shift = 0;
-
-  FastDivisor() = default;
-  explicit FastDivisor(uint64_t d) {
-    uint32_t l = 0;
-    while ((uint64_t{1} << l) < d) ++l;  // l = ceil(log2(d))
-    shift = l;
-    multiplier = ((uint64_t{1} << 32) * ((uint64_t{1} << l) - d)) / d + 1;
-  }
-  RFCF_HD uint64_t divide(uint64_t n) const {
-    const uint64_t t = (n * multiplier) >> 32;
-    return (t + n) >> shift;
-  }
-};
-
-struct ChannelOf {
-  int64_t c = 1, inner = 1;
-  bool fast = true;
-  FastDivisor by_inner, by_c;
-
-  ChannelOf() = default;
-  // numel: the number of elements the functor runs over (decides whether 32-bit math is exact).
-  ChannelOf(int64_t c_, int64_t inner_, int64_t numel)
-      : c(c_ > 0 ? c_ : 1), inner(inner_ > 0 ? inner_ : 1), fast(numel < (int64_t{1} << 32)),
-        by_inner(static_cast<uint64_t>(inner)), by_c(static_cast<uint64_t>(c)) {}
-
-  RFCF_HD int64_t operator()(int64_t i) const {
-    if (!fast) return (i / inner) % c;
-    const uint64_t q = by_inner.divide(static_cast<uint64_t>(i));
-    return static_cast<int64_t>(q - by_c.divide(q) * static_cast<uint64_t>(c));
-  }
-};
-
-}  // namespace rfcf::functors
-// ---- end rfcf/ops/functors/channel_index.hpp
-
-namespace rfcf::functors {
-
-// From per-channel statistics (mean, biased var) and the optional affine parameters:
-// invstd = 1/sqrt(var + eps), scale = weight * invstd, shift = bias - mean * scale, so that
-// y = x * scale + shift. weight/bias may be null (affine = false: weight 1, bias 0); shift may be
-// null when only scale is needed.
-template <class T>
-struct BatchNormChannelAffine {
-  const T* mean;
-  const T* var;
-  const T* weight;
-  const T* bias;
-  T* invstd;
-  T* scale;
-  T* shift;
-  T eps;
-  RFCF_HD void operator()(int64_t c) const {
-    using std::sqrt;
-    const T is = T(1) / sqrt(var[c] + eps);
-    const T s = (weight ? weight[c] : T(1)) * is;
-    invstd[c] = is;
-    scale[c] = s;
-    if (shift) shift[c] = (bias ? bias[c] : T(0)) - mean[c] * s;
-  }
-};
-
-// running = (1 - momentum) * running + momentum * batch, with the unbiased variance
-// (unbias = M / (M - 1), M = values per channel), exactly as PyTorch.
-template <class T>
-struct BatchNormRunningUpdate {
-  const T* mean;
-  const T* var;
-  T* running_mean;
-  T* running_var;
-  T momentum;
-  T unbias;
-  RFCF_HD void operator()(int64_t c) const {
-    running_mean[c] = (T(1) - momentum) * running_mean[c] + momentum * mean[c];
-    running_var[c] = (T(1) - momentum) * running_var[c] + momentum * var[c] * unbias;
-  }
-};
-
-// y = (x - mean[ch]) * scale[ch] + bias[ch] (bias may be null). Subtracting the mean first
-// keeps fp32 exact for inputs with a large offset (x * scale + shift would cancel digits).
-template <class T>
-struct BatchNormApply {
-  const T* x;
-  const T* mean;
-  const T* scale;
-  const T* bias;
-  T* y;
-  ChannelOf channel;
-  RFCF_HD void operator()(int64_t i) const {
-    const int64_t ch = channel(i);
-    y[i] = (x[i] - mean[ch]) * scale[ch] + (bias ? bias[ch] : T(0));
-  }
-};
-
-// Eval-mode backward: dx = dy * scale[ch] (the statistics are constants).
-template <class T>
-struct BatchNormBackwardEval {
-  const T* dy;
-  const T* scale;
-  T* dx;
-  ChannelOf channel;
-  RFCF_HD void operator()(int64_t i) const { dx[i] = dy[i] * scale[channel(i)]; }
-};
-
-// Train-mode backward through the batch statistics, with xhat = (x - mean) * invstd:
-//   dx = scale * (dy - sum_dy / M - xhat * sum_dy_xhat / M),  scale = weight * invstd.
-template <class T>
-struct BatchNormBackwardTrain {
-  const T* x;
-  const T* dy;
-  const T* mean;
-  const T* invstd;
-  const T* scale;
-  const T* sum_dy;
-  const T* sum_dy_xhat;
-  T* dx;
-  T inv_m;
-  ChannelOf channel;
-  RFCF_HD void operator()(int64_t i) const {
-    const int64_t ch = channel(i);
-    const T xhat = (x[i] - mean[ch]) * invstd[ch];
-    dx[i] = scale[ch] * (dy[i] - sum_dy[ch] * inv_m - xhat * sum_dy_xhat[ch] * inv_m);
-  }
-};
-
-// Folding a batch norm into the preceding conv: w'[o, ...] = w[o, ...] * scale[o].
-template <class T>
-struct FoldWeight {
-  const T* w;
-  const T* scale;
-  T* out;
-  int64_t per_out;  // elements per output channel
-  RFCF_HD void operator()(int64_t i) const { out[i] = w[i] * scale[i / per_out]; }
-};
-// b'[o] = b[o] * scale[o] + shift[o] (b may be null: no conv bias).
-template <class T>
-struct FoldBias {
-  const T* b;
-  const T* scale;
-  const T* shift;
-  T* out;
-  RFCF_HD void operator()(int64_t o) const { out[o] = (b ? b[o] * scale[o] : T(0)) + shift[o]; }
-};
-
-}  // namespace rfcf::functors
-// ---- end rfcf/ops/functors/batch_norm.hpp
 
 namespace rfcf::ops {
 
@@ -3045,6 +3111,7 @@ class Sigmoid : public LayerBase {
 // gets no gradient: its grad stays zero, as a PyTorch tensor with requires_grad = False has none.
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 
@@ -3115,9 +3182,13 @@ class BatchNormBase : public LayerBase {
                                                                    eps()});
     }
     tensor_type y(x.shape());
-    Executor<D>::for_each(x.numel(),
-                          functors::BatchNormApply<T>{x.data(), mean.data(), scale.data(), b, y.data(),
-                                                       functors::ChannelOf(c, inner, x.numel())});
+    if constexpr (std::is_same_v<D, cpu>) {  // plane-wise host loop, same math (ops/cpu/batch_norm.hpp)
+      ops::BatchNormOp<D>::apply(x.data(), mean.data(), scale.data(), b, y.data(), outer, c, inner);
+    } else {
+      Executor<D>::for_each(x.numel(),
+                            functors::BatchNormApply<T>{x.data(), mean.data(), scale.data(), b, y.data(),
+                                                         functors::ChannelOf(c, inner, x.numel())});
+    }
     if (grad_enabled()) {
       cache_ = Cache{x, mean, invstd, scale, inner, training_};
     } else {
@@ -3141,11 +3212,17 @@ class BatchNormBase : public LayerBase {
                                            cache_.x.dim(0), c, inner, sum_dy.data(), sum_dy_xhat.data());
     }
     if (cache_.training) {
-      Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardTrain<T>{
-                                            cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
-                                            cache_.scale.data(), sum_dy.data(), sum_dy_xhat.data(), dx.data(),
-                                            static_cast<T>(1.0 / static_cast<double>(m)),
-                                            functors::ChannelOf(c, inner, dy.numel())});
+      const T inv_m = static_cast<T>(1.0 / static_cast<double>(m));
+      if constexpr (std::is_same_v<D, cpu>) {
+        ops::BatchNormOp<D>::backward_train(cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
+                                            cache_.scale.data(), sum_dy.data(), sum_dy_xhat.data(), dx.data(), inv_m,
+                                            cache_.x.dim(0), c, inner);
+      } else {
+        Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardTrain<T>{
+                                              cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
+                                              cache_.scale.data(), sum_dy.data(), sum_dy_xhat.data(), dx.data(),
+                                              inv_m, functors::ChannelOf(c, inner, dy.numel())});
+      }
     } else {
       Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardEval<T>{dy.data(), cache_.scale.data(), dx.data(),
                                                                    functors::ChannelOf(c, inner, dy.numel())});

@@ -1,9 +1,9 @@
 // RetinaFace-MobileNet0.25 training steps against PyTorch (tests/fixtures/detection_train/
-// make_step_fixture.py): one fixed batch of two real 96x96 crops, MultiBoxLoss, SGD (lr 1e-3,
-// momentum 0.9, wd 5e-4), five steps, float32 on both sides. Checks the loss parts of every
-// step, the step-1 hard negatives, the step-1 gradient of every parameter and the weights and
-// BatchNorm buffers after five steps. Plus: resuming from a train::Checkpoint equals training
-// straight through.
+// make_step_fixture.py): one fixed batch of two real 96x96 WIDER crops, MultiBoxLoss, SGD (lr 1e-3,
+// momentum 0.9, wd 5e-4), five steps, in float32 and in float64 (each against the PyTorch run of the
+// same precision). Checks the loss parts and counts of every step, the hard negatives of every step
+// (exactly), the step-1 gradient of every parameter (float32) and every parameter and BatchNorm
+// buffer after five steps. Plus: resuming from a train::Checkpoint equals training straight through.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -59,29 +59,67 @@ CollectorT<typename M::value_type> collect(M& m) {
   return c;
 }
 
-// max |a - b| / max |b| over one tensor.
 template <class T>
-double rel_diff(const std::vector<T>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num = std::max(num, std::abs(double(a[i]) - double(b[i])));
-    den = std::max(den, std::abs(double(b[i])));
-  }
-  return den > 0 ? num / den : num;
+std::vector<double> as_double(const Tensor<T, cpu>& t) {
+  const std::vector<T> v = t.to_vector();
+  return std::vector<double>(v.begin(), v.end());
 }
 
+double max_abs(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m = std::max(m, std::abs(x));
+  return m;
+}
+
+// The fixture's input: resized BGR uint8 crops [B, H, W, 3] -> float [B, 3, H, W] minus (104, 117, 123).
 template <class T>
-std::vector<float> delta(const std::vector<T>& a, const std::vector<float>& b) {
-  std::vector<float> d(a.size());
-  for (size_t i = 0; i < a.size(); ++i) d[i] = a[i] - b[i];
+Tensor<T, cpu> fixture_input(const Fixture& fx) {
+  const Shape s = fx.shape("input_u8");
+  const int64_t B = s[0], H = s[1], W = s[2];
+  const std::vector<double> px = fx.values<double>("input_u8");
+  const double mean[3] = {104, 117, 123};
+  std::vector<T> x(static_cast<size_t>(B * 3 * H * W));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < H * W; ++i)
+      for (int64_t c = 0; c < 3; ++c) x[((b * 3 + c) * H * W) + i] = static_cast<T>(px[(b * H * W + i) * 3 + c] - mean[c]);
+  return Tensor<T, cpu>::from_host(Shape{B, 3, H, W}, x);
+}
+
+// A tensor the generator stored either in full (`prefix.name`) or, when large, as
+// `prefix_stats.name` = [sum, sum of squares, max |x|] plus every 149th value in `prefix_sample.name`.
+// Returns max |got - want| over what is stored and the largest |want| (stats: from max |x|); sums
+// count as max-like errors through sum / n and sqrt(sum of squares / n) comparisons.
+struct Diff {
+  double err = 0, scale = 0;
+};
+constexpr size_t kSampleStride = 149;
+Diff diff_stored(const Fixture& fx, const std::string& prefix, const std::string& name, const std::vector<double>& got) {
+  Diff d;
+  if (fx.has(prefix + "." + name)) {
+    const std::vector<double> want = fx.values<double>(prefix + "." + name);
+    REQUIRE(want.size() == got.size());
+    for (size_t i = 0; i < got.size(); ++i) d.err = std::max(d.err, std::abs(got[i] - want[i]));
+    d.scale = max_abs(want);
+    return d;
+  }
+  const std::vector<double> stats = fx.values<double>(prefix + "_stats." + name);
+  const std::vector<double> sample = fx.values<double>(prefix + "_sample." + name);
+  REQUIRE(sample.size() == (got.size() + kSampleStride - 1) / kSampleStride);
+  for (size_t i = 0, k = 0; i < got.size(); i += kSampleStride, ++k) d.err = std::max(d.err, std::abs(got[i] - sample[k]));
+  double s = 0, sq = 0;
+  for (double x : got) s += x, sq += x * x;
+  const double n = static_cast<double>(got.size());
+  d.err = std::max({d.err, std::abs(max_abs(got) - stats[2]), std::abs(s - stats[0]) / n,
+                    std::abs(std::sqrt(sq / n) - std::sqrt(stats[1] / n))});
+  d.scale = stats[2];
   return d;
 }
 
-// float: every loss part/count, step-1 gradients and negatives against the PyTorch float32 run; the
-// loss parts only for steps 1-2 at 1e-4 (float32 training diverges afterwards, see the generator).
-// double: loss parts of all steps and the weights after five steps against the float64 run (stored
-// rounded to float32, which bounds the weight comparison at ~6e-8 of |w|).
+// float32 and float64 each against the PyTorch run of the same precision. The bounds: loss parts
+// rel 1e-4 / 1e-6; step-1 gradients rel 1e-4 of the tensor's max |g|; weights after five steps rel
+// 1e-4 / 1e-6 of the tensor's max |w| (issue 5 acceptance); the update w5 - w0 rel 1e-2 / 1e-6 of
+// its max (float32: PyTorch's own float32 run is 1.3e-6 of |w| from its float64 run, i.e. up to
+// ~1e-3 of the small updates of some tensors).
 template <class T>
 void run_steps() {
   constexpr bool f64 = std::is_same_v<T, double>;
@@ -89,25 +127,24 @@ void run_steps() {
   models::RetinaFace<models::MobileNetV1025, cpu, T> net;
   nn::load_pytorch(net, kWeights);
   const auto initial = collect(net);
-  std::map<std::string, std::vector<float>> w0;
-  for (const auto& [name, t] : initial.values) {
-    const auto v = t.to_vector();
-    w0[name] = std::vector<float>(v.begin(), v.end());
-  }
+  std::map<std::string, std::vector<double>> w0;
+  for (const auto& [name, t] : initial.values) w0[name] = as_double(t.clone());
+  for (const auto& [name, t] : initial.buffers) w0[name] = as_double(t.clone());
   net.train();
   nn::FlatParameters<T, cpu> params(net);
   train::SGD<T, cpu> sgd(params, train::SGDOptions{1e-3, 0.9, 0.0, 5e-4, false});
   detection::MultiBoxLoss<T, cpu> criterion;
   detection::PriorCache prior_cache(detection::PriorBoxOptions::official());
   const Tensor<float, cpu> priors = prior_cache.get(96, 96);
-  REQUIRE(rel_diff(priors.to_vector(), fx.values<float>("priors")) == 0.0);
 
-  const Tensor<T, cpu> input = fx.tensor<T>("input");
+  const Tensor<T, cpu> input = fixture_input<T>(fx);
   REQUIRE(input.shape() == Shape{2, 3, 96, 96});
   const std::vector<std::vector<float>> targets{fx.values<float>("targets_0"), fx.values<float>("targets_1")};
   const std::vector<double> losses = fx.values<double>(f64 ? "losses_f64" : "losses");
   const std::vector<int64_t> counts = fx.values<int64_t>("counts");
+  const std::vector<int64_t> neg_mask = fx.values<int64_t>("neg_mask");  // [5, 2, A], same for both runs
   const int64_t A = priors.dim(0);
+  REQUIRE(fx.shape("neg_mask") == Shape{5, 2, A});
 
   double worst_loss = 0, worst_grad = 0;
   for (int step = 0; step < 5; ++step) {
@@ -119,54 +156,30 @@ void run_steps() {
     for (int k = 0; k < 4; ++k) {
       const double want = losses[step * 4 + k];
       const double rel = std::abs(got[k] - want) / std::abs(want);
-      if (step < 2 || f64) worst_loss = std::max(worst_loss, rel);
-      else std::printf("float32 step %d loss part %d: rel %.2e\n", step + 1, k, rel);
-      if (!f64 && step >= 2) continue;
-      INFO("step " << step << " loss part " << k << ": " << got[k] << " vs " << want);
+      worst_loss = std::max(worst_loss, rel);
+      INFO("step " << step + 1 << " loss part " << k << ": " << got[k] << " vs " << want);
       CHECK(rel < (f64 ? 1e-6 : 1e-4));
     }
     CHECK(parts.num_pos == counts[step * 3]);
     CHECK(parts.num_pos_landm == counts[step * 3 + 1]);
     CHECK(parts.num_neg == counts[step * 3 + 2]);
+    // Hard negatives of every step, exactly.
+    for (int64_t b = 0; b < 2; ++b) {
+      std::vector<int64_t> want;
+      for (int64_t p = 0; p < A; ++p)
+        if (neg_mask[(step * 2 + b) * A + p]) want.push_back(p);
+      INFO("step " << step + 1 << " image " << b);
+      CHECK(criterion.negatives()[b] == want);
+    }
 
     if (step == 0 && !f64) {
-      // Hard negatives of step 1, exactly.
-      const std::vector<int64_t> mask = fx.values<int64_t>("neg_mask");
-      for (int64_t b = 0; b < 2; ++b) {
-        std::vector<int64_t> want;
-        for (int64_t p = 0; p < A; ++p)
-          if (mask[b * A + p]) want.push_back(p);
-        INFO("image " << b);
-        CHECK(criterion.negatives()[b] == want);
-      }
-      // Gradients of every parameter.
       const auto c = collect(net);
       int64_t checked = 0;
       for (const auto& [name, g] : c.grads) {
         INFO("gradient of " << name);
-        const std::vector<T> v = g.to_vector();
-        double rel = 0;
-        if (fx.has("grad." + name)) {
-          REQUIRE(fx.shape("grad." + name) == g.shape());
-          rel = rel_diff(v, fx.values<float>("grad." + name));
-        } else {
-          // Large tensor: sum, sum of squares and every 97th value, relative to the max |g|.
-          const double maxabs = fx.values<double>("grad_maxabs." + name)[0];
-          double s = 0, sq = 0, m = 0;
-          for (T x : v) s += x, sq += double(x) * x, m = std::max(m, std::abs(double(x)));
-          const std::vector<float> sample = fx.values<float>("grad_sample." + name);
-          std::vector<T> mine;
-          for (size_t i = 0; i < v.size(); i += 97) mine.push_back(v[i]);
-          const double n = static_cast<double>(v.size());
-          rel = std::max({std::abs(m - maxabs) / maxabs,
-                          std::abs(s - fx.values<double>("grad_sum." + name)[0]) / (maxabs * n),
-                          std::abs(sq - fx.values<double>("grad_sqsum." + name)[0]) / (maxabs * maxabs * n),
-                          rel_diff(mine, sample) * (std::abs(*std::max_element(sample.begin(), sample.end(),
-                                                    [](float a, float b) { return std::abs(a) < std::abs(b); })) /
-                                                    maxabs)});
-        }
-        worst_grad = std::max(worst_grad, rel);
-        CHECK(rel < 1e-4);
+        const Diff d = diff_stored(fx, "grad", name, as_double(g));
+        worst_grad = std::max(worst_grad, d.err / d.scale);
+        CHECK(d.err <= 1e-4 * d.scale);  // tensors whose reference gradient is 0 (no positives at that level) must be 0
         ++checked;
       }
       CHECK(checked == static_cast<int64_t>(initial.values.size()));
@@ -174,35 +187,30 @@ void run_steps() {
     sgd.step();
   }
 
-  // Weights and BN buffers after five steps; the update (w5 - w0) separately, since it is small.
-  if constexpr (!f64) {
-    std::printf("detector steps vs PyTorch float32: loss rel %.2e (steps 1-2), grad rel %.2e\n", worst_loss, worst_grad);
-    return;
-  }
+  // Every parameter and BN buffer after five steps, through the update w5 - w0.
   const auto after = collect(net);
+  std::map<std::string, std::vector<double>> w5;
+  for (const auto& [name, t] : after.values) w5[name] = as_double(t);
+  for (const auto& [name, t] : after.buffers) w5[name] = as_double(t);
+  REQUIRE(w5.size() == w0.size());
   double worst_w = 0, worst_dw = 0;
-  for (const auto& [name, t] : after.values) {
-    INFO("parameter " << name);
-    const std::vector<float> want = fx.values<float>("after." + name);
-    const std::vector<T> got = t.to_vector();
-    const double rw = rel_diff(got, want), rdw = rel_diff(delta(got, w0[name]), delta(want, w0[name]));
+  for (const auto& [name, w] : w5) {
+    INFO("tensor " << name);
+    std::vector<double> dw(w.size());
+    for (size_t i = 0; i < w.size(); ++i) dw[i] = w[i] - w0[name][i];
+    const Diff d = diff_stored(fx, f64 ? "update64" : "update", name, dw);
+    const double rw = d.err / max_abs(w), rdw = d.scale > 0 ? d.err / d.scale : d.err;
     worst_w = std::max(worst_w, rw), worst_dw = std::max(worst_dw, rdw);
-    CHECK(rw < 1e-6);
-    CHECK(rdw < 1e-2);  // limited by the float32 storage of the float64 weights (6e-8 of |w|)
+    CHECK(rw < (f64 ? 1e-6 : 1e-4));
+    CHECK(rdw < (f64 ? 1e-6 : 1e-2));
   }
-  for (const auto& [name, t] : after.buffers) {
-    INFO("buffer " << name);
-    const double r = rel_diff(t.to_vector(), fx.values<float>("after." + name));
-    worst_w = std::max(worst_w, r);
-    CHECK(r < 1e-6);
-  }
-  std::printf("detector steps vs PyTorch float64: loss rel %.2e, weights rel %.2e, update rel %.2e\n", worst_loss,
-              worst_w, worst_dw);
+  std::printf("detector 5 steps vs PyTorch %s: loss rel %.2e, step-1 grad rel %.2e, weights rel %.2e, update rel %.2e\n",
+              f64 ? "float64" : "float32", worst_loss, worst_grad, worst_w, worst_dw);
 }
 
 }  // namespace
 
-TEST_CASE("RetinaFace training steps match PyTorch (float32)", "[train][detector]") { run_steps<float>(); }
+TEST_CASE("RetinaFace five training steps match PyTorch (float32)", "[train][detector]") { run_steps<float>(); }
 TEST_CASE("RetinaFace five training steps match PyTorch (float64)", "[train][detector]") { run_steps<double>(); }
 
 namespace {

@@ -9,6 +9,7 @@
 // gets no gradient: its grad stays zero, as a PyTorch tensor with requires_grad = False has none.
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "rfcf/core/executor.hpp"
@@ -85,9 +86,13 @@ class BatchNormBase : public LayerBase {
                                                                    eps()});
     }
     tensor_type y(x.shape());
-    Executor<D>::for_each(x.numel(),
-                          functors::BatchNormApply<T>{x.data(), mean.data(), scale.data(), b, y.data(),
-                                                       functors::ChannelOf(c, inner, x.numel())});
+    if constexpr (std::is_same_v<D, cpu>) {  // plane-wise host loop, same math (ops/cpu/batch_norm.hpp)
+      ops::BatchNormOp<D>::apply(x.data(), mean.data(), scale.data(), b, y.data(), outer, c, inner);
+    } else {
+      Executor<D>::for_each(x.numel(),
+                            functors::BatchNormApply<T>{x.data(), mean.data(), scale.data(), b, y.data(),
+                                                         functors::ChannelOf(c, inner, x.numel())});
+    }
     if (grad_enabled()) {
       cache_ = Cache{x, mean, invstd, scale, inner, training_};
     } else {
@@ -111,11 +116,17 @@ class BatchNormBase : public LayerBase {
                                            cache_.x.dim(0), c, inner, sum_dy.data(), sum_dy_xhat.data());
     }
     if (cache_.training) {
-      Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardTrain<T>{
-                                            cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
-                                            cache_.scale.data(), sum_dy.data(), sum_dy_xhat.data(), dx.data(),
-                                            static_cast<T>(1.0 / static_cast<double>(m)),
-                                            functors::ChannelOf(c, inner, dy.numel())});
+      const T inv_m = static_cast<T>(1.0 / static_cast<double>(m));
+      if constexpr (std::is_same_v<D, cpu>) {
+        ops::BatchNormOp<D>::backward_train(cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
+                                            cache_.scale.data(), sum_dy.data(), sum_dy_xhat.data(), dx.data(), inv_m,
+                                            cache_.x.dim(0), c, inner);
+      } else {
+        Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardTrain<T>{
+                                              cache_.x.data(), dy.data(), cache_.mean.data(), cache_.invstd.data(),
+                                              cache_.scale.data(), sum_dy.data(), sum_dy_xhat.data(), dx.data(),
+                                              inv_m, functors::ChannelOf(c, inner, dy.numel())});
+      }
     } else {
       Executor<D>::for_each(dy.numel(), functors::BatchNormBackwardEval<T>{dy.data(), cache_.scale.data(), dx.data(),
                                                                    functors::ChannelOf(c, inner, dy.numel())});

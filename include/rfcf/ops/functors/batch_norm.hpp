@@ -50,6 +50,19 @@ struct BatchNormRunningUpdate {
   }
 };
 
+// The per-element formulas, shared by the per-element functors below and the host's per-plane
+// loops (ops/cpu/batch_norm.hpp): one formula for both.
+template <class T>
+RFCF_HD inline T batch_norm_apply(T x, T mean, T scale, T bias) {
+  return (x - mean) * scale + bias;
+}
+// Train-mode dx with m values per channel (inv_m = 1/m), sum_dy and sum_dy_xhat over the channel.
+template <class T>
+RFCF_HD inline T batch_norm_backward_train(T x, T dy, T mean, T invstd, T scale, T sum_dy, T sum_dy_xhat, T inv_m) {
+  const T xhat = (x - mean) * invstd;
+  return scale * (dy - sum_dy * inv_m - xhat * sum_dy_xhat * inv_m);
+}
+
 // y = (x - mean[ch]) * scale[ch] + bias[ch] (bias may be null). Subtracting the mean first
 // keeps fp32 exact for inputs with a large offset (x * scale + shift would cancel digits).
 template <class T>
@@ -62,7 +75,7 @@ struct BatchNormApply {
   ChannelOf channel;
   RFCF_HD void operator()(int64_t i) const {
     const int64_t ch = channel(i);
-    y[i] = (x[i] - mean[ch]) * scale[ch] + (bias ? bias[ch] : T(0));
+    y[i] = batch_norm_apply(x[i], mean[ch], scale[ch], bias ? bias[ch] : T(0));
   }
 };
 
@@ -92,8 +105,7 @@ struct BatchNormBackwardTrain {
   ChannelOf channel;
   RFCF_HD void operator()(int64_t i) const {
     const int64_t ch = channel(i);
-    const T xhat = (x[i] - mean[ch]) * invstd[ch];
-    dx[i] = scale[ch] * (dy[i] - sum_dy[ch] * inv_m - xhat * sum_dy_xhat[ch] * inv_m);
+    dx[i] = batch_norm_backward_train(x[i], dy[i], mean[ch], invstd[ch], scale[ch], sum_dy[ch], sum_dy_xhat[ch], inv_m);
   }
 };
 
