@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include "rfcf/cpu.hpp"
 #include "rfcf/io/image_ops.hpp"
 #include "rfcf/recognition/prepare.hpp"
 
@@ -79,8 +80,9 @@ TEST_CASE("prepare: choose_face policies and filters") {
     d.box[0] = x1, d.box[1] = y1, d.box[2] = x2, d.box[3] = y2, d.score = score;
     return d;
   };
-  // 200x100 image: a big face at the left, a small one in the centre, a weak and a tiny one.
-  const std::vector<detection::Detection> dets = {det(0, 0, 60, 60, 0.99f), det(90, 40, 110, 60, 0.95f),
+  // 200x100 image: a big face at the left, a small one near the centre, a weak one and a tiny one
+  // exactly at the centre.
+  const std::vector<detection::Detection> dets = {det(0, 0, 60, 60, 0.99f), det(80, 30, 100, 50, 0.95f),
                                                   det(100, 50, 190, 95, 0.3f), det(98, 48, 102, 52, 0.9f)};
   recognition::PrepareOptions o;
   auto c = recognition::choose_face(dets, 200, 100, o);
@@ -143,7 +145,8 @@ TEST_CASE("prepare: raw photos -> aligned ImageFolder and RecordIO with a report
     CHECK(fs::path(aligned[0].path).filename() == "face.png");
 
     // The face found in the crop is the top face of kids.jpg (box shifted by the crop offset),
-    // and the written crop equals a direct alignment of those landmarks on the full image.
+    // and the written crop equals a direct alignment of those landmarks on the full image with
+  // everything outside the crop blacked out (the warp's border is black).
     const auto& rec = s.records[1];  // alice/face.png (alice: broken.jpg, face.png, grey.png)
     REQUIRE(rec.path == (raw.root / "alice" / "face.png").string());
     const float shift[4] = {kCropX, kCropY, kCropX, kCropY};
@@ -151,7 +154,10 @@ TEST_CASE("prepare: raw photos -> aligned ImageFolder and RecordIO with a report
     detection::Detection full = rec.face;
     for (int k = 0; k < 5; ++k) full.landmarks[2 * k] += kCropX, full.landmarks[2 * k + 1] += kCropY;
     const io::Image kids = io::read_image(kKids, io::ColorOrder::BGR);
-    const io::Image expect = recognition::aligned_face_image(kids, full, false);
+    io::Image masked(kids.width, kids.height, 3, io::ColorOrder::BGR, 0);
+    for (int y = 0; y < raw.face.height; ++y)
+      std::copy_n(raw.face.row(y), raw.face.row_bytes(), masked.at(kCropX, kCropY + y));
+    const io::Image expect = recognition::aligned_face_image(masked, full, false);
     const io::Image got = io::read_image(rec.output, io::ColorOrder::BGR);
     REQUIRE((got.width == 112 && got.height == 112));
     double diff = 0;
