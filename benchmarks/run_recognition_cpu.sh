@@ -34,8 +34,9 @@ for b in json.load(open(sys.argv[1]))["benchmarks"]:
         ours[parts[0] + "/" + parts[1]] = b[key]
 anchor = {"TORCH": {}, "OPENCV": {}}
 for line in open(sys.argv[2]):
-    kind, name, ms = line.split()
-    anchor[kind][name] = float(ms)
+    f = line.split()
+    if len(f) == 3 and f[0] in anchor:
+        anchor[f[0]][f[1]] = float(f[2])
 unit = "CPU ms, 1 thread" if mode == "cpu" else "wall ms, 2 threads"
 print(f"| case ({unit}) | rfcf ms | rfcf faces/s | PyTorch ms | ratio | OpenCV DNN ms | ratio |")
 print("|---|---|---|---|---|---|---|")
