@@ -10,5 +10,6 @@
 #include "rfcf/recognition/margin_head.hpp"
 #include "rfcf/recognition/margin_loss.hpp"
 #include "rfcf/recognition/margin_policies.hpp"
+#include "rfcf/recognition/prepare.hpp"
 #include "rfcf/recognition/trainer.hpp"
 #include "rfcf/recognition/verification.hpp"
