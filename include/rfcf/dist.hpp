@@ -3,6 +3,7 @@
 // end, sample and class sharding, data-parallel gradient averaging, Partial FC, the launch
 // environment and the TCP rendezvous. The MPI back end is rfcf/dist/mpi.hpp (needs MPI, target
 // rfcf::mpi); the NCCL back end is rfcf/dist/nccl.cuh (nvcc, target rfcf::nccl).
+#include "rfcf/dist/checkpoint.hpp"
 #include "rfcf/dist/communicator.hpp"
 #include "rfcf/dist/data_parallel.hpp"
 #include "rfcf/dist/functors.hpp"
