@@ -107,9 +107,9 @@ int run_head(dist::MpiCommunicator& comm, int64_t classes, double rate, int64_t 
   sgd.step();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double measured = rss() - before;
-  // Computed: weight, grad, momentum and the normalised copy of the local rows (n x d); the gathered
-  // sample rows (+ their gradient) when sampling; cosines, logits, dfdc and dL/dcos (N x S); global
-  // embeddings, normalised, dL/de_hat, dL/dE (N x d).
+  // Computed: weight, grad and momentum of the local rows (3 n d); normalised class vectors and their
+  // gradient (2 S d), plus the gathered rows and their scattered gradient when sampling (4 S d);
+  // cosines, logits, dfdc and dL/dcos (4 N S); global embeddings, normalised, dL/de_hat, dL/dE (4 N d).
   const double n = static_cast<double>(pfc.class_range_of_rank().count), S = static_cast<double>(out.sampled_classes);
   const double N = static_cast<double>(W * b);
   const double computed = 4.0 * (3 * n * d + S * d * (rate < 1 ? 4 : 2) + 4 * N * S + 4 * N * d);
