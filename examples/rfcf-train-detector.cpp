@@ -1,12 +1,14 @@
-// RetinaFace (MobileNet-0.25) training on the CPU following the reference recipe (retinaface.md 8):
-// WIDER label.txt -> threaded loader (augmentation) -> RetinaFace -> MultiBoxLoss -> SGD with
-// step decay; CSV log per iteration and a checkpoint per epoch. A skeleton: no ImageNet backbone
-// loading and no CUDA path yet (see docs/detector_training.md).
-//   rfcf-train-detector --labels widerface/train/label.txt --out run/ [--epochs 250] [--batch 32]
+// rfcf-train-detector: trains RetinaFace on WIDER FACE (label.txt) or your own data with the
+// reference recipe (retinaface.md 8) on the CPU; the loop is train::DetectorTrainer
+// (docs/detector_training.md).
+//   rfcf-train-detector --labels widerface/train/label.txt --out run \
+//       --pretrained mobilenetv1_025_imagenet.tar [--config train.toml] [--resume]
+// Every flag can also come from a TOML/INI file (--config); flags on the command line win.
+// --print-config writes the effective configuration (a starting point for a config file).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
-#include <filesystem>
+#include <iostream>
 
 #include "rfcf/cpu.hpp"
 #include "rfcf/data.hpp"
@@ -14,82 +16,126 @@
 #include "rfcf/models.hpp"
 #include "rfcf/train.hpp"
 
+namespace {
+
+struct Flags {
+  std::string labels, images, pretrained, backbone = "mobilenet0.25", anchors = "official";
+  bool resume = false, guarded = false, print_config = false;
+  int threads = 0;
+};
+
+template <template <class, class> class Backbone>
+int train(const Flags& f, rfcf::train::DetectorTrainOptions o) {
+  using namespace rfcf;
+  data::WiderLabelOptions lo;
+  lo.image_root = f.images;
+  data::WiderLabelSet set = data::read_wider_labels(f.labels, lo);
+  std::printf("%s: %zu images, %lld faces (%lld without landmarks, %lld degenerate), %lld empty images skipped\n",
+              f.labels.c_str(), set.images.size(), static_cast<long long>(set.faces),
+              static_cast<long long>(set.faces_without_landmarks), static_cast<long long>(set.degenerate_faces),
+              static_cast<long long>(set.skipped_empty));
+  train::DetectorTrainer<Backbone> trainer(std::move(set.images), o);
+  std::printf("%lld steps per epoch (batch %lld x accumulate %lld), %lld epochs, schedule %s, lr %g\n",
+              static_cast<long long>(trainer.steps_per_epoch()), static_cast<long long>(o.loader.batch_size),
+              static_cast<long long>(o.accumulate), static_cast<long long>(o.epochs), o.schedule.c_str(), o.lr);
+  if (f.resume && std::filesystem::exists(o.last_checkpoint())) {
+    trainer.resume();
+  } else {
+    if (f.resume) std::printf("--resume: no %s yet, starting fresh\n", o.last_checkpoint().c_str());
+    if (!f.pretrained.empty()) std::printf("%s\n", trainer.load_pretrained_backbone(f.pretrained).str().c_str());
+  }
+  trainer.fit();
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  CLI::App app{"Train RetinaFace MobileNet-0.25 (reference recipe)"};
-  std::string labels, out = "run";
-  int64_t epochs = 250, batch = 32, img_dim = 640, decay1 = 190, decay2 = 220, max_iters = 0;
-  int workers = 4;
-  uint64_t seed = 0;
-  double lr = 1e-3;
-  app.add_option("--labels", labels, "train/label.txt (images under <dir>/images)")->required();
-  app.add_option("--out", out, "output folder for log.csv and checkpoints");
-  app.add_option("--epochs", epochs, "epochs (250)");
-  app.add_option("--batch", batch, "batch size (32)");
-  app.add_option("--img-dim", img_dim, "training input size (640)");
-  app.add_option("--lr", lr, "initial learning rate (1e-3)");
-  app.add_option("--decay1", decay1, "first x0.1 epoch (190)");
-  app.add_option("--decay2", decay2, "second x0.1 epoch (220)");
-  app.add_option("--workers", workers, "loader threads (4)");
-  app.add_option("--seed", seed, "data order / augmentation seed");
-  bool guarded = false;
-  app.add_flag("--guarded", guarded, "guarded matching: invalid gts take no priors, degenerate boxes dropped");
-  app.add_option("--max-iters", max_iters, "stop after this many iterations (0: no limit; for smoke runs)");
+  using namespace rfcf;
+  CLI::App app{"Train RetinaFace (reference recipe by default; docs/detector_training.md)"};
+  app.set_config("--config", "", "TOML/INI file with any of these options (command-line flags override it)");
+  Flags f;
+  train::DetectorTrainOptions o;
+  auto& L = o.loader;
+  L.workers = 4;
+  int64_t img_dim = 640;
+  app.add_option("--labels", f.labels, "label.txt (WIDER/retinaface format, also the user format); required");
+  app.add_option("--images", f.images, "image folder (default: <dir of label.txt>/images)");
+  app.add_option("--out", o.out_dir, "output folder: checkpoints, logs, loss curve")->capture_default_str();
+  app.add_option("--backbone", f.backbone, "mobilenet0.25 | resnet50")->capture_default_str();
+  app.add_option("--anchors", f.anchors, "official (LeakyReLU 0.1, anchors 16-512) | 1mb (ReLU, anchors 10-256)")
+      ->capture_default_str();
+  app.add_option("--pretrained", f.pretrained, "ImageNet backbone checkpoint (e.g. mobilenetv1_025_imagenet.tar)");
+  app.add_flag("--resume", f.resume, "continue from <out>/last.safetensors when it exists");
+  app.add_option("--epochs", o.epochs, "epochs")->capture_default_str();
+  app.add_option("--batch", L.batch_size, "images per micro-batch")->capture_default_str();
+  app.add_option("--accumulate", o.accumulate, "micro-batches per optimizer step (gradients averaged)")
+      ->capture_default_str();
+  app.add_option("--img-dim", img_dim, "training input size")->capture_default_str();
+  app.add_option("--lr", o.lr, "initial learning rate")->capture_default_str();
+  app.add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str();
+  app.add_option("--weight-decay", o.weight_decay, "weight decay (all parameters)")->capture_default_str();
+  app.add_option("--schedule", o.schedule, "multistep | cosine")->capture_default_str();
+  app.add_option("--decay-epochs", o.decay_epochs, "multistep: epochs where lr *= gamma")->capture_default_str();
+  app.add_option("--gamma", o.gamma, "multistep decay factor")->capture_default_str();
+  app.add_option("--min-lr", o.min_lr, "cosine: final learning rate")->capture_default_str();
+  app.add_option("--warmup-epochs", o.warmup_epochs, "linear warm-up length in epochs (0: none, the reference)")
+      ->capture_default_str();
+  app.add_option("--warmup-start", o.warmup_start_factor, "warm-up starts at lr times this")->capture_default_str();
+  app.add_option("--progressive-epochs", o.progressive_epochs,
+                 "progressive schedule length K in epochs (0: off)")->capture_default_str();
+  app.add_option("--progressive-min-face", o.progressive_min_face,
+                 "progressive: faces with a shorter side below this (pixels at --img-dim) are ignored in epoch 0; "
+                 "the threshold falls linearly to 0 at epoch K")->capture_default_str();
+  app.add_flag("--guarded", f.guarded, "guarded matching: invalid gts take no priors, degenerate boxes dropped");
+  app.add_option("--workers", L.workers, "loader threads")->capture_default_str();
+  app.add_option("--threads", f.threads, "compute threads (0: OpenMP default)");
+  app.add_option("--seed", L.seed, "data order / augmentation seed")->capture_default_str();
+  app.add_option("--snapshot-every", o.snapshot_every, "also keep epoch_<e>.safetensors every N epochs (0: no)")
+      ->capture_default_str();
+  app.add_option("--max-steps,--max-iters", o.max_steps, "stop after this many optimizer steps (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--progress-interval", o.progress_interval_s, "seconds between progress lines")->capture_default_str();
+  app.add_option("--eval-every", o.eval_every, "WIDER evaluation every N epochs and after the last (0: off)")
+      ->capture_default_str();
+  app.add_option("--eval-images", o.eval_images, "evaluation images folder (<event>/<stem>.jpg)");
+  app.add_option("--eval-list", o.eval_list, "evaluation image list (one <event>/<stem>.jpg per line)");
+  app.add_option("--eval-gt", o.eval_gt, "folder with wider_face_val.mat and wider_{easy,medium,hard}_val.mat");
+  app.add_option("--eval-long-side", o.eval_long_side, "evaluation resize of the long side (0: original size)")
+      ->capture_default_str();
+  app.add_flag("--eval-at-start", o.eval_at_start, "also evaluate the initial model (logged as epoch 0)");
+  app.add_option("--eval-top-k", o.eval_top_k, "evaluation: candidates kept before NMS (-1: all)")->capture_default_str();
+  app.add_option("--eval-keep-top-k", o.eval_keep_top_k, "evaluation: detections kept after NMS (-1: all)")
+      ->capture_default_str();
+  app.add_flag("--print-config", f.print_config, "print the effective configuration as TOML and exit")
+      ->configurable(false);
   CLI11_PARSE(app, argc, argv);
+  if (f.print_config) {
+    std::cout << app.config_to_str(true, true);
+    return 0;
+  }
   try {
-    using namespace rfcf;
-    std::filesystem::create_directories(out);
-    data::WiderLabelSet set = data::read_wider_labels(labels);
-    std::printf("%zu images, %lld faces (%lld without landmarks), %lld empty images skipped\n", set.images.size(),
-                static_cast<long long>(set.faces), static_cast<long long>(set.faces_without_landmarks),
-                static_cast<long long>(set.skipped_empty));
-
-    data::DetectionLoaderOptions lo;
-    lo.workers = workers;
-    lo.batch_size = batch;
-    lo.seed = seed;
-    lo.augment.img_dim = static_cast<int>(img_dim);
-    data::DetectionLoader loader(std::move(set.images), lo);
-
-    models::RetinaFace<models::MobileNetV1025, cpu> net;
-    net.train();
-    nn::FlatParameters<float, cpu> params(net);
-    train::SGD<float, cpu> sgd(params, train::SGDOptions{lr, 0.9, 0.0, 5e-4, false});
-    const int64_t epoch_size = loader.batches_per_epoch();
-    const auto schedule = train::MultiStepLr::from_epochs(lr, {decay1, decay2}, epoch_size);
-    detection::MultiBoxLossOptions loss_options;
-    loss_options.match.guarded = guarded;
-    detection::MultiBoxLoss<float, cpu> criterion(loss_options);
-    detection::PriorCache priors(detection::PriorBoxOptions::official());
-
-    int64_t step = 0, epoch = 0;
-    train::Checkpoint ckpt;
-    ckpt.model(net).optimizer(sgd).counter("step", step).counter("epoch", epoch);
-    train::CsvLogger log(out + "/log.csv", {"step", "epoch", "lr", "loss", "loc", "conf", "landm", "images_per_s"});
-    for (; epoch < epochs; ++epoch) {
-      loader.start_epoch(epoch);
-      while (auto b = loader.next()) {
-        sgd.set_lr(schedule.at(step));
-        sgd.zero_grad();
-        const auto pred = net.forward(b->images);
-        const auto parts = criterion.forward(pred, b->targets, priors.get(img_dim, img_dim));
-        net.backward(criterion.backward());
-        sgd.step();
-        log.row({double(step), double(epoch), sgd.lr(), parts.total, parts.loc, parts.conf, parts.landm,
-                 loader.images_per_second()});
-        if (step % 10 == 0)
-          std::printf("epoch %lld step %lld lr %.1e loss %.4f (loc %.4f conf %.4f landm %.4f) %.1f img/s\n",
-                      static_cast<long long>(epoch), static_cast<long long>(step), sgd.lr(), parts.total, parts.loc,
-                      parts.conf, parts.landm, loader.images_per_second());
-        ++step;
-        if (max_iters > 0 && step >= max_iters) break;
-      }
-      if (max_iters > 0 && step >= max_iters) break;
-      ckpt.save(out + "/last.safetensors");
+    check<ConfigError>(!f.labels.empty(), "--labels is required (on the command line or in the --config file)");
+    if (f.threads > 0) set_num_threads(f.threads);
+    L.augment.img_dim = static_cast<int>(img_dim);
+    o.guarded = f.guarded;
+    if (f.anchors == "1mb") {
+      const auto m = models::RetinaFaceOptions::mobilenet025_1mb();
+      o.model.min_sizes = m.min_sizes;
+      o.model.backbone_slope = o.model.neck_slope = 0.0;
+    } else {
+      check<ConfigError>(f.anchors == "official", "--anchors: unknown family '", f.anchors, "'");
     }
-    ckpt.save(out + "/final.safetensors");
+    if (f.backbone == "resnet50") {
+      const auto anchors = o.model.min_sizes;
+      o.model = models::RetinaFaceOptions::resnet50();
+      o.model.min_sizes = anchors;
+      return train<models::ResNet50>(f, o);
+    }
+    check<ConfigError>(f.backbone == "mobilenet0.25", "--backbone: unknown backbone '", f.backbone, "'");
+    return train<models::MobileNetV1025>(f, o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rfcf-train-detector: %s\n", e.what());
     return 1;
   }
-  return 0;
 }

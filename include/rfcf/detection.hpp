@@ -9,6 +9,7 @@
 #include "rfcf/detection/postprocess.hpp"
 #include "rfcf/detection/priors.hpp"
 #include "rfcf/detection/python_format.hpp"
+#include "rfcf/detection/wider_eval_run.hpp"
 #include "rfcf/detection/wider_results.hpp"
 #include "rfcf/detection/widerface_eval.hpp"
 #include "rfcf/detection/widerface_plot.hpp"

@@ -4,6 +4,7 @@
 #include "rfcf/models/conv_blocks.hpp"
 #include "rfcf/models/detection_head.hpp"
 #include "rfcf/models/fpn.hpp"
+#include "rfcf/models/imagenet_backbone.hpp"
 #include "rfcf/models/ir_se.hpp"
 #include "rfcf/models/iresnet.hpp"
 #include "rfcf/models/mobilefacenet.hpp"

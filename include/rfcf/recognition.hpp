@@ -1,5 +1,6 @@
 #pragma once
-// Face recognition: margin policies and heads, verification metrics, embedding helpers, gallery.
+// Face recognition: margin policies and heads, verification metrics, embedding helpers, gallery,
+// the training loop (trainer.hpp).
 #include "rfcf/recognition/alignment.hpp"
 #include "rfcf/recognition/embedder.hpp"
 #include "rfcf/recognition/embeddings.hpp"
@@ -9,4 +10,5 @@
 #include "rfcf/recognition/margin_head.hpp"
 #include "rfcf/recognition/margin_loss.hpp"
 #include "rfcf/recognition/margin_policies.hpp"
+#include "rfcf/recognition/trainer.hpp"
 #include "rfcf/recognition/verification.hpp"

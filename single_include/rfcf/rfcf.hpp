@@ -10365,9 +10365,14 @@ class MultiBoxLoss {
   const MultiBoxLossOptions& options() const { return options_; }
 
   // targets[b]: rows of kFaceFields values (normalised) for image b; priors [A, 4].
+  // ignored (optional, same layout): faces that must not be learnt as faces nor as background
+  // (e.g. faces below the size threshold of a progressive schedule): they take no part in
+  // matching, and priors whose IoU with one of them reaches the match threshold are never mined
+  // as negatives (unless matched to a face in `targets`).
   template <class U>
   MultiBoxLossParts<T> forward(const models::RetinaFaceOutput<T, D>& pred, const std::vector<std::vector<U>>& targets,
-                               const Tensor<float, cpu>& priors) {
+                               const Tensor<float, cpu>& priors,
+                               const std::vector<std::vector<U>>* ignored = nullptr) {
     const int64_t B = pred.loc.dim(0), A = pred.loc.dim(1);
     check<ShapeError>(pred.loc.rank() == 3 && pred.loc.dim(2) == 4, "MultiBoxLoss: loc must be [B, A, 4], got ",
                       pred.loc.shape().str());
@@ -10418,6 +10423,7 @@ class MultiBoxLoss {
     parts.loc = sum(per_prior) / N;
     // 5. Hard negative mining per image.
     Executor<cpu>::for_each(n, functors::MiningLoss<T>{conf.data(), pos.data(), per_prior.data()});
+    if (ignored) exclude_ignored(*ignored, priors, pos, per_prior, B, A);
     negatives_.assign(B, {});
     std::vector<int64_t> order(A);
     for (int64_t b = 0; b < B; ++b) {
@@ -10430,7 +10436,7 @@ class MultiBoxLoss {
       std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return score[x] > score[y]; });
       for (int64_t r = 0; r < num_neg; ++r) {
         const int64_t p = order[r];
-        if (pos[b * A + p]) continue;  // ranked among the negatives only when losses run out; already selected
+        if (pos[b * A + p] || score[p] < T(0)) continue;  // positive (already selected) or ignored
         selected[b * A + p] = 1;
         negatives_[b].push_back(p);
       }
@@ -10457,6 +10463,30 @@ class MultiBoxLoss {
   const std::vector<std::vector<int64_t>>& negatives() const { return negatives_; }
 
  private:
+  // Marks priors near ignored faces with mining score -1 (below every cross-entropy).
+  template <class U>
+  void exclude_ignored(const std::vector<std::vector<U>>& ignored, const Tensor<float, cpu>& priors,
+                       const std::vector<char>& pos, std::vector<T>& score, int64_t B, int64_t A) const {
+    check<ShapeError>(static_cast<int64_t>(ignored.size()) == B, "MultiBoxLoss: ", ignored.size(),
+                      " ignored-face lists for a batch of ", B);
+    const float* pr = priors.data();
+    for (int64_t b = 0; b < B; ++b) {
+      check<ShapeError>(ignored[b].size() % kFaceFields == 0, "MultiBoxLoss: ignored faces of image ", b, " hold ",
+                        ignored[b].size(), " values, not a multiple of ", kFaceFields);
+      const int64_t m = static_cast<int64_t>(ignored[b].size()) / kFaceFields;
+      for (int64_t g = 0; g < m; ++g) {
+        const U* r = ignored[b].data() + g * kFaceFields;
+        const double box[4] = {double(r[0]), double(r[1]), double(r[2]), double(r[3])};
+        for (int64_t p = 0; p < A; ++p) {
+          if (pos[b * A + p]) continue;
+          const double pf[4] = {pr[p * 4] - pr[p * 4 + 2] / 2.0, pr[p * 4 + 1] - pr[p * 4 + 3] / 2.0,
+                                pr[p * 4] + pr[p * 4 + 2] / 2.0, pr[p * 4 + 1] + pr[p * 4 + 3] / 2.0};
+          if (match_iou(box, pf) >= options_.match.threshold) score[b * A + p] = T(-1);
+        }
+      }
+    }
+  }
+
   static host_tensor to_host(const tensor_type& t) {
     if constexpr (std::is_same_v<D, cpu>) return t;
     else return t.template to<cpu>();
@@ -10573,6 +10603,17 @@ inline std::string python_float_repr(double x) {
 
 }  // namespace rfcf::detection
 // ---- end rfcf/detection/python_format.hpp
+// ---- begin rfcf/detection/wider_eval_run.hpp
+// Runs a detector on a list of WIDER FACE images and scores the detections with the reference
+// protocol (retinaface.md 11; only the listed images count, 11.6). Used by rfcf-train-detector's
+// periodic evaluation; rfcf-eval-widerface does the same from the command line.
+//   auto list = detection::read_image_list("split/heldout.txt");      // "<event>/<stem>.jpg" lines
+//   auto r = detection::evaluate_wider_images(det, "val/images", list, gt);   r.ap = {easy, medium, hard}
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
 // ---- begin rfcf/detection/wider_results.hpp
 // WIDER FACE result files as written by the reference test script (retinaface.md 9.3):
 // <dir>/<event>/<stem>.txt with the stem, the box count, then "x y w h score " lines, where
@@ -11032,6 +11073,45 @@ inline void write_pr_curves_csv(const std::string& path, const WiderEvalResult& 
 
 }  // namespace rfcf::detection
 // ---- end rfcf/detection/widerface_eval.hpp
+
+namespace rfcf::detection {
+
+// Non-empty lines of a list file ("<event>/<stem>.jpg"; a leading '/' and trailing blanks removed).
+inline std::vector<std::string> read_image_list(const std::string& path) {
+  std::ifstream in(path);
+  check<IoError>(in.good(), "cannot read image list '", path, "'");
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    if (!line.empty() && line[0] == '/') line.erase(0, 1);
+    if (!line.empty()) out.push_back(line);
+  }
+  check<IoError>(!out.empty(), "image list '", path, "' is empty");
+  return out;
+}
+
+// Detects on every listed image (<images_root>/<event>/<stem>.jpg) and evaluates. When
+// `results_dir` is given the reference result files are written there too.
+template <class Det>
+WiderEvalResult evaluate_wider_images(Det& det, const std::string& images_root, const std::vector<std::string>& list,
+                                      const WiderGroundTruth& gt, const std::string& results_dir = "") {
+  namespace fs = std::filesystem;
+  WiderPredictions preds;
+  WiderEvalOptions eo;
+  for (const std::string& rel_path : list) {
+    const fs::path rel(rel_path);
+    const std::string event = rel.parent_path().string(), stem = rel.stem().string();
+    check<ConfigError>(!event.empty(), "WIDER image '", rel_path, "' must be <event>/<stem>.jpg");
+    const auto faces = det.detect(io::read_image((fs::path(images_root) / rel).string(), io::ColorOrder::BGR));
+    if (!results_dir.empty()) write_wider_result(results_dir, event, stem, faces);
+    preds[event][stem] = wider_boxes_from_detections(faces);
+    eo.subset.push_back(event + "/" + stem);
+  }
+  return evaluate_widerface(gt, preds, eo);
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/wider_eval_run.hpp
 // ---- begin rfcf/detection/widerface_plot.hpp
 // PR curves of a WIDER FACE evaluation as a PNG (precision over recall, one line per setting,
 // AP in the legend), rendered with io::plot_lines.
@@ -11074,7 +11154,8 @@ inline void write_pr_curves_png(const std::string& path, const WiderEvalResult& 
 // ---- end rfcf/detection/widerface_plot.hpp
 // ---- end rfcf/detection.hpp
 // ---- begin rfcf/recognition.hpp
-// Face recognition: margin policies and heads, verification metrics, embedding helpers, gallery.
+// Face recognition: margin policies and heads, verification metrics, embedding helpers, gallery,
+// the training loop (trainer.hpp).
 // ---- begin rfcf/recognition/alignment.hpp
 // 5-point face alignment (recognition.md 9): least-squares similarity transform (Umeyama,
 // rotation + uniform scale + translation, never a reflection) from detected landmarks to the
@@ -12420,6 +12501,926 @@ class MarginHead : public nn::LayerBase {
 
 }  // namespace rfcf::recognition
 // ---- end rfcf/recognition/margin_head.hpp
+// ---- begin rfcf/recognition/trainer.hpp
+// RecognitionTrainer<Backbone, Policy, T, D>: one object that owns a backbone, a MarginHead<Policy>
+// and an SGD optimizer over both, and performs training steps (recognition.md 8):
+//   backbone.forward -> head.forward (margin + cross-entropy, accuracy of argmax(origin_cos))
+//   -> head.backward -> backbone.backward            (per micro-batch; gradients accumulate)
+//   -> average over micro-batches -> grad_hook -> optional clipping -> NaN/Inf check
+//   -> lr from the schedule -> SGD step.
+// Defaults follow insightface's arcface_torch: SGD momentum 0.9, weight decay 5e-4 on every
+// parameter, polynomial (power 1) decay to 0 without warm-up. The CurricularFace recipe is
+// multistep (x0.1 at epochs 10, 18, 22) with no decay on batch-norm parameters.
+//
+//   recognition::RecognitionTrainer<models::MobileFaceNet<float, cpu>, recognition::CurricularFace> tr(
+//       models::MobileFaceNet<float, cpu>(), 128, num_classes, recognition::CurricularFace(0.5, 64), opts);
+//   auto r = tr.step(images, labels);            // r.loss, r.accuracy, r.lr
+//   tr.save("run/last.safetensors");  ...  tr.load("run/last.safetensors");
+//
+// Data parallelism: set_grad_hook(f) runs f(parameters) after the micro-batch gradients are
+// averaged and before clipping and the optimizer step (e.g. an all-reduce that averages the flat
+// gradient buffer over ranks); the CurricularFace t reduction is head().set_t_reducer(...).
+// A NaN/Inf loss or gradient throws rfcf::NumericError; the trainer then refuses to save, so the
+// last checkpoint on disk stays the last good one.
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+// ---- begin rfcf/train/checkpoint.hpp
+// Training checkpoints: model parameters, buffers and counters, optimizer state, training
+// counters (step, epoch, ...) and random generator states in ONE safetensors file, replaced
+// atomically (a crash while saving leaves the previous checkpoint intact).
+//
+// Layout of the file:
+//   <model names>                 parameters/buffers in their own dtype, counters as int64
+//                                 scalars: PyTorch names, so the weights load by name anywhere
+//   optimizer.step                int64 scalar
+//   optimizer.<param>.<state>     momentum_buffer / exp_avg / exp_avg_sq per parameter
+//   train.<name>                  int64 scalars registered with counter() (step, epoch, ...)
+//   __metadata__ rng.<name>       std::mt19937_64 state as text; plus user metadata
+//
+//   train::Checkpoint ckpt;
+//   ckpt.model(net).optimizer(sgd).counter("step", step).counter("epoch", epoch).generator("data", rng);
+//   ckpt.save("run/last.safetensors");   ...   ckpt.load("run/last.safetensors");
+// load() restores everything in place (the tensors keep their storage, so FlatParameters
+// views stay valid). It is strict: a missing key, a shape mismatch or an unused key in the
+// file is an error naming the key and the file, and nothing is modified unless all match.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::train {
+
+class Checkpoint {
+ public:
+  // Every parameter, buffer and counter of `model`, under its visitor names (prefix optional).
+  template <class Model>
+  Checkpoint& model(Model& m, const std::string& prefix = "") {
+    add_source([&m, prefix](auto& visitor) { m.visit(visitor, prefix); });
+    return *this;
+  }
+  // Optimizer state via Optimizer::visit_state (train::SGD, train::AdamW).
+  template <class Optimizer>
+  Checkpoint& optimizer(Optimizer& o, const std::string& prefix = "optimizer") {
+    add_source([&o, prefix](auto& visitor) { o.visit_state(visitor, prefix); });
+    return *this;
+  }
+  // An int64 training counter stored as "train.<name>".
+  Checkpoint& counter(const std::string& name, int64_t& value) {
+    counters_.push_back({nn::join_name("train", name), &value});
+    return *this;
+  }
+  // A generator whose exact state is restored (shuffling, augmentation, dropout).
+  Checkpoint& generator(const std::string& name, Generator& g) {
+    generators_.push_back({"rng." + name, &g});
+    return *this;
+  }
+  // Free-form metadata saved with the checkpoint (e.g. the configuration); read back by load().
+  Checkpoint& metadata(const std::string& key, std::string value) {
+    metadata_[key] = std::move(value);
+    return *this;
+  }
+  const io::Metadata& metadata() const { return metadata_; }
+
+  void save(const std::string& path) const {
+    io::TensorMap map;
+    SaveVisitor v{&map};
+    for (const auto& s : sources_) s.save(v);
+    for (const auto& [name, value] : counters_) map.insert_new(name, io::HostTensor::scalar<int64_t>(*value));
+    io::Metadata meta = metadata_;
+    meta["format"] = "rfcf-checkpoint-1";
+    for (const auto& [name, g] : generators_) {
+      std::ostringstream os;
+      os << g->engine();
+      meta[name] = os.str();
+    }
+    io::write_safetensors(path, map, meta);
+  }
+
+  void load(const std::string& path) {
+    io::Metadata meta;
+    const io::TensorMap map = io::read_safetensors(path, &meta);
+    std::vector<std::mt19937_64> engines;
+    for (const auto& [name, g] : generators_) {
+      auto it = meta.find(name);
+      check<FormatError>(it != meta.end(), "checkpoint ", path, ": no random generator state '", name, "'");
+      std::istringstream is(it->second);
+      engines.emplace_back();
+      is >> engines.back();
+      check<FormatError>(!is.fail(), "checkpoint ", path, ": malformed random generator state '", name, "'");
+    }
+    // The first pass checks every key and shape; only the second one copies.
+    for (int apply = 0; apply < 2; ++apply) {
+      LoadVisitor v{&map, &path, apply == 1, {}};
+      for (auto& s : sources_) s.load(v);
+      for (auto& [name, value] : counters_) v.counter(name, *value);
+      if (apply == 0) {
+        for (const auto& [name, t] : map) {
+          check<FormatError>(v.used.count(name) != 0, "checkpoint ", path, ": unexpected tensor '", name,
+                             "' (not part of the model, optimizer or counters being loaded)");
+        }
+      }
+    }
+    for (size_t i = 0; i < generators_.size(); ++i) {
+      generators_[i].second->engine() = engines[i];
+      meta.erase(generators_[i].first);
+    }
+    meta.erase("format");
+    metadata_ = std::move(meta);
+  }
+
+ private:
+  struct SaveVisitor {
+    io::TensorMap* map;
+    template <class P>
+    void parameter(const std::string& name, P& p) { buffer(name, p.value); }
+    template <class T, class D>
+    void buffer(const std::string& name, Tensor<T, D>& t) {
+      map->insert_new(name, io::HostTensor::from_tensor(t));
+    }
+    void counter(const std::string& name, int64_t& c) { map->insert_new(name, io::HostTensor::scalar<int64_t>(c)); }
+  };
+
+  struct LoadVisitor {
+    const io::TensorMap* map;
+    const std::string* path;
+    bool apply;
+    std::set<std::string> used;
+
+    const io::HostTensor& find(const std::string& name) {
+      const io::HostTensor* t = map->find(name);
+      check<FormatError>(t != nullptr, "checkpoint ", *path, ": missing tensor '", name, "'");
+      used.insert(name);
+      return *t;
+    }
+    template <class P>
+    void parameter(const std::string& name, P& p) { buffer(name, p.value); }
+    template <class T, class D>
+    void buffer(const std::string& name, Tensor<T, D>& t) {
+      const io::HostTensor& h = find(name);
+      check<ShapeError>(h.shape == t.shape().vec(), "checkpoint ", *path, ": '", name, "' has shape ",
+                        io::shape_str(h.shape), " but the model expects ", t.shape().str());
+      if (apply) t.copy_from(Tensor<T, cpu>::from_host(t.shape(), h.as<T>()));
+    }
+    void counter(const std::string& name, int64_t& c) {
+      const io::HostTensor& h = find(name);
+      check<ShapeError>(h.numel() == 1, "checkpoint ", *path, ": counter '", name, "' has shape ",
+                        io::shape_str(h.shape));
+      if (apply) c = h.item<int64_t>();
+    }
+  };
+
+  // A model or optimizer, walked with either visitor.
+  struct Source {
+    std::function<void(SaveVisitor&)> save;
+    std::function<void(LoadVisitor&)> load;
+  };
+  template <class Walk>
+  void add_source(Walk walk) {
+    sources_.push_back({[walk](SaveVisitor& v) { walk(v); }, [walk](LoadVisitor& v) { walk(v); }});
+  }
+
+  std::vector<Source> sources_;
+  std::vector<std::pair<std::string, int64_t*>> counters_;
+  std::vector<std::pair<std::string, Generator*>> generators_;
+  io::Metadata metadata_;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/checkpoint.hpp
+// ---- begin rfcf/train/finite.hpp
+// NaN/Inf guards that stop training with a message a user can act on.
+#include <cmath>
+#include <cstdint>
+#include <string_view>
+
+
+namespace rfcf::train {
+
+// Throws rfcf::NumericError if `value` (a loss or loss part named `what`) is NaN or infinite.
+inline void check_finite(double value, int64_t step, std::string_view what = "loss") {
+  if (std::isfinite(value)) return;
+  fail<NumericError>("training diverged: ", what, " is ", std::isnan(value) ? "NaN" : (value > 0 ? "+Inf" : "-Inf"),
+                     " at step ", step,
+                     "; lower the learning rate, enable gradient clipping, or check the inputs and labels "
+                     "(resume from the last checkpoint)");
+}
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/finite.hpp
+// ---- begin rfcf/train/gradients.hpp
+// Whole-model gradient utilities over FlatParameters: global L2 norm, clipping by norm
+// (torch.nn.utils.clip_grad_norm_ semantics) and scaling (averaging micro-batch gradients).
+// Frozen parameters are left out, like PyTorch parameters without requires_grad.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+// ---- begin rfcf/train/functors.hpp
+// Optimizer and gradient math as RFCF_HD functors: Executor<cpu> runs them in tests and CUDA
+// kernels run the same bodies. Each functor handles one element i of the flat parameter
+// buffer; `mask` (optional, nullptr = every element decays and is trainable) holds per-element
+// flags built from the parameter segments.
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::train::functors {
+
+// Bits of the per-element flag mask.
+inline constexpr uint8_t kDecay = 1;   // weight decay applies
+inline constexpr uint8_t kFrozen = 2;  // never updated (frozen parameters and alignment padding)
+
+RFCF_HD inline uint8_t flags_at(const uint8_t* mask, int64_t i) { return mask ? mask[i] : kDecay; }
+
+// torch.optim.SGD for one element: g = grad + wd*p; buf = g (first step) or
+// momentum*buf + (1-dampening)*g; g = g + momentum*buf (Nesterov) or buf; p -= lr*g.
+// buf == nullptr means momentum 0 (no buffer).
+template <class T>
+struct SgdStep {
+  T* param;
+  const T* grad;
+  T* buf;
+  const uint8_t* mask;
+  T lr, momentum, dampening, weight_decay;
+  bool nesterov, first_step;
+
+  RFCF_HD void operator()(int64_t i) const {
+    const uint8_t f = flags_at(mask, i);
+    if (f & kFrozen) return;
+    T d = grad[i];
+    if ((f & kDecay) && weight_decay != T(0)) d = d + weight_decay * param[i];
+    if (buf) {
+      const T b = first_step ? d : momentum * buf[i] + (T(1) - dampening) * d;
+      buf[i] = b;
+      d = nesterov ? d + momentum * b : b;
+    }
+    param[i] = param[i] - lr * d;
+  }
+};
+
+// torch.optim.AdamW (amsgrad=False) for one element: decoupled decay p *= 1 - lr*wd, then
+// m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; p -= step_size * m / (sqrt(v)/sqrt(bc2) + eps)
+// with step_size = lr/bc1, bc_k = 1 - b_k^step (computed on the host per step).
+template <class T>
+struct AdamWStep {
+  T* param;
+  const T* grad;
+  T* exp_avg;
+  T* exp_avg_sq;
+  const uint8_t* mask;
+  T decay_factor;  // 1 - lr*wd
+  T beta1, beta2, step_size, bias_correction2_sqrt, eps;
+
+  RFCF_HD void operator()(int64_t i) const {
+    const uint8_t f = flags_at(mask, i);
+    if (f & kFrozen) return;
+    const T g = grad[i];
+    T p = param[i];
+    if (f & kDecay) p = p * decay_factor;
+    const T m = beta1 * exp_avg[i] + (T(1) - beta1) * g;
+    const T v = beta2 * exp_avg_sq[i] + (T(1) - beta2) * g * g;
+    exp_avg[i] = m;
+    exp_avg_sq[i] = v;
+    using std::sqrt;
+    const T denom = sqrt(v) / bias_correction2_sqrt + eps;
+    param[i] = p - step_size * (m / denom);
+  }
+};
+
+// partial[c] = sum of grad[i]^2 over chunk c (trainable elements only), accumulated in double.
+// A fixed chunking makes the total independent of the thread count.
+template <class T>
+struct SumSquaresChunk {
+  const T* grad;
+  const uint8_t* mask;
+  double* partial;
+  int64_t n, chunk;
+
+  RFCF_HD void operator()(int64_t c) const {
+    const int64_t begin = c * chunk;
+    const int64_t end = begin + chunk < n ? begin + chunk : n;
+    double s = 0;
+    for (int64_t i = begin; i < end; ++i) {
+      if (flags_at(mask, i) & kFrozen) continue;
+      const double g = static_cast<double>(grad[i]);
+      s += g * g;
+    }
+    partial[c] = s;
+  }
+};
+
+// grad[i] *= factor on trainable elements.
+template <class T>
+struct ScaleTrainable {
+  T* grad;
+  const uint8_t* mask;
+  T factor;
+  RFCF_HD void operator()(int64_t i) const {
+    if (flags_at(mask, i) & kFrozen) return;
+    grad[i] = grad[i] * factor;
+  }
+};
+
+}  // namespace rfcf::train::functors
+// ---- end rfcf/train/functors.hpp
+// ---- begin rfcf/train/parameter_flags.hpp
+// Per-element flags (weight decay on/off, frozen) for a flat parameter buffer, so one pass of
+// an optimizer functor honours every segment's settings. When every parameter decays and none
+// is frozen no mask is stored (data() is nullptr) and the functors skip the lookup.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace rfcf::train {
+
+template <class D>
+class ParameterFlags {
+ public:
+  ParameterFlags() = default;
+  explicit ParameterFlags(const std::vector<nn::ParameterSegment>& segments, int64_t numel) {
+    bool uniform = true;
+    for (const auto& s : segments) uniform = uniform && s.weight_decay && !s.frozen;
+    if (uniform) return;
+    // Alignment padding between segments is marked frozen: it is never touched.
+    std::vector<uint8_t> host(static_cast<size_t>(numel), functors::kFrozen);
+    for (const auto& s : segments) {
+      const uint8_t f = s.frozen ? functors::kFrozen : (s.weight_decay ? functors::kDecay : uint8_t(0));
+      for (int64_t i = 0; i < s.numel; ++i) host[static_cast<size_t>(s.offset + i)] = f;
+    }
+    mask_ = Tensor<uint8_t, D>::from_host(Shape{numel}, host);
+  }
+  // nullptr: every element decays and is trainable.
+  const uint8_t* data() const { return mask_.defined() ? mask_.data() : nullptr; }
+
+ private:
+  Tensor<uint8_t, D> mask_;
+};
+
+// Views of a flat per-parameter state buffer (momentum, exp_avg, ...) shaped like each
+// parameter, named "<parameter name>.<suffix>" so checkpoints survive layout changes.
+template <class T, class D, class F>
+void for_each_state_view(const std::vector<nn::ParameterSegment>& segments, const Tensor<T, D>& flat,
+                         const std::string& suffix, F&& f) {
+  for (const auto& s : segments) {
+    Tensor<T, D> v = flat.slice_batch(s.offset, s.numel);
+    f(nn::join_name(s.name, suffix), v);
+  }
+}
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/parameter_flags.hpp
+
+namespace rfcf::train {
+
+// sqrt(sum of squared gradients) over all trainable parameters, accumulated in double.
+template <class T, class D>
+double grad_norm(nn::FlatParameters<T, D>& params) {
+  const int64_t n = params.numel();
+  if (n == 0) return 0.0;
+  ParameterFlags<D> flags(params.segments(), n);
+  const int64_t chunks = std::min<int64_t>(n, 1024);
+  const int64_t chunk = (n + chunks - 1) / chunks;
+  Tensor<double, D> partial(Shape{chunks});
+  Executor<D>::for_each(chunks, functors::SumSquaresChunk<T>{params.grads().data(), flags.data(), partial.data(), n, chunk});
+  double total = 0;
+  for (double p : partial.to_vector()) total += p;
+  return std::sqrt(total);
+}
+
+// Multiplies every trainable gradient by `factor`.
+template <class T, class D>
+void scale_grads(nn::FlatParameters<T, D>& params, double factor) {
+  const int64_t n = params.numel();
+  if (n == 0) return;
+  ParameterFlags<D> flags(params.segments(), n);
+  Executor<D>::for_each(n, functors::ScaleTrainable<T>{params.grads().data(), flags.data(), static_cast<T>(factor)});
+}
+
+// torch.nn.utils.clip_grad_norm_(parameters, max_norm) with norm_type 2: scales all
+// gradients by min(1, max_norm / (norm + 1e-6)) and returns the norm before clipping.
+// A non-finite norm propagates into the gradients, as in PyTorch; check the returned value.
+template <class T, class D>
+double clip_grad_norm(nn::FlatParameters<T, D>& params, double max_norm) {
+  check<ConfigError>(max_norm > 0, "clip_grad_norm: max_norm must be > 0, got ", max_norm);
+  const double norm = grad_norm(params);
+  const double coef = max_norm / (norm + 1e-6);
+  const double clamped = std::isnan(coef) ? coef : std::min(coef, 1.0);
+  scale_grads(params, clamped);
+  return norm;
+}
+
+// Gradient accumulation over micro-batches. Layers' backward passes ADD into the gradients,
+// so a large batch split into k micro-batches is:
+//   acc.begin();                                  // zero the gradients
+//   for each micro-batch: forward, loss, backward; acc.add(samples);
+//   acc.finish();                                 // gradients /= k (or the sample-weighted mean)
+//   optimizer.step();
+// finish() averages the per-micro-batch gradients. When losses are means over unequal
+// micro-batch sizes, scale each micro-batch's loss gradient by loss_weight(samples) (which is
+// samples / total) before backward and call finish(/*average=*/false) instead.
+template <class T, class D>
+class GradAccumulator {
+ public:
+  explicit GradAccumulator(nn::FlatParameters<T, D>& params, int64_t total_samples = 0)
+      : params_(&params), total_samples_(total_samples) {}
+
+  void begin() {
+    params_->zero_grad();
+    micro_batches_ = 0;
+    samples_ = 0;
+  }
+  void add(int64_t samples = 1) {
+    check<ConfigError>(samples > 0, "GradAccumulator::add: micro-batch size must be > 0, got ", samples);
+    ++micro_batches_;
+    samples_ += samples;
+  }
+  // Weight of a micro-batch of `samples` in the full-batch mean (needs total_samples).
+  double loss_weight(int64_t samples) const {
+    check<ConfigError>(total_samples_ > 0, "GradAccumulator::loss_weight needs the total number of samples");
+    return static_cast<double>(samples) / static_cast<double>(total_samples_);
+  }
+  void finish(bool average = true) {
+    check<Error>(micro_batches_ > 0, "GradAccumulator::finish: no micro-batch was added");
+    if (average && micro_batches_ > 1) scale_grads(*params_, 1.0 / static_cast<double>(micro_batches_));
+  }
+  int64_t micro_batches() const { return micro_batches_; }
+  int64_t samples() const { return samples_; }
+
+ private:
+  nn::FlatParameters<T, D>* params_;
+  int64_t total_samples_ = 0;
+  int64_t micro_batches_ = 0, samples_ = 0;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/gradients.hpp
+// ---- begin rfcf/train/lr_schedule.hpp
+// Learning-rate schedules as pure functions of the iteration index: lr = schedule.at(step),
+// step = 0 for the first optimizer step. Being stateless, a schedule needs nothing in a
+// checkpoint beyond the step counter, and resuming at step s gives the same values.
+// Typical loop:   opt.set_lr(schedule.at(step)); opt.step();
+// Schedules given in epochs convert with steps_per_epoch (see MultiStepLr::from_epochs).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::train {
+
+class LrSchedule {
+ public:
+  virtual ~LrSchedule() = default;
+  virtual double at(int64_t step) const = 0;
+  double operator()(int64_t step) const { return at(step); }
+};
+
+class ConstantLr final : public LrSchedule {
+ public:
+  explicit ConstantLr(double lr) : lr_(lr) {}
+  double at(int64_t) const override { return lr_; }
+
+ private:
+  double lr_;
+};
+
+// torch.optim.lr_scheduler.MultiStepLR stepped every iteration: lr = base * gamma^k with
+// k = number of milestones <= step (RetinaFace: milestones decay1*epoch_size, decay2*epoch_size).
+class MultiStepLr final : public LrSchedule {
+ public:
+  MultiStepLr(double base_lr, std::vector<int64_t> milestones, double gamma = 0.1)
+      : base_(base_lr), milestones_(std::move(milestones)), gamma_(gamma) {
+    check<ConfigError>(std::is_sorted(milestones_.begin(), milestones_.end()),
+                       "MultiStepLr: milestones must be in increasing order");
+  }
+  // Milestones given in epochs, converted to iterations.
+  static MultiStepLr from_epochs(double base_lr, const std::vector<int64_t>& epochs, int64_t steps_per_epoch,
+                                 double gamma = 0.1) {
+    check<ConfigError>(steps_per_epoch > 0, "MultiStepLr: steps_per_epoch must be > 0, got ", steps_per_epoch);
+    std::vector<int64_t> m;
+    for (int64_t e : epochs) m.push_back(e * steps_per_epoch);
+    return MultiStepLr(base_lr, std::move(m), gamma);
+  }
+  double at(int64_t step) const override {
+    const auto k = std::upper_bound(milestones_.begin(), milestones_.end(), step) - milestones_.begin();
+    return base_ * std::pow(gamma_, static_cast<double>(k));
+  }
+
+ private:
+  double base_;
+  std::vector<int64_t> milestones_;
+  double gamma_;
+};
+
+// torch CosineAnnealingLR (closed form): eta_min + (base - eta_min) * (1 + cos(pi*step/T_max))/2
+// for step <= T_max; stays at eta_min afterwards (PyTorch would rise again).
+class CosineLr final : public LrSchedule {
+ public:
+  CosineLr(double base_lr, int64_t t_max, double eta_min = 0.0) : base_(base_lr), t_max_(t_max), eta_min_(eta_min) {
+    check<ConfigError>(t_max > 0, "CosineLr: T_max must be > 0, got ", t_max);
+  }
+  double at(int64_t step) const override {
+    if (step >= t_max_) return eta_min_;
+    const double pi = 3.14159265358979323846;
+    return eta_min_ + (base_ - eta_min_) * (1.0 + std::cos(pi * static_cast<double>(step) / static_cast<double>(t_max_))) / 2.0;
+  }
+
+ private:
+  double base_;
+  int64_t t_max_;
+  double eta_min_;
+};
+
+// Polynomial decay as in arcface_torch's PolyScheduler: a linear ramp base*step/warmup for
+// step < warmup, then base * (1 - (step - warmup)/(total - warmup))^power, 0 from `total` on.
+// With warmup 0 this is torch.optim.lr_scheduler.PolynomialLR. arcface_torch's PolyScheduler
+// hard-codes power 2, and because its constructor steps once the lr of iteration i >= 1 there
+// is at(i - 1); its newer PolynomialLRWarmup uses power 1 by default.
+class PolyLr final : public LrSchedule {
+ public:
+  PolyLr(double base_lr, int64_t total_steps, double power = 1.0, int64_t warmup_steps = 0)
+      : base_(base_lr), total_(total_steps), power_(power), warmup_(warmup_steps) {
+    check<ConfigError>(warmup_steps >= 0 && total_steps > warmup_steps, "PolyLr: need 0 <= warmup_steps (",
+                       warmup_steps, ") < total_steps (", total_steps, ")");
+  }
+  double at(int64_t step) const override {
+    if (step < warmup_) return base_ * static_cast<double>(step) / static_cast<double>(warmup_);
+    const double t = static_cast<double>(std::min(step, total_) - warmup_) / static_cast<double>(total_ - warmup_);
+    return base_ * std::pow(1.0 - t, power_);
+  }
+
+ private:
+  double base_;
+  int64_t total_;
+  double power_;
+  int64_t warmup_;
+};
+
+// Linear warm-up around any schedule: lr = f(step) * inner(step), f rising linearly from
+// start_factor at step 0 to 1 at warmup_steps (torch LinearLR(start_factor, 1, warmup_steps)
+// chained with the inner scheduler). warmup_steps 0 disables it.
+class WarmupLr final : public LrSchedule {
+ public:
+  WarmupLr(std::shared_ptr<const LrSchedule> inner, int64_t warmup_steps, double start_factor = 1.0 / 3.0)
+      : inner_(std::move(inner)), warmup_(warmup_steps), start_(start_factor) {
+    check<ConfigError>(inner_ != nullptr, "WarmupLr: no inner schedule");
+    check<ConfigError>(warmup_steps >= 0, "WarmupLr: warmup_steps must be >= 0, got ", warmup_steps);
+    check<ConfigError>(start_factor > 0 && start_factor <= 1, "WarmupLr: start_factor must be in (0, 1], got ",
+                       start_factor);
+  }
+  double at(int64_t step) const override {
+    double f = 1.0;
+    if (step < warmup_) f = start_ + (1.0 - start_) * static_cast<double>(step) / static_cast<double>(warmup_);
+    return f * inner_->at(step);
+  }
+
+ private:
+  std::shared_ptr<const LrSchedule> inner_;
+  int64_t warmup_;
+  double start_;
+};
+
+// Convenience: wraps a schedule value into a shared pointer for WarmupLr.
+template <class S>
+std::shared_ptr<const LrSchedule> share(S schedule) {
+  return std::make_shared<const S>(std::move(schedule));
+}
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/lr_schedule.hpp
+// ---- begin rfcf/train/sgd.hpp
+// train::SGD: torch.optim.SGD over a model's FlatParameters, one functor pass per step.
+//   g = grad + wd*p                         (only on segments with weight_decay = true)
+//   buf = g (first step) or momentum*buf + (1 - dampening)*g
+//   g = g + momentum*buf (nesterov) or buf
+//   p -= lr*g                               (frozen segments are never touched)
+// The learning rate is a runtime value: set it from a schedule with set_lr() before step().
+#include <cstdint>
+#include <string>
+
+
+namespace rfcf::train {
+
+struct SGDOptions {
+  double lr = 0.01;
+  double momentum = 0.0;
+  double dampening = 0.0;
+  double weight_decay = 0.0;
+  bool nesterov = false;
+};
+
+template <class T, class D>
+class SGD {
+ public:
+  // `params` must outlive the optimizer and keep its layout (build it once, before).
+  SGD(nn::FlatParameters<T, D>& params, SGDOptions options) : params_(&params), options_(options) {
+    check<ConfigError>(options.lr >= 0, "SGD: learning rate must be >= 0, got ", options.lr);
+    check<ConfigError>(options.momentum >= 0, "SGD: momentum must be >= 0, got ", options.momentum);
+    check<ConfigError>(options.weight_decay >= 0, "SGD: weight_decay must be >= 0, got ", options.weight_decay);
+    check<ConfigError>(!options.nesterov || (options.momentum > 0 && options.dampening == 0),
+                       "SGD: Nesterov momentum requires momentum > 0 and dampening 0 (got momentum ",
+                       options.momentum, ", dampening ", options.dampening, ")");
+    flags_ = ParameterFlags<D>(params.segments(), params.numel());
+    if (options.momentum != 0) momentum_buffer_ = zeros<T, D>(Shape{params.numel()});
+  }
+
+  void step() {
+    const int64_t n = params_->numel();
+    if (n == 0) {
+      ++steps_;
+      return;
+    }
+    functors::SgdStep<T> f{params_->values().data(),
+                           params_->grads().data(),
+                           momentum_buffer_.defined() ? momentum_buffer_.data() : nullptr,
+                           flags_.data(),
+                           static_cast<T>(options_.lr),
+                           static_cast<T>(options_.momentum),
+                           static_cast<T>(options_.dampening),
+                           static_cast<T>(options_.weight_decay),
+                           options_.nesterov,
+                           steps_ == 0};
+    Executor<D>::for_each(n, f);
+    ++steps_;
+  }
+
+  void zero_grad() { params_->zero_grad(); }
+  double lr() const { return options_.lr; }
+  void set_lr(double lr) {
+    check<ConfigError>(lr >= 0, "SGD: learning rate must be >= 0, got ", lr);
+    options_.lr = lr;
+  }
+  const SGDOptions& options() const { return options_; }
+  // Number of step() calls so far (the first step initialises the momentum buffer).
+  int64_t steps() const { return steps_; }
+  nn::FlatParameters<T, D>& parameters() { return *params_; }
+  // The flat momentum buffer (undefined when momentum is 0).
+  Tensor<T, D>& momentum_buffer() { return momentum_buffer_; }
+
+  // State for checkpoints, with the layer visitor protocol: buffer("<param>.momentum_buffer",
+  // view) per parameter and counter("step", steps). Views alias the flat buffer, so a loader
+  // that copies into them restores the state.
+  template <class V>
+  void visit_state(V& v, const std::string& prefix = "optimizer") {
+    v.counter(nn::join_name(prefix, "step"), steps_);
+    if (!momentum_buffer_.defined()) return;
+    for_each_state_view(params_->segments(), momentum_buffer_, "momentum_buffer",
+                        [&](const std::string& name, Tensor<T, D>& t) { v.buffer(nn::join_name(prefix, name), t); });
+  }
+
+ private:
+  nn::FlatParameters<T, D>* params_;
+  SGDOptions options_;
+  ParameterFlags<D> flags_;
+  Tensor<T, D> momentum_buffer_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/sgd.hpp
+
+namespace rfcf::recognition {
+
+struct RecognitionTrainerOptions {
+  // Optimizer.
+  double lr = 0.1;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  bool no_decay_on_batchnorm = false;  // CurricularFace recipe: true
+  // Schedule (stepped per optimizer step): "constant", "multistep" (x gamma at each milestone
+  // epoch), "cosine" (to 0 at the end), "poly" (linear for power 1, to 0 at the end).
+  std::string schedule = "poly";
+  std::vector<int64_t> milestones{};  // epochs, for multistep
+  double gamma = 0.1;
+  double poly_power = 1.0;
+  double warmup_epochs = 0.0;  // linear warm-up (from 0 for poly, from 1% of lr otherwise)
+  int64_t epochs = 1;
+  int64_t steps_per_epoch = 1;  // optimizer steps per epoch (loader batches / accumulate)
+  // Micro-batches per optimizer step (gradient accumulation for small memory).
+  int accumulate = 1;
+  double clip_grad_norm = 0.0;  // 0: off (arcface_torch clips the backbone at 5)
+
+  int64_t total_steps() const { return epochs * steps_per_epoch; }
+  int64_t warmup_steps() const { return static_cast<int64_t>(std::llround(warmup_epochs * static_cast<double>(steps_per_epoch))); }
+};
+
+// The learning-rate schedule of the options.
+inline std::shared_ptr<const train::LrSchedule> make_schedule(const RecognitionTrainerOptions& o) {
+  check<ConfigError>(o.epochs >= 1 && o.steps_per_epoch >= 1, "trainer: epochs (", o.epochs, ") and steps_per_epoch (",
+                     o.steps_per_epoch, ") must be >= 1");
+  check<ConfigError>(o.warmup_epochs >= 0 && o.warmup_steps() < o.total_steps(), "trainer: warm-up of ", o.warmup_epochs,
+                     " epochs must be shorter than the ", o.epochs, " epochs of training");
+  const int64_t total = o.total_steps(), warm = o.warmup_steps();
+  std::shared_ptr<const train::LrSchedule> inner;
+  if (o.schedule == "poly") return train::share(train::PolyLr(o.lr, total, o.poly_power, warm));
+  if (o.schedule == "constant") inner = train::share(train::ConstantLr(o.lr));
+  else if (o.schedule == "multistep") inner = train::share(train::MultiStepLr::from_epochs(o.lr, o.milestones, o.steps_per_epoch, o.gamma));
+  else if (o.schedule == "cosine") inner = train::share(train::CosineLr(o.lr, total));
+  else fail<ConfigError>("trainer: unknown schedule '", o.schedule, "' (constant, multistep, cosine or poly)");
+  if (warm == 0) return inner;
+  return train::share(train::WarmupLr(inner, warm, 0.01));
+}
+
+// Turns weight decay off for batch-norm parameters: those whose layer also has a running_mean buffer.
+template <class Model>
+void no_weight_decay_on_batchnorm(Model& model) {
+  std::set<std::string> bn_layers;
+  const std::string suffix = "running_mean";
+  nn::for_each_buffer(model, [&](const std::string& name, auto&) {
+    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      bn_layers.insert(name.substr(0, name.size() - suffix.size()));  // keeps the trailing '.'
+  });
+  nn::for_each_parameter(model, [&](const std::string& name, auto& p) {
+    const auto dot = name.rfind('.');
+    const std::string layer = dot == std::string::npos ? std::string() : name.substr(0, dot + 1);
+    if (bn_layers.count(layer)) p.weight_decay = false;
+  });
+}
+
+struct TrainStepResult {
+  double loss = 0;       // mean over the micro-batches
+  double accuracy = 0;   // argmax of the un-margined cosines, mean over the micro-batches
+  double lr = 0;         // the rate this step used
+  double grad_norm = 0;  // before clipping
+  int64_t samples = 0;
+  int64_t step = 0;      // index of this step (0-based)
+};
+
+template <class Backbone, class Policy, class T = float, class D = cpu>
+class RecognitionTrainer {
+ public:
+  using Head = MarginHead<Policy, T, D>;
+  using GradHook = std::function<void(nn::FlatParameters<T, D>&)>;
+
+  RecognitionTrainer(Backbone backbone, int64_t embedding_size, int64_t num_classes, Policy policy = Policy{},
+                     RecognitionTrainerOptions options = {}, MarginHeadOptions head_options = {},
+                     Generator& gen = default_generator())
+      : o_(std::move(options)),
+        backbone_(std::move(backbone)),
+        head_(embedding_size, num_classes, policy, head_options, gen),
+        joint_{&backbone_, &head_} {
+    check<ConfigError>(o_.accumulate >= 1, "trainer: accumulate must be >= 1, got ", o_.accumulate);
+    check<ConfigError>(o_.clip_grad_norm >= 0, "trainer: clip_grad_norm must be >= 0, got ", o_.clip_grad_norm);
+    schedule_ = make_schedule(o_);
+    if (o_.no_decay_on_batchnorm) no_weight_decay_on_batchnorm(joint_);
+    params_ = std::make_unique<nn::FlatParameters<T, D>>(joint_);
+    sgd_ = std::make_unique<train::SGD<T, D>>(*params_, train::SGDOptions{o_.lr, o_.momentum, 0.0, o_.weight_decay, false});
+    acc_ = std::make_unique<train::GradAccumulator<T, D>>(*params_);
+    ckpt_.model(backbone_).model(head_, "head").optimizer(*sgd_).counter("step", step_).counter("epoch", epoch_).counter(
+        "batch_in_epoch", batch_in_epoch_);
+  }
+  RecognitionTrainer(const RecognitionTrainer&) = delete;
+  RecognitionTrainer& operator=(const RecognitionTrainer&) = delete;
+
+  // One micro-batch: forward, loss, backward (gradients accumulate). Throws NumericError on a
+  // non-finite loss.
+  void accumulate(const Tensor<T, D>& images, const std::vector<int64_t>& labels) {
+    check<Error>(!diverged_, "trainer: training diverged earlier; load a checkpoint first");
+    check<ShapeError>(images.rank() == 4 && images.dim(0) == static_cast<int64_t>(labels.size()), "trainer: images ",
+                      images.shape().str(), " do not match ", labels.size(), " labels");
+    if (micro_ == 0) {
+      acc_->begin();
+      loss_sum_ = acc_sum_ = 0;
+    }
+    backbone_.train(true);
+    head_.train(true);
+    Tensor<T, D> emb = backbone_.forward(images);
+    auto out = head_.forward(emb, labels);
+    const double loss = static_cast<double>(out.loss);
+    if (!std::isfinite(loss)) {
+      diverged_ = true;
+      micro_ = 0;
+      train::check_finite(loss, step_, "loss");
+    }
+    backbone_.backward(head_.backward(T(1)));
+    acc_->add(images.dim(0));
+    loss_sum_ += loss;
+    acc_sum_ += out.accuracy;
+    ++micro_;
+  }
+
+  // Ends the optimizer step: averages the accumulated gradients, runs the gradient hook, checks,
+  // clips and steps. Throws NumericError on a non-finite gradient.
+  TrainStepResult apply() {
+    check<Error>(micro_ > 0, "trainer: apply() without a micro-batch");
+    acc_->finish(true);
+    if (hook_) hook_(*params_);
+    TrainStepResult r;
+    r.loss = loss_sum_ / micro_;
+    r.accuracy = acc_sum_ / micro_;
+    r.samples = acc_->samples();
+    r.step = step_;
+    r.grad_norm = o_.clip_grad_norm > 0 ? train::clip_grad_norm(*params_, o_.clip_grad_norm) : train::grad_norm(*params_);
+    micro_ = 0;
+    if (!std::isfinite(r.grad_norm)) {
+      diverged_ = true;
+      train::check_finite(r.grad_norm, step_, "gradient norm");
+    }
+    r.lr = schedule_->at(step_);
+    sgd_->set_lr(r.lr);
+    sgd_->step();
+    ++step_;
+    return r;
+  }
+
+  // One optimizer step on one batch (ignores options().accumulate).
+  TrainStepResult step(const Tensor<T, D>& images, const std::vector<int64_t>& labels) {
+    accumulate(images, labels);
+    return apply();
+  }
+
+  // Feeds one loader batch; every options().accumulate-th call completes an optimizer step and
+  // returns its result.
+  std::optional<TrainStepResult> feed(const Tensor<T, D>& images, const std::vector<int64_t>& labels) {
+    accumulate(images, labels);
+    if (micro_ < o_.accumulate) return std::nullopt;
+    return apply();
+  }
+
+  // Full training state: backbone (its own names), head ("head.weight", "head.t"), optimizer,
+  // counters train.step / train.epoch / train.batch_in_epoch, plus metadata.
+  void save(const std::string& path) {
+    check<Error>(!diverged_, "trainer: refusing to save a diverged model over '", path, "' (the file there is the last good checkpoint)");
+    check<Error>(micro_ == 0, "trainer: save() in the middle of an accumulated step");
+    ckpt_.save(path);
+  }
+  void load(const std::string& path) {
+    ckpt_.load(path);
+    micro_ = 0;
+    diverged_ = false;
+  }
+  // Metadata saved with every checkpoint (e.g. the configuration); after load(), what the file had.
+  train::Checkpoint& checkpoint() { return ckpt_; }
+
+  // Training position (saved in checkpoints): optimizer steps done, current epoch, loader batches
+  // consumed in that epoch.
+  int64_t steps_done() const { return step_; }
+  int64_t epoch() const { return epoch_; }
+  int64_t batch_in_epoch() const { return batch_in_epoch_; }
+  void set_position(int64_t epoch, int64_t batch_in_epoch) {
+    epoch_ = epoch;
+    batch_in_epoch_ = batch_in_epoch;
+  }
+
+  void set_grad_hook(GradHook hook) { hook_ = std::move(hook); }
+  double lr_at(int64_t step) const { return schedule_->at(step); }
+  bool diverged() const { return diverged_; }
+  bool in_step() const { return micro_ > 0; }
+
+  Backbone& backbone() { return backbone_; }
+  Head& head() { return head_; }
+  nn::FlatParameters<T, D>& parameters() { return *params_; }
+  train::SGD<T, D>& optimizer() { return *sgd_; }
+  const RecognitionTrainerOptions& options() const { return o_; }
+
+ private:
+  // Backbone and head as one model for FlatParameters and the BN weight-decay rule.
+  struct Joint {
+    Backbone* b;
+    Head* h;
+    template <class V>
+    void visit(V& v, const std::string& prefix) {
+      b->visit(v, prefix);
+      h->visit(v, nn::join_name(prefix, "head"));
+    }
+  };
+
+  RecognitionTrainerOptions o_;
+  Backbone backbone_;
+  Head head_;
+  Joint joint_;
+  std::shared_ptr<const train::LrSchedule> schedule_;
+  std::unique_ptr<nn::FlatParameters<T, D>> params_;
+  std::unique_ptr<train::SGD<T, D>> sgd_;
+  std::unique_ptr<train::GradAccumulator<T, D>> acc_;
+  train::Checkpoint ckpt_;
+  GradHook hook_;
+  int64_t step_ = 0, epoch_ = 0, batch_in_epoch_ = 0;
+  int micro_ = 0;
+  double loss_sum_ = 0, acc_sum_ = 0;
+  bool diverged_ = false;
+};
+
+}  // namespace rfcf::recognition
+// ---- end rfcf/recognition/trainer.hpp
 // ---- begin rfcf/recognition/verification.hpp
 // Face verification metrics on pair scores (recognition.md 7.5, 10.2, 10.3), on the host:
 // threshold accuracy, k-fold accuracy with the LFW cosine protocols P1/P2 and the insightface
@@ -12764,6 +13765,70 @@ inline TarAtFar tar_at_far(const std::vector<double>& scores, const std::vector<
 // ---- begin rfcf/models.hpp
 // Network definitions: RetinaFace (MobileNetV1-0.25, ResNet-50 bodies), IResNet, IR/IR-SE,
 // MobileFaceNet (CASIA layout) and arcface_torch "mbf".
+// ---- begin rfcf/models/imagenet_backbone.hpp
+// Initialises a detector body from an ImageNet classification checkpoint (retinaface.md 2.9):
+// shared/models/mobilenetv1_025_imagenet.tar holds {'state_dict': {'module.stage1.0.0.weight', ...,
+// 'module.fc.weight', 'module.fc.bias'}, ...}. The `module.` prefix is stripped, the classifier
+// (`fc.*`) is dropped, and the rest must match the body exactly (strict: every parameter,
+// running statistic and counter, same shapes), so a wrong architecture fails loudly.
+//   auto r = models::load_imagenet_backbone(net.body(), "mobilenetv1_025_imagenet.tar");
+//   std::printf("%s\n", r.str().c_str());
+#include <string>
+#include <vector>
+
+
+namespace rfcf::models {
+
+struct BackboneLoadReport {
+  std::string source;
+  size_t loaded = 0;                  // tensors and counters copied into the body
+  std::vector<std::string> dropped;   // classifier keys left out
+  std::string str() const {
+    std::string s = "backbone: " + std::to_string(loaded) + " tensors loaded from " + source;
+    if (!dropped.empty()) {
+      s += "; dropped " + std::to_string(dropped.size()) + " classifier keys (";
+      for (size_t i = 0; i < dropped.size(); ++i) s += (i ? ", " : "") + dropped[i];
+      s += ")";
+    }
+    return s;
+  }
+};
+
+// The body's keys from a classification state dict: `prefix` stripped, keys starting with any of
+// `drop` removed (reported).
+inline io::TensorMap backbone_state_dict(const io::TensorMap& sd, std::vector<std::string>* dropped,
+                                         const std::vector<std::string>& drop = {"fc.", "avg."},
+                                         const std::string& prefix = "module.") {
+  io::TensorMap out;
+  for (const auto& [name, t] : io::strip_prefix(sd, prefix)) {
+    bool skip = false;
+    for (const auto& d : drop) skip |= name.compare(0, d.size(), d) == 0;
+    if (skip) {
+      if (dropped) dropped->push_back(name);
+      continue;
+    }
+    out.insert_new(name, t);
+  }
+  return out;
+}
+
+// Loads an ImageNet checkpoint (.tar/.pth, legacy or zip, nested or plain) into `body` (strict).
+// Throws nn::StateDictError listing every missing, unexpected or mis-shaped key.
+template <class Backbone>
+BackboneLoadReport load_imagenet_backbone(Backbone& body, const std::string& path,
+                                          const std::vector<std::string>& drop = {"fc.", "avg."}) {
+  const io::PyPtr root = io::load_torch(path);
+  BackboneLoadReport r;
+  r.source = path;
+  const io::TensorMap sd = backbone_state_dict(io::find_state_dict(*root), &r.dropped, drop);
+  r.loaded = nn::load_state_dict(body, sd, nn::LoadOptions{.strict = true, .ignore_counters = false},
+                                 path + " (as the detector body)")
+                 .loaded;
+  return r;
+}
+
+}  // namespace rfcf::models
+// ---- end rfcf/models/imagenet_backbone.hpp
 // ---- begin rfcf/models/ir_se.hpp
 // IR and IR-SE networks of the CurricularFace repository (recognition.md 6.2), with its parameter
 // names so its checkpoints load: input_layer.{0 conv, 1 BN, 2 PReLU}, units body.{n} numbered over
@@ -13586,6 +14651,134 @@ class ResNet50 {
 // ---- end rfcf/models.hpp
 // ---- begin rfcf/data.hpp
 // data: see docs/ and the headers in rfcf/data/.
+// ---- begin rfcf/data/batch_pipeline.hpp
+// The threading core of the data loaders (DetectionLoader, RecognitionLoader): N worker threads
+// build batches 0 .. n-1 with a user function into a bounded, in-order prefetch window. A
+// batch's content depends only on its index (the function must be deterministic in it), so
+// results do not depend on the number of threads or their timing.
+//
+//   BatchPipeline<MyBatch> p(workers, prefetch);
+//   p.start(num_batches, [&](int64_t b) { return make_batch(b); });
+//   while (auto batch = p.next()) { ... }
+//
+// The first exception thrown by the function stops the pipeline and is rethrown by next().
+// stop() (and the destructor) joins the workers.
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::data {
+
+namespace detail {
+inline uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+}  // namespace detail
+
+template <class Batch>
+class BatchPipeline {
+ public:
+  using MakeBatch = std::function<Batch(int64_t)>;
+
+  BatchPipeline(int workers, int64_t prefetch_batches) : workers_(workers), prefetch_(prefetch_batches) {
+    check<ConfigError>(workers >= 1 && prefetch_batches >= 1, "BatchPipeline: workers and prefetch_batches must be >= 1 (got ",
+                       workers, ", ", prefetch_batches, ")");
+  }
+  ~BatchPipeline() { stop(); }
+  BatchPipeline(const BatchPipeline&) = delete;
+  BatchPipeline& operator=(const BatchPipeline&) = delete;
+
+  // Starts building batches [0, num_batches) (stops a previous run first).
+  void start(int64_t num_batches, MakeBatch make) {
+    stop();
+    make_ = std::move(make);
+    total_ = num_batches;
+    next_take_ = next_deliver_ = 0;
+    ready_.clear();
+    error_ = nullptr;
+    stopping_ = false;
+    started_ = true;
+    for (int i = 0; i < workers_; ++i) threads_.emplace_back([this] { work(); });
+  }
+
+  // The next batch in order, or nullopt after the last one. Rethrows a worker's exception.
+  std::optional<Batch> next() {
+    check<Error>(started_, "BatchPipeline::next before start");
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (next_deliver_ >= total_) return std::nullopt;
+    cv_.wait(lock, [&] { return error_ || ready_.count(next_deliver_); });
+    if (error_) {
+      std::exception_ptr e = error_;
+      lock.unlock();
+      stop();
+      std::rethrow_exception(e);
+    }
+    Batch b = std::move(ready_.at(next_deliver_));
+    ready_.erase(next_deliver_++);
+    cv_.notify_all();
+    return b;
+  }
+
+  bool started() const { return started_; }
+  int64_t delivered() const { return next_deliver_; }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      int64_t b = 0;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return stopping_ || error_ || next_take_ < next_deliver_ + prefetch_; });
+        if (stopping_ || error_ || next_take_ >= total_) return;
+        b = next_take_++;
+      }
+      try {
+        Batch batch = make_(b);
+        std::lock_guard<std::mutex> lock(mutex_);
+        ready_.emplace(b, std::move(batch));
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
+      cv_.notify_all();
+    }
+  }
+
+  int workers_;
+  int64_t prefetch_;
+  MakeBatch make_;
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<int64_t, Batch> ready_;
+  int64_t total_ = 0, next_take_ = 0, next_deliver_ = 0;
+  bool stopping_ = false, started_ = false;
+  std::exception_ptr error_;
+};
+
+}  // namespace rfcf::data
+// ---- end rfcf/data/batch_pipeline.hpp
 // ---- begin rfcf/data/detection_augment.hpp
 // RetinaFace training augmentation (`preproc`), retinaface.md section 8.3, in the reference order:
 // random square crop -> photometric distortion -> pad to square (crop failed) -> horizontal flip ->
@@ -13868,6 +15061,808 @@ inline AugmentedSample augment_detection(const io::Image& img, const FaceRows& f
 
 }  // namespace rfcf::data
 // ---- end rfcf/data/detection_augment.hpp
+// ---- begin rfcf/data/identity_split.hpp
+// Identity-disjoint train/test splits and verification pairs for held-out identities, for
+// learning experiments on LFW-style folders (<name>/<name>_<NNNN>.jpg). Everything is a pure
+// function of the inputs and the seed.
+//
+//   auto split = data::split_identities(names, 0.2, seed);           // sorted train / test names
+//   auto pairs = data::make_verification_pairs(test_images, 10, 300, seed);
+//   data::write_lfw_pairs("test_pairs.txt", pairs);                  // read back with read_lfw_pairs
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::data {
+
+struct IdentitySplit {
+  std::vector<std::string> train, test;  // each sorted
+};
+
+// round(test_fraction * n) identities (at least 1 and at most n - 1) go to the test side,
+// chosen by a shuffle seeded by `seed` of the sorted names.
+inline IdentitySplit split_identities(std::vector<std::string> names, double test_fraction, uint64_t seed) {
+  check<ConfigError>(test_fraction > 0 && test_fraction < 1, "split_identities: test fraction ", test_fraction,
+                     " is not in (0, 1)");
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  check<ConfigError>(names.size() >= 2, "split_identities: need at least 2 identities, got ", names.size());
+  Generator g(detail::mix64(seed ^ 0x73706c6974ull));
+  for (int64_t i = static_cast<int64_t>(names.size()) - 1; i > 0; --i) std::swap(names[i], names[g.integer(0, i)]);
+  const auto n = static_cast<int64_t>(names.size());
+  const int64_t n_test = std::clamp<int64_t>(std::llround(test_fraction * static_cast<double>(n)), 1, n - 1);
+  IdentitySplit s{{names.begin() + n_test, names.end()}, {names.begin(), names.begin() + n_test}};
+  std::sort(s.train.begin(), s.train.end());
+  std::sort(s.test.begin(), s.test.end());
+  return s;
+}
+
+// The image number of an LFW file name "<name>_<NNNN>.<ext>" (-1 if it does not have that form).
+inline int lfw_image_number(const std::string& identity, const std::string& filename) {
+  const std::string prefix = identity + "_";
+  const auto dot = filename.rfind('.');
+  if (filename.compare(0, prefix.size(), prefix) != 0 || dot == std::string::npos || dot <= prefix.size()) return -1;
+  const std::string digits = filename.substr(prefix.size(), dot - prefix.size());
+  if (digits.size() > 6 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) return -1;
+  return std::stoi(digits);
+}
+
+// `folds` folds of `per_fold` same and `per_fold` different pairs over the identities given as
+// name -> image numbers (each needs >= 2 images for same pairs). Same pairs are drawn without
+// repetition from all within-identity pairs of at most `max_images_per_identity` images of each
+// identity; different pairs join random images of two distinct identities. If fewer distinct
+// same pairs exist, per_fold shrinks to what fills every fold equally (error if that is 0).
+inline recognition::LfwPairs make_verification_pairs(const std::map<std::string, std::vector<int>>& images, int folds,
+                                                     int per_fold, uint64_t seed, int max_images_per_identity = 40) {
+  check<ConfigError>(folds >= 1 && per_fold >= 1 && max_images_per_identity >= 2,
+                     "make_verification_pairs: folds, per_fold >= 1 and max_images_per_identity >= 2 required");
+  check<ConfigError>(images.size() >= 2, "make_verification_pairs: need at least 2 identities, got ", images.size());
+  Generator g(detail::mix64(seed ^ 0x7061697273ull));
+  auto shuffle = [&](auto& v) {
+    for (int64_t i = static_cast<int64_t>(v.size()) - 1; i > 0; --i) std::swap(v[static_cast<size_t>(i)], v[static_cast<size_t>(g.integer(0, i))]);
+  };
+  std::vector<recognition::LfwPair> same;
+  for (const auto& [name, nums] : images) {
+    std::vector<int> n(nums.begin(), nums.end());
+    std::sort(n.begin(), n.end());
+    if (static_cast<int>(n.size()) > max_images_per_identity) n.resize(static_cast<size_t>(max_images_per_identity));
+    for (size_t i = 0; i < n.size(); ++i)
+      for (size_t j = i + 1; j < n.size(); ++j) same.push_back({name, n[i], name, n[j], true, 0});
+  }
+  shuffle(same);
+  per_fold = std::min<int>(per_fold, static_cast<int>(same.size() / static_cast<size_t>(folds)));
+  check<ConfigError>(per_fold >= 1, "make_verification_pairs: only ", same.size(), " same pairs for ", folds, " folds");
+  std::vector<const std::pair<const std::string, std::vector<int>>*> ids;
+  for (const auto& e : images)
+    if (!e.second.empty()) ids.push_back(&e);
+  check<ConfigError>(ids.size() >= 2, "make_verification_pairs: need 2 identities with images");
+  std::set<std::pair<std::pair<std::string, int>, std::pair<std::string, int>>> seen;
+  std::vector<recognition::LfwPair> diff;
+  const size_t needed = static_cast<size_t>(folds) * static_cast<size_t>(per_fold);
+  for (size_t attempts = 0; diff.size() < needed; ++attempts) {
+    check<ConfigError>(attempts < 100 * needed + 1000, "make_verification_pairs: cannot draw ", needed, " distinct different pairs");
+    size_t a = static_cast<size_t>(g.integer(0, static_cast<int64_t>(ids.size()) - 1));
+    size_t b = static_cast<size_t>(g.integer(0, static_cast<int64_t>(ids.size()) - 2));
+    if (b >= a) ++b;
+    if (ids[b]->first < ids[a]->first) std::swap(a, b);
+    const auto& na = ids[a]->second;
+    const auto& nb = ids[b]->second;
+    const int ia = na[static_cast<size_t>(g.integer(0, static_cast<int64_t>(na.size()) - 1))];
+    const int ib = nb[static_cast<size_t>(g.integer(0, static_cast<int64_t>(nb.size()) - 1))];
+    if (!seen.insert({{ids[a]->first, ia}, {ids[b]->first, ib}}).second) continue;
+    diff.push_back({ids[a]->first, ia, ids[b]->first, ib, false, 0});
+  }
+  recognition::LfwPairs out;
+  out.folds = folds;
+  out.pairs_per_class = per_fold;
+  for (int k = 0; k < folds; ++k) {
+    for (int i = 0; i < per_fold; ++i) {
+      auto p = same[static_cast<size_t>(k * per_fold + i)];
+      p.fold = k;
+      out.pairs.push_back(p);
+    }
+    for (int i = 0; i < per_fold; ++i) {
+      auto p = diff[static_cast<size_t>(k * per_fold + i)];
+      p.fold = k;
+      out.pairs.push_back(p);
+    }
+  }
+  return out;
+}
+
+// pairs.txt format (recognition.md 10.1), written atomically.
+inline std::string format_lfw_pairs(const recognition::LfwPairs& p) {
+  std::string s = std::to_string(p.folds) + "\t" + std::to_string(p.pairs_per_class) + "\n";
+  for (const auto& q : p.pairs) {
+    if (q.same) s += q.name1 + "\t" + std::to_string(q.n1) + "\t" + std::to_string(q.n2) + "\n";
+    else s += q.name1 + "\t" + std::to_string(q.n1) + "\t" + q.name2 + "\t" + std::to_string(q.n2) + "\n";
+  }
+  return s;
+}
+inline void write_lfw_pairs(const std::string& path, const recognition::LfwPairs& p) { io::atomic_write(path, format_lfw_pairs(p)); }
+
+inline void write_identity_list(const std::string& path, const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) s += n + "\n";
+  io::atomic_write(path, s);
+}
+
+}  // namespace rfcf::data
+// ---- end rfcf/data/identity_split.hpp
+// ---- begin rfcf/data/pixel_functors.hpp
+// Per-pixel math of the recognition augmentation (recognition_augment.hpp), written once as
+// RFCF_HD functors over interleaved 8-bit pixels so that the same bodies can run in a CUDA
+// kernel. The host augmentation calls them in a plain serial loop (for_each_serial): it already
+// runs inside the loader's worker threads, where an OpenMP team per image would oversubscribe.
+#include <cstdint>
+
+
+namespace rfcf::data::functors {
+
+// Calls f(i) for i in [0, n) on the calling thread.
+template <class F>
+inline void for_each_serial(int64_t n, const F& f) {
+  for (int64_t i = 0; i < n; ++i) f(i);
+}
+
+// dst[i] = lut[src[i]]: brightness/contrast/gamma are all 256-entry tables on 8-bit values.
+struct ApplyLut {
+  const uint8_t* src;
+  uint8_t* dst;
+  const uint8_t* lut;
+  RFCF_HD void operator()(int64_t i) const { dst[i] = lut[src[i]]; }
+};
+
+// One output value of a 2-D correlation with a kh x kw float kernel (centre at (kh/2, kw/2)),
+// replicated border, rounded to nearest and saturated. Index i runs over height*width*channels.
+struct Convolve2dU8 {
+  const uint8_t* src;
+  uint8_t* dst;
+  const float* kernel;
+  int height, width, channels, kh, kw;
+  RFCF_HD void operator()(int64_t i) const {
+    const int c = static_cast<int>(i % channels);
+    const int64_t p = i / channels;
+    const int x = static_cast<int>(p % width), y = static_cast<int>(p / width);
+    float acc = 0.f;
+    for (int dy = 0; dy < kh; ++dy) {
+      int sy = y + dy - kh / 2;
+      sy = sy < 0 ? 0 : (sy >= height ? height - 1 : sy);
+      for (int dx = 0; dx < kw; ++dx) {
+        int sx = x + dx - kw / 2;
+        sx = sx < 0 ? 0 : (sx >= width ? width - 1 : sx);
+        acc += kernel[dy * kw + dx] * static_cast<float>(src[(static_cast<int64_t>(sy) * width + sx) * channels + c]);
+      }
+    }
+    const float r = acc + 0.5f;
+    dst[i] = r <= 0.f ? uint8_t(0) : (r >= 255.f ? uint8_t(255) : static_cast<uint8_t>(r));
+  }
+};
+
+// Normalised float planes from an interleaved RGB image: dst[c][y][x] = (src[y][x][c] - mean) * scale.
+// Index i runs over height*width (one pixel, all three channels).
+struct NormalizeToPlanes {
+  const uint8_t* src;
+  float* dst;
+  int64_t plane;
+  float mean0, mean1, mean2, scale0, scale1, scale2;
+  RFCF_HD void operator()(int64_t i) const {
+    const uint8_t* p = src + i * 3;
+    dst[i] = (static_cast<float>(p[0]) - mean0) * scale0;
+    dst[plane + i] = (static_cast<float>(p[1]) - mean1) * scale1;
+    dst[2 * plane + i] = (static_cast<float>(p[2]) - mean2) * scale2;
+  }
+};
+
+}  // namespace rfcf::data::functors
+// ---- end rfcf/data/pixel_functors.hpp
+// ---- begin rfcf/data/recognition_augment.hpp
+// Augmentation for face-recognition training on aligned crops (recognition.md 8.2). insightface and
+// the CurricularFace code use a random horizontal flip with p = 0.5 only, which is the default here.
+// Mild photometric changes and blur are optional (strong distortions hurt identity features); each
+// has a probability and a strength:
+//   brightness  v * f,                       f ~ U[1 - b, 1 + b]
+//   contrast    (v - m) * f + m,             f ~ U[1 - c, 1 + c], m = mean luma of the image
+//   hue/sat.    OpenCV 8-bit HSV (data/hsv.hpp): H + dh (mod 180), S * f; dh ~ U[-hue, hue], f ~ U[1 - s, 1 + s]
+//   gamma       255 * (v / 255)^g,           log g ~ U[-log(1 + gamma), log(1 + gamma)]
+//   blur        Gaussian, sigma ~ U[sigma_min, sigma_max], kernel 2*ceil(3 sigma) + 1
+//   motion blur a line kernel of length L ~ U{min, max} at an angle ~ U[0, 180) degrees
+// Results are rounded to nearest and saturated; borders are replicated. Every random number comes
+// from the Generator passed in, so a seed fixes the result.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+
+namespace rfcf::data {
+
+struct RecognitionAugmentOptions {
+  double flip_p = 0.5;
+  double brightness_p = 0.0, brightness = 0.2;
+  double contrast_p = 0.0, contrast = 0.2;
+  double hue_saturation_p = 0.0, hue = 5.0, saturation = 0.2;  // hue in OpenCV units (2 degrees)
+  double gamma_p = 0.0, gamma = 0.2;
+  double blur_p = 0.0, blur_sigma_min = 0.3, blur_sigma_max = 1.0;
+  double motion_blur_p = 0.0;
+  int motion_blur_min_length = 3, motion_blur_max_length = 7;
+
+  // Horizontal flip only (insightface / CurricularFace).
+  static RecognitionAugmentOptions flip_only() { return {}; }
+  // Flip plus every mild distortion with a small probability.
+  static RecognitionAugmentOptions mild() {
+    RecognitionAugmentOptions o;
+    o.brightness_p = o.contrast_p = o.hue_saturation_p = o.gamma_p = 0.2;
+    o.blur_p = o.motion_blur_p = 0.1;
+    return o;
+  }
+  // No augmentation at all (evaluation, tests).
+  static RecognitionAugmentOptions none() {
+    RecognitionAugmentOptions o;
+    o.flip_p = 0.0;
+    return o;
+  }
+
+  void validate() const {
+    for (double p : {flip_p, brightness_p, contrast_p, hue_saturation_p, gamma_p, blur_p, motion_blur_p})
+      check<ConfigError>(p >= 0 && p <= 1, "RecognitionAugmentOptions: probability ", p, " is not in [0, 1]");
+    check<ConfigError>(brightness >= 0 && brightness < 1 && contrast >= 0 && contrast < 1 && saturation >= 0 &&
+                           saturation <= 1 && gamma >= 0 && hue >= 0 && hue <= 90,
+                       "RecognitionAugmentOptions: strengths must satisfy 0 <= brightness, contrast < 1, "
+                       "0 <= saturation <= 1, gamma >= 0, 0 <= hue <= 90 (got ", brightness, ", ", contrast, ", ",
+                       saturation, ", ", gamma, ", ", hue, ")");
+    check<ConfigError>(blur_sigma_min > 0 && blur_sigma_max >= blur_sigma_min && blur_sigma_max <= 10,
+                       "RecognitionAugmentOptions: need 0 < blur_sigma_min <= blur_sigma_max <= 10 (got ",
+                       blur_sigma_min, ", ", blur_sigma_max, ")");
+    check<ConfigError>(motion_blur_min_length >= 1 && motion_blur_max_length >= motion_blur_min_length &&
+                           motion_blur_max_length <= 31,
+                       "RecognitionAugmentOptions: need 1 <= motion_blur_min_length <= motion_blur_max_length <= 31 (got ",
+                       motion_blur_min_length, ", ", motion_blur_max_length, ")");
+  }
+};
+
+namespace augment_detail {
+inline uint8_t round_saturate(double v) {
+  const double r = std::floor(v + 0.5);
+  return static_cast<uint8_t>(r < 0 ? 0 : (r > 255 ? 255 : r));
+}
+inline io::Image apply_lut(const io::Image& img, const uint8_t (&lut)[256]) {
+  io::Image out(img.width, img.height, img.channels, img.order);
+  functors::for_each_serial(static_cast<int64_t>(img.pixels.size()), functors::ApplyLut{img.data(), out.data(), lut});
+  return out;
+}
+inline void check_colour(const io::Image& img, const char* what) {
+  check<ShapeError>(img.channels == 3 && !img.empty(), what, ": need a non-empty 3-channel image, got ", img.width, "x",
+                    img.height, "x", img.channels);
+}
+}  // namespace augment_detail
+
+// v * factor.
+inline io::Image adjust_brightness(const io::Image& img, double factor) {
+  uint8_t lut[256];
+  for (int v = 0; v < 256; ++v) lut[v] = augment_detail::round_saturate(v * factor);
+  return augment_detail::apply_lut(img, lut);
+}
+
+// Mean luma (0.299 R + 0.587 G + 0.114 B) of a colour image.
+inline double mean_luma(const io::Image& img) {
+  augment_detail::check_colour(img, "mean_luma");
+  const int r = img.order == io::ColorOrder::RGB ? 0 : 2, b = 2 - r;
+  double sum = 0;
+  const size_t n = static_cast<size_t>(img.width) * static_cast<size_t>(img.height);
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* p = img.data() + 3 * i;
+    sum += 0.299 * p[r] + 0.587 * p[1] + 0.114 * p[b];
+  }
+  return sum / static_cast<double>(n);
+}
+
+// (v - m) * factor + m with m the mean luma.
+inline io::Image adjust_contrast(const io::Image& img, double factor) {
+  const double m = mean_luma(img);
+  uint8_t lut[256];
+  for (int v = 0; v < 256; ++v) lut[v] = augment_detail::round_saturate((v - m) * factor + m);
+  return augment_detail::apply_lut(img, lut);
+}
+
+// 255 * (v / 255)^gamma.
+inline io::Image adjust_gamma(const io::Image& img, double gamma) {
+  check<ConfigError>(gamma > 0, "adjust_gamma: gamma must be > 0, got ", gamma);
+  uint8_t lut[256];
+  for (int v = 0; v < 256; ++v) lut[v] = augment_detail::round_saturate(255.0 * std::pow(v / 255.0, gamma));
+  return augment_detail::apply_lut(img, lut);
+}
+
+// Hue shift (OpenCV units, H in [0, 180)) and saturation factor in OpenCV's 8-bit HSV.
+inline io::Image adjust_hue_saturation(const io::Image& img, double hue_shift, double saturation_factor) {
+  augment_detail::check_colour(img, "adjust_hue_saturation");
+  io::Image out = io::to_bgr(img);
+  const int64_t n = static_cast<int64_t>(out.width) * out.height;
+  hsv::bgr_to_hsv(out.data(), n);
+  const int shift = static_cast<int>(std::lround(hue_shift));
+  for (int64_t i = 0; i < n; ++i) {
+    uint8_t* p = out.data() + 3 * i;
+    p[0] = static_cast<uint8_t>(((p[0] + shift) % 180 + 180) % 180);
+    p[1] = augment_detail::round_saturate(p[1] * saturation_factor);
+  }
+  hsv::hsv_to_bgr(out.data(), n);
+  return io::with_order(out, img.order);
+}
+
+// A 2-D correlation kernel (row-major, odd sizes, centre at the middle).
+struct ImageKernel {
+  int height = 1, width = 1;
+  std::vector<float> weights{1.f};
+};
+
+// Correlation with a kernel, replicated border, rounded and saturated.
+inline io::Image convolve(const io::Image& img, const ImageKernel& k) {
+  check<ShapeError>(!img.empty(), "convolve: empty image");
+  check<ShapeError>(k.height % 2 == 1 && k.width % 2 == 1 &&
+                        k.weights.size() == static_cast<size_t>(k.height) * static_cast<size_t>(k.width),
+                    "convolve: kernel must have odd sizes and height*width weights (got ", k.height, "x", k.width, ", ",
+                    k.weights.size(), " weights)");
+  io::Image out(img.width, img.height, img.channels, img.order);
+  functors::for_each_serial(static_cast<int64_t>(img.pixels.size()),
+                            functors::Convolve2dU8{img.data(), out.data(), k.weights.data(), img.height, img.width,
+                                                   img.channels, k.height, k.width});
+  return out;
+}
+
+// Normalised 1-D Gaussian of 2*ceil(3 sigma) + 1 taps.
+inline std::vector<float> gaussian_kernel_1d(double sigma) {
+  check<ConfigError>(sigma > 0 && sigma <= 10, "gaussian_kernel_1d: sigma must be in (0, 10], got ", sigma);
+  const int r = static_cast<int>(std::ceil(3 * sigma));
+  std::vector<double> w(static_cast<size_t>(2 * r + 1));
+  double sum = 0;
+  for (int i = -r; i <= r; ++i) sum += w[static_cast<size_t>(i + r)] = std::exp(-0.5 * i * i / (sigma * sigma));
+  std::vector<float> out(w.size());
+  for (size_t i = 0; i < w.size(); ++i) out[i] = static_cast<float>(w[i] / sum);
+  return out;
+}
+
+// The separable Gaussian as one 2-D kernel (outer product; one rounding per pixel).
+inline ImageKernel gaussian_kernel(double sigma) {
+  const std::vector<float> g = gaussian_kernel_1d(sigma);
+  const int n = static_cast<int>(g.size());
+  ImageKernel k{n, n, std::vector<float>(static_cast<size_t>(n) * n)};
+  for (int y = 0; y < n; ++y)
+    for (int x = 0; x < n; ++x) k.weights[static_cast<size_t>(y * n + x)] = g[static_cast<size_t>(y)] * g[static_cast<size_t>(x)];
+  return k;
+}
+
+inline io::Image gaussian_blur(const io::Image& img, double sigma) { return convolve(img, gaussian_kernel(sigma)); }
+
+// A line of `length` pixels through the centre at `angle_deg` (0: horizontal, 90: vertical, counted
+// anticlockwise on screen), rasterised by sampling and normalised to sum 1. Size: the smallest odd
+// square holding the line.
+inline ImageKernel motion_blur_kernel(int length, double angle_deg) {
+  check<ConfigError>(length >= 1 && length <= 31, "motion_blur_kernel: length must be in [1, 31], got ", length);
+  const int size = length % 2 == 1 ? length : length + 1;
+  const int c = size / 2;
+  ImageKernel k{size, size, std::vector<float>(static_cast<size_t>(size) * size, 0.f)};
+  const double a = angle_deg * 3.14159265358979323846 / 180.0;
+  const double dx = std::cos(a), dy = -std::sin(a);  // image y grows downwards
+  const int samples = 8 * length;
+  for (int s = 0; s < samples; ++s) {
+    const double t = length == 1 ? 0.0 : -(length - 1) / 2.0 + (length - 1) * s / static_cast<double>(samples - 1);
+    const int x = c + static_cast<int>(std::lround(t * dx)), y = c + static_cast<int>(std::lround(t * dy));
+    k.weights[static_cast<size_t>(y * size + x)] += 1.f;
+  }
+  for (float& w : k.weights) w /= static_cast<float>(samples);
+  return k;
+}
+
+inline io::Image motion_blur(const io::Image& img, int length, double angle_deg) {
+  return convolve(img, motion_blur_kernel(length, angle_deg));
+}
+
+// Applies the enabled augmentations in a fixed order: flip, brightness, contrast, hue/saturation,
+// gamma, Gaussian blur, motion blur. Each one first draws its coin from `gen`.
+inline io::Image augment_recognition(const io::Image& img, Generator& gen, const RecognitionAugmentOptions& o) {
+  augment_detail::check_colour(img, "augment_recognition");
+  io::Image out = img;
+  auto coin = [&](double p) { return p > 0 && gen.uniform() < p; };
+  if (coin(o.flip_p)) out = io::flip_horizontal(out);
+  if (coin(o.brightness_p)) out = adjust_brightness(out, gen.uniform(1 - o.brightness, 1 + o.brightness));
+  if (coin(o.contrast_p)) out = adjust_contrast(out, gen.uniform(1 - o.contrast, 1 + o.contrast));
+  if (coin(o.hue_saturation_p)) {
+    const double dh = gen.uniform(-o.hue, o.hue);
+    out = adjust_hue_saturation(out, dh, gen.uniform(1 - o.saturation, 1 + o.saturation));
+  }
+  if (coin(o.gamma_p)) {
+    const double l = std::log1p(o.gamma);
+    out = adjust_gamma(out, std::exp(gen.uniform(-l, l)));
+  }
+  if (coin(o.blur_p)) out = gaussian_blur(out, gen.uniform(o.blur_sigma_min, o.blur_sigma_max));
+  if (coin(o.motion_blur_p)) {
+    const int len = static_cast<int>(gen.integer(o.motion_blur_min_length, o.motion_blur_max_length));
+    out = motion_blur(out, len, gen.uniform(0.0, 180.0));
+  }
+  return out;
+}
+
+}  // namespace rfcf::data
+// ---- end rfcf/data/recognition_augment.hpp
+// ---- begin rfcf/data/recognition_dataset.hpp
+// Labelled face crops for recognition training, from an ImageFolder (root/<identity>/<image>) or
+// an insightface RecordIO file (.rec + .idx; formats.md 4.4). Identities can be filtered (an
+// allow-list, a minimum and a maximum number of images); the kept identities are numbered
+// 0 .. K-1 in their source order (sorted folder names; RecordIO labels ascending).
+//
+//   auto ds = data::RecognitionDataset::open("faces/", {.min_images = 5});
+//   io::Image img = ds.load(i);  int64_t y = ds.label(i);
+// load() is safe to call from several threads.
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::data {
+
+struct IdentityFilter {
+  std::vector<std::string> allow;  // identity names to keep (empty: all); unknown names are an error
+  int64_t min_images = 1;          // drop identities with fewer images
+  int64_t max_images = 0;          // keep at most this many images per identity (the first ones; 0: all)
+};
+
+// One identity name per line (blank lines and lines starting with '#' are skipped).
+inline std::vector<std::string> read_identity_list(const std::string& path) {
+  std::ifstream in(path);
+  check<IoError>(in.good(), "identity list '", path, "': cannot open");
+  std::vector<std::string> names;
+  std::string line;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    names.push_back(line);
+  }
+  return names;
+}
+
+class RecognitionDataset {
+ public:
+  struct Sample {
+    std::string path;  // image file (ImageFolder) ...
+    int64_t key = -1;  // ... or RecordIO key
+    int64_t label = 0;
+  };
+
+  // An ImageFolder root (one directory per identity).
+  static RecognitionDataset image_folder(const std::string& root, const IdentityFilter& filter = {}) {
+    io::ImageFolder folder(root);
+    std::vector<std::vector<Sample>> per_class(folder.classes().size());
+    for (const auto& e : folder.entries())
+      per_class[static_cast<size_t>(e.label)].push_back({e.path, -1, e.label});
+    RecognitionDataset ds;
+    ds.source_ = root;
+    ds.build(folder.classes(), std::move(per_class), filter);
+    return ds;
+  }
+
+  // An insightface RecordIO file. With header0 the identity records give the labels without
+  // reading the images; otherwise every record's label is read once.
+  static RecognitionDataset recordio(const std::string& rec, const std::string& idx = "", const IdentityFilter& filter = {}) {
+    auto file = std::make_shared<io::ImageRecordFile>(rec, idx);
+    std::map<int64_t, std::vector<Sample>> by_label;
+    if (file->has_header0() && file->num_identities() > 0) {
+      for (int64_t i = 0; i < file->num_identities(); ++i) {
+        const io::IdentityRange r = file->identity(i);
+        for (int64_t k = r.first; k < r.end; ++k) by_label[i].push_back({"", k, i});
+      }
+    } else {
+      for (int64_t k : file->image_keys()) {
+        const int64_t y = file->read(k).label();
+        check<FormatError>(y >= 0, "RecordIO '", rec, "' key ", k, ": negative label ", y);
+        by_label[y].push_back({"", k, y});
+      }
+    }
+    std::vector<std::string> names;
+    std::vector<std::vector<Sample>> per_class;
+    for (auto& [y, s] : by_label) {
+      names.push_back(std::to_string(y));
+      per_class.push_back(std::move(s));
+    }
+    RecognitionDataset ds;
+    ds.source_ = rec;
+    ds.records_ = std::move(file);
+    ds.build(names, std::move(per_class), filter);
+    return ds;
+  }
+
+  // A directory is an ImageFolder; a file ending in .rec is RecordIO (index: same name .idx).
+  static RecognitionDataset open(const std::string& path, const IdentityFilter& filter = {}) {
+    if (path.size() > 4 && path.compare(path.size() - 4, 4, ".rec") == 0) return recordio(path, "", filter);
+    std::error_code ec;
+    check<IoError>(std::filesystem::is_directory(path, ec), "recognition data '", path,
+                   "' is neither a directory (ImageFolder) nor a .rec file");
+    return image_folder(path, filter);
+  }
+
+  size_t size() const { return samples_.size(); }
+  int64_t num_classes() const { return static_cast<int64_t>(class_names_.size()); }
+  // Name of class y: the folder name, or the original RecordIO label as text.
+  const std::vector<std::string>& class_names() const { return class_names_; }
+  const Sample& sample(size_t i) const { return samples_.at(i); }
+  int64_t label(size_t i) const { return samples_.at(i).label; }
+  const std::string& source() const { return source_; }
+  // "path" or "file.rec key N", for messages.
+  std::string describe(size_t i) const {
+    const Sample& s = samples_.at(i);
+    return records_ ? source_ + " key " + std::to_string(s.key) : s.path;
+  }
+
+  // The decoded image as RGB.
+  io::Image load(size_t i) const {
+    const Sample& s = samples_.at(i);
+    io::Image img = records_ ? records_->read_image(s.key, io::ColorOrder::RGB) : io::read_image(s.path, io::ColorOrder::RGB);
+    check<FormatError>(img.channels == 3, describe(i), ": decoded image has ", img.channels, " channels, need 3");
+    return img;
+  }
+
+ private:
+  void build(const std::vector<std::string>& names, std::vector<std::vector<Sample>> per_class, const IdentityFilter& f) {
+    check<ConfigError>(f.min_images >= 1 && f.max_images >= 0, "IdentityFilter: min_images must be >= 1 and max_images >= 0 (got ",
+                       f.min_images, ", ", f.max_images, ")");
+    std::set<std::string> allow(f.allow.begin(), f.allow.end());
+    for (const auto& a : allow)
+      check<ConfigError>(std::find(names.begin(), names.end(), a) != names.end(), "recognition data '", source_,
+                         "': identity '", a, "' of the identity list does not exist");
+    for (size_t c = 0; c < names.size(); ++c) {
+      auto& s = per_class[c];
+      if (!allow.empty() && !allow.count(names[c])) continue;
+      if (static_cast<int64_t>(s.size()) < f.min_images) continue;
+      if (f.max_images > 0 && static_cast<int64_t>(s.size()) > f.max_images) s.resize(static_cast<size_t>(f.max_images));
+      const int64_t y = static_cast<int64_t>(class_names_.size());
+      class_names_.push_back(names[c]);
+      for (auto& x : s) {
+        x.label = y;
+        samples_.push_back(std::move(x));
+      }
+    }
+    check<ConfigError>(!samples_.empty(), "recognition data '", source_, "': no images left after filtering (min_images ",
+                       f.min_images, ", ", f.allow.size(), " listed identities)");
+  }
+
+  std::string source_;
+  std::shared_ptr<const io::ImageRecordFile> records_;
+  std::vector<std::string> class_names_;
+  std::vector<Sample> samples_;
+};
+
+}  // namespace rfcf::data
+// ---- end rfcf/data/recognition_dataset.hpp
+// ---- begin rfcf/data/recognition_loader.hpp
+// Threaded loader for recognition training: decode -> window (crop) -> optional resize ->
+// augmentation -> (x - mean) * scale, batched as [B, 3, H, W] float RGB planes with int64 labels.
+// Worker threads and the bounded in-order prefetch window come from BatchPipeline.
+//
+// Determinism: the epoch order is a permutation seeded by (seed, epoch); each sample's augmentation
+// uses a Generator seeded by (seed, epoch, position in that permutation). Neither depends on the
+// number of threads, the batch size or the sharding.
+//
+// Sharding for data parallelism: shard(rank, world) makes rank r read positions r, r + world,
+// r + 2 world, ... of every epoch's permutation, floor(N / world) samples per rank, so the ranks'
+// parts are disjoint and equally long (the remainder of the epoch is dropped).
+//
+//   data::RecognitionLoader loader(std::move(dataset), opts);
+//   loader.shard(rank, world);
+//   loader.start_epoch(e);
+//   while (auto b = loader.next()) { ... b->images, b->labels ... }
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::data {
+
+struct RecognitionBatch {
+  Tensor<float, cpu> images;     // [B, 3, H, W]
+  std::vector<int64_t> labels;   // B class indices
+  std::vector<int64_t> indices;  // B dataset indices
+};
+
+struct RecognitionLoaderOptions {
+  int workers = 2;
+  int64_t batch_size = 128;
+  int64_t prefetch_batches = 4;
+  uint64_t seed = 0;
+  bool shuffle = true;
+  bool drop_last = true;  // insightface and CurricularFace drop the partial last batch
+  // Window [crop_x, crop_x + crop_w) x [crop_y, crop_y + crop_h) of every image (0: to the edge).
+  // CASIA MobileFaceNet on 112x112 LFW-style crops: crop_w = 96 (columns 0..95).
+  int crop_x = 0, crop_y = 0, crop_w = 0, crop_h = 0;
+  // Resize the window to this size (bilinear) before augmentation; 0: keep the window size.
+  int resize_w = 0, resize_h = 0;
+  // Per RGB channel: (x - mean) * scale. Default (x - 127.5) / 128 (CASIA MobileFaceNet);
+  // insightface uses scale 1 / 127.5.
+  std::array<float, 3> mean{127.5f, 127.5f, 127.5f};
+  std::array<float, 3> scale{1.f / 128.f, 1.f / 128.f, 1.f / 128.f};
+  RecognitionAugmentOptions augment{};
+};
+
+class RecognitionLoader {
+ public:
+  RecognitionLoader(RecognitionDataset dataset, RecognitionLoaderOptions o)
+      : ds_(std::move(dataset)), o_(std::move(o)) {
+    check<ConfigError>(o_.batch_size >= 1, "RecognitionLoader: batch_size must be >= 1, got ", o_.batch_size);
+    check<ConfigError>(o_.crop_x >= 0 && o_.crop_y >= 0 && o_.crop_w >= 0 && o_.crop_h >= 0 && o_.resize_w >= 0 &&
+                           o_.resize_h >= 0 && (o_.resize_w == 0) == (o_.resize_h == 0),
+                       "RecognitionLoader: negative crop/resize, or only one of resize_w/resize_h set");
+    o_.augment.validate();
+    pipeline_ = std::make_unique<BatchPipeline<RecognitionBatch>>(o_.workers, o_.prefetch_batches);
+    // The input size is fixed by the first image (all must share it).
+    const io::Image first = ds_.load(0);
+    src_w_ = first.width;
+    src_h_ = first.height;
+    window_w_ = o_.crop_w ? o_.crop_w : src_w_ - o_.crop_x;
+    window_h_ = o_.crop_h ? o_.crop_h : src_h_ - o_.crop_y;
+    check<ConfigError>(window_w_ > 0 && window_h_ > 0 && o_.crop_x + window_w_ <= src_w_ && o_.crop_y + window_h_ <= src_h_,
+                       "RecognitionLoader: window x ", o_.crop_x, " y ", o_.crop_y, " w ", window_w_, " h ", window_h_,
+                       " does not fit the ", src_w_, "x", src_h_, " images of ", ds_.source());
+    check<ConfigError>(samples_per_epoch() >= (o_.drop_last ? o_.batch_size : 1), "RecognitionLoader: ",
+                       samples_per_epoch(), " samples per epoch (rank ", rank_, " of ", world_, ") for batch size ",
+                       o_.batch_size, " with drop_last");
+  }
+  ~RecognitionLoader() { stop(); }
+  RecognitionLoader(const RecognitionLoader&) = delete;
+  RecognitionLoader& operator=(const RecognitionLoader&) = delete;
+
+  // Read only this rank's part of every epoch (see the header comment).
+  void shard(int rank, int world_size) {
+    check<ConfigError>(world_size >= 1 && rank >= 0 && rank < world_size, "RecognitionLoader::shard: rank ", rank,
+                       " is not in [0, ", world_size, ")");
+    check<ConfigError>(static_cast<int64_t>(ds_.size()) / world_size >= (o_.drop_last ? o_.batch_size : 1),
+                       "RecognitionLoader::shard: ", ds_.size(), " samples over ", world_size, " ranks leave fewer than ",
+                       "one batch of ", o_.batch_size, " per rank");
+    stop();
+    rank_ = rank;
+    world_ = world_size;
+  }
+  int rank() const { return rank_; }
+  int world_size() const { return world_; }
+
+  const RecognitionDataset& dataset() const { return ds_; }
+  const RecognitionLoaderOptions& options() const { return o_; }
+  int64_t num_classes() const { return ds_.num_classes(); }
+  // Network input size.
+  int input_h() const { return o_.resize_h ? o_.resize_h : window_h_; }
+  int input_w() const { return o_.resize_w ? o_.resize_w : window_w_; }
+
+  // Samples this rank reads per epoch.
+  int64_t samples_per_epoch() const { return static_cast<int64_t>(ds_.size()) / world_; }
+  int64_t batches_per_epoch() const {
+    const int64_t n = samples_per_epoch(), b = o_.batch_size;
+    return o_.drop_last ? n / b : (n + b - 1) / b;
+  }
+
+  // The global sample order of an epoch (a permutation of the dataset, the same on every rank).
+  std::vector<int64_t> epoch_order(int64_t epoch) const {
+    std::vector<int64_t> order(ds_.size());
+    std::iota(order.begin(), order.end(), int64_t{0});
+    if (o_.shuffle) {
+      Generator g(detail::mix64(o_.seed ^ detail::mix64(static_cast<uint64_t>(epoch) + 0x7265636f67ull)));
+      for (int64_t i = static_cast<int64_t>(order.size()) - 1; i > 0; --i) std::swap(order[i], order[g.integer(0, i)]);
+    }
+    return order;
+  }
+  // Positions (in epoch_order) that this rank reads, in order.
+  std::vector<int64_t> shard_positions() const {
+    std::vector<int64_t> pos(static_cast<size_t>(samples_per_epoch()));
+    for (size_t k = 0; k < pos.size(); ++k) pos[k] = rank_ + static_cast<int64_t>(k) * world_;
+    return pos;
+  }
+  // Dataset indices this rank reads in an epoch, in order.
+  std::vector<int64_t> shard_indices(int64_t epoch) const {
+    const std::vector<int64_t> order = epoch_order(epoch);
+    std::vector<int64_t> out;
+    for (int64_t p : shard_positions()) out.push_back(order[static_cast<size_t>(p)]);
+    return out;
+  }
+
+  // Starts delivering batches first_batch, first_batch + 1, ... of the epoch (first_batch > 0
+  // resumes inside an epoch).
+  void start_epoch(int64_t epoch, int64_t first_batch = 0) {
+    check<ConfigError>(first_batch >= 0 && first_batch <= batches_per_epoch(), "RecognitionLoader::start_epoch: batch ",
+                       first_batch, " is not in [0, ", batches_per_epoch(), "]");
+    stop();
+    epoch_ = epoch;
+    order_ = epoch_order(epoch);
+    positions_ = shard_positions();
+    samples_done_ = 0;
+    started_ = std::chrono::steady_clock::now();
+    pipeline_->start(batches_per_epoch() - first_batch, [this, first_batch](int64_t b) { return make_batch(first_batch + b); });
+  }
+
+  // The next batch in order, or nullopt at the end of the epoch. Rethrows decode errors (naming the image).
+  std::optional<RecognitionBatch> next() {
+    check<Error>(pipeline_->started(), "RecognitionLoader::next before start_epoch");
+    return pipeline_->next();
+  }
+  void stop() {
+    if (pipeline_) pipeline_->stop();
+  }
+
+  // Batch b of the epoch last started, built on the calling thread (what the workers run).
+  RecognitionBatch make_batch(int64_t b) const {
+    check<Error>(!positions_.empty(), "RecognitionLoader::make_batch before start_epoch");
+    check<ConfigError>(b >= 0 && b < batches_per_epoch(), "RecognitionLoader::make_batch: batch ", b, " is not in [0, ",
+                       batches_per_epoch(), ")");
+    const int64_t begin = b * o_.batch_size;
+    const int64_t count = std::min(o_.batch_size, samples_per_epoch() - begin);
+    const int64_t H = input_h(), W = input_w(), plane = H * W;
+    RecognitionBatch out{Tensor<float, cpu>(Shape{count, 3, H, W}), {}, {}};
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t pos = positions_[static_cast<size_t>(begin + i)];
+      const size_t idx = static_cast<size_t>(order_[static_cast<size_t>(pos)]);
+      try {
+        const io::Image img = prepare(idx, pos);
+        functors::for_each_serial(plane, functors::NormalizeToPlanes{img.data(), out.images.data() + i * 3 * plane, plane,
+                                                                     o_.mean[0], o_.mean[1], o_.mean[2], o_.scale[0],
+                                                                     o_.scale[1], o_.scale[2]});
+      } catch (const std::exception& e) {
+        throw Error("RecognitionLoader: " + ds_.describe(idx) + ": " + e.what());
+      }
+      out.labels.push_back(ds_.label(idx));
+      out.indices.push_back(static_cast<int64_t>(idx));
+    }
+    samples_done_ += count;
+    return out;
+  }
+
+  // Samples per second delivered since start_epoch.
+  double samples_per_second() const {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    return s > 0 ? static_cast<double>(samples_done_.load()) / s : 0.0;
+  }
+
+ private:
+  // Decoded, windowed, resized and augmented RGB image of dataset sample idx at epoch position pos.
+  io::Image prepare(size_t idx, int64_t pos) const {
+    io::Image img = ds_.load(idx);
+    check<ShapeError>(img.width == src_w_ && img.height == src_h_, "image is ", img.width, "x", img.height,
+                      ", the dataset's first image is ", src_w_, "x", src_h_);
+    if (window_w_ != src_w_ || window_h_ != src_h_) img = io::crop(img, o_.crop_x, o_.crop_y, window_w_, window_h_);
+    if (o_.resize_w) img = io::resize(img, o_.resize_w, o_.resize_h);
+    Generator g(detail::mix64(o_.seed ^ detail::mix64((static_cast<uint64_t>(epoch_) << 32) ^ static_cast<uint64_t>(pos) ^
+                                                      0x5bd1e995ull)));
+    return augment_recognition(img, g, o_.augment);
+  }
+
+  RecognitionDataset ds_;
+  RecognitionLoaderOptions o_;
+  int src_w_ = 0, src_h_ = 0, window_w_ = 0, window_h_ = 0;
+  int rank_ = 0, world_ = 1;
+  int64_t epoch_ = 0;
+  std::vector<int64_t> order_, positions_;
+  mutable std::atomic<int64_t> samples_done_{0};
+  std::chrono::steady_clock::time_point started_{};
+  std::unique_ptr<BatchPipeline<RecognitionBatch>> pipeline_;  // last: its workers stop first
+};
+
+}  // namespace rfcf::data
+// ---- end rfcf/data/recognition_loader.hpp
 // ---- begin rfcf/data/threaded_loader.hpp
 // Multi-threaded detection data loader: N worker threads decode + augment whole batches into a
 // bounded, in-order prefetch window. Results do not depend on the number of threads or their
@@ -13880,21 +15875,23 @@ inline AugmentedSample augment_detection(const io::Image& img, const FaceRows& f
 //     while (auto batch = loader.next()) { ... batch->images [B,3,D,D], batch->targets[b] ... }
 //   }
 //
+// Data-parallel sharding (DistributedSampler semantics): with shard(rank, world) every rank sees
+// the same (seed, epoch) permutation, padded by wrapping to a multiple of `world`, and takes the
+// positions rank, rank + world, ...; so all ranks have ceil(n / world) images per epoch and the
+// same number of batches. Augmentation seeds use the global position, so the union over ranks
+// equals the single-process stream position by position (world = 1 is the plain loader).
+//
 // An exception in a worker (decode error, bad annotation) stops the epoch and is rethrown by
 // next() as rfcf::Error naming the image path. The destructor stops and joins the workers.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <map>
-#include <mutex>
 #include <numeric>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 // ---- begin rfcf/data/wider_labels.hpp
@@ -14101,21 +16098,14 @@ struct DetectionLoaderOptions {
   uint64_t seed = 0;
   bool shuffle = true;
   bool drop_last = false;  // the reference keeps the partial last batch
+  int64_t shard_rank = 0;  // data-parallel shard (see shard())
+  int64_t shard_count = 1;
   DetectionAugmentOptions augment{};
 };
 
 // Image decoder: path -> BGR uint8 image (replaceable, e.g. for tests or RecordIO).
 using ImageDecoder = std::function<io::Image(const std::string&)>;
 inline io::Image decode_bgr(const std::string& path) { return io::read_image(path, io::ColorOrder::BGR); }
-
-namespace detail {
-inline uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-}  // namespace detail
 
 class DetectionLoader {
  public:
@@ -14125,6 +16115,7 @@ class DetectionLoader {
                        "DetectionLoader: workers, batch_size and prefetch_batches must be >= 1 (got ", o_.workers, ", ",
                        o_.batch_size, ", ", o_.prefetch_batches, ")");
     check<ConfigError>(!images_.empty(), "DetectionLoader: no images");
+    shard(o_.shard_rank, o_.shard_count);
     for (const auto& im : images_)
       check<ConfigError>(!im.faces.empty(), "DetectionLoader: image '", im.path, "' has no faces");
   }
@@ -14132,13 +16123,27 @@ class DetectionLoader {
   DetectionLoader(const DetectionLoader&) = delete;
   DetectionLoader& operator=(const DetectionLoader&) = delete;
 
-  int64_t size() const { return static_cast<int64_t>(images_.size()); }
+  // This rank's share of the data set: rank in [0, world). Call before start_epoch.
+  void shard(int64_t rank, int64_t world) {
+    check<ConfigError>(world >= 1 && rank >= 0 && rank < world, "DetectionLoader::shard: need 0 <= rank < world, got rank ",
+                       rank, ", world ", world);
+    check<Error>(threads_.empty(), "DetectionLoader::shard: called during an epoch");
+    o_.shard_rank = rank;
+    o_.shard_count = world;
+  }
+  int64_t shard_rank() const { return o_.shard_rank; }
+  int64_t shard_count() const { return o_.shard_count; }
+  // Images of the whole data set, and per epoch on this rank.
+  int64_t dataset_size() const { return static_cast<int64_t>(images_.size()); }
+  int64_t size() const { return (dataset_size() + o_.shard_count - 1) / o_.shard_count; }
+  const DetectionLoaderOptions& options() const { return o_; }
   int64_t batches_per_epoch() const {
     const int64_t n = size(), b = o_.batch_size;
     return o_.drop_last ? n / b : (n + b - 1) / b;
   }
 
-  // The image order of an epoch (a permutation of [0, size())).
+  // This rank's image order of an epoch: size() indices into the data set (with one shard, a
+  // permutation of [0, size())).
   std::vector<int64_t> epoch_order(int64_t epoch) const {
     std::vector<int64_t> order(images_.size());
     std::iota(order.begin(), order.end(), int64_t{0});
@@ -14146,39 +16151,33 @@ class DetectionLoader {
       Generator g(detail::mix64(o_.seed ^ detail::mix64(static_cast<uint64_t>(epoch) + 1)));
       for (int64_t i = static_cast<int64_t>(order.size()) - 1; i > 0; --i) std::swap(order[i], order[g.integer(0, i)]);
     }
-    return order;
+    if (o_.shard_count == 1) return order;
+    std::vector<int64_t> mine;
+    for (int64_t k = 0; k < size(); ++k)
+      mine.push_back(order[static_cast<size_t>((k * o_.shard_count + o_.shard_rank) % dataset_size())]);
+    return mine;
   }
 
   void start_epoch(int64_t epoch) {
-    stop();
+    pipeline_.stop();
     epoch_ = epoch;
     order_ = epoch_order(epoch);
-    next_take_ = 0;
-    next_deliver_ = 0;
-    ready_.clear();
-    error_ = nullptr;
-    stopping_ = false;
     images_done_ = 0;
     started_ = std::chrono::steady_clock::now();
-    for (int i = 0; i < o_.workers; ++i) threads_.emplace_back([this] { work(); });
+    pipeline_.start(batches_per_epoch(), [this](int64_t b) {
+      std::string path;
+      try {
+        return make_batch(b, path);
+      } catch (const std::exception& e) {
+        throw Error(std::string("DetectionLoader: ") + path + ": " + e.what());
+      }
+    });
   }
 
   // The next batch of the epoch in order, or nullopt at its end. Rethrows worker errors.
   std::optional<DetectionBatch> next() {
-    check<Error>(!threads_.empty() || next_deliver_ >= batches_per_epoch(), "DetectionLoader::next before start_epoch");
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (next_deliver_ >= batches_per_epoch()) return std::nullopt;
-    cv_.wait(lock, [&] { return error_ || ready_.count(next_deliver_); });
-    if (error_) {
-      std::exception_ptr e = error_;
-      lock.unlock();
-      stop();
-      std::rethrow_exception(e);
-    }
-    DetectionBatch b = std::move(ready_[next_deliver_]);
-    ready_.erase(next_deliver_++);
-    cv_.notify_all();
-    return b;
+    check<Error>(pipeline_.started(), "DetectionLoader::next before start_epoch");
+    return pipeline_.next();
   }
 
   // Images decoded + augmented per second since start_epoch.
@@ -14187,39 +16186,9 @@ class DetectionLoader {
     return s > 0 ? static_cast<double>(images_done_.load()) / s : 0.0;
   }
 
-  void stop() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
+  void stop() { pipeline_.stop(); }
 
  private:
-  void work() {
-    for (;;) {
-      int64_t b = 0;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return stopping_ || error_ || next_take_ < next_deliver_ + o_.prefetch_batches; });
-        if (stopping_ || error_ || next_take_ >= batches_per_epoch()) return;
-        b = next_take_++;
-      }
-      std::string path;
-      try {
-        DetectionBatch batch = make_batch(b, path);
-        std::lock_guard<std::mutex> lock(mutex_);
-        ready_.emplace(b, std::move(batch));
-      } catch (const std::exception& e) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (!error_) error_ = std::make_exception_ptr(Error(std::string("DetectionLoader: ") + path + ": " + e.what()));
-      }
-      cv_.notify_all();
-    }
-  }
-
   DetectionBatch make_batch(int64_t b, std::string& path) {
     const int64_t begin = b * o_.batch_size;
     const int64_t count = std::min(o_.batch_size, size() - begin);
@@ -14230,8 +16199,9 @@ class DetectionLoader {
       path = im.path;
       FaceRows faces;
       for (const auto& f : im.faces) faces.insert(faces.end(), f.values, f.values + kFaceValues);
+      const int64_t global_position = (begin + i) * o_.shard_count + o_.shard_rank;
       Generator g(detail::mix64(o_.seed ^ detail::mix64((static_cast<uint64_t>(epoch_) << 32) ^
-                                                        static_cast<uint64_t>(begin + i) ^ 0x5bd1e995ull)));
+                                                        static_cast<uint64_t>(global_position) ^ 0x5bd1e995ull)));
       const io::Image img = decode_(im.path);
       check<FormatError>(img.channels == 3, "decoded image has ", img.channels, " channels, need 3");
       AugmentedSample s = augment_detection(img, faces, g, o_.augment);
@@ -14246,16 +16216,11 @@ class DetectionLoader {
   std::vector<AnnotatedImage> images_;
   DetectionLoaderOptions o_;
   ImageDecoder decode_;
-  std::vector<std::thread> threads_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::map<int64_t, DetectionBatch> ready_;
   std::vector<int64_t> order_;
-  int64_t epoch_ = 0, next_take_ = 0, next_deliver_ = 0;
-  bool stopping_ = false;
-  std::exception_ptr error_;
+  int64_t epoch_ = 0;
   std::atomic<int64_t> images_done_{0};
   std::chrono::steady_clock::time_point started_{};
+  BatchPipeline<DetectionBatch> pipeline_{o_.workers, o_.prefetch_batches};  // last: joined first
 };
 
 }  // namespace rfcf::data
@@ -14273,161 +16238,6 @@ class DetectionLoader {
 #include <cstdint>
 #include <string>
 
-// ---- begin rfcf/train/functors.hpp
-// Optimizer and gradient math as RFCF_HD functors: Executor<cpu> runs them in tests and CUDA
-// kernels run the same bodies. Each functor handles one element i of the flat parameter
-// buffer; `mask` (optional, nullptr = every element decays and is trainable) holds per-element
-// flags built from the parameter segments.
-#include <cmath>
-#include <cstdint>
-
-
-namespace rfcf::train::functors {
-
-// Bits of the per-element flag mask.
-inline constexpr uint8_t kDecay = 1;   // weight decay applies
-inline constexpr uint8_t kFrozen = 2;  // never updated (frozen parameters and alignment padding)
-
-RFCF_HD inline uint8_t flags_at(const uint8_t* mask, int64_t i) { return mask ? mask[i] : kDecay; }
-
-// torch.optim.SGD for one element: g = grad + wd*p; buf = g (first step) or
-// momentum*buf + (1-dampening)*g; g = g + momentum*buf (Nesterov) or buf; p -= lr*g.
-// buf == nullptr means momentum 0 (no buffer).
-template <class T>
-struct SgdStep {
-  T* param;
-  const T* grad;
-  T* buf;
-  const uint8_t* mask;
-  T lr, momentum, dampening, weight_decay;
-  bool nesterov, first_step;
-
-  RFCF_HD void operator()(int64_t i) const {
-    const uint8_t f = flags_at(mask, i);
-    if (f & kFrozen) return;
-    T d = grad[i];
-    if ((f & kDecay) && weight_decay != T(0)) d = d + weight_decay * param[i];
-    if (buf) {
-      const T b = first_step ? d : momentum * buf[i] + (T(1) - dampening) * d;
-      buf[i] = b;
-      d = nesterov ? d + momentum * b : b;
-    }
-    param[i] = param[i] - lr * d;
-  }
-};
-
-// torch.optim.AdamW (amsgrad=False) for one element: decoupled decay p *= 1 - lr*wd, then
-// m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; p -= step_size * m / (sqrt(v)/sqrt(bc2) + eps)
-// with step_size = lr/bc1, bc_k = 1 - b_k^step (computed on the host per step).
-template <class T>
-struct AdamWStep {
-  T* param;
-  const T* grad;
-  T* exp_avg;
-  T* exp_avg_sq;
-  const uint8_t* mask;
-  T decay_factor;  // 1 - lr*wd
-  T beta1, beta2, step_size, bias_correction2_sqrt, eps;
-
-  RFCF_HD void operator()(int64_t i) const {
-    const uint8_t f = flags_at(mask, i);
-    if (f & kFrozen) return;
-    const T g = grad[i];
-    T p = param[i];
-    if (f & kDecay) p = p * decay_factor;
-    const T m = beta1 * exp_avg[i] + (T(1) - beta1) * g;
-    const T v = beta2 * exp_avg_sq[i] + (T(1) - beta2) * g * g;
-    exp_avg[i] = m;
-    exp_avg_sq[i] = v;
-    using std::sqrt;
-    const T denom = sqrt(v) / bias_correction2_sqrt + eps;
-    param[i] = p - step_size * (m / denom);
-  }
-};
-
-// partial[c] = sum of grad[i]^2 over chunk c (trainable elements only), accumulated in double.
-// A fixed chunking makes the total independent of the thread count.
-template <class T>
-struct SumSquaresChunk {
-  const T* grad;
-  const uint8_t* mask;
-  double* partial;
-  int64_t n, chunk;
-
-  RFCF_HD void operator()(int64_t c) const {
-    const int64_t begin = c * chunk;
-    const int64_t end = begin + chunk < n ? begin + chunk : n;
-    double s = 0;
-    for (int64_t i = begin; i < end; ++i) {
-      if (flags_at(mask, i) & kFrozen) continue;
-      const double g = static_cast<double>(grad[i]);
-      s += g * g;
-    }
-    partial[c] = s;
-  }
-};
-
-// grad[i] *= factor on trainable elements.
-template <class T>
-struct ScaleTrainable {
-  T* grad;
-  const uint8_t* mask;
-  T factor;
-  RFCF_HD void operator()(int64_t i) const {
-    if (flags_at(mask, i) & kFrozen) return;
-    grad[i] = grad[i] * factor;
-  }
-};
-
-}  // namespace rfcf::train::functors
-// ---- end rfcf/train/functors.hpp
-// ---- begin rfcf/train/parameter_flags.hpp
-// Per-element flags (weight decay on/off, frozen) for a flat parameter buffer, so one pass of
-// an optimizer functor honours every segment's settings. When every parameter decays and none
-// is frozen no mask is stored (data() is nullptr) and the functors skip the lookup.
-#include <cstdint>
-#include <string>
-#include <vector>
-
-
-namespace rfcf::train {
-
-template <class D>
-class ParameterFlags {
- public:
-  ParameterFlags() = default;
-  explicit ParameterFlags(const std::vector<nn::ParameterSegment>& segments, int64_t numel) {
-    bool uniform = true;
-    for (const auto& s : segments) uniform = uniform && s.weight_decay && !s.frozen;
-    if (uniform) return;
-    // Alignment padding between segments is marked frozen: it is never touched.
-    std::vector<uint8_t> host(static_cast<size_t>(numel), functors::kFrozen);
-    for (const auto& s : segments) {
-      const uint8_t f = s.frozen ? functors::kFrozen : (s.weight_decay ? functors::kDecay : uint8_t(0));
-      for (int64_t i = 0; i < s.numel; ++i) host[static_cast<size_t>(s.offset + i)] = f;
-    }
-    mask_ = Tensor<uint8_t, D>::from_host(Shape{numel}, host);
-  }
-  // nullptr: every element decays and is trainable.
-  const uint8_t* data() const { return mask_.defined() ? mask_.data() : nullptr; }
-
- private:
-  Tensor<uint8_t, D> mask_;
-};
-
-// Views of a flat per-parameter state buffer (momentum, exp_avg, ...) shaped like each
-// parameter, named "<parameter name>.<suffix>" so checkpoints survive layout changes.
-template <class T, class D, class F>
-void for_each_state_view(const std::vector<nn::ParameterSegment>& segments, const Tensor<T, D>& flat,
-                         const std::string& suffix, F&& f) {
-  for (const auto& s : segments) {
-    Tensor<T, D> v = flat.slice_batch(s.offset, s.numel);
-    f(nn::join_name(s.name, suffix), v);
-  }
-}
-
-}  // namespace rfcf::train
-// ---- end rfcf/train/parameter_flags.hpp
 
 namespace rfcf::train {
 
@@ -14505,175 +16315,6 @@ class AdamW {
 
 }  // namespace rfcf::train
 // ---- end rfcf/train/adamw.hpp
-// ---- begin rfcf/train/checkpoint.hpp
-// Training checkpoints: model parameters, buffers and counters, optimizer state, training
-// counters (step, epoch, ...) and random generator states in ONE safetensors file, replaced
-// atomically (a crash while saving leaves the previous checkpoint intact).
-//
-// Layout of the file:
-//   <model names>                 parameters/buffers in their own dtype, counters as int64
-//                                 scalars: PyTorch names, so the weights load by name anywhere
-//   optimizer.step                int64 scalar
-//   optimizer.<param>.<state>     momentum_buffer / exp_avg / exp_avg_sq per parameter
-//   train.<name>                  int64 scalars registered with counter() (step, epoch, ...)
-//   __metadata__ rng.<name>       std::mt19937_64 state as text; plus user metadata
-//
-//   train::Checkpoint ckpt;
-//   ckpt.model(net).optimizer(sgd).counter("step", step).counter("epoch", epoch).generator("data", rng);
-//   ckpt.save("run/last.safetensors");   ...   ckpt.load("run/last.safetensors");
-// load() restores everything in place (the tensors keep their storage, so FlatParameters
-// views stay valid). It is strict: a missing key, a shape mismatch or an unused key in the
-// file is an error naming the key and the file, and nothing is modified unless all match.
-#include <cstdint>
-#include <functional>
-#include <map>
-#include <random>
-#include <set>
-#include <sstream>
-#include <string>
-#include <utility>
-#include <vector>
-
-
-namespace rfcf::train {
-
-class Checkpoint {
- public:
-  // Every parameter, buffer and counter of `model`, under its visitor names (prefix optional).
-  template <class Model>
-  Checkpoint& model(Model& m, const std::string& prefix = "") {
-    add_source([&m, prefix](auto& visitor) { m.visit(visitor, prefix); });
-    return *this;
-  }
-  // Optimizer state via Optimizer::visit_state (train::SGD, train::AdamW).
-  template <class Optimizer>
-  Checkpoint& optimizer(Optimizer& o, const std::string& prefix = "optimizer") {
-    add_source([&o, prefix](auto& visitor) { o.visit_state(visitor, prefix); });
-    return *this;
-  }
-  // An int64 training counter stored as "train.<name>".
-  Checkpoint& counter(const std::string& name, int64_t& value) {
-    counters_.push_back({nn::join_name("train", name), &value});
-    return *this;
-  }
-  // A generator whose exact state is restored (shuffling, augmentation, dropout).
-  Checkpoint& generator(const std::string& name, Generator& g) {
-    generators_.push_back({"rng." + name, &g});
-    return *this;
-  }
-  // Free-form metadata saved with the checkpoint (e.g. the configuration); read back by load().
-  Checkpoint& metadata(const std::string& key, std::string value) {
-    metadata_[key] = std::move(value);
-    return *this;
-  }
-  const io::Metadata& metadata() const { return metadata_; }
-
-  void save(const std::string& path) const {
-    io::TensorMap map;
-    SaveVisitor v{&map};
-    for (const auto& s : sources_) s.save(v);
-    for (const auto& [name, value] : counters_) map.insert_new(name, io::HostTensor::scalar<int64_t>(*value));
-    io::Metadata meta = metadata_;
-    meta["format"] = "rfcf-checkpoint-1";
-    for (const auto& [name, g] : generators_) {
-      std::ostringstream os;
-      os << g->engine();
-      meta[name] = os.str();
-    }
-    io::write_safetensors(path, map, meta);
-  }
-
-  void load(const std::string& path) {
-    io::Metadata meta;
-    const io::TensorMap map = io::read_safetensors(path, &meta);
-    std::vector<std::mt19937_64> engines;
-    for (const auto& [name, g] : generators_) {
-      auto it = meta.find(name);
-      check<FormatError>(it != meta.end(), "checkpoint ", path, ": no random generator state '", name, "'");
-      std::istringstream is(it->second);
-      engines.emplace_back();
-      is >> engines.back();
-      check<FormatError>(!is.fail(), "checkpoint ", path, ": malformed random generator state '", name, "'");
-    }
-    // The first pass checks every key and shape; only the second one copies.
-    for (int apply = 0; apply < 2; ++apply) {
-      LoadVisitor v{&map, &path, apply == 1, {}};
-      for (auto& s : sources_) s.load(v);
-      for (auto& [name, value] : counters_) v.counter(name, *value);
-      if (apply == 0) {
-        for (const auto& [name, t] : map) {
-          check<FormatError>(v.used.count(name) != 0, "checkpoint ", path, ": unexpected tensor '", name,
-                             "' (not part of the model, optimizer or counters being loaded)");
-        }
-      }
-    }
-    for (size_t i = 0; i < generators_.size(); ++i) {
-      generators_[i].second->engine() = engines[i];
-      meta.erase(generators_[i].first);
-    }
-    meta.erase("format");
-    metadata_ = std::move(meta);
-  }
-
- private:
-  struct SaveVisitor {
-    io::TensorMap* map;
-    template <class P>
-    void parameter(const std::string& name, P& p) { buffer(name, p.value); }
-    template <class T, class D>
-    void buffer(const std::string& name, Tensor<T, D>& t) {
-      map->insert_new(name, io::HostTensor::from_tensor(t));
-    }
-    void counter(const std::string& name, int64_t& c) { map->insert_new(name, io::HostTensor::scalar<int64_t>(c)); }
-  };
-
-  struct LoadVisitor {
-    const io::TensorMap* map;
-    const std::string* path;
-    bool apply;
-    std::set<std::string> used;
-
-    const io::HostTensor& find(const std::string& name) {
-      const io::HostTensor* t = map->find(name);
-      check<FormatError>(t != nullptr, "checkpoint ", *path, ": missing tensor '", name, "'");
-      used.insert(name);
-      return *t;
-    }
-    template <class P>
-    void parameter(const std::string& name, P& p) { buffer(name, p.value); }
-    template <class T, class D>
-    void buffer(const std::string& name, Tensor<T, D>& t) {
-      const io::HostTensor& h = find(name);
-      check<ShapeError>(h.shape == t.shape().vec(), "checkpoint ", *path, ": '", name, "' has shape ",
-                        io::shape_str(h.shape), " but the model expects ", t.shape().str());
-      if (apply) t.copy_from(Tensor<T, cpu>::from_host(t.shape(), h.as<T>()));
-    }
-    void counter(const std::string& name, int64_t& c) {
-      const io::HostTensor& h = find(name);
-      check<ShapeError>(h.numel() == 1, "checkpoint ", *path, ": counter '", name, "' has shape ",
-                        io::shape_str(h.shape));
-      if (apply) c = h.item<int64_t>();
-    }
-  };
-
-  // A model or optimizer, walked with either visitor.
-  struct Source {
-    std::function<void(SaveVisitor&)> save;
-    std::function<void(LoadVisitor&)> load;
-  };
-  template <class Walk>
-  void add_source(Walk walk) {
-    sources_.push_back({[walk](SaveVisitor& v) { walk(v); }, [walk](LoadVisitor& v) { walk(v); }});
-  }
-
-  std::vector<Source> sources_;
-  std::vector<std::pair<std::string, int64_t*>> counters_;
-  std::vector<std::pair<std::string, Generator*>> generators_;
-  io::Metadata metadata_;
-};
-
-}  // namespace rfcf::train
-// ---- end rfcf/train/checkpoint.hpp
 // ---- begin rfcf/train/csv_log.hpp
 // CSV metrics log, one row per call, flushed at once so a crash loses at most the row being
 // written. The file is opened in append mode: each row is a single write of a complete line,
@@ -14798,256 +16439,114 @@ class CsvLogger {
 
 }  // namespace rfcf::train
 // ---- end rfcf/train/csv_log.hpp
-// ---- begin rfcf/train/finite.hpp
-// NaN/Inf guards that stop training with a message a user can act on.
+// ---- begin rfcf/train/detector_trainer.hpp
+// RetinaFace training loop (retinaface.md 8; docs/detector_training.md): threaded loader ->
+// RetinaFace -> MultiBoxLoss -> gradient accumulation -> SGD with a multi-step or cosine
+// schedule (optional linear warm-up), a progressive small-face schedule, progress lines, CSV logs,
+// a loss-curve PNG, atomic checkpoints with optimizer state every epoch, resume, NaN/Inf guards
+// and optional periodic WIDER FACE evaluation. rfcf-train-detector is a thin CLI over it.
+//
+//   train::DetectorTrainOptions o;  o.out_dir = "run";  o.epochs = 250;
+//   train::DetectorTrainer<models::MobileNetV1025> t(data::read_wider_labels(path).images, o);
+//   t.load_pretrained_backbone("mobilenetv1_025_imagenet.tar");
+//   if (resume) t.resume();            // from <out_dir>/last.safetensors
+//   t.fit();
+//
+// Resume contract: a checkpoint is written after each completed epoch and holds the weights,
+// BatchNorm statistics and counters, the SGD momentum and step count, and the step/epoch
+// counters. The data order and augmentation of an epoch depend only on (seed, epoch) and the
+// schedules only on the step, so 2 epochs straight equal 1 epoch + resume + 1 epoch bit for bit.
+//
+// Data-parallel hook: set_post_backward(f) is called once per optimizer step with the averaged
+// gradients (after the last micro-batch's backward, before the update), e.g. to all-reduce them;
+// loader_options.shard_rank / shard_count (or loader().shard()) select this rank's data share;
+// main_process = false keeps a rank from writing files and printing.
+#include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <string_view>
-
-
-namespace rfcf::train {
-
-// Throws rfcf::NumericError if `value` (a loss or loss part named `what`) is NaN or infinite.
-inline void check_finite(double value, int64_t step, std::string_view what = "loss") {
-  if (std::isfinite(value)) return;
-  fail<NumericError>("training diverged: ", what, " is ", std::isnan(value) ? "NaN" : (value > 0 ? "+Inf" : "-Inf"),
-                     " at step ", step,
-                     "; lower the learning rate, enable gradient clipping, or check the inputs and labels "
-                     "(resume from the last checkpoint)");
-}
-
-}  // namespace rfcf::train
-// ---- end rfcf/train/finite.hpp
-// ---- begin rfcf/train/gradients.hpp
-// Whole-model gradient utilities over FlatParameters: global L2 norm, clipping by norm
-// (torch.nn.utils.clip_grad_norm_ semantics) and scaling (averaging micro-batch gradients).
-// Frozen parameters are left out, like PyTorch parameters without requires_grad.
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <vector>
-
-
-namespace rfcf::train {
-
-// sqrt(sum of squared gradients) over all trainable parameters, accumulated in double.
-template <class T, class D>
-double grad_norm(nn::FlatParameters<T, D>& params) {
-  const int64_t n = params.numel();
-  if (n == 0) return 0.0;
-  ParameterFlags<D> flags(params.segments(), n);
-  const int64_t chunks = std::min<int64_t>(n, 1024);
-  const int64_t chunk = (n + chunks - 1) / chunks;
-  Tensor<double, D> partial(Shape{chunks});
-  Executor<D>::for_each(chunks, functors::SumSquaresChunk<T>{params.grads().data(), flags.data(), partial.data(), n, chunk});
-  double total = 0;
-  for (double p : partial.to_vector()) total += p;
-  return std::sqrt(total);
-}
-
-// Multiplies every trainable gradient by `factor`.
-template <class T, class D>
-void scale_grads(nn::FlatParameters<T, D>& params, double factor) {
-  const int64_t n = params.numel();
-  if (n == 0) return;
-  ParameterFlags<D> flags(params.segments(), n);
-  Executor<D>::for_each(n, functors::ScaleTrainable<T>{params.grads().data(), flags.data(), static_cast<T>(factor)});
-}
-
-// torch.nn.utils.clip_grad_norm_(parameters, max_norm) with norm_type 2: scales all
-// gradients by min(1, max_norm / (norm + 1e-6)) and returns the norm before clipping.
-// A non-finite norm propagates into the gradients, as in PyTorch; check the returned value.
-template <class T, class D>
-double clip_grad_norm(nn::FlatParameters<T, D>& params, double max_norm) {
-  check<ConfigError>(max_norm > 0, "clip_grad_norm: max_norm must be > 0, got ", max_norm);
-  const double norm = grad_norm(params);
-  const double coef = max_norm / (norm + 1e-6);
-  const double clamped = std::isnan(coef) ? coef : std::min(coef, 1.0);
-  scale_grads(params, clamped);
-  return norm;
-}
-
-// Gradient accumulation over micro-batches. Layers' backward passes ADD into the gradients,
-// so a large batch split into k micro-batches is:
-//   acc.begin();                                  // zero the gradients
-//   for each micro-batch: forward, loss, backward; acc.add(samples);
-//   acc.finish();                                 // gradients /= k (or the sample-weighted mean)
-//   optimizer.step();
-// finish() averages the per-micro-batch gradients. When losses are means over unequal
-// micro-batch sizes, scale each micro-batch's loss gradient by loss_weight(samples) (which is
-// samples / total) before backward and call finish(/*average=*/false) instead.
-template <class T, class D>
-class GradAccumulator {
- public:
-  explicit GradAccumulator(nn::FlatParameters<T, D>& params, int64_t total_samples = 0)
-      : params_(&params), total_samples_(total_samples) {}
-
-  void begin() {
-    params_->zero_grad();
-    micro_batches_ = 0;
-    samples_ = 0;
-  }
-  void add(int64_t samples = 1) {
-    check<ConfigError>(samples > 0, "GradAccumulator::add: micro-batch size must be > 0, got ", samples);
-    ++micro_batches_;
-    samples_ += samples;
-  }
-  // Weight of a micro-batch of `samples` in the full-batch mean (needs total_samples).
-  double loss_weight(int64_t samples) const {
-    check<ConfigError>(total_samples_ > 0, "GradAccumulator::loss_weight needs the total number of samples");
-    return static_cast<double>(samples) / static_cast<double>(total_samples_);
-  }
-  void finish(bool average = true) {
-    check<Error>(micro_batches_ > 0, "GradAccumulator::finish: no micro-batch was added");
-    if (average && micro_batches_ > 1) scale_grads(*params_, 1.0 / static_cast<double>(micro_batches_));
-  }
-  int64_t micro_batches() const { return micro_batches_; }
-  int64_t samples() const { return samples_; }
-
- private:
-  nn::FlatParameters<T, D>* params_;
-  int64_t total_samples_ = 0;
-  int64_t micro_batches_ = 0, samples_ = 0;
-};
-
-}  // namespace rfcf::train
-// ---- end rfcf/train/gradients.hpp
-// ---- begin rfcf/train/lr_schedule.hpp
-// Learning-rate schedules as pure functions of the iteration index: lr = schedule.at(step),
-// step = 0 for the first optimizer step. Being stateless, a schedule needs nothing in a
-// checkpoint beyond the step counter, and resuming at step s gives the same values.
-// Typical loop:   opt.set_lr(schedule.at(step)); opt.step();
-// Schedules given in epochs convert with steps_per_epoch (see MultiStepLr::from_epochs).
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <limits>
 #include <memory>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
+// ---- begin rfcf/train/loss_curve.hpp
+// Loss curves from training CSV logs (train::CsvLogger files): read the columns back and plot
+// chosen columns against another one into a PNG (io/plot.hpp). Reading the log instead of
+// keeping values in memory makes the curve of a resumed run include the earlier epochs.
+//   auto t = train::read_csv_table("run/epochs.csv");
+//   train::plot_csv_columns(t, "epoch", {"loss", "loc", "conf", "landm"}, "run/loss_curve.png", {...});
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
 
 namespace rfcf::train {
 
-class LrSchedule {
- public:
-  virtual ~LrSchedule() = default;
-  virtual double at(int64_t step) const = 0;
-  double operator()(int64_t step) const { return at(step); }
+struct CsvTable {
+  std::vector<std::string> columns;
+  std::map<std::string, std::vector<double>> values;  // column -> one value per row (NaN if unparsable)
+  size_t rows() const { return values.empty() ? 0 : values.begin()->second.size(); }
+  const std::vector<double>& column(const std::string& name) const {
+    auto it = values.find(name);
+    check<ConfigError>(it != values.end(), "CSV table has no column '", name, "'");
+    return it->second;
+  }
 };
 
-class ConstantLr final : public LrSchedule {
- public:
-  explicit ConstantLr(double lr) : lr_(lr) {}
-  double at(int64_t) const override { return lr_; }
-
- private:
-  double lr_;
-};
-
-// torch.optim.lr_scheduler.MultiStepLR stepped every iteration: lr = base * gamma^k with
-// k = number of milestones <= step (RetinaFace: milestones decay1*epoch_size, decay2*epoch_size).
-class MultiStepLr final : public LrSchedule {
- public:
-  MultiStepLr(double base_lr, std::vector<int64_t> milestones, double gamma = 0.1)
-      : base_(base_lr), milestones_(std::move(milestones)), gamma_(gamma) {
-    check<ConfigError>(std::is_sorted(milestones_.begin(), milestones_.end()),
-                       "MultiStepLr: milestones must be in increasing order");
+// Reads a header line and numeric rows; rows with the wrong field count (a line cut by a crash)
+// are skipped.
+inline CsvTable read_csv_table(const std::string& path) {
+  std::ifstream in(path);
+  check<IoError>(in.good(), "cannot read CSV file '", path, "'");
+  CsvTable t;
+  auto split = [](const std::string& line) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
+    if (!line.empty() && line.back() == ',') f.emplace_back();
+    return f;
+  };
+  std::string line;
+  check<FormatError>(static_cast<bool>(std::getline(in, line)), path, ": empty CSV file");
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  t.columns = split(line);
+  for (const auto& c : t.columns) t.values[c];
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const auto f = split(line);
+    if (f.size() != t.columns.size()) continue;
+    for (size_t i = 0; i < f.size(); ++i) {
+      char* end = nullptr;
+      double v = std::strtod(f[i].c_str(), &end);
+      if (f[i].empty() || end != f[i].c_str() + f[i].size()) v = std::numeric_limits<double>::quiet_NaN();
+      t.values[t.columns[i]].push_back(v);
+    }
   }
-  // Milestones given in epochs, converted to iterations.
-  static MultiStepLr from_epochs(double base_lr, const std::vector<int64_t>& epochs, int64_t steps_per_epoch,
-                                 double gamma = 0.1) {
-    check<ConfigError>(steps_per_epoch > 0, "MultiStepLr: steps_per_epoch must be > 0, got ", steps_per_epoch);
-    std::vector<int64_t> m;
-    for (int64_t e : epochs) m.push_back(e * steps_per_epoch);
-    return MultiStepLr(base_lr, std::move(m), gamma);
-  }
-  double at(int64_t step) const override {
-    const auto k = std::upper_bound(milestones_.begin(), milestones_.end(), step) - milestones_.begin();
-    return base_ * std::pow(gamma_, static_cast<double>(k));
-  }
+  return t;
+}
 
- private:
-  double base_;
-  std::vector<int64_t> milestones_;
-  double gamma_;
-};
-
-// torch CosineAnnealingLR (closed form): eta_min + (base - eta_min) * (1 + cos(pi*step/T_max))/2
-// for step <= T_max; stays at eta_min afterwards (PyTorch would rise again).
-class CosineLr final : public LrSchedule {
- public:
-  CosineLr(double base_lr, int64_t t_max, double eta_min = 0.0) : base_(base_lr), t_max_(t_max), eta_min_(eta_min) {
-    check<ConfigError>(t_max > 0, "CosineLr: T_max must be > 0, got ", t_max);
-  }
-  double at(int64_t step) const override {
-    if (step >= t_max_) return eta_min_;
-    const double pi = 3.14159265358979323846;
-    return eta_min_ + (base_ - eta_min_) * (1.0 + std::cos(pi * static_cast<double>(step) / static_cast<double>(t_max_))) / 2.0;
-  }
-
- private:
-  double base_;
-  int64_t t_max_;
-  double eta_min_;
-};
-
-// Polynomial decay as in arcface_torch's PolyScheduler: a linear ramp base*step/warmup for
-// step < warmup, then base * (1 - (step - warmup)/(total - warmup))^power, 0 from `total` on.
-// With warmup 0 this is torch.optim.lr_scheduler.PolynomialLR. arcface_torch's PolyScheduler
-// hard-codes power 2, and because its constructor steps once the lr of iteration i >= 1 there
-// is at(i - 1); its newer PolynomialLRWarmup uses power 1 by default.
-class PolyLr final : public LrSchedule {
- public:
-  PolyLr(double base_lr, int64_t total_steps, double power = 1.0, int64_t warmup_steps = 0)
-      : base_(base_lr), total_(total_steps), power_(power), warmup_(warmup_steps) {
-    check<ConfigError>(warmup_steps >= 0 && total_steps > warmup_steps, "PolyLr: need 0 <= warmup_steps (",
-                       warmup_steps, ") < total_steps (", total_steps, ")");
-  }
-  double at(int64_t step) const override {
-    if (step < warmup_) return base_ * static_cast<double>(step) / static_cast<double>(warmup_);
-    const double t = static_cast<double>(std::min(step, total_) - warmup_) / static_cast<double>(total_ - warmup_);
-    return base_ * std::pow(1.0 - t, power_);
-  }
-
- private:
-  double base_;
-  int64_t total_;
-  double power_;
-  int64_t warmup_;
-};
-
-// Linear warm-up around any schedule: lr = f(step) * inner(step), f rising linearly from
-// start_factor at step 0 to 1 at warmup_steps (torch LinearLR(start_factor, 1, warmup_steps)
-// chained with the inner scheduler). warmup_steps 0 disables it.
-class WarmupLr final : public LrSchedule {
- public:
-  WarmupLr(std::shared_ptr<const LrSchedule> inner, int64_t warmup_steps, double start_factor = 1.0 / 3.0)
-      : inner_(std::move(inner)), warmup_(warmup_steps), start_(start_factor) {
-    check<ConfigError>(inner_ != nullptr, "WarmupLr: no inner schedule");
-    check<ConfigError>(warmup_steps >= 0, "WarmupLr: warmup_steps must be >= 0, got ", warmup_steps);
-    check<ConfigError>(start_factor > 0 && start_factor <= 1, "WarmupLr: start_factor must be in (0, 1], got ",
-                       start_factor);
-  }
-  double at(int64_t step) const override {
-    double f = 1.0;
-    if (step < warmup_) f = start_ + (1.0 - start_) * static_cast<double>(step) / static_cast<double>(warmup_);
-    return f * inner_->at(step);
-  }
-
- private:
-  std::shared_ptr<const LrSchedule> inner_;
-  int64_t warmup_;
-  double start_;
-};
-
-// Convenience: wraps a schedule value into a shared pointer for WarmupLr.
-template <class S>
-std::shared_ptr<const LrSchedule> share(S schedule) {
-  return std::make_shared<const S>(std::move(schedule));
+// One series per y column against column x (scaled by x_scale), saved as PNG.
+inline void plot_csv_columns(const CsvTable& t, const std::string& x, const std::vector<std::string>& ys,
+                             const std::string& png, io::PlotOptions opt = {}, double x_scale = 1.0) {
+  std::vector<io::Series> series;
+  std::vector<double> xs = t.column(x);
+  for (double& v : xs) v *= x_scale;
+  for (const auto& y : ys) series.push_back({y, xs, t.column(y), std::nullopt});
+  io::write_png(png, io::plot_lines(series, opt));
 }
 
 }  // namespace rfcf::train
-// ---- end rfcf/train/lr_schedule.hpp
+// ---- end rfcf/train/loss_curve.hpp
 // ---- begin rfcf/train/progress.hpp
 // Console progress for training loops: step (and epoch), named loss parts, learning rate,
 // throughput in samples/s and an ETA from moving averages of the step time. Printed to
@@ -15184,95 +16683,1640 @@ class ProgressReporter {
 
 }  // namespace rfcf::train
 // ---- end rfcf/train/progress.hpp
-// ---- begin rfcf/train/sgd.hpp
-// train::SGD: torch.optim.SGD over a model's FlatParameters, one functor pass per step.
-//   g = grad + wd*p                         (only on segments with weight_decay = true)
-//   buf = g (first step) or momentum*buf + (1 - dampening)*g
-//   g = g + momentum*buf (nesterov) or buf
-//   p -= lr*g                               (frozen segments are never touched)
-// The learning rate is a runtime value: set it from a schedule with set_lr() before step().
-#include <cstdint>
-#include <string>
-
 
 namespace rfcf::train {
 
-struct SGDOptions {
-  double lr = 0.01;
-  double momentum = 0.0;
-  double dampening = 0.0;
-  double weight_decay = 0.0;
-  bool nesterov = false;
+struct DetectorTrainOptions {
+  models::RetinaFaceOptions model = models::RetinaFaceOptions::mobilenet025();
+  // Data: the loader's batch_size is the micro-batch; img_dim, crop scales etc. are in augment.
+  data::DetectionLoaderOptions loader{};
+  // Recipe (retinaface.md 8.1): SGD lr 1e-3, momentum 0.9, wd 5e-4 on every parameter,
+  // x0.1 at epochs 190 and 220 of 250, no warm-up.
+  int64_t epochs = 250;
+  double lr = 1e-3, momentum = 0.9, weight_decay = 5e-4;
+  std::string schedule = "multistep";  // "multistep" | "cosine" (to min_lr at the last step)
+  std::vector<int64_t> decay_epochs{190, 220};
+  double gamma = 0.1;
+  double min_lr = 0.0;
+  double warmup_epochs = 0;            // linear warm-up from lr * warmup_start_factor
+  double warmup_start_factor = 1.0 / 3.0;
+  int64_t accumulate = 1;              // micro-batches per optimizer step (gradients averaged)
+  bool guarded = false;                // guarded matching (retinaface.md 6, recommendation)
+  // Progressive schedule: during epoch e < progressive_epochs, faces whose shorter side at the
+  // training resolution is below progressive_min_face * (1 - e / progressive_epochs) pixels are
+  // ignored (neither faces nor background, see MultiBoxLoss::forward). 0 epochs: off.
+  int64_t progressive_epochs = 0;
+  double progressive_min_face = 0;
+  // Output (only written when main_process).
+  std::string out_dir = "run";
+  int64_t snapshot_every = 0;          // also keep epoch_<e>.safetensors every N epochs (0: no)
+  int64_t max_steps = 0;               // stop after this many optimizer steps in total (0: no limit)
+  double progress_interval_s = 10;
+  bool main_process = true;
+  std::ostream* out = nullptr;         // progress and messages (nullptr: std::cerr)
+  // Periodic WIDER evaluation every eval_every epochs (and after the last one) on eval_list
+  // (<event>/<stem>.jpg lines) under eval_images, ground truth .mat files in eval_gt.
+  int64_t eval_every = 0;
+  std::string eval_images, eval_list, eval_gt;
+  int64_t eval_long_side = 0;          // 0: original size (the reference protocol)
+  bool eval_at_start = false;          // also evaluate before the first step (row "epoch 0")
+  // Post-processing for the periodic evaluation: conf 0.02 and NMS 0.4 as the reference; the
+  // top-k caps bound the cost of an untrained model that scores every anchor (-1: no cap).
+  int64_t eval_top_k = 5000, eval_keep_top_k = 750;
+
+  std::string last_checkpoint() const { return out_dir + "/last.safetensors"; }
+  std::string weights_file() const { return out_dir + "/model.safetensors"; }
 };
 
-template <class T, class D>
-class SGD {
+// Faces of one image (rows of 15 normalised values) split by the progressive threshold.
+inline void split_by_face_size(const std::vector<float>& faces, double min_side, std::vector<float>& kept,
+                               std::vector<float>& ignored) {
+  kept.clear();
+  ignored.clear();
+  for (size_t i = 0; i + data::kFaceRow <= faces.size(); i += data::kFaceRow) {
+    const float* f = faces.data() + i;
+    const double side = std::min(f[2] - f[0], f[3] - f[1]);
+    auto& dst = side < min_side ? ignored : kept;
+    dst.insert(dst.end(), f, f + data::kFaceRow);
+  }
+}
+
+// Minimum face side (pixels at the training size) of the progressive schedule in `epoch`.
+inline double progressive_min_face(const DetectorTrainOptions& o, int64_t epoch) {
+  if (o.progressive_epochs <= 0 || epoch >= o.progressive_epochs) return 0.0;
+  return o.progressive_min_face * (1.0 - static_cast<double>(epoch) / static_cast<double>(o.progressive_epochs));
+}
+
+struct DetectorEpochStats {
+  int64_t epoch = 0, steps = 0, images = 0;
+  double loss = 0, loc = 0, conf = 0, landm = 0;  // means over the epoch's micro-batches
+  double lr = 0, images_per_s = 0, seconds = 0, min_face = 0;
+  std::optional<detection::WiderEvalResult> eval;
+};
+
+template <template <class, class> class Backbone = models::MobileNetV1025, class D = cpu>
+class DetectorTrainer {
  public:
-  // `params` must outlive the optimizer and keep its layout (build it once, before).
-  SGD(nn::FlatParameters<T, D>& params, SGDOptions options) : params_(&params), options_(options) {
-    check<ConfigError>(options.lr >= 0, "SGD: learning rate must be >= 0, got ", options.lr);
-    check<ConfigError>(options.momentum >= 0, "SGD: momentum must be >= 0, got ", options.momentum);
-    check<ConfigError>(options.weight_decay >= 0, "SGD: weight_decay must be >= 0, got ", options.weight_decay);
-    check<ConfigError>(!options.nesterov || (options.momentum > 0 && options.dampening == 0),
-                       "SGD: Nesterov momentum requires momentum > 0 and dampening 0 (got momentum ",
-                       options.momentum, ", dampening ", options.dampening, ")");
-    flags_ = ParameterFlags<D>(params.segments(), params.numel());
-    if (options.momentum != 0) momentum_buffer_ = zeros<T, D>(Shape{params.numel()});
+  using Network = models::RetinaFace<Backbone, D>;
+  using Params = nn::FlatParameters<float, D>;
+  using PostBackward = std::function<void(Params& params, int64_t step)>;
+  using EpochEnd = std::function<void(const DetectorEpochStats&)>;
+
+  DetectorTrainer(std::vector<data::AnnotatedImage> images, DetectorTrainOptions o,
+                  data::ImageDecoder decode = data::decode_bgr)
+      : o_(std::move(o)),
+        loader_(std::move(images), o_.loader, std::move(decode)),
+        net_(seeded_model_options(o_)),
+        params_(net_),
+        sgd_(params_, SGDOptions{o_.lr, o_.momentum, 0.0, o_.weight_decay, false}),
+        criterion_(make_loss_options(o_)),
+        priors_(prior_options(o_.model)) {
+    check<ConfigError>(o_.epochs >= 1, "detector training: epochs must be >= 1, got ", o_.epochs);
+    check<ConfigError>(o_.accumulate >= 1, "detector training: accumulate must be >= 1, got ", o_.accumulate);
+    check<ConfigError>(o_.schedule == "multistep" || o_.schedule == "cosine", "detector training: unknown schedule '",
+                       o_.schedule, "' (multistep | cosine)");
+    check<ConfigError>(o_.warmup_epochs >= 0, "detector training: warmup_epochs must be >= 0");
+    check<ConfigError>(o_.progressive_epochs >= 0 && o_.progressive_min_face >= 0,
+                       "detector training: progressive epochs and minimum face size must be >= 0");
+    check<ConfigError>(o_.eval_every == 0 || (!o_.eval_images.empty() && !o_.eval_list.empty() && !o_.eval_gt.empty()),
+                       "detector training: evaluation needs the images folder, the image list and the ground truth");
+    net_.train();
+    schedule_ = make_schedule();
+    ckpt_.model(net_).optimizer(sgd_).counter("step", step_).counter("epoch", epoch_);
   }
 
-  void step() {
-    const int64_t n = params_->numel();
-    if (n == 0) {
-      ++steps_;
-      return;
+  // --- setup ---------------------------------------------------------------------------------
+  // ImageNet initialisation of the body (strict on the body; heads stay randomly initialised).
+  models::BackboneLoadReport load_pretrained_backbone(const std::string& path) {
+    return models::load_imagenet_backbone(net_.body(), path);
+  }
+  // Restores a checkpoint written by this trainer (default: <out_dir>/last.safetensors).
+  void resume(const std::string& path = "") {
+    const std::string p = path.empty() ? o_.last_checkpoint() : path;
+    check<IoError>(std::filesystem::exists(p), "cannot resume: no checkpoint '", p, "'");
+    ckpt_.load(p);
+    say("resumed from " + p + " at epoch " + std::to_string(epoch_) + ", step " + std::to_string(step_));
+  }
+  void set_post_backward(PostBackward f) { post_backward_ = std::move(f); }
+  void set_epoch_end(EpochEnd f) { epoch_end_ = std::move(f); }
+
+  // --- training ------------------------------------------------------------------------------
+  // Trains until `epochs` epochs are complete (or max_steps). Returns the stats of each epoch run.
+  std::vector<DetectorEpochStats> fit() {
+    std::vector<DetectorEpochStats> all;
+    if (o_.main_process) std::filesystem::create_directories(o_.out_dir);
+    open_logs();
+    ProgressOptions po;
+    po.total_steps = o_.epochs * steps_per_epoch();
+    po.steps_per_epoch = steps_per_epoch();
+    po.min_interval_s = o_.progress_interval_s;
+    po.prefix = "detector";
+    po.out = &out();
+    progress_ = std::make_unique<ProgressReporter>(po);
+    if (o_.eval_every > 0 && o_.eval_at_start && epoch_ == 0 && step_ == 0) {
+      DetectorEpochStats st;
+      st.eval = evaluate();
+      st.loss = st.loc = st.conf = st.landm = st.lr = std::numeric_limits<double>::quiet_NaN();
+      if (o_.main_process) log_epoch(st);
     }
-    functors::SgdStep<T> f{params_->values().data(),
-                           params_->grads().data(),
-                           momentum_buffer_.defined() ? momentum_buffer_.data() : nullptr,
-                           flags_.data(),
-                           static_cast<T>(options_.lr),
-                           static_cast<T>(options_.momentum),
-                           static_cast<T>(options_.dampening),
-                           static_cast<T>(options_.weight_decay),
-                           options_.nesterov,
-                           steps_ == 0};
-    Executor<D>::for_each(n, f);
-    ++steps_;
+    while (epoch_ < o_.epochs && !max_steps_reached()) all.push_back(train_epoch());
+    if (o_.main_process) {
+      save_weights();
+      say("weights: " + o_.weights_file());
+    }
+    return all;
   }
 
-  void zero_grad() { params_->zero_grad(); }
-  double lr() const { return options_.lr; }
-  void set_lr(double lr) {
-    check<ConfigError>(lr >= 0, "SGD: learning rate must be >= 0, got ", lr);
-    options_.lr = lr;
+  // One epoch (the next one). Writes the checkpoint at its end unless max_steps cut it short.
+  DetectorEpochStats train_epoch() {
+    if (!progress_) {
+      ProgressOptions po;
+      po.min_interval_s = o_.progress_interval_s;
+      po.prefix = "detector";
+      po.out = &out();
+      progress_ = std::make_unique<ProgressReporter>(po);
+      open_logs();
+    }
+    DetectorEpochStats st;
+    st.epoch = epoch_;
+    st.min_face = progressive_min_face(o_, epoch_);
+    const int64_t dim = o_.loader.augment.img_dim;
+    const Tensor<float, cpu> priors = priors_.get(dim, dim);
+    const double min_side = st.min_face / static_cast<double>(dim);
+    const auto t0 = std::chrono::steady_clock::now();
+    progress_->restart_clock();
+    loader_.start_epoch(epoch_);
+    GradAccumulator<float, D> acc(params_);
+    acc.begin();
+    int64_t micro = 0, batch_index = 0, step_images = 0, micro_total = 0;
+    double s_loss = 0, s_loc = 0, s_conf = 0, s_landm = 0;  // sums over micro-batches of this step
+    const int64_t batches = loader_.batches_per_epoch();
+    std::vector<std::vector<float>> kept, ignored;
+    while (auto b = loader_.next()) {
+      ++batch_index;
+      const int64_t B = b->images.dim(0);
+      kept.resize(static_cast<size_t>(B));
+      ignored.resize(static_cast<size_t>(B));
+      bool any_ignored = false;
+      for (int64_t i = 0; i < B; ++i) {
+        split_by_face_size(b->targets[static_cast<size_t>(i)], min_side, kept[i], ignored[i]);
+        any_ignored |= !ignored[i].empty();
+      }
+      const auto pred = net_.forward(b->images.template to<D>());
+      guard_finite_output(pred);  // before the loss: NaN scores must not reach the negative ranking
+      const auto parts = criterion_.forward(pred, kept, priors, any_ignored ? &ignored : nullptr);
+      guard_finite(parts);
+      net_.backward(criterion_.backward());
+      acc.add(B);
+      ++micro;
+      step_images += B;
+      s_loss += parts.total, s_loc += parts.loc, s_conf += parts.conf, s_landm += parts.landm;
+      st.loss += parts.total, st.loc += parts.loc, st.conf += parts.conf, st.landm += parts.landm;
+      ++micro_total;
+      if (micro < o_.accumulate && batch_index < batches) continue;
+      // One optimizer step over the accumulated micro-batches.
+      acc.finish();
+      if (post_backward_) post_backward_(params_, step_);  // e.g. all-reduce across ranks
+      const double gnorm = grad_norm(params_);
+      if (!std::isfinite(gnorm)) guard_fail("gradient norm", gnorm);
+      sgd_.set_lr(schedule_->at(step_));
+      sgd_.step();
+      const double m = static_cast<double>(micro);
+      const LossParts lp{{"loss", s_loss / m}, {"loc", s_loc / m}, {"conf", s_conf / m}, {"landm", s_landm / m}};
+      progress_->update(step_, step_images, lp, sgd_.lr());
+      if (step_log_)
+        step_log_->row({double(step_), double(epoch_), sgd_.lr(), s_loss / m, s_loc / m, s_conf / m, s_landm / m,
+                        progress_->samples_per_second(), st.min_face});
+      st.lr = sgd_.lr();
+      st.images += step_images;
+      ++st.steps;
+      ++step_;
+      acc.begin();
+      micro = 0, step_images = 0, s_loss = s_loc = s_conf = s_landm = 0;
+      if (max_steps_reached()) break;
+    }
+    if (max_steps_reached() && batch_index < batches) {
+      loader_.stop();
+      say("stopped after " + std::to_string(step_) + " steps (max_steps) in epoch " + std::to_string(epoch_) +
+          "; the last checkpoint stays at the end of the previous epoch");
+      finish_stats(st, micro_total, t0);
+      return st;
+    }
+    ++epoch_;
+    finish_stats(st, micro_total, t0);
+    if (o_.eval_every > 0 && (epoch_ % o_.eval_every == 0 || epoch_ == o_.epochs)) st.eval = evaluate();
+    end_of_epoch(st);
+    return st;
   }
-  const SGDOptions& options() const { return options_; }
-  // Number of step() calls so far (the first step initialises the momentum buffer).
-  int64_t steps() const { return steps_; }
-  nn::FlatParameters<T, D>& parameters() { return *params_; }
-  // The flat momentum buffer (undefined when momentum is 0).
-  Tensor<T, D>& momentum_buffer() { return momentum_buffer_; }
 
-  // State for checkpoints, with the layer visitor protocol: buffer("<param>.momentum_buffer",
-  // view) per parameter and counter("step", steps). Views alias the flat buffer, so a loader
-  // that copies into them restores the state.
-  template <class V>
-  void visit_state(V& v, const std::string& prefix = "optimizer") {
-    v.counter(nn::join_name(prefix, "step"), steps_);
-    if (!momentum_buffer_.defined()) return;
-    for_each_state_view(params_->segments(), momentum_buffer_, "momentum_buffer",
-                        [&](const std::string& name, Tensor<T, D>& t) { v.buffer(nn::join_name(prefix, name), t); });
+  // WIDER AP of the current weights on the configured list (see DetectorTrainOptions).
+  detection::WiderEvalResult evaluate() {
+    check<ConfigError>(!o_.eval_list.empty(), "evaluate: no evaluation list configured");
+    if (!gt_) gt_ = detection::load_wider_ground_truth(o_.eval_gt);
+    if (eval_list_.empty()) eval_list_ = detection::read_image_list(o_.eval_list);
+    const std::string tmp = o_.out_dir + "/.eval_weights.safetensors";
+    std::filesystem::create_directories(o_.out_dir);
+    nn::save_safetensors(net_, tmp);
+    detection::DetectorOptions dopt;
+    dopt.model = o_.model;
+    dopt.long_side = o_.eval_long_side;
+    dopt.post.top_k = o_.eval_top_k;
+    dopt.post.keep_top_k = o_.eval_keep_top_k;
+    detection::Detector<Backbone, D> det(tmp, dopt);
+    std::filesystem::remove(tmp);
+    auto r = detection::evaluate_wider_images(det, o_.eval_images, eval_list_, *gt_);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "eval after epoch %lld: easy %.4f medium %.4f hard %.4f (%lld images)",
+                  static_cast<long long>(epoch_), r.ap[0], r.ap[1], r.ap[2], static_cast<long long>(r.images));
+    say(buf);
+    if (progress_) progress_->restart_clock();
+    return r;
   }
+
+  // --- access --------------------------------------------------------------------------------
+  Network& network() { return net_; }
+  Params& parameters() { return params_; }
+  SGD<float, D>& optimizer() { return sgd_; }
+  data::DetectionLoader& loader() { return loader_; }
+  Checkpoint& checkpoint() { return ckpt_; }
+  const DetectorTrainOptions& options() const { return o_; }
+  const LrSchedule& schedule() const { return *schedule_; }
+  int64_t step() const { return step_; }
+  int64_t epoch() const { return epoch_; }
+  int64_t steps_per_epoch() const { return (loader_.batches_per_epoch() + o_.accumulate - 1) / o_.accumulate; }
 
  private:
-  nn::FlatParameters<T, D>* params_;
-  SGDOptions options_;
-  ParameterFlags<D> flags_;
-  Tensor<T, D> momentum_buffer_;
-  int64_t steps_ = 0;
+  // Random initialisation comes from the default generator: seed it, so the seed fixes the run.
+  static const models::RetinaFaceOptions& seeded_model_options(const DetectorTrainOptions& o) {
+    default_generator().seed(o.loader.seed);
+    return o.model;
+  }
+  static detection::MultiBoxLossOptions make_loss_options(const DetectorTrainOptions& o) {
+    detection::MultiBoxLossOptions lo;
+    lo.match.guarded = o.guarded;
+    lo.match.variances = {o.model.variances[0], o.model.variances[1]};
+    return lo;
+  }
+  static detection::PriorBoxOptions prior_options(const models::RetinaFaceOptions& m) {
+    detection::PriorBoxOptions po;
+    po.min_sizes.clear();
+    po.steps.clear();
+    for (int l = 0; l < 3; ++l) {
+      po.min_sizes.push_back({m.min_sizes[l][0], m.min_sizes[l][1]});
+      po.steps.push_back(static_cast<int>(m.steps[l]));
+    }
+    return po;
+  }
+  std::shared_ptr<const LrSchedule> make_schedule() const {
+    const int64_t spe = steps_per_epoch();
+    std::shared_ptr<const LrSchedule> s;
+    if (o_.schedule == "cosine") s = share(CosineLr(o_.lr, std::max<int64_t>(1, o_.epochs * spe), o_.min_lr));
+    else s = share(MultiStepLr::from_epochs(o_.lr, o_.decay_epochs, spe, o_.gamma));
+    const auto warm = static_cast<int64_t>(std::llround(o_.warmup_epochs * static_cast<double>(spe)));
+    if (warm > 0) s = share(WarmupLr(s, warm, o_.warmup_start_factor));
+    return s;
+  }
+  bool max_steps_reached() const { return o_.max_steps > 0 && step_ >= o_.max_steps; }
+  std::ostream& out() const { return o_.out ? *o_.out : std::cerr; }
+  void say(const std::string& s) const {
+    if (o_.main_process) out() << "[detector] " << s << std::endl;
+  }
+
+  void open_logs() {
+    if (!o_.main_process || step_log_) return;
+    std::filesystem::create_directories(o_.out_dir);
+    // A fresh run starts fresh logs; a resumed one appends.
+    const CsvMode mode = step_ == 0 ? CsvMode::truncate : CsvMode::append;
+    step_log_ = std::make_unique<CsvLogger>(o_.out_dir + "/log.csv",
+                                            std::vector<std::string>{"step", "epoch", "lr", "loss", "loc", "conf",
+                                                                     "landm", "images_per_s", "min_face"},
+                                            mode);
+    epoch_log_ = std::make_unique<CsvLogger>(
+        o_.out_dir + "/epochs.csv",
+        std::vector<std::string>{"epoch", "step", "lr", "loss", "loc", "conf", "landm", "images_per_s", "seconds",
+                                 "min_face", "easy_ap", "medium_ap", "hard_ap"},
+        mode);
+  }
+
+  template <class Parts>
+  void guard_finite(const Parts& p) {
+    const std::pair<const char*, double> v[] = {
+        {"loss", p.total}, {"loc loss", p.loc}, {"conf loss", p.conf}, {"landm loss", p.landm}};
+    for (const auto& [name, x] : v)
+      if (!std::isfinite(x)) guard_fail(name, x);
+  }
+  void guard_finite_output(const models::RetinaFaceOutput<float, D>& pred) {
+    for (const auto* t : {&pred.loc, &pred.conf, &pred.landms}) {
+      const Tensor<float, cpu> h = t->template to<cpu>();
+      const float* p = h.data();
+      for (int64_t i = 0, n = h.numel(); i < n; ++i)
+        if (!std::isfinite(p[i])) guard_fail("loss (network output)", p[i]);
+    }
+  }
+  [[noreturn]] void guard_fail(const char* what, double value) {
+    loader_.stop();
+    std::string msg;
+    try {
+      check_finite(value, step_, what);
+    } catch (const NumericError& e) {
+      msg = e.what();
+    }
+    const bool have = std::filesystem::exists(o_.last_checkpoint());
+    msg += have ? "; weights not updated; the last good checkpoint is " + o_.last_checkpoint() +
+                      " (epoch " + std::to_string(epoch_) + ")"
+                : "; weights not updated; no checkpoint was written yet";
+    throw NumericError(msg);
+  }
+
+  void finish_stats(DetectorEpochStats& st, int64_t micro_total, std::chrono::steady_clock::time_point t0) {
+    const double n = static_cast<double>(std::max<int64_t>(micro_total, 1));
+    st.loss /= n, st.loc /= n, st.conf /= n, st.landm /= n;
+    st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    st.images_per_s = st.seconds > 0 ? static_cast<double>(st.images) / st.seconds : 0.0;
+  }
+
+  void save_weights() { nn::save_safetensors(net_, o_.weights_file()); }
+
+  void end_of_epoch(const DetectorEpochStats& st) {
+    if (o_.main_process) {
+      // Checkpoint first (atomic), then the logs that refer to it.
+      ckpt_.save(o_.last_checkpoint());
+      if (o_.snapshot_every > 0 && epoch_ % o_.snapshot_every == 0)
+        ckpt_.save(o_.out_dir + "/epoch_" + std::to_string(epoch_) + ".safetensors");
+      save_weights();
+      log_epoch(st);
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "epoch %lld done: loss %.4f (loc %.4f conf %.4f landm %.4f) %.1f images/s, %.0f s",
+                    static_cast<long long>(epoch_), st.loss, st.loc, st.conf, st.landm, st.images_per_s, st.seconds);
+      say(buf);
+    }
+    if (epoch_end_) epoch_end_(st);
+  }
+
+  void log_epoch(const DetectorEpochStats& st) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    epoch_log_->row({double(epoch_), double(step_), st.lr, st.loss, st.loc, st.conf, st.landm, st.images_per_s,
+                     st.seconds, st.min_face, st.eval ? st.eval->ap[0] : nan, st.eval ? st.eval->ap[1] : nan,
+                     st.eval ? st.eval->ap[2] : nan});
+    write_curves();
+  }
+
+  // loss_curve.png: per-step total loss and per-epoch means of the parts, against epochs.
+  void write_curves() {
+    const CsvTable steps = read_csv_table(o_.out_dir + "/log.csv");
+    const CsvTable epochs = read_csv_table(o_.out_dir + "/epochs.csv");
+    std::vector<io::Series> series;
+    const double spe = static_cast<double>(steps_per_epoch());
+    std::vector<double> sx = steps.column("step");
+    for (double& x : sx) x = (x + 1) / spe;
+    series.push_back({"loss per step", sx, steps.column("loss"), io::Color{190, 190, 190}});
+    for (const char* c : {"loss", "loc", "conf", "landm"})
+      series.push_back({std::string(c) + " (epoch mean)", epochs.column("epoch"), epochs.column(c), std::nullopt});
+    io::PlotOptions po;
+    po.title = "RetinaFace training loss";
+    po.x_label = "epoch";
+    po.y_label = "loss";
+    po.y_min = 0.0;
+    io::write_png(o_.out_dir + "/loss_curve.png", io::plot_lines(series, po));
+    // ap_curve.png when evaluations were logged.
+    std::vector<io::Series> ap;
+    for (const char* c : {"easy_ap", "medium_ap", "hard_ap"}) {
+      io::Series s{c, {}, {}, std::nullopt};
+      const auto& e = epochs.column("epoch");
+      const auto& v = epochs.column(c);
+      for (size_t i = 0; i < v.size(); ++i)
+        if (std::isfinite(v[i])) s.x.push_back(e[i]), s.y.push_back(v[i]);
+      if (!s.x.empty()) ap.push_back(std::move(s));
+    }
+    if (ap.empty()) return;
+    io::PlotOptions pa;
+    pa.title = "WIDER FACE AP (evaluation list)";
+    pa.x_label = "epoch";
+    pa.y_label = "AP";
+    pa.y_min = 0.0;
+    pa.y_max = 1.0;
+    pa.legend = io::LegendPosition::BottomRight;
+    io::write_png(o_.out_dir + "/ap_curve.png", io::plot_lines(ap, pa));
+  }
+
+  DetectorTrainOptions o_;
+  data::DetectionLoader loader_;
+  Network net_;
+  Params params_;
+  SGD<float, D> sgd_;
+  detection::MultiBoxLoss<float, D> criterion_;
+  detection::PriorCache priors_;
+  std::shared_ptr<const LrSchedule> schedule_;
+  Checkpoint ckpt_;
+  int64_t step_ = 0, epoch_ = 0;
+  PostBackward post_backward_;
+  EpochEnd epoch_end_;
+  std::unique_ptr<ProgressReporter> progress_;
+  std::unique_ptr<CsvLogger> step_log_, epoch_log_;
+  std::optional<detection::WiderGroundTruth> gt_;
+  std::vector<std::string> eval_list_;
 };
 
 }  // namespace rfcf::train
-// ---- end rfcf/train/sgd.hpp
+// ---- end rfcf/train/detector_trainer.hpp
 // ---- end rfcf/train.hpp
+// ---- begin rfcf/dist.hpp
+// Scale-out training (docs/distributed.md): the Communicator interface and its one-process back
+// end, sample and class sharding, data-parallel gradient averaging, Partial FC, the launch
+// environment and the TCP rendezvous. The MPI back end is rfcf/dist/mpi.hpp (needs MPI, target
+// rfcf::mpi); the NCCL back end is rfcf/dist/nccl.cuh (nvcc, target rfcf::nccl).
+// ---- begin rfcf/dist/checkpoint.hpp
+// Checkpoints in data-parallel runs: rank 0 writes (its state is every rank's state, except the
+// per-rank BatchNorm statistics, of which rank 0's are kept, as with DDP), the others wait, and
+// every rank learns whether the write succeeded. Loading needs nothing special: every rank loads
+// the same file, whatever the number of ranks that wrote it (Partial FC: dist/partial_fc.hpp
+// gather_weight / load_full_weight).
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/dist/communicator.hpp
+// dist::Communicator: the collectives data-parallel training and Partial FC need, over raw
+// buffers of one device. Back ends: LocalCommunicator (one process, always available),
+// MpiCommunicator (host memory; rfcf/dist/mpi.hpp, needs MPI) and NcclCommunicator (CUDA memory;
+// rfcf/dist/nccl.cuh, nvcc only). The typed helpers at the end take Tensor<T, D> and check that
+// the tensor lives where the back end can read it.
+//
+// Every rank must call the same collectives in the same order with the same sizes. A collective
+// that does not complete within the back end's timeout throws dist::CollectiveTimeout naming the
+// rank and the call; the communicator is unusable afterwards (call abort()).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+
+namespace rfcf::dist {
+
+enum class ReduceOp { sum, max, min };
+
+enum class DataType { u8, i32, i64, f32, f64 };
+
+template <class T>
+constexpr DataType data_type_of() {
+  if constexpr (std::is_same_v<T, float>) return DataType::f32;
+  else if constexpr (std::is_same_v<T, double>) return DataType::f64;
+  else if constexpr (std::is_same_v<T, int64_t>) return DataType::i64;
+  else if constexpr (std::is_same_v<T, int32_t>) return DataType::i32;
+  else if constexpr (std::is_same_v<T, uint8_t> || std::is_same_v<T, char>) return DataType::u8;
+  else static_assert(sizeof(T) == 0, "rfcf::dist: unsupported element type");
+}
+
+inline size_t size_of(DataType t) {
+  switch (t) {
+    case DataType::u8: return 1;
+    case DataType::i32: return 4;
+    case DataType::i64: return 8;
+    case DataType::f32: return 4;
+    case DataType::f64: return 8;
+  }
+  return 0;
+}
+
+inline const char* name_of(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::sum: return "sum";
+    case ReduceOp::max: return "max";
+    case ReduceOp::min: return "min";
+  }
+  return "?";
+}
+
+// A collective that did not finish in time (a rank died, hangs, or called another collective).
+class CollectiveTimeout : public DeviceError {
+ public:
+  using DeviceError::DeviceError;
+};
+
+// A collective in flight (from the *_async calls). wait() blocks until it completes or the
+// communicator's timeout expires (then it throws CollectiveTimeout).
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;
+  // True once complete (never throws on a timeout; wait() does).
+  virtual bool test() = 0;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual const char* backend() const = 0;
+  // Name of the device whose memory the buffers must live in ("cpu" or "cuda").
+  virtual const char* device() const = 0;
+
+  // In place: data[0, count) <- op over ranks.
+  virtual void all_reduce(void* data, int64_t count, DataType type, ReduceOp op) = 0;
+  virtual std::unique_ptr<Work> all_reduce_async(void* data, int64_t count, DataType type, ReduceOp op) = 0;
+  // out[r * count, (r + 1) * count) <- in of rank r (out holds size() * count elements).
+  virtual void all_gather(const void* in, void* out, int64_t count, DataType type) = 0;
+  virtual void broadcast(void* data, int64_t count, DataType type, int root) = 0;
+  // out[0, count) <- op over ranks of in[rank * count, (rank + 1) * count).
+  virtual void reduce_scatter(const void* in, void* out, int64_t count, DataType type, ReduceOp op) = 0;
+  virtual void barrier() = 0;
+  // Ends every process of the job (MPI_Abort / ncclCommAbort + exit); never returns.
+  [[noreturn]] virtual void abort(int code) = 0;
+
+  // "rank 1/4 (mpi)": prefix of error messages.
+  std::string where() const {
+    return "rank " + std::to_string(rank()) + "/" + std::to_string(size()) + " (" + backend() + ")";
+  }
+};
+
+namespace detail {
+template <class D>
+void check_device(const Communicator& c, const char* call) {
+  check<ConfigError>(std::string(D::name) == c.device(), c.where(), ": ", call, " got a ", D::name,
+                     " tensor, but the ", c.backend(), " back end works on ", c.device(), " memory");
+}
+}  // namespace detail
+
+// ---- Typed helpers over tensors.
+
+template <class T, class D>
+void all_reduce(Communicator& c, Tensor<T, D>& t, ReduceOp op = ReduceOp::sum) {
+  detail::check_device<D>(c, "all_reduce");
+  c.all_reduce(t.data(), t.numel(), data_type_of<T>(), op);
+}
+
+template <class T, class D>
+std::unique_ptr<Work> all_reduce_async(Communicator& c, Tensor<T, D>& t, ReduceOp op = ReduceOp::sum) {
+  detail::check_device<D>(c, "all_reduce_async");
+  return c.all_reduce_async(t.data(), t.numel(), data_type_of<T>(), op);
+}
+
+// Concatenates the (equally shaped) tensors of all ranks along dimension 0, in rank order.
+template <class T, class D>
+Tensor<T, D> all_gather(Communicator& c, const Tensor<T, D>& t) {
+  detail::check_device<D>(c, "all_gather");
+  check<ShapeError>(t.rank() >= 1, c.where(), ": all_gather needs a tensor with a leading dimension, got ",
+                    t.shape().str());
+  Shape s = t.shape();
+  s[0] *= c.size();
+  Tensor<T, D> out(s);
+  c.all_gather(t.data(), out.data(), t.numel(), data_type_of<T>());
+  return out;
+}
+
+template <class T, class D>
+void broadcast(Communicator& c, Tensor<T, D>& t, int root = 0) {
+  detail::check_device<D>(c, "broadcast");
+  c.broadcast(t.data(), t.numel(), data_type_of<T>(), root);
+}
+
+// Reduces t ([size() * n, ...]) over ranks and returns this rank's block [n, ...].
+template <class T, class D>
+Tensor<T, D> reduce_scatter(Communicator& c, const Tensor<T, D>& t, ReduceOp op = ReduceOp::sum) {
+  detail::check_device<D>(c, "reduce_scatter");
+  check<ShapeError>(t.rank() >= 1 && t.dim(0) % c.size() == 0, c.where(), ": reduce_scatter needs a leading "
+                    "dimension divisible by the world size ", c.size(), ", got ", t.shape().str());
+  Shape s = t.shape();
+  s[0] /= c.size();
+  Tensor<T, D> out(s);
+  c.reduce_scatter(t.data(), out.data(), out.numel(), data_type_of<T>(), op);
+  return out;
+}
+
+// Small host values (counters, sums, t): in place, staged through a Tensor<T, D> on the back
+// end's device D (a copy to and from the GPU for NCCL; a plain copy on the host).
+template <class D, class T>
+void all_reduce_values(Communicator& c, std::vector<T>& v, ReduceOp op = ReduceOp::sum) {
+  if (v.empty()) return;
+  Tensor<T, D> t = Tensor<T, D>::from_host(Shape{static_cast<int64_t>(v.size())}, v);
+  all_reduce(c, t, op);
+  v = t.to_vector();
+}
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/communicator.hpp
+
+namespace rfcf::dist {
+
+// Calls ckpt.save(path) on `root` only; collective. Throws on every rank if the save failed.
+template <class D, class Checkpoint>
+void save_on_root(Communicator& comm, const Checkpoint& ckpt, const std::string& path, int root = 0) {
+  std::string error;
+  if (comm.rank() == root) {
+    try {
+      ckpt.save(path);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  std::vector<int32_t> failed{error.empty() ? 0 : 1};
+  all_reduce_values<D>(comm, failed, ReduceOp::max);
+  check<IoError>(failed[0] == 0, comm.where(), ": rank ", root, " could not write the checkpoint ", path,
+                 error.empty() ? std::string() : ": " + error);
+}
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/checkpoint.hpp
+// ---- begin rfcf/dist/data_parallel.hpp
+// dist::DataParallel: PyTorch-DDP-style gradient averaging over a model's FlatParameters.
+//
+//   nn::FlatParameters<float, cpu> params(net);
+//   dist::DataParallel<float, cpu> ddp(comm, params);
+//   ddp.broadcast_model(net);              // once: rank 0's parameters, buffers and counters
+//   loop: zero_grad; forward; backward; ddp.sync_gradients(); optimizer.step();
+//
+// The flat gradient buffer is cut into buckets of about `bucket_bytes`, in reverse parameter
+// order (the order backward produces them). Each bucket is one non-blocking all-reduce; a caller
+// that knows when parameters are final (a per-layer hook) calls mark_ready(segment) during
+// backward so that full buckets go out while backward continues; sync_gradients() launches
+// whatever is left, waits and divides by the world size. BatchNorm statistics are not touched:
+// they stay per rank, as in DDP (only broadcast_model copies rank 0's at the start).
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/dist/functors.hpp
+// Element and row math of dist/ as RFCF_HD functors (run by Executor<D> on the host and in CUDA
+// kernels). In the Partial FC functors rows are samples of the global batch, columns the sampled
+// classes of this rank, and a label of -1 means "owned by another rank".
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::dist::functors {
+
+template <class T>
+struct Scale {
+  T* x;
+  T factor;
+  RFCF_HD void operator()(int64_t i) const { x[i] *= factor; }
+};
+
+// c_y[i] = clamp(raw[i, label]) where this rank owns the label, else 0 (summed over ranks after).
+template <class T>
+struct OwnedTargetCosine {
+  const T* raw;
+  const int64_t* labels;
+  T* c_y;
+  int64_t classes;
+  RFCF_HD void operator()(int64_t i) const {
+    c_y[i] = labels[i] >= 0 ? recognition::functors::clamp_unit(raw[i * classes + labels[i]]) : T(0);
+  }
+};
+
+// maxima[i] = max_j logits[i, j]; maxima[rows + i] = max_j clamp(raw[i, j]) (for the accuracy).
+template <class T>
+struct RowMaxima {
+  const T* logits;
+  const T* raw;
+  T* maxima;
+  int64_t rows, classes;
+  RFCF_HD void operator()(int64_t i) const {
+    T zmax = logits[i * classes], cmax = recognition::functors::clamp_unit(raw[i * classes]);
+    for (int64_t j = 1; j < classes; ++j) {
+      const T z = logits[i * classes + j], c = recognition::functors::clamp_unit(raw[i * classes + j]);
+      zmax = z > zmax ? z : zmax;
+      cmax = c > cmax ? c : cmax;
+    }
+    maxima[i] = zmax;
+    maxima[rows + i] = cmax;
+  }
+};
+
+// sums[i] = sum_j exp(logits[i, j] - zmax[i]); sums[rows + i] = logits[i, label] where owned, else 0.
+template <class T>
+struct RowSumExp {
+  const T* logits;
+  const T* zmax;
+  const int64_t* labels;
+  T* sums;
+  int64_t rows, classes;
+  RFCF_HD void operator()(int64_t i) const {
+    T s = T(0);
+    for (int64_t j = 0; j < classes; ++j) s += std::exp(logits[i * classes + j] - zmax[i]);
+    sums[i] = s;
+    sums[rows + i] = labels[i] >= 0 ? logits[i * classes + labels[i]] : T(0);
+  }
+};
+
+// out[k, :] = in[index[k], :] (rows of width d).
+template <class T>
+struct GatherRows {
+  const T* in;
+  const int64_t* index;
+  T* out;
+  int64_t d;
+  RFCF_HD void operator()(int64_t e) const {
+    const int64_t k = e / d, c = e - k * d;
+    out[e] = in[index[k] * d + c];
+  }
+};
+
+// out[index[k], :] += in[k, :] (indices distinct).
+template <class T>
+struct ScatterAddRows {
+  const T* in;
+  const int64_t* index;
+  T* out;
+  int64_t d;
+  RFCF_HD void operator()(int64_t e) const {
+    const int64_t k = e / d, c = e - k * d;
+    out[index[k] * d + c] += in[e];
+  }
+};
+
+}  // namespace rfcf::dist::functors
+// ---- end rfcf/dist/functors.hpp
+
+namespace rfcf::dist {
+
+struct DataParallelOptions {
+  int64_t bucket_bytes = 25 << 20;  // DDP's default bucket_cap_mb = 25
+  bool average = true;              // divide the summed gradients by the world size
+};
+
+// A contiguous range of the flat gradient buffer covering whole parameter segments.
+struct GradientBucket {
+  int64_t begin = 0, end = 0;        // elements of the flat buffer
+  std::vector<int64_t> segments;     // indices into FlatParameters::segments()
+};
+
+template <class T, class D>
+class DataParallel {
+ public:
+  DataParallel(Communicator& comm, nn::FlatParameters<T, D>& params, DataParallelOptions o = {})
+      : comm_(&comm), params_(&params), options_(o) {
+    check<ConfigError>(o.bucket_bytes > 0, "DataParallel: bucket_bytes must be positive, got ", o.bucket_bytes);
+    detail::check_device<D>(comm, "DataParallel");
+    build_buckets();
+  }
+
+  // Copies rank `root`'s flat parameter values to every rank.
+  void broadcast_parameters(int root = 0) {
+    if (params_->numel() > 0) broadcast(*comm_, params_->values(), root);
+  }
+  // Parameters, buffers (BatchNorm running statistics, CurricularFace t) and counters of `model`
+  // from rank `root`, so that every rank starts from the same state (DDP does this at wrap time).
+  template <class Model>
+  void broadcast_model(Model& model, int root = 0) {
+    broadcast_parameters(root);
+    BroadcastVisitor v{comm_, root};
+    model.visit(v, "");
+  }
+
+  // Marks a parameter segment's gradient as final; launches its bucket once all of its segments are.
+  void mark_ready(int64_t segment) {
+    check<ConfigError>(segment >= 0 && segment < static_cast<int64_t>(bucket_of_.size()),
+                       "DataParallel::mark_ready: segment ", segment, " out of range");
+    const int64_t b = bucket_of_[static_cast<size_t>(segment)];
+    if (++ready_[static_cast<size_t>(b)] == static_cast<int64_t>(buckets_[static_cast<size_t>(b)].segments.size()))
+      launch(b);
+  }
+  // Launches every bucket not launched yet (in bucket order).
+  void start_gradient_sync() {
+    for (int64_t b = 0; b < static_cast<int64_t>(buckets_.size()); ++b)
+      if (!work_[static_cast<size_t>(b)]) launch(b);
+  }
+  // Waits for every bucket and averages. Resets the readiness for the next step.
+  void finish_gradient_sync() {
+    start_gradient_sync();
+    for (auto& w : work_) {
+      w->wait();
+      w.reset();
+    }
+    std::fill(ready_.begin(), ready_.end(), 0);
+    if (options_.average && comm_->size() > 1 && params_->numel() > 0)
+      Executor<D>::for_each(params_->numel(),
+                            functors::Scale<T>{params_->grads().data(), static_cast<T>(1.0 / comm_->size())});
+  }
+  void sync_gradients() { finish_gradient_sync(); }
+
+  const std::vector<GradientBucket>& buckets() const { return buckets_; }
+  Communicator& communicator() { return *comm_; }
+
+ private:
+  struct BroadcastVisitor {
+    Communicator* comm;
+    int root;
+    template <class P>
+    void parameter(const std::string&, P&) {}  // already in the flat buffer
+    template <class U, class D2>
+    void buffer(const std::string&, Tensor<U, D2>& t) {
+      if (t.numel() > 0) broadcast(*comm, t, root);
+    }
+    void counter(const std::string&, int64_t& c) {
+      std::vector<int64_t> v{comm->rank() == root ? c : 0};
+      all_reduce_values<D>(*comm, v, ReduceOp::sum);
+      c = v[0];
+    }
+  };
+
+  void build_buckets() {
+    const auto& segs = params_->segments();
+    bucket_of_.assign(segs.size(), 0);
+    const int64_t cap = std::max<int64_t>(1, options_.bucket_bytes / static_cast<int64_t>(sizeof(T)));
+    const int64_t total = params_->numel();
+    // Walk the segments from the last one; a bucket ends where the previous segment's range ends.
+    for (int64_t i = static_cast<int64_t>(segs.size()) - 1; i >= 0; --i) {
+      const int64_t begin = segs[static_cast<size_t>(i)].offset;
+      const int64_t end = i + 1 < static_cast<int64_t>(segs.size()) ? segs[static_cast<size_t>(i) + 1].offset : total;
+      if (buckets_.empty() || buckets_.back().end - buckets_.back().begin >= cap) buckets_.push_back({begin, end, {}});
+      buckets_.back().begin = begin;
+      buckets_.back().segments.push_back(i);
+      bucket_of_[static_cast<size_t>(i)] = static_cast<int64_t>(buckets_.size()) - 1;
+    }
+    ready_.assign(buckets_.size(), 0);
+    work_.resize(buckets_.size());
+  }
+  void launch(int64_t b) {
+    const GradientBucket& k = buckets_[static_cast<size_t>(b)];
+    work_[static_cast<size_t>(b)] = comm_->all_reduce_async(params_->grads().data() + k.begin, k.end - k.begin,
+                                                            data_type_of<T>(), ReduceOp::sum);
+  }
+
+  Communicator* comm_;
+  nn::FlatParameters<T, D>* params_;
+  DataParallelOptions options_;
+  std::vector<GradientBucket> buckets_;
+  std::vector<int64_t> bucket_of_, ready_;
+  std::vector<std::unique_ptr<Work>> work_;
+};
+
+// TReducer for MarginHead / MarginLoss in TMode::global (recognition.md 2.5): sums the local sum
+// and count of the target cosines over all ranks before the EMA of t.
+template <class D>
+recognition::TReducer t_reducer(Communicator& comm) {
+  return [&comm](double& sum, double& count) {
+    std::vector<double> v{sum, count};
+    all_reduce_values<D>(comm, v, ReduceOp::sum);
+    sum = v[0];
+    count = v[1];
+  };
+}
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/data_parallel.hpp
+// ---- begin rfcf/dist/launch.hpp
+// How this process was started, read from the environment:
+//   mpi:    under mpirun / srun with PMI (OMPI_COMM_WORLD_*, PMI_*, PMIX_RANK): MPI collectives on
+//           the CPU, and MPI bootstraps NCCL on GPUs;
+//   env:    torchrun-style RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT: a TCP
+//           rendezvous (dist/rendezvous.hpp) bootstraps NCCL; CPU collectives need MPI, so CPU
+//           training with WORLD_SIZE > 1 must be started with mpirun;
+//   single: neither (one process, LocalCommunicator).
+// RFCF_DIST_TIMEOUT (seconds) sets the collective timeout of every back end.
+#include <cstdlib>
+#include <string>
+
+
+namespace rfcf::dist {
+
+enum class Launcher { single, mpi, env };
+
+struct LaunchInfo {
+  Launcher launcher = Launcher::single;
+  int rank = 0, world = 1, local_rank = 0;
+  std::string master_addr;  // env launcher only
+  int master_port = 0;
+};
+
+namespace detail {
+inline const char* env(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : nullptr;
+}
+inline int env_int(const char* name, int fallback) {
+  const char* v = env(name);
+  if (!v) return fallback;
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  check<ConfigError>(end && *end == '\0' && x >= 0 && x < (1L << 30), "environment variable ", name, "='", v,
+                     "' is not a non-negative integer");
+  return static_cast<int>(x);
+}
+}  // namespace detail
+
+inline const char* name_of(Launcher l) {
+  switch (l) {
+    case Launcher::single: return "single process";
+    case Launcher::mpi: return "mpirun";
+    case Launcher::env: return "RANK/WORLD_SIZE environment";
+  }
+  return "?";
+}
+
+inline LaunchInfo detect_launch() {
+  using detail::env;
+  using detail::env_int;
+  LaunchInfo info;
+  if (env("OMPI_COMM_WORLD_SIZE") || env("PMI_SIZE") || env("PMIX_RANK")) {
+    info.launcher = Launcher::mpi;
+    info.rank = env_int("OMPI_COMM_WORLD_RANK", env_int("PMI_RANK", env_int("PMIX_RANK", 0)));
+    info.world = env_int("OMPI_COMM_WORLD_SIZE", env_int("PMI_SIZE", 1));
+    info.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", env_int("MPI_LOCALRANKID", 0));
+    return info;  // MPI itself is authoritative; the communicator reads rank and size from it
+  }
+  if (env("WORLD_SIZE") || env("RANK")) {
+    info.launcher = Launcher::env;
+    info.rank = env_int("RANK", 0);
+    info.world = env_int("WORLD_SIZE", 1);
+    info.local_rank = env_int("LOCAL_RANK", 0);
+    check<ConfigError>(info.world >= 1 && info.rank < info.world, "RANK=", info.rank, " is outside WORLD_SIZE=",
+                       info.world);
+    if (info.world > 1) {
+      const char* addr = env("MASTER_ADDR");
+      check<ConfigError>(addr != nullptr, "WORLD_SIZE=", info.world, " needs MASTER_ADDR (the host of rank 0)");
+      info.master_addr = addr;
+      info.master_port = env_int("MASTER_PORT", 29500);
+      check<ConfigError>(info.master_port > 0 && info.master_port < 65536, "MASTER_PORT=", info.master_port,
+                         " is not a TCP port");
+    }
+  }
+  return info;
+}
+
+// Collective timeout in seconds: RFCF_DIST_TIMEOUT if set, else `fallback`.
+inline double timeout_from_env(double fallback = 600.0) {
+  const char* v = detail::env("RFCF_DIST_TIMEOUT");
+  if (!v) return fallback;
+  char* end = nullptr;
+  const double x = std::strtod(v, &end);
+  check<ConfigError>(end && *end == '\0' && x > 0, "RFCF_DIST_TIMEOUT='", v, "' is not a positive number of seconds");
+  return x;
+}
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/launch.hpp
+// ---- begin rfcf/dist/local.hpp
+// dist::LocalCommunicator: the world of one process. Every collective is the identity (or a
+// copy), so code written against dist::Communicator runs unchanged without MPI or NCCL.
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+
+namespace rfcf::dist {
+
+template <class D = cpu>
+class LocalCommunicator final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  const char* backend() const override { return "local"; }
+  const char* device() const override { return D::name; }
+
+  void all_reduce(void*, int64_t, DataType, ReduceOp) override {}
+  std::unique_ptr<Work> all_reduce_async(void*, int64_t, DataType, ReduceOp) override {
+    return std::make_unique<Done>();
+  }
+  void all_gather(const void* in, void* out, int64_t count, DataType type) override { copy(out, in, count, type); }
+  void broadcast(void*, int64_t, DataType, int root) override { check_root(root); }
+  void reduce_scatter(const void* in, void* out, int64_t count, DataType type, ReduceOp) override {
+    copy(out, in, count, type);
+  }
+  void barrier() override {}
+  [[noreturn]] void abort(int code) override { std::exit(code); }
+
+ private:
+  struct Done final : Work {
+    void wait() override {}
+    bool test() override { return true; }
+  };
+  static void copy(void* out, const void* in, int64_t count, DataType type) {
+    if (out != in && count > 0) DeviceCopy<D, D>::copy(out, in, static_cast<size_t>(count) * size_of(type));
+  }
+  void check_root(int root) const {
+    check<ConfigError>(root == 0, where(), ": broadcast root ", root, " outside a world of 1");
+  }
+};
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/local.hpp
+// ---- begin rfcf/dist/multibox.hpp
+// Data-parallel MultiBoxLoss with the normaliser of the whole global batch.
+//
+// MultiBoxLoss divides by the number of matched priors of its batch (N, and N1 for landmarks).
+// Under plain DDP every rank divides by its own count, so averaged gradients are NOT those of one
+// process on the global batch (the reference trainer behaves like that). globally_normalize()
+// all-reduces the counts and rescales the gradients by W max(N_r, 1) / max(N, 1) (W undoes the
+// averaging of DataParallel), which makes W ranks equal to one process on the same global batch;
+// it returns the loss parts of the global batch (identical on every rank).
+#include <algorithm>
+#include <vector>
+
+
+namespace rfcf::dist {
+
+template <class T, class D>
+detection::MultiBoxLossParts<T> globally_normalize(Communicator& comm, const detection::MultiBoxLossParts<T>& local,
+                                                   models::RetinaFaceOutput<T, D>& grads, double loc_weight) {
+  const double n_r = static_cast<double>(std::max<int64_t>(local.num_pos, 1));
+  const double n1_r = static_cast<double>(std::max<int64_t>(local.num_pos_landm, 1));
+  // Loss sums (part x local normaliser) and counts, reduced in one call.
+  std::vector<double> v{static_cast<double>(local.loc) * n_r,  static_cast<double>(local.conf) * n_r,
+                        static_cast<double>(local.landm) * n1_r, static_cast<double>(local.num_pos),
+                        static_cast<double>(local.num_pos_landm), static_cast<double>(local.num_neg)};
+  all_reduce_values<D>(comm, v, ReduceOp::sum);
+  const double n = std::max(v[3], 1.0), n1 = std::max(v[4], 1.0), w = comm.size();
+  const T box_scale = static_cast<T>(w * n_r / n), landm_scale = static_cast<T>(w * n1_r / n1);
+  Executor<D>::for_each(grads.loc.numel(), functors::Scale<T>{grads.loc.data(), box_scale});
+  Executor<D>::for_each(grads.conf.numel(), functors::Scale<T>{grads.conf.data(), box_scale});
+  Executor<D>::for_each(grads.landms.numel(), functors::Scale<T>{grads.landms.data(), landm_scale});
+  detection::MultiBoxLossParts<T> out;
+  out.loc = static_cast<T>(v[0] / n);
+  out.conf = static_cast<T>(v[1] / n);
+  out.landm = static_cast<T>(v[2] / n1);
+  out.total = static_cast<T>(loc_weight) * out.loc + out.conf + out.landm;
+  out.num_pos = static_cast<int64_t>(v[3]);
+  out.num_pos_landm = static_cast<int64_t>(v[4]);
+  out.num_neg = static_cast<int64_t>(v[5]);
+  return out;
+}
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/multibox.hpp
+// ---- begin rfcf/dist/partial_fc.hpp
+// dist::PartialFC<Policy, T, D>: the margin head with its class matrix sharded over the ranks of
+// a Communicator, and optional class sampling (Partial FC, recognition.md 5).
+//
+// Per step (every rank calls forward/backward with its local batch of the same size B):
+//   1. embeddings and labels are all-gathered into the global batch of N = W B samples;
+//   2. labels outside this rank's class range become -1, the others local ids;
+//   3. with sample_rate < 1, this rank keeps num_sample = int(rate * local classes) classes: all
+//      positives of the global batch plus uniformly drawn negatives (only the positives if they
+//      are more than num_sample), in ascending order;
+//   4. cosines [N, S] of the normalised embeddings and sampled class vectors (one GEMM);
+//   5. the target cosine of every row is all-reduced (its owner contributes it), so the margin
+//      policy sees the same c_y, phi and t on every rank and applies unchanged;
+//   6. distributed softmax cross-entropy: all-reduced row maxima and sums of exponentials; the
+//      loss is the mean over the N rows (identical on every rank).
+// backward() returns dL/d(local embeddings) multiplied by W: the all-gather's backward is a
+// reduce-scatter, and the factor W undoes DataParallel's averaging of the backbone gradients, so
+// backbone + DataParallel + PartialFC with rate 1 equals one process with MarginHead on the
+// global batch. The weight gradient (rows of this rank) is NOT averaged: keep the head's
+// parameters out of DataParallel.
+//
+// Optimiser semantics (the arcface_torch v2 choice): un-sampled rows get a zero gradient, and
+// momentum and weight decay still move them. CurricularFace's t: TMode::local updates it from
+// this rank's own B rows (per-rank t, the default); TMode::global from all N rows.
+// The class vectors are initialised per class from (seed, class id), so the initial matrix does
+// not depend on the number of ranks; gather_weight()/load_full_weight() move the whole matrix in
+// and out (checkpoints written by rank 0, resumed on any number of ranks).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/dist/sharding.hpp
+// Which samples and which classes a rank owns.
+//
+// Samples: the order of an epoch is a permutation of [0, n) drawn from (seed, epoch) with rfcf's
+// own generator (identical on every rank and every standard library). Rank r of W takes the
+// positions r, r + W, r + 2W, ... of that order (torch.utils.data.DistributedSampler's layout),
+// so the k-th local batches of all ranks together hold exactly the samples of the k-th batch of
+// W x the local size in a single process reading the same order: data-parallel runs see the same
+// global batches as one process. The order is padded by wrapping around (or cut, with
+// drop_last) to a multiple of W so that every rank runs the same number of steps.
+//
+// Classes (Partial FC, recognition.md 5): rank r owns the contiguous range
+// [floor(C/W) r + min(r, C mod W), + floor(C/W) + (r < C mod W)).
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+
+namespace rfcf::dist {
+
+struct ShardOptions {
+  bool shuffle = true;
+  bool drop_last = false;  // cut to a multiple of the world size instead of wrapping around
+  uint64_t seed = 0;
+};
+
+// The sample order of one epoch (before sharding).
+inline std::vector<int64_t> epoch_order(int64_t n, int64_t epoch, const ShardOptions& o = {}) {
+  check<ConfigError>(n >= 0, "epoch_order: negative dataset size ", n);
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  if (o.shuffle && n > 1) {
+    Generator g(o.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1);
+    for (int64_t i = n - 1; i > 0; --i) std::swap(order[i], order[g.integer(0, i)]);
+  }
+  return order;
+}
+
+// Sample indices of `rank` in a world of `world` for one epoch (deterministic in seed and epoch).
+inline std::vector<int64_t> shard_indices(int64_t n, int rank, int world, int64_t epoch, const ShardOptions& o = {}) {
+  check<ConfigError>(world >= 1 && rank >= 0 && rank < world, "shard_indices: rank ", rank,
+                     " outside a world of ", world);
+  const std::vector<int64_t> order = epoch_order(n, epoch, o);
+  int64_t total = o.drop_last ? n / world * world : (n + world - 1) / world * world;
+  check<ConfigError>(n > 0 || total == 0, "shard_indices: empty dataset");
+  std::vector<int64_t> mine;
+  mine.reserve(static_cast<size_t>(total / world));
+  for (int64_t p = rank; p < total; p += world) mine.push_back(order[static_cast<size_t>(p % n)]);
+  return mine;
+}
+
+// Contiguous range of classes owned by one rank.
+struct ClassRange {
+  int64_t start = 0;
+  int64_t count = 0;
+  bool contains(int64_t c) const { return c >= start && c < start + count; }
+};
+
+inline ClassRange class_range(int64_t classes, int rank, int world) {
+  check<ConfigError>(world >= 1 && rank >= 0 && rank < world, "class_range: rank ", rank, " outside a world of ",
+                     world);
+  check<ConfigError>(classes >= world, "class_range: ", classes, " classes cannot be split over ", world,
+                     " ranks (each needs at least one)");
+  const int64_t base = classes / world, extra = classes % world;
+  return {base * rank + std::min<int64_t>(rank, extra), base + (rank < extra ? 1 : 0)};
+}
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/sharding.hpp
+
+namespace rfcf::dist {
+
+struct PartialFCOptions {
+  double sample_rate = 1.0;  // fraction of each rank's classes used per step (1: plain model parallelism)
+  uint64_t seed = 0;         // class-vector initialisation (per class)
+  uint64_t sample_seed = 0;  // negative sampling (combined with the rank)
+  recognition::HeadInit init = recognition::HeadInit::normal;
+  double init_std = 0.01;
+  recognition::TMode t_mode = recognition::TMode::local;
+  double eps = 1e-12;  // as MarginHeadOptions::eps
+};
+
+template <class T>
+struct PartialFCOutput {
+  T loss;                   // mean cross-entropy over the global batch (same on every rank)
+  double accuracy;          // argmax over the sampled classes of all ranks == label
+  int64_t global_batch;     // N = W B
+  int64_t sampled_classes;  // S on this rank
+};
+
+template <class Policy, class T, class D>
+class PartialFC : public nn::LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using policy_type = Policy;
+
+  PartialFC(Communicator& comm, int64_t embedding_size, int64_t num_classes, Policy policy = Policy{},
+            PartialFCOptions options = {})
+      : comm_(&comm), options_(options), policy_(policy), classes_(num_classes),
+        range_(class_range(num_classes, comm.rank(), comm.size())),
+        weight_(Shape{range_.count, positive(embedding_size)}), t_(zeros<T, D>(Shape{1})),
+        sampler_(options.sample_seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(comm.rank()) + 1) {
+    detail::check_device<D>(comm, "PartialFC");
+    check<ConfigError>(options.sample_rate > 0 && options.sample_rate <= 1, "PartialFC: sample_rate ",
+                       options.sample_rate, " must lie in (0, 1]");
+    check<ConfigError>(num_sample() >= 1, comm.where(), ": PartialFC: sample_rate ", options.sample_rate, " of ",
+                       range_.count, " local classes samples none");
+    initialise();
+  }
+
+  int64_t embedding_size() const { return weight_.value.dim(1); }
+  int64_t num_classes() const { return classes_; }
+  ClassRange class_range_of_rank() const { return range_; }
+  // Classes sampled per step when the positives fit (int(rate * local classes)).
+  int64_t num_sample() const {
+    return options_.sample_rate >= 1.0 ? range_.count
+                                       : static_cast<int64_t>(options_.sample_rate * static_cast<double>(range_.count));
+  }
+
+  PartialFCOutput<T> forward(const Tensor<T, D>& embeddings, const std::vector<int64_t>& labels) {
+    check_rank(embeddings, 2, comm_->where() + ": PartialFC::forward (embeddings [B, d])");
+    check<ShapeError>(embeddings.dim(1) == embedding_size(), comm_->where(), ": PartialFC::forward: embeddings ",
+                      embeddings.shape().str(), " do not match the embedding size ", embedding_size());
+    const int64_t B = embeddings.dim(0), d = embedding_size(), W = comm_->size();
+    check<ShapeError>(static_cast<int64_t>(labels.size()) == B, comm_->where(), ": PartialFC::forward: ",
+                      labels.size(), " labels for a batch of ", B);
+    check_equal_batches(B);
+    const int64_t N = W * B;
+    const T eps = static_cast<T>(options_.eps);
+
+    // 1-2. Global batch; labels -> local ids or -1.
+    const Tensor<T, D> E = all_gather(*comm_, embeddings);
+    const std::vector<int64_t> global_labels =
+        all_gather(*comm_, Tensor<int64_t, D>::from_host(Shape{B}, labels)).to_vector();
+    std::vector<int64_t> local(static_cast<size_t>(N));
+    for (int64_t i = 0; i < N; ++i) {
+      const int64_t y = global_labels[static_cast<size_t>(i)];
+      check<ShapeError>(y >= 0 && y < classes_, comm_->where(), ": PartialFC::forward: label ", y, " of sample ",
+                        i % B, " of rank ", i / B, " is outside [0, ", classes_, ")");
+      local[static_cast<size_t>(i)] = range_.contains(y) ? y - range_.start : -1;
+    }
+    // 3. Sampling.
+    sample(local);
+    const int64_t S = static_cast<int64_t>(sampled_.size());
+    labels_ = Tensor<int64_t, D>::from_host(Shape{N}, local);
+
+    // 4. Cosines of the normalised vectors.
+    e_hat_ = Tensor<T, D>(Shape{N, d});
+    e_norm_ = Tensor<T, D>(Shape{N});
+    Executor<D>::for_each(N, recognition::functors::RowL2Normalize<T>{E.data(), e_hat_.data(), e_norm_.data(), d, eps});
+    Tensor<T, D> w = weight_.value;
+    if (sampling()) {
+      index_ = Tensor<int64_t, D>::from_host(Shape{S}, sampled_);
+      w = Tensor<T, D>(Shape{S, d});
+      Executor<D>::for_each(S * d, functors::GatherRows<T>{weight_.value.data(), index_.data(), w.data(), d});
+    }
+    w_hat_ = Tensor<T, D>(Shape{S, d});
+    w_norm_ = Tensor<T, D>(Shape{S});
+    Executor<D>::for_each(S, recognition::functors::RowL2Normalize<T>{w.data(), w_hat_.data(), w_norm_.data(), d, eps});
+    raw_ = Tensor<T, D>(Shape{N, S});
+    ops::Gemm<D>::run(false, true, N, S, d, T(1), e_hat_.data(), d, w_hat_.data(), d, T(0), raw_.data(), S);
+
+    // 5. Target cosines from their owners; t.
+    Tensor<T, D> c_y(Shape{N});
+    Executor<D>::for_each(N, functors::OwnedTargetCosine<T>{raw_.data(), labels_.data(), c_y.data(), S});
+    all_reduce(*comm_, c_y, ReduceOp::sum);
+    if constexpr (Policy::uses_t) {
+      if (is_training()) update_t(c_y.to_vector(), B);
+    }
+    const T t = Policy::uses_t ? t_.to_vector()[0] : T(0);
+    logits_ = Tensor<T, D>(Shape{N, S});
+    dfdc_ = Tensor<T, D>(Shape{N, S});
+    Executor<D>::for_each(N * S, recognition::functors::MarginLogits<Policy, T>{
+                                     policy_, raw_.data(), labels_.data(), c_y.data(), t, logits_.data(), dfdc_.data(), S});
+
+    // 6. Distributed softmax cross-entropy.
+    Tensor<T, D> maxima(Shape{2 * N});
+    Executor<D>::for_each(N, functors::RowMaxima<T>{logits_.data(), raw_.data(), maxima.data(), N, S});
+    all_reduce(*comm_, maxima, ReduceOp::max);
+    Tensor<T, D> sums(Shape{2 * N});
+    Executor<D>::for_each(N, functors::RowSumExp<T>{logits_.data(), maxima.data(), labels_.data(), sums.data(), N, S});
+    all_reduce(*comm_, sums, ReduceOp::sum);
+    const std::vector<T> mx = maxima.to_vector(), sm = sums.to_vector(), cy = c_y.to_vector();
+    std::vector<T> lse(static_cast<size_t>(N));
+    double loss = 0, hits = 0;
+    for (int64_t i = 0; i < N; ++i) {
+      const size_t k = static_cast<size_t>(i);
+      lse[k] = mx[k] + std::log(sm[k]);
+      loss += static_cast<double>(lse[k]) - static_cast<double>(sm[static_cast<size_t>(N) + k]);
+      hits += cy[k] >= mx[static_cast<size_t>(N) + k] ? 1.0 : 0.0;
+    }
+    lse_ = Tensor<T, D>::from_host(Shape{N}, lse);
+    has_cache_ = nn::grad_enabled();
+    local_batch_ = B;
+    return {static_cast<T>(loss / static_cast<double>(N)), hits / static_cast<double>(N), N, S};
+  }
+
+  // dL/d(local embeddings) x W (see the header comment); accumulates this rank's weight gradient.
+  Tensor<T, D> backward(T dloss = T(1)) {
+    check<Error>(has_cache_, comm_->where(), ": PartialFC::backward called without a forward in grad mode");
+    const int64_t N = e_hat_.dim(0), S = w_hat_.dim(0), d = embedding_size(), W = comm_->size();
+    const T eps = static_cast<T>(options_.eps);
+    Tensor<T, D> g(Shape{N, S});
+    const T scale = static_cast<T>(policy_.s * static_cast<double>(dloss) / static_cast<double>(N));
+    Executor<D>::for_each(N * S, recognition::functors::MarginCrossEntropyGrad<T>{
+                                     logits_.data(), lse_.data(), dfdc_.data(), labels_.data(), g.data(), S, scale});
+    // Embeddings: every rank's partial dL/dE of the global batch, reduce-scattered to the owners.
+    Tensor<T, D> d_ehat(Shape{N, d});
+    ops::Gemm<D>::run(false, false, N, d, S, T(1), g.data(), S, w_hat_.data(), d, T(0), d_ehat.data(), d);
+    Tensor<T, D> d_E(Shape{N, d});
+    Executor<D>::for_each(N, recognition::functors::RowL2NormalizeBackward<T>{e_hat_.data(), d_ehat.data(),
+                                                                             e_norm_.data(), d_E.data(), d, eps, false});
+    if (W > 1) Executor<D>::for_each(N * d, functors::Scale<T>{d_E.data(), static_cast<T>(W)});
+    Tensor<T, D> d_emb = reduce_scatter(*comm_, d_E, ReduceOp::sum);
+    // Class vectors of this rank.
+    if (!weight_.frozen) {
+      Tensor<T, D> d_what(Shape{S, d});
+      ops::Gemm<D>::run(true, false, S, d, N, T(1), g.data(), S, e_hat_.data(), d, T(0), d_what.data(), d);
+      if (!sampling()) {
+        Executor<D>::for_each(S, recognition::functors::RowL2NormalizeBackward<T>{
+                                     w_hat_.data(), d_what.data(), w_norm_.data(), weight_.grad.data(), d, eps, true});
+      } else {
+        Tensor<T, D> d_w(Shape{S, d});
+        Executor<D>::for_each(S, recognition::functors::RowL2NormalizeBackward<T>{
+                                     w_hat_.data(), d_what.data(), w_norm_.data(), d_w.data(), d, eps, false});
+        Executor<D>::for_each(S * d, functors::ScatterAddRows<T>{d_w.data(), index_.data(), weight_.grad.data(), d});
+      }
+    }
+    return d_emb;
+  }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    v.parameter(nn::join_name(prefix, "weight"), weight_);
+    if constexpr (Policy::uses_t) v.buffer(nn::join_name(prefix, "t"), t_);
+  }
+
+  // This rank's rows [class_range().count, d] of the class matrix.
+  nn::Parameter<T, D>& weight() { return weight_; }
+  const Policy& policy() const { return policy_; }
+  // Local ids (ascending) of the classes sampled in the last forward.
+  const std::vector<int64_t>& sampled_classes() const { return sampled_; }
+  double t_value() const { return static_cast<double>(t_.to_vector()[0]); }
+  void set_t(double v) {
+    const T x = static_cast<T>(v);
+    DeviceCopy<D, cpu>::copy(t_.data(), &x, sizeof(T));
+  }
+
+  // The whole class matrix [C, d] on every rank (collective; e.g. for rank 0's checkpoint).
+  Tensor<T, cpu> gather_weight() { return gather_rows(weight_.value); }
+  // Any per-class state shaped like the local weight (a momentum buffer view), gathered the same way.
+  Tensor<T, cpu> gather_rows(const Tensor<T, D>& local_rows) {
+    check<ShapeError>(local_rows.shape() == weight_.value.shape(), comm_->where(), ": PartialFC::gather_rows: ",
+                      local_rows.shape().str(), " is not shaped like the local weight ", weight_.value.shape().str());
+    const int64_t W = comm_->size(), d = embedding_size(), rows = (classes_ + W - 1) / W;
+    Tensor<T, D> padded = zeros<T, D>(Shape{rows, d});
+    padded.slice_batch(0, range_.count).copy_from(local_rows);
+    const Tensor<T, cpu> all = all_gather(*comm_, padded).template to<cpu>();
+    Tensor<T, cpu> full(Shape{classes_, d});
+    for (int r = 0; r < W; ++r) {
+      const ClassRange cr = class_range(classes_, r, static_cast<int>(W));
+      full.slice_batch(cr.start, cr.count).copy_from(all.slice_batch(r * rows, cr.count));
+    }
+    return full;
+  }
+  // Takes this rank's rows of a whole class matrix [C, d] (from any number of ranks' checkpoint).
+  template <class D2>
+  void load_full_weight(const Tensor<T, D2>& full) { load_full_rows(full, weight_.value); }
+  template <class D2>
+  void load_full_rows(const Tensor<T, D2>& full, Tensor<T, D>& local_rows) const {
+    check<ShapeError>(full.shape() == Shape{classes_, embedding_size()}, comm_->where(),
+                      ": PartialFC::load_full_weight: got ", full.shape().str(), ", expected (C, d) = [", classes_,
+                      ", ", embedding_size(), "]");
+    local_rows.copy_from(full.slice_batch(range_.start, range_.count));
+  }
+
+ private:
+  static int64_t positive(int64_t n) {
+    check<ConfigError>(n > 0, "PartialFC: embedding size must be positive, got ", n);
+    return n;
+  }
+  bool sampling() const { return options_.sample_rate < 1.0; }
+
+  void initialise() {
+    const int64_t d = embedding_size();
+    const double bound = std::sqrt(6.0 / static_cast<double>(classes_ + d));
+    std::vector<T> v(static_cast<size_t>(range_.count * d));
+    for (int64_t k = 0; k < range_.count; ++k) {
+      Generator g(options_.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(range_.start + k));
+      for (int64_t c = 0; c < d; ++c)
+        v[static_cast<size_t>(k * d + c)] = static_cast<T>(options_.init == recognition::HeadInit::xavier_uniform
+                                                               ? g.uniform(-bound, bound)
+                                                               : g.normal(0.0, options_.init_std));
+    }
+    weight_.value.copy_from(Tensor<T, cpu>::from_host(weight_.value.shape(), v));
+  }
+
+  void check_equal_batches(int64_t B) {
+    const std::vector<int64_t> sizes = all_gather(*comm_, Tensor<int64_t, D>::from_host(Shape{1}, &B)).to_vector();
+    for (size_t r = 0; r < sizes.size(); ++r)
+      check<ShapeError>(sizes[r] == B, comm_->where(), ": PartialFC::forward: local batch ", B,
+                        " but rank ", r, " has ", sizes[r], " (every rank needs the same batch size)");
+  }
+
+  // recognition.md 5 step 3; remaps `local` to positions in the sampled list.
+  void sample(std::vector<int64_t>& local) {
+    const int64_t n = range_.count;
+    if (!sampling()) {
+      sampled_.resize(static_cast<size_t>(n));
+      for (int64_t k = 0; k < n; ++k) sampled_[static_cast<size_t>(k)] = k;
+      return;
+    }
+    std::vector<char> positive(static_cast<size_t>(n), 0);
+    int64_t num_pos = 0;
+    for (int64_t y : local)
+      if (y >= 0 && !positive[static_cast<size_t>(y)]) positive[static_cast<size_t>(y)] = 1, ++num_pos;
+    sampled_.clear();
+    if (num_sample() <= num_pos) {
+      for (int64_t k = 0; k < n; ++k)
+        if (positive[static_cast<size_t>(k)]) sampled_.push_back(k);
+    } else {
+      std::vector<double> score(static_cast<size_t>(n));
+      for (int64_t k = 0; k < n; ++k) score[static_cast<size_t>(k)] = positive[static_cast<size_t>(k)] ? 2.0 : sampler_.uniform();
+      std::vector<int64_t> order(static_cast<size_t>(n));
+      for (int64_t k = 0; k < n; ++k) order[static_cast<size_t>(k)] = k;
+      std::nth_element(order.begin(), order.begin() + (num_sample() - 1), order.end(),
+                       [&](int64_t a, int64_t b) { return score[static_cast<size_t>(a)] > score[static_cast<size_t>(b)]; });
+      sampled_.assign(order.begin(), order.begin() + num_sample());
+      std::sort(sampled_.begin(), sampled_.end());
+    }
+    std::vector<int64_t> position(static_cast<size_t>(n), -1);
+    for (size_t s = 0; s < sampled_.size(); ++s) position[static_cast<size_t>(sampled_[s])] = static_cast<int64_t>(s);
+    for (int64_t& y : local)
+      if (y >= 0) y = position[static_cast<size_t>(y)];
+  }
+
+  void update_t(const std::vector<T>& c_y, int64_t B) {
+    const bool global = options_.t_mode == recognition::TMode::global;
+    const int64_t begin = global ? 0 : comm_->rank() * B, end = global ? static_cast<int64_t>(c_y.size()) : begin + B;
+    double sum = 0;
+    for (int64_t i = begin; i < end; ++i) sum += static_cast<double>(c_y[static_cast<size_t>(i)]);
+    const double old_t = static_cast<double>(t_.to_vector()[0]);
+    set_t(policy_.updated_t(sum / static_cast<double>(end - begin), old_t));
+  }
+
+  Communicator* comm_;
+  PartialFCOptions options_;
+  Policy policy_;
+  int64_t classes_;
+  ClassRange range_;
+  nn::Parameter<T, D> weight_;
+  Tensor<T, D> t_;
+  Generator sampler_;
+  std::vector<int64_t> sampled_;
+  bool has_cache_ = false;
+  int64_t local_batch_ = 0;
+  Tensor<T, D> e_hat_, e_norm_, w_hat_, w_norm_, raw_, logits_, dfdc_, lse_;
+  Tensor<int64_t, D> labels_, index_;
+};
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/partial_fc.hpp
+// ---- begin rfcf/dist/rendezvous.hpp
+// dist::tcp_rendezvous: the bootstrap of torchrun-style launches (RANK, WORLD_SIZE, MASTER_ADDR,
+// MASTER_PORT). Rank 0 listens on MASTER_PORT, every other rank connects to MASTER_ADDR; rank 0
+// sends its `blob` (the 128-byte NCCL unique id) to each and releases them all once the last one
+// has arrived, so the call is also a barrier. Everything is bounded by `timeout_s`: a rank that
+// never shows up makes the others throw CollectiveTimeout naming the missing ranks.
+// POSIX sockets (Linux/macOS); no data ever moves through here, only the bootstrap.
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <functional>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+
+namespace rfcf::dist {
+
+namespace detail {
+
+class Socket {
+ public:
+  Socket() = default;
+  explicit Socket(int fd) : fd_(fd) {}
+  Socket(Socket&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Socket& operator=(Socket&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    return *this;
+  }
+  ~Socket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+using Clock = std::chrono::steady_clock;
+
+inline int remaining_ms(Clock::time_point deadline) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return ms > 0 ? static_cast<int>(ms) : 0;
+}
+
+// Waits until fd is readable (POLLIN) or writable (POLLOUT); false on timeout.
+inline bool wait_fd(int fd, short events, Clock::time_point deadline) {
+  pollfd p{fd, events, 0};
+  for (;;) {
+    const int r = ::poll(&p, 1, remaining_ms(deadline));
+    if (r > 0) return true;
+    if (r == 0) return false;
+    if (errno != EINTR) return false;
+  }
+}
+
+inline void send_all(int fd, const void* data, size_t n, Clock::time_point deadline, const std::string& who) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    check<CollectiveTimeout>(wait_fd(fd, POLLOUT, deadline), who, ": rendezvous send timed out");
+    const ssize_t k = ::send(fd, p, n, MSG_NOSIGNAL);
+    check<DeviceError>(k > 0, who, ": rendezvous send failed: ", std::strerror(errno));
+    p += k;
+    n -= static_cast<size_t>(k);
+  }
+}
+
+inline void recv_all(int fd, void* data, size_t n, Clock::time_point deadline, const std::string& who) {
+  char* p = static_cast<char*>(data);
+  while (n > 0) {
+    check<CollectiveTimeout>(wait_fd(fd, POLLIN, deadline), who, ": rendezvous receive timed out");
+    const ssize_t k = ::recv(fd, p, n, 0);
+    check<DeviceError>(k > 0, who, ": rendezvous peer closed the connection or failed (",
+                       k == 0 ? "closed" : std::strerror(errno), ")");
+    p += k;
+    n -= static_cast<size_t>(k);
+  }
+}
+
+constexpr uint32_t kRendezvousMagic = 0x72666366;  // "rfcf"
+
+}  // namespace detail
+
+struct RendezvousOptions {
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  double timeout_s = 300;
+  // Rank 0 only: called with the port actually bound (master_port 0 picks a free one; tests).
+  std::function<void(int)> on_listening;
+};
+
+// Returns rank 0's blob on every rank (rank 0 gets its own back).
+inline std::vector<uint8_t> tcp_rendezvous(int rank, int world, const std::vector<uint8_t>& blob,
+                                           const RendezvousOptions& o) {
+  using namespace detail;
+  const std::string who = "rank " + std::to_string(rank) + "/" + std::to_string(world) + " (tcp rendezvous " +
+                          o.master_addr + ":" + std::to_string(o.master_port) + ")";
+  check<ConfigError>(world >= 1 && rank >= 0 && rank < world, who, ": rank outside the world");
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.timeout_s));
+  if (world == 1) return blob;
+  if (rank == 0) {
+    Socket server(::socket(AF_INET, SOCK_STREAM, 0));
+    check<DeviceError>(server.fd() >= 0, who, ": socket() failed: ", std::strerror(errno));
+    const int yes = 1;
+    ::setsockopt(server.fd(), SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_ANY);
+    addr.sin_port = htons(static_cast<uint16_t>(o.master_port));
+    check<DeviceError>(::bind(server.fd(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0, who,
+                       ": cannot listen on port ", o.master_port, ": ", std::strerror(errno));
+    check<DeviceError>(::listen(server.fd(), world) == 0, who, ": listen() failed: ", std::strerror(errno));
+    socklen_t len = sizeof addr;
+    ::getsockname(server.fd(), reinterpret_cast<sockaddr*>(&addr), &len);
+    if (o.on_listening) o.on_listening(ntohs(addr.sin_port));
+    std::vector<Socket> peers(static_cast<size_t>(world));
+    for (int joined = 1; joined < world; ++joined) {
+      if (!wait_fd(server.fd(), POLLIN, deadline)) {
+        std::string missing;
+        for (int r = 1; r < world; ++r)
+          if (peers[static_cast<size_t>(r)].fd() < 0) missing += " " + std::to_string(r);
+        fail<CollectiveTimeout>(who, ": ranks", missing, " did not join within ", o.timeout_s, " s");
+      }
+      Socket s(::accept(server.fd(), nullptr, nullptr));
+      check<DeviceError>(s.fd() >= 0, who, ": accept() failed: ", std::strerror(errno));
+      uint32_t hello[3];
+      recv_all(s.fd(), hello, sizeof hello, deadline, who);
+      check<DeviceError>(hello[0] == detail::kRendezvousMagic, who, ": a connection that is not an rfcf rank");
+      check<ConfigError>(static_cast<int>(hello[2]) == world, who, ": a rank believes WORLD_SIZE=", hello[2]);
+      const int r = static_cast<int>(hello[1]);
+      check<ConfigError>(r > 0 && r < world && peers[static_cast<size_t>(r)].fd() < 0, who, ": rank ", r,
+                         " joined twice or is outside the world");
+      peers[static_cast<size_t>(r)] = std::move(s);
+    }
+    const uint64_t n = blob.size();
+    for (int r = 1; r < world; ++r) {
+      send_all(peers[static_cast<size_t>(r)].fd(), &n, sizeof n, deadline, who);
+      send_all(peers[static_cast<size_t>(r)].fd(), blob.data(), blob.size(), deadline, who);
+    }
+    return blob;
+  }
+  // Other ranks: connect (rank 0 may not be listening yet: retry until the deadline).
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(o.master_port);
+  check<ConfigError>(::getaddrinfo(o.master_addr.c_str(), port.c_str(), &hints, &found) == 0 && found, who,
+                     ": cannot resolve MASTER_ADDR '", o.master_addr, "'");
+  sockaddr_in target;
+  std::memcpy(&target, found->ai_addr, sizeof target);
+  ::freeaddrinfo(found);
+  Socket s;
+  for (;;) {
+    s = Socket(::socket(AF_INET, SOCK_STREAM, 0));
+    if (::connect(s.fd(), reinterpret_cast<sockaddr*>(&target), sizeof target) == 0) break;
+    check<CollectiveTimeout>(remaining_ms(deadline) > 0, who, ": rank 0 did not accept a connection within ",
+                             o.timeout_s, " s (", std::strerror(errno), ")");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const uint32_t hello[3] = {detail::kRendezvousMagic, static_cast<uint32_t>(rank), static_cast<uint32_t>(world)};
+  send_all(s.fd(), hello, sizeof hello, deadline, who);
+  uint64_t n = 0;
+  recv_all(s.fd(), &n, sizeof n, deadline, who);
+  check<DeviceError>(n < (1u << 20), who, ": implausible blob size ", n);
+  std::vector<uint8_t> out(static_cast<size_t>(n));
+  recv_all(s.fd(), out.data(), out.size(), deadline, who);
+  return out;
+}
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/rendezvous.hpp
+// ---- end rfcf/dist.hpp
 // ---- end rfcf/rfcf.hpp

@@ -10,26 +10,29 @@
 //     while (auto batch = loader.next()) { ... batch->images [B,3,D,D], batch->targets[b] ... }
 //   }
 //
+// Data-parallel sharding (DistributedSampler semantics): with shard(rank, world) every rank sees
+// the same (seed, epoch) permutation, padded by wrapping to a multiple of `world`, and takes the
+// positions rank, rank + world, ...; so all ranks have ceil(n / world) images per epoch and the
+// same number of batches. Augmentation seeds use the global position, so the union over ranks
+// equals the single-process stream position by position (world = 1 is the plain loader).
+//
 // An exception in a worker (decode error, bad annotation) stops the epoch and is rethrown by
 // next() as rfcf::Error naming the image path. The destructor stops and joins the workers.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <map>
-#include <mutex>
 #include <numeric>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "rfcf/core/error.hpp"
 #include "rfcf/core/random.hpp"
 #include "rfcf/core/tensor.hpp"
+#include "rfcf/data/batch_pipeline.hpp"
 #include "rfcf/data/detection_augment.hpp"
 #include "rfcf/data/wider_labels.hpp"
 #include "rfcf/io/image.hpp"
@@ -49,21 +52,14 @@ struct DetectionLoaderOptions {
   uint64_t seed = 0;
   bool shuffle = true;
   bool drop_last = false;  // the reference keeps the partial last batch
+  int64_t shard_rank = 0;  // data-parallel shard (see shard())
+  int64_t shard_count = 1;
   DetectionAugmentOptions augment{};
 };
 
 // Image decoder: path -> BGR uint8 image (replaceable, e.g. for tests or RecordIO).
 using ImageDecoder = std::function<io::Image(const std::string&)>;
 inline io::Image decode_bgr(const std::string& path) { return io::read_image(path, io::ColorOrder::BGR); }
-
-namespace detail {
-inline uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-}  // namespace detail
 
 class DetectionLoader {
  public:
@@ -73,6 +69,7 @@ class DetectionLoader {
                        "DetectionLoader: workers, batch_size and prefetch_batches must be >= 1 (got ", o_.workers, ", ",
                        o_.batch_size, ", ", o_.prefetch_batches, ")");
     check<ConfigError>(!images_.empty(), "DetectionLoader: no images");
+    shard(o_.shard_rank, o_.shard_count);
     for (const auto& im : images_)
       check<ConfigError>(!im.faces.empty(), "DetectionLoader: image '", im.path, "' has no faces");
   }
@@ -80,13 +77,27 @@ class DetectionLoader {
   DetectionLoader(const DetectionLoader&) = delete;
   DetectionLoader& operator=(const DetectionLoader&) = delete;
 
-  int64_t size() const { return static_cast<int64_t>(images_.size()); }
+  // This rank's share of the data set: rank in [0, world). Call before start_epoch.
+  void shard(int64_t rank, int64_t world) {
+    check<ConfigError>(world >= 1 && rank >= 0 && rank < world, "DetectionLoader::shard: need 0 <= rank < world, got rank ",
+                       rank, ", world ", world);
+    check<Error>(threads_.empty(), "DetectionLoader::shard: called during an epoch");
+    o_.shard_rank = rank;
+    o_.shard_count = world;
+  }
+  int64_t shard_rank() const { return o_.shard_rank; }
+  int64_t shard_count() const { return o_.shard_count; }
+  // Images of the whole data set, and per epoch on this rank.
+  int64_t dataset_size() const { return static_cast<int64_t>(images_.size()); }
+  int64_t size() const { return (dataset_size() + o_.shard_count - 1) / o_.shard_count; }
+  const DetectionLoaderOptions& options() const { return o_; }
   int64_t batches_per_epoch() const {
     const int64_t n = size(), b = o_.batch_size;
     return o_.drop_last ? n / b : (n + b - 1) / b;
   }
 
-  // The image order of an epoch (a permutation of [0, size())).
+  // This rank's image order of an epoch: size() indices into the data set (with one shard, a
+  // permutation of [0, size())).
   std::vector<int64_t> epoch_order(int64_t epoch) const {
     std::vector<int64_t> order(images_.size());
     std::iota(order.begin(), order.end(), int64_t{0});
@@ -94,39 +105,33 @@ class DetectionLoader {
       Generator g(detail::mix64(o_.seed ^ detail::mix64(static_cast<uint64_t>(epoch) + 1)));
       for (int64_t i = static_cast<int64_t>(order.size()) - 1; i > 0; --i) std::swap(order[i], order[g.integer(0, i)]);
     }
-    return order;
+    if (o_.shard_count == 1) return order;
+    std::vector<int64_t> mine;
+    for (int64_t k = 0; k < size(); ++k)
+      mine.push_back(order[static_cast<size_t>((k * o_.shard_count + o_.shard_rank) % dataset_size())]);
+    return mine;
   }
 
   void start_epoch(int64_t epoch) {
-    stop();
+    pipeline_.stop();
     epoch_ = epoch;
     order_ = epoch_order(epoch);
-    next_take_ = 0;
-    next_deliver_ = 0;
-    ready_.clear();
-    error_ = nullptr;
-    stopping_ = false;
     images_done_ = 0;
     started_ = std::chrono::steady_clock::now();
-    for (int i = 0; i < o_.workers; ++i) threads_.emplace_back([this] { work(); });
+    pipeline_.start(batches_per_epoch(), [this](int64_t b) {
+      std::string path;
+      try {
+        return make_batch(b, path);
+      } catch (const std::exception& e) {
+        throw Error(std::string("DetectionLoader: ") + path + ": " + e.what());
+      }
+    });
   }
 
   // The next batch of the epoch in order, or nullopt at its end. Rethrows worker errors.
   std::optional<DetectionBatch> next() {
-    check<Error>(!threads_.empty() || next_deliver_ >= batches_per_epoch(), "DetectionLoader::next before start_epoch");
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (next_deliver_ >= batches_per_epoch()) return std::nullopt;
-    cv_.wait(lock, [&] { return error_ || ready_.count(next_deliver_); });
-    if (error_) {
-      std::exception_ptr e = error_;
-      lock.unlock();
-      stop();
-      std::rethrow_exception(e);
-    }
-    DetectionBatch b = std::move(ready_[next_deliver_]);
-    ready_.erase(next_deliver_++);
-    cv_.notify_all();
-    return b;
+    check<Error>(pipeline_.started(), "DetectionLoader::next before start_epoch");
+    return pipeline_.next();
   }
 
   // Images decoded + augmented per second since start_epoch.
@@ -135,39 +140,9 @@ class DetectionLoader {
     return s > 0 ? static_cast<double>(images_done_.load()) / s : 0.0;
   }
 
-  void stop() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
+  void stop() { pipeline_.stop(); }
 
  private:
-  void work() {
-    for (;;) {
-      int64_t b = 0;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return stopping_ || error_ || next_take_ < next_deliver_ + o_.prefetch_batches; });
-        if (stopping_ || error_ || next_take_ >= batches_per_epoch()) return;
-        b = next_take_++;
-      }
-      std::string path;
-      try {
-        DetectionBatch batch = make_batch(b, path);
-        std::lock_guard<std::mutex> lock(mutex_);
-        ready_.emplace(b, std::move(batch));
-      } catch (const std::exception& e) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (!error_) error_ = std::make_exception_ptr(Error(std::string("DetectionLoader: ") + path + ": " + e.what()));
-      }
-      cv_.notify_all();
-    }
-  }
-
   DetectionBatch make_batch(int64_t b, std::string& path) {
     const int64_t begin = b * o_.batch_size;
     const int64_t count = std::min(o_.batch_size, size() - begin);
@@ -178,8 +153,9 @@ class DetectionLoader {
       path = im.path;
       FaceRows faces;
       for (const auto& f : im.faces) faces.insert(faces.end(), f.values, f.values + kFaceValues);
+      const int64_t global_position = (begin + i) * o_.shard_count + o_.shard_rank;
       Generator g(detail::mix64(o_.seed ^ detail::mix64((static_cast<uint64_t>(epoch_) << 32) ^
-                                                        static_cast<uint64_t>(begin + i) ^ 0x5bd1e995ull)));
+                                                        static_cast<uint64_t>(global_position) ^ 0x5bd1e995ull)));
       const io::Image img = decode_(im.path);
       check<FormatError>(img.channels == 3, "decoded image has ", img.channels, " channels, need 3");
       AugmentedSample s = augment_detection(img, faces, g, o_.augment);
@@ -194,16 +170,11 @@ class DetectionLoader {
   std::vector<AnnotatedImage> images_;
   DetectionLoaderOptions o_;
   ImageDecoder decode_;
-  std::vector<std::thread> threads_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::map<int64_t, DetectionBatch> ready_;
   std::vector<int64_t> order_;
-  int64_t epoch_ = 0, next_take_ = 0, next_deliver_ = 0;
-  bool stopping_ = false;
-  std::exception_ptr error_;
+  int64_t epoch_ = 0;
   std::atomic<int64_t> images_done_{0};
   std::chrono::steady_clock::time_point started_{};
+  BatchPipeline<DetectionBatch> pipeline_{o_.workers, o_.prefetch_batches};  // last: joined first
 };
 
 }  // namespace rfcf::data

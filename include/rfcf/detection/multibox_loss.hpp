@@ -52,9 +52,14 @@ class MultiBoxLoss {
   const MultiBoxLossOptions& options() const { return options_; }
 
   // targets[b]: rows of kFaceFields values (normalised) for image b; priors [A, 4].
+  // ignored (optional, same layout): faces that must not be learnt as faces nor as background
+  // (e.g. faces below the size threshold of a progressive schedule): they take no part in
+  // matching, and priors whose IoU with one of them reaches the match threshold are never mined
+  // as negatives (unless matched to a face in `targets`).
   template <class U>
   MultiBoxLossParts<T> forward(const models::RetinaFaceOutput<T, D>& pred, const std::vector<std::vector<U>>& targets,
-                               const Tensor<float, cpu>& priors) {
+                               const Tensor<float, cpu>& priors,
+                               const std::vector<std::vector<U>>* ignored = nullptr) {
     const int64_t B = pred.loc.dim(0), A = pred.loc.dim(1);
     check<ShapeError>(pred.loc.rank() == 3 && pred.loc.dim(2) == 4, "MultiBoxLoss: loc must be [B, A, 4], got ",
                       pred.loc.shape().str());
@@ -105,6 +110,7 @@ class MultiBoxLoss {
     parts.loc = sum(per_prior) / N;
     // 5. Hard negative mining per image.
     Executor<cpu>::for_each(n, functors::MiningLoss<T>{conf.data(), pos.data(), per_prior.data()});
+    if (ignored) exclude_ignored(*ignored, priors, pos, per_prior, B, A);
     negatives_.assign(B, {});
     std::vector<int64_t> order(A);
     for (int64_t b = 0; b < B; ++b) {
@@ -117,7 +123,7 @@ class MultiBoxLoss {
       std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return score[x] > score[y]; });
       for (int64_t r = 0; r < num_neg; ++r) {
         const int64_t p = order[r];
-        if (pos[b * A + p]) continue;  // ranked among the negatives only when losses run out; already selected
+        if (pos[b * A + p] || score[p] < T(0)) continue;  // positive (already selected) or ignored
         selected[b * A + p] = 1;
         negatives_[b].push_back(p);
       }
@@ -144,6 +150,30 @@ class MultiBoxLoss {
   const std::vector<std::vector<int64_t>>& negatives() const { return negatives_; }
 
  private:
+  // Marks priors near ignored faces with mining score -1 (below every cross-entropy).
+  template <class U>
+  void exclude_ignored(const std::vector<std::vector<U>>& ignored, const Tensor<float, cpu>& priors,
+                       const std::vector<char>& pos, std::vector<T>& score, int64_t B, int64_t A) const {
+    check<ShapeError>(static_cast<int64_t>(ignored.size()) == B, "MultiBoxLoss: ", ignored.size(),
+                      " ignored-face lists for a batch of ", B);
+    const float* pr = priors.data();
+    for (int64_t b = 0; b < B; ++b) {
+      check<ShapeError>(ignored[b].size() % kFaceFields == 0, "MultiBoxLoss: ignored faces of image ", b, " hold ",
+                        ignored[b].size(), " values, not a multiple of ", kFaceFields);
+      const int64_t m = static_cast<int64_t>(ignored[b].size()) / kFaceFields;
+      for (int64_t g = 0; g < m; ++g) {
+        const U* r = ignored[b].data() + g * kFaceFields;
+        const double box[4] = {double(r[0]), double(r[1]), double(r[2]), double(r[3])};
+        for (int64_t p = 0; p < A; ++p) {
+          if (pos[b * A + p]) continue;
+          const double pf[4] = {pr[p * 4] - pr[p * 4 + 2] / 2.0, pr[p * 4 + 1] - pr[p * 4 + 3] / 2.0,
+                                pr[p * 4] + pr[p * 4 + 2] / 2.0, pr[p * 4 + 1] + pr[p * 4 + 3] / 2.0};
+          if (match_iou(box, pf) >= options_.match.threshold) score[b * A + p] = T(-1);
+        }
+      }
+    }
+  }
+
   static host_tensor to_host(const tensor_type& t) {
     if constexpr (std::is_same_v<D, cpu>) return t;
     else return t.template to<cpu>();
