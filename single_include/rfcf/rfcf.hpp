@@ -16123,11 +16123,12 @@ class DetectionLoader {
   DetectionLoader(const DetectionLoader&) = delete;
   DetectionLoader& operator=(const DetectionLoader&) = delete;
 
-  // This rank's share of the data set: rank in [0, world). Call before start_epoch.
+  // This rank's share of the data set: rank in [0, world). Call before start_epoch (it stops an
+  // epoch in flight).
   void shard(int64_t rank, int64_t world) {
     check<ConfigError>(world >= 1 && rank >= 0 && rank < world, "DetectionLoader::shard: need 0 <= rank < world, got rank ",
                        rank, ", world ", world);
-    check<Error>(threads_.empty(), "DetectionLoader::shard: called during an epoch");
+    pipeline_.stop();  // an epoch in flight ends (start_epoch does the same)
     o_.shard_rank = rank;
     o_.shard_count = world;
   }
