@@ -93,7 +93,8 @@ int run_head(dist::MpiCommunicator& comm, int64_t classes, double rate, int64_t 
   nn::FlatParameters<float, cpu> params(pfc);
   train::SGD<float, cpu> sgd(params, train::SGDOptions{0.1, 0.9, 0.0, 5e-4, false});
   // FlatParameters briefly holds the parameters twice while it moves them: report that apart and
-  // measure the step's peak from here (writing 5 to clear_refs resets VmHWM).
+  // try to measure the step's peak from here (writing 5 to clear_refs resets VmHWM where the
+  // kernel allows it; in this container it does not, so the peak includes the construction).
   const double construction = rss() - before;
   std::ofstream("/proc/self/clear_refs") << "5";
   Tensor<float, cpu> e(Shape{b, d});
@@ -118,7 +119,7 @@ int run_head(dist::MpiCommunicator& comm, int64_t classes, double rate, int64_t 
   dist::all_reduce_values<cpu>(comm, mx, dist::ReduceOp::max);
   if (comm.rank() == 0)
     std::printf("head classes %lld rate %.2f ranks %lld batch/rank %lld: local classes %.0f, sampled %.0f; "
-                "per rank computed %.1f MiB, measured peak in the step %.1f MiB (construction transient %.1f MiB; "
+                "per rank computed %.1f MiB, measured peak %.1f MiB (construction transient %.1f MiB; "
                 "max over ranks); step %.2f s\n",
                 static_cast<long long>(classes), rate, static_cast<long long>(W), static_cast<long long>(b), n, S,
                 mx[1] / 1048576.0, mx[0] / 1048576.0, mx[2] / 1048576.0, secs);

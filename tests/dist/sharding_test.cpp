@@ -59,7 +59,7 @@ TEST_CASE("class_range: the Partial FC split (recognition.md 5)") {
   CHECK_THROWS_AS(dist::class_range(3, 0, 4), ConfigError);
 }
 
-TEST_CASE("LocalCommunicator: collectives of a world of one; tensors on the wrong device are refused") {
+TEST_CASE("LocalCommunicator: collectives of a world of one - tensors on the wrong device are refused") {
   dist::LocalCommunicator<cpu> c;
   Tensor<float, cpu> t = Tensor<float, cpu>::from_host(Shape{3}, {1, 2, 3});
   dist::all_reduce(c, t);
@@ -94,7 +94,7 @@ TEST_CASE("DataParallel: buckets cover the flat buffer in reverse parameter orde
   for (int64_t i = 0; i < params.numel(); ++i) REQUIRE(params.grads().data()[i] == static_cast<float>(i));
 }
 
-TEST_CASE("PartialFC in a world of one equals MarginHead; sampling keeps every positive") {
+TEST_CASE("PartialFC in a world of one equals MarginHead - sampling keeps every positive") {
   using Policy = recognition::CurricularFace;
   dist::LocalCommunicator<cpu> c;
   const int64_t B = 6, d = 8, C = 40;
@@ -138,7 +138,7 @@ TEST_CASE("PartialFC in a world of one equals MarginHead; sampling keeps every p
   CHECK_THROWS_AS(pfc.forward(emb, {1, 2, 3, 4, 5, 40}), ShapeError);
 }
 
-TEST_CASE("tcp_rendezvous: rank 0's blob reaches every rank; a missing rank times out with its number") {
+TEST_CASE("tcp_rendezvous: rank 0's blob reaches every rank - a missing rank times out with its number") {
   const int world = 3;
   std::vector<uint8_t> blob(128);
   for (size_t i = 0; i < blob.size(); ++i) blob[i] = static_cast<uint8_t>(i * 7);
