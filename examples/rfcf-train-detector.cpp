@@ -15,6 +15,7 @@
 #include "rfcf/detection.hpp"
 #include "rfcf/models.hpp"
 #include "rfcf/train.hpp"
+#include "distributed.hpp"
 
 namespace {
 
@@ -25,8 +26,13 @@ struct Flags {
 };
 
 template <template <class, class> class Backbone>
-int train(const Flags& f, rfcf::train::DetectorTrainOptions o) {
+int train(const Flags& f, rfcf::train::DetectorTrainOptions o, rfcf::examples::Distributed& dp) {
   using namespace rfcf;
+  // Data parallel (mpirun): rank r reads its shard; rank 0 alone writes, prints and evaluates.
+  o.loader.shard_rank = dp.rank();
+  o.loader.shard_count = dp.size();
+  o.main_process = dp.main_process();
+  if (!dp.main_process()) o.eval_every = 0;
   data::WiderLabelOptions lo;
   lo.image_root = f.images;
   data::WiderLabelSet set = data::read_wider_labels(f.labels, lo);
@@ -44,6 +50,15 @@ int train(const Flags& f, rfcf::train::DetectorTrainOptions o) {
     if (f.resume) std::printf("--resume: no %s yet, starting fresh\n", o.last_checkpoint().c_str());
     if (!f.pretrained.empty()) std::printf("%s\n", trainer.load_pretrained_backbone(f.pretrained).str().c_str());
   }
+  if (dp.active()) {
+    // Every rank starts from rank 0's weights (resumed or pretrained there too); gradients are
+    // averaged over ranks before each update. The loss normaliser stays per rank, as with DDP.
+    auto ddp = std::make_shared<dist::DataParallel<float, cpu>>(dp.comm(), trainer.parameters());
+    ddp->broadcast_model(trainer.network());
+    trainer.set_post_backward([ddp](auto&, int64_t) { ddp->sync_gradients(); });
+    if (dp.main_process())
+      std::printf("data parallel: %d ranks, batch %lld per rank\n", dp.size(), static_cast<long long>(o.loader.batch_size));
+  }
   trainer.fit();
   return 0;
 }
@@ -52,6 +67,7 @@ int train(const Flags& f, rfcf::train::DetectorTrainOptions o) {
 
 int main(int argc, char** argv) {
   using namespace rfcf;
+  examples::Distributed dp(&argc, &argv);
   CLI::App app{"Train RetinaFace (reference recipe by default; docs/detector_training.md)"};
   app.set_config("--config", "", "TOML/INI file with any of these options (command-line flags override it)");
   Flags f;
@@ -130,12 +146,11 @@ int main(int argc, char** argv) {
       const auto anchors = o.model.min_sizes;
       o.model = models::RetinaFaceOptions::resnet50();
       o.model.min_sizes = anchors;
-      return train<models::ResNet50>(f, o);
+      return train<models::ResNet50>(f, o, dp);
     }
     check<ConfigError>(f.backbone == "mobilenet0.25", "--backbone: unknown backbone '", f.backbone, "'");
-    return train<models::MobileNetV1025>(f, o);
+    return train<models::MobileNetV1025>(f, o, dp);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "rfcf-train-detector: %s\n", e.what());
-    return 1;
+    return dp.fail("rfcf-train-detector", e, 1);
   }
 }

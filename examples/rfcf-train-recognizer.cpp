@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "rfcf/recognition.hpp"
 #include "rfcf/recognition/trainer.hpp"
 #include "rfcf/train.hpp"
+#include "distributed.hpp"
 
 using namespace rfcf;
 using namespace rfcf::recognition;
@@ -37,7 +39,7 @@ namespace {
 struct Args {
   std::string data, identity_list, backbone = "mobilefacenet-casia", head = "curricularface", out = "run";
   std::string schedule = "poly", augment = "flip", eval_bin, eval_pairs, eval_images, eval_flip = "concat";
-  std::string milestones = "10,18,22";
+  std::string milestones = "10,18,22", t_mode = "local";
   double s = 64, m = -1, m1 = 1.0, m2 = 0.3, m3 = 0.2, lr = 0.1, momentum = 0.9, weight_decay = 5e-4, warmup_epochs = 0;
   double clip_grad = 0, dropout = 0, mean = 127.5, scale = 1.0 / 128.0;
   int64_t embedding_size = 0, epochs = 20, batch = 128, min_images = 1, max_images = 0, max_steps = 0, save_every = 0;
@@ -46,6 +48,9 @@ struct Args {
   uint64_t seed = 0;
   bool resume = false, no_bn_decay = false;
 };
+
+// The data-parallel context of this process (examples/distributed.hpp), set in main().
+examples::Distributed* g_dist = nullptr;
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
@@ -234,6 +239,18 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
   MarginHeadOptions ho;
   Generator gen(a.seed);
   RecognitionTrainer<Net, Policy> tr(std::move(net), embedding_size, loader.num_classes(), policy, o, ho, gen);
+  // Data parallel (mpirun): rank 0 alone writes checkpoints, logs (others log to <out>/rank<r>/)
+  // and evaluates; gradients are averaged over ranks; t per rank or averaged (--t-mode).
+  const bool main_process = g_dist->main_process();
+  const std::string log_dir = main_process ? a.out : a.out + "/rank" + std::to_string(g_dist->rank());
+  fs::create_directories(log_dir);
+  std::unique_ptr<dist::DataParallel<float, cpu>> ddp;
+  if (a.t_mode == "global") {
+    tr.head().set_t_mode(TMode::global);
+    tr.head().set_t_reducer(dist::t_reducer<cpu>(g_dist->comm()));
+  } else {
+    check<ConfigError>(a.t_mode == "local", "--t-mode: 'local' or 'global', got '", a.t_mode, "'");
+  }
   const std::string config = "backbone=" + a.backbone + " head=" + a.head + " classes=" + std::to_string(loader.num_classes()) +
                              " embedding=" + std::to_string(embedding_size) + " input=" + std::to_string(loader.input_h()) +
                              "x" + std::to_string(loader.input_w());
@@ -248,13 +265,25 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
                 static_cast<long long>(tr.steps_done()), static_cast<long long>(tr.epoch()),
                 static_cast<long long>(tr.batch_in_epoch()));
   }
+  if (g_dist->active()) {
+    ddp = std::make_unique<dist::DataParallel<float, cpu>>(g_dist->comm(), tr.parameters());
+    ddp->broadcast_model(tr.backbone());
+    ddp->broadcast_model(tr.head());
+    tr.set_grad_hook([&ddp](nn::FlatParameters<float, cpu>&) { ddp->sync_gradients(); });
+    if (main_process)
+      std::printf("data parallel: %d ranks, batch %lld per rank, t mode %s\n", g_dist->size(),
+                  static_cast<long long>(a.batch), a.t_mode.c_str());
+  }
+  auto save = [&](const std::string& path) {
+    if (main_process) tr.save(path);
+  };
   const auto mode = a.resume ? train::CsvMode::append : train::CsvMode::truncate;
-  train::CsvLogger log(a.out + "/log.csv", {"step", "epoch", "lr", "loss", "accuracy", "t", "grad_norm", "samples_per_s"}, mode);
-  train::CsvLogger evlog(a.out + "/eval.csv",
+  train::CsvLogger log(log_dir + "/log.csv", {"step", "epoch", "lr", "loss", "accuracy", "t", "grad_norm", "samples_per_s"}, mode);
+  train::CsvLogger evlog(log_dir + "/eval.csv",
                          {"epoch", "step", "train_loss", "train_accuracy", "val_accuracy", "val_std", "val_threshold",
                           "same_cos", "diff_cos", "elapsed_s"},
                          mode);
-  const bool do_eval = !a.eval_bin.empty() || !a.eval_pairs.empty();
+  const bool do_eval = main_process && (!a.eval_bin.empty() || !a.eval_pairs.empty());
   EvalSet eval_set;
   if (do_eval) {
     eval_set = load_eval_set(a, loader.input_w(), loader.input_h());
@@ -277,7 +306,7 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
     }
   };
   if (do_eval && tr.steps_done() == 0) run_eval(0, 0.0, 0.0);  // the untrained network (chance level)
-  write_curves(a.out);
+  write_curves(log_dir);
 
   const int64_t total = o.total_steps();
   train::ProgressReporter progress({.total_steps = total, .steps_per_epoch = o.steps_per_epoch, .min_interval_s = 10.0,
@@ -303,7 +332,7 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
       tr.set_position(epoch, ++b);
       if (!r) continue;
       record(*r);
-      if (a.save_every > 0 && tr.steps_done() % a.save_every == 0) tr.save(last);
+      if (a.save_every > 0 && tr.steps_done() % a.save_every == 0) save(last);
       if (a.max_steps > 0 && tr.steps_done() >= a.max_steps) {
         stop = true;
         break;
@@ -311,7 +340,7 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
     }
     if (tr.in_step()) record(tr.apply());  // the epoch's last, partial accumulation
     if (!stop) tr.set_position(epoch + 1, 0);
-    tr.save(last);
+    save(last);
     const double mean_loss = steps ? loss_sum / steps : 0, mean_acc = steps ? acc_sum / steps : 0;
     std::printf("[epoch %lld] mean loss %.4f, training accuracy %.2f%%, %.0f s elapsed\n", static_cast<long long>(epoch),
                 mean_loss, 100 * mean_acc, now_s() - t0);
@@ -322,10 +351,11 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
     if (do_eval && ((epoch + 1) % a.eval_every == 0 || epoch + 1 == a.epochs || stop)) run_eval(epochs_done, mean_loss, mean_acc);
     else evlog.row({epochs_done, double(tr.steps_done()), mean_loss, mean_acc, std::nan(""), std::nan(""), std::nan(""),
                     std::nan(""), std::nan(""), now_s() - t0});
-    write_curves(a.out);
+    write_curves(log_dir);
     progress.restart_clock();
     if (stop) break;
   }
+  if (!main_process) return 0;
   nn::save_safetensors(tr.backbone(), a.out + "/final.safetensors", {{"config", config}});
   std::printf("done: %lld steps in %.0f s; %s/final.safetensors (backbone), last.safetensors (training state)%s\n",
               static_cast<long long>(tr.steps_done()), now_s() - t0, a.out.c_str(),
@@ -364,6 +394,7 @@ int run(const Args& a) {
   else if (a.augment == "mild") lo.augment = data::RecognitionAugmentOptions::mild();
   else check<ConfigError>(a.augment == "flip", "unknown --augment '", a.augment, "' (flip, mild, none)");
   data::RecognitionLoader loader(std::move(ds), lo);
+  if (g_dist->active()) loader.shard(g_dist->rank(), g_dist->size());
   const int64_t H = loader.input_h(), W = loader.input_w();
   std::printf("input %lldx%lld, %lld batches of %lld per epoch, accumulate %d\n", static_cast<long long>(H),
               static_cast<long long>(W), static_cast<long long>(loader.batches_per_epoch()), static_cast<long long>(a.batch),
@@ -404,6 +435,8 @@ int run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  examples::Distributed dp(&argc, &argv);
+  g_dist = &dp;
   CLI::App app{"Train a face-recognition backbone with a margin head (CurricularFace, ArcFace, CosFace, ...)"};
   Args a;
   app.add_option("--data", a.data, "ImageFolder (one directory per identity) or insightface FILE.rec (+ FILE.idx)")->required();
@@ -451,6 +484,9 @@ int main(int argc, char** argv) {
   app.add_option("--eval-images", a.eval_images, "image root for --eval-pairs");
   app.add_option("--eval-every", a.eval_every, "evaluate every N epochs")->capture_default_str();
   app.add_option("--eval-flip", a.eval_flip, "flip test: concat | sum | none")->capture_default_str();
+  app.add_option("--t-mode", a.t_mode,
+                 "CurricularFace t under mpirun: local (per rank, the paper runs) | global (averaged over ranks)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     check<ConfigError>(a.eval_pairs.empty() == a.eval_images.empty(), "give --eval-pairs and --eval-images together");
@@ -465,9 +501,9 @@ int main(int argc, char** argv) {
                    "--resume and a lower --lr.\n", e.what(), last.c_str());
     else
       std::fprintf(stderr, "rfcf-train-recognizer: %s\nNo checkpoint was written before; restart with a lower --lr.\n", e.what());
+    if (dp.active()) dp.comm().abort(2);  // the other ranks would wait for this one
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "rfcf-train-recognizer: %s\n", e.what());
-    return 1;
+    return dp.fail("rfcf-train-recognizer", e, 1);
   }
 }

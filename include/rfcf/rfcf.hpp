@@ -11,3 +11,4 @@
 #include "rfcf/models.hpp"
 #include "rfcf/data.hpp"
 #include "rfcf/train.hpp"
+#include "rfcf/dist.hpp"
