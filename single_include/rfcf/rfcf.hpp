@@ -17976,4 +17976,1203 @@ class DetectorTrainer {
 }  // namespace rfcf::train
 // ---- end rfcf/train/detector_trainer.hpp
 // ---- end rfcf/train.hpp
+// ---- begin rfcf/dist.hpp
+// Scale-out training (docs/distributed.md): the Communicator interface and its one-process back
+// end, sample and class sharding, data-parallel gradient averaging, Partial FC, the launch
+// environment and the TCP rendezvous. The MPI back end is rfcf/dist/mpi.hpp (needs MPI, target
+// rfcf::mpi); the NCCL back end is rfcf/dist/nccl.cuh (nvcc, target rfcf::nccl).
+// ---- begin rfcf/dist/checkpoint.hpp
+// Checkpoints in data-parallel runs: rank 0 writes (its state is every rank's state, except the
+// per-rank BatchNorm statistics, of which rank 0's are kept, as with DDP), the others wait, and
+// every rank learns whether the write succeeded. Loading needs nothing special: every rank loads
+// the same file, whatever the number of ranks that wrote it (Partial FC: dist/partial_fc.hpp
+// gather_weight / load_full_weight).
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/dist/communicator.hpp
+// dist::Communicator: the collectives data-parallel training and Partial FC need, over raw
+// buffers of one device. Back ends: LocalCommunicator (one process, always available),
+// MpiCommunicator (host memory; rfcf/dist/mpi.hpp, needs MPI) and NcclCommunicator (CUDA memory;
+// rfcf/dist/nccl.cuh, nvcc only). The typed helpers at the end take Tensor<T, D> and check that
+// the tensor lives where the back end can read it.
+//
+// Every rank must call the same collectives in the same order with the same sizes. A collective
+// that does not complete within the back end's timeout throws dist::CollectiveTimeout naming the
+// rank and the call; the communicator is unusable afterwards (call abort()).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+
+namespace rfcf::dist {
+
+enum class ReduceOp { sum, max, min };
+
+enum class DataType { u8, i32, i64, f32, f64 };
+
+template <class T>
+constexpr DataType data_type_of() {
+  if constexpr (std::is_same_v<T, float>) return DataType::f32;
+  else if constexpr (std::is_same_v<T, double>) return DataType::f64;
+  else if constexpr (std::is_same_v<T, int64_t>) return DataType::i64;
+  else if constexpr (std::is_same_v<T, int32_t>) return DataType::i32;
+  else if constexpr (std::is_same_v<T, uint8_t> || std::is_same_v<T, char>) return DataType::u8;
+  else static_assert(sizeof(T) == 0, "rfcf::dist: unsupported element type");
+}
+
+inline size_t size_of(DataType t) {
+  switch (t) {
+    case DataType::u8: return 1;
+    case DataType::i32: return 4;
+    case DataType::i64: return 8;
+    case DataType::f32: return 4;
+    case DataType::f64: return 8;
+  }
+  return 0;
+}
+
+inline const char* name_of(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::sum: return "sum";
+    case ReduceOp::max: return "max";
+    case ReduceOp::min: return "min";
+  }
+  return "?";
+}
+
+// A collective that did not finish in time (a rank died, hangs, or called another collective).
+class CollectiveTimeout : public DeviceError {
+ public:
+  using DeviceError::DeviceError;
+};
+
+// A collective in flight (from the *_async calls). wait() blocks until it completes or the
+// communicator's timeout expires (then it throws CollectiveTimeout).
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;
+  // True once complete (never throws on a timeout; wait() does).
+  virtual bool test() = 0;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual const char* backend() const = 0;
+  // Name of the device whose memory the buffers must live in ("cpu" or "cuda").
+  virtual const char* device() const = 0;
+
+  // In place: data[0, count) <- op over ranks.
+  virtual void all_reduce(void* data, int64_t count, DataType type, ReduceOp op) = 0;
+  virtual std::unique_ptr<Work> all_reduce_async(void* data, int64_t count, DataType type, ReduceOp op) = 0;
+  // out[r * count, (r + 1) * count) <- in of rank r (out holds size() * count elements).
+  virtual void all_gather(const void* in, void* out, int64_t count, DataType type) = 0;
+  virtual void broadcast(void* data, int64_t count, DataType type, int root) = 0;
+  // out[0, count) <- op over ranks of in[rank * count, (rank + 1) * count).
+  virtual void reduce_scatter(const void* in, void* out, int64_t count, DataType type, ReduceOp op) = 0;
+  virtual void barrier() = 0;
+  // Ends every process of the job (MPI_Abort / ncclCommAbort + exit); never returns.
+  [[noreturn]] virtual void abort(int code) = 0;
+
+  // "rank 1/4 (mpi)": prefix of error messages.
+  std::string where() const {
+    return "rank " + std::to_string(rank()) + "/" + std::to_string(size()) + " (" + backend() + ")";
+  }
+};
+
+namespace detail {
+template <class D>
+void check_device(const Communicator& c, const char* call) {
+  check<ConfigError>(std::string(D::name) == c.device(), c.where(), ": ", call, " got a ", D::name,
+                     " tensor, but the ", c.backend(), " back end works on ", c.device(), " memory");
+}
+}  // namespace detail
+
+// ---- Typed helpers over tensors.
+
+template <class T, class D>
+void all_reduce(Communicator& c, Tensor<T, D>& t, ReduceOp op = ReduceOp::sum) {
+  detail::check_device<D>(c, "all_reduce");
+  c.all_reduce(t.data(), t.numel(), data_type_of<T>(), op);
+}
+
+template <class T, class D>
+std::unique_ptr<Work> all_reduce_async(Communicator& c, Tensor<T, D>& t, ReduceOp op = ReduceOp::sum) {
+  detail::check_device<D>(c, "all_reduce_async");
+  return c.all_reduce_async(t.data(), t.numel(), data_type_of<T>(), op);
+}
+
+// Concatenates the (equally shaped) tensors of all ranks along dimension 0, in rank order.
+template <class T, class D>
+Tensor<T, D> all_gather(Communicator& c, const Tensor<T, D>& t) {
+  detail::check_device<D>(c, "all_gather");
+  check<ShapeError>(t.rank() >= 1, c.where(), ": all_gather needs a tensor with a leading dimension, got ",
+                    t.shape().str());
+  Shape s = t.shape();
+  s[0] *= c.size();
+  Tensor<T, D> out(s);
+  c.all_gather(t.data(), out.data(), t.numel(), data_type_of<T>());
+  return out;
+}
+
+template <class T, class D>
+void broadcast(Communicator& c, Tensor<T, D>& t, int root = 0) {
+  detail::check_device<D>(c, "broadcast");
+  c.broadcast(t.data(), t.numel(), data_type_of<T>(), root);
+}
+
+// Reduces t ([size() * n, ...]) over ranks and returns this rank's block [n, ...].
+template <class T, class D>
+Tensor<T, D> reduce_scatter(Communicator& c, const Tensor<T, D>& t, ReduceOp op = ReduceOp::sum) {
+  detail::check_device<D>(c, "reduce_scatter");
+  check<ShapeError>(t.rank() >= 1 && t.dim(0) % c.size() == 0, c.where(), ": reduce_scatter needs a leading "
+                    "dimension divisible by the world size ", c.size(), ", got ", t.shape().str());
+  Shape s = t.shape();
+  s[0] /= c.size();
+  Tensor<T, D> out(s);
+  c.reduce_scatter(t.data(), out.data(), out.numel(), data_type_of<T>(), op);
+  return out;
+}
+
+// Small host values (counters, sums, t): in place, staged through a Tensor<T, D> on the back
+// end's device D (a copy to and from the GPU for NCCL; a plain copy on the host).
+template <class D, class T>
+void all_reduce_values(Communicator& c, std::vector<T>& v, ReduceOp op = ReduceOp::sum) {
+  if (v.empty()) return;
+  Tensor<T, D> t = Tensor<T, D>::from_host(Shape{static_cast<int64_t>(v.size())}, v);
+  all_reduce(c, t, op);
+  v = t.to_vector();
+}
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/communicator.hpp
+
+namespace rfcf::dist {
+
+// Calls ckpt.save(path) on `root` only; collective. Throws on every rank if the save failed.
+template <class D, class Checkpoint>
+void save_on_root(Communicator& comm, const Checkpoint& ckpt, const std::string& path, int root = 0) {
+  std::string error;
+  if (comm.rank() == root) {
+    try {
+      ckpt.save(path);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  std::vector<int32_t> failed{error.empty() ? 0 : 1};
+  all_reduce_values<D>(comm, failed, ReduceOp::max);
+  check<IoError>(failed[0] == 0, comm.where(), ": rank ", root, " could not write the checkpoint ", path,
+                 error.empty() ? std::string() : ": " + error);
+}
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/checkpoint.hpp
+// ---- begin rfcf/dist/data_parallel.hpp
+// dist::DataParallel: PyTorch-DDP-style gradient averaging over a model's FlatParameters.
+//
+//   nn::FlatParameters<float, cpu> params(net);
+//   dist::DataParallel<float, cpu> ddp(comm, params);
+//   ddp.broadcast_model(net);              // once: rank 0's parameters, buffers and counters
+//   loop: zero_grad; forward; backward; ddp.sync_gradients(); optimizer.step();
+//
+// The flat gradient buffer is cut into buckets of about `bucket_bytes`, in reverse parameter
+// order (the order backward produces them). Each bucket is one non-blocking all-reduce; a caller
+// that knows when parameters are final (a per-layer hook) calls mark_ready(segment) during
+// backward so that full buckets go out while backward continues; sync_gradients() launches
+// whatever is left, waits and divides by the world size. BatchNorm statistics are not touched:
+// they stay per rank, as in DDP (only broadcast_model copies rank 0's at the start).
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/dist/functors.hpp
+// Element and row math of dist/ as RFCF_HD functors (run by Executor<D> on the host and in CUDA
+// kernels). In the Partial FC functors rows are samples of the global batch, columns the sampled
+// classes of this rank, and a label of -1 means "owned by another rank".
+#include <cmath>
+#include <cstdint>
+
+
+namespace rfcf::dist::functors {
+
+template <class T>
+struct Scale {
+  T* x;
+  T factor;
+  RFCF_HD void operator()(int64_t i) const { x[i] *= factor; }
+};
+
+// c_y[i] = clamp(raw[i, label]) where this rank owns the label, else 0 (summed over ranks after).
+template <class T>
+struct OwnedTargetCosine {
+  const T* raw;
+  const int64_t* labels;
+  T* c_y;
+  int64_t classes;
+  RFCF_HD void operator()(int64_t i) const {
+    c_y[i] = labels[i] >= 0 ? recognition::functors::clamp_unit(raw[i * classes + labels[i]]) : T(0);
+  }
+};
+
+// maxima[i] = max_j logits[i, j]; maxima[rows + i] = max_j clamp(raw[i, j]) (for the accuracy).
+template <class T>
+struct RowMaxima {
+  const T* logits;
+  const T* raw;
+  T* maxima;
+  int64_t rows, classes;
+  RFCF_HD void operator()(int64_t i) const {
+    T zmax = logits[i * classes], cmax = recognition::functors::clamp_unit(raw[i * classes]);
+    for (int64_t j = 1; j < classes; ++j) {
+      const T z = logits[i * classes + j], c = recognition::functors::clamp_unit(raw[i * classes + j]);
+      zmax = z > zmax ? z : zmax;
+      cmax = c > cmax ? c : cmax;
+    }
+    maxima[i] = zmax;
+    maxima[rows + i] = cmax;
+  }
+};
+
+// sums[i] = sum_j exp(logits[i, j] - zmax[i]); sums[rows + i] = logits[i, label] where owned, else 0.
+template <class T>
+struct RowSumExp {
+  const T* logits;
+  const T* zmax;
+  const int64_t* labels;
+  T* sums;
+  int64_t rows, classes;
+  RFCF_HD void operator()(int64_t i) const {
+    T s = T(0);
+    for (int64_t j = 0; j < classes; ++j) s += std::exp(logits[i * classes + j] - zmax[i]);
+    sums[i] = s;
+    sums[rows + i] = labels[i] >= 0 ? logits[i * classes + labels[i]] : T(0);
+  }
+};
+
+// out[k, :] = in[index[k], :] (rows of width d).
+template <class T>
+struct GatherRows {
+  const T* in;
+  const int64_t* index;
+  T* out;
+  int64_t d;
+  RFCF_HD void operator()(int64_t e) const {
+    const int64_t k = e / d, c = e - k * d;
+    out[e] = in[index[k] * d + c];
+  }
+};
+
+// out[index[k], :] += in[k, :] (indices distinct).
+template <class T>
+struct ScatterAddRows {
+  const T* in;
+  const int64_t* index;
+  T* out;
+  int64_t d;
+  RFCF_HD void operator()(int64_t e) const {
+    const int64_t k = e / d, c = e - k * d;
+    out[index[k] * d + c] += in[e];
+  }
+};
+
+}  // namespace rfcf::dist::functors
+// ---- end rfcf/dist/functors.hpp
+
+namespace rfcf::dist {
+
+struct DataParallelOptions {
+  int64_t bucket_bytes = 25 << 20;  // DDP's default bucket_cap_mb = 25
+  bool average = true;              // divide the summed gradients by the world size
+};
+
+// A contiguous range of the flat gradient buffer covering whole parameter segments.
+struct GradientBucket {
+  int64_t begin = 0, end = 0;        // elements of the flat buffer
+  std::vector<int64_t> segments;     // indices into FlatParameters::segments()
+};
+
+template <class T, class D>
+class DataParallel {
+ public:
+  DataParallel(Communicator& comm, nn::FlatParameters<T, D>& params, DataParallelOptions o = {})
+      : comm_(&comm), params_(&params), options_(o) {
+    check<ConfigError>(o.bucket_bytes > 0, "DataParallel: bucket_bytes must be positive, got ", o.bucket_bytes);
+    detail::check_device<D>(comm, "DataParallel");
+    build_buckets();
+  }
+
+  // Copies rank `root`'s flat parameter values to every rank.
+  void broadcast_parameters(int root = 0) {
+    if (params_->numel() > 0) broadcast(*comm_, params_->values(), root);
+  }
+  // Parameters, buffers (BatchNorm running statistics, CurricularFace t) and counters of `model`
+  // from rank `root`, so that every rank starts from the same state (DDP does this at wrap time).
+  template <class Model>
+  void broadcast_model(Model& model, int root = 0) {
+    broadcast_parameters(root);
+    BroadcastVisitor v{comm_, root};
+    model.visit(v, "");
+  }
+
+  // Marks a parameter segment's gradient as final; launches its bucket once all of its segments are.
+  void mark_ready(int64_t segment) {
+    check<ConfigError>(segment >= 0 && segment < static_cast<int64_t>(bucket_of_.size()),
+                       "DataParallel::mark_ready: segment ", segment, " out of range");
+    const int64_t b = bucket_of_[static_cast<size_t>(segment)];
+    if (++ready_[static_cast<size_t>(b)] == static_cast<int64_t>(buckets_[static_cast<size_t>(b)].segments.size()))
+      launch(b);
+  }
+  // Launches every bucket not launched yet (in bucket order).
+  void start_gradient_sync() {
+    for (int64_t b = 0; b < static_cast<int64_t>(buckets_.size()); ++b)
+      if (!work_[static_cast<size_t>(b)]) launch(b);
+  }
+  // Waits for every bucket and averages. Resets the readiness for the next step.
+  void finish_gradient_sync() {
+    start_gradient_sync();
+    for (auto& w : work_) {
+      w->wait();
+      w.reset();
+    }
+    std::fill(ready_.begin(), ready_.end(), 0);
+    if (options_.average && comm_->size() > 1 && params_->numel() > 0)
+      Executor<D>::for_each(params_->numel(),
+                            functors::Scale<T>{params_->grads().data(), static_cast<T>(1.0 / comm_->size())});
+  }
+  void sync_gradients() { finish_gradient_sync(); }
+
+  const std::vector<GradientBucket>& buckets() const { return buckets_; }
+  Communicator& communicator() { return *comm_; }
+
+ private:
+  struct BroadcastVisitor {
+    Communicator* comm;
+    int root;
+    template <class P>
+    void parameter(const std::string&, P&) {}  // already in the flat buffer
+    template <class U, class D2>
+    void buffer(const std::string&, Tensor<U, D2>& t) {
+      if (t.numel() > 0) broadcast(*comm, t, root);
+    }
+    void counter(const std::string&, int64_t& c) {
+      std::vector<int64_t> v{comm->rank() == root ? c : 0};
+      all_reduce_values<D>(*comm, v, ReduceOp::sum);
+      c = v[0];
+    }
+  };
+
+  void build_buckets() {
+    const auto& segs = params_->segments();
+    bucket_of_.assign(segs.size(), 0);
+    const int64_t cap = std::max<int64_t>(1, options_.bucket_bytes / static_cast<int64_t>(sizeof(T)));
+    const int64_t total = params_->numel();
+    // Walk the segments from the last one; a bucket ends where the previous segment's range ends.
+    for (int64_t i = static_cast<int64_t>(segs.size()) - 1; i >= 0; --i) {
+      const int64_t begin = segs[static_cast<size_t>(i)].offset;
+      const int64_t end = i + 1 < static_cast<int64_t>(segs.size()) ? segs[static_cast<size_t>(i) + 1].offset : total;
+      if (buckets_.empty() || buckets_.back().end - buckets_.back().begin >= cap) buckets_.push_back({begin, end, {}});
+      buckets_.back().begin = begin;
+      buckets_.back().segments.push_back(i);
+      bucket_of_[static_cast<size_t>(i)] = static_cast<int64_t>(buckets_.size()) - 1;
+    }
+    ready_.assign(buckets_.size(), 0);
+    work_.resize(buckets_.size());
+  }
+  void launch(int64_t b) {
+    const GradientBucket& k = buckets_[static_cast<size_t>(b)];
+    work_[static_cast<size_t>(b)] = comm_->all_reduce_async(params_->grads().data() + k.begin, k.end - k.begin,
+                                                            data_type_of<T>(), ReduceOp::sum);
+  }
+
+  Communicator* comm_;
+  nn::FlatParameters<T, D>* params_;
+  DataParallelOptions options_;
+  std::vector<GradientBucket> buckets_;
+  std::vector<int64_t> bucket_of_, ready_;
+  std::vector<std::unique_ptr<Work>> work_;
+};
+
+// TReducer for MarginHead / MarginLoss in TMode::global (recognition.md 2.5): sums the local sum
+// and count of the target cosines over all ranks before the EMA of t.
+template <class D>
+recognition::TReducer t_reducer(Communicator& comm) {
+  return [&comm](double& sum, double& count) {
+    std::vector<double> v{sum, count};
+    all_reduce_values<D>(comm, v, ReduceOp::sum);
+    sum = v[0];
+    count = v[1];
+  };
+}
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/data_parallel.hpp
+// ---- begin rfcf/dist/launch.hpp
+// How this process was started, read from the environment:
+//   mpi:    under mpirun / srun with PMI (OMPI_COMM_WORLD_*, PMI_*, PMIX_RANK): MPI collectives on
+//           the CPU, and MPI bootstraps NCCL on GPUs;
+//   env:    torchrun-style RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT: a TCP
+//           rendezvous (dist/rendezvous.hpp) bootstraps NCCL; CPU collectives need MPI, so CPU
+//           training with WORLD_SIZE > 1 must be started with mpirun;
+//   single: neither (one process, LocalCommunicator).
+// RFCF_DIST_TIMEOUT (seconds) sets the collective timeout of every back end.
+#include <cstdlib>
+#include <string>
+
+
+namespace rfcf::dist {
+
+enum class Launcher { single, mpi, env };
+
+struct LaunchInfo {
+  Launcher launcher = Launcher::single;
+  int rank = 0, world = 1, local_rank = 0;
+  std::string master_addr;  // env launcher only
+  int master_port = 0;
+};
+
+namespace detail {
+inline const char* env(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : nullptr;
+}
+inline int env_int(const char* name, int fallback) {
+  const char* v = env(name);
+  if (!v) return fallback;
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  check<ConfigError>(end && *end == '\0' && x >= 0 && x < (1L << 30), "environment variable ", name, "='", v,
+                     "' is not a non-negative integer");
+  return static_cast<int>(x);
+}
+}  // namespace detail
+
+inline const char* name_of(Launcher l) {
+  switch (l) {
+    case Launcher::single: return "single process";
+    case Launcher::mpi: return "mpirun";
+    case Launcher::env: return "RANK/WORLD_SIZE environment";
+  }
+  return "?";
+}
+
+inline LaunchInfo detect_launch() {
+  using detail::env;
+  using detail::env_int;
+  LaunchInfo info;
+  if (env("OMPI_COMM_WORLD_SIZE") || env("PMI_SIZE") || env("PMIX_RANK")) {
+    info.launcher = Launcher::mpi;
+    info.rank = env_int("OMPI_COMM_WORLD_RANK", env_int("PMI_RANK", env_int("PMIX_RANK", 0)));
+    info.world = env_int("OMPI_COMM_WORLD_SIZE", env_int("PMI_SIZE", 1));
+    info.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", env_int("MPI_LOCALRANKID", 0));
+    return info;  // MPI itself is authoritative; the communicator reads rank and size from it
+  }
+  if (env("WORLD_SIZE") || env("RANK")) {
+    info.launcher = Launcher::env;
+    info.rank = env_int("RANK", 0);
+    info.world = env_int("WORLD_SIZE", 1);
+    info.local_rank = env_int("LOCAL_RANK", 0);
+    check<ConfigError>(info.world >= 1 && info.rank < info.world, "RANK=", info.rank, " is outside WORLD_SIZE=",
+                       info.world);
+    if (info.world > 1) {
+      const char* addr = env("MASTER_ADDR");
+      check<ConfigError>(addr != nullptr, "WORLD_SIZE=", info.world, " needs MASTER_ADDR (the host of rank 0)");
+      info.master_addr = addr;
+      info.master_port = env_int("MASTER_PORT", 29500);
+      check<ConfigError>(info.master_port > 0 && info.master_port < 65536, "MASTER_PORT=", info.master_port,
+                         " is not a TCP port");
+    }
+  }
+  return info;
+}
+
+// Collective timeout in seconds: RFCF_DIST_TIMEOUT if set, else `fallback`.
+inline double timeout_from_env(double fallback = 600.0) {
+  const char* v = detail::env("RFCF_DIST_TIMEOUT");
+  if (!v) return fallback;
+  char* end = nullptr;
+  const double x = std::strtod(v, &end);
+  check<ConfigError>(end && *end == '\0' && x > 0, "RFCF_DIST_TIMEOUT='", v, "' is not a positive number of seconds");
+  return x;
+}
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/launch.hpp
+// ---- begin rfcf/dist/local.hpp
+// dist::LocalCommunicator: the world of one process. Every collective is the identity (or a
+// copy), so code written against dist::Communicator runs unchanged without MPI or NCCL.
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+
+namespace rfcf::dist {
+
+template <class D = cpu>
+class LocalCommunicator final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  const char* backend() const override { return "local"; }
+  const char* device() const override { return D::name; }
+
+  void all_reduce(void*, int64_t, DataType, ReduceOp) override {}
+  std::unique_ptr<Work> all_reduce_async(void*, int64_t, DataType, ReduceOp) override {
+    return std::make_unique<Done>();
+  }
+  void all_gather(const void* in, void* out, int64_t count, DataType type) override { copy(out, in, count, type); }
+  void broadcast(void*, int64_t, DataType, int root) override { check_root(root); }
+  void reduce_scatter(const void* in, void* out, int64_t count, DataType type, ReduceOp) override {
+    copy(out, in, count, type);
+  }
+  void barrier() override {}
+  [[noreturn]] void abort(int code) override { std::exit(code); }
+
+ private:
+  struct Done final : Work {
+    void wait() override {}
+    bool test() override { return true; }
+  };
+  static void copy(void* out, const void* in, int64_t count, DataType type) {
+    if (out != in && count > 0) DeviceCopy<D, D>::copy(out, in, static_cast<size_t>(count) * size_of(type));
+  }
+  void check_root(int root) const {
+    check<ConfigError>(root == 0, where(), ": broadcast root ", root, " outside a world of 1");
+  }
+};
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/local.hpp
+// ---- begin rfcf/dist/multibox.hpp
+// Data-parallel MultiBoxLoss with the normaliser of the whole global batch.
+//
+// MultiBoxLoss divides by the number of matched priors of its batch (N, and N1 for landmarks).
+// Under plain DDP every rank divides by its own count, so averaged gradients are NOT those of one
+// process on the global batch (the reference trainer behaves like that). globally_normalize()
+// all-reduces the counts and rescales the gradients by W max(N_r, 1) / max(N, 1) (W undoes the
+// averaging of DataParallel), which makes W ranks equal to one process on the same global batch;
+// it returns the loss parts of the global batch (identical on every rank).
+#include <algorithm>
+#include <vector>
+
+
+namespace rfcf::dist {
+
+template <class T, class D>
+detection::MultiBoxLossParts<T> globally_normalize(Communicator& comm, const detection::MultiBoxLossParts<T>& local,
+                                                   models::RetinaFaceOutput<T, D>& grads, double loc_weight) {
+  const double n_r = static_cast<double>(std::max<int64_t>(local.num_pos, 1));
+  const double n1_r = static_cast<double>(std::max<int64_t>(local.num_pos_landm, 1));
+  // Loss sums (part x local normaliser) and counts, reduced in one call.
+  std::vector<double> v{static_cast<double>(local.loc) * n_r,  static_cast<double>(local.conf) * n_r,
+                        static_cast<double>(local.landm) * n1_r, static_cast<double>(local.num_pos),
+                        static_cast<double>(local.num_pos_landm), static_cast<double>(local.num_neg)};
+  all_reduce_values<D>(comm, v, ReduceOp::sum);
+  const double n = std::max(v[3], 1.0), n1 = std::max(v[4], 1.0), w = comm.size();
+  const T box_scale = static_cast<T>(w * n_r / n), landm_scale = static_cast<T>(w * n1_r / n1);
+  Executor<D>::for_each(grads.loc.numel(), functors::Scale<T>{grads.loc.data(), box_scale});
+  Executor<D>::for_each(grads.conf.numel(), functors::Scale<T>{grads.conf.data(), box_scale});
+  Executor<D>::for_each(grads.landms.numel(), functors::Scale<T>{grads.landms.data(), landm_scale});
+  detection::MultiBoxLossParts<T> out;
+  out.loc = static_cast<T>(v[0] / n);
+  out.conf = static_cast<T>(v[1] / n);
+  out.landm = static_cast<T>(v[2] / n1);
+  out.total = static_cast<T>(loc_weight) * out.loc + out.conf + out.landm;
+  out.num_pos = static_cast<int64_t>(v[3]);
+  out.num_pos_landm = static_cast<int64_t>(v[4]);
+  out.num_neg = static_cast<int64_t>(v[5]);
+  return out;
+}
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/multibox.hpp
+// ---- begin rfcf/dist/partial_fc.hpp
+// dist::PartialFC<Policy, T, D>: the margin head with its class matrix sharded over the ranks of
+// a Communicator, and optional class sampling (Partial FC, recognition.md 5).
+//
+// Per step (every rank calls forward/backward with its local batch of the same size B):
+//   1. embeddings and labels are all-gathered into the global batch of N = W B samples;
+//   2. labels outside this rank's class range become -1, the others local ids;
+//   3. with sample_rate < 1, this rank keeps num_sample = int(rate * local classes) classes: all
+//      positives of the global batch plus uniformly drawn negatives (only the positives if they
+//      are more than num_sample), in ascending order;
+//   4. cosines [N, S] of the normalised embeddings and sampled class vectors (one GEMM);
+//   5. the target cosine of every row is all-reduced (its owner contributes it), so the margin
+//      policy sees the same c_y, phi and t on every rank and applies unchanged;
+//   6. distributed softmax cross-entropy: all-reduced row maxima and sums of exponentials; the
+//      loss is the mean over the N rows (identical on every rank).
+// backward() returns dL/d(local embeddings) multiplied by W: the all-gather's backward is a
+// reduce-scatter, and the factor W undoes DataParallel's averaging of the backbone gradients, so
+// backbone + DataParallel + PartialFC with rate 1 equals one process with MarginHead on the
+// global batch. The weight gradient (rows of this rank) is NOT averaged: keep the head's
+// parameters out of DataParallel.
+//
+// Optimiser semantics (the arcface_torch v2 choice): un-sampled rows get a zero gradient, and
+// momentum and weight decay still move them. CurricularFace's t: TMode::local updates it from
+// this rank's own B rows (per-rank t, the default); TMode::global from all N rows.
+// The class vectors are initialised per class from (seed, class id), so the initial matrix does
+// not depend on the number of ranks; gather_weight()/load_full_weight() move the whole matrix in
+// and out (checkpoints written by rank 0, resumed on any number of ranks).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/dist/sharding.hpp
+// Which samples and which classes a rank owns.
+//
+// Samples: the order of an epoch is a permutation of [0, n) drawn from (seed, epoch) with rfcf's
+// own generator (identical on every rank and every standard library). Rank r of W takes the
+// positions r, r + W, r + 2W, ... of that order (torch.utils.data.DistributedSampler's layout),
+// so the k-th local batches of all ranks together hold exactly the samples of the k-th batch of
+// W x the local size in a single process reading the same order: data-parallel runs see the same
+// global batches as one process. The order is padded by wrapping around (or cut, with
+// drop_last) to a multiple of W so that every rank runs the same number of steps.
+//
+// Classes (Partial FC, recognition.md 5): rank r owns the contiguous range
+// [floor(C/W) r + min(r, C mod W), + floor(C/W) + (r < C mod W)).
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+
+namespace rfcf::dist {
+
+struct ShardOptions {
+  bool shuffle = true;
+  bool drop_last = false;  // cut to a multiple of the world size instead of wrapping around
+  uint64_t seed = 0;
+};
+
+// The sample order of one epoch (before sharding).
+inline std::vector<int64_t> epoch_order(int64_t n, int64_t epoch, const ShardOptions& o = {}) {
+  check<ConfigError>(n >= 0, "epoch_order: negative dataset size ", n);
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  if (o.shuffle && n > 1) {
+    Generator g(o.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1);
+    for (int64_t i = n - 1; i > 0; --i) std::swap(order[i], order[g.integer(0, i)]);
+  }
+  return order;
+}
+
+// Sample indices of `rank` in a world of `world` for one epoch (deterministic in seed and epoch).
+inline std::vector<int64_t> shard_indices(int64_t n, int rank, int world, int64_t epoch, const ShardOptions& o = {}) {
+  check<ConfigError>(world >= 1 && rank >= 0 && rank < world, "shard_indices: rank ", rank,
+                     " outside a world of ", world);
+  const std::vector<int64_t> order = epoch_order(n, epoch, o);
+  int64_t total = o.drop_last ? n / world * world : (n + world - 1) / world * world;
+  check<ConfigError>(n > 0 || total == 0, "shard_indices: empty dataset");
+  std::vector<int64_t> mine;
+  mine.reserve(static_cast<size_t>(total / world));
+  for (int64_t p = rank; p < total; p += world) mine.push_back(order[static_cast<size_t>(p % n)]);
+  return mine;
+}
+
+// Contiguous range of classes owned by one rank.
+struct ClassRange {
+  int64_t start = 0;
+  int64_t count = 0;
+  bool contains(int64_t c) const { return c >= start && c < start + count; }
+};
+
+inline ClassRange class_range(int64_t classes, int rank, int world) {
+  check<ConfigError>(world >= 1 && rank >= 0 && rank < world, "class_range: rank ", rank, " outside a world of ",
+                     world);
+  check<ConfigError>(classes >= world, "class_range: ", classes, " classes cannot be split over ", world,
+                     " ranks (each needs at least one)");
+  const int64_t base = classes / world, extra = classes % world;
+  return {base * rank + std::min<int64_t>(rank, extra), base + (rank < extra ? 1 : 0)};
+}
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/sharding.hpp
+
+namespace rfcf::dist {
+
+struct PartialFCOptions {
+  double sample_rate = 1.0;  // fraction of each rank's classes used per step (1: plain model parallelism)
+  uint64_t seed = 0;         // class-vector initialisation (per class)
+  uint64_t sample_seed = 0;  // negative sampling (combined with the rank)
+  recognition::HeadInit init = recognition::HeadInit::normal;
+  double init_std = 0.01;
+  recognition::TMode t_mode = recognition::TMode::local;
+  double eps = 1e-12;  // as MarginHeadOptions::eps
+};
+
+template <class T>
+struct PartialFCOutput {
+  T loss;                   // mean cross-entropy over the global batch (same on every rank)
+  double accuracy;          // argmax over the sampled classes of all ranks == label
+  int64_t global_batch;     // N = W B
+  int64_t sampled_classes;  // S on this rank
+};
+
+template <class Policy, class T, class D>
+class PartialFC : public nn::LayerBase {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using policy_type = Policy;
+
+  PartialFC(Communicator& comm, int64_t embedding_size, int64_t num_classes, Policy policy = Policy{},
+            PartialFCOptions options = {})
+      : comm_(&comm), options_(options), policy_(policy), classes_(num_classes),
+        range_(class_range(num_classes, comm.rank(), comm.size())),
+        weight_(Shape{range_.count, positive(embedding_size)}), t_(zeros<T, D>(Shape{1})),
+        sampler_(options.sample_seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(comm.rank()) + 1) {
+    detail::check_device<D>(comm, "PartialFC");
+    check<ConfigError>(options.sample_rate > 0 && options.sample_rate <= 1, "PartialFC: sample_rate ",
+                       options.sample_rate, " must lie in (0, 1]");
+    check<ConfigError>(num_sample() >= 1, comm.where(), ": PartialFC: sample_rate ", options.sample_rate, " of ",
+                       range_.count, " local classes samples none");
+    initialise();
+  }
+
+  int64_t embedding_size() const { return weight_.value.dim(1); }
+  int64_t num_classes() const { return classes_; }
+  ClassRange class_range_of_rank() const { return range_; }
+  // Classes sampled per step when the positives fit (int(rate * local classes)).
+  int64_t num_sample() const {
+    return options_.sample_rate >= 1.0 ? range_.count
+                                       : static_cast<int64_t>(options_.sample_rate * static_cast<double>(range_.count));
+  }
+
+  PartialFCOutput<T> forward(const Tensor<T, D>& embeddings, const std::vector<int64_t>& labels) {
+    check_rank(embeddings, 2, comm_->where() + ": PartialFC::forward (embeddings [B, d])");
+    check<ShapeError>(embeddings.dim(1) == embedding_size(), comm_->where(), ": PartialFC::forward: embeddings ",
+                      embeddings.shape().str(), " do not match the embedding size ", embedding_size());
+    const int64_t B = embeddings.dim(0), d = embedding_size(), W = comm_->size();
+    check<ShapeError>(static_cast<int64_t>(labels.size()) == B, comm_->where(), ": PartialFC::forward: ",
+                      labels.size(), " labels for a batch of ", B);
+    check_equal_batches(B);
+    const int64_t N = W * B;
+    const T eps = static_cast<T>(options_.eps);
+
+    // 1-2. Global batch; labels -> local ids or -1.
+    const Tensor<T, D> E = all_gather(*comm_, embeddings);
+    const std::vector<int64_t> global_labels =
+        all_gather(*comm_, Tensor<int64_t, D>::from_host(Shape{B}, labels)).to_vector();
+    std::vector<int64_t> local(static_cast<size_t>(N));
+    for (int64_t i = 0; i < N; ++i) {
+      const int64_t y = global_labels[static_cast<size_t>(i)];
+      check<ShapeError>(y >= 0 && y < classes_, comm_->where(), ": PartialFC::forward: label ", y, " of sample ",
+                        i % B, " of rank ", i / B, " is outside [0, ", classes_, ")");
+      local[static_cast<size_t>(i)] = range_.contains(y) ? y - range_.start : -1;
+    }
+    // 3. Sampling.
+    sample(local);
+    const int64_t S = static_cast<int64_t>(sampled_.size());
+    labels_ = Tensor<int64_t, D>::from_host(Shape{N}, local);
+
+    // 4. Cosines of the normalised vectors.
+    e_hat_ = Tensor<T, D>(Shape{N, d});
+    e_norm_ = Tensor<T, D>(Shape{N});
+    Executor<D>::for_each(N, recognition::functors::RowL2Normalize<T>{E.data(), e_hat_.data(), e_norm_.data(), d, eps});
+    Tensor<T, D> w = weight_.value;
+    if (sampling()) {
+      index_ = Tensor<int64_t, D>::from_host(Shape{S}, sampled_);
+      w = Tensor<T, D>(Shape{S, d});
+      Executor<D>::for_each(S * d, functors::GatherRows<T>{weight_.value.data(), index_.data(), w.data(), d});
+    }
+    w_hat_ = Tensor<T, D>(Shape{S, d});
+    w_norm_ = Tensor<T, D>(Shape{S});
+    Executor<D>::for_each(S, recognition::functors::RowL2Normalize<T>{w.data(), w_hat_.data(), w_norm_.data(), d, eps});
+    raw_ = Tensor<T, D>(Shape{N, S});
+    ops::Gemm<D>::run(false, true, N, S, d, T(1), e_hat_.data(), d, w_hat_.data(), d, T(0), raw_.data(), S);
+
+    // 5. Target cosines from their owners; t.
+    Tensor<T, D> c_y(Shape{N});
+    Executor<D>::for_each(N, functors::OwnedTargetCosine<T>{raw_.data(), labels_.data(), c_y.data(), S});
+    all_reduce(*comm_, c_y, ReduceOp::sum);
+    if constexpr (Policy::uses_t) {
+      if (is_training()) update_t(c_y.to_vector(), B);
+    }
+    const T t = Policy::uses_t ? t_.to_vector()[0] : T(0);
+    logits_ = Tensor<T, D>(Shape{N, S});
+    dfdc_ = Tensor<T, D>(Shape{N, S});
+    Executor<D>::for_each(N * S, recognition::functors::MarginLogits<Policy, T>{
+                                     policy_, raw_.data(), labels_.data(), c_y.data(), t, logits_.data(), dfdc_.data(), S});
+
+    // 6. Distributed softmax cross-entropy.
+    Tensor<T, D> maxima(Shape{2 * N});
+    Executor<D>::for_each(N, functors::RowMaxima<T>{logits_.data(), raw_.data(), maxima.data(), N, S});
+    all_reduce(*comm_, maxima, ReduceOp::max);
+    Tensor<T, D> sums(Shape{2 * N});
+    Executor<D>::for_each(N, functors::RowSumExp<T>{logits_.data(), maxima.data(), labels_.data(), sums.data(), N, S});
+    all_reduce(*comm_, sums, ReduceOp::sum);
+    const std::vector<T> mx = maxima.to_vector(), sm = sums.to_vector(), cy = c_y.to_vector();
+    std::vector<T> lse(static_cast<size_t>(N));
+    double loss = 0, hits = 0;
+    for (int64_t i = 0; i < N; ++i) {
+      const size_t k = static_cast<size_t>(i);
+      lse[k] = mx[k] + std::log(sm[k]);
+      loss += static_cast<double>(lse[k]) - static_cast<double>(sm[static_cast<size_t>(N) + k]);
+      hits += cy[k] >= mx[static_cast<size_t>(N) + k] ? 1.0 : 0.0;
+    }
+    lse_ = Tensor<T, D>::from_host(Shape{N}, lse);
+    has_cache_ = nn::grad_enabled();
+    local_batch_ = B;
+    return {static_cast<T>(loss / static_cast<double>(N)), hits / static_cast<double>(N), N, S};
+  }
+
+  // dL/d(local embeddings) x W (see the header comment); accumulates this rank's weight gradient.
+  Tensor<T, D> backward(T dloss = T(1)) {
+    check<Error>(has_cache_, comm_->where(), ": PartialFC::backward called without a forward in grad mode");
+    const int64_t N = e_hat_.dim(0), S = w_hat_.dim(0), d = embedding_size(), W = comm_->size();
+    const T eps = static_cast<T>(options_.eps);
+    Tensor<T, D> g(Shape{N, S});
+    const T scale = static_cast<T>(policy_.s * static_cast<double>(dloss) / static_cast<double>(N));
+    Executor<D>::for_each(N * S, recognition::functors::MarginCrossEntropyGrad<T>{
+                                     logits_.data(), lse_.data(), dfdc_.data(), labels_.data(), g.data(), S, scale});
+    // Embeddings: every rank's partial dL/dE of the global batch, reduce-scattered to the owners.
+    Tensor<T, D> d_ehat(Shape{N, d});
+    ops::Gemm<D>::run(false, false, N, d, S, T(1), g.data(), S, w_hat_.data(), d, T(0), d_ehat.data(), d);
+    Tensor<T, D> d_E(Shape{N, d});
+    Executor<D>::for_each(N, recognition::functors::RowL2NormalizeBackward<T>{e_hat_.data(), d_ehat.data(),
+                                                                             e_norm_.data(), d_E.data(), d, eps, false});
+    if (W > 1) Executor<D>::for_each(N * d, functors::Scale<T>{d_E.data(), static_cast<T>(W)});
+    Tensor<T, D> d_emb = reduce_scatter(*comm_, d_E, ReduceOp::sum);
+    // Class vectors of this rank.
+    if (!weight_.frozen) {
+      Tensor<T, D> d_what(Shape{S, d});
+      ops::Gemm<D>::run(true, false, S, d, N, T(1), g.data(), S, e_hat_.data(), d, T(0), d_what.data(), d);
+      if (!sampling()) {
+        Executor<D>::for_each(S, recognition::functors::RowL2NormalizeBackward<T>{
+                                     w_hat_.data(), d_what.data(), w_norm_.data(), weight_.grad.data(), d, eps, true});
+      } else {
+        Tensor<T, D> d_w(Shape{S, d});
+        Executor<D>::for_each(S, recognition::functors::RowL2NormalizeBackward<T>{
+                                     w_hat_.data(), d_what.data(), w_norm_.data(), d_w.data(), d, eps, false});
+        Executor<D>::for_each(S * d, functors::ScatterAddRows<T>{d_w.data(), index_.data(), weight_.grad.data(), d});
+      }
+    }
+    return d_emb;
+  }
+
+  template <class V>
+  void visit(V& v, const std::string& prefix) {
+    v.parameter(nn::join_name(prefix, "weight"), weight_);
+    if constexpr (Policy::uses_t) v.buffer(nn::join_name(prefix, "t"), t_);
+  }
+
+  // This rank's rows [class_range().count, d] of the class matrix.
+  nn::Parameter<T, D>& weight() { return weight_; }
+  const Policy& policy() const { return policy_; }
+  // Local ids (ascending) of the classes sampled in the last forward.
+  const std::vector<int64_t>& sampled_classes() const { return sampled_; }
+  double t_value() const { return static_cast<double>(t_.to_vector()[0]); }
+  void set_t(double v) {
+    const T x = static_cast<T>(v);
+    DeviceCopy<D, cpu>::copy(t_.data(), &x, sizeof(T));
+  }
+
+  // The whole class matrix [C, d] on every rank (collective; e.g. for rank 0's checkpoint).
+  Tensor<T, cpu> gather_weight() { return gather_rows(weight_.value); }
+  // Any per-class state shaped like the local weight (a momentum buffer view), gathered the same way.
+  Tensor<T, cpu> gather_rows(const Tensor<T, D>& local_rows) {
+    check<ShapeError>(local_rows.shape() == weight_.value.shape(), comm_->where(), ": PartialFC::gather_rows: ",
+                      local_rows.shape().str(), " is not shaped like the local weight ", weight_.value.shape().str());
+    const int64_t W = comm_->size(), d = embedding_size(), rows = (classes_ + W - 1) / W;
+    Tensor<T, D> padded = zeros<T, D>(Shape{rows, d});
+    padded.slice_batch(0, range_.count).copy_from(local_rows);
+    const Tensor<T, cpu> all = all_gather(*comm_, padded).template to<cpu>();
+    Tensor<T, cpu> full(Shape{classes_, d});
+    for (int r = 0; r < W; ++r) {
+      const ClassRange cr = class_range(classes_, r, static_cast<int>(W));
+      full.slice_batch(cr.start, cr.count).copy_from(all.slice_batch(r * rows, cr.count));
+    }
+    return full;
+  }
+  // Takes this rank's rows of a whole class matrix [C, d] (from any number of ranks' checkpoint).
+  template <class D2>
+  void load_full_weight(const Tensor<T, D2>& full) { load_full_rows(full, weight_.value); }
+  template <class D2>
+  void load_full_rows(const Tensor<T, D2>& full, Tensor<T, D>& local_rows) const {
+    check<ShapeError>(full.shape() == Shape{classes_, embedding_size()}, comm_->where(),
+                      ": PartialFC::load_full_weight: got ", full.shape().str(), ", expected (C, d) = [", classes_,
+                      ", ", embedding_size(), "]");
+    local_rows.copy_from(full.slice_batch(range_.start, range_.count));
+  }
+
+ private:
+  static int64_t positive(int64_t n) {
+    check<ConfigError>(n > 0, "PartialFC: embedding size must be positive, got ", n);
+    return n;
+  }
+  bool sampling() const { return options_.sample_rate < 1.0; }
+
+  void initialise() {
+    const int64_t d = embedding_size();
+    const double bound = std::sqrt(6.0 / static_cast<double>(classes_ + d));
+    std::vector<T> v(static_cast<size_t>(range_.count * d));
+    for (int64_t k = 0; k < range_.count; ++k) {
+      Generator g(options_.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(range_.start + k));
+      for (int64_t c = 0; c < d; ++c)
+        v[static_cast<size_t>(k * d + c)] = static_cast<T>(options_.init == recognition::HeadInit::xavier_uniform
+                                                               ? g.uniform(-bound, bound)
+                                                               : g.normal(0.0, options_.init_std));
+    }
+    weight_.value.copy_from(Tensor<T, cpu>::from_host(weight_.value.shape(), v));
+  }
+
+  void check_equal_batches(int64_t B) {
+    const std::vector<int64_t> sizes = all_gather(*comm_, Tensor<int64_t, D>::from_host(Shape{1}, &B)).to_vector();
+    for (size_t r = 0; r < sizes.size(); ++r)
+      check<ShapeError>(sizes[r] == B, comm_->where(), ": PartialFC::forward: local batch ", B,
+                        " but rank ", r, " has ", sizes[r], " (every rank needs the same batch size)");
+  }
+
+  // recognition.md 5 step 3; remaps `local` to positions in the sampled list.
+  void sample(std::vector<int64_t>& local) {
+    const int64_t n = range_.count;
+    if (!sampling()) {
+      sampled_.resize(static_cast<size_t>(n));
+      for (int64_t k = 0; k < n; ++k) sampled_[static_cast<size_t>(k)] = k;
+      return;
+    }
+    std::vector<char> positive(static_cast<size_t>(n), 0);
+    int64_t num_pos = 0;
+    for (int64_t y : local)
+      if (y >= 0 && !positive[static_cast<size_t>(y)]) positive[static_cast<size_t>(y)] = 1, ++num_pos;
+    sampled_.clear();
+    if (num_sample() <= num_pos) {
+      for (int64_t k = 0; k < n; ++k)
+        if (positive[static_cast<size_t>(k)]) sampled_.push_back(k);
+    } else {
+      std::vector<double> score(static_cast<size_t>(n));
+      for (int64_t k = 0; k < n; ++k) score[static_cast<size_t>(k)] = positive[static_cast<size_t>(k)] ? 2.0 : sampler_.uniform();
+      std::vector<int64_t> order(static_cast<size_t>(n));
+      for (int64_t k = 0; k < n; ++k) order[static_cast<size_t>(k)] = k;
+      std::nth_element(order.begin(), order.begin() + (num_sample() - 1), order.end(),
+                       [&](int64_t a, int64_t b) { return score[static_cast<size_t>(a)] > score[static_cast<size_t>(b)]; });
+      sampled_.assign(order.begin(), order.begin() + num_sample());
+      std::sort(sampled_.begin(), sampled_.end());
+    }
+    std::vector<int64_t> position(static_cast<size_t>(n), -1);
+    for (size_t s = 0; s < sampled_.size(); ++s) position[static_cast<size_t>(sampled_[s])] = static_cast<int64_t>(s);
+    for (int64_t& y : local)
+      if (y >= 0) y = position[static_cast<size_t>(y)];
+  }
+
+  void update_t(const std::vector<T>& c_y, int64_t B) {
+    const bool global = options_.t_mode == recognition::TMode::global;
+    const int64_t begin = global ? 0 : comm_->rank() * B, end = global ? static_cast<int64_t>(c_y.size()) : begin + B;
+    double sum = 0;
+    for (int64_t i = begin; i < end; ++i) sum += static_cast<double>(c_y[static_cast<size_t>(i)]);
+    const double old_t = static_cast<double>(t_.to_vector()[0]);
+    set_t(policy_.updated_t(sum / static_cast<double>(end - begin), old_t));
+  }
+
+  Communicator* comm_;
+  PartialFCOptions options_;
+  Policy policy_;
+  int64_t classes_;
+  ClassRange range_;
+  nn::Parameter<T, D> weight_;
+  Tensor<T, D> t_;
+  Generator sampler_;
+  std::vector<int64_t> sampled_;
+  bool has_cache_ = false;
+  int64_t local_batch_ = 0;
+  Tensor<T, D> e_hat_, e_norm_, w_hat_, w_norm_, raw_, logits_, dfdc_, lse_;
+  Tensor<int64_t, D> labels_, index_;
+};
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/partial_fc.hpp
+// ---- begin rfcf/dist/rendezvous.hpp
+// dist::tcp_rendezvous: the bootstrap of torchrun-style launches (RANK, WORLD_SIZE, MASTER_ADDR,
+// MASTER_PORT). Rank 0 listens on MASTER_PORT, every other rank connects to MASTER_ADDR; rank 0
+// sends its `blob` (the 128-byte NCCL unique id) to each and releases them all once the last one
+// has arrived, so the call is also a barrier. Everything is bounded by `timeout_s`: a rank that
+// never shows up makes the others throw CollectiveTimeout naming the missing ranks.
+// POSIX sockets (Linux/macOS); no data ever moves through here, only the bootstrap.
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <functional>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+
+namespace rfcf::dist {
+
+namespace detail {
+
+class Socket {
+ public:
+  Socket() = default;
+  explicit Socket(int fd) : fd_(fd) {}
+  Socket(Socket&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Socket& operator=(Socket&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    return *this;
+  }
+  ~Socket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+using Clock = std::chrono::steady_clock;
+
+inline int remaining_ms(Clock::time_point deadline) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return ms > 0 ? static_cast<int>(ms) : 0;
+}
+
+// Waits until fd is readable (POLLIN) or writable (POLLOUT); false on timeout.
+inline bool wait_fd(int fd, short events, Clock::time_point deadline) {
+  pollfd p{fd, events, 0};
+  for (;;) {
+    const int r = ::poll(&p, 1, remaining_ms(deadline));
+    if (r > 0) return true;
+    if (r == 0) return false;
+    if (errno != EINTR) return false;
+  }
+}
+
+inline void send_all(int fd, const void* data, size_t n, Clock::time_point deadline, const std::string& who) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    check<CollectiveTimeout>(wait_fd(fd, POLLOUT, deadline), who, ": rendezvous send timed out");
+    const ssize_t k = ::send(fd, p, n, MSG_NOSIGNAL);
+    check<DeviceError>(k > 0, who, ": rendezvous send failed: ", std::strerror(errno));
+    p += k;
+    n -= static_cast<size_t>(k);
+  }
+}
+
+inline void recv_all(int fd, void* data, size_t n, Clock::time_point deadline, const std::string& who) {
+  char* p = static_cast<char*>(data);
+  while (n > 0) {
+    check<CollectiveTimeout>(wait_fd(fd, POLLIN, deadline), who, ": rendezvous receive timed out");
+    const ssize_t k = ::recv(fd, p, n, 0);
+    check<DeviceError>(k > 0, who, ": rendezvous peer closed the connection or failed (",
+                       k == 0 ? "closed" : std::strerror(errno), ")");
+    p += k;
+    n -= static_cast<size_t>(k);
+  }
+}
+
+constexpr uint32_t kRendezvousMagic = 0x72666366;  // "rfcf"
+
+}  // namespace detail
+
+struct RendezvousOptions {
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  double timeout_s = 300;
+  // Rank 0 only: called with the port actually bound (master_port 0 picks a free one; tests).
+  std::function<void(int)> on_listening;
+};
+
+// Returns rank 0's blob on every rank (rank 0 gets its own back).
+inline std::vector<uint8_t> tcp_rendezvous(int rank, int world, const std::vector<uint8_t>& blob,
+                                           const RendezvousOptions& o) {
+  using namespace detail;
+  const std::string who = "rank " + std::to_string(rank) + "/" + std::to_string(world) + " (tcp rendezvous " +
+                          o.master_addr + ":" + std::to_string(o.master_port) + ")";
+  check<ConfigError>(world >= 1 && rank >= 0 && rank < world, who, ": rank outside the world");
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.timeout_s));
+  if (world == 1) return blob;
+  if (rank == 0) {
+    Socket server(::socket(AF_INET, SOCK_STREAM, 0));
+    check<DeviceError>(server.fd() >= 0, who, ": socket() failed: ", std::strerror(errno));
+    const int yes = 1;
+    ::setsockopt(server.fd(), SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_ANY);
+    addr.sin_port = htons(static_cast<uint16_t>(o.master_port));
+    check<DeviceError>(::bind(server.fd(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0, who,
+                       ": cannot listen on port ", o.master_port, ": ", std::strerror(errno));
+    check<DeviceError>(::listen(server.fd(), world) == 0, who, ": listen() failed: ", std::strerror(errno));
+    socklen_t len = sizeof addr;
+    ::getsockname(server.fd(), reinterpret_cast<sockaddr*>(&addr), &len);
+    if (o.on_listening) o.on_listening(ntohs(addr.sin_port));
+    std::vector<Socket> peers(static_cast<size_t>(world));
+    for (int joined = 1; joined < world; ++joined) {
+      if (!wait_fd(server.fd(), POLLIN, deadline)) {
+        std::string missing;
+        for (int r = 1; r < world; ++r)
+          if (peers[static_cast<size_t>(r)].fd() < 0) missing += " " + std::to_string(r);
+        fail<CollectiveTimeout>(who, ": ranks", missing, " did not join within ", o.timeout_s, " s");
+      }
+      Socket s(::accept(server.fd(), nullptr, nullptr));
+      check<DeviceError>(s.fd() >= 0, who, ": accept() failed: ", std::strerror(errno));
+      uint32_t hello[3];
+      recv_all(s.fd(), hello, sizeof hello, deadline, who);
+      check<DeviceError>(hello[0] == detail::kRendezvousMagic, who, ": a connection that is not an rfcf rank");
+      check<ConfigError>(static_cast<int>(hello[2]) == world, who, ": a rank believes WORLD_SIZE=", hello[2]);
+      const int r = static_cast<int>(hello[1]);
+      check<ConfigError>(r > 0 && r < world && peers[static_cast<size_t>(r)].fd() < 0, who, ": rank ", r,
+                         " joined twice or is outside the world");
+      peers[static_cast<size_t>(r)] = std::move(s);
+    }
+    const uint64_t n = blob.size();
+    for (int r = 1; r < world; ++r) {
+      send_all(peers[static_cast<size_t>(r)].fd(), &n, sizeof n, deadline, who);
+      send_all(peers[static_cast<size_t>(r)].fd(), blob.data(), blob.size(), deadline, who);
+    }
+    return blob;
+  }
+  // Other ranks: connect (rank 0 may not be listening yet: retry until the deadline).
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(o.master_port);
+  check<ConfigError>(::getaddrinfo(o.master_addr.c_str(), port.c_str(), &hints, &found) == 0 && found, who,
+                     ": cannot resolve MASTER_ADDR '", o.master_addr, "'");
+  sockaddr_in target;
+  std::memcpy(&target, found->ai_addr, sizeof target);
+  ::freeaddrinfo(found);
+  Socket s;
+  for (;;) {
+    s = Socket(::socket(AF_INET, SOCK_STREAM, 0));
+    if (::connect(s.fd(), reinterpret_cast<sockaddr*>(&target), sizeof target) == 0) break;
+    check<CollectiveTimeout>(remaining_ms(deadline) > 0, who, ": rank 0 did not accept a connection within ",
+                             o.timeout_s, " s (", std::strerror(errno), ")");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const uint32_t hello[3] = {detail::kRendezvousMagic, static_cast<uint32_t>(rank), static_cast<uint32_t>(world)};
+  send_all(s.fd(), hello, sizeof hello, deadline, who);
+  uint64_t n = 0;
+  recv_all(s.fd(), &n, sizeof n, deadline, who);
+  check<DeviceError>(n < (1u << 20), who, ": implausible blob size ", n);
+  std::vector<uint8_t> out(static_cast<size_t>(n));
+  recv_all(s.fd(), out.data(), out.size(), deadline, who);
+  return out;
+}
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/rendezvous.hpp
+// ---- end rfcf/dist.hpp
 // ---- end rfcf/rfcf.hpp
