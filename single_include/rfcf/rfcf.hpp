@@ -2999,11 +2999,12 @@ struct PReluPlaneForward {
     const T w = weight[p % c];
     const T* xp = x + p * inner;
     T* yp = y + p * inner;
-    // max(x, 0) + w min(x, 0): branch-free (a data-dependent branch mispredicts on every other
-    // element of a zero-mean activation), so the compiler vectorises it.
+    // max(x, 0) + w min(x, 0) as two selects: branch-free (a data-dependent branch mispredicts on
+    // every other element of a zero-mean activation), so the compiler vectorises it. The second
+    // select keeps x when it is not > 0, so a NaN input stays NaN (as in PyTorch).
     for (int64_t k = 0; k < inner; ++k) {
       const T v = xp[k];
-      yp[k] = (v > T(0) ? v : T(0)) + w * (v < T(0) ? v : T(0));
+      yp[k] = (v > T(0) ? v : T(0)) + w * (v > T(0) ? T(0) : v);
     }
   }
 };
