@@ -2,6 +2,7 @@
 // and the losses, plus parameter naming and freezing.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -139,6 +140,14 @@ TEST_CASE("activations, L2Normalize and Dropout pass the gradient check", "[nn][
     NameRecorder rec;
     prelu.visit(rec, "prelu");
     CHECK(rec.names == std::vector<std::string>{"p:prelu.weight"});
+    // Values as PyTorch's prelu, and a NaN input stays NaN (a NaN loss must stay visible).
+    nn::PReLU<float, cpu> f(2, 0.25);
+    const auto y = f.forward(Tensor<float, cpu>::from_host(Shape{1, 2, 2}, {2.0f, -4.0f, std::nanf(""), -0.0f}))
+                       .to_vector();
+    CHECK(y[0] == 2.0f);
+    CHECK(y[1] == -1.0f);
+    CHECK(std::isnan(y[2]));
+    CHECK(y[3] == 0.0f);
   }
   SECTION("Sigmoid") {
     nn::Sigmoid<double, cpu> sig;
