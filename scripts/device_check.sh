@@ -17,17 +17,28 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 if [[ "${1:-}" == "--prepare" ]]; then
-  # Catch2's single header and Eigen (the cpu references of tests/cuda/*.cpp): ~10 MB in all.
-  src=""
-  for d in /usr/include /usr/local/include; do [[ -f $d/catch2/catch.hpp ]] && src=$d/catch2/catch.hpp && break; done
-  [[ -n $src ]] || { echo "prepare: catch2/catch.hpp not found here (apt-get install catch2)"; exit 1; }
-  eigen=""
-  for d in /usr/include/eigen3 /usr/local/include/eigen3; do [[ -f $d/Eigen/Core ]] && eigen=$d && break; done
-  [[ -n $eigen ]] || { echo "prepare: Eigen not found here (apt-get install libeigen3-dev)"; exit 1; }
-  rm -rf .device_deps/include/Eigen
-  mkdir -p .device_deps/include/catch2 && cp "$src" .device_deps/include/catch2/
-  cp -r "$eigen/Eigen" .device_deps/include/
-  echo "prepare: copied $src and $eigen/Eigen ($(du -sh .device_deps | cut -f1)) to .device_deps/include -" \
+  # What the GPU machine lacks: the headers of Catch2, Eigen, nlohmann-json, stb and zlib (the
+  # cpu references and the detector in tests/cuda/*.cpp), a static zlib, and the data the CUDA
+  # tests read from ../shared (models, images, fixtures), which does not travel with the repo.
+  need() { [[ -e $1 ]] || { echo "prepare: $1 not found here ($2)"; exit 1; }; }
+  need /usr/include/catch2/catch.hpp "apt-get install catch2"
+  need /usr/include/eigen3/Eigen/Core "apt-get install libeigen3-dev"
+  need /usr/include/nlohmann/json.hpp "apt-get install nlohmann-json3-dev"
+  need /usr/include/stb/stb_image.h "apt-get install libstb-dev"
+  need /usr/include/zlib.h "apt-get install zlib1g-dev"
+  zlib_a=$(ls /usr/lib/*/libz.a /usr/lib/libz.a 2>/dev/null | head -1)
+  need "${zlib_a:-/usr/lib/libz.a}" "apt-get install zlib1g-dev"
+  shared=${RFCF_SHARED_DIR:-$root/../shared}
+  need "$shared/models/retinaface_mnet025.pth" "set RFCF_SHARED_DIR to the shared data folder"
+  rm -rf .device_deps
+  mkdir -p .device_deps/include/catch2 .device_deps/include/stb .device_deps/lib .device_deps/shared
+  cp /usr/include/catch2/catch.hpp .device_deps/include/catch2/
+  cp -r /usr/include/eigen3/Eigen /usr/include/nlohmann .device_deps/include/
+  cp /usr/include/stb/stb_image.h /usr/include/stb/stb_image_write.h .device_deps/include/stb/
+  cp /usr/include/zlib.h /usr/include/zconf.h .device_deps/include/
+  cp "$zlib_a" .device_deps/lib/
+  cp -r "$shared/models" "$shared/images" "$shared/fixtures" .device_deps/shared/
+  echo "prepare: headers, libz.a and shared data ($(du -sh .device_deps | cut -f1)) in .device_deps -" \
        "carry '.device_deps' to the GPU machine"
   exit 0
 fi
@@ -63,7 +74,16 @@ fi
 [[ -n $cudnn_root && ( -f $cudnn_root/include/cudnn.h || -f $cudnn_root/include/x86_64-linux-gnu/cudnn.h ) ]] ||
   fail "cuDNN 9 headers not found (looked in $CUDA_HOME, /usr, /usr/local, python's nvidia.cudnn); set RFCF_CUDNN_ROOT"
 say "cuDNN from $cudnn_root"
-export LD_LIBRARY_PATH=$cudnn_root/lib:$cudnn_root/lib64:$CUDA_HOME/lib64:${LD_LIBRARY_PATH:-}
+# NCCL (the single-rank NCCL tests): the toolkit, the system, or PyTorch's nvidia-nccl wheel.
+nccl_root=${RFCF_NCCL_ROOT:-}
+for p in "$CUDA_HOME" /usr; do [[ -z $nccl_root && -f $p/include/nccl.h ]] && nccl_root=$p; done
+if [[ -z $nccl_root ]]; then
+  nv=$(python3 -c 'import nvidia; print(list(nvidia.__path__)[0])' 2>/dev/null || true)
+  h=$([[ -n $nv ]] && find "$nv" -name nccl.h -path '*include*' 2>/dev/null | head -1)
+  [[ -n $h ]] && nccl_root=$(dirname "$(dirname "$h")")
+fi
+say "NCCL from ${nccl_root:-nowhere (NCCL tests left out)}"
+export LD_LIBRARY_PATH=$cudnn_root/lib:$cudnn_root/lib64:${nccl_root:+$nccl_root/lib:}$CUDA_HOME/lib64:${LD_LIBRARY_PATH:-}
 
 catch_dir=""
 for d in "$root/.device_deps/include" /usr/include /usr/local/include; do
@@ -75,7 +95,7 @@ gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
 say "configure (sm_$arch) in $build"
 cmake -S cmake/cuda_only -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" \
-  -DRFCF_CUDNN_ROOT="$cudnn_root" -DRFCF_CATCH2_INCLUDE_DIR="$catch_dir" > "$out/configure.log" 2>&1 ||
+  -DRFCF_CUDNN_ROOT="$cudnn_root" -DRFCF_NCCL_ROOT="$nccl_root" -DRFCF_CATCH2_INCLUDE_DIR="$catch_dir" > "$out/configure.log" 2>&1 ||
   { tail -30 "$out/configure.log"; fail "configure (see configure.log)"; }
 b0=$(date +%s)
 cmake --build "$build" -j "$(nproc)" > "$out/build.log" 2>&1 || { tail -60 "$out/build.log"; fail "build (see build.log)"; }
