@@ -47,8 +47,7 @@ int main(int argc, char** argv) {
   try {
     detection::Detector<> det(detector);
     models::MobileFaceNet<float, cpu> net;
-    if (weights.size() > 12 && weights.substr(weights.size() - 12) == ".safetensors") nn::load_safetensors(net, weights);
-    else nn::load_pytorch(net, weights);
+    nn::load_weights(net, weights);
     auto o = recognition::EmbedderOptions::casia_mobilefacenet();
     o.crop_w = o.crop_h = 0;  // the crops are already 112x96
     recognition::Embedder<models::MobileFaceNet<float, cpu>> embedder(net, o);

@@ -31,9 +31,9 @@ struct Args {
 template <class Model>
 int run(Model& model, const Args& a) {
   if (!a.weights.empty()) {
-    if (a.weights.size() > 12 && a.weights.substr(a.weights.size() - 12) == ".safetensors") nn::load_safetensors(model, a.weights);
-    else nn::load_pytorch(model, a.weights);
+    nn::load_weights(model, a.weights);
   }
+  nn::fuse_for_inference(model);  // batch norms folded into the convolutions: inference only
   recognition::EmbedderOptions o;
   o.crop_x = a.crop_x, o.crop_y = a.crop_y, o.crop_w = a.crop_w, o.crop_h = a.crop_h;
   o.mean = {a.mean, a.mean, a.mean};

@@ -175,9 +175,9 @@ int evaluate(Model& model, const Args& a) {
   const auto t0 = std::chrono::steady_clock::now();
   if (!a.weights.empty()) {
     const std::string& w = a.weights;
-    if (w.size() > 12 && w.substr(w.size() - 12) == ".safetensors") nn::load_safetensors(model, w);
-    else nn::load_pytorch(model, w);
+    nn::load_weights(model, w);
   }
+  nn::fuse_for_inference(model);  // batch norms folded into the convolutions: inference only
   Dataset d = a.bin.empty() ? load_pairs(a) : load_bin(a);
   std::fprintf(stderr, "%zu pairs, %zu images decoded in %.1f s\n", d.same.size(), d.images.size(), seconds_since(t0));
   const auto t1 = std::chrono::steady_clock::now();

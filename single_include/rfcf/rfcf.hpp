@@ -6762,6 +6762,15 @@ LoadReport load_pytorch(Model& model, const std::string& path, const LoadOptions
   return load_state_dict(model, sd, opt, path);
 }
 
+// Loads weights by file type: rfcf's .safetensors, otherwise a PyTorch checkpoint.
+template <class Model>
+LoadReport load_weights(Model& model, const std::string& path, const LoadOptions& opt = {}) {
+  const std::string ext = ".safetensors";
+  if (path.size() > ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0)
+    return load_safetensors(model, path, opt);
+  return load_pytorch(model, path, opt);
+}
+
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/state_dict.hpp
 // ---- begin rfcf/nn/upsample.hpp
@@ -9942,6 +9951,14 @@ using ConvBnAct = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::Le
 template <class T, class D>
 using ConvDw = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::LeakyReLU<T, D>, nn::Conv2d<T, D>,
                               nn::BatchNorm2d<T, D>, nn::LeakyReLU<T, D>>;
+
+// Folds an eval-mode batch norm into the convolution right before it (inference only; the
+// convolution keeps its original weights for saving, but can no longer train).
+template <class T, class D>
+void fuse_conv_bn(nn::Conv2d<T, D>& conv, nn::BatchNorm2d<T, D>& bn) {
+  conv.fuse_batch_norm(bn);
+  bn.set_bypass(true);
+}
 
 template <class T, class D>
 ConvBn<T, D> conv_bn_no_act(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
@@ -14903,6 +14920,13 @@ class IBasicBlock {
     if (downsample_) downsample_->train(on);
   }
   bool is_training() const { return bn1_.is_training(); }
+  // bn2 and bn3 follow convolutions and fold into them; bn1 precedes one and stays (folding it
+  // would change the zero padding).
+  void fuse_for_inference() {
+    fuse_conv_bn(conv1_, bn2_);
+    fuse_conv_bn(conv2_, bn3_);
+    if (downsample_) downsample_->fuse_for_inference();
+  }
   template <class V>
   void visit(V& v, const std::string& p) {
     bn1_.visit(v, nn::join_name(p, "bn1"));
@@ -14978,6 +15002,13 @@ class IResNet {
   }
   void eval() { train(false); }
   bool is_training() const { return bn1_.is_training(); }
+  // Folds the batch norms that follow convolutions into them for eval-mode inference
+  // (irreversible: reload the weights to train).
+  void fuse_for_inference() {
+    eval();
+    fuse_conv_bn(conv1_, bn1_);
+    for (auto& l : layers_) l.fuse_for_inference();
+  }
   template <class V>
   void visit(V& v, const std::string& p) {
     conv1_.visit(v, nn::join_name(p, "conv1"));
@@ -15360,8 +15391,7 @@ namespace rfcf::models {
 // Folds bn (and an optional following ReLU) into conv for eval-mode inference.
 template <class T, class D>
 void fuse_conv_bn_relu(nn::Conv2d<T, D>& conv, nn::BatchNorm2d<T, D>& bn, nn::ReLU<T, D>* relu) {
-  conv.fuse_batch_norm(bn);
-  bn.set_bypass(true);
+  fuse_conv_bn(conv, bn);
   if (relu) {
     conv.fuse_leaky_relu(T(0));
     relu->set_bypass(true);

@@ -154,3 +154,16 @@ TEST_CASE("MobileFaceNet matches PyTorch: eval/train forward, gradients, running
   models::MobileFaceNet<double, cpu> md;
   compare(md, 112, 96, "mobilefacenet.", grads, big, false, 1e-5);
 }
+
+// Batch norms folded into the convolutions (eval-mode inference path of the benchmarks and programs).
+TEST_CASE("IResNet-50 and MobileFaceNet fused for inference still match PyTorch", "[models][fixtures][fuse]") {
+  models::IResNet<float, cpu> ir(models::IResNetOptions{.depth = 50});
+  set_weights(ir);
+  ir.fuse_for_inference();
+  compare(ir, 112, 112, "iresnet50.", {}, {}, true, 1e-4);
+  CHECK_THROWS_AS(ir.train(true), ConfigError);  // fused layers refuse to train
+  models::MobileFaceNet<float, cpu> mf;
+  set_weights(mf);
+  mf.fuse_for_inference();
+  compare(mf, 112, 96, "mobilefacenet.", {}, {}, true, 1e-4);
+}

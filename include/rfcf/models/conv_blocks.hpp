@@ -19,6 +19,14 @@ template <class T, class D>
 using ConvDw = nn::Sequential<nn::Conv2d<T, D>, nn::BatchNorm2d<T, D>, nn::LeakyReLU<T, D>, nn::Conv2d<T, D>,
                               nn::BatchNorm2d<T, D>, nn::LeakyReLU<T, D>>;
 
+// Folds an eval-mode batch norm into the convolution right before it (inference only; the
+// convolution keeps its original weights for saving, but can no longer train).
+template <class T, class D>
+void fuse_conv_bn(nn::Conv2d<T, D>& conv, nn::BatchNorm2d<T, D>& bn) {
+  conv.fuse_batch_norm(bn);
+  bn.set_bypass(true);
+}
+
 template <class T, class D>
 ConvBn<T, D> conv_bn_no_act(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
   return ConvBn<T, D>(nn::Conv2d<T, D>(in, out, nn::Conv2dOptions::k(kernel).strided(stride).padded(kernel / 2)),

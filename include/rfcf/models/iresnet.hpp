@@ -64,6 +64,13 @@ class IBasicBlock {
     if (downsample_) downsample_->train(on);
   }
   bool is_training() const { return bn1_.is_training(); }
+  // bn2 and bn3 follow convolutions and fold into them; bn1 precedes one and stays (folding it
+  // would change the zero padding).
+  void fuse_for_inference() {
+    fuse_conv_bn(conv1_, bn2_);
+    fuse_conv_bn(conv2_, bn3_);
+    if (downsample_) downsample_->fuse_for_inference();
+  }
   template <class V>
   void visit(V& v, const std::string& p) {
     bn1_.visit(v, nn::join_name(p, "bn1"));
@@ -139,6 +146,13 @@ class IResNet {
   }
   void eval() { train(false); }
   bool is_training() const { return bn1_.is_training(); }
+  // Folds the batch norms that follow convolutions into them for eval-mode inference
+  // (irreversible: reload the weights to train).
+  void fuse_for_inference() {
+    eval();
+    fuse_conv_bn(conv1_, bn1_);
+    for (auto& l : layers_) l.fuse_for_inference();
+  }
   template <class V>
   void visit(V& v, const std::string& p) {
     conv1_.visit(v, nn::join_name(p, "conv1"));

@@ -15,8 +15,7 @@ namespace rfcf::models {
 // Folds bn (and an optional following ReLU) into conv for eval-mode inference.
 template <class T, class D>
 void fuse_conv_bn_relu(nn::Conv2d<T, D>& conv, nn::BatchNorm2d<T, D>& bn, nn::ReLU<T, D>* relu) {
-  conv.fuse_batch_norm(bn);
-  bn.set_bypass(true);
+  fuse_conv_bn(conv, bn);
   if (relu) {
     conv.fuse_leaky_relu(T(0));
     relu->set_bypass(true);

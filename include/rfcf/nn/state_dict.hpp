@@ -168,4 +168,13 @@ LoadReport load_pytorch(Model& model, const std::string& path, const LoadOptions
   return load_state_dict(model, sd, opt, path);
 }
 
+// Loads weights by file type: rfcf's .safetensors, otherwise a PyTorch checkpoint.
+template <class Model>
+LoadReport load_weights(Model& model, const std::string& path, const LoadOptions& opt = {}) {
+  const std::string ext = ".safetensors";
+  if (path.size() > ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0)
+    return load_safetensors(model, path, opt);
+  return load_pytorch(model, path, opt);
+}
+
 }  // namespace rfcf::nn
