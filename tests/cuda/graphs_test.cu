@@ -144,7 +144,6 @@ namespace {
 struct SyncingNet {
   using value_type = float;
   using device_type = Dev;
-  void train(bool) {}
   Tensor<float, Dev> forward(const Tensor<float, Dev>& x) {
     return ops::scale(x, static_cast<float>(ops::sum(x)));
   }

@@ -48,37 +48,41 @@ class Graph {
     check<ConfigError>(stream != nullptr, "cuda_rt::Graph::capture: the legacy default stream cannot be captured; ",
                        "pass a cuda_rt::Stream");
     check<ConfigError>(!is_capturing(stream), "cuda_rt::Graph::capture: the stream is already being captured");
+    auto& ws = detail::cublas_capture_workspace();
+    check<ConfigError>(!ws.active, "cuda_rt::Graph::capture: nested captures on one thread are not supported");
     reset();
     auto pool = std::make_shared<GraphPool>();
     cudaGraph_t graph = nullptr;
-    auto& ws = detail::cublas_capture_workspace();
-    check<ConfigError>(!ws.active, "cuda_rt::Graph::capture: nested captures on one thread are not supported");
+    std::exception_ptr error;
+    cudaError_t end = cudaSuccess;
     {
       StreamGuard on(stream);
       CapturePoolGuard route(pool.get());
       ws = detail::CublasCaptureWorkspace{true, nullptr, 0};
-      RFCF_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-      std::exception_ptr error;
+      const cudaError_t begin = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal);
+      if (begin != cudaSuccess) {
+        ws = detail::CublasCaptureWorkspace{};
+        RFCF_CUDA_CHECK(begin);
+      }
       try {
         work();
       } catch (...) {
         error = std::current_exception();
       }
-      const cudaError_t end = cudaStreamEndCapture(stream, &graph);
+      end = cudaStreamEndCapture(stream, &graph);
+      if (end != cudaSuccess) (void)cudaGetLastError();
       workspace_ = ws.ptr;  // cuBLAS's workspace lives as long as the graph
       workspace_bytes_ = ws.bytes;
       ws = detail::CublasCaptureWorkspace{};
-      if (end != cudaSuccess) (void)cudaGetLastError();
-      if (error || end != cudaSuccess) {
-        if (graph) cudaGraphDestroy(graph);
-        pool_ = std::move(pool);
-        reset();
-        if (error) std::rethrow_exception(error);
-        fail<DeviceError>("cuda_rt::Graph::capture: capture failed (", cudaGetErrorString(end),
-                          "): the captured work synchronised with the host or used the legacy default stream");
-      }
     }
     pool_ = std::move(pool);
+    if (error || end != cudaSuccess) {
+      if (graph) cudaGraphDestroy(graph);
+      reset();
+      if (error) std::rethrow_exception(error);
+      fail<DeviceError>("cuda_rt::Graph::capture: capture failed (", cudaGetErrorString(end),
+                        "): the captured work synchronised with the host or used another stream without events");
+    }
     const cudaError_t inst = cudaGraphInstantiate(&exec_, graph, 0);
     cudaGraphDestroy(graph);
     if (inst != cudaSuccess) {

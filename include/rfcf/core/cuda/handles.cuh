@@ -54,7 +54,7 @@ inline CublasCaptureWorkspace& cublas_capture_workspace() {
 inline size_t cublas_workspace_bytes() {
   int major = 0;
   RFCF_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, current_device()));
-  return size_t{major >= 9 ? 32 : 4} << 20;
+  return (major >= 9 ? size_t{32} : size_t{4}) << 20;
 }
 }  // namespace detail
 
