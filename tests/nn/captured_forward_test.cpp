@@ -85,6 +85,23 @@ TEST_CASE("CapturedForwardCache keeps the most recent shapes", "[nn][captured]")
   REQUIRE(cache.get(a).run(x).to_vector() == expect);
 }
 
+TEST_CASE("CapturedForwardCache::get_if_repeated captures a shape at its second sighting", "[nn][captured]") {
+  nn::Sequential net{nn::ReLU<float, cpu>()};
+  nn::CapturedForwardCache<decltype(net)> cache(net, 1);
+  const Shape a{1, 1, 2, 2}, b{1, 1, 3, 3};
+  CHECK(cache.get_if_repeated(a) == nullptr);
+  CHECK(cache.get_if_repeated(b) == nullptr);
+  auto* pa = cache.get_if_repeated(a);
+  REQUIRE(pa != nullptr);
+  CHECK(pa->input_shape() == a);
+  CHECK(cache.get_if_repeated(a) == pa);
+  CHECK(cache.get_if_repeated(b) != nullptr);  // b was seen before: captured, a evicted (capacity 1)
+  CHECK(cache.size() == 1);
+  CHECK(cache.get_if_repeated(a) != nullptr);  // a was captured before, so it counts as repeated
+  cache.clear();
+  CHECK(cache.get_if_repeated(a) == nullptr);
+}
+
 TEST_CASE("UploadStage<cpu>: the host buffer is the device tensor, never reused", "[nn][captured]") {
   UploadStage<float, cpu> stage;
   float* h = stage.host(Shape{2, 3});

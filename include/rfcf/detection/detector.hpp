@@ -27,8 +27,9 @@ struct DetectorOptions {
   PostprocessOptions post{};
   // <= 0: run at the original size (the reference default); else scale the long side to it.
   int64_t long_side = 0;
-  // cuda only: replay the network as a CUDA graph, one per input shape (the most recent
-  // graph_cache_size shapes are kept; each keeps its activations). Ignored on the cpu.
+  // cuda only: replay the network as a CUDA graph, one per input shape met at least twice
+  // (the first time runs eagerly; the most recent graph_cache_size shapes are kept, each with
+  // its activations). Ignored on the cpu.
   bool cuda_graphs = true;
   int graph_cache_size = 4;
 };
@@ -173,11 +174,13 @@ class Detector {
     const Tensor<float, D> x = stage.device();
     Output out;
     if constexpr (!std::is_same_v<D, cpu>) {
-      if (options_.cuda_graphs) {
-        auto& captured = graphs_.get(Shape{int64_t(l.factors.size()), 3, l.height, l.width});
-        captured.input().copy_from(x);
+      auto* captured = options_.cuda_graphs
+                           ? graphs_.get_if_repeated(Shape{int64_t(l.factors.size()), 3, l.height, l.width})
+                           : nullptr;
+      if (captured) {
+        captured->input().copy_from(x);
         stage.done_reading();
-        return captured.replay();
+        return captured->replay();
       }
     }
     out = net_.forward(x);

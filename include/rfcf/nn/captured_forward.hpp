@@ -87,17 +87,43 @@ class CapturedForwardCache {
       entries_.splice(entries_.begin(), entries_, it);
       return *entries_.front();
     }
-    if (entries_.size() >= capacity_) entries_.pop_back();
+    if (entries_.size() >= capacity_) {  // an evicted shape counts as seen: it comes back captured
+      remember(entries_.back()->input_shape());
+      entries_.pop_back();
+    }
     entries_.push_front(std::make_unique<entry_type>(net_, shape));
     return *entries_.front();
   }
+  // Like get(), but only for a shape asked for before: a first sighting returns nullptr (run
+  // eagerly) and is remembered. Capturing costs a warm-up forward plus the capture, which pays
+  // off only for shapes that repeat (not for a stream of images of all sizes).
+  entry_type* get_if_repeated(const Shape& shape) {
+    auto it = std::find_if(entries_.begin(), entries_.end(), [&](const auto& e) { return e->input_shape() == shape; });
+    if (it != entries_.end()) return &get(shape);
+    auto seen = std::find(seen_.begin(), seen_.end(), shape);
+    if (seen != seen_.end()) {
+      seen_.erase(seen);
+      return &get(shape);
+    }
+    remember(shape);
+    return nullptr;
+  }
   size_t size() const { return entries_.size(); }
-  void clear() { entries_.clear(); }
+  void clear() {
+    entries_.clear();
+    seen_.clear();
+  }
 
  private:
+  void remember(const Shape& shape) {
+    seen_.push_front(shape);
+    if (seen_.size() > 4 * capacity_) seen_.pop_back();
+  }
+
   Net& net_;
   size_t capacity_;
   std::list<std::unique_ptr<entry_type>> entries_;
+  std::list<Shape> seen_;  // shapes met once, most recent first
 };
 
 }  // namespace rfcf::nn

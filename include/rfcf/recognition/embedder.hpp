@@ -46,8 +46,8 @@ struct EmbedderOptions {
   FlipMode flip = FlipMode::none;
   bool l2_normalize = false;
   int batch_size = 64;  // images per forward pass (with flip, the batch holds 2x this many crops)
-  // cuda only: replay the model as a CUDA graph, one per batch shape (the most recent
-  // graph_cache_size shapes are kept). Ignored on the cpu.
+  // cuda only: replay the model as a CUDA graph, one per batch shape met at least twice (the
+  // most recent graph_cache_size shapes are kept). Ignored on the cpu.
   bool cuda_graphs = true;
   int graph_cache_size = 4;
 
@@ -204,11 +204,11 @@ class Embedder {
     nn::NoGradGuard no_grad;
     const Tensor<T, D> x = stage.device();
     if constexpr (!std::is_same_v<D, cpu>) {
-      if (o_.cuda_graphs) {
-        auto& captured = graphs_.get(shape);
-        captured.input().copy_from(x);
+      auto* captured = o_.cuda_graphs ? graphs_.get_if_repeated(shape) : nullptr;
+      if (captured) {
+        captured->input().copy_from(x);
         stage.done_reading();
-        return captured.replay();
+        return captured->replay();
       }
     }
     Tensor<T, D> y = model_.forward(x);
