@@ -3502,17 +3502,43 @@ class CapturedForwardCache {
       entries_.splice(entries_.begin(), entries_, it);
       return *entries_.front();
     }
-    if (entries_.size() >= capacity_) entries_.pop_back();
+    if (entries_.size() >= capacity_) {  // an evicted shape counts as seen: it comes back captured
+      remember(entries_.back()->input_shape());
+      entries_.pop_back();
+    }
     entries_.push_front(std::make_unique<entry_type>(net_, shape));
     return *entries_.front();
   }
+  // Like get(), but only for a shape asked for before: a first sighting returns nullptr (run
+  // eagerly) and is remembered. Capturing costs a warm-up forward plus the capture, which pays
+  // off only for shapes that repeat (not for a stream of images of all sizes).
+  entry_type* get_if_repeated(const Shape& shape) {
+    auto it = std::find_if(entries_.begin(), entries_.end(), [&](const auto& e) { return e->input_shape() == shape; });
+    if (it != entries_.end()) return &get(shape);
+    auto seen = std::find(seen_.begin(), seen_.end(), shape);
+    if (seen != seen_.end()) {
+      seen_.erase(seen);
+      return &get(shape);
+    }
+    remember(shape);
+    return nullptr;
+  }
   size_t size() const { return entries_.size(); }
-  void clear() { entries_.clear(); }
+  void clear() {
+    entries_.clear();
+    seen_.clear();
+  }
 
  private:
+  void remember(const Shape& shape) {
+    seen_.push_front(shape);
+    if (seen_.size() > 4 * capacity_) seen_.pop_back();
+  }
+
   Net& net_;
   size_t capacity_;
   std::list<std::unique_ptr<entry_type>> entries_;
+  std::list<Shape> seen_;  // shapes met once, most recent first
 };
 
 }  // namespace rfcf::nn
@@ -10560,8 +10586,9 @@ struct DetectorOptions {
   PostprocessOptions post{};
   // <= 0: run at the original size (the reference default); else scale the long side to it.
   int64_t long_side = 0;
-  // cuda only: replay the network as a CUDA graph, one per input shape (the most recent
-  // graph_cache_size shapes are kept; each keeps its activations). Ignored on the cpu.
+  // cuda only: replay the network as a CUDA graph, one per input shape met at least twice
+  // (the first time runs eagerly; the most recent graph_cache_size shapes are kept, each with
+  // its activations). Ignored on the cpu.
   bool cuda_graphs = true;
   int graph_cache_size = 4;
 };
@@ -10706,11 +10733,13 @@ class Detector {
     const Tensor<float, D> x = stage.device();
     Output out;
     if constexpr (!std::is_same_v<D, cpu>) {
-      if (options_.cuda_graphs) {
-        auto& captured = graphs_.get(Shape{int64_t(l.factors.size()), 3, l.height, l.width});
-        captured.input().copy_from(x);
+      auto* captured = options_.cuda_graphs
+                           ? graphs_.get_if_repeated(Shape{int64_t(l.factors.size()), 3, l.height, l.width})
+                           : nullptr;
+      if (captured) {
+        captured->input().copy_from(x);
         stage.done_reading();
-        return captured.replay();
+        return captured->replay();
       }
     }
     out = net_.forward(x);
@@ -12531,8 +12560,8 @@ struct EmbedderOptions {
   FlipMode flip = FlipMode::none;
   bool l2_normalize = false;
   int batch_size = 64;  // images per forward pass (with flip, the batch holds 2x this many crops)
-  // cuda only: replay the model as a CUDA graph, one per batch shape (the most recent
-  // graph_cache_size shapes are kept). Ignored on the cpu.
+  // cuda only: replay the model as a CUDA graph, one per batch shape met at least twice (the
+  // most recent graph_cache_size shapes are kept). Ignored on the cpu.
   bool cuda_graphs = true;
   int graph_cache_size = 4;
 
@@ -12689,11 +12718,11 @@ class Embedder {
     nn::NoGradGuard no_grad;
     const Tensor<T, D> x = stage.device();
     if constexpr (!std::is_same_v<D, cpu>) {
-      if (o_.cuda_graphs) {
-        auto& captured = graphs_.get(shape);
-        captured.input().copy_from(x);
+      auto* captured = o_.cuda_graphs ? graphs_.get_if_repeated(shape) : nullptr;
+      if (captured) {
+        captured->input().copy_from(x);
         stage.done_reading();
-        return captured.replay();
+        return captured->replay();
       }
     }
     Tensor<T, D> y = model_.forward(x);
