@@ -2,6 +2,7 @@
 // is bench_cuda_models_torch.py (same networks from benchmarks/python, same shapes, eager mode).
 // fp32 without TF32 on both sides. Usage: bench_cuda_models [--quick]
 //   retinaface_mnet025_640x480_b1_fwd    inference latency (eval, no grad)
+//   retinaface_mnet025_640x480_b1_fwd_graph  the same replayed as a CUDA graph (nn::CapturedForward)
 //   retinaface_mnet025_640x480_b64_fwd   inference throughput (ms per batch of 64)
 //   iresnet50_112_b256_fwd_bwd           one training step's forward + backward (no optimizer)
 #include <algorithm>
@@ -57,6 +58,14 @@ void bench_retinaface() {
     const T x = random_tensor(Shape{batch, 3, 480, 640}, 1);
     const double ms = median_ms([&] { (void)net.forward(x); });
     report(batch == 1 ? "retinaface_mnet025_640x480_b1_fwd" : "retinaface_mnet025_640x480_b64_fwd", ms);
+    if (batch == 1) {
+      // One graph launch instead of ~100 kernel launches; capture happens in the warm-up calls.
+      cuda_rt::Stream stream;  // graphs replay best off the legacy default stream
+      cuda_rt::StreamGuard on(stream);
+      nn::CapturedForward<decltype(net)> graph(net, x.shape());
+      graph.input().copy_from(x);
+      report("retinaface_mnet025_640x480_b1_fwd_graph", median_ms([&] { (void)graph.replay(); }));
+    }
   }
 }
 

@@ -151,6 +151,7 @@ for name in list(r) + [n for n in t if n not in r]:
     fb = f"{b:10.3f}" if b is not None else "       n/a"
     print(f"{name:40s} {fa} {fb} {ratio}")
 print("models: retinaface_*_fwd = eval inference (b1 latency, b64 ms per batch: images/s = 64000 / ms);")
+print("        *_fwd_graph = the same replayed as a CUDA graph (rfcf nn::CapturedForward, torch.cuda.CUDAGraph)")
 print("        iresnet50_112_b256_fwd_bwd = forward + backward of one training step, no optimizer")
 print("ratio = rfcf / torch (lower is better for rfcf); fp32, TF32 off on both sides")
 PY

@@ -9,4 +9,5 @@
 #include "rfcf/core/parallel.hpp"
 #include "rfcf/core/random.hpp"
 #include "rfcf/core/shape.hpp"
+#include "rfcf/core/staging.hpp"
 #include "rfcf/core/tensor.hpp"

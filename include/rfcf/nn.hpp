@@ -2,6 +2,7 @@
 // Layers and composition templates.
 #include "rfcf/nn/activation.hpp"
 #include "rfcf/nn/batch_norm.hpp"
+#include "rfcf/nn/captured_forward.hpp"
 #include "rfcf/nn/composite.hpp"
 #include "rfcf/nn/conv2d.hpp"
 #include "rfcf/nn/dropout.hpp"

@@ -694,6 +694,40 @@ inline Generator& default_generator() {
 }
 }  // namespace rfcf
 // ---- end rfcf/core/random.hpp
+// ---- begin rfcf/core/staging.hpp
+// UploadStage<T, D>: a reusable host buffer and its device tensor, for batches prepared on the
+// host while the device works on the previous one:
+//   T* h = stage.host(shape);   // waits until the stage's previous upload has left h
+//   ... write the batch to h ...
+//   stage.upload();             // queued (cuda: pinned memory, own copy stream)
+//   auto x = stage.device();    // the current stream waits for the upload
+//   ... queue work reading x ...
+//   stage.done_reading();       // the next upload into x waits for that work
+// cpu: the host buffer is the tensor itself and nothing is asynchronous. cuda:
+// core/cuda/staging.cuh (pinned host memory, a private copy stream and events).
+
+namespace rfcf {
+
+template <class T, class D>
+class UploadStage;
+
+template <class T>
+class UploadStage<T, cpu> {
+ public:
+  T* host(const Shape& shape) {
+    t_ = Tensor<T, cpu>(shape);  // fresh: a tensor handed out by device() is never overwritten
+    return t_.data();
+  }
+  void upload() {}
+  Tensor<T, cpu> device() const { return t_; }
+  void done_reading() {}
+
+ private:
+  Tensor<T, cpu> t_;
+};
+
+}  // namespace rfcf
+// ---- end rfcf/core/staging.hpp
 // ---- end rfcf/core.hpp
 // ---- begin rfcf/cpu.hpp
 // The cpu backend of every op family (Eigen GEMM, OpenMP). Not for nvcc translation units.
@@ -3383,6 +3417,132 @@ class BatchNorm1d : public detail::BatchNormBase<T, D> {
 
 }  // namespace rfcf::nn
 // ---- end rfcf/nn/batch_norm.hpp
+// ---- begin rfcf/nn/captured_forward.hpp
+// nn::CapturedForward<Net, D>: inference at one fixed input shape through a static input
+// tensor, device-generic. On cuda (nn/cuda/captured_forward.cuh) the first replay() runs one
+// eager warm-up forward, captures the next forward into a CUDA graph and from then on
+// replays the graph (one launch instead of a few hundred); on the cpu replay() simply runs
+// forward. Same API on both, so user code does not change with the device:
+//
+//   nn::CapturedForward<decltype(net)> fwd(net, Shape{1, 3, 480, 640});
+//   fwd.input().copy_from(x_host);            // or: auto out = fwd.run(x);
+//   auto out = fwd.replay();                  // Tensor or struct of tensors, as net.forward
+//
+// The outputs are STATIC on cuda: the next replay() overwrites them (clone() what must stay).
+// The net must outlive the CapturedForward, be in eval mode and keep its weights in place
+// (the graph reads them by address); forward runs under NoGradGuard. Forward must not wait
+// for the host (no host copies or scalar reductions): such a forward throws DeviceError.
+#include <algorithm>
+#include <cstddef>
+#include <list>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+
+namespace rfcf::nn {
+
+// What Net::forward(const Tensor<T, D>&) returns: a Tensor or a struct of tensors.
+template <class Net>
+using forward_output_t = std::decay_t<decltype(std::declval<Net&>().forward(
+    std::declval<const Tensor<typename Net::value_type, typename Net::device_type>&>()))>;
+
+inline void check_input_shape(const Shape& given, const Shape& captured) {
+  check<ShapeError>(given == captured, "CapturedForward::run: input ", given.str(),
+                    " does not match the fixed input shape ", captured.str());
+}
+
+template <class Net, class D = typename Net::device_type>
+class CapturedForward;
+
+// cpu: replay() is forward(input()).
+template <class Net>
+class CapturedForward<Net, cpu> {
+ public:
+  using value_type = typename Net::value_type;
+  using tensor_type = Tensor<value_type, cpu>;
+  using output_type = forward_output_t<Net>;
+
+  CapturedForward(Net& net, const Shape& input_shape) : net_(net), input_(input_shape) {}
+
+  const Shape& input_shape() const { return input_.shape(); }
+  // The static input: write the next batch here, then replay().
+  tensor_type& input() { return input_; }
+  output_type replay() {
+    NoGradGuard no_grad;
+    return net_.forward(input_);
+  }
+  // Copies x (the captured shape, else ShapeError) into input() and replays.
+  output_type run(const tensor_type& x) {
+    check_input_shape(x.shape(), input_.shape());
+    input_.copy_from(x);
+    return replay();
+  }
+  // Always false on the cpu (there is nothing to capture).
+  bool captured() const { return false; }
+
+ private:
+  Net& net_;
+  tensor_type input_;
+};
+
+// A small least-recently-used set of CapturedForwards of one net, one per input shape (each
+// CUDA graph keeps its activations, so only a few shapes are kept).
+template <class Net, class D = typename Net::device_type>
+class CapturedForwardCache {
+ public:
+  using entry_type = CapturedForward<Net, D>;
+
+  CapturedForwardCache(Net& net, size_t capacity) : net_(net), capacity_(std::max<size_t>(capacity, 1)) {}
+
+  // The CapturedForward of this shape, created (and the oldest one dropped) if needed.
+  entry_type& get(const Shape& shape) {
+    auto it = std::find_if(entries_.begin(), entries_.end(), [&](const auto& e) { return e->input_shape() == shape; });
+    if (it != entries_.end()) {
+      entries_.splice(entries_.begin(), entries_, it);
+      return *entries_.front();
+    }
+    if (entries_.size() >= capacity_) {  // an evicted shape counts as seen: it comes back captured
+      remember(entries_.back()->input_shape());
+      entries_.pop_back();
+    }
+    entries_.push_front(std::make_unique<entry_type>(net_, shape));
+    return *entries_.front();
+  }
+  // Like get(), but only for a shape asked for before: a first sighting returns nullptr (run
+  // eagerly) and is remembered. Capturing costs a warm-up forward plus the capture, which pays
+  // off only for shapes that repeat (not for a stream of images of all sizes).
+  entry_type* get_if_repeated(const Shape& shape) {
+    auto it = std::find_if(entries_.begin(), entries_.end(), [&](const auto& e) { return e->input_shape() == shape; });
+    if (it != entries_.end()) return &get(shape);
+    auto seen = std::find(seen_.begin(), seen_.end(), shape);
+    if (seen != seen_.end()) {
+      seen_.erase(seen);
+      return &get(shape);
+    }
+    remember(shape);
+    return nullptr;
+  }
+  size_t size() const { return entries_.size(); }
+  void clear() {
+    entries_.clear();
+    seen_.clear();
+  }
+
+ private:
+  void remember(const Shape& shape) {
+    seen_.push_front(shape);
+    if (seen_.size() > 4 * capacity_) seen_.pop_back();
+  }
+
+  Net& net_;
+  size_t capacity_;
+  std::list<std::unique_ptr<entry_type>> entries_;
+  std::list<Shape> seen_;  // shapes met once, most recent first
+};
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/captured_forward.hpp
 // ---- begin rfcf/nn/composite.hpp
 // Composition templates beyond Sequential: Identity, Residual (add), Concat (parallel
 // branches on one input, outputs joined along channels) and a runtime Repeat.
@@ -10443,6 +10603,11 @@ struct DetectorOptions {
   PostprocessOptions post{};
   // <= 0: run at the original size (the reference default); else scale the long side to it.
   int64_t long_side = 0;
+  // cuda only: replay the network as a CUDA graph, one per input shape met at least twice
+  // (the first time runs eagerly; the most recent graph_cache_size shapes are kept, each with
+  // its activations). Ignored on the cpu.
+  bool cuda_graphs = true;
+  int graph_cache_size = 4;
 };
 
 // Loads RetinaFace weights from a PyTorch checkpoint (.pth legacy or zip, nested or
@@ -10482,6 +10647,9 @@ class Detector {
     load_detector_weights(net_, weights);
     net_.fuse_for_inference();
   }
+  // Not copyable or movable: the captured graphs refer to net_ by address.
+  Detector(const Detector&) = delete;
+  Detector& operator=(const Detector&) = delete;
 
   // The resize factor the detector applies to an image of this size.
   double resize_factor(int width, int height) const {
@@ -10495,36 +10663,32 @@ class Detector {
   // is zero after mean subtraction, i.e. the mean colour).
   std::vector<std::vector<Detection>> detect_batch(const std::vector<io::Image>& images) {
     check<ConfigError>(!images.empty(), "detect_batch: no images");
-    std::vector<Tensor<float, cpu>> inputs;
-    std::vector<double> factors;
-    int64_t H = 0, W = 0;
-    for (const auto& img : images) {
-      factors.push_back(resize_factor(img.width, img.height));
-      inputs.push_back(retinaface_input(img, factors.back()));
-      H = std::max(H, inputs.back().h());
-      W = std::max(W, inputs.back().w());
+    const BatchLayout layout = prepare(images, 0, images.size(), stages_[0]);
+    return postprocess_batch(forward_stage(stages_[0], layout), layout);
+  }
+
+  // detect_batch over consecutive groups of batch_size images, pipelined on cuda: while the
+  // network runs on group i, the host prepares group i + 1 and uploads it (pinned memory, a
+  // copy stream). Result k equals detect_batch of the group holding image k (so all of
+  // detect_batch(images) when batch_size >= images.size()). Sequential on the cpu.
+  std::vector<std::vector<Detection>> detect_stream(const std::vector<io::Image>& images, size_t batch_size) {
+    check<ConfigError>(!images.empty(), "detect_stream: no images");
+    check<ConfigError>(batch_size > 0, "detect_stream: batch_size must be positive");
+    const size_t groups = (images.size() + batch_size - 1) / batch_size;
+    std::vector<std::vector<Detection>> results;
+    results.reserve(images.size());
+    BatchLayout layouts[2];
+    auto stage_group = [&](size_t g) {
+      const size_t begin = g * batch_size, end = std::min(images.size(), begin + batch_size);
+      layouts[g % 2] = prepare(images, begin, end, stages_[g % 2]);
+    };
+    stage_group(0);
+    for (size_t g = 0; g < groups; ++g) {
+      auto out = forward_stage(stages_[g % 2], layouts[g % 2]);  // queued, not waited for
+      if (g + 1 < groups) stage_group(g + 1);                     // overlaps the forward of g
+      for (auto& r : postprocess_batch(out, layouts[g % 2])) results.push_back(std::move(r));
     }
-    Tensor<float, cpu> batch = zeros<float, cpu>(Shape{int64_t(images.size()), 3, H, W});
-    for (size_t b = 0; b < inputs.size(); ++b) {
-      const auto& x = inputs[b];
-      for (int64_t c = 0; c < 3; ++c)
-        for (int64_t y = 0; y < x.h(); ++y)
-          std::copy_n(x.data() + (c * x.h() + y) * x.w(), x.w(), batch.data() + ((int64_t(b) * 3 + c) * H + y) * W);
-    }
-    nn::NoGradGuard no_grad;
-    auto out = net_.forward(batch.template to<D>());
-    PostprocessOptions post = options_.post;
-    post.variances = {options_.model.variances[0], options_.model.variances[1]};
-    if constexpr (std::is_same_v<D, cpu>) {
-      return postprocess(out.loc, ops::softmax(out.conf), out.landms, priors(H, W), W, H, factors, post);
-    } else {
-      // Post-processing stays on the device: only candidates and the NMS mask come back.
-      if (device_prior_size_ != std::pair<int64_t, int64_t>{H, W}) {
-        device_priors_ = priors(H, W).template to<D>();
-        device_prior_size_ = {H, W};
-      }
-      return postprocess_on_device<D>(out.loc, ops::softmax(out.conf), out.landms, device_priors_, W, H, factors, post);
-    }
+    return results;
   }
 
   // Priors for a network input size, cached (they depend only on the size).
@@ -10543,10 +10707,84 @@ class Detector {
 
   Network& network() { return net_; }
   const DetectorOptions& options() const { return options_; }
+  // Input shapes with a captured CUDA graph (always 0 on the cpu or with cuda_graphs off).
+  size_t captured_shapes() const { return std::is_same_v<D, cpu> ? 0 : graphs_.size(); }
+  // Drops the captured graphs (needed after replacing the network's weight tensors: graphs
+  // read the weights by address; changing their values in place needs nothing).
+  void clear_graphs() { graphs_.clear(); }
 
  private:
+  using Output = models::RetinaFaceOutput<float, D>;
+  struct BatchLayout {
+    std::vector<double> factors;
+    int64_t height = 0, width = 0;
+  };
+
+  // Writes images[begin, end) as one zero-padded batch into the stage and starts its upload.
+  BatchLayout prepare(const std::vector<io::Image>& images, size_t begin, size_t end, UploadStage<float, D>& stage) {
+    BatchLayout l;
+    std::vector<Tensor<float, cpu>> inputs;
+    for (size_t i = begin; i < end; ++i) {
+      l.factors.push_back(resize_factor(images[i].width, images[i].height));
+      inputs.push_back(retinaface_input(images[i], l.factors.back()));
+      l.height = std::max(l.height, inputs.back().h());
+      l.width = std::max(l.width, inputs.back().w());
+    }
+    const int64_t H = l.height, W = l.width;
+    float* batch = stage.host(Shape{int64_t(inputs.size()), 3, H, W});
+    std::fill_n(batch, int64_t(inputs.size()) * 3 * H * W, 0.f);
+    for (size_t b = 0; b < inputs.size(); ++b) {
+      const auto& x = inputs[b];
+      for (int64_t c = 0; c < 3; ++c)
+        for (int64_t y = 0; y < x.h(); ++y)
+          std::copy_n(x.data() + (c * x.h() + y) * x.w(), x.w(), batch + ((int64_t(b) * 3 + c) * H + y) * W);
+    }
+    stage.upload();
+    return l;
+  }
+
+  // Queues the network on the staged batch (a graph replay on cuda when enabled): its outputs
+  // are valid until the next forward_stage.
+  Output forward_stage(UploadStage<float, D>& stage, const BatchLayout& l) {
+    nn::NoGradGuard no_grad;
+    const Tensor<float, D> x = stage.device();
+    Output out;
+    if constexpr (!std::is_same_v<D, cpu>) {
+      auto* captured = options_.cuda_graphs
+                           ? graphs_.get_if_repeated(Shape{int64_t(l.factors.size()), 3, l.height, l.width})
+                           : nullptr;
+      if (captured) {
+        captured->input().copy_from(x);
+        stage.done_reading();
+        return captured->replay();
+      }
+    }
+    out = net_.forward(x);
+    stage.done_reading();
+    return out;
+  }
+
+  std::vector<std::vector<Detection>> postprocess_batch(const Output& out, const BatchLayout& l) {
+    const int64_t H = l.height, W = l.width;
+    PostprocessOptions post = options_.post;
+    post.variances = {options_.model.variances[0], options_.model.variances[1]};
+    if constexpr (std::is_same_v<D, cpu>) {
+      return postprocess(out.loc, ops::softmax(out.conf), out.landms, priors(H, W), W, H, l.factors, post);
+    } else {
+      // Post-processing stays on the device: only candidates and the NMS mask come back.
+      if (device_prior_size_ != std::pair<int64_t, int64_t>{H, W}) {
+        device_priors_ = priors(H, W).template to<D>();
+        device_prior_size_ = {H, W};
+      }
+      return postprocess_on_device<D>(out.loc, ops::softmax(out.conf), out.landms, device_priors_, W, H, l.factors,
+                                      post);
+    }
+  }
+
   DetectorOptions options_;
   Network net_;
+  UploadStage<float, D> stages_[2];
+  nn::CapturedForwardCache<Network, D> graphs_{net_, static_cast<size_t>(std::max(options_.graph_cache_size, 1))};
   Tensor<float, cpu> priors_;
   std::pair<int64_t, int64_t> prior_size_{-1, -1};
   Tensor<float, D> device_priors_;
@@ -11862,9 +12100,12 @@ inline std::vector<uint8_t> align_face_112x96(const uint8_t* src, int src_h, int
 // optional flip test (sum or concat) -> optional L2 normalisation. Works with any model that has
 // forward(Tensor<T, D>) -> [N, d] and train(bool) (MobileFaceNet, IResNet, ...). Images are
 // converted on the host and moved to the model's device; results come back on the host.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 // ---- begin rfcf/recognition/embeddings.hpp
@@ -12336,6 +12577,10 @@ struct EmbedderOptions {
   FlipMode flip = FlipMode::none;
   bool l2_normalize = false;
   int batch_size = 64;  // images per forward pass (with flip, the batch holds 2x this many crops)
+  // cuda only: replay the model as a CUDA graph, one per batch shape met at least twice (the
+  // most recent graph_cache_size shapes are kept). Ignored on the cpu.
+  bool cuda_graphs = true;
+  int graph_cache_size = 4;
 
   // insightface / arcface_torch models: (x - 127.5) / 127.5 on 112x112, flip-sum, normalised.
   static EmbedderOptions insightface() {
@@ -12362,7 +12607,8 @@ class Embedder {
   using D = typename Model::device_type;
 
   // The embedder keeps a reference: the model must outlive it. The model is put in eval mode.
-  Embedder(Model& model, EmbedderOptions o = {}) : model_(model), o_(o) {
+  Embedder(Model& model, EmbedderOptions o = {})
+      : model_(model), o_(o), graphs_(model, static_cast<size_t>(std::max(o.graph_cache_size, 1))) {
     check<ConfigError>(o_.batch_size > 0, "Embedder: batch_size must be positive, got ", o_.batch_size);
     check<ConfigError>(o_.crop_x >= 0 && o_.crop_y >= 0 && o_.crop_w >= 0 && o_.crop_h >= 0,
                        "Embedder: negative crop window");
@@ -12378,21 +12624,30 @@ class Embedder {
     return t;
   }
 
-  // Embeddings of the images as rows [N, d'] on the host (d' = 2d with concat).
+  // Embeddings of the images as rows [N, d'] on the host (d' = 2d with concat), computed in
+  // groups of options().batch_size images (embed_stream).
   Tensor<T, cpu> embed(const std::vector<io::Image>& images) {
     check<ShapeError>(!images.empty(), "Embedder::embed: no images");
-    Tensor<T, cpu> out;
-    for (size_t begin = 0; begin < images.size(); begin += static_cast<size_t>(o_.batch_size)) {
-      const size_t end = std::min(images.size(), begin + static_cast<size_t>(o_.batch_size));
-      Tensor<T, cpu> part = embed_batch(images, begin, end);
-      if (begin == 0) out = Tensor<T, cpu>(Shape{static_cast<int64_t>(images.size()), part.dim(1)});
-      std::copy(part.data(), part.data() + part.numel(), out.data() + static_cast<int64_t>(begin) * part.dim(1));
-    }
-    return out;
+    return run_groups(images, static_cast<size_t>(o_.batch_size));
   }
   Tensor<T, cpu> embed(const io::Image& img) { return embed(std::vector<io::Image>{img}); }
 
-  // Raw network output for already normalised inputs [N, 3, h, w] (no flip, no normalisation).
+  // Embeddings computed in groups of batch_size images, pipelined on cuda: while the model runs
+  // on group i, the host prepares group i + 1 and uploads it (pinned memory, a copy stream).
+  // Equals embed() with options().batch_size == batch_size. Sequential on the cpu.
+  Tensor<T, cpu> embed_stream(const std::vector<io::Image>& images, size_t batch_size) {
+    check<ConfigError>(!images.empty(), "Embedder::embed_stream: no images");
+    check<ConfigError>(batch_size > 0, "Embedder::embed_stream: batch_size must be positive");
+    return run_groups(images, batch_size);
+  }
+
+  // Input shapes with a captured CUDA graph (0 on the cpu or with cuda_graphs off).
+  size_t captured_shapes() const { return std::is_same_v<D, cpu> ? 0 : graphs_.size(); }
+  // Drops the captured graphs (needed after replacing the model's weight tensors).
+  void clear_graphs() { graphs_.clear(); }
+
+  // Raw network output for already normalised inputs [N, 3, h, w] (no flip, no normalisation;
+  // always eager, never a CUDA graph).
   Tensor<T, cpu> forward(const Tensor<float, cpu>& x) {
     nn::NoGradGuard no_grad;
     Tensor<T, cpu> xt(x.shape());
@@ -12405,7 +12660,8 @@ class Embedder {
   int window_h(const io::Image& img) const { return o_.crop_h ? o_.crop_h : img.height - o_.crop_y; }
 
   // Writes the normalised RGB planes of the window (mirrored when flip) to dst.
-  void fill_input(const io::Image& img, bool flip, float* dst) const {
+  template <class U>
+  void fill_input(const io::Image& img, bool flip, U* dst) const {
     check<ShapeError>(img.channels == 3, "Embedder: expected a colour image, got ", img.channels, " channel(s)");
     const int w = window_w(img), h = window_h(img);
     check<ShapeError>(w > 0 && h > 0 && o_.crop_x + w <= img.width && o_.crop_y + h <= img.height,
@@ -12416,19 +12672,45 @@ class Embedder {
     for (int c = 0; c < 3; ++c) {
       const int src_c = bgr ? 2 - c : c;
       const float m = o_.mean[static_cast<size_t>(c)], s = o_.scale[static_cast<size_t>(c)];
-      float* out = dst + static_cast<size_t>(c) * plane;
+      U* out = dst + static_cast<size_t>(c) * plane;
       for (int y = 0; y < h; ++y) {
         const uint8_t* row = img.at(o_.crop_x, o_.crop_y + y);
         for (int x = 0; x < w; ++x) {
           const int sx = flip ? w - 1 - x : x;
           out[static_cast<size_t>(y) * static_cast<size_t>(w) + static_cast<size_t>(x)] =
-              (static_cast<float>(row[sx * 3 + src_c]) - m) * s;
+              static_cast<U>((static_cast<float>(row[sx * 3 + src_c]) - m) * s);
         }
       }
     }
   }
 
-  Tensor<T, cpu> embed_batch(const std::vector<io::Image>& images, size_t begin, size_t end) {
+  // Groups of batch_size images: group g + 1 is prepared and uploaded while the model runs on g.
+  Tensor<T, cpu> run_groups(const std::vector<io::Image>& images, size_t batch_size) {
+    const size_t groups = (images.size() + batch_size - 1) / batch_size;
+    Tensor<T, cpu> out;
+    auto bounds = [&](size_t g) {
+      return std::pair<size_t, size_t>{g * batch_size, std::min(images.size(), (g + 1) * batch_size)};
+    };
+    Shape shapes[2];
+    auto stage_group = [&](size_t g) {
+      auto [begin, end] = bounds(g);
+      shapes[g % 2] = prepare(images, begin, end, stages_[g % 2]);
+    };
+    stage_group(0);
+    for (size_t g = 0; g < groups; ++g) {
+      const Tensor<T, D> y = forward_stage(stages_[g % 2], shapes[g % 2]);  // queued, not waited for
+      if (g + 1 < groups) stage_group(g + 1);                                // overlaps the forward of g
+      auto [begin, end] = bounds(g);
+      const Tensor<T, cpu> f = finish(y.template to<cpu>(), static_cast<int64_t>(end - begin));
+      if (g == 0) out = Tensor<T, cpu>(Shape{static_cast<int64_t>(images.size()), f.dim(1)});
+      std::copy(f.data(), f.data() + f.numel(), out.data() + static_cast<int64_t>(begin) * f.dim(1));
+    }
+    return out;
+  }
+
+  // Writes the inputs of images[begin, end) (originals, then mirrored crops with flip: one
+  // forward pass for both) into the stage and starts the upload; returns the batch shape.
+  Shape prepare(const std::vector<io::Image>& images, size_t begin, size_t end, UploadStage<T, D>& stage) {
     const int64_t n = static_cast<int64_t>(end - begin);
     const int w = window_w(images[begin]), h = window_h(images[begin]);
     for (size_t i = begin; i < end; ++i)
@@ -12436,15 +12718,38 @@ class Embedder {
                         images[i].width, "x", images[i].height, ", unlike image ", begin, " (",
                         images[begin].width, "x", images[begin].height, ")");
     const bool flip = o_.flip != FlipMode::none;
-    // Originals first, then (with flip) the mirrored crops: one forward pass for both.
-    Tensor<float, cpu> x(Shape{flip ? 2 * n : n, 3, h, w});
+    const Shape shape{flip ? 2 * n : n, 3, h, w};
+    T* x = stage.host(shape);
     const size_t per = static_cast<size_t>(3 * w * h);
     for (int64_t i = 0; i < n; ++i) {
-      fill_input(images[begin + static_cast<size_t>(i)], false, x.data() + static_cast<size_t>(i) * per);
-      if (flip) fill_input(images[begin + static_cast<size_t>(i)], true, x.data() + static_cast<size_t>(n + i) * per);
+      fill_input(images[begin + static_cast<size_t>(i)], false, x + static_cast<size_t>(i) * per);
+      if (flip) fill_input(images[begin + static_cast<size_t>(i)], true, x + static_cast<size_t>(n + i) * per);
     }
-    Tensor<T, cpu> f = forward(x);
-    if (flip) {
+    stage.upload();
+    return shape;
+  }
+
+  // Queues the model on the staged batch (a graph replay on cuda when enabled); the result is
+  // valid until the next forward_stage.
+  Tensor<T, D> forward_stage(UploadStage<T, D>& stage, const Shape& shape) {
+    nn::NoGradGuard no_grad;
+    const Tensor<T, D> x = stage.device();
+    if constexpr (!std::is_same_v<D, cpu>) {
+      auto* captured = o_.cuda_graphs ? graphs_.get_if_repeated(shape) : nullptr;
+      if (captured) {
+        captured->input().copy_from(x);
+        stage.done_reading();
+        return captured->replay();
+      }
+    }
+    Tensor<T, D> y = model_.forward(x);
+    stage.done_reading();
+    return y;
+  }
+
+  // Flip combination and normalisation of the raw outputs of n images.
+  Tensor<T, cpu> finish(Tensor<T, cpu> f, int64_t n) const {
+    if (o_.flip != FlipMode::none) {
       Tensor<T, cpu> a = f.slice_batch(0, n).clone(), b = f.slice_batch(n, n).clone();
       f = o_.flip == FlipMode::sum ? flip_sum(a, b) : flip_concat(a, b);
     }
@@ -12454,6 +12759,8 @@ class Embedder {
 
   Model& model_;
   EmbedderOptions o_;
+  UploadStage<T, D> stages_[2];
+  nn::CapturedForwardCache<Model, D> graphs_;
 };
 
 }  // namespace rfcf::recognition

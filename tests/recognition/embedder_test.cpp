@@ -157,3 +157,33 @@ TEST_CASE("MobileFaceNet CASIA on LFW fold 1: P1 accuracy at the reference thres
   CHECK(same_sum / 300 > 0.55);
   CHECK(diff_sum / 300 < 0.1);
 }
+
+TEST_CASE("Embedder::embed_stream equals embed for every batch size; bad arguments", "[recognition][embedder]") {
+  ChannelMeans model;
+  std::vector<io::Image> images;
+  for (int k = 0; k < 5; ++k) {
+    io::Image img = ramp(4, 3, io::ColorOrder::RGB);
+    img.at(k % 4, 1)[0] = static_cast<uint8_t>(200 + k);  // every image differs
+    images.push_back(img);
+  }
+  EmbedderOptions o;
+  o.flip = FlipMode::concat;
+  o.l2_normalize = true;
+  for (int bs : {1, 2, 5, 9}) {
+    o.batch_size = bs;
+    Embedder<ChannelMeans> e(model, o);
+    const Tensor<float, cpu> ref = e.embed(images);
+    REQUIRE(ref.shape() == Shape{5, 24});
+    REQUIRE(e.embed_stream(images, static_cast<size_t>(bs)).to_vector() == ref.to_vector());
+    // each row is the embedding of its image alone
+    for (size_t i = 0; i < images.size(); ++i) {
+      const auto one = e.embed(images[i]).to_vector();
+      const auto row = ref.slice_batch(int64_t(i), 1).to_vector();
+      for (size_t j = 0; j < one.size(); ++j) REQUIRE(row[j] == Approx(one[j]).epsilon(1e-6));
+    }
+    CHECK(e.captured_shapes() == 0);
+  }
+  Embedder<ChannelMeans> e(model, o);
+  CHECK_THROWS_AS(e.embed_stream({}, 2), ConfigError);
+  CHECK_THROWS_AS(e.embed_stream(images, 0), ConfigError);
+}

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "rfcf/core/staging.hpp"
 #include "rfcf/detection/postprocess.hpp"
 #include "rfcf/detection/postprocess_device.hpp"
 #include "rfcf/detection/priors.hpp"
@@ -15,6 +16,7 @@
 #include "rfcf/io/resize.hpp"
 #include "rfcf/models/mobilenet_v1.hpp"
 #include "rfcf/models/retinaface.hpp"
+#include "rfcf/nn/captured_forward.hpp"
 #include "rfcf/nn/state_dict.hpp"
 #include "rfcf/ops/softmax.hpp"
 
@@ -25,6 +27,11 @@ struct DetectorOptions {
   PostprocessOptions post{};
   // <= 0: run at the original size (the reference default); else scale the long side to it.
   int64_t long_side = 0;
+  // cuda only: replay the network as a CUDA graph, one per input shape met at least twice
+  // (the first time runs eagerly; the most recent graph_cache_size shapes are kept, each with
+  // its activations). Ignored on the cpu.
+  bool cuda_graphs = true;
+  int graph_cache_size = 4;
 };
 
 // Loads RetinaFace weights from a PyTorch checkpoint (.pth legacy or zip, nested or
@@ -64,6 +71,9 @@ class Detector {
     load_detector_weights(net_, weights);
     net_.fuse_for_inference();
   }
+  // Not copyable or movable: the captured graphs refer to net_ by address.
+  Detector(const Detector&) = delete;
+  Detector& operator=(const Detector&) = delete;
 
   // The resize factor the detector applies to an image of this size.
   double resize_factor(int width, int height) const {
@@ -77,36 +87,32 @@ class Detector {
   // is zero after mean subtraction, i.e. the mean colour).
   std::vector<std::vector<Detection>> detect_batch(const std::vector<io::Image>& images) {
     check<ConfigError>(!images.empty(), "detect_batch: no images");
-    std::vector<Tensor<float, cpu>> inputs;
-    std::vector<double> factors;
-    int64_t H = 0, W = 0;
-    for (const auto& img : images) {
-      factors.push_back(resize_factor(img.width, img.height));
-      inputs.push_back(retinaface_input(img, factors.back()));
-      H = std::max(H, inputs.back().h());
-      W = std::max(W, inputs.back().w());
+    const BatchLayout layout = prepare(images, 0, images.size(), stages_[0]);
+    return postprocess_batch(forward_stage(stages_[0], layout), layout);
+  }
+
+  // detect_batch over consecutive groups of batch_size images, pipelined on cuda: while the
+  // network runs on group i, the host prepares group i + 1 and uploads it (pinned memory, a
+  // copy stream). Result k equals detect_batch of the group holding image k (so all of
+  // detect_batch(images) when batch_size >= images.size()). Sequential on the cpu.
+  std::vector<std::vector<Detection>> detect_stream(const std::vector<io::Image>& images, size_t batch_size) {
+    check<ConfigError>(!images.empty(), "detect_stream: no images");
+    check<ConfigError>(batch_size > 0, "detect_stream: batch_size must be positive");
+    const size_t groups = (images.size() + batch_size - 1) / batch_size;
+    std::vector<std::vector<Detection>> results;
+    results.reserve(images.size());
+    BatchLayout layouts[2];
+    auto stage_group = [&](size_t g) {
+      const size_t begin = g * batch_size, end = std::min(images.size(), begin + batch_size);
+      layouts[g % 2] = prepare(images, begin, end, stages_[g % 2]);
+    };
+    stage_group(0);
+    for (size_t g = 0; g < groups; ++g) {
+      auto out = forward_stage(stages_[g % 2], layouts[g % 2]);  // queued, not waited for
+      if (g + 1 < groups) stage_group(g + 1);                     // overlaps the forward of g
+      for (auto& r : postprocess_batch(out, layouts[g % 2])) results.push_back(std::move(r));
     }
-    Tensor<float, cpu> batch = zeros<float, cpu>(Shape{int64_t(images.size()), 3, H, W});
-    for (size_t b = 0; b < inputs.size(); ++b) {
-      const auto& x = inputs[b];
-      for (int64_t c = 0; c < 3; ++c)
-        for (int64_t y = 0; y < x.h(); ++y)
-          std::copy_n(x.data() + (c * x.h() + y) * x.w(), x.w(), batch.data() + ((int64_t(b) * 3 + c) * H + y) * W);
-    }
-    nn::NoGradGuard no_grad;
-    auto out = net_.forward(batch.template to<D>());
-    PostprocessOptions post = options_.post;
-    post.variances = {options_.model.variances[0], options_.model.variances[1]};
-    if constexpr (std::is_same_v<D, cpu>) {
-      return postprocess(out.loc, ops::softmax(out.conf), out.landms, priors(H, W), W, H, factors, post);
-    } else {
-      // Post-processing stays on the device: only candidates and the NMS mask come back.
-      if (device_prior_size_ != std::pair<int64_t, int64_t>{H, W}) {
-        device_priors_ = priors(H, W).template to<D>();
-        device_prior_size_ = {H, W};
-      }
-      return postprocess_on_device<D>(out.loc, ops::softmax(out.conf), out.landms, device_priors_, W, H, factors, post);
-    }
+    return results;
   }
 
   // Priors for a network input size, cached (they depend only on the size).
@@ -125,10 +131,84 @@ class Detector {
 
   Network& network() { return net_; }
   const DetectorOptions& options() const { return options_; }
+  // Input shapes with a captured CUDA graph (always 0 on the cpu or with cuda_graphs off).
+  size_t captured_shapes() const { return std::is_same_v<D, cpu> ? 0 : graphs_.size(); }
+  // Drops the captured graphs (needed after replacing the network's weight tensors: graphs
+  // read the weights by address; changing their values in place needs nothing).
+  void clear_graphs() { graphs_.clear(); }
 
  private:
+  using Output = models::RetinaFaceOutput<float, D>;
+  struct BatchLayout {
+    std::vector<double> factors;
+    int64_t height = 0, width = 0;
+  };
+
+  // Writes images[begin, end) as one zero-padded batch into the stage and starts its upload.
+  BatchLayout prepare(const std::vector<io::Image>& images, size_t begin, size_t end, UploadStage<float, D>& stage) {
+    BatchLayout l;
+    std::vector<Tensor<float, cpu>> inputs;
+    for (size_t i = begin; i < end; ++i) {
+      l.factors.push_back(resize_factor(images[i].width, images[i].height));
+      inputs.push_back(retinaface_input(images[i], l.factors.back()));
+      l.height = std::max(l.height, inputs.back().h());
+      l.width = std::max(l.width, inputs.back().w());
+    }
+    const int64_t H = l.height, W = l.width;
+    float* batch = stage.host(Shape{int64_t(inputs.size()), 3, H, W});
+    std::fill_n(batch, int64_t(inputs.size()) * 3 * H * W, 0.f);
+    for (size_t b = 0; b < inputs.size(); ++b) {
+      const auto& x = inputs[b];
+      for (int64_t c = 0; c < 3; ++c)
+        for (int64_t y = 0; y < x.h(); ++y)
+          std::copy_n(x.data() + (c * x.h() + y) * x.w(), x.w(), batch + ((int64_t(b) * 3 + c) * H + y) * W);
+    }
+    stage.upload();
+    return l;
+  }
+
+  // Queues the network on the staged batch (a graph replay on cuda when enabled): its outputs
+  // are valid until the next forward_stage.
+  Output forward_stage(UploadStage<float, D>& stage, const BatchLayout& l) {
+    nn::NoGradGuard no_grad;
+    const Tensor<float, D> x = stage.device();
+    Output out;
+    if constexpr (!std::is_same_v<D, cpu>) {
+      auto* captured = options_.cuda_graphs
+                           ? graphs_.get_if_repeated(Shape{int64_t(l.factors.size()), 3, l.height, l.width})
+                           : nullptr;
+      if (captured) {
+        captured->input().copy_from(x);
+        stage.done_reading();
+        return captured->replay();
+      }
+    }
+    out = net_.forward(x);
+    stage.done_reading();
+    return out;
+  }
+
+  std::vector<std::vector<Detection>> postprocess_batch(const Output& out, const BatchLayout& l) {
+    const int64_t H = l.height, W = l.width;
+    PostprocessOptions post = options_.post;
+    post.variances = {options_.model.variances[0], options_.model.variances[1]};
+    if constexpr (std::is_same_v<D, cpu>) {
+      return postprocess(out.loc, ops::softmax(out.conf), out.landms, priors(H, W), W, H, l.factors, post);
+    } else {
+      // Post-processing stays on the device: only candidates and the NMS mask come back.
+      if (device_prior_size_ != std::pair<int64_t, int64_t>{H, W}) {
+        device_priors_ = priors(H, W).template to<D>();
+        device_prior_size_ = {H, W};
+      }
+      return postprocess_on_device<D>(out.loc, ops::softmax(out.conf), out.landms, device_priors_, W, H, l.factors,
+                                      post);
+    }
+  }
+
   DetectorOptions options_;
   Network net_;
+  UploadStage<float, D> stages_[2];
+  nn::CapturedForwardCache<Network, D> graphs_{net_, static_cast<size_t>(std::max(options_.graph_cache_size, 1))};
   Tensor<float, cpu> priors_;
   std::pair<int64_t, int64_t> prior_size_{-1, -1};
   Tensor<float, D> device_priors_;

@@ -7,10 +7,15 @@
 // reads a tensor on another stream must finish (or be waited on with an Event) before the
 // tensor is freed. rfcf uses the device that is current when the pool is first used; one
 // process drives one GPU (set it with cudaSetDevice before creating tensors).
+//
+// While this thread captures a CUDA graph (cuda_rt::Graph::capture), allocations come from the
+// capture's private GraphPool instead (graph_pool.cuh) and blocks of graph pools go back to
+// their pool when freed, whenever that happens.
 #include <cuda_runtime.h>
 
 #include "rfcf/core/caching_pool.hpp"
 #include "rfcf/core/cuda/error.cuh"
+#include "rfcf/core/cuda/graph_pool.cuh"
 #include "rfcf/core/cuda/stream.cuh"
 #include "rfcf/core/device.hpp"
 
@@ -49,12 +54,23 @@ struct Allocator<cuda> {
     static detail::CachingPool<cuda_detail::DeviceRawAlloc> p(size_t{16} << 30);
     return p;
   }
-  static void* allocate(size_t bytes) { return pool().allocate(bytes); }
-  static void deallocate(void* p, size_t bytes) { pool().deallocate(p, bytes); }
+  static void* allocate(size_t bytes) {
+    if (cuda_rt::GraphPool* g = cuda_rt::active_capture_pool()) return g->allocate(bytes);
+    return pool().allocate(bytes);
+  }
+  static void deallocate(void* p, size_t bytes) {
+    if (p == nullptr || cuda_rt::GraphPool::give_back(p, bytes)) return;
+    // A general block freed during a capture may still be read by the graph: the pool keeps it.
+    if (cuda_rt::GraphPool* g = cuda_rt::active_capture_pool()) return g->adopt(p, bytes);
+    pool().deallocate(p, bytes);
+  }
   // Returns cached blocks to the driver (e.g. before handing the GPU to another library).
   static void empty_cache() { pool().release_all(); }
+  // The general pool's statistics (graph pools: cuda_rt::graph_pool_raw_allocations()).
   static detail::PoolStats stats() { return pool().stats(); }
 };
+
+inline void cuda_rt::detail::release_to_general_pool(void* p, size_t bytes) { Allocator<cuda>::pool().deallocate(p, bytes); }
 
 // Host <-> device copies run on the current stream and return when the copy is complete
 // (the host buffer may be reused or freed right after). Device -> device copies are only
@@ -63,6 +79,7 @@ template <>
 struct DeviceCopy<cuda, cpu> {
   static void copy(void* dst, const void* src, size_t bytes) {
     if (!bytes) return;
+    cuda_rt::check_not_capturing("a host -> device tensor copy");
     const cudaStream_t s = cuda_rt::current_stream();
     RFCF_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s));
     RFCF_CUDA_CHECK(cudaStreamSynchronize(s));
@@ -72,6 +89,7 @@ template <>
 struct DeviceCopy<cpu, cuda> {
   static void copy(void* dst, const void* src, size_t bytes) {
     if (!bytes) return;
+    cuda_rt::check_not_capturing("a device -> host tensor copy");
     const cudaStream_t s = cuda_rt::current_stream();
     RFCF_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s));
     RFCF_CUDA_CHECK(cudaStreamSynchronize(s));

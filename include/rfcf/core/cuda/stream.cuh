@@ -103,6 +103,22 @@ class Event {
   cudaEvent_t event_ = nullptr;
 };
 
+// True while `s` is being captured into a CUDA graph (the legacy default stream never is).
+inline bool is_capturing(cudaStream_t s = current_stream()) {
+  if (s == nullptr) return false;
+  cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+  RFCF_CUDA_CHECK(cudaStreamIsCapturing(s, &st));
+  return st != cudaStreamCaptureStatusNone;
+}
+
+// Operations that wait for the device (host copies, scalar results) cannot be part of a graph:
+// they throw this clear error instead of invalidating the capture with a cryptic one.
+inline void check_not_capturing(const char* what) {
+  if (is_capturing())
+    fail<DeviceError>(what, " waits for the GPU and cannot run while the stream is captured into a CUDA graph ",
+                      "(do host copies and scalar reductions before or after the captured work)");
+}
+
 // Waits for all work on the current stream.
 inline void synchronize() { RFCF_CUDA_CHECK(cudaStreamSynchronize(current_stream())); }
 

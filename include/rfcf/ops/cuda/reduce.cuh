@@ -80,6 +80,7 @@ struct ReduceOp<cuda> {
   template <class F>
   static double reduce(int64_t n, F term) {
     if (n <= 0) return 0.0;
+    cuda_rt::check_not_capturing("ReduceOp<cuda>::sum/dot/sum_squares (a scalar result on the host)");
     constexpr int kThreads = cuda_detail::kReduceThreads;
     const int blocks = static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 4 * int64_t{cuda_rt::multiprocessor_count()}));
     const size_t bytes = sizeof(double) * static_cast<size_t>(blocks);
