@@ -40,4 +40,11 @@ struct AccumulateRounded {  // out += round_to(in, p)
   RFCF_HD void operator()(int64_t i) const { out[i] += round_to(in[i], p); }
 };
 
+template <class From>
+struct AccumulateCast {  // out += float(in)
+  const From* in;
+  float* out;
+  RFCF_HD void operator()(int64_t i) const { out[i] += static_cast<float>(in[i]); }
+};
+
 }  // namespace rfcf::functors
