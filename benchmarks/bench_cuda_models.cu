@@ -5,6 +5,8 @@
 //   retinaface_mnet025_640x480_b1_fwd_graph  the same replayed as a CUDA graph (nn::CapturedForward)
 //   retinaface_mnet025_640x480_b64_fwd   inference throughput (ms per batch of 64)
 //   iresnet50_112_b256_fwd_bwd           one training step's forward + backward (no optimizer)
+//   iresnet50_112_b256_fwd_bwd_bf16      the same under rfcf::Autocast(bf16) (tensor cores, fp32
+//                                        master weights); also printed as TFLOP/s against the peak
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -69,6 +71,24 @@ void bench_retinaface() {
   }
 }
 
+// Multiply-adds of one IResNet-50 forward at 112x112 (convolutions and the FC; batch norm and
+// PReLU are negligible): stem 3x3 3->64 at 112^2, then per stage (blocks, width) the first block
+// runs conv1 at the input resolution and a strided conv2 + 1x1 downsample to half of it, the
+// other blocks two 3x3 convs at the output resolution; FC 512*7*7 -> 512. About 6.3e9.
+double iresnet50_macs() {
+  const int64_t blocks[4] = {3, 4, 14, 3}, width[4] = {64, 128, 256, 512};
+  double macs = 112.0 * 112 * 64 * 3 * 9;
+  int64_t in_c = 64, res = 112;
+  for (int s = 0; s < 4; ++s) {
+    const double c = static_cast<double>(width[s]), out = static_cast<double>(res / 2);
+    macs += static_cast<double>(res * res) * c * in_c * 9;          // conv1 of the first block
+    macs += out * out * c * c * 9 + out * out * c * in_c;           // strided conv2 + downsample
+    macs += static_cast<double>(blocks[s] - 1) * 2 * out * out * c * c * 9;
+    in_c = width[s], res /= 2;
+  }
+  return macs + 512.0 * 7 * 7 * 512;
+}
+
 void bench_iresnet50() {
   models::IResNetOptions o;
   o.depth = 50;
@@ -76,11 +96,21 @@ void bench_iresnet50() {
   net.train(true);
   const T x = random_tensor(Shape{256, 3, 112, 112}, 2);
   const T dy = random_tensor(Shape{256, 512}, 3);
-  const double ms = median_ms([&] {
+  auto step = [&] {
     (void)net.forward(x);
     (void)net.backward(dy);
-  }, 2);
-  report("iresnet50_112_b256_fwd_bwd", ms);
+  };
+  report("iresnet50_112_b256_fwd_bwd", median_ms(step, 2));
+  double bf16_ms = 0;
+  {
+    Autocast bf16(ComputePrecision::bf16);
+    bf16_ms = median_ms(step, 2);
+  }
+  report("iresnet50_112_b256_fwd_bwd_bf16", bf16_ms);
+  // forward + backward data + backward weight: 3x the forward's 2 FLOPs per multiply-add
+  const double tflops = 3 * 2 * iresnet50_macs() * 256 / (bf16_ms * 1e-3) / 1e12;
+  std::printf("# iresnet50 bf16: %.1f TFLOP/s (%.1f GFLOP per step; dense bf16 peak of an H100/H200 SXM: 989)\n",
+              tflops, 3 * 2 * iresnet50_macs() * 256 / 1e9);
 }
 
 }  // namespace

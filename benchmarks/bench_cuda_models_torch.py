@@ -74,6 +74,20 @@ def main():
         y.backward(dy)
 
     report("iresnet50_112_b256_fwd_bwd", median_ms(step, warmup=2))
+
+    # bf16 autocast (fp32 master weights) in PyTorch's fast layout, channels_last.
+    rec = rec.to(memory_format=torch.channels_last)
+    xcl = x.contiguous(memory_format=torch.channels_last)
+
+    def step_bf16():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            y = rec(xcl)
+        y.float().backward(dy)
+
+    ms = median_ms(step_bf16, warmup=2)
+    report("iresnet50_112_b256_fwd_bwd_bf16", ms)
+    flop = 3 * 2 * 6.3e9 * 256  # fwd + bwd, 2 FLOPs per multiply-add, ~6.3e9 MACs per image
+    print(f"# iresnet50 bf16: {flop / (ms * 1e-3) / 1e12:.1f} TFLOP/s (dense bf16 peak of an H100/H200 SXM: 989)")
     print(f"# peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB")
 
 

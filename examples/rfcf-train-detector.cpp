@@ -20,7 +20,7 @@
 namespace {
 
 struct Flags {
-  std::string labels, images, pretrained, backbone = "mobilenet0.25", anchors = "official";
+  std::string labels, images, pretrained, backbone = "mobilenet0.25", anchors = "official", precision = "fp32";
   bool resume = false, guarded = false, print_config = false;
   int threads = 0;
 };
@@ -89,6 +89,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--img-dim", img_dim, "training input size")->capture_default_str();
   app.add_option("--lr", o.lr, "initial learning rate")->capture_default_str();
+  app.add_option("--precision", f.precision, "conv compute precision: fp32 | bf16 | fp16 (fp16: dynamic loss scaling)")
+      ->capture_default_str();
   app.add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str();
   app.add_option("--weight-decay", o.weight_decay, "weight decay (all parameters)")->capture_default_str();
   app.add_option("--schedule", o.schedule, "multistep | cosine")->capture_default_str();
@@ -135,6 +137,7 @@ int main(int argc, char** argv) {
     if (f.threads > 0) set_num_threads(f.threads);
     L.augment.img_dim = static_cast<int>(img_dim);
     o.guarded = f.guarded;
+    o.precision = parse_precision(f.precision);
     if (f.anchors == "1mb") {
       const auto m = models::RetinaFaceOptions::mobilenet025_1mb();
       o.model.min_sizes = m.min_sizes;

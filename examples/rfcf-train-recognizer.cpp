@@ -39,7 +39,7 @@ namespace {
 struct Args {
   std::string data, identity_list, backbone = "mobilefacenet-casia", head = "curricularface", out = "run";
   std::string schedule = "poly", augment = "flip", eval_bin, eval_pairs, eval_images, eval_flip = "concat";
-  std::string milestones = "10,18,22", t_mode = "local";
+  std::string milestones = "10,18,22", t_mode = "local", precision = "fp32";
   double s = 64, m = -1, m1 = 1.0, m2 = 0.3, m3 = 0.2, lr = 0.1, momentum = 0.9, weight_decay = 5e-4, warmup_epochs = 0;
   double clip_grad = 0, dropout = 0, mean = 127.5, scale = 1.0 / 128.0;
   int64_t embedding_size = 0, epochs = 20, batch = 128, min_images = 1, max_images = 0, max_steps = 0, save_every = 0;
@@ -236,6 +236,7 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
   o.accumulate = a.accumulate;
   o.steps_per_epoch = (bpe + a.accumulate - 1) / a.accumulate;
   o.clip_grad_norm = a.clip_grad;
+  o.precision = parse_precision(a.precision);
   MarginHeadOptions ho;
   Generator gen(a.seed);
   RecognitionTrainer<Net, Policy> tr(std::move(net), embedding_size, loader.num_classes(), policy, o, ho, gen);
@@ -323,8 +324,9 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
                progress.samples_per_second()});
       train::LossParts parts{{"loss", r.loss}, {"acc", r.accuracy}};
       if (has_t) parts.push_back({"t", tr.head().t_value()});
+      if (r.skipped) parts.push_back({"loss_scale", r.loss_scale});  // fp16 overflow: step skipped
       progress.update(r.step, r.samples, parts, r.lr);
-      loss_sum += r.loss, acc_sum += r.accuracy, ++steps;
+      if (std::isfinite(r.loss)) loss_sum += r.loss, acc_sum += r.accuracy, ++steps;
     };
     bool stop = false;
     while (auto batch = loader.next()) {
@@ -463,6 +465,8 @@ int main(int argc, char** argv) {
   app.add_option("--milestones", a.milestones, "multistep: epochs where lr *= 0.1")->capture_default_str();
   app.add_option("--warmup-epochs", a.warmup_epochs, "linear warm-up (epochs, may be fractional)")->capture_default_str();
   app.add_option("--clip-grad", a.clip_grad, "clip the gradient norm to this value (0: off)")->capture_default_str();
+  app.add_option("--precision", a.precision, "conv/GEMM compute precision: fp32 | bf16 | fp16 (fp16: dynamic loss scaling)")
+      ->capture_default_str();
   app.add_option("--crop-x", a.crop_x, "window left column")->capture_default_str();
   app.add_option("--crop-y", a.crop_y, "window top row")->capture_default_str();
   app.add_option("--crop-w", a.crop_w, "window width (0: to the right edge; 96 for the CASIA 112x96 layout)")->capture_default_str();

@@ -5,6 +5,7 @@
 #include "rfcf/ops/cpu/batch_norm.hpp"
 #include "rfcf/ops/cpu/conv2d.hpp"
 #include "rfcf/ops/cpu/gemm.hpp"
+#include "rfcf/ops/cpu/mixed_precision.hpp"
 #include "rfcf/ops/cpu/reduce.hpp"
 #include "rfcf/ops/cpu/softmax.hpp"
 #include "rfcf/ops/cpu/sort.hpp"

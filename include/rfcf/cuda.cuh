@@ -18,6 +18,7 @@
 #include "rfcf/ops/cuda/batch_norm.cuh"
 #include "rfcf/ops/cuda/conv2d.cuh"
 #include "rfcf/ops/cuda/gemm.cuh"
+#include "rfcf/ops/cuda/mixed_precision.cuh"
 #include "rfcf/ops/cuda/reduce.cuh"
 #include "rfcf/ops/cuda/softmax.cuh"
 #include "rfcf/nn.hpp"

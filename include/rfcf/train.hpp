@@ -8,6 +8,7 @@
 #include "rfcf/train/finite.hpp"
 #include "rfcf/train/functors.hpp"
 #include "rfcf/train/gradients.hpp"
+#include "rfcf/train/grad_scaler.hpp"
 #include "rfcf/train/loss_curve.hpp"
 #include "rfcf/train/lr_schedule.hpp"
 #include "rfcf/train/parameter_flags.hpp"

@@ -585,6 +585,206 @@ Tensor<T, D> ones(const Shape& s) { return full<T, D>(s, T(1)); }
 
 }  // namespace rfcf
 // ---- end rfcf/core/fill.hpp
+// ---- begin rfcf/core/half.hpp
+// 16-bit floating-point storage types: rfcf::bfloat16 (8-bit exponent, 7-bit mantissa, the
+// range of float) and rfcf::float16 (IEEE binary16: 5-bit exponent, 10-bit mantissa).
+// Both hold the raw bits and are layout-compatible with CUDA's __nv_bfloat16 / __half (2 bytes,
+// trivially copyable), so cuda code may reinterpret_cast between them. Conversion from float
+// rounds to nearest, ties to even, by bit manipulation (identical on host and device); all
+// arithmetic and comparison goes through float, so generic RFCF_HD functors work on them.
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+
+namespace rfcf {
+
+namespace half_detail {
+
+RFCF_HD inline uint32_t float_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+#endif
+}
+
+RFCF_HD inline float bits_float(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+#endif
+}
+
+// float -> bfloat16 bits: the upper half of the float, rounded to nearest even. NaN stays NaN
+// (quiet bit set, so truncating the payload cannot turn it into infinity); overflow past the
+// largest bfloat16 rounds to infinity exactly as float would.
+RFCF_HD inline uint16_t float_to_bf16_bits(float f) {
+  const uint32_t u = float_bits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);
+  const uint32_t lsb = (u >> 16) & 1u;
+  return static_cast<uint16_t>((u + 0x7fffu + lsb) >> 16);
+}
+
+RFCF_HD inline float bf16_bits_to_float(uint16_t h) { return bits_float(static_cast<uint32_t>(h) << 16); }
+
+// float -> IEEE half bits, round to nearest even, with subnormals, overflow to infinity and
+// NaN kept NaN (quiet).
+RFCF_HD inline uint16_t float_to_fp16_bits(float f) {
+  const uint32_t u = float_bits(f);
+  const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
+  const uint32_t a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u | ((a >> 13) & 0x03ffu));  // NaN
+  if (a >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // >= 65520 (and inf): infinity
+  if (a < 0x38800000u) {                                               // below 2^-14: subnormal or zero
+    if (a <= 0x33000000u) return sign;                                 // <= 2^-25 rounds (ties to even) to 0
+    const uint32_t e = a >> 23;
+    const uint32_t m = (a & 0x007fffffu) | 0x00800000u;
+    const uint32_t shift = 126u - e;  // 14..24
+    uint32_t h = m >> shift;
+    const uint32_t rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+    if (rem > half || (rem == half && (h & 1u))) ++h;
+    return static_cast<uint16_t>(sign | h);
+  }
+  uint32_t h = (a - 0x38000000u) >> 13;  // rebias the exponent 127 -> 15, keep 10 mantissa bits
+  const uint32_t rem = a & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // a carry moves into the exponent
+  return static_cast<uint16_t>(sign | h);
+}
+
+RFCF_HD inline float fp16_bits_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t e = (h >> 10) & 0x1fu, m = h & 0x03ffu;
+  if (e == 0x1fu) return bits_float(sign | 0x7f800000u | (m << 13));  // inf, NaN
+  if (e == 0) {
+    if (m == 0) return bits_float(sign);
+    // subnormal: m * 2^-24, exact in float
+    return bits_float(sign | float_bits(static_cast<float>(m) * 5.9604644775390625e-8f));
+  }
+  return bits_float(sign | ((e + 112u) << 23) | (m << 13));
+}
+
+}  // namespace half_detail
+
+struct bfloat16 {
+  uint16_t bits;
+
+  bfloat16() = default;
+  RFCF_HD bfloat16(float f) : bits(half_detail::float_to_bf16_bits(f)) {}
+  RFCF_HD bfloat16(double d) : bfloat16(static_cast<float>(d)) {}
+  RFCF_HD bfloat16(int i) : bfloat16(static_cast<float>(i)) {}
+  RFCF_HD static bfloat16 from_bits(uint16_t b) {
+    bfloat16 h;
+    h.bits = b;
+    return h;
+  }
+  RFCF_HD operator float() const { return half_detail::bf16_bits_to_float(bits); }
+  RFCF_HD bfloat16& operator+=(float v) { return *this = bfloat16(float(*this) + v); }
+  RFCF_HD bfloat16& operator-=(float v) { return *this = bfloat16(float(*this) - v); }
+  RFCF_HD bfloat16& operator*=(float v) { return *this = bfloat16(float(*this) * v); }
+  RFCF_HD bfloat16& operator/=(float v) { return *this = bfloat16(float(*this) / v); }
+};
+
+struct float16 {
+  uint16_t bits;
+
+  float16() = default;
+  RFCF_HD float16(float f) : bits(half_detail::float_to_fp16_bits(f)) {}
+  RFCF_HD float16(double d) : float16(static_cast<float>(d)) {}
+  RFCF_HD float16(int i) : float16(static_cast<float>(i)) {}
+  RFCF_HD static float16 from_bits(uint16_t b) {
+    float16 h;
+    h.bits = b;
+    return h;
+  }
+  RFCF_HD operator float() const { return half_detail::fp16_bits_to_float(bits); }
+  RFCF_HD float16& operator+=(float v) { return *this = float16(float(*this) + v); }
+  RFCF_HD float16& operator-=(float v) { return *this = float16(float(*this) - v); }
+  RFCF_HD float16& operator*=(float v) { return *this = float16(float(*this) * v); }
+  RFCF_HD float16& operator/=(float v) { return *this = float16(float(*this) / v); }
+};
+
+static_assert(sizeof(bfloat16) == 2 && std::is_trivially_copyable_v<bfloat16> && std::is_standard_layout_v<bfloat16>);
+static_assert(sizeof(float16) == 2 && std::is_trivially_copyable_v<float16> && std::is_standard_layout_v<float16>);
+
+template <class T>
+inline constexpr bool is_half_v = std::is_same_v<T, bfloat16> || std::is_same_v<T, float16>;
+
+}  // namespace rfcf
+// ---- end rfcf/core/half.hpp
+// ---- begin rfcf/core/precision.hpp
+// Compute precision of convolutions and matrix products, chosen per thread like torch.autocast:
+//
+//   { rfcf::Autocast guard(rfcf::ComputePrecision::bf16);   // this thread, until the guard ends
+//     auto y = model.forward(x); ... model.backward(dy); }
+//
+// Under bf16 / fp16, nn::Conv2d, nn::Linear and the recognition margin head (T = float only)
+// multiply 16-bit copies of their inputs and weights with fp32 accumulation (tensor cores on
+// cuda, an exact emulation on the cpu; see ops/mixed_precision.hpp). Parameters, gradients,
+// optimizer state and every other layer (batch norm, activations, losses) stay fp32, so the
+// fp32 parameters are the master weights. Layers remember the precision of their forward and
+// use it in backward, so backward may run outside the guard.
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+
+namespace rfcf {
+
+enum class ComputePrecision : uint8_t { fp32, bf16, fp16 };
+
+inline const char* precision_name(ComputePrecision p) {
+  switch (p) {
+    case ComputePrecision::bf16: return "bf16";
+    case ComputePrecision::fp16: return "fp16";
+    default: return "fp32";
+  }
+}
+
+// "fp32" | "bf16" | "fp16" (also "float32", "bfloat16", "float16", "half").
+inline ComputePrecision parse_precision(const std::string& s) {
+  if (s == "fp32" || s == "float32" || s == "float") return ComputePrecision::fp32;
+  if (s == "bf16" || s == "bfloat16") return ComputePrecision::bf16;
+  if (s == "fp16" || s == "float16" || s == "half") return ComputePrecision::fp16;
+  fail<ConfigError>("unknown precision '", s, "' (fp32, bf16 or fp16)");
+}
+
+namespace precision_detail {
+inline ComputePrecision& current() {
+  thread_local ComputePrecision p = ComputePrecision::fp32;
+  return p;
+}
+}  // namespace precision_detail
+
+// The calling thread's compute precision (fp32 unless an Autocast guard is active).
+inline ComputePrecision compute_precision() { return precision_detail::current(); }
+
+// What a layer of value type T computes in: the thread's precision for float, fp32 otherwise
+// (double models stay exact, e.g. for gradient checks).
+template <class T>
+ComputePrecision compute_precision_for() {
+  return std::is_same_v<T, float> ? compute_precision() : ComputePrecision::fp32;
+}
+
+// Sets the thread's compute precision for its lifetime and restores the previous one.
+class Autocast {
+ public:
+  explicit Autocast(ComputePrecision p) : previous_(precision_detail::current()) { precision_detail::current() = p; }
+  ~Autocast() { precision_detail::current() = previous_; }
+  Autocast(const Autocast&) = delete;
+  Autocast& operator=(const Autocast&) = delete;
+
+ private:
+  ComputePrecision previous_;
+};
+
+}  // namespace rfcf
+// ---- end rfcf/core/precision.hpp
 // ---- begin rfcf/core/random.hpp
 // Seeded random numbers and PyTorch's default initialisation schemes. Values are drawn on
 // the host (deterministic for a seed, independent of the device) and copied to the device.
@@ -1908,6 +2108,260 @@ struct Conv2dOp<cpu> {
 
 }  // namespace rfcf::ops
 // ---- end rfcf/ops/cpu/conv2d.hpp
+// ---- begin rfcf/ops/cpu/mixed_precision.hpp
+// MixedPrecision<cpu>: bf16 / fp16 convolutions and GEMMs emulated exactly in fp32 (round the
+// inputs, run the fp32 op, round 16-bit outputs); see ops/mixed_precision.hpp for the contract.
+// ---- begin rfcf/ops/emulated_mixed_precision.hpp
+// EmulatedMixedPrecision<D>: the mixed-precision contract of ops/mixed_precision.hpp computed
+// with the fp32 ops of device D on values rounded to the 16-bit type. Exact up to the order of
+// fp32 accumulation, so it is the cpu implementation and the reference the cuda tensor-core
+// path is tested against.
+#include <cstdint>
+#include <type_traits>
+
+// ---- begin rfcf/ops/cast.hpp
+// Value-type conversion of tensors (ops::cast<bfloat16>(x), ops::cast<float>(h)) and rounding
+// of fp32 tensors to a 16-bit precision (the cpu emulation of bf16/fp16 storage).
+#include <type_traits>
+
+// ---- begin rfcf/ops/functors/cast.hpp
+// Conversions between value types (float, double, bfloat16, float16) and rounding of fp32
+// values to a 16-bit precision, as RFCF_HD functors.
+#include <cstdint>
+
+
+namespace rfcf::functors {
+
+template <class From, class To>
+struct Cast {  // out = To(in), 16-bit types through float
+  const From* in;
+  To* out;
+  RFCF_HD void operator()(int64_t i) const {
+    if constexpr (is_half_v<From>) out[i] = static_cast<To>(static_cast<float>(in[i]));
+    else out[i] = static_cast<To>(in[i]);
+  }
+};
+
+// The float nearest (ties to even) to v that is representable in precision p.
+RFCF_HD inline float round_to(float v, ComputePrecision p) {
+  if (p == ComputePrecision::bf16) return static_cast<float>(bfloat16(v));
+  if (p == ComputePrecision::fp16) return static_cast<float>(float16(v));
+  return v;
+}
+
+struct RoundToPrecision {  // out = round_to(in, p); in may equal out
+  const float* in;
+  float* out;
+  ComputePrecision p;
+  RFCF_HD void operator()(int64_t i) const { out[i] = round_to(in[i], p); }
+};
+
+struct AccumulateRounded {  // out += round_to(in, p)
+  const float* in;
+  float* out;
+  ComputePrecision p;
+  RFCF_HD void operator()(int64_t i) const { out[i] += round_to(in[i], p); }
+};
+
+template <class From>
+struct AccumulateCast {  // out += float(in)
+  const From* in;
+  float* out;
+  RFCF_HD void operator()(int64_t i) const { out[i] += static_cast<float>(in[i]); }
+};
+
+}  // namespace rfcf::functors
+// ---- end rfcf/ops/functors/cast.hpp
+
+namespace rfcf::ops {
+
+template <class To, class From, class D>
+Tensor<To, D> cast(const Tensor<From, D>& x) {
+  Tensor<To, D> out(x.shape());
+  Executor<D>::for_each(x.numel(), functors::Cast<From, To>{x.data(), out.data()});
+  return out;
+}
+
+// x[i] = the value of precision p nearest to x[i] (no-op for fp32).
+template <class D>
+void round_to_precision(Tensor<float, D>& x, ComputePrecision p) {
+  if (p == ComputePrecision::fp32 || x.numel() == 0) return;
+  Executor<D>::for_each(x.numel(), functors::RoundToPrecision{x.data(), x.data(), p});
+}
+
+// A rounded copy of x (x itself for fp32).
+template <class D>
+Tensor<float, D> rounded(const Tensor<float, D>& x, ComputePrecision p) {
+  if (p == ComputePrecision::fp32) return x;
+  Tensor<float, D> out(x.shape());
+  Executor<D>::for_each(x.numel(), functors::RoundToPrecision{x.data(), out.data(), p});
+  return out;
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/cast.hpp
+
+namespace rfcf::functors {
+
+struct AddChannelBias {  // y[n, c, :] += bias[c] on NCHW data with `plane` pixels
+  float* y;
+  const float* bias;
+  int64_t channels, plane;
+  RFCF_HD void operator()(int64_t i) const { y[i] += bias[(i / plane) % channels]; }
+};
+
+struct AccumulateChannelSums {  // db[c] += sum over n and pixels of dy[n, c, :]
+  const float* dy;
+  float* db;
+  int64_t n, channels, plane;
+  RFCF_HD void operator()(int64_t c) const {
+    double s = 0;
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t q = 0; q < plane; ++q) s += dy[(b * channels + c) * plane + q];
+    db[c] += static_cast<float>(s);
+  }
+};
+
+}  // namespace rfcf::functors
+
+namespace rfcf::ops {
+
+template <class D>
+struct EmulatedMixedPrecision {
+  using T = Tensor<float, D>;
+
+  static T conv2d_forward(ComputePrecision p, const Conv2dGeometry& g, const T& x, const T& w, const T* bias) {
+    T y = Conv2dOp<D>::forward(g, rounded(x, p), rounded(w, p), nullptr);
+    round_to_precision(y, p);
+    if (bias) {
+      check<ShapeError>(bias->rank() == 1 && bias->dim(0) == w.dim(0), "conv2d_forward (", precision_name(p),
+                        "): bias ", bias->shape().str(), " does not match ", w.dim(0), " output channels");
+      const int64_t plane = y.dim(2) * y.dim(3);
+      Executor<D>::for_each(y.numel(), functors::AddChannelBias{y.data(), bias->data(), y.dim(1), plane});
+    }
+    return y;
+  }
+
+  static T conv2d_backward_data(ComputePrecision p, const Conv2dGeometry& g, const T& dy, const T& w,
+                                const Shape& x_shape) {
+    T dx = Conv2dOp<D>::backward_data(g, rounded(dy, p), rounded(w, p), x_shape);
+    round_to_precision(dx, p);
+    return dx;
+  }
+
+  static void conv2d_backward_weight(ComputePrecision p, const Conv2dGeometry& g, const T& x, const T& dy, T& dw,
+                                     T* db) {
+    T part = zeros<float, D>(dw.shape());
+    Conv2dOp<D>::backward_weight(g, rounded(x, p), rounded(dy, p), part, nullptr);
+    Executor<D>::for_each(dw.numel(), functors::AccumulateRounded{part.data(), dw.data(), p});
+    if (db) {
+      check<ShapeError>(db->rank() == 1 && db->dim(0) == dy.dim(1), "conv2d_backward_weight (", precision_name(p),
+                        "): bias gradient ", db->shape().str(), " does not match ", dy.dim(1), " channels");
+      Executor<D>::for_each(dy.dim(1), functors::AccumulateChannelSums{dy.data(), db->data(), dy.dim(0), dy.dim(1),
+                                                                       dy.dim(2) * dy.dim(3)});
+    }
+  }
+
+  static void gemm(ComputePrecision p, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    if (M <= 0 || N <= 0 || K <= 0) return Gemm<D>::run(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    const T a = rounded_matrix(p, A, trans_a ? K : M, trans_a ? M : K, lda);
+    const T b = rounded_matrix(p, B, trans_b ? N : K, trans_b ? K : N, ldb);
+    Gemm<D>::run(trans_a, trans_b, M, N, K, alpha, a.data(), lda, b.data(), ldb, beta, C, ldc);
+  }
+
+ private:
+  // The rows x cols matrix with row stride ld, rounded, in a buffer with the same stride.
+  static T rounded_matrix(ComputePrecision p, const float* m, int64_t rows, int64_t cols, int64_t ld) {
+    const int64_t count = (rows - 1) * ld + cols;
+    T out(Shape{count});
+    Executor<D>::for_each(count, functors::RoundToPrecision{m, out.data(), p});
+    return out;
+  }
+};
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/emulated_mixed_precision.hpp
+// ---- begin rfcf/ops/mixed_precision.hpp
+// Mixed-precision convolution and GEMM: the op family MixedPrecision<D> and the dispatch the
+// layers use (conv2d_forward, conv2d_backward_data, conv2d_backward_weight, gemm), which picks
+// it for T = float when the precision p is bf16 or fp16 and the plain fp32 ops otherwise.
+//
+// Numerics (identical contract on every device; cpu: ops/emulated_mixed_precision.hpp rounds
+// through fp32, cuda: ops/cuda/mixed_precision.cuh runs cuDNN / cuBLAS on 16-bit tensors):
+//   conv forward        y  = round16(conv(round16(x), round16(w))) + bias     (bias in fp32)
+//   conv backward data  dx = round16(conv_bwd_data(round16(dy), round16(w)))
+//   conv backward weight dw += round16(conv_bwd_filter(round16(x), round16(dy))), db += sum(dy) (fp32)
+//   gemm                C  = alpha * op(round16(A)) op(round16(B)) + beta * C  (C and accumulation fp32)
+// where round16 rounds to nearest even in the 16-bit type and every product is accumulated in
+// fp32. The conv outputs are 16-bit because cuDNN writes its output in the tensors' type.
+//
+// Family interface (float tensors, p = bf16 or fp16):
+//   static Tensor<float, D> conv2d_forward(ComputePrecision p, const Conv2dGeometry&, const Tensor& x,
+//                                          const Tensor& w, const Tensor* bias);
+//   static Tensor<float, D> conv2d_backward_data(p, g, const Tensor& dy, const Tensor& w, const Shape& x_shape);
+//   static void conv2d_backward_weight(p, g, const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db);
+//   static void gemm(p, trans_a, trans_b, M, N, K, float alpha, const float* A, lda, const float* B, ldb,
+//                    float beta, float* C, ldc);
+#include <cstdint>
+#include <type_traits>
+
+
+namespace rfcf::ops {
+
+template <class D>
+struct MixedPrecision;
+
+namespace mixed_detail {
+template <class T>
+bool mixed(ComputePrecision p) {
+  return std::is_same_v<T, float> && p != ComputePrecision::fp32;
+}
+}  // namespace mixed_detail
+
+template <class T, class D>
+Tensor<T, D> conv2d_forward(ComputePrecision p, const Conv2dGeometry& g, const Tensor<T, D>& x, const Tensor<T, D>& w,
+                            const std::type_identity_t<Tensor<T, D>>* bias) {
+  if constexpr (std::is_same_v<T, float>)
+    if (mixed_detail::mixed<T>(p)) return MixedPrecision<D>::conv2d_forward(p, g, x, w, bias);
+  return Conv2dOp<D>::forward(g, x, w, bias);
+}
+
+template <class T, class D>
+Tensor<T, D> conv2d_backward_data(ComputePrecision p, const Conv2dGeometry& g, const Tensor<T, D>& dy,
+                                  const Tensor<T, D>& w, const Shape& x_shape) {
+  if constexpr (std::is_same_v<T, float>)
+    if (mixed_detail::mixed<T>(p)) return MixedPrecision<D>::conv2d_backward_data(p, g, dy, w, x_shape);
+  return Conv2dOp<D>::backward_data(g, dy, w, x_shape);
+}
+
+template <class T, class D>
+void conv2d_backward_weight(ComputePrecision p, const Conv2dGeometry& g, const Tensor<T, D>& x,
+                            const Tensor<T, D>& dy, Tensor<T, D>& dw, std::type_identity_t<Tensor<T, D>>* db) {
+  if constexpr (std::is_same_v<T, float>)
+    if (mixed_detail::mixed<T>(p)) return MixedPrecision<D>::conv2d_backward_weight(p, g, x, dy, dw, db);
+  Conv2dOp<D>::backward_weight(g, x, dy, dw, db);
+}
+
+template <class D, class T>
+void gemm(ComputePrecision p, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    if (mixed_detail::mixed<T>(p))
+      return MixedPrecision<D>::gemm(p, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  Gemm<D>::run(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/mixed_precision.hpp
+
+namespace rfcf::ops {
+
+template <>
+struct MixedPrecision<cpu> : EmulatedMixedPrecision<cpu> {};
+
+}  // namespace rfcf::ops
+// ---- end rfcf/ops/cpu/mixed_precision.hpp
 // ---- begin rfcf/ops/cpu/reduce.hpp
 // Host reductions: OpenMP over chunks (scalars) or channels, double accumulators.
 #include <algorithm>
@@ -3724,7 +4178,9 @@ class Repeat {
 // ---- end rfcf/nn/composite.hpp
 // ---- begin rfcf/nn/conv2d.hpp
 // nn::Conv2d: 2-D convolution layer (torch.nn.Conv2d) on any device with a Conv2dOp<D>
-// (include <rfcf/cpu.hpp> or <rfcf/cuda.cuh> for the implementation).
+// (include <rfcf/cpu.hpp> or <rfcf/cuda.cuh> for the implementation). For T = float it honours
+// the thread's compute precision (rfcf::Autocast, core/precision.hpp): bf16 / fp16 tensor-core
+// convolutions with fp32 accumulation; backward uses the precision of the forward.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -3794,8 +4250,12 @@ class Conv2d : public LayerBase {
     check<ShapeError>(x.rank() == 4 && x.c() == in_channels(), "Conv2d(", in_channels(), ", ", out_channels(),
                       "): expected input [N,", in_channels(), ",H,W], got ", x.shape().str());
     if (fused_) return fused_forward(x);
-    tensor_type y = ops::Conv2dOp<D>::forward(geometry_, x, weight_.value, has_bias() ? &bias_.value : nullptr);
-    if (grad_enabled()) x_ = x;
+    const ComputePrecision p = compute_precision_for<T>();
+    tensor_type y = ops::conv2d_forward(p, geometry_, x, weight_.value, has_bias() ? &bias_.value : nullptr);
+    if (grad_enabled()) {
+      x_ = x;
+      precision_ = p;
+    }
     return y;
   }
 
@@ -3804,9 +4264,9 @@ class Conv2d : public LayerBase {
     check<Error>(x_.defined(), "Conv2d::backward called without a forward in grad mode");
     const bool params_frozen = weight_.frozen && (!has_bias() || bias_.frozen);
     if (!params_frozen)
-      ops::Conv2dOp<D>::backward_weight(geometry_, x_, dy, weight_.grad, has_bias() ? &bias_.grad : nullptr);
+      ops::conv2d_backward_weight(precision_, geometry_, x_, dy, weight_.grad, has_bias() ? &bias_.grad : nullptr);
     tensor_type dx;
-    if (input_grad_) dx = ops::Conv2dOp<D>::backward_data(geometry_, dy, weight_.value, x_.shape());
+    if (input_grad_) dx = ops::conv2d_backward_data(precision_, geometry_, dy, weight_.value, x_.shape());
     return dx;
   }
 
@@ -3860,6 +4320,7 @@ class Conv2d : public LayerBase {
   ops::Conv2dGeometry geometry_;
   Parameter<T, D> weight_, bias_;
   Tensor<T, D> x_;
+  ComputePrecision precision_ = ComputePrecision::fp32;  // of the cached forward
   bool fused_ = false, fused_act_ = false;
   T fused_slope_ = T(0);
   tensor_type fused_weight_, fused_bias_;
@@ -4162,7 +4623,8 @@ class ReLU : public LeakyReLU<T, D> {
 // ---- end rfcf/nn/leaky_relu.hpp
 // ---- begin rfcf/nn/linear.hpp
 // nn::Linear: y = x W^T + b on [N, in] inputs (torch.nn.Linear), through Gemm<D>
-// (include <rfcf/cpu.hpp> or <rfcf/cuda.cuh> for the implementation).
+// (include <rfcf/cpu.hpp> or <rfcf/cuda.cuh> for the implementation). For T = float the three
+// GEMMs honour the thread's compute precision (rfcf::Autocast): 16-bit operands, fp32 results.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -4224,9 +4686,13 @@ class Linear : public LayerBase {
                       "): expected input [N,", in_features(), "], got ", x.shape().str());
     const int64_t n = x.dim(0), in = in_features(), out = out_features();
     tensor_type y(Shape{n, out});
-    ops::Gemm<D>::run(false, true, n, out, in, T(1), x.data(), in, weight_.value.data(), in, T(0), y.data(), out);
+    const ComputePrecision p = compute_precision_for<T>();
+    ops::gemm<D>(p, false, true, n, out, in, T(1), x.data(), in, weight_.value.data(), in, T(0), y.data(), out);
     if (has_bias_) Executor<D>::for_each(y.numel(), functors::AddRowBias<T>{y.data(), bias_.value.data(), out});
-    if (grad_enabled()) x_ = x;
+    if (grad_enabled()) {
+      x_ = x;
+      precision_ = p;
+    }
     return y;
   }
 
@@ -4236,10 +4702,10 @@ class Linear : public LayerBase {
     check<ShapeError>(dy.shape() == Shape{n, out}, "Linear(", in, ", ", out, ")::backward: output gradient ",
                       dy.shape().str(), " should be [", n, ", ", out, "]");
     // dW += dy^T x, db += column sums of dy, dx = dy W.
-    ops::Gemm<D>::run(true, false, out, in, n, T(1), dy.data(), out, x_.data(), in, T(1), weight_.grad.data(), in);
+    ops::gemm<D>(precision_, true, false, out, in, n, T(1), dy.data(), out, x_.data(), in, T(1), weight_.grad.data(), in);
     if (has_bias_) Executor<D>::for_each(out, functors::AccumulateColumnSums<T>{dy.data(), bias_.grad.data(), n, out});
     tensor_type dx(Shape{n, in});
-    ops::Gemm<D>::run(false, false, n, in, out, T(1), dy.data(), out, weight_.value.data(), in, T(0), dx.data(), in);
+    ops::gemm<D>(precision_, false, false, n, in, out, T(1), dy.data(), out, weight_.value.data(), in, T(0), dx.data(), in);
     return dx;
   }
 
@@ -4262,6 +4728,7 @@ class Linear : public LayerBase {
   bool has_bias_;
   Parameter<T, D> weight_, bias_;
   Tensor<T, D> x_;
+  ComputePrecision precision_ = ComputePrecision::fp32;  // of the cached forward
 };
 
 }  // namespace rfcf::nn
@@ -13216,8 +13683,9 @@ class MarginHead : public nn::LayerBase {
     w_norm_ = Tensor<T, D>(Shape{C});
     Executor<D>::for_each(C, functors::RowL2Normalize<T>{weight_.value.data(), w_hat_.data(), w_norm_.data(), d, eps});
 
-    Tensor<T, D> cos(Shape{B, C});  // ê Ŵᵀ
-    ops::Gemm<D>::run(false, true, B, C, d, T(1), e_hat_.data(), d, w_hat_.data(), d, T(0), cos.data(), C);
+    Tensor<T, D> cos(Shape{B, C});  // ê Ŵᵀ, in the thread's compute precision (fp32 result)
+    precision_ = compute_precision_for<T>();
+    ops::gemm<D>(precision_, false, true, B, C, d, T(1), e_hat_.data(), d, w_hat_.data(), d, T(0), cos.data(), C);
 
     loss_.train(is_training());
     MarginOutput<T, D> out{loss_.forward(cos, labels), 0.0, {}};
@@ -13237,13 +13705,13 @@ class MarginHead : public nn::LayerBase {
     Tensor<T, D> g = loss_.backward(dloss);  // dL/dcos [B, C]
 
     Tensor<T, D> d_ehat(Shape{B, d});
-    ops::Gemm<D>::run(false, false, B, d, C, T(1), g.data(), C, w_hat_.data(), d, T(0), d_ehat.data(), d);
+    ops::gemm<D>(precision_, false, false, B, d, C, T(1), g.data(), C, w_hat_.data(), d, T(0), d_ehat.data(), d);
     Tensor<T, D> d_emb(Shape{B, d});
     Executor<D>::for_each(B, functors::RowL2NormalizeBackward<T>{e_hat_.data(), d_ehat.data(), e_norm_.data(),
                                                                  d_emb.data(), d, eps, false});
     if (!weight_.frozen) {
       Tensor<T, D> d_what(Shape{C, d});
-      ops::Gemm<D>::run(true, false, C, d, B, T(1), g.data(), C, e_hat_.data(), d, T(0), d_what.data(), d);
+      ops::gemm<D>(precision_, true, false, C, d, B, T(1), g.data(), C, e_hat_.data(), d, T(0), d_what.data(), d);
       Executor<D>::for_each(C, functors::RowL2NormalizeBackward<T>{w_hat_.data(), d_what.data(), w_norm_.data(),
                                                                    weight_.grad.data(), d, eps, true});
     }
@@ -13301,6 +13769,7 @@ class MarginHead : public nn::LayerBase {
   nn::Parameter<T, D> weight_;
   MarginLoss<Policy, T, D> loss_;
   bool has_cache_ = false;
+  ComputePrecision precision_ = ComputePrecision::fp32;  // of the last forward
   Tensor<T, D> e_hat_, e_norm_, w_hat_, w_norm_;
 };
 
@@ -13697,9 +14166,17 @@ PrepareSummary prepare_dataset(const std::string& input_dir, const std::string& 
 // gradient buffer over ranks); the CurricularFace t reduction is head().set_t_reducer(...).
 // A NaN/Inf loss or gradient throws rfcf::NumericError; the trainer then refuses to save, so the
 // last checkpoint on disk stays the last good one.
+//
+// Mixed precision (options.precision, core/precision.hpp): bf16 or fp16 convolutions and GEMMs
+// with fp32 master weights (the parameters stay fp32). fp16 adds dynamic loss scaling
+// (train::GradScaler): the loss gradient is multiplied by the scale, the gradients are unscaled
+// after the hook, and a step whose loss or gradients are not finite is skipped (weights and
+// momentum unchanged, scale halved, result.skipped) instead of throwing. The scaler state is
+// saved in checkpoints of fp16 runs ("grad_scaler.scale", "grad_scaler.growth_tracker").
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <set>
@@ -13896,6 +14373,90 @@ inline void check_finite(double value, int64_t step, std::string_view what = "lo
 
 }  // namespace rfcf::train
 // ---- end rfcf/train/finite.hpp
+// ---- begin rfcf/train/grad_scaler.hpp
+// GradScaler: dynamic loss scaling for fp16 training (torch.cuda.amp.GradScaler semantics).
+// fp16 keeps values above ~6e-8 only; scaling the loss gradient by a large factor keeps small
+// gradients from flushing to zero in 16-bit convolutions and GEMMs. Per optimizer step:
+//
+//   backward(loss_gradient * scaler.scale())        // e.g. head.backward(T(scaler.scale()))
+//   bool found_inf = scaler.unscale_and_check(flat.grads());   // grads /= scale, any Inf/NaN?
+//   if (!found_inf) optimizer.step();                 // an overflowed step is skipped
+//   scaler.update(found_inf);
+//
+// update(): an overflow multiplies the scale by backoff_factor (0.5) and restarts the count;
+// growth_interval (2000) consecutive finite steps multiply it by growth_factor (2).
+// State (scale, growth tracker) goes into checkpoints through visit_state (Checkpoint::optimizer).
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+
+namespace rfcf::train {
+
+struct GradScalerOptions {
+  double init_scale = 65536.0;
+  double growth_factor = 2.0;
+  double backoff_factor = 0.5;
+  int64_t growth_interval = 2000;
+};
+
+class GradScaler {
+ public:
+  explicit GradScaler(GradScalerOptions o = {}) : o_(o), scale_(Shape{1}) {
+    check<ConfigError>(o.init_scale > 0 && std::isfinite(o.init_scale), "GradScaler: init_scale must be positive and "
+                       "finite, got ", o.init_scale);
+    check<ConfigError>(o.growth_factor > 1, "GradScaler: growth_factor must be > 1, got ", o.growth_factor);
+    check<ConfigError>(o.backoff_factor > 0 && o.backoff_factor < 1, "GradScaler: backoff_factor must be in (0, 1), "
+                       "got ", o.backoff_factor);
+    check<ConfigError>(o.growth_interval >= 1, "GradScaler: growth_interval must be >= 1, got ", o.growth_interval);
+    scale_.data()[0] = o.init_scale;
+  }
+
+  // The factor to multiply the loss gradient by.
+  double scale() const { return scale_.data()[0]; }
+  int64_t growth_tracker() const { return growth_tracker_; }
+  const GradScalerOptions& options() const { return o_; }
+
+  // grads *= 1 / scale (in place, on the grads' device) and whether any element is Inf or NaN.
+  // The check is one device reduction (sum in double: finite fp32 values cannot overflow it,
+  // and any Inf/NaN makes it non-finite); nothing per element comes to the host.
+  template <class T, class D>
+  bool unscale_and_check(Tensor<T, D>& grads) const {
+    if (grads.numel() == 0) return false;
+    const T inv = static_cast<T>(1.0 / scale());
+    Executor<D>::for_each(grads.numel(), ::rfcf::functors::Scale<T>{grads.data(), grads.data(), inv});
+    return !std::isfinite(ops::sum(grads));
+  }
+
+  // Adjusts the scale after a step: back off on overflow, grow after growth_interval good steps.
+  void update(bool found_inf) {
+    if (found_inf) {
+      scale_.data()[0] *= o_.backoff_factor;
+      growth_tracker_ = 0;
+      return;
+    }
+    if (++growth_tracker_ == o_.growth_interval) {
+      const double grown = scale() * o_.growth_factor;
+      if (std::isfinite(grown)) scale_.data()[0] = grown;
+      growth_tracker_ = 0;
+    }
+  }
+
+  // Checkpoint state: "<prefix>.scale" (float64 [1]) and counter "<prefix>.growth_tracker".
+  template <class V>
+  void visit_state(V& v, const std::string& prefix = "grad_scaler") {
+    v.buffer(nn::join_name(prefix, "scale"), scale_);
+    v.counter(nn::join_name(prefix, "growth_tracker"), growth_tracker_);
+  }
+
+ private:
+  GradScalerOptions o_;
+  Tensor<double, cpu> scale_;  // [1], a tensor so that checkpoints load into it
+  int64_t growth_tracker_ = 0;
+};
+
+}  // namespace rfcf::train
+// ---- end rfcf/train/grad_scaler.hpp
 // ---- begin rfcf/train/gradients.hpp
 // Whole-model gradient utilities over FlatParameters: global L2 norm, clipping by norm
 // (torch.nn.utils.clip_grad_norm_ semantics) and scaling (averaging micro-batch gradients).
@@ -14392,6 +14953,9 @@ struct RecognitionTrainerOptions {
   // Micro-batches per optimizer step (gradient accumulation for small memory).
   int accumulate = 1;
   double clip_grad_norm = 0.0;  // 0: off (arcface_torch clips the backbone at 5)
+  // Compute precision of convolutions and GEMMs; fp16 uses dynamic loss scaling.
+  ComputePrecision precision = ComputePrecision::fp32;
+  train::GradScalerOptions grad_scaler{};
 
   int64_t total_steps() const { return epochs * steps_per_epoch; }
   int64_t warmup_steps() const { return static_cast<int64_t>(std::llround(warmup_epochs * static_cast<double>(steps_per_epoch))); }
@@ -14437,6 +15001,8 @@ struct TrainStepResult {
   double grad_norm = 0;  // before clipping
   int64_t samples = 0;
   int64_t step = 0;      // index of this step (0-based)
+  bool skipped = false;  // fp16: the loss or a gradient overflowed; no update was made
+  double loss_scale = 1; // fp16: the loss scale this step used
 };
 
 template <class Backbone, class Policy, class T = float, class D = cpu>
@@ -14451,7 +15017,8 @@ class RecognitionTrainer {
       : o_(std::move(options)),
         backbone_(std::move(backbone)),
         head_(embedding_size, num_classes, policy, head_options, gen),
-        joint_{&backbone_, &head_} {
+        joint_{&backbone_, &head_},
+        scaler_(o_.grad_scaler) {
     check<ConfigError>(o_.accumulate >= 1, "trainer: accumulate must be >= 1, got ", o_.accumulate);
     check<ConfigError>(o_.clip_grad_norm >= 0, "trainer: clip_grad_norm must be >= 0, got ", o_.clip_grad_norm);
     schedule_ = make_schedule(o_);
@@ -14461,6 +15028,7 @@ class RecognitionTrainer {
     acc_ = std::make_unique<train::GradAccumulator<T, D>>(*params_);
     ckpt_.model(backbone_).model(head_, "head").optimizer(*sgd_).counter("step", step_).counter("epoch", epoch_).counter(
         "batch_in_epoch", batch_in_epoch_);
+    if (scaled()) ckpt_.optimizer(scaler_, "grad_scaler");
   }
   RecognitionTrainer(const RecognitionTrainer&) = delete;
   RecognitionTrainer& operator=(const RecognitionTrainer&) = delete;
@@ -14477,15 +15045,20 @@ class RecognitionTrainer {
     }
     backbone_.train(true);
     head_.train(true);
+    Autocast autocast(o_.precision);
     Tensor<T, D> emb = backbone_.forward(images);
     auto out = head_.forward(emb, labels);
     const double loss = static_cast<double>(out.loss);
-    if (!std::isfinite(loss)) {
-      diverged_ = true;
-      micro_ = 0;
-      train::check_finite(loss, step_, "loss");
+    if (!std::isfinite(loss) && scaled()) {
+      overflow_ = true;  // fp16 overflow: the step is skipped in apply()
+    } else {
+      if (!std::isfinite(loss)) {
+        diverged_ = true;
+        micro_ = 0;
+        train::check_finite(loss, step_, "loss");
+      }
+      backbone_.backward(head_.backward(static_cast<T>(scaled() ? scaler_.scale() : 1.0)));
     }
-    backbone_.backward(head_.backward(T(1)));
     acc_->add(images.dim(0));
     loss_sum_ += loss;
     acc_sum_ += out.accuracy;
@@ -14503,6 +15076,20 @@ class RecognitionTrainer {
     r.accuracy = acc_sum_ / micro_;
     r.samples = acc_->samples();
     r.step = step_;
+    if (scaled()) {
+      r.loss_scale = scaler_.scale();
+      const bool found_inf = scaler_.unscale_and_check(params_->grads()) || overflow_;
+      scaler_.update(found_inf);
+      overflow_ = false;
+      if (found_inf) {  // skip the update, keep the schedule position
+        micro_ = 0;
+        r.skipped = true;
+        r.grad_norm = std::numeric_limits<double>::quiet_NaN();
+        r.lr = schedule_->at(step_);
+        ++step_;
+        return r;
+      }
+    }
     r.grad_norm = o_.clip_grad_norm > 0 ? train::clip_grad_norm(*params_, o_.clip_grad_norm) : train::grad_norm(*params_);
     micro_ = 0;
     if (!std::isfinite(r.grad_norm)) {
@@ -14541,6 +15128,7 @@ class RecognitionTrainer {
     ckpt_.load(path);
     micro_ = 0;
     diverged_ = false;
+    overflow_ = false;
   }
   // Metadata saved with every checkpoint (e.g. the configuration); after load(), what the file had.
   train::Checkpoint& checkpoint() { return ckpt_; }
@@ -14564,6 +15152,7 @@ class RecognitionTrainer {
   Head& head() { return head_; }
   nn::FlatParameters<T, D>& parameters() { return *params_; }
   train::SGD<T, D>& optimizer() { return *sgd_; }
+  train::GradScaler& grad_scaler() { return scaler_; }
   const RecognitionTrainerOptions& options() const { return o_; }
 
  private:
@@ -14578,6 +15167,8 @@ class RecognitionTrainer {
     }
   };
 
+  bool scaled() const { return o_.precision == ComputePrecision::fp16; }
+
   RecognitionTrainerOptions o_;
   Backbone backbone_;
   Head head_;
@@ -14588,6 +15179,8 @@ class RecognitionTrainer {
   std::unique_ptr<train::GradAccumulator<T, D>> acc_;
   train::Checkpoint ckpt_;
   GradHook hook_;
+  train::GradScaler scaler_;
+  bool overflow_ = false;  // fp16: a non-finite loss in this step
   int64_t step_ = 0, epoch_ = 0, batch_in_epoch_ = 0;
   int micro_ = 0;
   double loss_sum_ = 0, acc_sum_ = 0;
@@ -17655,6 +18248,11 @@ class CsvLogger {
 // gradients (after the last micro-batch's backward, before the update), e.g. to all-reduce them;
 // loader_options.shard_rank / shard_count (or loader().shard()) select this rank's data share;
 // main_process = false keeps a rank from writing files and printing.
+//
+// Mixed precision: options.precision = bf16 | fp16 runs convolutions in 16 bits with fp32
+// master weights (core/precision.hpp); fp16 adds dynamic loss scaling (train::GradScaler): a
+// step whose outputs, loss or gradients overflow is skipped (weights unchanged, scale halved)
+// instead of stopping training; the scaler state is saved in fp16 checkpoints.
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -17896,6 +18494,9 @@ struct DetectorTrainOptions {
   double warmup_start_factor = 1.0 / 3.0;
   int64_t accumulate = 1;              // micro-batches per optimizer step (gradients averaged)
   bool guarded = false;                // guarded matching (retinaface.md 6, recommendation)
+  // Compute precision of the convolutions (fp32 | bf16 | fp16); fp16 uses dynamic loss scaling.
+  ComputePrecision precision = ComputePrecision::fp32;
+  GradScalerOptions grad_scaler{};
   // Progressive schedule: during epoch e < progressive_epochs, faces whose shorter side at the
   // training resolution is below progressive_min_face * (1 - e / progressive_epochs) pixels are
   // ignored (neither faces nor background, see MultiBoxLoss::forward). 0 epochs: off.
@@ -17945,6 +18546,7 @@ struct DetectorEpochStats {
   int64_t epoch = 0, steps = 0, images = 0;
   double loss = 0, loc = 0, conf = 0, landm = 0;  // means over the epoch's micro-batches
   double lr = 0, images_per_s = 0, seconds = 0, min_face = 0;
+  int64_t skipped_steps = 0;  // fp16: steps skipped after an overflow
   std::optional<detection::WiderEvalResult> eval;
 };
 
@@ -17964,7 +18566,8 @@ class DetectorTrainer {
         params_(net_),
         sgd_(params_, SGDOptions{o_.lr, o_.momentum, 0.0, o_.weight_decay, false}),
         criterion_(make_loss_options(o_)),
-        priors_(prior_options(o_.model)) {
+        priors_(prior_options(o_.model)),
+        scaler_(o_.grad_scaler) {
     check<ConfigError>(o_.epochs >= 1, "detector training: epochs must be >= 1, got ", o_.epochs);
     check<ConfigError>(o_.accumulate >= 1, "detector training: accumulate must be >= 1, got ", o_.accumulate);
     check<ConfigError>(o_.schedule == "multistep" || o_.schedule == "cosine", "detector training: unknown schedule '",
@@ -17977,6 +18580,7 @@ class DetectorTrainer {
     net_.train();
     schedule_ = make_schedule();
     ckpt_.model(net_).optimizer(sgd_).counter("step", step_).counter("epoch", epoch_);
+    if (scaled()) ckpt_.optimizer(scaler_, "grad_scaler");
   }
 
   // --- setup ---------------------------------------------------------------------------------
@@ -18043,6 +18647,8 @@ class DetectorTrainer {
     GradAccumulator<float, D> acc(params_);
     acc.begin();
     int64_t micro = 0, batch_index = 0, step_images = 0, micro_total = 0;
+    bool overflow = false;  // fp16: an output or loss of this step was not finite
+    int64_t counted = 0;    // micro-batches of this step with a finite loss
     double s_loss = 0, s_loc = 0, s_conf = 0, s_landm = 0;  // sums over micro-batches of this step
     const int64_t batches = loader_.batches_per_epoch();
     std::vector<std::vector<float>> kept, ignored;
@@ -18056,26 +18662,50 @@ class DetectorTrainer {
         split_by_face_size(b->targets[static_cast<size_t>(i)], min_side, kept[i], ignored[i]);
         any_ignored |= !ignored[i].empty();
       }
-      const auto pred = net_.forward(b->images.template to<D>());
-      guard_finite_output(pred);  // before the loss: NaN scores must not reach the negative ranking
-      const auto parts = criterion_.forward(pred, kept, priors, any_ignored ? &ignored : nullptr);
-      guard_finite(parts);
-      net_.backward(criterion_.backward());
+      LossParts_ parts{};
+      bool micro_overflow = false;
+      {
+        Autocast autocast(o_.precision);
+        const auto pred = net_.forward(b->images.template to<D>());
+        if (scaled() && !finite_output(pred)) {
+          micro_overflow = true;  // fp16 overflow: this step is skipped
+        } else {
+          guard_finite_output(pred);  // before the loss: NaN scores must not reach the negative ranking
+          const auto p = criterion_.forward(pred, kept, priors, any_ignored ? &ignored : nullptr);
+          parts = {p.total, p.loc, p.conf, p.landm};
+          if (scaled() && !finite_parts(parts)) micro_overflow = true;
+          else guard_finite(parts);
+          if (!micro_overflow) net_.backward(criterion_.backward(static_cast<float>(scaled() ? scaler_.scale() : 1.0)));
+        }
+      }
       acc.add(B);
       ++micro;
       step_images += B;
-      s_loss += parts.total, s_loc += parts.loc, s_conf += parts.conf, s_landm += parts.landm;
-      st.loss += parts.total, st.loc += parts.loc, st.conf += parts.conf, st.landm += parts.landm;
-      ++micro_total;
+      overflow |= micro_overflow;
+      if (!micro_overflow) {  // an overflowed micro-batch (fp16) has no loss to average
+        s_loss += parts.total, s_loc += parts.loc, s_conf += parts.conf, s_landm += parts.landm;
+        st.loss += parts.total, st.loc += parts.loc, st.conf += parts.conf, st.landm += parts.landm;
+        ++micro_total;
+        ++counted;
+      }
       if (micro < o_.accumulate && batch_index < batches) continue;
       // One optimizer step over the accumulated micro-batches.
       acc.finish();
       if (post_backward_) post_backward_(params_, step_);  // e.g. all-reduce across ranks
-      const double gnorm = grad_norm(params_);
-      if (!std::isfinite(gnorm)) guard_fail("gradient norm", gnorm);
+      bool skip = false;
+      if (scaled()) {  // unscale; an overflow skips the update and lowers the scale
+        skip = scaler_.unscale_and_check(params_.grads()) || overflow;
+        scaler_.update(skip);
+        overflow = false;
+        if (skip) ++st.skipped_steps;
+      }
       sgd_.set_lr(schedule_->at(step_));
-      sgd_.step();
-      const double m = static_cast<double>(micro);
+      if (!skip) {
+        const double gnorm = grad_norm(params_);
+        if (!std::isfinite(gnorm)) guard_fail("gradient norm", gnorm);
+        sgd_.step();
+      }
+      const double m = counted > 0 ? static_cast<double>(counted) : std::numeric_limits<double>::quiet_NaN();
       const LossParts lp{{"loss", s_loss / m}, {"loc", s_loc / m}, {"conf", s_conf / m}, {"landm", s_landm / m}};
       progress_->update(step_, step_images, lp, sgd_.lr());
       if (step_log_)
@@ -18086,7 +18716,7 @@ class DetectorTrainer {
       ++st.steps;
       ++step_;
       acc.begin();
-      micro = 0, step_images = 0, s_loss = s_loc = s_conf = s_landm = 0;
+      micro = 0, step_images = 0, counted = 0, s_loss = s_loc = s_conf = s_landm = 0;
       if (max_steps_reached()) break;
     }
     if (max_steps_reached() && batch_index < batches) {
@@ -18133,6 +18763,7 @@ class DetectorTrainer {
   SGD<float, D>& optimizer() { return sgd_; }
   data::DetectionLoader& loader() { return loader_; }
   Checkpoint& checkpoint() { return ckpt_; }
+  GradScaler& grad_scaler() { return scaler_; }
   const DetectorTrainOptions& options() const { return o_; }
   const LrSchedule& schedule() const { return *schedule_; }
   int64_t step() const { return step_; }
@@ -18191,6 +18822,20 @@ class DetectorTrainer {
                                  "min_face", "easy_ap", "medium_ap", "hard_ap"},
         mode);
   }
+
+  // The four loss values of one micro-batch.
+  struct LossParts_ {
+    double total = 0, loc = 0, conf = 0, landm = 0;
+  };
+  static bool finite_parts(const LossParts_& p) {
+    return std::isfinite(p.total) && std::isfinite(p.loc) && std::isfinite(p.conf) && std::isfinite(p.landm);
+  }
+  bool finite_output(const models::RetinaFaceOutput<float, D>& pred) const {
+    for (const auto* t : {&pred.loc, &pred.conf, &pred.landms})
+      if (!std::isfinite(ops::sum(*t))) return false;
+    return true;
+  }
+  bool scaled() const { return o_.precision == ComputePrecision::fp16; }
 
   template <class Parts>
   void guard_finite(const Parts& p) {
@@ -18301,6 +18946,7 @@ class DetectorTrainer {
   detection::MultiBoxLoss<float, D> criterion_;
   detection::PriorCache priors_;
   std::shared_ptr<const LrSchedule> schedule_;
+  GradScaler scaler_;
   Checkpoint ckpt_;
   int64_t step_ = 0, epoch_ = 0;
   PostBackward post_backward_;

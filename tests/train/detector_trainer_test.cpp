@@ -274,3 +274,38 @@ TEST_CASE("DetectionLoader shards: ranks partition the single-process stream", "
   CHECK(bs->targets[1] == b1->targets[0]);
   CHECK_THROWS_AS(r1.shard(2, 2), ConfigError);
 }
+
+TEST_CASE("Detector training fp16: overflowed steps are skipped and the scaler state is checkpointed; bf16 trains",
+          "[train][detector][mixed_precision]") {
+  const std::string a = temp_dir("fp16"), b = temp_dir("bf16");
+  auto o = toy_options(a, 1);
+  o.precision = ComputePrecision::fp16;
+  o.grad_scaler.init_scale = 1e30;  // every scaled gradient overflows fp16
+  train::DetectorTrainer<> t(toy_set(), o, toy_decode);
+  train::DetectorTrainer<> untouched(toy_set(), toy_options(temp_dir("untouched16"), 1), toy_decode);
+  const auto stats = t.fit();
+  REQUIRE(stats.size() == 1);
+  CHECK(stats[0].skipped_steps == 2);
+  CHECK(t.step() == 2);
+  CHECK(t.grad_scaler().scale() == 2.5e29);
+  CHECK(t.optimizer().steps() == 0);
+  CHECK(weights_of(t).at("BboxHead.0.conv1x1.weight").bytes ==
+        weights_of(untouched).at("BboxHead.0.conv1x1.weight").bytes);
+  auto o2 = toy_options(a, 2);
+  o2.precision = ComputePrecision::fp16;
+  train::DetectorTrainer<> resumed(toy_set(), o2, toy_decode);
+  resumed.resume();
+  CHECK(resumed.grad_scaler().scale() == 2.5e29);
+
+  auto ob = toy_options(b, 1);
+  ob.precision = ComputePrecision::bf16;
+  train::DetectorTrainer<> tb(toy_set(), ob, toy_decode);
+  const auto sb = tb.fit();
+  CHECK(sb[0].skipped_steps == 0);
+  CHECK(std::isfinite(sb[0].loss));
+  CHECK(tb.optimizer().steps() == 2);
+  CHECK(weights_of(tb).at("BboxHead.0.conv1x1.weight").bytes !=
+        weights_of(untouched).at("BboxHead.0.conv1x1.weight").bytes);
+  fs::remove_all(a);
+  fs::remove_all(b);
+}

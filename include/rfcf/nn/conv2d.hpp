@@ -1,14 +1,18 @@
 #pragma once
 // nn::Conv2d: 2-D convolution layer (torch.nn.Conv2d) on any device with a Conv2dOp<D>
-// (include <rfcf/cpu.hpp> or <rfcf/cuda.cuh> for the implementation).
+// (include <rfcf/cpu.hpp> or <rfcf/cuda.cuh> for the implementation). For T = float it honours
+// the thread's compute precision (rfcf::Autocast, core/precision.hpp): bf16 / fp16 tensor-core
+// convolutions with fp32 accumulation; backward uses the precision of the forward.
 #include <cmath>
 #include <cstdint>
 #include <string>
 
+#include "rfcf/core/precision.hpp"
 #include "rfcf/core/random.hpp"
 #include "rfcf/nn/module.hpp"
 #include "rfcf/ops/conv2d.hpp"
 #include "rfcf/ops/fold_batch_norm.hpp"
+#include "rfcf/ops/mixed_precision.hpp"
 #include "rfcf/ops/functors/activation.hpp"
 #include "rfcf/core/executor.hpp"
 
@@ -76,8 +80,12 @@ class Conv2d : public LayerBase {
     check<ShapeError>(x.rank() == 4 && x.c() == in_channels(), "Conv2d(", in_channels(), ", ", out_channels(),
                       "): expected input [N,", in_channels(), ",H,W], got ", x.shape().str());
     if (fused_) return fused_forward(x);
-    tensor_type y = ops::Conv2dOp<D>::forward(geometry_, x, weight_.value, has_bias() ? &bias_.value : nullptr);
-    if (grad_enabled()) x_ = x;
+    const ComputePrecision p = compute_precision_for<T>();
+    tensor_type y = ops::conv2d_forward(p, geometry_, x, weight_.value, has_bias() ? &bias_.value : nullptr);
+    if (grad_enabled()) {
+      x_ = x;
+      precision_ = p;
+    }
     return y;
   }
 
@@ -86,9 +94,9 @@ class Conv2d : public LayerBase {
     check<Error>(x_.defined(), "Conv2d::backward called without a forward in grad mode");
     const bool params_frozen = weight_.frozen && (!has_bias() || bias_.frozen);
     if (!params_frozen)
-      ops::Conv2dOp<D>::backward_weight(geometry_, x_, dy, weight_.grad, has_bias() ? &bias_.grad : nullptr);
+      ops::conv2d_backward_weight(precision_, geometry_, x_, dy, weight_.grad, has_bias() ? &bias_.grad : nullptr);
     tensor_type dx;
-    if (input_grad_) dx = ops::Conv2dOp<D>::backward_data(geometry_, dy, weight_.value, x_.shape());
+    if (input_grad_) dx = ops::conv2d_backward_data(precision_, geometry_, dy, weight_.value, x_.shape());
     return dx;
   }
 
@@ -142,6 +150,7 @@ class Conv2d : public LayerBase {
   ops::Conv2dGeometry geometry_;
   Parameter<T, D> weight_, bias_;
   Tensor<T, D> x_;
+  ComputePrecision precision_ = ComputePrecision::fp32;  // of the cached forward
   bool fused_ = false, fused_act_ = false;
   T fused_slope_ = T(0);
   tensor_type fused_weight_, fused_bias_;

@@ -1,15 +1,18 @@
 #pragma once
 // nn::Linear: y = x W^T + b on [N, in] inputs (torch.nn.Linear), through Gemm<D>
-// (include <rfcf/cpu.hpp> or <rfcf/cuda.cuh> for the implementation).
+// (include <rfcf/cpu.hpp> or <rfcf/cuda.cuh> for the implementation). For T = float the three
+// GEMMs honour the thread's compute precision (rfcf::Autocast): 16-bit operands, fp32 results.
 #include <cmath>
 #include <cstdint>
 #include <string>
 
 #include "rfcf/core/executor.hpp"
+#include "rfcf/core/precision.hpp"
 #include "rfcf/core/random.hpp"
 #include "rfcf/nn/module.hpp"
 #include "rfcf/ops/functors/linear.hpp"
 #include "rfcf/ops/gemm.hpp"
+#include "rfcf/ops/mixed_precision.hpp"
 
 namespace rfcf::nn {
 
@@ -38,9 +41,13 @@ class Linear : public LayerBase {
                       "): expected input [N,", in_features(), "], got ", x.shape().str());
     const int64_t n = x.dim(0), in = in_features(), out = out_features();
     tensor_type y(Shape{n, out});
-    ops::Gemm<D>::run(false, true, n, out, in, T(1), x.data(), in, weight_.value.data(), in, T(0), y.data(), out);
+    const ComputePrecision p = compute_precision_for<T>();
+    ops::gemm<D>(p, false, true, n, out, in, T(1), x.data(), in, weight_.value.data(), in, T(0), y.data(), out);
     if (has_bias_) Executor<D>::for_each(y.numel(), functors::AddRowBias<T>{y.data(), bias_.value.data(), out});
-    if (grad_enabled()) x_ = x;
+    if (grad_enabled()) {
+      x_ = x;
+      precision_ = p;
+    }
     return y;
   }
 
@@ -50,10 +57,10 @@ class Linear : public LayerBase {
     check<ShapeError>(dy.shape() == Shape{n, out}, "Linear(", in, ", ", out, ")::backward: output gradient ",
                       dy.shape().str(), " should be [", n, ", ", out, "]");
     // dW += dy^T x, db += column sums of dy, dx = dy W.
-    ops::Gemm<D>::run(true, false, out, in, n, T(1), dy.data(), out, x_.data(), in, T(1), weight_.grad.data(), in);
+    ops::gemm<D>(precision_, true, false, out, in, n, T(1), dy.data(), out, x_.data(), in, T(1), weight_.grad.data(), in);
     if (has_bias_) Executor<D>::for_each(out, functors::AccumulateColumnSums<T>{dy.data(), bias_.grad.data(), n, out});
     tensor_type dx(Shape{n, in});
-    ops::Gemm<D>::run(false, false, n, in, out, T(1), dy.data(), out, weight_.value.data(), in, T(0), dx.data(), in);
+    ops::gemm<D>(precision_, false, false, n, in, out, T(1), dy.data(), out, weight_.value.data(), in, T(0), dx.data(), in);
     return dx;
   }
 
@@ -76,6 +83,7 @@ class Linear : public LayerBase {
   bool has_bias_;
   Parameter<T, D> weight_, bias_;
   Tensor<T, D> x_;
+  ComputePrecision precision_ = ComputePrecision::fp32;  // of the cached forward
 };
 
 }  // namespace rfcf::nn

@@ -14,10 +14,12 @@
 #include <vector>
 
 #include "rfcf/core/executor.hpp"
+#include "rfcf/core/precision.hpp"
 #include "rfcf/core/random.hpp"
 #include "rfcf/core/tensor.hpp"
 #include "rfcf/nn/module.hpp"
 #include "rfcf/ops/gemm.hpp"
+#include "rfcf/ops/mixed_precision.hpp"
 #include "rfcf/recognition/margin_functors.hpp"
 #include "rfcf/recognition/margin_loss.hpp"
 #include "rfcf/recognition/margin_policies.hpp"
@@ -77,8 +79,9 @@ class MarginHead : public nn::LayerBase {
     w_norm_ = Tensor<T, D>(Shape{C});
     Executor<D>::for_each(C, functors::RowL2Normalize<T>{weight_.value.data(), w_hat_.data(), w_norm_.data(), d, eps});
 
-    Tensor<T, D> cos(Shape{B, C});  // ê Ŵᵀ
-    ops::Gemm<D>::run(false, true, B, C, d, T(1), e_hat_.data(), d, w_hat_.data(), d, T(0), cos.data(), C);
+    Tensor<T, D> cos(Shape{B, C});  // ê Ŵᵀ, in the thread's compute precision (fp32 result)
+    precision_ = compute_precision_for<T>();
+    ops::gemm<D>(precision_, false, true, B, C, d, T(1), e_hat_.data(), d, w_hat_.data(), d, T(0), cos.data(), C);
 
     loss_.train(is_training());
     MarginOutput<T, D> out{loss_.forward(cos, labels), 0.0, {}};
@@ -98,13 +101,13 @@ class MarginHead : public nn::LayerBase {
     Tensor<T, D> g = loss_.backward(dloss);  // dL/dcos [B, C]
 
     Tensor<T, D> d_ehat(Shape{B, d});
-    ops::Gemm<D>::run(false, false, B, d, C, T(1), g.data(), C, w_hat_.data(), d, T(0), d_ehat.data(), d);
+    ops::gemm<D>(precision_, false, false, B, d, C, T(1), g.data(), C, w_hat_.data(), d, T(0), d_ehat.data(), d);
     Tensor<T, D> d_emb(Shape{B, d});
     Executor<D>::for_each(B, functors::RowL2NormalizeBackward<T>{e_hat_.data(), d_ehat.data(), e_norm_.data(),
                                                                  d_emb.data(), d, eps, false});
     if (!weight_.frozen) {
       Tensor<T, D> d_what(Shape{C, d});
-      ops::Gemm<D>::run(true, false, C, d, B, T(1), g.data(), C, e_hat_.data(), d, T(0), d_what.data(), d);
+      ops::gemm<D>(precision_, true, false, C, d, B, T(1), g.data(), C, e_hat_.data(), d, T(0), d_what.data(), d);
       Executor<D>::for_each(C, functors::RowL2NormalizeBackward<T>{w_hat_.data(), d_what.data(), w_norm_.data(),
                                                                    weight_.grad.data(), d, eps, true});
     }
@@ -162,6 +165,7 @@ class MarginHead : public nn::LayerBase {
   nn::Parameter<T, D> weight_;
   MarginLoss<Policy, T, D> loss_;
   bool has_cache_ = false;
+  ComputePrecision precision_ = ComputePrecision::fp32;  // of the last forward
   Tensor<T, D> e_hat_, e_norm_, w_hat_, w_norm_;
 };
 

@@ -19,9 +19,17 @@
 // gradient buffer over ranks); the CurricularFace t reduction is head().set_t_reducer(...).
 // A NaN/Inf loss or gradient throws rfcf::NumericError; the trainer then refuses to save, so the
 // last checkpoint on disk stays the last good one.
+//
+// Mixed precision (options.precision, core/precision.hpp): bf16 or fp16 convolutions and GEMMs
+// with fp32 master weights (the parameters stay fp32). fp16 adds dynamic loss scaling
+// (train::GradScaler): the loss gradient is multiplied by the scale, the gradients are unscaled
+// after the hook, and a step whose loss or gradients are not finite is skipped (weights and
+// momentum unchanged, scale halved, result.skipped) instead of throwing. The scaler state is
+// saved in checkpoints of fp16 runs ("grad_scaler.scale", "grad_scaler.growth_tracker").
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <set>
@@ -30,6 +38,7 @@
 #include <vector>
 
 #include "rfcf/core/error.hpp"
+#include "rfcf/core/precision.hpp"
 #include "rfcf/core/random.hpp"
 #include "rfcf/core/tensor.hpp"
 #include "rfcf/nn/module.hpp"
@@ -37,6 +46,7 @@
 #include "rfcf/recognition/margin_head.hpp"
 #include "rfcf/train/checkpoint.hpp"
 #include "rfcf/train/finite.hpp"
+#include "rfcf/train/grad_scaler.hpp"
 #include "rfcf/train/gradients.hpp"
 #include "rfcf/train/lr_schedule.hpp"
 #include "rfcf/train/sgd.hpp"
@@ -61,6 +71,9 @@ struct RecognitionTrainerOptions {
   // Micro-batches per optimizer step (gradient accumulation for small memory).
   int accumulate = 1;
   double clip_grad_norm = 0.0;  // 0: off (arcface_torch clips the backbone at 5)
+  // Compute precision of convolutions and GEMMs; fp16 uses dynamic loss scaling.
+  ComputePrecision precision = ComputePrecision::fp32;
+  train::GradScalerOptions grad_scaler{};
 
   int64_t total_steps() const { return epochs * steps_per_epoch; }
   int64_t warmup_steps() const { return static_cast<int64_t>(std::llround(warmup_epochs * static_cast<double>(steps_per_epoch))); }
@@ -106,6 +119,8 @@ struct TrainStepResult {
   double grad_norm = 0;  // before clipping
   int64_t samples = 0;
   int64_t step = 0;      // index of this step (0-based)
+  bool skipped = false;  // fp16: the loss or a gradient overflowed; no update was made
+  double loss_scale = 1; // fp16: the loss scale this step used
 };
 
 template <class Backbone, class Policy, class T = float, class D = cpu>
@@ -120,7 +135,8 @@ class RecognitionTrainer {
       : o_(std::move(options)),
         backbone_(std::move(backbone)),
         head_(embedding_size, num_classes, policy, head_options, gen),
-        joint_{&backbone_, &head_} {
+        joint_{&backbone_, &head_},
+        scaler_(o_.grad_scaler) {
     check<ConfigError>(o_.accumulate >= 1, "trainer: accumulate must be >= 1, got ", o_.accumulate);
     check<ConfigError>(o_.clip_grad_norm >= 0, "trainer: clip_grad_norm must be >= 0, got ", o_.clip_grad_norm);
     schedule_ = make_schedule(o_);
@@ -130,6 +146,7 @@ class RecognitionTrainer {
     acc_ = std::make_unique<train::GradAccumulator<T, D>>(*params_);
     ckpt_.model(backbone_).model(head_, "head").optimizer(*sgd_).counter("step", step_).counter("epoch", epoch_).counter(
         "batch_in_epoch", batch_in_epoch_);
+    if (scaled()) ckpt_.optimizer(scaler_, "grad_scaler");
   }
   RecognitionTrainer(const RecognitionTrainer&) = delete;
   RecognitionTrainer& operator=(const RecognitionTrainer&) = delete;
@@ -146,15 +163,20 @@ class RecognitionTrainer {
     }
     backbone_.train(true);
     head_.train(true);
+    Autocast autocast(o_.precision);
     Tensor<T, D> emb = backbone_.forward(images);
     auto out = head_.forward(emb, labels);
     const double loss = static_cast<double>(out.loss);
-    if (!std::isfinite(loss)) {
-      diverged_ = true;
-      micro_ = 0;
-      train::check_finite(loss, step_, "loss");
+    if (!std::isfinite(loss) && scaled()) {
+      overflow_ = true;  // fp16 overflow: the step is skipped in apply()
+    } else {
+      if (!std::isfinite(loss)) {
+        diverged_ = true;
+        micro_ = 0;
+        train::check_finite(loss, step_, "loss");
+      }
+      backbone_.backward(head_.backward(static_cast<T>(scaled() ? scaler_.scale() : 1.0)));
     }
-    backbone_.backward(head_.backward(T(1)));
     acc_->add(images.dim(0));
     loss_sum_ += loss;
     acc_sum_ += out.accuracy;
@@ -172,6 +194,20 @@ class RecognitionTrainer {
     r.accuracy = acc_sum_ / micro_;
     r.samples = acc_->samples();
     r.step = step_;
+    if (scaled()) {
+      r.loss_scale = scaler_.scale();
+      const bool found_inf = scaler_.unscale_and_check(params_->grads()) || overflow_;
+      scaler_.update(found_inf);
+      overflow_ = false;
+      if (found_inf) {  // skip the update, keep the schedule position
+        micro_ = 0;
+        r.skipped = true;
+        r.grad_norm = std::numeric_limits<double>::quiet_NaN();
+        r.lr = schedule_->at(step_);
+        ++step_;
+        return r;
+      }
+    }
     r.grad_norm = o_.clip_grad_norm > 0 ? train::clip_grad_norm(*params_, o_.clip_grad_norm) : train::grad_norm(*params_);
     micro_ = 0;
     if (!std::isfinite(r.grad_norm)) {
@@ -210,6 +246,7 @@ class RecognitionTrainer {
     ckpt_.load(path);
     micro_ = 0;
     diverged_ = false;
+    overflow_ = false;
   }
   // Metadata saved with every checkpoint (e.g. the configuration); after load(), what the file had.
   train::Checkpoint& checkpoint() { return ckpt_; }
@@ -233,6 +270,7 @@ class RecognitionTrainer {
   Head& head() { return head_; }
   nn::FlatParameters<T, D>& parameters() { return *params_; }
   train::SGD<T, D>& optimizer() { return *sgd_; }
+  train::GradScaler& grad_scaler() { return scaler_; }
   const RecognitionTrainerOptions& options() const { return o_; }
 
  private:
@@ -247,6 +285,8 @@ class RecognitionTrainer {
     }
   };
 
+  bool scaled() const { return o_.precision == ComputePrecision::fp16; }
+
   RecognitionTrainerOptions o_;
   Backbone backbone_;
   Head head_;
@@ -257,6 +297,8 @@ class RecognitionTrainer {
   std::unique_ptr<train::GradAccumulator<T, D>> acc_;
   train::Checkpoint ckpt_;
   GradHook hook_;
+  train::GradScaler scaler_;
+  bool overflow_ = false;  // fp16: a non-finite loss in this step
   int64_t step_ = 0, epoch_ = 0, batch_in_epoch_ = 0;
   int micro_ = 0;
   double loss_sum_ = 0, acc_sum_ = 0;

@@ -20,6 +20,11 @@
 // gradients (after the last micro-batch's backward, before the update), e.g. to all-reduce them;
 // loader_options.shard_rank / shard_count (or loader().shard()) select this rank's data share;
 // main_process = false keeps a rank from writing files and printing.
+//
+// Mixed precision: options.precision = bf16 | fp16 runs convolutions in 16 bits with fp32
+// master weights (core/precision.hpp); fp16 adds dynamic loss scaling (train::GradScaler): a
+// step whose outputs, loss or gradients overflow is skipped (weights unchanged, scale halved)
+// instead of stopping training; the scaler state is saved in fp16 checkpoints.
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -35,6 +40,7 @@
 #include <vector>
 
 #include "rfcf/core/error.hpp"
+#include "rfcf/core/precision.hpp"
 #include "rfcf/core/random.hpp"
 #include "rfcf/data/threaded_loader.hpp"
 #include "rfcf/data/wider_labels.hpp"
@@ -50,6 +56,7 @@
 #include "rfcf/train/checkpoint.hpp"
 #include "rfcf/train/csv_log.hpp"
 #include "rfcf/train/finite.hpp"
+#include "rfcf/train/grad_scaler.hpp"
 #include "rfcf/train/gradients.hpp"
 #include "rfcf/train/loss_curve.hpp"
 #include "rfcf/train/lr_schedule.hpp"
@@ -74,6 +81,9 @@ struct DetectorTrainOptions {
   double warmup_start_factor = 1.0 / 3.0;
   int64_t accumulate = 1;              // micro-batches per optimizer step (gradients averaged)
   bool guarded = false;                // guarded matching (retinaface.md 6, recommendation)
+  // Compute precision of the convolutions (fp32 | bf16 | fp16); fp16 uses dynamic loss scaling.
+  ComputePrecision precision = ComputePrecision::fp32;
+  GradScalerOptions grad_scaler{};
   // Progressive schedule: during epoch e < progressive_epochs, faces whose shorter side at the
   // training resolution is below progressive_min_face * (1 - e / progressive_epochs) pixels are
   // ignored (neither faces nor background, see MultiBoxLoss::forward). 0 epochs: off.
@@ -123,6 +133,7 @@ struct DetectorEpochStats {
   int64_t epoch = 0, steps = 0, images = 0;
   double loss = 0, loc = 0, conf = 0, landm = 0;  // means over the epoch's micro-batches
   double lr = 0, images_per_s = 0, seconds = 0, min_face = 0;
+  int64_t skipped_steps = 0;  // fp16: steps skipped after an overflow
   std::optional<detection::WiderEvalResult> eval;
 };
 
@@ -142,7 +153,8 @@ class DetectorTrainer {
         params_(net_),
         sgd_(params_, SGDOptions{o_.lr, o_.momentum, 0.0, o_.weight_decay, false}),
         criterion_(make_loss_options(o_)),
-        priors_(prior_options(o_.model)) {
+        priors_(prior_options(o_.model)),
+        scaler_(o_.grad_scaler) {
     check<ConfigError>(o_.epochs >= 1, "detector training: epochs must be >= 1, got ", o_.epochs);
     check<ConfigError>(o_.accumulate >= 1, "detector training: accumulate must be >= 1, got ", o_.accumulate);
     check<ConfigError>(o_.schedule == "multistep" || o_.schedule == "cosine", "detector training: unknown schedule '",
@@ -155,6 +167,7 @@ class DetectorTrainer {
     net_.train();
     schedule_ = make_schedule();
     ckpt_.model(net_).optimizer(sgd_).counter("step", step_).counter("epoch", epoch_);
+    if (scaled()) ckpt_.optimizer(scaler_, "grad_scaler");
   }
 
   // --- setup ---------------------------------------------------------------------------------
@@ -221,6 +234,8 @@ class DetectorTrainer {
     GradAccumulator<float, D> acc(params_);
     acc.begin();
     int64_t micro = 0, batch_index = 0, step_images = 0, micro_total = 0;
+    bool overflow = false;  // fp16: an output or loss of this step was not finite
+    int64_t counted = 0;    // micro-batches of this step with a finite loss
     double s_loss = 0, s_loc = 0, s_conf = 0, s_landm = 0;  // sums over micro-batches of this step
     const int64_t batches = loader_.batches_per_epoch();
     std::vector<std::vector<float>> kept, ignored;
@@ -234,26 +249,50 @@ class DetectorTrainer {
         split_by_face_size(b->targets[static_cast<size_t>(i)], min_side, kept[i], ignored[i]);
         any_ignored |= !ignored[i].empty();
       }
-      const auto pred = net_.forward(b->images.template to<D>());
-      guard_finite_output(pred);  // before the loss: NaN scores must not reach the negative ranking
-      const auto parts = criterion_.forward(pred, kept, priors, any_ignored ? &ignored : nullptr);
-      guard_finite(parts);
-      net_.backward(criterion_.backward());
+      LossParts_ parts{};
+      bool micro_overflow = false;
+      {
+        Autocast autocast(o_.precision);
+        const auto pred = net_.forward(b->images.template to<D>());
+        if (scaled() && !finite_output(pred)) {
+          micro_overflow = true;  // fp16 overflow: this step is skipped
+        } else {
+          guard_finite_output(pred);  // before the loss: NaN scores must not reach the negative ranking
+          const auto p = criterion_.forward(pred, kept, priors, any_ignored ? &ignored : nullptr);
+          parts = {p.total, p.loc, p.conf, p.landm};
+          if (scaled() && !finite_parts(parts)) micro_overflow = true;
+          else guard_finite(parts);
+          if (!micro_overflow) net_.backward(criterion_.backward(static_cast<float>(scaled() ? scaler_.scale() : 1.0)));
+        }
+      }
       acc.add(B);
       ++micro;
       step_images += B;
-      s_loss += parts.total, s_loc += parts.loc, s_conf += parts.conf, s_landm += parts.landm;
-      st.loss += parts.total, st.loc += parts.loc, st.conf += parts.conf, st.landm += parts.landm;
-      ++micro_total;
+      overflow |= micro_overflow;
+      if (!micro_overflow) {  // an overflowed micro-batch (fp16) has no loss to average
+        s_loss += parts.total, s_loc += parts.loc, s_conf += parts.conf, s_landm += parts.landm;
+        st.loss += parts.total, st.loc += parts.loc, st.conf += parts.conf, st.landm += parts.landm;
+        ++micro_total;
+        ++counted;
+      }
       if (micro < o_.accumulate && batch_index < batches) continue;
       // One optimizer step over the accumulated micro-batches.
       acc.finish();
       if (post_backward_) post_backward_(params_, step_);  // e.g. all-reduce across ranks
-      const double gnorm = grad_norm(params_);
-      if (!std::isfinite(gnorm)) guard_fail("gradient norm", gnorm);
+      bool skip = false;
+      if (scaled()) {  // unscale; an overflow skips the update and lowers the scale
+        skip = scaler_.unscale_and_check(params_.grads()) || overflow;
+        scaler_.update(skip);
+        overflow = false;
+        if (skip) ++st.skipped_steps;
+      }
       sgd_.set_lr(schedule_->at(step_));
-      sgd_.step();
-      const double m = static_cast<double>(micro);
+      if (!skip) {
+        const double gnorm = grad_norm(params_);
+        if (!std::isfinite(gnorm)) guard_fail("gradient norm", gnorm);
+        sgd_.step();
+      }
+      const double m = counted > 0 ? static_cast<double>(counted) : std::numeric_limits<double>::quiet_NaN();
       const LossParts lp{{"loss", s_loss / m}, {"loc", s_loc / m}, {"conf", s_conf / m}, {"landm", s_landm / m}};
       progress_->update(step_, step_images, lp, sgd_.lr());
       if (step_log_)
@@ -264,7 +303,7 @@ class DetectorTrainer {
       ++st.steps;
       ++step_;
       acc.begin();
-      micro = 0, step_images = 0, s_loss = s_loc = s_conf = s_landm = 0;
+      micro = 0, step_images = 0, counted = 0, s_loss = s_loc = s_conf = s_landm = 0;
       if (max_steps_reached()) break;
     }
     if (max_steps_reached() && batch_index < batches) {
@@ -311,6 +350,7 @@ class DetectorTrainer {
   SGD<float, D>& optimizer() { return sgd_; }
   data::DetectionLoader& loader() { return loader_; }
   Checkpoint& checkpoint() { return ckpt_; }
+  GradScaler& grad_scaler() { return scaler_; }
   const DetectorTrainOptions& options() const { return o_; }
   const LrSchedule& schedule() const { return *schedule_; }
   int64_t step() const { return step_; }
@@ -369,6 +409,20 @@ class DetectorTrainer {
                                  "min_face", "easy_ap", "medium_ap", "hard_ap"},
         mode);
   }
+
+  // The four loss values of one micro-batch.
+  struct LossParts_ {
+    double total = 0, loc = 0, conf = 0, landm = 0;
+  };
+  static bool finite_parts(const LossParts_& p) {
+    return std::isfinite(p.total) && std::isfinite(p.loc) && std::isfinite(p.conf) && std::isfinite(p.landm);
+  }
+  bool finite_output(const models::RetinaFaceOutput<float, D>& pred) const {
+    for (const auto* t : {&pred.loc, &pred.conf, &pred.landms})
+      if (!std::isfinite(ops::sum(*t))) return false;
+    return true;
+  }
+  bool scaled() const { return o_.precision == ComputePrecision::fp16; }
 
   template <class Parts>
   void guard_finite(const Parts& p) {
@@ -479,6 +533,7 @@ class DetectorTrainer {
   detection::MultiBoxLoss<float, D> criterion_;
   detection::PriorCache priors_;
   std::shared_ptr<const LrSchedule> schedule_;
+  GradScaler scaler_;
   Checkpoint ckpt_;
   int64_t step_ = 0, epoch_ = 0;
   PostBackward post_backward_;

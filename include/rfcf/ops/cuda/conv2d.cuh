@@ -2,6 +2,10 @@
 // Conv2dOp<cuda>: 2-D convolution through cuDNN 9's convolution API (cudnnConvolution*; still
 // shipped in cuDNN 9 and not flagged unless CUDNN_WARN_DEPRECATED is defined).
 //
+// T = float, double, or the 16-bit storage types rfcf::bfloat16 / rfcf::float16, which run with
+// fp32 compute (CUDNN_DATA_FLOAT in the convolution descriptor) and tensor-op math; those are
+// what MixedPrecision<cuda> (ops/cuda/mixed_precision.cuh) calls under Autocast.
+//
 // Algorithms are chosen once per (direction, dtype, shapes, geometry, math mode, search mode)
 // and cached: the candidates come from cuDNN's heuristics (default, like PyTorch with
 // cudnn.benchmark = False) or from timing runs (set_conv_algo_search(ConvAlgoSearch::exhaustive),
@@ -21,6 +25,7 @@
 #include "rfcf/core/cuda/device.cuh"
 #include "rfcf/core/cuda/error.cuh"
 #include "rfcf/core/cuda/handles.cuh"
+#include "rfcf/core/half.hpp"
 #include "rfcf/core/tensor.hpp"
 #include "rfcf/ops/conv2d.hpp"
 
@@ -42,8 +47,19 @@ namespace cuda_conv {
 
 template <class T>
 constexpr cudnnDataType_t data_type() {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "Conv2dOp<cuda> supports float and double");
-  return std::is_same_v<T, float> ? CUDNN_DATA_FLOAT : CUDNN_DATA_DOUBLE;
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> || is_half_v<T>,
+                "Conv2dOp<cuda> supports float, double, rfcf::bfloat16 and rfcf::float16");
+  if constexpr (std::is_same_v<T, bfloat16>) return CUDNN_DATA_BFLOAT16;
+  else if constexpr (std::is_same_v<T, float16>) return CUDNN_DATA_HALF;
+  else return std::is_same_v<T, float> ? CUDNN_DATA_FLOAT : CUDNN_DATA_DOUBLE;
+}
+// cuDNN's alpha/beta type: float for float and the 16-bit types, double for double.
+template <class T>
+using scale_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+// The accumulation type of the convolution: fp32 for 16-bit data.
+inline cudnnDataType_t compute_type(cudnnDataType_t type) {
+  return type == CUDNN_DATA_BFLOAT16 || type == CUDNN_DATA_HALF ? CUDNN_DATA_FLOAT : type;
 }
 
 inline int to_int(int64_t v) {
@@ -85,7 +101,8 @@ class Descriptors {
                                                 to_int(w[2]), to_int(w[3])));
     RFCF_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv_, to_int(g.pad_h), to_int(g.pad_w), to_int(g.stride_h),
                                                      to_int(g.stride_w), to_int(g.dilation_h),
-                                                     to_int(g.dilation_w), CUDNN_CROSS_CORRELATION, type));
+                                                     to_int(g.dilation_w), CUDNN_CROSS_CORRELATION,
+                                                     compute_type(type)));
     RFCF_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv_, to_int(g.groups)));
     RFCF_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y_, CUDNN_TENSOR_NCHW, type, to_int(x[0]), to_int(w[0]),
                                                 to_int(g.out_h(x[2])), to_int(g.out_w(x[3]))));
@@ -221,9 +238,11 @@ inline std::map<PlanKey, Plan>& plan_cache() {
   return cache;
 }
 
-// The math mode rfcf asks for: plain fp32 FMA unless TF32 is allowed; double has one mode.
+// The math mode rfcf asks for: plain fp32 FMA unless TF32 is allowed; tensor cores for 16-bit
+// data; double has one mode.
 inline cudnnMathType_t requested_math(cudnnDataType_t type) {
   if (type == CUDNN_DATA_FLOAT && !cuda_rt::tf32_allowed()) return CUDNN_FMA_MATH;
+  if (type == CUDNN_DATA_BFLOAT16 || type == CUDNN_DATA_HALF) return CUDNN_TENSOR_OP_MATH;
   return CUDNN_DEFAULT_MATH;
 }
 
@@ -275,7 +294,7 @@ void run(int dir, const Conv2dGeometry& g, const Shape& x_shape, const Shape& w_
   }
   if (!cached) plan = make_plan<Dir>(h, d, type);
   cudnnStatus_t last = CUDNN_STATUS_SUCCESS;
-  const T alpha = T(1);
+  const scale_t<T> alpha = 1, beta_s = static_cast<scale_t<T>>(beta);
   for (size_t i = plan.chosen; i < plan.candidates.size(); ++i) {
     const Candidate& c = plan.candidates[i];
     size_t ws_bytes = 0;
@@ -296,7 +315,7 @@ void run(int dir, const Conv2dGeometry& g, const Shape& x_shape, const Shape& w_
         continue;  // this algorithm's workspace does not fit: try the next one
       }
     }
-    const cudnnStatus_t s = Dir::run(h, d, static_cast<typename Dir::Algo>(c.algo), ws, ws_bytes, &alpha, &beta, a, b, out);
+    const cudnnStatus_t s = Dir::run(h, d, static_cast<typename Dir::Algo>(c.algo), ws, ws_bytes, &alpha, &beta_s, a, b, out);
     if (ws) Allocator<cuda>::deallocate(ws, ws_bytes);
     if (is_not_supported(s)) {
       last = s;  // this algorithm cannot run here (math mode, shape): try the next one
@@ -331,7 +350,7 @@ struct Conv2dOp<cuda> {
       constexpr cudnnDataType_t type = cuda_conv::data_type<T>();
       cuda_conv::BiasDescriptor bd(type, w.dim(0));
       cuda_conv::Descriptors d(type, g, x.shape(), w.shape());
-      const T one = T(1);
+      const cuda_conv::scale_t<T> one = 1;
       RFCF_CUDNN_CHECK(cudnnAddTensor(cuda_rt::cudnn_handle(), &one, bd.get(), bias->data(), &one, d.y(), y.data()));
     }
     return y;
@@ -360,7 +379,7 @@ struct Conv2dOp<cuda> {
       constexpr cudnnDataType_t type = cuda_conv::data_type<T>();
       cuda_conv::BiasDescriptor bd(type, dw.dim(0));
       cuda_conv::Descriptors d(type, g, x.shape(), dw.shape());
-      const T one = T(1);
+      const cuda_conv::scale_t<T> one = 1;
       RFCF_CUDNN_CHECK(
           cudnnConvolutionBackwardBias(cuda_rt::cudnn_handle(), &one, d.y(), dy.data(), &one, bd.get(), db->data()));
     }

@@ -15,6 +15,7 @@
 #include "rfcf/core/cuda/error.cuh"
 #include "rfcf/core/cuda/handles.cuh"
 #include "rfcf/core/device.hpp"
+#include "rfcf/core/half.hpp"
 #include "rfcf/core/error.hpp"
 #include "rfcf/ops/gemm.hpp"
 
@@ -28,6 +29,10 @@ template <>
 struct GemmExType<__half> { static constexpr cudaDataType_t value = CUDA_R_16F; };
 template <>
 struct GemmExType<__nv_bfloat16> { static constexpr cudaDataType_t value = CUDA_R_16BF; };
+template <>
+struct GemmExType<bfloat16> { static constexpr cudaDataType_t value = CUDA_R_16BF; };
+template <>
+struct GemmExType<float16> { static constexpr cudaDataType_t value = CUDA_R_16F; };
 template <class T>
 concept GemmExStorage = requires { GemmExType<T>::value; };
 
@@ -54,7 +59,8 @@ struct Gemm<cuda> {
       RFCF_CUBLAS_CHECK(cublasDgemm(h, g.op_b, g.op_a, g.m, g.n, g.k, &alpha, B, g.ldb, A, g.lda, &beta, C, g.ldc));
   }
 
-  // Half-precision storage (__half, __nv_bfloat16) with fp32 accumulation and fp32 alpha/beta.
+  // Half-precision storage (__half, __nv_bfloat16, rfcf::float16, rfcf::bfloat16) with fp32
+  // accumulation and fp32 alpha/beta.
   template <class T>
     requires cuda_detail::GemmExStorage<T>
   static void run_mixed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const T* A,
@@ -64,6 +70,19 @@ struct Gemm<cuda> {
     constexpr cudaDataType_t type = cuda_detail::GemmExType<T>::value;
     RFCF_CUBLAS_CHECK(cublasGemmEx(cuda_rt::cublas_handle(), g.op_b, g.op_a, g.m, g.n, g.k, &alpha, B, type, g.ldb, A,
                                    type, g.lda, &beta, C, type, g.ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  }
+
+  // 16-bit A and B, fp32 C: tensor-core products with fp32 accumulation and an fp32 result
+  // (what MixedPrecision<cuda>::gemm runs under Autocast).
+  template <class T>
+    requires cuda_detail::GemmExStorage<T>
+  static void run_mixed_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const T* A,
+                            int64_t lda, const T* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    Args g = checked(trans_a, trans_b, M, N, K, lda, ldb, ldc);
+    if (M == 0 || N == 0) return;
+    constexpr cudaDataType_t type = cuda_detail::GemmExType<T>::value;
+    RFCF_CUBLAS_CHECK(cublasGemmEx(cuda_rt::cublas_handle(), g.op_b, g.op_a, g.m, g.n, g.k, &alpha, B, type, g.ldb, A,
+                                   type, g.lda, &beta, C, CUDA_R_32F, g.ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   }
 
  private:
