@@ -90,6 +90,16 @@ TEST_CASE("mpi: PartialFCTrainer at rate 1 == RecognitionTrainer + DataParallel 
     std::vector<double> plain_loss{b.loss / W};
     dist::all_reduce_values<cpu>(c, plain_loss);
     CHECK(std::abs(a.loss - plain_loss[0]) < 1e-5 * plain_loss[0]);
+    // The gradients of the step: the backbone's (averaged over ranks) and the whole head's.
+    const int64_t nb = pfc.backbone_parameters().numel();
+    const std::vector<float> g_plain = plain.parameters().grads().to_vector();
+    const std::vector<float> gb_plain(g_plain.begin(), g_plain.begin() + nb), gh_plain(g_plain.begin() + nb, g_plain.end());
+    const std::vector<float> gh_pfc =
+        pfc.head().gather_rows(pfc.head().weight().grad).to_vector();
+    INFO("step " << k << ": backbone gradient rel. error " << rel_error(pfc.backbone_parameters().grads().to_vector(), gb_plain)
+                 << ", head gradient " << rel_error(gh_pfc, gh_plain));
+    CHECK(rel_error(pfc.backbone_parameters().grads().to_vector(), gb_plain) < 1e-5);
+    CHECK(rel_error(gh_pfc, gh_plain) < 1e-5);
     CHECK(std::abs(a.grad_norm - b.grad_norm) < 1e-5 * b.grad_norm);
   }
   std::vector<float> backbone_plain, head_plain;
