@@ -134,8 +134,8 @@ class DetectorTrainer {
   using Params = nn::FlatParameters<float, D>;
   using PostBackward = std::function<void(Params& params, int64_t step)>;
   using EpochEnd = std::function<void(const DetectorEpochStats&)>;
-  using LossParts = detection::MultiBoxLossParts<float>;
-  using LossHook = std::function<LossParts(const LossParts& local, models::RetinaFaceOutput<float, D>& loss_grads)>;
+  using LossHook = std::function<detection::MultiBoxLossParts<float>(const detection::MultiBoxLossParts<float>& local,
+                                                                      models::RetinaFaceOutput<float, D>& loss_grads)>;
 
   DetectorTrainer(std::vector<data::AnnotatedImage> images, DetectorTrainOptions o,
                   data::ImageDecoder decode = data::decode_bgr)
