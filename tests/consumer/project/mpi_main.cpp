@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <vector>
 
+#include <rfcf/cpu.hpp>
 #include <rfcf/dist/mpi.hpp>
 
 int main(int argc, char** argv) {
