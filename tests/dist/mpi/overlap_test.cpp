@@ -35,7 +35,7 @@ struct Run {
   dist::DataParallel<T, cpu> ddp;
   train::SGD<T, cpu> sgd{params, train::SGDOptions{0.05, 0.9, 0.0, 1e-4, false}};
   nn::CrossEntropyLoss<T, cpu> ce;
-  explicit Run(dist::Communicator& c) : ddp(c, params, dist::DataParallelOptions{.bucket_bytes = 1024}) {}
+  explicit Run(dist::Communicator& c) : ddp(c, params, dist::DataParallelOptions{.bucket_bytes = 256}) {}
 
   std::vector<T> step(int64_t k, int rank, bool overlap) {
     Generator g(100 + 10 * static_cast<uint64_t>(k) + static_cast<uint64_t>(rank));

@@ -1,6 +1,9 @@
 // dist::PartialFCTrainer (what rfcf-train-recognizer --partial-fc runs) on W MPI ranks:
 //  1. rate 1 == RecognitionTrainer + DataParallel on the same ranks (the program without
-//     --partial-fc): backbone, whole head and t after a few steps (< 1e-5);
+//     --partial-fc): gradients every step, backbone, whole head and t after a few steps (< 1e-5).
+//     In double: PartialFC computes the cosines of all W B rows against its shard, a different
+//     summation order, and with 2-4 samples per rank the BatchNorms amplify float32 rounding of
+//     that to ~1e-3 in the backbone gradients (see recognizer_test.cpp);
 //  2. a checkpoint written by 2 ranks (a sub-world of the job) resumes on 1 rank and on all W
 //     ranks (4 in the 4-rank job): every rank's rows and momentum rows are exactly the file's,
 //     the gathered head is the file's head, and RecognitionTrainer loads the same file.
@@ -24,7 +27,8 @@ using rfcf::testing::world;
 namespace {
 
 constexpr int64_t kClasses = 10, kEmbedding = 16, kGlobalBatch = 8;
-using Net = models::MobileFaceNet<float, cpu>;
+using T = double;
+using Net = models::MobileFaceNet<T, cpu>;
 using Policy = recognition::CurricularFace;
 
 Net make_net() {
@@ -45,25 +49,25 @@ recognition::RecognitionTrainerOptions trainer_options() {
 }
 
 // Samples [first, first + n) of a synthetic set: fixed random images, label i * 3 mod classes.
-std::pair<Tensor<float, cpu>, std::vector<int64_t>> samples(int64_t first, int64_t n) {
+std::pair<Tensor<T, cpu>, std::vector<int64_t>> samples(int64_t first, int64_t n) {
   const int64_t size = 3 * 32 * 32;
-  Tensor<float, cpu> x(Shape{n, 3, 32, 32});
+  Tensor<T, cpu> x(Shape{n, 3, 32, 32});
   std::vector<int64_t> y;
   for (int64_t k = 0; k < n; ++k) {
     Generator g(500 + static_cast<uint64_t>(first + k));
-    for (int64_t j = 0; j < size; ++j) x.data()[k * size + j] = static_cast<float>(g.uniform(-1, 1));
+    for (int64_t j = 0; j < size; ++j) x.data()[k * size + j] = static_cast<T>(g.uniform(-1, 1));
     y.push_back(((first + k) * 3) % kClasses);
   }
   return {x, y};
 }
 
 // This rank's part of global batch `step`.
-std::pair<Tensor<float, cpu>, std::vector<int64_t>> local_batch(int64_t step, int rank, int world_size) {
+std::pair<Tensor<T, cpu>, std::vector<int64_t>> local_batch(int64_t step, int rank, int world_size) {
   const int64_t b = kGlobalBatch / world_size;
   return samples(step * kGlobalBatch + rank * b, b);
 }
 
-std::vector<float> host_floats(const io::HostTensor& t) { return t.as<float>(); }
+std::vector<T> host_values(const io::HostTensor& t) { return t.as<T>(); }
 
 }  // namespace
 
@@ -72,17 +76,17 @@ TEST_CASE("mpi: PartialFCTrainer at rate 1 == RecognitionTrainer + DataParallel 
   const int W = c.size(), r = c.rank();
   dist::PartialFCOptions po;
   po.t_mode = recognition::TMode::global;
-  dist::PartialFCTrainer<Net, Policy> pfc(c, make_net(), kEmbedding, kClasses, Policy{}, trainer_options(), po);
+  dist::PartialFCTrainer<Net, Policy, T> pfc(c, make_net(), kEmbedding, kClasses, Policy{}, trainer_options(), po);
 
-  recognition::RecognitionTrainer<Net, Policy> plain(make_net(), kEmbedding, kClasses, Policy{}, trainer_options());
+  recognition::RecognitionTrainer<Net, Policy, T> plain(make_net(), kEmbedding, kClasses, Policy{}, trainer_options());
   plain.head().load_weight(pfc.head().gather_weight());  // the initialisations differ by design
   plain.head().set_t_mode(recognition::TMode::global);
   plain.head().set_t_reducer(dist::t_reducer<cpu>(c));
-  dist::DataParallel<float, cpu> ddp(c, plain.parameters());
+  dist::DataParallel<T, cpu> ddp(c, plain.parameters());
   ddp.broadcast_model(plain.backbone());
-  plain.set_grad_hook([&ddp](nn::FlatParameters<float, cpu>&) { ddp.sync_gradients(); });
+  plain.set_grad_hook([&ddp](nn::FlatParameters<T, cpu>&) { ddp.sync_gradients(); });
 
-  const std::vector<float> w0 = pfc.backbone_parameters().values().to_vector();
+  const std::vector<T> w0 = pfc.backbone_parameters().values().to_vector();
   for (int64_t k = 0; k < 3; ++k) {
     auto [x, y] = local_batch(k, r, W);
     const auto a = pfc.step(x, y);
@@ -92,9 +96,9 @@ TEST_CASE("mpi: PartialFCTrainer at rate 1 == RecognitionTrainer + DataParallel 
     CHECK(std::abs(a.loss - plain_loss[0]) < 1e-5 * plain_loss[0]);
     // The gradients of the step: the backbone's (averaged over ranks) and the whole head's.
     const int64_t nb = pfc.backbone_parameters().numel();
-    const std::vector<float> g_plain = plain.parameters().grads().to_vector();
-    const std::vector<float> gb_plain(g_plain.begin(), g_plain.begin() + nb), gh_plain(g_plain.begin() + nb, g_plain.end());
-    const std::vector<float> gh_pfc =
+    const std::vector<T> g_plain = plain.parameters().grads().to_vector();
+    const std::vector<T> gb_plain(g_plain.begin(), g_plain.begin() + nb), gh_plain(g_plain.begin() + nb, g_plain.end());
+    const std::vector<T> gh_pfc =
         pfc.head().gather_rows(pfc.head().weight().grad).to_vector();
     INFO("step " << k << ": backbone gradient rel. error " << rel_error(pfc.backbone_parameters().grads().to_vector(), gb_plain)
                  << ", head gradient " << rel_error(gh_pfc, gh_plain));
@@ -102,13 +106,13 @@ TEST_CASE("mpi: PartialFCTrainer at rate 1 == RecognitionTrainer + DataParallel 
     CHECK(rel_error(gh_pfc, gh_plain) < 1e-5);
     CHECK(std::abs(a.grad_norm - b.grad_norm) < 1e-5 * b.grad_norm);
   }
-  std::vector<float> backbone_plain, head_plain;
-  nn::for_each_parameter(plain.backbone(), [&](const std::string&, nn::Parameter<float, cpu>& p) {
+  std::vector<T> backbone_plain, head_plain;
+  nn::for_each_parameter(plain.backbone(), [&](const std::string&, nn::Parameter<T, cpu>& p) {
     const auto v = p.value.to_vector();
     backbone_plain.insert(backbone_plain.end(), v.begin(), v.end());
   });
-  const std::vector<float> backbone_pfc = pfc.backbone_parameters().values().to_vector();
-  const std::vector<float> head_pfc = pfc.head().gather_weight().to_vector();
+  const std::vector<T> backbone_pfc = pfc.backbone_parameters().values().to_vector();
+  const std::vector<T> head_pfc = pfc.head().gather_weight().to_vector();
   head_plain = plain.head().weight().value.to_vector();
   INFO("W = " << W << ": backbone rel. error " << rel_error(backbone_pfc, backbone_plain) << ", head "
               << rel_error(head_pfc, head_plain));
@@ -130,11 +134,11 @@ TEST_CASE("mpi: a Partial FC checkpoint of 2 ranks resumes on 1 rank and on all 
   // Ranks [0, writers) train 2 steps as a world of their own and write the checkpoint.
   MPI_Comm sub_native;
   MPI_Comm_split(c.native(), r < writers ? 0 : MPI_UNDEFINED, r, &sub_native);
-  std::vector<float> written_head;
+  std::vector<T> written_head;
   if (r < writers) {
     dist::MpiCommunicator sub(sub_native);
     MPI_Comm_free(&sub_native);
-    dist::PartialFCTrainer<Net, Policy> tr(sub, make_net(), kEmbedding, kClasses, Policy{}, trainer_options(), po);
+    dist::PartialFCTrainer<Net, Policy, T> tr(sub, make_net(), kEmbedding, kClasses, Policy{}, trainer_options(), po);
     for (int64_t k = 0; k < 2; ++k) {
       auto [x, y] = local_batch(k, r, writers);
       tr.step(x, y);
@@ -145,32 +149,32 @@ TEST_CASE("mpi: a Partial FC checkpoint of 2 ranks resumes on 1 rank and on all 
   }
   c.barrier();
   const io::TensorMap file = io::read_safetensors(path);
-  const std::vector<float> head = host_floats(*file.find("head.weight"));
-  const std::vector<float> momentum = host_floats(*file.find("optimizer.head.weight.momentum_buffer"));
+  const std::vector<T> head = host_values(*file.find("head.weight"));
+  const std::vector<T> momentum = host_values(*file.find("optimizer.head.weight.momentum_buffer"));
   if (r < writers) CHECK(head == written_head);
   REQUIRE(head.size() == static_cast<size_t>(kClasses * kEmbedding));
   REQUIRE(momentum.size() == head.size());
 
-  auto check_rows = [&](dist::PartialFCTrainer<Net, Policy>& tr) {
+  auto check_rows = [&](dist::PartialFCTrainer<Net, Policy, T>& tr) {
     const dist::ClassRange cr = tr.head().class_range_of_rank();
     const auto begin = static_cast<ptrdiff_t>(cr.start * kEmbedding), end = begin + cr.count * kEmbedding;
-    CHECK(tr.head().weight().value.to_vector() == std::vector<float>(head.begin() + begin, head.begin() + end));
+    CHECK(tr.head().weight().value.to_vector() == std::vector<T>(head.begin() + begin, head.begin() + end));
     CHECK(tr.head_optimizer().momentum_buffer().to_vector() ==
-          std::vector<float>(momentum.begin() + begin, momentum.begin() + end));
+          std::vector<T>(momentum.begin() + begin, momentum.begin() + end));
     CHECK(tr.head_optimizer().steps() == 2);
     CHECK(tr.steps_done() == 2);
     CHECK(tr.batch_in_epoch() == 2);
-    CHECK(static_cast<float>(tr.head().t_value()) == host_floats(*file.find("head.t"))[0]);
+    CHECK(static_cast<T>(tr.head().t_value()) == host_values(*file.find("head.t"))[0]);
     CHECK(tr.head().t_value() != 0);
   };
   {  // one rank
     dist::LocalCommunicator<cpu> one;
-    dist::PartialFCTrainer<Net, Policy> tr(one, make_net(), kEmbedding, kClasses, Policy{}, trainer_options(), po);
+    dist::PartialFCTrainer<Net, Policy, T> tr(one, make_net(), kEmbedding, kClasses, Policy{}, trainer_options(), po);
     tr.load(path);
     check_rows(tr);
   }
   {  // all W ranks (4 in the 4-rank job)
-    dist::PartialFCTrainer<Net, Policy> tr(c, make_net(), kEmbedding, kClasses, Policy{}, trainer_options(), po);
+    dist::PartialFCTrainer<Net, Policy, T> tr(c, make_net(), kEmbedding, kClasses, Policy{}, trainer_options(), po);
     tr.load(path);
     check_rows(tr);
     CHECK(tr.head().gather_weight().to_vector() == head);
@@ -183,7 +187,7 @@ TEST_CASE("mpi: a Partial FC checkpoint of 2 ranks resumes on 1 rank and on all 
     CHECK(std::isfinite(mine));
   }
   {  // the same file without Partial FC
-    recognition::RecognitionTrainer<Net, Policy> plain(make_net(), kEmbedding, kClasses, Policy{}, trainer_options());
+    recognition::RecognitionTrainer<Net, Policy, T> plain(make_net(), kEmbedding, kClasses, Policy{}, trainer_options());
     plain.load(path);
     CHECK(plain.head().weight().value.to_vector() == head);
     CHECK(plain.steps_done() == 2);
