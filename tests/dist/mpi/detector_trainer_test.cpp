@@ -14,6 +14,7 @@
 #include "rfcf/models.hpp"
 
 using namespace rfcf;
+using rfcf::testing::minus;
 using rfcf::testing::rel_error;
 using rfcf::testing::world;
 
@@ -86,9 +87,12 @@ TEST_CASE("mpi: DetectorTrainer, W ranks with the global normaliser == one proce
   default_generator().seed(4);  // as the trainer does with the loader seed
   models::RetinaFace<models::MobileNetV1025, cpu> initial(defaults.model);
   const std::vector<float> w0 = nn::FlatParameters<float, cpu>(initial).values().to_vector();
-  INFO("W = " << W << ": global normaliser rel. error " << rel_error(global, one) << ", per-rank normaliser "
-              << rel_error(per_rank, one));
+  const double global_err = rel_error(minus(global, w0), minus(one, w0));
+  const double per_rank_err = rel_error(minus(per_rank, w0), minus(one, w0));
+  INFO("W = " << W << ": updates rel. error, global normaliser " << global_err << ", per-rank normaliser "
+              << per_rank_err);
   CHECK(rel_error(global, one) < 1e-5);
+  CHECK(global_err < 1e-4);
   CHECK(rel_error(one, w0) > 1e-4);  // the steps moved the weights
-  if (W > 1) CHECK(rel_error(per_rank, one) > 1e-4);
+  if (W > 1) CHECK(per_rank_err > 1e-3);  // the per-rank normaliser is a different gradient
 }
