@@ -273,7 +273,18 @@ int run_training(const Args& a, Trainer& tr, data::RecognitionLoader& loader, in
                        it == tr.checkpoint().metadata().end() ? std::string("?") : it->second, "', this run is '", config, "'");
     say("resumed from %s at step %lld (epoch %lld, batch %lld)\n", last.c_str(), static_cast<long long>(tr.steps_done()),
         static_cast<long long>(tr.epoch()), static_cast<long long>(tr.batch_in_epoch()));
+    // The batch position counts per-rank batches: on another number of ranks, continue after the
+    // samples of the epoch already seen (rounded down to whole batches of this run).
+    const auto ranks = tr.checkpoint().metadata().find("ranks");
+    const int64_t old_ranks = ranks == tr.checkpoint().metadata().end() ? g_dist->size() : std::stoll(ranks->second);
+    if (old_ranks != g_dist->size() && tr.batch_in_epoch() > 0) {
+      const int64_t b = std::min(tr.batch_in_epoch() * old_ranks / g_dist->size(), loader.batches_per_epoch());
+      say("written by %lld ranks, running on %d: continuing at batch %lld of the epoch\n", static_cast<long long>(old_ranks),
+          g_dist->size(), static_cast<long long>(b));
+      tr.set_position(tr.epoch(), b);
+    }
   }
+  tr.checkpoint().metadata("ranks", std::to_string(g_dist->size()));
   ready();
   auto save = [&](const std::string& path) { save_state(tr, path); };
   const auto mode = a.resume ? train::CsvMode::append : train::CsvMode::truncate;
