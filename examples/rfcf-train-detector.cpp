@@ -15,13 +15,14 @@
 #include "rfcf/detection.hpp"
 #include "rfcf/models.hpp"
 #include "rfcf/train.hpp"
+#include "rfcf/dist/detector_trainer.hpp"
 #include "distributed.hpp"
 
 namespace {
 
 struct Flags {
   std::string labels, images, pretrained, backbone = "mobilenet0.25", anchors = "official", precision = "fp32";
-  bool resume = false, guarded = false, print_config = false;
+  bool resume = false, guarded = false, print_config = false, global_normalizer = false;
   int threads = 0;
 };
 
@@ -36,28 +37,33 @@ int train(const Flags& f, rfcf::train::DetectorTrainOptions o, rfcf::examples::D
   data::WiderLabelOptions lo;
   lo.image_root = f.images;
   data::WiderLabelSet set = data::read_wider_labels(f.labels, lo);
-  std::printf("%s: %zu images, %lld faces (%lld without landmarks, %lld degenerate), %lld empty images skipped\n",
+  if (dp.main_process())
+    std::printf("%s: %zu images, %lld faces (%lld without landmarks, %lld degenerate), %lld empty images skipped\n",
               f.labels.c_str(), set.images.size(), static_cast<long long>(set.faces),
               static_cast<long long>(set.faces_without_landmarks), static_cast<long long>(set.degenerate_faces),
               static_cast<long long>(set.skipped_empty));
   train::DetectorTrainer<Backbone> trainer(std::move(set.images), o);
-  std::printf("%lld steps per epoch (batch %lld x accumulate %lld), %lld epochs, schedule %s, lr %g\n",
+  if (dp.main_process())
+    std::printf("%lld steps per epoch (batch %lld x accumulate %lld), %lld epochs, schedule %s, lr %g\n",
               static_cast<long long>(trainer.steps_per_epoch()), static_cast<long long>(o.loader.batch_size),
               static_cast<long long>(o.accumulate), static_cast<long long>(o.epochs), o.schedule.c_str(), o.lr);
   if (f.resume && std::filesystem::exists(o.last_checkpoint())) {
     trainer.resume();
   } else {
-    if (f.resume) std::printf("--resume: no %s yet, starting fresh\n", o.last_checkpoint().c_str());
-    if (!f.pretrained.empty()) std::printf("%s\n", trainer.load_pretrained_backbone(f.pretrained).str().c_str());
+    if (f.resume && dp.main_process()) std::printf("--resume: no %s yet, starting fresh\n", o.last_checkpoint().c_str());
+    if (!f.pretrained.empty()) {
+      const std::string report = trainer.load_pretrained_backbone(f.pretrained).str();
+      if (dp.main_process()) std::printf("%s\n", report.c_str());
+    }
   }
   if (dp.active()) {
     // Every rank starts from rank 0's weights (resumed or pretrained there too); gradients are
-    // averaged over ranks before each update. The loss normaliser stays per rank, as with DDP.
-    auto ddp = std::make_shared<dist::DataParallel<float, cpu>>(dp.comm(), trainer.parameters());
-    ddp->broadcast_model(trainer.network());
-    trainer.set_post_backward([ddp](auto&, int64_t) { ddp->sync_gradients(); });
+    // averaged over ranks before each update. The loss normaliser stays per rank, as with DDP,
+    // unless --global-normalizer (then W ranks equal one process on the same global batch).
+    dist::data_parallel(trainer, dp.comm(), {.global_normalizer = f.global_normalizer});
     if (dp.main_process())
-      std::printf("data parallel: %d ranks, batch %lld per rank\n", dp.size(), static_cast<long long>(o.loader.batch_size));
+      std::printf("data parallel: %d ranks, batch %lld per rank, loss normaliser %s\n", dp.size(),
+                  static_cast<long long>(o.loader.batch_size), f.global_normalizer ? "global" : "per rank");
   }
   trainer.fit();
   return 0;
@@ -106,6 +112,9 @@ int main(int argc, char** argv) {
                  "progressive: faces with a shorter side below this (pixels at --img-dim) are ignored in epoch 0; "
                  "the threshold falls linearly to 0 at epoch K")->capture_default_str();
   app.add_flag("--guarded", f.guarded, "guarded matching: invalid gts take no priors, degenerate boxes dropped");
+  app.add_flag("--global-normalizer", f.global_normalizer,
+               "under mpirun: divide the loss by the matched priors of the global batch (W ranks == one process); "
+               "default: per rank, like the reference under DDP");
   app.add_option("--workers", L.workers, "loader threads")->capture_default_str();
   app.add_option("--threads", f.threads, "compute threads (0: OpenMP default)");
   app.add_option("--seed", L.seed, "data order / augmentation seed")->capture_default_str();

@@ -41,7 +41,7 @@ struct Args {
   std::string schedule = "poly", augment = "flip", eval_bin, eval_pairs, eval_images, eval_flip = "concat";
   std::string milestones = "10,18,22", t_mode = "local", precision = "fp32";
   double s = 64, m = -1, m1 = 1.0, m2 = 0.3, m3 = 0.2, lr = 0.1, momentum = 0.9, weight_decay = 5e-4, warmup_epochs = 0;
-  double clip_grad = 0, dropout = 0, mean = 127.5, scale = 1.0 / 128.0;
+  double clip_grad = 0, dropout = 0, partial_fc = 0, mean = 127.5, scale = 1.0 / 128.0;
   int64_t embedding_size = 0, epochs = 20, batch = 128, min_images = 1, max_images = 0, max_steps = 0, save_every = 0;
   int accumulate = 1, workers = 1, threads = 0, eval_every = 1, crop_x = 0, crop_y = 0, crop_w = 0, crop_h = 0;
   int input_w = 0, input_h = 0;
@@ -220,10 +220,21 @@ void write_curves(const std::string& out) {
   }
 }
 
-template <class Net, class Policy>
-int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, data::RecognitionLoader& loader) {
-  namespace fs = std::filesystem;
-  const int64_t bpe = loader.batches_per_epoch();
+// printf on rank 0 only (the other ranks train silently; their errors still reach stderr).
+template <class... A>
+void say(const char* fmt, A... args) {
+  if (g_dist->main_process()) std::printf(fmt, args...);
+}
+
+// Saves the training state: a collective for Partial FC (rank 0 writes the gathered head), rank 0
+// alone otherwise (every rank holds the same state).
+template <class Trainer>
+void save_state(Trainer& tr, const std::string& path) {
+  if constexpr (requires { tr.communicator(); }) tr.save(path);
+  else if (g_dist->main_process()) tr.save(path);
+}
+
+RecognitionTrainerOptions trainer_options(const Args& a, int64_t batches_per_epoch) {
   RecognitionTrainerOptions o;
   o.lr = a.lr;
   o.momentum = a.momentum;
@@ -234,24 +245,23 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
   o.warmup_epochs = a.warmup_epochs;
   o.epochs = a.epochs;
   o.accumulate = a.accumulate;
-  o.steps_per_epoch = (bpe + a.accumulate - 1) / a.accumulate;
+  o.steps_per_epoch = (batches_per_epoch + a.accumulate - 1) / a.accumulate;
   o.clip_grad_norm = a.clip_grad;
   o.precision = parse_precision(a.precision);
-  MarginHeadOptions ho;
-  Generator gen(a.seed);
-  RecognitionTrainer<Net, Policy> tr(std::move(net), embedding_size, loader.num_classes(), policy, o, ho, gen);
-  // Data parallel (mpirun): rank 0 alone writes checkpoints, logs (others log to <out>/rank<r>/)
-  // and evaluates; gradients are averaged over ranks; t per rank or averaged (--t-mode).
+  return o;
+}
+
+// The training loop, the same for RecognitionTrainer and dist::PartialFCTrainer. `ready` runs
+// after a resume (the data-parallel set-up of the unsharded head broadcasts rank 0's state).
+template <class Trainer, class Ready>
+int run_training(const Args& a, Trainer& tr, data::RecognitionLoader& loader, int64_t embedding_size, Ready ready) {
+  using Policy = typename Trainer::Head::policy_type;
+  const int64_t bpe = loader.batches_per_epoch();
+  const RecognitionTrainerOptions& o = tr.options();
+  // Rank 0 alone prints, logs, draws curves and evaluates (the other ranks' numbers are the same
+  // global step's, or their own shard's, and would only repeat it).
   const bool main_process = g_dist->main_process();
-  const std::string log_dir = main_process ? a.out : a.out + "/rank" + std::to_string(g_dist->rank());
-  fs::create_directories(log_dir);
-  std::unique_ptr<dist::DataParallel<float, cpu>> ddp;
-  if (a.t_mode == "global") {
-    tr.head().set_t_mode(TMode::global);
-    tr.head().set_t_reducer(dist::t_reducer<cpu>(g_dist->comm()));
-  } else {
-    check<ConfigError>(a.t_mode == "local", "--t-mode: 'local' or 'global', got '", a.t_mode, "'");
-  }
+  const std::string& log_dir = a.out;
   const std::string config = "backbone=" + a.backbone + " head=" + a.head + " classes=" + std::to_string(loader.num_classes()) +
                              " embedding=" + std::to_string(embedding_size) + " input=" + std::to_string(loader.input_h()) +
                              "x" + std::to_string(loader.input_w());
@@ -262,28 +272,34 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
     const auto it = tr.checkpoint().metadata().find("config");
     check<ConfigError>(it != tr.checkpoint().metadata().end() && it->second == config, "--resume: ", last, " was written for '",
                        it == tr.checkpoint().metadata().end() ? std::string("?") : it->second, "', this run is '", config, "'");
-    std::printf("resumed from %s at step %lld (epoch %lld, batch %lld)\n", last.c_str(),
-                static_cast<long long>(tr.steps_done()), static_cast<long long>(tr.epoch()),
-                static_cast<long long>(tr.batch_in_epoch()));
+    say("resumed from %s at step %lld (epoch %lld, batch %lld)\n", last.c_str(), static_cast<long long>(tr.steps_done()),
+        static_cast<long long>(tr.epoch()), static_cast<long long>(tr.batch_in_epoch()));
+    // The batch position counts per-rank batches: on another number of ranks, continue after the
+    // samples of the epoch already seen (rounded down to whole batches of this run).
+    const auto ranks = tr.checkpoint().metadata().find("ranks");
+    const int64_t old_ranks = ranks == tr.checkpoint().metadata().end() ? g_dist->size() : std::stoll(ranks->second);
+    if (old_ranks != g_dist->size() && tr.batch_in_epoch() > 0) {
+      const int64_t b = std::min(tr.batch_in_epoch() * old_ranks / g_dist->size(), loader.batches_per_epoch());
+      say("written by %lld ranks, running on %d: continuing at batch %lld of the epoch\n", static_cast<long long>(old_ranks),
+          g_dist->size(), static_cast<long long>(b));
+      tr.set_position(tr.epoch(), b);
+    }
   }
-  if (g_dist->active()) {
-    ddp = std::make_unique<dist::DataParallel<float, cpu>>(g_dist->comm(), tr.parameters());
-    ddp->broadcast_model(tr.backbone());
-    ddp->broadcast_model(tr.head());
-    tr.set_grad_hook([&ddp](nn::FlatParameters<float, cpu>&) { ddp->sync_gradients(); });
-    if (main_process)
-      std::printf("data parallel: %d ranks, batch %lld per rank, t mode %s\n", g_dist->size(),
-                  static_cast<long long>(a.batch), a.t_mode.c_str());
-  }
-  auto save = [&](const std::string& path) {
-    if (main_process) tr.save(path);
-  };
+  tr.checkpoint().metadata("ranks", std::to_string(g_dist->size()));
+  ready();
+  auto save = [&](const std::string& path) { save_state(tr, path); };
   const auto mode = a.resume ? train::CsvMode::append : train::CsvMode::truncate;
-  train::CsvLogger log(log_dir + "/log.csv", {"step", "epoch", "lr", "loss", "accuracy", "t", "grad_norm", "samples_per_s"}, mode);
-  train::CsvLogger evlog(log_dir + "/eval.csv",
-                         {"epoch", "step", "train_loss", "train_accuracy", "val_accuracy", "val_std", "val_threshold",
-                          "same_cos", "diff_cos", "elapsed_s"},
-                         mode);
+  std::unique_ptr<train::CsvLogger> log, evlog;
+  if (main_process) {
+    log = std::make_unique<train::CsvLogger>(
+        log_dir + "/log.csv", std::vector<std::string>{"step", "epoch", "lr", "loss", "accuracy", "t", "grad_norm", "samples_per_s"},
+        mode);
+    evlog = std::make_unique<train::CsvLogger>(
+        log_dir + "/eval.csv",
+        std::vector<std::string>{"epoch", "step", "train_loss", "train_accuracy", "val_accuracy", "val_std", "val_threshold",
+                                 "same_cos", "diff_cos", "elapsed_s"},
+        mode);
+  }
   const bool do_eval = main_process && (!a.eval_bin.empty() || !a.eval_pairs.empty());
   EvalSet eval_set;
   if (do_eval) {
@@ -299,7 +315,7 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
     std::printf("[eval] epoch %g: verification accuracy %.2f%% +- %.2f%% (threshold %.3f; mean cosine same %.3f, different %.3f) in %.0f s\n",
                 epoch, 100 * r.accuracy, 100 * r.std, r.threshold, r.same_cos, r.diff_cos, now_s() - te);
     std::fflush(stdout);
-    evlog.row({epoch, double(tr.steps_done()), train_loss, train_acc, r.accuracy, r.std, r.threshold, r.same_cos,
+    evlog->row({epoch, double(tr.steps_done()), train_loss, train_acc, r.accuracy, r.std, r.threshold, r.same_cos,
                r.diff_cos, now_s() - t0});
     if (r.accuracy > best) {
       best = r.accuracy;
@@ -307,11 +323,12 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
     }
   };
   if (do_eval && tr.steps_done() == 0) run_eval(0, 0.0, 0.0);  // the untrained network (chance level)
-  write_curves(log_dir);
+  if (main_process) write_curves(log_dir);
 
   const int64_t total = o.total_steps();
+  static std::ostream discard(nullptr);  // the progress lines of ranks > 0
   train::ProgressReporter progress({.total_steps = total, .steps_per_epoch = o.steps_per_epoch, .min_interval_s = 10.0,
-                                    .prefix = "train"});
+                                    .prefix = "train", .out = main_process ? nullptr : &discard});
   const bool has_t = Policy::uses_t;
   for (int64_t epoch = tr.epoch(); epoch < a.epochs; ++epoch) {
     const int64_t first = epoch == tr.epoch() ? tr.batch_in_epoch() : 0;
@@ -320,7 +337,7 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
     loader.start_epoch(epoch, first);
     int64_t b = first;
     auto record = [&](const TrainStepResult& r) {
-      log.row({double(r.step), double(epoch), r.lr, r.loss, r.accuracy, has_t ? tr.head().t_value() : 0.0, r.grad_norm,
+      if (log) log->row({double(r.step), double(epoch), r.lr, r.loss, r.accuracy, has_t ? tr.head().t_value() : 0.0, r.grad_norm,
                progress.samples_per_second()});
       train::LossParts parts{{"loss", r.loss}, {"acc", r.accuracy}};
       if (has_t) parts.push_back({"t", tr.head().t_value()});
@@ -344,16 +361,16 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
     if (!stop) tr.set_position(epoch + 1, 0);
     save(last);
     const double mean_loss = steps ? loss_sum / steps : 0, mean_acc = steps ? acc_sum / steps : 0;
-    std::printf("[epoch %lld] mean loss %.4f, training accuracy %.2f%%, %.0f s elapsed\n", static_cast<long long>(epoch),
+    say("[epoch %lld] mean loss %.4f, training accuracy %.2f%%, %.0f s elapsed\n", static_cast<long long>(epoch),
                 mean_loss, 100 * mean_acc, now_s() - t0);
     std::fflush(stdout);
     // A run stopped by --max-steps records the fraction of the epoch it reached.
     const double epochs_done = stop ? static_cast<double>(epoch) + static_cast<double>(b) / static_cast<double>(bpe)
                                     : static_cast<double>(epoch + 1);
     if (do_eval && ((epoch + 1) % a.eval_every == 0 || epoch + 1 == a.epochs || stop)) run_eval(epochs_done, mean_loss, mean_acc);
-    else evlog.row({epochs_done, double(tr.steps_done()), mean_loss, mean_acc, std::nan(""), std::nan(""), std::nan(""),
+    else if (evlog) evlog->row({epochs_done, double(tr.steps_done()), mean_loss, mean_acc, std::nan(""), std::nan(""), std::nan(""),
                     std::nan(""), std::nan(""), now_s() - t0});
-    write_curves(log_dir);
+    if (main_process) write_curves(log_dir);
     progress.restart_clock();
     if (stop) break;
   }
@@ -363,6 +380,49 @@ int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, d
               static_cast<long long>(tr.steps_done()), now_s() - t0, a.out.c_str(),
               best >= 0 ? (", best.safetensors (best verification accuracy " + std::to_string(100 * best) + "%)").c_str() : "");
   return 0;
+}
+
+template <class Net, class Policy>
+int train_model(const Args& a, Net net, int64_t embedding_size, Policy policy, data::RecognitionLoader& loader) {
+  const RecognitionTrainerOptions o = trainer_options(a, loader.batches_per_epoch());
+  check<ConfigError>(a.t_mode == "local" || a.t_mode == "global", "--t-mode: 'local' or 'global', got '", a.t_mode, "'");
+  const TMode t_mode = a.t_mode == "global" ? TMode::global : TMode::local;
+  check<ConfigError>(a.partial_fc >= 0, "--partial-fc: the sample rate must lie in (0, 1] (0: off), got ", a.partial_fc);
+  if (a.partial_fc > 0) {
+    // Partial FC: rank r holds classes class_range(C, r, W) of the head; the backbone is data parallel.
+    check<ConfigError>(a.partial_fc <= 1, "--partial-fc: the sample rate must lie in (0, 1], got ", a.partial_fc);
+    dist::PartialFCOptions po;
+    po.sample_rate = a.partial_fc;
+    po.seed = a.seed;
+    po.sample_seed = a.seed;
+    po.t_mode = t_mode;
+    dist::PartialFCTrainer<Net, Policy> tr(g_dist->comm(), std::move(net), embedding_size, loader.num_classes(), policy, o, po);
+    const dist::ClassRange cr = tr.head().class_range_of_rank();
+    say("partial fc: %d ranks, rank 0 holds classes [%lld, %lld) of %lld, sample rate %g (%lld classes per step), t mode %s\n",
+        g_dist->size(), static_cast<long long>(cr.start), static_cast<long long>(cr.start + cr.count),
+        static_cast<long long>(loader.num_classes()), a.partial_fc, static_cast<long long>(tr.head().num_sample()),
+        a.t_mode.c_str());
+    return run_training(a, tr, loader, embedding_size, [] {});
+  }
+  MarginHeadOptions ho;
+  Generator gen(a.seed);
+  RecognitionTrainer<Net, Policy> tr(std::move(net), embedding_size, loader.num_classes(), policy, o, ho, gen);
+  // Data parallel (mpirun): gradients are averaged over ranks; t per rank or averaged (--t-mode).
+  if (t_mode == TMode::global) {
+    tr.head().set_t_mode(TMode::global);
+    tr.head().set_t_reducer(dist::t_reducer<cpu>(g_dist->comm()));
+  }
+  std::unique_ptr<dist::DataParallel<float, cpu>> ddp;
+  auto ready = [&] {
+    if (!g_dist->active()) return;
+    ddp = std::make_unique<dist::DataParallel<float, cpu>>(g_dist->comm(), tr.parameters());
+    ddp->broadcast_model(tr.backbone());
+    ddp->broadcast_model(tr.head());
+    tr.set_grad_hook([&ddp](nn::FlatParameters<float, cpu>&) { ddp->sync_gradients(); });
+    say("data parallel: %d ranks, batch %lld per rank, t mode %s\n", g_dist->size(), static_cast<long long>(a.batch),
+        a.t_mode.c_str());
+  };
+  return run_training(a, tr, loader, embedding_size, ready);
 }
 
 template <class Net>
@@ -383,7 +443,7 @@ int run(const Args& a) {
   filter.min_images = a.min_images;
   filter.max_images = a.max_images;
   data::RecognitionDataset ds = data::RecognitionDataset::open(a.data, filter);
-  std::printf("%s: %zu images of %lld identities\n", a.data.c_str(), ds.size(), static_cast<long long>(ds.num_classes()));
+  say("%s: %zu images of %lld identities\n", a.data.c_str(), ds.size(), static_cast<long long>(ds.num_classes()));
   data::RecognitionLoaderOptions lo;
   lo.workers = a.workers;
   lo.batch_size = a.batch;
@@ -398,7 +458,7 @@ int run(const Args& a) {
   data::RecognitionLoader loader(std::move(ds), lo);
   if (g_dist->active()) loader.shard(g_dist->rank(), g_dist->size());
   const int64_t H = loader.input_h(), W = loader.input_w();
-  std::printf("input %lldx%lld, %lld batches of %lld per epoch, accumulate %d\n", static_cast<long long>(H),
+  say("input %lldx%lld, %lld batches of %lld per epoch, accumulate %d\n", static_cast<long long>(H),
               static_cast<long long>(W), static_cast<long long>(loader.batches_per_epoch()), static_cast<long long>(a.batch),
               a.accumulate);
   const std::string& b = a.backbone;
@@ -490,6 +550,10 @@ int main(int argc, char** argv) {
   app.add_option("--eval-flip", a.eval_flip, "flip test: concat | sum | none")->capture_default_str();
   app.add_option("--t-mode", a.t_mode,
                  "CurricularFace t under mpirun: local (per rank, the paper runs) | global (averaged over ranks)")
+      ->capture_default_str();
+  app.add_option("--partial-fc", a.partial_fc,
+                 "Partial FC: shard the class matrix over the mpirun ranks and use this fraction of each rank's "
+                 "classes per step (1: all; 0: off, the whole head on every rank)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {

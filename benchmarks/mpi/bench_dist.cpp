@@ -1,6 +1,8 @@
 // Distributed benchmarks (run by benchmarks/mpi/run_dist.sh under mpirun):
-//   bench_dist train STEPS LOCAL_BATCH   data-parallel MobileFaceNet (112x96) + CurricularFace head
-//                                        (1000 classes), SGD; prints samples/s of the whole job
+//   bench_dist train STEPS LOCAL_BATCH [OVERLAP BUCKET_KIB]
+//                                        data-parallel MobileFaceNet (112x96) + CurricularFace head
+//                                        (1000 classes), SGD; prints samples/s of the whole job;
+//                                        OVERLAP 1 starts buckets during backward (overlap_backward)
 //   bench_dist head CLASSES RATE BATCH   Partial FC margin head (d = 512) over the ranks: peak memory
 //                                        per rank (VmHWM growth) against the computed bytes
 #include <chrono>
@@ -46,7 +48,7 @@ struct Both {
   }
 };
 
-int run_train(dist::MpiCommunicator& comm, int steps, int64_t b) {
+int run_train(dist::MpiCommunicator& comm, int steps, int64_t b, bool overlap, int64_t bucket_kib) {
   using Policy = recognition::CurricularFace;
   models::MobileFaceNet<float, cpu> net;
   recognition::MarginHead<Policy, float, cpu> head(128, 1000);
@@ -54,7 +56,9 @@ int run_train(dist::MpiCommunicator& comm, int steps, int64_t b) {
   net.train();
   nn::FlatParameters<float, cpu> params(both);
   train::SGD<float, cpu> sgd(params, train::SGDOptions{0.1, 0.9, 0.0, 5e-4, false});
-  dist::DataParallel<float, cpu> ddp(comm, params);
+  dist::DataParallelOptions dpo;
+  if (bucket_kib > 0) dpo.bucket_bytes = bucket_kib << 10;
+  dist::DataParallel<float, cpu> ddp(comm, params, dpo);
   ddp.broadcast_model(both);
   Tensor<float, cpu> x(Shape{b, 3, 112, 96});
   Generator g(comm.rank() + 1);
@@ -67,7 +71,12 @@ int run_train(dist::MpiCommunicator& comm, int steps, int64_t b) {
     if (s == 0) comm.barrier(), start = std::chrono::steady_clock::now(), sync_s = 0;
     sgd.zero_grad();
     const auto out = head.forward(net.forward(x), y);
-    net.backward(head.backward());
+    if (overlap) {
+      auto during_backward = ddp.overlap_backward();
+      net.backward(head.backward());
+    } else {
+      net.backward(head.backward());
+    }
     const auto t0 = std::chrono::steady_clock::now();
     ddp.sync_gradients();
     sync_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -77,8 +86,10 @@ int run_train(dist::MpiCommunicator& comm, int steps, int64_t b) {
   comm.barrier();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (comm.rank() == 0)
-    std::printf("train ranks %d local_batch %lld steps %d: %.2f samples/s (%.3f s/step, gradient sync %.1f%%)\n",
-                comm.size(), static_cast<long long>(b), steps, comm.size() * b * steps / s, s / steps,
+    std::printf("train ranks %d local_batch %lld steps %d overlap %d buckets %zu (early %lld): %.2f samples/s (%.3f s/step, "
+                "wait after backward %.1f%%)\n",
+                comm.size(), static_cast<long long>(b), steps, overlap ? 1 : 0, ddp.buckets().size(),
+                static_cast<long long>(ddp.buckets_launched_early()), comm.size() * b * steps / s, s / steps,
                 100.0 * sync_s / s);
   return 0;
 }
@@ -133,9 +144,11 @@ int main(int argc, char** argv) {
   dist::MpiCommunicator comm;
   try {
     const std::string mode = argc > 1 ? argv[1] : "";
-    if (mode == "train" && argc == 4) return run_train(comm, std::atoi(argv[2]), std::atoll(argv[3]));
+    if (mode == "train" && (argc == 4 || argc == 6))
+      return run_train(comm, std::atoi(argv[2]), std::atoll(argv[3]), argc == 6 && std::atoi(argv[4]) != 0,
+                       argc == 6 ? std::atoll(argv[5]) : 0);
     if (mode == "head" && argc == 5) return run_head(comm, std::atoll(argv[2]), std::atof(argv[3]), std::atoll(argv[4]));
-    std::fprintf(stderr, "usage: bench_dist train STEPS LOCAL_BATCH | head CLASSES RATE BATCH\n");
+    std::fprintf(stderr, "usage: bench_dist train STEPS LOCAL_BATCH [OVERLAP BUCKET_KIB] | head CLASSES RATE BATCH\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());

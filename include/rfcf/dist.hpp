@@ -11,5 +11,6 @@
 #include "rfcf/dist/local.hpp"
 #include "rfcf/dist/multibox.hpp"
 #include "rfcf/dist/partial_fc.hpp"
+#include "rfcf/dist/partial_fc_trainer.hpp"
 #include "rfcf/dist/rendezvous.hpp"
 #include "rfcf/dist/sharding.hpp"

@@ -8,9 +8,12 @@
 //
 // The flat gradient buffer is cut into buckets of about `bucket_bytes`, in reverse parameter
 // order (the order backward produces them). Each bucket is one non-blocking all-reduce; a caller
-// that knows when parameters are final (a per-layer hook) calls mark_ready(segment) during
-// backward so that full buckets go out while backward continues; sync_gradients() launches
-// whatever is left, waits and divides by the world size. BatchNorm statistics are not touched:
+// that knows when parameters are final calls mark_ready(segment) during backward so that full
+// buckets go out while backward continues; sync_gradients() launches whatever is left, waits and
+// divides by the world size. overlap_backward() does the marking through the composites'
+// backward hooks (nn/backward_hook.hpp):
+//   { auto overlap = ddp.overlap_backward(); net.backward(dy); }   ddp.sync_gradients();
+// The buckets and the reduction are the same either way, so the results are bit-identical. BatchNorm statistics are not touched:
 // they stay per rank, as in DDP (only broadcast_model copies rank 0's at the start).
 #include <algorithm>
 #include <cstdint>
@@ -21,6 +24,7 @@
 #include "rfcf/core/executor.hpp"
 #include "rfcf/dist/communicator.hpp"
 #include "rfcf/dist/functors.hpp"
+#include "rfcf/nn/backward_hook.hpp"
 #include "rfcf/nn/parameters.hpp"
 #include "rfcf/recognition/margin_loss.hpp"
 
@@ -41,11 +45,13 @@ template <class T, class D>
 class DataParallel {
  public:
   DataParallel(Communicator& comm, nn::FlatParameters<T, D>& params, DataParallelOptions o = {})
-      : comm_(&comm), params_(&params), options_(o) {
+      : comm_(&comm), params_(&params), options_(o), observer_(this) {
     check<ConfigError>(o.bucket_bytes > 0, "DataParallel: bucket_bytes must be positive, got ", o.bucket_bytes);
     detail::check_device<D>(comm, "DataParallel");
     build_buckets();
   }
+  DataParallel(const DataParallel&) = delete;  // the backward observer points here
+  DataParallel& operator=(const DataParallel&) = delete;
 
   // Copies rank `root`'s flat parameter values to every rank.
   void broadcast_parameters(int root = 0) {
@@ -60,14 +66,23 @@ class DataParallel {
     model.visit(v, "");
   }
 
-  // Marks a parameter segment's gradient as final; launches its bucket once all of its segments are.
+  // Marks a parameter segment's gradient as final (again: no effect); launches its bucket once
+  // all of its segments are.
   void mark_ready(int64_t segment) {
     check<ConfigError>(segment >= 0 && segment < static_cast<int64_t>(bucket_of_.size()),
                        "DataParallel::mark_ready: segment ", segment, " out of range");
+    if (segment_ready_[static_cast<size_t>(segment)]) return;
+    segment_ready_[static_cast<size_t>(segment)] = 1;
     const int64_t b = bucket_of_[static_cast<size_t>(segment)];
-    if (++ready_[static_cast<size_t>(b)] == static_cast<int64_t>(buckets_[static_cast<size_t>(b)].segments.size()))
+    if (++ready_[static_cast<size_t>(b)] == static_cast<int64_t>(buckets_[static_cast<size_t>(b)].segments.size())) {
       launch(b);
+      ++early_;
+    }
   }
+  // While the returned guard lives (around the backward of the step's last micro-batch, after
+  // which nothing changes the gradients before sync_gradients()), every layer whose backward a
+  // composite has finished marks its parameters ready, so buckets start during backward.
+  [[nodiscard]] nn::BackwardObserverGuard overlap_backward() { return nn::BackwardObserverGuard(&observer_); }
   // Launches every bucket not launched yet (in bucket order).
   void start_gradient_sync() {
     for (int64_t b = 0; b < static_cast<int64_t>(buckets_.size()); ++b)
@@ -81,6 +96,9 @@ class DataParallel {
       w.reset();
     }
     std::fill(ready_.begin(), ready_.end(), 0);
+    std::fill(segment_ready_.begin(), segment_ready_.end(), 0);
+    launched_early_ = early_;
+    early_ = 0;
     if (options_.average && comm_->size() > 1 && params_->numel() > 0)
       Executor<D>::for_each(params_->numel(),
                             functors::Scale<T>{params_->grads().data(), static_cast<T>(1.0 / comm_->size())});
@@ -88,9 +106,29 @@ class DataParallel {
   void sync_gradients() { finish_gradient_sync(); }
 
   const std::vector<GradientBucket>& buckets() const { return buckets_; }
+  // Buckets launched by mark_ready (during backward) in the last synchronised step.
+  int64_t buckets_launched_early() const { return launched_early_; }
   Communicator& communicator() { return *comm_; }
 
  private:
+  // Maps the gradient buffers of a finished layer to segments of the flat buffer.
+  struct Observer final : nn::BackwardObserver {
+    DataParallel* self;
+    explicit Observer(DataParallel* s) : self(s) {}
+    void gradients_final(const std::vector<const void*>& grads) override {
+      const auto& segs = self->params_->segments();
+      const T* base = self->params_->grads().data();
+      for (const void* g : grads) {
+        const T* p = static_cast<const T*>(g);
+        if (p < base || p >= base + self->params_->numel()) continue;  // not this model's
+        const int64_t offset = p - base;
+        const auto it = std::lower_bound(segs.begin(), segs.end(), offset,
+                                         [](const nn::ParameterSegment& s, int64_t o) { return s.offset < o; });
+        if (it != segs.end() && it->offset == offset) self->mark_ready(it - segs.begin());
+      }
+    }
+  };
+
   struct BroadcastVisitor {
     Communicator* comm;
     int root;
@@ -122,6 +160,7 @@ class DataParallel {
       bucket_of_[static_cast<size_t>(i)] = static_cast<int64_t>(buckets_.size()) - 1;
     }
     ready_.assign(buckets_.size(), 0);
+    segment_ready_.assign(segs.size(), 0);
     work_.resize(buckets_.size());
   }
   void launch(int64_t b) {
@@ -135,7 +174,10 @@ class DataParallel {
   DataParallelOptions options_;
   std::vector<GradientBucket> buckets_;
   std::vector<int64_t> bucket_of_, ready_;
+  std::vector<char> segment_ready_;
   std::vector<std::unique_ptr<Work>> work_;
+  Observer observer_;
+  int64_t early_ = 0, launched_early_ = 0;
 };
 
 // TReducer for MarginHead / MarginLoss in TMode::global (recognition.md 2.5): sums the local sum

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "rfcf/nn/backward_hook.hpp"
 #include "rfcf/nn/module.hpp"
 #include "rfcf/ops/concat.hpp"
 #include "rfcf/ops/elementwise.hpp"
@@ -45,7 +46,9 @@ class Residual {
   }
   tensor_type backward(const tensor_type& dy) {
     tensor_type dx = body_.backward(dy);
+    backward_done(body_);
     tensor_type ds = shortcut_.backward(dy);
+    backward_done(shortcut_);
     if (dx.shares_storage_with(dy)) dx = dx.clone();  // never accumulate into the caller's gradient
     ops::accumulate(dx, ds);
     return dx;
@@ -106,6 +109,7 @@ class Concat {
       tensor_type part = ops::slice_channels(dy, offset, channels_[i]);
       offset += channels_[i++];
       tensor_type g = b.backward(part);
+      backward_done(b);
       if (!dx.defined()) dx = g.shares_storage_with(part) ? g : g.clone();
       else ops::accumulate(dx, g);
     };
@@ -156,7 +160,10 @@ class Repeat {
   }
   tensor_type backward(const tensor_type& dy) {
     tensor_type g = dy;
-    for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) g = it->backward(g);
+    for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
+      g = it->backward(g);
+      backward_done(*it);
+    }
     return g;
   }
   void train(bool on = true) {

@@ -8,6 +8,7 @@
 #include <tuple>
 #include <utility>
 
+#include "rfcf/nn/backward_hook.hpp"
 #include "rfcf/nn/module.hpp"
 
 namespace rfcf::nn {
@@ -93,6 +94,7 @@ class Sequential {
   template <size_t I>
   tensor_type backward_from(const tensor_type& dy) {
     tensor_type dx = std::get<I>(layers_).backward(dy);
+    backward_done(std::get<I>(layers_));
     if constexpr (I == 0) return dx;
     else return backward_from<I - 1>(dx);
   }

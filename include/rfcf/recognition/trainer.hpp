@@ -188,6 +188,9 @@ class RecognitionTrainer {
   TrainStepResult apply() {
     check<Error>(micro_ > 0, "trainer: apply() without a micro-batch");
     acc_->finish(true);
+    // A local fp16 overflow poisons the gradients so that a data-parallel hook (all-reduce)
+    // carries it to every rank and all of them skip this step together.
+    if (overflow_ && scaled()) fill(params_->grads(), std::numeric_limits<T>::quiet_NaN());
     if (hook_) hook_(*params_);
     TrainStepResult r;
     r.loss = loss_sum_ / micro_;

@@ -16,8 +16,9 @@
 // counters. The data order and augmentation of an epoch depend only on (seed, epoch) and the
 // schedules only on the step, so 2 epochs straight equal 1 epoch + resume + 1 epoch bit for bit.
 //
-// Data-parallel hook: set_post_backward(f) is called once per optimizer step with the averaged
+// Data-parallel hooks: set_post_backward(f) is called once per optimizer step with the averaged
 // gradients (after the last micro-batch's backward, before the update), e.g. to all-reduce them;
+// set_loss_hook(f) per micro-batch between the loss and the network backward (loss normaliser);
 // loader_options.shard_rank / shard_count (or loader().shard()) select this rank's data share;
 // main_process = false keeps a rank from writing files and printing.
 //
@@ -144,6 +145,8 @@ class DetectorTrainer {
   using Params = nn::FlatParameters<float, D>;
   using PostBackward = std::function<void(Params& params, int64_t step)>;
   using EpochEnd = std::function<void(const DetectorEpochStats&)>;
+  using LossHook = std::function<detection::MultiBoxLossParts<float>(const detection::MultiBoxLossParts<float>& local,
+                                                                      models::RetinaFaceOutput<float, D>& loss_grads)>;
 
   DetectorTrainer(std::vector<data::AnnotatedImage> images, DetectorTrainOptions o,
                   data::ImageDecoder decode = data::decode_bgr)
@@ -183,6 +186,11 @@ class DetectorTrainer {
     say("resumed from " + p + " at epoch " + std::to_string(epoch_) + ", step " + std::to_string(step_));
   }
   void set_post_backward(PostBackward f) { post_backward_ = std::move(f); }
+  // Runs per micro-batch between the loss's backward and the network's: gets the batch's loss
+  // parts and the loss gradients (which it may rescale) and returns the parts to log
+  // (dist::globally_normalize: the global batch's normaliser; see dist/detector_trainer.hpp).
+  void set_loss_hook(LossHook f) { loss_hook_ = std::move(f); }
+  const detection::MultiBoxLossOptions& loss_options() const { return criterion_.options(); }
   void set_epoch_end(EpochEnd f) { epoch_end_ = std::move(f); }
 
   // --- training ------------------------------------------------------------------------------
@@ -258,11 +266,15 @@ class DetectorTrainer {
           micro_overflow = true;  // fp16 overflow: this step is skipped
         } else {
           guard_finite_output(pred);  // before the loss: NaN scores must not reach the negative ranking
-          const auto p = criterion_.forward(pred, kept, priors, any_ignored ? &ignored : nullptr);
+          auto p = criterion_.forward(pred, kept, priors, any_ignored ? &ignored : nullptr);
+          if (scaled() && !finite_parts({p.total, p.loc, p.conf, p.landm})) micro_overflow = true;
+          else guard_finite(p);
+          if (!micro_overflow) {
+            auto loss_grads = criterion_.backward(static_cast<float>(scaled() ? scaler_.scale() : 1.0));
+            if (loss_hook_) p = loss_hook_(p, loss_grads);  // e.g. the global batch's normaliser
+            net_.backward(loss_grads);
+          }
           parts = {p.total, p.loc, p.conf, p.landm};
-          if (scaled() && !finite_parts(parts)) micro_overflow = true;
-          else guard_finite(parts);
-          if (!micro_overflow) net_.backward(criterion_.backward(static_cast<float>(scaled() ? scaler_.scale() : 1.0)));
         }
       }
       acc.add(B);
@@ -278,6 +290,9 @@ class DetectorTrainer {
       if (micro < o_.accumulate && batch_index < batches) continue;
       // One optimizer step over the accumulated micro-batches.
       acc.finish();
+      // A local fp16 overflow poisons the gradients so that the all-reduce carries it to every
+      // rank and all of them skip this step together.
+      if (overflow && scaled()) fill(params_.grads(), std::numeric_limits<float>::quiet_NaN());
       if (post_backward_) post_backward_(params_, step_);  // e.g. all-reduce across ranks
       bool skip = false;
       if (scaled()) {  // unscale; an overflow skips the update and lowers the scale
@@ -537,6 +552,7 @@ class DetectorTrainer {
   Checkpoint ckpt_;
   int64_t step_ = 0, epoch_ = 0;
   PostBackward post_backward_;
+  LossHook loss_hook_;
   EpochEnd epoch_end_;
   std::unique_ptr<ProgressReporter> progress_;
   std::unique_ptr<CsvLogger> step_log_, epoch_log_;
