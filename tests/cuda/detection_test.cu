@@ -161,6 +161,12 @@ TEST_CASE("MultiBoxLoss<cuda> equals the cpu loss, gradients and mined negatives
   REQUIRE(diff / scale < 1e-5);
   REQUIRE(loss.negatives() == ref.negatives);
   REQUIRE(!ref.negatives[0].empty());
+  // Priors given on the device: the same result.
+  MultiBoxLoss<float, rfcf::cuda> loss2;
+  const auto parts2 = loss2.forward(pred, targets, Tensor<float, rfcf::cuda>::from_host(Shape{A, 4}, priors));
+  REQUIRE(parts2.total == parts.total);
+  REQUIRE(parts2.num_pos == parts.num_pos);
+  REQUIRE(loss2.negatives() == loss.negatives());
 }
 
 TEST_CASE("match_on_device<rfcf::cuda> equals match_priors on the host", "[cuda][detection]") {

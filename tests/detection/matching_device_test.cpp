@@ -227,11 +227,11 @@ TEST_CASE("match_on_device rejects bad input", "[detection][matching]") {
   const auto dev_priors = Tensor<float, cpu>::from_host(Shape{A, 4}, priors);
   std::vector<std::vector<float>> targets(2);
   targets[1].resize(14);
-  CHECK_THROWS_AS(match_on_device<float, cpu>(targets, dev_priors), ShapeError);
+  CHECK_THROWS_AS((match_on_device<float, cpu>(targets, dev_priors)), ShapeError);
   targets[1].assign(15, 0.5f);
   targets[1][3] = std::nanf("");
-  CHECK_THROWS_AS(match_on_device<float, cpu>(targets, dev_priors), NumericError);
-  CHECK_THROWS_AS(match_on_device<float, cpu>(std::vector<std::vector<float>>(1), Tensor<float, cpu>(Shape{A, 3})),
+  CHECK_THROWS_AS((match_on_device<float, cpu>(targets, dev_priors)), NumericError);
+  CHECK_THROWS_AS((match_on_device<float, cpu>(std::vector<std::vector<float>>(1), Tensor<float, cpu>(Shape{A, 3}))),
                   ShapeError);
   // No images at all: empty targets.
   const auto none = match_on_device<float, cpu>(std::vector<std::vector<float>>{}, dev_priors);
