@@ -10752,11 +10752,7 @@ struct BestPriorOfTruth {
     const T* box = truths + g * kFaceFields;
     T best = T(-1);
     int64_t best_p = 0, p = 0;
-    auto consider = [&](int64_t q) {
-      const T iou = match_iou(box, point + q * 4);
-      if (iou > best) best = iou, best_p = q;
-    };
-    for (; p < priors && best < T(0); ++p) consider(p);  // usually prior 0 alone (IoU 0 >= -1)
+    for (; p < priors && best < T(0); ++p) consider(box, p, best, best_p);  // usually prior 0 alone
     // From here an IoU of 0 never wins: test blocks of priors for overlap first (the negation of
     // match_disjoint, in a loop the host compiler vectorises), then take the overlapping ones in
     // order.
@@ -10775,12 +10771,17 @@ struct BestPriorOfTruth {
       }
       if (!any) continue;
       for (int j = 0; j < kBlock; ++j)
-        if (overlap[j]) consider(p + j);
+        if (overlap[j]) consider(box, p + j, best, best_p);
     }
     for (; p < priors; ++p)
-      if (!match_disjoint(box, point + p * 4)) consider(p);
+      if (!match_disjoint(box, point + p * 4)) consider(box, p, best, best_p);
     best_prior[g] = best_p;
     valid[g] = best >= valid_overlap ? 1 : 0;
+  }
+  // First maximum: a later prior wins only with a strictly larger IoU (NaN never wins).
+  RFCF_HD void consider(const T* box, int64_t p, T& best, int64_t& best_p) const {
+    const T iou = match_iou(box, point + p * 4);
+    if (iou > best) best = iou, best_p = p;
   }
 };
 
@@ -10868,15 +10869,12 @@ struct MatchPrior {
     const T* pf = point + p * 4;
     T best = T(-1);
     int64_t best_g = 0, g = 0;
-    auto consider = [&](int64_t k) {
-      const T iou = match_iou(truths + (first + k) * kFaceFields, pf);
-      if (iou > best) best = iou, best_g = k;
-    };
-    for (; g < m && best < T(0); ++g) consider(g);  // usually gt 0 alone (IoU 0 >= -1)
+    for (; g < m && best < T(0); ++g) consider(truths + first * kFaceFields, pf, g, best, best_g);  // usually gt 0
     // Now an IoU of 0 never wins; a prior outside the bounds overlaps no gt.
     if (!match_disjoint(bounds + b * 4, pf))
       for (; g < m; ++g)
-        if (!match_disjoint(truths + (first + g) * kFaceFields, pf)) consider(g);
+        if (!match_disjoint(truths + (first + g) * kFaceFields, pf))
+          consider(truths + first * kFaceFields, pf, g, best, best_g);
     const T overlap = forced[i] ? forced_overlap : best;
     const int64_t t = taker[i] >= 0 ? int64_t{taker[i]} : best_g;
     const T* row = truths + (first + t) * kFaceFields;
@@ -10886,6 +10884,11 @@ struct MatchPrior {
     encode_box(prior, row, loc, variances);
     encode_landmarks(prior, row + 4, landm, variances);
     if (best_truth) best_truth[i] = t;
+  }
+  // First maximum over the image's gts (rows from `rows`): strictly larger IoU only.
+  RFCF_HD static void consider(const T* rows, const T* pf, int64_t g, T& best, int64_t& best_g) {
+    const T iou = match_iou(rows + g * kFaceFields, pf);
+    if (iou > best) best = iou, best_g = g;
   }
 };
 
