@@ -4,6 +4,8 @@
 #include "rfcf/detection/detection_json.hpp"
 #include "rfcf/detection/detector.hpp"
 #include "rfcf/detection/matching.hpp"
+#include "rfcf/detection/matching_device.hpp"
+#include "rfcf/detection/matching_functors.hpp"
 #include "rfcf/detection/multibox_loss.hpp"
 #include "rfcf/detection/nms.hpp"
 #include "rfcf/detection/postprocess.hpp"

@@ -9998,20 +9998,23 @@ RFCF_HD inline void decode_landmarks(const T* prior, const T* landm, T* out, con
   }
 }
 
-// box = [x1, y1, x2, y2] (normalised) -> regression target [tx, ty, tw, th]. Degenerate boxes
+// box = [x1, y1, x2, y2] (normalised) -> regression target [tx, ty, tw, th]. RFCF_HD: matching
+// on the device (matching_functors.hpp) encodes with the same code; its log may differ from the
+// host's in the last bit. Degenerate boxes
 // (w <= 0 or h <= 0) give -inf/NaN in the reference; callers filter them (retinaface.md 13.3).
 template <class T>
-inline void encode_box(const T* prior, const T* box, T* out, const Variances& v = {}) {
+RFCF_HD inline void encode_box(const T* prior, const T* box, T* out, const Variances& v = {}) {
+  using std::log;
   const T v0 = static_cast<T>(v.center), v1 = static_cast<T>(v.size);
   out[0] = ((box[0] + box[2]) / T(2) - prior[0]) / (v0 * prior[2]);
   out[1] = ((box[1] + box[3]) / T(2) - prior[1]) / (v0 * prior[3]);
-  out[2] = std::log((box[2] - box[0]) / prior[2]) / v1;
-  out[3] = std::log((box[3] - box[1]) / prior[3]) / v1;
+  out[2] = log((box[2] - box[0]) / prior[2]) / v1;
+  out[3] = log((box[3] - box[1]) / prior[3]) / v1;
 }
 
 // landmarks = 10 normalised coordinates -> 10 regression targets.
 template <class T>
-inline void encode_landmarks(const T* prior, const T* landmarks, T* out, const Variances& v = {}) {
+RFCF_HD inline void encode_landmarks(const T* prior, const T* landmarks, T* out, const Variances& v = {}) {
   const T v0 = static_cast<T>(v.center);
   for (int k = 0; k < 5; ++k) {
     out[2 * k] = (landmarks[2 * k] - prior[0]) / (v0 * prior[2]);
@@ -11263,13 +11266,15 @@ class Detector {
 // ---- begin rfcf/detection/matching.hpp
 // Prior matching for RetinaFace training, retinaface.md section 6 (reference behaviour by default,
 // the recommended "guarded" mode behind an option), producing the regression and class targets of
-// section 5. Runs on the host, one image at a time.
+// section 5. match_priors runs on the host, one image at a time: the reference for the
+// device-generic matcher of matching_device.hpp (the same IoU and encoding functions).
 //
 // Ground truths of one image are rows of kFaceFields values, normalised by the network input size:
 //   [x1, y1, x2, y2, lx0, ly0, ..., lx4, ly4, label]   label 1 = with landmarks, -1 = without.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 
@@ -11287,15 +11292,50 @@ struct MatchOptions {
   Variances variances{};
 };
 
-// IoU of two point-form boxes, no +1 convention (section 6 step 1).
+namespace detail {
+// a * b rounded to T before it is added to anything: compilers may otherwise fuse the product
+// into an FMA (g++ does with -march=native, nvcc always), which changes IoUs in the last bit.
+// PyTorch's reference rounds every product, and host and device matching then agree exactly.
 template <class T>
-inline T match_iou(const T* a, const T* b) {
-  const T iw = std::max(T(0), std::min(a[2], b[2]) - std::max(a[0], b[0]));
-  const T ih = std::max(T(0), std::min(a[3], b[3]) - std::max(a[1], b[1]));
-  const T inter = iw * ih;
-  const T area_a = (a[2] - a[0]) * (a[3] - a[1]);
-  const T area_b = (b[2] - b[0]) * (b[3] - b[1]);
+RFCF_HD inline T rounded_product(T a, T b) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<T, float>)
+    return __fmul_rn(a, b);
+  else
+    return __dmul_rn(a, b);
+#else
+  T r = a * b;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  asm("" : "+x"(r));  // opaque to the optimiser: no contraction across it
+#elif defined(__GNUC__) && defined(__aarch64__)
+  asm("" : "+w"(r));
+#endif
+  return r;
+#endif
+}
+}  // namespace detail
+
+// IoU of two point-form boxes, no +1 convention (section 6 step 1). Comparisons spelled as
+// std::max / std::min evaluate them (RFCF_HD: device matching uses the same function).
+template <class T>
+RFCF_HD inline T match_iou(const T* a, const T* b) {
+  const T x1 = a[0] < b[0] ? b[0] : a[0], y1 = a[1] < b[1] ? b[1] : a[1];
+  const T x2 = b[2] < a[2] ? b[2] : a[2], y2 = b[3] < a[3] ? b[3] : a[3];
+  const T iw = T(0) < x2 - x1 ? x2 - x1 : T(0);
+  const T ih = T(0) < y2 - y1 ? y2 - y1 : T(0);
+  const T inter = detail::rounded_product(iw, ih);
+  const T area_a = detail::rounded_product(a[2] - a[0], a[3] - a[1]);
+  const T area_b = detail::rounded_product(b[2] - b[0], b[3] - b[1]);
   return inter / (area_a + area_b - inter);
+}
+
+// True when two boxes cannot overlap with positive area: match_iou is then +-0 or NaN, which
+// never beats a best overlap that is already >= 0 (argmax loops skip the division).
+template <class T>
+RFCF_HD inline bool match_disjoint(const T* a, const T* b) {
+  const T x1 = a[0] < b[0] ? b[0] : a[0], y1 = a[1] < b[1] ? b[1] : a[1];
+  const T x2 = b[2] < a[2] ? b[2] : a[2], y2 = b[3] < a[3] ? b[3] : a[3];
+  return !(x2 > x1) || !(y2 > y1);
 }
 
 // Matches one image. truths: n rows of kFaceFields; priors: [A, 4] as [cx, cy, w, h].
@@ -11382,6 +11422,342 @@ inline int64_t match_priors(const U* truths, int64_t n, const P* priors, int64_t
 
 }  // namespace rfcf::detection
 // ---- end rfcf/detection/matching.hpp
+// ---- begin rfcf/detection/matching_device.hpp
+// Prior matching of a whole batch on device D (retinaface.md section 6): the targets equal
+// match_priors' bit for bit on the host (on cuda, the log of the size targets may differ in the
+// last bit). Only the packed ground truth (faces x kFaceFields values and B + 1 offsets) crosses
+// to the device; the per-prior targets are made and stay there. Device-generic: needs
+// Executor<D> (rfcf/cpu.hpp or rfcf/cuda.cuh).
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// ---- begin rfcf/detection/matching_functors.hpp
+// Prior matching (retinaface.md section 6) as RFCF_HD functors, run by Executor<D> on any device
+// (driver: matching_device.hpp). They give exactly match_priors' targets: the same IoU and
+// encoding functions, the same first-maximum argmaxes and the same step-6 order.
+//
+// The ground truth of a batch is one array of rows of kFaceFields values (all images, in order);
+// image b owns rows [offsets[b], offsets[b + 1]). Prior i of the batch is (b, p) = (i / A, i % A).
+#include <cstdint>
+
+
+namespace rfcf::detection::matcher {
+
+// Prior p [cx, cy, w, h] (float) -> point form [x1, y1, x2, y2] in T, as match_priors computes it.
+template <class T>
+struct PointForm {
+  const float* priors;  // [A, 4]
+  T* point;             // [A, 4]
+  RFCF_HD void operator()(int64_t p) const {
+    const T cx = static_cast<T>(priors[p * 4]), cy = static_cast<T>(priors[p * 4 + 1]);
+    const T w = static_cast<T>(priors[p * 4 + 2]), h = static_cast<T>(priors[p * 4 + 3]);
+    point[p * 4] = cx - w / T(2);
+    point[p * 4 + 1] = cy - h / T(2);
+    point[p * 4 + 2] = cx + w / T(2);
+    point[p * 4 + 3] = cy + h / T(2);
+  }
+};
+
+// Steps 2 and 3 for ground truth g (any image): its best prior over all A priors (first maximum)
+// and whether that overlap reaches valid_overlap.
+template <class T>
+struct BestPriorOfTruth {
+  const T* truths;  // [G, kFaceFields]
+  const T* point;   // [A, 4]
+  int64_t priors;   // A
+  T valid_overlap;
+  int64_t* best_prior;  // [G]
+  char* valid;          // [G]
+  RFCF_HD void operator()(int64_t g) const {
+    const T* box = truths + g * kFaceFields;
+    T best = T(-1);
+    int64_t best_p = 0, p = 0;
+    for (; p < priors && best < T(0); ++p) consider(box, p, best, best_p);  // usually prior 0 alone
+    // From here an IoU of 0 never wins: test blocks of priors for overlap first (the negation of
+    // match_disjoint, in a loop the host compiler vectorises), then take the overlapping ones in
+    // order.
+    constexpr int kBlock = 64;
+    const T bx1 = box[0], by1 = box[1], bx2 = box[2], by2 = box[3];
+    for (; p + kBlock <= priors; p += kBlock) {
+      int overlap[kBlock];
+      int any = 0;
+      const T* q = point + p * 4;
+      for (int j = 0; j < kBlock; ++j) {
+        const T* r = q + j * 4;
+        const T x1 = bx1 < r[0] ? r[0] : bx1, y1 = by1 < r[1] ? r[1] : by1;
+        const T x2 = r[2] < bx2 ? r[2] : bx2, y2 = r[3] < by2 ? r[3] : by2;
+        overlap[j] = (x2 > x1) & (y2 > y1);
+        any |= overlap[j];
+      }
+      if (!any) continue;
+      for (int j = 0; j < kBlock; ++j)
+        if (overlap[j]) consider(box, p + j, best, best_p);
+    }
+    for (; p < priors; ++p)
+      if (!match_disjoint(box, point + p * 4)) consider(box, p, best, best_p);
+    best_prior[g] = best_p;
+    valid[g] = best >= valid_overlap ? 1 : 0;
+  }
+  // First maximum: a later prior wins only with a strictly larger IoU (NaN never wins).
+  RFCF_HD void consider(const T* box, int64_t p, T& best, int64_t& best_p) const {
+    const T iou = match_iou(box, point + p * 4);
+    if (iou > best) best = iou, best_p = p;
+  }
+};
+
+// Clears the step-5/6 tables of prior i before ForcedPriors fills them.
+struct ClearForced {
+  int32_t* taker;  // [B, A]
+  char* forced;    // [B, A]
+  RFCF_HD void operator()(int64_t i) const {
+    taker[i] = -1;
+    forced[i] = 0;
+  }
+};
+
+// Steps 3, 5 and 6 for image b, its ground truths in index order (one thread per image, so the
+// later gt wins as in the sequential reference): forced[b, p] = 1 when a valid gt chose prior p;
+// taker[b, p] = the last gt (within the image) that chose p, valid or not (valid only when
+// guarded); any_valid[b]; bounds[b] = the box enclosing the image's boxes (priors outside it
+// overlap no gt: MatchPrior skips their IoUs).
+template <class T>
+struct ForcedPriors {
+  const T* truths;            // [G, kFaceFields]
+  const int64_t* offsets;     // [B + 1]
+  const int64_t* best_prior;  // [G]
+  const char* valid;          // [G]
+  int64_t priors_per_image;   // A
+  bool guarded;
+  int32_t* taker;    // [B, A]
+  char* forced;      // [B, A]
+  char* any_valid;   // [B]
+  T* bounds;         // [B, 4]
+  RFCF_HD void operator()(int64_t b) const {
+    char any = 0;
+    T* box = bounds + b * 4;
+    for (int64_t g = offsets[b]; g < offsets[b + 1]; ++g) {
+      const int64_t i = b * priors_per_image + best_prior[g];
+      if (valid[g]) forced[i] = 1, any = 1;
+      if (valid[g] || !guarded) taker[i] = static_cast<int32_t>(g - offsets[b]);
+      const T* r = truths + g * kFaceFields;
+      if (g == offsets[b]) {
+        for (int k = 0; k < 4; ++k) box[k] = r[k];
+      } else {
+        box[0] = r[0] < box[0] ? r[0] : box[0];
+        box[1] = r[1] < box[1] ? r[1] : box[1];
+        box[2] = r[2] > box[2] ? r[2] : box[2];
+        box[3] = r[3] > box[3] ? r[3] : box[3];
+      }
+    }
+    any_valid[b] = any;
+  }
+};
+
+// Steps 4, 7 and 8 for prior i = b * A + p: its best ground truth of image b (first maximum),
+// overridden by the step-5/6 tables, the threshold, the label (1 with landmarks, -1 without)
+// and the encoded targets. Images without faces or without a valid gt are background: zero
+// targets, conf 0, best_truth -1.
+template <class T>
+struct MatchPrior {
+  const T* truths;          // [G, kFaceFields]
+  const int64_t* offsets;   // [B + 1]
+  const int32_t* taker;     // [B, A], from ForcedPriors
+  const char* forced;       // [B, A]
+  const char* any_valid;    // [B]
+  const T* bounds;          // [B, 4]
+  const float* priors;      // [A, 4] centre form
+  const T* point;           // [A, 4] point form
+  int64_t priors_per_image;  // A
+  T threshold, forced_overlap;
+  Variances variances;
+  T* loc_t;             // [B, A, 4]
+  T* landm_t;           // [B, A, 10]
+  int64_t* conf_t;      // [B, A]
+  int64_t* best_truth;  // [B, A] or null
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t b = i / priors_per_image, p = i % priors_per_image;
+    T* loc = loc_t + i * 4;
+    T* landm = landm_t + i * 10;
+    if (!any_valid[b]) {  // also an image without faces
+      for (int k = 0; k < 4; ++k) loc[k] = T(0);
+      for (int k = 0; k < 10; ++k) landm[k] = T(0);
+      conf_t[i] = 0;
+      if (best_truth) best_truth[i] = -1;
+      return;
+    }
+    const int64_t first = offsets[b], m = offsets[b + 1] - first;
+    const T* pf = point + p * 4;
+    T best = T(-1);
+    int64_t best_g = 0, g = 0;
+    for (; g < m && best < T(0); ++g) consider(truths + first * kFaceFields, pf, g, best, best_g);  // usually gt 0
+    // Now an IoU of 0 never wins; a prior outside the bounds overlaps no gt.
+    if (!match_disjoint(bounds + b * 4, pf))
+      for (; g < m; ++g)
+        if (!match_disjoint(truths + (first + g) * kFaceFields, pf))
+          consider(truths + first * kFaceFields, pf, g, best, best_g);
+    const T overlap = forced[i] ? forced_overlap : best;
+    const int64_t t = taker[i] >= 0 ? int64_t{taker[i]} : best_g;
+    const T* row = truths + (first + t) * kFaceFields;
+    conf_t[i] = overlap < threshold ? 0 : static_cast<int64_t>(row[14]);
+    const T prior[4] = {static_cast<T>(priors[p * 4]), static_cast<T>(priors[p * 4 + 1]),
+                        static_cast<T>(priors[p * 4 + 2]), static_cast<T>(priors[p * 4 + 3])};
+    encode_box(prior, row, loc, variances);
+    encode_landmarks(prior, row + 4, landm, variances);
+    if (best_truth) best_truth[i] = t;
+  }
+  // First maximum over the image's gts (rows from `rows`): strictly larger IoU only.
+  RFCF_HD static void consider(const T* rows, const T* pf, int64_t g, T& best, int64_t& best_g) {
+    const T iou = match_iou(rows + g * kFaceFields, pf);
+    if (iou > best) best = iou, best_g = g;
+  }
+};
+
+// Mining exclusion for prior i = b * A + p: 1 when it is not positive (conf_t == 0) and its IoU
+// (in double) with one of image b's ignored faces reaches the threshold.
+struct IgnoreNearFaces {
+  const double* boxes;     // [I, 4] point form, normalised
+  const int64_t* offsets;  // [B + 1]
+  const float* priors;     // [A, 4] centre form
+  int64_t priors_per_image;
+  const int64_t* conf_t;  // [B, A]
+  double threshold;
+  char* ignore;  // [B, A]
+  RFCF_HD void operator()(int64_t i) const {
+    const int64_t b = i / priors_per_image, p = i % priors_per_image;
+    ignore[i] = 0;
+    if (conf_t[i] != 0) return;
+    const float* pr = priors + p * 4;
+    const double pf[4] = {pr[0] - pr[2] / 2.0, pr[1] - pr[3] / 2.0, pr[0] + pr[2] / 2.0, pr[1] + pr[3] / 2.0};
+    for (int64_t f = offsets[b]; f < offsets[b + 1]; ++f)
+      if (match_iou(boxes + f * 4, pf) >= threshold) {
+        ignore[i] = 1;
+        return;
+      }
+  }
+};
+
+}  // namespace rfcf::detection::matcher
+// ---- end rfcf/detection/matching_functors.hpp
+
+namespace rfcf::detection {
+
+// Ground truth of a batch as one array: image b owns rows [offsets[b], offsets[b + 1]) of
+// kFaceFields values. Guarded matching drops degenerate boxes here, as match_priors does.
+template <class T>
+struct PackedTruths {
+  std::vector<T> rows;
+  std::vector<int64_t> offsets;  // B + 1
+  int64_t faces() const { return offsets.empty() ? 0 : offsets.back(); }
+};
+
+template <class T, class U>
+PackedTruths<T> pack_truths(const std::vector<std::vector<U>>& targets, const MatchOptions& o,
+                            const char* what = "match_on_device") {
+  PackedTruths<T> out;
+  out.offsets.reserve(targets.size() + 1);
+  out.offsets.push_back(0);
+  for (size_t b = 0; b < targets.size(); ++b) {
+    const std::vector<U>& t = targets[b];
+    check<ShapeError>(t.size() % kFaceFields == 0, what, ": targets of image ", b, " hold ", t.size(),
+                      " values, not a multiple of ", kFaceFields);
+    for (size_t g = 0; g < t.size() / kFaceFields; ++g) {
+      const U* r = t.data() + g * kFaceFields;
+      for (int64_t f = 0; f < kFaceFields; ++f)
+        check<NumericError>(std::isfinite(static_cast<double>(r[f])), what, ": image ", b, " ground truth ", g,
+                            " field ", f, " is not finite");
+      if (o.guarded && !(r[2] > r[0] && r[3] > r[1])) continue;
+      for (int64_t f = 0; f < kFaceFields; ++f) out.rows.push_back(static_cast<T>(r[f]));
+    }
+    out.offsets.push_back(static_cast<int64_t>(out.rows.size()) / kFaceFields);
+  }
+  return out;
+}
+
+// Targets of a batch on device D; best_truth (the matched row of the image's packed ground
+// truth, -1 on background images) only when asked for.
+template <class T, class D>
+struct MatchTargets {
+  Tensor<T, D> loc;                // [B, A, 4]
+  Tensor<T, D> landm;              // [B, A, 10]
+  Tensor<int64_t, D> conf;         // [B, A], values 1, -1, 0
+  Tensor<int64_t, D> best_truth;  // [B, A] or undefined
+};
+
+namespace detail {
+template <class V, class D>
+Tensor<V, D> upload_nonempty(std::vector<V> values, int64_t cols) {
+  if (values.empty()) values.assign(static_cast<size_t>(cols), V(0));  // never read; no zero-size buffers
+  return Tensor<V, D>::from_host(Shape{static_cast<int64_t>(values.size()) / cols, cols}, values);
+}
+}  // namespace detail
+
+// targets[b]: rows of kFaceFields values of image b (normalised); priors [A, 4] on D.
+template <class T, class D, class U>
+MatchTargets<T, D> match_on_device(const std::vector<std::vector<U>>& targets, const Tensor<float, D>& priors,
+                                   const MatchOptions& o = {}, bool with_best_truth = false) {
+  check<ShapeError>(priors.rank() == 2 && priors.dim(1) == 4 && priors.dim(0) > 0,
+                    "match_on_device: priors must be [A, 4] with A > 0, got ", priors.shape().str());
+  const int64_t B = static_cast<int64_t>(targets.size()), A = priors.dim(0), n = B * A;
+  const PackedTruths<T> packed = pack_truths<T>(targets, o);
+  const int64_t G = packed.faces();
+  const auto truths = detail::upload_nonempty<T, D>(packed.rows, kFaceFields);
+  const auto offsets = Tensor<int64_t, D>::from_host(Shape{B + 1}, packed.offsets);
+
+  Tensor<T, D> point(Shape{A, 4});
+  Executor<D>::for_each(A, matcher::PointForm<T>{priors.data(), point.data()});
+  Tensor<int64_t, D> best_prior(Shape{G > 0 ? G : 1});
+  Tensor<char, D> valid(Shape{G > 0 ? G : 1});
+  Executor<D>::for_each(G, matcher::BestPriorOfTruth<T>{truths.data(), point.data(), A, static_cast<T>(o.valid_overlap),
+                                                         best_prior.data(), valid.data()});
+  Tensor<int32_t, D> taker(Shape{B, A});
+  Tensor<char, D> forced(Shape{B, A}), any_valid(Shape{B > 0 ? B : 1});
+  Tensor<T, D> bounds(Shape{B > 0 ? B : 1, 4});
+  Executor<D>::for_each(n, matcher::ClearForced{taker.data(), forced.data()});
+  Executor<D>::for_each(B, matcher::ForcedPriors<T>{truths.data(), offsets.data(), best_prior.data(), valid.data(), A,
+                                                    o.guarded, taker.data(), forced.data(), any_valid.data(),
+                                                    bounds.data()});
+  MatchTargets<T, D> out{Tensor<T, D>(Shape{B, A, 4}), Tensor<T, D>(Shape{B, A, 10}), Tensor<int64_t, D>(Shape{B, A}),
+                         {}};
+  if (with_best_truth) out.best_truth = Tensor<int64_t, D>(Shape{B, A});
+  Executor<D>::for_each(
+      n, matcher::MatchPrior<T>{truths.data(), offsets.data(), taker.data(), forced.data(), any_valid.data(),
+                                bounds.data(), priors.data(), point.data(), A, static_cast<T>(o.threshold),
+                                static_cast<T>(o.forced_overlap), o.variances, out.loc.data(), out.landm.data(),
+                                out.conf.data(), with_best_truth ? out.best_truth.data() : nullptr});
+  return out;
+}
+
+// Priors [A, 4] on D that must not be mined as negatives: 1 where conf_t [B, A] is 0 and the
+// IoU with one of the image's ignored faces (rows of kFaceFields values, as targets) reaches
+// `threshold`. Only the ignored boxes cross to the device.
+template <class D, class U>
+Tensor<char, D> ignore_mask_on_device(const std::vector<std::vector<U>>& ignored, const Tensor<float, D>& priors,
+                                      const Tensor<int64_t, D>& conf_t, double threshold) {
+  const int64_t B = static_cast<int64_t>(ignored.size()), A = priors.dim(0);
+  check<ShapeError>(conf_t.shape() == Shape{B, A}, "ignore_mask_on_device: conf_t ", conf_t.shape().str(),
+                    " does not match ", B, " images of ", A, " priors");
+  std::vector<double> boxes;
+  std::vector<int64_t> offsets{0};
+  for (int64_t b = 0; b < B; ++b) {
+    const std::vector<U>& f = ignored[static_cast<size_t>(b)];
+    check<ShapeError>(f.size() % kFaceFields == 0, "ignore_mask_on_device: ignored faces of image ", b, " hold ", f.size(),
+                      " values, not a multiple of ", kFaceFields);
+    for (size_t g = 0; g < f.size() / kFaceFields; ++g)
+      for (int k = 0; k < 4; ++k) boxes.push_back(static_cast<double>(f[g * kFaceFields + k]));
+    offsets.push_back(static_cast<int64_t>(boxes.size()) / 4);
+  }
+  const auto dev_boxes = detail::upload_nonempty<double, D>(boxes, 4);
+  const auto dev_offsets = Tensor<int64_t, D>::from_host(Shape{B + 1}, offsets);
+  Tensor<char, D> mask(Shape{B, A});
+  Executor<D>::for_each(B * A, matcher::IgnoreNearFaces{dev_boxes.data(), dev_offsets.data(), priors.data(), A,
+                                                        conf_t.data(), threshold, mask.data()});
+  return mask;
+}
+
+}  // namespace rfcf::detection
+// ---- end rfcf/detection/matching_device.hpp
 // ---- begin rfcf/detection/multibox_loss.hpp
 // RetinaFace MultiBoxLoss with hard negative mining, retinaface.md section 7:
 //   L = loc_weight * L_loc + L_conf + L_landm
@@ -11389,10 +11765,10 @@ inline int64_t match_priors(const U* truths, int64_t n, const P* priors, int64_t
 // landms [B, A, 10]; backward() returns gradients of L in the same layout, ready for
 // RetinaFace::backward.
 //
-// Matching runs on the host (the ground truth is host data) and its per-prior targets are
-// uploaded; everything after it stays on the predictions' device: the per-prior losses
+// Everything runs on the predictions' device: matching (matching_device.hpp; only the packed
+// ground truth is uploaded, priors given on the host are cached there), the per-prior losses
 // (functors/multibox.hpp), the per-image negative ranking (ops::SortOp<D>, a CUB segmented radix
-// sort on cuda) and the gradients. Only scalar sums come back to the host.
+// sort on cuda) and the gradients. Only per-image positive counts and scalar sums come back.
 //
 // Ranking uses a STABLE descending sort of the mining loss, so among exactly tied losses the
 // lower prior index ranks first (the reference sort is unstable: it differs only on exact ties).
@@ -11411,6 +11787,37 @@ inline int64_t match_priors(const U* truths, int64_t n, const P* priors, int64_t
 
 
 namespace rfcf::functors {
+
+// Masks of prior i from its class target: pos = conf_t != 0 (box loss, ranking), pos1 = conf_t > 0
+// (faces with landmarks: landmark loss).
+struct PositiveMasks {
+  const int64_t* conf_t;
+  char* pos;
+  char* pos1;
+  RFCF_HD void operator()(int64_t i) const {
+    pos[i] = conf_t[i] != 0 ? 1 : 0;
+    pos1[i] = conf_t[i] > 0 ? 1 : 0;
+  }
+};
+
+// Per image b (A priors): counts[2b] = positives, counts[2b + 1] = positives with landmarks,
+// num_neg[b] = min(negpos_ratio * positives, A - 1) negatives to mine.
+struct CountPositives {
+  const char* pos;
+  const char* pos1;
+  int64_t priors;
+  int64_t negpos_ratio;
+  int64_t* counts;   // [B, 2]
+  int64_t* num_neg;  // [B]
+  RFCF_HD void operator()(int64_t b) const {
+    int64_t n = 0, n1 = 0;
+    for (int64_t i = b * priors; i < (b + 1) * priors; ++i) n += pos[i], n1 += pos1[i];
+    counts[2 * b] = n;
+    counts[2 * b + 1] = n1;
+    const int64_t k = negpos_ratio * n;
+    num_neg[b] = k < priors - 1 ? k : priors - 1;
+  }
+};
 
 // Smooth L1 (beta = 1) over `width` components of prior i, only where mask[i] != 0:
 // loss[i] = sum_k sl1(pred - target); dpred = scale * sl1'(pred - target).
@@ -11550,7 +11957,8 @@ class MultiBoxLoss {
   }
   const MultiBoxLossOptions& options() const { return options_; }
 
-  // targets[b]: rows of kFaceFields values (normalised) for image b; priors [A, 4].
+  // targets[b]: rows of kFaceFields values (normalised) for image b; priors [A, 4] (on the host:
+  // other devices keep a copy, uploaded again only when the values change).
   // ignored (optional, same layout): faces that must not be learnt as faces nor as background
   // (e.g. faces below the size threshold of a progressive schedule): they take no part in
   // matching, and priors whose IoU with one of them reaches the match threshold are never mined
@@ -11559,87 +11967,19 @@ class MultiBoxLoss {
   MultiBoxLossParts<T> forward(const models::RetinaFaceOutput<T, D>& pred, const std::vector<std::vector<U>>& targets,
                                const Tensor<float, cpu>& priors,
                                const std::vector<std::vector<U>>* ignored = nullptr) {
-    const int64_t B = pred.loc.dim(0), A = pred.loc.dim(1);
-    check<ShapeError>(pred.loc.rank() == 3 && pred.loc.dim(2) == 4, "MultiBoxLoss: loc must be [B, A, 4], got ",
-                      pred.loc.shape().str());
-    check<ShapeError>(pred.conf.shape() == Shape{B, A, 2}, "MultiBoxLoss: conf must be [", B, ", ", A,
-                      ", 2], got ", pred.conf.shape().str());
-    check<ShapeError>(pred.landms.shape() == Shape{B, A, 10}, "MultiBoxLoss: landms must be [", B, ", ", A,
-                      ", 10], got ", pred.landms.shape().str());
-    check<ShapeError>(priors.shape() == Shape{A, 4}, "MultiBoxLoss: priors must be [", A, ", 4], got ",
-                      priors.shape().str());
-    check<ShapeError>(static_cast<int64_t>(targets.size()) == B, "MultiBoxLoss: ", targets.size(),
-                      " target lists for a batch of ", B);
-    // 1. Match every image (host), upload targets and masks.
-    std::vector<T> loc_t(B * A * 4), landm_t(B * A * 10);
-    std::vector<int64_t> conf_t(B * A);
-    for (int64_t b = 0; b < B; ++b) {
-      check<ShapeError>(targets[b].size() % kFaceFields == 0, "MultiBoxLoss: targets of image ", b, " hold ",
-                        targets[b].size(), " values, not a multiple of ", kFaceFields);
-      match_priors(targets[b].data(), static_cast<int64_t>(targets[b].size()) / kFaceFields, priors.data(), A,
-                   options_.match, loc_t.data() + b * A * 4, landm_t.data() + b * A * 10, conf_t.data() + b * A);
+    if constexpr (std::is_same_v<D, cpu>) {
+      return forward_on_device(pred, targets, priors, ignored);
+    } else {
+      return forward_on_device(pred, targets, device_priors(priors), ignored);
     }
-    const int64_t n = B * A;
-    std::vector<char> pos_h(n), pos1_h(n);
-    std::vector<int64_t> num_neg_h(B, 0);
-    MultiBoxLossParts<T> parts;
-    for (int64_t b = 0; b < B; ++b) {
-      int64_t image_pos = 0;
-      for (int64_t i = b * A; i < (b + 1) * A; ++i) {
-        pos1_h[i] = conf_t[i] > 0;
-        pos_h[i] = conf_t[i] != 0;
-        parts.num_pos_landm += pos1_h[i];
-        image_pos += pos_h[i];
-      }
-      parts.num_pos += image_pos;
-      num_neg_h[b] = std::min(options_.negpos_ratio * image_pos, A - 1);
-    }
-    const T N1 = static_cast<T>(std::max<int64_t>(parts.num_pos_landm, 1));
-    const T N = static_cast<T>(std::max<int64_t>(parts.num_pos, 1));
-    const auto loc_target = upload<T>(loc_t, Shape{B, A, 4}), landm_target = upload<T>(landm_t, Shape{B, A, 10});
-    const auto pos1 = upload<char>(pos1_h, Shape{n});
-    pos_ = upload<char>(pos_h, Shape{n});
-
-    dloc_ = tensor_type(Shape{B, A, 4});
-    dconf_ = tensor_type(Shape{B, A, 2});
-    dlandm_ = tensor_type(Shape{B, A, 10});
-    tensor_type per_prior(Shape{B, A});
-
-    // 2. Landmark loss on conf_t > 0.
-    Executor<D>::for_each(n, functors::MaskedSmoothL1<T>{pred.landms.data(), landm_target.data(), pos1.data(),
-                                                         per_prior.data(), dlandm_.data(), 10, T(1) / N1});
-    parts.landm = sum(per_prior) / N1;
-    // 4. Localisation loss on conf_t != 0, weighted into the gradient.
-    const T lw = static_cast<T>(options_.loc_weight);
-    Executor<D>::for_each(n, functors::MaskedSmoothL1<T>{pred.loc.data(), loc_target.data(), pos_.data(),
-                                                         per_prior.data(), dloc_.data(), 4, lw / N});
-    parts.loc = sum(per_prior) / N;
-    // 5. Hard negative mining per image: rank the mining loss, mark the top num_neg negatives.
-    Executor<D>::for_each(n, functors::MiningLoss<T>{pred.conf.data(), pos_.data(), per_prior.data()});
-    if (ignored) {
-      const auto ignore = upload<char>(ignore_mask(*ignored, priors, pos_h, B, A), Shape{n});
-      Executor<D>::for_each(n, functors::ExcludeFromMining<T>{ignore.data(), per_prior.data()});
-    }
-    selected_ = pos_.clone();
-    if (B > 0 && *std::max_element(num_neg_h.begin(), num_neg_h.end()) > 0) {
-      tensor_type ranked(Shape{B, A});
-      Tensor<int32_t, D> order(Shape{B, A});
-      ops::segmented_sort_descending(per_prior, ranked, order);
-      const auto num_neg = upload<int64_t>(num_neg_h, Shape{B});
-      Executor<D>::for_each(n, functors::MarkMinedNegatives<T>{order.data(), ranked.data(), num_neg.data(),
-                                                               pos_.data(), selected_.data(), A});
-    }
-    parts.num_neg = std::llround(ops::ReduceOp<D>::sum(selected_.data(), n)) - parts.num_pos;
-    priors_per_image_ = A;
-    negatives_.clear();
-    // 6. Confidence loss over positives and mined negatives.
-    Executor<D>::for_each(n, functors::SelectedCrossEntropy<T>{pred.conf.data(), selected_.data(), pos_.data(),
-                                                               per_prior.data(), dconf_.data(), T(1) / N});
-    parts.conf = sum(per_prior) / N;
-    // 7. Total.
-    parts.total = lw * parts.loc + parts.conf + parts.landm;
-    has_grad_ = true;
-    return parts;
+  }
+  // The same with the priors already on device D.
+  template <class U>
+    requires(!std::is_same_v<D, cpu>)
+  MultiBoxLossParts<T> forward(const models::RetinaFaceOutput<T, D>& pred, const std::vector<std::vector<U>>& targets,
+                               const Tensor<float, D>& priors,
+                               const std::vector<std::vector<U>>* ignored = nullptr) {
+    return forward_on_device(pred, targets, priors, ignored);
   }
 
   // Gradients of the last forward's total loss (times `scale`, e.g. a loss-scaling factor).
@@ -11665,36 +12005,98 @@ class MultiBoxLoss {
   }
 
  private:
-  // 1 for non-positive priors whose IoU with an ignored face reaches the match threshold.
   template <class U>
-  std::vector<char> ignore_mask(const std::vector<std::vector<U>>& ignored, const Tensor<float, cpu>& priors,
-                                const std::vector<char>& pos, int64_t B, int64_t A) const {
-    check<ShapeError>(static_cast<int64_t>(ignored.size()) == B, "MultiBoxLoss: ", ignored.size(),
-                      " ignored-face lists for a batch of ", B);
-    std::vector<char> mask(static_cast<size_t>(B * A), 0);
-    const float* pr = priors.data();
+  MultiBoxLossParts<T> forward_on_device(const models::RetinaFaceOutput<T, D>& pred,
+                                         const std::vector<std::vector<U>>& targets, const Tensor<float, D>& priors,
+                                         const std::vector<std::vector<U>>* ignored) {
+    const int64_t B = pred.loc.dim(0), A = pred.loc.dim(1);
+    check<ShapeError>(pred.loc.rank() == 3 && pred.loc.dim(2) == 4, "MultiBoxLoss: loc must be [B, A, 4], got ",
+                      pred.loc.shape().str());
+    check<ShapeError>(pred.conf.shape() == Shape{B, A, 2}, "MultiBoxLoss: conf must be [", B, ", ", A,
+                      ", 2], got ", pred.conf.shape().str());
+    check<ShapeError>(pred.landms.shape() == Shape{B, A, 10}, "MultiBoxLoss: landms must be [", B, ", ", A,
+                      ", 10], got ", pred.landms.shape().str());
+    check<ShapeError>(priors.shape() == Shape{A, 4}, "MultiBoxLoss: priors must be [", A, ", 4], got ",
+                      priors.shape().str());
+    check<ShapeError>(static_cast<int64_t>(targets.size()) == B, "MultiBoxLoss: ", targets.size(),
+                      " target lists for a batch of ", B);
+    if (ignored)
+      check<ShapeError>(static_cast<int64_t>(ignored->size()) == B, "MultiBoxLoss: ", ignored->size(),
+                        " ignored-face lists for a batch of ", B);
+    // 1. Match the batch on the device (only the packed ground truth is uploaded); positive
+    // masks and per-image counts there too. Only the 2 B counts come back.
+    const MatchTargets<T, D> m = match_on_device<T, D>(targets, priors, options_.match);
+    const int64_t n = B * A;
+    pos_ = Tensor<char, D>(Shape{n});
+    Tensor<char, D> pos1(Shape{n});
+    Executor<D>::for_each(n, functors::PositiveMasks{m.conf.data(), pos_.data(), pos1.data()});
+    Tensor<int64_t, D> counts(Shape{B, 2}), num_neg(Shape{B});
+    Executor<D>::for_each(B, functors::CountPositives{pos_.data(), pos1.data(), A, options_.negpos_ratio,
+                                                      counts.data(), num_neg.data()});
+    const std::vector<int64_t> counts_h = counts.to_vector();
+    MultiBoxLossParts<T> parts;
+    int64_t max_neg = 0;
     for (int64_t b = 0; b < B; ++b) {
-      check<ShapeError>(ignored[b].size() % kFaceFields == 0, "MultiBoxLoss: ignored faces of image ", b, " hold ",
-                        ignored[b].size(), " values, not a multiple of ", kFaceFields);
-      const int64_t m = static_cast<int64_t>(ignored[b].size()) / kFaceFields;
-      for (int64_t g = 0; g < m; ++g) {
-        const U* r = ignored[b].data() + g * kFaceFields;
-        const double box[4] = {double(r[0]), double(r[1]), double(r[2]), double(r[3])};
-        for (int64_t p = 0; p < A; ++p) {
-          if (pos[b * A + p]) continue;
-          const double pf[4] = {pr[p * 4] - pr[p * 4 + 2] / 2.0, pr[p * 4 + 1] - pr[p * 4 + 3] / 2.0,
-                                pr[p * 4] + pr[p * 4 + 2] / 2.0, pr[p * 4 + 1] + pr[p * 4 + 3] / 2.0};
-          if (match_iou(box, pf) >= options_.match.threshold) mask[b * A + p] = 1;
-        }
-      }
+      parts.num_pos += counts_h[2 * b];
+      parts.num_pos_landm += counts_h[2 * b + 1];
+      max_neg = std::max(max_neg, std::min(options_.negpos_ratio * counts_h[2 * b], A - 1));
     }
-    return mask;
+    const T N1 = static_cast<T>(std::max<int64_t>(parts.num_pos_landm, 1));
+    const T N = static_cast<T>(std::max<int64_t>(parts.num_pos, 1));
+
+    dloc_ = tensor_type(Shape{B, A, 4});
+    dconf_ = tensor_type(Shape{B, A, 2});
+    dlandm_ = tensor_type(Shape{B, A, 10});
+    tensor_type per_prior(Shape{B, A});
+
+    // 2. Landmark loss on conf_t > 0.
+    Executor<D>::for_each(n, functors::MaskedSmoothL1<T>{pred.landms.data(), m.landm.data(), pos1.data(),
+                                                         per_prior.data(), dlandm_.data(), 10, T(1) / N1});
+    parts.landm = sum(per_prior) / N1;
+    // 4. Localisation loss on conf_t != 0, weighted into the gradient.
+    const T lw = static_cast<T>(options_.loc_weight);
+    Executor<D>::for_each(n, functors::MaskedSmoothL1<T>{pred.loc.data(), m.loc.data(), pos_.data(),
+                                                         per_prior.data(), dloc_.data(), 4, lw / N});
+    parts.loc = sum(per_prior) / N;
+    // 5. Hard negative mining per image: rank the mining loss, mark the top num_neg negatives.
+    Executor<D>::for_each(n, functors::MiningLoss<T>{pred.conf.data(), pos_.data(), per_prior.data()});
+    if (ignored) {
+      const auto ignore = ignore_mask_on_device<D>(*ignored, priors, m.conf, options_.match.threshold);
+      Executor<D>::for_each(n, functors::ExcludeFromMining<T>{ignore.data(), per_prior.data()});
+    }
+    selected_ = pos_.clone();
+    if (max_neg > 0) {
+      tensor_type ranked(Shape{B, A});
+      Tensor<int32_t, D> order(Shape{B, A});
+      ops::segmented_sort_descending(per_prior, ranked, order);
+      Executor<D>::for_each(n, functors::MarkMinedNegatives<T>{order.data(), ranked.data(), num_neg.data(),
+                                                               pos_.data(), selected_.data(), A});
+    }
+    parts.num_neg = std::llround(ops::ReduceOp<D>::sum(selected_.data(), n)) - parts.num_pos;
+    priors_per_image_ = A;
+    negatives_.clear();
+    // 6. Confidence loss over positives and mined negatives.
+    Executor<D>::for_each(n, functors::SelectedCrossEntropy<T>{pred.conf.data(), selected_.data(), pos_.data(),
+                                                               per_prior.data(), dconf_.data(), T(1) / N});
+    parts.conf = sum(per_prior) / N;
+    // 7. Total.
+    parts.total = lw * parts.loc + parts.conf + parts.landm;
+    has_grad_ = true;
+    return parts;
   }
 
-  template <class V>
-  static Tensor<V, D> upload(const std::vector<V>& host, const Shape& shape) {
-    return Tensor<V, D>::from_host(shape, host);
+  // Host priors -> device copy, kept while the values stay the same (the trainer passes the same
+  // table every step): no per-anchor upload in a training step.
+  Tensor<float, D> device_priors(const Tensor<float, cpu>& priors) {
+    const float* p = priors.data();
+    if (!(priors_dev_.defined() && priors_dev_.shape() == priors.shape() &&
+          std::equal(p, p + priors.numel(), priors_host_.begin()))) {
+      priors_host_.assign(p, p + priors.numel());
+      priors_dev_ = Tensor<float, D>::from_host(priors.shape(), priors_host_);
+    }
+    return priors_dev_;
   }
+
   static tensor_type scaled(const tensor_type& t, T scale) { return scale != T(1) ? ops::scale(t, scale) : t.clone(); }
   // Host: in index order in long double (deterministic, float32 sums of ~17k terms stay exact
   // enough); other devices: ReduceOp's double accumulation.
@@ -11711,6 +12113,8 @@ class MultiBoxLoss {
   MultiBoxLossOptions options_;
   tensor_type dloc_, dconf_, dlandm_;
   Tensor<char, D> pos_, selected_;
+  Tensor<float, D> priors_dev_;     // device copy of the host priors (D != cpu)
+  std::vector<float> priors_host_;  // the values it holds
   int64_t priors_per_image_ = 1;
   mutable std::vector<std::vector<int64_t>> negatives_;
   bool has_grad_ = false;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "rfcf/cuda.cuh"
 #include "rfcf/ops/cuda/sort.cuh"  // CUB: declares a global namespace cuda, hence rfcf::cuda below
 #include "rfcf/detection/detector.hpp"
+#include "rfcf/detection/matching_device.hpp"
 #include "rfcf/detection/multibox_loss.hpp"
 #include "rfcf/detection/postprocess_device.hpp"
 #include "rfcf/io/safetensors.hpp"
@@ -159,4 +161,76 @@ TEST_CASE("MultiBoxLoss<cuda> equals the cpu loss, gradients and mined negatives
   REQUIRE(diff / scale < 1e-5);
   REQUIRE(loss.negatives() == ref.negatives);
   REQUIRE(!ref.negatives[0].empty());
+  // Priors given on the device: the same result.
+  MultiBoxLoss<float, rfcf::cuda> loss2;
+  const auto parts2 = loss2.forward(pred, targets, Tensor<float, rfcf::cuda>::from_host(Shape{A, 4}, priors));
+  REQUIRE(parts2.total == parts.total);
+  REQUIRE(parts2.num_pos == parts.num_pos);
+  REQUIRE(loss2.negatives() == loss.negatives());
+}
+
+TEST_CASE("match_on_device<rfcf::cuda> equals match_priors on the host", "[cuda][detection]") {
+  const auto priors = make_priors(PriorBoxOptions::official(), 640, 640).to_vector();
+  const int64_t A = static_cast<int64_t>(priors.size() / 4);
+  std::mt19937 g(21);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  // Faces of all kinds: normal, tiny, zero-height, partly outside, without landmarks, duplicated.
+  auto image = [&](int faces) {
+    std::vector<float> rows;
+    for (int f = 0; f < faces; ++f) {
+      const float x = u(g) * 1.2f - 0.1f, y = u(g) * 1.2f - 0.1f, kind = u(g);
+      float w = 0.01f + 0.4f * u(g) * u(g), h = w * (0.7f + 0.6f * u(g));
+      if (kind < 0.1f) w = h = 2e-4f;
+      if (kind > 0.95f) h = 0.0f;
+      const bool landmarks = u(g) < 0.7f;
+      const float box[4] = {x - w / 2, y - h / 2, x + w / 2, y + h / 2};
+      rows.insert(rows.end(), box, box + 4);
+      for (int k = 0; k < 5; ++k) {
+        rows.push_back(landmarks ? box[0] + w * u(g) : -1.0f);
+        rows.push_back(landmarks ? box[1] + h * u(g) : -1.0f);
+      }
+      rows.push_back(landmarks ? 1.0f : -1.0f);
+      if (u(g) < 0.1f) {
+        const std::vector<float> copy(rows.end() - kFaceFields, rows.end());
+        rows.insert(rows.end(), copy.begin(), copy.end());
+      }
+    }
+    return rows;
+  };
+  std::vector<std::vector<float>> targets;
+  for (int faces : {3, 0, 25, 1, 120, 8}) targets.push_back(image(faces));
+  const auto dev_priors = Tensor<float, rfcf::cuda>::from_host(Shape{A, 4}, priors);
+  for (bool guarded : {false, true}) {
+    MatchOptions o;
+    o.guarded = guarded;
+    const auto gpu = match_on_device<float, rfcf::cuda>(targets, dev_priors, o, true);
+    const auto ref = test::match_on_cpu(targets, priors, guarded);
+    INFO("guarded " << guarded);
+    REQUIRE(gpu.conf.to_vector() == ref.conf);
+    REQUIRE(gpu.best_truth.to_vector() == ref.best_truth);
+    const auto landm = gpu.landm.to_vector(), loc = gpu.loc.to_vector();
+    // Landmark and centre targets: subtractions and divisions only, identical; the size targets
+    // go through the device's logf (within 2 ulp of the host's), -inf/NaN for degenerate boxes.
+    REQUIRE(std::memcmp(landm.data(), ref.landm.data(), landm.size() * sizeof(float)) == 0);
+    for (size_t i = 0; i < loc.size(); ++i) {
+      INFO("loc " << i << ": gpu " << loc[i] << " cpu " << ref.loc[i]);
+      if (i % 4 < 2 || !std::isfinite(ref.loc[i]))
+        REQUIRE(std::memcmp(&loc[i], &ref.loc[i], sizeof(float)) == 0);
+      else
+        REQUIRE(std::fabs(loc[i] - ref.loc[i]) <= 2.5e-7f * std::max(1.0f, std::fabs(ref.loc[i])));
+    }
+    int64_t pos = 0;
+    for (int64_t c : ref.conf) pos += c != 0;
+    REQUIRE(pos > 50);
+  }
+  // The ignored-faces mask on both devices.
+  std::vector<std::vector<float>> ignored;
+  for (int faces : {4, 2, 0, 10, 30, 1}) ignored.push_back(image(faces));
+  const auto gpu_match = match_on_device<float, rfcf::cuda>(targets, dev_priors);
+  const auto cpu_priors = Tensor<float, cpu>::from_host(Shape{A, 4}, priors);
+  const auto cpu_match = match_on_device<float, cpu>(targets, cpu_priors);
+  const auto gpu_mask = ignore_mask_on_device<rfcf::cuda>(ignored, dev_priors, gpu_match.conf, 0.35).to_vector();
+  const auto cpu_mask = ignore_mask_on_device<cpu>(ignored, cpu_priors, cpu_match.conf, 0.35).to_vector();
+  REQUIRE(gpu_mask == cpu_mask);
+  REQUIRE(std::count(cpu_mask.begin(), cpu_mask.end(), 1) > 0);
 }

@@ -39,4 +39,18 @@ MultiBoxRun multibox_on_cpu(int64_t batch, int64_t priors, const std::vector<flo
   return r;
 }
 
+MatchRun match_on_cpu(const std::vector<std::vector<float>>& targets, const std::vector<float>& prior_boxes,
+                      bool guarded) {
+  const int64_t A = static_cast<int64_t>(prior_boxes.size() / 4), B = static_cast<int64_t>(targets.size());
+  MatchRun r{std::vector<float>(B * A * 4), std::vector<float>(B * A * 10), std::vector<int64_t>(B * A),
+             std::vector<int64_t>(B * A)};
+  detection::MatchOptions o;
+  o.guarded = guarded;
+  for (int64_t b = 0; b < B; ++b)
+    detection::match_priors(targets[b].data(), static_cast<int64_t>(targets[b].size()) / detection::kFaceFields,
+                            prior_boxes.data(), A, o, r.loc.data() + b * A * 4, r.landm.data() + b * A * 10,
+                            r.conf.data() + b * A, r.best_truth.data() + b * A);
+  return r;
+}
+
 }  // namespace rfcf::test

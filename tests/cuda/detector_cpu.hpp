@@ -31,4 +31,13 @@ MultiBoxRun multibox_on_cpu(int64_t batch, int64_t priors, const std::vector<flo
                             const std::vector<float>& landms, const std::vector<std::vector<float>>& targets,
                             const std::vector<float>& prior_boxes);
 
+// match_priors (the host reference matcher) over a batch: targets of every image concatenated
+// ([B, A, 4], [B, A, 10], [B, A], [B, A]).
+struct MatchRun {
+  std::vector<float> loc, landm;
+  std::vector<int64_t> conf, best_truth;
+};
+MatchRun match_on_cpu(const std::vector<std::vector<float>>& targets, const std::vector<float>& prior_boxes,
+                      bool guarded);
+
 }  // namespace rfcf::test

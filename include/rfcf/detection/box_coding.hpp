@@ -41,20 +41,23 @@ RFCF_HD inline void decode_landmarks(const T* prior, const T* landm, T* out, con
   }
 }
 
-// box = [x1, y1, x2, y2] (normalised) -> regression target [tx, ty, tw, th]. Degenerate boxes
+// box = [x1, y1, x2, y2] (normalised) -> regression target [tx, ty, tw, th]. RFCF_HD: matching
+// on the device (matching_functors.hpp) encodes with the same code; its log may differ from the
+// host's in the last bit. Degenerate boxes
 // (w <= 0 or h <= 0) give -inf/NaN in the reference; callers filter them (retinaface.md 13.3).
 template <class T>
-inline void encode_box(const T* prior, const T* box, T* out, const Variances& v = {}) {
+RFCF_HD inline void encode_box(const T* prior, const T* box, T* out, const Variances& v = {}) {
+  using std::log;
   const T v0 = static_cast<T>(v.center), v1 = static_cast<T>(v.size);
   out[0] = ((box[0] + box[2]) / T(2) - prior[0]) / (v0 * prior[2]);
   out[1] = ((box[1] + box[3]) / T(2) - prior[1]) / (v0 * prior[3]);
-  out[2] = std::log((box[2] - box[0]) / prior[2]) / v1;
-  out[3] = std::log((box[3] - box[1]) / prior[3]) / v1;
+  out[2] = log((box[2] - box[0]) / prior[2]) / v1;
+  out[3] = log((box[3] - box[1]) / prior[3]) / v1;
 }
 
 // landmarks = 10 normalised coordinates -> 10 regression targets.
 template <class T>
-inline void encode_landmarks(const T* prior, const T* landmarks, T* out, const Variances& v = {}) {
+RFCF_HD inline void encode_landmarks(const T* prior, const T* landmarks, T* out, const Variances& v = {}) {
   const T v0 = static_cast<T>(v.center);
   for (int k = 0; k < 5; ++k) {
     out[2 * k] = (landmarks[2 * k] - prior[0]) / (v0 * prior[2]);

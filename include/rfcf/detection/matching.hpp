@@ -1,16 +1,19 @@
 #pragma once
 // Prior matching for RetinaFace training, retinaface.md section 6 (reference behaviour by default,
 // the recommended "guarded" mode behind an option), producing the regression and class targets of
-// section 5. Runs on the host, one image at a time.
+// section 5. match_priors runs on the host, one image at a time: the reference for the
+// device-generic matcher of matching_device.hpp (the same IoU and encoding functions).
 //
 // Ground truths of one image are rows of kFaceFields values, normalised by the network input size:
 //   [x1, y1, x2, y2, lx0, ly0, ..., lx4, ly4, label]   label 1 = with landmarks, -1 = without.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "rfcf/core/error.hpp"
+#include "rfcf/core/hd.hpp"
 #include "rfcf/detection/box_coding.hpp"
 
 namespace rfcf::detection {
@@ -27,15 +30,50 @@ struct MatchOptions {
   Variances variances{};
 };
 
-// IoU of two point-form boxes, no +1 convention (section 6 step 1).
+namespace detail {
+// a * b rounded to T before it is added to anything: compilers may otherwise fuse the product
+// into an FMA (g++ does with -march=native, nvcc always), which changes IoUs in the last bit.
+// PyTorch's reference rounds every product, and host and device matching then agree exactly.
 template <class T>
-inline T match_iou(const T* a, const T* b) {
-  const T iw = std::max(T(0), std::min(a[2], b[2]) - std::max(a[0], b[0]));
-  const T ih = std::max(T(0), std::min(a[3], b[3]) - std::max(a[1], b[1]));
-  const T inter = iw * ih;
-  const T area_a = (a[2] - a[0]) * (a[3] - a[1]);
-  const T area_b = (b[2] - b[0]) * (b[3] - b[1]);
+RFCF_HD inline T rounded_product(T a, T b) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<T, float>)
+    return __fmul_rn(a, b);
+  else
+    return __dmul_rn(a, b);
+#else
+  T r = a * b;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  asm("" : "+x"(r));  // opaque to the optimiser: no contraction across it
+#elif defined(__GNUC__) && defined(__aarch64__)
+  asm("" : "+w"(r));
+#endif
+  return r;
+#endif
+}
+}  // namespace detail
+
+// IoU of two point-form boxes, no +1 convention (section 6 step 1). Comparisons spelled as
+// std::max / std::min evaluate them (RFCF_HD: device matching uses the same function).
+template <class T>
+RFCF_HD inline T match_iou(const T* a, const T* b) {
+  const T x1 = a[0] < b[0] ? b[0] : a[0], y1 = a[1] < b[1] ? b[1] : a[1];
+  const T x2 = b[2] < a[2] ? b[2] : a[2], y2 = b[3] < a[3] ? b[3] : a[3];
+  const T iw = T(0) < x2 - x1 ? x2 - x1 : T(0);
+  const T ih = T(0) < y2 - y1 ? y2 - y1 : T(0);
+  const T inter = detail::rounded_product(iw, ih);
+  const T area_a = detail::rounded_product(a[2] - a[0], a[3] - a[1]);
+  const T area_b = detail::rounded_product(b[2] - b[0], b[3] - b[1]);
   return inter / (area_a + area_b - inter);
+}
+
+// True when two boxes cannot overlap with positive area: match_iou is then +-0 or NaN, which
+// never beats a best overlap that is already >= 0 (argmax loops skip the division).
+template <class T>
+RFCF_HD inline bool match_disjoint(const T* a, const T* b) {
+  const T x1 = a[0] < b[0] ? b[0] : a[0], y1 = a[1] < b[1] ? b[1] : a[1];
+  const T x2 = b[2] < a[2] ? b[2] : a[2], y2 = b[3] < a[3] ? b[3] : a[3];
+  return !(x2 > x1) || !(y2 > y1);
 }
 
 // Matches one image. truths: n rows of kFaceFields; priors: [A, 4] as [cx, cy, w, h].

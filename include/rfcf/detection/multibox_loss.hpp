@@ -5,10 +5,10 @@
 // landms [B, A, 10]; backward() returns gradients of L in the same layout, ready for
 // RetinaFace::backward.
 //
-// Matching runs on the host (the ground truth is host data) and its per-prior targets are
-// uploaded; everything after it stays on the predictions' device: the per-prior losses
+// Everything runs on the predictions' device: matching (matching_device.hpp; only the packed
+// ground truth is uploaded, priors given on the host are cached there), the per-prior losses
 // (functors/multibox.hpp), the per-image negative ranking (ops::SortOp<D>, a CUB segmented radix
-// sort on cuda) and the gradients. Only scalar sums come back to the host.
+// sort on cuda) and the gradients. Only per-image positive counts and scalar sums come back.
 //
 // Ranking uses a STABLE descending sort of the mining loss, so among exactly tied losses the
 // lower prior index ranks first (the reference sort is unstable: it differs only on exact ties).
@@ -22,6 +22,7 @@
 #include "rfcf/core/executor.hpp"
 #include "rfcf/core/tensor.hpp"
 #include "rfcf/detection/matching.hpp"
+#include "rfcf/detection/matching_device.hpp"
 #include "rfcf/models/retinaface.hpp"
 #include "rfcf/ops/elementwise.hpp"
 #include "rfcf/ops/functors/multibox.hpp"
@@ -54,7 +55,8 @@ class MultiBoxLoss {
   }
   const MultiBoxLossOptions& options() const { return options_; }
 
-  // targets[b]: rows of kFaceFields values (normalised) for image b; priors [A, 4].
+  // targets[b]: rows of kFaceFields values (normalised) for image b; priors [A, 4] (on the host:
+  // other devices keep a copy, uploaded again only when the values change).
   // ignored (optional, same layout): faces that must not be learnt as faces nor as background
   // (e.g. faces below the size threshold of a progressive schedule): they take no part in
   // matching, and priors whose IoU with one of them reaches the match threshold are never mined
@@ -63,87 +65,19 @@ class MultiBoxLoss {
   MultiBoxLossParts<T> forward(const models::RetinaFaceOutput<T, D>& pred, const std::vector<std::vector<U>>& targets,
                                const Tensor<float, cpu>& priors,
                                const std::vector<std::vector<U>>* ignored = nullptr) {
-    const int64_t B = pred.loc.dim(0), A = pred.loc.dim(1);
-    check<ShapeError>(pred.loc.rank() == 3 && pred.loc.dim(2) == 4, "MultiBoxLoss: loc must be [B, A, 4], got ",
-                      pred.loc.shape().str());
-    check<ShapeError>(pred.conf.shape() == Shape{B, A, 2}, "MultiBoxLoss: conf must be [", B, ", ", A,
-                      ", 2], got ", pred.conf.shape().str());
-    check<ShapeError>(pred.landms.shape() == Shape{B, A, 10}, "MultiBoxLoss: landms must be [", B, ", ", A,
-                      ", 10], got ", pred.landms.shape().str());
-    check<ShapeError>(priors.shape() == Shape{A, 4}, "MultiBoxLoss: priors must be [", A, ", 4], got ",
-                      priors.shape().str());
-    check<ShapeError>(static_cast<int64_t>(targets.size()) == B, "MultiBoxLoss: ", targets.size(),
-                      " target lists for a batch of ", B);
-    // 1. Match every image (host), upload targets and masks.
-    std::vector<T> loc_t(B * A * 4), landm_t(B * A * 10);
-    std::vector<int64_t> conf_t(B * A);
-    for (int64_t b = 0; b < B; ++b) {
-      check<ShapeError>(targets[b].size() % kFaceFields == 0, "MultiBoxLoss: targets of image ", b, " hold ",
-                        targets[b].size(), " values, not a multiple of ", kFaceFields);
-      match_priors(targets[b].data(), static_cast<int64_t>(targets[b].size()) / kFaceFields, priors.data(), A,
-                   options_.match, loc_t.data() + b * A * 4, landm_t.data() + b * A * 10, conf_t.data() + b * A);
+    if constexpr (std::is_same_v<D, cpu>) {
+      return forward_on_device(pred, targets, priors, ignored);
+    } else {
+      return forward_on_device(pred, targets, device_priors(priors), ignored);
     }
-    const int64_t n = B * A;
-    std::vector<char> pos_h(n), pos1_h(n);
-    std::vector<int64_t> num_neg_h(B, 0);
-    MultiBoxLossParts<T> parts;
-    for (int64_t b = 0; b < B; ++b) {
-      int64_t image_pos = 0;
-      for (int64_t i = b * A; i < (b + 1) * A; ++i) {
-        pos1_h[i] = conf_t[i] > 0;
-        pos_h[i] = conf_t[i] != 0;
-        parts.num_pos_landm += pos1_h[i];
-        image_pos += pos_h[i];
-      }
-      parts.num_pos += image_pos;
-      num_neg_h[b] = std::min(options_.negpos_ratio * image_pos, A - 1);
-    }
-    const T N1 = static_cast<T>(std::max<int64_t>(parts.num_pos_landm, 1));
-    const T N = static_cast<T>(std::max<int64_t>(parts.num_pos, 1));
-    const auto loc_target = upload<T>(loc_t, Shape{B, A, 4}), landm_target = upload<T>(landm_t, Shape{B, A, 10});
-    const auto pos1 = upload<char>(pos1_h, Shape{n});
-    pos_ = upload<char>(pos_h, Shape{n});
-
-    dloc_ = tensor_type(Shape{B, A, 4});
-    dconf_ = tensor_type(Shape{B, A, 2});
-    dlandm_ = tensor_type(Shape{B, A, 10});
-    tensor_type per_prior(Shape{B, A});
-
-    // 2. Landmark loss on conf_t > 0.
-    Executor<D>::for_each(n, functors::MaskedSmoothL1<T>{pred.landms.data(), landm_target.data(), pos1.data(),
-                                                         per_prior.data(), dlandm_.data(), 10, T(1) / N1});
-    parts.landm = sum(per_prior) / N1;
-    // 4. Localisation loss on conf_t != 0, weighted into the gradient.
-    const T lw = static_cast<T>(options_.loc_weight);
-    Executor<D>::for_each(n, functors::MaskedSmoothL1<T>{pred.loc.data(), loc_target.data(), pos_.data(),
-                                                         per_prior.data(), dloc_.data(), 4, lw / N});
-    parts.loc = sum(per_prior) / N;
-    // 5. Hard negative mining per image: rank the mining loss, mark the top num_neg negatives.
-    Executor<D>::for_each(n, functors::MiningLoss<T>{pred.conf.data(), pos_.data(), per_prior.data()});
-    if (ignored) {
-      const auto ignore = upload<char>(ignore_mask(*ignored, priors, pos_h, B, A), Shape{n});
-      Executor<D>::for_each(n, functors::ExcludeFromMining<T>{ignore.data(), per_prior.data()});
-    }
-    selected_ = pos_.clone();
-    if (B > 0 && *std::max_element(num_neg_h.begin(), num_neg_h.end()) > 0) {
-      tensor_type ranked(Shape{B, A});
-      Tensor<int32_t, D> order(Shape{B, A});
-      ops::segmented_sort_descending(per_prior, ranked, order);
-      const auto num_neg = upload<int64_t>(num_neg_h, Shape{B});
-      Executor<D>::for_each(n, functors::MarkMinedNegatives<T>{order.data(), ranked.data(), num_neg.data(),
-                                                               pos_.data(), selected_.data(), A});
-    }
-    parts.num_neg = std::llround(ops::ReduceOp<D>::sum(selected_.data(), n)) - parts.num_pos;
-    priors_per_image_ = A;
-    negatives_.clear();
-    // 6. Confidence loss over positives and mined negatives.
-    Executor<D>::for_each(n, functors::SelectedCrossEntropy<T>{pred.conf.data(), selected_.data(), pos_.data(),
-                                                               per_prior.data(), dconf_.data(), T(1) / N});
-    parts.conf = sum(per_prior) / N;
-    // 7. Total.
-    parts.total = lw * parts.loc + parts.conf + parts.landm;
-    has_grad_ = true;
-    return parts;
+  }
+  // The same with the priors already on device D.
+  template <class U>
+    requires(!std::is_same_v<D, cpu>)
+  MultiBoxLossParts<T> forward(const models::RetinaFaceOutput<T, D>& pred, const std::vector<std::vector<U>>& targets,
+                               const Tensor<float, D>& priors,
+                               const std::vector<std::vector<U>>* ignored = nullptr) {
+    return forward_on_device(pred, targets, priors, ignored);
   }
 
   // Gradients of the last forward's total loss (times `scale`, e.g. a loss-scaling factor).
@@ -169,36 +103,98 @@ class MultiBoxLoss {
   }
 
  private:
-  // 1 for non-positive priors whose IoU with an ignored face reaches the match threshold.
   template <class U>
-  std::vector<char> ignore_mask(const std::vector<std::vector<U>>& ignored, const Tensor<float, cpu>& priors,
-                                const std::vector<char>& pos, int64_t B, int64_t A) const {
-    check<ShapeError>(static_cast<int64_t>(ignored.size()) == B, "MultiBoxLoss: ", ignored.size(),
-                      " ignored-face lists for a batch of ", B);
-    std::vector<char> mask(static_cast<size_t>(B * A), 0);
-    const float* pr = priors.data();
+  MultiBoxLossParts<T> forward_on_device(const models::RetinaFaceOutput<T, D>& pred,
+                                         const std::vector<std::vector<U>>& targets, const Tensor<float, D>& priors,
+                                         const std::vector<std::vector<U>>* ignored) {
+    const int64_t B = pred.loc.dim(0), A = pred.loc.dim(1);
+    check<ShapeError>(pred.loc.rank() == 3 && pred.loc.dim(2) == 4, "MultiBoxLoss: loc must be [B, A, 4], got ",
+                      pred.loc.shape().str());
+    check<ShapeError>(pred.conf.shape() == Shape{B, A, 2}, "MultiBoxLoss: conf must be [", B, ", ", A,
+                      ", 2], got ", pred.conf.shape().str());
+    check<ShapeError>(pred.landms.shape() == Shape{B, A, 10}, "MultiBoxLoss: landms must be [", B, ", ", A,
+                      ", 10], got ", pred.landms.shape().str());
+    check<ShapeError>(priors.shape() == Shape{A, 4}, "MultiBoxLoss: priors must be [", A, ", 4], got ",
+                      priors.shape().str());
+    check<ShapeError>(static_cast<int64_t>(targets.size()) == B, "MultiBoxLoss: ", targets.size(),
+                      " target lists for a batch of ", B);
+    if (ignored)
+      check<ShapeError>(static_cast<int64_t>(ignored->size()) == B, "MultiBoxLoss: ", ignored->size(),
+                        " ignored-face lists for a batch of ", B);
+    // 1. Match the batch on the device (only the packed ground truth is uploaded); positive
+    // masks and per-image counts there too. Only the 2 B counts come back.
+    const MatchTargets<T, D> m = match_on_device<T, D>(targets, priors, options_.match);
+    const int64_t n = B * A;
+    pos_ = Tensor<char, D>(Shape{n});
+    Tensor<char, D> pos1(Shape{n});
+    Executor<D>::for_each(n, functors::PositiveMasks{m.conf.data(), pos_.data(), pos1.data()});
+    Tensor<int64_t, D> counts(Shape{B, 2}), num_neg(Shape{B});
+    Executor<D>::for_each(B, functors::CountPositives{pos_.data(), pos1.data(), A, options_.negpos_ratio,
+                                                      counts.data(), num_neg.data()});
+    const std::vector<int64_t> counts_h = counts.to_vector();
+    MultiBoxLossParts<T> parts;
+    int64_t max_neg = 0;
     for (int64_t b = 0; b < B; ++b) {
-      check<ShapeError>(ignored[b].size() % kFaceFields == 0, "MultiBoxLoss: ignored faces of image ", b, " hold ",
-                        ignored[b].size(), " values, not a multiple of ", kFaceFields);
-      const int64_t m = static_cast<int64_t>(ignored[b].size()) / kFaceFields;
-      for (int64_t g = 0; g < m; ++g) {
-        const U* r = ignored[b].data() + g * kFaceFields;
-        const double box[4] = {double(r[0]), double(r[1]), double(r[2]), double(r[3])};
-        for (int64_t p = 0; p < A; ++p) {
-          if (pos[b * A + p]) continue;
-          const double pf[4] = {pr[p * 4] - pr[p * 4 + 2] / 2.0, pr[p * 4 + 1] - pr[p * 4 + 3] / 2.0,
-                                pr[p * 4] + pr[p * 4 + 2] / 2.0, pr[p * 4 + 1] + pr[p * 4 + 3] / 2.0};
-          if (match_iou(box, pf) >= options_.match.threshold) mask[b * A + p] = 1;
-        }
-      }
+      parts.num_pos += counts_h[2 * b];
+      parts.num_pos_landm += counts_h[2 * b + 1];
+      max_neg = std::max(max_neg, std::min(options_.negpos_ratio * counts_h[2 * b], A - 1));
     }
-    return mask;
+    const T N1 = static_cast<T>(std::max<int64_t>(parts.num_pos_landm, 1));
+    const T N = static_cast<T>(std::max<int64_t>(parts.num_pos, 1));
+
+    dloc_ = tensor_type(Shape{B, A, 4});
+    dconf_ = tensor_type(Shape{B, A, 2});
+    dlandm_ = tensor_type(Shape{B, A, 10});
+    tensor_type per_prior(Shape{B, A});
+
+    // 2. Landmark loss on conf_t > 0.
+    Executor<D>::for_each(n, functors::MaskedSmoothL1<T>{pred.landms.data(), m.landm.data(), pos1.data(),
+                                                         per_prior.data(), dlandm_.data(), 10, T(1) / N1});
+    parts.landm = sum(per_prior) / N1;
+    // 4. Localisation loss on conf_t != 0, weighted into the gradient.
+    const T lw = static_cast<T>(options_.loc_weight);
+    Executor<D>::for_each(n, functors::MaskedSmoothL1<T>{pred.loc.data(), m.loc.data(), pos_.data(),
+                                                         per_prior.data(), dloc_.data(), 4, lw / N});
+    parts.loc = sum(per_prior) / N;
+    // 5. Hard negative mining per image: rank the mining loss, mark the top num_neg negatives.
+    Executor<D>::for_each(n, functors::MiningLoss<T>{pred.conf.data(), pos_.data(), per_prior.data()});
+    if (ignored) {
+      const auto ignore = ignore_mask_on_device<D>(*ignored, priors, m.conf, options_.match.threshold);
+      Executor<D>::for_each(n, functors::ExcludeFromMining<T>{ignore.data(), per_prior.data()});
+    }
+    selected_ = pos_.clone();
+    if (max_neg > 0) {
+      tensor_type ranked(Shape{B, A});
+      Tensor<int32_t, D> order(Shape{B, A});
+      ops::segmented_sort_descending(per_prior, ranked, order);
+      Executor<D>::for_each(n, functors::MarkMinedNegatives<T>{order.data(), ranked.data(), num_neg.data(),
+                                                               pos_.data(), selected_.data(), A});
+    }
+    parts.num_neg = std::llround(ops::ReduceOp<D>::sum(selected_.data(), n)) - parts.num_pos;
+    priors_per_image_ = A;
+    negatives_.clear();
+    // 6. Confidence loss over positives and mined negatives.
+    Executor<D>::for_each(n, functors::SelectedCrossEntropy<T>{pred.conf.data(), selected_.data(), pos_.data(),
+                                                               per_prior.data(), dconf_.data(), T(1) / N});
+    parts.conf = sum(per_prior) / N;
+    // 7. Total.
+    parts.total = lw * parts.loc + parts.conf + parts.landm;
+    has_grad_ = true;
+    return parts;
   }
 
-  template <class V>
-  static Tensor<V, D> upload(const std::vector<V>& host, const Shape& shape) {
-    return Tensor<V, D>::from_host(shape, host);
+  // Host priors -> device copy, kept while the values stay the same (the trainer passes the same
+  // table every step): no per-anchor upload in a training step.
+  Tensor<float, D> device_priors(const Tensor<float, cpu>& priors) {
+    const float* p = priors.data();
+    if (!(priors_dev_.defined() && priors_dev_.shape() == priors.shape() &&
+          std::equal(p, p + priors.numel(), priors_host_.begin()))) {
+      priors_host_.assign(p, p + priors.numel());
+      priors_dev_ = Tensor<float, D>::from_host(priors.shape(), priors_host_);
+    }
+    return priors_dev_;
   }
+
   static tensor_type scaled(const tensor_type& t, T scale) { return scale != T(1) ? ops::scale(t, scale) : t.clone(); }
   // Host: in index order in long double (deterministic, float32 sums of ~17k terms stay exact
   // enough); other devices: ReduceOp's double accumulation.
@@ -215,6 +211,8 @@ class MultiBoxLoss {
   MultiBoxLossOptions options_;
   tensor_type dloc_, dconf_, dlandm_;
   Tensor<char, D> pos_, selected_;
+  Tensor<float, D> priors_dev_;     // device copy of the host priors (D != cpu)
+  std::vector<float> priors_host_;  // the values it holds
   int64_t priors_per_image_ = 1;
   mutable std::vector<std::vector<int64_t>> negatives_;
   bool has_grad_ = false;

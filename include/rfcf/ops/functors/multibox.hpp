@@ -9,6 +9,37 @@
 
 namespace rfcf::functors {
 
+// Masks of prior i from its class target: pos = conf_t != 0 (box loss, ranking), pos1 = conf_t > 0
+// (faces with landmarks: landmark loss).
+struct PositiveMasks {
+  const int64_t* conf_t;
+  char* pos;
+  char* pos1;
+  RFCF_HD void operator()(int64_t i) const {
+    pos[i] = conf_t[i] != 0 ? 1 : 0;
+    pos1[i] = conf_t[i] > 0 ? 1 : 0;
+  }
+};
+
+// Per image b (A priors): counts[2b] = positives, counts[2b + 1] = positives with landmarks,
+// num_neg[b] = min(negpos_ratio * positives, A - 1) negatives to mine.
+struct CountPositives {
+  const char* pos;
+  const char* pos1;
+  int64_t priors;
+  int64_t negpos_ratio;
+  int64_t* counts;   // [B, 2]
+  int64_t* num_neg;  // [B]
+  RFCF_HD void operator()(int64_t b) const {
+    int64_t n = 0, n1 = 0;
+    for (int64_t i = b * priors; i < (b + 1) * priors; ++i) n += pos[i], n1 += pos1[i];
+    counts[2 * b] = n;
+    counts[2 * b + 1] = n1;
+    const int64_t k = negpos_ratio * n;
+    num_neg[b] = k < priors - 1 ? k : priors - 1;
+  }
+};
+
 // Smooth L1 (beta = 1) over `width` components of prior i, only where mask[i] != 0:
 // loss[i] = sum_k sl1(pred - target); dpred = scale * sl1'(pred - target).
 template <class T>
