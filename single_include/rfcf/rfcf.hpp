@@ -4007,6 +4007,56 @@ class CapturedForwardCache {
 #include <utility>
 #include <vector>
 
+// ---- begin rfcf/nn/backward_hook.hpp
+// Backward hooks: the composites (Sequential, Residual, Concat, Repeat) report every child whose
+// backward has finished to this thread's BackwardObserver, when one is installed, with the
+// gradient buffers of that child's parameters. From then on those gradients are final for this
+// backward pass (a layer's parameters belong to it alone), which lets dist::DataParallel start a
+// bucket's all-reduce while backward goes on. Without an observer the cost is one thread-local
+// load and a not-taken branch per child.
+#include <string>
+#include <vector>
+
+
+namespace rfcf::nn {
+
+class BackwardObserver {
+ public:
+  virtual ~BackwardObserver() = default;
+  // Data pointers of the gradients of a layer's parameters, after that layer's backward.
+  virtual void gradients_final(const std::vector<const void*>& grads) = 0;
+};
+
+inline BackwardObserver*& backward_observer_slot() {
+  thread_local BackwardObserver* observer = nullptr;
+  return observer;
+}
+
+// RAII: installs `o` for this thread (around a backward pass), restores the previous one.
+class BackwardObserverGuard {
+ public:
+  explicit BackwardObserverGuard(BackwardObserver* o) : previous_(backward_observer_slot()) { backward_observer_slot() = o; }
+  ~BackwardObserverGuard() { backward_observer_slot() = previous_; }
+  BackwardObserverGuard(const BackwardObserverGuard&) = delete;
+  BackwardObserverGuard& operator=(const BackwardObserverGuard&) = delete;
+
+ private:
+  BackwardObserver* previous_;
+};
+
+// Called by the composites after a child's backward.
+template <class L>
+void backward_done(L& layer) {
+  BackwardObserver* o = backward_observer_slot();
+  if (o == nullptr) [[likely]] return;
+  thread_local std::vector<const void*> grads;
+  grads.clear();
+  for_each_parameter(layer, [&](const std::string&, auto& p) { grads.push_back(p.grad.data()); });
+  if (!grads.empty()) o->gradients_final(grads);
+}
+
+}  // namespace rfcf::nn
+// ---- end rfcf/nn/backward_hook.hpp
 
 namespace rfcf::nn {
 
@@ -4041,7 +4091,9 @@ class Residual {
   }
   tensor_type backward(const tensor_type& dy) {
     tensor_type dx = body_.backward(dy);
+    backward_done(body_);
     tensor_type ds = shortcut_.backward(dy);
+    backward_done(shortcut_);
     if (dx.shares_storage_with(dy)) dx = dx.clone();  // never accumulate into the caller's gradient
     ops::accumulate(dx, ds);
     return dx;
@@ -4102,6 +4154,7 @@ class Concat {
       tensor_type part = ops::slice_channels(dy, offset, channels_[i]);
       offset += channels_[i++];
       tensor_type g = b.backward(part);
+      backward_done(b);
       if (!dx.defined()) dx = g.shares_storage_with(part) ? g : g.clone();
       else ops::accumulate(dx, g);
     };
@@ -4152,7 +4205,10 @@ class Repeat {
   }
   tensor_type backward(const tensor_type& dy) {
     tensor_type g = dy;
-    for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) g = it->backward(g);
+    for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
+      g = it->backward(g);
+      backward_done(*it);
+    }
     return g;
   }
   void train(bool on = true) {
@@ -5151,6 +5207,7 @@ class Sequential {
   template <size_t I>
   tensor_type backward_from(const tensor_type& dy) {
     tensor_type dx = std::get<I>(layers_).backward(dy);
+    backward_done(std::get<I>(layers_));
     if constexpr (I == 0) return dx;
     else return backward_from<I - 1>(dx);
   }
@@ -15474,6 +15531,9 @@ class RecognitionTrainer {
   TrainStepResult apply() {
     check<Error>(micro_ > 0, "trainer: apply() without a micro-batch");
     acc_->finish(true);
+    // A local fp16 overflow poisons the gradients so that a data-parallel hook (all-reduce)
+    // carries it to every rank and all of them skip this step together.
+    if (overflow_ && scaled()) fill(params_->grads(), std::numeric_limits<T>::quiet_NaN());
     if (hook_) hook_(*params_);
     TrainStepResult r;
     r.loss = loss_sum_ / micro_;
@@ -18648,8 +18708,9 @@ class CsvLogger {
 // counters. The data order and augmentation of an epoch depend only on (seed, epoch) and the
 // schedules only on the step, so 2 epochs straight equal 1 epoch + resume + 1 epoch bit for bit.
 //
-// Data-parallel hook: set_post_backward(f) is called once per optimizer step with the averaged
+// Data-parallel hooks: set_post_backward(f) is called once per optimizer step with the averaged
 // gradients (after the last micro-batch's backward, before the update), e.g. to all-reduce them;
+// set_loss_hook(f) per micro-batch between the loss and the network backward (loss normaliser);
 // loader_options.shard_rank / shard_count (or loader().shard()) select this rank's data share;
 // main_process = false keeps a rank from writing files and printing.
 //
@@ -18961,6 +19022,8 @@ class DetectorTrainer {
   using Params = nn::FlatParameters<float, D>;
   using PostBackward = std::function<void(Params& params, int64_t step)>;
   using EpochEnd = std::function<void(const DetectorEpochStats&)>;
+  using LossHook = std::function<detection::MultiBoxLossParts<float>(const detection::MultiBoxLossParts<float>& local,
+                                                                      models::RetinaFaceOutput<float, D>& loss_grads)>;
 
   DetectorTrainer(std::vector<data::AnnotatedImage> images, DetectorTrainOptions o,
                   data::ImageDecoder decode = data::decode_bgr)
@@ -19000,6 +19063,11 @@ class DetectorTrainer {
     say("resumed from " + p + " at epoch " + std::to_string(epoch_) + ", step " + std::to_string(step_));
   }
   void set_post_backward(PostBackward f) { post_backward_ = std::move(f); }
+  // Runs per micro-batch between the loss's backward and the network's: gets the batch's loss
+  // parts and the loss gradients (which it may rescale) and returns the parts to log
+  // (dist::globally_normalize: the global batch's normaliser; see dist/detector_trainer.hpp).
+  void set_loss_hook(LossHook f) { loss_hook_ = std::move(f); }
+  const detection::MultiBoxLossOptions& loss_options() const { return criterion_.options(); }
   void set_epoch_end(EpochEnd f) { epoch_end_ = std::move(f); }
 
   // --- training ------------------------------------------------------------------------------
@@ -19075,11 +19143,15 @@ class DetectorTrainer {
           micro_overflow = true;  // fp16 overflow: this step is skipped
         } else {
           guard_finite_output(pred);  // before the loss: NaN scores must not reach the negative ranking
-          const auto p = criterion_.forward(pred, kept, priors, any_ignored ? &ignored : nullptr);
+          auto p = criterion_.forward(pred, kept, priors, any_ignored ? &ignored : nullptr);
+          if (scaled() && !finite_parts({p.total, p.loc, p.conf, p.landm})) micro_overflow = true;
+          else guard_finite(p);
+          if (!micro_overflow) {
+            auto loss_grads = criterion_.backward(static_cast<float>(scaled() ? scaler_.scale() : 1.0));
+            if (loss_hook_) p = loss_hook_(p, loss_grads);  // e.g. the global batch's normaliser
+            net_.backward(loss_grads);
+          }
           parts = {p.total, p.loc, p.conf, p.landm};
-          if (scaled() && !finite_parts(parts)) micro_overflow = true;
-          else guard_finite(parts);
-          if (!micro_overflow) net_.backward(criterion_.backward(static_cast<float>(scaled() ? scaler_.scale() : 1.0)));
         }
       }
       acc.add(B);
@@ -19095,6 +19167,9 @@ class DetectorTrainer {
       if (micro < o_.accumulate && batch_index < batches) continue;
       // One optimizer step over the accumulated micro-batches.
       acc.finish();
+      // A local fp16 overflow poisons the gradients so that the all-reduce carries it to every
+      // rank and all of them skip this step together.
+      if (overflow && scaled()) fill(params_.grads(), std::numeric_limits<float>::quiet_NaN());
       if (post_backward_) post_backward_(params_, step_);  // e.g. all-reduce across ranks
       bool skip = false;
       if (scaled()) {  // unscale; an overflow skips the update and lowers the scale
@@ -19354,6 +19429,7 @@ class DetectorTrainer {
   Checkpoint ckpt_;
   int64_t step_ = 0, epoch_ = 0;
   PostBackward post_backward_;
+  LossHook loss_hook_;
   EpochEnd epoch_end_;
   std::unique_ptr<ProgressReporter> progress_;
   std::unique_ptr<CsvLogger> step_log_, epoch_log_;
@@ -19572,9 +19648,12 @@ void save_on_root(Communicator& comm, const Checkpoint& ckpt, const std::string&
 //
 // The flat gradient buffer is cut into buckets of about `bucket_bytes`, in reverse parameter
 // order (the order backward produces them). Each bucket is one non-blocking all-reduce; a caller
-// that knows when parameters are final (a per-layer hook) calls mark_ready(segment) during
-// backward so that full buckets go out while backward continues; sync_gradients() launches
-// whatever is left, waits and divides by the world size. BatchNorm statistics are not touched:
+// that knows when parameters are final calls mark_ready(segment) during backward so that full
+// buckets go out while backward continues; sync_gradients() launches whatever is left, waits and
+// divides by the world size. overlap_backward() does the marking through the composites'
+// backward hooks (nn/backward_hook.hpp):
+//   { auto overlap = ddp.overlap_backward(); net.backward(dy); }   ddp.sync_gradients();
+// The buckets and the reduction are the same either way, so the results are bit-identical. BatchNorm statistics are not touched:
 // they stay per rank, as in DDP (only broadcast_model copies rank 0's at the start).
 #include <algorithm>
 #include <cstdint>
@@ -19692,11 +19771,13 @@ template <class T, class D>
 class DataParallel {
  public:
   DataParallel(Communicator& comm, nn::FlatParameters<T, D>& params, DataParallelOptions o = {})
-      : comm_(&comm), params_(&params), options_(o) {
+      : comm_(&comm), params_(&params), options_(o), observer_(this) {
     check<ConfigError>(o.bucket_bytes > 0, "DataParallel: bucket_bytes must be positive, got ", o.bucket_bytes);
     detail::check_device<D>(comm, "DataParallel");
     build_buckets();
   }
+  DataParallel(const DataParallel&) = delete;  // the backward observer points here
+  DataParallel& operator=(const DataParallel&) = delete;
 
   // Copies rank `root`'s flat parameter values to every rank.
   void broadcast_parameters(int root = 0) {
@@ -19711,14 +19792,23 @@ class DataParallel {
     model.visit(v, "");
   }
 
-  // Marks a parameter segment's gradient as final; launches its bucket once all of its segments are.
+  // Marks a parameter segment's gradient as final (again: no effect); launches its bucket once
+  // all of its segments are.
   void mark_ready(int64_t segment) {
     check<ConfigError>(segment >= 0 && segment < static_cast<int64_t>(bucket_of_.size()),
                        "DataParallel::mark_ready: segment ", segment, " out of range");
+    if (segment_ready_[static_cast<size_t>(segment)]) return;
+    segment_ready_[static_cast<size_t>(segment)] = 1;
     const int64_t b = bucket_of_[static_cast<size_t>(segment)];
-    if (++ready_[static_cast<size_t>(b)] == static_cast<int64_t>(buckets_[static_cast<size_t>(b)].segments.size()))
+    if (++ready_[static_cast<size_t>(b)] == static_cast<int64_t>(buckets_[static_cast<size_t>(b)].segments.size())) {
       launch(b);
+      ++early_;
+    }
   }
+  // While the returned guard lives (around the backward of the step's last micro-batch, after
+  // which nothing changes the gradients before sync_gradients()), every layer whose backward a
+  // composite has finished marks its parameters ready, so buckets start during backward.
+  [[nodiscard]] nn::BackwardObserverGuard overlap_backward() { return nn::BackwardObserverGuard(&observer_); }
   // Launches every bucket not launched yet (in bucket order).
   void start_gradient_sync() {
     for (int64_t b = 0; b < static_cast<int64_t>(buckets_.size()); ++b)
@@ -19732,6 +19822,9 @@ class DataParallel {
       w.reset();
     }
     std::fill(ready_.begin(), ready_.end(), 0);
+    std::fill(segment_ready_.begin(), segment_ready_.end(), 0);
+    launched_early_ = early_;
+    early_ = 0;
     if (options_.average && comm_->size() > 1 && params_->numel() > 0)
       Executor<D>::for_each(params_->numel(),
                             functors::Scale<T>{params_->grads().data(), static_cast<T>(1.0 / comm_->size())});
@@ -19739,9 +19832,29 @@ class DataParallel {
   void sync_gradients() { finish_gradient_sync(); }
 
   const std::vector<GradientBucket>& buckets() const { return buckets_; }
+  // Buckets launched by mark_ready (during backward) in the last synchronised step.
+  int64_t buckets_launched_early() const { return launched_early_; }
   Communicator& communicator() { return *comm_; }
 
  private:
+  // Maps the gradient buffers of a finished layer to segments of the flat buffer.
+  struct Observer final : nn::BackwardObserver {
+    DataParallel* self;
+    explicit Observer(DataParallel* s) : self(s) {}
+    void gradients_final(const std::vector<const void*>& grads) override {
+      const auto& segs = self->params_->segments();
+      const T* base = self->params_->grads().data();
+      for (const void* g : grads) {
+        const T* p = static_cast<const T*>(g);
+        if (p < base || p >= base + self->params_->numel()) continue;  // not this model's
+        const int64_t offset = p - base;
+        const auto it = std::lower_bound(segs.begin(), segs.end(), offset,
+                                         [](const nn::ParameterSegment& s, int64_t o) { return s.offset < o; });
+        if (it != segs.end() && it->offset == offset) self->mark_ready(it - segs.begin());
+      }
+    }
+  };
+
   struct BroadcastVisitor {
     Communicator* comm;
     int root;
@@ -19773,6 +19886,7 @@ class DataParallel {
       bucket_of_[static_cast<size_t>(i)] = static_cast<int64_t>(buckets_.size()) - 1;
     }
     ready_.assign(buckets_.size(), 0);
+    segment_ready_.assign(segs.size(), 0);
     work_.resize(buckets_.size());
   }
   void launch(int64_t b) {
@@ -19786,7 +19900,10 @@ class DataParallel {
   DataParallelOptions options_;
   std::vector<GradientBucket> buckets_;
   std::vector<int64_t> bucket_of_, ready_;
+  std::vector<char> segment_ready_;
   std::vector<std::unique_ptr<Work>> work_;
+  Observer observer_;
+  int64_t early_ = 0, launched_early_ = 0;
 };
 
 // TReducer for MarginHead / MarginLoss in TMode::global (recognition.md 2.5): sums the local sum
@@ -20380,6 +20497,255 @@ class PartialFC : public nn::LayerBase {
 
 }  // namespace rfcf::dist
 // ---- end rfcf/dist/partial_fc.hpp
+// ---- begin rfcf/dist/partial_fc_trainer.hpp
+// dist::PartialFCTrainer<Backbone, Policy, T, D>: recognition::RecognitionTrainer with the class
+// matrix sharded over the ranks (dist::PartialFC, recognition.md 5) and the backbone data parallel
+// (dist::DataParallel, built inside). Same step semantics, options and API as RecognitionTrainer:
+//   backbone.forward -> PartialFC.forward (global batch) -> PartialFC.backward -> backbone.backward
+//   (per micro-batch) -> average over micro-batches -> backbone gradients averaged over ranks
+//   -> global gradient norm (backbone + every rank's rows) -> optional clipping -> NaN/Inf check
+//   -> lr from the schedule -> SGD step on the backbone and on this rank's rows.
+// Every call is collective: all ranks call it with local batches of the same size.
+//
+// Checkpoints have RecognitionTrainer's layout exactly: the whole head "head.weight" [C, d], its
+// momentum "optimizer.head.weight.momentum_buffer" and "head.t" (rank 0's). save() gathers the
+// rows and momentum of every rank and rank 0 writes; load() reads the file on every rank and each
+// keeps its own rows. Hence a checkpoint resumes on any number of ranks, with or without Partial
+// FC (RecognitionTrainer loads it too).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace rfcf::dist {
+
+template <class Backbone, class Policy, class T = float, class D = cpu>
+class PartialFCTrainer {
+ public:
+  using Head = PartialFC<Policy, T, D>;
+
+  PartialFCTrainer(Communicator& comm, Backbone backbone, int64_t embedding_size, int64_t num_classes,
+                   Policy policy = Policy{}, recognition::RecognitionTrainerOptions options = {},
+                   PartialFCOptions head_options = {}, DataParallelOptions ddp_options = {})
+      : comm_(&comm), o_(std::move(options)), backbone_(std::move(backbone)),
+        head_(comm, embedding_size, num_classes, policy, head_options), state_{this} {
+    check<ConfigError>(o_.accumulate >= 1, "PartialFCTrainer: accumulate must be >= 1, got ", o_.accumulate);
+    check<ConfigError>(o_.clip_grad_norm >= 0, "PartialFCTrainer: clip_grad_norm must be >= 0, got ", o_.clip_grad_norm);
+    // The sharded head and its step have no mixed-precision path yet (autocast, loss scaling).
+    check<ConfigError>(o_.precision == ComputePrecision::fp32, "PartialFCTrainer: precision ",
+                       precision_name(o_.precision), " is not supported with Partial FC yet; use fp32");
+    schedule_ = recognition::make_schedule(o_);
+    if (o_.no_decay_on_batchnorm) recognition::no_weight_decay_on_batchnorm(backbone_);
+    backbone_params_ = std::make_unique<nn::FlatParameters<T, D>>(backbone_);
+    head_params_ = std::make_unique<nn::FlatParameters<T, D>>(head_);
+    const train::SGDOptions so{o_.lr, o_.momentum, 0.0, o_.weight_decay, false};
+    backbone_sgd_ = std::make_unique<train::SGD<T, D>>(*backbone_params_, so);
+    head_sgd_ = std::make_unique<train::SGD<T, D>>(*head_params_, so);
+    backbone_acc_ = std::make_unique<train::GradAccumulator<T, D>>(*backbone_params_);
+    head_acc_ = std::make_unique<train::GradAccumulator<T, D>>(*head_params_);
+    ddp_ = std::make_unique<DataParallel<T, D>>(comm, *backbone_params_, ddp_options);
+    ddp_->broadcast_model(backbone_);  // the rows of the head are per class already
+    ckpt_.model(backbone_).model(state_).optimizer(*backbone_sgd_).counter("step", step_).counter("epoch", epoch_).counter(
+        "batch_in_epoch", batch_in_epoch_);
+  }
+  PartialFCTrainer(const PartialFCTrainer&) = delete;
+  PartialFCTrainer& operator=(const PartialFCTrainer&) = delete;
+
+  // One local micro-batch (collective): forward, loss, backward; gradients accumulate.
+  void accumulate(const Tensor<T, D>& images, const std::vector<int64_t>& labels) {
+    check<Error>(!diverged_, "PartialFCTrainer: training diverged earlier; load a checkpoint first");
+    check<ShapeError>(images.rank() == 4 && images.dim(0) == static_cast<int64_t>(labels.size()),
+                      comm_->where(), ": PartialFCTrainer: images ", images.shape().str(), " do not match ",
+                      labels.size(), " labels");
+    if (micro_ == 0) {
+      backbone_acc_->begin();
+      head_acc_->begin();
+      loss_sum_ = acc_sum_ = 0;
+    }
+    backbone_.train(true);
+    head_.train(true);
+    const Tensor<T, D> emb = backbone_.forward(images);
+    const PartialFCOutput<T> out = head_.forward(emb, labels);
+    const double loss = static_cast<double>(out.loss);  // the global batch's: the same on every rank
+    if (!std::isfinite(loss)) {
+      diverged_ = true;
+      micro_ = 0;
+      train::check_finite(loss, step_, "loss");
+    }
+    backbone_.backward(head_.backward(T(1)));
+    backbone_acc_->add(images.dim(0));
+    head_acc_->add(images.dim(0));
+    loss_sum_ += loss;
+    acc_sum_ += out.accuracy;
+    ++micro_;
+  }
+
+  // Ends the optimizer step (collective). Throws NumericError on a non-finite gradient norm.
+  recognition::TrainStepResult apply() {
+    check<Error>(micro_ > 0, "PartialFCTrainer: apply() without a micro-batch");
+    backbone_acc_->finish(true);
+    head_acc_->finish(true);
+    ddp_->sync_gradients();
+    recognition::TrainStepResult r;
+    r.loss = loss_sum_ / micro_;
+    r.accuracy = acc_sum_ / micro_;
+    r.samples = backbone_acc_->samples();
+    r.step = step_;
+    r.grad_norm = global_grad_norm();
+    if (o_.clip_grad_norm > 0 && std::isfinite(r.grad_norm)) {  // torch.nn.utils.clip_grad_norm_
+      const double coef = std::min(o_.clip_grad_norm / (r.grad_norm + 1e-6), 1.0);
+      train::scale_grads(*backbone_params_, coef);
+      train::scale_grads(*head_params_, coef);
+    }
+    micro_ = 0;
+    if (!std::isfinite(r.grad_norm)) {
+      diverged_ = true;
+      train::check_finite(r.grad_norm, step_, "gradient norm");
+    }
+    r.lr = schedule_->at(step_);
+    backbone_sgd_->set_lr(r.lr);
+    head_sgd_->set_lr(r.lr);
+    backbone_sgd_->step();
+    head_sgd_->step();
+    ++step_;
+    return r;
+  }
+
+  recognition::TrainStepResult step(const Tensor<T, D>& images, const std::vector<int64_t>& labels) {
+    accumulate(images, labels);
+    return apply();
+  }
+  std::optional<recognition::TrainStepResult> feed(const Tensor<T, D>& images, const std::vector<int64_t>& labels) {
+    accumulate(images, labels);
+    if (micro_ < o_.accumulate) return std::nullopt;
+    return apply();
+  }
+
+  // Collective: gathers the head of every rank; rank 0 writes RecognitionTrainer's layout.
+  void save(const std::string& path) {
+    check<Error>(!diverged_, "PartialFCTrainer: refusing to save a diverged model over '", path,
+                 "' (the file there is the last good checkpoint)");
+    check<Error>(micro_ == 0, "PartialFCTrainer: save() in the middle of an accumulated step");
+    full_weight_ = head_.gather_weight();
+    if (head_sgd_->momentum_buffer().defined())
+      full_momentum_ = head_.gather_rows(momentum_rows()).reshape(Shape{head_.num_classes() * head_.embedding_size()});
+    full_t_ = Tensor<T, cpu>::from_host(Shape{1}, std::vector<T>{static_cast<T>(head_.t_value())});
+    try {
+      save_on_root<D>(*comm_, ckpt_, path);
+    } catch (...) {
+      release_full();
+      throw;
+    }
+    release_full();
+  }
+  // Every rank reads the whole file (written by any number of ranks) and keeps its rows.
+  void load(const std::string& path) {
+    const int64_t C = head_.num_classes(), d = head_.embedding_size();
+    full_weight_ = Tensor<T, cpu>(Shape{C, d});
+    if (head_sgd_->momentum_buffer().defined()) full_momentum_ = Tensor<T, cpu>(Shape{C * d});
+    full_t_ = Tensor<T, cpu>(Shape{1});
+    try {
+      ckpt_.load(path);
+    } catch (...) {
+      release_full();
+      throw;
+    }
+    head_.load_full_weight(full_weight_);
+    if (full_momentum_.defined()) {
+      Tensor<T, D> rows = momentum_rows();
+      head_.load_full_rows(full_momentum_.reshape(Shape{C, d}), rows);
+    }
+    if constexpr (Policy::uses_t) head_.set_t(static_cast<double>(full_t_.to_vector()[0]));
+    StepCounter sc{backbone_sgd_->steps()};
+    head_sgd_->visit_state(sc, "optimizer");
+    release_full();
+    micro_ = 0;
+    diverged_ = false;
+  }
+  train::Checkpoint& checkpoint() { return ckpt_; }
+
+  int64_t steps_done() const { return step_; }
+  int64_t epoch() const { return epoch_; }
+  int64_t batch_in_epoch() const { return batch_in_epoch_; }
+  void set_position(int64_t epoch, int64_t batch_in_epoch) {
+    epoch_ = epoch;
+    batch_in_epoch_ = batch_in_epoch;
+  }
+  double lr_at(int64_t step) const { return schedule_->at(step); }
+  bool diverged() const { return diverged_; }
+  bool in_step() const { return micro_ > 0; }
+
+  Backbone& backbone() { return backbone_; }
+  Head& head() { return head_; }
+  nn::FlatParameters<T, D>& backbone_parameters() { return *backbone_params_; }
+  nn::FlatParameters<T, D>& head_parameters() { return *head_params_; }
+  train::SGD<T, D>& backbone_optimizer() { return *backbone_sgd_; }
+  train::SGD<T, D>& head_optimizer() { return *head_sgd_; }
+  DataParallel<T, D>& data_parallel() { return *ddp_; }
+  Communicator& communicator() { return *comm_; }
+  const recognition::RecognitionTrainerOptions& options() const { return o_; }
+
+ private:
+  // The head's part of a checkpoint, under RecognitionTrainer's names, from the gathered copies.
+  struct FullHeadState {
+    PartialFCTrainer* self;
+    template <class V>
+    void visit(V& v, const std::string& prefix) {
+      v.buffer(nn::join_name(prefix, "head.weight"), self->full_weight_);
+      if constexpr (Policy::uses_t) v.buffer(nn::join_name(prefix, "head.t"), self->full_t_);
+      if (self->full_momentum_.defined())
+        v.buffer(nn::join_name(prefix, "optimizer.head.weight.momentum_buffer"), self->full_momentum_);
+    }
+  };
+  // Sets an optimizer's step counter (the head's SGD follows the backbone's).
+  struct StepCounter {
+    int64_t steps;
+    template <class U, class D2>
+    void buffer(const std::string&, Tensor<U, D2>&) {}
+    void counter(const std::string&, int64_t& c) { c = steps; }
+  };
+
+  Tensor<T, D> momentum_rows() {
+    return head_sgd_->momentum_buffer().reshape(head_.weight().value.shape());
+  }
+  void release_full() {
+    full_weight_ = Tensor<T, cpu>();
+    full_momentum_ = Tensor<T, cpu>();
+  }
+  // sqrt(|backbone gradient|^2 + sum over ranks of |rows gradient|^2).
+  double global_grad_norm() {
+    const double b = train::grad_norm(*backbone_params_);
+    std::vector<double> h{train::grad_norm(*head_params_)};
+    h[0] *= h[0];
+    all_reduce_values<D>(*comm_, h, ReduceOp::sum);
+    return std::sqrt(b * b + h[0]);
+  }
+
+  Communicator* comm_;
+  recognition::RecognitionTrainerOptions o_;
+  Backbone backbone_;
+  Head head_;
+  FullHeadState state_;
+  std::shared_ptr<const train::LrSchedule> schedule_;
+  std::unique_ptr<nn::FlatParameters<T, D>> backbone_params_, head_params_;
+  std::unique_ptr<train::SGD<T, D>> backbone_sgd_, head_sgd_;
+  std::unique_ptr<train::GradAccumulator<T, D>> backbone_acc_, head_acc_;
+  std::unique_ptr<DataParallel<T, D>> ddp_;
+  train::Checkpoint ckpt_;
+  Tensor<T, cpu> full_weight_, full_momentum_, full_t_;
+  int64_t step_ = 0, epoch_ = 0, batch_in_epoch_ = 0;
+  int micro_ = 0;
+  double loss_sum_ = 0, acc_sum_ = 0;
+  bool diverged_ = false;
+};
+
+}  // namespace rfcf::dist
+// ---- end rfcf/dist/partial_fc_trainer.hpp
 // ---- begin rfcf/dist/rendezvous.hpp
 // dist::tcp_rendezvous: the bootstrap of torchrun-style launches (RANK, WORLD_SIZE, MASTER_ADDR,
 // MASTER_PORT). Rank 0 listens on MASTER_PORT, every other rank connects to MASTER_ADDR; rank 0
