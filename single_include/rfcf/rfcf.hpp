@@ -671,43 +671,41 @@ RFCF_HD inline float fp16_bits_to_float(uint16_t h) {
 
 }  // namespace half_detail
 
-struct bfloat16 {
+// A 16-bit float stored as its raw bits; Codec converts float <-> bits. All arithmetic goes
+// through float.
+template <class Codec>
+struct Float16Storage {
   uint16_t bits;
 
-  bfloat16() = default;
-  RFCF_HD bfloat16(float f) : bits(half_detail::float_to_bf16_bits(f)) {}
-  RFCF_HD bfloat16(double d) : bfloat16(static_cast<float>(d)) {}
-  RFCF_HD bfloat16(int i) : bfloat16(static_cast<float>(i)) {}
-  RFCF_HD static bfloat16 from_bits(uint16_t b) {
-    bfloat16 h;
+  Float16Storage() = default;
+  RFCF_HD Float16Storage(float f) : bits(Codec::to_bits(f)) {}
+  RFCF_HD Float16Storage(double d) : Float16Storage(static_cast<float>(d)) {}
+  RFCF_HD Float16Storage(int i) : Float16Storage(static_cast<float>(i)) {}
+  RFCF_HD static Float16Storage from_bits(uint16_t b) {
+    Float16Storage h;
     h.bits = b;
     return h;
   }
-  RFCF_HD operator float() const { return half_detail::bf16_bits_to_float(bits); }
-  RFCF_HD bfloat16& operator+=(float v) { return *this = bfloat16(float(*this) + v); }
-  RFCF_HD bfloat16& operator-=(float v) { return *this = bfloat16(float(*this) - v); }
-  RFCF_HD bfloat16& operator*=(float v) { return *this = bfloat16(float(*this) * v); }
-  RFCF_HD bfloat16& operator/=(float v) { return *this = bfloat16(float(*this) / v); }
+  RFCF_HD operator float() const { return Codec::to_float(bits); }
+  RFCF_HD Float16Storage& operator+=(float v) { return *this = Float16Storage(float(*this) + v); }
+  RFCF_HD Float16Storage& operator-=(float v) { return *this = Float16Storage(float(*this) - v); }
+  RFCF_HD Float16Storage& operator*=(float v) { return *this = Float16Storage(float(*this) * v); }
+  RFCF_HD Float16Storage& operator/=(float v) { return *this = Float16Storage(float(*this) / v); }
 };
 
-struct float16 {
-  uint16_t bits;
-
-  float16() = default;
-  RFCF_HD float16(float f) : bits(half_detail::float_to_fp16_bits(f)) {}
-  RFCF_HD float16(double d) : float16(static_cast<float>(d)) {}
-  RFCF_HD float16(int i) : float16(static_cast<float>(i)) {}
-  RFCF_HD static float16 from_bits(uint16_t b) {
-    float16 h;
-    h.bits = b;
-    return h;
-  }
-  RFCF_HD operator float() const { return half_detail::fp16_bits_to_float(bits); }
-  RFCF_HD float16& operator+=(float v) { return *this = float16(float(*this) + v); }
-  RFCF_HD float16& operator-=(float v) { return *this = float16(float(*this) - v); }
-  RFCF_HD float16& operator*=(float v) { return *this = float16(float(*this) * v); }
-  RFCF_HD float16& operator/=(float v) { return *this = float16(float(*this) / v); }
+namespace half_detail {
+struct Bf16Codec {
+  RFCF_HD static uint16_t to_bits(float f) { return float_to_bf16_bits(f); }
+  RFCF_HD static float to_float(uint16_t b) { return bf16_bits_to_float(b); }
 };
+struct Fp16Codec {
+  RFCF_HD static uint16_t to_bits(float f) { return float_to_fp16_bits(f); }
+  RFCF_HD static float to_float(uint16_t b) { return fp16_bits_to_float(b); }
+};
+}  // namespace half_detail
+
+using bfloat16 = Float16Storage<half_detail::Bf16Codec>;
+using float16 = Float16Storage<half_detail::Fp16Codec>;
 
 static_assert(sizeof(bfloat16) == 2 && std::is_trivially_copyable_v<bfloat16> && std::is_standard_layout_v<bfloat16>);
 static_assert(sizeof(float16) == 2 && std::is_trivially_copyable_v<float16> && std::is_standard_layout_v<float16>);

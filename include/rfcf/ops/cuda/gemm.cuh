@@ -65,11 +65,8 @@ struct Gemm<cuda> {
     requires cuda_detail::GemmExStorage<T>
   static void run_mixed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const T* A,
                         int64_t lda, const T* B, int64_t ldb, float beta, T* C, int64_t ldc) {
-    Args g = checked(trans_a, trans_b, M, N, K, lda, ldb, ldc);
-    if (M == 0 || N == 0) return;
-    constexpr cudaDataType_t type = cuda_detail::GemmExType<T>::value;
-    RFCF_CUBLAS_CHECK(cublasGemmEx(cuda_rt::cublas_handle(), g.op_b, g.op_a, g.m, g.n, g.k, &alpha, B, type, g.ldb, A,
-                                   type, g.lda, &beta, C, type, g.ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    gemm_ex(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, cuda_detail::GemmExType<T>::value, ldc,
+            cuda_detail::GemmExType<T>::value);
   }
 
   // 16-bit A and B, fp32 C: tensor-core products with fp32 accumulation and an fp32 result
@@ -78,14 +75,20 @@ struct Gemm<cuda> {
     requires cuda_detail::GemmExStorage<T>
   static void run_mixed_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const T* A,
                             int64_t lda, const T* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-    Args g = checked(trans_a, trans_b, M, N, K, lda, ldb, ldc);
-    if (M == 0 || N == 0) return;
-    constexpr cudaDataType_t type = cuda_detail::GemmExType<T>::value;
-    RFCF_CUBLAS_CHECK(cublasGemmEx(cuda_rt::cublas_handle(), g.op_b, g.op_a, g.m, g.n, g.k, &alpha, B, type, g.ldb, A,
-                                   type, g.lda, &beta, C, CUDA_R_32F, g.ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    gemm_ex(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, CUDA_R_32F, ldc,
+            cuda_detail::GemmExType<T>::value);
   }
 
  private:
+  // cublasGemmEx with A and B of type ab, C of type c, fp32 accumulation and fp32 alpha/beta.
+  static void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void* A,
+                      int64_t lda, const void* B, int64_t ldb, float beta, void* C, cudaDataType_t c, int64_t ldc,
+                      cudaDataType_t ab) {
+    Args g = checked(trans_a, trans_b, M, N, K, lda, ldb, ldc);
+    if (M == 0 || N == 0) return;
+    RFCF_CUBLAS_CHECK(cublasGemmEx(cuda_rt::cublas_handle(), g.op_b, g.op_a, g.m, g.n, g.k, &alpha, B, ab, g.ldb, A, ab,
+                                   g.lda, &beta, C, c, g.ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  }
   struct Args {
     cublasOperation_t op_a, op_b;
     int m, n, k, lda, ldb, ldc;
